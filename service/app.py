@@ -1,0 +1,73 @@
+"""create_app(): the lifespan builds every client (Redis, ONNX sessions, batcher, face detector)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from service import errors, images, metrics, model_repository
+from service.batching import MicroBatcher
+from service.config import Settings, get_settings
+from service.inference import EmotionModel, choose_provider
+from service.middleware import RequestMetrics
+from service.pipeline import Pipeline
+from service.routes import ops, posts, users
+from service.state_store import StateStore
+from service.temporal import TemporalModel
+
+log = logging.getLogger("emodrift")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.redis_url:
+            raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
+        redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds, health_check_interval=10,
+        )
+        choice = choose_provider(settings.provider)
+        emotion = EmotionModel(
+            model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version),
+            choice, settings.intra_op_threads)
+        temporal = TemporalModel(
+            model_repository.load(settings.model_repository, settings.temporal_model, settings.temporal_model_version),
+            choice)
+        for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
+            metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
+        batcher = MicroBatcher(emotion, provider=choice.provider, max_batch=settings.max_batch_size,
+                               max_wait_ms=settings.max_batch_wait_ms, max_queue=settings.max_queue)
+        await batcher.start()
+        store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
+                           timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds)
+        pipeline = Pipeline(settings, store, batcher, temporal, images.FaceDetector(), emotion.artifact.tag)
+        app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+        log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
+        try:
+            yield
+        finally:
+            app.state.pipeline = None
+            await batcher.stop()
+            pipeline.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="emodrift",
+        version="0.1.0",
+        summary="Watches each user's image posts and raises an alert when their emotional pattern drifts.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pipeline = None
+    errors.install(app)
+    app.add_middleware(RequestMetrics)
+    for router in (posts.router, users.router, ops.router):
+        app.include_router(router)
+    return app

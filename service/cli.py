@@ -1,0 +1,76 @@
+"""``emodrift serve|version``: the command-line entry point.
+
+``serve`` without ``EMODRIFT_REDIS_URL`` starts a private redis-server (AOF on, data in
+``EMODRIFT_DATA_DIR``), waits for it, hands its URL to the workers, and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+from service.config import get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.embedded_redis import EmbeddedRedis
+
+    settings = get_settings()
+    embedded: EmbeddedRedis | None = None
+    metrics_dir: str | None = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir, binary=settings.redis_server_bin).start()
+        # the workers read their settings from the environment, like any other deployment
+        os.environ["EMODRIFT_REDIS_URL"] = embedded.url
+        logging.getLogger("emodrift").warning("no EMODRIFT_REDIS_URL: embedded Redis at %s", embedded.url)
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    get_settings.cache_clear()
+    try:
+        uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _version(_: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    print(version("emodrift"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emodrift", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (embedded Redis unless EMODRIFT_REDIS_URL is set)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
+    serve.set_defaults(func=_serve)
+    ver = sub.add_parser("version", help="print the version")
+    ver.set_defaults(func=_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

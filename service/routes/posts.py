@@ -1,0 +1,148 @@
+"""Ingestion: one image post, one observation, or a backfill batch."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from service.errors import BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, error_body
+from service.pipeline import Pipeline, Scored
+from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
+from service.schemas import BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult
+
+router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
+
+MULTIPART_OVERHEAD = 64 * 1024
+
+IMAGE_POST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image", "post_id"],
+                "properties": {"image": {"type": "string", "format": "binary"}, "post_id": {"type": "string"},
+                               "created_at": {"type": "string", "format": "date-time"}}}},
+            "application/json": {"schema": ImagePostJSON.model_json_schema()},
+        },
+    }
+}
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) past ``limit`` bytes without reading the rest."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ImageTooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # let request.form()/json() reuse what we read
+    return body
+
+
+def _parse(model: type, data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise Unprocessable(f"{where}: {err['msg']}" if where else err["msg"]) from exc
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    body = await read_limited(request, limit)
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+
+
+@router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
+             summary="Score one image post and advance the user's state")
+async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
+        form = await request.form(max_files=1, max_fields=8)
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise Unprocessable("image: a file field named 'image' is required")
+        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
+        post = _parse(PostFields, fields)
+        data = await upload.read()
+    elif content_type == "application/json":
+        # base64 is 4/3 of the bytes
+        post = _parse(ImagePostJSON, await _json_body(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD))
+        data = post.image_bytes()
+    else:
+        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at) or application/json")
+    scored = await pipeline.score_image(data)
+    return await pipeline.apply(user_id, post.post_id, post.created_at, scored)
+
+
+@router.post("/users/{user_id}/observations", response_model=PostResult,
+             summary="Advance the user's state with emotion probabilities scored elsewhere")
+async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> dict[str, Any]:
+    return await pipeline.apply(user_id, body.post_id, body.created_at,
+                                Pipeline.observed(body.probabilities, body.face_detected))
+
+
+async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
+    if (item.image_base64 is None) == (item.probabilities is None):
+        raise Unprocessable("each item needs exactly one of image_base64 or probabilities")
+    if item.probabilities is not None:
+        return Pipeline.observed(item.probabilities, item.face_detected)
+    try:
+        data = base64.b64decode(item.image_base64 or "", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Unprocessable("image_base64: not valid base64") from exc
+    return await pipeline.score_image(data)
+
+
+@router.post("/posts/batch", response_model=BatchResponse,
+             summary="Backfill: many posts of many users; each user's items applied in the order given")
+async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
+    raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
+    if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
+        raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
+    if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
+        raise Unprocessable("items: a non-empty list is required")
+    results: list[dict[str, Any]] = [{} for _ in raw["items"]]
+    items: list[tuple[int, BatchItem]] = []
+    for index, entry in enumerate(raw["items"]):
+        try:
+            items.append((index, BatchItem.model_validate(entry)))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            results[index] = {"index": index, **error_body("validation_error", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")}
+
+    # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
+    scored = await asyncio.gather(*(_score_item(pipeline, item) for _, item in items), return_exceptions=True)
+    per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
+    for (index, item), score in zip(items, scored):
+        per_user[item.user_id].append((index, item, score))
+
+    async def apply_user(entries: list[tuple[int, BatchItem, Scored | BaseException]]) -> None:
+        for index, item, score in entries:
+            try:
+                if isinstance(score, BaseException):
+                    raise score
+                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score)}
+            except EmodriftError as exc:
+                results[index] = {"index": index, **error_body(exc.code, exc.message)}
+
+    await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+    return {"results": results}

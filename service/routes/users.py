@@ -1,0 +1,46 @@
+"""A user's current drift state, timeline, and erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from service.errors import UserNotFound
+from service.pipeline import as_distribution, iso_time
+from service.routes.deps import ApiKey, PipelineDep, StoreDep, UserId
+from service.schemas import TimelineView, UserView
+
+router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
+
+
+@router.get("/{user_id}", response_model=UserView, summary="Drift score, status, baseline and recent emotions")
+async def get_user(user_id: UserId, store: StoreDep, pipeline: PipelineDep) -> dict[str, Any]:
+    state = await store.load(user_id)
+    if state is None:
+        raise UserNotFound(f"no posts for user {user_id}")
+    return {
+        "user_id": user_id,
+        "drift": {"score": round(state.score, 6), "status": state.detector.get("status", "warming_up"),
+                  "posts_seen": state.posts_seen},
+        "baseline": as_distribution(state.baseline),
+        "recent": as_distribution(state.recent),
+        "last_alert": state.last_alert,
+        "model_versions": {"emotion_cnn": pipeline.model_versions["emotion_cnn"], "temporal": state.model},
+        "last_post_at": iso_time(state.last_ts) if state.last_ts is not None else None,
+    }
+
+
+@router.get("/{user_id}/timeline", response_model=TimelineView, summary="Recent post results, oldest first")
+async def get_timeline(user_id: UserId, store: StoreDep,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    posts = await store.timeline(user_id, limit)
+    if not posts and await store.load(user_id) is None:
+        raise UserNotFound(f"no posts for user {user_id}")
+    return {"user_id": user_id, "posts": posts}
+
+
+@router.delete("/{user_id}", status_code=204, summary="Erase every key of this user")
+async def delete_user(user_id: UserId, store: StoreDep) -> None:
+    if await store.erase(user_id) == 0:
+        raise UserNotFound(f"no posts for user {user_id}")

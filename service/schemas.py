@@ -1,0 +1,129 @@
+"""Request and response models of the HTTP API (the contract clients rely on)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from service.temporal import LABELS
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
+
+
+def _check_id(value: str) -> str:
+    if not ID_PATTERN.fullmatch(value):
+        raise ValueError(f"must be {ID_RULE}")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+Probabilities = dict[str, float]
+
+
+def _check_probabilities(value: dict[str, float]) -> dict[str, float]:
+    missing = [label for label in LABELS if label not in value]
+    extra = [key for key in value if key not in LABELS]
+    if missing or extra:
+        raise ValueError(f"need exactly the labels {list(LABELS)} (missing {missing}, unknown {extra})")
+    if any(not (p >= 0.0) or p == float("inf") for p in value.values()):
+        raise ValueError("probabilities must be finite and >= 0")
+    total = sum(value.values())
+    if not 0.98 <= total <= 1.02:
+        raise ValueError(f"probabilities must sum to 1 (got {total:.4f})")
+    return {label: value[label] / total for label in LABELS}
+
+
+ProbabilityInput = Annotated[Probabilities, AfterValidator(_check_probabilities)]
+
+
+class PostFields(BaseModel):
+    """The form fields that come with a multipart image upload."""
+
+    post_id: Id
+    created_at: datetime | None = Field(None, description="RFC 3339; default: when it was received")
+
+
+class ImagePostJSON(PostFields):
+    model_config = ConfigDict(extra="forbid")
+    image_base64: str = Field(..., description="the image bytes, base64")
+
+    @field_validator("image_base64")
+    @classmethod
+    def _valid_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("not valid base64") from exc
+        return value
+
+    def image_bytes(self) -> bytes:
+        return base64.b64decode(self.image_base64)
+
+
+class ObservationJSON(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    post_id: Id
+    created_at: datetime | None = None
+    probabilities: ProbabilityInput
+    face_detected: bool = Field(True, description="False if your model scored something other than a face")
+
+
+class BatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Id
+    post_id: Id
+    created_at: datetime | None = None
+    image_base64: str | None = None
+    probabilities: ProbabilityInput | None = None
+    face_detected: bool = True
+
+
+class BatchRequest(BaseModel):
+    items: list[BatchItem] = Field(..., min_length=1)
+
+
+class Emotion(BaseModel):
+    label: str
+    probabilities: Probabilities
+    face_detected: bool
+
+
+class DriftSummary(BaseModel):
+    score: float
+    status: Literal["warming_up", "stable", "drifting"]
+    posts_seen: int
+
+
+class PostResult(BaseModel):
+    user_id: str
+    post_id: str
+    created_at: str
+    duplicate: bool
+    emotion: Emotion
+    drift: DriftSummary
+    alert: dict[str, Any] | None
+
+
+class BatchResponse(BaseModel):
+    results: list[dict[str, Any]]
+
+
+class UserView(BaseModel):
+    user_id: str
+    drift: DriftSummary
+    baseline: Probabilities
+    recent: Probabilities
+    last_alert: dict[str, Any] | None
+    model_versions: dict[str, str]
+    last_post_at: str | None
+
+
+class TimelineView(BaseModel):
+    user_id: str
+    posts: list[dict[str, Any]]

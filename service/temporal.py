@@ -1,0 +1,65 @@
+"""The temporal model (the LSTM of the CNN-LSTM) advanced one post at a time.
+
+A user's memory is the LSTM's (h, c): two float32 vectors stored in Redis. One post = one step:
+``(features, h, c) → (drift_probability, next_distribution, h', c')``. The features are rebuilt here
+from the manifest (valence table, time-gap transform) so the service never imports ``model/``; a
+test checks this matches ``model/features.py`` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.inference import ProviderChoice, open_session
+from service.model_repository import Artifact
+
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# Valence of each class (documented in the README); overridden by the temporal manifest when present.
+VALENCE = {"angry": -0.8, "disgust": -0.7, "fear": -0.6, "happy": 1.0, "sad": -1.0, "surprise": 0.3, "neutral": 0.0}
+
+
+@dataclass(frozen=True)
+class Step:
+    drift_probability: float
+    next_distribution: np.ndarray  # (7,)
+    h: np.ndarray  # (H,) float32
+    c: np.ndarray  # (H,) float32
+
+
+class TemporalModel:
+    def __init__(self, artifact: Artifact, choice: ProviderChoice) -> None:
+        self.artifact = artifact
+        # The step is tiny (a few µs of maths): the CPU beats a round trip to the GPU.
+        self.session = open_session(artifact, ProviderChoice("cpu", "temporal step is tiny"), threads=1)
+        manifest = artifact.manifest
+        self.hidden_size = int(manifest["hidden_size"])
+        features = manifest.get("features", {})
+        table = features.get("valence", VALENCE)
+        self.valence = np.array([table[label] for label in LABELS], dtype=np.float32)
+
+    def initial_state(self) -> tuple[np.ndarray, np.ndarray]:
+        zeros = np.zeros(self.hidden_size, dtype=np.float32)
+        return zeros, zeros.copy()
+
+    def features(self, probabilities: np.ndarray, gap_seconds: float, face: bool) -> np.ndarray:
+        """(7,) probabilities → (10,) [p_0..p_6, valence, log_gap, face]."""
+        gap = max(float(gap_seconds), 0.0)
+        x = np.empty(10, dtype=np.float32)
+        x[:7] = probabilities
+        x[7] = float(np.dot(probabilities, self.valence))
+        x[8] = min(math.log1p(gap / 3600.0), 10.0)
+        x[9] = 1.0 if face else 0.0
+        return x
+
+    def valence_of(self, probabilities: np.ndarray) -> float:
+        return float(np.dot(probabilities, self.valence))
+
+    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
+        drift, nxt, h2, c2 = self.session.run(
+            ["drift_probability", "next_distribution", "h_out", "c_out"],
+            {"x": x[None, :], "h": h[None, :], "c": c[None, :]},
+        )
+        return Step(float(np.clip(drift[0], 0.0, 1.0)), nxt[0], h2[0].astype(np.float32), c2[0].astype(np.float32))

@@ -1,0 +1,80 @@
+"""Shared fixtures: a real redis-server per test session (flushed before each test) and the real
+service on 127.0.0.1 (uvicorn in a thread) with the committed ONNX models."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import uvicorn
+
+from service.app import create_app
+from service.config import Settings
+from service.embedded_redis import EmbeddedRedis, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@dataclass
+class RunningService:
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_service(**overrides: object) -> RunningService:
+    """uvicorn in a thread on a free 127.0.0.1 port, serving create_app(Settings(**overrides))."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.02)
+    return RunningService(f"http://127.0.0.1:{port}", settings, server, thread)
+
+
+@pytest.fixture(scope="session")
+def service(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(service: RunningService, redis_client: redis.Redis) -> Iterator[httpx.Client]:
+    """A client of the session's service, with Redis flushed first."""
+    with service.client() as http:
+        yield http

@@ -1,0 +1,93 @@
+"""The atomic advance script against a real redis-server: CAS, idempotency, timeline cap, erase."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from service import keys
+from service.embedded_redis import EmbeddedRedis
+from service.errors import StoreUnavailable
+from service.state_store import StateStore, UserState
+
+
+def _state(version: int = 0, posts: int = 0) -> UserState:
+    rng = np.random.default_rng(version)
+    return UserState(version=version, h=rng.standard_normal(8).astype(np.float32),
+                     c=rng.standard_normal(8).astype(np.float32), model="temporal:1", posts_seen=posts,
+                     baseline=[1 / 7] * 7, recent=[1 / 7] * 7, detector={"status": "stable"}, recent_posts=["a"])
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def _with_store(url: str, fn, **kwargs):  # type: ignore[no-untyped-def]
+    client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=kwargs.get("timeline", 3),
+                       idempotency_ttl=kwargs.get("ttl", 3600))
+    try:
+        return await fn(store)
+    finally:
+        await client.aclose()
+
+
+def test_state_round_trips_through_redis(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    state = _state()
+
+    async def body(store: StateStore) -> UserState | None:
+        assert await store.load("u1") is None
+        outcome = await store.advance("u1", "p1", 0, state, {"post_id": "p1"}, None, 1000.0)
+        assert outcome.outcome == "ok" and outcome.version == 1 and outcome.event_id is None
+        return await store.load("u1")
+
+    loaded = run(_with_store(redis_server.url, body))
+    assert loaded is not None and loaded.version == 1
+    np.testing.assert_array_equal(loaded.h, state.h)
+    np.testing.assert_array_equal(loaded.c, state.c)
+    assert loaded.meta() == state.meta()
+    assert redis_client.ttl(keys.post("u1", "p1")) > 3000
+
+
+def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body(store: StateStore) -> None:
+        assert (await store.advance("u", "p1", 0, _state(), {"n": 1}, None, 1.0)).outcome == "ok"
+        stale = await store.advance("u", "p2", 0, _state(), {"n": 2}, None, 2.0)
+        assert stale.outcome == "conflict" and stale.version == 1
+        dup = await store.advance("u", "p1", 1, _state(), {"n": 99}, None, 3.0)
+        assert dup.outcome == "duplicate" and dup.prior_result == {"n": 1}
+        for n in range(2, 6):
+            ok = await store.advance("u", f"p{n}", n - 1, _state(), {"n": n}, {"type": "drift.started", "n": n} if n == 4 else None, float(n))
+            assert ok.outcome == "ok"
+            assert (ok.event_id is not None) == (n == 4)
+        assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
+        assert [e["n"] for _, e in await store.outbox_events()] == [4]
+        assert await store.erase("u") == 3 + 5  # state, timeline, index + 5 post records
+        assert await store.load("u") is None
+
+    run(_with_store(redis_server.url, body))
+    assert redis_client.keys("ed:{u}*") == []
+
+
+def test_a_lost_redis_is_a_503_error_not_a_crash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = EmbeddedRedis(tmp_path, port=None).start()
+    url = server.url
+    server.stop()
+
+    async def body(store: StateStore) -> None:
+        assert await store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            await store.load("u")
+        with pytest.raises(StoreUnavailable):
+            await store.advance("u", "p", 0, _state(), {}, None, 1.0)
+
+    run(_with_store(url, body))
+
+
+def test_meta_is_plain_json() -> None:
+    json.dumps(_state().meta())
