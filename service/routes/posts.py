@@ -74,7 +74,7 @@ async def _json_body(request: Request, limit: int) -> Any:
              summary="Score one image post and advance the user's state")
 async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         form = await request.form(max_files=1, max_fields=8)
         upload = form.get("image")

@@ -1,0 +1,54 @@
+"""`emodrift serve` as a user runs it: its own Redis when none is configured, stopped on exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from service.embedded_redis import free_port
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "exited"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("service not ready in time")
+
+
+def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}
+    env["EMODRIFT_DATA_DIR"] = str(tmp_path / "data")
+    cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        for i in range(4):
+            r = httpx.post(f"{url}/v1/users/cli-user/observations", json={"post_id": f"p{i}", "probabilities": HAPPY})
+            assert r.status_code == 200, r.text
+        assert httpx.get(f"{url}/v1/users/cli-user").json()["drift"]["posts_seen"] == 4
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'emodrift_posts_total{outcome="applied",source="observation"}' in metrics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert "embedded Redis" in output
+    assert (tmp_path / "data" / "redis.log").exists()
+    assert any((tmp_path / "data").glob("appendonly*")), list((tmp_path / "data").iterdir())
+    assert not (tmp_path / "data" / "redis.sock").exists(), "the embedded redis-server is still running"
