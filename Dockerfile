@@ -3,14 +3,15 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 
-# OpenCV's headless wheel still needs libGL-free basics only; nothing else from apt.
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY model ./model
 COPY export ./export
 COPY model_repository ./model_repository
 ARG EXTRA=""
-RUN pip install --no-cache-dir ".${EXTRA:+[$EXTRA]}"
+RUN pip install --no-cache-dir ".${EXTRA:+[$EXTRA]}" \
+ && if [ "$EXTRA" = "gpu" ]; then pip uninstall -y onnxruntime \
+      && pip install --no-cache-dir --force-reinstall --no-deps onnxruntime-gpu; fi
 
 RUN useradd --create-home --uid 10001 emodrift && mkdir -p /app/data && chown emodrift /app/data
 USER emodrift
