@@ -1,0 +1,232 @@
+"""Image bytes → one 64x64 grayscale face crop, the emotion CNN's input.
+
+Untrusted bytes go through, in order: a byte limit, a magic-byte format sniff (JPEG, PNG, WebP,
+GIF, BMP only), a pixel-count limit read from the header *before* any pixel is decoded
+(decompression bombs), a reduced-size decode (JPEG DCT scaling), EXIF orientation, one grayscale
+conversion, face detection on a small copy, and a square crop with a margin resized to 64x64.
+
+Every failure is a domain error from :mod:`service.errors`:
+
+- ``UnsupportedImage`` (415): not one of the allowed formats.
+- ``ImageTooLarge`` (413): too many bytes, or a header that claims too many pixels.
+- ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+from service.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+
+CROP_SIZE = 64  # the CNN's input side
+# JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, and Pillow picks the
+# largest factor that keeps *both* sides >= this. 320 keeps the shorter side >= 320 px, so the
+# detection copy (DETECT_SIDE) is always a downscale and a face a fifth of the shorter side still
+# has >= 64 px for the crop (no upsampling); a 4000x3000 photo decodes at 500x375 (1/64 the pixels).
+DRAFT_SIDE = 320
+# Haar runs on a copy whose longest side is this: its cost grows with pixels (one core, 270x270:
+# ~44 ms; 320x320: ~60 ms). With min_size 24 (the cascade's window) the smallest face found is 9%
+# of the longest side: the astronaut padded to 1024x512 (face 10%) is still found.
+DETECT_SIDE = 270
+# Margin added on each side of the detected box, as a fraction of its side. Haar boxes run from
+# brow to chin; FER-2013 crops (the CNN's training data) also show the forehead and jaw line.
+MARGIN = 0.2
+
+# Magic bytes → Pillow format name. Sniffing ourselves (rather than trusting Pillow's plugin
+# search, which knows ~40 formats) keeps the attack surface to five well-worn decoders.
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"BM", 0, "BMP"),
+    (b"WEBP", 8, "WEBP"),  # RIFF....WEBP: checked together with the RIFF tag below
+)
+# What decoders raise on broken data: OSError (truncated, decoder error; UnidentifiedImageError
+# is a subclass), SyntaxError (PNG/GIF chunk parsers), ValueError, EOFError, struct/zlib errors.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    pixels: np.ndarray  # (64, 64) float32, (x / 255 - 0.5) * 2, in [-1, 1]
+    face_detected: bool
+    box: tuple[int, int, int, int] | None  # x, y, w, h of the face in the upright original image
+    source_size: tuple[int, int]  # (width, height) of the upright original image
+
+
+class FaceDetector:
+    """OpenCV's frontal-face Haar cascade; build once (app lifespan), call from any thread.
+
+    ``CascadeClassifier`` keeps per-call scratch state (its feature evaluator), so one instance
+    must not run ``detectMultiScale`` in two threads at once: each thread gets its own copy.
+    """
+
+    name = "opencv-haar-frontalface"
+
+    def __init__(
+        self,
+        cascade_path: str | None = None,
+        *,
+        scale_factor: float = 1.1,  # fer's default; 1.2 was 1.8x faster but missed 3-4% more faces
+        min_neighbors: int = 5,  # fer's default; fewer gave false faces on skimage's textures
+        min_size: int = 24,  # px at DETECT_SIDE: the cascade's window, nothing smaller is seen
+    ) -> None:
+        if scale_factor <= 1.0 or min_neighbors < 0 or min_size < 1:
+            raise ValueError("need scale_factor > 1, min_neighbors >= 0, min_size >= 1")
+        self.cascade_path = cascade_path or os.path.join(
+            cv2.data.haarcascades, "haarcascade_frontalface_default.xml"
+        )
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self._local = threading.local()
+        self._classifier()  # fail at start-up, not on the first request, if the file is missing
+
+    def _classifier(self) -> cv2.CascadeClassifier:
+        classifier = getattr(self._local, "classifier", None)
+        if classifier is None:
+            classifier = cv2.CascadeClassifier(self.cascade_path)
+            if classifier.empty():
+                raise RuntimeError(f"cannot load Haar cascade {self.cascade_path!r}")
+            self._local.classifier = classifier
+        return classifier
+
+    def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Face boxes (x, y, w, h) in ``gray``'s coordinates; ``gray`` is (H, W) uint8."""
+        boxes = self._classifier().detectMultiScale(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+
+
+def sniff_format(data: bytes) -> str:
+    """The Pillow format name for the allowed formats' magic bytes, else ``UnsupportedImage``.
+
+    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n...")
+    'PNG'
+    >>> sniff_format(b"RIFF\\x00\\x00\\x00\\x00WEBPVP8 ")
+    'WEBP'
+    >>> sniff_format(b"%PDF-1.7")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    service.errors.UnsupportedImage: not a JPEG, PNG, WebP, GIF or BMP image
+    """
+    for magic, offset, fmt in _MAGIC:
+        if data[offset : offset + len(magic)] == magic and (fmt != "WEBP" or data[:4] == b"RIFF"):
+            return fmt
+    raise UnsupportedImage("not a JPEG, PNG, WebP, GIF or BMP image")
+
+
+def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: FaceDetector) -> FaceCrop:
+    """Validate and decode ``data``, find the largest face and return its 64x64 crop.
+
+    With no face, the centre square of the image is used and ``face_detected`` is False.
+    """
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
+    gray, source_size = decode_gray(data, max_pixels=max_pixels)
+
+    # Detect on a small copy: Haar's cost is linear in pixels and faces worth classifying are big.
+    det_scale = min(1.0, DETECT_SIDE / max(gray.size))
+    small = gray
+    if det_scale < 1.0:
+        det_size = (max(1, round(gray.width * det_scale)), max(1, round(gray.height * det_scale)))
+        small = gray.resize(det_size, Image.Resampling.BILINEAR)
+    boxes = detector.detect(np.asarray(small))
+
+    if boxes:
+        x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+        sx, sy = gray.width / small.width, gray.height / small.height  # detection → decoded
+        face = (x * sx, y * sy, w * sx, h * sy)
+        crop_box = _square_around(face, gray.size, MARGIN)
+        ox, oy = source_size[0] / gray.width, source_size[1] / gray.height  # decoded → original
+        box = (round(face[0] * ox), round(face[1] * oy), round(face[2] * ox), round(face[3] * oy))
+    else:
+        side = min(gray.size)
+        left, top = (gray.width - side) / 2, (gray.height - side) / 2
+        crop_box = (left, top, left + side, top + side)
+        box = None
+
+    # resize(box=...) crops and resamples in one pass, with sub-pixel edges; BICUBIC with
+    # Pillow's support scaling is an antialiased downscale (cv2.resize would alias).
+    face_img = gray.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BICUBIC, box=crop_box)
+    pixels = np.asarray(face_img, dtype=np.float32)  # (64, 64)
+    pixels = (pixels / 255.0 - 0.5) * 2.0  # the scaling mini-Xception was trained with
+    return FaceCrop(pixels=pixels, face_detected=box is not None, box=box, source_size=source_size)
+
+
+def decode_gray(data: bytes, *, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+    """An upright 'L' image (JPEG: reduced, see DRAFT_SIDE) and the upright original's (w, h).
+
+    Raises ``UnsupportedImage``, ``ImageTooLarge`` (pixel count) or ``CorruptImage``.
+    """
+    fmt = sniff_format(data)
+    try:
+        # formats=[fmt]: only the sniffed plugin may parse these bytes.
+        img = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = img.size  # from the header: nothing decoded yet
+        if width * height > max_pixels:
+            raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels}")
+        if fmt == "JPEG":
+            # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
+            img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+        img.load()  # GIF / APNG: Pillow opens on the first frame, which is what we use
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        if orientation != 1:  # exif_transpose copies the image even when there is nothing to do
+            img = ImageOps.exif_transpose(img)
+        gray = _to_gray(img)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, hit inside open()
+        raise ImageTooLarge(str(exc)) from exc
+    except _DECODE_ERRORS as exc:
+        raise CorruptImage(f"cannot decode {fmt} image: {exc}") from exc
+    # Orientations 5-8 turn the picture a quarter: the upright original has its sides swapped.
+    source_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return gray, source_size
+
+
+def _to_gray(img: Image.Image) -> Image.Image:
+    """One conversion to 'L'; transparent pixels are composited over white, not read as black."""
+    if img.mode == "L":
+        return img
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
+        wide = np.asarray(img, dtype=np.float64) / 257.0  # 65535 → 255
+        return Image.fromarray(np.clip(wide, 0, 255).round().astype(np.uint8))
+    return img.convert("L")  # RGB, CMYK, YCbCr, P without transparency, 1
+
+
+def _square_around(
+    face: tuple[float, float, float, float], size: tuple[int, int], margin: float
+) -> tuple[float, float, float, float]:
+    """A square (left, top, right, bottom) around ``face`` grown by ``margin`` per side.
+
+    The square is shifted, not squashed, to stay inside the image, so the face keeps its aspect
+    ratio; only when the image is narrower than the square does the square shrink to fit.
+
+    >>> _square_around((10, 10, 20, 20), (100, 100), 0.25)  # grown 5 px per side
+    (5.0, 5.0, 35.0, 35.0)
+    >>> _square_around((0, 0, 20, 40), (100, 50), 0.25)  # 60 px square, shifted inside
+    (0.0, 0.0, 50.0, 50.0)
+    """
+    x, y, w, h = face
+    side = min(max(w, h) * (1.0 + 2.0 * margin), float(min(size)))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    left = min(max(cx - side / 2.0, 0.0), size[0] - side)
+    top = min(max(cy - side / 2.0, 0.0), size[1] - side)
+    return (left, top, left + side, top + side)

@@ -1,0 +1,196 @@
+"""service.images against real photographs and real broken files (see image_fixtures)."""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, features
+
+from service.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from service.images import CROP_SIZE, DRAFT_SIDE, FaceDetector, decode_gray, prepare
+from tests import image_fixtures as fx
+
+LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def _centre(box: tuple[int, int, int, int]) -> tuple[float, float]:
+    x, y, w, h = box
+    return x + w / 2, y + h / 2
+
+
+def _assert_on_astronaut_face(box, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> None:
+    """``box`` sits on the astronaut's face in a copy scaled by ``scale`` and shifted by dx, dy."""
+    x0, y0, x1, y1 = (v * scale for v in fx.ASTRONAUT_FACE)
+    cx, cy = _centre(box)
+    assert x0 + dx < cx < x1 + dx and y0 + dy < cy < y1 + dy, box
+    assert 0.4 * (x1 - x0) < box[2] < 1.3 * (x1 - x0), box
+
+
+def test_astronaut_face_is_found_and_cropped(detector):
+    crop = prepare(fx.face_jpeg("happy"), **LIMITS, detector=detector)
+
+    assert crop.face_detected
+    assert crop.source_size == (512, 512)
+    _assert_on_astronaut_face(crop.box)
+    assert crop.pixels.shape == (CROP_SIZE, CROP_SIZE) and crop.pixels.dtype == np.float32
+    assert -1.0 <= crop.pixels.min() < crop.pixels.max() <= 1.0
+
+
+def test_no_face_gives_the_centre_square(detector):
+    data = fx.no_face_png()
+    crop = prepare(data, **LIMITS, detector=detector)
+
+    assert not crop.face_detected and crop.box is None
+    assert crop.source_size == (600, 400)
+    # The centre 400x400 square of the photo, resized the same way, is what came out.
+    gray = Image.open(io.BytesIO(data)).convert("L")
+    centre = gray.resize((64, 64), Image.Resampling.BICUBIC, box=(100, 0, 500, 400))
+    expected = (np.asarray(centre, dtype=np.float32) / 255 - 0.5) * 2
+    np.testing.assert_allclose(crop.pixels, expected, atol=1e-6)
+
+
+def test_every_picked_lfw_face_is_detected(detector):
+    for data in fx.happy_faces() + fx.negative_faces():
+        assert prepare(data, **LIMITS, detector=detector).face_detected
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "GIF", "WEBP"])
+def test_other_allowed_formats(detector, fmt):
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    crop = prepare(fx.encode(fx.astronaut(), fmt), **LIMITS, detector=detector)
+    assert crop.face_detected
+    _assert_on_astronaut_face(crop.box)
+
+
+def test_animated_gif_uses_the_first_frame(detector):
+    face, blank = fx.astronaut(), Image.new("RGB", (512, 512), (200, 200, 200))
+    data = fx.encode(face, "GIF", save_all=True, append_images=[blank, blank], duration=100)
+    assert prepare(data, **LIMITS, detector=detector).face_detected
+    data = fx.encode(blank, "GIF", save_all=True, append_images=[face], duration=100)
+    assert not prepare(data, **LIMITS, detector=detector).face_detected
+
+
+def test_png_with_alpha_composites_over_white(detector):
+    crop = prepare(fx.alpha_png(), **LIMITS, detector=detector)
+    assert crop.face_detected
+    gray, _ = decode_gray(fx.alpha_png(), max_pixels=LIMITS["max_pixels"])
+    assert gray.mode == "L" and gray.getpixel((10, 10)) == 255  # transparent, black beneath
+
+
+def test_exif_orientation_is_applied(detector):
+    upright = prepare(fx.encode(fx.astronaut((768, 512))), **LIMITS, detector=detector)
+    rotated = prepare(fx.rotated_exif_jpeg(), **LIMITS, detector=detector)
+
+    assert rotated.face_detected
+    assert rotated.source_size == upright.source_size == (768, 512)
+    assert np.allclose(_centre(rotated.box), _centre(upright.box), atol=12)
+
+
+def test_a_face_a_tenth_of_a_wide_photo_is_found(detector):
+    crop = prepare(fx.encode(fx.astronaut((1024, 512))), **LIMITS, detector=detector)
+    assert crop.face_detected  # ~100 px face in 1024 px: just above DETECT_SIDE's smallest face
+    _assert_on_astronaut_face(crop.box, dx=256)
+
+
+def test_picked_faces_read_as_picked_by_the_emotion_cnn(detector):
+    model = Path(__file__).resolve().parents[1] / "model_repository/emotion_cnn/1/model.onnx"
+    if not model.exists():
+        pytest.skip("emotion_cnn not exported")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+
+    def probabilities(faces: list[bytes]) -> np.ndarray:
+        batch = np.stack([prepare(d, **LIMITS, detector=detector).pixels for d in faces])
+        return session.run(["probabilities"], {"image": batch[:, None]})[0]  # (N, 7)
+
+    assert (probabilities(fx.happy_faces()).argmax(axis=1) == 3).all()  # happy
+    negative = probabilities(fx.negative_faces())[:, [0, 1, 2, 4]].sum(axis=1)  # angry..sad
+    assert (negative > 0.8).all(), negative
+
+
+def test_jpeg_draft_mode_decodes_a_camera_photo_at_one_eighth(detector):
+    data = fx.large_jpeg((4000, 3000))
+    gray, source_size = decode_gray(data, max_pixels=LIMITS["max_pixels"])
+    # DCT scaling picks the largest 1/2^k keeping both sides >= DRAFT_SIDE: 1/8 here.
+    assert gray.size == (500, 375) and min(gray.size) >= DRAFT_SIDE
+    assert source_size == (4000, 3000)
+
+    crop = prepare(data, **LIMITS, detector=detector)
+    assert crop.face_detected and crop.source_size == (4000, 3000)
+    # The box is in the 4000x3000 frame: the 512 px photo was padded to 683 wide, scaled by 5.86.
+    scale = 3000 / 512
+    _assert_on_astronaut_face(crop.box, scale=scale, dx=(4000 - 512 * scale) / 2)
+
+
+def test_a_small_jpeg_is_not_reduced_below_the_draft_side():
+    gray, _ = decode_gray(fx.face_jpeg("happy", size=600), max_pixels=LIMITS["max_pixels"])
+    assert gray.size == (600, 600)  # 1/2 would give 300 < DRAFT_SIDE
+
+
+@pytest.mark.parametrize(
+    "data", [fx.corrupt_jpeg(), fx.encode(fx.astronaut(), "PNG")[:20_000], b"\xff\xd8\xff\xe0"]
+)
+def test_truncated_images_are_corrupt(detector, data):
+    with pytest.raises(CorruptImage):
+        prepare(data, **LIMITS, detector=detector)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP", "WEBP"])
+def test_any_truncation_is_a_domain_error(detector, fmt):
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    whole = fx.encode(fx.astronaut(128), fmt)
+    for cut in np.linspace(1, len(whole) - 1, 25).astype(int):
+        try:
+            prepare(whole[:cut], **LIMITS, detector=detector)
+        except (CorruptImage, UnsupportedImage):
+            pass  # a few formats decode a partial file; what must never escape is anything else
+
+
+@pytest.mark.parametrize("data", [fx.not_an_image(), b"", b"GIF8", b"<svg></svg>", b"II*\x00"])
+def test_not_an_allowed_image_is_unsupported(detector, data):
+    with pytest.raises(UnsupportedImage):
+        prepare(data, **LIMITS, detector=detector)
+
+
+def test_too_many_bytes(detector):
+    data = fx.face_jpeg("happy")
+    with pytest.raises(ImageTooLarge):
+        prepare(data, max_bytes=len(data) - 1, max_pixels=LIMITS["max_pixels"], detector=detector)
+
+
+# 8000^2 is under Pillow's own bomb limit, so our check fires; 30000^2 trips Pillow's inside open().
+@pytest.mark.parametrize("side", [8000, 30000])
+def test_decompression_bomb_is_refused_before_decoding(detector, side):
+    data = fx.huge_dimensions_png(side, side)
+    assert len(data) < 1000
+    started = time.perf_counter()
+    with pytest.raises(ImageTooLarge):
+        prepare(data, **LIMITS, detector=detector)
+    assert time.perf_counter() - started < 0.1  # decoding 64M+ pixels would take far longer
+
+
+def test_detector_is_safe_to_share_between_threads(detector):
+    faces = fx.happy_faces()
+    expected = [prepare(d, **LIMITS, detector=detector).box for d in faces]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(2):
+            got = list(pool.map(lambda d: prepare(d, **LIMITS, detector=detector).box, faces))
+            assert got == expected
+
+
+def test_detector_refuses_a_missing_cascade():
+    with pytest.raises(RuntimeError):
+        FaceDetector("/nonexistent/cascade.xml")
