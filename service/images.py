@@ -89,6 +89,8 @@ class FaceDetector:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
+        # Parallelism comes from the decode worker threads; OpenCV's own pool would oversubscribe the cores.
+        cv2.setNumThreads(1)
         self._local = threading.local()
         self._classifier()  # fail at start-up, not on the first request, if the file is missing
 

@@ -225,3 +225,18 @@ def test_outbox_event_is_json_with_evidence(client: httpx.Client, redis_client: 
     assert set(event["model_versions"]) == {"emotion_cnn", "temporal"}
     user = client.get("/v1/users/olga").json()
     assert user["drift"]["status"] == "drifting" and user["last_alert"]["id"] == event["id"]
+
+
+def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.Client, redis_client: redis.Redis) -> None:
+    for i in range(10):
+        client.post("/v1/users/pat/observations", json={"post_id": f"p{i}", "probabilities": HAPPY})
+    meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
+    assert meta["model"] == client.get("/v1/model").json()["temporal"]["tag"]
+    meta["model"] = "temporal:0"  # as if written before an upgrade
+    redis_client.hset(keys.state("pat"), "meta", json.dumps(meta))
+    body = client.post("/v1/users/pat/observations", json={"post_id": "p10", "probabilities": HAPPY}).json()
+    assert body["drift"]["status"] == "warming_up"  # the new model re-learns the user from scratch
+    assert body["drift"]["posts_seen"] == 11  # the user's history count is kept
+    meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
+    assert meta["model"] != "temporal:0" and meta["model_resets"] == 1
+    assert max(meta["baseline"], key=lambda p: p) == meta["baseline"][3]  # emotion baseline kept (happy)

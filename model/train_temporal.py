@@ -1,0 +1,257 @@
+"""Train the temporal model on synthetic timelines: ``python -m model.train_temporal [--steps N] [--seed S]
+[--out PATH] [--smoke]``.
+
+Every step draws a fresh batch of users from :mod:`model.synthetic` (one ``numpy`` generator seeded with
+``--seed``; held-out evaluation uses seeds >= ``EVAL_SEED``, which training never touches), so there is
+no epoch and nothing to overfit. The loss is the sum of
+
+- **drift**: binary cross-entropy of the drift head against the causal drift label of
+  :mod:`model.synthetic` (1 from the 4th post of a lasting change until 3 posts after it ends; transient
+  1-3 post dips are 0), each step weighted by the label's weight (0 on the ambiguous posts right after
+  a change starts or ends);
+- **next**: cross-entropy of ``next_dist[t]`` against the CNN probabilities of post t+1 (soft targets:
+  what the service will actually observe).
+
+Adam, linear warm-up then cosine decay, gradient clipping. The checkpoint (a few tens of kB) holds the
+state dict, the :class:`~model.temporal.TemporalConfig` (input normalisation included), the training
+config and a record of the run. ``--smoke`` trains a tiny run in a few seconds for CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.features import N_CLASSES
+from model.synthetic import KINDS, LABEL_DELAY, MIN_OBSERVED_TV, Kind, Timeline, generate_dataset, generate_user, stack
+from model.temporal import TemporalConfig, TemporalNet
+
+CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "temporal.pt"
+EVAL_SEED = 10_000  # held-out data: seeds from here on; training uses one stream seeded with --seed
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    steps: int = 5000
+    batch_size: int = 64
+    length: int = 128
+    long_length: int = 384   # every long_every-th batch: long timelines, so the state does not drift on
+    long_every: int = 4      # streams far longer than a training window (stable users must stay low)
+    long_batch_size: int = 32
+    lr: float = 3e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    grad_clip: float = 1.0
+    drift_loss_weight: float = 1.0
+    next_loss_weight: float = 1.0
+    hidden_size: int = 48
+
+
+def drift_label_definition() -> str:
+    return (f"1 from the {LABEL_DELAY + 1}th post of a lasting change (abrupt, gradual: from the first post "
+            f"with mix >= 0.5, episode of 8-30 posts) until {LABEL_DELAY} posts after it ends; transient dips "
+            f"of 1-3 posts and stable users are 0; the {LABEL_DELAY} posts after a start or end have weight 0 "
+            f"(see model/synthetic.py)")
+
+
+def generator_params(config: TrainConfig) -> dict:
+    return {"kinds": [k.value for k in KINDS], "kind_sampling": "uniform", "length": config.length,
+            "long_length": config.long_length, "long_every": config.long_every,
+            "min_observed_tv": MIN_OBSERVED_TV, "face_rate": "Beta(17, 3) per user",
+            "cnn_confusion": "model.synthetic.CONFUSION (~66% accurate)"}
+
+
+def losses(net: TemporalNet, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted drift BCE and next-post soft cross-entropy of one batch."""
+    drift_logit, next_logits, _ = net.forward_logits(batch["features"])  # (B, T), (B, T, 7)
+    weight = batch["weight"]
+    bce = F.binary_cross_entropy_with_logits(drift_logit, batch["drift"], weight=weight, reduction="sum")
+    drift_loss = bce / weight.sum().clamp_min(1.0)
+    log_p = torch.log_softmax(next_logits[:, :-1], dim=-1)  # predicts post t+1 from posts 0..t
+    next_loss = -(batch["probs"][:, 1:] * log_p).sum(-1).mean()
+    return drift_loss, next_loss
+
+
+def to_tensors(timelines: list[Timeline]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in stack(timelines).items()}
+
+
+def input_statistics(seed: int, length: int) -> tuple[list[float], list[float]]:
+    """Per-feature mean and std over a reference draw: the fixed normalisation inside the net."""
+    features = np.concatenate([t.features for t in generate_dataset(seed, 500, length)])
+    std = np.maximum(features.std(axis=0), 1e-3)
+    return [round(float(v), 6) for v in features.mean(axis=0)], [round(float(v), 6) for v in std]
+
+
+def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    mean, std = input_statistics(config.seed + 1, config.length)
+    net = TemporalNet(TemporalConfig(hidden_size=config.hidden_size, input_mean=mean, input_std=std))
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s))
+    started = time.perf_counter()
+    recent: list[tuple[float, float]] = []
+    first: tuple[float, float] | None = None
+    for step in range(1, config.steps + 1):
+        long = config.long_every > 0 and step % config.long_every == 0
+        length, batch_size = (config.long_length, config.long_batch_size) if long else (config.length, config.batch_size)
+        users = [generate_user(rng, KINDS[int(rng.integers(len(KINDS)))], length) for _ in range(batch_size)]
+        drift_loss, next_loss = losses(net, to_tensors(users))
+        loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        pair = (drift_loss.item(), next_loss.item())
+        first = first or pair
+        recent = (recent + [pair])[-100:]
+        if step % log_every == 0 or step == config.steps:
+            d, n = np.mean(recent, axis=0)
+            print(f"step {step:5d}/{config.steps}  drift {d:.4f}  next {n:.4f}  "
+                  f"lr {schedule.get_last_lr()[0]:.2e}  {time.perf_counter() - started:6.1f}s", flush=True)
+    elapsed = time.perf_counter() - started
+    final = np.mean(recent, axis=0)
+    record = {
+        "seed": config.seed, "steps": config.steps, "time_seconds": round(elapsed, 1),
+        "threads": torch.get_num_threads(),
+        "first_losses": {"drift_bce": round(first[0], 4), "next_ce": round(first[1], 4)},
+        "final_losses": {"drift_bce": round(float(final[0]), 4), "next_ce": round(float(final[1]), 4),
+                         "averaged_over_last_steps": len(recent)},
+        "drift_label": drift_label_definition(),
+        "generator": generator_params(config),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": net.state_dict(), "config": net.config.to_dict(),
+                "train_config": asdict(config), "training": record}, out)
+    print(f"saved {out} ({out.stat().st_size} bytes) in {elapsed:.1f}s", flush=True)
+    return record
+
+
+def _lr_factor(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    floor = config.min_lr / config.lr
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# --- evaluation on held-out seeds (also used by the exporter and the tests) -------------------------
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    _, first_index, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    mid_ranks = first_index + (counts + 1) / 2.0  # 1-based average rank of each tie group
+    ranks[order] = np.repeat(mid_ranks, counts)
+    positives = labels > 0.5
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+@torch.no_grad()
+def evaluate(net: TemporalNet, seed: int = EVAL_SEED, n_users: int = 500, length: int = 128) -> dict:
+    """Held-out figures: drift AUC, next-post cross-entropy vs baselines, drift-prob trajectories."""
+    timelines = generate_dataset(seed, n_users, length)
+    batch = stack(timelines)
+    drift, next_dist, _ = net(torch.from_numpy(batch["features"]))
+    drift, next_dist = drift.numpy(), next_dist.numpy()  # (B, T), (B, T, 7)
+    mask = batch["weight"] > 0
+    probs = batch["probs"]
+    running = np.cumsum(probs, axis=1) + 1.0 / N_CLASSES  # one uniform pseudo-post as prior
+    running /= running.sum(axis=-1, keepdims=True)
+
+    def cross_entropy(prediction: np.ndarray) -> float:
+        return float(-(probs[:, 1:] * np.log(np.clip(prediction[:, :-1], 1e-7, 1.0))).sum(-1).mean())
+
+    return {
+        "held_out": {"seed": seed, "n_users": n_users, "length": length, "kinds": [k.value for k in KINDS]},
+        "drift_auc": round(auc(drift[mask], batch["drift"][mask]), 4),
+        "next_cross_entropy": {
+            "model": round(cross_entropy(next_dist), 4),
+            "running_mean_baseline": round(cross_entropy(running), 4),
+            "repeat_last_post_baseline": round(cross_entropy(np.clip(probs, 1e-3, 1.0)), 4),
+        },
+        "drift_trajectories": trajectories(timelines, drift),
+        "long_stable": long_stable(net, seed + 2),
+    }
+
+
+@torch.no_grad()
+def long_stable(net: TemporalNet, seed: int, n_users: int = 50, length: int = 1024) -> dict:
+    """Drift prob of stable users far past the training window: it must not creep up."""
+    x = stack(generate_dataset(seed, n_users, length, kinds=(Kind.STABLE,)))["features"]
+    drift = net(torch.from_numpy(x))[0].numpy()  # (B, T)
+    windows = {"16-127": drift[:, 16:128], "128-511": drift[:, 128:512], "512-1023": drift[:, 512:]}
+    return {"users": n_users, "seed": seed,
+            **{name: {"mean": round(float(w.mean()), 3), "p95": round(float(np.percentile(w, 95)), 3)}
+               for name, w in windows.items()}}
+
+
+def trajectories(timelines: list[Timeline], drift: np.ndarray) -> dict:
+    """Mean drift prob at offsets around each kind's change point (stable: over posts >= 16)."""
+    def at(kind: Kind, anchor, offsets) -> dict:
+        rows = [(i, anchor(t)) for i, t in enumerate(timelines) if t.kind is kind]
+        out = {}
+        for k in offsets:
+            values = [drift[i, a + k] for i, a in rows if 0 <= a + k < drift.shape[1]]
+            out[f"{k:+d}"] = round(float(np.mean(values)), 3)
+        return out
+
+    stable = np.concatenate([drift[i, 16:] for i, t in enumerate(timelines) if t.kind is Kind.STABLE])
+    dips = [drift[i, c.start:c.end + 4].max() for i, t in enumerate(timelines) if t.kind is Kind.TRANSIENT
+            for c in t.changes]
+    offsets = (-1, 0, 2, 3, 4, 6, 10, 20)
+    return {
+        "stable": {"mean": round(float(stable.mean()), 3), "p95": round(float(np.percentile(stable, 95)), 3)},
+        "transient_dip_max_within_dip_plus_3": {"mean": round(float(np.mean(dips)), 3),
+                                                "p95": round(float(np.percentile(dips, 95)), 3)},
+        "abrupt_from_start": at(Kind.ABRUPT, lambda t: t.changes[0].start, offsets),
+        "gradual_from_start": at(Kind.GRADUAL, lambda t: t.changes[0].start, offsets + (30,)),
+        "episode_from_start": at(Kind.EPISODE, lambda t: t.changes[0].start, offsets),
+        "episode_from_end": at(Kind.EPISODE, lambda t: t.changes[0].end, (-1, 0, 2, 3, 4, 6, 10)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.train_temporal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5000; smoke 30)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help=f"checkpoint path (default {CHECKPOINT})")
+    parser.add_argument("--hidden-size", type=int, default=48)
+    parser.add_argument("--smoke", action="store_true", help="a tiny, fast run for CI (never the default path)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # denormal activations late in training slow CPU LSTMs ~20x
+    if args.smoke:
+        config = TrainConfig(seed=args.seed, steps=args.steps or 30, batch_size=16, length=64, warmup=5, long_every=0,
+                             hidden_size=args.hidden_size)
+        out = args.out or Path(tempfile.mkdtemp()) / "temporal-smoke.pt"
+        train(config, out, log_every=10)
+        return 0
+    config = TrainConfig(seed=args.seed, steps=args.steps or TrainConfig.steps, hidden_size=args.hidden_size)
+    out = args.out or CHECKPOINT
+    train(config, out)
+    from model.temporal import load_checkpoint
+    net, _ = load_checkpoint(out)
+    report = evaluate(net)
+    print(f"held-out drift AUC {report['drift_auc']}  next CE {report['next_cross_entropy']}")
+    print(f"trajectories {report['drift_trajectories']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
