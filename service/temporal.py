@@ -17,6 +17,8 @@ from service.inference import ProviderChoice, open_session
 from service.model_repository import Artifact
 
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FEATURE_ORDER = [f"p_{label}" for label in LABELS] + ["valence", "log_gap", "face"]
+LOG_GAP = "min(log1p(gap_seconds/3600), 10)"
 # Valence of each class (documented in the README); overridden by the temporal manifest when present.
 VALENCE = {"angry": -0.8, "disgust": -0.7, "fear": -0.6, "happy": 1.0, "sad": -1.0, "surprise": 0.3, "neutral": 0.0}
 
@@ -37,6 +39,9 @@ class TemporalModel:
         manifest = artifact.manifest
         self.hidden_size = int(manifest["hidden_size"])
         features = manifest.get("features", {})
+        # Refuse at start-up a model that expects features this code does not build.
+        if features.get("order", FEATURE_ORDER) != FEATURE_ORDER or features.get("log_gap", LOG_GAP) != LOG_GAP:
+            raise ValueError(f"{artifact.tag} expects features {features} that this service does not compute")
         table = features.get("valence", VALENCE)
         self.valence = np.array([table[label] for label in LABELS], dtype=np.float32)
 

@@ -1,0 +1,52 @@
+"""The service's own feature code and ONNX step agree with model/ (which the service never imports)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.features import post_features
+from model.temporal import load_checkpoint
+from service import model_repository
+from service.config import Settings
+from service.inference import ProviderChoice
+from service.temporal import TemporalModel
+
+
+@pytest.fixture(scope="module")
+def temporal() -> TemporalModel:
+    settings = Settings()
+    return TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "test"))
+
+
+def test_service_features_equal_model_features(temporal: TemporalModel) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        probs = rng.dirichlet(np.ones(7)).astype(np.float32)
+        gap = float(rng.choice([0.0, -50.0, rng.exponential(20000), 1e9]))
+        face = bool(rng.integers(2))
+        np.testing.assert_allclose(temporal.features(probs, gap, face), post_features(probs, gap, face), atol=1e-6)
+
+
+def test_service_steps_equal_the_torch_sequence(temporal: TemporalModel) -> None:
+    net, _ = load_checkpoint("model/checkpoints/temporal.pt")
+    rng = np.random.default_rng(5)
+    x = np.stack([post_features(rng.dirichlet(np.ones(7)), rng.exponential(7200), True) for _ in range(40)])
+    net.eval()
+    with torch.no_grad():
+        drift_seq, next_seq, _ = net(torch.from_numpy(x)[None])
+    h, c = temporal.initial_state()
+    for t in range(len(x)):
+        step = temporal.step(x[t], h, c)
+        h, c = step.h, step.c
+        assert abs(step.drift_probability - float(drift_seq[0, t])) < 1e-5
+        np.testing.assert_allclose(step.next_distribution, next_seq[0, t].numpy(), atol=1e-5)
+
+
+def test_a_model_expecting_other_features_is_refused(temporal: TemporalModel) -> None:
+    artifact = temporal.artifact
+    odd = model_repository.Artifact(artifact.name, artifact.version, artifact.model_path,
+                                    {**artifact.manifest, "features": {**artifact.manifest["features"], "order": ["x"]}})
+    with pytest.raises(ValueError, match="does not compute"):
+        TemporalModel(odd, ProviderChoice("cpu", "test"))
