@@ -92,8 +92,9 @@ class Pipeline:
         received = time.time()
         ts = created_at.timestamp() if created_at is not None else received
         started = time.perf_counter()
+        current = await self.store.load(user_id, cached=True)
         for _ in range(self.settings.cas_retries):
-            state = await self.store.load(user_id) or self._new_state()
+            state = current or self._new_state()
             expected = state.version
             result, event = self._step(user_id, post_id, ts, scored, state)
             outcome = await self.store.advance(user_id, post_id, expected, state, result, event, received)
@@ -103,6 +104,7 @@ class Pipeline:
                 return {**outcome.prior_result, "duplicate": True}
             if outcome.outcome == "conflict":
                 metrics.STATE_CONFLICTS.inc()
+                current = outcome.current  # the state that won, returned by the refusing script
                 continue
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()

@@ -1,14 +1,18 @@
 """User state in Redis: load, the atomic advance script, timeline, erase, and the outbox.
 
-Advancing a user is optimistic: load the state (one round trip), compute the LSTM step and the
-detector update in Python, then one script checks the post id's idempotency record, compares the
-version, and writes state, timeline, idempotency record and any alert event together — or nothing.
-A version mismatch means another request advanced the user meanwhile: the caller recomputes.
+Advancing a user is optimistic: take the state (from this process's cache of recently seen users,
+else one HGETALL), compute the LSTM step and the detector update in Python, then one script checks
+the post id's idempotency record, compares the version, and writes state, timeline, idempotency
+record and any alert event together — or nothing. A version mismatch means another request or
+replica advanced the user meanwhile: the script returns the current state with the refusal, so the
+caller recomputes without another round trip. A warm user therefore costs one round trip per post.
+The cache only saves reads: Redis stays the single source of truth, every write is compared.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +32,10 @@ ADVANCE = """
 local prior = redis.call('GET', KEYS[3])
 if prior then return {'duplicate', prior} end
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[1]) then return {'conflict', tostring(v)} end
+if v ~= tonumber(ARGV[1]) then
+  local cur = redis.call('HMGET', KEYS[1], 'h', 'c', 'meta')
+  return {'conflict', tostring(v), cur[1] or '', cur[2] or '', cur[3] or ''}
+end
 local nv = v + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'h', ARGV[2], 'c', ARGV[3], 'meta', ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[5])
@@ -78,13 +85,21 @@ class UserState:
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "UserState":
-        meta = json.loads(raw[b"meta"])
+        return cls.decode(int(raw[b"v"]), raw[b"h"], raw[b"c"], raw[b"meta"])
+
+    @classmethod
+    def decode(cls, version: int, h: bytes, c: bytes, meta: bytes | str) -> "UserState":
+        fields = json.loads(meta)
         return cls(
-            version=int(raw[b"v"]),
-            h=np.frombuffer(raw[b"h"], dtype=np.float32).copy(),
-            c=np.frombuffer(raw[b"c"], dtype=np.float32).copy(),
-            **{k: v for k, v in meta.items() if k in cls.__dataclass_fields__},
+            version=version,
+            h=np.frombuffer(h, dtype=np.float32).copy(),
+            c=np.frombuffer(c, dtype=np.float32).copy(),
+            **{k: v for k, v in fields.items() if k in cls.__dataclass_fields__},
         )
+
+
+# What the cache keeps per user: the encoded record, so every load hands out a fresh, private copy.
+_Encoded = tuple[int, bytes, bytes, str]
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,17 @@ class Advance:
     version: int = 0
     prior_result: dict[str, Any] | None = None
     event_id: str | None = None
+    current: UserState | None = None  # on conflict: the state that won (None: the user was erased)
 
 
 class StateStore:
-    def __init__(self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
+        cache_users: int = 0,
+    ) -> None:
         self.redis = redis
+        self._cache: OrderedDict[str, _Encoded] = OrderedDict()
+        self._cache_users = cache_users
         self.outbox = outbox
         self._outbox_maxlen = outbox_maxlen
         self._timeline_length = timeline_length
@@ -111,33 +132,58 @@ class StateStore:
         except STORE_ERRORS:
             return False
 
-    async def load(self, user_id: str) -> UserState | None:
+    async def load(self, user_id: str, *, cached: bool = False) -> UserState | None:
+        """The user's state; ``cached=True`` may answer from memory (only for a compare-and-set write)."""
+        if cached and (hit := self._cache.get(user_id)) is not None:
+            self._cache.move_to_end(user_id)
+            return UserState.decode(*hit)
         raw = await self._call(self.redis.hgetall(keys.state(user_id)))
-        return UserState.from_redis(raw) if raw else None
+        if not raw:
+            self._cache.pop(user_id, None)
+            return None
+        self._remember(user_id, (int(raw[b"v"]), raw[b"h"], raw[b"c"], raw[b"meta"].decode()))
+        return UserState.from_redis(raw)
+
+    def _remember(self, user_id: str, encoded: _Encoded) -> None:
+        if self._cache_users <= 0:
+            return
+        self._cache[user_id] = encoded
+        self._cache.move_to_end(user_id)
+        while len(self._cache) > self._cache_users:
+            self._cache.popitem(last=False)
 
     async def advance(
         self, user_id: str, post_id: str, expected: int, state: UserState,
         result: dict[str, Any], event: dict[str, Any] | None, now: float,
     ) -> Advance:
+        h, c, meta = state.h.astype(np.float32).tobytes(), state.c.astype(np.float32).tobytes(), json.dumps(state.meta())
         reply = await self._call(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
                   keys.post_index(user_id), self.outbox],
-            args=[expected, state.h.astype(np.float32).tobytes(), state.c.astype(np.float32).tobytes(),
-                  json.dumps(state.meta()), json.dumps(result), self._timeline_length, self._ttl,
+            args=[expected, h, c, meta, json.dumps(result), self._timeline_length, self._ttl,
                   f"{now:.6f}", json.dumps(event) if event else "", self._outbox_maxlen, post_id],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":
             return Advance("duplicate", prior_result=json.loads(reply[1]))
         if kind == "conflict":
-            return Advance("conflict", version=int(reply[1]))
-        return Advance("ok", version=int(reply[1]), event_id=reply[2].decode() or None)
+            version = int(reply[1])
+            if version == 0 or not reply[4]:
+                self._cache.pop(user_id, None)
+                return Advance("conflict", version=version)
+            encoded = (version, reply[2], reply[3], reply[4].decode())
+            self._remember(user_id, encoded)
+            return Advance("conflict", version=version, current=UserState.decode(*encoded))
+        version = int(reply[1])
+        self._remember(user_id, (version, h, c, meta))
+        return Advance("ok", version=version, event_id=reply[2].decode() or None)
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         raw = await self._call(self.redis.lrange(keys.timeline(user_id), -limit, -1))
         return [json.loads(item) for item in raw]
 
     async def erase(self, user_id: str) -> int:
+        self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
         return int(await self._call(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id)], args=[prefix])))

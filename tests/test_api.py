@@ -232,8 +232,9 @@ def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.
         client.post("/v1/users/pat/observations", json={"post_id": f"p{i}", "probabilities": HAPPY})
     meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
     assert meta["model"] == client.get("/v1/model").json()["temporal"]["tag"]
-    meta["model"] = "temporal:0"  # as if written before an upgrade
+    meta["model"] = "temporal:0"  # as if a replica still on the old model wrote the last step
     redis_client.hset(keys.state("pat"), "meta", json.dumps(meta))
+    redis_client.hincrby(keys.state("pat"), "v", 1)
     body = client.post("/v1/users/pat/observations", json={"post_id": "p10", "probabilities": HAPPY}).json()
     assert body["drift"]["status"] == "warming_up"  # the new model re-learns the user from scratch
     assert body["drift"]["posts_seen"] == 11  # the user's history count is kept

@@ -30,7 +30,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 async def _with_store(url: str, fn, **kwargs):  # type: ignore[no-untyped-def]
     client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
     store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=kwargs.get("timeline", 3),
-                       idempotency_ttl=kwargs.get("ttl", 3600))
+                       idempotency_ttl=kwargs.get("ttl", 3600), cache_users=kwargs.get("cache", 0))
     try:
         return await fn(store)
     finally:
@@ -91,3 +91,26 @@ def test_a_lost_redis_is_a_503_error_not_a_crash(tmp_path) -> None:  # type: ign
 
 def test_meta_is_plain_json() -> None:
     json.dumps(_state().meta())
+
+
+def test_a_stale_cache_costs_a_conflict_that_carries_the_winning_state(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body(store: StateStore) -> None:
+        other = StateStore(store.redis, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=10,
+                           idempotency_ttl=60, cache_users=10)  # another replica
+        assert (await store.advance("u", "p1", 0, _state(), {}, None, 1.0)).outcome == "ok"
+        cached = await store.load("u", cached=True)
+        assert cached is not None and cached.version == 1
+        assert (await other.advance("u", "p2", 1, _state(9, posts=7), {}, None, 2.0)).outcome == "ok"
+        stale = await store.load("u", cached=True)
+        assert stale is not None and stale.version == 1  # this replica has not seen p2
+        refused = await store.advance("u", "p3", stale.version, _state(), {}, None, 3.0)
+        assert refused.outcome == "conflict" and refused.current is not None
+        assert refused.current.version == 2 and refused.current.posts_seen == 7
+        np.testing.assert_array_equal(refused.current.h, _state(9).h)
+        assert (await store.advance("u", "p3", 2, _state(), {}, None, 3.0)).outcome == "ok"
+        # an erased user: the conflict says so, and the cache forgets it
+        await other.erase("u")
+        gone = await store.advance("u", "p4", 3, _state(), {}, None, 4.0)
+        assert gone.outcome == "conflict" and gone.version == 0 and gone.current is None
+
+    run(_with_store(redis_server.url, body, cache=10))
