@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
+import logging.config
 import os
 import shutil
 import sys
 import tempfile
 
+from service import logs
 from service.config import get_settings
 
 
@@ -22,6 +25,12 @@ def _serve(args: argparse.Namespace) -> int:
     from service.embedded_redis import EmbeddedRedis
 
     settings = get_settings()
+    if not (settings.api_keys or settings.admin_api_keys) and not _is_loopback(args.host) \
+            and not settings.allow_unauthenticated:
+        print(f"emodrift: refusing to serve {args.host} without API keys: set EMODRIFT_API_KEYS / "
+              "EMODRIFT_ADMIN_API_KEYS, or EMODRIFT_ALLOW_UNAUTHENTICATED=true if something else guards it",
+              file=sys.stderr)
+        return 2
     embedded: EmbeddedRedis | None = None
     metrics_dir: str | None = None
     if not settings.redis_url:
@@ -34,8 +43,10 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     get_settings.cache_clear()
     try:
+        # access logs are off by default: request paths carry user ids
         uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+                    workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+                    log_config=logs.log_config(settings.log_format, args.log_level))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -66,9 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.config.dictConfig(logs.log_config(settings.log_format, getattr(args, "log_level", "info")))
     return int(args.func(args))
 
 

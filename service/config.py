@@ -60,18 +60,63 @@ class Settings(BaseSettings):
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
     recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")
     cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")
+    state_cache_users: int = Field(
+        100_000, ge=0, description="users whose last state this process remembers: saves the read round trip")
     outbox_stream: str = "ed:outbox"
     outbox_maxlen: int = Field(1_000_000, ge=1000)
 
     # --- HTTP ----------------------------------------------------------------------------------
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="comma-separated; empty = open")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys with the `ingest` scope (posts, observations, users)")
+    admin_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys with the `admin` scope too (webhooks, erasure, model)")
+    allow_unauthenticated: bool = Field(
+        False, description="serve without API keys on a non-loopback address (refused otherwise)")
+    rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")
+    user_retention_seconds: int = Field(
+        90 * 24 * 3600, ge=3600, description="a user's state, timeline and index expire after this long without posts")
+    log_format: Literal["json", "text"] = "json"
+    log_hash_user_ids: bool = Field(False, description="log sha256(user id)[:16] instead of the id")
     public_url: str = Field("http://127.0.0.1:8000", description="base of links in alerts")
 
-    @field_validator("api_keys", mode="before")
+    # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
+    webhook_allow_private_urls: bool = Field(
+        False, description="allow loopback/private/link-local receivers (SSRF guard off: tests, private networks)"
+    )
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
+        description="seconds between attempts, comma-separated; attempts = 1 + its length, then dead letter",
+    )
+    webhook_retry_jitter: float = Field(0.2, ge=0, lt=1, description="each delay is scaled by 1 ± this, at random")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="one attempt, connect to last byte")
+    webhook_lease_margin_seconds: float = Field(
+        5.0, gt=0, description="a claimed attempt is re-offered after timeout + this if its replica died"
+    )
+    webhook_consumer_group: str = Field("webhooks", description="outbox consumer group of the dispatchers")
+    webhook_claim_idle_ms: int = Field(60_000, ge=1, description="outbox entries idle this long are claimed (XAUTOCLAIM)")
+    webhook_poll_interval_seconds: float = Field(0.5, gt=0, description="how often due retries are looked for")
+    webhook_max_in_flight: int = Field(32, ge=1, description="concurrent attempts per replica")
+    webhook_delivery_retention_seconds: int = Field(30 * 24 * 3600, ge=60, description="finished delivery records")
+
+    @field_validator("api_keys", "admin_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_positive(cls, value: list[float]) -> list[float]:
+        if any(not (delay >= 0) for delay in value):
+            raise ValueError("webhook_retry_schedule: delays must be >= 0 seconds")
         return value
 
     @field_validator("recovery_threshold")

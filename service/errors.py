@@ -8,16 +8,22 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── BadRequest (400 bad_request)
     │   └── InvalidId (400 invalid_id)
     ├── Unauthorized (401 unauthorized)
+    ├── Forbidden (403 forbidden)                    the key lacks the route's scope
     ├── NotFound (404 not_found)
-    │   └── UserNotFound (404 user_not_found)
+    │   ├── UserNotFound (404 user_not_found)
+    │   ├── WebhookNotFound (404 webhook_not_found)
+    │   └── DeliveryNotFound (404 delivery_not_found)
     ├── Conflict (409 conflict)
-    │   └── StateConflict (409 state_conflict)    compare-and-set kept losing
+    │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
+    │   └── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── Unprocessable (422 unprocessable)
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
-    │   └── ModelMismatch (422 model_mismatch)       state written by another temporal model
+    │   ├── ModelMismatch (422 model_mismatch)       state written by another temporal model
+    │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
+    │   └── RateLimited (429 rate_limited)           too many requests for this API key
     └── Unavailable (503 unavailable)
         ├── StoreUnavailable (503 store_unavailable) Redis unreachable
         └── ModelUnavailable (503 model_unavailable)
@@ -57,6 +63,10 @@ class Unauthorized(EmodriftError):
     headers = {"WWW-Authenticate": "ApiKey"}
 
 
+class Forbidden(EmodriftError):
+    code, status = "forbidden", 403
+
+
 class NotFound(EmodriftError):
     code, status = "not_found", 404
 
@@ -65,12 +75,24 @@ class UserNotFound(NotFound):
     code = "user_not_found"
 
 
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+
+
+class DeliveryNotFound(NotFound):
+    code = "delivery_not_found"
+
+
 class Conflict(EmodriftError):
     code, status = "conflict", 409
 
 
 class StateConflict(Conflict):
     code = "state_conflict"
+
+
+class DeliveryNotReplayable(Conflict):
+    code = "delivery_not_replayable"
 
 
 class ImageTooLarge(EmodriftError):
@@ -93,9 +115,17 @@ class ModelMismatch(Unprocessable):
     code = "model_mismatch"
 
 
+class InvalidWebhookUrl(Unprocessable):
+    code = "invalid_webhook_url"
+
+
 class Overloaded(EmodriftError):
     code, status = "overloaded", 429
     headers = {"Retry-After": "1"}
+
+
+class RateLimited(Overloaded):
+    code = "rate_limited"
 
 
 class Unavailable(EmodriftError):

@@ -8,6 +8,7 @@ compare-and-set when another request advanced the same user meanwhile.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +23,11 @@ from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector
 from service.errors import StateConflict
+from service.logs import user_ref
 from service.state_store import StateStore, UserState
 from service.temporal import LABELS, TemporalModel
+
+log = logging.getLogger("emodrift.pipeline")
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class Pipeline:
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
             if event is not None:
                 metrics.ALERTS.labels(event["type"]).inc()
+                log.info("drift event", extra={"event_type": event["type"], "event_id": event["id"],
+                                               "user": user_ref(user_id), "score": event["score"]})
             return result
         metrics.POSTS.labels(scored.source, "conflict").inc()
         raise StateConflict(f"user {user_id} is being updated too often concurrently; retry the post")

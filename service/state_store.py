@@ -27,7 +27,8 @@ from service.errors import StoreUnavailable
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 # KEYS: state, timeline, post, post_index, outbox
-# ARGV: expected_version, h, c, meta, result, timeline_len, idem_ttl, now, event, outbox_maxlen, post_id
+# ARGV: expected_version, h, c, meta, result, timeline_len, idem_ttl, now, event, outbox_maxlen, post_id,
+#       retention_seconds
 ADVANCE = """
 local prior = redis.call('GET', KEYS[3])
 if prior then return {'duplicate', prior} end
@@ -43,6 +44,10 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[8]) + tonumber(ARGV[7]), ARGV[11])
+-- retention: a user without posts for ARGV[12] seconds disappears on their own
+redis.call('EXPIRE', KEYS[1], ARGV[12])
+redis.call('EXPIRE', KEYS[2], ARGV[12])
+redis.call('EXPIRE', KEYS[4], ARGV[12])
 local event_id = ''
 if ARGV[9] ~= '' then
   event_id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[10], '*', 'event', ARGV[9])
@@ -114,8 +119,9 @@ class Advance:
 class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
-        cache_users: int = 0,
+        cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600,
     ) -> None:
+        self._retention = retention_seconds
         self.redis = redis
         self._cache: OrderedDict[str, _Encoded] = OrderedDict()
         self._cache_users = cache_users
@@ -161,7 +167,7 @@ class StateStore:
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
                   keys.post_index(user_id), self.outbox],
             args=[expected, h, c, meta, json.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json.dumps(event) if event else "", self._outbox_maxlen, post_id],
+                  f"{now:.6f}", json.dumps(event) if event else "", self._outbox_maxlen, post_id, self._retention],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":

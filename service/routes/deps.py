@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Request
 
 from service.config import Settings
-from service.errors import InvalidId, ModelUnavailable, Unauthorized
+from service.errors import Forbidden, InvalidId, ModelUnavailable, Unauthorized
 from service.pipeline import Pipeline
 from service.schemas import ID_PATTERN, ID_RULE
 from service.state_store import StateStore
@@ -29,17 +29,48 @@ def get_store(request: Request) -> StateStore:
     return request.app.state.store
 
 
-def require_api_key(request: Request) -> None:
-    """Once keys are configured, ingestion and admin need one: ``X-API-Key`` or ``Authorization: Bearer``."""
-    keys: list[str] = request.app.state.settings.api_keys
-    if not keys:
-        return
-    given = request.headers.get("x-api-key")
+Scope = Literal["ingest", "admin"]
+
+
+def _presented_key(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
-    if given is None and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if not given or not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
-        raise Unauthorized("missing or invalid API key (send X-API-Key)")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _matches(given: str, keys: list[str]) -> bool:
+    # compare against every key, always: the time taken says nothing about which one nearly matched
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given.encode(), key.encode())
+    return found
+
+
+def require_scope(scope: Scope):  # type: ignore[no-untyped-def]
+    """A dependency: once keys are configured, the route needs a key with ``scope``.
+
+    ``Authorization: Bearer <key>`` (or ``X-API-Key``); 401 without a valid key, 403 when the key
+    lacks the scope; admin keys hold both scopes. Then the per-key rate limit, if configured.
+    """
+
+    async def check(request: Request) -> None:
+        settings: Settings = request.app.state.settings
+        if not settings.api_keys and not settings.admin_api_keys:
+            return
+        given = _presented_key(request)
+        if given is None:
+            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+        is_admin = _matches(given, settings.admin_api_keys)
+        if not is_admin and not _matches(given, settings.api_keys):
+            raise Unauthorized("invalid API key")
+        if scope == "admin" and not is_admin:
+            raise Forbidden("this API key has the ingest scope; the route needs admin")
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            await limiter.check(given)
+
+    return check
 
 
 def user_id_param(user_id: Annotated[str, Path(description=ID_RULE)]) -> str:
@@ -52,4 +83,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 StoreDep = Annotated[StateStore, Depends(get_store)]
 UserId = Annotated[str, Depends(user_id_param)]
-ApiKey = Depends(require_api_key)
+ApiKey = Depends(require_scope("ingest"))
+AdminKey = Depends(require_scope("admin"))

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from service import metrics
 from service.errors import error_body
-from service.routes.deps import PipelineDep, StoreDep
+from service.routes.deps import AdminKey, PipelineDep, StoreDep
 
 router = APIRouter(tags=["ops"])
 
@@ -38,7 +38,8 @@ async def prometheus() -> Response:
     return Response(payload, media_type=content_type)
 
 
-@router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings")
+@router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings (admin)",
+            dependencies=[AdminKey])
 async def model_info(request: Request, pipeline: PipelineDep, store: StoreDep) -> dict[str, Any]:
     emotion = request.app.state.emotion_model
     settings = request.app.state.settings

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.errors import UserNotFound
 from service.pipeline import as_distribution, iso_time
-from service.routes.deps import ApiKey, PipelineDep, StoreDep, UserId
+from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
 from service.schemas import TimelineView, UserView
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
@@ -40,7 +40,8 @@ async def get_timeline(user_id: UserId, store: StoreDep,
     return {"user_id": user_id, "posts": posts}
 
 
-@router.delete("/{user_id}", status_code=204, summary="Erase every key of this user")
+@router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
+               dependencies=[AdminKey])
 async def delete_user(user_id: UserId, store: StoreDep) -> None:
     if await store.erase(user_id) == 0:
         raise UserNotFound(f"no posts for user {user_id}")

@@ -1,0 +1,102 @@
+"""Access control, rate limiting, retention and logs (issue: nothing lost, nobody let in)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import redis
+
+from service import keys, logs
+from service.embedded_redis import EmbeddedRedis
+from tests.conftest import start_service
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+
+
+def test_scopes_401_without_key_403_with_the_wrong_scope(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    svc = start_service(redis_url=redis_server.url, api_keys=["ingest-key"], admin_api_keys=["admin-key"])
+    try:
+        with svc.client() as client:
+            body = {"post_id": "a", "probabilities": HAPPY}
+            ingest = {"authorization": "Bearer ingest-key"}
+            admin = {"authorization": "Bearer admin-key"}
+            assert client.post("/v1/users/u1/observations", json=body).status_code == 401
+            assert client.post("/v1/users/u1/observations", json=body,
+                               headers={"authorization": "Bearer wrong"}).json()["error"]["code"] == "unauthorized"
+            assert client.post("/v1/users/u1/observations", json=body, headers=ingest).status_code == 200
+            assert client.get("/v1/users/u1", headers=ingest).status_code == 200
+            # admin routes
+            forbidden = client.delete("/v1/users/u1", headers=ingest)
+            assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+            assert client.get("/v1/model", headers=ingest).status_code == 403
+            assert client.get("/v1/model", headers=admin).status_code == 200
+            # admin keys hold the ingest scope too
+            assert client.post("/v1/users/u1/observations", json={**body, "post_id": "b"}, headers=admin).status_code == 200
+            assert client.delete("/v1/users/u1", headers=admin).status_code == 204
+            # probes and metrics stay open for the orchestrator and Prometheus
+            assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+            assert client.get("/metrics").status_code == 200
+    finally:
+        svc.stop()
+
+
+def test_rate_limit_per_key_is_shared_through_redis(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    a = start_service(redis_url=redis_server.url, api_keys=["k1", "k2"], rate_limit_per_second=5)
+    b = start_service(redis_url=redis_server.url, api_keys=["k1", "k2"], rate_limit_per_second=5)  # another replica
+    try:
+        with a.client() as ca, b.client() as cb:
+            for _ in range(3):  # stay inside one wall-clock second: start at its beginning
+                if time.time() % 1 < 0.5:
+                    break
+                time.sleep(0.5)
+            statuses = [c.get("/v1/users/nobody", headers={"authorization": "Bearer k1"}).status_code
+                        for c in (ca, cb) * 5]
+            # alternating replicas: 5 pass, then the shared counter refuses (unless a second boundary passed)
+            assert statuses[:5] == [404] * 5 and statuses[5] == 429 or statuses.count(429) >= 1, statuses
+            assert statuses.count(404) <= 10 - 1, statuses
+            response = ca.get("/v1/users/nobody", headers={"authorization": "Bearer k1"})
+            if response.status_code == 429:
+                assert response.headers["retry-after"] and response.json()["error"]["code"] == "rate_limited"
+            # another key has its own budget
+            assert cb.get("/v1/users/nobody", headers={"authorization": "Bearer k2"}).status_code == 404
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_inactive_users_expire_after_the_retention_period(client, redis_client: redis.Redis, service) -> None:  # type: ignore[no-untyped-def]
+    client.post("/v1/users/old/observations", json={"post_id": "p", "probabilities": HAPPY})
+    retention = service.settings.user_retention_seconds
+    for key in (keys.state("old"), keys.timeline("old"), keys.post_index("old")):
+        assert retention - 5 <= redis_client.ttl(key) <= retention, key
+    assert 0 < redis_client.ttl(keys.post("old", "p")) <= service.settings.idempotency_ttl_seconds
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env["EMODRIFT_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--host", "0.0.0.0"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "refusing" in done.stderr
+    assert not (tmp_path / "redis.log").exists()  # refused before starting anything
+
+
+def test_json_logs_hash_user_ids_and_never_carry_bytes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from service.config import get_settings
+
+    monkeypatch.setenv("EMODRIFT_LOG_HASH_USER_IDS", "true")
+    get_settings.cache_clear()
+    try:
+        ref = logs.user_ref("alice@example")
+        assert ref.startswith("u_") and "alice" not in ref and ref == logs.user_ref("alice@example")
+        record = logging.LogRecord("emodrift", logging.INFO, __file__, 1, "drift event", (), None)
+        record.user, record.image = ref, b"\xff\xd8\xff" * 1000
+        line = json.loads(logs.JsonFormatter().format(record))
+        assert line["msg"] == "drift event" and line["user"] == ref and line["image"] == "<3000 bytes>"
+    finally:
+        get_settings.cache_clear()
