@@ -15,6 +15,7 @@ from service.config import Settings, get_settings
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
+from service.rate_limit import RateLimiter
 from service.routes import ops, posts, users
 from service.state_store import StateStore
 from service.temporal import TemporalModel
@@ -46,9 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                max_wait_ms=settings.max_batch_wait_ms, max_queue=settings.max_queue)
         await batcher.start()
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
-                           timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds)
+                           timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
+                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, images.FaceDetector(), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+        app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
         try:
             yield
