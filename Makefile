@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test install export train lint clean
+.PHONY: run test install tools export train lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,12 +18,24 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) tools
+
+# promtool checks deploy/prometheus/ in tests/test_deploy.py. It comes from Debian's `prometheus`
+# package, of which only the promtool binary is extracted into .venv/bin (no daemon is installed or
+# started). Best effort: without apt the deploy tests skip it (and fail under CI=true).
+tools: $(STAMP)
+	@command -v promtool >/dev/null 2>&1 || test -x $(BIN)/promtool || { \
+	  dir=$$(mktemp -d) && chmod 755 $$dir && cd $$dir && \
+	  { [ "$$(id -u)" != 0 ] || apt-get update -qq >/dev/null 2>&1 || true; } && \
+	  apt-get download -qq prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb . && \
+	  install -m 755 usr/bin/promtool $(CURDIR)/$(BIN)/promtool && echo "installed promtool in $(BIN)"; \
+	  status=$$?; rm -rf $$dir; \
+	  [ $$status = 0 ] || echo "warning: promtool not installed (apt-get download prometheus failed)"; }
 
 run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
 export: $(STAMP)

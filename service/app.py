@@ -6,21 +6,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from service import errors, images, metrics, model_repository
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
+from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
-from service.routes import ops, posts, users
+from service.routes import ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.subscriptions import Subscriptions
 
 log = logging.getLogger("emodrift")
+
+
+def face_detector(settings: Settings) -> images.Detector:
+    if settings.face_detector == "haar":
+        return images.FaceDetector()
+    return BlazeFaceDetector(model_repository.load(settings.model_repository, "face_detector"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,13 +60,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
-        pipeline = Pipeline(settings, store, batcher, temporal, images.FaceDetector(), emotion.artifact.tag)
+        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
+        # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+        app.state.webhooks = Subscriptions(redis)
+        app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
+        app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
+        await app.state.dispatcher.start()
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
         try:
             yield
         finally:
+            await app.state.dispatcher.stop()
+            await http.aclose()
             app.state.pipeline = None
             await batcher.stop()
             pipeline.close()
@@ -71,6 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pipeline = None
     errors.install(app)
     app.add_middleware(RequestMetrics)
-    for router in (posts.router, users.router, ops.router):
+    for router in (posts.router, users.router, webhooks.router, ops.router):
         app.include_router(router)
     return app

@@ -18,6 +18,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     │   └── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
+    ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
     ├── Unprocessable (422 unprocessable)
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
     │   ├── ModelMismatch (422 model_mismatch)       state written by another temporal model
@@ -101,6 +102,10 @@ class ImageTooLarge(EmodriftError):
 
 class UnsupportedImage(EmodriftError):
     code, status = "unsupported_image", 415
+
+
+class UnsupportedMediaType(EmodriftError):
+    code, status = "unsupported_media_type", 415
 
 
 class Unprocessable(EmodriftError):

@@ -25,3 +25,50 @@ def post(user_id: str, post_id: str) -> str:
 def post_index(user_id: str) -> str:
     """Sorted set: post ids scored by the expiry of their idempotency record (so DELETE finds them)."""
     return f"{PREFIX}:{{{user_id}}}:posts"
+
+
+# --- webhooks -------------------------------------------------------------------------------
+# Every webhook key shares the hash tag ``{wh}``: the delivery scripts touch a delivery, the due set,
+# its event's open set and the dead-letter stream together, so they must share one Cluster slot.
+# Alerts are rare next to posts, so one slot for them is no hotspot.
+WEBHOOKS = f"{PREFIX}:{{wh}}"
+
+
+def webhook_index() -> str:
+    """Sorted set: subscription ids scored by creation time."""
+    return f"{WEBHOOKS}:subs"
+
+
+def webhook(sub_id: str) -> str:
+    """Hash: id, url, events (JSON), secret, status (enabled|disabled), created_at, disabled_reason."""
+    return f"{WEBHOOKS}:sub:{sub_id}"
+
+
+def webhook_deliveries(sub_id: str) -> str:
+    """Sorted set: this subscription's delivery ids scored by creation time (the delivery log)."""
+    return f"{WEBHOOKS}:sub:{sub_id}:dlv"
+
+
+def delivery(delivery_id: str) -> str:
+    """Hash: the delivery record (payload, status, claim counter, schedule base, next attempt)."""
+    return f"{WEBHOOKS}:dlv:{delivery_id}"
+
+
+def delivery_attempts(delivery_id: str) -> str:
+    """List of JSON attempts, oldest first."""
+    return f"{WEBHOOKS}:dlv:{delivery_id}:attempts"
+
+
+def deliveries_due() -> str:
+    """Sorted set: delivery ids scored by when their next attempt (or lease expiry) is due."""
+    return f"{WEBHOOKS}:due"
+
+
+def event_open(stream_id: str) -> str:
+    """Set: delivery ids of one outbox entry without a final outcome; empty means XACK it."""
+    return f"{WEBHOOKS}:evt:{stream_id}"
+
+
+def dead_letters() -> str:
+    """Stream: deliveries that exhausted the schedule or failed for good."""
+    return f"{WEBHOOKS}:dead"

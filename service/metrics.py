@@ -58,6 +58,32 @@ MODEL_INFO = Gauge(
 )
 
 
+# Webhooks. Attempts and final outcomes are counted apart: a delivery has one outcome, many attempts.
+WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+WEBHOOK_ATTEMPTS = Counter(
+    "emodrift_webhook_attempts_total", "webhook POSTs by result", ["result"]  # delivered, retry, failed, gone
+)
+WEBHOOK_DELIVERIES = Counter(
+    "emodrift_webhook_deliveries_total", "deliveries that reached a final outcome", ["outcome"]
+)  # delivered, dead_lettered, disabled, cancelled
+WEBHOOK_LATENCY = Histogram(
+    "emodrift_webhook_delivery_duration_seconds", "one webhook attempt, request to response", buckets=WEBHOOK_BUCKETS
+)
+WEBHOOK_DEAD_LETTERS = Counter("emodrift_webhook_dead_letters_total", "deliveries moved to the dead-letter stream")
+# Read from Redis by every replica, so every replica reports the same value: max, not sum.
+OUTBOX_BACKLOG = Gauge(
+    "emodrift_outbox_backlog", "outbox events not yet acknowledged by the dispatchers (unread ones: Redis >= 7)",
+    multiprocess_mode="max",
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "emodrift_outbox_oldest_pending_age_seconds", "age of the oldest unacknowledged outbox event",
+    multiprocess_mode="max",
+)
+WEBHOOK_RETRIES_DUE = Gauge(
+    "emodrift_webhook_deliveries_scheduled", "deliveries waiting for their next attempt", multiprocess_mode="max"
+)
+
+
 def render() -> tuple[bytes, str]:
     """The exposition for /metrics: every worker's samples when running multi-process."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -1,0 +1,156 @@
+"""Webhook subscriptions, their delivery log, and replay (Standard Webhooks 1.0)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, field_validator
+
+from service.errors import DeliveryNotFound, DeliveryNotReplayable, WebhookNotFound
+from service.routes.deps import AdminKey, SettingsDep
+from service.webhooks import signing
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.subscriptions import Subscription, Subscriptions
+from service.webhooks.urls import check_url
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[AdminKey])  # subscriptions hold secrets
+EventType = Literal["drift.started", "drift.ended"]
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(description="http(s) receiver; private addresses only when the operator allows them")
+    events: list[EventType] = Field(min_length=1, description="event types to receive")
+    secret: str | None = Field(None, description="whsec_ + base64 of 24-64 bytes; generated when absent")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_whsec(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.secret_key(value)  # ValueError -> 422 with the reason
+        return value
+
+
+class WebhookView(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    disabled_reason: str | None = None
+
+
+class WebhookCreated(WebhookView):
+    secret: str = Field(description="shown in this response only: keep it to verify signatures")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookView]
+
+
+class Attempt(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    result: Literal["delivered", "retry", "failed", "gone"]
+    response: str | None = None
+    retry_after_s: float | None = None
+    next_attempt_at: str | None = None
+
+
+class DeliveryView(BaseModel):
+    id: str
+    webhook_id: str = Field(description="the webhook-id header: the same on every attempt")
+    event_id: str
+    type: str
+    status: Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
+    reason: str | None
+    created_at: str
+    next_attempt_at: str | None
+    finished_at: str | None
+    replays: int
+    attempts: list[Attempt]
+
+
+class DeliveryLog(BaseModel):
+    webhook_id: str
+    deliveries: list[DeliveryView]
+
+
+def get_subscriptions(request: Request) -> Subscriptions:
+    return request.app.state.webhooks
+
+
+def get_deliveries(request: Request) -> Deliveries:
+    return request.app.state.deliveries
+
+
+SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
+DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
+
+
+async def _existing(subscriptions: Subscriptions, webhook_id: str) -> Subscription:
+    sub = await subscriptions.get(webhook_id)
+    if sub is None:
+        raise WebhookNotFound(f"no webhook {webhook_id}")
+    return sub
+
+
+@router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a receiver")
+async def create_webhook(body: WebhookCreate, subscriptions: SubscriptionsDep, settings: SettingsDep) -> dict[str, Any]:
+    url = await check_url(body.url, allow_private=settings.webhook_allow_private_urls)
+    sub = await subscriptions.create(url, list(body.events), body.secret or signing.generate_secret())
+    return {**sub.public(), "secret": sub.secret}
+
+
+@router.get("", response_model=WebhookList, summary="Every subscription (without secrets)")
+async def list_webhooks(subscriptions: SubscriptionsDep) -> dict[str, Any]:
+    return {"webhooks": [sub.public() for sub in await subscriptions.all()]}
+
+
+@router.get("/{webhook_id}", response_model=WebhookView, summary="One subscription (without its secret)")
+async def get_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> dict[str, Any]:
+    return (await _existing(subscriptions, webhook_id)).public()
+
+
+@router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe; pending deliveries are cancelled")
+async def delete_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> None:
+    if not await subscriptions.delete(webhook_id):
+        raise WebhookNotFound(f"no webhook {webhook_id}")
+
+
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryLog, summary="Deliveries, newest first, with attempts")
+async def list_deliveries(webhook_id: str, subscriptions: SubscriptionsDep, deliveries: DeliveriesDep,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+    await _existing(subscriptions, webhook_id)
+    return {"webhook_id": webhook_id, "deliveries": await deliveries.log(webhook_id, limit)}
+
+
+@router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryView, summary="One delivery")
+async def get_delivery(webhook_id: str, delivery_id: str, subscriptions: SubscriptionsDep,
+                       deliveries: DeliveriesDep) -> dict[str, Any]:
+    await _existing(subscriptions, webhook_id)
+    found = await deliveries.log(webhook_id, 1, only=delivery_id)
+    if not found:
+        raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
+    return found[0]
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryView,
+             summary="Replay a finished delivery now: a new attempt, the same webhook-id, a fresh schedule")
+async def retry_delivery(webhook_id: str, delivery_id: str, request: Request, subscriptions: SubscriptionsDep,
+                         deliveries: DeliveriesDep) -> dict[str, Any]:
+    await _existing(subscriptions, webhook_id)
+    if not await deliveries.log(webhook_id, 1, only=delivery_id):
+        raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
+    outcome = await deliveries.replay(webhook_id, delivery_id)
+    if outcome == 0:
+        raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
+    if outcome == -1:
+        raise DeliveryNotReplayable("the delivery is still pending: its next attempt is scheduled")
+    if outcome == -2:
+        raise DeliveryNotReplayable("the webhook is disabled")
+    request.app.state.dispatcher.wake()
+    return (await deliveries.log(webhook_id, 1, only=delivery_id))[0]

@@ -1,0 +1,9 @@
+"""Signed, durable webhooks (Standard Webhooks 1.0): subscriptions, signing, the outbox dispatcher.
+
+    subscriptions.py  the subscription records (CRUD) in Redis
+    urls.py           which receiver URLs are allowed (SSRF guard)
+    signing.py        secrets and the ``v1,<base64 HMAC-SHA256>`` signature
+    retry.py          the retry policy: classify an answer, the next delay, Retry-After
+    deliveries.py     delivery records, the due set, atomic claim / record / replay scripts
+    dispatcher.py     the task in every replica: outbox consumer group -> signed POSTs -> retries
+"""

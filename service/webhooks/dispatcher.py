@@ -1,0 +1,257 @@
+"""The dispatcher: in every replica, one task that turns outbox events into signed webhook POSTs.
+
+Three loops share one Redis and one httpx client:
+
+- **read**: XREADGROUP new outbox entries (one consumer group, a consumer name unique to this
+  process) and create a delivery per matching subscription. The entry stays pending in the group
+  until every one of its deliveries has a final outcome; then it is XACKed.
+- **sweep**: XAUTOCLAIM entries idle longer than ``webhook_claim_idle_ms`` — those of a replica that
+  died before creating their deliveries, or between the last outcome and XACK — and take them
+  again; taking is idempotent (delivery ids derive from subscription and event). It also refreshes
+  the backlog gauges and forgets consumers that left nothing pending.
+- **due**: claim deliveries whose next attempt is due (see deliveries.py for the lease), POST them,
+  and record the outcome: delivered (2xx), retry (timeout, connection error, 429, 5xx) on the
+  schedule with jitter and never before ``Retry-After``, disabled (410), dead letter (other codes, or
+  the schedule is spent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from service import keys, metrics
+from service.config import Settings
+from service.errors import InvalidWebhookUrl
+from service.webhooks.deliveries import Claimed, Deliveries
+from service.webhooks.retry import classify, next_delay, retry_after_seconds
+from service.webhooks.signing import sign
+from service.webhooks.subscriptions import Subscriptions, iso
+from service.webhooks.urls import check_url
+
+log = logging.getLogger("emodrift.webhooks")
+FORGET_CONSUMER_MS = 10 * 60 * 1000
+EXCERPT_BYTES = 256
+
+
+class Dispatcher:
+    def __init__(self, redis: aioredis.Redis, http: httpx.AsyncClient, settings: Settings,
+                 subscriptions: Subscriptions, deliveries: Deliveries) -> None:
+        self.redis, self.http, self.settings = redis, http, settings
+        self.subscriptions, self.deliveries = subscriptions, deliveries
+        self.stream, self.group = settings.outbox_stream, settings.webhook_consumer_group
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        # A blocking read must return before the Redis client's socket timeout fires.
+        self.block_ms = max(10, int(settings.redis_timeout_seconds * 500))
+        self.lease = settings.webhook_timeout_seconds + settings.webhook_lease_margin_seconds
+        self.sweep_every = min(max(settings.webhook_claim_idle_ms / 2000, settings.webhook_poll_interval_seconds), 5.0)
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._loops = [asyncio.create_task(self._forever(step), name=f"webhooks-{step.__name__}")
+                       for step in (self._read, self._sweep, self._due)]
+
+    async def stop(self) -> None:
+        tasks = [*self._loops, *self._inflight]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Look for due deliveries now (a replay was just scheduled)."""
+        self._wake.set()
+
+    async def _forever(self, step: Callable[[], Awaitable[None]]) -> None:
+        """A Redis outage or a flushed database must not end the dispatcher: log, back off, go on."""
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.warning("webhooks %s: %s", step.__name__, exc)
+                    await asyncio.sleep(1.0)
+                await self._ensure_group()
+            except Exception as exc:  # noqa: BLE001 - the loop must survive; the cause is logged
+                log.warning("webhooks %s: %s: %s", step.__name__, type(exc).__name__, exc)
+                await asyncio.sleep(1.0)
+
+    async def _ensure_group(self) -> None:
+        try:  # from the stream's start: events written before the first dispatcher ran are not lost
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # --- outbox -> deliveries -------------------------------------------------------------------
+    async def _read(self) -> None:
+        reply = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
+                                            count=64, block=self.block_ms)
+        for _stream, entries in reply or []:
+            for stream_id, fields in entries:
+                await self._take(stream_id.decode(), fields)
+
+    async def _sweep(self) -> None:
+        start: Any = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
+                                                self.settings.webhook_claim_idle_ms, start_id=start, count=100)
+            start, entries = reply[0], reply[1]
+            for stream_id, fields in entries:
+                if stream_id is not None:
+                    await self._take(stream_id.decode(), fields)
+            if start in (b"0-0", "0-0"):
+                break
+        await self._housekeeping()
+        await asyncio.sleep(self.sweep_every)
+
+    async def _take(self, stream_id: str, fields: dict[bytes, bytes] | None) -> None:
+        try:
+            event = json.loads((fields or {})[b"event"])
+            event_type = event["type"]
+            if not isinstance(event["id"], str):
+                raise TypeError("event id")
+        except (KeyError, TypeError, ValueError):  # a poison entry would block its XACK forever
+            log.error("outbox entry %s is not an event; acknowledged without delivery", stream_id)
+            await self.redis.xack(self.stream, self.group, stream_id)
+            return
+        subs = await self.subscriptions.matching(event_type)
+        body = {"type": event_type, "timestamp": event.get("emitted_at") or event.get("at"), "data": event}
+        if await self.deliveries.enqueue(stream_id, event, json.dumps(body, separators=(",", ":")), subs) == 0:
+            await self.redis.xack(self.stream, self.group, stream_id)
+        else:
+            self._wake.set()
+
+    async def _housekeeping(self) -> None:
+        """Backlog gauges: read-but-unacknowledged entries plus, on Redis >= 7, the group's unread lag;
+        the age covers both (the oldest pending entry, or the first unread one)."""
+        summary = await self.redis.xpending(self.stream, self.group)
+        groups = await self.redis.xinfo_groups(self.stream)
+        group = next(g for g in groups if _as_bytes(g["name"]) == self.group.encode())
+        metrics.OUTBOX_BACKLOG.set(summary["pending"] + int(group.get("lag") or 0))
+        unread = await self.redis.xrange(self.stream, b"(" + _as_bytes(group["last-delivered-id"]), "+", count=1)
+        oldest = [_as_bytes(i) for i in (summary.get("min"), unread[0][0] if unread else None) if i]
+        age = time.time() - min(int(i.split(b"-")[0]) for i in oldest) / 1000 if oldest else 0.0
+        metrics.OUTBOX_OLDEST_AGE.set(max(age, 0.0))
+        metrics.WEBHOOK_RETRIES_DUE.set(await self.redis.zcard(keys.deliveries_due()))
+        for consumer in await self.redis.xinfo_consumers(self.stream, self.group):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if consumer["pending"] == 0 and consumer["idle"] > FORGET_CONSUMER_MS and name != self.consumer:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+
+    # --- deliveries -> POSTs ----------------------------------------------------------------
+    async def _due(self) -> None:
+        self._wake.clear()
+        free = self.settings.webhook_max_in_flight - len(self._inflight)
+        if free > 0:
+            now = time.time()
+            for delivery_id in await self.deliveries.due(now, free):
+                claimed = await self.deliveries.claim(delivery_id, now, now + self.lease)
+                if claimed is not None:  # another replica may have won it
+                    task = asyncio.create_task(self._attempt(claimed))
+                    self._inflight.add(task)
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval_seconds)
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            pass
+
+    async def _attempt(self, claimed: Claimed) -> None:
+        try:
+            await self._deliver(claimed)
+        except asyncio.CancelledError:
+            await self.deliveries.release(claimed)  # shutting down: due again now, for whoever is left
+            raise
+        except Exception as exc:  # noqa: BLE001 - the lease expires and another attempt follows
+            log.warning("webhook delivery %s: %s: %s", claimed.id, type(exc).__name__, exc)
+        finally:
+            self._inflight.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._wake.set()
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        rec = claimed.record
+        sub = await self.subscriptions.get(rec["subscription_id"])
+        if sub is None or not sub.enabled:
+            why = "subscription deleted" if sub is None else "subscription disabled"
+            await self._finish(claimed, None, "cancelled", why)
+            return
+        started, clock = time.time(), time.perf_counter()
+        status: int | None = None
+        error, retry_after, excerpt, refused = None, None, b"", False
+        try:
+            await check_url(sub.url, allow_private=self.settings.webhook_allow_private_urls)
+            timestamp, body = int(started), rec["payload"].encode()
+            headers = {"webhook-id": rec["event_id"], "webhook-timestamp": str(timestamp),
+                       "webhook-signature": sign(sub.secret, rec["event_id"], timestamp, body),
+                       "content-type": "application/json", "user-agent": "emodrift-webhooks/1"}
+            # httpx timeouts are per phase; this bounds the whole attempt so it ends inside the lease.
+            status, retry_after, excerpt = await asyncio.wait_for(
+                self._post(sub.url, body, headers), self.settings.webhook_timeout_seconds)
+        except InvalidWebhookUrl as exc:  # resolves elsewhere now than when subscribed
+            error, refused = exc.message, True
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        latency = time.perf_counter() - clock
+        result = "failed" if refused else classify(status)
+        metrics.WEBHOOK_LATENCY.observe(latency)
+        metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
+        attempt: dict[str, Any] = {
+            "attempt": claimed.attempts_so_far + 1, "at": iso(started), "status_code": status, "error": error,
+            "latency_ms": round(latency * 1000, 2), "result": result,
+            "response": excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None,
+        }
+        what = f"HTTP {status}" if status is not None else error
+        if result == "delivered":
+            await self._finish(claimed, attempt, "delivered", "")
+        elif result == "gone":
+            await self._finish(claimed, attempt, "disabled", "receiver answered 410 Gone")
+        elif result == "failed":
+            await self._finish(claimed, attempt, "dead_lettered", f"not retryable: {what}")
+        else:
+            delay = next_delay(self.settings.webhook_retry_schedule, self.settings.webhook_retry_jitter,
+                               claimed.round_attempt, retry_after)
+            if delay is None:
+                await self._finish(claimed, attempt, "dead_lettered", f"retries exhausted: {what}")
+            else:
+                attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso(time.time() + delay)
+                await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, bytes]:
+        """Status, Retry-After, and the start of the answer (for the log; a huge body is not read)."""
+        excerpt = b""
+        async with self.http.stream("POST", url, content=body, headers=headers) as response:
+            async for chunk in response.aiter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT_BYTES:
+                    break
+            return response.status_code, retry_after_seconds(response.headers.get("retry-after")), excerpt
+
+    async def _finish(self, claimed: Claimed, attempt: dict[str, Any] | None, status: str, reason: str) -> None:
+        left = await self.deliveries.record(claimed, attempt, status, reason=reason)
+        if left == -1:
+            log.warning("webhook delivery %s: lease lost, result discarded", claimed.id)
+            return
+        metrics.WEBHOOK_DELIVERIES.labels(status).inc()
+        if status == "dead_lettered":
+            metrics.WEBHOOK_DEAD_LETTERS.inc()
+        if left == 0:
+            await self.redis.xack(self.stream, self.group, claimed.record["stream_id"])
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

@@ -1,0 +1,54 @@
+"""The retry policy, pure: what an answer means, and when to try again.
+
+>>> [classify(code) for code in (200, 204, 301, 400, 410, 429, 500, 503, None)]
+['delivered', 'delivered', 'failed', 'failed', 'gone', 'retry', 'retry', 'retry', 'retry']
+>>> next_delay([5, 300], 0.0, 1, None), next_delay([5, 300], 0.0, 2, 600.0), next_delay([5, 300], 0.0, 3, None)
+(5.0, 600.0, None)
+>>> retry_after_seconds("120"), retry_after_seconds("soon"), retry_after_seconds(None)
+(120.0, None, None)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
+
+MAX_RETRY_AFTER = 24 * 3600.0  # a receiver cannot park a delivery for longer than a day per attempt
+
+
+def classify(status: int | None) -> str:
+    """delivered | retry | gone | failed, for an HTTP status (None: timeout or connection error)."""
+    if status is None or status == 429 or status >= 500:
+        return "retry"
+    if 200 <= status < 300:
+        return "delivered"
+    return "gone" if status == 410 else "failed"  # 3xx too: redirects are not followed (SSRF)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def next_delay(schedule: Sequence[float], jitter: float, failed: int, retry_after: float | None) -> float | None:
+    """Seconds until the attempt after the ``failed``-th failed one; None when the schedule is spent.
+
+    The delay is scaled by a random factor in [1 - jitter, 1 + jitter] so deliveries that failed
+    together (a receiver outage) do not all come back in the same instant, and is never shorter
+    than what the receiver asked for in ``Retry-After``.
+    """
+    if failed > len(schedule):
+        return None
+    delay = float(schedule[failed - 1]) * random.uniform(1 - jitter, 1 + jitter)
+    return max(delay, retry_after or 0.0)

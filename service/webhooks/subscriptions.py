@@ -1,0 +1,107 @@
+"""Webhook subscriptions: one hash per subscription plus an index sorted by creation time.
+
+The secret is stored (the dispatcher signs with it) but only the create response ever shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+
+from service import keys
+from service.errors import StoreUnavailable
+from service.state_store import STORE_ERRORS
+
+EVENT_TYPES = ("drift.started", "drift.ended")
+T = TypeVar("T")
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix seconds as RFC 3339 UTC with milliseconds, as the rest of the API writes times."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def guarded(awaitable: Awaitable[T]) -> T:
+    """Redis unreachable is a 503 for the caller, not a 500."""
+    try:
+        return await awaitable
+    except STORE_ERRORS as exc:
+        raise StoreUnavailable(f"webhook store unreachable: {exc.__class__.__name__}") from exc
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    status: str  # enabled | disabled (the receiver answered 410 Gone)
+    created_at: float
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == "enabled"
+
+    def public(self) -> dict[str, Any]:
+        """What GET shows: everything but the secret."""
+        return {"id": self.id, "url": self.url, "events": list(self.events), "status": self.status,
+                "created_at": iso(self.created_at), "disabled_reason": self.disabled_reason}
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> "Subscription":
+        text = {k.decode(): v.decode() for k, v in raw.items()}
+        return cls(id=text["id"], url=text["url"], events=tuple(json.loads(text["events"])),
+                   secret=text["secret"], status=text.get("status", "enabled"),
+                   created_at=float(text["created_at"]), disabled_reason=text.get("disabled_reason"))
+
+
+class Subscriptions:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def create(self, url: str, events: list[str], secret: str) -> Subscription:
+        sub = Subscription(id=f"wh_{secrets.token_hex(12)}", url=url, events=tuple(dict.fromkeys(events)),
+                           secret=secret, status="enabled", created_at=round(time.time(), 6))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.webhook(sub.id), mapping={
+                "id": sub.id, "url": sub.url, "events": json.dumps(list(sub.events)), "secret": sub.secret,
+                "status": sub.status, "created_at": repr(sub.created_at)})
+            pipe.zadd(keys.webhook_index(), {sub.id: sub.created_at})
+            await guarded(pipe.execute())
+        return sub
+
+    async def get(self, sub_id: str) -> Subscription | None:
+        raw = await guarded(self.redis.hgetall(keys.webhook(sub_id)))
+        return Subscription.from_redis(raw) if raw else None
+
+    async def all(self) -> list[Subscription]:
+        ids = await guarded(self.redis.zrange(keys.webhook_index(), 0, -1))
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sub_id in ids:
+                pipe.hgetall(keys.webhook(sub_id.decode()))
+            rows = await guarded(pipe.execute())
+        return [Subscription.from_redis(raw) for raw in rows if raw]
+
+    async def matching(self, event_type: str) -> list[Subscription]:
+        return [sub for sub in await self.all() if sub.enabled and event_type in sub.events]
+
+    async def delete(self, sub_id: str) -> bool:
+        """Pending deliveries of a deleted subscription are cancelled when next claimed."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.webhook(sub_id))
+            pipe.zrem(keys.webhook_index(), sub_id)
+            pipe.delete(keys.webhook_deliveries(sub_id))
+            deleted, *_ = await guarded(pipe.execute())
+        return bool(deleted)
