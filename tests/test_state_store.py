@@ -67,8 +67,10 @@ def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis,
             assert (ok.event_id is not None) == (n == 4)
         assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
         assert [e["n"] for _, e in await store.outbox_events()] == [4]
-        assert await store.erase("u") == 3 + 5  # state, timeline, index + 5 post records
+        # state, timeline, index, 5 post records, the relayed event's id list, and its outbox entry
+        assert await store.erase("u") == 3 + 5 + 1 + 1
         assert await store.load("u") is None
+        assert await store.outbox_events() == []
 
     run(_with_store(redis_server.url, body))
     assert redis_client.keys("ed:{u}*") == []
@@ -114,3 +116,39 @@ def test_a_stale_cache_costs_a_conflict_that_carries_the_winning_state(redis_ser
         assert gone.outcome == "conflict" and gone.version == 0 and gone.current is None
 
     run(_with_store(redis_server.url, body, cache=10))
+
+
+def test_events_a_crashed_writer_left_pending_are_swept_to_the_outbox(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    import time
+
+    async def body(store: StateStore) -> None:
+        # a writer that died between its atomic write and the relay: mark, script, no relay
+        relay = store.relay.relay
+        store.relay.relay = _crash  # type: ignore[method-assign]
+        outcome = await store.advance("u", "p1", 0, _state(), {}, {"id": "evt_1", "type": "drift.started"}, 1.0)
+        assert outcome.outcome == "ok" and outcome.event_id is None
+        store.relay.relay = relay  # type: ignore[method-assign]
+        assert await store.outbox_events() == []
+        assert redis_client.llen(keys.pending_events("u")) == 1
+        # within the grace period the writer may still be relaying: the sweeper leaves it alone
+        assert await store.relay.sweep(now=time.time()) == 0
+        assert await store.relay.sweep(now=time.time() + 60) == 1
+        assert [e["id"] for _, e in await store.outbox_events()] == ["evt_1"]
+        assert redis_client.llen(keys.pending_events("u")) == 0
+        assert redis_client.zscore(keys.relay_marks(), "u") is None  # nothing pending: unmarked
+        assert await store.relay.sweep(now=time.time() + 60) == 0  # and never relayed twice
+
+    async def _crash(user_id: str) -> list[str]:
+        raise ConnectionError("process died here")
+
+    run(_with_store(redis_server.url, body))
+
+
+def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body(store: StateStore) -> None:
+        redis_client.zadd(keys.relay_marks(), {"v": 100.0})
+        script = store.relay._unmark
+        assert await script(keys=[keys.relay_marks()], args=["v", repr(99.5)]) == 0  # re-marked since
+        assert await script(keys=[keys.relay_marks()], args=["v", repr(100.0)]) == 1
+
+    run(_with_store(redis_server.url, body))

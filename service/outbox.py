@@ -1,0 +1,103 @@
+"""The alert outbox: events are written with the user's state, then relayed to one stream.
+
+A user's keys and the outbox stream live in different Redis Cluster slots, and a script may only
+touch one slot. So the atomic advance script appends the event to the user's own ``pending`` list
+(same slot as the state: the event exists if and only if the step that caused it was written), and
+the relay then moves it to the outbox stream (``XADD``) that the webhook dispatchers consume.
+
+If a process dies between the two, the event waits in ``pending``. Before every write that carries
+an event the writer *marks* the user (a sorted set scored by time); a sweeper in every replica
+relays the pending events of users marked more than ``grace`` seconds ago — no request is still in
+flight for them then — and unmarks users with nothing pending, only if no newer mark arrived.
+Delivery is at least once: a crash after ``XADD`` and before the trim can relay an event twice;
+its ``id`` (the webhook-id) stays the same, so receivers can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from service import keys
+
+log = logging.getLogger("emodrift.outbox")
+
+# KEYS: marks; ARGV: user, score seen. Unmark only if no request re-marked the user since.
+UNMARK = """
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if seen and tonumber(seen) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+USER_EVENTS_KEPT = 100
+
+
+class Outbox:
+    def __init__(self, redis: aioredis.Redis, *, stream: str, maxlen: int, retention_seconds: int,
+                 grace_seconds: float = 30.0) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.maxlen = maxlen
+        self.retention = retention_seconds
+        self.grace = grace_seconds
+        self._unmark = redis.register_script(UNMARK)
+
+    async def mark(self, user_id: str) -> None:
+        await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
+
+    async def relay(self, user_id: str) -> list[str]:
+        """Move the user's pending events to the outbox stream, oldest first; returns their stream ids."""
+        pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
+        if not pending:
+            return []
+        ids = []
+        for event in pending:
+            stream_id = await self.redis.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
+            ids.append(stream_id.decode() if isinstance(stream_id, bytes) else stream_id)
+        async with self.redis.pipeline(transaction=False) as pipe:  # all on the user's slot
+            pipe.ltrim(keys.pending_events(user_id), len(pending), -1)
+            pipe.rpush(keys.user_events(user_id), *ids)
+            pipe.ltrim(keys.user_events(user_id), -USER_EVENTS_KEPT, -1)
+            pipe.expire(keys.user_events(user_id), self.retention)
+            await pipe.execute()
+        return ids
+
+    async def sweep(self, now: float | None = None) -> int:
+        """Relay what crashed writers left behind; one replica at a time. Returns events relayed."""
+        now = time.time() if now is None else now
+        if not await self.redis.set(keys.relay_lock(), "1", nx=True, px=int(self.grace * 1000)):
+            return 0
+        relayed = 0
+        try:
+            stale = await self.redis.zrangebyscore(keys.relay_marks(), "-inf", now - self.grace, withscores=True,
+                                                   start=0, num=1000)
+            for raw_user, score in stale:
+                user_id = raw_user.decode()
+                moved = await self.relay(user_id)
+                if moved:
+                    log.warning("relayed %d event(s) a writer left pending", len(moved))
+                relayed += len(moved)
+                # repr round-trips the float exactly, so the script can tell a newer mark apart
+                await self._unmark(keys=[keys.relay_marks()], args=[user_id, repr(float(score))])
+        finally:
+            await self.redis.delete(keys.relay_lock())
+        return relayed
+
+    async def run_sweeper(self, interval: float) -> None:
+        """Forever: sweep every ``interval`` seconds (a task of the app's lifespan)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:  # Redis away for a while: try again next round
+                log.warning("outbox sweep failed", exc_info=True)
+
+    async def forget(self, user_id: str) -> int:
+        """Erasure: remove the user's relayed events from the stream. Returns how many were removed."""
+        ids = await self.redis.lrange(keys.user_events(user_id), 0, -1)
+        removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
+        await self.redis.zrem(keys.relay_marks(), user_id)
+        return removed
+

@@ -1,0 +1,149 @@
+"""The service unchanged on a real 3-master Redis Cluster: two API processes, the concurrency and
+drift tests again, and the same per-user results as on a single Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from redis.cluster import RedisCluster as ClusterClient
+
+from service import keys
+from service.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import start_service
+from tests.redis_cluster import RedisCluster
+from tests.webhook_receiver import Receiver
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    nodes = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield nodes
+    nodes.stop()
+
+
+def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true",
+           "EMODRIFT_DATA_DIR": str(data_dir), "EMODRIFT_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+           "EMODRIFT_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5", "EMODRIFT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "the API process exited"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API process did not get ready"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def two_replicas(cluster: RedisCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    procs = [_serve(cluster.url, tmp_path_factory.mktemp(f"api{i}")) for i in range(2)]
+    yield [base for _, base in procs]
+    for proc, _ in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc, _ in procs:
+        proc.wait(timeout=30)
+
+
+def _observe(base: str, user: str, post: str, probs: dict[str, float], client: httpx.Client, **extra: str) -> dict:
+    response = client.post(f"{base}/v1/users/{user}/observations",
+                           json={"post_id": post, "probabilities": probs, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_concurrent_posts_and_retries_on_two_replicas_apply_once(cluster: RedisCluster, two_replicas: list[str]) -> None:
+    users = [f"cu{i}" for i in range(4)]
+    jobs = [(users[n % 4], f"p{n}", two_replicas[n % 2]) for n in range(200)]
+    retries = [(user, post, two_replicas[1 - two_replicas.index(base)]) for user, post, base in jobs[::10]]
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(16) as pool:
+        first = list(pool.map(lambda job: _observe(job[2], job[0], job[1], HAPPY, client), jobs))
+        again = list(pool.map(lambda job: _observe(job[2], job[0], job[1], HAPPY, client), retries))
+    assert not any(r["duplicate"] for r in first)
+    assert all(r["duplicate"] for r in again)
+    by_post = {(r["user_id"], r["post_id"]): r for r in first}
+    assert all({**r, "duplicate": False} == by_post[(r["user_id"], r["post_id"])] for r in again)
+    nodes = ClusterClient.from_url(cluster.url)
+    try:
+        for user in users:
+            assert int(nodes.hget(keys.state(user), "v")) == 50
+            assert nodes.llen(keys.timeline(user)) == 50
+            user_keys = [keys.state(user), keys.timeline(user), keys.post_index(user), keys.post(user, "p0"),
+                         keys.pending_events(user), keys.user_events(user)]
+            assert len({nodes.keyslot(k) for k in user_keys}) == 1  # one slot: one script can touch them all
+        # the four users are spread over more than one master
+        assert len({nodes.get_node_from_key(keys.state(u)).port for u in users}) > 1
+    finally:
+        nodes.close()
+
+
+def _drive(base: str, user: str, client: httpx.Client) -> list[dict]:
+    results = []
+    for i in range(60):
+        # explicit times: the time gap is a model input, and the twin runs must see the same ones
+        results.append(_observe(base, user, f"d{i}", HAPPY if i < 30 else SAD, client,
+                                created_at=f"2026-11-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"))
+    return results
+
+
+def test_drift_alert_is_written_relayed_and_delivered_on_the_cluster(cluster: RedisCluster, two_replicas: list[str]) -> None:
+    receiver = Receiver().start()
+    try:
+        with httpx.Client(timeout=30) as client:
+            created = client.post(f"{two_replicas[0]}/v1/webhooks",
+                                  json={"url": receiver.url, "events": ["drift.started"]})
+            assert created.status_code == 201, created.text
+            receiver.secret = created.json()["secret"]
+            results = _drive(two_replicas[1], "cluster-drifter", client)
+        alerts = [r["alert"] for r in results if r["alert"]]
+        assert [a["type"] for a in alerts] == ["drift.started"] and results.index(
+            next(r for r in results if r["alert"])) >= 30
+        deadline = time.monotonic() + 20
+        while not receiver.successes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.successes() == {alerts[0]["id"]: 1}
+        delivered = receiver.attempts(alerts[0]["id"])[-1].json()
+        assert delivered["data"]["id"] == alerts[0]["id"] and delivered["type"] == "drift.started"
+    finally:
+        receiver.stop()
+
+
+def test_same_results_as_on_a_single_redis(cluster: RedisCluster, two_replicas: list[str], tmp_path: Path) -> None:
+    with httpx.Client(timeout=30) as client:
+        on_cluster = _drive(two_replicas[0], "twin", client)
+    with EmbeddedRedis(tmp_path, port=free_port()) as single:
+        svc = start_service(redis_url=single.url)
+        try:
+            with svc.client() as client:
+                on_single = _drive(svc.url, "twin", client)
+            single_state = redis.Redis.from_url(single.url).hgetall(keys.state("twin"))
+        finally:
+            svc.stop()
+    strip = lambda r: {k: v for k, v in r.items() if k != "alert"}  # noqa: E731 - alert ids are random
+    assert [strip(r) for r in on_cluster] == [strip(r) for r in on_single]
+    nodes = ClusterClient.from_url(cluster.url)
+    try:
+        cluster_state = nodes.hgetall(keys.state("twin"))
+    finally:
+        nodes.close()
+    assert cluster_state[b"h"] == single_state[b"h"] and cluster_state[b"c"] == single_state[b"c"]
+    assert cluster_state[b"v"] == single_state[b"v"] == b"60"
