@@ -33,7 +33,7 @@ def pending_events(user_id: str) -> str:
 
 
 def user_events(user_id: str) -> str:
-    """List of the outbox stream ids of this user's relayed events (so erasure can remove them)."""
+    """List of "<stream id> <event id>" of this user's relayed events (so erasure can remove them)."""
     return f"{PREFIX}:{{{user_id}}}:events"
 
 

@@ -16,6 +16,7 @@ its ``id`` (the webhook-id) stays the same, so receivers can drop the repeat.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -52,13 +53,14 @@ class Outbox:
         pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
         if not pending:
             return []
-        ids = []
+        ids, refs = [], []
         for event in pending:
             stream_id = await self.redis.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
             ids.append(stream_id.decode() if isinstance(stream_id, bytes) else stream_id)
+            refs.append(f"{ids[-1]} {json.loads(event)['id']}")
         async with self.redis.pipeline(transaction=False) as pipe:  # all on the user's slot
             pipe.ltrim(keys.pending_events(user_id), len(pending), -1)
-            pipe.rpush(keys.user_events(user_id), *ids)
+            pipe.rpush(keys.user_events(user_id), *refs)
             pipe.ltrim(keys.user_events(user_id), -USER_EVENTS_KEPT, -1)
             pipe.expire(keys.user_events(user_id), self.retention)
             await pipe.execute()
@@ -94,9 +96,14 @@ class Outbox:
             except Exception:  # Redis away for a while: try again next round
                 log.warning("outbox sweep failed", exc_info=True)
 
+    async def event_refs(self, user_id: str) -> list[tuple[str, str]]:
+        """(stream id, event id) of the user's relayed events (the last USER_EVENTS_KEPT)."""
+        raw = await self.redis.lrange(keys.user_events(user_id), 0, -1)
+        return [tuple(item.decode().split(" ", 1)) for item in raw]  # type: ignore[misc]
+
     async def forget(self, user_id: str) -> int:
         """Erasure: remove the user's relayed events from the stream. Returns how many were removed."""
-        ids = await self.redis.lrange(keys.user_events(user_id), 0, -1)
+        ids = [stream_id for stream_id, _ in await self.event_refs(user_id)]
         removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
         await self.redis.zrem(keys.relay_marks(), user_id)
         return removed

@@ -212,6 +212,10 @@ class StateStore:
         raw = await self._call(self.redis.xrange(self.outbox, count=count))
         return [(eid.decode(), json.loads(fields[b"event"])) for eid, fields in raw]
 
+    async def call(self, awaitable: Any) -> Any:
+        """Run a Redis call of another module with the store's error mapping (503 when Redis is away)."""
+        return await self._call(awaitable)
+
     @staticmethod
     async def _call(awaitable: Any) -> Any:
         try:

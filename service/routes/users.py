@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from service.errors import UserNotFound
 from service.pipeline import as_distribution, iso_time
@@ -42,6 +42,15 @@ async def get_timeline(user_id: UserId, store: StoreDep,
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
                dependencies=[AdminKey])
-async def delete_user(user_id: UserId, store: StoreDep) -> None:
+async def delete_user(user_id: UserId, store: StoreDep, request: Request) -> None:
+    # Alerts about the user may still be waiting for delivery, or logged with their payloads:
+    # they go first, then the user's keys and outbox entries.
+    refs = await store.call(store.relay.event_refs(user_id))
+    if refs:
+        subscriptions = [sub.id for sub in await request.app.state.webhooks.all()]
+        for stream_id, event_id in refs:
+            await request.app.state.deliveries.forget_event(stream_id, event_id, subscriptions)
+        await store.call(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
+                                          *[stream_id for stream_id, _ in refs]))
     if await store.erase(user_id) == 0:
         raise UserNotFound(f"no posts for user {user_id}")

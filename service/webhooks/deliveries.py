@@ -184,6 +184,18 @@ class Deliveries:
         await self._release(keys=[keys.delivery(claimed.id), keys.deliveries_due()],
                             args=[claimed.id, claimed.token, repr(time.time())])
 
+    async def forget_event(self, stream_id: str, event_id: str, sub_ids: list[str]) -> int:
+        """Erasure: delete every delivery of one event (payloads carry the user's data), open or done."""
+        dids = [delivery_id(sub_id, event_id) for sub_id in sub_ids]
+        async with self.redis.pipeline(transaction=False) as pipe:  # every key is in the {wh} slot
+            for sub_id, did in zip(sub_ids, dids):
+                pipe.delete(keys.delivery(did), keys.delivery_attempts(did))
+                pipe.zrem(keys.deliveries_due(), did)
+                pipe.zrem(keys.webhook_deliveries(sub_id), did)
+            pipe.delete(keys.event_open(stream_id))
+            results = await guarded(pipe.execute())
+        return sum(1 for deleted in results[0 : 3 * len(dids) : 3] if deleted)
+
     async def replay(self, sub_id: str, did: str) -> int:
         return int(await guarded(self._replay(
             keys=[keys.delivery(did), keys.delivery_attempts(did), keys.deliveries_due(), keys.webhook(sub_id)],

@@ -1,0 +1,73 @@
+"""DELETE /v1/users/{id} erases the user everywhere: state, timeline, idempotency records, and
+alerts not yet delivered (outbox entry, webhook deliveries and their payloads) — checked by
+scanning every key and value in Redis afterwards."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from tests.conftest import start_service
+from tests.webhook_receiver import Receiver
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+
+
+def _everything(client: redis.Redis) -> bytes:
+    """Every key and every value in the database, as one blob to search."""
+    blob = []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        blob.append(key)
+        if kind == "string":
+            blob.append(client.get(key) or b"")
+        elif kind == "hash":
+            blob += [b"%s=%s" % kv for kv in client.hgetall(key).items()]
+        elif kind == "list":
+            blob += client.lrange(key, 0, -1)
+        elif kind == "set":
+            blob += list(client.smembers(key))
+        elif kind == "zset":
+            blob += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            blob += [b"%s=%s" % kv for _, fields in client.xrange(key) for kv in fields.items()]
+    return b"\n".join(blob)
+
+
+def test_erasure_leaves_no_trace_of_the_user(redis_server, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    receiver = Receiver(default=503).start()  # the alert stays undelivered, retrying
+    svc = start_service(redis_url=redis_server.url, webhook_allow_private_urls=True,
+                        webhook_retry_schedule=[30.0], webhook_poll_interval_seconds=0.05)
+    try:
+        with svc.client() as client:
+            created = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["drift.started"]})
+            assert created.status_code == 201, created.text
+            receiver.secret = created.json()["secret"]
+            alert = None
+            for i in range(60):
+                body = client.post("/v1/users/erase-me@example.org/observations", json={
+                    "post_id": f"secret-post-{i}", "probabilities": HAPPY if i < 30 else SAD}).json()
+                alert = alert or body["alert"]
+            client.post("/v1/users/someone-else/observations", json={"post_id": "k", "probabilities": HAPPY})
+            assert alert is not None
+            deadline = time.monotonic() + 10
+            while not receiver.attempts() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.attempts(), "the delivery never started"
+            assert b"erase-me@example.org" in _everything(redis_client)
+
+            assert client.delete("/v1/users/erase-me@example.org").status_code == 204
+            blob = _everything(redis_client)
+            assert b"erase-me@example.org" not in blob
+            assert b"secret-post-" not in blob
+            assert alert["id"].encode() not in blob
+            assert b"someone-else" in blob  # only that user went
+            assert client.get("/v1/users/erase-me@example.org").status_code == 404
+            attempts = len(receiver.attempts())
+        time.sleep(0.5)
+        assert len(receiver.attempts()) == attempts  # nothing more is sent about them
+    finally:
+        svc.stop()
+        receiver.stop()
