@@ -46,6 +46,11 @@ def relay_marks() -> str:
     return f"{RELAY}:marks"
 
 
+def drifting_users() -> str:
+    """Set of the users currently drifting (kept by the relay from the events it moves)."""
+    return f"{RELAY}:drifting"
+
+
 def relay_lock() -> str:
     return f"{RELAY}:lock"
 

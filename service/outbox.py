@@ -57,7 +57,13 @@ class Outbox:
         for event in pending:
             stream_id = await self.redis.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
             ids.append(stream_id.decode() if isinstance(stream_id, bytes) else stream_id)
-            refs.append(f"{ids[-1]} {json.loads(event)['id']}")
+            parsed = json.loads(event)
+            refs.append(f"{ids[-1]} {parsed['id']}")
+            # who is drifting now: SADD/SREM are idempotent, so relaying an event twice changes nothing
+            if parsed["type"] == "drift.started":
+                await self.redis.sadd(keys.drifting_users(), user_id)
+            else:
+                await self.redis.srem(keys.drifting_users(), user_id)
         async with self.redis.pipeline(transaction=False) as pipe:  # all on the user's slot
             pipe.ltrim(keys.pending_events(user_id), len(pending), -1)
             pipe.rpush(keys.user_events(user_id), *refs)
@@ -106,5 +112,10 @@ class Outbox:
         ids = [stream_id for stream_id, _ in await self.event_refs(user_id)]
         removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
         await self.redis.zrem(keys.relay_marks(), user_id)
+        await self.redis.srem(keys.drifting_users(), user_id)
         return removed
+
+    async def drifting(self) -> int:
+        """How many users are drifting now, across every replica."""
+        return int(await self.redis.scard(keys.drifting_users()))
 

@@ -241,3 +241,20 @@ def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.
     meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
     assert meta["model"] != "temporal:0" and meta["model_resets"] == 1
     assert max(meta["baseline"], key=lambda p: p) == meta["baseline"][3]  # emotion baseline kept (happy)
+
+
+def test_users_drifting_gauge_counts_users_in_drift(client: httpx.Client) -> None:
+    sad = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+
+    def gauge() -> float:
+        line = next(l for l in client.get("/metrics").text.splitlines() if l.startswith("emodrift_users_drifting "))
+        return float(line.split()[1])
+
+    assert gauge() == 0
+    for user in ("g1", "g2"):
+        for i in range(60):
+            client.post(f"/v1/users/{user}/observations", json={"post_id": f"o{i}", "probabilities": HAPPY if i < 30 else sad})
+    assert [client.get(f"/v1/users/{u}").json()["drift"]["status"] for u in ("g1", "g2")] == ["drifting"] * 2
+    assert gauge() == 2
+    client.delete("/v1/users/g1")
+    assert gauge() == 1

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import metrics
-from service.errors import error_body
+from service.errors import EmodriftError, error_body
 from service.routes.deps import AdminKey, PipelineDep, StoreDep
 
 router = APIRouter(tags=["ops"])
@@ -33,7 +33,13 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response)
-async def prometheus() -> Response:
+async def prometheus(request: Request) -> Response:
+    store = getattr(request.app.state, "store", None)
+    if store is not None:
+        try:  # a cluster-wide figure, read at scrape time; the scrape still answers without Redis
+            metrics.USERS_DRIFTING.set(await store.call(store.relay.drifting()))
+        except EmodriftError:
+            pass
     payload, content_type = metrics.render()
     return Response(payload, media_type=content_type)
 
