@@ -196,5 +196,5 @@ class Pipeline:
             "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
             "evidence_post_ids": list(state.recent_posts),
             "model_versions": dict(self.model_versions),
-            "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline",
+            "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline.svg",
         }

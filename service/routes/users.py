@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
+from service import timeline_svg
 from service.errors import UserNotFound
 from service.pipeline import as_distribution, iso_time
-from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
+from service.routes.deps import AdminKey, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
 from service.schemas import TimelineView, UserView
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
@@ -38,6 +39,16 @@ async def get_timeline(user_id: UserId, store: StoreDep,
     if not posts and await store.load(user_id) is None:
         raise UserNotFound(f"no posts for user {user_id}")
     return {"user_id": user_id, "posts": posts}
+
+
+@router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
+            responses={200: {"content": {"image/svg+xml": {}}}})
+async def get_timeline_svg(user_id: UserId, store: StoreDep, settings: SettingsDep,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
+    posts = await store.timeline(user_id, limit)
+    if not posts:
+        raise UserNotFound(f"no posts for user {user_id}")
+    return Response(timeline_svg.render(user_id, posts, settings.drift_threshold), media_type="image/svg+xml")
 
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",

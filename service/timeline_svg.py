@@ -1,0 +1,108 @@
+"""The picture of one user an analyst opens from an alert: ``GET /v1/users/{id}/timeline.svg``.
+
+Three aligned panels over the user's recent posts (x = post, oldest left):
+the emotion mix as a stacked band, the valence of each post (−1..+1), and the drift score (0..1)
+with the alarm threshold; vertical markers where alerts started (red) and ended (green).
+Plain SVG text, no plotting library: the service stays small, the output is deterministic.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from service.temporal import LABELS, VALENCE
+
+COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2c80f",
+           "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}
+WIDTH, LEFT, RIGHT = 900, 70, 110
+BAND, VAL, SCORE, GAP, TOP = 120, 110, 110, 34, 40
+HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
+
+
+def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
+    n = len(posts)
+    plot_w = WIDTH - LEFT - RIGHT
+    step = plot_w / max(n, 1)
+
+    def x(i: float) -> float:
+        return LEFT + (i + 0.5) * step
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+           f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
+           f'<title>emodrift timeline of {escape(user_id)}</title>',
+           '<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(user_id)}: last {n} posts</text>']
+
+    # 1) the emotion mix: one stacked column per post
+    y0 = TOP
+    out.append(f'<g id="emotion-mix"><text x="{LEFT + 260}" y="22">emotion mix (top), valence, drift score</text>')
+    for i, post in enumerate(posts):
+        probs = post.get("emotion", {}).get("probabilities", {})
+        top = float(y0)
+        for label in LABELS:
+            h = BAND * float(probs.get(label, 0.0))
+            if h > 0.05:
+                out.append(f'<rect x="{x(i) - step / 2:.2f}" y="{top:.2f}" width="{step:.2f}" height="{h:.2f}" '
+                           f'fill="{COLOURS[label]}"/>')
+            top += h
+    out.append("</g>")
+    for k, label in enumerate(LABELS):  # legend
+        ly = y0 + 4 + k * 16
+        out.append(f'<rect x="{WIDTH - RIGHT + 12}" y="{ly}" width="10" height="10" fill="{COLOURS[label]}"/>'
+                   f'<text x="{WIDTH - RIGHT + 26}" y="{ly + 9}">{label}</text>')
+
+    # 2) valence of each post
+    y1 = TOP + BAND + GAP
+    valences = [_valence(post) for post in posts]
+    out.append(_axis(y1, VAL, "valence", "+1", "−1", mid="0"))
+    out.append(_polyline("valence", [(x(i), y1 + VAL * (1 - v) / 2) for i, v in enumerate(valences)], "#444"))
+
+    # 3) drift score with the threshold
+    y2 = y1 + VAL + GAP
+    scores = [float(post.get("drift", {}).get("score", 0.0)) for post in posts]
+    out.append(_axis(y2, SCORE, "drift score", "1", "0"))
+    ty = y2 + SCORE * (1 - threshold)
+    out.append(f'<line id="threshold" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{ty:.2f}" y2="{ty:.2f}" '
+               f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + plot_w + 4}" y="{ty + 4:.2f}" '
+               f'fill="#d62728">threshold {threshold:g}</text>')
+    out.append(_polyline("score", [(x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4"))
+
+    # alert markers across all panels
+    out.append('<g id="alerts">')
+    for i, post in enumerate(posts):
+        alert = post.get("alert")
+        if alert:
+            colour = "#d62728" if alert["type"] == "drift.started" else "#2ca02c"
+            out.append(f'<line class="alert {escape(alert["type"])}" x1="{x(i):.2f}" x2="{x(i):.2f}" y1="{TOP}" '
+                       f'y2="{y2 + SCORE}" stroke="{colour}" stroke-width="2"/>'
+                       f'<text x="{x(i) + 3:.2f}" y="{y2 + SCORE + 16}" fill="{colour}">{escape(alert["type"])}</text>')
+    out.append("</g>")
+    if n:
+        first, last = escape(str(posts[0].get("created_at", ""))), escape(str(posts[-1].get("created_at", "")))
+        out.append(f'<text x="{LEFT}" y="{HEIGHT - 8}">{first}</text>'
+                   f'<text x="{LEFT + plot_w}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _valence(post: dict[str, Any]) -> float:
+    probs = post.get("emotion", {}).get("probabilities", {})
+    return max(-1.0, min(1.0, sum(VALENCE[label] * float(probs.get(label, 0.0)) for label in LABELS)))
+
+
+def _axis(y: float, height: float, name: str, top: str, bottom: str, mid: str | None = None) -> str:
+    parts = [f'<text x="{LEFT}" y="{y - 6}" font-weight="bold">{name}</text>',
+             f'<rect x="{LEFT}" y="{y}" width="{WIDTH - LEFT - RIGHT}" height="{height}" fill="none" stroke="#ccc"/>',
+             f'<text x="{LEFT - 6}" y="{y + 10}" text-anchor="end">{top}</text>',
+             f'<text x="{LEFT - 6}" y="{y + height}" text-anchor="end">{bottom}</text>']
+    if mid is not None:
+        my = y + height / 2
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{my}" y2="{my}" stroke="#eee"/>'
+                     f'<text x="{LEFT - 6}" y="{my + 4}" text-anchor="end">{mid}</text>')
+    return "".join(parts)
+
+
+def _polyline(name: str, points: list[tuple[float, float]], colour: str) -> str:
+    coords = " ".join(f"{px:.2f},{py:.2f}" for px, py in points)
+    return f'<polyline id="{name}" points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"/>'

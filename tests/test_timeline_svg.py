@@ -1,0 +1,37 @@
+"""The per-user picture: well-formed SVG with one point per post and the alert markers."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import httpx
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def test_timeline_svg_shows_every_post_and_the_alert(client: httpx.Client) -> None:
+    alerts = []
+    for i in range(70):
+        body = client.post("/v1/users/pic/observations", json={
+            "post_id": f"p{i}", "probabilities": HAPPY if i < 30 or i >= 55 else SAD,
+            "created_at": f"2026-11-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"}).json()
+        if body["alert"]:
+            alerts.append((i, body["alert"]))
+    assert alerts and alerts[0][1]["timeline_url"].endswith("/v1/users/pic/timeline.svg")
+
+    response = client.get("/v1/users/pic/timeline.svg")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(response.content)  # well-formed XML, or this raises
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    for name in ("valence", "score"):
+        line = root.find(f".//svg:polyline[@id='{name}']", NS)
+        assert line is not None and len(line.attrib["points"].split()) == 70
+    markers = root.findall(".//svg:g[@id='alerts']/svg:line", NS)
+    assert [m.attrib["class"] for m in markers] == [f"alert {a['type']}" for _, a in alerts]
+    # the valence line goes down during the sad posts: y grows downwards in SVG
+    ys = [float(p.split(",")[1]) for p in root.find(".//svg:polyline[@id='valence']", NS).attrib["points"].split()]
+    assert min(ys[30:55]) > max(ys[:30])
+    assert client.get("/v1/users/nobody/timeline.svg").status_code == 404
+    assert len(client.get("/v1/users/pic/timeline.svg", params={"limit": 10}).text.split("<polyline")[1].split()) > 0
