@@ -8,6 +8,7 @@ import time
 
 import redis
 
+from service.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
 
@@ -36,9 +37,12 @@ def _everything(client: redis.Redis) -> bytes:
     return b"\n".join(blob)
 
 
-def test_erasure_leaves_no_trace_of_the_user(redis_server, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_erasure_leaves_no_trace_of_the_user(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A Redis of its own: the session's service would otherwise also consume this outbox.
+    own = EmbeddedRedis(tmp_path, port=free_port()).start()
+    redis_client = redis.Redis.from_url(own.url)
     receiver = Receiver(default=503).start()  # the alert stays undelivered, retrying
-    svc = start_service(redis_url=redis_server.url, webhook_allow_private_urls=True,
+    svc = start_service(redis_url=own.url, webhook_allow_private_urls=True,
                         webhook_retry_schedule=[30.0], webhook_poll_interval_seconds=0.05)
     try:
         with svc.client() as client:
@@ -71,3 +75,5 @@ def test_erasure_leaves_no_trace_of_the_user(redis_server, redis_client: redis.R
     finally:
         svc.stop()
         receiver.stop()
+        redis_client.close()
+        own.stop()
