@@ -62,7 +62,7 @@ def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis,
         dup = await store.advance("u", "p1", 1, _state(), {"n": 99}, None, 3.0)
         assert dup.outcome == "duplicate" and dup.prior_result == {"n": 1}
         for n in range(2, 6):
-            ok = await store.advance("u", f"p{n}", n - 1, _state(), {"n": n}, {"type": "drift.started", "n": n} if n == 4 else None, float(n))
+            ok = await store.advance("u", f"p{n}", n - 1, _state(), {"n": n}, {"id": "evt_4", "type": "drift.started", "n": n} if n == 4 else None, float(n))
             assert ok.outcome == "ok"
             assert (ok.event_id is not None) == (n == 4)
         assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
