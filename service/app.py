@@ -17,6 +17,7 @@ from service.batching import MicroBatcher
 from service.config import Settings, get_settings
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
+from service.faces import BlazeFaceDetector
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
 from service.routes import ops, posts, users, webhooks
@@ -27,6 +28,12 @@ from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.subscriptions import Subscriptions
 
 log = logging.getLogger("emodrift")
+
+
+def face_detector(settings: Settings) -> images.Detector:
+    if settings.face_detector == "haar":
+        return images.FaceDetector()
+    return BlazeFaceDetector(model_repository.load(settings.model_repository, "face_detector"))
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:
@@ -62,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
-        pipeline = Pipeline(settings, store, batcher, temporal, images.FaceDetector(), emotion.artifact.tag)
+        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None

@@ -3,7 +3,8 @@
 Untrusted bytes go through, in order: a byte limit, a magic-byte format sniff (JPEG, PNG, WebP,
 GIF, BMP only), a pixel-count limit read from the header *before* any pixel is decoded
 (decompression bombs), a reduced-size decode (JPEG DCT scaling), EXIF orientation, one grayscale
-conversion, face detection on a small copy, and a square crop with a margin resized to 64x64.
+conversion, face detection (``service.faces.BlazeFaceDetector`` in the service; the Haar cascade
+here is the slow reference it was measured against), and a square crop with a margin resized to 64x64.
 
 Every failure is a domain error from :mod:`service.errors`:
 
@@ -20,6 +21,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -64,8 +66,18 @@ class FaceCrop:
     source_size: tuple[int, int]  # (width, height) of the upright original image
 
 
+class Detector(Protocol):
+    name: str
+
+    def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Face boxes (x, y, w, h) in the coordinates of ``gray``, an (H, W) uint8 image."""
+        ...
+
+
 class FaceDetector:
-    """OpenCV's frontal-face Haar cascade; build once (app lifespan), call from any thread.
+    """OpenCV's frontal-face Haar cascade (30-60 ms a call: the reference, not the service's default).
+
+    Build once, call from any thread; it detects on a copy whose longest side is ``DETECT_SIDE``.
 
     ``CascadeClassifier`` keeps per-call scratch state (its feature evaluator), so one instance
     must not run ``detectMultiScale`` in two threads at once: each thread gets its own copy.
@@ -105,13 +117,20 @@ class FaceDetector:
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Face boxes (x, y, w, h) in ``gray``'s coordinates; ``gray`` is (H, W) uint8."""
+        # Detect on a small copy: Haar's cost is linear in pixels and faces worth classifying are big.
+        scale = min(1.0, DETECT_SIDE / max(gray.shape))
+        small = Image.fromarray(gray)
+        if scale < 1.0:
+            size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+            small = small.resize(size, Image.Resampling.BILINEAR)
         boxes = self._classifier().detectMultiScale(
-            gray,
+            np.asarray(small),
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size),
         )
-        return [(int(x), int(y), int(w), int(h)) for x, y, w, h in boxes]
+        sx, sy = gray.shape[1] / small.width, gray.shape[0] / small.height
+        return [(round(x * sx), round(y * sy), round(w * sx), round(h * sy)) for x, y, w, h in boxes]
 
 
 def sniff_format(data: bytes) -> str:
@@ -132,7 +151,7 @@ def sniff_format(data: bytes) -> str:
     raise UnsupportedImage("not a JPEG, PNG, WebP, GIF or BMP image")
 
 
-def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: FaceDetector) -> FaceCrop:
+def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector) -> FaceCrop:
     """Validate and decode ``data``, find the largest face and return its 64x64 crop.
 
     With no face, the centre square of the image is used and ``face_detected`` is False.
@@ -141,18 +160,12 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: FaceDetec
         raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
     gray, source_size = decode_gray(data, max_pixels=max_pixels)
 
-    # Detect on a small copy: Haar's cost is linear in pixels and faces worth classifying are big.
-    det_scale = min(1.0, DETECT_SIDE / max(gray.size))
-    small = gray
-    if det_scale < 1.0:
-        det_size = (max(1, round(gray.width * det_scale)), max(1, round(gray.height * det_scale)))
-        small = gray.resize(det_size, Image.Resampling.BILINEAR)
-    boxes = detector.detect(np.asarray(small))
+    boxes = detector.detect(np.asarray(gray))  # each detector shrinks to the size it works at
 
     if boxes:
         x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
-        sx, sy = gray.width / small.width, gray.height / small.height  # detection → decoded
-        face = (x * sx, y * sy, w * sx, h * sy)
+        x0, y0 = max(0.0, float(x)), max(0.0, float(y))  # a learned detector's box may overhang the edge
+        face = (x0, y0, min(float(x + w), gray.width) - x0, min(float(y + h), gray.height) - y0)
         crop_box = _square_around(face, gray.size, MARGIN)
         ox, oy = source_size[0] / gray.width, source_size[1] / gray.height  # decoded → original
         box = (round(face[0] * ox), round(face[1] * oy), round(face[2] * ox), round(face[3] * oy))

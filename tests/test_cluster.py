@@ -38,6 +38,7 @@ def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true",
            "EMODRIFT_DATA_DIR": str(data_dir), "EMODRIFT_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+           "EMODRIFT_REDIS_TIMEOUT_SECONDS": "5",  # CI machines are small and shared
            "EMODRIFT_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5", "EMODRIFT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1"}
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

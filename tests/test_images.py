@@ -12,15 +12,21 @@ import pytest
 from PIL import Image, features
 
 from service.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from service.images import CROP_SIZE, DRAFT_SIDE, FaceDetector, decode_gray, prepare
+from service import model_repository
+from service.config import Settings
+from service.faces import BlazeFaceDetector
+from service.images import CROP_SIZE, DRAFT_SIDE, Detector, FaceDetector, decode_gray, prepare
 from tests import image_fixtures as fx
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
 
 
-@pytest.fixture(scope="module")
-def detector() -> FaceDetector:
-    return FaceDetector()
+@pytest.fixture(scope="module", params=["blazeface", "haar"])
+def detector(request: pytest.FixtureRequest) -> Detector:
+    """The service's detector and the slow reference: both must pass every test here."""
+    if request.param == "haar":
+        return FaceDetector()
+    return BlazeFaceDetector(model_repository.load(Settings().model_repository, "face_detector"))
 
 
 def _centre(box: tuple[int, int, int, int]) -> tuple[float, float]:
