@@ -71,6 +71,7 @@ class Pipeline:
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
         self.detector_config = detector_config(settings)
         self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
@@ -92,7 +93,23 @@ class Pipeline:
         return Scored(vector, face_detected, "observation")
 
     async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
-        """Advance ``user_id`` by one step for this post; a repeated post id returns its first result."""
+        """Advance ``user_id`` by one step for this post; a repeated post id returns its first result.
+
+        Posts of one user are serialized inside this process (a FIFO lock per user), so the
+        compare-and-set only ever races other replicas: without it, a burst of concurrent posts
+        for one user made every request recompute against each other and some ran out of retries.
+        """
+        entry = self._user_locks.setdefault(user_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self._apply(user_id, post_id, created_at, scored)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._user_locks[user_id]
+
+    async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
         received = time.time()
         ts = created_at.timestamp() if created_at is not None else received
         started = time.perf_counter()
