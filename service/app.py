@@ -12,12 +12,12 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
-from service import errors, images, metrics, model_repository
+from service import errors, images, metrics, model_repository, schemas
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
+from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
-from service.faces import BlazeFaceDetector
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
 from service.routes import ops, posts, users, webhooks
@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Watches each user's image posts and raises an alert when their emotional pattern drifts.",
         lifespan=lifespan,
+        responses=schemas.ERROR_RESPONSES,  # every error is an ErrorBody, not FastAPI's default 422 shape
     )
     app.state.settings = settings
     app.state.pipeline = None

@@ -12,6 +12,7 @@ import logging
 import logging.config
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -42,11 +43,16 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     get_settings.cache_clear()
+    # After a graceful shutdown uvicorn re-raises the signal that asked for it; SIGTERM's default
+    # action would then kill this process before `finally` could stop the embedded Redis.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # access logs are off by default: request paths carry user ids
         uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
                     log_config=logs.log_config(settings.log_format, args.log_level))
+    except KeyboardInterrupt:  # that re-raised SIGINT / SIGTERM: the shutdown itself was clean
+        pass
     finally:
         if embedded is not None:
             embedded.stop()

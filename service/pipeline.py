@@ -22,7 +22,7 @@ from service import images, metrics
 from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector
-from service.errors import StateConflict
+from service.errors import Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
 from service.temporal import LABELS, TemporalModel
@@ -71,20 +71,31 @@ class Pipeline:
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
         self.detector_config = detector_config(settings)
         self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        self._admitted = 0  # images decoding or waiting for the CNN in this process
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
     async def score_image(self, data: bytes) -> Scored:
-        started = time.perf_counter()
-        crop = await asyncio.get_running_loop().run_in_executor(
-            self._decoders, lambda: images.prepare(
-                data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
-                detector=self.face_detector))
-        metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
-        metrics.FACES.labels(str(crop.face_detected).lower()).inc()
-        probabilities, _embedding = await self.batcher.submit(crop.pixels)
+        # Backpressure at the door: the decode pool's queue is unbounded, so the batcher's bound
+        # alone let images pile up in front of it (unbounded latency). At most max_queue images
+        # are admitted from decode to CNN result; beyond that, 429 before any work is done.
+        if self._admitted >= self.settings.max_queue:
+            metrics.POSTS.labels("image", "overloaded").inc()
+            raise Overloaded(f"{self._admitted} images are already being scored; retry shortly")
+        self._admitted += 1
+        try:
+            started = time.perf_counter()
+            crop = await asyncio.get_running_loop().run_in_executor(
+                self._decoders, lambda: images.prepare(
+                    data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
+                    detector=self.face_detector))
+            metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+            metrics.FACES.labels(str(crop.face_detected).lower()).inc()
+            probabilities, _embedding = await self.batcher.submit(crop.pixels)
+        finally:
+            self._admitted -= 1
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
 
     @staticmethod

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from service.temporal import LABELS
 
@@ -22,7 +22,7 @@ def _check_id(value: str) -> str:
     return value
 
 
-Id = Annotated[str, AfterValidator(_check_id)]
+Id = Annotated[str, AfterValidator(_check_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 128})]
 Probabilities = dict[str, float]
 
 
@@ -39,14 +39,39 @@ def _check_probabilities(value: dict[str, float]) -> dict[str, float]:
     return {label: value[label] / total for label in LABELS}
 
 
-ProbabilityInput = Annotated[Probabilities, AfterValidator(_check_probabilities)]
+PROBABILITIES_SCHEMA = {
+    "type": "object", "description": "one probability per label, summing to 1 (within 0.02)",
+    "properties": {label: {"type": "number", "minimum": 0, "maximum": 1} for label in LABELS},
+    "required": list(LABELS), "additionalProperties": False,
+}
+ProbabilityInput = Annotated[Probabilities, AfterValidator(_check_probabilities), WithJsonSchema(PROBABILITIES_SCHEMA)]
+
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
+def _check_time(value: datetime) -> datetime:
+    """An instant; without an offset it is UTC (never the server's zone). Bounded so that every
+    offset and the float timestamp stay representable (year 9999 at -12:00 is year 10000 in UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("must be between 1970-01-01 and 9999-12-30 (UTC)")
+    return utc
+
+
+Timestamp = Annotated[datetime, AfterValidator(_check_time)]
 
 
 class PostFields(BaseModel):
     """The form fields that come with a multipart image upload."""
 
+    model_config = ConfigDict(extra="forbid")
     post_id: Id
-    created_at: datetime | None = Field(None, description="RFC 3339; default: when it was received")
+    created_at: Timestamp | None = Field(None, description="RFC 3339 (no offset: UTC); default: when it was received")
 
 
 class ImagePostJSON(PostFields):
@@ -69,7 +94,7 @@ class ImagePostJSON(PostFields):
 class ObservationJSON(BaseModel):
     model_config = ConfigDict(extra="forbid")
     post_id: Id
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     probabilities: ProbabilityInput
     face_detected: bool = Field(True, description="False if your model scored something other than a face")
 
@@ -78,7 +103,7 @@ class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: Id
     post_id: Id
-    created_at: datetime | None = None
+    created_at: Timestamp | None = None
     image_base64: str | None = None
     probabilities: ProbabilityInput | None = None
     face_detected: bool = True
@@ -127,3 +152,38 @@ class UserView(BaseModel):
 class TimelineView(BaseModel):
     user_id: str
     posts: list[dict[str, Any]]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(..., description="stable, machine-readable: e.g. invalid_id, overloaded, store_unavailable")
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: ``{"error": {"code", "message"}}`` (service/errors.py renders it)."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "The request was refused; `error.code` says why"},
+    "5XX": {"model": ErrorBody, "description": "Unavailable (Redis, model) or overloaded; see Retry-After"},
+}
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` inlined, for a hand-written ``openapi_extra`` body."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)

@@ -10,14 +10,18 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from service.errors import BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, error_body
+from service.errors import (
+    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, error_body,
+)
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
-from service.schemas import BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult
+from service.schemas import (
+    BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult, inline_schema,
+)
 
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
 
@@ -35,6 +39,16 @@ IMAGE_POST_BODY = {
         },
     }
 }
+
+
+def require_json(request: Request) -> None:
+    """JSON routes refuse another declared media type (415) instead of failing to validate it."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"send application/json, not {content_type}")
+
+
+JsonBody = Depends(require_json)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -93,7 +107,7 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
     return await pipeline.apply(user_id, post.post_id, post.created_at, scored)
 
 
-@router.post("/users/{user_id}/observations", response_model=PostResult,
+@router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
              summary="Advance the user's state with emotion probabilities scored elsewhere")
 async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> dict[str, Any]:
     return await pipeline.apply(user_id, body.post_id, body.created_at,
@@ -112,7 +126,10 @@ async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
     return await pipeline.score_image(data)
 
 
-@router.post("/posts/batch", response_model=BatchResponse,
+BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(BatchRequest)}}}}
+
+
+@router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
              summary="Backfill: many posts of many users; each user's items applied in the order given")
 async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
     raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
@@ -120,6 +137,8 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
         raise Unprocessable("items: a non-empty list is required")
+    if unknown := sorted(set(raw) - {"items"}):
+        raise Unprocessable(f"{unknown[0]}: Extra inputs are not permitted")
     results: list[dict[str, Any]] = [{} for _ in raw["items"]]
     items: list[tuple[int, BatchItem]] = []
     for index, entry in enumerate(raw["items"]):

@@ -1,0 +1,337 @@
+"""Faults: Redis going away under a running service, the API process SIGKILLed under load,
+graceful shutdown on SIGTERM / Ctrl-C, and overload.
+
+Everything is real: redis-server processes, `python -m service.cli serve` processes, 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from service import keys
+from service.embedded_redis import EmbeddedRedis, free_port
+from tests import image_fixtures as img
+from tests.conftest import RunningService, start_service
+from tests.test_concurrency import ApiProcess, probabilities
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def expect_unavailable(response: httpx.Response, elapsed: float) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "store_unavailable", response.text
+    assert int(response.headers["retry-after"]) >= 1
+    assert elapsed < 2.0, f"took {elapsed:.2f} s: not failing fast"
+
+
+def contents(r: redis.Redis, pattern: str) -> dict[bytes, Any]:
+    """What the keys hold, by value (DUMP's bytes change when the AOF is replayed)."""
+    read = {b"hash": r.hgetall, b"string": r.get, b"list": lambda k: r.lrange(k, 0, -1),
+            b"zset": lambda k: r.zrange(k, 0, -1, withscores=True)}
+    return {key: read[r.type(key)](key) for key in r.keys(pattern)}
+
+
+def timed(call: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+# --- Redis stops and comes back -----------------------------------------------------------------
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+@pytest.fixture
+def service_on_own_redis(own_redis: EmbeddedRedis) -> Iterator[RunningService]:
+    running = start_service(redis_url=own_redis.url, redis_timeout_seconds=0.5)
+    yield running
+    running.stop()
+
+
+def test_redis_down_fails_fast_writes_nothing_and_recovers(
+        own_redis: EmbeddedRedis, service_on_own_redis: RunningService) -> None:
+    r = redis.Redis.from_url(own_redis.url)
+    http = service_on_own_redis.client()
+    for i in range(5):
+        assert http.post("/v1/users/u/observations", json={"post_id": f"p{i}", "probabilities": HAPPY}).status_code == 200
+    before = contents(r, "ed:{u}:*")
+    r.close()
+
+    own_redis.stop()  # SIGTERM: AOF flushed, port closed
+    face = img.face_jpeg(size=256)
+    calls = {
+        "observation": lambda: http.post("/v1/users/u/observations", json={"post_id": "down-1", "probabilities": HAPPY}),
+        "image": lambda: http.post("/v1/users/u/posts", files={"image": ("a.jpg", face, "image/jpeg")},
+                                   data={"post_id": "down-2"}),
+        "user": lambda: http.get("/v1/users/u"),
+        "timeline": lambda: http.get("/v1/users/u/timeline"),
+    }
+    for name, call in calls.items():
+        expect_unavailable(*timed(call))
+    batch, elapsed = timed(lambda: http.post("/v1/posts/batch", json={"items": [
+        {"user_id": "u", "post_id": "down-3", "probabilities": HAPPY}]}))
+    assert batch.status_code == 200 and batch.json()["results"][0]["error"]["code"] == "store_unavailable"
+    ready = http.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["error"]["details"]["checks"]["redis"] is False
+    assert "retry-after" in ready.headers
+
+    own_redis.start()  # same port, same data dir: the AOF is replayed
+    wait_for(lambda: http.get("/readyz").status_code == 200, 10, "readiness after Redis came back")
+    r = redis.Redis.from_url(own_redis.url)
+    assert contents(r, "ed:{u}:*") == before, "partial state from the failed requests"
+    response = http.post("/v1/users/u/observations", json={"post_id": "down-1", "probabilities": HAPPY})
+    assert response.status_code == 200 and response.json()["duplicate"] is False  # it was never recorded
+    assert response.json()["drift"]["posts_seen"] == 6
+
+    # a hung Redis (SIGSTOP: connections open, no answers) is caught by the socket timeout
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        expect_unavailable(*timed(lambda: http.post(
+            "/v1/users/u/observations", json={"post_id": "hung-1", "probabilities": HAPPY})))
+        ready, elapsed = timed(lambda: http.get("/readyz"))
+        assert ready.status_code == 503 and elapsed < 2.0
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+    wait_for(lambda: http.get("/readyz").status_code == 200, 10, "readiness after SIGCONT")
+    # the refused write may still have reached Redis (sent before the timeout): a retry of the same
+    # post id is then a duplicate; either way it is applied exactly once
+    response = http.post("/v1/users/u/observations", json={"post_id": "hung-1", "probabilities": HAPPY})
+    assert response.status_code == 200 and response.json()["drift"]["posts_seen"] == 7
+    assert int(r.hget(keys.state("u"), "v")) == 7
+    assert len(r.lrange(keys.timeline("u"), 0, -1)) == 7
+    r.close()
+    http.close()
+
+
+# --- SIGKILL under load, clients retry ------------------------------------------------------------
+
+USERS = ["k0", "k1", "k2"]
+POSTS_PER_USER = 40
+
+
+def kill_posts(user: str) -> list[dict[str, Any]]:
+    """The user's posts, in the order that user's client sends them (observations: deterministic CPU math)."""
+    seed = USERS.index(user) * 1000
+    return [{"post_id": f"{user}-{n}", "created_at": f"2026-11-0{1 + n // 24}T{n % 24:02d}:{(7 * n) % 60:02d}:00Z",
+             "probabilities": probabilities(seed + n)} for n in range(POSTS_PER_USER)]
+
+
+def canonical(r: redis.Redis, user: str) -> dict[str, Any]:
+    """A user's state and timeline, without what differs between two runs by design (event ids, clocks)."""
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k not in ("id", "emitted_at")}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    raw = r.hgetall(keys.state(user))
+    return {"v": int(raw[b"v"]), "h": raw[b"h"], "c": raw[b"c"], "meta": scrub(json.loads(raw[b"meta"])),
+            "timeline": [scrub(json.loads(item)) for item in r.lrange(keys.timeline(user), 0, -1)]}
+
+
+def test_sigkill_under_load_then_retries_equal_a_clean_run(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis, tmp_path: Path) -> None:
+    api = ApiProcess(tmp_path, "killed", redis_server.url).start().wait_ready()
+    applied = [0]
+    failures = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(user: str) -> list[dict[str, Any]]:
+        """One client per user: each post is retried (same id) until it gets a 200, then the next."""
+        answers = []
+        with httpx.Client(base_url=api.url, timeout=5) as http:
+            for body in kill_posts(user):
+                deadline = time.monotonic() + 60
+                while True:
+                    assert not stop.is_set() and time.monotonic() < deadline, "gave up"
+                    try:
+                        response = http.post(f"/v1/users/{user}/observations", json=body)
+                        if response.status_code == 200:
+                            break
+                        assert response.status_code in (502, 503), response.text
+                    except httpx.TransportError:
+                        pass
+                    with lock:
+                        failures[0] += 1
+                    time.sleep(0.05)
+                answers.append(response.json())
+                with lock:
+                    applied[0] += 1
+        return answers
+
+    try:
+        with ThreadPoolExecutor(len(USERS)) as pool:
+            futures = [pool.submit(client, user) for user in USERS]
+            wait_for(lambda: applied[0] >= len(USERS) * POSTS_PER_USER // 3, 30, "a third of the posts")
+            assert api.proc is not None
+            api.proc.kill()  # SIGKILL: no shutdown, in-flight requests and responses are lost
+            api.proc.wait()
+            killed_at = applied[0]
+            api.start().wait_ready()
+            answers = [f.result(timeout=60) for f in futures]
+    finally:
+        stop.set()
+        api.stop()
+    assert killed_at < len(USERS) * POSTS_PER_USER, "the kill came after the load"
+    assert failures[0] > 0, "no request was cut off by the kill"
+
+    # the same posts, same per-user order, against a fresh database and an in-process service
+    clean_url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    clean = start_service(redis_url=clean_url)
+    try:
+        with clean.client() as http, ThreadPoolExecutor(len(USERS)) as pool:
+            def replay(user: str) -> None:
+                for body in kill_posts(user):
+                    assert http.post(f"/v1/users/{user}/observations", json=body).status_code == 200
+            list(pool.map(replay, USERS))
+    finally:
+        clean.stop()
+
+    clean_db = redis.Redis.from_url(clean_url)
+    for user, user_answers in zip(USERS, answers):
+        assert [a["drift"]["posts_seen"] for a in user_answers] == list(range(1, POSTS_PER_USER + 1))
+        got, want = canonical(redis_client, user), canonical(clean_db, user)
+        assert got["v"] == want["v"] == POSTS_PER_USER
+        assert got["meta"]["posts_seen"] == POSTS_PER_USER
+        assert got == want, f"{user}: state after SIGKILL and retries differs from a clean run"
+    clean_db.close()
+
+
+# --- graceful shutdown ----------------------------------------------------------------------------
+
+def _redis_pid(data_dir: Path) -> int:
+    match = re.search(r"pid=(\d+)", (data_dir / "redis.log").read_text())
+    assert match, "no pid in the embedded redis log"
+    return int(match.group(1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_graceful_shutdown_finishes_in_flight_and_stops_embedded_redis(how: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # Ctrl-C in a terminal signals the whole process group: the workers and the embedded redis too
+    api = ApiProcess(tmp_path, "graceful", None, workers=2 if how == "Ctrl-C" else 1,
+                     env={"EMODRIFT_DATA_DIR": str(data_dir)}, new_session=True).start().wait_ready()
+    redis_pid = _redis_pid(data_dir)
+    faces = [base64.b64encode(face).decode() for face in img.happy_faces()[:6]]
+    batches = [{"items": [{"user_id": f"g{b}", "post_id": f"g{b}-{i}", "image_base64": faces[i % len(faces)]}
+                          for i in range(12)]} for b in range(6)]
+
+    def post(batch: dict) -> httpx.Response:
+        return httpx.post(f"{api.url}/v1/posts/batch", json=batch, timeout=60)
+
+    def images_scored() -> float:
+        text = httpx.get(f"{api.url}/metrics", timeout=5).text
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("emodrift_faces_total{"))
+
+    try:
+        with ThreadPoolExecutor(len(batches)) as pool:
+            futures = [pool.submit(post, batch) for batch in batches]
+            # in flight: scoring has begun, and is far from done
+            wait_for(lambda: images_scored() > 0, 20, "the batches to be in flight", interval=0.01)
+            assert api.proc is not None
+            assert not all(f.done() for f in futures), "nothing was in flight when the signal came"
+            if how == "SIGTERM":
+                api.proc.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(api.proc.pid, signal.SIGINT)
+            responses = [f.result(timeout=60) for f in futures]
+        code = api.proc.wait(timeout=30)
+    finally:
+        log = api.log()
+        api.stop(signal.SIGKILL)
+    for response in responses:
+        assert response.status_code == 200, response.text
+        assert all("error" not in item for item in response.json()["results"]), response.text
+    assert code == 0, log
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api.url}/healthz", timeout=2)
+    assert not _alive(redis_pid), "the embedded redis-server outlived `emodrift serve`"
+    assert not (data_dir / "redis.sock").exists()
+    assert "ready to exit, bye bye" in (data_dir / "redis.log").read_text(), "redis did not shut down cleanly"
+
+    # everything that was answered 200 was in the AOF: a new `serve` on the same data dir has it
+    again = ApiProcess(tmp_path, "again", None, env={"EMODRIFT_DATA_DIR": str(data_dir)}).start().wait_ready()
+    try:
+        for b in range(len(batches)):
+            assert httpx.get(f"{again.url}/v1/users/g{b}").json()["drift"]["posts_seen"] == 12
+    finally:
+        again.stop()
+
+
+# --- overload ------------------------------------------------------------------------------------
+
+def test_overload_is_refused_with_429_and_writes_nothing(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    running = start_service(redis_url=redis_server.url, max_queue=2, decode_threads=1)
+    face = img.face_jpeg()
+    try:
+        with running.client(limits=httpx.Limits(max_connections=64)) as http:
+            def post(i: int) -> tuple[int, httpx.Response]:
+                return i, http.post(f"/v1/users/busy{i % 2}/posts", files={"image": ("a.jpg", face, "image/jpeg")},
+                                    data={"post_id": f"b{i}"})
+
+            with ThreadPoolExecutor(32) as pool:
+                results = list(pool.map(post, range(48)))
+            refused = [i for i, r in results if r.status_code == 429]
+            accepted = [i for i, r in results if r.status_code == 200]
+            assert len(refused) + len(accepted) == len(results), [r.text for _, r in results if r.status_code not in (200, 429)]
+            assert refused and accepted
+            for i, response in results:
+                if response.status_code == 429:
+                    assert response.json()["error"]["code"] == "overloaded"
+                    assert int(response.headers["retry-after"]) >= 1
+            for user in ("busy0", "busy1"):
+                mine = [i for i in accepted if i % 2 == int(user[-1])]
+                assert int(redis_client.hget(keys.state(user), "v") or 0) == len(mine)
+            assert not any(redis_client.exists(keys.post(f"busy{i % 2}", f"b{i}")) for i in refused)
+
+            # refused posts were never recorded: retried when the load has passed, they apply once
+            for i in refused:
+                _, response = post(i)
+                assert response.status_code == 200 and response.json()["duplicate"] is False
+            for user in ("busy0", "busy1"):
+                assert int(redis_client.hget(keys.state(user), "v")) == 24
+    finally:
+        running.stop()

@@ -1,0 +1,271 @@
+"""Hostile and broken input: each gets a precise 4xx JSON error and changes nothing in Redis.
+
+A user ("victim") is seeded with one post before every test; after the bad requests every key in
+Redis must hold exactly what it held before (compared with DUMP), so a refused request can neither
+advance an existing user nor create a new one. Image formats that are fine are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis
+
+from service.embedded_redis import EmbeddedRedis
+from tests import image_fixtures as img
+from tests.conftest import RunningService, start_service
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+MAX_IMAGE_BYTES = 256 * 1024
+MULTIPART_LIMIT = MAX_IMAGE_BYTES + 64 * 1024  # service/routes/posts.py: MULTIPART_OVERHEAD
+
+
+@pytest.fixture(scope="module")
+def hostile_service(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
+    running = start_service(redis_url=redis_server.url, max_image_bytes=MAX_IMAGE_BYTES)
+    yield running
+    running.stop()
+
+
+def snapshot(r: redis.Redis) -> dict[bytes, object]:
+    """Every user key, byte for byte, and the number of alert events (the webhook dispatchers of
+    running services re-create the outbox stream and its consumer group on their own)."""
+    users = {key: r.dump(key) for key in sorted(r.keys("ed:{*")) if not key.startswith(b"ed:{wh}")}
+    return {**users, b"outbox events": r.xlen("ed:outbox")}
+
+
+@pytest.fixture
+def http(hostile_service: RunningService, redis_client: redis.Redis) -> Iterator[httpx.Client]:
+    """A client, with "victim" holding one post; on teardown Redis must be exactly as seeded."""
+    with hostile_service.client() as client:
+        seeded = client.post("/v1/users/victim/observations", json={"post_id": "seed", "probabilities": HAPPY})
+        assert seeded.status_code == 200, seeded.text
+        before = snapshot(redis_client)
+        yield client
+        assert snapshot(redis_client) == before, "a refused request changed Redis"
+        assert int(redis_client.hget("ed:{victim}:state", "v")) == 1
+
+
+def expect(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"], error
+    return error
+
+
+def multipart(client: httpx.Client, data: bytes, user: str = "victim", **fields: str) -> httpx.Response:
+    return client.post(f"/v1/users/{user}/posts", files={"image": ("p", data, "application/octet-stream")},
+                       data={"post_id": "new-post", **fields})
+
+
+def observation(client: httpx.Client, user: str = "victim", **body: object) -> httpx.Response:
+    return client.post(f"/v1/users/{user}/observations", json={"post_id": "new-post", "probabilities": HAPPY, **body})
+
+
+def gif_bomb(width: int = 65535, height: int = 65535) -> bytes:
+    """A 35-byte GIF whose screen and frame claim 65535x65535 pixels (4.3 G) with one pixel of data."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0, 0, 0)
+    frame = b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
+    return screen + frame + b"\x02\x02\x44\x01\x00" + b"\x3b"
+
+
+# --- the image upload --------------------------------------------------------------------------
+
+def test_empty_bodies(http: httpx.Client) -> None:
+    expect(multipart(http, b""), 415, "unsupported_image")  # an empty file is no image
+    expect(http.post("/v1/users/victim/posts", content=b"", headers={"content-type": "application/json"}),
+           400, "bad_request")
+    expect(http.post("/v1/users/victim/posts", content=b"",
+                     headers={"content-type": "multipart/form-data; boundary=x"}), 422, "unprocessable")
+    expect(http.post("/v1/users/victim/posts", content=b""), 415, "unsupported_image")  # no content type
+    expect(http.post("/v1/users/victim/observations", content=b"", headers={"content-type": "application/json"}),
+           422, "validation_error")
+    expect(http.post("/v1/posts/batch", content=b"", headers={"content-type": "application/json"}),
+           400, "bad_request")
+
+
+def test_not_an_image_truncated_and_bombs(http: httpx.Client) -> None:
+    expect(multipart(http, img.not_an_image()), 415, "unsupported_image")
+    expect(multipart(http, b"<svg xmlns='http://www.w3.org/2000/svg'/>"), 415, "unsupported_image")
+    expect(multipart(http, img.corrupt_jpeg()), 422, "corrupt_image")
+    expect(multipart(http, img.encode(img.astronaut(256), "PNG")[:5000]), 422, "corrupt_image")
+    started = time.monotonic()
+    expect(multipart(http, img.huge_dimensions_png()), 413, "image_too_large")  # 900 M pixels in ~100 B
+    expect(multipart(http, gif_bomb()), 413, "image_too_large")
+    # 64 M pixels: over our limit (40 M) but under Pillow's own bomb guard, which would let it decode
+    expect(multipart(http, img.huge_dimensions_png(8000, 8000)), 413, "image_too_large")
+    expect(multipart(http, gif_bomb(8000, 8000)), 413, "image_too_large")
+    assert time.monotonic() - started < 2.0, "a bomb was decoded instead of refused from its header"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "BMP", "JPEG"])
+def test_every_allowed_format_is_accepted(fmt: str, hostile_service: RunningService, redis_client: redis.Redis) -> None:
+    with hostile_service.client() as client:
+        response = multipart(client, img.encode(img.astronaut(256), fmt), user=f"fmt-{fmt}")
+    assert response.status_code == 200, response.text
+    assert response.json()["drift"]["posts_seen"] == 1
+    assert int(redis_client.hget(f"ed:{{fmt-{fmt}}}:state", "v")) == 1
+
+
+def test_wrong_content_types(http: httpx.Client) -> None:
+    expect(http.post("/v1/users/victim/posts", content=img.face_jpeg(), headers={"content-type": "image/jpeg"}),
+           415, "unsupported_image")
+    body = json.dumps({"post_id": "new-post", "probabilities": HAPPY})
+    expect(http.post("/v1/users/victim/observations", content=body, headers={"content-type": "text/plain"}),
+           415, "unsupported_media_type")
+    expect(http.post("/v1/users/victim/observations", content=body,
+                     headers={"content-type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type")
+    batch = json.dumps({"items": [{"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}]})
+    expect(http.post("/v1/posts/batch", content=batch, headers={"content-type": "text/plain"}),
+           415, "unsupported_media_type")
+
+
+# --- size limits: refused before the body is read ------------------------------------------------
+
+def _raw_exchange(url: str, head: str, body: bytes, wait: float = 5.0) -> tuple[int, dict, float]:
+    """Send ``head`` and part of a body, never the rest; return (status, JSON body, seconds to answer)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait) as sock:
+        started = time.monotonic()
+        sock.sendall(head.encode() + body)
+        received = b""
+        while b"\r\n\r\n" not in received or not received.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)  # socket.timeout here: the server is still waiting for the body
+            if not chunk:
+                break
+            received += chunk
+        elapsed = time.monotonic() - started
+    status_line, _, rest = received.partition(b"\r\n")
+    payload = rest.split(b"\r\n\r\n", 1)[1]
+    if b"transfer-encoding: chunked" in rest.lower().split(b"\r\n\r\n", 1)[0]:
+        payload = payload.split(b"\r\n", 1)[1].rsplit(b"\r\n0", 1)[0].strip()
+    return int(status_line.split()[1]), json.loads(payload), elapsed
+
+
+def test_declared_oversize_upload_is_refused_without_reading_it(hostile_service: RunningService, http: httpx.Client) -> None:
+    # Content-Length says 1 GB; only 64 KiB is ever sent. A server that reads first would hang.
+    head = ("POST /v1/users/victim/posts HTTP/1.1\r\nHost: test\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000000\r\n\r\n")
+    status, body, elapsed = _raw_exchange(hostile_service.url, head, b"x" * 65536)
+    assert status == 413 and body["error"]["code"] == "image_too_large", body
+    assert elapsed < 2.0
+    # the JSON form of the same route, and the batch route, have their own (larger) limits
+    for path in ("/v1/users/victim/posts", "/v1/posts/batch"):
+        head = (f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {10**12}\r\n\r\n")
+        status, body, elapsed = _raw_exchange(hostile_service.url, head, b"{")
+        assert status == 413 and body["error"]["code"] == "image_too_large", (path, body)
+
+
+def test_chunked_upload_is_cut_off_at_the_limit(hostile_service: RunningService, http: httpx.Client) -> None:
+    # No Content-Length: the body streams in chunks; the server must stop at the limit and answer,
+    # although the final (zero) chunk never comes.
+    head = ("POST /v1/users/victim/posts HTTP/1.1\r\nHost: test\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 32768
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MULTIPART_LIMIT // len(chunk) + 2))
+    status, error, elapsed = _raw_exchange(hostile_service.url, head, body)
+    assert status == 413 and error["error"]["code"] == "image_too_large", error
+    assert elapsed < 2.0
+
+
+def test_oversize_image_inside_limits_of_the_form(http: httpx.Client) -> None:
+    # over the image limit but under the multipart allowance: refused by the image check itself
+    expect(multipart(http, b"\xff\xd8\xff" + b"\0" * (MAX_IMAGE_BYTES + 10)), 413, "image_too_large")
+
+
+# --- ids, times, probabilities, shapes ----------------------------------------------------------
+
+@pytest.mark.parametrize("user", ["u" * 129, "a%20b", "caf%C3%A9", "a%2Ab", "semi%3Bcolon", "%00"])
+def test_bad_user_ids_in_the_path(http: httpx.Client, user: str) -> None:
+    expect(observation(http, user=user), 400, "invalid_id")
+    expect(multipart(http, img.face_jpeg(), user=user), 400, "invalid_id")
+    expect(http.get(f"/v1/users/{user}"), 400, "invalid_id")
+    expect(http.delete(f"/v1/users/{user}"), 400, "invalid_id")
+
+
+@pytest.mark.parametrize("post_id", ["p" * 129, "", "a b", "a/b", "é", "line\nbreak", "{victim}"])
+def test_bad_post_ids(http: httpx.Client, post_id: str) -> None:
+    error = expect(observation(http, post_id=post_id), 422, "validation_error")
+    assert "post_id" in error["message"]
+    expect(multipart(http, img.face_jpeg(), post_id=post_id), 422, "unprocessable")
+    expect(http.post("/v1/users/victim/posts", json={"post_id": post_id, "image_base64": ""}), 422, "unprocessable")
+    batch = http.post("/v1/posts/batch", json={"items": [{"user_id": "victim", "post_id": post_id,
+                                                          "probabilities": HAPPY}]})
+    assert batch.status_code == 200
+    assert batch.json()["results"][0]["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("created_at", [
+    "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00+12:00", "1969-12-31T23:59:59Z", 1e20, True, {"at": 1}])
+def test_bad_created_at(http: httpx.Client, created_at: object) -> None:
+    error = expect(observation(http, created_at=created_at), 422, "validation_error")
+    assert "created_at" in error["message"]
+    if isinstance(created_at, str):
+        expect(multipart(http, img.face_jpeg(), created_at=created_at), 422, "unprocessable")
+
+
+def test_naive_created_at_is_utc(http: httpx.Client, redis_client: redis.Redis) -> None:
+    response = observation(http, user="naive", created_at="2026-11-01T10:00:00")
+    assert response.status_code == 200 and response.json()["created_at"] == "2026-11-01T10:00:00Z"
+    redis_client.delete(*redis_client.keys("ed:{naive}:*"))  # keep the teardown check about "victim"
+
+
+@pytest.mark.parametrize("probabilities,why", [
+    ({**HAPPY, "happy": -0.85}, "negative"),
+    ({**HAPPY, "happy": 0.95, "sad": -0.07}, "negative but summing to 1"),
+    ({k: v for k, v in HAPPY.items() if k != "neutral"}, "six labels"),
+    ({**HAPPY, "contempt": 0.0}, "an eighth label"),
+    ({**HAPPY, "happy": 0.35}, "summing to 0.5"),
+    ({k: 1.0 for k in HAPPY}, "summing to 7"),
+    ({k: 0.0 for k in HAPPY}, "all zero"),
+    ([0.02, 0.01, 0.02, 0.85, 0.03, 0.04, 0.03], "a list"),
+])
+def test_bad_probabilities(http: httpx.Client, probabilities: object, why: str) -> None:
+    error = expect(observation(http, probabilities=probabilities), 422, "validation_error")
+    assert "probabilities" in error["message"], why
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_probabilities(http: httpx.Client, literal: str) -> None:
+    body = json.dumps({"post_id": "new-post", "probabilities": {**HAPPY, "happy": 0.5}}).replace("0.5", literal)
+    response = http.post("/v1/users/victim/observations", content=body, headers={"content-type": "application/json"})
+    expect(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("body", [[], ["post_id"], "post", 42, None])
+def test_json_bodies_that_are_not_objects(http: httpx.Client, body: object) -> None:
+    raw = json.dumps(body)
+    headers = {"content-type": "application/json"}
+    expect(http.post("/v1/users/victim/observations", content=raw, headers=headers), 422, "validation_error")
+    expect(http.post("/v1/users/victim/posts", content=raw, headers=headers), 422, "unprocessable")
+    expect(http.post("/v1/posts/batch", content=raw, headers=headers), 422, "unprocessable")
+
+
+def test_unknown_fields(http: httpx.Client) -> None:
+    expect(observation(http, mood="great"), 422, "validation_error")
+    expect(multipart(http, img.face_jpeg(), mood="great"), 422, "unprocessable")
+    expect(http.post("/v1/users/victim/posts", json={"post_id": "new-post", "image_base64": "", "mood": 1}),
+           422, "unprocessable")
+    item = {"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}
+    expect(http.post("/v1/posts/batch", json={"items": [item], "mood": 1}), 422, "unprocessable")
+    refused = http.post("/v1/posts/batch", json={"items": [{**item, "mood": 1}]})
+    assert refused.status_code == 200 and refused.json()["results"][0]["error"]["code"] == "validation_error"
+
+
+def test_malformed_multipart(http: httpx.Client) -> None:
+    expect(http.post("/v1/users/victim/posts", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}),
+           400, "http_error")  # no boundary
+    two = [("image", ("a", img.face_jpeg(), "image/jpeg")), ("image", ("b", img.face_jpeg(), "image/jpeg"))]
+    expect(http.post("/v1/users/victim/posts", files=two, data={"post_id": "new-post"}), 400, "http_error")
+    expect(http.post("/v1/users/victim/posts", data={"post_id": "new-post", "image": "not a file"}),
+           422, "unprocessable")
