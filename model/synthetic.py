@@ -20,6 +20,8 @@ Each user has
   abrupt        from post ``s`` on, the contrast regime, to the end                        from s+3
   gradual       escalation: mix goes linearly from baseline to contrast over 10-30 posts   see below
   episode       a longer dip of 8-30 contrast posts that recovers                          s+3..e+2
+  shift         from s on, the baseline with the negative share moved by 0.1-0.35 (down    from s+d
+                for a mostly negative baseline): a small, lasting change
   ============  =========================================================================  ==========
 
 - posting times: bursty. Each gap is, with a per-user probability of 10-50%, a burst gap (exponential,
@@ -40,7 +42,9 @@ already posted 4 posts in the new regime (t >= s + 3), until 3 posts after recov
 The 3 posts right after a start or an end are ambiguous (a transient dip looks the same for 1-3 posts)
 and carry weight 0; everything else weight 1, so transient dips are trained as 0. For a gradual change
 of ramp L starting at s, the effective start is the first post whose mix >= 0.5; posts with mix < 0.2
-are 0 (weight 1), posts between that and effective start + 3 have weight 0.
+are 0 (weight 1), posts between that and effective start + 3 have weight 0. A shift of size delta is
+labelled from d = 3 + round(40 * (0.35 - delta)) posts after its start (3 to 13: a small change takes
+more posts to tell from noise); the posts before that have weight 0.
 
 >>> a = generate_dataset(seed=7, n_users=5, length=64)
 >>> b = generate_dataset(seed=7, n_users=5, length=64)
@@ -64,10 +68,12 @@ class Kind(str, enum.Enum):
     ABRUPT = "abrupt"
     GRADUAL = "gradual"
     EPISODE = "episode"
+    SHIFT = "shift"
 
 
 KINDS: tuple[Kind, ...] = tuple(Kind)
-LASTING: frozenset[Kind] = frozenset({Kind.ABRUPT, Kind.GRADUAL, Kind.EPISODE})
+LASTING: frozenset[Kind] = frozenset({Kind.ABRUPT, Kind.GRADUAL, Kind.EPISODE, Kind.SHIFT})
+NEGATIVE = np.array([1, 1, 1, 0, 1, 0, 0], dtype=bool)  # angry, disgust, fear, sad
 
 # Regime ids in Timeline.regime.
 BASELINE, CHANGED, EXCURSION = 0, 1, 2
@@ -189,14 +195,56 @@ def generate_user(rng: np.random.Generator, kind: Kind | str = Kind.STABLE, leng
         weight[s:s + LABEL_DELAY] = 0.0
         weight[e:e + LABEL_DELAY] = 0.0
         changes.append(Change("episode", s, e))
+    elif kind is Kind.SHIFT:
+        size = float(rng.uniform(0.1, 0.35))
+        contrast_name, contrast = f"shift{size:+.2f}", shifted(baseline, -size if baseline_name == "negative" else size)
+        s = int(rng.integers(MIN_START, length - MIN_TAIL - 12))
+        delay = LABEL_DELAY + int(round(40 * (0.35 - size)))
+        mix[s:], regime[s:] = 1.0, CHANGED
+        drift[s + delay:] = 1.0
+        weight[s:s + delay] = 0.0
+        changes.append(Change("shift", s, None))
 
     true_dist = (1.0 - mix)[:, None] * baseline + mix[:, None] * contrast  # (T, 7)
+    emotion, probs, gaps, face = observe(rng, true_dist)
+    return Timeline(kind, probs, gaps, face, emotion, true_dist.astype(np.float32), regime, drift, weight,
+                    changes, baseline_name, contrast_name)
+
+
+def shifted(dist: np.ndarray, delta: float) -> np.ndarray:
+    """``dist`` with ``delta`` more probability on the negative classes (angry, disgust, fear, sad), taken
+    proportionally from the others (a negative delta moves it the other way); clipped to keep 2% each side.
+
+    >>> d = shifted(np.array([0.1, 0.0, 0.0, 0.6, 0.1, 0.1, 0.1]), 0.2)
+    >>> round(float(d[NEGATIVE].sum()), 6), round(float(d.sum()), 6)
+    (0.4, 1.0)
+    """
+    neg = float(dist[NEGATIVE].sum())
+    target = min(max(neg + delta, 0.02), 0.98)
+    out = dist.astype(np.float64).copy()
+    out[NEGATIVE] *= target / neg
+    out[~NEGATIVE] *= (1.0 - target) / (1.0 - neg)
+    return out
+
+
+def observe(rng: np.random.Generator, true_dist: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What the service sees of one user whose post t is drawn from ``true_dist[t]`` (T, 7): the true
+    emotions (T,), the CNN probabilities (T, 7), bursty gaps (T,) and face flags (T,)."""
+    length = true_dist.shape[0]
     emotion = _categorical(rng, true_dist)
     face = rng.random(length) < rng.beta(17.0, 3.0)
     probs = _cnn_probabilities(rng, emotion, face)
     gaps = _gaps(rng, length)
-    return Timeline(kind, probs, gaps, face, emotion, true_dist.astype(np.float32), regime, drift, weight,
-                    changes, baseline_name, contrast_name)
+    return emotion, probs, gaps, face
+
+
+def draw_regimes(rng: np.random.Generator, negative_baseline: bool | None = None) -> tuple[str, np.ndarray, str, np.ndarray]:
+    """A (baseline name, baseline, contrast name, contrast) pair as the generator draws them; with
+    ``negative_baseline`` set, redrawn until the baseline is (True) or is not (False) mostly negative."""
+    while True:
+        drawn = _regimes(rng)
+        if negative_baseline is None or (drawn[0] == "negative") == negative_baseline:
+            return drawn
 
 
 def generate_dataset(seed: int, n_users: int, length: int = 128,
@@ -267,5 +315,6 @@ def _gaps(rng: np.random.Generator, length: int) -> np.ndarray:
     return gaps
 
 
-__all__ = ["Kind", "KINDS", "LASTING", "Change", "Timeline", "generate_user", "generate_dataset", "stack",
+__all__ = ["Kind", "KINDS", "LASTING", "Change", "Timeline", "generate_user", "generate_dataset", "stack", "observe",
+           "draw_regimes", "shifted",
            "LABELS", "CONFUSION"]

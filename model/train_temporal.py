@@ -54,13 +54,15 @@ class TrainConfig:
     drift_loss_weight: float = 1.0
     next_loss_weight: float = 1.0
     hidden_size: int = 48
+    init: str = ""           # warm start: a checkpoint whose weights (and input normalisation) are the start
 
 
 def drift_label_definition() -> str:
     return (f"1 from the {LABEL_DELAY + 1}th post of a lasting change (abrupt, gradual: from the first post "
             f"with mix >= 0.5, episode of 8-30 posts) until {LABEL_DELAY} posts after it ends; transient dips "
-            f"of 1-3 posts and stable users are 0; the {LABEL_DELAY} posts after a start or end have weight 0 "
-            f"(see model/synthetic.py)")
+            f"of 1-3 posts and stable users are 0; the {LABEL_DELAY} posts after a start or end have weight 0; "
+            f"a shift of the negative share by delta (0.1-0.35) from 3 + round(40 * (0.35 - delta)) posts after "
+            f"its start (see model/synthetic.py)")
 
 
 def generator_params(config: TrainConfig) -> dict:
@@ -97,6 +99,10 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
     rng = np.random.default_rng(config.seed)
     mean, std = input_statistics(config.seed + 1, config.length)
     net = TemporalNet(TemporalConfig(hidden_size=config.hidden_size, input_mean=mean, input_std=std))
+    if config.init:  # fine-tune: same architecture and normalisation as the starting checkpoint
+        start = torch.load(config.init, map_location="cpu", weights_only=True)
+        net = TemporalNet(TemporalConfig(**start["config"]))
+        net.load_state_dict(start["state_dict"])
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(config, s))
     started = time.perf_counter()
@@ -233,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-size", type=int, default=48)
     parser.add_argument("--smoke", action="store_true", help="a tiny, fast run for CI (never the default path)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", type=Path, default=None, help="fine-tune from this checkpoint")
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal activations late in training slow CPU LSTMs ~20x
@@ -242,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tempfile.mkdtemp()) / "temporal-smoke.pt"
         train(config, out, log_every=10)
         return 0
-    config = TrainConfig(seed=args.seed, steps=args.steps or TrainConfig.steps, hidden_size=args.hidden_size)
+    config = TrainConfig(seed=args.seed, steps=args.steps or TrainConfig.steps, hidden_size=args.hidden_size,
+                         lr=args.lr, warmup=min(TrainConfig.warmup, max(1, (args.steps or TrainConfig.steps) // 20)),
+                         init=str(args.init.relative_to(Path.cwd()) if args.init and args.init.is_relative_to(Path.cwd())
+                                  else args.init or ""))
     out = args.out or CHECKPOINT
     train(config, out)
     from model.temporal import load_checkpoint

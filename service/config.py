@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="how long a post id is remembered")
     evidence_posts: int = Field(10, ge=1, le=100, description="post ids carried by an alert")
     warmup_posts: int = Field(8, ge=1)
-    drift_threshold: float = Field(0.5, gt=0, lt=1, description="score to enter `drifting`")
+    # Calibrated by `python -m benchmarks.detection` to ARL0 ~2000 posts (docs/detection.md has the curve).
+    drift_threshold: float = Field(0.75, gt=0, lt=1, description="score to enter `drifting`")
     recovery_threshold: float = Field(0.25, gt=0, lt=1, description="score to return to `stable`")
-    confirm_posts: int = Field(2, ge=1, description="consecutive posts above threshold to alarm")
+    confirm_posts: int = Field(3, ge=1, description="consecutive posts above threshold to alarm")
     recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
     cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")

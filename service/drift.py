@@ -35,9 +35,9 @@ Event = Literal["drift.started", "drift.ended"]
 @dataclass(frozen=True)
 class DetectorConfig:
     warmup_posts: int = 8
-    threshold: float = 0.5
+    threshold: float = 0.75  # calibrated to ARL0 ~2000 posts: docs/detection.md
     recovery_threshold: float = 0.25
-    confirm_posts: int = 2
+    confirm_posts: int = 3
     recovery_posts: int = 5
     cooldown_posts: int = 10
 

@@ -22,6 +22,7 @@ from service import images, metrics
 from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector
+from service.evidence import explain
 from service.errors import Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
@@ -184,9 +185,13 @@ class Pipeline:
         state.h, state.c = step.h, step.c
         state.posts_seen += 1
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
+        delta = step.drift_probability - state.score
         state.score = step.drift_probability
         state.detector = detector.to_dict()
         state.recent_posts = (state.recent_posts + [post_id])[-cfg.evidence_posts:]
+        # what each recent post did to the score, and its top emotion: the alert's explanation
+        state.recent_deltas = (state.recent_deltas + [round(delta, 4)])[-cfg.evidence_posts:]
+        state.recent_labels = (state.recent_labels + str(int(np.argmax(probs))))[-cfg.evidence_posts:]
 
         event = self._event(user_id, ts, event_type, state) if event_type else None
         if event is not None:
@@ -223,6 +228,8 @@ class Pipeline:
                       "valence": round(self.temporal.valence_of(after), 4)},
             "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
             "evidence_post_ids": list(state.recent_posts),
+            "evidence": explain(event_type, before.tolist(), after.tolist(), state.recent_posts, state.recent_deltas,
+                                state.recent_labels, state.posts_seen),
             "model_versions": dict(self.model_versions),
             "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline.svg",
         }

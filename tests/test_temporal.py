@@ -52,7 +52,7 @@ def test_generator_is_seeded_and_makes_every_kind():
     for x, y in zip(a, b):
         assert (x.probs == y.probs).all() and (x.gaps == y.gaps).all() and (x.drift == y.drift).all()
     assert not np.array_equal(a[0].probs, generate_dataset(124, 10, 64)[0].probs)
-    assert [t.kind for t in a[:5]] == list(KINDS)
+    assert [t.kind for t in a[:len(KINDS)]] == list(KINDS)
     for t in a:
         np.testing.assert_allclose(t.probs.sum(axis=1), 1.0, atol=1e-5)
         assert t.gaps[0] == 0.0 and (t.gaps >= 0).all()
@@ -73,6 +73,9 @@ def test_generator_labels_follow_the_change_points(kind):
         first = int(np.argmax(t.drift > 0))
         if kind is Kind.GRADUAL:
             assert change.start < first and 10 <= change.ramp <= 30
+        elif kind is Kind.SHIFT:  # a small change is labelled later: 3 to 13 posts after it starts
+            assert change.start + LABEL_DELAY <= first <= change.start + 13
+            assert (t.weight[change.start:first] == 0).all() and (t.regime[change.start:] == 1).all()
         else:
             assert first == change.start + LABEL_DELAY
             assert (t.weight[change.start:first] == 0).all() and (t.regime[change.start:first] == 1).all()

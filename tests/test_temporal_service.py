@@ -14,10 +14,14 @@ from service.inference import ProviderChoice
 from service.temporal import TemporalModel
 
 
-@pytest.fixture(scope="module")
-def temporal() -> TemporalModel:
-    settings = Settings()
-    return TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "test"))
+SETTINGS = Settings()
+
+
+@pytest.fixture(scope="module", params=model_repository.versions(SETTINGS.model_repository, "temporal"))
+def temporal(request: pytest.FixtureRequest) -> TemporalModel:
+    """Every committed temporal version, as the service loads it."""
+    artifact = model_repository.load(SETTINGS.model_repository, "temporal", request.param)
+    return TemporalModel(artifact, ProviderChoice("cpu", "test"))
 
 
 def test_service_features_equal_model_features(temporal: TemporalModel) -> None:
@@ -30,7 +34,7 @@ def test_service_features_equal_model_features(temporal: TemporalModel) -> None:
 
 
 def test_service_steps_equal_the_torch_sequence(temporal: TemporalModel) -> None:
-    net, _ = load_checkpoint("model/checkpoints/temporal.pt")
+    net, _ = load_checkpoint(temporal.artifact.manifest["source"]["checkpoint"])  # the one it was exported from
     rng = np.random.default_rng(5)
     x = np.stack([post_features(rng.dirichlet(np.ones(7)), rng.exponential(7200), True) for _ in range(40)])
     net.eval()

@@ -1,0 +1,117 @@
+"""Detection metrics from alarm positions (post indices, 0-based), as docs/detection.md defines them.
+
+- **ARL0**: posts monitored (after the ``WARMUP`` posts of each no-change stream) per false alarm;
+  detectors restart after an alarm, so this is the mean run length to a false alarm.
+- **episode recall**: share of change streams with an alarm in the tolerance window, from 1 post before
+  the change to 10 posts after its end (a lasting change ends with its stream);
+- **pre-change alarms**: share of change streams with an alarm after warm-up and before that window;
+- **delay**: posts from the change's first post to the first alarm in the window (0 if 1 post early);
+- **precision**: alarms in a window (the first one per change; for an episode also the first one
+  within 10 posts of its end) over all alarms raised on change and dip streams; F1 with recall;
+- **window P/R at w** (CLPsych-2022 style): a predicted change point (an alarm, or the service's
+  ``drift.ended``) is right if a true change point (a start, or an episode's end) lies within w posts;
+  recall is the share of true change points with a prediction within w posts.
+
+>>> m = change_metrics([Case(start=50, end=None, length=200, alarms=[60]),
+...                     Case(start=50, end=None, length=200, alarms=[20, 150]),
+...                     Case(start=50, end=None, length=200, alarms=[])])
+>>> m["recall"], m["pre_change_alarm_rate"], m["delay_median"], round(m["precision"], 3)
+(0.6667, 0.3333, 55.0, 0.667)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WARMUP = 8
+TOLERANCE_AFTER_END = 10
+
+
+@dataclass
+class Case:
+    start: int
+    end: int | None  # first post back at baseline; None: lasting change
+    length: int
+    alarms: list[int]
+    ends: list[int] = field(default_factory=list)  # the service's drift.ended events, if any
+
+
+def arl0(alarms: list[list[int]], lengths: list[int]) -> dict:
+    """False alarms on no-change streams: ARL0 (posts per false alarm) and false alarms per 1000 posts.
+
+    >>> arl0([[100, 600], [], [9]], [1000, 1000, 1000])
+    {'posts': 2976, 'false_alarms': 3, 'arl0': 992.0, 'false_alarms_per_1000': 1.008}
+    """
+    posts = int(sum(max(0, n - WARMUP) for n in lengths))
+    count = int(sum(sum(1 for a in row if a >= WARMUP) for row in alarms))
+    return {"posts": posts, "false_alarms": count, "arl0": round(posts / count, 1) if count else float("inf"),
+            "false_alarms_per_1000": round(1000.0 * count / posts, 3)}
+
+
+def window(case: Case) -> tuple[int, int]:
+    """The tolerance window [lo, hi] of a change."""
+    hi = case.length - 1 if case.end is None else case.end + TOLERANCE_AFTER_END
+    return case.start - 1, hi
+
+
+def change_metrics(cases: list[Case]) -> dict:
+    detected, early, delays, ended = 0, 0, [], 0
+    true_alarms, all_alarms = 0, 0
+    for case in cases:
+        lo, hi = window(case)
+        alarms = [a for a in case.alarms if a >= WARMUP]
+        all_alarms += len(alarms)
+        early += any(a < lo for a in alarms)
+        hits = [a for a in alarms if lo <= a <= hi]
+        if hits:
+            detected += 1
+            true_alarms += 1
+            delays.append(max(0, hits[0] - case.start))
+        if case.end is not None:
+            # the return to baseline: the service's drift.ended, or (a restarting detector) a new alarm
+            back = [a for a in case.ends if case.end - 1 <= a <= case.end + 2 * TOLERANCE_AFTER_END]
+            again = [a for a in hits[1:] if case.end - 1 <= a <= case.end + TOLERANCE_AFTER_END]
+            ended += bool(hits) and bool(back or again)
+            true_alarms += bool(again)
+    n = len(cases)
+    recall = detected / n if n else 0.0
+    precision = true_alarms / all_alarms if all_alarms else 0.0
+    return {
+        "streams": n,
+        "recall": round(recall, 4),
+        "pre_change_alarm_rate": round(early / n, 4) if n else 0.0,
+        "delay_median": float(np.median(delays)) if delays else float("nan"),
+        "delay_p90": float(np.percentile(delays, 90)) if delays else float("nan"),
+        "precision": round(precision, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+        "ended": round(ended / n, 4) if n else 0.0,
+        "alarms": all_alarms,
+    }
+
+
+def dip_alarm_rate(cases: list[Case]) -> float:
+    """Share of transient dips with an alarm from 1 post before the dip to 10 posts after it."""
+    hit = 0
+    for case in cases:
+        lo, hi = window(case)
+        hit += any(lo <= a <= hi and a >= WARMUP for a in case.alarms)
+    return round(hit / len(cases), 4) if cases else 0.0
+
+
+def window_pr(cases: list[Case], w: int) -> tuple[float, float]:
+    """CLPsych-2022 style (precision, recall) of change points at window w.
+
+    >>> window_pr([Case(start=10, end=20, length=40, alarms=[12, 30], ends=[21])], 2)
+    (0.6667, 1.0)
+    """
+    right, predicted, found, truths = 0, 0, 0, 0
+    for case in cases:
+        points = [case.start] + ([case.end] if case.end is not None else [])
+        guesses = [a for a in case.alarms if a >= WARMUP] + list(case.ends)
+        predicted += len(guesses)
+        right += sum(any(abs(g - p) <= w for p in points) for g in guesses)
+        truths += len(points)
+        found += sum(any(abs(g - p) <= w for g in guesses) for p in points)
+    return (round(right / predicted, 4) if predicted else 0.0, round(found / truths, 4) if truths else 0.0)

@@ -1,0 +1,66 @@
+"""Why an alert fired, in terms a person can check: the posts that moved the drift score most and a
+one-line reason ("mostly happy over 40 posts → mostly sad over the last 9").
+
+The state keeps, for the last ``evidence_posts`` posts, the post id, how much that post moved the
+drift score, and the CNN's top emotion (one character each: the index in ``LABELS``), so an alert is
+explained from the state alone, without reading the timeline.
+
+>>> e = explain("drift.started", before=[0, 0, 0, .7, .1, .1, .1], after=[.1, 0, .1, .1, .6, 0, .1],
+...             post_ids=["a", "b", "c", "d", "e"], deltas=[0.0, -0.01, 0.2, 0.15, 0.3], labels="33444",
+...             posts_seen=45)
+>>> e["reason"]
+'mostly happy over 42 posts → mostly sad over the last 3'
+>>> [(p["post_id"], p["score_change"], p["emotion"]) for p in e["top_posts"]]
+[('e', 0.3, 'sad'), ('c', 0.2, 'sad'), ('d', 0.15, 'sad')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+TOP_POSTS = 3
+
+
+def describe(distribution: Sequence[float]) -> str:
+    """'mostly sad' when one emotion has >= 40% of the distribution, else 'mixed, sad leading'.
+
+    >>> describe([.1, 0, 0, .5, .2, .1, .1]), describe([.3, 0, .1, .25, .2, .05, .1])
+    ('mostly happy', 'mixed, angry leading')
+    """
+    top = max(range(len(LABELS)), key=lambda i: distribution[i])
+    return f"mostly {LABELS[top]}" if distribution[top] >= 0.4 else f"mixed, {LABELS[top]} leading"
+
+
+def run_length(labels: str, target: int) -> int:
+    """How many of the latest posts belong to the new regime: the longest tail in which at least half
+    of the posts show ``target`` (and the oldest of them does).
+
+    >>> run_length("3334344", 4), run_length("3333", 4), run_length("4", 4)
+    (4, 0, 1)
+    """
+    best, hits = 0, 0
+    for n, ch in enumerate(reversed(labels), start=1):
+        hits += ch == str(target)
+        if ch == str(target) and 2 * hits >= n:
+            best = n
+    return best
+
+
+def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
+            deltas: Sequence[float], labels: str, posts_seen: int) -> dict:
+    """The ``evidence`` block of an alert (see the module docstring)."""
+    after_top = max(range(len(LABELS)), key=lambda i: after[i])
+    n = len(post_ids)
+    tail = min(n, max(1, run_length(labels[-n:], after_top))) if n else 0
+    earlier = max(0, posts_seen - tail)
+    # drift.started: the posts that pushed the score up; drift.ended: the ones that brought it down
+    sign = 1.0 if event_type == "drift.started" else -1.0
+    rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else ""))
+    moved = sorted((r for r in rows if sign * r[1] > 0), key=lambda r: -sign * r[1])[:TOP_POSTS]
+    when = "over the last" if event_type == "drift.started" else "again over the last"
+    return {
+        "reason": f"{describe(before)} over {earlier} posts → {describe(after)} {when} {tail}",
+        "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)]}
+                      for pid, d, ch in moved],
+    }
