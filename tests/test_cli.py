@@ -42,8 +42,13 @@ def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
             r = httpx.post(f"{url}/v1/users/cli-user/observations", json={"post_id": f"p{i}", "probabilities": HAPPY})
             assert r.status_code == 200, r.text
         assert httpx.get(f"{url}/v1/users/cli-user").json()["drift"]["posts_seen"] == 4
-        metrics = httpx.get(f"{url}/metrics").text
-        assert 'emodrift_posts_total{outcome="applied",source="observation"}' in metrics
+        # two workers, one exposition: every scrape (whichever worker answers) sums both processes
+        for _ in range(8):
+            with httpx.Client() as fresh:  # a new connection each time, so both workers get scraped
+                text = fresh.get(f"{url}/metrics").text
+            line = next(l for l in text.splitlines()
+                        if l.startswith('emodrift_posts_total{outcome="applied",source="observation"}'))
+            assert float(line.split()[-1]) == 4.0, line
     finally:
         proc.send_signal(signal.SIGINT)
         output = proc.communicate(timeout=30)[0].decode()
