@@ -1,9 +1,9 @@
 """Why an alert fired, in terms a person can check: the posts that moved the drift score most and a
 one-line reason ("mostly happy over 40 posts → mostly sad over the last 9").
 
-The state keeps, for the last ``evidence_posts`` posts, the post id, how much that post moved the
-drift score, and the CNN's top emotion (one character each: the index in ``LABELS``), so an alert is
-explained from the state alone, without reading the timeline.
+The pipeline reads the last ``evidence_posts`` posts from the user's timeline when (and only when) an
+alert fires: for each, the post id, how much it moved the drift score, and the CNN's top emotion
+(one character each: the index in ``LABELS``). Keeping them out of the state record keeps it small.
 
 >>> e = explain("drift.started", before=[0, 0, 0, .7, .1, .1, .1], after=[.1, 0, .1, .1, .6, 0, .1],
 ...             post_ids=["a", "b", "c", "d", "e"], deltas=[0.0, -0.01, 0.2, 0.15, 0.3], labels="33444",

@@ -27,6 +27,11 @@ def post_index(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:posts"
 
 
+def last_alert(user_id: str) -> str:
+    """String: the user's latest alert event (JSON), written with the step that raised it."""
+    return f"{PREFIX}:{{{user_id}}}:last_alert"
+
+
 def pending_events(user_id: str) -> str:
     """List of alert events written with the state and not yet relayed to the outbox stream."""
     return f"{PREFIX}:{{{user_id}}}:pending"

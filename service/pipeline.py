@@ -129,7 +129,12 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event = self._step(user_id, post_id, ts, scored, state)
+            result, event_type = self._step(user_id, post_id, ts, scored, state)
+            event = None
+            if event_type is not None:  # rare: the evidence comes from the timeline, one more read
+                event = self._event(user_id, post_id, ts, event_type, state, result,
+                                    await self.store.timeline(user_id, self.settings.evidence_posts))
+                result["alert"] = event
             outcome = await self.store.advance(user_id, post_id, expected, state, result, event, received)
             if outcome.outcome == "duplicate":
                 assert outcome.prior_result is not None
@@ -156,8 +161,8 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Mutates ``state`` into the next one; returns the post's result and any alert event."""
+    ) -> tuple[dict[str, Any], str | None]:
+        """Mutates ``state`` into the next one; returns the post's result and the event type it raised."""
         cfg = self.settings
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
@@ -185,17 +190,8 @@ class Pipeline:
         state.h, state.c = step.h, step.c
         state.posts_seen += 1
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
-        delta = step.drift_probability - state.score
         state.score = step.drift_probability
         state.detector = detector.to_dict()
-        state.recent_posts = (state.recent_posts + [post_id])[-cfg.evidence_posts:]
-        # what each recent post did to the score, and its top emotion: the alert's explanation
-        state.recent_deltas = (state.recent_deltas + [round(delta, 4)])[-cfg.evidence_posts:]
-        state.recent_labels = (state.recent_labels + str(int(np.argmax(probs))))[-cfg.evidence_posts:]
-
-        event = self._event(user_id, ts, event_type, state) if event_type else None
-        if event is not None:
-            state.last_alert = event
         result = {
             "user_id": user_id,
             "post_id": post_id,
@@ -207,13 +203,19 @@ class Pipeline:
                 "face_detected": scored.face_detected,
             },
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
-            "alert": event,
+            "alert": None,
         }
-        return result, event
+        return result, event_type
 
-    def _event(self, user_id: str, ts: float, event_type: str, state: UserState) -> dict[str, Any]:
-        """The alert with its evidence (DESIGN.md §3)."""
+    def _event(self, user_id: str, post_id: str, ts: float, event_type: str, state: UserState,
+               result: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
+        """The alert with its evidence (DESIGN.md §3): this post and the ones before it in the timeline."""
         before, after = np.asarray(state.baseline), np.asarray(state.recent)
+        posts = (earlier + [result])[-self.settings.evidence_posts:]
+        scores = [p["drift"]["score"] for p in earlier + [result]]
+        deltas = [round(b - a, 4) for a, b in zip([0.0] + scores, scores)][-len(posts):]
+        post_ids = [p["post_id"] for p in posts]
+        labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
         return {
             "id": f"evt_{uuid.uuid4().hex}",
             "type": event_type,
@@ -227,9 +229,8 @@ class Pipeline:
             "after": {"distribution": as_distribution(after), "dominant": LABELS[int(np.argmax(after))],
                       "valence": round(self.temporal.valence_of(after), 4)},
             "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
-            "evidence_post_ids": list(state.recent_posts),
-            "evidence": explain(event_type, before.tolist(), after.tolist(), state.recent_posts, state.recent_deltas,
-                                state.recent_labels, state.posts_seen),
+            "evidence_post_ids": post_ids,
+            "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
             "model_versions": dict(self.model_versions),
             "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline.svg",
         }

@@ -27,7 +27,7 @@ from service.outbox import Outbox
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
-# KEYS: state, timeline, post, post_index, pending events (all of one user: one Cluster slot)
+# KEYS: state, timeline, post, post_index, pending events, last alert (all of one user: one Cluster slot)
 # ARGV: expected_version, h, c, meta, result, timeline_len, idem_ttl, now, event, (unused), post_id,
 #       retention_seconds
 ADVANCE = """
@@ -52,16 +52,17 @@ redis.call('EXPIRE', KEYS[4], ARGV[12])
 if ARGV[9] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[9])
   redis.call('EXPIRE', KEYS[5], ARGV[12])
+  redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[12])
 end
 return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index, pending events, relayed event ids; ARGV: the key prefix of post records
+# KEYS: state, timeline, post_index, pending events, relayed event ids, last alert; ARGV: post records' prefix
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
-return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
 
 
@@ -79,16 +80,18 @@ class UserState:
     baseline: list[float] = field(default_factory=list)
     recent: list[float] = field(default_factory=list)
     detector: dict[str, Any] = field(default_factory=dict)
-    recent_posts: list[str] = field(default_factory=list)
-    recent_deltas: list[float] = field(default_factory=list)  # drift-score change of each recent post
-    recent_labels: str = ""  # top emotion of each recent post, one digit (LABELS index) each
-    last_alert: dict[str, Any] | None = None
     model_resets: int = 0
 
     def meta(self) -> dict[str, Any]:
+        """The JSON part of the record, kept small (< 1 KiB per user with h and c): rounded floats;
+        the last alert and the evidence posts live in their own key and in the timeline."""
         data = asdict(self)
         for name in ("version", "h", "c"):
             data.pop(name)
+        data["baseline"] = [round(p, 6) for p in self.baseline]
+        data["recent"] = [round(p, 6) for p in self.recent]
+        data["score"] = round(self.score, 6)
+        data["last_ts"] = None if self.last_ts is None else round(self.last_ts, 3)
         return data
 
     @classmethod
@@ -170,7 +173,7 @@ class StateStore:
             await self._call(self.relay.mark(user_id))  # before the write: a crash after it is swept up
         reply = await self._call(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
-                  keys.post_index(user_id), keys.pending_events(user_id)],
+                  keys.post_index(user_id), keys.pending_events(user_id), keys.last_alert(user_id)],
             args=[expected, h, c, meta, json.dumps(result), self._timeline_length, self._ttl,
                   f"{now:.6f}", json.dumps(event) if event else "", "", post_id, self._retention],
         ))
@@ -196,6 +199,10 @@ class StateStore:
                 pass
         return Advance("ok", version=version, event_id=event_id)
 
+    async def last_alert(self, user_id: str) -> dict[str, Any] | None:
+        raw = await self._call(self.redis.get(keys.last_alert(user_id)))
+        return json.loads(raw) if raw else None
+
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         raw = await self._call(self.redis.lrange(keys.timeline(user_id), -limit, -1))
         return [json.loads(item) for item in raw]
@@ -206,7 +213,8 @@ class StateStore:
         removed = await self._call(self.relay.forget(user_id))  # alerts not yet delivered go too
         return removed + int(await self._call(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
-                  keys.pending_events(user_id), keys.user_events(user_id)], args=[prefix])))
+                  keys.pending_events(user_id), keys.user_events(user_id), keys.last_alert(user_id)],
+            args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await self._call(self.redis.xrange(self.outbox, count=count))

@@ -20,7 +20,7 @@ def _state(version: int = 0, posts: int = 0) -> UserState:
     rng = np.random.default_rng(version)
     return UserState(version=version, h=rng.standard_normal(8).astype(np.float32),
                      c=rng.standard_normal(8).astype(np.float32), model="temporal:1", posts_seen=posts,
-                     baseline=[1 / 7] * 7, recent=[1 / 7] * 7, detector={"status": "stable"}, recent_posts=["a"])
+                     baseline=[1 / 7] * 7, recent=[1 / 7] * 7, detector={"status": "stable"})
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -67,8 +67,9 @@ def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis,
             assert (ok.event_id is not None) == (n == 4)
         assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
         assert [e["n"] for _, e in await store.outbox_events()] == [4]
-        # state, timeline, index, 5 post records, the relayed event's id list, and its outbox entry
-        assert await store.erase("u") == 3 + 5 + 1 + 1
+        # state, timeline, index, 5 post records, the relayed event's id list, the last alert, and
+        # the event's outbox entry
+        assert await store.erase("u") == 3 + 5 + 1 + 1 + 1
         assert await store.load("u") is None
         assert await store.outbox_events() == []
 

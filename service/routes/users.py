@@ -26,7 +26,7 @@ async def get_user(user_id: UserId, store: StoreDep, pipeline: PipelineDep) -> d
                   "posts_seen": state.posts_seen},
         "baseline": as_distribution(state.baseline),
         "recent": as_distribution(state.recent),
-        "last_alert": state.last_alert,
+        "last_alert": await store.last_alert(user_id),
         "model_versions": {"emotion_cnn": pipeline.model_versions["emotion_cnn"], "temporal": state.model},
         "last_post_at": iso_time(state.last_ts) if state.last_ts is not None else None,
     }
