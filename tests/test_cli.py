@@ -16,7 +16,7 @@ from service.embedded_redis import free_port
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "exited"
@@ -51,9 +51,33 @@ def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
             assert float(line.split()[-1]) == 4.0, line
     finally:
         proc.send_signal(signal.SIGINT)
-        output = proc.communicate(timeout=30)[0].decode()
+        try:
+            output = proc.communicate(timeout=60)[0].decode()
+        except subprocess.TimeoutExpired:  # never leave it running; its redis-server dies with it
+            proc.kill()
+            output = proc.communicate()[0].decode()
     assert proc.returncode == 0, output
     assert "embedded Redis" in output
     assert (tmp_path / "data" / "redis.log").exists()
     assert any((tmp_path / "data").glob("appendonly*")), list((tmp_path / "data").iterdir())
     assert not (tmp_path / "data" / "redis.sock").exists(), "the embedded redis-server is still running"
+
+
+def test_a_killed_parent_takes_its_embedded_redis_with_it(tmp_path: Path) -> None:
+    code = ("import sys, time; from service.embedded_redis import EmbeddedRedis; "
+            f"r = EmbeddedRedis({str(tmp_path)!r}).start(); print(r.process.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no finally, no atexit
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{child}/status").read_text()
+        except FileNotFoundError:
+            return
+        if "State:\tZ" in state:  # exited, waiting for its (gone) parent's reaper
+            return
+        time.sleep(0.05)
+    raise AssertionError("redis-server outlived the process that started it")
