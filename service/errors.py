@@ -21,7 +21,6 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
     ├── Unprocessable (422 unprocessable)
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
-    │   ├── ModelMismatch (422 model_mismatch)       state written by another temporal model
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
     │   └── RateLimited (429 rate_limited)           too many requests for this API key
@@ -114,10 +113,6 @@ class Unprocessable(EmodriftError):
 
 class CorruptImage(Unprocessable):
     code = "corrupt_image"
-
-
-class ModelMismatch(Unprocessable):
-    code = "model_mismatch"
 
 
 class InvalidWebhookUrl(Unprocessable):
