@@ -8,6 +8,7 @@
 - **delay**: posts from the change's first post to the first alarm in the window (0 if 1 post early);
 - **precision**: alarms in a window (the first one per change; for an episode also the first one
   within 10 posts of its end) over all alarms raised on change and dip streams; F1 with recall;
+- **found within 30**: share of all changes (found or not) with an alarm in the window at delay <= 30;
 - **window P/R at w** (CLPsych-2022 style): a predicted change point (an alarm, or the service's
   ``drift.ended``) is right if a true change point (a start, or an episode's end) lies within w posts;
   recall is the share of true change points with a prediction within w posts.
@@ -87,6 +88,9 @@ def change_metrics(cases: list[Case]) -> dict:
         "precision": round(precision, 4),
         "f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
         "ended": round(ended / n, 4) if n else 0.0,
+        # unconditional speed: share of ALL changes found within 30 posts (a median over found changes
+        # favours detectors that find only the early, lucky ones)
+        "found_within_30": round(sum(d <= 30 for d in delays) / n, 4) if n else 0.0,
         "alarms": all_alarms,
     }
 

@@ -6,13 +6,31 @@ noisy score stream into *episodes* with hysteresis, so one change gives one aler
 
 States: ``warming_up`` (too few posts to know what is normal) → ``stable`` ⇄ ``drifting``.
 
-- ``stable → drifting`` when the score is ≥ ``threshold`` for ``confirm_posts`` consecutive posts and
-  the cooldown after the previous episode is over: emits ``drift.started``.
-- ``drifting → stable`` when the score is < ``recovery_threshold`` for ``recovery_posts`` consecutive
-  posts: emits ``drift.ended``, then ``cooldown_posts`` posts must pass before a new episode.
+Two rules can start an episode; whichever fires first does (both are calibrated *together* to one
+false-alarm rate, docs/detection.md):
+
+- **fast rule**: the score is ≥ ``threshold`` for ``confirm_posts`` consecutive posts (abrupt changes).
+- **evidence rule** (a self-normalised CUSUM): each post's score is put on the logit scale and
+  standardised against *this user's own* score level, ``z = (logit(score) - mean) / (sd + 0.05)``,
+  where mean and variance are an exponentially weighted reference (weight ``max(1/n, reference_alpha)``)
+  updated on every post while the user is not drifting, after the post has been tested. The evidence
+  ``cusum = max(0, cusum + z - cusum_slack)`` accumulates persistent, moderate excesses (small shifts,
+  slow escalations) that never cross the fast rule's threshold; it alarms at ``cusum_threshold``.
+  Users whose scores always run high (mixed or mostly negative baselines) are measured against
+  themselves, not against a global threshold. ``cusum_threshold = 0`` turns the rule off.
+
+After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
+came before); ``drifting → stable`` when the score is < ``recovery_threshold`` for ``recovery_posts``
+consecutive posts: emits ``drift.ended``, then ``cooldown_posts`` posts must pass (no evidence is
+accumulated, the reference keeps learning) before a new episode.
+
+The state is a handful of numbers (a few hundred bytes of JSON, stored per user); ``from_dict``
+ignores unknown fields and defaults missing ones, so a state written before the evidence rule existed
+loads with an empty reference (the evidence rule waits for ``reference_min_posts`` new posts; the fast
+rule works at once).
 
 >>> d = DriftDetector(DetectorConfig(warmup_posts=2, threshold=0.5, recovery_threshold=0.2,
-...                                  confirm_posts=2, recovery_posts=2, cooldown_posts=0))
+...                                  confirm_posts=2, recovery_posts=2, cooldown_posts=0, cusum_threshold=0))
 >>> [d.update(s) for s in (0.9, 0.1, 0.6)]
 [None, None, None]
 >>> d.status, d.update(0.7), d.status
@@ -21,25 +39,48 @@ States: ``warming_up`` (too few posts to know what is normal) → ``stable`` ⇄
 (None, 'drift.ended', 'stable')
 >>> DriftDetector.from_dict(d.config, d.to_dict()) == d
 True
+
+The evidence rule: scores that hover near 0.05 and then settle near 0.4 never reach the fast rule's
+0.85, yet the accumulated evidence alarms after a few such posts.
+
+>>> e = DriftDetector(DetectorConfig(threshold=0.85, cusum_threshold=20.0, cusum_slack=0.5))
+>>> events = [e.update(s) for s in [0.03, 0.06, 0.05, 0.08, 0.04] * 8 + [0.4] * 20]
+>>> events.index("drift.started"), e.status
+(45, 'drifting')
+>>> DriftDetector.from_dict(e.config, {"posts_seen": 50, "status": "stable", "streak": 0}).ref_n  # an old state
+0
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
 
+SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
+
+
+def logit(score: float) -> float:
+    """The score on the log-odds scale, softened at 0 and 1 (0 → -4.6, 1 → 4.6)."""
+    return math.log((score + 0.01) / (1.01 - score))
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
     warmup_posts: int = 8
-    threshold: float = 0.75  # calibrated to ARL0 ~2000 posts: docs/detection.md
+    # Calibrated together to ARL0 ~2000 posts by `python -m benchmarks.detection`: docs/detection.md
+    threshold: float = 0.85
     recovery_threshold: float = 0.25
     confirm_posts: int = 3
     recovery_posts: int = 5
     cooldown_posts: int = 10
+    cusum_threshold: float = 78.4  # evidence (sum of standardised excesses) that starts an episode; 0: off
+    cusum_slack: float = 0.5       # standardised excess a post must bring before it counts as evidence
+    reference_alpha: float = 0.01  # weight of a post in the user's reference score level (~100 posts)
+    reference_min_posts: int = 2   # reference posts before the evidence rule may fire
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -48,6 +89,10 @@ class DetectorConfig:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
         if self.cooldown_posts < 0:
             raise ValueError("cooldown_posts must be >= 0")
+        if self.cusum_threshold < 0 or self.cusum_slack < 0:
+            raise ValueError("cusum_threshold and cusum_slack must be >= 0")
+        if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
+            raise ValueError("need 0 < reference_alpha < 1 and reference_min_posts >= 2")
 
 
 @dataclass
@@ -61,6 +106,10 @@ class DriftDetector:
     cooldown_left: int = 0
     episode_started_at: int | None = None  # posts_seen when the current episode began
     episodes: int = 0
+    cusum: float = 0.0     # accumulated evidence of the evidence rule
+    ref_n: int = 0         # posts in the user's reference score level
+    ref_mean: float = 0.0  # reference mean of logit(score)
+    ref_var: float = 0.0   # reference variance of logit(score)
 
     @property
     def drift_detected(self) -> bool:
@@ -71,30 +120,45 @@ class DriftDetector:
             raise ValueError(f"score must be in [0, 1], got {score!r}")
         cfg = self.config
         self.posts_seen += 1
+        if self.status == "drifting":
+            self.streak = self.streak + 1 if score < cfg.recovery_threshold else 0
+            if self.streak >= cfg.recovery_posts:
+                self.status, self.streak = "stable", 0
+                self.cooldown_left = cfg.cooldown_posts
+                self.episode_started_at = None
+                return "drift.ended"
+            return None
+        x = logit(score)
+        fire = False
+        if self.status == "stable":
+            if self.cooldown_left > 0:
+                self.cooldown_left -= 1
+                self.streak, self.cusum = 0, 0.0
+            else:
+                self.streak = self.streak + 1 if score >= cfg.threshold else 0
+                if cfg.cusum_threshold > 0 and self.ref_n >= cfg.reference_min_posts:
+                    z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
+                    self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
+                fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold <= self.cusum)
+        self._learn(x)
         if self.status == "warming_up":
             if self.posts_seen >= cfg.warmup_posts:
                 self.status = "stable"
             return None
-        if self.status == "stable":
-            if self.cooldown_left > 0:
-                self.cooldown_left -= 1
-                self.streak = 0
-                return None
-            self.streak = self.streak + 1 if score >= cfg.threshold else 0
-            if self.streak >= cfg.confirm_posts:
-                self.status, self.streak = "drifting", 0
-                self.episode_started_at = self.posts_seen
-                self.episodes += 1
-                return "drift.started"
-            return None
-        # drifting
-        self.streak = self.streak + 1 if score < cfg.recovery_threshold else 0
-        if self.streak >= cfg.recovery_posts:
-            self.status, self.streak = "stable", 0
-            self.cooldown_left = cfg.cooldown_posts
-            self.episode_started_at = None
-            return "drift.ended"
+        if fire:
+            self.status, self.streak, self.cusum = "drifting", 0, 0.0
+            self.episode_started_at = self.posts_seen
+            self.episodes += 1
+            return "drift.started"
         return None
+
+    def _learn(self, x: float) -> None:
+        """Exponentially weighted mean and variance of the user's logit scores (Welford at first)."""
+        self.ref_n += 1
+        alpha = max(1.0 / self.ref_n, self.config.reference_alpha)
+        delta = x - self.ref_mean
+        self.ref_mean += alpha * delta
+        self.ref_var = (1.0 - alpha) * (self.ref_var + alpha * delta * delta)
 
     def to_dict(self) -> dict[str, object]:
         state = asdict(self)

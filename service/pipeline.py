@@ -48,6 +48,9 @@ def detector_config(settings: Settings) -> DetectorConfig:
         confirm_posts=settings.confirm_posts,
         recovery_posts=settings.recovery_posts,
         cooldown_posts=settings.cooldown_posts,
+        cusum_threshold=settings.drift_cusum_threshold,
+        cusum_slack=settings.drift_cusum_slack,
+        reference_alpha=settings.drift_reference_alpha,
     )
 
 

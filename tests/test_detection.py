@@ -66,7 +66,7 @@ def test_arl0_and_change_metrics_on_hand_made_alarms():
     ]
     m = metrics.change_metrics(cases)
     assert m["recall"] == 0.75 and m["pre_change_alarm_rate"] == 0.25
-    assert m["delay_median"] == 5.0  # delays 0, 5, 10
+    assert m["delay_median"] == 5.0 and m["found_within_30"] == 0.75  # delays 0, 5, 10 (of 4 changes)
     assert m["precision"] == round(4 / 6, 4) and m["ended"] == 0.25
     assert metrics.dip_alarm_rate([Case(50, 52, 90, [51]), Case(50, 52, 90, [80]), Case(50, 51, 90, [])]) == 0.3333
     assert metrics.window_pr([Case(10, None, 50, [11, 14])], 1) == (0.5, 1.0)
