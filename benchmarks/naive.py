@@ -3,8 +3,8 @@
 ``POST /v1/users/{user_id}/posts`` (multipart ``image``, ``post_id``) in a plain FastAPI ``def``
 handler (Starlette's thread pool): the whole JPEG decoded at full size, converted to grayscale,
 shrunk to 270 px for OpenCV's Haar cascade, the face cropped, the emotion CNN run at batch 1, then
-the user's state read, stepped and written back with one Redis command per step (HGETALL, GET of the
-post id, HSET, RPUSH, LTRIM, SET): read-modify-write without a compare-and-set. The temporal step
+the user's state read, stepped and written back with one Redis command per step (GET of the state,
+GET of the post id, SET, RPUSH, LTRIM, SET): read-modify-write without a compare-and-set. The temporal step
 and the drift detector are the service's own (``Pipeline._step``), so only the plumbing differs.
 
 ``python -m benchmarks.naive --port 8001 --redis-url redis://...`` serves it; benchmarks/load.py
@@ -29,7 +29,7 @@ from service.config import Settings
 from service.images import CROP_SIZE, DETECT_SIDE, MARGIN, FaceDetector, _square_around
 from service.inference import EmotionModel, choose_provider
 from service.pipeline import Pipeline, Scored
-from service.state_store import UserState
+from service.state_store import decode_record, encode_record
 from service.temporal import TemporalModel
 
 
@@ -65,12 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
         prior = db.get(keys.post(user_id, post_id))
         if prior is not None:
             return {**json.loads(prior), "duplicate": True}
-        raw = db.hgetall(keys.state(user_id))
-        state = UserState.from_redis(raw) if raw else steps._new_state()
+        raw = db.get(keys.state(user_id))
+        state = decode_record(raw) if raw else steps._new_state()
         result, _event = steps._step(user_id, post_id, time.time(), scored, state)
-        db.hset(keys.state(user_id), mapping={"v": state.version + 1, "h": state.h.astype(np.float32).tobytes(),
-                                              "c": state.c.astype(np.float32).tobytes(),
-                                              "meta": json.dumps(state.meta())})
+        db.set(keys.state(user_id), encode_record(state.version + 1, state.h, state.c, state.meta()))
         db.rpush(keys.timeline(user_id), json.dumps(result))
         db.ltrim(keys.timeline(user_id), -settings.timeline_length, -1)
         db.set(keys.post(user_id, post_id), json.dumps(result), ex=settings.idempotency_ttl_seconds)

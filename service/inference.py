@@ -46,6 +46,9 @@ def open_session(artifact: Artifact, choice: ProviderChoice, threads: int = 0) -
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    # No busy-waiting: onnxruntime's idle intra-op threads otherwise spin after every run, CPU that
+    # the decode threads and the event loop need (the runs here are small: a few ms at most).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(artifact.model_path), options, providers=choice.ort_providers)
     log.info("loaded %s on %s (%s)", artifact.tag, session.get_providers()[0], choice.reason)
     return session

@@ -8,7 +8,8 @@ PREFIX = "ed"
 
 
 def state(user_id: str) -> str:
-    """Hash: v (version), h, c (float32 bytes), meta (JSON: detector, distributions, counts)."""
+    """String: b"<version>|<len(h)>|" + h + c (float32 bytes) + meta (JSON: detector, distributions,
+    counts); see state_store.encode_record."""
     return f"{PREFIX}:{{{user_id}}}:state"
 
 

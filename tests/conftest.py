@@ -16,7 +16,15 @@ import uvicorn
 
 from service.app import create_app
 from service.config import Settings
+from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
+from service.state_store import UserState, decode_record
+
+
+def read_state(client: redis.Redis, user_id: str) -> UserState | None:
+    """The user's state record as stored in Redis (None: no record): version, h, c and the meta fields."""
+    raw = client.get(keys.state(user_id))
+    return decode_record(raw) if raw else None
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import httpx
 import redis
 
 from service import keys
+from service.state_store import encode_record
+from tests.conftest import read_state
 from tests import image_fixtures as img
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -52,7 +54,7 @@ def test_same_post_id_twice_is_one_step(client: httpx.Client, redis_client: redi
     user = client.get("/v1/users/carol").json()
     assert user["drift"]["posts_seen"] == 1
     assert len(client.get("/v1/users/carol/timeline").json()["posts"]) == 1
-    assert int(redis_client.hget(keys.state("carol"), "v")) == 1
+    assert read_state(redis_client, "carol").version == 1
 
 
 def test_64_concurrent_posts_for_one_user_are_64_steps(client: httpx.Client, redis_client: redis.Redis) -> None:
@@ -61,7 +63,7 @@ def test_64_concurrent_posts_for_one_user_are_64_steps(client: httpx.Client, red
         responses = list(pool.map(lambda i: post_image(client, "dave", f"c{i}", face), range(64)))
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
     assert sorted(r.json()["drift"]["posts_seen"] for r in responses) == list(range(1, 65))
-    assert int(redis_client.hget(keys.state("dave"), "v")) == 64
+    assert read_state(redis_client, "dave").version == 64
     timeline = client.get("/v1/users/dave/timeline", params={"limit": 1000}).json()["posts"]
     assert sorted(p["post_id"] for p in timeline) == sorted(f"c{i}" for i in range(64))
 
@@ -72,7 +74,7 @@ def test_concurrent_retries_of_one_post_apply_it_once(client: httpx.Client, redi
             "post_id": "same", "probabilities": HAPPY}), range(16)))
     bodies = [r.json() for r in responses]
     assert sum(not b["duplicate"] for b in bodies) == 1
-    assert int(redis_client.hget(keys.state("erin"), "v")) == 1
+    assert read_state(redis_client, "erin").version == 1
 
 
 def test_observations_share_the_state_and_detector(client: httpx.Client) -> None:
@@ -230,17 +232,16 @@ def test_outbox_event_is_json_with_evidence(client: httpx.Client, redis_client: 
 def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.Client, redis_client: redis.Redis) -> None:
     for i in range(10):
         client.post("/v1/users/pat/observations", json={"post_id": f"p{i}", "probabilities": HAPPY})
-    meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
-    assert meta["model"] == client.get("/v1/model").json()["temporal"]["tag"]
-    meta["model"] = "temporal:0"  # as if a replica still on the old model wrote the last step
-    redis_client.hset(keys.state("pat"), "meta", json.dumps(meta))
-    redis_client.hincrby(keys.state("pat"), "v", 1)
+    state = read_state(redis_client, "pat")
+    assert state.model == client.get("/v1/model").json()["temporal"]["tag"]
+    state.model = "temporal:0"  # as if a replica still on the old model wrote the last step
+    redis_client.set(keys.state("pat"), encode_record(state.version + 1, state.h, state.c, state.meta()))
     body = client.post("/v1/users/pat/observations", json={"post_id": "p10", "probabilities": HAPPY}).json()
     assert body["drift"]["status"] == "warming_up"  # the new model re-learns the user from scratch
     assert body["drift"]["posts_seen"] == 11  # the user's history count is kept
-    meta = json.loads(redis_client.hget(keys.state("pat"), "meta"))
-    assert meta["model"] != "temporal:0" and meta["model_resets"] == 1
-    assert max(meta["baseline"], key=lambda p: p) == meta["baseline"][3]  # emotion baseline kept (happy)
+    state = read_state(redis_client, "pat")
+    assert state.model != "temporal:0" and state.model_resets == 1
+    assert max(state.baseline) == state.baseline[3]  # emotion baseline kept (happy)
 
 
 def test_users_drifting_gauge_counts_users_in_drift(client: httpx.Client) -> None:

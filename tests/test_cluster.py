@@ -19,6 +19,7 @@ from redis.cluster import RedisCluster as ClusterClient
 
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
+from service.state_store import decode_record
 from tests.conftest import start_service
 from tests.redis_cluster import RedisCluster
 from tests.webhook_receiver import Receiver
@@ -86,7 +87,7 @@ def test_concurrent_posts_and_retries_on_two_replicas_apply_once(cluster: RedisC
     nodes = ClusterClient.from_url(cluster.url)
     try:
         for user in users:
-            assert int(nodes.hget(keys.state(user), "v")) == 50
+            assert decode_record(nodes.get(keys.state(user))).version == 50
             assert nodes.llen(keys.timeline(user)) == 50
             user_keys = [keys.state(user), keys.timeline(user), keys.post_index(user), keys.post(user, "p0"),
                          keys.pending_events(user), keys.user_events(user)]
@@ -136,15 +137,15 @@ def test_same_results_as_on_a_single_redis(cluster: RedisCluster, two_replicas: 
         try:
             with svc.client() as client:
                 on_single = _drive(svc.url, "twin", client)
-            single_state = redis.Redis.from_url(single.url).hgetall(keys.state("twin"))
+            single_state = decode_record(redis.Redis.from_url(single.url).get(keys.state("twin")))
         finally:
             svc.stop()
     strip = lambda r: {k: v for k, v in r.items() if k != "alert"}  # noqa: E731 - alert ids are random
     assert [strip(r) for r in on_cluster] == [strip(r) for r in on_single]
     nodes = ClusterClient.from_url(cluster.url)
     try:
-        cluster_state = nodes.hgetall(keys.state("twin"))
+        cluster_state = decode_record(nodes.get(keys.state("twin")))
     finally:
         nodes.close()
-    assert cluster_state[b"h"] == single_state[b"h"] and cluster_state[b"c"] == single_state[b"c"]
-    assert cluster_state[b"v"] == single_state[b"v"] == b"60"
+    assert cluster_state.h.tobytes() == single_state.h.tobytes() and cluster_state.c.tobytes() == single_state.c.tobytes()
+    assert cluster_state.version == single_state.version == 60

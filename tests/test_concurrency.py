@@ -28,6 +28,7 @@ import redis
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
+from tests.conftest import read_state
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ def test_two_processes_apply_every_post_exactly_once(two_processes: list[ApiProc
         mine = {body["post_id"] for u, _, body in posts if u == user}
         # each step number handed out exactly once: no lost update, no double step
         assert sorted(steps[user]) == list(range(1, len(mine) + 1))
-        assert int(redis_client.hget(keys.state(user), "v")) == len(mine)
+        assert read_state(redis_client, user).version == len(mine)
         timeline = httpx.get(f"{two_processes[0].url}/v1/users/{user}/timeline", params={"limit": 1000}).json()["posts"]
         assert Counter(p["post_id"] for p in timeline) == Counter(mine)
         assert [p["drift"]["posts_seen"] for p in timeline] == list(range(1, len(mine) + 1))
@@ -206,11 +207,11 @@ def test_out_of_order_posts_are_applied_in_arrival_order_with_zero_gap(
     timeline = client.get("/v1/users/late/timeline").json()["posts"]
     assert [p["post_id"] for p in timeline] == ["p0", "p1", "p2", "p3"]  # arrival order
 
-    state = {u: redis_client.hgetall(keys.state(u)) for u in results}
+    state = {u: read_state(redis_client, u) for u in results}
     # zero gap for p2, and p3's gap measured from 12:00 (not from 11:00): the same LSTM state as ref
-    assert state["late"][b"h"] == state["ref"][b"h"] and state["late"][b"c"] == state["ref"][b"c"]
+    assert state["late"].h.tobytes() == state["ref"].h.tobytes() and state["late"].c.tobytes() == state["ref"].c.tobytes()
     assert [r["drift"]["score"] for r in results["late"]] == [r["drift"]["score"] for r in results["ref"]]
-    assert state["other"][b"h"] != state["ref"][b"h"]
+    assert state["other"].h.tobytes() != state["ref"].h.tobytes()
 
     # after the out-of-order post, last_post_at still says 12:00, not 11:00
     _observe(client, "late2", "a", "2026-11-01T12:00:00Z", seed=1)

@@ -23,9 +23,10 @@ import pytest
 import redis
 
 from service import keys
+from service.state_store import split_record
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
-from tests.conftest import RunningService, start_service
+from tests.conftest import RunningService, read_state, start_service
 from tests.test_concurrency import ApiProcess, probabilities
 
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
@@ -129,7 +130,7 @@ def test_redis_down_fails_fast_writes_nothing_and_recovers(
     # post id is then a duplicate; either way it is applied exactly once
     response = http.post("/v1/users/u/observations", json={"post_id": "hung-1", "probabilities": HAPPY})
     assert response.status_code == 200 and response.json()["drift"]["posts_seen"] == 7
-    assert int(r.hget(keys.state("u"), "v")) == 7
+    assert read_state(r, "u").version == 7
     assert len(r.lrange(keys.timeline("u"), 0, -1)) == 7
     r.close()
     http.close()
@@ -157,8 +158,8 @@ def canonical(r: redis.Redis, user: str) -> dict[str, Any]:
             return [scrub(v) for v in value]
         return value
 
-    raw = r.hgetall(keys.state(user))
-    return {"v": int(raw[b"v"]), "h": raw[b"h"], "c": raw[b"c"], "meta": scrub(json.loads(raw[b"meta"])),
+    v, h, c, meta = split_record(r.get(keys.state(user)))
+    return {"v": v, "h": h, "c": c, "meta": scrub(json.loads(meta)),
             "timeline": [scrub(json.loads(item)) for item in r.lrange(keys.timeline(user), 0, -1)]}
 
 
@@ -324,7 +325,7 @@ def test_overload_is_refused_with_429_and_writes_nothing(redis_server: EmbeddedR
                     assert int(response.headers["retry-after"]) >= 1
             for user in ("busy0", "busy1"):
                 mine = [i for i in accepted if i % 2 == int(user[-1])]
-                assert int(redis_client.hget(keys.state(user), "v") or 0) == len(mine)
+                assert getattr(read_state(redis_client, user), "version", 0) == len(mine)
             assert not any(redis_client.exists(keys.post(f"busy{i % 2}", f"b{i}")) for i in refused)
 
             # refused posts were never recorded: retried when the load has passed, they apply once
@@ -332,6 +333,6 @@ def test_overload_is_refused_with_429_and_writes_nothing(redis_server: EmbeddedR
                 _, response = post(i)
                 assert response.status_code == 200 and response.json()["duplicate"] is False
             for user in ("busy0", "busy1"):
-                assert int(redis_client.hget(keys.state(user), "v")) == 24
+                assert read_state(redis_client, user).version == 24
     finally:
         running.stop()

@@ -20,7 +20,7 @@ import redis
 
 from service.embedded_redis import EmbeddedRedis
 from tests import image_fixtures as img
-from tests.conftest import RunningService, start_service
+from tests.conftest import RunningService, read_state, start_service
 
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 MAX_IMAGE_BYTES = 256 * 1024
@@ -50,7 +50,7 @@ def http(hostile_service: RunningService, redis_client: redis.Redis) -> Iterator
         before = snapshot(redis_client)
         yield client
         assert snapshot(redis_client) == before, "a refused request changed Redis"
-        assert int(redis_client.hget("ed:{victim}:state", "v")) == 1
+        assert read_state(redis_client, "victim").version == 1
 
 
 def expect(response: httpx.Response, status: int, code: str) -> dict:
@@ -112,7 +112,7 @@ def test_every_allowed_format_is_accepted(fmt: str, hostile_service: RunningServ
         response = multipart(client, img.encode(img.astronaut(256), fmt), user=f"fmt-{fmt}")
     assert response.status_code == 200, response.text
     assert response.json()["drift"]["posts_seen"] == 1
-    assert int(redis_client.hget(f"ed:{{fmt-{fmt}}}:state", "v")) == 1
+    assert read_state(redis_client, f"fmt-{fmt}").version == 1
 
 
 def test_wrong_content_types(http: httpx.Client) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -41,7 +42,7 @@ IMAGE_POST_BODY = {
 }
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """JSON routes refuse another declared media type (415) instead of failing to validate it."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
@@ -84,9 +85,12 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
+# The routes answer a JSONResponse of the dict they built: response_model documents the answer
+# (OpenAPI, and tests/test_fuzz.py checks answers against it) without FastAPI validating and
+# re-serialising every answer through it.
 @router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
              summary="Score one image post and advance the user's state")
-async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
+async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
@@ -104,14 +108,14 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
     else:
         raise UnsupportedImage("send multipart/form-data (image, post_id, created_at) or application/json")
     scored = await pipeline.score_image(data)
-    return await pipeline.apply(user_id, post.post_id, post.created_at, scored)
+    return JSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
 @router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
              summary="Advance the user's state with emotion probabilities scored elsewhere")
-async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> dict[str, Any]:
-    return await pipeline.apply(user_id, body.post_id, body.created_at,
-                                Pipeline.observed(body.probabilities, body.face_detected))
+async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> JSONResponse:
+    return JSONResponse(await pipeline.apply(user_id, body.post_id, body.created_at,
+                                             Pipeline.observed(body.probabilities, body.face_detected)))
 
 
 async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
@@ -131,7 +135,7 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
              summary="Backfill: many posts of many users; each user's items applied in the order given")
-async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> dict[str, Any]:
+async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> JSONResponse:
     raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
@@ -164,4 +168,4 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 
     await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
-    return {"results": results}
+    return JSONResponse({"results": results})

@@ -79,11 +79,11 @@ class DeliveryLog(BaseModel):
     deliveries: list[DeliveryView]
 
 
-def get_subscriptions(request: Request) -> Subscriptions:
+async def get_subscriptions(request: Request) -> Subscriptions:
     return request.app.state.webhooks
 
 
-def get_deliveries(request: Request) -> Deliveries:
+async def get_deliveries(request: Request) -> Deliveries:
     return request.app.state.deliveries
 
 
