@@ -44,8 +44,10 @@ export: $(STAMP)
 	$(BIN)/python -m export all
 	$(BIN)/python -m export face-detector
 
-# The served temporal model, from scratch (~5 minutes on 2 cores): v1 trains on the original stream
-# kinds, v2 fine-tunes it with the small-shift kind (the settings its manifest records), both exported.
+# The temporal model from scratch (~5 minutes on 2 cores), with the settings the manifests record:
+# a base run, then the fine-tune that made v2. Overwrites the committed versions 1 and 2. Training is
+# seeded, but the generator has gained the small-shift kind since v1 was trained, so a rerun matches
+# the committed models in quality (held-out AUC 0.92 measured), not bit for bit.
 train: $(STAMP)
 	$(BIN)/python -m model.train_temporal --seed 0 --steps 5000 --out model/checkpoints/temporal.pt
 	$(BIN)/python -m model.train_temporal --seed 1 --steps 1500 --lr 0.001 --threads 1 \
