@@ -268,6 +268,8 @@ def run(plan: Plan, log=print) -> dict:
                 "shapes_tried": {str(r[2]): r[0] for r in tried}, "no_change": arl, **figures, "curve": curve,
                 "cost": cost(detector.name, knob, shape, groups["none"][0], temporal),
             }
+            if detector.name == LSTM:  # the fast rule on its own (evidence rule off: threshold 0)
+                results["detectors"][LSTM]["fast_rule_arl0"] = runner.arl0(LSTM, 0.0, shape)["arl0"]
             log(f"{detector.name:13s} {detector.knob}={knob:.4g} {detector.shape}={shape:g} ARL0 {arl['arl0']} "
                 f"recall {recall} delay {figures['all_changes']['delay_median']} ({time.perf_counter() - t0:.0f}s)")
     finally:

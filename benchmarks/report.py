@@ -158,11 +158,12 @@ def markdown(results: dict) -> str:
         "## The service's calibrated defaults",
         "",
         "The service's `DriftDetector` starts an episode when either rule fires: the fast rule (score >= "
-        "`EMODRIFT_DRIFT_THRESHOLD=0.85` for `EMODRIFT_CONFIRM_POSTS=3` posts; ARL0 about 4400 posts on its own) or "
+        "`EMODRIFT_DRIFT_THRESHOLD=0.85` for `EMODRIFT_CONFIRM_POSTS=3` posts; "
+        f"ARL0 {_fast_rule_arl0(ours)} posts on its own) or "
         "the evidence rule, a self-normalised CUSUM of the score against the user's own score level "
         "(`service/drift.py`: z = (logit(score) - reference mean) / (reference sd + 0.05), reference weight "
         "0.01 per post, evidence = max(0, evidence + z - slack)). The two are calibrated together; the service "
-        f"ships the headline operating point: `EMODRIFT_DRIFT_CUSUM_THRESHOLD={ours['value']:.0f}` and "
+        f"ships the headline operating point: `EMODRIFT_DRIFT_CUSUM_THRESHOLD={ours['value']:.1f}` and "
         f"`EMODRIFT_DRIFT_CUSUM_SLACK={ours['shape_value']:g}` (ARL0 ≈ {ours['no_change']['arl0']:.0f} posts, i.e. "
         f"about {ours['no_change']['false_alarms_per_1000']} false alarms per 1000 posts of a user whose mood does "
         "not change), with recovery threshold 0.25 over 5 posts and a 10-post cooldown. To trade sensitivity "
@@ -231,3 +232,9 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fast_rule_arl0(ours: dict) -> str:
+    """The fast rule's own ARL0 as measured by the run (older results lack it)."""
+    value = ours.get("fast_rule_arl0")
+    return f"about {value:.0f}" if value is not None else "not measured in this run"

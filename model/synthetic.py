@@ -149,8 +149,11 @@ class Timeline:
         return timeline_features(self.probs, self.gaps, self.face)
 
 
-def generate_user(rng: np.random.Generator, kind: Kind | str = Kind.STABLE, length: int = 128) -> Timeline:
-    """One user's timeline of ``length`` posts of the given kind, drawn from ``rng``."""
+def generate_user(rng: np.random.Generator, kind: Kind | str = Kind.STABLE, length: int = 128,
+                  label_delay: int = LABEL_DELAY, shift_label_scale: float = 40.0) -> Timeline:
+    """One user's timeline of ``length`` posts of the given kind, drawn from ``rng``. ``label_delay`` and
+    ``shift_label_scale`` move the drift label (defaults: the module docstring's definition); the draws
+    (and so the probabilities) do not depend on them."""
     kind = Kind(kind)
     if length < MIN_START + 3 * MIN_TAIL:
         raise ValueError(f"length must be >= {MIN_START + 3 * MIN_TAIL}")
@@ -173,8 +176,8 @@ def generate_user(rng: np.random.Generator, kind: Kind | str = Kind.STABLE, leng
     elif kind is Kind.ABRUPT:
         s = int(rng.integers(MIN_START, length - MIN_TAIL))
         mix[s:], regime[s:] = 1.0, CHANGED
-        drift[s + LABEL_DELAY:] = 1.0
-        weight[s:s + LABEL_DELAY] = 0.0
+        drift[s + label_delay:] = 1.0
+        weight[s:s + label_delay] = 0.0
         changes.append(Change("abrupt", s, None))
     elif kind is Kind.GRADUAL:
         ramp = int(rng.integers(10, 31))
@@ -183,23 +186,23 @@ def generate_user(rng: np.random.Generator, kind: Kind | str = Kind.STABLE, leng
         mix[s:] = np.minimum((steps + 1) / ramp, 1.0)
         regime[s:] = np.where(mix[s:] >= 0.5, CHANGED, BASELINE)
         onset = s + int(np.argmax(mix[s:] >= 0.5))
-        drift[onset + LABEL_DELAY:] = 1.0
-        weight[(mix >= 0.2) & (np.arange(length) < onset + LABEL_DELAY)] = 0.0
+        drift[onset + label_delay:] = 1.0
+        weight[(mix >= 0.2) & (np.arange(length) < onset + label_delay)] = 0.0
         changes.append(Change("gradual", s, None, ramp))
     elif kind is Kind.EPISODE:
         n = int(rng.integers(8, 31))
         s = int(rng.integers(MIN_START, max(MIN_START + 1, length - n - MIN_TAIL)))
         e = min(s + n, length - MIN_TAIL)
         mix[s:e], regime[s:e] = 1.0, CHANGED
-        drift[s + LABEL_DELAY:e + LABEL_DELAY] = 1.0
-        weight[s:s + LABEL_DELAY] = 0.0
-        weight[e:e + LABEL_DELAY] = 0.0
+        drift[s + label_delay:e + label_delay] = 1.0
+        weight[s:s + label_delay] = 0.0
+        weight[e:e + label_delay] = 0.0
         changes.append(Change("episode", s, e))
     elif kind is Kind.SHIFT:
         size = float(rng.uniform(0.1, 0.35))
         contrast_name, contrast = f"shift{size:+.2f}", shifted(baseline, -size if baseline_name == "negative" else size)
         s = int(rng.integers(MIN_START, length - MIN_TAIL - 12))
-        delay = LABEL_DELAY + int(round(40 * (0.35 - size)))
+        delay = label_delay + int(round(shift_label_scale * (0.35 - size)))
         mix[s:], regime[s:] = 1.0, CHANGED
         drift[s + delay:] = 1.0
         weight[s:s + delay] = 0.0

@@ -9,6 +9,11 @@ no epoch and nothing to overfit. The loss is the sum of
   :mod:`model.synthetic` (1 from the 4th post of a lasting change until 3 posts after it ends; transient
   1-3 post dips are 0), each step weighted by the label's weight (0 on the ambiguous posts right after
   a change starts or ends);
+  ``--label-delay N`` labels lasting changes from their (N+1)th post instead (``--shift-label-scale``: how
+  much later small shifts are labelled), ``--early-weight W`` weighs the first ``--early-span`` posts
+  labelled 1 of each change W times (where a late rise costs detection delay), ``--kind-weights`` samples
+  the kinds non-uniformly. temporal:3 is ``--init model/checkpoints/temporal-2.pt --lr 1e-3 --steps 2500
+  --seed 3 --threads 1 --label-delay 1 --shift-label-scale 20 --early-weight 2 --kind-weights 1,1,1,1,1,1.5``;
 - **next**: cross-entropy of ``next_dist[t]`` against the CNN probabilities of post t+1 (soft targets:
   what the service will actually observe).
 
@@ -55,18 +60,28 @@ class TrainConfig:
     next_loss_weight: float = 1.0
     hidden_size: int = 48
     init: str = ""           # warm start: a checkpoint whose weights (and input normalisation) are the start
+    label_delay: int = LABEL_DELAY    # a lasting change is labelled from its (label_delay + 1)th post
+    shift_label_scale: float = 40.0   # a shift of delta: labelled from label_delay + round(scale * (0.35 - delta))
+    early_weight: float = 1.0         # loss weight of the first early_span positive posts of each change
+    early_span: int = 8
+    kind_weights: tuple[float, ...] = ()  # sampling weight per KINDS entry (empty: uniform)
 
 
-def drift_label_definition() -> str:
-    return (f"1 from the {LABEL_DELAY + 1}th post of a lasting change (abrupt, gradual: from the first post "
-            f"with mix >= 0.5, episode of 8-30 posts) until {LABEL_DELAY} posts after it ends; transient dips "
-            f"of 1-3 posts and stable users are 0; the {LABEL_DELAY} posts after a start or end have weight 0; "
-            f"a shift of the negative share by delta (0.1-0.35) from 3 + round(40 * (0.35 - delta)) posts after "
-            f"its start (see model/synthetic.py)")
+def drift_label_definition(config: TrainConfig | None = None) -> str:
+    delay = config.label_delay if config else LABEL_DELAY
+    scale = config.shift_label_scale if config else 40.0
+    early = (f"; the first {config.early_span} positive posts of each change weigh {config.early_weight}x"
+             if config and config.early_weight != 1.0 else "")
+    return (f"1 from the {delay + 1}th post of a lasting change (abrupt, gradual: from the first post "
+            f"with mix >= 0.5, episode of 8-30 posts) until {delay} posts after it ends; transient dips "
+            f"of 1-3 posts and stable users are 0; the {delay} posts after a start or end have weight 0; "
+            f"a shift of the negative share by delta (0.1-0.35) from {delay} + round({scale:g} * (0.35 - delta)) "
+            f"posts after its start (see model/synthetic.py){early}")
 
 
 def generator_params(config: TrainConfig) -> dict:
-    return {"kinds": [k.value for k in KINDS], "kind_sampling": "uniform", "length": config.length,
+    sampling = dict(zip([k.value for k in KINDS], config.kind_weights)) if config.kind_weights else "uniform"
+    return {"kinds": [k.value for k in KINDS], "kind_sampling": sampling, "length": config.length,
             "long_length": config.long_length, "long_every": config.long_every,
             "min_observed_tv": MIN_OBSERVED_TV, "face_rate": "Beta(17, 3) per user",
             "cnn_confusion": "model.synthetic.CONFUSION (~66% accurate)"}
@@ -83,8 +98,18 @@ def losses(net: TemporalNet, batch: dict[str, torch.Tensor]) -> tuple[torch.Tens
     return drift_loss, next_loss
 
 
-def to_tensors(timelines: list[Timeline]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v) for k, v in stack(timelines).items()}
+def to_tensors(timelines: list[Timeline], early_weight: float = 1.0, early_span: int = 8) -> dict[str, torch.Tensor]:
+    batch = stack(timelines)
+    if early_weight != 1.0:  # the first posts labelled 1 after a 0: where detection is early or late
+        drift, weight = batch["drift"], batch["weight"]
+        onset = np.zeros_like(drift, dtype=bool)
+        onset[:, 1:] = (drift[:, 1:] > 0.5) & (drift[:, :-1] < 0.5)
+        early = np.zeros_like(onset)
+        for k in range(early_span):
+            early[:, k:] |= onset[:, :onset.shape[1] - k]
+        early &= drift > 0.5
+        batch["weight"] = np.where(early, weight * early_weight, weight).astype(np.float32)
+    return {k: torch.from_numpy(v) for k, v in batch.items()}
 
 
 def input_statistics(seed: int, length: int) -> tuple[list[float], list[float]]:
@@ -111,8 +136,13 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
     for step in range(1, config.steps + 1):
         long = config.long_every > 0 and step % config.long_every == 0
         length, batch_size = (config.long_length, config.long_batch_size) if long else (config.length, config.batch_size)
-        users = [generate_user(rng, KINDS[int(rng.integers(len(KINDS)))], length) for _ in range(batch_size)]
-        drift_loss, next_loss = losses(net, to_tensors(users))
+        if config.kind_weights:
+            p = np.asarray(config.kind_weights, dtype=float) / sum(config.kind_weights)
+            kinds = [KINDS[int(i)] for i in rng.choice(len(KINDS), size=batch_size, p=p)]
+        else:
+            kinds = [KINDS[int(rng.integers(len(KINDS)))] for _ in range(batch_size)]
+        users = [generate_user(rng, kind, length, config.label_delay, config.shift_label_scale) for kind in kinds]
+        drift_loss, next_loss = losses(net, to_tensors(users, config.early_weight, config.early_span))
         loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,7 +164,7 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
         "first_losses": {"drift_bce": round(first[0], 4), "next_ce": round(first[1], 4)},
         "final_losses": {"drift_bce": round(float(final[0]), 4), "next_ce": round(float(final[1]), 4),
                          "averaged_over_last_steps": len(recent)},
-        "drift_label": drift_label_definition(),
+        "drift_label": drift_label_definition(config),
         "generator": generator_params(config),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--init", type=Path, default=None, help="fine-tune from this checkpoint")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--label-delay", type=int, default=LABEL_DELAY,
+                        help=f"label a lasting change from its (N+1)th post (default {LABEL_DELAY})")
+    parser.add_argument("--shift-label-scale", type=float, default=TrainConfig.shift_label_scale)
+    parser.add_argument("--early-weight", type=float, default=TrainConfig.early_weight,
+                        help="loss weight of the first --early-span positive posts of each change")
+    parser.add_argument("--early-span", type=int, default=TrainConfig.early_span)
+    parser.add_argument("--kind-weights", type=str, default="",
+                        help="comma-separated sampling weights, one per kind " + ",".join(k.value for k in KINDS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # denormal activations late in training slow CPU LSTMs ~20x
@@ -251,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         train(config, out, log_every=10)
         return 0
     config = TrainConfig(seed=args.seed, steps=args.steps or TrainConfig.steps, hidden_size=args.hidden_size,
-                         lr=args.lr, warmup=min(TrainConfig.warmup, max(1, (args.steps or TrainConfig.steps) // 20)),
+                         lr=args.lr, label_delay=args.label_delay, shift_label_scale=args.shift_label_scale,
+                         early_weight=args.early_weight, early_span=args.early_span,
+                         kind_weights=tuple(float(w) for w in args.kind_weights.split(",")) if args.kind_weights else (),
+                         warmup=min(TrainConfig.warmup, max(1, (args.steps or TrainConfig.steps) // 20)),
                          init=str(args.init.relative_to(Path.cwd()) if args.init and args.init.is_relative_to(Path.cwd())
                                   else args.init or ""))
     out = args.out or CHECKPOINT

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     confirm_posts: int = Field(3, ge=1, description="consecutive posts above threshold to alarm")
     recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
     cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
-    drift_cusum_threshold: float = Field(78.4, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
+    drift_cusum_threshold: float = Field(71.8, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
     drift_cusum_slack: float = Field(0.5, ge=0, description="standardised excess a post must bring to count as evidence")
     drift_reference_alpha: float = Field(0.01, gt=0, lt=1, description="weight of a post in the user's reference score level")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")

@@ -77,7 +77,7 @@ class DetectorConfig:
     confirm_posts: int = 3
     recovery_posts: int = 5
     cooldown_posts: int = 10
-    cusum_threshold: float = 78.4  # evidence (sum of standardised excesses) that starts an episode; 0: off
+    cusum_threshold: float = 71.8  # evidence (sum of standardised excesses) that starts an episode; 0: off
     cusum_slack: float = 0.5       # standardised excess a post must bring before it counts as evidence
     reference_alpha: float = 0.01  # weight of a post in the user's reference score level (~100 posts)
     reference_min_posts: int = 2   # reference posts before the evidence rule may fire
