@@ -11,7 +11,6 @@ The cache only saves reads: Redis stays the single source of truth, every write 
 The record is ONE string (``encode_record``): ``b"<version>|<len(h)>|" + h + c + meta``, h and c
 float32 bytes, meta JSON. One string instead of a hash of four fields because a hash whose values
 exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the string stays under 1 KiB.
-A record still in the old hash form is read (``load``) and overwritten (the script) transparently.
 """
 
 from __future__ import annotations
@@ -24,26 +23,21 @@ from typing import Any, Literal
 import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import keys
 from service.errors import StoreUnavailable
 from service.outbox import Outbox
 
-STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
 
 # KEYS: state, timeline, post, post_index, pending events, last alert (all of one user: one Cluster slot)
-# ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), (unused), (unused),
-#       result, timeline_len, idem_ttl, now, event, (unused), post_id, retention_seconds
+# ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), result, timeline_len,
+#       idem_ttl, now, event ('' for none), post_id, retention_seconds
 ADVANCE = """
 local prior = redis.call('GET', KEYS[3])
 if prior then return {'duplicate', prior} end
-local cur = redis.pcall('GET', KEYS[1])
-if type(cur) == 'table' and cur.err then  -- a record of the old hash form (v, h, c, meta)
-  local f = redis.call('HMGET', KEYS[1], 'v', 'h', 'c', 'meta')
-  cur = (f[1] or '0') .. '|' .. string.len(f[2] or '') .. '|' .. (f[2] or '') .. (f[3] or '') .. (f[4] or '')
-end
+local cur = redis.call('GET', KEYS[1])
 local v = 0
 if cur then v = tonumber(string.match(cur, '^(%d+)|')) end
 if v ~= tonumber(ARGV[1]) then
@@ -51,19 +45,19 @@ if v ~= tonumber(ARGV[1]) then
 end
 local nv = v + 1
 redis.call('SET', KEYS[1], nv .. ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[5])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
-redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])
-redis.call('ZADD', KEYS[4], tonumber(ARGV[8]) + tonumber(ARGV[7]), ARGV[11])
--- retention: a user without posts for ARGV[12] seconds disappears on their own
-redis.call('EXPIRE', KEYS[1], ARGV[12])
-redis.call('EXPIRE', KEYS[2], ARGV[12])
-redis.call('EXPIRE', KEYS[4], ARGV[12])
-if ARGV[9] ~= '' then
-  redis.call('RPUSH', KEYS[5], ARGV[9])
-  redis.call('EXPIRE', KEYS[5], ARGV[12])
-  redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[12])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[6])
+redis.call('ZADD', KEYS[4], tonumber(ARGV[6]) + tonumber(ARGV[5]), ARGV[8])
+-- retention: a user without posts for ARGV[9] seconds disappears on their own
+redis.call('EXPIRE', KEYS[1], ARGV[9])
+redis.call('EXPIRE', KEYS[2], ARGV[9])
+redis.call('EXPIRE', KEYS[4], ARGV[9])
+if ARGV[7] ~= '' then
+  redis.call('RPUSH', KEYS[5], ARGV[7])
+  redis.call('EXPIRE', KEYS[5], ARGV[9])
+  redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[9])
 end
 return {'ok', tostring(nv)}
 """
@@ -141,10 +135,6 @@ def decode_record(raw: bytes) -> UserState:
     return UserState.from_record(raw)
 
 
-# What the cache keeps per user: the encoded record, so every load hands out a fresh, private copy.
-_Encoded = bytes
-
-
 @dataclass(frozen=True)
 class Advance:
     outcome: Literal["ok", "duplicate", "conflict"]
@@ -161,7 +151,8 @@ class StateStore:
     ) -> None:
         self._retention = retention_seconds
         self.redis = redis
-        self._cache: OrderedDict[str, _Encoded] = OrderedDict()
+        # the encoded record per user, so every load hands out a fresh, private copy
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_users = cache_users
         self.outbox = outbox
         self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds)
@@ -181,21 +172,14 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        key = keys.state(user_id)
-        try:
-            raw = await self._call(self.redis.get(key))
-        except ResponseError as exc:  # a record still in the old hash form: the next write replaces it
-            if "WRONGTYPE" not in str(exc):
-                raise
-            old = await self._call(self.redis.hgetall(key))
-            raw = b"%s|%d|" % (old[b"v"], len(old[b"h"])) + old[b"h"] + old[b"c"] + old[b"meta"] if old else None
+        raw = await self._call(self.redis.get(keys.state(user_id)))
         if not raw:
             self._cache.pop(user_id, None)
             return None
         self._remember(user_id, raw)
         return UserState.from_record(raw)
 
-    def _remember(self, user_id: str, encoded: _Encoded) -> None:
+    def _remember(self, user_id: str, encoded: bytes) -> None:
         if self._cache_users <= 0:
             return
         self._cache[user_id] = encoded
@@ -214,8 +198,8 @@ class StateStore:
         reply = await self._call(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
                   keys.post_index(user_id), keys.pending_events(user_id), keys.last_alert(user_id)],
-            args=[expected, tail, "", "", json.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json.dumps(event) if event else "", "", post_id, self._retention],
+            args=[expected, tail, json.dumps(result), self._timeline_length, self._ttl,
+                  f"{now:.6f}", json.dumps(event) if event else "", post_id, self._retention],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":

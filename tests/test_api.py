@@ -227,6 +227,8 @@ def test_outbox_event_is_json_with_evidence(client: httpx.Client, redis_client: 
     assert set(event["model_versions"]) == {"emotion_cnn", "temporal"}
     user = client.get("/v1/users/olga").json()
     assert user["drift"]["status"] == "drifting" and user["last_alert"]["id"] == event["id"]
+    # a drifting user's record (full detector state, the served H) stays within 1 KiB of Redis memory
+    assert redis_client.memory_usage(keys.state("olga")) <= 1024
 
 
 def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.Client, redis_client: redis.Redis) -> None:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from service import keys
 from service.embedded_redis import EmbeddedRedis
 from service.errors import StoreUnavailable
-from service.state_store import StateStore, UserState, decode_record
+from service.state_store import StateStore, UserState
 
 
 def _state(version: int = 0, posts: int = 0) -> UserState:
@@ -154,26 +154,6 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
         assert await script(keys=[keys.relay_marks()], args=["v", repr(100.0)]) == 1
 
     run(_with_store(redis_server.url, body))
-
-
-def test_a_record_of_the_old_hash_form_is_read_and_replaced(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
-    """Records written before the one-string format (a hash of v, h, c, meta) keep working."""
-    old = _state(version=4, posts=4)
-    redis_client.hset(keys.state("legacy"), mapping={"v": 4, "h": old.h.tobytes(), "c": old.c.tobytes(),
-                                                      "meta": json.dumps(old.meta())})
-
-    async def body(store: StateStore) -> None:
-        loaded = await store.load("legacy")
-        assert loaded is not None and loaded.version == 4 and loaded.meta() == old.meta()
-        np.testing.assert_array_equal(loaded.h, old.h)
-        stale = await store.advance("legacy", "p1", 3, _state(), {"n": 1}, None, 1.0)
-        assert stale.outcome == "conflict" and stale.current is not None and stale.current.version == 4
-        assert (await store.advance("legacy", "p1", 4, _state(5, 5), {"n": 1}, None, 1.0)).outcome == "ok"
-
-    run(_with_store(redis_server.url, body))
-    assert redis_client.type(keys.state("legacy")) == b"string"
-    assert decode_record(redis_client.get(keys.state("legacy"))).version == 5
-    assert redis_client.memory_usage(keys.state("legacy")) <= 1024
 
 
 def test_meta_holds_every_field_but_version_and_vectors() -> None:
