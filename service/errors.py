@@ -31,6 +31,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -155,15 +156,22 @@ async def _emodrift_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def describe_problem(errors: Sequence[Any]) -> str:
+    """The first of pydantic's validation errors as one line: ``"field.path: what is wrong"``."""
+    if not errors:
+        return "invalid request"
+    loc, msg = ".".join(str(p) for p in errors[0].get("loc", ())), errors[0].get("msg", "")
+    return f"{loc}: {msg}" if loc else msg
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")}
         for err in exc.errors()
     ]
-    first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
-    message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
-    return JSONResponse(error_body("validation_error", message, problems=problems), status_code=422)
+    return JSONResponse(error_body("validation_error", describe_problem(exc.errors()), problems=problems),
+                        status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

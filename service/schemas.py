@@ -8,7 +8,8 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from service.temporal import LABELS
 
@@ -74,21 +75,30 @@ class PostFields(BaseModel):
     created_at: Timestamp | None = Field(None, description="RFC 3339 (no offset: UTC); default: when it was received")
 
 
+def decode_base64(value: str) -> bytes:
+    """Strict base64 (no stray characters), or ValueError("not valid base64")."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not valid base64") from exc
+
+
 class ImagePostJSON(PostFields):
     model_config = ConfigDict(extra="forbid")
     image_base64: str = Field(..., description="the image bytes, base64")
+    _image: bytes = PrivateAttr(b"")
 
-    @field_validator("image_base64")
-    @classmethod
-    def _valid_base64(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _decode_once(self) -> "ImagePostJSON":
+        # decoded here, once: the route needs the bytes, and an image can be megabytes
         try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("not valid base64") from exc
-        return value
+            self._image = decode_base64(self.image_base64)
+        except ValueError as exc:
+            raise PydanticCustomError("base64", "image_base64: not valid base64") from exc
+        return self
 
     def image_bytes(self) -> bytes:
-        return base64.b64decode(self.image_base64)
+        return self._image
 
 
 class ObservationJSON(BaseModel):

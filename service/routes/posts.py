@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections import defaultdict
 from datetime import datetime
@@ -16,12 +14,14 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service.errors import (
-    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, error_body,
+    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
+    error_body,
 )
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
-    BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult, inline_schema,
+    BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult, decode_base64,
+    inline_schema,
 )
 
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
@@ -42,9 +42,14 @@ IMAGE_POST_BODY = {
 }
 
 
+def media_type(request: Request) -> str:
+    """The request's content type without parameters, lower case ("" when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def require_json(request: Request) -> None:
     """JSON routes refuse another declared media type (415) instead of failing to validate it."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
@@ -72,9 +77,7 @@ def _parse(model: type, data: Any) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise Unprocessable(f"{where}: {err['msg']}" if where else err["msg"]) from exc
+        raise Unprocessable(describe_problem(exc.errors())) from exc
 
 
 async def _json_body(request: Request, limit: int) -> Any:
@@ -91,7 +94,7 @@ async def _json_body(request: Request, limit: int) -> Any:
 @router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
              summary="Score one image post and advance the user's state")
 async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> JSONResponse:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         form = await request.form(max_files=1, max_fields=8)
@@ -124,9 +127,9 @@ async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
     try:
-        data = base64.b64decode(item.image_base64 or "", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise Unprocessable("image_base64: not valid base64") from exc
+        data = decode_base64(item.image_base64 or "")
+    except ValueError as exc:
+        raise Unprocessable(f"image_base64: {exc}") from exc
     return await pipeline.score_image(data)
 
 
@@ -149,8 +152,7 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
         try:
             items.append((index, BatchItem.model_validate(entry)))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            results[index] = {"index": index, **error_body("validation_error", f"{'.'.join(map(str, err['loc']))}: {err['msg']}")}
+            results[index] = {"index": index, **error_body("validation_error", describe_problem(exc.errors()))}
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
     scored = await asyncio.gather(*(_score_item(pipeline, item) for _, item in items), return_exceptions=True)
