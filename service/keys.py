@@ -53,7 +53,7 @@ def relay_marks() -> str:
 
 
 def drifting_users() -> str:
-    """Set of the users currently drifting (kept by the relay from the events it moves)."""
+    """Sorted set of the users currently drifting, scored by when their drift started (kept by the relay)."""
     return f"{RELAY}:drifting"
 
 

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 
 import redis.asyncio as aioredis
 
@@ -30,6 +31,17 @@ log = logging.getLogger("emodrift.outbox")
 UNMARK = """
 local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if seen and tonumber(seen) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+# KEYS: pending; ARGV: the first event read, how many were read. Trims only what this relay read:
+# a concurrent relay of the same user that trimmed first (and a newer event behind) is left alone.
+TRIM_RELAYED = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LTRIM', KEYS[1], ARGV[2], -1) end
+return 0
+"""
+# KEYS: lock; ARGV: this sweeper's token. Release only our own lock (it may have expired and moved on).
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 USER_EVENTS_KEPT = 100
@@ -44,6 +56,8 @@ class Outbox:
         self.retention = retention_seconds
         self.grace = grace_seconds
         self._unmark = redis.register_script(UNMARK)
+        self._trim = redis.register_script(TRIM_RELAYED)
+        self._release = redis.register_script(RELEASE)
 
     async def mark(self, user_id: str) -> None:
         await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
@@ -53,19 +67,21 @@ class Outbox:
         pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
         if not pending:
             return []
-        ids, refs = [], []
-        for event in pending:
-            stream_id = await self.redis.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
-            ids.append(stream_id.decode() if isinstance(stream_id, bytes) else stream_id)
-            parsed = json.loads(event)
-            refs.append(f"{ids[-1]} {parsed['id']}")
-            # who is drifting now: SADD/SREM are idempotent, so relaying an event twice changes nothing
-            if parsed["type"] == "drift.started":
-                await self.redis.sadd(keys.drifting_users(), user_id)
+        events = [json.loads(event) for event in pending]
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for every event
+            for event in pending:
+                pipe.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
+            # who is drifting now follows the latest event; scored by time so users who expire while
+            # drifting age out of the count (see drifting())
+            if events[-1]["type"] == "drift.started":
+                pipe.zadd(keys.drifting_users(), {user_id: time.time()})
             else:
-                await self.redis.srem(keys.drifting_users(), user_id)
+                pipe.zrem(keys.drifting_users(), user_id)
+            replies = await pipe.execute()
+        ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(pending)]]
+        refs = [f"{sid} {event['id']}" for sid, event in zip(ids, events)]
+        await self._trim(keys=[keys.pending_events(user_id)], args=[pending[0], len(pending)])
         async with self.redis.pipeline(transaction=False) as pipe:  # all on the user's slot
-            pipe.ltrim(keys.pending_events(user_id), len(pending), -1)
             pipe.rpush(keys.user_events(user_id), *refs)
             pipe.ltrim(keys.user_events(user_id), -USER_EVENTS_KEPT, -1)
             pipe.expire(keys.user_events(user_id), self.retention)
@@ -75,7 +91,8 @@ class Outbox:
     async def sweep(self, now: float | None = None) -> int:
         """Relay what crashed writers left behind; one replica at a time. Returns events relayed."""
         now = time.time() if now is None else now
-        if not await self.redis.set(keys.relay_lock(), "1", nx=True, px=int(self.grace * 1000)):
+        token = uuid.uuid4().hex
+        if not await self.redis.set(keys.relay_lock(), token, nx=True, px=int(self.grace * 1000)):
             return 0
         relayed = 0
         try:
@@ -90,7 +107,7 @@ class Outbox:
                 # repr round-trips the float exactly, so the script can tell a newer mark apart
                 await self._unmark(keys=[keys.relay_marks()], args=[user_id, repr(float(score))])
         finally:
-            await self.redis.delete(keys.relay_lock())
+            await self._release(keys=[keys.relay_lock()], args=[token])
         return relayed
 
     async def run_sweeper(self, interval: float) -> None:
@@ -112,10 +129,11 @@ class Outbox:
         ids = [stream_id for stream_id, _ in await self.event_refs(user_id)]
         removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
         await self.redis.zrem(keys.relay_marks(), user_id)
-        await self.redis.srem(keys.drifting_users(), user_id)
+        await self.redis.zrem(keys.drifting_users(), user_id)
         return removed
 
     async def drifting(self) -> int:
-        """How many users are drifting now, across every replica."""
-        return int(await self.redis.scard(keys.drifting_users()))
+        """How many users are drifting now, across every replica: those whose latest event started a
+        drift within the retention period (a user who stops posting expires with their state)."""
+        return int(await self.redis.zcount(keys.drifting_users(), time.time() - self.retention, "+inf"))
 

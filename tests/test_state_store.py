@@ -159,3 +159,20 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
 def test_meta_holds_every_field_but_version_and_vectors() -> None:
     names = {f.name for f in dataclasses.fields(UserState)} - {"version", "h", "c"}
     assert set(_state().meta()) == names
+
+
+def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_lock(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body(store: StateStore) -> None:
+        pending = keys.pending_events("w")
+        redis_client.rpush(pending, b"e1")
+        trim = store.relay._trim
+        assert await trim(keys=[pending], args=[b"e1", 1])  # the first relay trims what it moved
+        redis_client.rpush(pending, b"e2")  # a newer event arrives
+        assert not await trim(keys=[pending], args=[b"e1", 1])  # a second relay of e1 leaves e2 alone
+        assert redis_client.lrange(pending, 0, -1) == [b"e2"]
+        redis_client.set(keys.relay_lock(), "another-replica")
+        assert not await store.relay._release(keys=[keys.relay_lock()], args=["mine"])
+        assert redis_client.get(keys.relay_lock()) == b"another-replica"
+
+    run(_with_store(redis_server.url, body))

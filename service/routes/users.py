@@ -54,14 +54,16 @@ async def get_timeline_svg(user_id: UserId, store: StoreDep, settings: SettingsD
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
                dependencies=[AdminKey])
 async def delete_user(user_id: UserId, store: StoreDep, request: Request) -> None:
-    # Alerts about the user may still be waiting for delivery, or logged with their payloads:
-    # they go first, then the user's keys and outbox entries.
+    # Alerts about the user may still be waiting for delivery, or logged with their payloads.
+    # The outbox entries go first (with the user's keys), so no dispatcher can read them again and
+    # re-create a delivery; then the deliveries made from them.
     refs = await store.call(store.relay.event_refs(user_id))
+    erased = await store.erase(user_id)
     if refs:
+        await store.call(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
+                                          *[stream_id for stream_id, _ in refs]))
         subscriptions = [sub.id for sub in await request.app.state.webhooks.all()]
         for stream_id, event_id in refs:
             await request.app.state.deliveries.forget_event(stream_id, event_id, subscriptions)
-        await store.call(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
-                                          *[stream_id for stream_id, _ in refs]))
-    if await store.erase(user_id) == 0:
+    if erased == 0:
         raise UserNotFound(f"no posts for user {user_id}")
