@@ -593,3 +593,18 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
         rules.append({"record": f"dashboard:query_{number}", "expr": expr})
     (tmp_path / "dashboard.rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     _run(promtool, "check", "rules", "dashboard.rules.yml", cwd=tmp_path)
+
+
+def test_webhook_attempt_results_named_in_rules_and_dashboard_are_ones_the_service_emits() -> None:
+    """Label *values* too: a rule on result!="2xx" parses, names a real metric, and never works."""
+    from service.webhooks.retry import classify
+
+    emitted = {classify(status) for status in (None, 200, 204, 301, 400, 404, 410, 429, 500, 503)}
+    texts = [(ROOT / path).read_text() for path in (
+        "deploy/prometheus/alerts.yml", "deploy/prometheus/alerts.test.yml", "deploy/grafana/dashboards/emodrift.json")]
+    named = set()
+    for text in texts:
+        for selector in re.findall(r"emodrift_webhook_attempts_total\{([^}]*)\}", text.replace('\\"', '"')):
+            named |= set(re.findall(r'result\s*!?=~?\s*"([^"]*)"', selector))
+    assert named, "no rule or test selects webhook attempts by result"
+    assert named <= emitted, f"{sorted(named - emitted)} are not results the dispatcher counts ({sorted(emitted)})"
