@@ -94,7 +94,8 @@ def test_a_lost_redis_is_a_503_error_not_a_crash(tmp_path) -> None:  # type: ign
 
 
 def test_meta_is_plain_json() -> None:
-    json.dumps(_state().meta())
+    meta = _state().meta()
+    assert json.loads(json.dumps(meta)) == meta
 
 
 def test_a_stale_cache_costs_a_conflict_that_carries_the_winning_state(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:

@@ -34,4 +34,6 @@ def test_timeline_svg_shows_every_post_and_the_alert(client: httpx.Client) -> No
     ys = [float(p.split(",")[1]) for p in root.find(".//svg:polyline[@id='valence']", NS).attrib["points"].split()]
     assert min(ys[30:55]) > max(ys[:30])
     assert client.get("/v1/users/nobody/timeline.svg").status_code == 404
-    assert len(client.get("/v1/users/pic/timeline.svg", params={"limit": 10}).text.split("<polyline")[1].split()) > 0
+    last10 = ET.fromstring(client.get("/v1/users/pic/timeline.svg", params={"limit": 10}).content)
+    for name in ("valence", "score"):
+        assert len(last10.find(f".//svg:polyline[@id='{name}']", NS).attrib["points"].split()) == 10
