@@ -44,7 +44,7 @@ export: $(STAMP)
 	$(BIN)/python -m export all
 	$(BIN)/python -m export face-detector
 
-# The temporal model from scratch (~5 minutes on 2 cores), with the settings the manifests record:
+# The temporal model from scratch (~6 minutes of training on 2 cores), with the settings the manifests record:
 # a base run, then the fine-tunes that made v2 and v3. Overwrites the committed versions 1-3. Training is
 # seeded, but the generator has gained the small-shift kind since v1 was trained, so a rerun matches
 # the committed models in quality (held-out AUC 0.92 measured), not bit for bit.

@@ -198,7 +198,7 @@ class Runner:
         return out
 
 
-# The knob is the evidence rule's threshold; the fast rule (threshold 0.85 for 3 posts, ARL0 ~4400 on its
+# The knob is the evidence rule's threshold; the fast rule (threshold 0.85 for 3 posts, ARL0 ~4600 on its
 # own) and the reference weight stay at the service's defaults; the slack is the tuned shape.
 LSTM_DETECTOR = Baseline(LSTM, "scores", lambda *_: None, "cusum_threshold", (2.0, 400.0), True,
                          "cusum_slack", (0.25, 0.5, 1.0))
