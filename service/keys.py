@@ -57,6 +57,11 @@ def drifting_users() -> str:
     return f"{RELAY}:drifting"
 
 
+def rate_window(key_digest: str, second: int) -> str:
+    """Counter of one API key's requests in one wall-clock second (a slot of its own per key)."""
+    return f"{PREFIX}:{{rl:{key_digest}}}:{second}"
+
+
 def relay_lock() -> str:
     return f"{RELAY}:lock"
 

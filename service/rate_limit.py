@@ -12,7 +12,8 @@ import time
 import redis.asyncio as aioredis
 
 from service.errors import RateLimited
-from service.state_store import StateStore
+from service import keys
+from service.state_store import guarded
 
 # KEYS: the window's counter; ARGV: ttl seconds. Returns the count including this request.
 WINDOW = """
@@ -32,6 +33,6 @@ class RateLimiter:
             return
         second = int(time.time())
         digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-        count = await StateStore._call(self._window(keys=[f"ed:{{rl:{digest}}}:{second}"], args=[2]))
+        count = await guarded(self._window(keys=[keys.rate_window(digest, second)], args=[2]))
         if int(count) > self.per_second:
             raise RateLimited(f"more than {self.per_second} requests per second for this API key")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Awaitable
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -30,6 +31,15 @@ from service.errors import StoreUnavailable
 from service.outbox import Outbox
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
+T = TypeVar("T")
+
+
+async def guarded(awaitable: Awaitable[T]) -> T:
+    """Every Redis call that serves a request goes through here: Redis away is a 503, not a 500."""
+    try:
+        return await awaitable
+    except STORE_ERRORS as exc:
+        raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
 
 # KEYS: state, timeline, post, post_index, pending events, last alert (all of one user: one Cluster slot)
 # ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), result, timeline_len,
@@ -172,7 +182,7 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        raw = await self._call(self.redis.get(keys.state(user_id)))
+        raw = await guarded(self.redis.get(keys.state(user_id)))
         if not raw:
             self._cache.pop(user_id, None)
             return None
@@ -194,8 +204,8 @@ class StateStore:
         record = encode_record(expected + 1, state.h, state.c, state.meta())
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
-            await self._call(self.relay.mark(user_id))  # before the write: a crash after it is swept up
-        reply = await self._call(self._advance(
+            await guarded(self.relay.mark(user_id))  # before the write: a crash after it is swept up
+        reply = await guarded(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
                   keys.post_index(user_id), keys.pending_events(user_id), keys.last_alert(user_id)],
             args=[expected, tail, json.dumps(result), self._timeline_length, self._ttl,
@@ -216,40 +226,29 @@ class StateStore:
         event_id = None
         if event is not None:
             try:
-                relayed = await self._call(self.relay.relay(user_id))
+                relayed = await guarded(self.relay.relay(user_id))
                 event_id = relayed[-1] if relayed else None
             except StoreUnavailable:  # the step is written; its event waits in `pending` for the sweeper
                 pass
         return Advance("ok", version=version, event_id=event_id)
 
     async def last_alert(self, user_id: str) -> dict[str, Any] | None:
-        raw = await self._call(self.redis.get(keys.last_alert(user_id)))
+        raw = await guarded(self.redis.get(keys.last_alert(user_id)))
         return json.loads(raw) if raw else None
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        raw = await self._call(self.redis.lrange(keys.timeline(user_id), -limit, -1))
+        raw = await guarded(self.redis.lrange(keys.timeline(user_id), -limit, -1))
         return [json.loads(item) for item in raw]
 
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
-        removed = await self._call(self.relay.forget(user_id))  # alerts not yet delivered go too
-        return removed + int(await self._call(self._erase(
+        removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
+        return removed + int(await guarded(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
                   keys.pending_events(user_id), keys.user_events(user_id), keys.last_alert(user_id)],
             args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
-        raw = await self._call(self.redis.xrange(self.outbox, count=count))
+        raw = await guarded(self.redis.xrange(self.outbox, count=count))
         return [(eid.decode(), json.loads(fields[b"event"])) for eid, fields in raw]
-
-    async def call(self, awaitable: Any) -> Any:
-        """Run a Redis call of another module with the store's error mapping (503 when Redis is away)."""
-        return await self._call(awaitable)
-
-    @staticmethod
-    async def _call(awaitable: Any) -> Any:
-        try:
-            return await awaitable
-        except STORE_ERRORS as exc:
-            raise StoreUnavailable(f"state store unreachable: {exc.__class__.__name__}") from exc

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from service import metrics
 from service.errors import EmodriftError, error_body
-from service.routes.deps import AdminKey, PipelineDep, StoreDep
+from service.state_store import guarded
+from service.routes.deps import AdminKey, PipelineDep
 
 router = APIRouter(tags=["ops"])
 
@@ -37,7 +38,7 @@ async def prometheus(request: Request) -> Response:
     store = getattr(request.app.state, "store", None)
     if store is not None:
         try:  # a cluster-wide figure, read at scrape time; the scrape still answers without Redis
-            metrics.USERS_DRIFTING.set(await store.call(store.relay.drifting()))
+            metrics.USERS_DRIFTING.set(await guarded(store.relay.drifting()))
         except EmodriftError:
             pass
     payload, content_type = metrics.render()
@@ -46,7 +47,7 @@ async def prometheus(request: Request) -> Response:
 
 @router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings (admin)",
             dependencies=[AdminKey])
-async def model_info(request: Request, pipeline: PipelineDep, store: StoreDep) -> dict[str, Any]:
+async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     emotion = request.app.state.emotion_model
     settings = request.app.state.settings
     return {

@@ -10,6 +10,7 @@ from service import timeline_svg
 from service.errors import UserNotFound
 from service.pipeline import as_distribution, iso_time
 from service.routes.deps import AdminKey, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
+from service.state_store import guarded
 from service.schemas import TimelineView, UserView
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
@@ -57,10 +58,10 @@ async def delete_user(user_id: UserId, store: StoreDep, request: Request) -> Non
     # Alerts about the user may still be waiting for delivery, or logged with their payloads.
     # The outbox entries go first (with the user's keys), so no dispatcher can read them again and
     # re-create a delivery; then the deliveries made from them.
-    refs = await store.call(store.relay.event_refs(user_id))
+    refs = await guarded(store.relay.event_refs(user_id))
     erased = await store.erase(user_id)
     if refs:
-        await store.call(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
+        await guarded(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
                                           *[stream_id for stream_id, _ in refs]))
         subscriptions = [sub.id for sub in await request.app.state.webhooks.all()]
         for stream_id, event_id in refs:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
+from service.drift import Event
 from service.errors import DeliveryNotFound, DeliveryNotReplayable, WebhookNotFound
 from service.routes.deps import AdminKey, SettingsDep
 from service.webhooks import signing
@@ -15,12 +16,11 @@ from service.webhooks.subscriptions import Subscription, Subscriptions
 from service.webhooks.urls import check_url
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[AdminKey])  # subscriptions hold secrets
-EventType = Literal["drift.started", "drift.ended"]
 
 
 class WebhookCreate(BaseModel):
     url: str = Field(description="http(s) receiver; private addresses only when the operator allows them")
-    events: list[EventType] = Field(min_length=1, description="event types to receive")
+    events: list[Event] = Field(min_length=1, description="event types to receive")
     secret: str | None = Field(None, description="whsec_ + base64 of 24-64 bytes; generated when absent")
 
     @field_validator("secret")

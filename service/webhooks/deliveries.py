@@ -28,7 +28,6 @@ from service.webhooks.subscriptions import Subscription, guarded, iso
 
 LOG_LENGTH = 1000  # deliveries indexed per subscription
 DEAD_LETTER_MAXLEN = 100_000
-FINAL = ("delivered", "dead_lettered", "disabled", "cancelled")
 
 # KEYS: open set, due, then (delivery, attempts, subscription log) per delivery
 # ARGV: now, then (id, subscription id, event id, stream id, type, payload) per delivery

@@ -8,19 +8,15 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from service import keys
-from service.errors import StoreUnavailable
-from service.state_store import STORE_ERRORS
+from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
 
-EVENT_TYPES = ("drift.started", "drift.ended")
-T = TypeVar("T")
 
 
 def iso(ts: float | None) -> str | None:
@@ -28,14 +24,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-async def guarded(awaitable: Awaitable[T]) -> T:
-    """Redis unreachable is a 503 for the caller, not a 500."""
-    try:
-        return await awaitable
-    except STORE_ERRORS as exc:
-        raise StoreUnavailable(f"webhook store unreachable: {exc.__class__.__name__}") from exc
 
 
 @dataclass(frozen=True)
