@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
         await app.state.dispatcher.start()
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
+        # What is built by now lives as long as the process (models, sessions, routes, schemas): keep
+        # it out of the collector's full passes, which otherwise walk it all and stall requests.
+        gc.freeze()
         try:
             yield
         finally:

@@ -15,7 +15,6 @@ exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the stri
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from collections.abc import Awaitable
@@ -26,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import keys
+from service import json_codec, keys
 from service.errors import StoreUnavailable
 from service.outbox import Outbox
 
@@ -118,7 +117,7 @@ class UserState:
 
     @classmethod
     def decode(cls, version: int, h: bytes, c: bytes, meta: bytes | str) -> "UserState":
-        fields = json.loads(meta)
+        fields = json_codec.loads(meta)
         return cls(
             version=version,
             h=np.frombuffer(h, dtype=np.float32).copy(),
@@ -130,7 +129,7 @@ class UserState:
 def encode_record(version: int, h: np.ndarray, c: np.ndarray, meta: dict[str, Any]) -> bytes:
     """The state record as stored: ``b"<version>|<len(h)>|" + h + c + meta`` (float32 bytes, JSON)."""
     hb, cb = np.asarray(h, dtype=np.float32).tobytes(), np.asarray(c, dtype=np.float32).tobytes()
-    return b"%d|%d|" % (version, len(hb)) + hb + cb + json.dumps(meta, separators=(",", ":")).encode()
+    return b"%d|%d|" % (version, len(hb)) + hb + cb + json_codec.dumps(meta)
 
 
 def split_record(raw: bytes) -> tuple[int, bytes, bytes, bytes]:
@@ -208,12 +207,12 @@ class StateStore:
         reply = await guarded(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
                   keys.post_index(user_id), keys.pending_events(user_id), keys.last_alert(user_id)],
-            args=[expected, tail, json.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json.dumps(event) if event else "", post_id, self._retention],
+            args=[expected, tail, json_codec.dumps(result), self._timeline_length, self._ttl,
+                  f"{now:.6f}", json_codec.dumps(event) if event else "", post_id, self._retention],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":
-            return Advance("duplicate", prior_result=json.loads(reply[1]))
+            return Advance("duplicate", prior_result=json_codec.loads(reply[1]))
         if kind == "conflict":
             version = int(reply[1])
             if version == 0 or not reply[2]:
@@ -234,11 +233,11 @@ class StateStore:
 
     async def last_alert(self, user_id: str) -> dict[str, Any] | None:
         raw = await guarded(self.redis.get(keys.last_alert(user_id)))
-        return json.loads(raw) if raw else None
+        return json_codec.loads(raw) if raw else None
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         raw = await guarded(self.redis.lrange(keys.timeline(user_id), -limit, -1))
-        return [json.loads(item) for item in raw]
+        return [json_codec.loads(item) for item in raw]
 
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
@@ -251,4 +250,4 @@ class StateStore:
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await guarded(self.redis.xrange(self.outbox, count=count))
-        return [(eid.decode(), json.loads(fields[b"event"])) for eid, fields in raw]
+        return [(eid.decode(), json_codec.loads(fields[b"event"])) for eid, fields in raw]

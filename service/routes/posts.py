@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -17,6 +15,8 @@ from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
     error_body,
 )
+from service import json_codec
+from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
@@ -83,17 +83,17 @@ def _parse(model: type, data: Any) -> Any:
 async def _json_body(request: Request, limit: int) -> Any:
     body = await read_limited(request, limit)
     try:
-        return json.loads(body)
+        return json_codec.loads(body)
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
-# The routes answer a JSONResponse of the dict they built: response_model documents the answer
+# The routes answer a FastJSONResponse (orjson) of the dict they built: response_model documents the answer
 # (OpenAPI, and tests/test_fuzz.py checks answers against it) without FastAPI validating and
 # re-serialising every answer through it.
 @router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
              summary="Score one image post and advance the user's state")
-async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> JSONResponse:
+async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     content_type = media_type(request)
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
@@ -111,13 +111,13 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
     else:
         raise UnsupportedImage("send multipart/form-data (image, post_id, created_at) or application/json")
     scored = await pipeline.score_image(data)
-    return JSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
+    return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
 @router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
              summary="Advance the user's state with emotion probabilities scored elsewhere")
-async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> JSONResponse:
-    return JSONResponse(await pipeline.apply(user_id, body.post_id, body.created_at,
+async def post_observation(user_id: UserId, body: ObservationJSON, pipeline: PipelineDep) -> FastJSONResponse:
+    return FastJSONResponse(await pipeline.apply(user_id, body.post_id, body.created_at,
                                              Pipeline.observed(body.probabilities, body.face_detected)))
 
 
@@ -138,7 +138,7 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
              summary="Backfill: many posts of many users; each user's items applied in the order given")
-async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> JSONResponse:
+async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
@@ -170,4 +170,4 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 
     await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
-    return JSONResponse({"results": results})
+    return FastJSONResponse({"results": results})
