@@ -8,11 +8,13 @@ test checks this matches ``model/features.py`` exactly.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from service import lstm_numpy
 from service.inference import ProviderChoice, open_session
 from service.model_repository import Artifact
 
@@ -20,6 +22,10 @@ LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FEATURE_ORDER = [f"p_{label}" for label in LABELS] + ["valence", "log_gap", "face"]
 LOG_GAP = "min(log1p(gap_seconds/3600), 10)"
 # Valence of each class (documented in the README); overridden by the temporal manifest when present.
+log = logging.getLogger(__name__)
+# numpy step vs onnxruntime: |a - b| / (1 + |b|) on every output over a chained random sequence. Relative
+# beyond 1: c grows to tens, where one float32 ulp is already ~2e-6.
+PARITY_TOLERANCE = 1e-5
 VALENCE = {"angry": -0.8, "disgust": -0.7, "fear": -0.6, "happy": 1.0, "sad": -1.0, "surprise": 0.3, "neutral": 0.0}
 
 
@@ -44,6 +50,12 @@ class TemporalModel:
             raise ValueError(f"{artifact.tag} expects features {features} that this service does not compute")
         table = features.get("valence", VALENCE)
         self.valence = np.array([table[label] for label in LABELS], dtype=np.float32)
+        # The numpy step when it reproduces onnxruntime on this artifact, else onnxruntime itself.
+        self._numpy = lstm_numpy.from_onnx(artifact.model_path)
+        if self._numpy is not None and (gap := self.numpy_parity()) > PARITY_TOLERANCE:
+            log.warning("%s: numpy step differs from onnxruntime by %.2g; using onnxruntime", artifact.tag, gap)
+            self._numpy = None
+        self.engine = "numpy" if self._numpy is not None else "onnxruntime"
 
     def initial_state(self) -> tuple[np.ndarray, np.ndarray]:
         zeros = np.zeros(self.hidden_size, dtype=np.float32)
@@ -63,8 +75,31 @@ class TemporalModel:
         return float(np.dot(probabilities, self.valence))
 
     def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
+        if self._numpy is not None:
+            drift, nxt, h2, c2 = self._numpy(x, h, c)
+            return Step(min(max(drift, 0.0), 1.0), nxt, h2, c2)
+        return self.onnx_step(x, h, c)
+
+    def onnx_step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
         drift, nxt, h2, c2 = self.session.run(
             ["drift_probability", "next_distribution", "h_out", "c_out"],
             {"x": x[None, :], "h": h[None, :], "c": c[None, :]},
         )
-        return Step(float(np.clip(drift[0], 0.0, 1.0)), nxt[0], h2[0].astype(np.float32), c2[0].astype(np.float32))
+        return Step(min(max(float(drift[0]), 0.0), 1.0), nxt[0], h2[0].astype(np.float32), c2[0].astype(np.float32))
+
+    def numpy_parity(self, steps: int = 64, seed: int = 0) -> float:
+        """Largest difference between the numpy and onnxruntime steps over a chained random sequence."""
+        assert self._numpy is not None
+        rng = np.random.default_rng(seed)
+        h, c = self.initial_state()
+        gap = 0.0
+        for _ in range(steps):
+            x = self.features(rng.dirichlet(np.ones(len(LABELS))).astype(np.float32), rng.exponential(7200),
+                              bool(rng.integers(2)))
+            drift, nxt, h2, c2 = self._numpy(x, h, c)
+            ref = self.onnx_step(x, h, c)
+            for ours, theirs in ((np.float32(drift), np.float32(ref.drift_probability)),
+                                 (nxt, ref.next_distribution), (h2, ref.h), (c2, ref.c)):
+                gap = max(gap, float((np.abs(ours - theirs) / (1.0 + np.abs(theirs))).max()))
+            h, c = ref.h, ref.c
+        return gap

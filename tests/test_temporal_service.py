@@ -8,7 +8,7 @@ import torch
 
 from model.features import post_features
 from model.temporal import load_checkpoint
-from service import model_repository
+from service import lstm_numpy, model_repository
 from service.config import Settings
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
@@ -54,3 +54,33 @@ def test_a_model_expecting_other_features_is_refused(temporal: TemporalModel) ->
                                     {**artifact.manifest, "features": {**artifact.manifest["features"], "order": ["x"]}})
     with pytest.raises(ValueError, match="does not compute"):
         TemporalModel(odd, ProviderChoice("cpu", "test"))
+
+
+def test_the_numpy_step_is_used_and_matches_onnxruntime_over_long_sequences(temporal: TemporalModel) -> None:
+    assert temporal.engine == "numpy"
+    assert temporal.numpy_parity(steps=2000, seed=11) < 1e-6  # relative, every output, chained state
+
+
+def test_a_graph_that_is_not_the_lstm_cell_gives_no_numpy_step() -> None:
+    cnn = model_repository.load(SETTINGS.model_repository, "emotion_cnn")
+    assert lstm_numpy.from_onnx(cnn.model_path) is None
+
+
+def test_a_numpy_step_that_disagrees_falls_back_to_onnxruntime(
+    temporal: TemporalModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A weight read wrongly cannot be caused with the committed artifacts: perturb one on purpose.
+    real = lstm_numpy.from_onnx
+
+    def off_by_a_little(path):  # type: ignore[no-untyped-def]
+        step = real(path)
+        step.b[0] += 1e-3
+        return step
+
+    monkeypatch.setattr(lstm_numpy, "from_onnx", off_by_a_little)
+    fallback = TemporalModel(temporal.artifact, ProviderChoice("cpu", "test"))
+    assert fallback.engine == "onnxruntime"
+    h, c = fallback.initial_state()
+    x = fallback.features(np.full(7, 1 / 7, dtype=np.float32), 60.0, True)
+    step, reference = fallback.step(x, h, c), fallback.onnx_step(x, h, c)
+    assert step.drift_probability == reference.drift_probability and np.array_equal(step.h, reference.h)

@@ -52,7 +52,8 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     settings = request.app.state.settings
     return {
         "emotion_cnn": _describe(emotion.artifact.manifest, emotion.artifact.tag),
-        "temporal": _describe(pipeline.temporal.artifact.manifest, pipeline.temporal.artifact.tag),
+        "temporal": {**_describe(pipeline.temporal.artifact.manifest, pipeline.temporal.artifact.tag),
+                     "engine": pipeline.temporal.engine},  # numpy, or onnxruntime when they disagreed
         "provider": {"name": emotion.provider.provider, "reason": emotion.provider.reason,
                      "onnxruntime": emotion.session.get_providers()},
         "face_detector": pipeline.face_detector.name,
