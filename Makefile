@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test install tools export train lint clean
+.PHONY: run test install tools bench export train lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,15 @@ run: $(STAMP)
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
+
+# The load benchmark (about 3 minutes). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
+# so that the client does not take the 2 cores from the server; best effort: without wrk they fall back
+# to the aiohttp client, and the report says which client measured.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+	  echo "warning: wrk not installed (apt-get install wrk failed); saturation is measured with aiohttp"
+	$(BIN)/python -m benchmarks.load
 
 export: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[export]"

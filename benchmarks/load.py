@@ -2,8 +2,10 @@
 
 One command, bounded in time (about 3 minutes with the defaults), loopback only. It starts a real
 redis-server (AOF on, as ``emodrift serve`` runs it) and, in turn, ``emodrift serve`` and the naive
-baseline (benchmarks/naive.py), each in its own process, and drives them with an aiohttp client
-(uvloop, one process, keep-alive connections; request bodies built before the clock starts).
+baseline (benchmarks/naive.py), each in its own process, and drives them with keep-alive connections
+(request bodies built before the clock starts): the saturation phases with wrk when it is on PATH
+(benchmarks/wrk_driver.py; a C client, so the 2 cores go to the server rather than to the client;
+``--client aiohttp`` to compare), the open-loop phases with an aiohttp client (uvloop, one process).
 
 Posts come from benchmarks/post_set.py: 1080x1080 JPEGs with a face for the headline, and a mix of
 1080 and 4000x3000 JPEGs, PNGs and no-face posts. 1000 users, Zipf-distributed (s = 1.1): a few
@@ -17,8 +19,9 @@ users post a lot, as on a real platform. Every post id is new. Phases, each ``--
   calls are not round trips).
 
 CPU per post is the server's user+system time (all its threads) plus redis-server's, over the posts
-answered. The batch-size histogram is the service's own metric. Redis MEMORY USAGE is sampled for
-users' state records, timelines and idempotency records at the end.
+answered; the load generator's own CPU at saturation is reported beside it. The batch-size histogram
+is the service's own metric. Redis MEMORY USAGE is sampled for users' state records, timelines and
+idempotency records at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -104,15 +108,20 @@ class PhaseResult:
     name: str
     seconds: float
     ok: int = 0
-    errors: dict[int, int] = field(default_factory=dict)
+    errors: dict[int | str, int] = field(default_factory=dict)  # status (599: no answer); wrk's: "non2xx", ...
     latencies: list[float] = field(default_factory=list)
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the server's and redis-server's
+    percentiles: dict[float, float] = field(default_factory=dict)  # ms, from a client that keeps no latencies (wrk)
+    client: str = "aiohttp"
+    client_cpu_seconds: float = 0.0  # the load generator's own user+system time
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds
 
     def pct(self, q: float) -> float:
+        if q in self.percentiles:
+            return self.percentiles[q]
         return float(np.percentile(self.latencies, q)) * 1e3 if self.latencies else float("nan")
 
 
@@ -256,12 +265,41 @@ def round_trips(db: redis.Redis, run: callable) -> tuple[float, int]:
 
 # --- the run -------------------------------------------------------------------------------------
 
+def _own_cpu() -> float:
+    """This process's user+system seconds: the aiohttp client's CPU (nothing else runs during a phase)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_idle(pids: list[int], busy: float = 0.1, step: float = 0.2, limit: float = 30.0) -> None:
+    """Until the processes use less than ``busy`` of a core over ``step`` seconds (or ``limit`` passes)."""
+    deadline = time.monotonic() + limit
+    last = cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        now = cpu_seconds(pids)
+        if now - last < busy * step:
+            return
+        last = now
+
+
 async def measure(name: str, base: str, work_for: callable, pids: list[int], args: argparse.Namespace,
                   levels: bool = True) -> dict[str, PhaseResult]:
     out = {}
-    before = cpu_seconds(pids)
-    out["sat"] = await closed_loop(base, work_for(), args.connections, args.seconds, f"{name} saturation")
-    out["sat"].cpu_seconds = cpu_seconds(pids) - before
+    work = work_for()  # built before the clock starts
+    if args.client == "wrk":
+        from benchmarks.wrk_driver import wrk_closed_loop  # imports this module: not at the top
+
+        out["sat"] = await asyncio.to_thread(wrk_closed_loop, base, work, args.connections, args.seconds,
+                                             f"{name} saturation", probe=lambda: cpu_seconds(pids))
+        # wrk leaves up to --connections requests in flight, which the server still runs: not into the next phase
+        await asyncio.to_thread(wait_idle, pids)
+    else:
+        # aiohttp waits for its last requests and counts them, so their CPU belongs in the window
+        before, client_before = cpu_seconds(pids), _own_cpu()
+        out["sat"] = await closed_loop(base, work, args.connections, args.seconds, f"{name} saturation")
+        out["sat"].cpu_seconds = cpu_seconds(pids) - before
+        out["sat"].client_cpu_seconds = _own_cpu() - client_before
     if levels:
         for level in (0.5, 0.9):
             rate = out["sat"].rate * level
@@ -285,7 +323,7 @@ def run(args: argparse.Namespace) -> dict:
     print(f"posts built: {len(faces)} 1080 JPEGs with a face (mean {np.mean([len(f) for f in faces]) / 1024:.0f} KiB), "
           f"{len(mixed)} mixed; {args.users} Zipf users", flush=True)
     redis_pid = red.process.pid
-    results: dict = {}
+    results: dict = {"client": args.client}  # which load generator measured saturation
     try:
         port = free_port()
         fast = Server([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
@@ -368,7 +406,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
         for p in phases.values():
             for code, count in p.errors.items():
                 errors[code] = errors.get(code, 0) + count
-        cells.append(", ".join(f"{c}: {k}" for c, k in sorted(errors.items())) or "0")
+        cells.append(", ".join(f"{c}: {k}" for c, k in sorted(errors.items(), key=str)) or "0")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     row("service: 1080x1080 JPEG with a face", results["image"])
@@ -397,6 +435,15 @@ def report(results: dict, args: argparse.Namespace) -> str:
     out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
                f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results; "
                f"idempotency record {mem['post']:.0f} B per post; post index {mem['post_index']:.0f} B")
+    phases = [(label, results[key]["sat"]) for key, label in
+              (("image", "image"), ("mixed", "mixed"), ("observation", "observations"), ("naive", "naive"))
+              if key in results]
+    out.append(f"saturation measured by the {results.get('client', 'aiohttp')} client (closed loop, "
+               f"{args.connections} connections); the p50 / p99 phases by the aiohttp client (open loop). "
+               "The load generator's own CPU at saturation: "
+               + ", ".join(f"{label} {sat.client_cpu_seconds:.1f} s in {sat.seconds:.1f} s "
+                           f"({100 * sat.client_cpu_seconds / sat.seconds:.0f}% of a core, "
+                           f"{1e3 * sat.client_cpu_seconds / max(sat.ok, 1):.2f} ms / post)" for label, sat in phases))
     out.append(f"settings: {args.connections} connections, {args.seconds:.0f} s per phase, {args.workers} worker(s), "
                f"{os.cpu_count()} CPUs")
     return "\n".join(out)
@@ -409,7 +456,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the service")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto",
+                        help="load generator of the closed-loop saturation phases (auto: wrk when on PATH); "
+                             "the open-loop phases always use aiohttp")
     args = parser.parse_args(argv)
+    from benchmarks.wrk_driver import have_wrk
+
+    if args.client == "wrk" and not have_wrk():
+        parser.error("--client wrk: wrk is not on PATH (apt-get install wrk, or `make bench`)")
+    if args.client == "auto":
+        args.client = "wrk" if have_wrk() else "aiohttp"
+    print(f"saturation client: {args.client}", flush=True)
     started = time.monotonic()
     results = run(args)
     print(report(results, args))
@@ -418,4 +475,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # run the copy imported as benchmarks.load, the one wrk_driver imports: one PhaseResult class
+    from benchmarks.load import main as _main
+
+    raise SystemExit(_main())
