@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from service import errors, images, metrics, model_repository, schemas
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
+from service.embedded_redis import die_with_parent
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
@@ -54,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
+        if multiprocessing.parent_process() is not None:
+            # a worker of `emodrift serve --workers N`: a killed supervisor must not leave it running
+            # (an orphan kept retrying its vanished Redis, holding CPU and the port's other sockets)
+            die_with_parent()
         redis = connect_redis(settings)
         choice = choose_provider(settings.provider)
         emotion = EmotionModel(

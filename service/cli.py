@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
 
 from service import logs
 from service.config import get_settings
@@ -39,6 +40,12 @@ def _serve(args: argparse.Namespace) -> int:
         # the workers read their settings from the environment, like any other deployment
         os.environ["EMODRIFT_REDIS_URL"] = embedded.url
         logging.getLogger("emodrift").warning("no EMODRIFT_REDIS_URL: embedded Redis at %s", embedded.url)
+    if args.workers > 1:
+        # Each worker takes its share of the cores unless told otherwise: N workers each with a
+        # core's worth of decode and onnxruntime threads oversubscribe the machine (longer tails).
+        share = str(max(1, available_cpus() // args.workers))
+        for name in ("EMODRIFT_DECODE_THREADS", "EMODRIFT_INTRA_OP_THREADS"):
+            os.environ.setdefault(name, share)
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -50,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         # access logs are off by default: request paths carry user ids
         uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+                    timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
                     log_config=logs.log_config(settings.log_format, args.log_level))
     except KeyboardInterrupt:  # that re-raised SIGINT / SIGTERM: the shutdown itself was clean
         pass
@@ -59,6 +67,21 @@ def _serve(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 quota (a container's limit)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
 def _version(_: argparse.Namespace) -> int:

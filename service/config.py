@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_hash_user_ids: bool = Field(False, description="log sha256(user id)[:16] instead of the id")
     public_url: str = Field("http://127.0.0.1:8000", description="base of links in alerts")
+    shutdown_timeout_seconds: float = Field(
+        20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
+        "(under the pod's 30 s terminationGracePeriodSeconds)")
 
     # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
     webhook_allow_private_urls: bool = Field(

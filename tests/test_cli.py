@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from service.cli import available_cpus
 from service.embedded_redis import free_port
 
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
@@ -81,3 +83,38 @@ def test_a_killed_parent_takes_its_embedded_redis_with_it(tmp_path: Path) -> Non
             return
         time.sleep(0.05)
     raise AssertionError("redis-server outlived the process that started it")
+
+
+@pytest.mark.parametrize("cpu_max, cap", [("max 100000", None), ("150000 100000", 1), ("50000 100000", 1),
+                                          ("800000 100000", 8), ("garbage", None)])
+def test_available_cpus_follows_the_container_quota(tmp_path, cpu_max: str, cap: int | None) -> None:
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cpus(tmp_path / "cpu.max") == (affinity if cap is None else min(affinity, cap))
+    assert available_cpus(tmp_path / "missing") == affinity
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}
+    env["EMODRIFT_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        descendants = _children(proc.pid)
+        assert len(descendants) >= 3  # redis-server, uvicorn's workers (and multiprocessing's tracker)
+    finally:
+        proc.kill()  # SIGKILL: uvicorn's supervisor cannot stop its workers itself
+        proc.wait()
+    deadline = time.monotonic() + 15
+    alive = descendants
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists()
+                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]]
+    assert not alive, [Path(f"/proc/{pid}/cmdline").read_text() for pid in alive]
