@@ -78,6 +78,12 @@ def webhook_index() -> str:
     return f"{WEBHOOKS}:subs"
 
 
+def webhook_ids_ever() -> str:
+    """Sorted set: every subscription id ever created (a handful), deleted ones too, so that erasure
+    reaches the deliveries of a subscription deleted since; scored by creation time."""
+    return f"{WEBHOOKS}:subs-ever"
+
+
 def webhook(sub_id: str) -> str:
     """Hash: id, url, events (JSON), secret, status (enabled|disabled), created_at, disabled_reason."""
     return f"{WEBHOOKS}:sub:{sub_id}"

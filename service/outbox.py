@@ -44,7 +44,20 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-USER_EVENTS_KEPT = 100
+# KEYS: the user's event refs; ARGV: cutoff (ms), retention (s), refs... Appends "<stream id> <event id>"
+# refs and drops those from before the cutoff (a stream id starts with its time in ms): erasure must
+# find every event whose deliveries may still exist, so the list is trimmed by age, never by count.
+APPEND_REFS = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+local cutoff = tonumber(ARGV[1])
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  local ms = head and tonumber(string.match(head, '^(%d+)-'))
+  if not ms or ms >= cutoff then break end
+  redis.call('LPOP', KEYS[1])
+end
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
 
 
 class Outbox:
@@ -56,6 +69,7 @@ class Outbox:
         self.retention = retention_seconds
         self.grace = grace_seconds
         self._unmark = redis.register_script(UNMARK)
+        self._append_refs = redis.register_script(APPEND_REFS)
         self._trim = redis.register_script(TRIM_RELAYED)
         self._release = redis.register_script(RELEASE)
 
@@ -81,11 +95,9 @@ class Outbox:
         ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(pending)]]
         refs = [f"{sid} {event['id']}" for sid, event in zip(ids, events)]
         await self._trim(keys=[keys.pending_events(user_id)], args=[pending[0], len(pending)])
-        async with self.redis.pipeline(transaction=False) as pipe:  # all on the user's slot
-            pipe.rpush(keys.user_events(user_id), *refs)
-            pipe.ltrim(keys.user_events(user_id), -USER_EVENTS_KEPT, -1)
-            pipe.expire(keys.user_events(user_id), self.retention)
-            await pipe.execute()
+        # kept as long as the user's other keys: longer than any delivery made from these events
+        cutoff_ms = int((time.time() - self.retention) * 1000)
+        await self._append_refs(keys=[keys.user_events(user_id)], args=[cutoff_ms, self.retention, *refs])
         return ids
 
     async def sweep(self, now: float | None = None) -> int:
@@ -120,7 +132,7 @@ class Outbox:
                 log.warning("outbox sweep failed", exc_info=True)
 
     async def event_refs(self, user_id: str) -> list[tuple[str, str]]:
-        """(stream id, event id) of the user's relayed events (the last USER_EVENTS_KEPT)."""
+        """(stream id, event id) of the user's relayed events within the retention period."""
         raw = await self.redis.lrange(keys.user_events(user_id), 0, -1)
         return [tuple(item.decode().split(" ", 1)) for item in raw]  # type: ignore[misc]
 

@@ -4,11 +4,17 @@ scanning every key and value in Redis afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
+import pytest
 import redis
+import redis.asyncio as aioredis
 
+from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
+from service.outbox import Outbox
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
 
@@ -37,7 +43,8 @@ def _everything(client: redis.Redis) -> bytes:
     return b"\n".join(blob)
 
 
-def test_erasure_leaves_no_trace_of_the_user(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("subscription_deleted_first", [False, True])
+def test_erasure_leaves_no_trace_of_the_user(tmp_path, subscription_deleted_first: bool) -> None:  # type: ignore[no-untyped-def]
     # A Redis of its own: the session's service would otherwise also consume this outbox.
     own = EmbeddedRedis(tmp_path, port=free_port()).start()
     redis_client = redis.Redis.from_url(own.url)
@@ -61,6 +68,8 @@ def test_erasure_leaves_no_trace_of_the_user(tmp_path) -> None:  # type: ignore[
                 time.sleep(0.05)
             assert receiver.attempts(), "the delivery never started"
             assert b"erase-me@example.org" in _everything(redis_client)
+            if subscription_deleted_first:  # its deliveries, payloads included, outlive it
+                assert client.delete(f"/v1/webhooks/{created.json()['id']}").status_code == 204
 
             assert client.delete("/v1/users/erase-me@example.org").status_code == 204
             blob = _everything(redis_client)
@@ -77,3 +86,34 @@ def test_erasure_leaves_no_trace_of_the_user(tmp_path) -> None:  # type: ignore[
         receiver.stop()
         redis_client.close()
         own.stop()
+
+
+def test_every_event_of_the_retention_period_stays_findable_for_erasure(redis_server: EmbeddedRedis) -> None:
+    """The user's event refs are trimmed by age (the retention), not by count: an erasure must find
+    the events of a user who had many alerts, or their deliveries (with payloads) would stay."""
+    async def scenario() -> tuple[int, int, int]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        outbox = Outbox(client, stream="ed:test-outbox-refs", maxlen=10_000, retention_seconds=3600)
+        user = "many-alerts"
+        await client.delete(keys.pending_events(user), keys.user_events(user))
+        events = [json.dumps({"id": f"evt_{i}", "type": "drift.started" if i % 2 == 0 else "drift.ended"})
+                  for i in range(150)]
+        await client.rpush(keys.pending_events(user), *events)
+        await outbox.relay(user)
+        kept = len(await outbox.event_refs(user))
+        # refs from before the retention period go: pretend two are 2 hours old
+        await client.lpush(keys.user_events(user), f"{int((time.time() - 7200) * 1000)}-0 evt_old",
+                           f"{int((time.time() - 7300) * 1000)}-0 evt_older")
+        await client.rpush(keys.pending_events(user), json.dumps({"id": "evt_new", "type": "drift.started"}))
+        await outbox.relay(user)
+        refs = [event_id for _, event_id in await outbox.event_refs(user)]
+        ttl = await client.ttl(keys.user_events(user))
+        await client.delete(keys.pending_events(user), keys.user_events(user), "ed:test-outbox-refs")
+        await client.aclose()
+        assert "evt_old" not in refs and "evt_older" not in refs and refs[-1] == "evt_new"
+        return kept, len(refs), ttl
+
+    kept, after, ttl = asyncio.run(scenario())
+    assert kept == 150
+    assert after == 151
+    assert 3500 < ttl <= 3600

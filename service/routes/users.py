@@ -63,7 +63,8 @@ async def delete_user(user_id: UserId, store: StoreDep, request: Request) -> Non
     if refs:
         await guarded(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
                                           *[stream_id for stream_id, _ in refs]))
-        subscriptions = [sub.id for sub in await request.app.state.webhooks.all()]
+        # deleted subscriptions too: the deliveries they made keep their payloads until retention ends
+        subscriptions = await request.app.state.webhooks.ids_ever()
         for stream_id, event_id in refs:
             await request.app.state.deliveries.forget_event(stream_id, event_id, subscriptions)
     if erased == 0:

@@ -65,12 +65,21 @@ class Subscriptions:
                 "id": sub.id, "url": sub.url, "events": json.dumps(list(sub.events)), "secret": sub.secret,
                 "status": sub.status, "created_at": repr(sub.created_at)})
             pipe.zadd(keys.webhook_index(), {sub.id: sub.created_at})
+            pipe.zadd(keys.webhook_ids_ever(), {sub.id: sub.created_at})
             await guarded(pipe.execute())
         return sub
 
     async def get(self, sub_id: str) -> Subscription | None:
         raw = await guarded(self.redis.hgetall(keys.webhook(sub_id)))
         return Subscription.from_redis(raw) if raw else None
+
+    async def ids_ever(self) -> list[str]:
+        """Every subscription id ever created, deleted ones too (erasure: their deliveries hold payloads)."""
+        async with self.redis.pipeline(transaction=False) as pipe:  # both in the {wh} slot
+            pipe.zrange(keys.webhook_ids_ever(), 0, -1)
+            pipe.zrange(keys.webhook_index(), 0, -1)  # subscriptions made before subs-ever existed
+            ever, current = await guarded(pipe.execute())
+        return list(dict.fromkeys(raw.decode() for raw in ever + current))
 
     async def all(self) -> list[Subscription]:
         ids = await guarded(self.redis.zrange(keys.webhook_index(), 0, -1))
