@@ -13,7 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from service.errors import Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
 from service.temporal import LABELS, TemporalModel
+from service.timestamps import iso_time
 
 log = logging.getLogger("emodrift.pipeline")
 
@@ -56,10 +57,6 @@ def detector_config(settings: Settings) -> DetectorConfig:
 
 def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
     return {label: round(float(p), 6) for label, p in zip(LABELS, values)}
-
-
-def iso_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class Pipeline:

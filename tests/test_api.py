@@ -36,7 +36,7 @@ def test_image_post_multipart_scores_the_face(client: httpx.Client) -> None:
     assert body["drift"] == {"score": body["drift"]["score"], "status": "warming_up", "posts_seen": 1}
     assert 0.0 <= body["drift"]["score"] <= 1.0
     assert body["alert"] is None
-    assert body["created_at"] == "2026-11-01T10:00:00Z"
+    assert body["created_at"] == "2026-11-01T10:00:00.000000Z"  # one shape: always microseconds
 
 
 def test_image_post_json_base64_and_no_face(client: httpx.Client) -> None:
@@ -87,7 +87,7 @@ def test_observations_share_the_state_and_detector(client: httpx.Client) -> None
     assert user["drift"]["status"] == "stable"
     assert max(user["baseline"], key=user["baseline"].get) == "happy"
     assert user["model_versions"]["temporal"].startswith("temporal:")
-    assert user["last_post_at"] == "2026-11-01T19:00:00Z"
+    assert user["last_post_at"] == "2026-11-01T19:00:00.000000Z"
 
 
 def _assert_error(response: httpx.Response, status: int, code: str) -> None:

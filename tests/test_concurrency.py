@@ -200,10 +200,10 @@ def test_out_of_order_posts_are_applied_in_arrival_order_with_zero_gap(
 
     out_of_order = results["late"][2]
     assert out_of_order["duplicate"] is False and out_of_order["drift"]["posts_seen"] == 3
-    assert out_of_order["created_at"] == "2026-11-01T11:00:00Z"  # the post keeps its own time
+    assert out_of_order["created_at"] == "2026-11-01T11:00:00.000000Z"  # the post keeps its own time
 
     view = client.get("/v1/users/late").json()
-    assert view["last_post_at"] == "2026-11-01T12:30:00Z"
+    assert view["last_post_at"] == "2026-11-01T12:30:00.000000Z"
     timeline = client.get("/v1/users/late/timeline").json()["posts"]
     assert [p["post_id"] for p in timeline] == ["p0", "p1", "p2", "p3"]  # arrival order
 
@@ -216,4 +216,4 @@ def test_out_of_order_posts_are_applied_in_arrival_order_with_zero_gap(
     # after the out-of-order post, last_post_at still says 12:00, not 11:00
     _observe(client, "late2", "a", "2026-11-01T12:00:00Z", seed=1)
     _observe(client, "late2", "b", "2026-11-01T09:00:00Z", seed=2)
-    assert client.get("/v1/users/late2").json()["last_post_at"] == "2026-11-01T12:00:00Z"
+    assert client.get("/v1/users/late2").json()["last_post_at"] == "2026-11-01T12:00:00.000000Z"

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service import timeline_svg
 from service.errors import UserNotFound
-from service.pipeline import as_distribution, iso_time
+from service.pipeline import as_distribution
+from service.timestamps import iso_time
 from service.routes.deps import AdminKey, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
 from service.state_store import guarded
 from service.schemas import TimelineView, UserView

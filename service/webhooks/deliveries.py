@@ -24,7 +24,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from service import keys
-from service.webhooks.subscriptions import Subscription, guarded, iso
+from service.timestamps import iso_time
+from service.webhooks.subscriptions import Subscription, guarded
 
 LOG_LENGTH = 1000  # deliveries indexed per subscription
 DEAD_LETTER_MAXLEN = 100_000
@@ -221,7 +222,7 @@ class Deliveries:
 
 def _view(rec: dict[str, str], attempts: list[bytes]) -> dict[str, Any]:
     def stamp(name: str) -> str | None:
-        return iso(float(rec[name])) if rec.get(name) else None
+        return iso_time(float(rec[name])) if rec.get(name) else None
 
     return {"id": rec["id"], "webhook_id": rec["event_id"], "event_id": rec["event_id"], "type": rec["type"],
             "status": rec["status"], "reason": rec.get("reason") or None, "created_at": stamp("created_at"),

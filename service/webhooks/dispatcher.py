@@ -37,7 +37,8 @@ from service.errors import InvalidWebhookUrl
 from service.webhooks.deliveries import Claimed, Deliveries
 from service.webhooks.retry import classify, next_delay, retry_after_seconds
 from service.webhooks.signing import sign
-from service.webhooks.subscriptions import Subscriptions, iso
+from service.timestamps import iso_time
+from service.webhooks.subscriptions import Subscriptions
 from service.webhooks.urls import check_url
 
 log = logging.getLogger("emodrift.webhooks")
@@ -211,7 +212,7 @@ class Dispatcher:
         metrics.WEBHOOK_LATENCY.observe(latency)
         metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
         attempt: dict[str, Any] = {
-            "attempt": claimed.attempts_so_far + 1, "at": iso(started), "status_code": status, "error": error,
+            "attempt": claimed.attempts_so_far + 1, "at": iso_time(started), "status_code": status, "error": error,
             "latency_ms": round(latency * 1000, 2), "result": result,
             "response": excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None,
         }
@@ -228,7 +229,7 @@ class Dispatcher:
             if delay is None:
                 await self._finish(claimed, attempt, "dead_lettered", f"retries exhausted: {what}")
             else:
-                attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso(time.time() + delay)
+                attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso_time(time.time() + delay)
                 await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, bytes]:

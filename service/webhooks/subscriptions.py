@@ -9,21 +9,14 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from service import keys
+from service.timestamps import iso_time
 from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
 
-
-
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as RFC 3339 UTC with milliseconds, as the rest of the API writes times."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -43,7 +36,7 @@ class Subscription:
     def public(self) -> dict[str, Any]:
         """What GET shows: everything but the secret."""
         return {"id": self.id, "url": self.url, "events": list(self.events), "status": self.status,
-                "created_at": iso(self.created_at), "disabled_reason": self.disabled_reason}
+                "created_at": iso_time(self.created_at), "disabled_reason": self.disabled_reason}
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "Subscription":
