@@ -216,7 +216,7 @@ def test_bad_created_at(http: httpx.Client, created_at: object) -> None:
 
 def test_naive_created_at_is_utc(http: httpx.Client, redis_client: redis.Redis) -> None:
     response = observation(http, user="naive", created_at="2026-11-01T10:00:00")
-    assert response.status_code == 200 and response.json()["created_at"] == "2026-11-01T10:00:00Z"
+    assert response.status_code == 200 and response.json()["created_at"] == "2026-11-01T10:00:00.000000Z"
     redis_client.delete(*redis_client.keys("ed:{naive}:*"))  # keep the teardown check about "victim"
 
 
