@@ -26,12 +26,17 @@ from benchmarks import metrics, report
 from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
 from service import model_repository
+from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
 
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 LSTM = "cnn_lstm"
+# The CNN-LSTM's fast rule (score threshold, consecutive posts): the service's declared defaults, not the
+# environment's, so that an EMODRIFT_* variable set in the shell cannot silently change published figures.
+SERVICE_FAST_RULE: tuple[float, int] = (Settings.model_fields["drift_threshold"].default,
+                                        Settings.model_fields["confirm_posts"].default)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Plan:
     iterations: int = 14           # bisection steps of a calibration
     seed: int = SEED
     workers: int = 2
+    fast_rule: tuple[float, int] = SERVICE_FAST_RULE  # the CNN-LSTM's, held fixed while its evidence rule is calibrated
 
 
 QUICK = Plan(no_change=6, no_change_length=800, per_kind=16, arl0=400.0, curve=(200.0, 400.0), curve_share=1.0,
@@ -127,7 +133,7 @@ class Runner:
         """(alarms, ends) per stream of ``group`` (its first ``share``)."""
         n = max(1, int(round(len(self.groups[group]) * share)))
         if name == LSTM:
-            config = lstm_config(knob, shape)
+            config = lstm_config(knob, shape, self.plan.fast_rule)
             return lstm_events(self.scores[group][:n], config)
         cuts = np.linspace(0, n, (self.plan.workers if self.pool else 1) + 1).astype(int)
         jobs = [(name, knob, shape, group, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
@@ -198,22 +204,38 @@ class Runner:
         return out
 
 
-# The knob is the evidence rule's threshold; the fast rule (threshold 0.85 for 3 posts, ARL0 ~4600 on its
-# own) and the reference weight stay at the service's defaults; the slack is the tuned shape.
+# The knob is the evidence rule's threshold; the fast rule is the plan's (the service's defaults unless
+# --fast-rule says otherwise) and the reference weight the service's default; the slack is the tuned shape.
+# Calibrating the evidence rule with the fast rule in place makes the pair's combined ARL0 the target.
 LSTM_DETECTOR = Baseline(LSTM, "scores", lambda *_: None, "cusum_threshold", (2.0, 400.0), True,
                          "cusum_slack", (0.25, 0.5, 1.0))
 
 
-def lstm_config(cusum_threshold: float, slack: float) -> DetectorConfig:
-    return replace(DetectorConfig(), cusum_threshold=cusum_threshold, cusum_slack=slack)
+def lstm_config(cusum_threshold: float, slack: float,
+                fast_rule: tuple[float, int] = SERVICE_FAST_RULE) -> DetectorConfig:
+    threshold, confirm_posts = fast_rule
+    return replace(DetectorConfig(), cusum_threshold=cusum_threshold, cusum_slack=slack,
+                   threshold=threshold, confirm_posts=confirm_posts)
 
 
-def cost(name: str, knob: float, shape: float, stream: Stream, temporal: TemporalModel) -> dict:
+def parse_fast_rule(text: str) -> tuple[float, int]:
+    """``THRESHOLD,CONFIRM`` (e.g. ``0.9,2``) as the fast rule; DetectorConfig checks the ranges."""
+    try:
+        threshold, confirm = text.split(",")
+        rule = (float(threshold), int(confirm))
+        lstm_config(1.0, 0.5, rule)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--fast-rule {text!r}: want THRESHOLD,CONFIRM ({error})") from None
+    return rule
+
+
+def cost(name: str, knob: float, shape: float, stream: Stream, temporal: TemporalModel,
+         fast_rule: tuple[float, int] = SERVICE_FAST_RULE) -> dict:
     """Per-user state bytes and single-update latency (p50 / p99, microseconds) of one detector."""
     times = []
     if name == LSTM:
         h, c = temporal.initial_state()
-        d = DriftDetector(lstm_config(knob, shape))
+        d = DriftDetector(lstm_config(knob, shape, fast_rule))
         for t in range(stream.length):
             started = time.perf_counter_ns()
             step = temporal.step(temporal.features(stream.probs[t], float(stream.gaps[t]), bool(stream.face[t])), h, c)
@@ -266,7 +288,7 @@ def run(plan: Plan, log=print) -> dict:
             results["detectors"][detector.name] = {
                 "knob": detector.knob, "value": knob, "shape": detector.shape, "shape_value": shape,
                 "shapes_tried": {str(r[2]): r[0] for r in tried}, "no_change": arl, **figures, "curve": curve,
-                "cost": cost(detector.name, knob, shape, groups["none"][0], temporal),
+                "cost": cost(detector.name, knob, shape, groups["none"][0], temporal, plan.fast_rule),
             }
             if detector.name == LSTM:  # the fast rule on its own (evidence rule off: threshold 0)
                 results["detectors"][LSTM]["fast_rule_arl0"] = runner.arl0(LSTM, 0.0, shape)["arl0"]
@@ -285,9 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     parser.add_argument("--arl0", type=float, default=None, help="target ARL0 in posts (default 2000)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fast-rule", type=parse_fast_rule, default=SERVICE_FAST_RULE, metavar="THRESHOLD,CONFIRM",
+                        help="the CNN-LSTM's fast rule (default: the service's, {0:g},{1}); the evidence rule "
+                             "is calibrated with it in place".format(*SERVICE_FAST_RULE))
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
-    plan = replace(plan, workers=args.workers, **({"arl0": args.arl0} if args.arl0 else {}))
+    plan = replace(plan, workers=args.workers, fast_rule=args.fast_rule, **({"arl0": args.arl0} if args.arl0 else {}))
     results = run(plan)
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(results, args.out, quick=args.quick)

@@ -3,6 +3,7 @@ baselines' contract, a quick end-to-end run, and the evidence the service puts i
 
 from __future__ import annotations
 
+import argparse
 import doctest
 import math
 import re
@@ -116,8 +117,21 @@ def test_quick_benchmark_calibrates_every_detector_and_judges_the_bar(tmp_path):
     assert set(results["bar"]["checks"]) >= {"recall_margin", "dip_alarms_under_5pct"}
     text = markdown(results)
     assert "## The bar" in text and "| cnn_lstm |" in text
+    assert "`--fast-rule {:g},{}`".format(*QUICK.fast_rule) in text  # the report says which fast rule ran
     plot(results, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 10_000
+
+
+def test_fast_rule_option_is_parsed_checked_and_reaches_the_detector():
+    from benchmarks.detection import SERVICE_FAST_RULE, lstm_config, parse_fast_rule
+    from service.drift import DetectorConfig
+
+    assert SERVICE_FAST_RULE == (DetectorConfig().threshold, DetectorConfig().confirm_posts)
+    config = lstm_config(50.0, 0.25, parse_fast_rule("0.9,2"))
+    assert (config.threshold, config.confirm_posts, config.cusum_threshold, config.cusum_slack) == (0.9, 2, 50.0, 0.25)
+    for bad in ("0.9", "0.9,2,1", "x,2", "0.9,0", "0.1,2", "1.0,2"):  # recovery is 0.25: the threshold must exceed it
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_fast_rule(bad)
 
 
 def test_alert_explains_itself(client: httpx.Client) -> None:
