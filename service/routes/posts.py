@@ -12,11 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from service import json_codec
 from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
     error_body,
 )
-from service import json_codec
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
