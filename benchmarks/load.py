@@ -603,7 +603,8 @@ def figures(results: dict, args: argparse.Namespace) -> dict:
     """The run's numbers, machine-readable: what docs/performance.md's table was printed from."""
     def phase(p: PhaseResult) -> dict:
         return {"rate_per_s": round(p.rate, 1), "ok": p.ok, "seconds": round(p.seconds, 2),
-                "cpu_ms_per_post": round(1e3 * p.cpu_seconds / max(p.ok, 1), 3),
+                # measured over the saturation phases only
+                "cpu_ms_per_post": round(1e3 * p.cpu_seconds / max(p.ok, 1), 3) if p.cpu_seconds else None,
                 "p50_ms": round(p.pct(50), 2), "p99_ms": round(p.pct(99), 2),
                 "errors": {str(k): v for k, v in p.errors.items()}, "client": p.client,
                 "client_cpu_seconds": round(p.client_cpu_seconds, 3), "aof_rewrites": p.aof_rewrites}
