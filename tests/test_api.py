@@ -179,6 +179,7 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     assert model["emotion_cnn"]["labels"] == LABELS
     assert model["provider"]["name"] in {"cpu", "cuda"} and model["provider"]["reason"]
     assert "parity" in model["emotion_cnn"] and "parity" in model["temporal"]
+    assert model["temporal"]["engine"] == "numpy"  # the numpy step agreed with onnxruntime at start-up
     post_image(client, "mo", "m1", img.face_jpeg())
     text = client.get("/metrics").text
     assert 'emodrift_http_requests_total{method="POST",route="/v1/users/{user_id}/posts",status_class="2xx"}' in text
