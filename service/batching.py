@@ -42,19 +42,20 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn")
+        self._stopping = False
         self.batches = 0  # lifetime count, for tests and /v1/model
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._loop(), name="micro-batcher")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
+        # The flag ends the loop even if its cancellation is swallowed (Python 3.11's wait_for can,
+        # in _collect); the wait is bounded so shutdown never hangs on it.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await asyncio.wait({self._task}, timeout=timeout)
         if self._queue is not None:
             while not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -97,7 +98,7 @@ class MicroBatcher:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             batch = await self._collect()
             live = [item for item in batch if not item.future.done()]
             if len(live) < len(batch):
