@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,6 +50,18 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, **timeouts)
 
 
+def follow_supervisor() -> None:
+    """In a worker of `emodrift serve --workers N`: end with the supervisor, even a SIGKILLed one (an
+    orphan kept retrying its vanished Redis, holding CPU and the port). A supervisor that died before
+    this ran (a worker still starting when it was killed) is caught by the parent check after it."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    die_with_parent()
+    if os.getppid() != parent.pid:
+        raise RuntimeError("the `emodrift serve` supervisor is gone; this worker stops")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -56,10 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.redis_url:
             raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
-        if multiprocessing.parent_process() is not None:
-            # a worker of `emodrift serve --workers N`: a killed supervisor must not leave it running
-            # (an orphan kept retrying its vanished Redis, holding CPU and the port's other sockets)
-            die_with_parent()
+        follow_supervisor()
         redis = connect_redis(settings)
         choice = choose_provider(settings.provider)
         emotion = EmotionModel(
