@@ -1,9 +1,9 @@
 """Shutdown ends even when a task's cancellation is lost.
 
 On Python 3.11 a cancel that lands just as ``asyncio.wait_for`` times out can be swallowed: the
-coroutine sees a timeout instead and goes on. The webhook dispatcher's loops then ran forever and a
-worker hung at "Waiting for application shutdown" (once, in the suite), outliving its supervisor.
-The race cannot be timed from a test, so these steps swallow the cancellation on purpose.
+coroutine sees a timeout instead and goes on, and a loop around it runs forever. A worker once hung
+at "Waiting for application shutdown" in the suite, outliving its supervisor; a lost cancellation is
+the likely cause. The race cannot be timed from a test, so these steps swallow it on purpose.
 """
 
 from __future__ import annotations

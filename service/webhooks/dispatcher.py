@@ -68,9 +68,9 @@ class Dispatcher:
                        for step in (self._read, self._sweep, self._due)]
 
     async def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-        # The flag ends a loop even if its cancellation is lost: on Python 3.11 a cancel that lands as
-        # wait_for times out is swallowed, _forever looped on, and a worker hung at "Waiting for
-        # application shutdown" (seen once in the suite). The wait is bounded for the same reason.
+        # The flag ends a loop even if its cancellation is lost (on Python 3.11 a cancel that lands as
+        # wait_for times out can be swallowed, and _forever would loop on): a worker once hung at
+        # "Waiting for application shutdown" in the suite. The wait is bounded for the same reason.
         self._stopping = True
         tasks = [*self._loops, *self._inflight]
         for task in tasks:
