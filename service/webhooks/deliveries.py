@@ -51,7 +51,8 @@ end
 return redis.call('SCARD', KEYS[1])
 """ % (LOG_LENGTH + 1)
 
-# KEYS: due, delivery; ARGV: id, now, lease expiry. Returns the claim token, or nil when not due.
+# KEYS: due, delivery, attempts; ARGV: id, now, lease expiry. Returns {claim token, the delivery hash
+# (flat), attempts so far}, or nil when not due.
 CLAIM = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
@@ -60,7 +61,8 @@ if redis.call('HGET', KEYS[2], 'status') ~= 'pending' then
   return false
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return redis.call('HINCRBY', KEYS[2], 'claims', 1)
+local token = redis.call('HINCRBY', KEYS[2], 'claims', 1)
+return {token, redis.call('HGETALL', KEYS[2]), redis.call('LLEN', KEYS[3])}
 """
 
 # KEYS: delivery, attempts, due, open set, dead letters, subscription
@@ -159,15 +161,13 @@ class Deliveries:
         return [raw.decode() for raw in ids]
 
     async def claim(self, did: str, now: float, lease_until: float) -> Claimed | None:
-        token = await guarded(self._claim(keys=[keys.deliveries_due(), keys.delivery(did)],
+        # one round trip: the script answers the token, the record and how many attempts it has
+        reply = await guarded(self._claim(keys=[keys.deliveries_due(), keys.delivery(did), keys.delivery_attempts(did)],
                                           args=[did, repr(now), repr(lease_until)]))
-        if token is None:
+        if reply is None:
             return None
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.delivery(did))
-            pipe.llen(keys.delivery_attempts(did))
-            raw, count = await guarded(pipe.execute())
-        record = {k.decode(): v.decode() for k, v in raw.items()}
+        token, flat, count = reply
+        record = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
         return Claimed(did, int(token), record, int(count))
 
     async def record(self, claimed: Claimed, attempt: dict[str, Any] | None, status: str,

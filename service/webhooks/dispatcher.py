@@ -38,7 +38,7 @@ from service.webhooks.deliveries import Claimed, Deliveries
 from service.webhooks.retry import classify, next_delay, retry_after_seconds
 from service.webhooks.signing import sign
 from service.timestamps import iso_time
-from service.webhooks.subscriptions import Subscriptions
+from service.webhooks.subscriptions import Subscription, Subscriptions
 from service.webhooks.urls import check_url
 
 log = logging.getLogger("emodrift.webhooks")
@@ -111,9 +111,10 @@ class Dispatcher:
     async def _read(self) -> None:
         reply = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
                                             count=64, block=self.block_ms)
+        subs = await self.subscriptions.all() if reply else []  # once per batch, not per entry
         for _stream, entries in reply or []:
             for stream_id, fields in entries:
-                await self._take(stream_id.decode(), fields)
+                await self._take(stream_id.decode(), fields, subs)
 
     async def _sweep(self) -> None:
         start: Any = "0-0"
@@ -121,15 +122,16 @@ class Dispatcher:
             reply = await self.redis.xautoclaim(self.stream, self.group, self.consumer,
                                                 self.settings.webhook_claim_idle_ms, start_id=start, count=100)
             start, entries = reply[0], reply[1]
+            subs = await self.subscriptions.all() if entries else []
             for stream_id, fields in entries:
                 if stream_id is not None:
-                    await self._take(stream_id.decode(), fields)
+                    await self._take(stream_id.decode(), fields, subs)
             if start in (b"0-0", "0-0"):
                 break
         await self._housekeeping()
         await asyncio.sleep(self.sweep_every)
 
-    async def _take(self, stream_id: str, fields: dict[bytes, bytes] | None) -> None:
+    async def _take(self, stream_id: str, fields: dict[bytes, bytes] | None, subs: list[Subscription]) -> None:
         try:
             event = json.loads((fields or {})[b"event"])
             event_type = event["type"]
@@ -139,9 +141,9 @@ class Dispatcher:
             log.error("outbox entry %s is not an event; acknowledged without delivery", stream_id)
             await self.redis.xack(self.stream, self.group, stream_id)
             return
-        subs = await self.subscriptions.matching(event_type)
+        matching = [sub for sub in subs if sub.matches(event_type)]
         body = {"type": event_type, "timestamp": event.get("emitted_at") or event.get("at"), "data": event}
-        if await self.deliveries.enqueue(stream_id, event, json.dumps(body, separators=(",", ":")), subs) == 0:
+        if await self.deliveries.enqueue(stream_id, event, json.dumps(body, separators=(",", ":")), matching) == 0:
             await self.redis.xack(self.stream, self.group, stream_id)
         else:
             self._wake.set()

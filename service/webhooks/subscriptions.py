@@ -33,6 +33,10 @@ class Subscription:
     def enabled(self) -> bool:
         return self.status == "enabled"
 
+    def matches(self, event_type: str) -> bool:
+        """Whether an event of this type is delivered to this subscription now."""
+        return self.enabled and event_type in self.events
+
     def public(self) -> dict[str, Any]:
         """What GET shows: everything but the secret."""
         return {"id": self.id, "url": self.url, "events": list(self.events), "status": self.status,
@@ -83,9 +87,6 @@ class Subscriptions:
                 pipe.hgetall(keys.webhook(sub_id.decode()))
             rows = await guarded(pipe.execute())
         return [Subscription.from_redis(raw) for raw in rows if raw]
-
-    async def matching(self, event_type: str) -> list[Subscription]:
-        return [sub for sub in await self.all() if sub.enabled and event_type in sub.events]
 
     async def delete(self, sub_id: str) -> bool:
         """Pending deliveries of a deleted subscription are cancelled when next claimed."""
