@@ -17,7 +17,7 @@ import math
 import multiprocessing as mp
 import pickle
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +114,27 @@ def _run(name: str, knob: float, shape: float, group: str, lo: int, hi: int) -> 
     return out
 
 
+def prepare(plan: Plan) -> tuple[TemporalModel, dict[str, list[Stream]]]:
+    """The served temporal model and the plan's seeded streams, by group (``none``, each kind, ``transient``)."""
+    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
+    groups = {"none": make_streams("none", plan.no_change, plan.seed, plan.no_change_length)}
+    for kind in (*CHANGE_KINDS, "transient"):
+        groups[kind] = make_streams(kind, plan.per_kind, plan.seed)
+    return temporal, groups
+
+
+@dataclass
+class Tuned:
+    """A detector calibrated to the plan's ARL0 at its best shape."""
+
+    shape: float
+    knob: float
+    no_change: dict  # ARL0 figures on the no-change streams
+    figures: dict    # per-kind and pooled change metrics
+    history: list    # (knob, ARL0) pairs the calibration tried
+    recall_by_shape: dict[str, float] = field(default_factory=dict)
+
+
 class Runner:
     """Runs detectors on stream groups: the LSTM in-process, baselines over a small worker pool."""
 
@@ -145,6 +166,18 @@ class Runner:
         alarms, _ = self.alarms(name, knob, shape, "none", share)
         lengths = [s.length for s in self.groups["none"][:len(alarms)]]
         return metrics.arl0(alarms, lengths)
+
+    def tune(self, detector: Baseline) -> "Tuned":
+        """The knob calibrated to the plan's ARL0 for every shape; the shape with the best recall (then
+        the shortest median delay) wins."""
+        tried = []
+        for shape in detector.shapes:
+            history: list = []
+            knob, no_change = self.calibrate(detector, shape, self.plan.arl0, history)
+            tried.append(Tuned(shape, knob, no_change, self.evaluate(detector.name, knob, shape), history))
+        best = max(tried, key=lambda t: (t.figures["all_changes"]["recall"], -t.figures["all_changes"]["delay_median"]))
+        best.recall_by_shape = {str(t.shape): t.figures["all_changes"]["recall"] for t in tried}
+        return best
 
     def calibrate(self, detector: Baseline, shape: float, target: float, history: list | None = None,
                   known: list | None = None) -> tuple[float, dict]:
@@ -259,10 +292,7 @@ def cost(name: str, knob: float, shape: float, stream: Stream, temporal: Tempora
 
 def run(plan: Plan, log=print) -> dict:
     started = time.perf_counter()
-    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
-    groups = {"none": make_streams("none", plan.no_change, plan.seed, plan.no_change_length)}
-    for kind in (*CHANGE_KINDS, "transient"):
-        groups[kind] = make_streams(kind, plan.per_kind, plan.seed)
+    temporal, groups = prepare(plan)
     runner = Runner(plan, groups, temporal)
     log(f"streams and LSTM scores ready in {time.perf_counter() - started:.0f}s ({temporal.artifact.tag})")
     results: dict = {"plan": plan.__dict__ | {"curve": list(plan.curve)}, "model": temporal.artifact.tag,
@@ -270,14 +300,8 @@ def run(plan: Plan, log=print) -> dict:
     try:
         for detector in (LSTM_DETECTOR, *BASELINES):
             t0 = time.perf_counter()
-            tried = []
-            for shape in detector.shapes:
-                history: list = []
-                knob, arl = runner.calibrate(detector, shape, plan.arl0, history)
-                figures = runner.evaluate(detector.name, knob, shape)
-                tried.append((figures["all_changes"]["recall"], -figures["all_changes"]["delay_median"],
-                              shape, knob, arl, figures, history))
-            recall, _, shape, knob, arl, figures, history = max(tried, key=lambda r: (r[0], r[1]))
+            best = runner.tune(detector)
+            shape, knob, arl, figures, history = best.shape, best.knob, best.no_change, best.figures, best.history
             curve = []
             for target in plan.curve:
                 k, a = (knob, arl) if target == plan.arl0 else runner.calibrate(detector, shape, target, known=history)
@@ -287,13 +311,14 @@ def run(plan: Plan, log=print) -> dict:
                               "delay_median": pooled["delay_median"], "delay_p90": pooled["delay_p90"]})
             results["detectors"][detector.name] = {
                 "knob": detector.knob, "value": knob, "shape": detector.shape, "shape_value": shape,
-                "shapes_tried": {str(r[2]): r[0] for r in tried}, "no_change": arl, **figures, "curve": curve,
+                "shapes_tried": best.recall_by_shape, "no_change": arl, **figures, "curve": curve,
                 "cost": cost(detector.name, knob, shape, groups["none"][0], temporal, plan.fast_rule),
             }
             if detector.name == LSTM:  # the fast rule on its own (evidence rule off: threshold 0)
                 results["detectors"][LSTM]["fast_rule_arl0"] = runner.arl0(LSTM, 0.0, shape)["arl0"]
             log(f"{detector.name:13s} {detector.knob}={knob:.4g} {detector.shape}={shape:g} ARL0 {arl['arl0']} "
-                f"recall {recall} delay {figures['all_changes']['delay_median']} ({time.perf_counter() - t0:.0f}s)")
+                f"recall {figures['all_changes']['recall']} delay {figures['all_changes']['delay_median']} "
+                f"({time.perf_counter() - t0:.0f}s)")
     finally:
         runner.close()
     results["seconds"] = round(time.perf_counter() - started, 1)

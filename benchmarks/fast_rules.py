@@ -19,10 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import detection, report
-from benchmarks.streams import CHANGE_KINDS, make_streams
-from service import model_repository
-from service.inference import ProviderChoice
-from service.temporal import TemporalModel
+from benchmarks.streams import CHANGE_KINDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 # From quick (left) to strict (right) around the service's default 0.85 x 3; below 0.8 x 2 the fast
@@ -34,22 +31,14 @@ SHORT = {"abrupt_pos_neg": "a_pn", "abrupt_neg_pos": "a_np", "gradual_10": "g10"
 
 
 def sweep(rules: list[tuple[float, int]], plan: detection.Plan, log=print) -> list[dict]:
-    temporal = TemporalModel(model_repository.load(detection.REPOSITORY, "temporal"), ProviderChoice("cpu", "bench"))
-    groups = {"none": make_streams("none", plan.no_change, plan.seed, plan.no_change_length)}
-    for kind in (*CHANGE_KINDS, "transient"):
-        groups[kind] = make_streams(kind, plan.per_kind, plan.seed)
+    temporal, groups = detection.prepare(plan)
     runner = detection.Runner(replace(plan, workers=1), groups, temporal)
     baselines = json.loads((DOCS / "detection.json").read_text())["detectors"]
     rows = []
     for rule in rules:
         runner.plan = replace(plan, workers=1, fast_rule=rule)
-        tried = []
-        for slack in detection.LSTM_DETECTOR.shapes:
-            knob, no_change = runner.calibrate(detection.LSTM_DETECTOR, slack, plan.arl0, [])
-            figures = runner.evaluate(detection.LSTM, knob, slack)
-            tried.append((figures["all_changes"]["recall"], -figures["all_changes"]["delay_median"], slack, knob,
-                          no_change, figures))
-        _, _, slack, knob, no_change, figures = max(tried, key=lambda t: (t[0], t[1]))
+        best = runner.tune(detection.LSTM_DETECTOR)
+        slack, knob, no_change, figures = best.shape, best.knob, best.no_change, best.figures
         verdict = report.bar({"detectors": {**baselines, detection.LSTM: {**figures, "no_change": no_change}}})
         rows.append({"rule": rule, "cusum_threshold": knob, "slack": slack, "arl0": no_change["arl0"],
                      "fast_rule_arl0": runner.arl0(detection.LSTM, 0.0, slack)["arl0"], "figures": figures,

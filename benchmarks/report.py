@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from benchmarks import metrics
-from benchmarks.streams import AFTER_END, CHANGE_KINDS, NO_CHANGE_LENGTH, POST, PRE
+from benchmarks.streams import AFTER_END, CHANGE_KINDS, POST, PRE
 
 LSTM = "cnn_lstm"
 MARGIN = 0.05

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
