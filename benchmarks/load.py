@@ -72,6 +72,13 @@ def multipart(image: bytes, post_id: str) -> bytes:
     return head + image + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+def raw_request(host: str, target: str, body: bytes, content_type: str) -> bytes:
+    """One POST as bytes on the wire: what the open-loop client and wrk's request file send."""
+    head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
 @dataclass
 class Workload:
     """Pre-built requests: (path, body, content type)."""
@@ -171,8 +178,6 @@ async def open_loop(base: str, work: Workload, rate: float, seconds: float, name
     stays small on 2 shared cores. An arrival with no idle connection waits for one, and that wait
     counts in its latency.
     """
-    from benchmarks.wrk_driver import raw_request  # imports this module: not at the top
-
     url = urlsplit(base)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     result = PhaseResult(name, seconds)
@@ -359,8 +364,8 @@ async def saturate(name: str, base: str, work: Workload, pids: list[int], args: 
 
 
 def compact_aof(db: redis.Redis, timeout: float = 60.0) -> None:
-    """Rewrite Redis's AOF now and wait for it, so that its automatic rewrite (a fork that copies the
-    dataset, ~1 s of a core here) does not land at random inside a measured phase: on these 2 cores it
+    """Rewrite Redis's AOF now and wait for it, so that its automatic rewrite (a fork that writes the
+    whole dataset out again) does not land at random inside a measured phase: on these 2 cores it
     competes with the service, where a production Redis on its own host would not. After it the AOF
     must double before the next automatic one, more than any one phase writes. Phases it still hits
     are flagged in the report."""

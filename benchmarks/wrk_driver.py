@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmarks.load import PhaseResult, Workload
+from benchmarks.load import PhaseResult, Workload, raw_request
 
 MARKER = "EMODRIFT_WRK "  # prefix of the JSON line done() prints
 
@@ -98,12 +98,6 @@ class WorkloadExhausted(RuntimeError):
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
-
-
-def raw_request(host: str, target: str, body: bytes, content_type: str) -> bytes:
-    head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
-    return head.encode("latin-1") + body
 
 
 def write_requests(base: str, work: Workload, path: Path) -> int:

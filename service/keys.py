@@ -57,13 +57,14 @@ def drifting_users() -> str:
     return f"{RELAY}:drifting"
 
 
+def relay_lock() -> str:
+    """String: the token of the one replica sweeping the relay's marks (with a TTL)."""
+    return f"{RELAY}:lock"
+
+
 def rate_window(key_digest: str, second: int) -> str:
     """Counter of one API key's requests in one wall-clock second (a slot of its own per key)."""
     return f"{PREFIX}:{{rl:{key_digest}}}:{second}"
-
-
-def relay_lock() -> str:
-    return f"{RELAY}:lock"
 
 
 # --- webhooks -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The temporal model's one-post step in numpy, with the weights read from its ONNX file.
 
-Why: one step is ~30k multiply-adds, a few µs of maths, but an onnxruntime ``Session.run`` costs
-~60-70 µs of call overhead for it: ~9% of an observation post's CPU (py-spy, docs/performance.md).
+Why: one step is ~11k multiply-adds, a few µs of maths, but most of an onnxruntime ``Session.run``
+is call overhead: 22 µs a step alone against 15 µs here (timeit), and in the running service py-spy
+put ``Session.run`` at ~9% of an observation post's CPU (docs/performance.md).
 The weights come from the same sha-checked ``model.onnx`` the service loads, so the artifact stays
 the one truth; ``TemporalModel`` checks this step against onnxruntime at start-up and keeps
 onnxruntime whenever they disagree or the graph is not the LSTM cell ``export/temporal.py`` writes.
