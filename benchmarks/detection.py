@@ -27,7 +27,7 @@ from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
 from service import model_repository
 from service.config import Settings
-from service.drift import DetectorConfig, DriftDetector
+from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
 
@@ -118,7 +118,7 @@ def prepare(plan: Plan) -> tuple[TemporalModel, dict[str, list[Stream]]]:
     """The served temporal model and the plan's seeded streams, by group (``none``, each kind, ``transient``)."""
     temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
     groups = {"none": make_streams("none", plan.no_change, plan.seed, plan.no_change_length)}
-    for kind in (*CHANGE_KINDS, "transient"):
+    for kind in (*CHANGE_KINDS, "transient", "placebo"):
         groups[kind] = make_streams(kind, plan.per_kind, plan.seed)
     return temporal, groups
 
@@ -154,7 +154,7 @@ class Runner:
         """(alarms, ends) per stream of ``group`` (its first ``share``)."""
         n = max(1, int(round(len(self.groups[group]) * share)))
         if name == LSTM:
-            config = lstm_config(knob, shape, self.plan.fast_rule)
+            config = lstm_config(knob, shape, self.plan.fast_rule, self.temporal.score_profile)
             return lstm_events(self.scores[group][:n], config)
         cuts = np.linspace(0, n, (self.plan.workers if self.pool else 1) + 1).astype(int)
         jobs = [(name, knob, shape, group, int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
@@ -228,6 +228,10 @@ class Runner:
                 continue
             out[kind] = metrics.change_metrics(cases)
             pooled += cases
+        # the control: the same windows on streams where nothing changes (chance "recall" and delays)
+        alarms, ends = self.alarms(name, knob, shape, "placebo", share)
+        out["placebo"] = metrics.change_metrics([metrics.Case(s.start, s.end, s.length, a, e)
+                                                 for s, a, e in zip(self.groups["placebo"], alarms, ends)])
         out["all_changes"] = metrics.change_metrics(pooled)
         precision = metrics.change_metrics(pooled_all)["precision"]  # dips' alarms count as false
         out["all_changes"]["precision"] = precision
@@ -244,11 +248,12 @@ LSTM_DETECTOR = Baseline(LSTM, "scores", lambda *_: None, "cusum_threshold", (2.
                          "cusum_slack", (0.25, 0.5, 1.0))
 
 
-def lstm_config(cusum_threshold: float, slack: float,
-                fast_rule: tuple[float, int] = SERVICE_FAST_RULE) -> DetectorConfig:
+def lstm_config(cusum_threshold: float, slack: float, fast_rule: tuple[float, int] = SERVICE_FAST_RULE,
+                profile: ScoreProfile | None = None) -> DetectorConfig:
+    """The service's detector with these knobs, on the served model's score profile (as the service runs it)."""
     threshold, confirm_posts = fast_rule
     return replace(DetectorConfig(), cusum_threshold=cusum_threshold, cusum_slack=slack,
-                   threshold=threshold, confirm_posts=confirm_posts)
+                   threshold=threshold, confirm_posts=confirm_posts, profile=profile)
 
 
 def parse_fast_rule(text: str) -> tuple[float, int]:
@@ -268,7 +273,7 @@ def cost(name: str, knob: float, shape: float, stream: Stream, temporal: Tempora
     times = []
     if name == LSTM:
         h, c = temporal.initial_state()
-        d = DriftDetector(lstm_config(knob, shape, fast_rule))
+        d = DriftDetector(lstm_config(knob, shape, fast_rule, temporal.score_profile))
         for t in range(stream.length):
             started = time.perf_counter_ns()
             step = temporal.step(temporal.features(stream.probs[t], float(stream.gaps[t]), bool(stream.face[t])), h, c)

@@ -16,8 +16,8 @@
 >>> m = change_metrics([Case(start=50, end=None, length=200, alarms=[60]),
 ...                     Case(start=50, end=None, length=200, alarms=[20, 150]),
 ...                     Case(start=50, end=None, length=200, alarms=[])])
->>> m["recall"], m["pre_change_alarm_rate"], m["delay_median"], round(m["precision"], 3)
-(0.6667, 0.3333, 55.0, 0.667)
+>>> m["recall"], m["pre_change_alarm_rate"], m["delay_median"], round(m["precision"], 3), m["delays"]
+(0.6667, 0.3333, 55.0, 0.667, [10, 100])
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def change_metrics(cases: list[Case]) -> dict:
         # favours detectors that find only the early, lucky ones)
         "found_within_30": round(sum(d <= 30 for d in delays) / n, 4) if n else 0.0,
         "alarms": all_alarms,
+        "delays": sorted(delays),  # of the changes found, so any "found within d posts" can be read off
     }
 
 

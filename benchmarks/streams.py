@@ -17,6 +17,9 @@ gradual_10/_30     the mix goes linearly from baseline to contrast over 10 / 30 
 shift_0.1/.2/.3    the share of negative emotions (angry, disgust, fear, sad) rises by 0.1 / 0.2 / 0.3
 transient          one dip of 1-3 contrast posts, then baseline again: must NOT alarm
 episode            a dip of 12-30 contrast posts that recovers: must start, and end
+placebo            no change, timed like a change stream (a ``start`` is drawn, nothing happens there): the
+                   control. An alarm in its window is chance, so a detector's "recall" here is the share
+                   of every lasting kind's recall it would score with no change at all
 =================  =======================================================================================
 
 Change streams have ``PRE`` = 32..96 posts of baseline before ``start``; persistent changes run
@@ -37,7 +40,7 @@ from model.synthetic import ARCHETYPES, NEGATIVE, draw_regimes, observe, shifted
 
 CHANGE_KINDS = ("abrupt_pos_neg", "abrupt_neg_pos", "gradual_10", "gradual_30", "shift_0.1", "shift_0.2",
                 "shift_0.3", "episode")
-KINDS = ("none", *CHANGE_KINDS, "transient")
+KINDS = ("none", *CHANGE_KINDS, "transient", "placebo")  # appended kinds keep the others' seeds
 NO_CHANGE_LENGTH = 3000
 PRE = (32, 96)
 POST = 150
@@ -72,6 +75,8 @@ def make_stream(rng: np.random.Generator, kind: str, index: int = 0, length: int
     start = int(rng.integers(PRE[0], PRE[1] + 1))
     if kind.startswith("shift_"):
         contrast = shifted(baseline, float(kind.split("_")[1]))
+    elif kind == "placebo":
+        contrast = baseline
     mix = np.zeros(start + POST)
     end = None
     if kind in ("transient", "episode"):

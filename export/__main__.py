@@ -1,4 +1,4 @@
-"""``python -m export {emotion-cnn|temporal|face-detector|all}``: write versioned, parity-checked ONNX artifacts.
+"""``python -m export {emotion-cnn|temporal|score-profile|face-detector|all}``: write versioned, parity-checked ONNX artifacts.
 
 Each exporter lives in its own module and writes ``model_repository/<name>/<version>/`` with
 ``model.onnx`` and ``manifest.json``. Run ``python -m export <target> --help`` for its options.
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     if target == "temporal":
         from export.temporal import main as run
         return run(rest)
+    if target == "score-profile":
+        from export.score_profile import main as run
+        return run(rest)
     if target == "face-detector":
         from export.face_detector import main as run
         return run(rest)
@@ -28,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         from export.emotion_cnn import main as run_cnn
         from export.temporal import main as run_temporal
         return run_cnn(rest) or run_temporal(rest)
-    print(f"unknown target {target!r}; expected emotion-cnn, temporal, face-detector or all", file=sys.stderr)
+    print(f"unknown target {target!r}; expected emotion-cnn, temporal, score-profile, face-detector or all", file=sys.stderr)
     return 2
 
 

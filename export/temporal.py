@@ -23,11 +23,15 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from export import score_profile
 from export.manifest import REPOSITORY, sha256_of, version_dir, write_manifest
 from model import features
 from model.synthetic import generate_dataset, stack
 from model.temporal import TemporalNet, load_checkpoint
 from model.train_temporal import CHECKPOINT, EVAL_SEED, evaluate
+from service import model_repository
+from service.inference import ProviderChoice
+from service.temporal import TemporalModel
 
 NAME = "temporal"
 INPUTS = ("x", "h", "c")
@@ -141,6 +145,9 @@ def main(argv: list[str]) -> int:
         "evaluation": evaluation,
     }
     written = write_manifest(out_dir, manifest)
+    # the drift score's per-age profile on users who never change, measured through the service's path
+    score_profile.write(out_dir, score_profile.measure(TemporalModel(
+        model_repository.load(args.out, NAME, args.version), ProviderChoice("cpu", "export"))))
     print(f"wrote {path} ({path.stat().st_size} bytes) and {written}")
     print(f"held-out drift AUC {evaluation['drift_auc']}  next CE {evaluation['next_cross_entropy']}")
     return 0

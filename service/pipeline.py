@@ -21,7 +21,7 @@ import numpy as np
 from service import images, metrics
 from service.batching import MicroBatcher
 from service.config import Settings
-from service.drift import DetectorConfig, DriftDetector
+from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.evidence import explain
 from service.errors import Overloaded, StateConflict
 from service.logs import user_ref
@@ -41,7 +41,7 @@ class Scored:
     source: str  # "image" | "observation"
 
 
-def detector_config(settings: Settings) -> DetectorConfig:
+def detector_config(settings: Settings, profile: ScoreProfile | None = None) -> DetectorConfig:
     return DetectorConfig(
         warmup_posts=settings.warmup_posts,
         threshold=settings.drift_threshold,
@@ -52,6 +52,7 @@ def detector_config(settings: Settings) -> DetectorConfig:
         cusum_threshold=settings.drift_cusum_threshold,
         cusum_slack=settings.drift_cusum_slack,
         reference_alpha=settings.drift_reference_alpha,
+        profile=profile,
     )
 
 
@@ -70,7 +71,7 @@ class Pipeline:
         self.temporal = temporal
         self.face_detector = face_detector
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
-        self.detector_config = detector_config(settings)
+        self.detector_config = detector_config(settings, temporal.score_profile)
         self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         self._admitted = 0  # images decoding or waiting for the CNN in this process
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]

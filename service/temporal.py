@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service import lstm_numpy
+from service.drift import ScoreProfile
 from service.inference import ProviderChoice, open_session
 from service.model_repository import Artifact
 
@@ -56,6 +57,13 @@ class TemporalModel:
             log.warning("%s: numpy step differs from onnxruntime by %.2g; using onnxruntime", artifact.tag, gap)
             self._numpy = None
         self.engine = "numpy" if self._numpy is not None else "onnxruntime"
+        # What the score does on users who never change, by post count: the evidence rule's scale.
+        # Artifacts exported before it existed have none; `python -m export score-profile` adds it.
+        entry = manifest.get("score_profile")
+        self.score_profile = ScoreProfile.from_manifest(entry) if entry else None
+        if self.score_profile is None:
+            log.warning("%s has no score_profile: the evidence rule reads the raw score, whose climb over a "
+                        "new user's first posts raises false alarms", artifact.tag)
 
     def initial_state(self) -> tuple[np.ndarray, np.ndarray]:
         zeros = np.zeros(self.hidden_size, dtype=np.float32)

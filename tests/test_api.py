@@ -11,6 +11,7 @@ import httpx
 import redis
 
 from service import keys
+from service.config import Settings
 from service.state_store import encode_record
 from tests.conftest import read_state
 from tests import image_fixtures as img
@@ -180,6 +181,10 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     assert model["provider"]["name"] in {"cpu", "cuda"} and model["provider"]["reason"]
     assert "parity" in model["emotion_cnn"] and "parity" in model["temporal"]
     assert model["temporal"]["engine"] == "numpy"  # the numpy step agreed with onnxruntime at start-up
+    # the evidence rule reads the score on the temporal model's profile, named by its id
+    version = model["temporal"]["version"]
+    manifest = json.loads((Settings().model_repository / "temporal" / str(version) / "manifest.json").read_text())
+    assert manifest["score_profile"]["id"] == f"temporal:{version}/{model['detector']['profile']}"
     post_image(client, "mo", "m1", img.face_jpeg())
     text = client.get("/metrics").text
     assert 'emodrift_http_requests_total{method="POST",route="/v1/users/{user_id}/posts",status_class="2xx"}' in text

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from service.drift import DetectorConfig, DriftDetector
+from service.drift import DetectorConfig, DriftDetector, ScoreProfile, logit
 
 # the fast rule alone (the evidence rule off): exact outcomes that do not depend on the calibration
 CFG = DetectorConfig(warmup_posts=5, threshold=0.6, recovery_threshold=0.3, confirm_posts=3, recovery_posts=4, cooldown_posts=6,
@@ -108,7 +108,7 @@ def test_state_from_the_previous_version_loads_and_keeps_working() -> None:
     # stored before the evidence rule existed: no cusum / reference fields; plus a field we do not know
     old = {"posts_seen": 120, "status": "stable", "streak": 1, "cooldown_left": 0, "episode_started_at": None,
            "episodes": 2, "some_future_field": 1}
-    detector = DriftDetector.from_dict(DetectorConfig(), old)
+    detector = DriftDetector.from_dict(replace(DetectorConfig(), threshold=0.85, confirm_posts=3), old)
     assert (detector.posts_seen, detector.status, detector.episodes, detector.ref_n, detector.cusum) == (120, "stable", 2, 0, 0.0)
     events = [detector.update(s) for s in calm_moderate_calm()[:10] + [0.95] * 3]
     assert events.count("drift.started") == 1 and detector.episodes == 3  # a new user's rules apply at once
@@ -139,3 +139,65 @@ def test_invalid_configs_are_refused(kwargs: dict[str, float]) -> None:
 def test_scores_outside_unit_interval_are_refused() -> None:
     with pytest.raises(ValueError):
         DriftDetector(CFG).update(1.5)
+
+
+def _climb(ages: int = 80) -> np.ndarray:
+    """What the temporal model scores on a new user who never changes: ~0.01 at first, ~0.2 by post 80."""
+    return np.concatenate([np.full(10, 0.01), np.linspace(0.01, 0.2, ages - 10)])
+
+
+def _profile(climb: np.ndarray) -> ScoreProfile:
+    return ScoreProfile("test-profile", tuple(logit(float(s)) for s in climb), (0.3,) * len(climb))
+
+
+def test_the_score_profile_keeps_a_new_users_climbing_score_from_reading_as_evidence() -> None:
+    rng = np.random.default_rng(4)
+    climb = _climb()
+    calm = np.concatenate([climb, np.full(300, climb[-1])]) * rng.lognormal(0.0, 0.3, 380)
+    raw = replace(BOTH, warmup_posts=8)
+    profiled = replace(raw, profile=_profile(climb))
+    first = run(calm.tolist(), raw)[0]
+    assert first[1] == "drift.started" and first[0] < 120  # the climb alone alarms on the raw score
+    assert run(calm.tolist(), profiled) == []
+    # a user who then moves to moderate scores is still found on the profile's scale
+    changed = calm.tolist() + (rng.beta(4, 5, 60)).tolist()
+    assert [e for _, e in run(changed, profiled)] == ["drift.started"]
+    assert run(changed, profiled)[0][0] >= len(calm)
+
+
+def test_a_reference_on_another_score_scale_restarts_instead_of_mixing() -> None:
+    profile = _profile(_climb())
+    on_profile = DriftDetector(replace(BOTH, profile=profile))
+    for s in calm_moderate_calm()[:40]:
+        on_profile.update(s)
+    state = json.loads(json.dumps(on_profile.to_dict()))
+    assert state["ref_profile"] == "test-profile" and state["ref_n"] == 40
+    assert DriftDetector.from_dict(replace(BOTH, profile=profile), state) == on_profile  # same scale: kept
+    for config in (BOTH, replace(BOTH, profile=replace(profile, id="other"))):  # raw scale, or another profile
+        loaded = DriftDetector.from_dict(config, state)
+        assert (loaded.ref_n, loaded.ref_mean, loaded.ref_var, loaded.cusum) == (0, 0.0, 0.0, 0.0)
+        assert loaded.ref_profile == (config.profile.id if config.profile else "")
+        assert (loaded.posts_seen, loaded.status) == (40, on_profile.status)  # the rest of the state is kept
+    # a state written before profiles existed (no ref_profile) has a raw-scale reference
+    old = {k: v for k, v in state.items() if k != "ref_profile"}
+    assert DriftDetector.from_dict(replace(BOTH, profile=profile), old).ref_n == 0
+    assert DriftDetector.from_dict(BOTH, old).ref_n == 40
+
+
+def test_invalid_score_profiles_are_refused() -> None:
+    for mean, sd in (((), ()), ((0.0, 1.0), (1.0,)), ((0.0,), (-1.0,))):
+        with pytest.raises(ValueError):
+            ScoreProfile("p", mean, sd)
+
+
+def test_the_fast_rule_asks_more_of_a_score_where_the_profile_runs_high() -> None:
+    # the model scores everyone ~1 logit higher over posts 20-60 than a settled user (the last entry)
+    mean = tuple([-1.0] * 60 + [-2.0] * 40)
+    profile = ScoreProfile("bump", mean, (1.0,) * 100)
+    assert profile.excess(30) == 1.0 and profile.excess(500) == 0.0
+    assert ScoreProfile("dip", tuple([-4.0] * 10 + [-2.0]), (1.0,) * 11).excess(3) == 0.0  # never below 0
+    config = replace(CFG, threshold=0.6, cusum_threshold=0.0)
+    early, late = [0.05] * 30 + [0.7] * 3, [0.05] * 80 + [0.7] * 3  # logit(0.7) = 0.82: above 0.6's 0.40 by 0.42
+    assert [e for _, e in run(early, config)] == ["drift.started"]  # no profile: the same bar at every age
+    assert run(early, replace(config, profile=profile)) == []  # at post 30 the bar is 1 logit higher
+    assert run(late, replace(config, profile=profile)) == [(82, "drift.started")]  # settled: the plain threshold

@@ -59,7 +59,9 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "face_detector": pipeline.face_detector.name,
         "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
                      "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
-        "detector": asdict(pipeline.detector_config),
+        # the score profile by its id (its hundreds of numbers are in the temporal manifest)
+        "detector": {**asdict(pipeline.detector_config),
+                     "profile": pipeline.detector_config.profile.id if pipeline.detector_config.profile else None},
     }
 
 

@@ -1,0 +1,79 @@
+"""``python -m export score-profile [--version N]``: the temporal model's drift score on users who never
+change, by account age, written into the artifact's manifest as ``score_profile``.
+
+Why: the drift score is a posterior, and its prior depends on how many posts the model has seen. On
+users whose mood never changes it starts near 0 (logit -4.5 at post 8: training never puts a change in
+a user's first 16 posts) and climbs to about 0.2 (logit -1.3) by post 80, then drifts slowly down.
+The detector's evidence rule compares a user's score with that user's own past, so the climb itself
+looked like evidence: with the raw score, 40% of users who never changed raised an alarm within their
+first ~250 posts, ten times the long-run false-alarm rate (docs/detection.md, the placebo control).
+The service standardises the score by this profile (``service/drift.py``) before the evidence rule.
+
+The profile is measured through the service's own path (``service.temporal.TemporalModel``: its
+feature code and step) on seeded stable users from :mod:`model.synthetic`, seed ``PROFILE_SEED``
+(disjoint from training, from the exporter's held-out seeds and from the benchmark's streams). Ages
+past the profile's end use its last entry. ``python -m export temporal`` writes it for every new
+version; this command adds or refreshes it on an existing one without touching the ONNX file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from export.manifest import REPOSITORY
+from model.synthetic import Kind, generate_dataset
+from service import model_repository
+from service.drift import logit
+from service.inference import ProviderChoice
+from service.temporal import TemporalModel
+
+PROFILE_SEED = 10_002   # held-out range (training draws from its --seed; evaluation 10_000, parity 10_001)
+USERS = 1000
+AGES = 1536
+DIGITS = 3
+
+
+def measure(temporal: TemporalModel, users: int = USERS, ages: int = AGES, seed: int = PROFILE_SEED) -> dict:
+    """Mean and sd of logit(drift score) at every age 0..ages-1 over ``users`` stable users."""
+    timelines = generate_dataset(seed, users, ages, kinds=(Kind.STABLE,))
+    h = np.zeros((users, temporal.hidden_size), np.float32)
+    c = np.zeros_like(h)
+    scores = np.empty((users, ages))
+    for t in range(ages):
+        x = np.stack([temporal.features(u.probs[t], float(u.gaps[t]), bool(u.face[t])) for u in timelines])
+        drift, _, h, c = temporal.session.run(None, {"x": x, "h": h, "c": c})
+        scores[:, t] = np.clip(drift, 0.0, 1.0)
+    logits = np.vectorize(logit)(scores)
+    mean = [round(float(v), DIGITS) for v in logits.mean(axis=0)]
+    sd = [round(float(v), DIGITS) for v in logits.std(axis=0)]
+    digest = hashlib.sha256(json.dumps([mean, sd]).encode()).hexdigest()[:12]
+    return {"id": f"{temporal.artifact.tag}/{digest}", "scale": "logit(score), service.drift.logit",
+            "users": users, "seed": seed, "generator": "model.synthetic stable users", "mean": mean, "sd": sd}
+
+
+def write(folder: Path, profile: dict) -> Path:
+    """Put ``profile`` into ``folder``'s manifest.json, keeping every other field as it was."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["score_profile"] = profile
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export score-profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", type=int, default=None, help="temporal version (default: the highest)")
+    parser.add_argument("--repository", type=Path, default=REPOSITORY)
+    args = parser.parse_args(argv)
+    artifact = model_repository.load(args.repository, "temporal", args.version)
+    profile = measure(TemporalModel(artifact, ProviderChoice("cpu", "export")))
+    path = write(artifact.model_path.parent, profile)
+    m, s = profile["mean"], profile["sd"]
+    print(f"wrote score_profile {profile['id']} into {path}: logit mean {m[8]} at post 8, {m[80]} at 80, "
+          f"{m[-1]} at {len(m) - 1}; sd {s[8]}, {s[80]}, {s[-1]}")
+    return 0
