@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import metrics, report
+from benchmarks import metrics, oracle, report
 from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
 from service import model_repository
@@ -326,6 +326,9 @@ def run(plan: Plan, log=print) -> dict:
                 f"({time.perf_counter() - t0:.0f}s)")
     finally:
         runner.close()
+    t0 = time.perf_counter()
+    results["oracle"] = oracle.run(groups, plan.arl0, plan.seed)
+    log(f"oracle        ceilings per kind ({time.perf_counter() - t0:.0f}s)")
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["bar"] = report.bar(results)
     return results

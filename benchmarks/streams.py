@@ -56,6 +56,12 @@ class Stream:
     face: np.ndarray   # (T,) bool
     start: int | None = None  # first post of the change
     end: int | None = None    # first post back at baseline (None: the change lasts to the end)
+    # What no detector sees, for the oracle (benchmarks/oracle.py): each post's true emotion and CNN
+    # class, and the baseline and contrast regimes (true-emotion distributions) the stream was drawn from.
+    emotion: np.ndarray | None = None  # (T,) int
+    label: np.ndarray | None = None    # (T,) int: the class the CNN's output was built around
+    baseline: np.ndarray | None = None  # (7,)
+    contrast: np.ndarray | None = None  # (7,)
 
     @property
     def length(self) -> int:
@@ -70,7 +76,7 @@ def make_stream(rng: np.random.Generator, kind: str, index: int = 0, length: int
     if kind == "none":
         name = list(ARCHETYPES)[index % len(ARCHETYPES)]
         baseline = rng.dirichlet(40.0 * ARCHETYPES[name])
-        return _stream(rng, kind, np.repeat(baseline[None], length, axis=0))
+        return _stream(rng, kind, np.repeat(baseline[None], length, axis=0), regimes=(baseline, baseline))
     _, baseline, _, contrast = draw_regimes(rng, negative_baseline=kind == "abrupt_neg_pos")
     start = int(rng.integers(PRE[0], PRE[1] + 1))
     if kind.startswith("shift_"):
@@ -90,7 +96,7 @@ def make_stream(rng: np.random.Generator, kind: str, index: int = 0, length: int
     else:
         mix[start:] = 1.0
     true_dist = (1.0 - mix)[:, None] * baseline + mix[:, None] * contrast  # (T, 7)
-    return _stream(rng, kind, true_dist, start, end)
+    return _stream(rng, kind, true_dist, start, end, (baseline, contrast))
 
 
 def make_streams(kind: str, n: int, seed: int = SEED, length: int = NO_CHANGE_LENGTH) -> list[Stream]:
@@ -99,6 +105,6 @@ def make_streams(kind: str, n: int, seed: int = SEED, length: int = NO_CHANGE_LE
     return [make_stream(rng, kind, i, length) for i in range(n)]
 
 
-def _stream(rng, kind, true_dist, start=None, end=None) -> Stream:
-    _, probs, gaps, face = observe(rng, true_dist)
-    return Stream(kind, probs, gaps, face, start, end)
+def _stream(rng, kind, true_dist, start=None, end=None, regimes=(None, None)) -> Stream:
+    emotion, probs, gaps, face, label = observe(rng, true_dist, with_labels=True)
+    return Stream(kind, probs, gaps, face, start, end, emotion, label, *regimes)

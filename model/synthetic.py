@@ -230,15 +230,17 @@ def shifted(dist: np.ndarray, delta: float) -> np.ndarray:
     return out
 
 
-def observe(rng: np.random.Generator, true_dist: np.ndarray) -> tuple[np.ndarray, ...]:
+def observe(rng: np.random.Generator, true_dist: np.ndarray, with_labels: bool = False) -> tuple[np.ndarray, ...]:
     """What the service sees of one user whose post t is drawn from ``true_dist[t]`` (T, 7): the true
-    emotions (T,), the CNN probabilities (T, 7), bursty gaps (T,) and face flags (T,)."""
+    emotions (T,), the CNN probabilities (T, 7), bursty gaps (T,) and face flags (T,); with
+    ``with_labels`` also the class each post's probabilities were built around (T,), which the
+    benchmark's oracle reads (the same draws either way)."""
     length = true_dist.shape[0]
     emotion = _categorical(rng, true_dist)
     face = rng.random(length) < rng.beta(17.0, 3.0)
-    probs = _cnn_probabilities(rng, emotion, face)
+    probs, predicted = _cnn_probabilities(rng, emotion, face)
     gaps = _gaps(rng, length)
-    return emotion, probs, gaps, face
+    return (emotion, probs, gaps, face, predicted) if with_labels else (emotion, probs, gaps, face)
 
 
 def draw_regimes(rng: np.random.Generator, negative_baseline: bool | None = None) -> tuple[str, np.ndarray, str, np.ndarray]:
@@ -292,8 +294,9 @@ def _categorical(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
     return (cdf < u[:, None]).sum(axis=1).clip(0, dist.shape[1] - 1)
 
 
-def _cnn_probabilities(rng: np.random.Generator, emotion: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """Noisy softmax-like CNN outputs (T, 7) for the true emotions (T,)."""
+def _cnn_probabilities(rng: np.random.Generator, emotion: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy softmax-like CNN outputs (T, 7) for the true emotions (T,), and the class each was built
+    around (T,): given that class and the face flag, the outputs no longer depend on the emotion."""
     t = emotion.shape[0]
     predicted = _categorical(rng, CONFUSION[emotion])  # (T,)
     random_class = rng.integers(0, N_CLASSES, t)
@@ -304,7 +307,7 @@ def _cnn_probabilities(rng: np.random.Generator, emotion: np.ndarray, face: np.n
     concentration = np.where(face, 25.0, 12.0) * rng.lognormal(0.0, 0.4, t)  # (T,)
     probs = rng.gamma(concentration[:, None] * mean + 1e-3)
     probs = probs / probs.sum(axis=1, keepdims=True)
-    return probs.astype(np.float32)
+    return probs.astype(np.float32), predicted
 
 
 def _gaps(rng: np.random.Generator, length: int) -> np.ndarray:

@@ -223,3 +223,19 @@ def test_the_service_ships_the_committed_benchmarks_calibration():
     assert round(ours["value"], 1) == declared["drift_cusum_threshold"] == config.cusum_threshold
     assert ours["shape_value"] == declared["drift_cusum_slack"] == config.cusum_slack
     assert (config.threshold, config.confirm_posts) == (declared["drift_threshold"], declared["confirm_posts"])
+
+
+def test_the_oracle_is_calibrated_and_sees_less_through_the_cnn():
+    from benchmarks import oracle
+
+    groups = {kind: make_streams(kind, 40) for kind in CHANGE_KINDS}
+    result = oracle.run(groups, 500.0, seed=5)
+    for view in oracle.VIEWS:
+        for kind in CHANGE_KINDS:
+            assert 500.0 <= result[view][kind]["arl0"] <= 1000.0, (view, kind)  # calibrated from above
+    for kind in ("abrupt_pos_neg", "shift_0.3"):
+        truth, cnn = result["emotion"][kind], result["label"][kind]
+        assert truth["recall"] >= cnn["recall"] and truth["delay_median"] <= cnn["delay_median"]
+    # the CNN's class is what the probabilities were built from: the stream keeps it for the oracle
+    s = groups["abrupt_pos_neg"][0]
+    assert (s.probs.argmax(axis=1) == s.label).mean() > 0.8 and s.emotion.shape == s.label.shape == (s.length,)
