@@ -85,9 +85,10 @@ def test_the_bar_names_the_faster_baseline_and_judges_recall_beyond_chance():
     assert bar({"detectors": det})["checks"]["recall_margin_beyond_chance"]
     det["cnn_lstm"]["episode"].update(streams=4, delays=[5, 12, 13, 40])  # by 12 posts: 2 of 4 changes found
     det["quick"]["episode"].update(streams=4, delays=[12])
-    table = "\n".join(_faster_rivals({"detectors": det, "bar": verdict, "plan": {"per_kind": 200}}))
-    assert "| episode | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | 0.500 / 0.250 |" in table
-    assert f"| {CHANGE_KINDS[0]} | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | – / – |" in table
+    oracle = {"label": {"episode": {"recall": 1.0, "delay_median": 8.0, "streams": 4, "delays": [3, 8, 9, 12]}}}
+    table = "\n".join(_faster_rivals({"detectors": det, "bar": verdict, "plan": {"per_kind": 200}, "oracle": oracle}))
+    assert "| episode | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | 1.0 / 8 | 0.500 / 0.250 / 1.000 |" in table
+    assert f"| {CHANGE_KINDS[0]} | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | – | – / – / – |" in table
 
 
 def test_arl0_and_change_metrics_on_hand_made_alarms():
