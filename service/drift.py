@@ -134,6 +134,10 @@ class DetectorConfig:
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
             raise ValueError("need 0 < reference_alpha < 1 and reference_min_posts >= 2")
 
+    @property
+    def profile_id(self) -> str:
+        return self.profile.id if self.profile is not None else ""
+
 
 @dataclass
 class DriftDetector:
@@ -154,7 +158,7 @@ class DriftDetector:
 
     def __post_init__(self) -> None:
         if self.ref_n == 0:
-            self.ref_profile = self.config.profile.id if self.config.profile else ""
+            self.ref_profile = self.config.profile_id
 
     @property
     def drift_detected(self) -> bool:
@@ -173,11 +177,10 @@ class DriftDetector:
                 self.episode_started_at = None
                 return "drift.ended"
             return None
-        x = logit(score)
-        high = score >= cfg.threshold
-        if cfg.profile is not None:
-            x = cfg.profile.standardise(x, self.posts_seen - 1)
-            high = logit(score) - cfg.profile.excess(self.posts_seen - 1) >= logit(cfg.threshold)
+        x, high = logit(score), score >= cfg.threshold
+        if cfg.profile is not None:  # both rules read the score against what it is at this post count
+            age = self.posts_seen - 1
+            x, high = cfg.profile.standardise(x, age), x - cfg.profile.excess(age) >= logit(cfg.threshold)
         fire = False
         if self.status == "stable":
             if self.cooldown_left > 0:
@@ -216,7 +219,7 @@ class DriftDetector:
     @classmethod
     def from_dict(cls, config: DetectorConfig, state: dict[str, object]) -> "DriftDetector":
         known = {k: v for k, v in state.items() if k in cls.__dataclass_fields__ and k != "config"}
-        if known.get("ref_profile", "") != (config.profile.id if config.profile else ""):
+        if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)
         return cls(config=config, **known)  # type: ignore[arg-type]

@@ -176,7 +176,7 @@ def test_a_reference_on_another_score_scale_restarts_instead_of_mixing() -> None
     for config in (BOTH, replace(BOTH, profile=replace(profile, id="other"))):  # raw scale, or another profile
         loaded = DriftDetector.from_dict(config, state)
         assert (loaded.ref_n, loaded.ref_mean, loaded.ref_var, loaded.cusum) == (0, 0.0, 0.0, 0.0)
-        assert loaded.ref_profile == (config.profile.id if config.profile else "")
+        assert loaded.ref_profile == config.profile_id
         assert (loaded.posts_seen, loaded.status) == (40, on_profile.status)  # the rest of the state is kept
     # a state written before profiles existed (no ref_profile) has a raw-scale reference
     old = {k: v for k, v in state.items() if k != "ref_profile"}

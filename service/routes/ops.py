@@ -60,8 +60,7 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
                      "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
         # the score profile by its id (its hundreds of numbers are in the temporal manifest)
-        "detector": {**asdict(pipeline.detector_config),
-                     "profile": pipeline.detector_config.profile.id if pipeline.detector_config.profile else None},
+        "detector": {**asdict(pipeline.detector_config), "profile": pipeline.detector_config.profile_id or None},
     }
 
 
