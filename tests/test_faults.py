@@ -260,8 +260,14 @@ def test_graceful_shutdown_finishes_in_flight_and_stops_embedded_redis(how: str,
     batches = [{"items": [{"user_id": f"g{b}", "post_id": f"g{b}-{i}", "image_base64": faces[i % len(faces)]}
                           for i in range(12)]} for b in range(6)]
 
-    def post(batch: dict) -> httpx.Response:
-        return httpx.post(f"{api.url}/v1/posts/batch", json=batch, timeout=60)
+    sent = [threading.Event() for _ in batches]
+
+    def post(index: int) -> httpx.Response:
+        def body() -> Iterator[bytes]:  # marks the request as on the wire once its last byte is written
+            yield json.dumps(batches[index]).encode()
+            sent[index].set()
+        return httpx.post(f"{api.url}/v1/posts/batch", content=body(), timeout=60,
+                          headers={"content-type": "application/json"})
 
     def images_scored() -> float:
         text = httpx.get(f"{api.url}/metrics", timeout=5).text
@@ -269,9 +275,11 @@ def test_graceful_shutdown_finishes_in_flight_and_stops_embedded_redis(how: str,
 
     try:
         with ThreadPoolExecutor(len(batches)) as pool:
-            futures = [pool.submit(post, batch) for batch in batches]
-            # in flight: scoring has begun, and is far from done
-            wait_for(lambda: images_scored() > 0, 20, "the batches to be in flight", interval=0.01)
+            futures = [pool.submit(post, i) for i in range(len(batches))]
+            # in flight: every request has been sent (one still connecting when the signal came would be
+            # refused: not what this test is about), scoring has begun, and it is far from done
+            wait_for(lambda: all(e.is_set() for e in sent) and images_scored() > 0, 20,
+                     "the batches to be in flight", interval=0.01)
             assert api.proc is not None
             assert not all(f.done() for f in futures), "nothing was in flight when the signal came"
             if how == "SIGTERM":
