@@ -293,8 +293,15 @@ def _faster_rivals(results: dict) -> list[str]:
         delays = figures.get("delays")
         return "–" if delays is None else f"{sum(d <= posts for d in delays) / figures['streams']:.3f}"
 
+    def median(figures: dict) -> str:  # the median with its 90% bootstrap interval, when the delays are kept
+        if not figures.get("delays"):
+            return _f(figures["delay_median"])
+        lo, hi = metrics.median_interval(figures["delays"])
+        return f"{_f(figures['delay_median'])} ({lo:g}-{hi:g})"
+
     ceiling = results.get("oracle", {}).get("label", {})
-    out = ["| kind | faster baseline | its recall / median | its placebo 'recall' / median | CNN-LSTM recall / median "
+    out = ["| kind | faster baseline | its recall / median (90% CI) | its placebo 'recall' / median | CNN-LSTM recall "
+           "/ median (90% CI) "
            "| oracle on the CNN's class: recall / median | found within the baseline's median (share of all "
            "changes): CNN-LSTM / baseline / oracle |",
            "|---|---|---|---|---|---|---|"]
@@ -302,8 +309,8 @@ def _faster_rivals(results: dict) -> list[str]:
         p, theirs, ours = det[r["rival"]]["placebo"], det[r["rival"]][r["kind"]], det[LSTM][r["kind"]]
         top = ceiling.get(r["kind"])
         out.append(f"| {r['kind']} | {r['rival']} | {r['rival_recall']} ({round(r['rival_recall'] * per_kind)} of "
-                   f"{per_kind}) / {_f(r['rival_delay'])} | {p['recall']} / {_f(p['delay_median'])} | "
-                   f"{r['ours_recall']} / {_f(r['ours_delay'])} | "
+                   f"{per_kind}) / {median(theirs)} | {p['recall']} / {_f(p['delay_median'])} | "
+                   f"{r['ours_recall']} / {median(ours)} | "
                    + (f"{top['recall']} / {_f(top['delay_median'])}" if top else "–") + " | "
                    f"{found_by(ours, r['rival_delay'])} / {found_by(theirs, r['rival_delay'])} / "
                    + (found_by(top, r["rival_delay"]) if top else "–") + " |")

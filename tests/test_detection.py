@@ -87,7 +87,9 @@ def test_the_bar_names_the_faster_baseline_and_judges_recall_beyond_chance():
     det["quick"]["episode"].update(streams=4, delays=[12])
     oracle = {"label": {"episode": {"recall": 1.0, "delay_median": 8.0, "streams": 4, "delays": [3, 8, 9, 12]}}}
     table = "\n".join(_faster_rivals({"detectors": det, "bar": verdict, "plan": {"per_kind": 200}, "oracle": oracle}))
-    assert "| episode | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | 1.0 / 8 | 0.500 / 0.250 / 1.000 |" in table
+    # medians with their bootstrap intervals where the delays are kept (one delay: no spread)
+    assert "| episode | quick | 0.1 (20 of 200) / 12 (12-12) | 0.09 / 18 | 0.8 / 30 (8.5-26.5) | 1.0 / 8 | " \
+           "0.500 / 0.250 / 1.000 |" in table
     assert f"| {CHANGE_KINDS[0]} | quick | 0.1 (20 of 200) / 12 | 0.09 / 18 | 0.8 / 30 | – | – / – / – |" in table
 
 
