@@ -351,10 +351,14 @@ def _unreachable(ours: dict) -> list[str]:
     missed = [p["target"] for p in ours["curve"] if value is not None and value < p["target"]]
     if not missed:
         return []
-    targets = f"Target {missed[0]:g} lies" if len(missed) == 1 else f"Targets {', '.join(f'{t:g}' for t in missed)} lie"
-    return [f"{targets} above the fast rule's own ARL0 ({value:.0f}): "
-            "no evidence threshold reaches them (the table shows the highest one searched); a stricter fast rule "
-            "would.", ""]
+    one = len(missed) == 1
+    targets = f"Target {missed[0]:g} lies" if one else f"Targets {', '.join(f'{t:g}' for t in missed)} lie"
+    return [f"{targets} above the fast rule's own ARL0 ({value:.0f}): no evidence threshold reaches "
+            f"{'it' if one else 'them'} (the table shows the highest one searched). For fewer alarms than that, "
+            "take a stricter fast rule from docs/detection_fast_rules.md (each row gives the rule's own ARL0) and "
+            "calibrate the evidence threshold with it: `python -m benchmarks.detection --fast-rule THRESHOLD,CONFIRM "
+            f"--arl0 {missed[-1]:g}`, then set `EMODRIFT_DRIFT_THRESHOLD`, `EMODRIFT_CONFIRM_POSTS` and "
+            "`EMODRIFT_DRIFT_CUSUM_THRESHOLD` from its table.", ""]
 
 
 def _fast_rule_arl0(ours: dict) -> str:

@@ -242,3 +242,13 @@ def test_the_oracle_is_calibrated_and_sees_less_through_the_cnn():
     # the CNN's class is what the probabilities were built from: the stream keeps it for the oracle
     s = groups["abrupt_pos_neg"][0]
     assert (s.probs.argmax(axis=1) == s.label).mean() > 0.8 and s.emotion.shape == s.label.shape == (s.length,)
+
+
+def test_a_target_beyond_the_fast_rules_own_arl0_says_how_to_reach_it():
+    from benchmarks.report import _unreachable
+
+    ours = {"fast_rule_arl0": 2163.0, "curve": [{"target": 2000.0}, {"target": 4000.0}]}
+    text = " ".join(_unreachable(ours))
+    assert "Target 4000 lies above the fast rule's own ARL0 (2163): no evidence threshold reaches it" in text
+    assert "--arl0 4000" in text and "docs/detection_fast_rules.md" in text
+    assert _unreachable({**ours, "fast_rule_arl0": 5000.0}) == []
