@@ -257,8 +257,9 @@ def test_graceful_shutdown_finishes_in_flight_and_stops_embedded_redis(how: str,
                      env={"EMODRIFT_DATA_DIR": str(data_dir)}, new_session=True).start().wait_ready()
     redis_pid = _redis_pid(data_dir)
     faces = [base64.b64encode(face).decode() for face in img.happy_faces()[:6]]
+    per_batch = 40  # items per batch: 240 images keep the service busy for a second or more after all six are sent
     batches = [{"items": [{"user_id": f"g{b}", "post_id": f"g{b}-{i}", "image_base64": faces[i % len(faces)]}
-                          for i in range(12)]} for b in range(6)]
+                          for i in range(per_batch)]} for b in range(6)]
 
     sent = [threading.Event() for _ in batches]
 
@@ -305,7 +306,7 @@ def test_graceful_shutdown_finishes_in_flight_and_stops_embedded_redis(how: str,
     again = ApiProcess(tmp_path, "again", None, env={"EMODRIFT_DATA_DIR": str(data_dir)}).start().wait_ready()
     try:
         for b in range(len(batches)):
-            assert httpx.get(f"{again.url}/v1/users/g{b}").json()["drift"]["posts_seen"] == 12
+            assert httpx.get(f"{again.url}/v1/users/g{b}").json()["drift"]["posts_seen"] == per_batch
     finally:
         again.stop()
 
