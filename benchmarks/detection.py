@@ -340,12 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     parser.add_argument("--arl0", type=float, default=None, help="target ARL0 in posts (default 2000)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="stream seed (default: the published one; another one for choosing between models)")
     parser.add_argument("--fast-rule", type=parse_fast_rule, default=SERVICE_FAST_RULE, metavar="THRESHOLD,CONFIRM",
                         help="the CNN-LSTM's fast rule (default: the service's, {0:g},{1}); the evidence rule "
                              "is calibrated with it in place".format(*SERVICE_FAST_RULE))
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
-    plan = replace(plan, workers=args.workers, fast_rule=args.fast_rule, **({"arl0": args.arl0} if args.arl0 else {}))
+    plan = replace(plan, workers=args.workers, fast_rule=args.fast_rule, seed=args.seed,
+                   **({"arl0": args.arl0} if args.arl0 else {}))
     results = run(plan)
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(results, args.out, quick=args.quick)

@@ -58,13 +58,13 @@ class Settings(BaseSettings):
     # Calibrated by `python -m benchmarks.detection` to ARL0 ~2000 posts (docs/detection.md has the curve):
     # an episode starts when the fast rule (drift_threshold x confirm_posts) or the evidence rule (a CUSUM
     # of the score against the user's own level, service/drift.py) fires; both are calibrated together.
-    drift_threshold: float = Field(0.80, gt=0, lt=1, description="score to enter `drifting` (fast rule)")
+    drift_threshold: float = Field(0.84, gt=0, lt=1, description="score to enter `drifting` (fast rule)")
     recovery_threshold: float = Field(0.25, gt=0, lt=1, description="score to return to `stable`")
     confirm_posts: int = Field(2, ge=1, description="consecutive posts above threshold to alarm")
     recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
     cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
-    drift_cusum_threshold: float = Field(89.2, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
-    drift_cusum_slack: float = Field(0.5, ge=0, description="standardised excess a post must bring to count as evidence")
+    drift_cusum_threshold: float = Field(93.0, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
+    drift_cusum_slack: float = Field(0.25, ge=0, description="standardised excess a post must bring to count as evidence")
     drift_reference_alpha: float = Field(0.01, gt=0, lt=1, description="weight of a post in the user's reference score level")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
     recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")

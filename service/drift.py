@@ -111,13 +111,13 @@ def logit(score: float) -> float:
 class DetectorConfig:
     warmup_posts: int = 8
     # Calibrated together to ARL0 ~2000 posts by `python -m benchmarks.detection`: docs/detection.md
-    threshold: float = 0.80
+    threshold: float = 0.84
     recovery_threshold: float = 0.25
     confirm_posts: int = 2
     recovery_posts: int = 5
     cooldown_posts: int = 10
-    cusum_threshold: float = 89.2  # evidence (sum of standardised excesses) that starts an episode; 0: off
-    cusum_slack: float = 0.5       # standardised excess a post must bring before it counts as evidence
+    cusum_threshold: float = 93.0  # evidence (sum of standardised excesses) that starts an episode; 0: off
+    cusum_slack: float = 0.25      # standardised excess a post must bring before it counts as evidence
     reference_alpha: float = 0.01  # weight of a post in the user's reference score level (~100 posts)
     reference_min_posts: int = 2   # reference posts before the evidence rule may fire
     profile: ScoreProfile | None = None  # the model's score profile (None: the raw logit score)
