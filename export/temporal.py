@@ -30,8 +30,6 @@ from model.synthetic import generate_dataset, stack
 from model.temporal import TemporalNet, load_checkpoint
 from model.train_temporal import CHECKPOINT, EVAL_SEED, evaluate
 from service import model_repository
-from service.inference import ProviderChoice
-from service.temporal import TemporalModel
 
 NAME = "temporal"
 INPUTS = ("x", "h", "c")
@@ -146,8 +144,8 @@ def main(argv: list[str]) -> int:
     }
     written = write_manifest(out_dir, manifest)
     # the drift score's per-age profile on users who never change, measured through the service's path
-    score_profile.write(out_dir, score_profile.measure(TemporalModel(
-        model_repository.load(args.out, NAME, args.version), ProviderChoice("cpu", "export"))))
+    artifact = model_repository.load(args.out, NAME, args.version)
+    score_profile.write(out_dir, score_profile.measure(score_profile.served(artifact)))
     print(f"wrote {path} ({path.stat().st_size} bytes) and {written}")
     print(f"held-out drift AUC {evaluation['drift_auc']}  next CE {evaluation['next_cross_entropy']}")
     return 0
