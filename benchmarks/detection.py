@@ -62,19 +62,8 @@ _DATA: dict[str, list] = {}  # signals per group, set before the worker pool for
 
 
 def lstm_scores(temporal: TemporalModel, streams: list[Stream]) -> list[np.ndarray]:
-    """Drift probability after every post: the service's features, the ONNX step, batched over users."""
-    n, length = len(streams), max(s.length for s in streams)
-    x = np.zeros((n, length, 10), np.float32)
-    for i, s in enumerate(streams):
-        for t in range(s.length):
-            x[i, t] = temporal.features(s.probs[t], float(s.gaps[t]), bool(s.face[t]))
-    h = np.zeros((n, temporal.hidden_size), np.float32)
-    c = np.zeros_like(h)
-    scores = np.empty((n, length), np.float32)
-    for t in range(length):
-        drift, _, h, c = temporal.session.run(None, {"x": x[:, t], "h": h, "c": c})
-        scores[:, t] = np.clip(drift, 0.0, 1.0)
-    return [scores[i, :s.length].astype(float) for i, s in enumerate(streams)]
+    """Drift probability after every post: the service's features and ONNX step, batched over users."""
+    return temporal.replay(streams)
 
 
 def lstm_events(scores: list[np.ndarray], config: DetectorConfig) -> tuple[list[list[int]], list[list[int]]]:

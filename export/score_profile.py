@@ -54,14 +54,7 @@ def served(artifact: model_repository.Artifact) -> TemporalModel:
 
 def measure(temporal: TemporalModel, users: int = USERS, ages: int = AGES, seed: int = PROFILE_SEED) -> dict:
     """Mean and sd of logit(drift score) at every age 0..ages-1 over ``users`` stable users."""
-    timelines = generate_dataset(seed, users, ages, kinds=(Kind.STABLE,))
-    h = np.zeros((users, temporal.hidden_size), np.float32)
-    c = np.zeros_like(h)
-    scores = np.empty((users, ages))
-    for t in range(ages):
-        x = np.stack([temporal.features(u.probs[t], float(u.gaps[t]), bool(u.face[t])) for u in timelines])
-        drift, _, h, c = temporal.session.run(None, {"x": x, "h": h, "c": c})
-        scores[:, t] = np.clip(drift, 0.0, 1.0)
+    scores = np.stack(temporal.replay(generate_dataset(seed, users, ages, kinds=(Kind.STABLE,))))
     logits = np.vectorize(logit)(scores)
     mean = [round(float(v), DIGITS) for v in logits.mean(axis=0)]
     sd = [round(float(v), DIGITS) for v in logits.std(axis=0)]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +80,23 @@ class TemporalModel:
         x[8] = min(math.log1p(gap / 3600.0), 10.0)
         x[9] = 1.0 if face else 0.0
         return x
+
+    def replay(self, timelines: Sequence[Any]) -> list[np.ndarray]:
+        """The drift score after every post of each timeline (anything with ``probs`` (T, 7), ``gaps`` and
+        ``face``), from a new user's state: this module's features and the ONNX step, batched over the
+        timelines. For offline replays (the detection benchmark, the export's score profile), not requests."""
+        lengths = [len(t.probs) for t in timelines]
+        x = np.zeros((len(timelines), max(lengths), len(FEATURE_ORDER)), np.float32)
+        for i, t in enumerate(timelines):
+            for j in range(lengths[i]):
+                x[i, j] = self.features(t.probs[j], float(t.gaps[j]), bool(t.face[j]))
+        h = np.zeros((len(timelines), self.hidden_size), np.float32)
+        c = np.zeros_like(h)
+        scores = np.empty(x.shape[:2])
+        for j in range(x.shape[1]):
+            drift, _, h, c = self.session.run(None, {"x": x[:, j], "h": h, "c": c})
+            scores[:, j] = np.clip(drift, 0.0, 1.0)
+        return [scores[i, :n] for i, n in enumerate(lengths)]
 
     def valence_of(self, probabilities: np.ndarray) -> float:
         return float(np.dot(probabilities, self.valence))
