@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import metrics
+from service.drift import DetectorConfig
 from service.errors import EmodriftError, error_body
 from service.state_store import guarded
 from service.routes.deps import AdminKey, PipelineDep
@@ -59,9 +60,15 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "face_detector": pipeline.face_detector.name,
         "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
                      "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
-        # the score profile by its id (its hundreds of numbers are in the temporal manifest)
-        "detector": {**asdict(pipeline.detector_config), "profile": pipeline.detector_config.profile_id or None},
+        "detector": detector_view(pipeline.detector_config),
     }
+
+
+def detector_view(config: DetectorConfig) -> dict[str, Any]:
+    """The detector's settings, its score profile by id (the profile's 3000 numbers are in the temporal
+    manifest; asdict would copy them all only to drop them)."""
+    view = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "profile"}
+    return {**view, "profile": config.profile_id or None}
 
 
 def _describe(manifest: dict[str, Any], tag: str) -> dict[str, Any]:
