@@ -13,6 +13,19 @@ LSTM = "cnn_lstm"
 MARGIN = 0.05
 
 
+def fastest(others: dict, kind: str) -> str | None:
+    """The detector with the shortest median delay on ``kind`` (one that found none has no median)."""
+    timed = {n: d[kind]["delay_median"] for n, d in others.items() if not math.isnan(d[kind]["delay_median"])}
+    return min(timed, key=timed.get) if timed else None
+
+
+def beyond_chance(det: dict) -> dict[str, float] | None:
+    """Each detector's pooled recall minus its placebo 'recall' (None for results without the placebo)."""
+    if not all("placebo" in d for d in det.values()):
+        return None
+    return {n: d["all_changes"]["recall"] - d["placebo"]["recall"] for n, d in det.items()}
+
+
 def bar(results: dict) -> dict:
     """The issue's bar, checked item by item on the headline run."""
     det = results["detectors"]
@@ -23,16 +36,15 @@ def bar(results: dict) -> dict:
     checks["recall_margin"] = ours["all_changes"]["recall"] >= best_other + MARGIN
     # Beyond the issue's bar: the same margin on recall above chance (recall minus the placebo's, whose
     # window is a lasting change's: an over-correction for episodes, whose window is shorter)
-    if all("placebo" in v for v in det.values()):
-        beyond = {k: v["all_changes"]["recall"] - v["placebo"]["recall"] for k, v in det.items()}
+    beyond = beyond_chance(det)
+    if beyond is not None:
         checks["recall_margin_beyond_chance"] = beyond[LSTM] >= max(v for k, v in beyond.items() if k != LSTM) + MARGIN
     where, faster = [], []
     for kind in CHANGE_KINDS:
         mine = ours[kind]
         rival_recall = max(v[kind]["recall"] for v in others.values())
-        timed = {k: v[kind]["delay_median"] for k, v in others.items() if not math.isnan(v[kind]["delay_median"])}
-        rival = min(timed, key=timed.get) if timed else None
-        rival_delay = timed[rival] if rival else math.inf
+        rival = fastest(others, kind)
+        rival_delay = others[rival][kind]["delay_median"] if rival else math.inf
         if mine["recall"] < rival_recall:
             where.append(f"{kind}: recall {mine['recall']} < {rival_recall}")
         if not mine["delay_median"] <= rival_delay:
@@ -158,15 +170,15 @@ def markdown(results: dict) -> str:
               "is the 'recall' a detector would score on a lasting change kind without seeing the change. A "
               "detector is only as good as its recall above this line.", "",
               "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    if all("placebo" in det[n] for n in names):
+    beyond = beyond_chance(det)
+    if beyond is not None:
         lines.append("| chance 'recall' (alarm in the window) | " + " | ".join(
             str(det[n]["placebo"]["recall"]) for n in names) + " |")
         lines.append("| median 'delay' of those alarms | " + " | ".join(
             _f(det[n]["placebo"]["delay_median"]) for n in names) + " |")
         lines.append("| alarm before `start` | " + " | ".join(
             str(det[n]["placebo"]["pre_change_alarm_rate"]) for n in names) + " |")
-        lines.append("| pooled recall minus chance | " + " | ".join(
-            f"{det[n]['all_changes']['recall'] - det[n]['placebo']['recall']:.4f}" for n in names) + " |")
+        lines.append("| pooled recall minus chance | " + " | ".join(f"{beyond[n]:.4f}" for n in names) + " |")
     lines += ["", "## Pre-change alarms and precision per kind", "",
               "| kind | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for kind in CHANGE_KINDS:
@@ -337,11 +349,11 @@ def _oracle(results: dict) -> list[str]:
     def cell(f: dict) -> str:
         return f"{f['recall']} / {_f(f['delay_median'])} / {_f(f['delay_p90'])}; {f.get('found_within_30', '–')}"
 
+    others = {n: d for n, d in det.items() if n != LSTM}
     for kind in CHANGE_KINDS:
-        timed = {n: d[kind] for n, d in det.items() if n != LSTM and not math.isnan(d[kind]["delay_median"])}
-        fastest = min(timed, key=lambda n: timed[n]["delay_median"]) if timed else None
+        rival = fastest(others, kind)
         lines.append(f"| {kind} | {cell(ceiling['emotion'][kind])} | {cell(ceiling['label'][kind])} | "
-                     f"{cell(det[LSTM][kind])} | " + (f"{fastest}: {cell(timed[fastest])}" if fastest else "–") + " |")
+                     f"{cell(det[LSTM][kind])} | " + (f"{rival}: {cell(others[rival][kind])}" if rival else "–") + " |")
     return lines
 
 
