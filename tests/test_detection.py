@@ -4,6 +4,7 @@ baselines' contract, a quick end-to-end run, and the evidence the service puts i
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import doctest
 import math
 import re
@@ -187,6 +188,22 @@ def test_fast_rule_sweep_calibrates_each_rule_and_marks_the_default():
     text = fast_rules.markdown(rows, QUICK, 1.0)
     assert "{:g} x {} *default*".format(*SERVICE_FAST_RULE) in text and "0.78 x 2 |" in text
     assert text.count("\n| ") == 1 + len(rows)  # header and one row per rule
+
+
+def test_fast_rule_rows_from_another_seed_are_not_judged_against_the_published_baselines():
+    from benchmarks import fast_rules
+    from benchmarks.detection import QUICK
+
+    figures = {k: {"recall": 0.5, "delay_median": 10.0} for k in CHANGE_KINDS}
+    figures.update(all_changes={"recall": 0.5, "pre_change_alarm_rate": 0.01}, transient={"dip_alarm_rate": 0.01})
+    row = {"rule": (0.8, 2), "cusum_threshold": 90.0, "slack": 0.5, "arl0": 2017.0, "fast_rule_arl0": 2100.0,
+           "figures": figures, "short_of": None, "checks": None}
+    text = fast_rules.markdown([row], replace(QUICK, seed=30_000), 1.0)
+    assert "(seed 30000)" in text and "Not judged against the bar" in text
+    assert text.splitlines()[-3].endswith(" | – |")  # the row's 'short of the bar' cell
+    judged = {**row, "short_of": ["episode: ..."], "checks": {"a": True}}
+    text = fast_rules.markdown([judged], QUICK, 1.0)
+    assert "(same seeds)" in text and "Rules meeting the whole bar: 0.8 x 2." in text
 
 
 def test_alert_explains_itself(client: httpx.Client) -> None:
