@@ -5,9 +5,9 @@ Why: the drift score is a posterior, and its prior depends on how many posts the
 users whose mood never changes it starts near 0 (logit -4.5 at post 8: training never puts a change in
 a user's first 16 posts) and climbs to about 0.2 (logit -1.3) by post 80, then drifts slowly down.
 The detector's evidence rule compares a user's score with that user's own past, so the climb itself
-looked like evidence: with the raw score, 40% of users who never changed raised an alarm in a 150-post
-window starting 32-96 posts in, where the long-run false-alarm rate predicts about 7% (docs/detection.md,
-the placebo control). The service reads the score against this profile (``service/drift.py``): the
+looked like evidence: with the raw score (temporal:3), 40% of users who never changed raised an alarm
+in a 150-post window starting 32-96 posts in, where the long-run false-alarm rate predicts about 7%
+(docs/detection.md, the placebo control). The service reads the score against this profile (``service/drift.py``): the
 evidence rule standardises it, and the fast rule's bar rises where the profile runs above its end.
 
 The profile is measured through the service's own path (``service.temporal.TemporalModel``: its
@@ -36,7 +36,7 @@ from service.temporal import TemporalModel
 
 PROFILE_SEED = 10_002   # held-out range (training draws from its --seed; evaluation 10_000, parity 10_001)
 USERS = 1000
-AGES = 1536             # the mean still falls slowly past the training's 384-post timelines (-1.91 at 383, -1.98 here)
+AGES = 1536  # the mean still falls slowly past the training's 384-post timelines (temporal:3: -1.91 at 383, -1.98 here)
 DIGITS = 3
 
 

@@ -13,7 +13,8 @@ false-alarm rate, docs/detection.md):
   With a score profile the bar moves with the user's post count: ``logit(score) - excess >= logit(threshold)``,
   where ``excess`` is how far the profile's mean runs above a settled user's at that count (never below
   0). The model scores every user higher around posts 50-250; with a fixed threshold users there raised
-  2.5x the false alarms of settled users (measured: 1.3-1.5 against 0.5-0.6 per 1000 posts).
+  2.5x the false alarms of settled users (measured with temporal:3 and a 0.81 x 2 rule: 1.3-1.5 against
+  0.5-0.6 per 1000 posts).
 - **evidence rule** (a self-normalised CUSUM): each post's score is put on the logit scale, then on
   the model's *score profile* when it has one (``x = (logit(score) - profile mean[age]) / profile
   sd[age]``: what the score does at that post count on users who never change, measured at export by
@@ -70,8 +71,8 @@ Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
-# The profile's sd is ~0.05 over a user's first 10 posts (every new user scores ~0): without a floor one
-# early post a little off that norm would weigh as much as a real change.
+# The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor
+# one early post a little off that norm would weigh as much as a real change.
 PROFILE_SD_FLOOR = 0.25
 
 

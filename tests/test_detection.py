@@ -4,10 +4,10 @@ baselines' contract, a quick end-to-end run, and the evidence the service puts i
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import doctest
 import math
 import re
+from dataclasses import replace
 
 import httpx
 import numpy as np
