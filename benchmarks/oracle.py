@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.streams import CHANGE_KINDS, NO_CHANGE_LENGTH, Stream
-from model.synthetic import CONFUSION
+from model.synthetic import CONFUSION, categorical
 
 VIEWS = ("emotion", "label")
 H_RANGE = (0.5, 60.0)
@@ -87,9 +87,7 @@ def _no_change_llr(streams: list[Stream], view: str, rng: np.random.Generator, l
     for s in streams:
         face = rng.random(length) < float(np.mean(s.face))
         dist = np.repeat(s.baseline[None], length, 0) if view == "emotion" else _observed(s.baseline, face)
-        cdf = np.cumsum(dist, axis=1)
-        values = np.minimum((cdf < rng.random(length)[:, None] * cdf[:, -1:]).sum(axis=1), dist.shape[1] - 1)
-        rows.append(_llr(s, view, values, face))
+        rows.append(_llr(s, view, categorical(rng, dist), face))
     return np.stack(rows)
 
 

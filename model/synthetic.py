@@ -236,7 +236,7 @@ def observe(rng: np.random.Generator, true_dist: np.ndarray, with_labels: bool =
     ``with_labels`` also the class each post's probabilities were built around (T,), which the
     benchmark's oracle reads (the same draws either way)."""
     length = true_dist.shape[0]
-    emotion = _categorical(rng, true_dist)
+    emotion = categorical(rng, true_dist)
     face = rng.random(length) < rng.beta(17.0, 3.0)
     probs, predicted = _cnn_probabilities(rng, emotion, face)
     gaps = _gaps(rng, length)
@@ -287,7 +287,7 @@ def _regimes(rng: np.random.Generator) -> tuple[str, np.ndarray, str, np.ndarray
             return baseline_name, baseline, contrast_name, contrast
 
 
-def _categorical(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
+def categorical(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
     """One draw per row of dist (T, K) -> (T,) int."""
     cdf = np.cumsum(dist, axis=1)
     u = rng.random(dist.shape[0]) * cdf[:, -1]
@@ -298,7 +298,7 @@ def _cnn_probabilities(rng: np.random.Generator, emotion: np.ndarray, face: np.n
     """Noisy softmax-like CNN outputs (T, 7) for the true emotions (T,), and the class each was built
     around (T,): given that class and the face flag, the outputs no longer depend on the emotion."""
     t = emotion.shape[0]
-    predicted = _categorical(rng, CONFUSION[emotion])  # (T,)
+    predicted = categorical(rng, CONFUSION[emotion])  # (T,)
     random_class = rng.integers(0, N_CLASSES, t)
     predicted = np.where(~face & (rng.random(t) < 0.5), random_class, predicted)
     peak = 0.15 + 0.84 * rng.beta(1.6, 1.0, t)  # (T,) weight of the predicted class in the mean
@@ -322,5 +322,5 @@ def _gaps(rng: np.random.Generator, length: int) -> np.ndarray:
 
 
 __all__ = ["Kind", "KINDS", "LASTING", "Change", "Timeline", "generate_user", "generate_dataset", "stack", "observe",
-           "draw_regimes", "shifted",
+           "draw_regimes", "shifted", "categorical",
            "LABELS", "CONFUSION"]
