@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.streams import CHANGE_KINDS, NO_CHANGE_LENGTH, Stream
-from model.synthetic import CONFUSION, categorical
+from model.synthetic import categorical, observed_distribution
 
 VIEWS = ("emotion", "label")
 H_RANGE = (0.5, 60.0)
@@ -43,7 +43,7 @@ ITERATIONS = 16
 def _observed(dist: np.ndarray, face: np.ndarray) -> np.ndarray:
     """P(CNN class | regime, face) per post (T, 7): through the confusion matrix, and without a face
     half the time a uniformly random class (model/synthetic.py)."""
-    through = np.maximum(dist, 1e-12) @ CONFUSION
+    through = observed_distribution(np.maximum(dist, 1e-12))
     return np.where(face[:, None], through, 0.5 * through + 0.5 / len(dist))
 
 
