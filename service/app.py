@@ -27,6 +27,7 @@ from service.rate_limit import RateLimiter
 from service.routes import ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
+from service.ui import routes as ui
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.subscriptions import Subscriptions
@@ -124,4 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     for router in (posts.router, users.router, webhooks.router, ops.router):
         app.include_router(router)
+    ui.install(app)  # the page for people at /ui (its own sign-in, cookie and CSRF handling)
     return app

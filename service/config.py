@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
         "(under the pod's 30 s terminationGracePeriodSeconds)")
+
+    # --- the /ui page ----------------------------------------------------------------------------
+    ui_session_secret: SecretStr | None = Field(
+        None, description="signs the /ui session cookies (any string, 32+ random bytes); unset: derived from "
+        "the admin keys, so every replica agrees and changing the keys signs everyone out")
+    ui_session_seconds: int = Field(8 * 3600, ge=60, description="how long a /ui sign-in lasts")
 
     # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
     webhook_allow_private_urls: bool = Field(
