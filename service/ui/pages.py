@@ -52,11 +52,11 @@ def base(request: Request) -> str:
     return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
 
 
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("session", None)
     context.setdefault("csrf_token", "")
     html = ENV.get_template(template).render(base=base(request), **context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
 def redirect(location: str) -> RedirectResponse:

@@ -98,7 +98,7 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: Annotated[st
         is_ingest = bool(api_key.strip()) and _matches(api_key.strip(), settings.api_keys)
         error = ("This key has the ingest scope only; the page needs an admin key." if is_ingest
                  else "That is not an admin API key of this service.")
-        return pages.render(request, "sign_in.html", status=403 if is_ingest else 401,
+        return pages.render(request, "sign_in.html", status_code=403 if is_ingest else 401,
                             next=safe_next(request, next), error=error, open_mode=False)
     cookie, _ = issued
     response = pages.redirect(safe_next(request, next))
@@ -128,7 +128,7 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
 async def alert_list(request: Request, session: SessionDep, status: str = "open",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     if status not in STATUSES:
-        return pages.render(request, "error.html", status=400, **context(request, session),
+        return pages.render(request, "error.html", status_code=400, **context(request, session),
                             title="Unknown status", message=f"status must be one of {', '.join(STATUSES)}")
     found, next_cursor = await alerts(request).list(status=None if status == "all" else status,
                                                     limit=PAGE_SIZE, cursor=cursor)
@@ -141,19 +141,19 @@ async def alert_page(alert_id: str, request: Request, session: SessionDep, done:
     try:
         alert = await alerts(request).get(alert_id)
     except NotFound as exc:
-        return pages.render(request, "error.html", status=404, **context(request, session),
+        return pages.render(request, "error.html", status_code=404, **context(request, session),
                             title="No such alert", message=exc.message)
     return _alert(request, session, alert, done=done)
 
 
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
-           error: str | None = None, status: int = 200) -> Response:
+           error: str | None = None, status_code: int = 200) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
-    return pages.render(request, "alert.html", status=status, **context(request, session), alert=alert,
-                        rows=rows, verdicts=VERDICTS, svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done if done in ("acknowledged", "resolved") else None,
-                        error=error)
+    return pages.render(request, "alert.html", status_code=status_code, **context(request, session), alert=alert,
+                        rows=rows, verdicts=VERDICTS, svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT,
+                        done=done if done in ("acknowledged", "resolved") else None, error=error)
 
 
 async def _act(request: Request, session: Session, alert_id: str, action: str, *args: Any) -> Response:
@@ -161,10 +161,10 @@ async def _act(request: Request, session: Session, alert_id: str, action: str, *
     try:
         await getattr(store, action)(alert_id, *args)
     except NotFound as exc:
-        return pages.render(request, "error.html", status=404, **context(request, session),
+        return pages.render(request, "error.html", status_code=404, **context(request, session),
                             title="No such alert", message=exc.message)
     except EmodriftError as exc:  # e.g. acknowledging a resolved alert: show why, on the alert's page
-        return _alert(request, session, await store.get(alert_id), error=exc.message, status=exc.status)
+        return _alert(request, session, await store.get(alert_id), error=exc.message, status_code=exc.status)
     done = "acknowledged" if action == "acknowledge" else "resolved"
     return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done={done}")
 
@@ -183,9 +183,9 @@ async def resolve(alert_id: str, request: Request, session: SessionDep, csrf_tok
         try:
             alert = await alerts(request).get(alert_id)
         except NotFound as exc:
-            return pages.render(request, "error.html", status=404, **context(request, session),
+            return pages.render(request, "error.html", status_code=404, **context(request, session),
                                 title="No such alert", message=exc.message)
-        return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status=422)
+        return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
     return await _act(request, session, alert_id, "resolve", verdict, note.strip() or None)
 
 
@@ -213,7 +213,7 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 async def _form_refused(request: Request, exc: Exception) -> Response:
-    return pages.render(request, "error.html", status=403, title="Form refused",
+    return pages.render(request, "error.html", status_code=403, title="Form refused",
                         message="This form did not come from this page of your session (it may be older than "
                                 "your sign-in). Go back, reload the page and try again.")
 
