@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import httpx
 import numpy as np
@@ -243,7 +243,7 @@ def _colours(png: bytes) -> tuple[int, float]:
 
 def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, http: httpx.Client,
                                                             browser) -> None:  # type: ignore[no-untyped-def]
-    drift(ui, "lena")
+    earlier = drift(ui, "lena")
     alert = drift(ui, "omar")
     page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     try:
@@ -279,6 +279,16 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}?done=resolved")
         assert page.get_by_role("status").inner_text() == "The alert is resolved."
         assert page.locator("#alert-verdict").inner_text() == "false alarm"
+
+        # the link an alert carries, opened from another site (a mail, a chat): arrives signed in (Lax)
+        assert earlier["ui_url"] == f"{ui.settings.public_url.rstrip('/')}/ui/alerts/{earlier['id']}"
+        link = f"{ui.url}{urlparse(earlier['ui_url']).path}"
+        page.goto("about:blank")
+        page.set_content(f'<a id="link" href="{link}">the alert</a>')
+        with page.expect_navigation():
+            page.click("#link")
+        assert page.url == link, "sent to sign-in: the cookie did not travel with a link from elsewhere"
+        assert page.locator("h1").inner_text() == "drift.started for user lena"
     finally:
         page.close()
 

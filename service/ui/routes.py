@@ -15,8 +15,11 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
 from service import keys, timeline_svg
-from service.errors import EmodriftError, NotFound
-from service.routes.deps import SettingsDep, StoreDep, UserId, _matches
+from service.errors import BadRequest, EmodriftError, NotFound
+from service.alerts import lifecycle
+from service.alerts.store import AlertStore
+from service.routes.deps import AlertsDep, SettingsDep, StoreDep, UserId, _matches
+from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.temporal import LABELS, VALENCE
 from service.ui import pages
@@ -24,12 +27,14 @@ from service.ui.sessions import COOKIE, Session, SessionCodec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-STATUSES = ("open", "acknowledged", "resolved", "all")
+STATUSES = (*lifecycle.STATUSES, "all")
+# what each verdict means to the person choosing it (the API's ResolveRequest says the same)
 VERDICTS = {
-    "confirmed": "Confirmed: the user's mood really changed",
-    "false_alarm": "False alarm: nothing changed",
-    "not_actionable": "Not actionable: a real change, nothing to do",
+    "confirmed": "Confirmed: the user's pattern did change",
+    "false_alarm": "False alarm: it did not",
+    "not_actionable": "Not actionable: it changed, but there is nothing to do",
 }
+assert tuple(VERDICTS) == lifecycle.VERDICTS
 PAGE_SIZE = 50
 
 
@@ -62,10 +67,6 @@ CsrfToken = Annotated[str, Form()]
 def check_form(request: Request, session: Session, token: str) -> None:
     if not codec(request).csrf_ok(session, token):
         raise FormRefused()
-
-
-def alerts(request: Request) -> Any:
-    return request.app.state.alerts
 
 
 def context(request: Request, session: Session) -> dict[str, Any]:
@@ -125,21 +126,28 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
 
 
 @router.get("")
-async def alert_list(request: Request, session: SessionDep, status: str = "open",
+async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "open",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     if status not in STATUSES:
         return pages.render(request, "error.html", status_code=400, **context(request, session),
                             title="Unknown status", message=f"status must be one of {', '.join(STATUSES)}")
-    found, next_cursor = await alerts(request).list(status=None if status == "all" else status,
-                                                    limit=PAGE_SIZE, cursor=cursor)
+    try:
+        found, next_cursor = await alerts.list(status=None if status == "all" else status, limit=PAGE_SIZE,
+                                               cursor=cursor)
+    except BadRequest as exc:  # a cursor that is not one of ours
+        return pages.render(request, "error.html", status_code=400, **context(request, session),
+                            title="Bad link", message=exc.message)
     return pages.render(request, "alerts.html", **context(request, session), alerts=found, status=status,
                         statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None)
 
 
 @router.get("/alerts/{alert_id}")
-async def alert_page(alert_id: str, request: Request, session: SessionDep, done: str | None = None) -> Response:
+async def alert_page(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                     done: str | None = None) -> Response:
     try:
-        alert = await alerts(request).get(alert_id)
+        if not ID_PATTERN.fullmatch(alert_id):
+            raise NotFound(f"no alert {alert_id}")
+        alert = await alerts.get(alert_id)
     except NotFound as exc:
         return pages.render(request, "error.html", status_code=404, **context(request, session),
                             title="No such alert", message=exc.message)
@@ -152,12 +160,12 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
     return pages.render(request, "alert.html", status_code=status_code, **context(request, session), alert=alert,
-                        rows=rows, verdicts=VERDICTS, svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT,
+                        rows=rows, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS, svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT,
                         done=done if done in ("acknowledged", "resolved") else None, error=error)
 
 
-async def _act(request: Request, session: Session, alert_id: str, action: str, *args: Any) -> Response:
-    store = alerts(request)
+async def _act(request: Request, session: Session, store: AlertStore, alert_id: str, action: str,
+               *args: Any) -> Response:
     try:
         await getattr(store, action)(alert_id, *args)
     except NotFound as exc:
@@ -170,23 +178,25 @@ async def _act(request: Request, session: Session, alert_id: str, action: str, *
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: str, request: Request, session: SessionDep, csrf_token: CsrfToken = "") -> Response:
+async def acknowledge(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                      csrf_token: CsrfToken = "") -> Response:
     check_form(request, session, csrf_token)
-    return await _act(request, session, alert_id, "acknowledge")
+    return await _act(request, session, alerts, alert_id, "acknowledge")
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: str, request: Request, session: SessionDep, csrf_token: CsrfToken = "",
-                  verdict: Annotated[str, Form()] = "", note: Annotated[str, Form()] = "") -> Response:
+async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                  csrf_token: CsrfToken = "", verdict: Annotated[str, Form()] = "",
+                  note: Annotated[str, Form()] = "") -> Response:
     check_form(request, session, csrf_token)
     if verdict not in VERDICTS:
         try:
-            alert = await alerts(request).get(alert_id)
+            alert = await alerts.get(alert_id)
         except NotFound as exc:
             return pages.render(request, "error.html", status_code=404, **context(request, session),
                                 title="No such alert", message=exc.message)
         return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
-    return await _act(request, session, alert_id, "resolve", verdict, note.strip() or None)
+    return await _act(request, session, alerts, alert_id, "resolve", verdict, note.strip() or None)
 
 
 @router.get("/users/{user_id}/timeline.svg")
