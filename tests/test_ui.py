@@ -146,12 +146,29 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     with api(ui) as client:
         assert client.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open"
 
+    seen = http.post(f"/ui/alerts/{alert['id']}/acknowledge", data={"csrf_token": token})
+    assert seen.status_code == 303 and seen.headers["location"] == f"/ui/alerts/{alert['id']}?done=acknowledged"
+    page = http.get(seen.headers["location"])
+    assert "The alert is acknowledged." in page.text and 'id="alert-status">acknowledged<' in page.text
+    assert "/acknowledge" not in page.text, "no Acknowledge button once acknowledged"
+    no_verdict = http.post(f"/ui/alerts/{alert['id']}/resolve", data={"note": "x", "csrf_token": token})
+    assert no_verdict.status_code == 422 and "Choose a verdict" in no_verdict.text
+
     done = http.post(f"/ui/alerts/{alert['id']}/resolve",
                      data={"verdict": "not_actionable", "note": "seen", "csrf_token": token})
     assert done.status_code == 303 and done.headers["location"] == f"/ui/alerts/{alert['id']}?done=resolved"
     with api(ui) as client:
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "not_actionable", "seen")
+    # a resolved alert cannot be acknowledged again: the page says why, the API's 409
+    late = http.post(f"/ui/alerts/{alert['id']}/acknowledge", data={"csrf_token": token})
+    assert late.status_code == 409 and "already resolved" in late.text
+    # the list's filter
+    assert alert["id"] in http.get("/ui?status=resolved").text
+    assert alert["id"] not in http.get("/ui?status=open").text
+    assert http.get("/ui?status=nonsense").status_code == 400
+    assert http.get("/ui/alerts/evt_nope").status_code == 404
+    assert http.get("/ui/alerts/not%20an%20id").status_code == 404
 
 
 def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: httpx.Client,
