@@ -18,11 +18,13 @@ import redis.asyncio as aioredis
 from service import keys
 from service.alerts.index import AlertIndex
 from service.alerts.store import AlertStore
-from service.embedded_redis import EmbeddedRedis
-from service.schemas import Alert
+from service.embedded_redis import EmbeddedRedis, free_port
+from service.schemas import Alert, WebhookPayload
 from service.state_store import StateStore
 from tests.conftest import RunningService, start_service
 from tests.test_state_store import _state
+from tests.test_webhooks import FAST, OUTBOX, subscribe, wait_for
+from tests.webhook_receiver import Receiver
 
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
@@ -251,3 +253,68 @@ def test_any_key_reads_alerts_and_only_an_admin_key_judges_them(keyed: RunningSe
             refused = ingest.post(f"/v1/alerts/{alert['id']}/{path}", json=payload)
             assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
         assert admin.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "confirmed"}).json()["verdict"] == "confirmed"
+
+
+# --- quiet backfill ------------------------------------------------------------------------------
+def test_a_backfill_records_alerts_and_sends_no_webhook(tmp_path: Path) -> None:
+    own = EmbeddedRedis(tmp_path, port=free_port()).start()  # no other service's dispatcher reads it
+    r = redis.Redis.from_url(own.url)
+    receiver = Receiver().start()
+    svc = start_service(redis_url=own.url, **FAST)
+    try:
+        with svc.client() as api:
+            subscribe(api, receiver)
+
+            def batch(user: str, backfill: bool | None) -> list[dict[str, Any]]:
+                items = [{"user_id": user, "post_id": f"{user}-{i}", "probabilities": mood,
+                          "created_at": f"2026-0{1 + i // 40}-{1 + i % 28:02d}T12:00:00Z"} for i, mood in enumerate(EPISODE)]
+                body: dict[str, Any] = {"items": items} if backfill is None else {"items": items, "backfill": backfill}
+                response = api.post("/v1/posts/batch", json=body)
+                assert response.status_code == 200, response.text
+                return [result["alert"] for result in response.json()["results"] if result["alert"]]
+
+            history = batch("old", backfill=True)
+            assert [(a["type"], a["backfill"]) for a in history] == [("drift.started", True), ("drift.ended", True)]
+            assert listing(api, user_id="old")["alerts"] == history[::-1]  # listed, newest first
+            assert api.get("/v1/users/old").json()["drift"]["posts_seen"] == len(EPISODE)  # state advanced
+            assert r.xlen(OUTBOX) == 0, "a backfill wrote no outbox entry"
+
+            live = batch("new", backfill=None) + batch("now", backfill=False)
+            assert [a["backfill"] for a in live] == [False] * 4
+            wait_for(lambda: set(receiver.successes()) == {a["id"] for a in live}, "the four live alerts delivered")
+            time.sleep(0.5)  # retries here are tens of ms apart: a backfilled alert would have come by now
+            assert set(receiver.successes()) == {a["id"] for a in live}
+            for delivery in receiver.received:  # the payload is the Alert the API lists
+                payload = WebhookPayload.model_validate(delivery.json())
+                assert payload.data.id == delivery.webhook_id
+                assert delivery.json()["data"] == api.get(f"/v1/alerts/{delivery.webhook_id}").json()
+            refused = api.post("/v1/posts/batch", json={"items": [], "backfill": "yes"})
+            assert refused.status_code == 422
+            refused = api.post("/v1/posts/batch", json={"items": [{"user_id": "x", "post_id": "x", "probabilities": HAPPY}],
+                                                        "backfill": "yes"})
+            assert refused.status_code == 422 and "backfill" in refused.json()["error"]["message"]
+    finally:
+        svc.stop()
+        receiver.stop()
+        r.close()
+        own.stop()
+
+
+def test_the_openapi_schema_types_alerts_and_documents_the_webhooks(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["openapi"].startswith("3.1")
+    alert_ref = "#/components/schemas/Alert"
+    for event in ("drift.started", "drift.ended"):
+        body = schema["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        payload = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+        assert payload["properties"]["data"]["$ref"] == alert_ref
+        assert {p["name"] for p in schema["webhooks"][event]["post"]["parameters"]} == {
+            "webhook-id", "webhook-timestamp", "webhook-signature"}
+    alert = schema["components"]["schemas"]["Alert"]
+    assert {"id", "type", "user_id", "status", "created_at", "backfill", "evidence", "verdict", "note",
+            "resolved_at"} <= set(alert["properties"])
+    post_result = schema["components"]["schemas"]["PostResult"]["properties"]["alert"]
+    assert {"$ref": alert_ref} in post_result["anyOf"]
+    listed = schema["paths"]["/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["components"]["schemas"][listed["$ref"].rsplit("/", 1)[-1]]["properties"]["alerts"]["items"] == {
+        "$ref": alert_ref}
