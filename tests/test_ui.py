@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import redis
 from PIL import Image
+from playwright.sync_api import Browser, sync_playwright
 
 from service import timeline_svg
 from service.embedded_redis import EmbeddedRedis
@@ -233,14 +234,12 @@ def test_the_stylesheet_colours_emotions_like_the_timeline_picture(http: httpx.C
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK) and not shutil.which("chromium"):
         message = "chromium is not installed (`make install` installs it)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM if os.access(CHROMIUM, os.X_OK)
                                               else shutil.which("chromium"), args=CHROMIUM_ARGS)
@@ -259,10 +258,10 @@ def _colours(png: bytes) -> tuple[int, float]:
 
 
 def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, http: httpx.Client,
-                                                            browser) -> None:  # type: ignore[no-untyped-def]
+                                                            browser: Browser) -> None:
     earlier = drift(ui, "lena")
     alert = drift(ui, "omar")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         page.goto(f"{ui.url}/ui")
         assert page.url.startswith(f"{ui.url}/ui/sign-in")
@@ -315,10 +314,10 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
     assert judged["resolved_at"] is not None
 
 
-def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, browser) -> None:  # type: ignore[no-untyped-def]
+def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, browser: Browser) -> None:
     for user in ("ana", "ben", "cleo"):
         alert = drift(ui, user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
         page.goto(f"{ui.url}/ui/sign-in?next=/ui")
@@ -326,6 +325,8 @@ def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, brows
         page.click("button[type=submit]")
         page.wait_for_url(f"{ui.url}/ui")
         listing = page.locator("#alert-list").screenshot()
+        if os.environ.get("UI_SCREENSHOT"):
+            Path(os.environ["UI_SCREENSHOT"]).with_name("ui-list.png").write_bytes(page.screenshot())
         colours, inked = _colours(listing)
         # three rows of text, coloured emotion underlines and status pills: a blank or unstyled page has
         # a handful of colours and almost no ink
