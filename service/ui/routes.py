@@ -145,43 +145,23 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
 async def alert_page(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
                      done: str | None = None) -> Response:
     try:
-        if not ID_PATTERN.fullmatch(alert_id):
-            raise NotFound(f"no alert {alert_id}")
-        alert = await alerts.get(alert_id)
+        alert = await _load(alerts, alert_id)
     except NotFound as exc:
-        return pages.render(request, "error.html", status_code=404, **context(request, session),
-                            title="No such alert", message=exc.message)
-    return _alert(request, session, alert, done=done)
-
-
-def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
-           error: str | None = None, status_code: int = 200) -> Response:
-    before, after = alert["before"]["distribution"], alert["after"]["distribution"]
-    rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
-             "after": after.get(label, 0.0)} for label in LABELS]
-    return pages.render(request, "alert.html", status_code=status_code, **context(request, session), alert=alert,
-                        rows=rows, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS, svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT,
-                        done=done if done in ("acknowledged", "resolved") else None, error=error)
-
-
-async def _act(request: Request, session: Session, store: AlertStore, alert_id: str, action: str,
-               *args: Any) -> Response:
-    try:
-        await getattr(store, action)(alert_id, *args)
-    except NotFound as exc:
-        return pages.render(request, "error.html", status_code=404, **context(request, session),
-                            title="No such alert", message=exc.message)
-    except EmodriftError as exc:  # e.g. acknowledging a resolved alert: show why, on the alert's page
-        return _alert(request, session, await store.get(alert_id), error=exc.message, status_code=exc.status)
-    done = "acknowledged" if action == "acknowledge" else "resolved"
-    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done={done}")
+        return _missing(request, session, exc)
+    return _alert(request, session, alert, done=done if done in ("acknowledged", "resolved") else None)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
                       csrf_token: CsrfToken = "") -> Response:
     check_form(request, session, csrf_token)
-    return await _act(request, session, alerts, alert_id, "acknowledge")
+    try:
+        await alerts.acknowledge(_valid(alert_id))
+    except NotFound as exc:
+        return _missing(request, session, exc)
+    except EmodriftError as exc:  # a resolved alert: say why, on its page
+        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
+    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -189,20 +169,47 @@ async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: 
                   csrf_token: CsrfToken = "", verdict: Annotated[str, Form()] = "",
                   note: Annotated[str, Form()] = "") -> Response:
     check_form(request, session, csrf_token)
-    if verdict not in VERDICTS:
-        try:
-            alert = await alerts.get(alert_id)
-        except NotFound as exc:
-            return pages.render(request, "error.html", status_code=404, **context(request, session),
-                                title="No such alert", message=exc.message)
-        return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
-    return await _act(request, session, alerts, alert_id, "resolve", verdict, note.strip() or None)
+    try:
+        alert = await _load(alerts, alert_id)
+        if verdict not in VERDICTS:
+            return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
+        await alerts.resolve(alert_id, verdict, note.strip() or None)
+    except NotFound as exc:
+        return _missing(request, session, exc)
+    except EmodriftError as exc:  # judged meanwhile with another verdict, a note too long: say why
+        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
+    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=resolved")
+
+
+def _valid(alert_id: str) -> str:
+    if not ID_PATTERN.fullmatch(alert_id):
+        raise NotFound(f"no alert {alert_id}")
+    return alert_id
+
+
+async def _load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
+    return await alerts.get(_valid(alert_id))
+
+
+def _missing(request: Request, session: Session, exc: NotFound) -> Response:
+    return pages.render(request, "error.html", status_code=404, **context(request, session),
+                        title="No such alert", message=exc.message)
+
+
+def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
+           error: str | None = None, status_code: int = 200) -> Response:
+    before, after = alert["before"]["distribution"], alert["after"]["distribution"]
+    rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
+             "after": after.get(label, 0.0)} for label in LABELS]
+    return pages.render(request, "alert.html", status_code=status_code, **context(request, session),
+                        alert=alert, rows=rows, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
+                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, error=error)
 
 
 @router.get("/users/{user_id}/timeline.svg")
 async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, settings: SettingsDep) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session."""
-    posts = await store.timeline(user_id, 200)
+    posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
     return Response(timeline_svg.render(user_id, posts, settings.drift_threshold), media_type="image/svg+xml",
