@@ -12,10 +12,12 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── NotFound (404 not_found)
     │   ├── UserNotFound (404 user_not_found)
     │   ├── WebhookNotFound (404 webhook_not_found)
+    │   ├── AlertNotFound (404 alert_not_found)
     │   └── DeliveryNotFound (404 delivery_not_found)
     ├── Conflict (409 conflict)
     │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
-    │   └── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   └── AlertResolved (409 alert_resolved)     already judged (with another verdict)
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
@@ -84,6 +86,10 @@ class DeliveryNotFound(NotFound):
     code = "delivery_not_found"
 
 
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
 class Conflict(EmodriftError):
     code, status = "conflict", 409
 
@@ -94,6 +100,10 @@ class StateConflict(Conflict):
 
 class DeliveryNotReplayable(Conflict):
     code = "delivery_not_replayable"
+
+
+class AlertResolved(Conflict):
+    code = "alert_resolved"
 
 
 class ImageTooLarge(EmodriftError):
