@@ -15,7 +15,8 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     │   └── DeliveryNotFound (404 delivery_not_found)
     ├── Conflict (409 conflict)
     │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
-    │   └── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   └── WebhookDisabled (409 webhook_disabled)  a test event to a disabled subscription
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
@@ -94,6 +95,10 @@ class StateConflict(Conflict):
 
 class DeliveryNotReplayable(Conflict):
     code = "delivery_not_replayable"
+
+
+class WebhookDisabled(Conflict):
+    code = "webhook_disabled"
 
 
 class ImageTooLarge(EmodriftError):
