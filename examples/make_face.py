@@ -1,7 +1,8 @@
 """Writes examples/face.jpg: the face from scikit-image's astronaut photograph, cropped and small.
 
-The photograph is NASA's portrait of astronaut Eileen Collins (image S94-36531, 1994), a work of the
-US federal government and so in the public domain; scikit-image ships it as ``skimage.data.astronaut()``.
+The photograph is a NASA portrait of astronaut Eileen Collins that scikit-image ships as
+``skimage.data.astronaut()``; its documentation says "No known copyright restrictions, released into
+the public domain" (from the NASA Great Images database). See examples/README.md.
 
     python examples/make_face.py        (needs scikit-image: `pip install -e ".[dev]"`)
 """
