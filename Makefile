@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test test-fast install tools bench export train lint clean
+.PHONY: run test test-fast install tools bench export train lint clean demo docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,15 @@ tools: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
+
+# See a drift happen: the service (embedded Redis), a local receiver, a user whose mood changes, the signed
+# webhook verified, the alert, and demo-output/timeline-demo-user.svg (examples/demo.py; ~1 minute).
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+# docs/settings.md and docs/errors.md, generated from service/config.py and service/errors.py
+docs: $(STAMP)
+	$(BIN)/python -m service.docs all
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
@@ -78,4 +87,4 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
 
 clean:
-	rm -rf $(VENV) .pytest_cache data
+	rm -rf $(VENV) .pytest_cache data demo-output
