@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test install tools bench export train lint clean
+.PHONY: run test test-fast install tools bench export train lint clean demo docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) tools
 
-# promtool checks deploy/prometheus/ in tests/test_deploy.py; chromium runs tests/test_ui.py (below). It comes from Debian's `prometheus`
+# promtool checks deploy/prometheus/ in tests/test_deploy.py. It comes from Debian's `prometheus`
 # package, of which only the promtool binary is extracted into .venv/bin (no daemon is installed or
 # started). Best effort: without apt the deploy tests skip it (and fail under CI=true).
 tools: $(STAMP)
@@ -43,8 +43,22 @@ tools: $(STAMP)
 run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
 
+# See a drift happen: the service (embedded Redis), a local receiver, a user whose mood changes, the signed
+# webhook verified, the alert, and demo-output/timeline-demo-user.svg (examples/demo.py; ~1 minute).
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+# docs/settings.md and docs/errors.md, generated from service/config.py and service/errors.py
+docs: $(STAMP)
+	$(BIN)/python -m service.docs all
+
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (multi-process, cluster, training, model export
+# and parity, the detection benchmark, the face-detector recall benchmark). CI runs `make test`.
+test-fast: $(STAMP) tools
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The load benchmark (about 3 minutes). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
 # so that the client does not take the 2 cores from the server; best effort: without wrk they fall back
@@ -81,4 +95,4 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
 
 clean:
-	rm -rf $(VENV) .pytest_cache data
+	rm -rf $(VENV) .pytest_cache data demo-output

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
-from service import errors, images, metrics, model_repository, schemas
+from service import errors, images, metrics, model_repository, openapi, schemas
 from service.alerts import routes as alerts
 from service.alerts.store import AlertStore
 from service.batching import MicroBatcher
@@ -26,7 +26,7 @@ from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
-from service.routes import ops, posts, users, webhooks
+from service.routes import docs, ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
 from service.ui import routes as ui
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Watches each user's image posts and raises an alert when their emotional pattern drifts.",
         lifespan=lifespan,
         responses=schemas.ERROR_RESPONSES,  # every error is an ErrorBody, not FastAPI's default 422 shape
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None, redoc_url=None,  # served from local files below, not a CDN
     )
     app.state.settings = settings
     app.state.pipeline = None
@@ -132,4 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     ui.install(app)  # the page for people at /ui (its own sign-in, cookie and CSRF handling)
     app.webhooks.include_router(payloads.router)  # documented in the OpenAPI `webhooks` section, never served
+    docs.install(app)
+    openapi.install(app)
     return app

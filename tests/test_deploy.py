@@ -326,6 +326,39 @@ def test_compose_stack_is_wired_together() -> None:
     assert any(v.endswith(":/data") for v in services["redis"]["volumes"])
 
 
+def _dotenv(path: Path) -> dict[str, str]:
+    """KEY=value lines (the subset of .env syntax .env.example uses: no quotes, no expansion)."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_compose_takes_both_key_kinds_and_the_public_url_from_the_documented_env_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    example = _dotenv(ROOT / ".env.example")
+    referenced = set(re.findall(r"\$\{(\w+)", text))
+    assert referenced <= set(example), f"compose reads {referenced - set(example)}, which .env.example does not document"
+    api = _compose()["services"]["api"]["environment"]
+    for name in ("EMODRIFT_API_KEYS", "EMODRIFT_ADMIN_API_KEYS", "EMODRIFT_PUBLIC_URL"):
+        assert re.fullmatch(rf"\$\{{{name}[:?\-].*\}}", str(api[name])), f"{name} does not come from .env"
+    for name in ("EMODRIFT_API_KEYS", "EMODRIFT_ADMIN_API_KEYS"):  # missing keys stop `docker compose up` with a reason
+        assert str(api[name]).startswith(f"${{{name}:?"), name
+    settings_fields = {f"EMODRIFT_{name.upper()}" for name in _module("service.config").Settings.model_fields}
+    assert {k for k in example if k.startswith("EMODRIFT_")} <= settings_fields
+    # with the example's values, the API's command starts (keys present) and does not warn (public URL set)
+    environment = {k: v for k, v in example.items() if k.startswith("EMODRIFT_")}
+    settings = _module("service.config").Settings(**{k.removeprefix("EMODRIFT_").lower(): v for k, v in environment.items()})
+    assert settings.api_keys and settings.admin_api_keys and "replace-me" in example["EMODRIFT_API_KEYS"]
+    (command,) = [c for where, c in _container_commands() if where == "compose api"]
+    host = command[command.index("--host") + 1]
+    assert _module("service.cli").preflight(settings, host) == (None, [])
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (ROOT / ignore).read_text().split(), f".env (keys) is not in {ignore}"
+
+
 def test_compose_prometheus_and_grafana_get_their_files() -> None:
     services = _compose()["services"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in services["prometheus"]["volumes"]}
@@ -460,10 +493,18 @@ def test_kubernetes_objects_refer_to_each_other(variant: str) -> None:
     (secret,) = _yaml_docs(K8S / "base" / "secret.example.yaml")
     sources = {(ref, source[ref]["name"]) for source in container["envFrom"] for ref in source}
     assert sources == {("configMapRef", config_map["metadata"]["name"]), ("secretRef", secret["metadata"]["name"])}
-    assert "EMODRIFT_API_KEYS" in secret["stringData"] and "EMODRIFT_REDIS_URL" in secret["stringData"]
-    assert "replace-me" in secret["stringData"]["EMODRIFT_API_KEYS"], "the example Secret holds placeholders only"
+    for name in ("EMODRIFT_API_KEYS", "EMODRIFT_ADMIN_API_KEYS", "EMODRIFT_PUBLIC_URL", "EMODRIFT_REDIS_URL"):
+        assert name in secret["stringData"], f"the example Secret lacks {name}"
+    for name in ("EMODRIFT_API_KEYS", "EMODRIFT_ADMIN_API_KEYS"):
+        assert "replace-me" in secret["stringData"][name], "the example Secret holds placeholders only"
     settings_fields = {f"EMODRIFT_{name.upper()}" for name in _module("service.config").Settings.model_fields}
     assert set(config_map["data"]) <= settings_fields, "every ConfigMap key is a setting the service reads"
+    assert set(secret["stringData"]) <= settings_fields, "every Secret key is a setting the service reads"
+    assert not set(config_map["data"]) & set(secret["stringData"]), "a setting set in both: one would win silently"
+    environment = {**config_map["data"], **secret["stringData"]}
+    settings = _module("service.config").Settings(**{k.removeprefix("EMODRIFT_").lower(): v for k, v in environment.items()})
+    host = container["args"][container["args"].index("--host") + 1]
+    assert _module("service.cli").preflight(settings, host) == (None, []), "the pod would refuse to start, or warn"
 
     gpu_limit = container["resources"]["limits"].get("nvidia.com/gpu")
     if variant == "gpu":

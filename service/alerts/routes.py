@@ -30,7 +30,7 @@ def _checked(value: str, name: str) -> str:
     return value
 
 
-@router.get("", response_model=AlertList, operation_id="listAlerts", summary="Alerts, newest first, filtered")
+@router.get("", response_model=AlertList, summary="Alerts, newest first, filtered")
 async def list_alerts(
     alerts: AlertsDep,
     status: Annotated[Status | None, Query()] = None,
@@ -47,18 +47,18 @@ async def list_alerts(
     return FastJSONResponse({"alerts": found, "next_cursor": next_cursor})
 
 
-@router.get("/{alert_id}", response_model=Alert, operation_id="getAlert", summary="One alert")
+@router.get("/{alert_id}", response_model=Alert, summary="One alert")
 async def get_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDep) -> FastJSONResponse:
     return FastJSONResponse(await alerts.get(_checked(alert_id, "alert_id")))
 
 
-@router.post("/{alert_id}/acknowledge", response_model=Alert, dependencies=[AdminKey], operation_id="acknowledgeAlert",
+@router.post("/{alert_id}/acknowledge", response_model=Alert, dependencies=[AdminKey],
              summary="Someone is looking at it (admin); again: unchanged")
 async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDep) -> FastJSONResponse:
     return FastJSONResponse(await alerts.acknowledge(_checked(alert_id, "alert_id")))
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[AdminKey], operation_id="resolveAlert",
+@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[AdminKey],
              summary="Judge it with a verdict (admin); the same verdict and note again: unchanged")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
                         alerts: AlertsDep) -> FastJSONResponse:

@@ -10,10 +10,12 @@ import hmac
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials
 
 from service.alerts.store import AlertStore
 from service.config import Settings
 from service.errors import Forbidden, InvalidId, ModelUnavailable, Unauthorized
+from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
 from service.schemas import ID_PATTERN, ID_RULE
 from service.state_store import StateStore
@@ -63,7 +65,11 @@ def require_scope(scope: Scope):  # type: ignore[no-untyped-def]
     lacks the scope; admin keys hold both scopes. Then the per-key rate limit, if configured.
     """
 
-    async def check(request: Request) -> None:
+    # The two security dependencies declare the ways to send a key in OpenAPI (generated clients read
+    # them); the key itself is taken by _presented_key, whose rules the tests pin down.
+    async def check(request: Request,
+                    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+                    _header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
         settings: Settings = request.app.state.settings
         if not settings.api_keys and not settings.admin_api_keys:
             return

@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from service import json_codec
+from service import json_codec, openapi
+from service.config import Settings
 from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
     error_body,
@@ -20,26 +21,23 @@ from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
-    BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult, decode_base64,
-    inline_schema,
+    ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
+    decode_base64,
 )
 
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
 
 MULTIPART_OVERHEAD = 64 * 1024
 
-IMAGE_POST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["image", "post_id"],
-                "properties": {"image": {"type": "string", "format": "binary"}, "post_id": {"type": "string"},
-                               "created_at": {"type": "string", "format": "date-time"}}}},
-            "application/json": {"schema": ImagePostJSON.model_json_schema()},
-        },
-    }
-}
+# Multipart and JSON image posts are two operations (postImage, postImageBase64): one operation with
+# two request media types makes client generators produce code that does not import.
+MULTIPART_IMAGE_BODY = openapi.request_body("multipart/form-data", name="ImageUpload", schema={
+    "type": "object", "required": ["image", "post_id"],
+    "properties": {"image": {"type": "string", "format": "binary", "description": "the image file"},
+                   "post_id": {"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 128},
+                   "created_at": {"type": "string", "format": "date-time",
+                                  "description": "RFC 3339 (no offset: UTC); default: when it was received"}}})
+JSON_IMAGE_BODY = openapi.request_body("application/json", ImagePostJSON)
 
 
 def media_type(request: Request) -> str:
@@ -88,13 +86,21 @@ async def _json_body(request: Request, limit: int) -> Any:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
+async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
+    # base64 is 4/3 of the bytes
+    return _parse(ImagePostJSON, await _json_body(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD))
+
+
 # The routes answer a FastJSONResponse (orjson) of the dict they built: response_model documents the answer
 # (OpenAPI, and tests/test_fuzz.py checks answers against it) without FastAPI validating and
 # re-serialising every answer through it.
-@router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
-             summary="Score one image post and advance the user's state")
+@router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=MULTIPART_IMAGE_BODY,
+             summary="Score one image post (multipart upload) and advance the user's state",
+             description="Clients that send JSON with a base64 image to this path keep being served; the "
+                         "documented way to send JSON is `POST /v1/users/{user_id}/posts/base64`.")
 async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     content_type = media_type(request)
+    post: PostFields
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         form = await request.form(max_files=1, max_fields=8)
@@ -104,18 +110,26 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
         fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
         post = _parse(PostFields, fields)
         data = await upload.read()
-    elif content_type == "application/json":
-        # base64 is 4/3 of the bytes
-        post = _parse(ImagePostJSON, await _json_body(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD))
+    elif content_type == "application/json":  # the one operation of earlier versions took both
+        post = await _image_json(request, settings)
         data = post.image_bytes()
     else:
-        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at) or application/json")
+        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at), or JSON to "
+                               f"{request.url.path}/base64")
     scored = await pipeline.score_image(data)
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
-OBSERVATION_BODY = {"requestBody": {"required": True,
-                                     "content": {"application/json": {"schema": inline_schema(ObservationJSON)}}}}
+@router.post("/users/{user_id}/posts/base64", response_model=PostResult, dependencies=[JsonBody],
+             openapi_extra=JSON_IMAGE_BODY, summary="Score one image post (JSON, base64 image) and advance the user's state")
+async def post_image_base64(user_id: UserId, request: Request, pipeline: PipelineDep,
+                            settings: SettingsDep) -> FastJSONResponse:
+    post = await _image_json(request, settings)
+    scored = await pipeline.score_image(post.image_bytes())
+    return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
+
+
+OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
 
 
 @router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
@@ -145,7 +159,7 @@ async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
     return await pipeline.score_image(data)
 
 
-BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(BatchRequest)}}}}
+BATCH_BODY = openapi.request_body("application/json", BatchRequest)
 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,

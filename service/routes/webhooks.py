@@ -1,4 +1,5 @@
-"""Webhook subscriptions, their delivery log, and replay (Standard Webhooks 1.0)."""
+"""Webhook subscriptions, their delivery log, replay, and operations: rotate the secret, enable again,
+send a test event (Standard Webhooks 1.0)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from service.drift import Event
-from service.errors import DeliveryNotFound, DeliveryNotReplayable, WebhookNotFound
+from service.errors import DeliveryNotFound, DeliveryNotReplayable, WebhookDisabled, WebhookNotFound
 from service.routes.deps import AdminKey, SettingsDep
 from service.webhooks import signing
-from service.webhooks.deliveries import Deliveries
+from service.webhooks.deliveries import Deliveries, delivery_id
+from service.webhooks.events import new_test_event
 from service.webhooks.subscriptions import Subscription, Subscriptions
 from service.webhooks.urls import check_url
 
@@ -38,10 +40,26 @@ class WebhookView(BaseModel):
     status: Literal["enabled", "disabled"]
     created_at: str
     disabled_reason: str | None = None
+    previous_secret_expires_at: str | None = Field(
+        None, description="after a rotation: until then deliveries carry a signature with the previous secret too")
 
 
 class WebhookCreated(WebhookView):
     secret: str = Field(description="shown in this response only: keep it to verify signatures")
+
+
+class SecretRotation(BaseModel):
+    secret: str | None = Field(None, description="the new secret (whsec_ + base64 of 24-64 bytes); generated when absent")
+    grace_seconds: int | None = Field(
+        None, ge=0, le=7 * 24 * 3600,
+        description="how long deliveries are signed with the previous secret too; default EMODRIFT_WEBHOOK_SECRET_GRACE_SECONDS")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_whsec(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.secret_key(value)
+        return value
 
 
 class WebhookList(BaseModel):
@@ -154,3 +172,37 @@ async def retry_delivery(webhook_id: str, delivery_id: str, request: Request, su
         raise DeliveryNotReplayable("the webhook is disabled")
     request.app.state.dispatcher.wake()
     return (await deliveries.log(webhook_id, 1, only=delivery_id))[0]
+
+
+@router.post("/{webhook_id}/rotate-secret", response_model=WebhookCreated, name="rotate_webhook_secret",
+             summary="A new signing secret, shown once; the old one keeps signing during a grace period")
+async def rotate_webhook_secret(webhook_id: str, subscriptions: SubscriptionsDep, settings: SettingsDep,
+                                body: SecretRotation | None = None) -> dict[str, Any]:
+    body = body or SecretRotation()
+    grace = settings.webhook_secret_grace_seconds if body.grace_seconds is None else body.grace_seconds
+    sub = await subscriptions.rotate(webhook_id, body.secret or signing.generate_secret(), grace)
+    if sub is None:
+        raise WebhookNotFound(f"no webhook {webhook_id}")
+    return {**sub.public(), "secret": sub.secret}
+
+
+@router.post("/{webhook_id}/enable", response_model=WebhookView, name="enable_webhook",
+             summary="Deliver again to a subscription that was disabled (its receiver answered 410)")
+async def enable_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> dict[str, Any]:
+    sub = await subscriptions.enable(webhook_id)
+    if sub is None:
+        raise WebhookNotFound(f"no webhook {webhook_id}")
+    return sub.public()
+
+
+@router.post("/{webhook_id}/test", status_code=202, response_model=DeliveryView, name="send_webhook_test",
+             summary="Send a signed `webhook.test` event to this subscription now; follow it in its delivery log")
+async def send_webhook_test(webhook_id: str, request: Request, subscriptions: SubscriptionsDep,
+                            deliveries: DeliveriesDep) -> dict[str, Any]:
+    sub = await _existing(subscriptions, webhook_id)
+    if not sub.enabled:
+        raise WebhookDisabled(f"webhook {webhook_id} is disabled: POST /v1/webhooks/{webhook_id}/enable first")
+    event = new_test_event(sub.id)
+    await deliveries.enqueue_direct(event, [sub])
+    request.app.state.dispatcher.wake()
+    return (await deliveries.log(sub.id, 1, only=delivery_id(sub.id, event["id"])))[0]

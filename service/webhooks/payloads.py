@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from service.schemas import WebhookPayload
+from service.webhooks.events import TEST_EVENT, WebhookTestEvent
 
 router = APIRouter()
 
@@ -39,3 +40,10 @@ def drift_started(body: WebhookPayload, webhook_id: WebhookId, webhook_timestamp
 def drift_ended(body: WebhookPayload, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp,
                 webhook_signature: WebhookSignature) -> None:
     """The episode ended: a new alert (its own id), ``data.after`` the recent emotions now."""
+
+
+@router.post(TEST_EVENT, operation_id="webhookTest", summary="Sent by POST /v1/webhooks/{id}/test", description=SIGNED,
+             responses=RECEIVED)
+def webhook_test(body: WebhookTestEvent, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp,
+                 webhook_signature: WebhookSignature) -> None:
+    """Only to the subscription it was asked for: if its signature verifies, the receiver is ready."""

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
+
+import httpx
 
 from service.errors import InvalidWebhookUrl
 
@@ -57,3 +60,34 @@ async def check_url(url: str, *, allow_private: bool) -> str:
             raise InvalidWebhookUrl(f"host {host!r} resolves to a {reason} address ({address}); "
                                     "set EMODRIFT_WEBHOOK_ALLOW_PRIVATE_URLS=true to allow it")
     return url
+
+
+def receiver_host(url: str | httpx.URL) -> str:
+    """How a receiver appears in logs: scheme, host and port; never credentials, path or query, where
+    receivers' URLs often carry a token.
+
+    >>> receiver_host("https://hooks.example.com:8443/t/abc123?key=s3cret")
+    'https://hooks.example.com:8443'
+    >>> receiver_host("http://user:pw@10.0.0.5/x"), receiver_host("not a url")
+    ('http://10.0.0.5', '<unparsable url>')
+    """
+    try:
+        parts = urlsplit(str(url))
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable url>"
+    if not parts.scheme or not parts.hostname:
+        return "<unparsable url>"
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+class HostOnly(logging.Filter):
+    """httpx logs every request with its full URL ("HTTP Request: POST <url> ..."): keep the host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(receiver_host(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+HOST_ONLY = HostOnly()
