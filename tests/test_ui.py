@@ -262,6 +262,8 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
     earlier = drift(ui, "lena")
     alert = drift(ui, "omar")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     try:
         page.goto(f"{ui.url}/ui")
         assert page.url.startswith(f"{ui.url}/ui/sign-in")
@@ -295,6 +297,9 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}?done=resolved")
         assert page.get_by_role("status").inner_text() == "The alert is resolved."
         assert page.locator("#alert-verdict").inner_text() == "false alarm"
+        elsewhere = [url for url in requested if not url.startswith(f"{ui.url}/ui")]
+        assert not elsewhere, f"the page loaded something from elsewhere: {elsewhere}"
+        assert f"{ui.url}/ui/static/ui.css" in requested
 
         # the link an alert carries, opened from another site (a mail, a chat): arrives signed in (Lax)
         assert earlier["ui_url"] == f"{ui.settings.public_url.rstrip('/')}/ui/alerts/{earlier['id']}"
