@@ -1,4 +1,4 @@
-"""`make demo`: see a drift happen, end to end, on this machine, in about a minute.
+"""`make demo`: see a drift happen, end to end, on this machine, in seconds.
 
 It starts the service (`emodrift serve`, with its embedded Redis, in a temporary directory), a webhook
 receiver on 127.0.0.1, subscribes the receiver, posts a user's photo (examples/face.jpg) and then a
