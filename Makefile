@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test install tools bench export train lint clean demo docs
+.PHONY: run test test-fast install tools bench export train lint clean demo docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,11 @@ docs: $(STAMP)
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (multi-process, cluster, training, model export
+# and parity, the detection benchmark, the face-detector recall benchmark). CI runs `make test`.
+test-fast: $(STAMP) tools
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The load benchmark (about 3 minutes). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
 # so that the client does not take the 2 cores from the server; best effort: without wrk they fall back

@@ -16,6 +16,8 @@ from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
 from service import errors, images, metrics, model_repository, openapi, schemas
+from service.alerts import routes as alerts
+from service.alerts.store import AlertStore
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
 from service.embedded_redis import die_with_parent
@@ -28,7 +30,7 @@ from service.routes import docs, ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
 from service.webhooks.deliveries import Deliveries
-from service.webhooks import events as webhook_events
+from service.webhooks import payloads
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.subscriptions import Subscriptions
 
@@ -86,9 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batcher.start()
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
-                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
+                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
+                           alerts_per_user=settings.alerts_per_user)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+        app.state.alerts = AlertStore(redis, store.relay.alerts)
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
@@ -125,9 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pipeline = None
     errors.install(app)
     app.add_middleware(RequestMetrics)
-    for router in (posts.router, users.router, webhooks.router, ops.router):
+    for router in (posts.router, users.router, alerts.router, webhooks.router, ops.router):
         app.include_router(router)
-    webhook_events.document(app.webhooks)
+    app.webhooks.include_router(payloads.router)  # documented in the OpenAPI `webhooks` section, never served
     docs.install(app)
     openapi.install(app)
     return app

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")
     user_retention_seconds: int = Field(
         90 * 24 * 3600, ge=3600, description="a user's state, timeline and index expire after this long without posts")
+    alerts_per_user: int = Field(
+        100, ge=1, le=10_000, description="alerts kept per user (the oldest go first); they also expire with the user")
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line; text: for a terminal")
     log_hash_user_ids: bool = Field(False, description="log sha256(user id)[:16] instead of the id")
     public_url: str = Field(

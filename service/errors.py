@@ -12,10 +12,12 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── NotFound (404 not_found)                     no such route
     │   ├── UserNotFound (404 user_not_found)        no posts for this user (or erased, or expired)
     │   ├── WebhookNotFound (404 webhook_not_found)  no such subscription
+    │   ├── AlertNotFound (404 alert_not_found)      no such alert (or its user was erased, or expired)
     │   └── DeliveryNotFound (404 delivery_not_found)  no such delivery of this subscription
     ├── Conflict (409 conflict)                      the request clashes with the current state
     │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
     │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   ├── AlertResolved (409 alert_resolved)     already judged (with another verdict)
     │   └── WebhookDisabled (409 webhook_disabled)  a test event to a disabled subscription
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
@@ -85,6 +87,10 @@ class DeliveryNotFound(NotFound):
     code = "delivery_not_found"
 
 
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
 class Conflict(EmodriftError):
     code, status = "conflict", 409
 
@@ -95,6 +101,10 @@ class StateConflict(Conflict):
 
 class DeliveryNotReplayable(Conflict):
     code = "delivery_not_replayable"
+
+
+class AlertResolved(Conflict):
+    code = "alert_resolved"
 
 
 class WebhookDisabled(Conflict):

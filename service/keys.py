@@ -28,9 +28,12 @@ def post_index(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:posts"
 
 
-def last_alert(user_id: str) -> str:
-    """String: the user's latest alert event (JSON), written with the step that raised it."""
-    return f"{PREFIX}:{{{user_id}}}:last_alert"
+def alerts(user_id: str) -> str:
+    """Hash: the user's alerts, written with the step that raised each (service/alerts/store.py):
+    field ``<alert id>`` = the alert (JSON, its lifecycle included); field ``index`` = their
+    ``"<created unix seconds>:<alert id>"``, space-separated, oldest first (the last one is the
+    user's latest alert). One key for all of them: erasure and retention treat it as one of the user's."""
+    return f"{PREFIX}:{{{user_id}}}:alerts"
 
 
 def pending_events(user_id: str) -> str:
@@ -65,6 +68,28 @@ def relay_lock() -> str:
 def rate_window(key_digest: str, second: int) -> str:
     """Counter of one API key's requests in one wall-clock second (a slot of its own per key)."""
     return f"{PREFIX}:{{rl:{key_digest}}}:{second}"
+
+
+# --- alerts, across users --------------------------------------------------------------------
+# The listing of every user's alerts lives in a slot of its own (a user's script cannot reach it): the
+# relay indexes each alert right after the step that wrote it (service/outbox.py), as it relays events.
+ALERTS = f"{PREFIX}:{{alerts}}"
+
+
+def alerts_by_time() -> str:
+    """Sorted set: every alert id, scored by when it was recorded (unix seconds)."""
+    return f"{ALERTS}:all"
+
+
+def alerts_by_status(status: str) -> str:
+    """Sorted set: the ids of alerts in ``status`` (open, acknowledged, resolved), scored by creation.
+    A hint kept after each transition; the alert's own record is the truth (listing repairs the hint)."""
+    return f"{ALERTS}:status:{status}"
+
+
+def alert_owners() -> str:
+    """Hash: alert id -> user id (an alert id says nothing about its user)."""
+    return f"{ALERTS}:owner"
 
 
 # --- webhooks -------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ DRIFT_SCORE = Histogram(
 )
 USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="max")
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
+# People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)
+ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by verdict", ["verdict"])
 MODEL_INFO = Gauge(
     "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="max"
 )

@@ -11,6 +11,9 @@ relays the pending events of users marked more than ``grace`` seconds ago — no
 flight for them then — and unmarks users with nothing pending, only if no newer mark arrived.
 Delivery is at least once: a crash after ``XADD`` and before the trim can relay an event twice;
 its ``id`` (the webhook-id) stays the same, so receivers can drop the repeat.
+
+The relay also lists each event as an alert across users (service/alerts/index.py); an event
+recorded by a backfill is listed there and never enters the stream: it is history, not news.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from service import keys
+from service.alerts.index import AlertIndex
 
 log = logging.getLogger("emodrift.outbox")
 
@@ -72,19 +76,24 @@ class Outbox:
         self._append_refs = redis.register_script(APPEND_REFS)
         self._trim = redis.register_script(TRIM_RELAYED)
         self._release = redis.register_script(RELEASE)
+        self.alerts = AlertIndex(redis, retention_seconds=retention_seconds)
 
     async def mark(self, user_id: str) -> None:
         await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
 
     async def relay(self, user_id: str) -> list[str]:
-        """Move the user's pending events to the outbox stream, oldest first; returns their stream ids."""
+        """Move the user's pending events to the outbox stream, oldest first, and list them as alerts;
+        returns the stream ids. A backfilled alert is listed but never sent (no stream entry)."""
         pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
         if not pending:
             return []
         events = [json.loads(event) for event in pending]
+        live = [(raw, event) for raw, event in zip(pending, events) if not event.get("backfill")]
         async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for every event
-            for event in pending:
-                pipe.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
+            for raw, _ in live:
+                pipe.xadd(self.stream, {"event": raw}, maxlen=self.maxlen, approximate=True)
+            for event in events:
+                AlertIndex.add(pipe, user_id, event)
             # who is drifting now follows the latest event; scored by time so users who expire while
             # drifting age out of the count (see drifting())
             if events[-1]["type"] == "drift.started":
@@ -92,12 +101,14 @@ class Outbox:
             else:
                 pipe.zrem(keys.drifting_users(), user_id)
             replies = await pipe.execute()
-        ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(pending)]]
-        refs = [f"{sid} {event['id']}" for sid, event in zip(ids, events)]
+        ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(live)]]
+        refs = [f"{sid} {event['id']}" for sid, (_, event) in zip(ids, live)]
         await self._trim(keys=[keys.pending_events(user_id)], args=[pending[0], len(pending)])
-        # kept as long as the user's other keys: longer than any delivery made from these events
-        cutoff_ms = int((time.time() - self.retention) * 1000)
-        await self._append_refs(keys=[keys.user_events(user_id)], args=[cutoff_ms, self.retention, *refs])
+        if refs:
+            # kept as long as the user's other keys: longer than any delivery made from these events
+            cutoff_ms = int((time.time() - self.retention) * 1000)
+            await self._append_refs(keys=[keys.user_events(user_id)], args=[cutoff_ms, self.retention, *refs])
+        await self.alerts.expire_old(time.time())
         return ids
 
     async def sweep(self, now: float | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from service import images, metrics
+from service.alerts import lifecycle
 from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
@@ -105,8 +106,10 @@ class Pipeline:
         vector = np.array([probabilities[label] for label in LABELS], dtype=np.float32)
         return Scored(vector, face_detected, "observation")
 
-    async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
+    async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored,
+                    backfill: bool = False) -> dict[str, Any]:
         """Advance ``user_id`` by one step for this post; a repeated post id returns its first result.
+        ``backfill``: an alert it raises is recorded (marked so) but sent to no webhook.
 
         Posts of one user are serialized inside this process (a FIFO lock per user), so the
         compare-and-set only ever races other replicas: without it, a burst of concurrent posts
@@ -116,13 +119,14 @@ class Pipeline:
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._apply(user_id, post_id, created_at, scored)
+                return await self._apply(user_id, post_id, created_at, scored, backfill)
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._user_locks[user_id]
 
-    async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
+    async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored,
+                     backfill: bool) -> dict[str, Any]:
         received = time.time()
         ts = created_at.timestamp() if created_at is not None else received
         started = time.perf_counter()
@@ -133,8 +137,10 @@ class Pipeline:
             result, event_type = self._step(user_id, post_id, ts, scored, state)
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
-                event = self._event(user_id, post_id, ts, event_type, state, result,
-                                    await self.store.timeline(user_id, self.settings.evidence_posts))
+                event = lifecycle.opened(
+                    self._event(user_id, post_id, ts, event_type, state, result,
+                                await self.store.timeline(user_id, self.settings.evidence_posts)),
+                    created_at=received, backfill=backfill)
                 result["alert"] = event
             outcome = await self.store.advance(user_id, post_id, expected, state, result, event, received)
             if outcome.outcome == "duplicate":
@@ -149,9 +155,11 @@ class Pipeline:
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
             if event is not None:
-                metrics.ALERTS.labels(event["type"]).inc()
+                if not backfill:  # a backfilled alert never reaches the outbox
+                    metrics.ALERTS.labels(event["type"]).inc()
                 log.info("drift event", extra={"event_type": event["type"], "event_id": event["id"],
-                                               "user": user_ref(user_id), "score": event["score"]})
+                                               "user": user_ref(user_id), "score": event["score"],
+                                               "backfill": backfill})
             return result
         metrics.POSTS.labels(scored.source, "conflict").inc()
         raise StateConflict(f"user {user_id} is being updated too often concurrently; retry the post")

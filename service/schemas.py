@@ -121,6 +121,8 @@ class BatchItem(BaseModel):
 
 class BatchRequest(BaseModel):
     items: list[BatchItem] = Field(..., min_length=1)
+    backfill: bool = Field(False, description="history, not news: states advance and alerts are recorded "
+                           "(backfill: true in /v1/alerts), but no webhook is sent")
 
 
 class Emotion(BaseModel):
@@ -135,6 +137,75 @@ class DriftSummary(BaseModel):
     posts_seen: int
 
 
+class Regime(BaseModel):
+    """The user's emotions on one side of a change."""
+
+    distribution: Probabilities
+    dominant: str = Field(..., description="the emotion with the highest probability")
+    valence: float = Field(..., description="-1 (negative) .. +1 (positive); see the README's valence table")
+
+
+class EvidencePost(BaseModel):
+    post_id: str
+    score_change: float = Field(..., description="how much this post moved the drift score")
+    emotion: str
+
+
+class Evidence(BaseModel):
+    reason: str = Field(..., description="one line a person can check, e.g. 'mostly happy over 40 posts → mostly sad over the last 9'")
+    top_posts: list[EvidencePost]
+
+
+class Alert(BaseModel):
+    """A drift event and its life: what the webhook carries (``data``), what a post's answer carries
+    (``alert``), and what /v1/alerts lists. ``id`` is the webhook's ``webhook-id``."""
+
+    model_config = ConfigDict(extra="allow", title="Alert")  # later releases may add fields: keep them
+    id: str = Field(..., description="evt_<32 hex>; the webhook-id of its deliveries")
+    type: Literal["drift.started", "drift.ended"]
+    user_id: str
+    at: str = Field(..., description="RFC 3339: the created_at of the post that raised it")
+    emitted_at: str = Field(..., description="RFC 3339: when the service raised it")
+    score: float = Field(..., description="the drift score (0..1) at that post")
+    posts_seen: int
+    before: Regime
+    after: Regime
+    valence_change: float
+    evidence_post_ids: list[str] = Field(..., description="the last posts up to this one, oldest first")
+    evidence: Evidence
+    model_versions: dict[str, str]
+    timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    status: Literal["open", "acknowledged", "resolved"]
+    created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
+    backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    verdict: Literal["confirmed", "false_alarm", "not_actionable"] | None = None
+    note: str | None = None
+
+
+class AlertList(BaseModel):
+    alerts: list[Alert] = Field(..., description="newest first")
+    next_cursor: str | None = Field(..., description="pass as `cursor` for the next page; null: no more")
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Literal["confirmed", "false_alarm", "not_actionable"] = Field(
+        ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
+        "not_actionable: it changed, but nothing is to be done")
+    note: str | None = Field(None, max_length=2000)
+
+
+class WebhookPayload(BaseModel):
+    """The body of every drift webhook (Standard Webhooks): signed with the webhook-id, -timestamp and
+    -signature headers; ``data.id`` equals ``webhook-id``."""
+
+    type: Literal["drift.started", "drift.ended"]
+    timestamp: str = Field(..., description="RFC 3339: when the event was emitted")
+    data: Alert
+
+
 class PostResult(BaseModel):
     user_id: str
     post_id: str
@@ -142,7 +213,7 @@ class PostResult(BaseModel):
     duplicate: bool
     emotion: Emotion
     drift: DriftSummary
-    alert: dict[str, Any] | None
+    alert: Alert | None = Field(..., description="the alert this post raised, if any")
 
 
 class BatchResponse(BaseModel):
@@ -154,7 +225,7 @@ class UserView(BaseModel):
     drift: DriftSummary
     baseline: Probabilities
     recent: Probabilities
-    last_alert: dict[str, Any] | None
+    last_alert: Alert | None = Field(..., description="the user's latest alert as it stands now")
     model_versions: dict[str, str]
     last_post_at: str | None
 

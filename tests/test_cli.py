@@ -31,6 +31,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -
     raise AssertionError("service not ready in time")
 
 
+@pytest.mark.slow
 def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}
@@ -98,6 +99,7 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+@pytest.mark.slow
 def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}

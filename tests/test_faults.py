@@ -29,6 +29,8 @@ from tests import image_fixtures as img
 from tests.conftest import RunningService, read_state, start_service
 from tests.test_concurrency import ApiProcess, probabilities
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
+
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 
 

@@ -373,6 +373,7 @@ def test_a_receiver_that_is_not_listening_is_retried_then_dead_lettered(api: htt
     assert again.status_code == 409 and again.json()["error"]["code"] == "delivery_not_replayable"
 
 
+@pytest.mark.slow
 def test_a_replica_killed_mid_attempt_leaves_a_lease_that_another_replica_takes_over(
         lone_redis: EmbeddedRedis, receivers: Callable[..., Receiver]) -> None:
     """SIGKILL, not a graceful stop: the in-flight attempt is never recorded; its lease runs out and

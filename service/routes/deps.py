@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
+from service.alerts.store import AlertStore
 from service.config import Settings
 from service.errors import Forbidden, InvalidId, ModelUnavailable, Unauthorized
 from service.openapi import API_KEY_HEADER, BEARER
@@ -33,6 +34,10 @@ async def get_pipeline(request: Request) -> Pipeline:
 
 async def get_store(request: Request) -> StateStore:
     return request.app.state.store
+
+
+async def get_alerts(request: Request) -> AlertStore:
+    return request.app.state.alerts
 
 
 Scope = Literal["ingest", "admin"]
@@ -94,6 +99,7 @@ async def user_id_param(user_id: Annotated[str, Path(description=ID_RULE, json_s
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 StoreDep = Annotated[StateStore, Depends(get_store)]
+AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 UserId = Annotated[str, Depends(user_id_param)]
 ApiKey = Depends(require_scope("ingest"))
 AdminKey = Depends(require_scope("admin"))

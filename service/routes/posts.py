@@ -163,15 +163,20 @@ BATCH_BODY = openapi.request_body("application/json", BatchRequest)
 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
-             summary="Backfill: many posts of many users; each user's items applied in the order given")
+             summary="Backfill: many posts of many users; each user's items applied in the order given",
+             description="With `\"backfill\": true` the posts are history: states advance and alerts are "
+             "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
 async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
         raise Unprocessable("items: a non-empty list is required")
-    if unknown := sorted(set(raw) - {"items"}):
+    if unknown := sorted(set(raw) - {"items", "backfill"}):
         raise Unprocessable(f"{unknown[0]}: Extra inputs are not permitted")
+    backfill = raw.get("backfill", False)
+    if not isinstance(backfill, bool):
+        raise Unprocessable("backfill: Input should be a valid boolean")
     results: list[dict[str, Any]] = [{} for _ in raw["items"]]
     items: list[tuple[int, BatchItem]] = []
     for index, entry in enumerate(raw["items"]):
@@ -191,7 +196,8 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             try:
                 if isinstance(score, BaseException):
                     raise score
-                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score)}
+                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score,
+                                                                          backfill=backfill)}
             except EmodriftError as exc:
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 

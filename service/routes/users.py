@@ -10,7 +10,7 @@ from service import timeline_svg
 from service.errors import UserNotFound
 from service.pipeline import as_distribution
 from service.timestamps import iso_time
-from service.routes.deps import AdminKey, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
+from service.routes.deps import AdminKey, AlertsDep, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
 from service.state_store import guarded
 from service.schemas import TimelineView, UserView
 
@@ -55,12 +55,15 @@ async def get_timeline_svg(user_id: UserId, store: StoreDep, settings: SettingsD
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
                dependencies=[AdminKey])
-async def delete_user(user_id: UserId, store: StoreDep, request: Request) -> None:
+async def delete_user(user_id: UserId, store: StoreDep, alerts: AlertsDep, request: Request) -> None:
     # Alerts about the user may still be waiting for delivery, or logged with their payloads.
     # The outbox entries go first (with the user's keys), so no dispatcher can read them again and
-    # re-create a delivery; then the deliveries made from them.
+    # re-create a delivery; then the deliveries made from them. The user's alerts go with their keys,
+    # then the listing across users forgets them.
     refs = await guarded(store.relay.event_refs(user_id))
+    alert_ids = await alerts.ids_of(user_id)
     erased = await store.erase(user_id)
+    await alerts.unlist(alert_ids)
     if refs:
         await guarded(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
                                           *[stream_id for stream_id, _ in refs]))

@@ -12,7 +12,6 @@ import secrets
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.timestamps import iso_time
@@ -46,12 +45,3 @@ class WebhookTestEvent(BaseModel):
     type: Literal["webhook.test"]
     timestamp: str = Field(description="RFC 3339, when it was sent")
     data: WebhookTestData
-
-
-def document(webhooks: APIRouter) -> None:
-    """Add the test event to the OpenAPI ``webhooks`` section (what a receiver is sent)."""
-
-    @webhooks.post(TEST_EVENT, name="webhook_test", summary="Sent by POST /v1/webhooks/{id}/test",
-                   description="Signed like every delivery: headers webhook-id, webhook-timestamp, webhook-signature.")
-    async def webhook_test(event: WebhookTestEvent) -> None:  # documentation only: nothing serves it
-        """A receiver answers 2xx."""
