@@ -177,6 +177,8 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
+                               "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status
     created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
     backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
