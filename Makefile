@@ -44,7 +44,7 @@ run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
 
 # See a drift happen: the service (embedded Redis), a local receiver, a user whose mood changes, the signed
-# webhook verified, the alert, and demo-output/timeline-demo-user.svg (examples/demo.py; ~1 minute).
+# webhook verified, the alert from /v1/alerts/{id}, and demo-output/timeline-demo-user.svg (examples/demo.py; ~5 s here).
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 

@@ -1,10 +1,10 @@
-"""`make demo`: see a drift happen, end to end, on this machine, in about a minute.
+"""`make demo`: see a drift happen, end to end, on this machine, in seconds.
 
 It starts the service (`emodrift serve`, with its embedded Redis, in a temporary directory), a webhook
 receiver on 127.0.0.1, subscribes the receiver, posts a user's photo (examples/face.jpg) and then a
 mood that changes (40 happy observations, then sad ones) until the service raises `drift.started`,
-verifies the signed webhook with the README's standard-library code, prints the alert, writes the
-user's timeline picture, and stops everything it started.
+verifies the signed webhook with the README's standard-library code, reads the alert back from
+`GET /v1/alerts/{id}`, writes the user's timeline picture, and stops everything it started.
 
     python examples/demo.py [--out DIR] [--port PORT]
 """
@@ -146,12 +146,12 @@ def demo(http: httpx.Client, inbox: "queue.Queue[tuple[dict[str, str], bytes]]",
     print(f"  evidence posts: {', '.join(data['evidence_post_ids'][-5:])}")
     print(f"  timeline: {data['timeline_url']}")
 
-    # --- the alert as the alerts API serves it ----------------------------------------------------------
-    # TODO(alerts branch): read it back with GET /v1/alerts/{id} once that endpoint is merged:
-    #     stored = call(http.get(f"/v1/alerts/{headers['webhook-id']}"))
-    # Until then the alert printed is the webhook's own copy.
-    print("\nthe alert (from the webhook; GET /v1/alerts/{id} arrives with the alerts API):")
-    print(json.dumps({k: data[k] for k in ("id", "type", "user_id", "at", "score", "valence_change")}, indent=2))
+    # the same alert, as the alerts API keeps it: its id is the webhook-id
+    stored = call(http.get(f"/v1/alerts/{headers['webhook-id']}"))
+    print(f"\nGET /v1/alerts/{stored['id']}: status {stored['status']}, created {stored['created_at']}")
+    print(json.dumps({k: stored[k] for k in ("id", "type", "user_id", "status", "score", "valence_change",
+                                              "backfill", "verdict")}, indent=2))
+    print("acknowledge it with POST /v1/alerts/{id}/acknowledge, judge it with POST /v1/alerts/{id}/resolve")
 
     svg = http.get(f"/v1/users/{USER}/timeline.svg")
     if svg.status_code != 200:

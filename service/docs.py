@@ -58,11 +58,12 @@ def _kind(field: FieldInfo) -> str:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
+    names = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path",
+             SecretStr: "text (secret)"}
     if typing.get_origin(annotation) is list:
-        return f"comma-separated {typing.get_args(annotation)[0].__name__}s"
+        return f"comma-separated list ({names[typing.get_args(annotation)[0]]})"
     base = args[0] if args and typing.get_origin(annotation) is not None else annotation
-    name = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path",
-            SecretStr: "text (secret)"}.get(base, str(base))
+    name = names.get(base, str(base))
     bounds = []
     for rule in field.metadata:
         for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "length ≥")):

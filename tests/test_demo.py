@@ -24,6 +24,7 @@ def test_make_demo_shows_a_verified_drift_alert_and_writes_the_timeline(tmp_path
     assert "before: mostly happy; after: mostly sad" in out
     webhook_id = out.split("webhook-id ")[1].split(",")[0]
     assert f"carries the alert {webhook_id} (drift.started)" in out  # the response and the webhook agree
+    assert f"GET /v1/alerts/{webhook_id}: status open" in out  # and the alerts API keeps it under that id
     picture = tmp_path / "timeline-demo-user.svg"
     root = ET.fromstring(picture.read_bytes())
     assert root.tag.endswith("svg") and len(list(root.iter())) > 50

@@ -31,3 +31,22 @@ def test_the_api_docs_load_nothing_from_another_host(client: httpx.Client, page:
         assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
         (version,) = set(re.findall(rb'PACKAGE_VERSION:"(\d+)\.\d+\.\d+"', bundle.content))
         assert int(version) >= 5
+
+
+def test_swagger_ui_renders_the_schema_in_a_real_browser_without_internet(service) -> None:  # type: ignore[no-untyped-def]
+    """Headless Chromium (Debian's, when installed) runs the page's JavaScript: the operations appear, and
+    the Authorize button of the declared security schemes. The test machines have no internet, so a
+    page that needed a CDN would render nothing."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          "--virtual-time-budget=15000", f"{service.url}/docs"],
+                         capture_output=True, text=True, timeout=120).stdout
+    paths = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom))
+    assert {"/v1/users/{user_id}/posts", "/v1/users/{user_id}/posts/base64", "/v1/users/{user_id}/observations",
+            "/v1/webhooks/{webhook_id}/rotate-secret"} <= paths, dom[-2000:]
+    assert "btn authorize" in dom and "Unable to render" not in dom
