@@ -155,12 +155,15 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     no_verdict = http.post(f"/ui/alerts/{alert['id']}/resolve", data={"note": "x", "csrf_token": token})
     assert no_verdict.status_code == 422 and "Choose a verdict" in no_verdict.text
 
+    note = 'seen <script>alert("x")</script>'
     done = http.post(f"/ui/alerts/{alert['id']}/resolve",
-                     data={"verdict": "not_actionable", "note": "seen", "csrf_token": token})
+                     data={"verdict": "not_actionable", "note": note, "csrf_token": token})
     assert done.status_code == 303 and done.headers["location"] == f"/ui/alerts/{alert['id']}?done=resolved"
     with api(ui) as client:
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
-    assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "not_actionable", "seen")
+    assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "not_actionable", note)
+    shown = http.get(f"/ui/alerts/{alert['id']}").text
+    assert "seen &lt;script&gt;" in shown and "<script>" not in shown, "a note is text, never markup"
     # a resolved alert cannot be acknowledged again: the page says why, the API's 409
     late = http.post(f"/ui/alerts/{alert['id']}/acknowledge", data={"csrf_token": token})
     assert late.status_code == 409 and "already resolved" in late.text
@@ -168,6 +171,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     assert alert["id"] in http.get("/ui?status=resolved").text
     assert alert["id"] not in http.get("/ui?status=open").text
     assert http.get("/ui?status=nonsense").status_code == 400
+    assert http.get("/ui?cursor=not-a-cursor").status_code == 400
     assert http.get("/ui/alerts/evt_nope").status_code == 404
     assert http.get("/ui/alerts/not%20an%20id").status_code == 404
 
@@ -278,6 +282,8 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         page.get_by_role("link", name="drift.started").first.click()
         page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}")
         assert page.locator("h1").inner_text() == "drift.started for user omar"
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
         assert alert["evidence"]["reason"] in page.locator(".reason").inner_text()
         for post_id in alert["evidence_post_ids"]:
             assert page.locator("ol.posts").get_by_text(post_id, exact=True).count() == 1
