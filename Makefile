@@ -31,6 +31,14 @@ tools: $(STAMP)
 	  install -m 755 usr/bin/promtool $(CURDIR)/$(BIN)/promtool && echo "installed promtool in $(BIN)"; \
 	  status=$$?; rm -rf $$dir; \
 	  [ $$status = 0 ] || echo "warning: promtool not installed (apt-get download prometheus failed)"; }
+	@# Debian's chromium (and its chromedriver) for the browser tests of /ui (tests/test_ui.py, driven by
+	@# Playwright, whose own browser download is never used). Best effort too: without it those tests skip
+	@# (and fail under CI=true).
+	@test -x /usr/bin/chromium || { \
+	  { [ "$$(id -u)" != 0 ] || { apt-get update -qq >/dev/null 2>&1 || true; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; } && \
+	  test -x /usr/bin/chromium && echo "installed chromium"; } || \
+	  echo "warning: chromium not installed (apt-get install chromium failed); the browser tests skip"
 
 run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000

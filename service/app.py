@@ -29,6 +29,7 @@ from service.rate_limit import RateLimiter
 from service.routes import docs, ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
+from service.ui import routes as ui
 from service.webhooks.deliveries import Deliveries
 from service.webhooks import payloads
 from service.webhooks.dispatcher import Dispatcher
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     for router in (posts.router, users.router, alerts.router, webhooks.router, ops.router):
         app.include_router(router)
+    ui.install(app)  # the page for people at /ui (its own sign-in, cookie and CSRF handling)
     app.webhooks.include_router(payloads.router)  # documented in the OpenAPI `webhooks` section, never served
     docs.install(app)
     openapi.install(app)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,10 +91,16 @@ class Settings(BaseSettings):
     log_hash_user_ids: bool = Field(False, description="log sha256(user id)[:16] instead of the id")
     public_url: str = Field(
         "http://127.0.0.1:8000", description="the address clients reach the service at: the base of links in alerts "
-        "(timeline_url). `serve` on a non-loopback address warns when it is unset")
+        "(timeline_url, ui_url). `serve` on a non-loopback address warns when it is unset")
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
         "(under the pod's 30 s terminationGracePeriodSeconds)")
+
+    # --- the /ui page ----------------------------------------------------------------------------
+    ui_session_secret: SecretStr | None = Field(
+        None, min_length=16, description="signs the /ui session cookies (any string, 32+ random bytes); unset: derived from "
+        "the admin keys, so every replica agrees and changing the keys signs everyone out")
+    ui_session_seconds: int = Field(8 * 3600, ge=60, description="how long a /ui sign-in lasts")
 
     # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
     webhook_allow_private_urls: bool = Field(

@@ -16,6 +16,7 @@ import sys
 import typing
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -57,14 +58,15 @@ def _kind(field: FieldInfo) -> str:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
-    names = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path"}
+    names = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path",
+             SecretStr: "text (secret)"}
     if typing.get_origin(annotation) is list:
         return f"comma-separated list ({names[typing.get_args(annotation)[0]]})"
     base = args[0] if args and typing.get_origin(annotation) is not None else annotation
     name = names.get(base, str(base))
     bounds = []
     for rule in field.metadata:
-        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "length ≥")):
             if getattr(rule, attr, None) is not None:
                 bounds.append(f"{sign} {getattr(rule, attr)}")
     return name + (f", {', '.join(bounds)}" if bounds else "")

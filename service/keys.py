@@ -143,3 +143,12 @@ def event_open(stream_id: str) -> str:
 def dead_letters() -> str:
     """Stream: deliveries that exhausted the schedule or failed for good."""
     return f"{WEBHOOKS}:dead"
+
+
+# --- the /ui page -------------------------------------------------------------------------------
+
+
+def ui_signed_out(nonce: str) -> str:
+    """String: marks a /ui session as signed out until it would have expired (its TTL); every replica
+    refuses the session's cookie from then on. Sessions themselves are not stored (service/ui/sessions.py)."""
+    return f"{PREFIX}:ui:signed-out:{nonce}"

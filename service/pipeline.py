@@ -225,8 +225,9 @@ class Pipeline:
         deltas = [round(b - a, 4) for a, b in zip([0.0] + scores, scores)][-len(posts):]
         post_ids = [p["post_id"] for p in posts]
         labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
+        event_id, public = f"evt_{uuid.uuid4().hex}", self.settings.public_url.rstrip('/')
         return {
-            "id": f"evt_{uuid.uuid4().hex}",
+            "id": event_id,
             "type": event_type,
             "user_id": user_id,
             "at": iso_time(ts),
@@ -241,5 +242,6 @@ class Pipeline:
             "evidence_post_ids": post_ids,
             "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
             "model_versions": dict(self.model_versions),
-            "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline.svg",
+            "timeline_url": f"{public}/v1/users/{user_id}/timeline.svg",
+            "ui_url": f"{public}/ui/alerts/{event_id}",
         }

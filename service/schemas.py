@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
 from service.temporal import LABELS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
@@ -152,7 +153,8 @@ class EvidencePost(BaseModel):
 
 
 class Evidence(BaseModel):
-    reason: str = Field(..., description="one line a person can check, e.g. 'mostly happy over 40 posts → mostly sad over the last 9'")
+    reason: str = Field(..., description="one line a person can check, e.g. "
+                        "'mostly happy over 40 posts → mostly sad over the last 9'")
     top_posts: list[EvidencePost]
 
 
@@ -162,7 +164,7 @@ class Alert(BaseModel):
 
     model_config = ConfigDict(extra="allow", title="Alert")  # later releases may add fields: keep them
     id: str = Field(..., description="evt_<32 hex>; the webhook-id of its deliveries")
-    type: Literal["drift.started", "drift.ended"]
+    type: EventType
     user_id: str
     at: str = Field(..., description="RFC 3339: the created_at of the post that raised it")
     emitted_at: str = Field(..., description="RFC 3339: when the service raised it")
@@ -175,12 +177,14 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
-    status: Literal["open", "acknowledged", "resolved"]
+    ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
+                               "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
+    status: Status
     created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
     backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
     acknowledged_at: str | None = None
     resolved_at: str | None = None
-    verdict: Literal["confirmed", "false_alarm", "not_actionable"] | None = None
+    verdict: Verdict | None = None
     note: str | None = None
 
 
@@ -191,17 +195,17 @@ class AlertList(BaseModel):
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    verdict: Literal["confirmed", "false_alarm", "not_actionable"] = Field(
+    verdict: Verdict = Field(
         ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
         "not_actionable: it changed, but nothing is to be done")
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=NOTE_MAX_CHARS)
 
 
 class WebhookPayload(BaseModel):
     """The body of every drift webhook (Standard Webhooks): signed with the webhook-id, -timestamp and
     -signature headers; ``data.id`` equals ``webhook-id``."""
 
-    type: Literal["drift.started", "drift.ended"]
+    type: EventType
     timestamp: str = Field(..., description="RFC 3339: when the event was emitted")
     data: Alert
 

@@ -3,8 +3,8 @@
 Advancing a user is optimistic: take the state (from this process's cache of recently seen users,
 else one GET), compute the LSTM step and the detector update in Python, then one script checks
 the post id's idempotency record, compares the version, and writes state, timeline, idempotency
-record and any alert (the user's alert record and its event, pending relay) together — or nothing. A version mismatch means another request or
-replica advanced the user meanwhile: the script returns the current state with the refusal, so the
+record and any alert (its record, and its event pending relay) together — or nothing. A version
+mismatch means another request or replica advanced the user meanwhile: the script returns the current state with the refusal, so the
 caller recomputes without another round trip. A warm user therefore costs one round trip per post.
 The cache only saves reads: Redis stays the single source of truth, every write is compared.
 

@@ -16,7 +16,6 @@ import redis
 import redis.asyncio as aioredis
 
 from service import keys
-from service.alerts.index import AlertIndex
 from service.alerts.store import AlertStore
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.schemas import Alert, WebhookPayload

@@ -131,6 +131,25 @@ def test_drift_alert_is_written_relayed_and_delivered_on_the_cluster(cluster: Re
         receiver.stop()
 
 
+def test_alerts_are_listed_judged_and_erased_on_the_cluster(two_replicas: list[str]) -> None:
+    """The alert scripts each touch one slot: a user's (the record) or the listing's own."""
+    users = ["lister-a", "lister-b", "lister-c"]  # spread over the masters: listing reads several slots
+    with httpx.Client(timeout=30) as client:
+        raised = {user: next(r["alert"] for r in _drive(two_replicas[i % 2], user, client) if r["alert"])
+                  for i, user in enumerate(users)}
+        listed = client.get(f"{two_replicas[0]}/v1/alerts", params={"limit": 200}).json()
+        assert {a["id"] for a in listed["alerts"]} >= {a["id"] for a in raised.values()}
+        judged = client.post(f"{two_replicas[1]}/v1/alerts/{raised['lister-b']['id']}/resolve",
+                             json={"verdict": "confirmed"})
+        assert judged.status_code == 200 and judged.json()["status"] == "resolved", judged.text
+        resolved = client.get(f"{two_replicas[0]}/v1/alerts", params={"status": "resolved"}).json()["alerts"]
+        assert raised["lister-b"]["id"] in [a["id"] for a in resolved]
+        assert client.delete(f"{two_replicas[0]}/v1/users/lister-c").status_code == 204
+        assert client.get(f"{two_replicas[1]}/v1/alerts/{raised['lister-c']['id']}").status_code == 404
+        left = {a["id"] for a in client.get(f"{two_replicas[1]}/v1/alerts", params={"limit": 200}).json()["alerts"]}
+        assert raised["lister-c"]["id"] not in left and raised["lister-a"]["id"] in left
+
+
 def test_same_results_as_on_a_single_redis(cluster: RedisCluster, two_replicas: list[str], tmp_path: Path) -> None:
     with httpx.Client(timeout=30) as client:
         on_cluster = _drive(two_replicas[0], "twin", client)

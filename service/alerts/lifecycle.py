@@ -29,9 +29,9 @@ from service.timestamps import iso_time
 
 Status = Literal["open", "acknowledged", "resolved"]
 Verdict = Literal["confirmed", "false_alarm", "not_actionable"]
+EventType = Literal["drift.started", "drift.ended"]
 STATUSES: tuple[str, ...] = get_args(Status)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
-EVENT_TYPES = ("drift.started", "drift.ended")
 NOTE_MAX_CHARS = 2000
 
 

@@ -156,7 +156,8 @@ class AlertStore:
         more = last is not None and not await source.exhausted()
         return found, encode_cursor(last) if more and last is not None else None
 
-    async def _records(self, alert_ids: builtins.list[str], user_id: str | None) -> builtins.list[dict[str, Any] | None]:
+    async def _records(self, alert_ids: builtins.list[str],
+                       user_id: str | None) -> builtins.list[dict[str, Any] | None]:
         """The records of these alerts, in order (None: gone), in one or two round trips."""
         if user_id is not None:
             raw = await guarded(self.redis.hmget(keys.alerts(user_id), alert_ids))
@@ -190,7 +191,8 @@ class AlertStore:
 
     async def resolve(self, alert_id: str, verdict: str, note: str | None) -> dict[str, Any]:
         """open|acknowledged -> resolved with ``verdict``; the same verdict and note again: unchanged."""
-        return await self._transition(alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock()))
+        return await self._transition(
+            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock()))
 
     async def _transition(self, alert_id: str, step: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for _ in range(SWAP_ATTEMPTS):
@@ -199,7 +201,8 @@ class AlertStore:
             updated = step(current)
             if updated is current:  # nothing to change: a repeated request
                 return current
-            reply = await guarded(self._swap(keys=[keys.alerts(user_id)], args=[alert_id, raw, json_codec.dumps(updated)]))
+            reply = await guarded(self._swap(keys=[keys.alerts(user_id)],
+                                             args=[alert_id, raw, json_codec.dumps(updated)]))
             if reply == b"missing":
                 raise AlertNotFound(f"no alert {alert_id}")
             if reply == b"ok":

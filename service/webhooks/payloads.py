@@ -28,15 +28,15 @@ WebhookSignature = Annotated[str, Header(alias="webhook-signature", description=
 RECEIVED = {200: {"description": "received; any 2xx acknowledges"}}
 
 
-@router.post("drift.started", operation_id="driftStarted", summary="A user's emotional pattern started to drift", description=SIGNED,
-             responses=RECEIVED)
+@router.post("drift.started", operation_id="driftStarted", summary="A user's emotional pattern started to drift",
+             description=SIGNED, responses=RECEIVED)
 def drift_started(body: WebhookPayload, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp,
                   webhook_signature: WebhookSignature) -> None:
     """The alert opened: ``data.before`` and ``data.after`` say from what to what, ``data.evidence`` why."""
 
 
-@router.post("drift.ended", operation_id="driftEnded", summary="A drifting user's pattern settled again", description=SIGNED,
-             responses=RECEIVED)
+@router.post("drift.ended", operation_id="driftEnded", summary="A drifting user's pattern settled again",
+             description=SIGNED, responses=RECEIVED)
 def drift_ended(body: WebhookPayload, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp,
                 webhook_signature: WebhookSignature) -> None:
     """The episode ended: a new alert (its own id), ``data.after`` the recent emotions now."""
