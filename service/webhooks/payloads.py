@@ -1,7 +1,7 @@
 """The webhooks the service sends, documented in the OpenAPI 3.1 ``webhooks`` section.
 
 These operations are never served: they describe the requests a subscriber receives (``app.webhooks``).
-The dispatcher builds the same body (``{"type", "timestamp", "data"}``, service/webhooks/dispatcher.py)
+The dispatcher sends the same body (``{"type", "timestamp", "data"}``, built by service/webhooks/events.py)
 from the alert the pipeline recorded, so ``data`` is an ``Alert`` as /v1/alerts shows it when it opened.
 """
 
