@@ -19,6 +19,7 @@ from service import errors, images, metrics, model_repository, schemas
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
 from service.embedded_redis import die_with_parent
+from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
@@ -85,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batcher.start()
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
-                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
+                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
+                           relay_lease_seconds=settings.relay_lease_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
@@ -95,6 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = Subscriptions(redis)
         app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
         app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
+        app.state.eraser = Eraser(store, app.state.webhooks, app.state.deliveries,
+                                  consumer_group=settings.webhook_consumer_group,
+                                  attempt_lease_seconds=app.state.dispatcher.lease,
+                                  tombstone_seconds=settings.erasure_tombstone_seconds)
         await app.state.dispatcher.start()
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
         # What is built by now lives as long as the process (models, sessions, routes, schemas): keep

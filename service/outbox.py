@@ -11,6 +11,11 @@ relays the pending events of users marked more than ``grace`` seconds ago — no
 flight for them then — and unmarks users with nothing pending, only if no newer mark arrived.
 Delivery is at least once: a crash after ``XADD`` and before the trim can relay an event twice;
 its ``id`` (the webhook-id) stays the same, so receivers can drop the repeat.
+
+A relay holds the user's *lease* (``keys.relay_lease``, a token with a TTL) from reading ``pending``
+to recording the stream ids, and an erasure takes the same lease (service/erasure.py): so an erasure
+never runs between a relay's read and its ``XADD``, which let an erased user's alert reach the outbox
+after the 204. A relay whose lease ran out meanwhile (a stall past ``lease``) takes back what it added.
 """
 
 from __future__ import annotations
@@ -33,51 +38,77 @@ local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if seen and tonumber(seen) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
 """
-# KEYS: pending; ARGV: the first event read, how many were read. Trims only what this relay read:
-# a concurrent relay of the same user that trimmed first (and a newer event behind) is left alone.
-TRIM_RELAYED = """
-if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LTRIM', KEYS[1], ARGV[2], -1) end
-return 0
-"""
 # KEYS: lock; ARGV: this sweeper's token. Release only our own lock (it may have expired and moved on).
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: the user's event refs; ARGV: cutoff (ms), retention (s), refs... Appends "<stream id> <event id>"
-# refs and drops those from before the cutoff (a stream id starts with its time in ms): erasure must
-# find every event whose deliveries may still exist, so the list is trimmed by age, never by count.
-APPEND_REFS = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
-local cutoff = tonumber(ARGV[1])
+# KEYS: lease, pending, the user's event refs; ARGV: token, the first event read, how many were read,
+# cutoff (ms), retention (s), refs... Only while the relay still holds its lease (else 0, nothing done):
+# trims what this relay read (a concurrent relay that trimmed first, and a newer event behind, is left
+# alone), appends "<stream id> <event id>" refs and drops those from before the cutoff (a stream id starts
+# with its time in ms): erasure must find every event whose deliveries may still exist, so the list is
+# trimmed by age, never by count.
+COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('LINDEX', KEYS[2], 0) == ARGV[2] then redis.call('LTRIM', KEYS[2], ARGV[3], -1) end
+redis.call('RPUSH', KEYS[3], unpack(ARGV, 6))
+local cutoff = tonumber(ARGV[4])
 while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
+  local head = redis.call('LINDEX', KEYS[3], 0)
   local ms = head and tonumber(string.match(head, '^(%d+)-'))
   if not ms or ms >= cutoff then break end
-  redis.call('LPOP', KEYS[1])
+  redis.call('LPOP', KEYS[3])
 end
-return redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return 1
 """
+LEASE_POLL_SECONDS = 0.005
 
 
 class Outbox:
     def __init__(self, redis: aioredis.Redis, *, stream: str, maxlen: int, retention_seconds: int,
-                 grace_seconds: float = 30.0) -> None:
+                 grace_seconds: float = 30.0, lease_seconds: float = 5.0, lease_wait_seconds: float = 0.25) -> None:
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
         self.retention = retention_seconds
         self.grace = grace_seconds
+        self.lease = lease_seconds
+        self.lease_wait = lease_wait_seconds
         self._unmark = redis.register_script(UNMARK)
-        self._append_refs = redis.register_script(APPEND_REFS)
-        self._trim = redis.register_script(TRIM_RELAYED)
+        self._commit = redis.register_script(COMMIT)
         self._release = redis.register_script(RELEASE)
 
     async def mark(self, user_id: str) -> None:
         await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
 
-    async def relay(self, user_id: str) -> list[str]:
-        """Move the user's pending events to the outbox stream, oldest first; returns their stream ids."""
+    async def take_lease(self, user_id: str, token: str, wait: float) -> bool:
+        """Hold the user's relay lease (relays and erasures take turns on it); False after ``wait`` s."""
+        deadline = time.monotonic() + wait
+        while not await self.redis.set(keys.relay_lease(user_id), token, nx=True, px=int(self.lease * 1000)):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+        return True
+
+    async def drop_lease(self, user_id: str, token: str) -> None:
+        await self._release(keys=[keys.relay_lease(user_id)], args=[token])
+
+    async def relay(self, user_id: str) -> list[str] | None:
+        """Move the user's pending events to the outbox stream, oldest first; returns their stream ids.
+
+        None when another relay or an erasure held the user's lease throughout ``lease_wait``: the user
+        stays marked and the sweeper relays what is left."""
+        token = uuid.uuid4().hex
+        if not await self.take_lease(user_id, token, self.lease_wait):
+            return None
+        try:
+            return await self._relay_leased(user_id, token)
+        finally:
+            await self.drop_lease(user_id, token)
+
+    async def _relay_leased(self, user_id: str, token: str) -> list[str] | None:
         pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
         if not pending:
             return []
@@ -94,10 +125,17 @@ class Outbox:
             replies = await pipe.execute()
         ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(pending)]]
         refs = [f"{sid} {event['id']}" for sid, event in zip(ids, events)]
-        await self._trim(keys=[keys.pending_events(user_id)], args=[pending[0], len(pending)])
         # kept as long as the user's other keys: longer than any delivery made from these events
         cutoff_ms = int((time.time() - self.retention) * 1000)
-        await self._append_refs(keys=[keys.user_events(user_id)], args=[cutoff_ms, self.retention, *refs])
+        kept = await self._commit(keys=[keys.relay_lease(user_id), keys.pending_events(user_id), keys.user_events(user_id)],
+                                  args=[token, pending[0], len(pending), cutoff_ms, self.retention, *refs])
+        if not kept:
+            # The lease ran out under us (a stall): an erasure may have run since our read. Take back
+            # what we added; the events are still pending unless erased, and the next relay sends them.
+            log.warning("relay lease lost; %d event(s) taken back from the outbox", len(ids))
+            await self.redis.xdel(self.stream, *ids)
+            await self.redis.zrem(keys.drifting_users(), user_id)
+            return None
         return ids
 
     async def sweep(self, now: float | None = None) -> int:
@@ -113,6 +151,8 @@ class Outbox:
             for raw_user, score in stale:
                 user_id = raw_user.decode()
                 moved = await self.relay(user_id)
+                if moved is None:  # a relay or an erasure is at it right now: look again next round
+                    continue
                 if moved:
                     log.warning("relayed %d event(s) a writer left pending", len(moved))
                 relayed += len(moved)

@@ -156,7 +156,7 @@ class Advance:
 class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
-        cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600,
+        cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600, relay_lease_seconds: float = 5.0,
     ) -> None:
         self._retention = retention_seconds
         self.redis = redis
@@ -164,7 +164,8 @@ class StateStore:
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_users = cache_users
         self.outbox = outbox
-        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds)
+        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds,
+                            lease_seconds=relay_lease_seconds)
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
