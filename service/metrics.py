@@ -36,6 +36,8 @@ FACES = Counter("emodrift_faces_total", "images by whether a face was found", ["
 PREPROCESS_LATENCY = Histogram(
     "emodrift_preprocess_duration_seconds", "decode + face crop per image", buckets=LATENCY_BUCKETS
 )
+IMAGES_OVER_BUDGET = Counter(
+    "emodrift_images_over_budget_total", "images answered 422 because decoding outran image_budget_seconds")
 BATCH_SIZE = Histogram("emodrift_inference_batch_size", "images per CNN call", ["provider"], buckets=BATCH_BUCKETS)
 INFERENCE_LATENCY = Histogram(
     "emodrift_inference_duration_seconds", "CNN call latency", ["provider"], buckets=FAST_BUCKETS + (0.25, 0.5)
