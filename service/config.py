@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
     max_batch_items: int = Field(256, ge=1)
     max_batch_bytes: int = Field(
-        64 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
+        32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
     max_jpeg_scans: int = Field(
         100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
     image_budget_seconds: float = Field(
