@@ -13,7 +13,8 @@ Where a user's alert can be while a DELETE runs, and what stops each:
    serialized per user on the relay lease (``keys.relay_lease``, ``Outbox.take_lease``): the erasure
    waits for a relay that has read ``pending`` to record its stream ids, then deletes the user's keys
    (``pending`` included) and the outbox entries of every recorded id. A relay that stalls past its
-   lease finds it gone at its commit and takes its entries back.
+   lease finds it gone at its commit and takes its entries back; one that died between its ``XADD``
+   and its commit left an in-flight mark, from which the erasure finds what it added.
 3. **Read from the outbox by a dispatcher, in a delivery, or on the wire.** Each erased event id gets
    a *tombstone* in the webhook slot (``keys.erased_events``, kept ``EMODRIFT_ERASURE_TOMBSTONE_SECONDS``):
    the delivery scripts refuse to create, claim or record a delivery of a tombstoned event. Deliveries
@@ -54,7 +55,8 @@ class Eraser:
         if not await guarded(relay.take_lease(user_id, token, relay.lease + 1.0)):
             raise StoreUnavailable("the user's events are being relayed; retry the erasure")
         try:
-            refs = await guarded(relay.event_refs(user_id))
+            # what relays recorded, and what one that died added without recording it
+            refs = await guarded(relay.event_refs(user_id)) + await guarded(relay.left_in_flight(user_id))
             erased = await self.store.erase(user_id)
         finally:
             await guarded(relay.drop_lease(user_id, token))

@@ -49,6 +49,13 @@ def relay_lease(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:relaying"
 
 
+def relay_inflight(user_id: str) -> str:
+    """String: the time (ms, a minute early) from which a relay that has not committed may have added this
+    user's events to the outbox; deleted by its commit. Left behind, it tells the next relay and an
+    erasure where to look for what a relay that died added (see outbox.Outbox.relayed_since)."""
+    return f"{PREFIX}:{{{user_id}}}:relay-inflight"
+
+
 # The relay's own keys (one slot of their own): users that may hold unrelayed events, and a lock.
 RELAY = f"{PREFIX}:{{relay}}"
 

@@ -16,6 +16,9 @@ A relay holds the user's *lease* (``keys.relay_lease``, a token with a TTL) from
 to recording the stream ids, and an erasure takes the same lease (service/erasure.py): so an erasure
 never runs between a relay's read and its ``XADD``, which let an erased user's alert reach the outbox
 after the 204. A relay whose lease ran out meanwhile (a stall past ``lease``) takes back what it added.
+Before its ``XADD`` a relay leaves an *in-flight* mark (``keys.relay_inflight``: from when), which its
+commit deletes: a relay that died in between leaves it, and the next relay (or an erasure) looks up the
+events it had added from that time on, instead of adding them again (or leaving them behind).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: lease, pending, the user's event refs; ARGV: token, the first event read, how many were read,
+# KEYS: lease, pending, the user's event refs, in-flight mark; ARGV: token, the first event read, how many were read,
 # cutoff (ms), retention (s), refs... Only while the relay still holds its lease (else 0, nothing done):
 # trims what this relay read (a concurrent relay that trimmed first, and a newer event behind, is left
 # alone), appends "<stream id> <event id>" refs and drops those from before the cutoff (a stream id starts
@@ -51,6 +54,7 @@ return 0
 # trimmed by age, never by count.
 COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[4])
 if redis.call('LINDEX', KEYS[2], 0) == ARGV[2] then redis.call('LTRIM', KEYS[2], ARGV[3], -1) end
 redis.call('RPUSH', KEYS[3], unpack(ARGV, 6))
 local cutoff = tonumber(ARGV[4])
@@ -64,6 +68,7 @@ redis.call('EXPIRE', KEYS[3], ARGV[5])
 return 1
 """
 LEASE_POLL_SECONDS = 0.005
+CLOCK_SKEW_MS = 60_000  # the in-flight mark is set this much early: stream ids come from Redis' clock
 
 
 class Outbox:
@@ -113,8 +118,16 @@ class Outbox:
         if not pending:
             return []
         events = [json.loads(event) for event in pending]
+        mark = await self.redis.get(keys.relay_inflight(user_id))
+        if mark is None:
+            await self.redis.set(keys.relay_inflight(user_id), int(time.time() * 1000) - CLOCK_SKEW_MS,
+                                 ex=self.retention)
+            added_before: dict[str, str] = {}
+        else:  # a relay died between its XADD and its commit: what it added is in the stream already
+            added_before = await self.relayed_since(int(mark), {event["id"] for event in events})
+        fresh = [raw for raw, event in zip(pending, events) if event["id"] not in added_before]
         async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for every event
-            for event in pending:
+            for event in fresh:
                 pipe.xadd(self.stream, {"event": event}, maxlen=self.maxlen, approximate=True)
             # who is drifting now follows the latest event; scored by time so users who expire while
             # drifting age out of the count (see drifting())
@@ -123,12 +136,15 @@ class Outbox:
             else:
                 pipe.zrem(keys.drifting_users(), user_id)
             replies = await pipe.execute()
-        ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(pending)]]
+        added = iter(sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(fresh)])
+        ids = [added_before[event["id"]] if event["id"] in added_before else next(added) for event in events]
         refs = [f"{sid} {event['id']}" for sid, event in zip(ids, events)]
         # kept as long as the user's other keys: longer than any delivery made from these events
         cutoff_ms = int((time.time() - self.retention) * 1000)
-        kept = await self._commit(keys=[keys.relay_lease(user_id), keys.pending_events(user_id), keys.user_events(user_id)],
-                                  args=[token, pending[0], len(pending), cutoff_ms, self.retention, *refs])
+        kept = await self._commit(
+            keys=[keys.relay_lease(user_id), keys.pending_events(user_id), keys.user_events(user_id),
+                  keys.relay_inflight(user_id)],
+            args=[token, pending[0], len(pending), cutoff_ms, self.retention, *refs])
         if not kept:
             # The lease ran out under us (a stall): an erasure may have run since our read. Take back
             # what we added; the events are still pending unless erased, and the next relay sends them.
@@ -137,6 +153,33 @@ class Outbox:
             await self.redis.zrem(keys.drifting_users(), user_id)
             return None
         return ids
+
+    async def relayed_since(self, since_ms: int, event_ids: set[str]) -> dict[str, str]:
+        """event id -> stream id of those of ``event_ids`` in the stream from ``since_ms`` on (a read of
+        the stream since a relay died: rare, and seconds to minutes of entries)."""
+        found: dict[str, str] = {}
+        start = f"{since_ms}-0"
+        while len(found) < len(event_ids):
+            entries = await self.redis.xrange(self.stream, min=start, max="+", count=1000)
+            for stream_id, fields in entries:
+                event_id = json.loads(fields[b"event"]).get("id")
+                if event_id in event_ids:
+                    found[event_id] = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+            if len(entries) < 1000:
+                break
+            last = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+            start = "(" + last
+        return found
+
+    async def left_in_flight(self, user_id: str) -> list[tuple[str, str]]:
+        """(stream id, event id) of the user's events that a relay which died added to the stream
+        without recording them (for erasure; the caller holds the lease)."""
+        mark = await self.redis.get(keys.relay_inflight(user_id))
+        if mark is None:
+            return []
+        pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
+        found = await self.relayed_since(int(mark), {json.loads(event)["id"] for event in pending})
+        return [(stream_id, event_id) for event_id, stream_id in found.items()]
 
     async def sweep(self, now: float | None = None) -> int:
         """Relay what crashed writers left behind; one replica at a time. Returns events relayed."""
@@ -177,8 +220,9 @@ class Outbox:
         return [tuple(item.decode().split(" ", 1)) for item in raw]  # type: ignore[misc]
 
     async def forget(self, user_id: str) -> int:
-        """Erasure: remove the user's relayed events from the stream. Returns how many were removed."""
-        ids = [stream_id for stream_id, _ in await self.event_refs(user_id)]
+        """Erasure: remove the user's relayed events from the stream (those a relay that died added
+        too). Returns how many were removed."""
+        ids = [stream_id for stream_id, _ in await self.event_refs(user_id) + await self.left_in_flight(user_id)]
         removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
         await self.redis.zrem(keys.relay_marks(), user_id)
         await self.redis.zrem(keys.drifting_users(), user_id)

@@ -71,11 +71,13 @@ end
 return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index, pending events, relayed event ids, last alert; ARGV: post records' prefix
+# KEYS: state, timeline, post_index, pending events, relayed event ids, last alert, relay in-flight mark;
+# ARGV: post records' prefix
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[7])
 return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
 
@@ -246,7 +248,8 @@ class StateStore:
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
         return removed + int(await guarded(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
-                  keys.pending_events(user_id), keys.user_events(user_id), keys.last_alert(user_id)],
+                  keys.pending_events(user_id), keys.user_events(user_id), keys.last_alert(user_id),
+                  keys.relay_inflight(user_id)],
             args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:

@@ -6,16 +6,21 @@ new user (one post, no alert), as the README documents."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 
 import httpx
 import redis
+import redis.asyncio as aioredis
 
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.webhooks.deliveries import delivery_id
+from service.erasure import Eraser
+from service.state_store import StateStore
+from service.webhooks.deliveries import Deliveries, delivery_id
+from service.webhooks.subscriptions import Subscriptions
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
 
@@ -94,3 +99,63 @@ def test_erasure_wins_the_race_with_the_post_that_raises_the_alert(tmp_path) -> 
         receiver.stop()
         r.close()
         own.stop()
+
+
+def _dead_relay(r: redis.Redis, user: str) -> bytes:
+    """What a relay does before it dies between its XADD and its commit: the in-flight mark, the XADD."""
+    event = r.lindex(keys.pending_events(user), 0)
+    assert event is not None
+    r.set(keys.relay_inflight(user), int(time.time() * 1000) - 60_000)
+    r.xadd("ed:outbox", {"event": event})
+    return event
+
+
+def _advance_with_event(url: str, user: str, event_id: str) -> None:
+    from tests.test_state_store import _state
+
+    async def write() -> None:
+        client = aioredis.Redis.from_url(url)
+        store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=3, idempotency_ttl=3600)
+        store.relay.lease_wait = 0.0
+        await client.set(keys.relay_lease(user), "a-relay-that-will-die", px=60_000)  # so advance cannot relay
+        outcome = await store.advance(user, "p1", 0, _state(), {"n": 1}, {"id": event_id, "type": "drift.started"}, 1.0)
+        assert outcome.outcome == "ok" and outcome.event_id is None
+        await client.delete(keys.relay_lease(user))  # its lease expires
+        await client.aclose()
+
+    asyncio.run(write())
+
+
+def test_a_relay_that_died_after_its_xadd_is_neither_repeated_nor_left_by_an_erasure(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    url = redis_server.url
+
+    async def with_store(fn):  # type: ignore[no-untyped-def]
+        client = aioredis.Redis.from_url(url)
+        store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=3, idempotency_ttl=3600)
+        try:
+            return await fn(store, client)
+        finally:
+            await client.aclose()
+
+    # the next relay finds what the dead one added, and records it instead of adding it again
+    _advance_with_event(url, "crash-then-relay", "evt_relayed_once")
+    _dead_relay(redis_client, "crash-then-relay")
+    ids = asyncio.run(with_store(lambda store, _: store.relay.relay("crash-then-relay")))
+    entries = [sid for sid, fields in redis_client.xrange("ed:outbox") if b"evt_relayed_once" in fields[b"event"]]
+    assert len(entries) == 1 and ids == [entries[0].decode()]
+    assert redis_client.get(keys.relay_inflight("crash-then-relay")) is None
+
+    # an erasure finds it too: nothing of the user stays in the outbox
+    _advance_with_event(url, "crash-then-erase", "evt_orphan")
+    _dead_relay(redis_client, "crash-then-erase")
+
+    async def erase(store: StateStore, client: aioredis.Redis) -> bool:
+        subs = Subscriptions(client)
+        eraser = Eraser(store, subs, Deliveries(client, retention_seconds=60), consumer_group="webhooks",
+                        attempt_lease_seconds=1.0, tombstone_seconds=60)
+        return await eraser.erase("crash-then-erase")
+
+    assert asyncio.run(with_store(erase))
+    assert not [1 for _, fields in redis_client.xrange("ed:outbox") if b"evt_orphan" in fields[b"event"]]
+    assert redis_client.keys("ed:{crash-then-erase}*") == []
