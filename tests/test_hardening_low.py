@@ -138,7 +138,15 @@ def test_a_post_answered_503_may_be_applied_and_its_retry_is_a_duplicate(
         "local t = redis.call('TIME'); local stop = tonumber(t[1]) + 3 "
         "while tonumber(redis.call('TIME')[1]) < stop do end return 1", 0))
     stall.start()
-    time.sleep(0.2)
+    probe = redis.Redis.from_url(redis_server.url, socket_timeout=0.05)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until Redis stops answering: the script is running
+        try:
+            probe.ping()
+            time.sleep(0.01)
+        except redis.TimeoutError:
+            break
+    probe.close()
     try:
         hung = client.post("/v1/users/hung/observations", json={"post_id": "p2", "probabilities": HAPPY})
     finally:

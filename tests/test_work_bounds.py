@@ -93,7 +93,7 @@ def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(bounded: Runn
 
 
 def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: RunningService) -> None:
-    slow = repeated_scan_jpeg(90)  # under the scan limit, still ~0.8 s of libjpeg
+    slow = repeated_scan_jpeg(95, side=3072)  # under the scan limit, still seconds of libjpeg
     with bounded.client() as client:
         normal = _normal_latency(client, "budget")
         hostile: list[tuple[httpx.Response, float]] = []

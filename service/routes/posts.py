@@ -169,15 +169,26 @@ async def post_observation(user_id: UserId, request: Request, pipeline: Pipeline
                                                  Pipeline.observed(post.probabilities, post.face_detected)))
 
 
-async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
+def _decode_images(items: list[BatchItem]) -> list[bytes | ValueError | None]:
+    """Each item's image bytes (None: no image; ValueError: not base64), one item after another: in
+    one worker thread, the event loop is the only other taker of the interpreter lock (several
+    decoding threads at once starved it)."""
+    decoded: list[bytes | ValueError | None] = []
+    for item in items:
+        try:
+            decoded.append(None if item.image_base64 is None else decode_base64(item.image_base64))
+        except ValueError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+async def _score_item(pipeline: Pipeline, item: BatchItem, data: bytes | ValueError | None) -> Scored:
     if (item.image_base64 is None) == (item.probabilities is None):
         raise Unprocessable("each item needs exactly one of image_base64 or probabilities")
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
-    try:
-        data = await asyncio.to_thread(decode_base64, item.image_base64 or "")  # megabytes: off the loop
-    except ValueError as exc:
-        raise Unprocessable(f"image_base64: {exc}") from exc
+    if not isinstance(data, bytes):
+        raise Unprocessable(f"image_base64: {data}")
     return await pipeline.score_image(data)
 
 
@@ -205,7 +216,9 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             results[index] = {"index": index, **error_body("validation_error", describe_problem(exc.errors()))}
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
-    scored = await asyncio.gather(*(_score_item(pipeline, item) for _, item in items), return_exceptions=True)
+    images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
+    scored = await asyncio.gather(*(_score_item(pipeline, item, data) for (_, item), data in zip(items, images)),
+                                  return_exceptions=True)
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
         per_user[item.user_id].append((index, item, score))
