@@ -96,7 +96,7 @@ def test_a_large_batch_does_not_stall_the_event_loop(limited: RunningService, se
         base64.b64decode(item["image_base64"], validate=True)
     decode = time.perf_counter() - started
     # Before, the loop parsed and then decoded every item in one stretch: /healthz waited for both
-    # (measured 324 ms of a 903 ms batch). Now only the parse remains in one piece.
+    # (measured: 141-152 ms, parse 36-39, base64 84-90). Now only the parse remains in one piece (61-64 ms).
     assert max(stalls) < parse + decode / 2, (
         f"/healthz stalled {max(stalls) * 1000:.0f} ms; parse {parse * 1000:.0f} ms, base64 {decode * 1000:.0f} ms")
 
