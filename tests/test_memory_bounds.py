@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from service import json_codec, schemas
