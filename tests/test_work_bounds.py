@@ -9,6 +9,7 @@ import io
 import statistics
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 
 import httpx
@@ -37,6 +38,15 @@ def repeated_scan_jpeg(repeats: int, side: int = 2048) -> bytes:
     data = out.getvalue()
     last = data.rfind(b"\xff\xda")
     return data[:-2] + data[last:-2] * repeats + b"\xff\xd9"
+
+
+def many_chunks_png(chunks: int) -> bytes:
+    """A 64x64 PNG with ``chunks`` empty ancillary chunks after its header: Pillow reads each in Python."""
+    out = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(out, "PNG")
+    png = out.getvalue()
+    empty = (0).to_bytes(4, "big") + b"zzZz" + zlib.crc32(b"zzZz").to_bytes(4, "big")
+    return png[:33] + empty * chunks + png[33:]  # 33: signature and IHDR
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +100,16 @@ def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(bounded: Runn
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["code"] == "image_too_complex"
         assert took < 5 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
+
+
+def test_a_png_with_a_million_chunks_is_refused_before_decoding(bounded: RunningService) -> None:
+    assert images.count_png_chunks(img.encode(img.astronaut(), "PNG"), 10_000) < 100
+    with bounded.client() as client:
+        normal = _normal_latency(client, "chunks")
+        answer, took = _post(client, "chunk-user", "chunks", many_chunks_png(1_000_000))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "image_too_complex"
+        assert took < 10 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
 
 
 def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: RunningService) -> None:
