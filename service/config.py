@@ -53,8 +53,8 @@ class Settings(BaseSettings):
         32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
     max_jpeg_scans: int = Field(
         100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
-    max_png_chunks: int = Field(
-        10_000, ge=16, description="chunks a PNG may hold (counted before decoding); 422 past it")
+    max_image_chunks: int = Field(
+        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
     image_budget_seconds: float = Field(
         2.0, gt=0, description="decode + face crop of one image; past it 422 (the thread finishes aside)")
     max_overrunning_images: int = Field(

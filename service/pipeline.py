@@ -112,7 +112,7 @@ class Pipeline:
         async with self._decode_slots:
             job = asyncio.get_running_loop().run_in_executor(self._decoders, lambda: images.prepare(
                 data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels, detector=self.face_detector,
-                max_jpeg_scans=cfg.max_jpeg_scans, max_png_chunks=cfg.max_png_chunks))
+                max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks))
             try:
                 return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
             except asyncio.TimeoutError:

@@ -49,6 +49,15 @@ def many_chunks_png(chunks: int) -> bytes:
     return png[:33] + empty * chunks + png[33:]  # 33: signature and IHDR
 
 
+def many_comments_gif(comments: int) -> bytes:
+    """A 64x64 GIF with ``comments`` one-byte comment extensions before its image."""
+    out = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(out, "GIF")
+    gif = out.getvalue()
+    head = 13 + (3 * 2 ** ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    return gif[:head] + b"\x21\xfe\x01x\x00" * comments + gif[head:]
+
+
 @pytest.fixture(scope="module")
 def bounded(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
     running = start_service(redis_url=redis_server.url, image_budget_seconds=BUDGET)
@@ -102,14 +111,16 @@ def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(bounded: Runn
         assert took < 5 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
 
 
-def test_a_png_with_a_million_chunks_is_refused_before_decoding(bounded: RunningService) -> None:
+def test_a_png_or_gif_of_a_million_chunks_is_refused_before_decoding(bounded: RunningService) -> None:
     assert images.count_png_chunks(img.encode(img.astronaut(), "PNG"), 10_000) < 100
+    assert images.count_gif_blocks(img.encode(img.astronaut(), "GIF"), 10_000) < 10
     with bounded.client() as client:
         normal = _normal_latency(client, "chunks")
-        answer, took = _post(client, "chunk-user", "chunks", many_chunks_png(1_000_000))
-        assert answer.status_code == 422, answer.text
-        assert answer.json()["error"]["code"] == "image_too_complex"
-        assert took < 10 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
+        for name, data in (("png", many_chunks_png(1_000_000)), ("gif", many_comments_gif(3_000_000))):
+            answer, took = _post(client, "chunk-user", name, data)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["code"] == "image_too_complex"
+            assert took < 10 * normal, f"{name}: {took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
 
 
 def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: RunningService) -> None:
