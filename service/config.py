@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="an image (or request body) larger than this: 413")
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
     max_batch_items: int = Field(256, ge=1, description="items per POST /v1/posts/batch")
+    max_batch_bytes: int = Field(
+        32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
+    max_jpeg_scans: int = Field(
+        100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
+    max_image_chunks: int = Field(
+        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
+    image_budget_seconds: float = Field(
+        2.0, gt=0, description="decode + face crop of one image; past it 422 (the thread finishes aside)")
+    max_overrunning_images: int = Field(
+        2, ge=1, description="images past their budget still decoding (spare threads); beyond, 429")
 
     # --- state and drift ---------------------------------------------------------------------
     timeline_length: int = Field(200, ge=1, description="recent results kept per user")
@@ -74,6 +84,10 @@ class Settings(BaseSettings):
     outbox_stream: str = Field("ed:outbox", description="the Redis stream of drift events the webhook dispatchers read")
     outbox_maxlen: int = Field(1_000_000, ge=1000, description="the outbox stream is trimmed (approximately) to this length")
     outbox_sweep_seconds: float = Field(5.0, gt=0, description="how often events a crashed writer left are relayed")
+    relay_lease_seconds: float = Field(
+        5.0, gt=0, description="how long one relay may hold a user's events; an erasure waits at most this for it")
+    erasure_tombstone_seconds: int = Field(
+        24 * 3600, ge=60, description="how long an erased user's event ids are refused by the dispatchers")
 
     # --- HTTP ----------------------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -24,7 +24,7 @@ from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.evidence import explain
-from service.errors import Overloaded, StateConflict
+from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
 from service.temporal import LABELS, TemporalModel
@@ -73,7 +73,12 @@ class Pipeline:
         self.face_detector = face_detector
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
         self.detector_config = detector_config(settings, temporal.score_profile)
-        self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
+        # decode_threads images are decoded at once; an image past its budget is answered 422 and
+        # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
+        self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
+                                            thread_name_prefix="decode")
+        self._decode_slots = asyncio.Semaphore(settings.decode_threads)
+        self._overrunning = 0  # images past their budget, still decoding on a spare thread
         self._admitted = 0  # images decoding or waiting for the CNN in this process
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
@@ -87,19 +92,40 @@ class Pipeline:
         if self._admitted >= self.settings.max_queue:
             metrics.POSTS.labels("image", "overloaded").inc()
             raise Overloaded(f"{self._admitted} images are already being scored; retry shortly")
+        if self._overrunning >= self.settings.max_overrunning_images:
+            metrics.POSTS.labels("image", "overloaded").inc()
+            raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; retry shortly")
         self._admitted += 1
         try:
             started = time.perf_counter()
-            crop = await asyncio.get_running_loop().run_in_executor(
-                self._decoders, lambda: images.prepare(
-                    data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
-                    detector=self.face_detector))
+            crop = await self._prepare(data)
             metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
             metrics.FACES.labels(str(crop.face_detected).lower()).inc()
             probabilities, _embedding = await self.batcher.submit(crop.pixels)
         finally:
             self._admitted -= 1
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
+
+    async def _prepare(self, data: bytes) -> images.FaceCrop:
+        """Decode and crop in a worker thread, within the per-image budget (the backstop behind the
+        checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows)."""
+        cfg = self.settings
+        async with self._decode_slots:
+            job = asyncio.get_running_loop().run_in_executor(self._decoders, lambda: images.prepare(
+                data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels, detector=self.face_detector,
+                max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks))
+            try:
+                return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
+            except asyncio.TimeoutError:
+                self._overrunning += 1
+                job.add_done_callback(self._overrun_done)
+                metrics.IMAGES_OVER_BUDGET.inc()
+                raise ImageTooComplex(f"the image took more than {cfg.image_budget_seconds} s to decode") from None
+
+    def _overrun_done(self, job: "asyncio.Future[images.FaceCrop]") -> None:
+        self._overrunning -= 1
+        if not job.cancelled():
+            job.exception()  # retrieved: the answer was given already
 
     @staticmethod
     def observed(probabilities: dict[str, float], face_detected: bool = True) -> Scored:
