@@ -11,10 +11,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from service import keys
+from service import keys, timeline_codec
 from service.embedded_redis import EmbeddedRedis
 from service.errors import StoreUnavailable
 from service.state_store import StateStore, UserState
+from tests.conftest import recorded_posts
 
 
 def _state(version: int = 0, posts: int = 0) -> UserState:
@@ -52,7 +53,9 @@ def test_state_round_trips_through_redis(redis_server: EmbeddedRedis, redis_clie
     np.testing.assert_array_equal(loaded.h, state.h)
     np.testing.assert_array_equal(loaded.c, state.c)
     assert loaded.meta() == state.meta()
-    assert redis_client.ttl(keys.post("u1", "p1")) > 3000
+    # the timeline entry is the post id's idempotency record, dated when it was written
+    assert recorded_posts(redis_client, "u1") == ["p1"]
+    assert timeline_codec.received(redis_client.lindex(keys.timeline("u1"), 0)) == 1000
 
 
 def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
@@ -68,9 +71,9 @@ def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis,
             assert (ok.event_id is not None) == (n == 4)
         assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
         assert [e["n"] for _, e in await store.outbox_events()] == [4]
-        # state, timeline, index, 5 post records, the relayed event's id list, the last alert, and
-        # the event's outbox entry
-        assert await store.erase("u") == 3 + 5 + 1 + 1 + 1
+        # state, timeline (its entries are the idempotency records), seen ids, the relayed event's id
+        # list, the alerts, and the event's outbox entry
+        assert await store.erase("u") == 3 + 1 + 1 + 1
         assert await store.load("u") is None
         assert await store.outbox_events() == []
 
