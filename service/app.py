@@ -51,8 +51,13 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     timeouts = {"socket_timeout": settings.redis_timeout_seconds,
                 "socket_connect_timeout": settings.redis_timeout_seconds}
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **timeouts)  # type: ignore[return-value]
-    return aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, **timeouts)
+        return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                                     **timeouts)  # type: ignore[return-value]
+    # a blocking pool: past max_connections a command waits for a free one instead of failing at once
+    # (redis-py's default pool refuses past 100: a batch of 256 users' posts got 503s)
+    return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, health_check_interval=10, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds, **timeouts))
 
 
 def follow_supervisor() -> None:
