@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
                            alerts_per_user=settings.alerts_per_user,
-                           relay_lease_seconds=settings.relay_lease_seconds)
+                           relay_lease_seconds=settings.relay_lease_seconds,
+                           slot_retry_seconds=settings.redis_cluster_retry_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.alerts = AlertStore(redis, store.relay.alerts)

@@ -50,6 +50,8 @@ QUEUE_WAIT = Histogram("emodrift_batch_queue_wait_seconds", "time an image waits
 QUEUE_DEPTH = Gauge("emodrift_batch_queue_depth", "images waiting for inference", multiprocess_mode="livesum")
 BATCH_DROPPED = Counter("emodrift_batch_dropped_total", "queued images dropped because the caller left")
 STATE_CONFLICTS = Counter("emodrift_state_cas_conflicts_total", "compare-and-set retries on user state")
+SLOT_MOVED_RETRIES = Counter("emodrift_redis_slot_moved_retries_total",
+                             "Redis calls run again because their Cluster slot was moving (TRYAGAIN, ASK, MOVED)")
 STATE_RESETS = Counter("emodrift_state_model_resets_total", "LSTM states discarded: written by another model")
 STATE_LATENCY = Histogram(
     "emodrift_state_update_duration_seconds", "load + step + atomic write of one user", buckets=FAST_BUCKETS

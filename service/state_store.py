@@ -16,17 +16,20 @@ exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the stri
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import json_codec, keys, timeline_codec
+from service import json_codec, keys, metrics, timeline_codec
 from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
@@ -36,12 +39,39 @@ STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: so
 T = TypeVar("T")
 
 
+# A Cluster slot being moved to another node (redis-cli --cluster reshard): a command on it is refused
+# without running (TRYAGAIN while a multi-key script's keys are split between the two nodes; ASK and
+# MOVED that redis-py follows a few times, then its ClusterError "TTL exhausted"). Safe to run again.
+SLOT_MOVING = (TryAgainError, AskError, MovedError, ClusterDownError, SlotNotCoveredError, ClusterError)
+
+
 async def guarded(awaitable: Awaitable[T]) -> T:
     """Every Redis call that serves a request goes through here: Redis away is a 503, not a 500."""
     try:
         return await awaitable
     except STORE_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+    except SLOT_MOVING as exc:
+        raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}") from exc
+
+
+async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """``guarded(call())``, run again with backoff for up to ``seconds`` while its Cluster slot moves.
+    A migration of one slot takes milliseconds per key, so this rides it out; past it, a 503 with
+    Retry-After. Only refusals are retried (the call did not run); a lost reply is the caller's
+    retry, which idempotency makes safe."""
+    deadline, delay = time.monotonic() + seconds, 0.01
+    while True:
+        try:
+            return await call()
+        except STORE_ERRORS as exc:
+            raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+        except SLOT_MOVING as exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}") from exc
+        metrics.SLOT_MOVED_RETRIES.inc()
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 0.2)
 
 # The timeline is also the idempotency record (issue 17): each entry (timeline_codec.py, a few dozen bytes)
 # is the post's first result with the post id and when it was written; `seen` holds a 4-byte fingerprint
@@ -215,8 +245,9 @@ class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
         cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600, alerts_per_user: int = 100,
-        relay_lease_seconds: float = 5.0,
+        relay_lease_seconds: float = 5.0, slot_retry_seconds: float = 3.0,
     ) -> None:
+        self._slot_retry = slot_retry_seconds
         self._retention = retention_seconds
         self._alerts_per_user = alerts_per_user
         self.redis = redis
@@ -243,7 +274,7 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        raw = await guarded(self.redis.get(keys.state(user_id)))
+        raw = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
         if not raw:
             self._cache.pop(user_id, None)
             return None
@@ -265,20 +296,20 @@ class StateStore:
         record = encode_record(expected + 1, state.h, state.c, state.meta())
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
-            await guarded(self.relay.mark(user_id))  # before the write: a crash after it is swept up
+            await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
-            reply = await guarded(self._advance(
+            reply = await retried(lambda: self._advance(
                 keys=[keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
                       keys.pending_events(user_id), keys.alerts(user_id)],
                 args=[expected, tail, entry, self._timeline_length, self._ttl, f"{now:.6f}",
                       json_codec.dumps(event) if event else "", post_id, self._retention,
                       index_entry(event, now) if event else "", self._alerts_per_user,
                       timeline_codec.fingerprint(post_id)],
-            ))
+            ), self._slot_retry)
             if reply[0] != b"migrate":
                 break
-            await guarded(self.legacy.convert(user_id))  # then write again, on the converted records
+            await retried(lambda: self.legacy.convert(user_id), self._slot_retry)  # then write again, converted
         else:
             raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
         kind = reply[0].decode()
@@ -314,18 +345,19 @@ class StateStore:
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         """The user's last ``limit`` results (at most ``timeline_length``), oldest first. The list holds
         more while their post ids are inside the idempotency window: those answer retries only."""
-        raw = await guarded(self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1))
+        raw = await retried(lambda: self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1),
+                            self._slot_retry)
         return [timeline_codec.decode(item, user_id) for item in raw]
 
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
-        return removed + int(await guarded(self._erase(
+        return removed + int(await retried(lambda: self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
                   keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id),
                   keys.relay_inflight(user_id), keys.seen(user_id)],
-            args=[prefix])))
+            args=[prefix]), self._slot_retry))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await guarded(self.redis.xrange(self.outbox, count=count))
