@@ -22,7 +22,7 @@ users post a lot, as on a real platform. Every post id is new. Phases, each ``--
 CPU per post is the server's user+system time (all its threads) plus redis-server's, over the posts
 answered; the load generator's own CPU at saturation is reported beside it. The batch-size histogram
 is the service's own metric. Redis MEMORY USAGE is sampled for users' state records, timelines and
-idempotency records at the end.
+seen post ids at the end.
 """
 
 from __future__ import annotations
@@ -484,16 +484,13 @@ def run(args: argparse.Namespace) -> dict:
 
 def memory(db: redis.Redis, sample: int = 50) -> dict[str, float]:
     users = [k.decode() for k in db.scan_iter(match="ed:{*}:state", count=1000)][:sample]
-    out: dict[str, list[int]] = {"state": [], "timeline": [], "timeline_items": [], "post": [], "post_index": []}
+    out: dict[str, list[int]] = {"state": [], "timeline": [], "timeline_items": [], "seen": []}
     for key in users:
         prefix = key[: -len(":state")]
         out["state"].append(db.memory_usage(key, samples=0) or 0)
         out["timeline"].append(db.memory_usage(prefix + ":timeline", samples=0) or 0)
         out["timeline_items"].append(db.llen(prefix + ":timeline"))
-        out["post_index"].append(db.memory_usage(prefix + ":posts", samples=0) or 0)
-        for post_key in db.scan_iter(match=prefix.replace("{", "[{]").replace("}", "[}]") + ":post:*", count=100):
-            out["post"].append(db.memory_usage(post_key, samples=0) or 0)
-            break
+        out["seen"].append(db.memory_usage(prefix + ":seen", samples=0) or 0)
     return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()} | {
         "state_max": float(max(out["state"], default=0))}
 
@@ -543,8 +540,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
     out.append("CNN batch sizes (share of batches, saturation + 50% + 90% image phases): " + ", ".join(cells))
     mem = results["memory"]
     out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
-               f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results; "
-               f"idempotency record {mem['post']:.0f} B per post; post index {mem['post_index']:.0f} B")
+               f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results (the idempotency records too); "
+               f"seen post ids {mem['seen']:.0f} B")
     phases = [(label, results[key]["sat"]) for key, label in
               (("image", "image"), ("mixed", "mixed"), ("observation", "observations"), ("naive", "naive"))
               if key in results]

@@ -51,8 +51,10 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     timeouts = {"socket_timeout": settings.redis_timeout_seconds,
                 "socket_connect_timeout": settings.redis_timeout_seconds}
     if settings.redis_cluster:
+        # reinitialize_steps=0: on MOVED, patch the one slot's owner; redis-py's default closes every
+        # connection each 5th MOVED, under the requests writing on them (500s while slots move)
         return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
-                                     **timeouts)  # type: ignore[return-value]
+                                     reinitialize_steps=0, **timeouts)  # type: ignore[return-value]
     # a blocking pool: past max_connections a command waits for a free one instead of failing at once
     # (redis-py's default pool refuses past 100: a batch of 256 users' posts got 503s)
     return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(

@@ -110,7 +110,16 @@ class RedisCluster:
         client.close()
         self.cli("--cluster", "add-node", f"127.0.0.1:{port}", f"127.0.0.1:{self.ports[0]}")
         self.ports.append(port)
-        return port
+        while True:  # known to every node (gossip), or a rebalance run from one of them leaves it out
+            infos = []
+            for p in self.ports:
+                with redis.Redis(host="127.0.0.1", port=p) as client:
+                    infos.append(client.execute_command("CLUSTER INFO"))
+            if all(int(i["cluster_known_nodes"]) == len(self.ports) and i["cluster_state"] == "ok" for i in infos):
+                return port
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {port} not known to all: {infos}")
+            time.sleep(0.1)
 
     def rebalance(self) -> str:
         """Move slots (and their keys, MIGRATE by MIGRATE) so every master, the empty ones too, owns

@@ -7,21 +7,30 @@ errors (409 or 503, with Retry-After)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.cluster import RedisCluster as ClusterClient
 
-from service import keys
+from service import keys, metrics
+from service.embedded_redis import free_port
+from service.errors import StoreUnavailable
+from service.state_store import StateStore
 from tests.redis_cluster import RedisCluster
-from tests.test_cluster import HAPPY, SAD, _serve
+from tests.test_cluster import HAPPY, SAD
+from tests.test_state_store import _state
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +38,31 @@ USERS = 48
 MOODS = [HAPPY] * 40 + [SAD] * 30 + [HAPPY] * 30  # a drift episode: drift.started, then drift.ended
 
 
+def _serve(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """An API process on the cluster (as tests/test_cluster.py starts them), its output in ``log``."""
+    port = free_port()
+    env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true", "EMODRIFT_DATA_DIR": str(data_dir),
+           "EMODRIFT_REDIS_TIMEOUT_SECONDS": "5"}  # CI machines are small and shared
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "the API process exited: " + log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API process did not get ready"
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def grown(tmp_path: Path) -> Iterator[tuple[RedisCluster, list[str]]]:
     nodes = RedisCluster(tmp_path / "cluster").start()
-    procs = [_serve(nodes.url, tmp_path / f"api{i}") for i in range(2)]
+    procs = [_serve(nodes.url, tmp_path / f"api{i}", tmp_path / f"api{i}.log") for i in range(2)]
     try:
         yield nodes, [base for _, base in procs]
     finally:
@@ -106,7 +136,7 @@ def test_adding_a_master_and_moving_slots_under_traffic_loses_and_doubles_nothin
         new_port = nodes.add_master()
         moving.set()
         started = time.monotonic()
-        nodes.rebalance()
+        moves = nodes.rebalance()
         moved_for = time.monotonic() - started
         moving.clear()
     finally:
@@ -114,11 +144,16 @@ def test_adding_a_master_and_moving_slots_under_traffic_loses_and_doubles_nothin
         for thread in threads:
             thread.join(timeout=600)
 
-    assert nodes.slots_of(new_port) >= 16384 // 4 - 100, "the new master did not get its share"
+    assert nodes.slots_of(new_port) >= 16384 // 4 - 100, f"the new master did not get its share: {moves[-1500:]}"
     assert len(during) > 50, f"only {len(during)} posts during the {moved_for:.1f} s of moves"
     wrong = [w for c in clients for w in c.wrong]
     assert not wrong, wrong[:5]
     refusals = [r for c in clients for r in c.retriable]
+    runs_again = sum(float(line.split()[-1]) for base in bases for line in httpx.get(f"{base}/metrics").text.splitlines()
+                     if line.startswith("emodrift_redis_slot_moved_retries_total "))
+    print(f"slots moved in {moved_for:.1f} s; {len(during)} posts answered meanwhile; "
+          f"{sum(len(c.acked) for c in clients)} posts acknowledged; refusals: {len(refusals)}; "
+          f"calls run again by the service: {runs_again:.0f}")
     assert all(status in (409, 503) and retry_after.isdigit() for status, retry_after in refusals), refusals[:5]
 
     cluster = ClusterClient.from_url(nodes.url)
@@ -160,3 +195,65 @@ def _listed(http: httpx.Client, base: str) -> set[str]:
         listed |= {a["id"] for a in page["alerts"]}
         if not (cursor := page["next_cursor"]):
             return listed
+
+
+@pytest.fixture
+def three_masters(tmp_path: Path) -> Iterator[RedisCluster]:
+    nodes = RedisCluster(tmp_path / "cluster").start()
+    yield nodes
+    nodes.stop()
+
+
+def test_a_write_caught_in_a_slot_move_is_run_again_or_refused_retriably(three_masters: RedisCluster) -> None:
+    """The move stopped halfway by hand (what ``redis-cli --cluster reshard`` does, slot by slot): the
+    user's state on the new node, its timeline still on the old one. Redis answers TRYAGAIN until the
+    slot is whole again, longer than redis-py's own retries last."""
+    user = "mover"
+    handle = ClusterClient.from_url(three_masters.url)
+    slot = handle.keyslot(keys.state(user))
+    source = handle.get_node_from_key(keys.state(user)).port
+    handle.close()
+    target = next(p for p in three_masters.ports if p != source)
+    node = {p: redis.Redis(host="127.0.0.1", port=p) for p in three_masters.ports}
+    ids = {p: node[p].execute_command("CLUSTER MYID").decode() for p in three_masters.ports}
+
+    def move(*user_keys: str) -> None:
+        node[source].execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *user_keys)
+
+    async def body() -> None:
+        client = AsyncCluster.from_url(three_masters.url, reinitialize_steps=0)
+        store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=10, idempotency_ttl=3600,
+                           slot_retry_seconds=1.0)
+        patient = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=10,
+                             idempotency_ttl=3600, slot_retry_seconds=20.0)
+        try:
+            assert (await store.advance(user, "p1", 0, _state(0), {"n": 1}, None, 1000.0)).outcome == "ok"
+            node[target].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+            node[source].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+            move(keys.state(user))
+            # past the deadline: a 503 that says when to retry, and nothing written
+            with pytest.raises(StoreUnavailable) as refused:
+                await store.advance(user, "p2", 1, _state(1), {"n": 2}, None, 1001.0)
+            assert refused.value.status == 503 and refused.value.headers["Retry-After"].isdigit()
+            assert node[source].llen(keys.timeline(user)) == 1
+            # within it: run again until the move is over, then written once
+            before = metrics.SLOT_MOVED_RETRIES._value.get()
+            write = asyncio.create_task(patient.advance(user, "p2", 1, _state(1), {"n": 2}, None, 1001.0))
+            await asyncio.sleep(1.5)
+            assert not write.done()
+            move(keys.timeline(user), keys.seen(user))
+            for port in three_masters.ports:
+                node[port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+            outcome = await asyncio.wait_for(write, 20)
+            assert outcome.outcome == "ok" and outcome.version == 2
+            assert metrics.SLOT_MOVED_RETRIES._value.get() > before
+            assert [r["n"] for r in await store.timeline(user, 10)] == [1, 2]
+            assert node[target].llen(keys.timeline(user)) == 2
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(body())
+    finally:
+        for client in node.values():
+            client.close()
