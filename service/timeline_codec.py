@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -58,7 +59,10 @@ def _micros(iso: str) -> int:
 
 
 def _iso(micros: int) -> str:
-    return (EPOCH + timedelta(microseconds=micros)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """timestamps.iso_time's shape, from whole microseconds (a few times faster than via datetime: a
+    timeline page decodes hundreds; encode() checks the two agree for every entry it writes)."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{fraction:06d}Z"
 
 
 def _pack(values: list[float]) -> bytes | None:
@@ -72,10 +76,13 @@ def _pack(values: list[float]) -> bytes | None:
     return acc.to_bytes(PACKED, "big")
 
 
+MASK = (1 << BITS) - 1
+SHIFTS = tuple(BITS * i for i in reversed(range(PACKED * 8 // BITS)))
+
+
 def _unpack(raw: bytes) -> list[float]:
-    acc, mask = int.from_bytes(raw, "big"), (1 << BITS) - 1
-    count = PACKED * 8 // BITS
-    return [((acc >> (BITS * (count - 1 - i))) & mask) / SCALE for i in range(count)]
+    acc = int.from_bytes(raw, "big")
+    return [(acc >> shift & MASK) / SCALE for shift in SHIFTS]
 
 
 def _compact(result: dict[str, Any]) -> bytes | None:
