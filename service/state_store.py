@@ -4,10 +4,10 @@ Advancing a user is optimistic: take the state (from this process's cache of rec
 else one GET), compute the LSTM step and the detector update in Python, then one script checks
 whether the post id was seen (its timeline entry is its idempotency record), compares the version, and
 writes state, timeline entry and any alert (its record, and its event pending relay) together — or
-nothing. A version
-mismatch means another request or replica advanced the user meanwhile: the script returns the current state with the refusal, so the
-caller recomputes without another round trip. A warm user therefore costs one round trip per post.
-The cache only saves reads: Redis stays the single source of truth, every write is compared.
+nothing. A version mismatch means another request or replica advanced the user meanwhile: the script
+returns the current state with the refusal, so the caller recomputes without another round trip. A
+warm user therefore costs one round trip per post. The cache only saves reads: Redis stays the single
+source of truth, every write is compared.
 
 The record is ONE string (``encode_record``): ``b"<version>|<len(h)>|" + h + c + meta``, h and c
 float32 bytes, meta JSON. One string instead of a hash of four fields because a hash whose values
@@ -72,6 +72,7 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
         metrics.SLOT_MOVED_RETRIES.inc()
         await asyncio.sleep(delay)
         delay = min(2 * delay, 0.2)
+
 
 # The timeline is also the idempotency record (issue 17): each entry (timeline_codec.py, a few dozen bytes)
 # is the post's first result with the post id and when it was written; `seen` holds a 4-byte fingerprint
