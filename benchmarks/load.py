@@ -50,7 +50,7 @@ import redis
 
 from benchmarks import post_set
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARY = "emodriftbenchboundary"

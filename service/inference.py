@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from service.emotions import check_manifest
 from service.model_repository import Artifact
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class EmotionModel:
     """The emotion CNN: (N,1,64,64) normalised grayscale → probabilities (N,7), embedding (N,E)."""
 
     def __init__(self, artifact: Artifact, choice: ProviderChoice, threads: int = 0) -> None:
+        check_manifest(artifact.tag, artifact.manifest)  # before a session: its outputs are read in LABELS order
         self.artifact = artifact
         self.provider = choice
         self.session = open_session(artifact, choice, threads)

@@ -27,7 +27,8 @@ from service.evidence import explain
 from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
-from service.temporal import LABELS, TemporalModel
+from service.emotions import LABELS
+from service.temporal import TemporalModel
 from service.timestamps import iso_time
 
 log = logging.getLogger("emodrift.pipeline")
