@@ -51,7 +51,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-# docs/settings.md and docs/errors.md, generated from service/config.py and service/errors.py
+# docs/settings.md, docs/errors.md and docs/metrics.md, generated from service/config.py, errors.py and metrics.py
 docs: $(STAMP)
 	$(BIN)/python -m service.docs all
 
