@@ -94,3 +94,11 @@ def test_the_schemas_get_the_labels_without_onnxruntime() -> None:
     code = "import sys, service.schemas; print('onnxruntime' in sys.modules, 'service.temporal' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_the_tests_shared_constants_speak_the_same_labels() -> None:
+    from tests import constants
+
+    assert constants.LABELS == list(LABELS)
+    for mood in (constants.HAPPY, constants.SAD):
+        assert list(mood) == list(LABELS) and sum(mood.values()) == pytest.approx(1.0)
