@@ -16,9 +16,10 @@
 # test suite runs that path (tests/test_gpu_check.py).
 #
 # Knobs (environment): GPU_CHECK_SECONDS (the saturation phase, default 15), GPU_CHECK_TOLERANCE
-# (default 1e-3), GPU_CHECK_PYTHON (an interpreter whose environment already has the project: skips
-# `make venv`), GPU_CHECK_WHEELS (a folder of wheels to install onnxruntime-gpu from, for a machine that
-# cannot reach PyPI), GPU_CHECK_FORCE_CPU=1 (the fallback even where a GPU is present).
+# (default 1e-3), GPU_CHECK_PYTHON (an interpreter with the project's dependencies, used instead of
+# `make venv`; the modules run from this checkout, which need not be installed), GPU_CHECK_WHEELS (a folder of wheels installed with --no-index --no-deps in place of the PyPI
+# download, for a machine that cannot reach PyPI: onnxruntime-gpu and whatever dependencies that
+# interpreter lacks), GPU_CHECK_FORCE_CPU=1 (the fallback even where a GPU is present).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,7 +58,7 @@ if [ "$gpu" = 1 ]; then
   step "onnxruntime-gpu in place of onnxruntime"
   "$py" -m pip uninstall -y -q onnxruntime onnxruntime-gpu >/dev/null 2>&1 || true
   if [ -n "${GPU_CHECK_WHEELS:-}" ]; then
-    timeout 120 "$py" -m pip install -q --no-index --find-links "$GPU_CHECK_WHEELS" --force-reinstall --no-deps onnxruntime-gpu
+    timeout 120 "$py" -m pip install -q --no-index --no-deps --force-reinstall "$GPU_CHECK_WHEELS"/*.whl
   else
     timeout 120 "$py" -m pip install -q --force-reinstall --no-deps "onnxruntime-gpu>=1.17"
   fi

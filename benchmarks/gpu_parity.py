@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service import model_repository
+from service.inference import load_cuda_libraries
 
 ROOT = Path(__file__).resolve().parent.parent
 CUDA = "CUDAExecutionProvider"
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.reference_only and CUDA not in ort.get_available_providers():
         print(f"onnxruntime {ort.__version__} offers {ort.get_available_providers()}: no {CUDA}", file=sys.stderr)
         return 2
+    if not args.reference_only:
+        load_cuda_libraries()  # as the service does before its CUDA session (service/inference.py)
     results = [compare(a, args.tolerance, args.reference_only) for a in all_artifacts(args.repository)]
     for r in results:
         print(f"{'ok  ' if r.ok else 'FAIL'} {r.model:<16} on {r.provider}: max abs diff {r.max_abs_diff:.3g}")

@@ -31,11 +31,22 @@ class ProviderChoice:
         return [CUDA, CPU] if self.provider == "cuda" else [CPU]
 
 
+def load_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries of the ``nvidia-*`` wheels, when onnxruntime-gpu came from PyPI
+    with them: it does not find them by itself, and a session asked for CUDA would then run on the CPU
+    with only a logged error. A system-wide CUDA (the GPU image) needs nothing; older onnxruntime
+    releases have no ``preload_dlls``."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
 def choose_provider(requested: str) -> ProviderChoice:
     available = ort.get_available_providers()
     if requested == "cpu":
         return ProviderChoice("cpu", "EMODRIFT_PROVIDER=cpu")
     if CUDA in available:
+        load_cuda_libraries()
         return ProviderChoice("cuda", f"{CUDA} available (requested {requested})")
     if requested == "cuda":
         raise RuntimeError(f"EMODRIFT_PROVIDER=cuda but onnxruntime offers only {available}")
