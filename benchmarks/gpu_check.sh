@@ -15,7 +15,9 @@
 # of the CPU with and without graph optimisation, the load benchmark with EMODRIFT_PROVIDER=cpu. The
 # test suite runs that path (tests/test_gpu_check.py).
 #
-# Knobs (environment): GPU_CHECK_SECONDS (the saturation phase, default 15), GPU_CHECK_TOLERANCE
+# Knobs (environment): GPU_CHECK_SECONDS (the saturation phase, default 15), GPU_CHECK_WORKERS (the
+# service's uvicorn workers, default 2: image decoding is CPU work, so a many-core GPU machine feeds
+# the GPU better with more), GPU_CHECK_TOLERANCE
 # (default 1e-3), GPU_CHECK_PYTHON (an interpreter with the project's dependencies, used instead of
 # `make venv`; the modules run from this checkout, which need not be installed), GPU_CHECK_WHEELS (a folder of wheels installed with --no-index --no-deps in place of the PyPI
 # download, for a machine that cannot reach PyPI: onnxruntime-gpu and whatever dependencies that
@@ -25,6 +27,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$(date +%s)
 seconds=${GPU_CHECK_SECONDS:-15}
+workers=${GPU_CHECK_WORKERS:-2}
 tolerance=${GPU_CHECK_TOLERANCE:-1e-3}
 out=${OUT:-}
 work=$(mktemp -d)
@@ -75,7 +78,7 @@ parity_status=0
 timeout 90 "$py" -m benchmarks.gpu_parity --tolerance "$tolerance" "${parity_mode[@]}" \
   --json "$work/parity.json" || parity_status=$?
 
-step "load benchmark, EMODRIFT_PROVIDER=$provider, ${seconds} s at saturation"
+step "load benchmark, EMODRIFT_PROVIDER=$provider, $workers worker(s), ${seconds} s at saturation"
 if [ "$gpu" = 1 ]; then
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
     > "$work/gpu.csv" 2>/dev/null &
@@ -83,7 +86,7 @@ if [ "$gpu" = 1 ]; then
 fi
 load_status=0
 timeout 180 "$py" -m benchmarks.load --quick --skip-naive --provider "$provider" --seconds "$seconds" \
-  --json "$work/load.json" || load_status=$?
+  --workers "$workers" --json "$work/load.json" || load_status=$?
 if [ -n "$sampler" ]; then
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
@@ -103,8 +106,10 @@ if (work / "parity.json").exists():
     parity = json.loads((work / "parity.json").read_text())
     summary["parity_max_abs_diff"] = {m["model"]: m["max_abs_diff"] for m in parity["models"]}
 if (work / "load.json").exists():
-    sat = json.loads((work / "load.json").read_text())["image"]["sat"]
+    load = json.loads((work / "load.json").read_text())
+    sat = load["image"]["sat"]
     summary["posts_per_s"] = sat["rate_per_s"]
+    summary["workers"] = load["settings"]["workers"]
     print(f"posts/s at saturation (1080x1080 JPEG with a face, EMODRIFT_PROVIDER={provider}): {sat['rate_per_s']}")
 samples = []
 if (work / "gpu.csv").exists():

@@ -72,7 +72,7 @@ def test_parity_without_cuda_says_so() -> None:
 @pytest.mark.slow
 def test_the_cpu_fallback_runs_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path), "GPU_CHECK_PYTHON": sys.executable, "GPU_CHECK_FORCE_CPU": "1",
-           "GPU_CHECK_SECONDS": "3", "PYTHONUNBUFFERED": "1"}
+           "GPU_CHECK_SECONDS": "3", "GPU_CHECK_WORKERS": "1", "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=480)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
@@ -81,7 +81,7 @@ def test_the_cpu_fallback_runs_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "gpu_check.json").read_text())
     assert summary["gpu"] is False and summary["provider"] == "cpu"
     assert summary["parity_ok"] and summary["load_ok"]
-    assert summary["posts_per_s"] > 0
+    assert summary["posts_per_s"] > 0 and summary["workers"] == 1
     assert set(summary["parity_max_abs_diff"]) >= {"emotion_cnn:1", "face_detector:1"}
     load = json.loads((tmp_path / "load.json").read_text())
     assert load["settings"]["provider"] == "cpu" and load["settings"]["quick"] is True
