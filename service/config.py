@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # --- micro-batching --------------------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1, le=1024, description="images per ONNX call of the emotion CNN, at most")
     max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
-    max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
+    max_queue: int = Field(1024, ge=1, description="images per process from before their decoding to their CNN result (the batcher's permits); one more gets 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
     face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="blazeface: ~2.4 ms with its resize (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")

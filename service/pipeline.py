@@ -27,7 +27,8 @@ from service.evidence import explain
 from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
-from service.temporal import LABELS, TemporalModel
+from service.emotions import LABELS
+from service.temporal import TemporalModel
 from service.timestamps import iso_time
 
 log = logging.getLogger("emodrift.pipeline")
@@ -79,31 +80,27 @@ class Pipeline:
                                             thread_name_prefix="decode")
         self._decode_slots = asyncio.Semaphore(settings.decode_threads)
         self._overrunning = 0  # images past their budget, still decoding on a spare thread
-        self._admitted = 0  # images decoding or waiting for the CNN in this process
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
     async def score_image(self, data: bytes) -> Scored:
-        # Backpressure at the door: the decode pool's queue is unbounded, so the batcher's bound
-        # alone let images pile up in front of it (unbounded latency). At most max_queue images
-        # are admitted from decode to CNN result; beyond that, 429 before any work is done.
-        if self._admitted >= self.settings.max_queue:
-            metrics.POSTS.labels("image", "overloaded").inc()
-            raise Overloaded(f"{self._admitted} images are already being scored; retry shortly")
-        if self._overrunning >= self.settings.max_overrunning_images:
-            metrics.POSTS.labels("image", "overloaded").inc()
-            raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; retry shortly")
-        self._admitted += 1
+        # Backpressure at the door, before any work: the batcher's permit (max_queue images from
+        # decode to CNN result; service/batching.py), then the spare threads for overrunning images.
         try:
-            started = time.perf_counter()
-            crop = await self._prepare(data)
-            metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
-            metrics.FACES.labels(str(crop.face_detected).lower()).inc()
-            probabilities, _embedding = await self.batcher.submit(crop.pixels)
-        finally:
-            self._admitted -= 1
+            with self.batcher.permit():
+                if self._overrunning >= self.settings.max_overrunning_images:
+                    raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
+                                     "retry shortly")
+                started = time.perf_counter()
+                crop = await self._prepare(data)
+                metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+                metrics.FACES.labels(str(crop.face_detected).lower()).inc()
+                probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)
+        except Overloaded:
+            metrics.POSTS.labels("image", "overloaded").inc()
+            raise
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
 
     async def _prepare(self, data: bytes) -> images.FaceCrop:

@@ -15,8 +15,7 @@ import pytest
 from service.cli import available_cpus
 from service.embedded_redis import free_port
 from tests.conftest import interrupt
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.constants import HAPPY
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:

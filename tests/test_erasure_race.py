@@ -24,9 +24,8 @@ from service.webhooks.deliveries import Deliveries, delivery_id
 from service.webhooks.subscriptions import Subscriptions
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
 
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 TRIALS = 60
 
 

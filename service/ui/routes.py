@@ -21,7 +21,7 @@ from service.alerts.store import AlertStore
 from service.routes.deps import AlertsDep, SettingsDep, StoreDep, UserId, _matches
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
-from service.temporal import LABELS, VALENCE
+from service.emotions import LABELS, VALENCE
 from service.ui import pages
 from service.ui.sessions import COOKIE, Session, SessionCodec
 
