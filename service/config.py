@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     emotion_model_version: int | None = Field(None, description="unset: the highest version present")
     temporal_model: str = Field("temporal", description="the temporal model's name in the model repository")
     temporal_model_version: int | None = Field(None, description="unset: the highest version present")
+    shadow_temporal_model_version: int | None = Field(
+        None, ge=1, description="a candidate temporal version advanced beside the served one on every post, never "
+        "alerting, compared on /v1/model and /metrics (docs/shadow.md); unset: no shadow")
     provider: Literal["auto", "cuda", "cpu"] = Field("auto", description="onnxruntime execution provider; auto: CUDA when present")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
 

@@ -26,6 +26,7 @@ from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.evidence import explain
 from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
+from service import shadow as shadows
 from service.state_store import StateStore, UserState
 from service.emotions import LABELS
 from service.temporal import TemporalModel
@@ -65,7 +66,7 @@ def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
 class Pipeline:
     def __init__(
         self, settings: Settings, store: StateStore, batcher: MicroBatcher, temporal: TemporalModel,
-        face_detector: images.FaceDetector, emotion_tag: str,
+        face_detector: images.FaceDetector, emotion_tag: str, shadow: TemporalModel | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -74,6 +75,8 @@ class Pipeline:
         self.face_detector = face_detector
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
         self.detector_config = detector_config(settings, temporal.score_profile)
+        self.shadow = None if shadow is None else shadows.Shadow(
+            shadow, detector_config(settings, shadow.score_profile), temporal.artifact.tag)
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
@@ -157,7 +160,7 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type = self._step(user_id, post_id, ts, scored, state)
+            result, event_type, compared = self._step(user_id, post_id, ts, scored, state)
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
                 event = lifecycle.opened(
@@ -177,6 +180,8 @@ class Pipeline:
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
+            if compared is not None:
+                self.shadow.record(compared)  # type: ignore[union-attr]
             if event is not None:
                 if not backfill:  # a backfilled alert never reaches the outbox
                     metrics.ALERTS.labels(event["type"]).inc()
@@ -193,9 +198,11 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None]:
-        """Mutates ``state`` into the next one; returns the post's result and the event type it raised."""
+    ) -> tuple[dict[str, Any], str | None, shadows.Compared | None]:
+        """Mutates ``state`` into the next one; returns the post's result, the event type it raised and,
+        with a shadow model, how the two models saw the post."""
         cfg = self.settings
+        shadows.promote(state, self.temporal.artifact.tag)  # the shadow's state, when it became the served model
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
             # A hidden state from another temporal model means nothing to this one: start it afresh
@@ -208,7 +215,8 @@ class Pipeline:
         # Out-of-order posts (older than the last one) are applied in arrival order with a zero gap.
         gap = ts - state.last_ts if state.last_ts is not None else 0.0
         probs = scored.probabilities
-        step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
+        x = self.temporal.features(probs, gap, scored.face_detected)
+        step = self.temporal.step(x, state.h, state.c)
         event_type = detector.update(step.drift_probability)
 
         if not state.baseline:
@@ -237,7 +245,8 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        return result, event_type
+        compared = None if self.shadow is None else self.shadow.advance(state, x, event_type)
+        return result, event_type, compared
 
     def _event(self, user_id: str, post_id: str, ts: float, event_type: str, state: UserState,
                result: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:

@@ -61,6 +61,8 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
                      "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
         "detector": detector_view(pipeline.detector_config),
+        # the candidate beside the served model and how the two compare (docs/shadow.md); null: none
+        "shadow": None if pipeline.shadow is None else pipeline.shadow.report(pipeline.temporal.artifact.tag),
     }
 
 

@@ -1,0 +1,192 @@
+"""Shadow mode and promotion without a cold start (service/shadow.py), on real services, Redis and models.
+
+The served model is temporal:4 and the shadow temporal:3 (and the other way round after a promotion);
+the shadow's figures are checked against a direct replay of its model and detector.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+
+from service import model_repository
+from service.config import Settings
+from service.drift import DriftDetector
+from service.embedded_redis import EmbeddedRedis
+from service.inference import ProviderChoice
+from service.pipeline import detector_config
+from service.shadow import pack, unpack
+from service.state_store import UserState, decode_record, encode_record
+from service.temporal import TemporalModel
+from tests.conftest import RunningService, read_state, start_service
+from tests.constants import HAPPY, LABELS, SAD
+
+START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+GAP = timedelta(hours=5)
+
+
+def temporal(version: int) -> TemporalModel:
+    return TemporalModel(model_repository.load(Settings().model_repository, "temporal", version),
+                         ProviderChoice("cpu", "test"))
+
+
+def stream(n: int, change_at: int, seed: int = 0) -> list[dict[str, object]]:
+    """Posts of one user: noisy happy, then noisy sad from ``change_at``, five hours apart."""
+    rng = np.random.default_rng(seed)
+    posts = []
+    for i in range(n):
+        base = np.array([(HAPPY if i < change_at else SAD)[label] for label in LABELS])
+        probs = rng.dirichlet(base * 60)
+        posts.append({"post_id": f"p{i}", "created_at": (START + i * GAP).isoformat(),
+                      "probabilities": dict(zip(LABELS, map(float, probs)))})
+    return posts
+
+
+def vector(post: dict[str, object]) -> np.ndarray:
+    return np.array([post["probabilities"][label] for label in LABELS], dtype=np.float32)  # type: ignore[index]
+
+
+def running(redis_server: EmbeddedRedis, **overrides: object) -> RunningService:
+    return start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), **overrides)
+
+
+@pytest.fixture(scope="module")
+def shadowed(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
+    service = running(redis_server, temporal_model_version=4, shadow_temporal_model_version=3)
+    yield service
+    service.stop()
+
+
+def test_a_record_with_a_shadow_slot_round_trips_and_an_old_one_still_decodes() -> None:
+    h, c = np.arange(48, dtype=np.float32) / 7, -np.arange(48, dtype=np.float32) / 3
+    old = UserState(version=3, h=h, c=c, model="temporal:4", posts_seen=12)
+    raw = encode_record(3, old.h, old.c, old.meta())
+    assert b"shadow" not in raw and decode_record(raw).shadow is None  # no shadow: the record as before
+    slot = {"model": "temporal:3", "h": pack(h * 2), "c": pack(c * 2), "detector": {"status": "stable"}, "score": 0.1}
+    state = decode_record(encode_record(4, h, c, UserState(4, h, c, "temporal:4", 13, shadow=slot).meta()))
+    assert state.shadow == slot and state.posts_seen == 13
+    np.testing.assert_array_equal(unpack(state.shadow["h"]), h * 2)  # float32, exactly
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn's exit, on purpose
+def test_a_shadow_of_the_served_version_is_refused(redis_server: EmbeddedRedis) -> None:
+    with pytest.raises(RuntimeError):  # uvicorn reports the lifespan's ValueError as a failed start
+        running(redis_server, temporal_model_version=3, shadow_temporal_model_version=3).stop()
+
+
+def test_responses_are_byte_for_byte_the_same_with_and_without_a_shadow(
+    service: RunningService, shadowed: RunningService, redis_client: redis.Redis
+) -> None:
+    posts = stream(70, change_at=35)
+    bodies: dict[str, list[bytes]] = {}
+    for name, target in (("plain", service), ("shadowed", shadowed)):
+        redis_client.flushall()
+        with target.client() as http:
+            answers = [http.post("/v1/users/vera/observations", json=post) for post in posts]
+            answers += [http.post("/v1/users/vera/observations", json=posts[3]),  # a retry
+                        http.get("/v1/users/vera"), http.get("/v1/users/vera/timeline")]
+        assert all(a.status_code == 200 for a in answers)
+        text = b"\n".join(a.content for a in answers)
+        # an alert's id is drawn per request (and the URLs naming it), its emitted_at and created_at
+        # are the clock's when it was raised (the posts' own times are in 2026-01)
+        ids = set(re.findall(rb"evt_[0-9a-f]{32}", text))
+        assert ids, "the stream should raise an alert, so the comparison covers one"
+        for i, event_id in enumerate(sorted(ids, key=text.index)):
+            text = text.replace(event_id, b"evt_%d" % i)
+        bodies[name] = re.sub(rb'"(emitted_at|created_at)":"(?!2026-01)[^"]+"', rb'"\1":""', text).split(b"\n")
+    assert len(bodies["plain"]) == len(bodies["shadowed"])
+    for plain, shadowed_body in zip(bodies["plain"], bodies["shadowed"]):
+        assert plain == shadowed_body
+    assert read_state(redis_client, "vera").shadow["model"] == "temporal:3"  # the shadow did run
+
+
+def test_the_shadow_is_reported_as_its_model_and_detector_would_score_the_user(
+    shadowed: RunningService, redis_client: redis.Redis
+) -> None:
+    with shadowed.client() as http:
+        before = http.get("/v1/model").json()["shadow"]
+        posts = stream(90, change_at=40, seed=1)
+        answers = [http.post("/v1/users/wim/observations", json=post).json() for post in posts]
+        after = http.get("/v1/model").json()["shadow"]
+        exposition = http.get("/metrics").text
+    # the shadow replayed directly: its model, the service's features, a detector with the same settings
+    model = temporal(3)
+    detector = DriftDetector(detector_config(shadowed.settings, model.score_profile))
+    h, c = model.initial_state()
+    alarms, scores = 0, []
+    for i, post in enumerate(posts):
+        step = model.step(model.features(vector(post), GAP.total_seconds() if i else 0.0, True), h, c)
+        h, c = step.h, step.c
+        scores.append(step.drift_probability)
+        alarms += detector.update(step.drift_probability) == "drift.started"
+    assert alarms >= 1
+    state = read_state(redis_client, "wim")
+    np.testing.assert_array_equal(unpack(state.shadow["h"]), h)
+    assert state.shadow["detector"] == detector.to_dict()
+    served_alarms = sum(a["alert"] is not None and a["alert"]["type"] == "drift.started" for a in answers)
+    assert served_alarms >= 1
+    assert after["served"]["tag"] == "temporal:4" and after["shadow"]["tag"] == "temporal:3"
+    assert after["posts"] - before["posts"] == 90
+    assert after["served"]["alarms"] - before["served"]["alarms"] == served_alarms
+    assert after["shadow"]["alarms"] - before["shadow"]["alarms"] == alarms
+    assert after["shadow"]["score"]["at_most"]["1.0"] == after["posts"]
+    low = sum(s <= 0.05 for s in scores)
+    assert after["shadow"]["score"]["at_most"]["0.05"] - before["shadow"]["score"]["at_most"]["0.05"] == low
+    # both drifted on the same change: one episode of agreement
+    assert after["episodes"]["both"] - before["episodes"]["both"] == 1
+    assert re.search(r'emodrift_temporal_alarms_total\{model="shadow"\} [1-9]', exposition)
+    assert f'emodrift_shadow_info{{served="temporal:4",shadow="temporal:3"}} 1.0' in exposition
+    assert 'emodrift_temporal_score_count{model="served"}' in exposition
+
+
+def test_promotion_keeps_the_users_state_and_rollback_is_one_setting(
+    redis_server: EmbeddedRedis, redis_client: redis.Redis
+) -> None:
+    posts = stream(32, change_at=1000, seed=2)
+    first = running(redis_server, temporal_model_version=3, shadow_temporal_model_version=4)
+    try:
+        with first.client() as http:
+            for post in posts[:30]:
+                assert http.post("/v1/users/yan/observations", json=post).status_code == 200
+    finally:
+        first.stop()
+    shadowed = read_state(redis_client, "yan")
+    assert shadowed.model == "temporal:3" and shadowed.shadow["model"] == "temporal:4"
+
+    # promote: serve 4 (whose state the record holds), keep 3 as the shadow
+    promoted = running(redis_server, temporal_model_version=4, shadow_temporal_model_version=3)
+    try:
+        with promoted.client() as http:
+            body = http.post("/v1/users/yan/observations", json=posts[30]).json()
+    finally:
+        promoted.stop()
+    assert body["drift"]["posts_seen"] == 31 and body["drift"]["status"] == "stable"
+    state = read_state(redis_client, "yan")
+    assert state.model == "temporal:4" and state.model_resets == 0 and state.shadow["model"] == "temporal:3"
+    x = temporal(4).features(vector(posts[30]), GAP.total_seconds(), True)
+    direct = temporal(4).step(x, unpack(shadowed.shadow["h"]), unpack(shadowed.shadow["c"]))
+    np.testing.assert_array_equal(state.h, direct.h)  # the shadow's h and c, continued
+    np.testing.assert_array_equal(state.c, direct.c)
+    assert body["drift"]["score"] == round(direct.drift_probability, 6)
+    old = temporal(3).step(x, shadowed.h, shadowed.c)  # the old served state went on as the shadow
+    np.testing.assert_array_equal(unpack(state.shadow["h"]), old.h)
+
+    # roll back without any shadow: serving 3 again takes the state the shadow slot kept
+    rolled_back = running(redis_server, temporal_model_version=3)
+    try:
+        with rolled_back.client() as http:
+            body = http.post("/v1/users/yan/observations", json=posts[31]).json()
+            assert http.get("/v1/model").json()["shadow"] is None
+    finally:
+        rolled_back.stop()
+    assert body["drift"]["posts_seen"] == 32 and body["drift"]["status"] == "stable"
+    again = read_state(redis_client, "yan")
+    assert again.model == "temporal:3" and again.model_resets == 0 and again.shadow["model"] == "temporal:4"
+    x = temporal(3).features(vector(posts[31]), GAP.total_seconds(), True)
+    np.testing.assert_array_equal(again.h, temporal(3).step(x, old.h, old.c).h)
