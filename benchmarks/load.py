@@ -488,6 +488,57 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def shadow_overhead(args: argparse.Namespace, rounds: int = 3) -> dict:
+    """CPU per observation of the service with a shadow temporal model (``--shadow N``) against without,
+    in one run: both services up on one Redis, measured in alternating saturation phases (so a neighbour's
+    load lands on both), each on users of its own. CPU: the service's and redis-server's, over the posts
+    answered. The ratio is what docs/shadow.md quotes."""
+    import uvloop
+
+    uvloop.install()
+    tmp = Path(tempfile.mkdtemp(prefix="emodrift-bench-"))
+    red = EmbeddedRedis(tmp / "redis", port=free_port()).start()
+    db = redis.Redis.from_url(red.url)
+    users = zipf_users(args.users, 400_000)
+    servers: dict[str, Server] = {}
+    phases: dict[str, list[PhaseResult]] = {"plain": [], "shadow": []}
+    try:
+        for name, extra in (("plain", {}), ("shadow", {"EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION": str(args.shadow)})):
+            port = free_port()
+            servers[name] = Server(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+                 "--log-level", "warning"],
+                {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / name),
+                 "EMODRIFT_PROVIDER": args.provider, **extra}, port, "/readyz").wait()
+        chunks = iter(range(0, len(users), 20_000))
+
+        def work(name: str) -> Workload:
+            k = next(chunks)
+            return observation_workload([f"{name}-{u}" for u in users[k:k + 20_000]], seed=k)
+
+        for name, server in servers.items():  # warm-up: sessions, first users, connection pools
+            asyncio.run(closed_loop(server.base, work(name), args.connections, 2.0, "warm-up"))
+        for _ in range(rounds):
+            for name, server in servers.items():
+                compact_aof(db)
+                phases[name].append(asyncio.run(saturate(
+                    f"observations {name}", server.base, work(name), [server.process.pid, red.process.pid], args,
+                    args.connections)))
+    finally:
+        for server in servers.values():
+            server.stop()
+        red.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    per_post = {name: sum(p.cpu_seconds for p in runs) / max(1, sum(p.ok for p in runs)) * 1e6
+                for name, runs in phases.items()}
+    rate = {name: sum(p.ok for p in runs) / sum(p.seconds for p in runs) for name, runs in phases.items()}
+    return {"shadow_version": args.shadow, "rounds": rounds, "seconds": args.seconds, "workers": args.workers,
+            "cpu_us_per_observation": {k: round(v, 1) for k, v in per_post.items()},
+            "observations_per_second": {k: round(v, 1) for k, v in rate.items()},
+            "errors": {name: sum(sum(p.errors.values()) for p in runs) for name, runs in phases.items()},
+            "cpu_ratio": round(per_post["shadow"] / per_post["plain"], 3)}
+
+
 def memory(db: redis.Redis, sample: int = 50) -> dict[str, float]:
     users = [k.decode() for k in db.scan_iter(match="ed:{*}:state", count=1000)][:sample]
     out: dict[str, list[int]] = {"state": [], "timeline": [], "timeline_items": [], "post": [], "post_index": []}
@@ -590,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="the image saturation phase alone (no latency levels, mixed, observations, round "
                              "trips, memory or naive baseline): posts/s in well under a minute")
+    parser.add_argument("--shadow", type=int, metavar="VERSION",
+                        help="only compare CPU per observation with a shadow temporal model of this version "
+                             "against without one, in alternating phases of one run (docs/shadow.md)")
     parser.add_argument("--json", type=Path, help="write the run's figures (as in docs/performance.json) here")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"write the report into {DOC.relative_to(ROOT)} (between the markers for this worker "
@@ -605,6 +659,12 @@ def main(argv: list[str] | None = None) -> int:
         args.client = "wrk" if have_wrk() else "aiohttp"
     print(f"saturation client: {args.client}", flush=True)
     started, load_before = time.monotonic(), os.getloadavg()
+    if args.shadow is not None:
+        overhead = shadow_overhead(args)
+        print(json.dumps(overhead, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(overhead, indent=2, sort_keys=True) + "\n")
+        return 0
     results = run(args)
     text = report(results, args) + (
         f"\nload average (1 min) before / after the run: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "
