@@ -488,7 +488,7 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
-def shadow_overhead(args: argparse.Namespace, rounds: int = 3) -> dict:
+def shadow_overhead(args: argparse.Namespace, rounds: int = 4) -> dict:
     """CPU per observation of the service with a shadow temporal model (``--shadow N``) against without,
     in one run: both services up on one Redis, measured in alternating saturation phases (so a neighbour's
     load lands on both), each on users of its own. CPU: the service's and redis-server's, over the posts
@@ -518,8 +518,8 @@ def shadow_overhead(args: argparse.Namespace, rounds: int = 3) -> dict:
 
         for name, server in servers.items():  # warm-up: sessions, first users, connection pools
             asyncio.run(closed_loop(server.base, work(name), args.connections, 2.0, "warm-up"))
-        for _ in range(rounds):
-            for name, server in servers.items():
+        for r in range(rounds):  # plain, shadow, then shadow, plain...: neither always goes first
+            for name, server in (list(servers.items()) if r % 2 == 0 else list(servers.items())[::-1]):
                 compact_aof(db)
                 phases[name].append(asyncio.run(saturate(
                     f"observations {name}", server.base, work(name), [server.process.pid, red.process.pid], args,
@@ -532,11 +532,54 @@ def shadow_overhead(args: argparse.Namespace, rounds: int = 3) -> dict:
     per_post = {name: sum(p.cpu_seconds for p in runs) / max(1, sum(p.ok for p in runs)) * 1e6
                 for name, runs in phases.items()}
     rate = {name: sum(p.ok for p in runs) / sum(p.seconds for p in runs) for name, runs in phases.items()}
-    return {"shadow_version": args.shadow, "rounds": rounds, "seconds": args.seconds, "workers": args.workers,
+    return {"shadow_version": args.shadow, "rounds": rounds, "in_process_us": shadow_step_cost(args.shadow),
+            "ratio_per_round": [round(s.cpu_seconds / max(1, s.ok) / (p.cpu_seconds / max(1, p.ok)), 3)
+                                for p, s in zip(phases["plain"], phases["shadow"])], "seconds": args.seconds, "workers": args.workers,
             "cpu_us_per_observation": {k: round(v, 1) for k, v in per_post.items()},
             "observations_per_second": {k: round(v, 1) for k, v in rate.items()},
             "errors": {name: sum(sum(p.errors.values()) for p in runs) for name, runs in phases.items()},
             "cpu_ratio": round(per_post["shadow"] / per_post["plain"], 3)}
+
+
+def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
+    """What a shadow adds to one post in the service's own Python, in µs of this thread's CPU: its step
+    (LSTM, detector, slot) and the record's larger encode and decode. Free of the HTTP stack's noise."""
+    from service import model_repository
+    from service.config import Settings
+    from service.inference import ProviderChoice
+    from service.pipeline import detector_config
+    from service.shadow import Shadow
+    from service.state_store import UserState, encode_record
+    from service.temporal import TemporalModel
+
+    settings = Settings()
+    served = TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "bench"))
+    candidate = TemporalModel(model_repository.load(settings.model_repository, "temporal", version),
+                              ProviderChoice("cpu", "bench"))
+    shadow = Shadow(candidate, detector_config(settings, candidate.score_profile), served.artifact.tag)
+    rng = np.random.default_rng(0)
+    xs = [served.features(rng.dirichlet(np.ones(len(LABELS))).astype(np.float32), 3600.0, True) for _ in range(posts)]
+    h, c = served.initial_state()
+    state = UserState(1, h, c, served.artifact.tag, detector={"status": "stable"})
+
+    def record_cycle() -> None:
+        UserState.from_record(encode_record(state.version, state.h, state.c, state.meta()))
+
+    started = time.thread_time()
+    for _ in range(posts):
+        record_cycle()
+    plain = time.thread_time() - started
+    started = time.thread_time()
+    for x in xs:
+        shadow.advance(state, x, None)
+        record_cycle()
+    with_shadow = time.thread_time() - started
+    step = time.thread_time()
+    for x in xs:
+        served.step(x, h, c)
+    served_step = time.thread_time() - step
+    return {"shadow_step_and_record": round((with_shadow - plain) / posts * 1e6, 1),
+            "served_lstm_step": round(served_step / posts * 1e6, 1)}
 
 
 def memory(db: redis.Redis, sample: int = 50) -> dict[str, float]:

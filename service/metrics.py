@@ -132,6 +132,18 @@ def forget_dead_workers(directory: str) -> list[int]:
     return sorted(dead)
 
 
+def samples(prefix: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample whose name starts with ``prefix``, as /metrics shows them:
+    every worker's when running multi-process. For summaries served as JSON (the shadow's, /v1/model)."""
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    else:
+        registry = DEFAULT_REGISTRY
+    return [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples
+            if s.name.startswith(prefix)]
+
+
 def render() -> tuple[bytes, str]:
     """The exposition for /metrics: every worker's samples when running multi-process."""
     if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

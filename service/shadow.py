@@ -7,7 +7,8 @@ two can never drift apart by a lost write. The shadow's detector runs with the s
 served one (and the shadow model's own score profile); its events are counted, never sent, and
 nothing of it reaches a response.
 
-What is compared (``Shadow.record`` after each successful write; ``Shadow.report`` for /v1/model):
+What is compared (``Shadow.record`` counts it in the metrics after each successful write;
+``Shadow.report`` sums them for /v1/model):
 scores of both models, alarms (``drift.started``) of both, and *episodes* by agreement: ``both``
 when the two models are drifting at the same time (counted once, when the overlap begins), and
 ``only_served`` / ``only_shadow`` when an episode of one model ends without the other having drifted
@@ -22,8 +23,7 @@ same setting flipped back. The slot's h and c are float32 bytes in base64 (exact
 from __future__ import annotations
 
 import base64
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,6 @@ from service.temporal import TemporalModel
 
 ROLES = ("served", "shadow")
 AGREEMENT = ("both", "only_served", "only_shadow")
-SCORE_BUCKETS = metrics.SCORE_BUCKETS
 
 
 def pack(vector: np.ndarray) -> str:
@@ -70,17 +69,6 @@ class Compared:
     episodes: tuple[str, ...]  # agreement classes of the episodes this post settled
 
 
-@dataclass
-class Tally:
-    """This process's comparison since it started (``/metrics`` has every worker's)."""
-
-    posts: int = 0
-    alarms: list[int] = field(default_factory=lambda: [0, 0])
-    score_sums: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    score_counts: list[list[int]] = field(default_factory=lambda: [[0] * (len(SCORE_BUCKETS) + 1) for _ in ROLES])
-    episodes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGREEMENT, 0))
-
-
 class Shadow:
     def __init__(self, temporal: TemporalModel, config: DetectorConfig, served_tag: str) -> None:
         if temporal.artifact.tag == served_tag:
@@ -88,7 +76,6 @@ class Shadow:
         self.temporal = temporal
         self.config = config
         self.tag = temporal.artifact.tag
-        self.tally = Tally()
         metrics.SHADOW_INFO.labels(served_tag, self.tag).set(1)
 
     def advance(self, state: UserState, x: np.ndarray, served_event: str | None) -> Compared:
@@ -121,40 +108,51 @@ class Shadow:
                         (served_event == "drift.started", shadow_event == "drift.started"), tuple(settled))
 
     def record(self, compared: Compared) -> None:
-        tally = self.tally
-        tally.posts += 1
-        for i, role in enumerate(ROLES):
-            score = compared.scores[i]
+        """Counts a post both models stepped (once its write succeeded)."""
+        for role, score, alarm in zip(ROLES, compared.scores, compared.alarms):
             metrics.TEMPORAL_SCORE.labels(role).observe(score)
-            tally.score_sums[i] += score
-            tally.score_counts[i][bisect.bisect_left(SCORE_BUCKETS, score)] += 1
-            if compared.alarms[i]:
+            if alarm:
                 metrics.TEMPORAL_ALARMS.labels(role).inc()
-                tally.alarms[i] += 1
         for kind in compared.episodes:
             metrics.SHADOW_EPISODES.labels(kind).inc()
-            tally.episodes[kind] += 1
 
     def report(self, served_tag: str) -> dict[str, Any]:
-        """The comparison for GET /v1/model: this process since it started."""
-        tally, n = self.tally, self.tally.posts
+        """The comparison for GET /v1/model, from the metrics: every worker of this process group since
+        it started (across replicas: Prometheus, the dashboard)."""
+        buckets: dict[str, dict[str, int]] = {role: {} for role in ROLES}
+        counts, sums, alarms = dict.fromkeys(ROLES, 0.0), dict.fromkeys(ROLES, 0.0), dict.fromkeys(ROLES, 0.0)
+        for name, labels, value in metrics.samples("emodrift_temporal_"):
+            role = labels.get("model")
+            if role not in ROLES:
+                continue
+            if name == "emodrift_temporal_score_bucket":
+                buckets[role][labels["le"]] = int(value)
+            elif name == "emodrift_temporal_score_count":
+                counts[role] = value
+            elif name == "emodrift_temporal_score_sum":
+                sums[role] = value
+            elif name == "emodrift_temporal_alarms_total":
+                alarms[role] = value
+        episodes = dict.fromkeys(AGREEMENT, 0)
+        for name, labels, value in metrics.samples("emodrift_shadow_episodes_total"):
+            if labels.get("agreement") in episodes:
+                episodes[labels["agreement"]] = int(value)
+        n = int(counts["served"])
 
-        def model(i: int, tag: str) -> dict[str, Any]:
-            counts = tally.score_counts[i]
-            edges = [*SCORE_BUCKETS, 1.0]
+        def model(role: str, tag: str) -> dict[str, Any]:
             return {
                 "tag": tag,
-                "alarms": tally.alarms[i],
-                "alarms_per_1000_posts": round(1000 * tally.alarms[i] / n, 3) if n else None,
-                "score": {"mean": round(tally.score_sums[i] / n, 6) if n else None,
-                          # posts whose score is <= each edge (cumulative, as Prometheus buckets)
-                          "at_most": {str(edge): sum(counts[:j + 1]) for j, edge in enumerate(edges)}},
+                "alarms": int(alarms[role]),
+                "alarms_per_1000_posts": round(1000 * alarms[role] / n, 3) if n else None,
+                "score": {"mean": round(sums[role] / n, 6) if n else None,
+                          # posts whose score is <= each bucket edge (cumulative, as Prometheus's buckets)
+                          "at_most": {le: count for le, count in buckets[role].items()}},
             }
 
         return {
-            "scope": "this process since it started; /metrics sums every worker",
+            "scope": "every worker of this process group since it started; across replicas: Prometheus",
             "posts": n,
-            "served": model(0, served_tag),
-            "shadow": {**model(1, self.tag), "engine": self.temporal.engine},
-            "episodes": dict(tally.episodes),
+            "served": model("served", served_tag),
+            "shadow": {**model("shadow", self.tag), "engine": self.temporal.engine},
+            "episodes": episodes,
         }
