@@ -71,7 +71,8 @@ SHADOW_INFO = Gauge("emodrift_shadow_info", "the served and the shadow temporal 
                     multiprocess_mode="livemax")
 SHADOW_RESETS = Counter("emodrift_shadow_state_resets_total", "shadow states started afresh (a user new to the shadow)")
 STATE_PROMOTIONS = Counter(
-    "emodrift_state_promotions_total", "served states taken over from the shadow slot: a promotion without a cold start")
+    "emodrift_state_promotions_total", "served states taken over from the shadow slot: a promotion without a cold start "
+    "(counted per step computed: one recomputed after a compare-and-set conflict counts again)")
 USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)

@@ -190,3 +190,66 @@ def test_promotion_keeps_the_users_state_and_rollback_is_one_setting(
     assert again.model == "temporal:3" and again.model_resets == 0 and again.shadow["model"] == "temporal:4"
     x = temporal(3).features(vector(posts[31]), GAP.total_seconds(), True)
     np.testing.assert_array_equal(again.h, temporal(3).step(x, old.h, old.c).h)
+
+
+def episodes(model: TemporalModel, settings: Settings, posts: list[dict[str, object]]) -> list[tuple[int, float]]:
+    """The model's drift episodes on one user's posts as [start, end) post indices (end: inf while open)."""
+    detector = DriftDetector(detector_config(settings, model.score_profile))
+    h, c = model.initial_state()
+    found: list[tuple[int, float]] = []
+    for i, post in enumerate(posts):
+        step = model.step(model.features(vector(post), GAP.total_seconds() if i else 0.0, True), h, c)
+        h, c = step.h, step.c
+        event = detector.update(step.drift_probability)
+        if event == "drift.started":
+            found.append((i, float("inf")))
+        elif event == "drift.ended":
+            found[-1] = (found[-1][0], i)
+    return found
+
+
+NEUTRAL = {"angry": 0.05, "disgust": 0.02, "fear": 0.05, "happy": 0.15, "sad": 0.1, "surprise": 0.03, "neutral": 0.6}
+
+
+def spell(seed: int, mood: dict[str, float], length: int) -> list[dict[str, object]]:
+    """Happy, a spell of ``mood`` for ``length`` posts from a seeded start, then happy for 60 posts."""
+    rng = np.random.default_rng(seed)
+    start, posts = int(rng.integers(20, 50)), []
+    for i in range(start + length + 60):
+        base = np.array([(mood if start <= i < start + length else HAPPY)[label] for label in LABELS])
+        posts.append({"post_id": f"p{i}", "created_at": (START + i * GAP).isoformat(),
+                      "probabilities": dict(zip(LABELS, map(float, rng.dirichlet(base * 20))))})
+    return posts
+
+
+def test_episodes_are_compared_as_intervals_of_both_models_would_be(
+    redis_server: EmbeddedRedis, redis_client: redis.Redis
+) -> None:
+    """The service's agreement counts against the definition written as intervals: ``both`` for each pair
+    of overlapping episodes, ``only_x`` for each ended episode of x that overlapped none of the other's.
+    temporal:2 (no score profile) disagrees with temporal:4 on short sad spells and long neutral ones."""
+    service = running(redis_server, temporal_model_version=4, shadow_temporal_model_version=2)
+    served, candidate = temporal(4), temporal(2)
+    expected = dict.fromkeys(("both", "only_served", "only_shadow"), 0)
+
+    def overlaps(a: tuple[int, float], b: tuple[int, float]) -> bool:
+        return a[0] < b[1] and b[0] < a[1]
+
+    try:
+        with service.client() as http:
+            before = http.get("/v1/model").json()["shadow"]["episodes"]
+            for seed in range(9):
+                posts = spell(seed, *((SAD, 6), (SAD, 15), (NEUTRAL, 40))[seed % 3])
+                for post in posts:
+                    assert http.post(f"/v1/users/m{seed}/observations", json=post).status_code == 200
+                mine, theirs = episodes(served, service.settings, posts), episodes(candidate, service.settings, posts)
+                expected["both"] += sum(overlaps(a, b) for a in mine for b in theirs)
+                expected["only_served"] += sum(a[1] != float("inf") and not any(overlaps(a, b) for b in theirs)
+                                               for a in mine)
+                expected["only_shadow"] += sum(b[1] != float("inf") and not any(overlaps(b, a) for a in mine)
+                                               for b in theirs)
+            after = http.get("/v1/model").json()["shadow"]["episodes"]
+    finally:
+        service.stop()
+    assert {k: after[k] - before[k] for k in expected} == expected
+    assert min(expected.values()) > 0, expected  # the streams exercise every class
