@@ -6,6 +6,7 @@ the shadow's figures are checked against a direct replay of its model and detect
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -85,6 +86,7 @@ def test_responses_are_byte_for_byte_the_same_with_and_without_a_shadow(
 ) -> None:
     posts = stream(70, change_at=35)
     bodies: dict[str, list[bytes]] = {}
+    outbox: dict[str, list[str]] = {}  # the types of the events each service put out
     for name, target in (("plain", service), ("shadowed", shadowed)):
         redis_client.flushall()
         with target.client() as http:
@@ -92,6 +94,8 @@ def test_responses_are_byte_for_byte_the_same_with_and_without_a_shadow(
             answers += [http.post("/v1/users/vera/observations", json=posts[3]),  # a retry
                         http.get("/v1/users/vera"), http.get("/v1/users/vera/timeline")]
         assert all(a.status_code == 200 for a in answers)
+        outbox[name] = [json.loads(fields[b"event"])["type"]
+                        for _, fields in redis_client.xrange(target.settings.outbox_stream)]
         text = b"\n".join(a.content for a in answers)
         # an alert's id is drawn per request (and the URLs naming it), its emitted_at and created_at
         # are the clock's when it was raised (the posts' own times are in 2026-01)
@@ -103,7 +107,9 @@ def test_responses_are_byte_for_byte_the_same_with_and_without_a_shadow(
     assert len(bodies["plain"]) == len(bodies["shadowed"])
     for plain, shadowed_body in zip(bodies["plain"], bodies["shadowed"]):
         assert plain == shadowed_body
-    assert read_state(redis_client, "vera").shadow["model"] == "temporal:3"  # the shadow did run
+    assert outbox["plain"] == outbox["shadowed"] == ["drift.started"]  # the shadow's alarms are never sent
+    slot = read_state(redis_client, "vera").shadow
+    assert slot["model"] == "temporal:3" and slot["detector"]["episodes"] == 1  # the shadow ran, and alarmed
 
 
 def test_the_shadow_is_reported_as_its_model_and_detector_would_score_the_user(
