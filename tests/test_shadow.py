@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from service.temporal import TemporalModel
 from tests.conftest import RunningService, read_state, start_service
 from tests.constants import HAPPY, LABELS, SAD
 
-START = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 GAP = timedelta(hours=5)
 
 
@@ -147,7 +147,7 @@ def test_the_shadow_is_reported_as_its_model_and_detector_would_score_the_user(
     # both drifted on the same change: one episode of agreement
     assert after["episodes"]["both"] - before["episodes"]["both"] == 1
     assert re.search(r'emodrift_temporal_alarms_total\{model="shadow"\} [1-9]', exposition)
-    assert f'emodrift_shadow_info{{served="temporal:4",shadow="temporal:3"}} 1.0' in exposition
+    assert 'emodrift_shadow_info{served="temporal:4",shadow="temporal:3"} 1.0' in exposition
     assert 'emodrift_temporal_score_count{model="served"}' in exposition
 
 
