@@ -22,7 +22,7 @@ from service.drift import DriftDetector
 from service.embedded_redis import EmbeddedRedis
 from service.inference import ProviderChoice
 from service.pipeline import detector_config
-from service.shadow import pack, unpack
+from service.shadow import Shadow, pack, unpack
 from service.state_store import UserState, decode_record, encode_record
 from service.temporal import TemporalModel
 from tests.conftest import RunningService, read_state, start_service
@@ -77,6 +77,8 @@ def test_a_record_with_a_shadow_slot_round_trips_and_an_old_one_still_decodes() 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn's exit, on purpose
 def test_a_shadow_of_the_served_version_is_refused(redis_server: EmbeddedRedis) -> None:
+    with pytest.raises(ValueError, match="is the served one"):
+        Shadow(temporal(3), detector_config(Settings()), "temporal:3")
     with pytest.raises(RuntimeError):  # uvicorn reports the lifespan's ValueError as a failed start
         running(redis_server, temporal_model_version=3, shadow_temporal_model_version=3).stop()
 
