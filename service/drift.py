@@ -28,9 +28,18 @@ false-alarm rate, docs/detection.md):
   themselves, not against a global threshold. ``cusum_threshold = 0`` turns the rule off.
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
-came before); ``drifting → stable`` when the score is < ``recovery_threshold`` for ``recovery_posts``
-consecutive posts: emits ``drift.ended``, then ``cooldown_posts`` posts must pass (no evidence is
-accumulated, the reference keeps learning) before a new episode.
+came before). An episode ends (``drift.ended``) in one of two ways, kept in ``resolution``:
+
+- ``"recovered"``: the score is < ``recovery_threshold`` for ``recovery_posts`` consecutive posts;
+- ``"new_baseline"`` (re-baselining, when ``rebaseline_posts`` > 0): the user is still drifting
+  ``rebaseline_posts`` posts after the episode started, so the new pattern has persisted and becomes
+  their normal. The temporal model's memory still holds the old pattern (its score would stay high for
+  good, and a later change would never be reported), so the caller restarts the LSTM state
+  (:attr:`DriftDetector.restart_model`); the detector restarts its reference and counts the user's
+  age from there (``baseline_since``), so a later change is read exactly like a first one.
+
+Either way ``cooldown_posts`` posts must then pass (no evidence is accumulated, the reference keeps
+learning) before a new episode; after a new baseline at least ``warmup_posts``, as for a new user.
 
 The state is a handful of numbers (a few hundred bytes of JSON, stored per user); ``from_dict``
 ignores unknown fields and defaults missing ones, so a state written before the evidence rule existed
@@ -59,6 +68,15 @@ The evidence rule: scores that hover near 0.05 and then settle near 0.4 never re
 (45, 'drifting')
 >>> DriftDetector.from_dict(e.config, {"posts_seen": 50, "status": "stable", "streak": 0}).ref_n  # an old state
 0
+
+Re-baselining: a change that persists ends its episode as a new baseline after ``rebaseline_posts``.
+
+>>> r = DriftDetector(DetectorConfig(warmup_posts=2, threshold=0.5, recovery_threshold=0.2, confirm_posts=2,
+...                                  recovery_posts=2, cooldown_posts=0, cusum_threshold=0, rebaseline_posts=5))
+>>> [(i, ev) for i, ev in enumerate(r.update(s) for s in [0.1] * 4 + [0.9] * 7) if ev]
+[(5, 'drift.started'), (10, 'drift.ended')]
+>>> r.resolution, r.status, r.restart_model, r.baseline_since
+('new_baseline', 'stable', True, 11)
 """
 
 from __future__ import annotations
@@ -69,6 +87,7 @@ from typing import Literal
 
 Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
+Resolution = Literal["", "recovered", "new_baseline"]
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor
@@ -122,14 +141,15 @@ class DetectorConfig:
     reference_alpha: float = 0.01  # weight of a post in the user's reference score level (~100 posts)
     reference_min_posts: int = 2   # reference posts before the evidence rule may fire
     profile: ScoreProfile | None = None  # the model's score profile (None: the raw logit score)
+    rebaseline_posts: int = 0      # posts drifting after which the new pattern is the baseline; 0: never
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
             raise ValueError("need 0 < recovery_threshold < threshold < 1")
         if self.warmup_posts < 1 or self.confirm_posts < 1 or self.recovery_posts < 1:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
-        if self.cooldown_posts < 0:
-            raise ValueError("cooldown_posts must be >= 0")
+        if self.cooldown_posts < 0 or self.rebaseline_posts < 0:
+            raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
         if self.cusum_threshold < 0 or self.cusum_slack < 0:
             raise ValueError("cusum_threshold and cusum_slack must be >= 0")
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
@@ -156,6 +176,10 @@ class DriftDetector:
     ref_mean: float = 0.0  # reference mean of the evidence input (logit score, on the profile)
     ref_var: float = 0.0   # reference variance of the evidence input
     ref_profile: str = ""  # the score profile the reference is on ("" = none)
+    resolution: Resolution = ""  # how the last episode ended
+    baseline_since: int = 0  # posts_seen when the current baseline began (0, or the last new_baseline)
+    # this post ended an episode as a new baseline: the caller restarts the LSTM state (not stored)
+    restart_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.ref_n == 0:
@@ -170,17 +194,22 @@ class DriftDetector:
             raise ValueError(f"score must be in [0, 1], got {score!r}")
         cfg = self.config
         self.posts_seen += 1
+        self.restart_model = False
         if self.status == "drifting":
             self.streak = self.streak + 1 if score < cfg.recovery_threshold else 0
             if self.streak >= cfg.recovery_posts:
-                self.status, self.streak = "stable", 0
+                self.status, self.streak, self.resolution = "stable", 0, "recovered"
                 self.cooldown_left = cfg.cooldown_posts
                 self.episode_started_at = None
+                return "drift.ended"
+            started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
+            if cfg.rebaseline_posts and self.posts_seen - started >= cfg.rebaseline_posts:
+                self._rebaseline()
                 return "drift.ended"
             return None
         x, high = logit(score), score >= cfg.threshold
         if cfg.profile is not None:  # both rules read the score against what it is at this post count
-            age = self.posts_seen - 1
+            age = self.posts_seen - 1 - self.baseline_since
             x, high = cfg.profile.standardise(x, age), x - cfg.profile.excess(age) >= logit(cfg.threshold)
         fire = False
         if self.status == "stable":
@@ -205,6 +234,16 @@ class DriftDetector:
             return "drift.started"
         return None
 
+    def _rebaseline(self) -> None:
+        """The episode's pattern is the user's normal from now on: a new user's reference and age, the
+        warm-up as a cooldown (the restarted LSTM's first scores mean little)."""
+        cfg = self.config
+        self.status, self.streak, self.resolution, self.restart_model = "stable", 0, "new_baseline", True
+        self.cooldown_left = max(cfg.cooldown_posts, cfg.warmup_posts)
+        self.episode_started_at = None
+        self.baseline_since = self.posts_seen
+        self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
+
     def _learn(self, x: float) -> None:
         """Exponentially weighted mean and variance of the user's logit scores (Welford at first)."""
         self.ref_n += 1
@@ -219,11 +258,11 @@ class DriftDetector:
 
     @classmethod
     def from_dict(cls, config: DetectorConfig, state: dict[str, object]) -> "DriftDetector":
-        known = {k: v for k, v in state.items() if k in cls.__dataclass_fields__ and k != "config"}
+        known = {k: v for k, v in state.items() if k in STATE_FIELDS}
         if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)
         return cls(config=config, **known)  # type: ignore[arg-type]
 
 
-STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name != "config")
+STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model"))

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from service import images, metrics
+from service import calibration, images, metrics
 from service.batching import MicroBatcher
 from service.config import Settings
-from service.drift import DetectorConfig, DriftDetector, ScoreProfile
+from service.drift import DriftDetector
 from service.evidence import explain
 from service.errors import Overloaded, StateConflict
 from service.logs import user_ref
@@ -41,19 +41,8 @@ class Scored:
     source: str  # "image" | "observation"
 
 
-def detector_config(settings: Settings, profile: ScoreProfile | None = None) -> DetectorConfig:
-    return DetectorConfig(
-        warmup_posts=settings.warmup_posts,
-        threshold=settings.drift_threshold,
-        recovery_threshold=settings.recovery_threshold,
-        confirm_posts=settings.confirm_posts,
-        recovery_posts=settings.recovery_posts,
-        cooldown_posts=settings.cooldown_posts,
-        cusum_threshold=settings.drift_cusum_threshold,
-        cusum_slack=settings.drift_cusum_slack,
-        reference_alpha=settings.drift_reference_alpha,
-        profile=profile,
-    )
+def state_resolution(event_type: str, detector: dict[str, Any]) -> str | None:
+    return str(detector.get("resolution") or "recovered") if event_type == "drift.ended" else None
 
 
 def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
@@ -71,7 +60,10 @@ class Pipeline:
         self.temporal = temporal
         self.face_detector = face_detector
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
-        self.detector_config = detector_config(settings, temporal.score_profile)
+        # the served model's calibration (its manifest) under the operator's overrides: CalibrationMissing
+        # at start-up when the model has none and the operator gave none
+        self.detector_config = calibration.detector_config(
+            temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
         self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
         self._admitted = 0  # images decoding or waiting for the CNN in this process
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
@@ -189,6 +181,11 @@ class Pipeline:
                 baseline = (1 - cfg.baseline_alpha) * np.asarray(state.baseline) + cfg.baseline_alpha * probs
                 state.baseline = baseline.tolist()
         state.h, state.c = step.h, step.c
+        if detector.restart_model:
+            # The episode ended as a new baseline: the LSTM's memory holds the old pattern (its score would
+            # stay high for good), so it restarts as for a new user. The baseline mix, frozen during the
+            # episode, resumes learning and reaches the new pattern over its horizon (baseline_alpha).
+            state.h, state.c = self.temporal.initial_state()
         state.posts_seen += 1
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
         state.score = step.drift_probability
@@ -230,6 +227,8 @@ class Pipeline:
             "after": {"distribution": as_distribution(after), "dominant": LABELS[int(np.argmax(after))],
                       "valence": round(self.temporal.valence_of(after), 4)},
             "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
+            # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py)
+            "resolution": state_resolution(event_type, state.detector),
             "evidence_post_ids": post_ids,
             "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
             "model_versions": dict(self.model_versions),
