@@ -233,16 +233,20 @@ def test_the_service_ships_the_committed_benchmarks_calibration():
     import json
     from pathlib import Path
 
-    from service.config import Settings
+    from service import model_repository
     from service.drift import DetectorConfig
 
-    results = json.loads((Path(__file__).resolve().parent.parent / "docs" / "detection.json").read_text())
+    root = Path(__file__).resolve().parent.parent
+    results = json.loads((root / "docs" / "detection.json").read_text())
     ours, config = results["detectors"]["cnn_lstm"], DetectorConfig()
-    declared = {name: field.default for name, field in Settings.model_fields.items()}  # not the environment's
-    assert tuple(results["plan"]["fast_rule"]) == (declared["drift_threshold"], declared["confirm_posts"])
-    assert round(ours["value"], 1) == declared["drift_cusum_threshold"] == config.cusum_threshold
-    assert ours["shape_value"] == declared["drift_cusum_slack"] == config.cusum_slack
-    assert (config.threshold, config.confirm_posts) == (declared["drift_threshold"], declared["confirm_posts"])
+    # the calibration lives in the served model's manifest (Settings only overrides it)
+    artifact = model_repository.load(root / "model_repository", "temporal")
+    declared = artifact.manifest["detector"]
+    assert results["model"] == artifact.tag
+    assert tuple(results["plan"]["fast_rule"]) == (declared["threshold"], declared["confirm_posts"])
+    assert round(ours["value"], 1) == declared["cusum_threshold"] == config.cusum_threshold
+    assert ours["shape_value"] == declared["cusum_slack"] == config.cusum_slack
+    assert (config.threshold, config.confirm_posts) == (declared["threshold"], declared["confirm_posts"])
 
 
 def test_the_oracle_is_calibrated_and_sees_less_through_the_cnn():
