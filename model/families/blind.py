@@ -40,7 +40,7 @@ Kinds and labels: see `KINDS` and `Stream`; the rules for `start`, `end`, `start
 `tests/test_family_blind.py`.
 
 >>> s = make_stream(np.random.default_rng(0), "episode")
->>> s.probs.shape[1], s.probs.dtype, s.gaps[0], bool(12 <= s.end - s.start <= 60)
+>>> s.probs.shape[1], s.probs.dtype, float(s.gaps[0]), bool(12 <= s.end - s.start <= 60)
 (7, dtype('float32'), 0.0, True)
 """
 
@@ -213,8 +213,11 @@ def _plan(rng: np.random.Generator, kind: str) -> _Plan:
     if kind == "transient":
         old = _pattern(rng, _CALM, _GLOOMY)
         n = int(rng.integers(1, 3))
-        mood = (int(rng.choice([SAD, ANGRY, FEAR, DISGUST], p=[.4, .3, .2, .1])) if _negative(old) < 0.4
-                else HAPPY)
+        # a mood the user rarely shows: a negative one for a calm user, happiness for a gloomy one
+        options, weights = ([SAD, ANGRY, FEAR, DISGUST], np.array([.4, .3, .2, .1])) if _negative(old) < 0.4 \
+            else ([HAPPY, SURPRISE], np.array([.8, .2]))
+        weights = weights * (old[options] < 0.15)
+        mood = int(rng.choice(options, p=weights / weights.sum())) if weights.sum() else int(np.argmin(old))
         return _Plan(np.tile(old, (start + n + tail, 1)), [], start=start, end=start + n,
                      dip=tuple(range(start, start + n)), dip_emotion=mood)
     if kind in ("abrupt_pos_neg", "small_shift") or (kind == "gradual" and rng.random() < 0.7):
