@@ -92,6 +92,11 @@ class Stream:
     true_emotion: np.ndarray   # (T,) int: the user's real emotion per post, index into LABELS
 
 
+# A stretch of posts where posting behaviour differs: (from post, to post, posting rate x, faceless share +,
+# time between a session's posts x).
+_Habit = tuple[int, int, float, float, float]
+
+
 @dataclass
 class _User:
     stick: float              # share of a session's posts that show the session's mood
@@ -124,7 +129,7 @@ class _Plan:
     start2: int | None = None
     dip: tuple[int, ...] = ()
     dip_emotion: int = SAD
-    behaviour: tuple[tuple[int, int, float, float, float], ...] = ()  # (from, to, rate x, faceless +, within x)
+    behaviour: tuple[_Habit, ...] = ()
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -193,12 +198,11 @@ def _far(rng: np.random.Generator, pools: tuple[dict[str, list[float]], ...], *a
     return p
 
 
-def _turn(rng: np.random.Generator, old: np.ndarray, new: np.ndarray, lo: int, hi: int
-          ) -> tuple[tuple[int, int, float, float, float], ...]:
-    """How posting behaviour follows a change of mood: low people post less, and fewer selfies."""
-    if _negative(new) > _negative(old) + 0.1 and rng.random() < 0.6:
+def _turn(rng: np.random.Generator, old: np.ndarray, new: np.ndarray, lo: int, hi: int) -> tuple[_Habit, ...]:
+    """How posting behaviour follows a large change of mood: low people post less, and fewer selfies."""
+    if _negative(new) > _negative(old) + 0.25 and rng.random() < 0.6:
         return ((lo, hi, _u(rng, 0.4, 0.9), _u(rng, 0.0, 0.15), 1.0),)
-    if _negative(new) < _negative(old) - 0.1 and rng.random() < 0.5:
+    if _negative(new) < _negative(old) - 0.25 and rng.random() < 0.5:
         return ((lo, hi, _u(rng, 0.9, 1.6), _u(rng, -0.05, 0.05), 1.0),)
     return ()
 
@@ -262,9 +266,9 @@ def _plan(rng: np.random.Generator, kind: str) -> _Plan:
                  behaviour=_turn(rng, old, new, start, t))
 
 
-def _life(rng: np.random.Generator, t: int) -> tuple[tuple[int, int, float, float, float], ...]:
+def _life(rng: np.random.Generator, t: int) -> tuple[_Habit, ...]:
     """Trips and life changes: posting behaviour that moves while the mood does not."""
-    out = []
+    out: list[_Habit] = []
     for _ in range(rng.poisson(0.6 * t / 1000)):
         a = int(rng.integers(0, t))
         out.append((a, a + int(rng.integers(10, 51)), 3.0, 0.25, 0.5))
@@ -274,7 +278,7 @@ def _life(rng: np.random.Generator, t: int) -> tuple[tuple[int, int, float, floa
     return tuple(out)
 
 
-def _timeline(rng: np.random.Generator, user: _User, t: int, behaviour: tuple
+def _timeline(rng: np.random.Generator, user: _User, t: int, behaviour: tuple[_Habit, ...]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gaps (seconds), the session of each post, its first post, and each post's faceless delta."""
     sizes = np.minimum(rng.geometric(1 / user.session_mean, size=t), 25)
