@@ -122,7 +122,10 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type = self._step(user_id, post_id, ts, scored, state)
+            result, event_type, replay = self._step(user_id, post_id, ts, scored, state)
+            if replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
+                earlier = await self.store.timeline(user_id, replay - 1)
+                state.h, state.c = self._replayed(earlier, scored, ts)
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
                 event = self._event(user_id, post_id, ts, event_type, state, result,
@@ -154,8 +157,9 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None]:
-        """Mutates ``state`` into the next one; returns the post's result and the event type it raised."""
+    ) -> tuple[dict[str, Any], str | None, int]:
+        """Mutates ``state`` into the next one; returns the post's result, the event type it raised and,
+        after a new baseline, how many posts (this one included) the LSTM state must be replayed over."""
         cfg = self.settings
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
@@ -170,7 +174,7 @@ class Pipeline:
         gap = ts - state.last_ts if state.last_ts is not None else 0.0
         probs = scored.probabilities
         step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
-        event_type = detector.update(step.drift_probability)
+        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs))
 
         if not state.baseline:
             state.baseline, state.recent = probs.tolist(), probs.tolist()
@@ -183,8 +187,8 @@ class Pipeline:
         state.h, state.c = step.h, step.c
         if detector.restart_model:
             # The episode ended as a new baseline: the LSTM's memory holds the old pattern (its score would
-            # stay high for good), so it restarts as for a new user. The baseline mix, frozen during the
-            # episode, resumes learning and reaches the new pattern over its horizon (baseline_alpha).
+            # stay high for good), so it restarts as for a new user (then _apply replays the posts since the
+            # alarm). The baseline mix, frozen during the episode, resumes learning (baseline_alpha).
             state.h, state.c = self.temporal.initial_state()
         state.posts_seen += 1
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
@@ -203,7 +207,21 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        return result, event_type
+        return result, event_type, detector.replay_posts if detector.restart_model else 0
+
+    def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float) -> tuple[np.ndarray, np.ndarray]:
+        """A new user's LSTM state advanced over ``earlier`` timeline posts (oldest first) and this one:
+        the new baseline is all it has seen (the timeline keeps the last EMODRIFT_TIMELINE_LENGTH)."""
+        h, c = self.temporal.initial_state()
+        last: float | None = None
+        posts = [(np.array([p["emotion"]["probabilities"][label] for label in LABELS], dtype=np.float32),
+                  bool(p["emotion"]["face_detected"]), datetime.fromisoformat(p["created_at"]).timestamp())
+                 for p in earlier]
+        for probs, face, at in posts + [(scored.probabilities, scored.face_detected, ts)]:
+            gap = max(at - last, 0.0) if last is not None else 0.0
+            step = self.temporal.step(self.temporal.features(probs, gap, face), h, c)
+            h, c, last = step.h, step.c, at if last is None else max(last, at)
+        return h, c
 
     def _event(self, user_id: str, post_id: str, ts: float, event_type: str, state: UserState,
                result: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class TemporalModel:
             raise ValueError(f"{artifact.tag} expects features {features} that this service does not compute")
         table = features.get("valence", VALENCE)
         self.valence = np.array([table[label] for label in LABELS], dtype=np.float32)
+        self.negative = self.valence < 0  # (7,) the negative classes: angry, disgust, fear, sad
         # The numpy step when it reproduces onnxruntime on this artifact, else onnxruntime itself.
         self._numpy = lstm_numpy.from_onnx(artifact.model_path)
         if self._numpy is not None and (gap := self.numpy_parity()) > PARITY_TOLERANCE:
@@ -97,6 +98,10 @@ class TemporalModel:
             drift, _, h, c = self.session.run(None, {"x": x[:, j], "h": h, "c": c})
             scores[:, j] = np.clip(drift, 0.0, 1.0)
         return [scores[i, :n] for i, n in enumerate(lengths)]
+
+    def negative_share(self, probabilities: np.ndarray) -> float:
+        """The probability on the negative classes, in 0..1 (the detector's share rule reads it)."""
+        return min(max(float(probabilities[self.negative].sum()), 0.0), 1.0)
 
     def valence_of(self, probabilities: np.ndarray) -> float:
         return float(np.dot(probabilities, self.valence))

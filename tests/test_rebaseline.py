@@ -53,7 +53,9 @@ def test_after_a_new_baseline_the_detector_asks_for_a_restart_and_treats_the_use
         if detector.restart_model:
             restarts.append(i)
     assert started == 10 and restarts == [30]  # exactly the post that ended the episode, 20 after its start
-    assert (detector.status, detector.baseline_since, detector.ref_n, detector.cusum) == ("stable", 31, 0, 0.0)
+    # the new baseline began after the alarm (posts_seen 11): the model replays the 20 posts since
+    assert (detector.status, detector.baseline_since, detector.replay_posts) == ("stable", 11, 20)
+    assert (detector.ref_n, detector.cusum) == (0, 0.0)
     assert detector.cooldown_left == max(CFG.cooldown_posts, CFG.warmup_posts)
     detector.update(0.1)
     assert not detector.restart_model  # one post only
@@ -98,11 +100,12 @@ def test_end_to_end_a_lasting_change_becomes_the_baseline_and_a_later_one_alerts
     # the first change, its new baseline, the change back (from the new baseline) and, as the happy
     # posts persist too, its own new baseline
     assert kinds == [("drift.started", None), ("drift.ended", "new_baseline")] * 2, kinds
-    (start, _), (end, ended), (again, second), (end2, _) = alerts
+    (start, _), (end, ended), (again, _), (end2, ended2) = alerts
     assert 40 <= start and end - start == limit and end2 - again == limit  # the documented number of posts
     assert ended["before"]["dominant"] == "happy" and ended["after"]["dominant"] == "sad"
-    assert again - (40 + limit + 40) <= again_within(start - 40)  # found about as fast as the first change
-    assert second["before"]["dominant"] == "sad" and second["after"]["dominant"] == "happy"
+    back = 40 + limit + 40  # the first happy post again
+    assert back <= again <= back + again_within(start - 40)  # found about as fast as the first change
+    assert ended2["before"]["dominant"] == "sad" and ended2["after"]["dominant"] == "happy"  # sad was the baseline
     state = client.get("/v1/users/rae").json()
     assert state["drift"]["status"] == "stable" and state["last_alert"]["resolution"] == "new_baseline"
     assert redis_client.xlen("ed:outbox") == 4
@@ -112,3 +115,56 @@ def again_within(first_delay: int) -> int:
     """How many posts the second change may take: as many as the first, and a few more (the restarted
     model has seen only the new baseline's posts since the restart)."""
     return first_delay + 5
+
+
+# --- the share rule: what a CUSUM on the negative share catches, the detector catches too ------------
+SHARE = replace(CFG, share_threshold=12.0, share_slack=0.25, rebaseline_posts=30)
+
+
+def shares(seed: int, before: float, after: float, n_before: int = 100, n_after: int = 60) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.concatenate([rng.normal(before, 0.1, n_before), rng.normal(after, 0.1, n_after)]), 0, 1).tolist()
+
+
+def run_share(scores: list[float], negative: list[float | None], cfg: DetectorConfig = SHARE) -> list[tuple[int, str, str]]:
+    detector = DriftDetector(cfg)
+    out = []
+    for i, (s, x) in enumerate(zip(scores, negative)):
+        if event := detector.update(s, x):
+            out.append((i, event, detector.resolution if event == "drift.ended" else ""))
+    return out
+
+
+def test_the_share_rule_catches_a_rise_of_the_negative_share_the_score_misses() -> None:
+    negative = shares(1, 0.2, 0.45)
+    calm = [0.05] * len(negative)
+    events = run_share(calm, negative)
+    assert events and events[0][1] == "drift.started" and 100 <= events[0][0] <= 110
+    # the score never rose, but the share has not come back: the pattern persists, a new baseline
+    assert events[1] == (events[0][0] + 30, "drift.ended", "new_baseline")
+    assert run_share(calm, negative, replace(SHARE, share_threshold=0.0)) == []  # off
+    assert run_share(calm, [None] * len(negative)) == []  # no shares given: the rule skips
+    assert run_share(calm, shares(1, 0.2, 0.2)) == []  # no change
+
+
+def test_a_share_episode_recovers_when_the_share_comes_back() -> None:
+    rng = np.random.default_rng(2)
+    negative = np.clip(np.concatenate([rng.normal(0.2, 0.1, 100), rng.normal(0.55, 0.1, 12),
+                                       rng.normal(0.2, 0.1, 40)]), 0, 1).tolist()
+    events = run_share([0.05] * len(negative), negative)
+    assert [e[1:] for e in events] == [("drift.started", ""), ("drift.ended", "recovered")]
+    assert 100 <= events[0][0] < 112 and 112 < events[1][0] < 112 + 20
+
+
+def test_the_share_rule_reads_falls_too_and_its_state_round_trips() -> None:
+    negative = shares(3, 0.6, 0.3)
+    detector, resumed = DriftDetector(SHARE), DriftDetector(SHARE)
+    out_a, out_b = [], []
+    for x in negative:
+        out_a.append(detector.update(0.05, x))
+        resumed = DriftDetector.from_dict(SHARE, resumed.to_dict())
+        out_b.append(resumed.update(0.05, x))
+    assert out_a == out_b and resumed == detector and "drift.started" in out_a
+    assert 100 <= out_a.index("drift.started") <= 110
+    with pytest.raises(ValueError):
+        DriftDetector(SHARE).update(0.1, 1.5)
