@@ -4,7 +4,8 @@ For each family of :mod:`model.families` (``blind`` last, when it is merged):
 
 1. the **service as shipped**: the served temporal model and the detector with the calibration in its
    manifest (``service/calibration.py``, no override), re-baselining included: when an episode ends
-   as ``new_baseline`` the LSTM state restarts at the next post, as ``service/pipeline.py`` does.
+   as ``new_baseline`` the LSTM state is rebuilt from a new user's over the posts since the alarm,
+   as ``service/pipeline.py`` does.
    Its false-alarm rate on the family's no-change users is *measured*, not set;
 2. the **classics** (river PageHinkley, ADWIN, KSWIN, HDDM_A, a self-starting CUSUM on the per-post
    negative share, and EMA-JS on the 7 probabilities), each calibrated on that family's no-change
@@ -64,28 +65,33 @@ def served_config(temporal: TemporalModel) -> DetectorConfig:
     return calibration.detector_config(temporal.artifact.manifest, {}, temporal.score_profile)
 
 
-def service_events(temporal: TemporalModel, streams: list[Stream], config: DetectorConfig):
-    """Per stream: alarm posts, and (post, resolution) of every drift.ended; the LSTM state restarts
-    after a ``new_baseline`` end (its scores from there are a replay of the tail as a new user's)."""
+def service_events(temporal: TemporalModel, streams: list[Stream], config: DetectorConfig,
+                   scores: list[np.ndarray] | None = None):
+    """Per stream: alarm posts, and (post, resolution) of every drift.ended; after a ``new_baseline`` end
+    the LSTM state is a new user's replayed over the posts since the alarm, as in ``service/pipeline.py``.
+    ``scores``: the streams' replay from a new user's state, when already computed."""
     alarms: list[list[int]] = [[] for _ in streams]
     ends: list[list[tuple[int, str]]] = [[] for _ in streams]
     detectors = [DriftDetector(config) for _ in streams]
-    pending = [(i, 0, row) for i, row in enumerate(temporal.replay(streams))]
+    shares = [np.clip(s.negative_share.astype(float), 0.0, 1.0).tolist() for s in streams]
+    pending = [(i, 0, row) for i, row in enumerate(temporal.replay(streams) if scores is None else scores)]
     while pending:
         restarts = []
         for i, offset, row in pending:
-            d = detectors[i]
+            d, share = detectors[i], shares[i]
             for j, score in enumerate(row.tolist()):
-                event = d.update(score)
+                event = d.update(score, share[offset + j])
                 if event == "drift.started":
                     alarms[i].append(offset + j)
                 elif event == "drift.ended":
                     ends[i].append((offset + j, d.resolution))
                     if d.restart_model and offset + j + 1 < streams[i].length:
-                        restarts.append((i, offset + j + 1))
+                        # as the pipeline does: a new user's LSTM state, replayed over the posts since the alarm
+                        restarts.append((i, offset + j + 1 - d.replay_posts, offset + j + 1))
                         break
-        tails = [streams[i].tail(t) for i, t in restarts]
-        pending = [(i, t, row) for (i, t), row in zip(restarts, temporal.replay(tails) if tails else [])]
+        tails = [streams[i].tail(first) for i, first, _ in restarts]
+        replayed = temporal.replay(tails) if tails else []
+        pending = [(i, resume, row[resume - first:]) for (i, first, resume), row in zip(restarts, replayed)]
     return alarms, ends
 
 

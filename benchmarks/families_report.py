@@ -36,7 +36,8 @@ def markdown(results: dict, quick: bool = False) -> str:
         ("**A quick run (`--quick`): small samples, not the published figures.**\n" if quick else "") +
         f"Produced by `python -m benchmarks.detection` with the temporal model `{results['model']}` and the detector "
         f"calibration in its manifest (calibrated with `{cal.get('command', '?')}`, seed {cal.get('seed', '?')}, "
-        f"ARL0 {cal.get('arl0_posts', '?')} posts on its own generator), re-baselining included; stream seed "
+        f"to at most {cal.get('target_false_alarms_per_1000', '?')} false alarms per 1000 posts on the worst of the "
+        f"families {', '.join(cal.get('families', [])) or '?'}), re-baselining included; stream seed "
         f"{plan['seed']}, {plan['no_change']} no-change users of {plan['no_change_length']} posts and "
         f"{plan['per_kind']} streams of every other kind per family (the held-out family keeps its own lengths). "
         f"Run in {results.get('seconds', '?')} s on {plan['workers']} workers.",
@@ -91,6 +92,19 @@ def markdown(results: dict, quick: bool = False) -> str:
         for dname, d in det.items():
             lines.append(f"| {dname} | " + " | ".join(f"{_f(d[k]['recall'])} / {_f(d[k]['delay_median'])}"
                                                     for k in CHANGE_KINDS) + " |")
+    lines += ["", "## What the service does that the figures rest on", "",
+              "- **Re-baselining** (`service/drift.py`): an episode still drifting `rebaseline_posts` posts after its "
+              "alarm (50 for temporal:4, chosen, not calibrated: longer than the episodes of every family we wrote, "
+              "short enough to catch a second change within a few months of posting) ends with `drift.ended` and "
+              "`resolution: \"new_baseline\"`; the LSTM state is rebuilt from a new user's over the posts since the "
+              "alarm and the detector's reference restarts, so a second change is read like a first one.",
+              "- **The share rule**: a robust (per-post z capped at 3, at least 3 posts of evidence) two-sided "
+              "self-starting CUSUM of the per-post negative share against the user's own level, beside the LSTM's "
+              "fast and evidence rules: the statistic with which the classics caught changes the LSTM missed.",
+              "- **Calibration on the training families** (`python -m benchmarks.calibrate --write`, "
+              "`docs/calibration.json`): the fast-rule, share-rule and evidence thresholds are chosen together so "
+              "that the *worst* of synthetic, sessions and days raises at most the target rate of false alarms, "
+              "and written into the model's manifest; the held-out family plays no part in it."]
     lines += ["", "## Definitions", "",
               "- **false alarms / 1000**: alarms on no-change users per 1000 posts after their first 8.",
               "- **recall**: share of change streams with an alarm from 1 post before the change to its end (+10 "

@@ -31,7 +31,7 @@ def test_each_served_version_brings_its_own_thresholds() -> None:
         section = manifest["detector"]
         assert (configs[version].threshold, configs[version].cusum_threshold, configs[version].cusum_slack) == (
             section["threshold"], section["cusum_threshold"], section["cusum_slack"])
-        assert section["calibrated_with"]["command"].startswith("python -m benchmarks.detection")
+        assert section["calibrated_with"]["command"].startswith("python -m benchmarks.")
     assert configs[3].threshold != configs[4].threshold and configs[3].cusum_slack != configs[4].cusum_slack
 
 
@@ -79,3 +79,29 @@ def test_a_repository_whose_model_lost_its_calibration_does_not_start(redis_serv
         calibration.detector_config(model_repository.load(tmp_path, "temporal").manifest, {})
     with pytest.raises(RuntimeError, match="did not start"):
         start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), model_repository=tmp_path)
+
+
+def test_the_calibration_is_chosen_on_the_training_families_under_the_target(tmp_path) -> None:
+    from dataclasses import replace
+
+    from benchmarks import calibrate
+    from benchmarks.families import served_config
+    from service.inference import ProviderChoice
+    from service.temporal import TemporalModel
+
+    artifact = model_repository.load(REPOSITORY, "temporal")
+    temporal = TemporalModel(artifact, ProviderChoice("cpu", "test"))
+    calibrator = calibrate.Calibrator(calibrate.QUICK, temporal)
+    assert set(calibrator.groups) == {"synthetic", "sessions", "days"}  # never the held-out family
+    result = calibrator.fit(replace(served_config(temporal), rebaseline_posts=calibrate.REBASELINE_POSTS),
+                            log=lambda *_: None)
+    chosen = result["chosen"]
+    assert max(chosen["false_alarms_per_1000"].values()) <= calibrate.QUICK.target
+    assert chosen["recall"] == max(t["recall"] for t in result["tried"])
+    # written into a manifest, it is what the service then builds its detector from
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(artifact.manifest))
+    calibrate.write(path, served_config(temporal), chosen, calibrate.QUICK)
+    config = calibration.detector_config(json.loads(path.read_text()), {})
+    assert (config.threshold, config.cusum_threshold, config.share_threshold, config.rebaseline_posts) == (
+        chosen["threshold"], chosen["cusum_threshold"], chosen["share_threshold"], calibrate.REBASELINE_POSTS)
