@@ -116,3 +116,30 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
             "false_alarms_at_most_1_per_1000", "recall_beats_best_classic_by_0.05", "median_delay_at_most_that_classics",
             "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
     assert "## days (headline)" in text and "| **days** (headline) |" in text
+
+
+def test_training_windows_are_labelled_like_the_synthetic_users() -> None:
+    from model.families.training import GRADUAL_LABEL, MIN_BEFORE, SHIFT_LABEL, pool, window
+
+    rng = np.random.default_rng(0)
+    for family in ("sessions", "days"):
+        for kind in families.KINDS:
+            w = window(rng, family, kind, 128, delay=1)
+            assert w.probs.shape == (128, 7) and w.features.shape == (128, 10) and w.drift.shape == w.weight.shape == (128,)
+            if kind in ("none", "placebo", "transient"):
+                assert w.drift.max() == 0.0
+                continue
+            onset = int(np.argmax(w.drift > 0))  # the first post labelled 1
+            assert w.drift.max() == 1.0 and onset >= MIN_BEFORE
+            expected = {"gradual": GRADUAL_LABEL, "small_shift": SHIFT_LABEL}.get(kind, 1)
+            assert (w.weight[onset - expected:onset] == 0).all() and w.weight[onset - expected - 1] == 1.0
+    assert len(pool(1, 18, 64, families.KINDS)) == 18  # families and kinds round-robin
+
+
+def test_training_mixes_the_families_into_its_batches(tmp_path) -> None:
+    from model.train_temporal import TrainConfig, train
+
+    config = TrainConfig(seed=1, steps=4, batch_size=8, length=64, warmup=1, long_every=0, family_share=0.5,
+                         family_pool=16)
+    record = train(config, tmp_path / "mixed.pt", log_every=2)
+    assert record["generator"]["families"]["from"] == ["sessions", "days"] and (tmp_path / "mixed.pt").stat().st_size > 1000
