@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     artifact = model_repository.load(REPOSITORY, "temporal", args.version)
     temporal = TemporalModel(artifact, ProviderChoice("cpu", "calibration"))
-    base = replace(served_config(temporal), rebaseline_posts=REBASELINE_POSTS)
+    # the knobs not calibrated here come from the model's calibration, or the defaults for a new model
+    uncalibrated = "detector" not in artifact.manifest
+    base = DetectorConfig(profile=temporal.score_profile) if uncalibrated else served_config(temporal)
+    base = replace(base, rebaseline_posts=REBASELINE_POSTS)
     result = Calibrator(plan, temporal).fit(base)
     result["seconds"] = round(time.perf_counter() - started, 1)
     chosen = result["chosen"]

@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", action="append", default=None,
                         help="only this family (repeatable; default: every family, the held-out one last)")
     parser.add_argument("--arl0", type=float, default=None, help="--in-family: target ARL0 in posts (default 2000)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="temporal model version for the per-family run (default: the highest, the served one)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None,
                         help="stream seed (default: the published one; another one for choosing between models)")
@@ -366,7 +368,7 @@ def _families_main(args: argparse.Namespace) -> int:
     plan = replace(plan, workers=args.workers, seed=args.seed or families.SEED,
                    families=tuple(args.family or ()))
     started = time.perf_counter()
-    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
+    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal", args.version), ProviderChoice("cpu", "benchmark"))
     results = families.run(plan, temporal)
     results["seconds"] = round(time.perf_counter() - started, 1)
     name = "detection-quick" if args.quick else "detection"

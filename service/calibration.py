@@ -1,7 +1,7 @@
 """The detector's calibration: it belongs to the temporal model, and the operator may only override it.
 
 Every threshold of the detector (``service/drift.py``) was calibrated on one temporal model's scores
-(``python -m benchmarks.detection``): a score of 0.84 means something else to another model. So the
+(``python -m benchmarks.calibrate``): a score of 0.84 means something else to another model. So the
 values live in the model's manifest (``model_repository/temporal/<v>/manifest.json``, section
 ``detector``, with ``calibrated_with``: the command, seed and target it was calibrated with), and the
 service reads them from the model it serves. ``Settings`` (``EMODRIFT_DRIFT_THRESHOLD`` and friends)
@@ -16,7 +16,7 @@ serving temporal:3 can never silently run on temporal:4's thresholds.
 >>> detector_config({}, {})
 Traceback (most recent call last):
 ...
-service.calibration.CalibrationMissing: the temporal model's manifest has no detector calibration; set threshold, confirm_posts, cusum_threshold, cusum_slack (EMODRIFT_DRIFT_THRESHOLD, EMODRIFT_CONFIRM_POSTS, EMODRIFT_DRIFT_CUSUM_THRESHOLD, EMODRIFT_DRIFT_CUSUM_SLACK) or calibrate it with `python -m benchmarks.detection`
+service.calibration.CalibrationMissing: the temporal model's manifest has no detector calibration; set threshold, confirm_posts, cusum_threshold, cusum_slack (EMODRIFT_DRIFT_THRESHOLD, EMODRIFT_CONFIRM_POSTS, EMODRIFT_DRIFT_CUSUM_THRESHOLD, EMODRIFT_DRIFT_CUSUM_SLACK) or calibrate it with `python -m benchmarks.calibrate --write`
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def detector_config(manifest: dict[str, Any], operator: dict[str, Any],
     if missing:
         env = ", ".join(f"EMODRIFT_{OVERRIDES[k].upper()}" for k in missing)
         raise CalibrationMissing(f"the temporal model's manifest has no detector calibration; set {', '.join(missing)} "
-                                 f"({env}) or calibrate it with `python -m benchmarks.detection`")
+                                 f"({env}) or calibrate it with `python -m benchmarks.calibrate --write`")
     return DetectorConfig(**{**calibrated, **operator, "profile": profile})
 
 
