@@ -97,5 +97,9 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
 
+# ruff (settings in pyproject.toml); CI runs it before the tests
+lint: $(STAMP)
+	$(BIN)/ruff check service model export benchmarks tests examples
+
 clean:
 	rm -rf $(VENV) .pytest_cache data demo-output
