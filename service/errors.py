@@ -4,29 +4,33 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 ``status``; handlers raise them and :func:`install` maps them to
 ``{"error": {"code": ..., "message": ...}}`` in one place.
 
-    EmodriftError (500 internal)
-    ├── BadRequest (400 bad_request)
-    │   └── InvalidId (400 invalid_id)
-    ├── Unauthorized (401 unauthorized)
+    EmodriftError (500 internal)                     a bug; the message says what failed
+    ├── BadRequest (400 bad_request)                 the body is not JSON
+    │   └── InvalidId (400 invalid_id)               a user or post id that is not 1-128 of [A-Za-z0-9._:@-]
+    ├── Unauthorized (401 unauthorized)              keys are configured and the request has none, or a wrong one
     ├── Forbidden (403 forbidden)                    the key lacks the route's scope
-    ├── NotFound (404 not_found)
-    │   ├── UserNotFound (404 user_not_found)
-    │   ├── WebhookNotFound (404 webhook_not_found)
-    │   └── DeliveryNotFound (404 delivery_not_found)
-    ├── Conflict (409 conflict)
+    ├── NotFound (404 not_found)                     no such route
+    │   ├── UserNotFound (404 user_not_found)        no posts for this user (or erased, or expired)
+    │   ├── WebhookNotFound (404 webhook_not_found)  no such subscription
+    │   ├── AlertNotFound (404 alert_not_found)      no such alert (or its user was erased, or expired)
+    │   └── DeliveryNotFound (404 delivery_not_found)  no such delivery of this subscription
+    ├── Conflict (409 conflict)                      the request clashes with the current state
     │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
-    │   └── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, or its webhook is disabled
+    │   ├── AlertResolved (409 alert_resolved)     already judged (with another verdict)
+    │   └── WebhookDisabled (409 webhook_disabled)  a test event to a disabled subscription
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
-    ├── Unprocessable (422 unprocessable)
+    ├── Unprocessable (422 unprocessable)            a field missing, malformed or unknown
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
+    │   ├── ImageTooComplex (422 image_too_complex)  decoding costs out of proportion (JPEG scans, PNG chunks, budget)
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
     │   └── RateLimited (429 rate_limited)           too many requests for this API key
-    └── Unavailable (503 unavailable)
+    └── Unavailable (503 unavailable)                a dependency is not available; retry
         ├── StoreUnavailable (503 store_unavailable) Redis unreachable
-        └── ModelUnavailable (503 model_unavailable)
+        └── ModelUnavailable (503 model_unavailable) the models are not loaded yet (starting up)
 """
 
 from __future__ import annotations
@@ -84,6 +88,10 @@ class DeliveryNotFound(NotFound):
     code = "delivery_not_found"
 
 
+class AlertNotFound(NotFound):
+    code = "alert_not_found"
+
+
 class Conflict(EmodriftError):
     code, status = "conflict", 409
 
@@ -94,6 +102,14 @@ class StateConflict(Conflict):
 
 class DeliveryNotReplayable(Conflict):
     code = "delivery_not_replayable"
+
+
+class AlertResolved(Conflict):
+    code = "alert_resolved"
+
+
+class WebhookDisabled(Conflict):
+    code = "webhook_disabled"
 
 
 class ImageTooLarge(EmodriftError):
@@ -114,6 +130,10 @@ class Unprocessable(EmodriftError):
 
 class CorruptImage(Unprocessable):
     code = "corrupt_image"
+
+
+class ImageTooComplex(Unprocessable):
+    code = "image_too_complex"
 
 
 class InvalidWebhookUrl(Unprocessable):

@@ -28,9 +28,12 @@ def post_index(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:posts"
 
 
-def last_alert(user_id: str) -> str:
-    """String: the user's latest alert event (JSON), written with the step that raised it."""
-    return f"{PREFIX}:{{{user_id}}}:last_alert"
+def alerts(user_id: str) -> str:
+    """Hash: the user's alerts, written with the step that raised each (service/alerts/store.py):
+    field ``<alert id>`` = the alert (JSON, its lifecycle included); field ``index`` = their
+    ``"<created unix seconds>:<alert id>"``, space-separated, oldest first (the last one is the
+    user's latest alert). One key for all of them: erasure and retention treat it as one of the user's."""
+    return f"{PREFIX}:{{{user_id}}}:alerts"
 
 
 def pending_events(user_id: str) -> str:
@@ -41,6 +44,19 @@ def pending_events(user_id: str) -> str:
 def user_events(user_id: str) -> str:
     """List of "<stream id> <event id>" of this user's relayed events (so erasure can remove them)."""
     return f"{PREFIX}:{{{user_id}}}:events"
+
+
+def relay_lease(user_id: str) -> str:
+    """String: the token of the one relay (or erasure) working on this user's events now, with a TTL.
+    Relaying and erasing a user are serialized on it (service/erasure.py says why)."""
+    return f"{PREFIX}:{{{user_id}}}:relaying"
+
+
+def relay_inflight(user_id: str) -> str:
+    """String: the time (ms, a minute early) from which a relay that has not committed may have added this
+    user's events to the outbox; deleted by its commit. Left behind, it tells the next relay and an
+    erasure where to look for what a relay that died added (see outbox.Outbox.relayed_since)."""
+    return f"{PREFIX}:{{{user_id}}}:relay-inflight"
 
 
 # The relay's own keys (one slot of their own): users that may hold unrelayed events, and a lock.
@@ -65,6 +81,28 @@ def relay_lock() -> str:
 def rate_window(key_digest: str, second: int) -> str:
     """Counter of one API key's requests in one wall-clock second (a slot of its own per key)."""
     return f"{PREFIX}:{{rl:{key_digest}}}:{second}"
+
+
+# --- alerts, across users --------------------------------------------------------------------
+# The listing of every user's alerts lives in a slot of its own (a user's script cannot reach it): the
+# relay indexes each alert right after the step that wrote it (service/outbox.py), as it relays events.
+ALERTS = f"{PREFIX}:{{alerts}}"
+
+
+def alerts_by_time() -> str:
+    """Sorted set: every alert id, scored by when it was recorded (unix seconds)."""
+    return f"{ALERTS}:all"
+
+
+def alerts_by_status(status: str) -> str:
+    """Sorted set: the ids of alerts in ``status`` (open, acknowledged, resolved), scored by creation.
+    A hint kept after each transition; the alert's own record is the truth (listing repairs the hint)."""
+    return f"{ALERTS}:status:{status}"
+
+
+def alert_owners() -> str:
+    """Hash: alert id -> user id (an alert id says nothing about its user)."""
+    return f"{ALERTS}:owner"
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -115,6 +153,21 @@ def event_open(stream_id: str) -> str:
     return f"{WEBHOOKS}:evt:{stream_id}"
 
 
+def erased_events() -> str:
+    """Sorted set: tombstones of erased users' events (SHA-1 of the event id), scored by when they were erased. The delivery
+    scripts refuse to create, claim or record a delivery of a tombstoned event (service/erasure.py)."""
+    return f"{WEBHOOKS}:erased"
+
+
 def dead_letters() -> str:
     """Stream: deliveries that exhausted the schedule or failed for good."""
     return f"{WEBHOOKS}:dead"
+
+
+# --- the /ui page -------------------------------------------------------------------------------
+
+
+def ui_signed_out(nonce: str) -> str:
+    """String: marks a /ui session as signed out until it would have expired (its TTL); every replica
+    refuses the session's cookie from then on. Sessions themselves are not stored (service/ui/sessions.py)."""
+    return f"{PREFIX}:ui:signed-out:{nonce}"

@@ -19,14 +19,16 @@ from typing import Any
 import numpy as np
 
 from service import calibration, images, metrics
+from service.alerts import lifecycle
 from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import DriftDetector
 from service.evidence import explain
-from service.errors import Overloaded, StateConflict
+from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
-from service.temporal import LABELS, TemporalModel
+from service.emotions import LABELS
+from service.temporal import TemporalModel
 from service.timestamps import iso_time
 
 log = logging.getLogger("emodrift.pipeline")
@@ -64,41 +66,65 @@ class Pipeline:
         # at start-up when the model has none and the operator gave none
         self.detector_config = calibration.detector_config(
             temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
-        self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        self._admitted = 0  # images decoding or waiting for the CNN in this process
+        # decode_threads images are decoded at once; an image past its budget is answered 422 and
+        # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
+        self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
+                                            thread_name_prefix="decode")
+        self._decode_slots = asyncio.Semaphore(settings.decode_threads)
+        self._overrunning = 0  # images past their budget, still decoding on a spare thread
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
     async def score_image(self, data: bytes) -> Scored:
-        # Backpressure at the door: the decode pool's queue is unbounded, so the batcher's bound
-        # alone let images pile up in front of it (unbounded latency). At most max_queue images
-        # are admitted from decode to CNN result; beyond that, 429 before any work is done.
-        if self._admitted >= self.settings.max_queue:
-            metrics.POSTS.labels("image", "overloaded").inc()
-            raise Overloaded(f"{self._admitted} images are already being scored; retry shortly")
-        self._admitted += 1
+        # Backpressure at the door, before any work: the batcher's permit (max_queue images from
+        # decode to CNN result; service/batching.py), then the spare threads for overrunning images.
         try:
-            started = time.perf_counter()
-            crop = await asyncio.get_running_loop().run_in_executor(
-                self._decoders, lambda: images.prepare(
-                    data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
-                    detector=self.face_detector))
-            metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
-            metrics.FACES.labels(str(crop.face_detected).lower()).inc()
-            probabilities, _embedding = await self.batcher.submit(crop.pixels)
-        finally:
-            self._admitted -= 1
+            with self.batcher.permit():
+                if self._overrunning >= self.settings.max_overrunning_images:
+                    raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
+                                     "retry shortly")
+                started = time.perf_counter()
+                crop = await self._prepare(data)
+                metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+                metrics.FACES.labels(str(crop.face_detected).lower()).inc()
+                probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)
+        except Overloaded:
+            metrics.POSTS.labels("image", "overloaded").inc()
+            raise
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
+
+    async def _prepare(self, data: bytes) -> images.FaceCrop:
+        """Decode and crop in a worker thread, within the per-image budget (the backstop behind the
+        checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows)."""
+        cfg = self.settings
+        async with self._decode_slots:
+            job = asyncio.get_running_loop().run_in_executor(self._decoders, lambda: images.prepare(
+                data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels, detector=self.face_detector,
+                max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks))
+            try:
+                return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
+            except asyncio.TimeoutError:
+                self._overrunning += 1
+                job.add_done_callback(self._overrun_done)
+                metrics.IMAGES_OVER_BUDGET.inc()
+                raise ImageTooComplex(f"the image took more than {cfg.image_budget_seconds} s to decode") from None
+
+    def _overrun_done(self, job: "asyncio.Future[images.FaceCrop]") -> None:
+        self._overrunning -= 1
+        if not job.cancelled():
+            job.exception()  # retrieved: the answer was given already
 
     @staticmethod
     def observed(probabilities: dict[str, float], face_detected: bool = True) -> Scored:
         vector = np.array([probabilities[label] for label in LABELS], dtype=np.float32)
         return Scored(vector, face_detected, "observation")
 
-    async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
+    async def apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored,
+                    backfill: bool = False) -> dict[str, Any]:
         """Advance ``user_id`` by one step for this post; a repeated post id returns its first result.
+        ``backfill``: an alert it raises is recorded (marked so) but sent to no webhook.
 
         Posts of one user are serialized inside this process (a FIFO lock per user), so the
         compare-and-set only ever races other replicas: without it, a burst of concurrent posts
@@ -108,13 +134,14 @@ class Pipeline:
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._apply(user_id, post_id, created_at, scored)
+                return await self._apply(user_id, post_id, created_at, scored, backfill)
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._user_locks[user_id]
 
-    async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored) -> dict[str, Any]:
+    async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored,
+                     backfill: bool) -> dict[str, Any]:
         received = time.time()
         ts = created_at.timestamp() if created_at is not None else received
         started = time.perf_counter()
@@ -128,8 +155,10 @@ class Pipeline:
                 state.h, state.c = self._replayed(earlier, scored, ts)
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
-                event = self._event(user_id, post_id, ts, event_type, state, result,
-                                    await self.store.timeline(user_id, self.settings.evidence_posts))
+                event = lifecycle.opened(
+                    self._event(user_id, post_id, ts, event_type, state, result,
+                                await self.store.timeline(user_id, self.settings.evidence_posts)),
+                    created_at=received, backfill=backfill)
                 result["alert"] = event
             outcome = await self.store.advance(user_id, post_id, expected, state, result, event, received)
             if outcome.outcome == "duplicate":
@@ -144,9 +173,11 @@ class Pipeline:
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
             if event is not None:
-                metrics.ALERTS.labels(event["type"]).inc()
+                if not backfill:  # a backfilled alert never reaches the outbox
+                    metrics.ALERTS.labels(event["type"]).inc()
                 log.info("drift event", extra={"event_type": event["type"], "event_id": event["id"],
-                                               "user": user_ref(user_id), "score": event["score"]})
+                                               "user": user_ref(user_id), "score": event["score"],
+                                               "backfill": backfill})
             return result
         metrics.POSTS.labels(scored.source, "conflict").inc()
         raise StateConflict(f"user {user_id} is being updated too often concurrently; retry the post")
@@ -232,8 +263,9 @@ class Pipeline:
         deltas = [round(b - a, 4) for a, b in zip([0.0] + scores, scores)][-len(posts):]
         post_ids = [p["post_id"] for p in posts]
         labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
+        event_id, public = f"evt_{uuid.uuid4().hex}", self.settings.public_url.rstrip('/')
         return {
-            "id": f"evt_{uuid.uuid4().hex}",
+            "id": event_id,
             "type": event_type,
             "user_id": user_id,
             "at": iso_time(ts),
@@ -250,5 +282,6 @@ class Pipeline:
             "evidence_post_ids": post_ids,
             "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
             "model_versions": dict(self.model_versions),
-            "timeline_url": f"{self.settings.public_url.rstrip('/')}/v1/users/{user_id}/timeline.svg",
+            "timeline_url": f"{public}/v1/users/{user_id}/timeline.svg",
+            "ui_url": f"{public}/ui/alerts/{event_id}",
         }

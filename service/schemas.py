@@ -8,10 +8,11 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from service.temporal import LABELS
+from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
+from service.emotions import LABELS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
@@ -64,7 +65,19 @@ def _check_time(value: datetime) -> datetime:
     return utc
 
 
-Timestamp = Annotated[datetime, AfterValidator(_check_time)]
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Only RFC 3339 text: pydantic also takes numbers and digit strings as Unix times, guessing
+    seconds or milliseconds by size (253402214399 became 1978), which a client never means."""
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-25T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_check_time),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class PostFields(BaseModel):
@@ -75,10 +88,28 @@ class PostFields(BaseModel):
     created_at: Timestamp | None = Field(None, description="RFC 3339 (no offset: UTC); default: when it was received")
 
 
+BASE64_SLICE = 256 * 1024  # characters (a multiple of 4) decoded per call; see decode_base64
+
+
 def decode_base64(value: str) -> bytes:
-    """Strict base64 (no stray characters), or ValueError("not valid base64")."""
+    """Strict base64 (no stray characters), or ValueError("not valid base64").
+
+    Decoded a slice at a time: one call holds the interpreter lock throughout (~10 ms a MiB), so a
+    thread decoding a large image in one call would still stall the event loop; between slices it
+    can run. Slices of whole quanta decode to exactly what the whole string would, and refuse what
+    it would refuse (padding is only valid in the last one).
+
+    >>> decode_base64("aGVsbG8=")
+    b'hello'
+    """
     try:
-        return base64.b64decode(value, validate=True)
+        if len(value) <= BASE64_SLICE:
+            return base64.b64decode(value, validate=True)
+        padding = value.find("=")
+        if padding != -1 and padding < len(value) - 2:  # padding inside: whole-string decoding refuses it
+            raise ValueError("padding before the end")
+        return b"".join(base64.b64decode(value[i:i + BASE64_SLICE], validate=True)
+                        for i in range(0, len(value), BASE64_SLICE))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not valid base64") from exc
 
@@ -121,6 +152,8 @@ class BatchItem(BaseModel):
 
 class BatchRequest(BaseModel):
     items: list[BatchItem] = Field(..., min_length=1)
+    backfill: bool = Field(False, description="history, not news: states advance and alerts are recorded "
+                           "(backfill: true in /v1/alerts), but no webhook is sent")
 
 
 class Emotion(BaseModel):
@@ -135,6 +168,81 @@ class DriftSummary(BaseModel):
     posts_seen: int
 
 
+class Regime(BaseModel):
+    """The user's emotions on one side of a change."""
+
+    distribution: Probabilities
+    dominant: str = Field(..., description="the emotion with the highest probability")
+    valence: float = Field(..., description="-1 (negative) .. +1 (positive); see the README's valence table")
+
+
+class EvidencePost(BaseModel):
+    post_id: str
+    score_change: float = Field(..., description="how much this post moved the drift score")
+    emotion: str
+
+
+class Evidence(BaseModel):
+    reason: str = Field(..., description="one line a person can check, e.g. "
+                        "'mostly happy over 40 posts → mostly sad over the last 9'")
+    top_posts: list[EvidencePost]
+
+
+class Alert(BaseModel):
+    """A drift event and its life: what the webhook carries (``data``), what a post's answer carries
+    (``alert``), and what /v1/alerts lists. ``id`` is the webhook's ``webhook-id``."""
+
+    model_config = ConfigDict(extra="allow", title="Alert")  # later releases may add fields: keep them
+    id: str = Field(..., description="evt_<32 hex>; the webhook-id of its deliveries")
+    type: EventType
+    user_id: str
+    at: str = Field(..., description="RFC 3339: the created_at of the post that raised it")
+    emitted_at: str = Field(..., description="RFC 3339: when the service raised it")
+    score: float = Field(..., description="the drift score (0..1) at that post")
+    posts_seen: int
+    before: Regime
+    after: Regime
+    valence_change: float
+    evidence_post_ids: list[str] = Field(..., description="the last posts up to this one, oldest first")
+    evidence: Evidence
+    model_versions: dict[str, str]
+    timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    resolution: Literal["recovered", "new_baseline"] | None = Field(
+        None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
+        "user's baseline now (then a later change is reported like the first); null on drift.started")
+    ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
+                               "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
+    status: Status
+    created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
+    backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    verdict: Verdict | None = None
+    note: str | None = None
+
+
+class AlertList(BaseModel):
+    alerts: list[Alert] = Field(..., description="newest first")
+    next_cursor: str | None = Field(..., description="pass as `cursor` for the next page; null: no more")
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Verdict = Field(
+        ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
+        "not_actionable: it changed, but nothing is to be done")
+    note: str | None = Field(None, max_length=NOTE_MAX_CHARS)
+
+
+class WebhookPayload(BaseModel):
+    """The body of every drift webhook (Standard Webhooks): signed with the webhook-id, -timestamp and
+    -signature headers; ``data.id`` equals ``webhook-id``."""
+
+    type: EventType
+    timestamp: str = Field(..., description="RFC 3339: when the event was emitted")
+    data: Alert
+
+
 class PostResult(BaseModel):
     user_id: str
     post_id: str
@@ -142,7 +250,7 @@ class PostResult(BaseModel):
     duplicate: bool
     emotion: Emotion
     drift: DriftSummary
-    alert: dict[str, Any] | None
+    alert: Alert | None = Field(..., description="the alert this post raised, if any")
 
 
 class BatchResponse(BaseModel):
@@ -154,7 +262,7 @@ class UserView(BaseModel):
     drift: DriftSummary
     baseline: Probabilities
     recent: Probabilities
-    last_alert: dict[str, Any] | None
+    last_alert: Alert | None = Field(..., description="the user's latest alert as it stands now")
     model_versions: dict[str, str]
     last_post_at: str | None
 
@@ -180,20 +288,3 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "The request was refused; `error.code` says why"},
     "5XX": {"model": ErrorBody, "description": "Unavailable (Redis, model) or overloaded; see Retry-After"},
 }
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with its ``$defs`` inlined, for a hand-written ``openapi_extra`` body."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value) for value in node]
-        return node
-
-    return resolve(schema)

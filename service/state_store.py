@@ -3,8 +3,8 @@
 Advancing a user is optimistic: take the state (from this process's cache of recently seen users,
 else one GET), compute the LSTM step and the detector update in Python, then one script checks
 the post id's idempotency record, compares the version, and writes state, timeline, idempotency
-record and any alert event together — or nothing. A version mismatch means another request or
-replica advanced the user meanwhile: the script returns the current state with the refusal, so the
+record and any alert (its record, and its event pending relay) together — or nothing. A version
+mismatch means another request or replica advanced the user meanwhile: the script returns the current state with the refusal, so the
 caller recomputes without another round trip. A warm user therefore costs one round trip per post.
 The cache only saves reads: Redis stays the single source of truth, every write is compared.
 
@@ -26,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import json_codec, keys
+from service.alerts.index import created_seconds
 from service.errors import StoreUnavailable
 from service.outbox import Outbox
 
@@ -40,9 +41,10 @@ async def guarded(awaitable: Awaitable[T]) -> T:
     except STORE_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
 
-# KEYS: state, timeline, post, post_index, pending events, last alert (all of one user: one Cluster slot)
+# KEYS: state, timeline, post, post_index, pending events, alerts (all of one user: one Cluster slot)
 # ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), result, timeline_len,
-#       idem_ttl, now, event ('' for none), post_id, retention_seconds
+#       idem_ttl, now, event ('' for none), post_id, retention_seconds,
+#       "<created unix seconds>:<alert id>" (the event's entry in the user's index), alerts kept per user
 ADVANCE = """
 local prior = redis.call('GET', KEYS[3])
 if prior then return {'duplicate', prior} end
@@ -59,23 +61,39 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[6])
 redis.call('ZADD', KEYS[4], tonumber(ARGV[6]) + tonumber(ARGV[5]), ARGV[8])
--- retention: a user without posts for ARGV[9] seconds disappears on their own
+-- retention: a user without posts for ARGV[9] seconds disappears on their own, alerts included
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 redis.call('EXPIRE', KEYS[4], ARGV[9])
 if ARGV[7] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[7])
   redis.call('EXPIRE', KEYS[5], ARGV[9])
-  redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[9])
+  -- the alert, with the step that raised it; the user's index of alerts drops those older than the
+  -- retention and, past ARGV[11] of them, the oldest
+  local cutoff = tonumber(ARGV[6]) - tonumber(ARGV[9])
+  local kept, dropped = {}, {}
+  for entry in string.gmatch(redis.call('HGET', KEYS[6], 'index') or '', '%S+') do
+    local ts, id = string.match(entry, '^([^:]+):(.+)$')
+    if tonumber(ts) < cutoff then table.insert(dropped, id) else table.insert(kept, entry) end
+  end
+  table.insert(kept, ARGV[10])
+  while #kept > tonumber(ARGV[11]) do
+    table.insert(dropped, string.match(table.remove(kept, 1), '^[^:]+:(.+)$'))
+  end
+  if #dropped > 0 then redis.call('HDEL', KEYS[6], unpack(dropped)) end
+  redis.call('HSET', KEYS[6], string.match(ARGV[10], '^[^:]+:(.+)$'), ARGV[7], 'index', table.concat(kept, ' '))
 end
+redis.call('EXPIRE', KEYS[6], ARGV[9])
 return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index, pending events, relayed event ids, last alert; ARGV: post records' prefix
+# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts, relay in-flight mark;
+# ARGV: post records' prefix
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[7])
 return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
 
@@ -126,6 +144,13 @@ class UserState:
         )
 
 
+def index_entry(event: dict[str, Any], now: float) -> str:
+    """The event's entry in its user's index of alerts (keys.alerts): ``"<created unix seconds>:<id>"``,
+    the same score the listing across users gives it."""
+    created = created_seconds(event) if "created_at" in event else now
+    return f"{created!r}:{event['id']}"
+
+
 def encode_record(version: int, h: np.ndarray, c: np.ndarray, meta: dict[str, Any]) -> bytes:
     """The state record as stored: ``b"<version>|<len(h)>|" + h + c + meta`` (float32 bytes, JSON)."""
     hb, cb = np.asarray(h, dtype=np.float32).tobytes(), np.asarray(c, dtype=np.float32).tobytes()
@@ -156,15 +181,18 @@ class Advance:
 class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
-        cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600,
+        cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600, alerts_per_user: int = 100,
+        relay_lease_seconds: float = 5.0,
     ) -> None:
         self._retention = retention_seconds
+        self._alerts_per_user = alerts_per_user
         self.redis = redis
         # the encoded record per user, so every load hands out a fresh, private copy
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_users = cache_users
         self.outbox = outbox
-        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds)
+        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds,
+                            lease_seconds=relay_lease_seconds)
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
@@ -206,9 +234,10 @@ class StateStore:
             await guarded(self.relay.mark(user_id))  # before the write: a crash after it is swept up
         reply = await guarded(self._advance(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
-                  keys.post_index(user_id), keys.pending_events(user_id), keys.last_alert(user_id)],
+                  keys.post_index(user_id), keys.pending_events(user_id), keys.alerts(user_id)],
             args=[expected, tail, json_codec.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json_codec.dumps(event) if event else "", post_id, self._retention],
+                  f"{now:.6f}", json_codec.dumps(event) if event else "", post_id, self._retention,
+                  index_entry(event, now) if event else "", self._alerts_per_user],
         ))
         kind = reply[0].decode()
         if kind == "duplicate":
@@ -232,7 +261,12 @@ class StateStore:
         return Advance("ok", version=version, event_id=event_id)
 
     async def last_alert(self, user_id: str) -> dict[str, Any] | None:
-        raw = await guarded(self.redis.get(keys.last_alert(user_id)))
+        """The user's latest alert as it stands now (acknowledged, resolved...), None if none is kept."""
+        index = await guarded(self.redis.hget(keys.alerts(user_id), "index"))
+        if not index:
+            return None
+        latest = index.rsplit(b" ", 1)[-1].split(b":", 1)[1]
+        raw = await guarded(self.redis.hget(keys.alerts(user_id), latest))
         return json_codec.loads(raw) if raw else None
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
@@ -245,7 +279,8 @@ class StateStore:
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
         return removed + int(await guarded(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
-                  keys.pending_events(user_id), keys.user_events(user_id), keys.last_alert(user_id)],
+                  keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id),
+                  keys.relay_inflight(user_id)],
             args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:

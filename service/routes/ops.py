@@ -34,7 +34,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
 
 
-@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response, name="get_metrics")
 async def prometheus(request: Request) -> Response:
     store = getattr(request.app.state, "store", None)
     if store is not None:
@@ -47,7 +47,7 @@ async def prometheus(request: Request) -> Response:
 
 
 @router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings (admin)",
-            dependencies=[AdminKey])
+            dependencies=[AdminKey], name="get_model")
 async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     emotion = request.app.state.emotion_model
     settings = request.app.state.settings

@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
-from service import json_codec
+from service import json_codec, openapi
+from service.config import Settings
 from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
     error_body,
@@ -20,26 +23,23 @@ from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
-    BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult, decode_base64,
-    inline_schema,
+    ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
+    decode_base64,
 )
 
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
 
 MULTIPART_OVERHEAD = 64 * 1024
 
-IMAGE_POST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["image", "post_id"],
-                "properties": {"image": {"type": "string", "format": "binary"}, "post_id": {"type": "string"},
-                               "created_at": {"type": "string", "format": "date-time"}}}},
-            "application/json": {"schema": ImagePostJSON.model_json_schema()},
-        },
-    }
-}
+# Multipart and JSON image posts are two operations (postImage, postImageBase64): one operation with
+# two request media types makes client generators produce code that does not import.
+MULTIPART_IMAGE_BODY = openapi.request_body("multipart/form-data", name="ImageUpload", schema={
+    "type": "object", "required": ["image", "post_id"],
+    "properties": {"image": {"type": "string", "format": "binary", "description": "the image file"},
+                   "post_id": {"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 128},
+                   "created_at": {"type": "string", "format": "date-time",
+                                  "description": "RFC 3339 (no offset: UTC); default: when it was received"}}})
+JSON_IMAGE_BODY = openapi.request_body("application/json", ImagePostJSON)
 
 
 def media_type(request: Request) -> str:
@@ -73,6 +73,27 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return body
 
 
+class _InMemoryMultiPart(MultiPartParser):
+    """Starlette's multipart parser with file parts kept in memory: its default spools a part past
+    1 MiB to a temporary file, and no image may touch the disk. The body is read (and limited) before
+    parsing, so a part never outgrows ``spool_max_size`` and the spool never rolls over."""
+
+    def __init__(self, request: Request, limit: int) -> None:
+        super().__init__(request.headers, request.stream(), max_files=1, max_fields=8)
+        self.spool_max_size = limit + 1
+
+
+async def read_form(request: Request, limit: int) -> FormData:
+    """The form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
+    await read_limited(request, limit)
+    if media_type(request) != "multipart/form-data":
+        return await request.form(max_files=1, max_fields=8)
+    try:
+        return await _InMemoryMultiPart(request, limit).parse()
+    except MultiPartException as exc:  # as Starlette's own form parsing answers it
+        raise HTTPException(status_code=400, detail=exc.message) from exc
+
+
 def _parse(model: type, data: Any) -> Any:
     try:
         return model.model_validate(data)
@@ -80,42 +101,71 @@ def _parse(model: type, data: Any) -> Any:
         raise Unprocessable(describe_problem(exc.errors())) from exc
 
 
-async def _json_body(request: Request, limit: int) -> Any:
-    body = await read_limited(request, limit)
+def _loads(body: bytes) -> Any:
     try:
         return json_codec.loads(body)
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
+# Bodies past this are parsed (and their base64 decoded) in a worker thread: a 373 MiB batch once held
+# the event loop, and every other request with it, for 2.2 s.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    body = await read_limited(request, limit)
+    return await asyncio.to_thread(_loads, body) if len(body) > OFF_LOOP_BYTES else _loads(body)
+
+
+def _image_post(body: bytes) -> ImagePostJSON:
+    return _parse(ImagePostJSON, _loads(body))  # the model's validator decodes the base64
+
+
+async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
+    # base64 is 4/3 of the bytes
+    body = await read_limited(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD)
+    return await asyncio.to_thread(_image_post, body) if len(body) > OFF_LOOP_BYTES else _image_post(body)
+
+
 # The routes answer a FastJSONResponse (orjson) of the dict they built: response_model documents the answer
 # (OpenAPI, and tests/test_fuzz.py checks answers against it) without FastAPI validating and
 # re-serialising every answer through it.
-@router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=IMAGE_POST_BODY,
-             summary="Score one image post and advance the user's state")
+@router.post("/users/{user_id}/posts", response_model=PostResult, openapi_extra=MULTIPART_IMAGE_BODY,
+             summary="Score one image post (multipart upload) and advance the user's state",
+             description="Clients that send JSON with a base64 image to this path keep being served; the "
+                         "documented way to send JSON is `POST /v1/users/{user_id}/posts/base64`.")
 async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     content_type = media_type(request)
+    post: PostFields
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
-        form = await request.form(max_files=1, max_fields=8)
+        form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Unprocessable("image: a file field named 'image' is required")
         fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
         post = _parse(PostFields, fields)
         data = await upload.read()
-    elif content_type == "application/json":
-        # base64 is 4/3 of the bytes
-        post = _parse(ImagePostJSON, await _json_body(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD))
+    elif content_type == "application/json":  # the one operation of earlier versions took both
+        post = await _image_json(request, settings)
         data = post.image_bytes()
     else:
-        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at) or application/json")
+        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at), or JSON to "
+                               f"{request.url.path}/base64")
     scored = await pipeline.score_image(data)
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
-OBSERVATION_BODY = {"requestBody": {"required": True,
-                                     "content": {"application/json": {"schema": inline_schema(ObservationJSON)}}}}
+@router.post("/users/{user_id}/posts/base64", response_model=PostResult, dependencies=[JsonBody],
+             openapi_extra=JSON_IMAGE_BODY, summary="Score one image post (JSON, base64 image) and advance the user's state")
+async def post_image_base64(user_id: UserId, request: Request, pipeline: PipelineDep,
+                            settings: SettingsDep) -> FastJSONResponse:
+    post = await _image_json(request, settings)
+    scored = await pipeline.score_image(post.image_bytes())
+    return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
+
+
+OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
 
 
 @router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
@@ -133,31 +183,49 @@ async def post_observation(user_id: UserId, request: Request, pipeline: Pipeline
                                                  Pipeline.observed(post.probabilities, post.face_detected)))
 
 
-async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
+def _decode_images(items: list[BatchItem]) -> list[bytes | ValueError | None]:
+    """Each item's image bytes (None: no image; ValueError: not base64), one item after another: in
+    one worker thread, the event loop is the only other taker of the interpreter lock (several
+    decoding threads at once starved it)."""
+    decoded: list[bytes | ValueError | None] = []
+    for item in items:
+        try:
+            decoded.append(None if item.image_base64 is None else decode_base64(item.image_base64))
+        except ValueError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+async def _score_item(pipeline: Pipeline, item: BatchItem, data: bytes | ValueError | None) -> Scored:
     if (item.image_base64 is None) == (item.probabilities is None):
         raise Unprocessable("each item needs exactly one of image_base64 or probabilities")
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
-    try:
-        data = decode_base64(item.image_base64 or "")
-    except ValueError as exc:
-        raise Unprocessable(f"image_base64: {exc}") from exc
+    if not isinstance(data, bytes):
+        raise Unprocessable(f"image_base64: {data}")
     return await pipeline.score_image(data)
 
 
-BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(BatchRequest)}}}}
+BATCH_BODY = openapi.request_body("application/json", BatchRequest)
 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
-             summary="Backfill: many posts of many users; each user's items applied in the order given")
+             summary="Backfill: many posts of many users; each user's items applied in the order given",
+             description="With `\"backfill\": true` the posts are history: states advance and alerts are "
+             "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
 async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
-    raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
+    # One limit on the whole body, refused (413) from Content-Length or as soon as the stream passes it:
+    # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.
+    raw = await _json_body(request, settings.max_batch_bytes)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
         raise Unprocessable("items: a non-empty list is required")
-    if unknown := sorted(set(raw) - {"items"}):
+    if unknown := sorted(set(raw) - {"items", "backfill"}):
         raise Unprocessable(f"{unknown[0]}: Extra inputs are not permitted")
+    backfill = raw.get("backfill", False)
+    if not isinstance(backfill, bool):
+        raise Unprocessable("backfill: Input should be a valid boolean")
     results: list[dict[str, Any]] = [{} for _ in raw["items"]]
     items: list[tuple[int, BatchItem]] = []
     for index, entry in enumerate(raw["items"]):
@@ -167,7 +235,9 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             results[index] = {"index": index, **error_body("validation_error", describe_problem(exc.errors()))}
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
-    scored = await asyncio.gather(*(_score_item(pipeline, item) for _, item in items), return_exceptions=True)
+    images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
+    scored = await asyncio.gather(*(_score_item(pipeline, item, data) for (_, item), data in zip(items, images)),
+                                  return_exceptions=True)
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
         per_user[item.user_id].append((index, item, score))
@@ -177,7 +247,8 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             try:
                 if isinstance(score, BaseException):
                     raise score
-                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score)}
+                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score,
+                                                                          backfill=backfill)}
             except EmodriftError as exc:
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 

@@ -12,7 +12,10 @@ Three loops share one Redis and one httpx client:
 - **due**: claim deliveries whose next attempt is due (see deliveries.py for the lease), POST them,
   and record the outcome: delivered (2xx), retry (timeout, connection error, 429, 5xx) on the
   schedule with jitter and never before ``Retry-After``, disabled (410), dead letter (other codes, or
-  the schedule is spent).
+  the schedule is spent: that last attempt counts as ``failed``, not ``retry``).
+
+Receiver URLs often carry a token in their path or query, so logs name the receiver's host only
+(httpx's own request log included: see urls.HostOnly).
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from redis.exceptions import ResponseError
 from service import keys, metrics
 from service.config import Settings
 from service.errors import InvalidWebhookUrl
-from service.webhooks.deliveries import Claimed, Deliveries
+from service.webhooks import events
+from service.webhooks.deliveries import Claimed, Deliveries, from_outbox
 from service.webhooks.retry import classify, next_delay, retry_after_seconds
 from service.webhooks.signing import sign
 from service.timestamps import iso_time
 from service.webhooks.subscriptions import Subscription, Subscriptions
-from service.webhooks.urls import check_url
+from service.webhooks.urls import HOST_ONLY, check_url, receiver_host
 
 log = logging.getLogger("emodrift.webhooks")
 FORGET_CONSUMER_MS = 10 * 60 * 1000
@@ -62,6 +66,7 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        logging.getLogger("httpx").addFilter(HOST_ONLY)  # once per logger: the same filter is not added twice
 
     async def start(self) -> None:
         self._loops = [asyncio.create_task(self._forever(step), name=f"webhooks-{step.__name__}")
@@ -142,8 +147,7 @@ class Dispatcher:
             await self.redis.xack(self.stream, self.group, stream_id)
             return
         matching = [sub for sub in subs if sub.matches(event_type)]
-        body = {"type": event_type, "timestamp": event.get("emitted_at") or event.get("at"), "data": event}
-        if await self.deliveries.enqueue(stream_id, event, json.dumps(body, separators=(",", ":")), matching) == 0:
+        if await self.deliveries.enqueue(stream_id, event, events.body(event), matching) == 0:
             await self.redis.xack(self.stream, self.group, stream_id)
         else:
             self._wake.set()
@@ -188,7 +192,7 @@ class Dispatcher:
             await self.deliveries.release(claimed)  # shutting down: due again now, for whoever is left
             raise
         except Exception as exc:  # noqa: BLE001 - the lease expires and another attempt follows
-            log.warning("webhook delivery %s: %s: %s", claimed.id, type(exc).__name__, exc)
+            log.warning("webhook delivery %s: %s", claimed.id, type(exc).__name__)  # the text may hold the URL
         finally:
             self._inflight.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._wake.set()
@@ -203,11 +207,14 @@ class Dispatcher:
         started, clock = time.time(), time.perf_counter()
         status: int | None = None
         error, retry_after, excerpt, refused = None, None, b"", False
+        host = receiver_host(sub.url)
         try:
             await check_url(sub.url, allow_private=self.settings.webhook_allow_private_urls)
             timestamp, body = int(started), rec["payload"].encode()
+            # after a rotation, one signature per secret (space-separated): receivers on either one verify
+            signature = " ".join(sign(secret, rec["event_id"], timestamp, body) for secret in sub.signing_secrets(started))
             headers = {"webhook-id": rec["event_id"], "webhook-timestamp": str(timestamp),
-                       "webhook-signature": sign(sub.secret, rec["event_id"], timestamp, body),
+                       "webhook-signature": signature,
                        "content-type": "application/json", "user-agent": "emodrift-webhooks/1"}
             # httpx timeouts are per phase; this bounds the whole attempt so it ends inside the lease.
             status, retry_after, excerpt = await asyncio.wait_for(
@@ -217,9 +224,15 @@ class Dispatcher:
         except (asyncio.TimeoutError, httpx.TimeoutException):
             error = "timeout"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:200]
+            error = f"{type(exc).__name__}: {str(exc).replace(sub.url, host)}"[:200]
         latency = time.perf_counter() - clock
         result = "failed" if refused else classify(status)
+        delay = None
+        if result == "retry":
+            delay = next_delay(self.settings.webhook_retry_schedule, self.settings.webhook_retry_jitter,
+                               claimed.round_attempt, retry_after)
+            if delay is None:  # the schedule is spent: this attempt was the last, and it failed
+                result = "failed"
         metrics.WEBHOOK_LATENCY.observe(latency)
         metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
         attempt: dict[str, Any] = {
@@ -228,20 +241,20 @@ class Dispatcher:
             "response": excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None,
         }
         what = f"HTTP {status}" if status is not None else error
+        log.log(logging.DEBUG if result == "delivered" else logging.INFO, "webhook attempt %d of %s to %s: %s (%s)",
+                attempt["attempt"], claimed.id, host, result, what)
         if result == "delivered":
             await self._finish(claimed, attempt, "delivered", "")
         elif result == "gone":
             await self._finish(claimed, attempt, "disabled", "receiver answered 410 Gone")
         elif result == "failed":
-            await self._finish(claimed, attempt, "dead_lettered", f"not retryable: {what}")
+            exhausted = classify(status) == "retry" and not refused
+            await self._finish(claimed, attempt, "dead_lettered",
+                               f"{'retries exhausted' if exhausted else 'not retryable'}: {what}")
         else:
-            delay = next_delay(self.settings.webhook_retry_schedule, self.settings.webhook_retry_jitter,
-                               claimed.round_attempt, retry_after)
-            if delay is None:
-                await self._finish(claimed, attempt, "dead_lettered", f"retries exhausted: {what}")
-            else:
-                attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso_time(time.time() + delay)
-                await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
+            assert delay is not None
+            attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso_time(time.time() + delay)
+            await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, bytes]:
         """Status, Retry-After, and the start of the answer (for the log; a huge body is not read)."""
@@ -261,7 +274,7 @@ class Dispatcher:
         metrics.WEBHOOK_DELIVERIES.labels(status).inc()
         if status == "dead_lettered":
             metrics.WEBHOOK_DEAD_LETTERS.inc()
-        if left == 0:
+        if left == 0 and from_outbox(claimed.record["stream_id"]):
             await self.redis.xack(self.stream, self.group, claimed.record["stream_id"])
 
 

@@ -1,6 +1,9 @@
 """Webhook subscriptions: one hash per subscription plus an index sorted by creation time.
 
-The secret is stored (the dispatcher signs with it) but only the create response ever shows it.
+The secret is stored (the dispatcher signs with it) but only the create and rotate responses ever
+show it. After a rotation the previous secret is kept until its grace period ends, and every delivery
+until then carries a signature with each (Standard Webhooks: space-separated ``v1,`` signatures), so a
+receiver can switch secrets whenever it likes within that window.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import redis.asyncio as aioredis
 
 from service import keys
 from service.timestamps import iso_time
+from service.webhooks.urls import redacted
 from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
 
 
@@ -28,6 +32,8 @@ class Subscription:
     status: str  # enabled | disabled (the receiver answered 410 Gone)
     created_at: float
     disabled_reason: str | None = None
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None  # Unix time the previous secret stops signing
 
     @property
     def enabled(self) -> bool:
@@ -37,22 +43,52 @@ class Subscription:
         """Whether an event of this type is delivered to this subscription now."""
         return self.enabled and event_type in self.events
 
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets a delivery sent at ``now`` is signed with: the current one, and the previous one
+        during the grace period after a rotation."""
+        if self.previous_secret and self.previous_secret_until is not None and now < self.previous_secret_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
     def public(self) -> dict[str, Any]:
-        """What GET shows: everything but the secret."""
-        return {"id": self.id, "url": self.url, "events": list(self.events), "status": self.status,
-                "created_at": iso_time(self.created_at), "disabled_reason": self.disabled_reason}
+        """What GET shows: everything but the secrets."""
+        grace = self.previous_secret_until if self.previous_secret_until and time.time() < self.previous_secret_until else None
+        return {"id": self.id, "url": redacted(self.url), "events": list(self.events), "status": self.status,
+                "created_at": iso_time(self.created_at), "disabled_reason": self.disabled_reason,
+                "previous_secret_expires_at": iso_time(grace) if grace else None}
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "Subscription":
         text = {k.decode(): v.decode() for k, v in raw.items()}
+        until = text.get("previous_secret_until")
         return cls(id=text["id"], url=text["url"], events=tuple(json.loads(text["events"])),
                    secret=text["secret"], status=text.get("status", "enabled"),
-                   created_at=float(text["created_at"]), disabled_reason=text.get("disabled_reason"))
+                   created_at=float(text["created_at"]), disabled_reason=text.get("disabled_reason"),
+                   previous_secret=text.get("previous_secret"), previous_secret_until=float(until) if until else None)
+
+
+# KEYS: subscription; ARGV: new secret, until when the old one still signs. 0 when there is no such subscription.
+ROTATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'previous_secret', redis.call('HGET', KEYS[1], 'secret'),
+  'previous_secret_until', ARGV[2], 'secret', ARGV[1])
+return 1
+"""
+
+# KEYS: subscription. 0 when there is no such subscription.
+ENABLE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'enabled')
+redis.call('HDEL', KEYS[1], 'disabled_reason')
+return 1
+"""
 
 
 class Subscriptions:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._rotate = redis.register_script(ROTATE)
+        self._enable = redis.register_script(ENABLE)
 
     async def create(self, url: str, events: list[str], secret: str) -> Subscription:
         sub = Subscription(id=f"wh_{secrets.token_hex(12)}", url=url, events=tuple(dict.fromkeys(events)),
@@ -69,6 +105,20 @@ class Subscriptions:
     async def get(self, sub_id: str) -> Subscription | None:
         raw = await guarded(self.redis.hgetall(keys.webhook(sub_id)))
         return Subscription.from_redis(raw) if raw else None
+
+    async def rotate(self, sub_id: str, secret: str, grace_seconds: float) -> Subscription | None:
+        """Sign with ``secret`` from now on, and with the old secret too for ``grace_seconds``; one
+        script, so two rotations at once cannot lose the secret in between."""
+        until = repr(round(time.time() + grace_seconds, 6))
+        if not await guarded(self._rotate(keys=[keys.webhook(sub_id)], args=[secret, until])):
+            return None
+        return await self.get(sub_id)
+
+    async def enable(self, sub_id: str) -> Subscription | None:
+        """Deliver again to a subscription that was disabled (its receiver answered 410)."""
+        if not await guarded(self._enable(keys=[keys.webhook(sub_id)])):
+            return None
+        return await self.get(sub_id)
 
     async def ids_ever(self) -> list[str]:
         """Every subscription id ever created, deleted ones too (erasure: their deliveries hold payloads)."""

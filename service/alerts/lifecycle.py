@@ -1,0 +1,65 @@
+"""An alert's lifecycle, pure: ``open`` → ``acknowledged`` → ``resolved`` with a verdict.
+
+An alert is a drift event (``Pipeline._event``) plus the fields that follow it through its life. Each
+transition returns a new dict and never touches the input; the store writes it with a compare-and-set.
+
+>>> a = opened({"id": "evt_1", "type": "drift.started"}, created_at=0.0, backfill=False)
+>>> a["status"], a["created_at"], a["verdict"]
+('open', '1970-01-01T00:00:00.000000Z', None)
+>>> b = acknowledged(a, now=60.0)
+>>> b["status"], b["acknowledged_at"], acknowledged(b, now=120.0) == b
+('acknowledged', '1970-01-01T00:01:00.000000Z', True)
+>>> c = resolved(b, "false_alarm", "a costume party", now=90.0)
+>>> c["status"], c["verdict"], c["note"], c["resolved_at"]
+('resolved', 'false_alarm', 'a costume party', '1970-01-01T00:01:30.000000Z')
+>>> resolved(c, "false_alarm", "a costume party", now=100.0) == c   # the same judgment again: a retry
+True
+>>> resolved(c, "confirmed", None, now=100.0)
+Traceback (most recent call last):
+...
+service.errors.AlertResolved: alert evt_1 is already resolved (false_alarm)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from service.errors import AlertResolved, Unprocessable
+from service.timestamps import iso_time
+
+Status = Literal["open", "acknowledged", "resolved"]
+Verdict = Literal["confirmed", "false_alarm", "not_actionable"]
+EventType = Literal["drift.started", "drift.ended"]
+STATUSES: tuple[str, ...] = get_args(Status)
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+NOTE_MAX_CHARS = 2000
+
+
+def opened(event: dict[str, Any], *, created_at: float, backfill: bool) -> dict[str, Any]:
+    """The alert a drift event becomes when its step is written at ``created_at`` (unix seconds)."""
+    return {**event, "status": "open", "created_at": iso_time(created_at), "backfill": backfill,
+            "acknowledged_at": None, "resolved_at": None, "verdict": None, "note": None}
+
+
+def acknowledged(alert: dict[str, Any], *, now: float) -> dict[str, Any]:
+    """Someone is looking at it. Acknowledging twice changes nothing; a resolved alert stays resolved."""
+    if alert["status"] == "resolved":
+        raise AlertResolved(f"alert {alert['id']} is already resolved ({alert['verdict']})")
+    if alert["status"] == "acknowledged":
+        return alert
+    return {**alert, "status": "acknowledged", "acknowledged_at": iso_time(now)}
+
+
+def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float) -> dict[str, Any]:
+    """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
+    note is a retry and changes nothing; another judgment of a resolved alert is a conflict."""
+    if verdict not in VERDICTS:
+        raise Unprocessable(f"verdict: must be one of {', '.join(VERDICTS)}")
+    if note is not None and len(note) > NOTE_MAX_CHARS:
+        raise Unprocessable(f"note: at most {NOTE_MAX_CHARS} characters")
+    if alert["status"] == "resolved":
+        if alert["verdict"] == verdict and alert["note"] == note:
+            return alert
+        raise AlertResolved(f"alert {alert['id']} is already resolved ({alert['verdict']})")
+    return {**alert, "status": "resolved", "resolved_at": iso_time(now), "verdict": verdict, "note": note}
+

@@ -1,0 +1,222 @@
+"""The alert store: list, read and judge alerts (Redis; keys in service/keys.py).
+
+Each alert lives in its user's hash (``keys.alerts``), written by the advance script with the step
+that raised it, so erasure and retention treat it as one of the user's keys. The listing across users
+(index.py) is filled by the outbox relay. A transition (acknowledge, resolve) is a compare-and-set of
+the record in the user's slot, then a move between the status sets; a crash between the two leaves a
+stale hint that the next listing repairs, never a wrong answer: every alert listed is read from its
+record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service import json_codec, keys, metrics
+from service.alerts import lifecycle
+from service.alerts.index import AlertIndex, created_seconds
+from service.errors import AlertNotFound, BadRequest, StateConflict
+from service.state_store import guarded
+
+# KEYS: the user's alerts; ARGV: alert id, the record as read, the record to write instead
+SWAP = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 'missing' end
+if cur ~= ARGV[2] then return 'changed' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 'ok'
+"""
+SWAP_ATTEMPTS = 8
+MAX_LIMIT = 200
+SCAN_LIMIT = 1000  # alerts one listing request examines at most (filters can skip many): bounded work
+CHUNK = 100
+
+Position = tuple[float, str]  # (created unix seconds, alert id): the listing's order, newest first
+
+
+def encode_cursor(position: Position) -> str:
+    return base64.urlsafe_b64encode(f"{position[0]!r} {position[1]}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    try:
+        score, alert_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(" ", 1)
+        return float(score), alert_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("cursor: not a next_cursor this API returned") from exc
+
+
+def user_index(raw: bytes | None) -> list[Position]:
+    """The positions in a user's ``index`` field, newest first."""
+    entries = [entry.split(":", 1) for entry in (raw or b"").decode().split()]
+    return sorted(((float(ts), alert_id) for ts, alert_id in entries), reverse=True)
+
+
+def after(position: Position, cursor: Position | None) -> bool:
+    """Does ``position`` come after ``cursor`` in the listing (newest first, then id descending, as
+    Redis orders equal scores in reverse)?"""
+    return cursor is None or position < cursor
+
+
+class _Source:
+    """Positions newest first, after a cursor: from a sorted set, fetched a chunk at a time."""
+
+    def __init__(self, redis: aioredis.Redis, key: str, cursor: Position | None) -> None:
+        self.redis, self.key, self.cursor = redis, key, cursor
+        self.offset = 0
+        self.buffer: list[Position] = []  # taken from Redis, not yet handed out
+
+    async def take(self, n: int) -> list[Position]:
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        top = "+inf" if self.cursor is None else repr(self.cursor[0])  # inclusive: ties come after it
+        while len(out) < n:
+            raw = await guarded(self.redis.zrevrangebyscore(self.key, top, "-inf", start=self.offset,
+                                                            num=n - len(out), withscores=True))
+            if not raw:
+                break
+            self.offset += len(raw)
+            out += [(score, member.decode()) for member, score in raw
+                    if after((score, member.decode()), self.cursor)]
+        return out
+
+    def put_back(self, positions: list[Position]) -> None:
+        self.buffer = positions + self.buffer
+
+    async def exhausted(self) -> bool:
+        more = await self.take(1)
+        self.put_back(more)
+        return not more
+
+
+class _UserSource(_Source):
+    """One user's positions, from the index in their hash (bounded by ``alerts_per_user``)."""
+
+    def __init__(self, positions: list[Position], cursor: Position | None) -> None:
+        self.buffer = [p for p in positions if after(p, cursor)]
+
+    async def take(self, n: int) -> list[Position]:
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+
+class AlertStore:
+    def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.index = index
+        self.clock = clock
+        self._swap = redis.register_script(SWAP)
+
+    # --- reading ------------------------------------------------------------------------------
+    async def list(self, *, status: str | None = None, user_id: str | None = None, type: str | None = None,
+                   limit: int = 50, cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Alerts newest first (by ``created_at``), filtered; and the cursor of the next page (None: no more).
+
+        A page examines at most ``SCAN_LIMIT`` alerts, so one with rare matches may hold fewer than
+        ``limit``: follow ``next_cursor`` until it is None.
+        """
+        limit = max(1, min(limit, MAX_LIMIT))
+        position = decode_cursor(cursor) if cursor else None
+        if user_id is not None:
+            source: _Source = _UserSource(user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index"))),
+                                          position)
+        else:
+            key = keys.alerts_by_status(status) if status else keys.alerts_by_time()
+            source = _Source(self.redis, key, position)
+        found: builtins.list[dict[str, Any]] = []
+        last: Position | None = None
+        scanned = 0
+        gone: builtins.list[str] = []
+        while len(found) < limit and scanned < SCAN_LIMIT:
+            chunk = await source.take(min(CHUNK, SCAN_LIMIT - scanned))
+            if not chunk:
+                break
+            records = await self._records([alert_id for _, alert_id in chunk], user_id)
+            for i, (pos, record) in enumerate(zip(chunk, records)):
+                scanned, last = scanned + 1, pos
+                if record is None:
+                    gone.append(pos[1])
+                    continue
+                if status and record["status"] != status and user_id is None:
+                    await guarded(self.index.move(record["id"], pos[0], record["status"]))  # a stale hint
+                if (status and record["status"] != status) or (type and record["type"] != type):
+                    continue
+                found.append(record)
+                if len(found) == limit:
+                    source.put_back(chunk[i + 1:])
+                    break
+        if gone and user_id is None:  # erased or expired: their records are the truth
+            await guarded(self.index.remove(gone))
+        more = last is not None and not await source.exhausted()
+        return found, encode_cursor(last) if more and last is not None else None
+
+    async def _records(self, alert_ids: builtins.list[str],
+                       user_id: str | None) -> builtins.list[dict[str, Any] | None]:
+        """The records of these alerts, in order (None: gone), in one or two round trips."""
+        if user_id is not None:
+            raw = await guarded(self.redis.hmget(keys.alerts(user_id), alert_ids))
+            return [json_codec.loads(item) if item else None for item in raw]
+        owners = await guarded(self.redis.hmget(keys.alert_owners(), alert_ids))
+        owned = [(alert_id, owner.decode()) for alert_id, owner in zip(alert_ids, owners) if owner]
+        records: dict[str, Any] = {}
+        if owned:
+            async with self.redis.pipeline(transaction=False) as pipe:  # one round trip, every user's slot
+                for alert_id, owner in owned:
+                    pipe.hget(keys.alerts(owner), alert_id)
+                raw = await guarded(pipe.execute())
+            records = {alert_id: json_codec.loads(item) for (alert_id, _), item in zip(owned, raw) if item}
+        return [records.get(alert_id) for alert_id in alert_ids]
+
+    async def _locate(self, alert_id: str) -> tuple[str, bytes]:
+        """(user id, the stored record) of the alert, or AlertNotFound."""
+        owner = await guarded(self.redis.hget(keys.alert_owners(), alert_id))
+        raw = await guarded(self.redis.hget(keys.alerts(owner.decode()), alert_id)) if owner else None
+        if raw is None:
+            raise AlertNotFound(f"no alert {alert_id}")
+        return owner.decode(), raw  # type: ignore[union-attr]
+
+    async def get(self, alert_id: str) -> dict[str, Any]:
+        return json_codec.loads((await self._locate(alert_id))[1])
+
+    # --- judging ------------------------------------------------------------------------------
+    async def acknowledge(self, alert_id: str) -> dict[str, Any]:
+        """open -> acknowledged; again on an acknowledged alert: unchanged; a resolved one: AlertResolved."""
+        return await self._transition(alert_id, lambda alert: lifecycle.acknowledged(alert, now=self.clock()))
+
+    async def resolve(self, alert_id: str, verdict: str, note: str | None) -> dict[str, Any]:
+        """open|acknowledged -> resolved with ``verdict``; the same verdict and note again: unchanged."""
+        return await self._transition(
+            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock()))
+
+    async def _transition(self, alert_id: str, step: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        for _ in range(SWAP_ATTEMPTS):
+            user_id, raw = await self._locate(alert_id)
+            current = json_codec.loads(raw)
+            updated = step(current)
+            if updated is current:  # nothing to change: a repeated request
+                return current
+            reply = await guarded(self._swap(keys=[keys.alerts(user_id)],
+                                             args=[alert_id, raw, json_codec.dumps(updated)]))
+            if reply == b"missing":
+                raise AlertNotFound(f"no alert {alert_id}")
+            if reply == b"ok":
+                await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
+                if updated["status"] == "resolved":
+                    metrics.ALERT_VERDICTS.labels(updated["verdict"]).inc()
+                return updated
+        raise StateConflict(f"alert {alert_id} is being changed concurrently; retry")
+
+    # --- erasure ------------------------------------------------------------------------------
+    async def ids_of(self, user_id: str) -> builtins.list[str]:
+        """The ids of the alerts kept for ``user_id``."""
+        return [alert_id for _, alert_id in user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index")))]
+
+    async def unlist(self, alert_ids: builtins.list[str]) -> None:
+        """Erasure: the listing forgets these alerts (their records go with the user's keys)."""
+        await guarded(self.index.remove(alert_ids))

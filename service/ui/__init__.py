@@ -1,0 +1,8 @@
+"""The page for the people who act on alerts, at ``/ui``: rendered on the server, no script, no CDN.
+
+    sessions.py   the signed session cookie and the CSRF token of its forms
+    pages.py      the Jinja2 environment and the headers every page carries
+    routes.py     sign-in/out, the alerts list, an alert's page and its acknowledge / resolve forms
+    templates/    the HTML, autoescaped
+    static/       the one stylesheet
+"""

@@ -1,0 +1,68 @@
+"""Rendering: the Jinja2 environment (autoescaped) and the headers every /ui response carries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).resolve().parent
+STYLESHEET = (HERE / "static" / "ui.css").read_bytes()
+
+# No script anywhere, styles and images only from this origin, forms only to it, never framed (the
+# resolve buttons must not be clickjacked). Pages show who drifted: never cached, no referrer abroad.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * float(value):.0f}%"
+
+
+def _when(value: str | None) -> str:
+    """RFC 3339 → '2026-11-01 09:00 UTC' (what a person reads); anything else is shown as it came."""
+    if not value:
+        return "—"
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value
+
+
+ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+ENV.filters["percent"] = _percent
+ENV.filters["when"] = _when
+ENV.filters["urlpart"] = lambda value: quote(str(value), safe="")
+
+
+def base(request: Request) -> str:
+    """Where the page lives: /ui under whatever prefix a proxy serves the app at."""
+    return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("session", None)
+    context.setdefault("csrf_token", "")
+    html = ENV.get_template(template).render(base=base(request), **context)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+def redirect(location: str) -> RedirectResponse:
+    """303: after a form, the browser GETs the next page (reloading it does not post again)."""
+    return RedirectResponse(location, status_code=303, headers=HEADERS)
+
+
+def stylesheet() -> Response:
+    return Response(STYLESHEET, media_type="text/css", headers={**HEADERS, "Cache-Control": "max-age=3600"})

@@ -1,0 +1,243 @@
+"""The /ui pages: sign-in and sign-out, the alerts list, an alert's page and its two forms.
+
+Every page but sign-in needs a session (service/ui/sessions.py); without one the browser is sent to
+sign-in and back afterwards. Every POST but sign-in needs the session's CSRF token, and answers with a
+303 to the page to show next. GETs change nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import Response
+
+from service import keys, timeline_svg
+from service.errors import BadRequest, EmodriftError, NotFound
+from service.alerts import lifecycle
+from service.alerts.store import AlertStore
+from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId, _matches
+from service.schemas import ID_PATTERN
+from service.state_store import guarded
+from service.emotions import LABELS, VALENCE
+from service.ui import pages
+from service.ui.sessions import COOKIE, Session, SessionCodec
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+STATUSES = (*lifecycle.STATUSES, "all")
+# what each verdict means to the person choosing it (the API's ResolveRequest says the same)
+VERDICTS = {
+    "confirmed": "Confirmed: the user's pattern did change",
+    "false_alarm": "False alarm: it did not",
+    "not_actionable": "Not actionable: it changed, but there is nothing to do",
+}
+assert tuple(VERDICTS) == lifecycle.VERDICTS
+PAGE_SIZE = 50
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class FormRefused(Exception):
+    """A POST without this session's CSRF token: from another site, or a page older than the session."""
+
+
+def codec(request: Request) -> SessionCodec:
+    return request.app.state.ui_sessions
+
+
+async def page_session(request: Request) -> Session:
+    session = codec(request).read(request.cookies.get(COOKIE), time.time())
+    if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(here if request.method == "GET" else pages.base(request))
+    return session
+
+
+SessionDep = Annotated[Session, Depends(page_session)]
+CsrfToken = Annotated[str, Form()]
+
+
+def check_form(request: Request, session: Session, token: str) -> None:
+    if not codec(request).csrf_ok(session, token):
+        raise FormRefused()
+
+
+def context(request: Request, session: Session) -> dict[str, Any]:
+    return {"session": session, "csrf_token": codec(request).csrf_token(session)}
+
+
+def safe_next(request: Request, target: str | None) -> str:
+    """Only a page of this UI: never another site (an open redirect would lend it our name)."""
+    home = pages.base(request)
+    if (target and target.startswith(home) and target[len(home):len(home) + 1] in ("", "/", "?")
+            and "//" not in target and "\\" not in target):
+        return target
+    return home
+
+
+# --- sign-in and sign-out --------------------------------------------------------------------
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: str | None = None) -> Response:
+    return pages.render(request, "sign_in.html", next=safe_next(request, next), error=None,
+                        open_mode=codec(request).open_mode)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, settings: SettingsDep, api_key: Annotated[str, Form()] = "",
+                  next: Annotated[str, Form()] = "") -> Response:
+    issued = codec(request).issue(api_key.strip() or None, time.time())
+    if issued is None:
+        is_ingest = bool(api_key.strip()) and _matches(api_key.strip(), settings.api_keys)
+        error = ("This key has the ingest scope only; the page needs an admin key." if is_ingest
+                 else "That is not an admin API key of this service.")
+        return pages.render(request, "sign_in.html", status_code=403 if is_ingest else 401,
+                            next=safe_next(request, next), error=error, open_mode=False)
+    cookie, _ = issued
+    response = pages.redirect(safe_next(request, next))
+    # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
+    # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
+    # POST also needs the CSRF token.
+    secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
+    response.set_cookie(COOKIE, cookie, max_age=codec(request).lifetime, path=pages.base(request),
+                        httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken = "") -> Response:
+    check_form(request, session, csrf_token)
+    remaining = max(1, session.expires - int(time.time()))
+    await guarded(request.app.state.store.redis.set(keys.ui_signed_out(session.nonce), 1, ex=remaining))
+    response = pages.redirect(f"{pages.base(request)}/sign-in")
+    response.delete_cookie(COOKIE, path=pages.base(request), httponly=True, samesite="lax")
+    return response
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+@router.get("")
+async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "open",
+                     cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    if status not in STATUSES:
+        return pages.render(request, "error.html", status_code=400, **context(request, session),
+                            title="Unknown status", message=f"status must be one of {', '.join(STATUSES)}")
+    try:
+        found, next_cursor = await alerts.list(status=None if status == "all" else status, limit=PAGE_SIZE,
+                                               cursor=cursor)
+    except BadRequest as exc:  # a cursor that is not one of ours
+        return pages.render(request, "error.html", status_code=400, **context(request, session),
+                            title="Bad link", message=exc.message)
+    return pages.render(request, "alerts.html", **context(request, session), alerts=found, status=status,
+                        statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None)
+
+
+@router.get("/alerts/{alert_id}")
+async def alert_page(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                     done: str | None = None) -> Response:
+    try:
+        alert = await _load(alerts, alert_id)
+    except NotFound as exc:
+        return _missing(request, session, exc)
+    return _alert(request, session, alert, done=done if done in ("acknowledged", "resolved") else None)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                      csrf_token: CsrfToken = "") -> Response:
+    check_form(request, session, csrf_token)
+    try:
+        await alerts.acknowledge(_valid(alert_id))
+    except NotFound as exc:
+        return _missing(request, session, exc)
+    except EmodriftError as exc:  # a resolved alert: say why, on its page
+        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
+    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=acknowledged")
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+                  csrf_token: CsrfToken = "", verdict: Annotated[str, Form()] = "",
+                  note: Annotated[str, Form()] = "") -> Response:
+    check_form(request, session, csrf_token)
+    try:
+        alert = await _load(alerts, alert_id)
+        if verdict not in VERDICTS:
+            return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
+        await alerts.resolve(alert_id, verdict, note.strip() or None)
+    except NotFound as exc:
+        return _missing(request, session, exc)
+    except EmodriftError as exc:  # judged meanwhile with another verdict, a note too long: say why
+        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
+    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=resolved")
+
+
+def _valid(alert_id: str) -> str:
+    if not ID_PATTERN.fullmatch(alert_id):
+        raise NotFound(f"no alert {alert_id}")
+    return alert_id
+
+
+async def _load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
+    return await alerts.get(_valid(alert_id))
+
+
+def _missing(request: Request, session: Session, exc: NotFound) -> Response:
+    return pages.render(request, "error.html", status_code=404, **context(request, session),
+                        title="No such alert", message=exc.message)
+
+
+def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
+           error: str | None = None, status_code: int = 200) -> Response:
+    before, after = alert["before"]["distribution"], alert["after"]["distribution"]
+    rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
+             "after": after.get(label, 0.0)} for label in LABELS]
+    return pages.render(request, "alert.html", status_code=status_code, **context(request, session),
+                        alert=alert, rows=rows, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
+                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, error=error)
+
+
+@router.get("/users/{user_id}/timeline.svg")
+async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeline: PipelineDep) -> Response:
+    """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session."""
+    posts = await store.timeline(user_id, 200)  # the API picture's default length
+    if not posts:
+        raise NotFound(f"no posts for user {user_id}")
+    # the served model's threshold (its manifest's calibration, or the operator's override)
+    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml",
+                    headers=pages.HEADERS)
+
+
+@router.get("/static/ui.css")
+async def stylesheet() -> Response:
+    return pages.stylesheet()
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return pages.redirect(f"{pages.base(request)}/sign-in?next={quote(exc.next_url, safe='')}")
+
+
+async def _form_refused(request: Request, exc: Exception) -> Response:
+    return pages.render(request, "error.html", status_code=403, title="Form refused",
+                        message="This form did not come from this page of your session (it may be older than "
+                                "your sign-in). Go back, reload the page and try again.")
+
+
+def install(app: FastAPI) -> None:
+    app.state.ui_sessions = SessionCodec.from_settings(app.state.settings)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(FormRefused, _form_refused)
+    app.include_router(router)

@@ -1,0 +1,318 @@
+"""Alerts as a resource, end to end: the real service on a real redis-server, users driven into drift
+and back with observations, then listed, read, acknowledged and resolved through /v1/alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from service import keys
+from service.alerts.store import AlertStore
+from service.embedded_redis import EmbeddedRedis, free_port
+from service.schemas import Alert, WebhookPayload
+from service.state_store import StateStore
+from tests.conftest import RunningService, start_service
+from tests.test_state_store import _state
+from tests.test_webhooks import FAST, OUTBOX, subscribe, wait_for
+from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
+
+# 40 happy posts, a sad spell (drift.started after ~6 of them), happy again (drift.ended ~30 posts later)
+EPISODE = [HAPPY] * 40 + [SAD] * 30 + [HAPPY] * 40
+
+
+def observe(http: httpx.Client, user: str, moods: list[dict[str, float]], start: int = 0) -> list[dict[str, Any]]:
+    """Post ``moods`` as observations of ``user``; returns the alerts they raised, in order."""
+    raised = []
+    for i, mood in enumerate(moods, start=start):
+        response = http.post(f"/v1/users/{user}/observations", json={"post_id": f"{user}-{i}", "probabilities": mood})
+        assert response.status_code == 200, response.text
+        if response.json()["alert"]:
+            raised.append(response.json()["alert"])
+    return raised
+
+
+def listing(http: httpx.Client, **params: Any) -> dict[str, Any]:
+    response = http.get("/v1/alerts", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def verdicts(http: httpx.Client) -> dict[str, float]:
+    text = http.get("/metrics").text
+    return {m[1]: float(m[2]) for m in re.finditer(r'^emodrift_alert_verdicts_total\{verdict="(\w+)"\} (\S+)$', text, re.M)}
+
+
+def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
+    started, ended = observe(client, "ann", EPISODE)
+    assert (started["type"], ended["type"]) == ("drift.started", "drift.ended")
+    for alert in (started, ended):  # the post's answer carries the alert as the API lists it
+        Alert.model_validate(alert)
+        assert alert["status"] == "open" and alert["backfill"] is False and alert["verdict"] is None
+        assert client.get(f"/v1/alerts/{alert['id']}").json() == alert
+    assert [a["id"] for a in listing(client)["alerts"]] == [ended["id"], started["id"]]  # newest first
+
+    before = verdicts(client)
+    seen = client.post(f"/v1/alerts/{started['id']}/acknowledge")
+    assert seen.status_code == 200 and seen.json()["status"] == "acknowledged" and seen.json()["acknowledged_at"]
+    assert client.post(f"/v1/alerts/{started['id']}/acknowledge").json() == seen.json()  # idempotent
+    judged = client.post(f"/v1/alerts/{started['id']}/resolve", json={"verdict": "false_alarm", "note": "a costume party"})
+    assert judged.status_code == 200, judged.text
+    body = judged.json()
+    assert (body["status"], body["verdict"], body["note"]) == ("resolved", "false_alarm", "a costume party")
+    assert body["resolved_at"] >= body["acknowledged_at"] >= body["created_at"]
+    assert {k: v for k, v in body.items() if k not in ("status", "acknowledged_at", "resolved_at", "verdict", "note")} \
+        == {k: v for k, v in started.items() if k not in ("status", "acknowledged_at", "resolved_at", "verdict", "note")}
+    # a retry of the same judgment changes nothing; another judgment is a conflict
+    again = client.post(f"/v1/alerts/{started['id']}/resolve", json={"verdict": "false_alarm", "note": "a costume party"})
+    assert again.status_code == 200 and again.json() == body
+    for path, payload in (("resolve", {"verdict": "confirmed"}), ("acknowledge", None)):
+        refused = client.post(f"/v1/alerts/{started['id']}/{path}", json=payload)
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "alert_resolved"
+    after = verdicts(client)
+    assert after.get("false_alarm", 0) - before.get("false_alarm", 0) == 1  # counted once, not per retry
+    assert client.get(f"/v1/alerts/{started['id']}").json() == body
+
+    # the ended alert is resolved straight from open, without being acknowledged
+    direct = client.post(f"/v1/alerts/{ended['id']}/resolve", json={"verdict": "confirmed"}).json()
+    assert direct["status"] == "resolved" and direct["acknowledged_at"] is None and direct["note"] is None
+    assert client.get("/v1/users/ann").json()["last_alert"] == direct  # the user's view follows the alert
+
+
+def test_listing_filters_and_pages_newest_first(client: httpx.Client) -> None:
+    raised = {user: observe(client, user, EPISODE[:60]) for user in ("bo", "cy", "di")}
+    assert all(len(alerts) == 1 for alerts in raised.values())
+    observe(client, "bo", EPISODE[60:], start=60)  # bo recovers: a drift.ended
+    everything = listing(client, limit=200)
+    assert everything["next_cursor"] is None and len(everything["alerts"]) == 4
+    ordered = [a["created_at"] for a in everything["alerts"]]
+    assert ordered == sorted(ordered, reverse=True)
+
+    pages, cursor = [], None
+    while True:  # one at a time: the cursors walk the same list, nothing twice, nothing lost
+        page = listing(client, limit=1, **({"cursor": cursor} if cursor else {}))
+        pages += page["alerts"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [a["id"] for a in pages] == [a["id"] for a in everything["alerts"]]
+
+    client.post(f"/v1/alerts/{raised['cy'][0]['id']}/resolve", json={"verdict": "confirmed"})
+    client.post(f"/v1/alerts/{raised['di'][0]['id']}/acknowledge")
+    ids = lambda **params: [a["id"] for a in listing(client, **params)["alerts"]]  # noqa: E731
+    assert ids(status="resolved") == [raised["cy"][0]["id"]]
+    assert ids(status="acknowledged") == [raised["di"][0]["id"]]
+    assert set(ids(status="open")) == {raised["bo"][0]["id"], everything["alerts"][0]["id"]}
+    assert [a["user_id"] for a in listing(client, user_id="bo")["alerts"]] == ["bo", "bo"]
+    assert [a["type"] for a in listing(client, user_id="bo")["alerts"]] == ["drift.ended", "drift.started"]
+    assert [a["user_id"] for a in listing(client, type="drift.ended")["alerts"]] == ["bo"]
+    assert ids(user_id="bo", status="open", type="drift.started") == [raised["bo"][0]["id"]]
+    assert listing(client, user_id="nobody") == {"alerts": [], "next_cursor": None}
+
+
+def test_bad_requests_get_clear_errors(client: httpx.Client) -> None:
+    (alert,) = observe(client, "eve", EPISODE[:60])
+    cases = [
+        (client.get("/v1/alerts", params={"status": "closed"}), 422, "validation_error"),
+        (client.get("/v1/alerts", params={"limit": 0}), 422, "validation_error"),
+        (client.get("/v1/alerts", params={"cursor": "not a cursor"}), 400, "bad_request"),
+        (client.get("/v1/alerts", params={"user_id": "no spaces"}), 400, "invalid_id"),
+        (client.get("/v1/alerts/evt_missing"), 404, "alert_not_found"),
+        (client.post("/v1/alerts/evt_missing/acknowledge"), 404, "alert_not_found"),
+        (client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "maybe"}), 422, "validation_error"),
+        (client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "confirmed", "note": "x" * 2001}),
+         422, "validation_error"),
+        (client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "confirmed", "by": "me"}), 422,
+         "validation_error"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status and response.json()["error"]["code"] == code, response.text
+    assert client.get(f"/v1/alerts/{alert['id']}").json() == alert  # nothing refused changed it
+
+
+def test_erasing_a_user_erases_their_alerts(client: httpx.Client, redis_client: redis.Redis) -> None:
+    alerts = observe(client, "fay", EPISODE) + observe(client, "gus", EPISODE[:60])
+    assert client.delete("/v1/users/fay").status_code == 204
+    for alert in alerts[:2]:
+        assert client.get(f"/v1/alerts/{alert['id']}").status_code == 404
+    assert [a["id"] for a in listing(client)["alerts"]] == [alerts[2]["id"]]
+    assert listing(client, user_id="fay")["alerts"] == []
+    listed = [m for status in ("open", "acknowledged", "resolved")
+              for m in redis_client.zrange(keys.alerts_by_status(status), 0, -1)]
+    blob = b" ".join(redis_client.keys("*") + redis_client.zrange(keys.alerts_by_time(), 0, -1) + listed
+                     + [b"%s=%s" % kv for kv in redis_client.hgetall(keys.alert_owners()).items()])
+    assert b"fay" not in blob and all(a["id"].encode() not in blob for a in alerts[:2])
+
+
+def test_alerts_follow_the_user_retention(client: httpx.Client, redis_client: redis.Redis,
+                                          service: RunningService) -> None:
+    (alert,) = observe(client, "hal", EPISODE[:60])
+    retention = service.settings.user_retention_seconds
+    assert retention - 5 <= redis_client.ttl(keys.alerts("hal")) <= retention
+    assert abs(redis_client.ttl(keys.alerts("hal")) - redis_client.ttl(keys.state("hal"))) <= 1
+    # the user's keys expire (made to happen now): the alert is gone, and the listing forgets it
+    for key in redis_client.keys("ed:{hal}:*"):
+        redis_client.pexpire(key, 1)
+    deadline = time.monotonic() + 2
+    while redis_client.exists(keys.alerts("hal")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.get(f"/v1/alerts/{alert['id']}").status_code == 404
+    assert listing(client)["alerts"] == []
+    assert redis_client.zcard(keys.alerts_by_time()) == 0 and not redis_client.hexists(keys.alert_owners(), alert["id"])
+
+
+def test_a_stale_status_hint_is_repaired_by_the_listing(client: httpx.Client, redis_client: redis.Redis) -> None:
+    (alert,) = observe(client, "ida", EPISODE[:60])
+    client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "not_actionable"})
+    # a replica died between the record's compare-and-set and the move between status sets
+    score = redis_client.zscore(keys.alerts_by_status("resolved"), alert["id"])
+    redis_client.zadd(keys.alerts_by_status("open"), {alert["id"]: score})
+    assert listing(client, status="open")["alerts"] == []  # the record is the truth
+    assert redis_client.zscore(keys.alerts_by_status("open"), alert["id"]) is None
+    assert [a["id"] for a in listing(client, status="resolved")["alerts"]] == [alert["id"]]
+
+
+# --- the store, against Redis directly ----------------------------------------------------------
+def _event(n: int, created_at: str) -> dict[str, Any]:
+    return {"id": f"evt_{n}", "type": "drift.started", "status": "open", "created_at": created_at, "n": n}
+
+
+def test_an_alert_is_written_with_its_step_or_not_at_all(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=1000, timeline_length=10,
+                           idempotency_ttl=3600, alerts_per_user=2)
+        alerts = AlertStore(client, store.relay.alerts)
+        try:
+            ok = await store.advance("u", "p1", 0, _state(), {"n": 1}, _event(1, "2026-11-30T10:00:01.000000Z"), 1.0)
+            assert ok.outcome == "ok" and (await alerts.get("evt_1"))["n"] == 1
+            # a refused step (stale version) and a repeated post id write no alert
+            stale = await store.advance("u", "p2", 0, _state(), {"n": 2}, _event(2, "2026-11-30T10:00:02.000000Z"), 2.0)
+            dup = await store.advance("u", "p1", 1, _state(), {"n": 3}, _event(3, "2026-11-30T10:00:03.000000Z"), 3.0)
+            assert (stale.outcome, dup.outcome) == ("conflict", "duplicate")
+            assert await alerts.ids_of("u") == ["evt_1"] and not redis_client.hexists(keys.alerts("u"), "evt_2")
+            # past alerts_per_user the oldest goes, from the user's hash and from the listing
+            for n in (4, 5):
+                await store.advance("u", f"p{n}", n - 3, _state(), {"n": n}, _event(n, f"2026-11-30T10:00:0{n}.000000Z"),
+                                    float(n))
+            assert await alerts.ids_of("u") == ["evt_5", "evt_4"]
+            found, cursor = await alerts.list()
+            assert [a["id"] for a in found] == ["evt_5", "evt_4"] and cursor is None
+            assert (await store.last_alert("u"))["id"] == "evt_5"
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_alerts_older_than_the_retention_are_dropped(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=1000, timeline_length=10,
+                           idempotency_ttl=3600, retention_seconds=3600)
+        try:
+            # an alert recorded two hours ago by a user who kept posting since
+            await store.advance("v", "p1", 0, _state(), {}, _event(1, "1970-01-01T00:00:01.000000Z"), 1.0)
+            await store.advance("v", "p2", 1, _state(), {}, _event(2, "1970-01-01T02:00:01.000000Z"), 7201.0)
+            assert [a for a in (await client.hgetall(keys.alerts("v"))) if a.startswith(b"evt_")] == [b"evt_2"]
+            assert await client.zrange(keys.alerts_by_time(), 0, -1) == []  # both older than an hour before now
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+# --- who may read and who may judge --------------------------------------------------------------
+@pytest.fixture
+def keyed(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> Iterator[RunningService]:
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), api_keys=["ingest-key"],
+                            admin_api_keys=["admin-key"])
+    yield running
+    running.stop()
+
+
+def test_any_key_reads_alerts_and_only_an_admin_key_judges_them(keyed: RunningService) -> None:
+    with keyed.client(headers={"Authorization": "Bearer ingest-key"}) as ingest, \
+            keyed.client(headers={"Authorization": "Bearer admin-key"}) as admin, keyed.client() as anonymous:
+        (alert,) = observe(ingest, "jo", EPISODE[:60])
+        assert anonymous.get("/v1/alerts").status_code == 401
+        assert ingest.get("/v1/alerts").json()["alerts"][0]["id"] == alert["id"]
+        assert ingest.get(f"/v1/alerts/{alert['id']}").status_code == 200
+        for path, payload in (("acknowledge", None), ("resolve", {"verdict": "confirmed"})):
+            refused = ingest.post(f"/v1/alerts/{alert['id']}/{path}", json=payload)
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        assert admin.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "confirmed"}).json()["verdict"] == "confirmed"
+
+
+# --- quiet backfill ------------------------------------------------------------------------------
+def test_a_backfill_records_alerts_and_sends_no_webhook(tmp_path: Path) -> None:
+    own = EmbeddedRedis(tmp_path, port=free_port()).start()  # no other service's dispatcher reads it
+    r = redis.Redis.from_url(own.url)
+    receiver = Receiver().start()
+    svc = start_service(redis_url=own.url, **FAST)
+    try:
+        with svc.client() as api:
+            subscribe(api, receiver)
+
+            def batch(user: str, backfill: bool | None) -> list[dict[str, Any]]:
+                items = [{"user_id": user, "post_id": f"{user}-{i}", "probabilities": mood,
+                          "created_at": f"2026-0{1 + i // 40}-{1 + i % 28:02d}T12:00:00Z"} for i, mood in enumerate(EPISODE)]
+                body: dict[str, Any] = {"items": items} if backfill is None else {"items": items, "backfill": backfill}
+                response = api.post("/v1/posts/batch", json=body)
+                assert response.status_code == 200, response.text
+                return [result["alert"] for result in response.json()["results"] if result["alert"]]
+
+            history = batch("old", backfill=True)
+            assert [(a["type"], a["backfill"]) for a in history] == [("drift.started", True), ("drift.ended", True)]
+            assert listing(api, user_id="old")["alerts"] == history[::-1]  # listed, newest first
+            assert api.get("/v1/users/old").json()["drift"]["posts_seen"] == len(EPISODE)  # state advanced
+            assert r.xlen(OUTBOX) == 0, "a backfill wrote no outbox entry"
+
+            live = batch("new", backfill=None) + batch("now", backfill=False)
+            assert [a["backfill"] for a in live] == [False] * 4
+            wait_for(lambda: set(receiver.successes()) == {a["id"] for a in live}, "the four live alerts delivered")
+            time.sleep(0.5)  # retries here are tens of ms apart: a backfilled alert would have come by now
+            assert set(receiver.successes()) == {a["id"] for a in live}
+            for delivery in receiver.received:  # the payload is the Alert the API lists
+                payload = WebhookPayload.model_validate(delivery.json())
+                assert payload.data.id == delivery.webhook_id
+                assert delivery.json()["data"] == api.get(f"/v1/alerts/{delivery.webhook_id}").json()
+            refused = api.post("/v1/posts/batch", json={"items": [], "backfill": "yes"})
+            assert refused.status_code == 422
+            refused = api.post("/v1/posts/batch", json={"items": [{"user_id": "x", "post_id": "x", "probabilities": HAPPY}],
+                                                        "backfill": "yes"})
+            assert refused.status_code == 422 and "backfill" in refused.json()["error"]["message"]
+    finally:
+        svc.stop()
+        receiver.stop()
+        r.close()
+        own.stop()
+
+
+def test_the_openapi_schema_types_alerts_and_documents_the_webhooks(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["openapi"].startswith("3.1")
+    alert_ref = "#/components/schemas/Alert"
+    for event in ("drift.started", "drift.ended"):
+        body = schema["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        payload = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+        assert payload["properties"]["data"]["$ref"] == alert_ref
+        assert {p["name"] for p in schema["webhooks"][event]["post"]["parameters"]} == {
+            "webhook-id", "webhook-timestamp", "webhook-signature"}
+    alert = schema["components"]["schemas"]["Alert"]
+    assert {"id", "type", "user_id", "status", "created_at", "backfill", "evidence", "verdict", "note",
+            "resolved_at"} <= set(alert["properties"])
+    post_result = schema["components"]["schemas"]["PostResult"]["properties"]["alert"]
+    assert {"$ref": alert_ref} in post_result["anyOf"]
+    listed = schema["paths"]["/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["components"]["schemas"][listed["$ref"].rsplit("/", 1)[-1]]["properties"]["alerts"]["items"] == {
+        "$ref": alert_ref}
