@@ -96,6 +96,12 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-2.pt --version 2
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
+	# the served model's detector calibration, on the training stream families (~6 minutes), into its manifest
+	$(BIN)/python -m benchmarks.calibrate --write --version 4
+
+# ruff (settings in pyproject.toml); CI runs it before the tests
+lint: $(STAMP)
+	$(BIN)/ruff check service model export benchmarks tests examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache data demo-output

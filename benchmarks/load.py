@@ -547,7 +547,7 @@ def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
     from service import model_repository
     from service.config import Settings
     from service.inference import ProviderChoice
-    from service.pipeline import detector_config
+    from service.calibration import detector_config, overrides
     from service.shadow import Shadow
     from service.state_store import UserState, encode_record
     from service.temporal import TemporalModel
@@ -556,7 +556,8 @@ def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
     served = TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "bench"))
     candidate = TemporalModel(model_repository.load(settings.model_repository, "temporal", version),
                               ProviderChoice("cpu", "bench"))
-    shadow = Shadow(candidate, detector_config(settings, candidate.score_profile), served.artifact.tag)
+    shadow = Shadow(candidate, detector_config(candidate.artifact.manifest, overrides(settings), candidate.score_profile),
+                    served.artifact.tag)
     rng = np.random.default_rng(0)
     xs = [served.features(rng.dirichlet(np.ones(len(LABELS))).astype(np.float32), 3600.0, True) for _ in range(posts)]
     h, c = served.initial_state()
@@ -571,7 +572,7 @@ def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
     plain = time.thread_time() - started
     started = time.thread_time()
     for x in xs:
-        shadow.advance(state, x, None)
+        shadow.advance(state, x, x[:len(LABELS)], None)
         record_cycle()
     with_shadow = time.thread_time() - started
     step = time.thread_time()

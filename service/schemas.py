@@ -207,6 +207,9 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    resolution: Literal["recovered", "new_baseline"] | None = Field(
+        None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
+        "user's baseline now (then a later change is reported like the first); null on drift.started")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status

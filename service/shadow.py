@@ -67,6 +67,7 @@ class Compared:
     scores: tuple[float, float]  # served, shadow
     alarms: tuple[bool, bool]  # drift.started raised by served, shadow
     episodes: tuple[str, ...]  # agreement classes of the episodes this post settled
+    replay: int = 0  # the shadow's episode ended as a new baseline: posts its LSTM state is rebuilt over
 
 
 class Shadow:
@@ -78,8 +79,9 @@ class Shadow:
         self.tag = temporal.artifact.tag
         metrics.SHADOW_INFO.labels(served_tag, self.tag).set(1)
 
-    def advance(self, state: UserState, x: np.ndarray, served_event: str | None) -> Compared:
-        """Steps the shadow slot of ``state`` (already advanced by the served model) on the post's features ``x``."""
+    def advance(self, state: UserState, x: np.ndarray, probabilities: np.ndarray, served_event: str | None) -> Compared:
+        """Steps the shadow slot of ``state`` (already advanced by the served model) on the post's features ``x``
+        and emotion ``probabilities`` (the share rule's input)."""
         slot = state.shadow
         if slot is None or slot.get("model") != self.tag:  # a user new to this shadow: start afresh
             h, c = self.temporal.initial_state()
@@ -89,7 +91,7 @@ class Shadow:
             h, c = unpack(slot["h"]), unpack(slot["c"])
         detector = DriftDetector.from_dict(self.config, slot["detector"])
         step = self.temporal.step(x, h, c)
-        shadow_event = detector.update(step.drift_probability)
+        shadow_event = detector.update(step.drift_probability, self.temporal.negative_share(probabilities))
 
         served_drifting = state.detector.get("status") == "drifting"
         served_overlap, shadow_overlap = slot.get("pair", [False, False])
@@ -105,7 +107,13 @@ class Shadow:
                         "score": round(step.drift_probability, 6),
                         "pair": [served_overlap and served_drifting, shadow_overlap and detector.drift_detected]}
         return Compared((state.score, step.drift_probability),
-                        (served_event == "drift.started", shadow_event == "drift.started"), tuple(settled))
+                        (served_event == "drift.started", shadow_event == "drift.started"), tuple(settled),
+                        detector.replay_posts if detector.restart_model else 0)
+
+    def restart(self, state: UserState, h: np.ndarray, c: np.ndarray) -> None:
+        """The shadow's LSTM state rebuilt after its new baseline (as the served one's is: Pipeline._replayed)."""
+        assert state.shadow is not None
+        state.shadow["h"], state.shadow["c"] = pack(h), pack(c)
 
     def record(self, compared: Compared) -> None:
         """Counts a post both models stepped (once its write succeeded)."""

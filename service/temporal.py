@@ -51,6 +51,7 @@ class TemporalModel:
         if features.get("order", FEATURE_ORDER) != FEATURE_ORDER or features.get("log_gap", LOG_GAP) != LOG_GAP:
             raise ValueError(f"{artifact.tag} expects features {features} that this service does not compute")
         self.valence = np.array([VALENCE[label] for label in LABELS], dtype=np.float32)
+        self.negative = self.valence < 0  # (7,) the negative classes: angry, disgust, fear, sad
         # The numpy step when it reproduces onnxruntime on this artifact, else onnxruntime itself.
         self._numpy = lstm_numpy.from_onnx(artifact.model_path)
         if self._numpy is not None and (gap := self.numpy_parity()) > PARITY_TOLERANCE:
@@ -95,6 +96,10 @@ class TemporalModel:
             drift, _, h, c = self.session.run(None, {"x": x[:, j], "h": h, "c": c})
             scores[:, j] = np.clip(drift, 0.0, 1.0)
         return [scores[i, :n] for i, n in enumerate(lengths)]
+
+    def negative_share(self, probabilities: np.ndarray) -> float:
+        """The probability on the negative classes, in 0..1 (the detector's share rule reads it)."""
+        return min(max(float(probabilities[self.negative].sum()), 0.0), 1.0)
 
     def valence_of(self, probabilities: np.ndarray) -> float:
         return float(np.dot(probabilities, self.valence))

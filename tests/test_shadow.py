@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,11 @@ import redis
 
 from service import model_repository
 from service.config import Settings
-from service.drift import DriftDetector
+from service.drift import DetectorConfig, DriftDetector
 from service.embedded_redis import EmbeddedRedis
 from service.inference import ProviderChoice
-from service.pipeline import detector_config
-from service.shadow import Shadow, pack, unpack
+from service.calibration import detector_config, overrides
+from service.shadow import AGREEMENT, Shadow, pack, unpack
 from service.state_store import UserState, decode_record, encode_record
 from service.temporal import TemporalModel
 from tests.conftest import RunningService, read_state, start_service
@@ -53,6 +54,46 @@ def vector(post: dict[str, object]) -> np.ndarray:
     return np.array([post["probabilities"][label] for label in LABELS], dtype=np.float32)  # type: ignore[index]
 
 
+def config(model: TemporalModel, settings: Settings) -> DetectorConfig:
+    """The detector a service with ``settings`` runs for ``model`` (its manifest's calibration)."""
+    return detector_config(model.artifact.manifest, overrides(settings), model.score_profile)
+
+
+@dataclass
+class Replay:
+    """One user's posts through a model and a detector, as the service steps them: the LSTM state rebuilt
+    over the posts since the alarm when an episode ends as a new baseline."""
+
+    h: np.ndarray
+    c: np.ndarray
+    detector: DriftDetector
+    scores: list[float]
+    events: list[str | None]
+
+
+def replay(model: TemporalModel, settings: Settings, posts: list[dict[str, object]]) -> Replay:
+    detector = DriftDetector(config(model, settings))
+    h, c = model.initial_state()
+    xs = [model.features(vector(post), GAP.total_seconds() if i else 0.0, True) for i, post in enumerate(posts)]
+    scores, events = [], []
+    for i, post in enumerate(posts):
+        step = model.step(xs[i], h, c)
+        h, c = step.h, step.c
+        scores.append(step.drift_probability)
+        events.append(detector.update(step.drift_probability, model.negative_share(vector(post))))
+        if detector.restart_model and detector.replay_posts > 1:
+            h, c = model.initial_state()
+            first = i + 1 - detector.replay_posts
+            for j in range(first, i + 1):  # the first replayed post has no gap before it
+                # earlier posts come from the timeline, whose probabilities are rounded to 6 places
+                probs = vector(posts[j]) if j == i else np.array([round(float(p), 6) for p in vector(posts[j])],
+                                                                  dtype=np.float32)
+                x = model.features(probs, GAP.total_seconds() if j > first else 0.0, True)
+                step = model.step(x, h, c)
+                h, c = step.h, step.c
+    return Replay(h, c, detector, scores, events)
+
+
 def running(redis_server: EmbeddedRedis, **overrides: object) -> RunningService:
     return start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), **overrides)
 
@@ -78,7 +119,7 @@ def test_a_record_with_a_shadow_slot_round_trips_and_an_old_one_still_decodes() 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn's exit, on purpose
 def test_a_shadow_of_the_served_version_is_refused(redis_server: EmbeddedRedis) -> None:
     with pytest.raises(ValueError, match="is the served one"):
-        Shadow(temporal(3), detector_config(Settings()), "temporal:3")
+        Shadow(temporal(3), config(temporal(3), Settings()), "temporal:3")
     with pytest.raises(RuntimeError):  # uvicorn reports the lifespan's ValueError as a failed start
         running(redis_server, temporal_model_version=3, shadow_temporal_model_version=3).stop()
 
@@ -119,28 +160,22 @@ def test_the_shadow_is_reported_as_its_model_and_detector_would_score_the_user(
 ) -> None:
     with shadowed.client() as http:
         before = http.get("/v1/model").json()["shadow"]
-        posts = stream(90, change_at=40, seed=1)
+        posts = stream(130, change_at=40, seed=1)
         answers = [http.post("/v1/users/wim/observations", json=post).json() for post in posts]
         after = http.get("/v1/model").json()["shadow"]
         exposition = http.get("/metrics").text
-    # the shadow replayed directly: its model, the service's features, a detector with the same settings
-    model = temporal(3)
-    detector = DriftDetector(detector_config(shadowed.settings, model.score_profile))
-    h, c = model.initial_state()
-    alarms, scores = 0, []
-    for i, post in enumerate(posts):
-        step = model.step(model.features(vector(post), GAP.total_seconds() if i else 0.0, True), h, c)
-        h, c = step.h, step.c
-        scores.append(step.drift_probability)
-        alarms += detector.update(step.drift_probability) == "drift.started"
-    assert alarms >= 1
+    # the shadow replayed directly: its model, the service's features, a detector as the service runs it
+    direct = replay(temporal(3), shadowed.settings, posts)
+    scores, alarms = direct.scores, direct.events.count("drift.started")
+    assert alarms >= 1 and direct.detector.resolution == "new_baseline"  # the change persisted: a rebuilt state
     state = read_state(redis_client, "wim")
-    np.testing.assert_array_equal(unpack(state.shadow["h"]), h)
-    assert state.shadow["detector"] == detector.to_dict()
+    np.testing.assert_array_equal(unpack(state.shadow["h"]), direct.h)
+    np.testing.assert_array_equal(unpack(state.shadow["c"]), direct.c)
+    assert state.shadow["detector"] == direct.detector.to_dict()
     served_alarms = sum(a["alert"] is not None and a["alert"]["type"] == "drift.started" for a in answers)
     assert served_alarms >= 1
     assert after["served"]["tag"] == "temporal:4" and after["shadow"]["tag"] == "temporal:3"
-    assert after["posts"] - before["posts"] == 90
+    assert after["posts"] - before["posts"] == 130
     assert after["served"]["alarms"] - before["served"]["alarms"] == served_alarms
     assert after["shadow"]["alarms"] - before["shadow"]["alarms"] == alarms
     assert after["shadow"]["score"]["at_most"]["+Inf"] == after["posts"]
@@ -202,13 +237,8 @@ def test_promotion_keeps_the_users_state_and_rollback_is_one_setting(
 
 def episodes(model: TemporalModel, settings: Settings, posts: list[dict[str, object]]) -> list[tuple[int, float]]:
     """The model's drift episodes on one user's posts as [start, end) post indices (end: inf while open)."""
-    detector = DriftDetector(detector_config(settings, model.score_profile))
-    h, c = model.initial_state()
     found: list[tuple[int, float]] = []
-    for i, post in enumerate(posts):
-        step = model.step(model.features(vector(post), GAP.total_seconds() if i else 0.0, True), h, c)
-        h, c = step.h, step.c
-        event = detector.update(step.drift_probability)
+    for i, event in enumerate(replay(model, settings, posts).events):
         if event == "drift.started":
             found.append((i, float("inf")))
         elif event == "drift.ended":
@@ -235,29 +265,33 @@ def test_episodes_are_compared_as_intervals_of_both_models_would_be(
 ) -> None:
     """The service's agreement counts against the definition written as intervals: ``both`` for each pair
     of overlapping episodes, ``only_x`` for each ended episode of x that overlapped none of the other's.
-    temporal:2 (no score profile) disagrees with temporal:4 on short sad spells and long neutral ones."""
-    service = running(redis_server, temporal_model_version=4, shadow_temporal_model_version=2)
-    served, candidate = temporal(4), temporal(2)
-    expected = dict.fromkeys(("both", "only_served", "only_shadow"), 0)
+    temporal:4 alarms alone on short sad spells and on long neutral ones, where temporal:3 does not:
+    served 4 with shadow 3, then the other way round, cover every class."""
+    expected, measured = dict.fromkeys(AGREEMENT, 0), dict.fromkeys(AGREEMENT, 0)
 
     def overlaps(a: tuple[int, float], b: tuple[int, float]) -> bool:
         return a[0] < b[1] and b[0] < a[1]
 
-    try:
-        with service.client() as http:
-            before = http.get("/v1/model").json()["shadow"]["episodes"]
-            for seed in range(9):
-                posts = spell(seed, *((SAD, 6), (SAD, 15), (NEUTRAL, 40))[seed % 3])
-                for post in posts:
-                    assert http.post(f"/v1/users/m{seed}/observations", json=post).status_code == 200
-                mine, theirs = episodes(served, service.settings, posts), episodes(candidate, service.settings, posts)
-                expected["both"] += sum(overlaps(a, b) for a in mine for b in theirs)
-                expected["only_served"] += sum(a[1] != float("inf") and not any(overlaps(a, b) for b in theirs)
-                                               for a in mine)
-                expected["only_shadow"] += sum(b[1] != float("inf") and not any(overlaps(b, a) for a in mine)
-                                               for b in theirs)
-            after = http.get("/v1/model").json()["shadow"]["episodes"]
-    finally:
-        service.stop()
-    assert {k: after[k] - before[k] for k in expected} == expected
+    for served, candidate, spells in ((4, 3, ((SAD, 4), (SAD, 15))), (3, 4, ((NEUTRAL, 40),))):
+        service = running(redis_server, temporal_model_version=served, shadow_temporal_model_version=candidate)
+        try:
+            with service.client() as http:
+                before = http.get("/v1/model").json()["shadow"]["episodes"]
+                for seed in range(6):
+                    posts = spell(seed, *spells[seed % len(spells)])
+                    for post in posts:
+                        assert http.post(f"/v1/users/m{served}-{seed}/observations", json=post).status_code == 200
+                    mine = episodes(temporal(served), service.settings, posts)
+                    theirs = episodes(temporal(candidate), service.settings, posts)
+                    expected["both"] += sum(overlaps(a, b) for a in mine for b in theirs)
+                    expected["only_served"] += sum(a[1] != float("inf") and not any(overlaps(a, b) for b in theirs)
+                                                   for a in mine)
+                    expected["only_shadow"] += sum(b[1] != float("inf") and not any(overlaps(b, a) for a in mine)
+                                                   for b in theirs)
+                after = http.get("/v1/model").json()["shadow"]["episodes"]
+        finally:
+            service.stop()
+        for kind in AGREEMENT:
+            measured[kind] += after[kind] - before[kind]
+    assert measured == expected
     assert min(expected.values()) > 0, expected  # the streams exercise every class
