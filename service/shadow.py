@@ -3,8 +3,9 @@
 With ``EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION=N`` every post also steps temporal model N on the user's
 *shadow slot* (its own h, c, detector state and model tag), kept inside the user's state record
 (``UserState.shadow``), so it is written by the same atomic compare-and-set as the served state: the
-two can never drift apart by a lost write. The shadow's detector runs with the same settings as the
-served one (and the shadow model's own score profile); its events are counted, never sent, and
+two can never drift apart by a lost write. The shadow's detector is the one serving that model would
+run (its manifest's calibration under the operator's overrides, its score profile; its LSTM state
+rebuilt after a new baseline by the pipeline, as the served one's); its events are counted, never sent, and
 nothing of it reaches a response.
 
 What is compared (``Shadow.record`` counts it in the metrics after each successful write;

@@ -117,11 +117,13 @@ def test_a_record_with_a_shadow_slot_round_trips_and_an_old_one_still_decodes() 
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn's exit, on purpose
-def test_a_shadow_of_the_served_version_is_refused(redis_server: EmbeddedRedis) -> None:
+def test_a_shadow_of_the_served_version_or_an_uncalibrated_one_is_refused(redis_server: EmbeddedRedis) -> None:
     with pytest.raises(ValueError, match="is the served one"):
         Shadow(temporal(3), config(temporal(3), Settings()), "temporal:3")
     with pytest.raises(RuntimeError):  # uvicorn reports the lifespan's ValueError as a failed start
         running(redis_server, temporal_model_version=3, shadow_temporal_model_version=3).stop()
+    with pytest.raises(RuntimeError):  # temporal:2 has no calibration: as refused as serving it would be
+        running(redis_server, temporal_model_version=4, shadow_temporal_model_version=2).stop()
 
 
 def test_responses_are_byte_for_byte_the_same_with_and_without_a_shadow(
