@@ -19,6 +19,9 @@ users post a lot, as on a real platform. Every post id is new. Phases, each ``--
 - a short MONITOR sample → Redis round trips per post (commands from clients; script-internal
   calls are not round trips).
 
+``--shadow N`` runs only the comparison of docs/shadow.md: CPU per observation with a shadow temporal
+model of version N against without one, in alternating phases of one run.
+
 CPU per post is the server's user+system time (all its threads) plus redis-server's, over the posts
 answered; the load generator's own CPU at saturation is reported beside it. The batch-size histogram
 is the service's own metric. Redis MEMORY USAGE is sampled for users' state records, timelines and
