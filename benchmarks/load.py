@@ -19,6 +19,9 @@ users post a lot, as on a real platform. Every post id is new. Phases, each ``--
 - a short MONITOR sample → Redis round trips per post (commands from clients; script-internal
   calls are not round trips).
 
+``--shadow N`` runs only the comparison of docs/shadow.md: CPU per observation with a shadow temporal
+model of version N against without one, in alternating phases of one run.
+
 CPU per post is the server's user+system time (all its threads) plus redis-server's, over the posts
 answered; the load generator's own CPU at saturation is reported beside it. The batch-size histogram
 is the service's own metric. Redis MEMORY USAGE is sampled for users' state records, timelines and
@@ -50,7 +53,7 @@ import redis
 
 from benchmarks import post_set
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARY = "emodriftbenchboundary"
@@ -431,7 +434,7 @@ def run(args: argparse.Namespace) -> dict:
         fast = Server([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
                        "--log-level", "warning"],
                       {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / "data"),
-                       "EMODRIFT_PROVIDER": "cpu"}, port, "/readyz").wait()
+                       "EMODRIFT_PROVIDER": args.provider}, port, "/readyz").wait()
         try:
             pids = [fast.process.pid, redis_pid]
             chunk = iter(range(0, n, 20_000))
@@ -443,9 +446,13 @@ def run(args: argparse.Namespace) -> dict:
             # warm-up: ONNX sessions, first users, connection pools
             asyncio.run(closed_loop(fast.base, images(), args.connections, 2.0, "warm-up"))
             hist0 = batch_histogram(fast.base)
-            results["image"] = asyncio.run(measure("service image", fast.base, images, pids, args, db))
+            results["image"] = asyncio.run(measure("service image", fast.base, images, pids, args, db,
+                                                   levels=not args.quick))
             hist1 = batch_histogram(fast.base)
             results["batch_histogram"] = {le: hist1[le] - hist0.get(le, 0) for le in hist1}
+            if args.quick:  # the headline saturation only (benchmarks/gpu_check.sh)
+                results["outcomes"] = post_outcomes(fast.base)
+                return results
             results["mixed"] = asyncio.run(measure(
                 "service mixed", fast.base, lambda: image_workload(mixed, users[:20_000]), pids, args, db, levels=False))
             obs_users = iter(range(0, n, 40_000))
@@ -459,6 +466,8 @@ def run(args: argparse.Namespace) -> dict:
                 closed_loop(fast.base, observation_workload(users[:4000], seed=9), 8, 1.5, "monitor")).ok)
         finally:
             fast.stop()
+        if args.quick:
+            return results
         results["memory"] = memory(db)
         if not args.skip_naive:
             port = free_port()
@@ -480,6 +489,101 @@ def run(args: argparse.Namespace) -> dict:
         red.stop()
         shutil.rmtree(tmp, ignore_errors=True)  # the AOF alone is tens of MB
     return results
+
+
+def shadow_overhead(args: argparse.Namespace, rounds: int = 4) -> dict:
+    """CPU per observation of the service with a shadow temporal model (``--shadow N``) against without,
+    in one run: both services up on one Redis, measured in alternating saturation phases (so a neighbour's
+    load lands on both), each on users of its own. CPU: the service's and redis-server's, over the posts
+    answered. The ratio is what docs/shadow.md quotes."""
+    import uvloop
+
+    uvloop.install()
+    tmp = Path(tempfile.mkdtemp(prefix="emodrift-bench-"))
+    red = EmbeddedRedis(tmp / "redis", port=free_port()).start()
+    db = redis.Redis.from_url(red.url)
+    users = zipf_users(args.users, 400_000)
+    servers: dict[str, Server] = {}
+    phases: dict[str, list[PhaseResult]] = {"plain": [], "shadow": []}
+    try:
+        for name, extra in (("plain", {}), ("shadow", {"EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION": str(args.shadow)})):
+            port = free_port()
+            servers[name] = Server(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+                 "--log-level", "warning"],
+                {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / name),
+                 "EMODRIFT_PROVIDER": args.provider, **extra}, port, "/readyz").wait()
+        chunks = iter(range(0, len(users), 20_000))
+
+        def work(name: str) -> Workload:
+            k = next(chunks)
+            return observation_workload([f"{name}-{u}" for u in users[k:k + 20_000]], seed=k)
+
+        for name, server in servers.items():  # warm-up: sessions, first users, connection pools
+            asyncio.run(closed_loop(server.base, work(name), args.connections, 2.0, "warm-up"))
+        for r in range(rounds):  # plain, shadow, then shadow, plain...: neither always goes first
+            for name, server in (list(servers.items()) if r % 2 == 0 else list(servers.items())[::-1]):
+                compact_aof(db)
+                phases[name].append(asyncio.run(saturate(
+                    f"observations {name}", server.base, work(name), [server.process.pid, red.process.pid], args,
+                    args.connections)))
+    finally:
+        for server in servers.values():
+            server.stop()
+        red.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    per_post = {name: sum(p.cpu_seconds for p in runs) / max(1, sum(p.ok for p in runs)) * 1e6
+                for name, runs in phases.items()}
+    rate = {name: sum(p.ok for p in runs) / sum(p.seconds for p in runs) for name, runs in phases.items()}
+    return {"shadow_version": args.shadow, "rounds": rounds, "in_process_us": shadow_step_cost(args.shadow),
+            "ratio_per_round": [round(s.cpu_seconds / max(1, s.ok) / (p.cpu_seconds / max(1, p.ok)), 3)
+                                for p, s in zip(phases["plain"], phases["shadow"])], "seconds": args.seconds, "workers": args.workers,
+            "cpu_us_per_observation": {k: round(v, 1) for k, v in per_post.items()},
+            "observations_per_second": {k: round(v, 1) for k, v in rate.items()},
+            "errors": {name: sum(sum(p.errors.values()) for p in runs) for name, runs in phases.items()},
+            "cpu_ratio": round(per_post["shadow"] / per_post["plain"], 3)}
+
+
+def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
+    """What a shadow adds to one post in the service's own Python, in µs of this thread's CPU: its step
+    (LSTM, detector, slot) and the record's larger encode and decode. Free of the HTTP stack's noise."""
+    from service import model_repository
+    from service.config import Settings
+    from service.inference import ProviderChoice
+    from service.calibration import detector_config, overrides
+    from service.shadow import Shadow
+    from service.state_store import UserState, encode_record
+    from service.temporal import TemporalModel
+
+    settings = Settings()
+    served = TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "bench"))
+    candidate = TemporalModel(model_repository.load(settings.model_repository, "temporal", version),
+                              ProviderChoice("cpu", "bench"))
+    shadow = Shadow(candidate, detector_config(candidate.artifact.manifest, overrides(settings), candidate.score_profile),
+                    served.artifact.tag)
+    rng = np.random.default_rng(0)
+    xs = [served.features(rng.dirichlet(np.ones(len(LABELS))).astype(np.float32), 3600.0, True) for _ in range(posts)]
+    h, c = served.initial_state()
+    state = UserState(1, h, c, served.artifact.tag, detector={"status": "stable"})
+
+    def record_cycle() -> None:
+        UserState.from_record(encode_record(state.version, state.h, state.c, state.meta()))
+
+    started = time.thread_time()
+    for _ in range(posts):
+        record_cycle()
+    plain = time.thread_time() - started
+    started = time.thread_time()
+    for x in xs:
+        shadow.advance(state, x, x[:len(LABELS)], None)
+        record_cycle()
+    with_shadow = time.thread_time() - started
+    step = time.thread_time()
+    for x in xs:
+        served.step(x, h, c)
+    served_step = time.thread_time() - step
+    return {"shadow_step_and_record": round((with_shadow - plain) / posts * 1e6, 1),
+            "served_lstm_step": round(served_step / posts * 1e6, 1)}
 
 
 def memory(db: redis.Redis, sample: int = 50) -> dict[str, float]:
@@ -514,8 +618,10 @@ def report(results: dict, args: argparse.Namespace) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     row("service: 1080x1080 JPEG with a face", results["image"])
-    row("service: mixed (70% 1080 JPEG, 10% 4000x3000, 10% PNG, 10% no face)", results["mixed"])
-    row("service: observations (JSON probabilities)", results["observation"])
+    if "mixed" in results:
+        row("service: mixed (70% 1080 JPEG, 10% 4000x3000, 10% PNG, 10% no face)", results["mixed"])
+    if "observation" in results:
+        row("service: observations (JSON probabilities)", results["observation"])
     if "naive" in results:
         row("naive baseline: 1080x1080 JPEG with a face", results["naive"])
     out = ["\n".join(lines), ""]
@@ -526,10 +632,12 @@ def report(results: dict, args: argparse.Namespace) -> str:
                                                                 for k, v in tried.items()))
         out.append(f"image posts/s, service / naive: {fast.rate / naive.rate:.1f}x; CPU per post, naive / service: "
                    f"{(naive.cpu_seconds / naive.ok) / (fast.cpu_seconds / fast.ok):.1f}x")
-    rt = f"Redis round trips per post: image {results['rt_image'][0]:.2f}, observation {results['rt_observation'][0]:.2f}"
-    if "rt_naive" in results:
-        rt += f", naive {results['rt_naive'][0]:.2f}"
-    out.append(rt)
+    if "rt_image" in results:
+        rt = (f"Redis round trips per post: image {results['rt_image'][0]:.2f}, "
+              f"observation {results['rt_observation'][0]:.2f}")
+        if "rt_naive" in results:
+            rt += f", naive {results['rt_naive'][0]:.2f}"
+        out.append(rt)
     hist = results["batch_histogram"]
     total = max(hist.get("+Inf", 0), 1)
     prev, cells = 0.0, []
@@ -537,11 +645,13 @@ def report(results: dict, args: argparse.Namespace) -> str:
         if count - prev:
             cells.append(f"<={float(le):g}: {100 * (count - prev) / total:.0f}%")
         prev = count
-    out.append("CNN batch sizes (share of batches, saturation + 50% + 90% image phases): " + ", ".join(cells))
-    mem = results["memory"]
-    out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
-               f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results (the idempotency records too); "
-               f"seen post ids {mem['seen']:.0f} B")
+    out.append(f"CNN batch sizes (share of batches, {'saturation' if args.quick else 'saturation + 50% + 90%'} "
+               "image phases): " + ", ".join(cells))
+    if "memory" in results:
+        mem = results["memory"]
+        out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
+                   f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results (the idempotency records too); "
+                   f"seen post ids {mem['seen']:.0f} B")
     phases = [(label, results[key]["sat"]) for key, label in
               (("image", "image"), ("mixed", "mixed"), ("observation", "observations"), ("naive", "naive"))
               if key in results]
@@ -554,8 +664,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
                + ", ".join(f"{label} {sat.client_cpu_seconds:.1f} s in {sat.seconds:.1f} s "
                            f"({100 * sat.client_cpu_seconds / sat.seconds:.0f}% of a core, "
                            f"{1e3 * sat.client_cpu_seconds / max(sat.ok, 1):.2f} ms / post)" for label, sat in phases))
-    out.append(f"settings: {args.connections} connections, {args.seconds:.0f} s per phase, {args.workers} worker(s), "
-               f"{os.cpu_count()} CPUs")
+    out.append(f"settings: {args.connections} connections, {args.seconds:g} s per phase, {args.workers} worker(s), "
+               f"{os.cpu_count()} CPUs, EMODRIFT_PROVIDER={args.provider}" + (", --quick" if args.quick else ""))
     return "\n".join(out)
 
 
@@ -570,10 +680,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto",
                         help="load generator of the closed-loop saturation phases (auto: wrk when on PATH); "
                              "the open-loop phases always use the raw-socket client of open_loop()")
+    parser.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
+                        help="the service's EMODRIFT_PROVIDER (cuda: benchmarks/gpu_check.sh on a GPU machine)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the image saturation phase alone (no latency levels, mixed, observations, round "
+                             "trips, memory or naive baseline): posts/s in well under a minute")
+    parser.add_argument("--shadow", type=int, metavar="VERSION",
+                        help="only compare CPU per observation with a shadow temporal model of this version "
+                             "against without one, in alternating phases of one run (docs/shadow.md)")
+    parser.add_argument("--json", type=Path, help="write the run's figures (as in docs/performance.json) here")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"write the report into {DOC.relative_to(ROOT)} (between the markers for this worker "
                              f"count) and the figures into {FIGURES.relative_to(ROOT)}")
     args = parser.parse_args(argv)
+    if args.write_docs and args.quick:
+        parser.error("--write-docs needs the full run, not --quick")
     from benchmarks.wrk_driver import have_wrk
 
     if args.client == "wrk" and not have_wrk():
@@ -582,11 +703,19 @@ def main(argv: list[str] | None = None) -> int:
         args.client = "wrk" if have_wrk() else "aiohttp"
     print(f"saturation client: {args.client}", flush=True)
     started, load_before = time.monotonic(), os.getloadavg()
+    if args.shadow is not None:
+        overhead = shadow_overhead(args)
+        print(json.dumps(overhead, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(overhead, indent=2, sort_keys=True) + "\n")
+        return 0
     results = run(args)
     text = report(results, args) + (
         f"\nload average (1 min) before / after the run: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "
         f"the benchmark took {time.monotonic() - started:.0f} s")
     print(text)
+    if args.json:
+        args.json.write_text(json.dumps(figures(results, args), indent=2, sort_keys=True, default=str) + "\n")
     if args.write_docs:
         write_docs(text, results, args)
     return 0
@@ -611,7 +740,7 @@ def figures(results: dict, args: argparse.Namespace) -> dict:
                 "errors": {str(k): v for k, v in p.errors.items()}, "client": p.client,
                 "client_cpu_seconds": round(p.client_cpu_seconds, 3), "aof_rewrites": p.aof_rewrites}
 
-    out: dict = {"settings": {k: v for k, v in vars(args).items() if k != "write_docs"},
+    out: dict = {"settings": {k: v for k, v in vars(args).items() if k not in ("write_docs", "json")},
                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for key, value in results.items():
         if isinstance(value, dict) and value and all(isinstance(v, PhaseResult) for v in value.values()):

@@ -31,7 +31,7 @@ import redis
 from benchmarks.load import Server
 from service import json_codec
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 POOL = 256  # distinct probability vectors: building bodies must not cost the server its CPU
 

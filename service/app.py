@@ -90,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         temporal = TemporalModel(
             model_repository.load(settings.model_repository, settings.temporal_model, settings.temporal_model_version),
             choice)
+        shadow = None if settings.shadow_temporal_model_version is None else TemporalModel(
+            model_repository.load(settings.model_repository, settings.temporal_model,
+                                  settings.shadow_temporal_model_version), choice)
         for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
             metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
         batcher = MicroBatcher(emotion, provider=choice.provider, max_batch=settings.max_batch_size,
@@ -101,7 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            alerts_per_user=settings.alerts_per_user,
                            relay_lease_seconds=settings.relay_lease_seconds,
                            slot_retry_seconds=settings.redis_cluster_retry_seconds)
-        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
+        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag,
+                            shadow)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.alerts = AlertStore(redis, store.relay.alerts)
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")

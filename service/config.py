@@ -40,13 +40,16 @@ class Settings(BaseSettings):
     emotion_model_version: int | None = Field(None, description="unset: the highest version present")
     temporal_model: str = Field("temporal", description="the temporal model's name in the model repository")
     temporal_model_version: int | None = Field(None, description="unset: the highest version present")
+    shadow_temporal_model_version: int | None = Field(
+        None, ge=1, description="a candidate temporal version advanced beside the served one on every post, never "
+        "alerting, compared on /v1/model and /metrics (docs/shadow.md); unset: no shadow")
     provider: Literal["auto", "cuda", "cpu"] = Field("auto", description="onnxruntime execution provider; auto: CUDA when present")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
 
     # --- micro-batching --------------------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1, le=1024, description="images per ONNX call of the emotion CNN, at most")
     max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
-    max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
+    max_queue: int = Field(1024, ge=1, description="images per process from before their decoding to their CNN result (the batcher's permits); one more gets 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
     face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="blazeface: ~2.4 ms with its resize (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")
@@ -70,18 +73,23 @@ class Settings(BaseSettings):
     timeline_length: int = Field(200, ge=1, description="recent results kept per user")
     idempotency_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="how long a post id is remembered")
     evidence_posts: int = Field(10, ge=1, le=100, description="post ids carried by an alert")
-    warmup_posts: int = Field(8, ge=1, description="posts a user is `warming_up` before the detector may alarm")
-    # Calibrated by `python -m benchmarks.detection` to ARL0 ~2000 posts (docs/detection.md has the curve):
-    # an episode starts when the fast rule (drift_threshold x confirm_posts) or the evidence rule (a CUSUM
-    # of the score against the user's own level, service/drift.py) fires; both are calibrated together.
-    drift_threshold: float = Field(0.84, gt=0, lt=1, description="score to enter `drifting` (fast rule)")
-    recovery_threshold: float = Field(0.25, gt=0, lt=1, description="score to return to `stable`")
-    confirm_posts: int = Field(2, ge=1, description="consecutive posts above threshold to alarm")
-    recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
-    cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
-    drift_cusum_threshold: float = Field(93.0, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
-    drift_cusum_slack: float = Field(0.25, ge=0, description="standardised excess a post must bring to count as evidence")
-    drift_reference_alpha: float = Field(0.01, gt=0, lt=1, description="weight of a post in the user's reference score level")
+    # The detector's thresholds belong to the temporal model: its manifest's `detector` section holds the
+    # values calibrated on its scores (service/calibration.py, docs/detection.md). These are operator
+    # overrides only; None (the default) means "the served model's calibration".
+    warmup_posts: int | None = Field(None, ge=1, description="posts before a user is judged (override)")
+    drift_threshold: float | None = Field(None, gt=0, lt=1, description="score to enter `drifting`, fast rule (override)")
+    recovery_threshold: float | None = Field(None, gt=0, lt=1, description="score to return to `stable` (override)")
+    confirm_posts: int | None = Field(None, ge=1, description="consecutive posts above threshold to alarm (override)")
+    recovery_posts: int | None = Field(None, ge=1, description="consecutive posts below recovery to end (override)")
+    cooldown_posts: int | None = Field(None, ge=0, description="posts after an episode ends before a new one (override)")
+    drift_cusum_threshold: float | None = Field(
+        None, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off (override)")
+    drift_cusum_slack: float | None = Field(
+        None, ge=0, description="standardised excess a post must bring to count as evidence (override)")
+    drift_reference_alpha: float | None = Field(
+        None, gt=0, lt=1, description="weight of a post in the user's reference score level (override)")
+    rebaseline_posts: int | None = Field(
+        None, ge=0, description="posts still drifting after which the new pattern is the user's baseline; 0: never (override)")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
     recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")
     cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")
@@ -167,9 +175,9 @@ class Settings(BaseSettings):
 
     @field_validator("recovery_threshold")
     @classmethod
-    def _recovery_below_threshold(cls, value: float, info) -> float:  # type: ignore[no-untyped-def]
+    def _recovery_below_threshold(cls, value: float | None, info) -> float | None:  # type: ignore[no-untyped-def]
         threshold = info.data.get("drift_threshold")
-        if threshold is not None and value >= threshold:
+        if value is not None and threshold is not None and value >= threshold:
             raise ValueError("recovery_threshold must be below drift_threshold (hysteresis)")
         return value
 

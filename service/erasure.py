@@ -21,9 +21,21 @@ Where a user's alert can be while a DELETE runs, and what stops each:
    whose attempt is on the wire (leased) are waited for, at most the attempt's lease, then deleted: so
    a receiver never gets the alert after the 204.
 
-Tombstones hold digests of event ids, never the user id nor the event id itself. The user's alerts
-(service/alerts/) go the same way: their records with the user's keys, and their entries in the listing
-across users under the same lease, so a relay cannot list an alert of the user after the erasure.
+Why both, and not one: a user's keys, the outbox stream and the webhook keys live in three Redis
+Cluster slots, so no script sees them together. Serializing on the lease closes the gap between the
+user's slot and the stream (the relay's read and its ``XADD``) without a tombstone the advance script
+would have to check; the tombstones close the gap between the stream and the webhook slot, where
+dispatchers of every replica read entries at any time and could not take a per-user lock cheaply.
+Tombstones hold digests of event ids, never the user id nor the event id itself.
+
+What it costs: a DELETE waits at most ``EMODRIFT_RELAY_LEASE_SECONDS`` for a relay and the webhook
+timeout plus its lease margin for an attempt on the wire (both rare; usually it does not wait). What it
+does not cover: a relay that stalls past its lease between its ``XADD`` and its commit while an erasure
+runs takes its entries back when it resumes, but a dispatcher may have read them meanwhile.
+
+The user's alerts (service/alerts/) go the same way: their records with the user's keys, and their
+entries in the listing across users while the lease is held. The listing is written only by a relay
+holding the lease, never from outbox entries, so it needs no tombstone check.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
@@ -207,6 +207,9 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    resolution: Literal["recovered", "new_baseline"] | None = Field(
+        None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
+        "user's baseline now (then a later change is reported like the first); null on drift.started")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status

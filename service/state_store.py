@@ -177,12 +177,15 @@ class UserState:
     recent: list[float] = field(default_factory=list)
     detector: dict[str, Any] = field(default_factory=dict)
     model_resets: int = 0
+    # The shadow temporal model's slot (service/shadow.py: its model tag, h and c, detector, score),
+    # or the previously served model's after a promotion; None: no shadow has run for this user.
+    shadow: dict[str, Any] | None = None
 
     def meta(self) -> dict[str, Any]:
         """The JSON part of the record, kept small (< 1 KiB per user with h and c): rounded floats;
         the last alert and the evidence posts live in their own key and in the timeline."""
         # field by field, not dataclasses.asdict (a recursive deep copy: ~5% of an observation's CPU)
-        return {
+        meta = {
             "model": self.model,
             "posts_seen": self.posts_seen,
             "last_ts": None if self.last_ts is None else round(self.last_ts, 3),
@@ -192,6 +195,9 @@ class UserState:
             "detector": self.detector,
             "model_resets": self.model_resets,
         }
+        if self.shadow is not None:  # absent, not null: a record without a shadow stays as it was
+            meta["shadow"] = self.shadow
+        return meta
 
     @classmethod
     def from_record(cls, raw: bytes) -> "UserState":

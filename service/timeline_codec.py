@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from service import json_codec
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 COMPACT, AS_JSON = 1, 2
 STATUSES = ("warming_up", "stable", "drifting")  # drift.Status, in a fixed order: indexes are stored

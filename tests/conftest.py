@@ -3,6 +3,8 @@ service on 127.0.0.1 (uvicorn in a thread) with the committed ONNX models."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,16 @@ def recorded_posts(client: redis.Redis, user_id: str) -> list[str | None]:
     """The post ids the user's timeline holds an entry for, oldest first: each entry is its post id's
     idempotency record (service/timeline_codec.py)."""
     return [timeline_codec.post_id(entry) for entry in client.lrange(keys.timeline(user_id), 0, -1)]
+
+
+def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a service process as Ctrl-C does; killed if it has not exited within ``timeout`` s (never left running)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

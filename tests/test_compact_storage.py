@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from service import json_codec, keys, timeline_codec
 from service.embedded_redis import EmbeddedRedis
 from service.state_store import StateStore, UserState, encode_record
-from service.temporal import LABELS
+from service.emotions import LABELS
 from tests.conftest import recorded_posts
 from tests.legacy_format import OLD_ADVANCE
 

@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import redis
 import redis.asyncio as aioredis
 
@@ -24,9 +25,8 @@ from service.webhooks.deliveries import Deliveries, delivery_id
 from service.webhooks.subscriptions import Subscriptions
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
 
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 TRIALS = 60
 
 
@@ -37,6 +37,7 @@ def _observe(client: httpx.Client, user: str, i: int) -> dict:  # type: ignore[t
     return answer.json()
 
 
+@pytest.mark.slow
 def test_erasure_wins_the_race_with_the_post_that_raises_the_alert(tmp_path) -> None:  # type: ignore[no-untyped-def]
     own = EmbeddedRedis(tmp_path, port=free_port()).start()
     r = redis.Redis.from_url(own.url)

@@ -19,8 +19,7 @@ from service import keys, rate_limit
 from service.embedded_redis import EmbeddedRedis
 from tests import image_fixtures as img
 from tests.conftest import recorded_posts, start_service
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.constants import HAPPY
 
 
 def _png(array: np.ndarray, **params: object) -> bytes:

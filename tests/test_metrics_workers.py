@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 from prometheus_client.mmap_dict import MmapedDict
 
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import interrupt
 from tests.test_cli import _wait_ready
 
 
@@ -39,6 +41,7 @@ def _gauge_pids(directory: Path) -> set[int]:
     return {int(p.stem.rsplit("_", 1)[-1]) for p in directory.glob("gauge_*.db")}
 
 
+@pytest.mark.slow
 def test_a_killed_workers_gauges_leave_metrics(tmp_path: Path) -> None:
     own = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
     r = redis.Redis.from_url(own.url)
@@ -67,11 +70,6 @@ def test_a_killed_workers_gauges_leave_metrics(tmp_path: Path) -> None:
             assert _users_drifting(url) == 0.0, "a dead worker's gauge is still in /metrics"
         assert victim not in _gauge_pids(metrics_dir)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=60)
         r.close()
         own.stop()

@@ -162,7 +162,10 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
 
 def test_meta_holds_every_field_but_version_and_vectors() -> None:
     names = {f.name for f in dataclasses.fields(UserState)} - {"version", "h", "c"}
-    assert set(_state().meta()) == names
+    state = _state()
+    assert set(state.meta()) == names - {"shadow"}  # absent until a shadow model has run for the user
+    state.shadow = {"model": "temporal:3"}
+    assert set(state.meta()) == names
 
 
 def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_lock(

@@ -10,7 +10,7 @@ from service import timeline_svg
 from service.errors import UserNotFound
 from service.pipeline import as_distribution
 from service.timestamps import iso_time
-from service.routes.deps import AdminKey, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
+from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
 from service.schemas import TimelineView, UserView
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
@@ -44,12 +44,12 @@ async def get_timeline(user_id: UserId, store: StoreDep,
 
 @router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
             responses={200: {"content": {"image/svg+xml": {}}}})
-async def get_timeline_svg(user_id: UserId, store: StoreDep, settings: SettingsDep,
+async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineDep,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")
-    return Response(timeline_svg.render(user_id, posts, settings.drift_threshold), media_type="image/svg+xml")
+    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml")
 
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
