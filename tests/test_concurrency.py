@@ -25,7 +25,6 @@ import httpx
 import pytest
 import redis
 
-from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import read_state, recorded_posts
