@@ -33,6 +33,7 @@ from benchmarks.baselines import BASELINES, Baseline
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 from service import calibration
+from service.calibration import LiveCalibration
 from service.drift import DetectorConfig, DriftDetector
 from service.temporal import TemporalModel
 
@@ -66,10 +67,12 @@ def served_config(temporal: TemporalModel) -> DetectorConfig:
 
 
 def service_events(temporal: TemporalModel, streams: list[Stream], config: DetectorConfig,
-                   scores: list[np.ndarray] | None = None):
+                   scores: list[np.ndarray] | None = None, live: LiveCalibration | None = None):
     """Per stream: alarm posts, and (post, resolution) of every drift.ended; after a ``new_baseline`` end
     the LSTM state is a new user's replayed over the posts since the alarm, as in ``service/pipeline.py``.
-    ``scores``: the streams' replay from a new user's state, when already computed."""
+    ``scores``: the streams' replay from a new user's state, when already computed. ``live``: the
+    thresholds scaled by user age as live calibration says (and every judged post counted, as the
+    pipeline does)."""
     alarms: list[list[int]] = [[] for _ in streams]
     ends: list[list[tuple[int, str]]] = [[] for _ in streams]
     detectors = [DriftDetector(config) for _ in streams]
@@ -80,7 +83,13 @@ def service_events(temporal: TemporalModel, streams: list[Stream], config: Detec
         for i, offset, row in pending:
             d, share = detectors[i], shares[i]
             for j, score in enumerate(row.tolist()):
-                event = d.update(score, share[offset + j])
+                if live is None:
+                    event = d.update(score, share[offset + j])
+                else:
+                    age, warming = d.age, d.status == "warming_up"
+                    event = d.update(score, share[offset + j], live.scale(age))
+                    if not warming:
+                        live.record(age, d.crossed, event == "drift.started")
                 if event == "drift.started":
                     alarms[i].append(offset + j)
                 elif event == "drift.ended":

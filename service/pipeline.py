@@ -66,6 +66,8 @@ class Pipeline:
         # at start-up when the model has none and the operator gave none
         self.detector_config = calibration.detector_config(
             temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
+        # the thresholds by user age, learned from the population's traffic (lifespan runs its sync task)
+        self.live = calibration.LiveCalibration(store.redis, temporal.artifact.tag, settings)
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
@@ -149,7 +151,7 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type, replay = self._step(user_id, post_id, ts, scored, state)
+            result, event_type, replay, judged = self._step(user_id, post_id, ts, scored, state)
             if replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
                 earlier = await self.store.timeline(user_id, replay - 1)
                 state.h, state.c = self._replayed(earlier, scored, ts)
@@ -169,6 +171,8 @@ class Pipeline:
                 metrics.STATE_CONFLICTS.inc()
                 current = outcome.current  # the state that won, returned by the refusing script
                 continue
+            if judged is not None:  # counted once, for the step that was written
+                self.live.record(*judged, event_type == "drift.started")
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
@@ -188,9 +192,10 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None, int]:
-        """Mutates ``state`` into the next one; returns the post's result, the event type it raised and,
-        after a new baseline, how many posts (this one included) the LSTM state must be replayed over."""
+    ) -> tuple[dict[str, Any], str | None, int, tuple[int, tuple[float, float] | None] | None]:
+        """Mutates ``state`` into the next one; returns the post's result, the event type it raised,
+        after a new baseline how many posts (this one included) the LSTM state must be replayed over, and
+        what live calibration counts of it (the user's age and excursion rise; None while warming up)."""
         cfg = self.settings
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
@@ -205,7 +210,9 @@ class Pipeline:
         gap = ts - state.last_ts if state.last_ts is not None else 0.0
         probs = scored.probabilities
         step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
-        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs))
+        age, warming = detector.age, detector.status == "warming_up"
+        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs), self.live.scale(age))
+        judged = None if warming else (age, detector.crossed)
 
         if not state.baseline:
             state.baseline, state.recent = probs.tolist(), probs.tolist()
@@ -238,7 +245,7 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        return result, event_type, detector.replay_posts if detector.restart_model else 0
+        return result, event_type, detector.replay_posts if detector.restart_model else 0, judged
 
     def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float) -> tuple[np.ndarray, np.ndarray]:
         """A new user's LSTM state advanced over ``earlier`` timeline posts (oldest first) and this one:

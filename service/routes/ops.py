@@ -63,6 +63,7 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "detector": {**detector_view(pipeline.detector_config),
                      "calibration": calibration.describe(pipeline.temporal.artifact.manifest,
                                                          calibration.overrides(settings))},
+        "live_calibration": pipeline.live.describe(),
     }
 
 
