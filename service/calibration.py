@@ -263,6 +263,13 @@ return redis.call('HGET', KEYS[1], 'gen')
 """
 
 
+# KEYS: scales; ARGV: the value read before the update ('' for none), the new value.
+STORE = """
+if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
+
 class LiveCalibration:
     """The scale on the manifest's thresholds by user age, learned from the population (shared in Redis).
 
@@ -286,6 +293,7 @@ class LiveCalibration:
         self._history: deque[tuple[int, int]] = deque(maxlen=512)  # (posts, alarms) at each sync
         self._pending: Counter[str] = Counter()
         self._rotate = redis.register_script(ROTATE) if redis is not None else None
+        self._store = redis.register_script(STORE) if redis is not None else None
 
     def scale(self, age: int) -> float:
         return self.scales[age_bucket(age)]
@@ -326,14 +334,18 @@ class LiveCalibration:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.calibration_counts(self.model, generation))
         pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
-        latest, previous = await pipe.execute()
+        pipe.get(keys.calibration_scales(self.model))
+        latest, previous, stored = await pipe.execute()
+        self._apply_stored(stored)  # the scales every replica serves start from the shared ones
         self.generation = generation
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
             self.generation = int(await self._rotate(keys=[meta, keys.calibration_counts(self.model, generation),
                                                            keys.calibration_counts(self.model, generation - 1)],
                                                      args=[generation]))
-        self.update(parse_counts([latest, previous]))
-        await self.redis.set(keys.calibration_scales(self.model), json.dumps(self.export_scales()))
+        if self.update(parse_counts([latest, previous])):
+            # compare-and-set: when another replica moved the scales meanwhile, theirs stand (read next sync)
+            await self._store(keys=[keys.calibration_scales(self.model)],
+                              args=[stored or "", json.dumps(self.export_scales())])
 
     def update(self, buckets: list[Bucket]) -> bool:
         """Every bucket's scale from its counts (pure: the benchmark drives it without Redis); True when a
@@ -390,14 +402,19 @@ class LiveCalibration:
         stored = json.loads(raw)
         for b, bucket in enumerate(self.buckets):
             entry = stored.get("buckets", {}).get(bucket_label(b))
-            if entry is not None:
+            if entry is None:
+                bucket.scale, bucket.source, bucket.at_posts, bucket.at_alarms = 1.0, "manifest", 0, 0
+            else:
                 bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
+                bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
         self.scales = [b.scale for b in self.buckets]
         self._publish()
 
     def export_scales(self) -> dict[str, Any]:
         return {"model": self.model, "target_false_alarms_per_1000": self.target,
-                "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source} for b, x in enumerate(self.buckets)}}
+                "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source, "at_posts": x.at_posts,
+                                              "at_alarms": x.at_alarms}
+                            for b, x in enumerate(self.buckets) if x.source != "manifest"}}
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
