@@ -84,6 +84,7 @@ def test_out_of_family_false_alarm_rate_lands_near_the_target(redis_server) -> N
     alarms = sum(1 for r in results if r.get("alert") and r["alert"]["type"] == "drift.started")
     judged = sum(s.length - 8 for s in fresh)
     rate = 1000.0 * alarms / judged
+    print(f"out-of-family false alarms: {rate:.2f} per 1000 posts ({alarms} in {judged}), target {target}")
     assert 0.5 * target <= rate <= 1.5 * target, (rate, live_after)
 
 
