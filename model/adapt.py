@@ -183,10 +183,10 @@ class AdaptConfig:
     timelines: str = ""
     init: str = ""
     seed: int = 0
-    steps: int = 400
+    steps: int = 600
     batch_size: int = 32
     length: int = 96
-    lr: float = 5e-4
+    lr: float = 1e-3
     min_lr: float = 2e-5
     warmup: int = 20
     grad_clip: float = 1.0
