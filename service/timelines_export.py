@@ -147,9 +147,11 @@ def _unix(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def scan_nodes(redis: aioredis.Redis) -> dict[str, aioredis.Redis]:
-    """The clients to SCAN, by a stable name: the one server, or each primary of a Redis Cluster."""
+async def scan_nodes(redis: aioredis.Redis) -> dict[str, aioredis.Redis]:
+    """The clients to SCAN, by a stable name: the one server, or each primary of a Redis Cluster (a
+    cluster client learns its nodes on its first command: initialised here first)."""
     if isinstance(redis, RedisCluster):
+        await redis.initialize()
         return {node.name: aioredis.Redis(host=node.host, port=node.port) for node in redis.get_primaries()}
     return {"redis": redis}
 
@@ -227,7 +229,7 @@ async def export(
         line = user_line(pseudonym(user_id), state.model, state.posts_seen, timeline)
         return None if line is None else (json_codec.dumps(line) + b"\n", line["n"])
 
-    nodes = scan_nodes(redis)
+    nodes = await scan_nodes(redis)
     for name, node in sorted(nodes.items()):
         if name in cp.finished:
             continue
