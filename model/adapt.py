@@ -90,12 +90,16 @@ def is_held_out(user: str) -> bool:
     return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) % 100 < HELD_OUT_PERCENT
 
 
-def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
-    """An export's users (a user exported twice by SCAN: the last line wins), with at least ``min_posts``."""
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
+    """An export's users (a user exported twice by SCAN: the last line wins), with at least ``min_posts``."""
     users: dict[str, UserTimeline] = {}
     with gzip.open(path, "rt") as handle:
         header = json.loads(handle.readline())
@@ -108,7 +112,7 @@ def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
             users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
                                               np.asarray(row["gap_seconds"], np.float64),
                                               np.asarray(row["face"], bool), row["created_at"])
-    return Timelines(header, list(users.values()), digest.hexdigest(), str(path))
+    return Timelines(header, list(users.values()), _sha256(path), str(path))
 
 
 def total_variation(a: np.ndarray, b: np.ndarray) -> float:
@@ -287,7 +291,7 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
                   flush=True)
     final = np.mean(recent, axis=0)
     record = {
-        "adapted_from": {"checkpoint": str(config.init or BASE.name), "training": base.get("training", {}).get("seed")},
+        "adapted_from": {"checkpoint": Path(config.init or BASE).name, "sha256": _sha256(Path(config.init or BASE))},
         "data": data.record(),
         "seed": config.seed, "steps": config.steps, "time_seconds": round(time.perf_counter() - started, 1),
         "first_losses": {"drift_bce": round(first[0], 4), "next_ce": round(first[1], 4)},

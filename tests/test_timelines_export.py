@@ -165,3 +165,28 @@ def test_the_command_line(seeded, service: RunningService, tmp_path: Path) -> No
     header, lines = read(tmp_path / "t.jsonl.gz")
     assert header["served_models"]["temporal"].startswith("temporal:") and len(lines) == N_USERS
     assert header["key_id"] == Pseudonymizer(KEY).key_id
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_as_users_grow(client: httpx.Client, service: RunningService, tmp_path: Path) -> None:
+    """3000 users: the export's Python memory after the last batch is what it was after the first tenth
+    (nothing accumulates per user), and its peak no higher than by then (one batch at a time)."""
+    import tracemalloc
+
+    users = population(12, 3000, 3)
+    seed(client, users, batch=48)  # at most 16 users per batch (see tests/population.py)
+    marks: list[tuple[int, int, int]] = []
+
+    def measure(cp: Checkpoint) -> None:
+        current, peak = tracemalloc.get_traced_memory()
+        marks.append((cp.users, current, peak))
+    tracemalloc.start()
+    try:
+        summary = run_export(service.settings.redis_url, tmp_path / "big.jsonl.gz", Pseudonymizer(KEY), after_batch=measure)
+    finally:
+        tracemalloc.stop()
+    assert summary.users == 3000 and len(marks) >= 10
+    early = next(m for m in marks if m[0] >= 300)
+    last = marks[-1]
+    print(f"after {early[0]} users: current {early[1]} B, peak {early[2]} B; after {last[0]}: {last[1]} B, {last[2]} B")
+    assert last[1] < 1.5 * early[1] + 200_000 and last[2] < 1.5 * early[2]
