@@ -159,7 +159,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.detection --timelines FILE",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detection",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--timelines", type=Path, required=True)
     parser.add_argument("--candidate", type=Path, default=ADAPTED, help="the fine-tuned checkpoint")

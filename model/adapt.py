@@ -311,7 +311,7 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.train_temporal --timelines FILE",
+    parser = argparse.ArgumentParser(prog="python -m model.train_temporal",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--timelines", type=Path, required=True, help="an export (emodrift timelines export)")
     parser.add_argument("--init", type=Path, default=BASE, help="the checkpoint to adapt (default: the served one)")
