@@ -149,6 +149,10 @@ def _timelines_export(args: argparse.Namespace) -> int:
     except tx.ExportError as error:
         print(f"emodrift: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nemodrift: interrupted; the same command continues from {args.checkpoint or str(args.out) + '.checkpoint.json'}",
+              file=sys.stderr)
+        return 130
     print(f"{'continued' if summary.resumed else 'wrote'} {summary.out}: {summary.users} users, {summary.posts} posts")
     return 0
 
