@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test test-fast install tools bench export train lint clean demo docs
+.PHONY: run test test-fast install venv tools bench export train lint clean demo docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) tools
+
+# The virtualenv alone (no apt tools): what benchmarks/gpu_check.sh needs on a GPU machine
+venv: $(STAMP)
 
 # promtool checks deploy/prometheus/ in tests/test_deploy.py. It comes from Debian's `prometheus`
 # package, of which only the promtool binary is extracted into .venv/bin (no daemon is installed or
@@ -48,7 +51,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-# docs/settings.md and docs/errors.md, generated from service/config.py and service/errors.py
+# docs/settings.md, docs/errors.md and docs/metrics.md, generated from service/config.py, errors.py and metrics.py
 docs: $(STAMP)
 	$(BIN)/python -m service.docs all
 
@@ -93,6 +96,12 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-2.pt --version 2
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
+	# the served model's detector calibration, on the training stream families (~6 minutes), into its manifest
+	$(BIN)/python -m benchmarks.calibrate --write --version 4
+
+# ruff (settings in pyproject.toml); CI runs it before the tests
+lint: $(STAMP)
+	$(BIN)/ruff check service model export benchmarks tests examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache data demo-output

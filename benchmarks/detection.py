@@ -1,12 +1,18 @@
-"""The drift-detection benchmark: ``python -m benchmarks.detection [--quick] [--out docs/]``.
+"""The drift-detection benchmark: ``python -m benchmarks.detection [--quick] [--out docs/] [--in-family]``.
 
-The CNN-LSTM detector (the committed temporal model from ``model_repository/``, stepped with
+By default, every stream family of :mod:`model.families` reported on its own (:mod:`benchmarks.families`):
+the service as shipped (the served temporal model, the calibration in its manifest, re-baselining)
+against the classic detectors, each calibrated per family to the service's false-alarm rate there; the
+headline is the held-out ``blind`` family. Writes ``detection.md`` and ``detection_families.json``.
+
+``--in-family`` is the detailed analysis on :mod:`benchmarks.streams` (the generator the temporal model
+was built on): the CNN-LSTM (the committed temporal model from ``model_repository/``, stepped with
 onnxruntime through the service's own feature code, then the service's ``DriftDetector``) against the
-classic detectors of :mod:`benchmarks.baselines`, on the seeded streams of :mod:`benchmarks.streams`.
-Every detector gets one knob calibrated by simulation so that its ARL0 on the no-change streams is the
-target (``--arl0``, default 2000 posts), and one shape parameter tuned on a small grid (best mean recall
-at that ARL0). Writes ``detection.md`` (tables, the bar, definitions) and ``detection_curve.png`` (delay
-and recall against ARL0 for every detector) under ``--out``; ``--quick`` is a small run for the tests.
+classic detectors of :mod:`benchmarks.baselines`. Every detector gets one knob calibrated by simulation
+so that its ARL0 on the no-change streams is the target (``--arl0``, default 2000 posts), and one shape
+parameter tuned on a small grid (best mean recall at that ARL0). Writes ``detection_in_family.md``
+(tables, the bar, definitions), ``detection.json`` and ``detection_curve.png`` (delay and recall
+against ARL0 for every detector). ``--quick`` is a small run for the tests.
 """
 
 from __future__ import annotations
@@ -27,17 +33,18 @@ from benchmarks import metrics, oracle, report
 from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
 from service import model_repository
-from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
 
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 LSTM = "cnn_lstm"
-# The CNN-LSTM's fast rule (score threshold, consecutive posts): the service's declared defaults, not the
-# environment's, so that an EMODRIFT_* variable set in the shell cannot silently change published figures.
-SERVICE_FAST_RULE: tuple[float, int] = (Settings.model_fields["drift_threshold"].default,
-                                        Settings.model_fields["confirm_posts"].default)
+# The CNN-LSTM's fast rule (score threshold, consecutive posts): the served model's calibration (its
+# manifest), not the environment's overrides, so that an EMODRIFT_* variable set in the shell cannot
+# silently change published figures.
+SERVED_CALIBRATION: dict = model_repository.load(REPOSITORY, "temporal").manifest.get("detector", {})
+SERVICE_FAST_RULE: tuple[float, int] = (float(SERVED_CALIBRATION.get("threshold", DetectorConfig().threshold)),
+                                        int(SERVED_CALIBRATION.get("confirm_posts", DetectorConfig().confirm_posts)))
 
 
 @dataclass(frozen=True)
@@ -335,22 +342,49 @@ def main(argv: list[str] | None = None) -> int:
                              "(benchmarks/timelines.py; --help with it for its options)")
     parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
-    parser.add_argument("--arl0", type=float, default=None, help="target ARL0 in posts (default 2000)")
+    parser.add_argument("--in-family", action="store_true",
+                        help="the detailed analysis on the generator the model was built on (curves, oracle, costs)")
+    parser.add_argument("--family", action="append", default=None,
+                        help="only this family (repeatable; default: every family, the held-out one last)")
+    parser.add_argument("--arl0", type=float, default=None, help="--in-family: target ARL0 in posts (default 2000)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="temporal model version for the per-family run (default: the highest, the served one)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=SEED,
+    parser.add_argument("--seed", type=int, default=None,
                         help="stream seed (default: the published one; another one for choosing between models)")
     parser.add_argument("--fast-rule", type=parse_fast_rule, default=SERVICE_FAST_RULE, metavar="THRESHOLD,CONFIRM",
-                        help="the CNN-LSTM's fast rule (default: the service's, {0:g},{1}); the evidence rule "
-                             "is calibrated with it in place".format(*SERVICE_FAST_RULE))
+                        help="--in-family: the CNN-LSTM's fast rule (default: the served model's, {0:g},{1}); the "
+                             "evidence rule is calibrated with it in place".format(*SERVICE_FAST_RULE))
     args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.in_family:
+        return _families_main(args)
     plan = QUICK if args.quick else Plan()
-    plan = replace(plan, workers=args.workers, fast_rule=args.fast_rule, seed=args.seed,
+    plan = replace(plan, workers=args.workers, fast_rule=args.fast_rule, seed=args.seed or SEED,
                    **({"arl0": args.arl0} if args.arl0 else {}))
     results = run(plan)
-    args.out.mkdir(parents=True, exist_ok=True)
     report.write(results, args.out, quick=args.quick)
-    print(f"wrote {args.out / 'detection.md'} and {args.out / 'detection_curve.png'} in {results['seconds']}s")
+    print(f"wrote {args.out / 'detection_in_family.md'} and {args.out / 'detection_curve.png'} in {results['seconds']}s")
     print(f"bar met: {results['bar']['met']}")
+    return 0
+
+
+def _families_main(args: argparse.Namespace) -> int:
+    from benchmarks import families, families_report
+
+    plan = families.QUICK_FAMILIES if args.quick else families.FamilyPlan()
+    plan = replace(plan, workers=args.workers, seed=args.seed or families.SEED,
+                   families=tuple(args.family or ()))
+    started = time.perf_counter()
+    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal", args.version), ProviderChoice("cpu", "benchmark"))
+    results = families.run(plan, temporal)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    name = "detection-quick" if args.quick else "detection"
+    (args.out / f"{name.replace('detection', 'detection_families')}.json").write_text(
+        json.dumps(results, indent=1, default=str))
+    (args.out / f"{name}.md").write_text(families_report.markdown(results, quick=args.quick))
+    print(f"wrote {args.out / (name + '.md')} in {results['seconds']}s; headline {results['headline']}: "
+          f"bar met {results['families'][results['headline']]['bar']['met']}")
     return 0
 
 

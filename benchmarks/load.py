@@ -50,7 +50,7 @@ import redis
 
 from benchmarks import post_set
 from service.embedded_redis import EmbeddedRedis, free_port
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUNDARY = "emodriftbenchboundary"
@@ -431,7 +431,7 @@ def run(args: argparse.Namespace) -> dict:
         fast = Server([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
                        "--log-level", "warning"],
                       {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / "data"),
-                       "EMODRIFT_PROVIDER": "cpu"}, port, "/readyz").wait()
+                       "EMODRIFT_PROVIDER": args.provider}, port, "/readyz").wait()
         try:
             pids = [fast.process.pid, redis_pid]
             chunk = iter(range(0, n, 20_000))
@@ -443,9 +443,13 @@ def run(args: argparse.Namespace) -> dict:
             # warm-up: ONNX sessions, first users, connection pools
             asyncio.run(closed_loop(fast.base, images(), args.connections, 2.0, "warm-up"))
             hist0 = batch_histogram(fast.base)
-            results["image"] = asyncio.run(measure("service image", fast.base, images, pids, args, db))
+            results["image"] = asyncio.run(measure("service image", fast.base, images, pids, args, db,
+                                                   levels=not args.quick))
             hist1 = batch_histogram(fast.base)
             results["batch_histogram"] = {le: hist1[le] - hist0.get(le, 0) for le in hist1}
+            if args.quick:  # the headline saturation only (benchmarks/gpu_check.sh)
+                results["outcomes"] = post_outcomes(fast.base)
+                return results
             results["mixed"] = asyncio.run(measure(
                 "service mixed", fast.base, lambda: image_workload(mixed, users[:20_000]), pids, args, db, levels=False))
             obs_users = iter(range(0, n, 40_000))
@@ -459,6 +463,8 @@ def run(args: argparse.Namespace) -> dict:
                 closed_loop(fast.base, observation_workload(users[:4000], seed=9), 8, 1.5, "monitor")).ok)
         finally:
             fast.stop()
+        if args.quick:
+            return results
         results["memory"] = memory(db)
         if not args.skip_naive:
             port = free_port()
@@ -517,8 +523,10 @@ def report(results: dict, args: argparse.Namespace) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     row("service: 1080x1080 JPEG with a face", results["image"])
-    row("service: mixed (70% 1080 JPEG, 10% 4000x3000, 10% PNG, 10% no face)", results["mixed"])
-    row("service: observations (JSON probabilities)", results["observation"])
+    if "mixed" in results:
+        row("service: mixed (70% 1080 JPEG, 10% 4000x3000, 10% PNG, 10% no face)", results["mixed"])
+    if "observation" in results:
+        row("service: observations (JSON probabilities)", results["observation"])
     if "naive" in results:
         row("naive baseline: 1080x1080 JPEG with a face", results["naive"])
     out = ["\n".join(lines), ""]
@@ -529,10 +537,12 @@ def report(results: dict, args: argparse.Namespace) -> str:
                                                                 for k, v in tried.items()))
         out.append(f"image posts/s, service / naive: {fast.rate / naive.rate:.1f}x; CPU per post, naive / service: "
                    f"{(naive.cpu_seconds / naive.ok) / (fast.cpu_seconds / fast.ok):.1f}x")
-    rt = f"Redis round trips per post: image {results['rt_image'][0]:.2f}, observation {results['rt_observation'][0]:.2f}"
-    if "rt_naive" in results:
-        rt += f", naive {results['rt_naive'][0]:.2f}"
-    out.append(rt)
+    if "rt_image" in results:
+        rt = (f"Redis round trips per post: image {results['rt_image'][0]:.2f}, "
+              f"observation {results['rt_observation'][0]:.2f}")
+        if "rt_naive" in results:
+            rt += f", naive {results['rt_naive'][0]:.2f}"
+        out.append(rt)
     hist = results["batch_histogram"]
     total = max(hist.get("+Inf", 0), 1)
     prev, cells = 0.0, []
@@ -540,11 +550,13 @@ def report(results: dict, args: argparse.Namespace) -> str:
         if count - prev:
             cells.append(f"<={float(le):g}: {100 * (count - prev) / total:.0f}%")
         prev = count
-    out.append("CNN batch sizes (share of batches, saturation + 50% + 90% image phases): " + ", ".join(cells))
-    mem = results["memory"]
-    out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
-               f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results; "
-               f"idempotency record {mem['post']:.0f} B per post; post index {mem['post_index']:.0f} B")
+    out.append(f"CNN batch sizes (share of batches, {'saturation' if args.quick else 'saturation + 50% + 90%'} "
+               "image phases): " + ", ".join(cells))
+    if "memory" in results:
+        mem = results["memory"]
+        out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
+                   f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results; "
+                   f"idempotency record {mem['post']:.0f} B per post; post index {mem['post_index']:.0f} B")
     phases = [(label, results[key]["sat"]) for key, label in
               (("image", "image"), ("mixed", "mixed"), ("observation", "observations"), ("naive", "naive"))
               if key in results]
@@ -557,8 +569,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
                + ", ".join(f"{label} {sat.client_cpu_seconds:.1f} s in {sat.seconds:.1f} s "
                            f"({100 * sat.client_cpu_seconds / sat.seconds:.0f}% of a core, "
                            f"{1e3 * sat.client_cpu_seconds / max(sat.ok, 1):.2f} ms / post)" for label, sat in phases))
-    out.append(f"settings: {args.connections} connections, {args.seconds:.0f} s per phase, {args.workers} worker(s), "
-               f"{os.cpu_count()} CPUs")
+    out.append(f"settings: {args.connections} connections, {args.seconds:g} s per phase, {args.workers} worker(s), "
+               f"{os.cpu_count()} CPUs, EMODRIFT_PROVIDER={args.provider}" + (", --quick" if args.quick else ""))
     return "\n".join(out)
 
 
@@ -573,10 +585,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto",
                         help="load generator of the closed-loop saturation phases (auto: wrk when on PATH); "
                              "the open-loop phases always use the raw-socket client of open_loop()")
+    parser.add_argument("--provider", choices=("cpu", "cuda", "auto"), default="cpu",
+                        help="the service's EMODRIFT_PROVIDER (cuda: benchmarks/gpu_check.sh on a GPU machine)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the image saturation phase alone (no latency levels, mixed, observations, round "
+                             "trips, memory or naive baseline): posts/s in well under a minute")
+    parser.add_argument("--json", type=Path, help="write the run's figures (as in docs/performance.json) here")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"write the report into {DOC.relative_to(ROOT)} (between the markers for this worker "
                              f"count) and the figures into {FIGURES.relative_to(ROOT)}")
     args = parser.parse_args(argv)
+    if args.write_docs and args.quick:
+        parser.error("--write-docs needs the full run, not --quick")
     from benchmarks.wrk_driver import have_wrk
 
     if args.client == "wrk" and not have_wrk():
@@ -590,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nload average (1 min) before / after the run: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "
         f"the benchmark took {time.monotonic() - started:.0f} s")
     print(text)
+    if args.json:
+        args.json.write_text(json.dumps(figures(results, args), indent=2, sort_keys=True, default=str) + "\n")
     if args.write_docs:
         write_docs(text, results, args)
     return 0
@@ -614,7 +636,7 @@ def figures(results: dict, args: argparse.Namespace) -> dict:
                 "errors": {str(k): v for k, v in p.errors.items()}, "client": p.client,
                 "client_cpu_seconds": round(p.client_cpu_seconds, 3), "aof_rewrites": p.aof_rewrites}
 
-    out: dict = {"settings": {k: v for k, v in vars(args).items() if k != "write_docs"},
+    out: dict = {"settings": {k: v for k, v in vars(args).items() if k not in ("write_docs", "json")},
                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     for key, value in results.items():
         if isinstance(value, dict) and value and all(isinstance(v, PhaseResult) for v in value.values()):

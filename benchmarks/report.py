@@ -1,4 +1,4 @@
-"""Turns the benchmark's results into docs/detection.md, docs/detection_curve.png and the bar's verdict."""
+"""Turns the in-family benchmark's results into docs/detection_in_family.md, docs/detection_curve.png and the bar's verdict."""
 
 from __future__ import annotations
 
@@ -63,9 +63,9 @@ def write(results: dict, out: Path, quick: bool = False) -> None:
     (out / "detection.json").write_text(json.dumps(results, indent=1, default=str))
     plot(results, out / "detection_curve.png")
     if not quick:
-        (out / "detection.md").write_text(markdown(results))
+        (out / "detection_in_family.md").write_text(markdown(results))
     else:
-        (out / "detection-quick.md").write_text(markdown(results))
+        (out / "detection_in_family-quick.md").write_text(markdown(results))
 
 
 def plot(results: dict, path: Path) -> None:
@@ -107,7 +107,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# Drift detection: the CNN-LSTM against the classic detectors",
         "",
-        f"Produced by `python -m benchmarks.detection` ({results['seconds']:.0f} s on {plan['workers']} cores) with the "
+        f"Produced by `python -m benchmarks.detection --in-family` ({results['seconds']:.0f} s on {plan['workers']} cores) with the "
         f"temporal model `{results['model']}`; every figure below comes from that run (seed {plan['seed']}, disjoint "
         "from the training seeds). Re-run it after retraining. The CNN-LSTM's fast rule in this run: score >= "
         f"{threshold:g} for {confirm} consecutive posts (`--fast-rule {threshold:g},{confirm}`); its evidence rule "

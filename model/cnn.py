@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # FER-2013 order
+from model.features import LABELS as LABELS  # FER-2013 order, the order of the network's outputs (re-exported)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# The training side's copy of service/emotions.py (model/ never imports service/): tests/test_emotions.py
+# checks they are equal, and the service checks every manifest these write against its own at load.
 LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 VALENCE: dict[str, float] = {
     "angry": -0.8, "disgust": -0.7, "fear": -0.6, "happy": 1.0, "sad": -1.0, "surprise": 0.3, "neutral": 0.0,

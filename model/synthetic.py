@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.features import LABELS, N_CLASSES, timeline_features
+from model.features import LABELS, N_CLASSES, VALENCE, timeline_features
 
 
 class Kind(str, enum.Enum):
@@ -73,7 +73,7 @@ class Kind(str, enum.Enum):
 
 KINDS: tuple[Kind, ...] = tuple(Kind)
 LASTING: frozenset[Kind] = frozenset({Kind.ABRUPT, Kind.GRADUAL, Kind.EPISODE, Kind.SHIFT})
-NEGATIVE = np.array([1, 1, 1, 0, 1, 0, 0], dtype=bool)  # angry, disgust, fear, sad
+NEGATIVE = np.array([VALENCE[label] < 0 for label in LABELS], dtype=bool)  # angry, disgust, fear, sad
 
 # Regime ids in Timeline.regime.
 BASELINE, CHANGED, EXCURSION = 0, 1, 2

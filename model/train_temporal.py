@@ -69,6 +69,8 @@ class TrainConfig:
     early_weight: float = 1.0         # loss weight of the first early_span positive posts of each change
     early_span: int = 8
     kind_weights: tuple[float, ...] = ()  # sampling weight per KINDS entry (empty: uniform)
+    family_share: float = 0.0  # share of each short batch drawn from the other training families' windows
+    family_pool: int = 20000   # windows drawn once from those families (model/families/training.py)
 
 
 def drift_label_definition(config: TrainConfig | None = None) -> str:
@@ -88,7 +90,10 @@ def generator_params(config: TrainConfig) -> dict:
     return {"kinds": [k.value for k in KINDS], "kind_sampling": sampling, "length": config.length,
             "long_length": config.long_length, "long_every": config.long_every,
             "min_observed_tv": MIN_OBSERVED_TV, "face_rate": "Beta(17, 3) per user",
-            "cnn_confusion": "model.synthetic.CONFUSION (~66% accurate)"}
+            "cnn_confusion": "model.synthetic.CONFUSION (~66% accurate)",
+            **({"families": {"share_of_short_batches": config.family_share, "pool": config.family_pool,
+                             "from": ["sessions", "days"], "labels": "model/families/training.py"}}
+               if config.family_share else {})}
 
 
 def losses(net: TemporalNet, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,15 +142,26 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
     started = time.perf_counter()
     recent: list[tuple[float, float]] = []
     first: tuple[float, float] | None = None
+    windows = []
+    if config.family_share > 0:  # the other training families (never the held-out one), labelled alike
+        from model.families import KINDS as FAMILY_KINDS
+        from model.families.training import pool
+
+        windows = pool(config.seed, config.family_pool, config.length, FAMILY_KINDS, config.label_delay)
+        print(f"{len(windows)} family windows drawn in {time.perf_counter() - started:.0f}s", flush=True)
     for step in range(1, config.steps + 1):
         long = config.long_every > 0 and step % config.long_every == 0
         length, batch_size = (config.long_length, config.long_batch_size) if long else (config.length, config.batch_size)
+        borrowed = [] if long or not windows else [
+            windows[int(i)] for i in rng.integers(0, len(windows), int(round(batch_size * config.family_share)))]
+        batch_size -= len(borrowed)
         if config.kind_weights:
             p = np.asarray(config.kind_weights, dtype=float) / sum(config.kind_weights)
             kinds = [KINDS[int(i)] for i in rng.choice(len(KINDS), size=batch_size, p=p)]
         else:
             kinds = [KINDS[int(rng.integers(len(KINDS)))] for _ in range(batch_size)]
         users = [generate_user(rng, kind, length, config.label_delay, config.shift_label_scale) for kind in kinds]
+        users += borrowed
         drift_loss, next_loss = losses(net, to_tensors(users, config.early_weight, config.early_span))
         loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
         optimizer.zero_grad(set_to_none=True)
@@ -287,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--early-weight", type=float, default=TrainConfig.early_weight,
                         help="loss weight of the first --early-span positive posts of each change")
     parser.add_argument("--early-span", type=int, default=TrainConfig.early_span)
+    parser.add_argument("--family-share", type=float, default=0.0,
+                        help="share of each batch from the sessions and days families (model/families/training.py)")
+    parser.add_argument("--family-pool", type=int, default=TrainConfig.family_pool,
+                        help="family windows drawn once and sampled from")
     parser.add_argument("--kind-weights", type=str, default="",
                         help="comma-separated sampling weights, one per kind " + ",".join(k.value for k in KINDS))
     args = parser.parse_args(argv)
@@ -301,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(seed=args.seed, steps=args.steps or TrainConfig.steps, hidden_size=args.hidden_size,
                          lr=args.lr, label_delay=args.label_delay, shift_label_scale=args.shift_label_scale,
                          early_weight=args.early_weight, early_span=args.early_span,
+                         family_share=args.family_share, family_pool=args.family_pool,
                          kind_weights=tuple(float(w) for w in args.kind_weights.split(",")) if args.kind_weights else (),
                          warmup=min(TrainConfig.warmup, max(1, (args.steps or TrainConfig.steps) // 20)),
                          init=str(args.init.relative_to(Path.cwd()) if args.init and args.init.is_relative_to(Path.cwd())

@@ -21,6 +21,7 @@ from service.alerts.store import AlertStore
 from service.batching import MicroBatcher
 from service.config import Settings, get_settings
 from service.embedded_redis import die_with_parent
+from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, choose_provider
 from service.middleware import RequestMetrics
@@ -90,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
-                           alerts_per_user=settings.alerts_per_user)
+                           alerts_per_user=settings.alerts_per_user,
+                           relay_lease_seconds=settings.relay_lease_seconds)
         pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.alerts = AlertStore(redis, store.relay.alerts)
@@ -101,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = Subscriptions(redis)
         app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
         app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
+        app.state.eraser = Eraser(store, app.state.alerts, app.state.webhooks, app.state.deliveries,
+                                  consumer_group=settings.webhook_consumer_group,
+                                  attempt_lease_seconds=app.state.dispatcher.lease,
+                                  tombstone_seconds=settings.erasure_tombstone_seconds)
         await app.state.dispatcher.start()
         log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
         # What is built by now lives as long as the process (models, sessions, routes, schemas): keep

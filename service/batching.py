@@ -3,15 +3,23 @@
 A handle over one task that owns the queue (after text-embeddings-inference's queue): callers
 ``await submit(pixels)``; the task closes a batch when it holds ``max_batch`` images or the first
 image has waited ``max_wait``; images whose caller has gone (cancelled future) are dropped before
-inference and counted. Backpressure is at the door: a full queue raises ``Overloaded`` (429).
-The CNN runs in a dedicated thread so the event loop keeps accepting requests meanwhile.
+inference and counted. The CNN runs in a dedicated thread so the event loop keeps accepting requests
+meanwhile.
+
+Backpressure is at the door, and the batcher owns it (TEI's permit): an image takes a permit with
+:meth:`MicroBatcher.permit` before any work is done on it (the pipeline takes it before decoding) and
+gives it back with its CNN result; at most ``max_queue`` permits are out, and one more raises
+``Overloaded`` (429). The decode pool's own queue is unbounded, so a bound on the batcher's queue
+alone would let images pile up in front of it; this one limit covers decode, queue and model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -39,7 +47,9 @@ class MicroBatcher:
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._max_queue = max_queue
+        self._permits = 0  # images admitted: from before their decode to their CNN result
         self._queue: asyncio.Queue[_Pending] | None = None
+        self._arrived = asyncio.Event()  # set by submit: wakes a batch that is still filling
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnn")
         self._stopping = False
@@ -47,11 +57,13 @@ class MicroBatcher:
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="micro-batcher")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        # The flag ends the loop even if its cancellation is swallowed (Python 3.11's wait_for can,
-        # in _collect); the wait is bounded so shutdown never hangs on it.
+        # _collect waits with asyncio.timeout, which passes a cancellation on (Python 3.11's wait_for
+        # could swallow one that landed as it timed out). The flag and the bounded wait stay as a
+        # guard: a loop that loses its cancellation anyway still ends, and shutdown never hangs.
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
@@ -67,14 +79,39 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
-    async def submit(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score one (64,64) image; returns (probabilities (7,), embedding (E,))."""
+    @property
+    def admitted(self) -> int:
+        """Permits out: images between their admission and their CNN result."""
+        return self._permits
+
+    @contextmanager
+    def permit(self) -> Iterator[None]:
+        """One image's place, held from before its decode until its CNN result; ``Overloaded`` (429)
+        when ``max_queue`` images hold one already, before any work is done on this one."""
+        if self._permits >= self._max_queue:
+            raise Overloaded(f"{self._permits} images are already being scored; retry shortly")
+        self._permits += 1
+        try:
+            yield
+        finally:
+            self._permits -= 1
+
+    async def submit(self, pixels: np.ndarray, *, admitted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Score one (64,64) image; returns (probabilities (7,), embedding (E,)). ``admitted``: the
+        caller holds a :meth:`permit` for it already (the pipeline, from before the decode); else the
+        image takes one here."""
         if self._queue is None or self._task is None or self._task.done():
             raise ModelUnavailable("the inference queue is not running")
-        if self._queue.qsize() >= self._max_queue:
-            raise Overloaded(f"inference queue is full ({self._max_queue} images); retry shortly")
+        if admitted:
+            return await self._enqueue(pixels)
+        with self.permit():
+            return await self._enqueue(pixels)
+
+    async def _enqueue(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert self._queue is not None
         item = _Pending(pixels, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(item)
+        self._arrived.set()
         metrics.QUEUE_DEPTH.inc()
         return await item.future
 
@@ -82,17 +119,19 @@ class MicroBatcher:
         assert self._queue is not None
         batch = [await self._queue.get()]
         deadline = batch[0].enqueued + self._max_wait
-        while len(batch) < self._max_batch:
+        while True:
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                # take whatever is already waiting, without waiting more
-                while len(batch) < self._max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
+            if len(batch) >= self._max_batch or remaining <= 0:
                 break
+            # Wait for the next arrival or the deadline: one timer per batch, not one wait_for per image.
+            self._arrived.clear()
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass  # take what has arrived meanwhile, then close the batch
         metrics.QUEUE_DEPTH.dec(len(batch))
         return batch
 

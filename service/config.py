@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     # --- micro-batching --------------------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1, le=1024, description="images per ONNX call of the emotion CNN, at most")
     max_batch_wait_ms: float = Field(2.0, ge=0, description="how long a batch may wait to fill")
-    max_queue: int = Field(1024, ge=1, description="queued images beyond this get 429")
+    max_queue: int = Field(1024, ge=1, description="images per process from before their decoding to their CNN result (the batcher's permits); one more gets 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
     face_detector: Literal["blazeface", "haar"] = Field(
         "blazeface", description="blazeface: ~2.4 ms with its resize (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")
@@ -49,23 +49,38 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="an image (or request body) larger than this: 413")
     max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
     max_batch_items: int = Field(256, ge=1, description="items per POST /v1/posts/batch")
+    max_batch_bytes: int = Field(
+        32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")
+    max_jpeg_scans: int = Field(
+        100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
+    max_image_chunks: int = Field(
+        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
+    image_budget_seconds: float = Field(
+        2.0, gt=0, description="decode + face crop of one image; past it 422 (the thread finishes aside)")
+    max_overrunning_images: int = Field(
+        2, ge=1, description="images past their budget still decoding (spare threads); beyond, 429")
 
     # --- state and drift ---------------------------------------------------------------------
     timeline_length: int = Field(200, ge=1, description="recent results kept per user")
     idempotency_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="how long a post id is remembered")
     evidence_posts: int = Field(10, ge=1, le=100, description="post ids carried by an alert")
-    warmup_posts: int = Field(8, ge=1, description="posts a user is `warming_up` before the detector may alarm")
-    # Calibrated by `python -m benchmarks.detection` to ARL0 ~2000 posts (docs/detection.md has the curve):
-    # an episode starts when the fast rule (drift_threshold x confirm_posts) or the evidence rule (a CUSUM
-    # of the score against the user's own level, service/drift.py) fires; both are calibrated together.
-    drift_threshold: float = Field(0.84, gt=0, lt=1, description="score to enter `drifting` (fast rule)")
-    recovery_threshold: float = Field(0.25, gt=0, lt=1, description="score to return to `stable`")
-    confirm_posts: int = Field(2, ge=1, description="consecutive posts above threshold to alarm")
-    recovery_posts: int = Field(5, ge=1, description="consecutive posts below recovery to end")
-    cooldown_posts: int = Field(10, ge=0, description="posts after an episode ends before a new one")
-    drift_cusum_threshold: float = Field(93.0, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off")
-    drift_cusum_slack: float = Field(0.25, ge=0, description="standardised excess a post must bring to count as evidence")
-    drift_reference_alpha: float = Field(0.01, gt=0, lt=1, description="weight of a post in the user's reference score level")
+    # The detector's thresholds belong to the temporal model: its manifest's `detector` section holds the
+    # values calibrated on its scores (service/calibration.py, docs/detection.md). These are operator
+    # overrides only; None (the default) means "the served model's calibration".
+    warmup_posts: int | None = Field(None, ge=1, description="posts before a user is judged (override)")
+    drift_threshold: float | None = Field(None, gt=0, lt=1, description="score to enter `drifting`, fast rule (override)")
+    recovery_threshold: float | None = Field(None, gt=0, lt=1, description="score to return to `stable` (override)")
+    confirm_posts: int | None = Field(None, ge=1, description="consecutive posts above threshold to alarm (override)")
+    recovery_posts: int | None = Field(None, ge=1, description="consecutive posts below recovery to end (override)")
+    cooldown_posts: int | None = Field(None, ge=0, description="posts after an episode ends before a new one (override)")
+    drift_cusum_threshold: float | None = Field(
+        None, ge=0, description="evidence that starts an episode; 0 turns the evidence rule off (override)")
+    drift_cusum_slack: float | None = Field(
+        None, ge=0, description="standardised excess a post must bring to count as evidence (override)")
+    drift_reference_alpha: float | None = Field(
+        None, gt=0, lt=1, description="weight of a post in the user's reference score level (override)")
+    rebaseline_posts: int | None = Field(
+        None, ge=0, description="posts still drifting after which the new pattern is the user's baseline; 0: never (override)")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
     recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")
     cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")
@@ -74,6 +89,10 @@ class Settings(BaseSettings):
     outbox_stream: str = Field("ed:outbox", description="the Redis stream of drift events the webhook dispatchers read")
     outbox_maxlen: int = Field(1_000_000, ge=1000, description="the outbox stream is trimmed (approximately) to this length")
     outbox_sweep_seconds: float = Field(5.0, gt=0, description="how often events a crashed writer left are relayed")
+    relay_lease_seconds: float = Field(
+        5.0, gt=0, description="how long one relay may hold a user's events; an erasure waits at most this for it")
+    erasure_tombstone_seconds: int = Field(
+        24 * 3600, ge=60, description="how long an erased user's event ids are refused by the dispatchers")
 
     # --- HTTP ----------------------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -153,9 +172,9 @@ class Settings(BaseSettings):
 
     @field_validator("recovery_threshold")
     @classmethod
-    def _recovery_below_threshold(cls, value: float, info) -> float:  # type: ignore[no-untyped-def]
+    def _recovery_below_threshold(cls, value: float | None, info) -> float | None:  # type: ignore[no-untyped-def]
         threshold = info.data.get("drift_threshold")
-        if threshold is not None and value >= threshold:
+        if value is not None and threshold is not None and value >= threshold:
             raise ValueError("recovery_threshold must be below drift_threshold (hysteresis)")
         return value
 

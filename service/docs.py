@@ -1,9 +1,11 @@
-"""Reference pages generated from the code: ``python -m service.docs settings|errors|all``.
+"""Reference pages generated from the code: ``python -m service.docs settings|errors|metrics|all``.
 
 ``docs/settings.md`` is written from :class:`service.config.Settings` (every field, its environment
 variable, default, allowed values and description; grouped by the ``# --- section ---`` comments of
-config.py) and ``docs/errors.md`` from the ``EmodriftError`` tree of service/errors.py. A test
-regenerates both and compares, so they never drift from the code (tests/test_reference_docs.py).
+config.py), ``docs/errors.md`` from the ``EmodriftError`` tree of service/errors.py and
+``docs/metrics.md`` from the collectors of service/metrics.py (name, type, labels, buckets, help and
+the comments beside each). A test regenerates them and compares, so they never drift from the code
+(tests/test_reference_docs.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import sys
 import typing
 from pathlib import Path
 
+from prometheus_client.metrics import MetricWrapperBase
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from service import config, errors
+from service import config, errors, metrics
 from service.config import ROOT, Settings
 
 DOCS = ROOT / "docs"
@@ -129,7 +132,66 @@ def errors_markdown() -> str:
     return "".join(out)
 
 
-PAGES = {"settings": ("settings.md", settings_markdown), "errors": ("errors.md", errors_markdown)}
+def _collectors() -> list[tuple[str, MetricWrapperBase]]:
+    """service/metrics.py's collectors, in the order they are declared, by their Python name."""
+    return [(name, value) for name, value in vars(metrics).items() if isinstance(value, MetricWrapperBase)]
+
+
+def _metric_comments() -> dict[str, str]:
+    """The comments beside each metric's declaration in metrics.py, by Python name: the block right
+    above it and any at the end of its lines (they name label values and why a mode was chosen)."""
+    source = inspect.getsource(metrics)
+    lines = source.splitlines()
+    notes: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        found: list[str] = []
+        row = node.lineno - 2
+        while row >= 0 and lines[row].lstrip().startswith("#"):
+            found.insert(0, lines[row].strip().lstrip("#").strip())
+            row -= 1
+        for line in lines[node.lineno - 1: node.end_lineno or node.lineno]:
+            if (m := re.search(r"\)?\s+#\s*(.+)$", line)) and '"' not in m.group(1):
+                found.append(m.group(1).strip())
+        if found:
+            notes[node.targets[0].id] = " ".join(found)
+    return notes
+
+
+def _exposed_name(collector: MetricWrapperBase) -> str:
+    # prometheus_client keeps a counter's name without "_total" and adds it when exposing the samples
+    name = collector._name  # type: ignore[attr-defined]
+    return f"{name}_total" if collector._type == "counter" else name  # type: ignore[attr-defined]
+
+
+def metrics_markdown() -> str:
+    notes = _metric_comments()
+    out = [HEADER.format(what="metrics", source="service/metrics.py"),
+           "# Metrics\n\n",
+           "Every Prometheus metric `GET /metrics` exports, declared in one module (`service/metrics.py`). "
+           "Labels are bounded (routes, status classes, providers, outcomes): never a user or post id. "
+           "With several uvicorn workers the page aggregates every process; a gauge's multiprocess mode says "
+           "how (`livesum`: the sum over living workers, `livemax`: their maximum). A histogram also exports "
+           "`_bucket`, `_sum` and `_count` series.\n\n",
+           "| metric | type | labels | buckets | what |\n|---|---|---|---|---|\n"]
+    for name, collector in _collectors():
+        kind = collector._type  # type: ignore[attr-defined]
+        if kind == "gauge":
+            kind += f" ({collector._multiprocess_mode})"  # type: ignore[attr-defined]
+        labels = ", ".join(f"`{label}`" for label in collector._labelnames) or "-"  # type: ignore[attr-defined]
+        bounds = getattr(collector, "_upper_bounds", None)
+        buckets = ", ".join(f"{b:g}" for b in bounds if b != float("inf")) if bounds else "-"
+        what = collector._documentation  # type: ignore[attr-defined]
+        if note := notes.get(name):
+            what += f" ({note})" if not note[0].isupper() else f". {note}"
+        what = what.replace("|", "\\|")
+        out.append(f"| `{_exposed_name(collector)}` | {kind} | {labels} | {buckets} | {what} |\n")
+    return "".join(out)
+
+
+PAGES = {"settings": ("settings.md", settings_markdown), "errors": ("errors.md", errors_markdown),
+         "metrics": ("metrics.md", metrics_markdown)}
 
 
 def write(what: str, docs: Path = DOCS) -> Path:

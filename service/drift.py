@@ -6,8 +6,8 @@ noisy score stream into *episodes* with hysteresis, so one change gives one aler
 
 States: ``warming_up`` (too few posts to know what is normal) → ``stable`` ⇄ ``drifting``.
 
-Two rules can start an episode; whichever fires first does (both are calibrated *together* to one
-false-alarm rate, docs/detection.md):
+Three rules can start an episode; whichever fires first does (all are calibrated *together* to one
+false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the temporal model's manifest):
 
 - **fast rule**: the score is ≥ ``threshold`` for ``confirm_posts`` consecutive posts (abrupt changes).
   With a score profile the bar moves with the user's post count: ``logit(score) - excess >= logit(threshold)``,
@@ -27,10 +27,28 @@ false-alarm rate, docs/detection.md):
   Users whose scores always run high (mixed or mostly negative baselines) are measured against
   themselves, not against a global threshold. ``cusum_threshold = 0`` turns the rule off.
 
+- **share rule** (``share_threshold`` > 0, when the caller gives each post's negative share): a
+  two-sided self-starting CUSUM of the per-post share of negative emotions (angry, disgust, fear, sad),
+  standardised against the user's own reference share (a slowly forgetting mean and variance). It is
+  the classic statistic that, on streams the temporal model was not built on, caught changes the model
+  missed (issue 12); with it the detector catches them too. While it is on, an episode only recovers
+  once the recent share is back within one reference sd of the user's level.
+
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
-came before); ``drifting → stable`` when the score is < ``recovery_threshold`` for ``recovery_posts``
-consecutive posts: emits ``drift.ended``, then ``cooldown_posts`` posts must pass (no evidence is
-accumulated, the reference keeps learning) before a new episode.
+came before). An episode ends (``drift.ended``) in one of two ways, kept in ``resolution``:
+
+- ``"recovered"``: the score is < ``recovery_threshold`` for ``recovery_posts`` consecutive posts;
+- ``"new_baseline"`` (re-baselining, when ``rebaseline_posts`` > 0): the user is still drifting
+  ``rebaseline_posts`` posts after the episode started, so the new pattern has persisted and becomes
+  their normal. The temporal model's memory still holds the old pattern (its score would stay high for
+  good, and a later change would never be reported), so the caller rebuilds the LSTM state from a new
+  user's by replaying the posts since the alarm (:attr:`DriftDetector.restart_model`,
+  :attr:`DriftDetector.replay_posts`): the new pattern is all it has seen. The detector restarts its
+  reference and counts the user's age from the alarm (``baseline_since``, the age the replayed model
+  has), so a later change is read exactly like a first one.
+
+Either way ``cooldown_posts`` posts must then pass (no evidence is accumulated, the reference keeps
+learning) before a new episode; after a new baseline at least ``warmup_posts``, as for a new user.
 
 The state is a handful of numbers (a few hundred bytes of JSON, stored per user); ``from_dict``
 ignores unknown fields and defaults missing ones, so a state written before the evidence rule existed
@@ -59,6 +77,15 @@ The evidence rule: scores that hover near 0.05 and then settle near 0.4 never re
 (45, 'drifting')
 >>> DriftDetector.from_dict(e.config, {"posts_seen": 50, "status": "stable", "streak": 0}).ref_n  # an old state
 0
+
+Re-baselining: a change that persists ends its episode as a new baseline after ``rebaseline_posts``.
+
+>>> r = DriftDetector(DetectorConfig(warmup_posts=2, threshold=0.5, recovery_threshold=0.2, confirm_posts=2,
+...                                  recovery_posts=2, cooldown_posts=0, cusum_threshold=0, rebaseline_posts=5))
+>>> [(i, ev) for i, ev in enumerate(r.update(s) for s in [0.1] * 4 + [0.9] * 7) if ev]
+[(5, 'drift.started'), (10, 'drift.ended')]
+>>> r.resolution, r.status, r.restart_model, r.baseline_since, r.replay_posts
+('new_baseline', 'stable', True, 6, 5)
 """
 
 from __future__ import annotations
@@ -69,11 +96,20 @@ from typing import Literal
 
 Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
+Resolution = Literal["", "recovered", "new_baseline"]
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor
 # one early post a little off that norm would weigh as much as a real change.
 PROFILE_SD_FLOOR = 0.25
+# The share rule (a two-sided self-starting CUSUM of the per-post negative share against the user's own
+# reference): what a classic CUSUM on the negative share catches, the detector catches too (issue 12).
+SHARE_ALPHA = 0.005        # the reference forgets over ~200 posts (a classic CUSUM never forgets)
+SHARE_MIN_POSTS = 8        # reference posts before the rule tests anything
+SHARE_MIN_RUN = 3          # posts of evidence the rule needs at least (one or two extreme posts are a dip)
+SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this much (a robust, Huber-like CUSUM)
+SHARE_SD_FLOOR = 0.02      # added to the reference sd
+SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
 
 
 @dataclass(frozen=True)
@@ -111,7 +147,8 @@ def logit(score: float) -> float:
 @dataclass(frozen=True)
 class DetectorConfig:
     warmup_posts: int = 8
-    # Calibrated together to ARL0 ~2000 posts by `python -m benchmarks.detection`: docs/detection.md
+    # Defaults for library use and tests: the values the service runs with are the served temporal
+    # model's calibration, in its manifest (service/calibration.py, `python -m benchmarks.calibrate`).
     threshold: float = 0.84
     recovery_threshold: float = 0.25
     confirm_posts: int = 2
@@ -122,16 +159,19 @@ class DetectorConfig:
     reference_alpha: float = 0.01  # weight of a post in the user's reference score level (~100 posts)
     reference_min_posts: int = 2   # reference posts before the evidence rule may fire
     profile: ScoreProfile | None = None  # the model's score profile (None: the raw logit score)
+    rebaseline_posts: int = 0      # posts drifting after which the new pattern is the baseline; 0: never
+    share_threshold: float = 0.0   # the share rule's CUSUM threshold (standardised units); 0: off
+    share_slack: float = 0.25      # standardised change of the negative share a post must bring to count
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
             raise ValueError("need 0 < recovery_threshold < threshold < 1")
         if self.warmup_posts < 1 or self.confirm_posts < 1 or self.recovery_posts < 1:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
-        if self.cooldown_posts < 0:
-            raise ValueError("cooldown_posts must be >= 0")
-        if self.cusum_threshold < 0 or self.cusum_slack < 0:
-            raise ValueError("cusum_threshold and cusum_slack must be >= 0")
+        if self.cooldown_posts < 0 or self.rebaseline_posts < 0:
+            raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
+        if self.cusum_threshold < 0 or self.cusum_slack < 0 or self.share_threshold < 0 or self.share_slack < 0:
+            raise ValueError("cusum_threshold, cusum_slack, share_threshold and share_slack must be >= 0")
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
             raise ValueError("need 0 < reference_alpha < 1 and reference_min_posts >= 2")
 
@@ -156,6 +196,19 @@ class DriftDetector:
     ref_mean: float = 0.0  # reference mean of the evidence input (logit score, on the profile)
     ref_var: float = 0.0   # reference variance of the evidence input
     ref_profile: str = ""  # the score profile the reference is on ("" = none)
+    resolution: Resolution = ""  # how the last episode ended
+    # the share rule: the user's reference negative share (mean, variance, posts), the two one-sided
+    # CUSUMs of its standardised changes, and a short average of the recent share (for recovery)
+    sh_n: int = 0
+    sh_mean: float = 0.0
+    sh_var: float = 0.0
+    sh_up: float = 0.0
+    sh_down: float = 0.0
+    sh_run: int = 0  # consecutive posts the share CUSUM has been above 0
+    sh_recent: float = 0.0
+    baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
+    # this post ended an episode as a new baseline: the caller restarts the LSTM state (not stored)
+    restart_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.ref_n == 0:
@@ -165,22 +218,37 @@ class DriftDetector:
     def drift_detected(self) -> bool:
         return self.status == "drifting"
 
-    def update(self, score: float) -> Event | None:
+    def update(self, score: float, negative_share: float | None = None) -> Event | None:
+        """One post: its drift score and, for the share rule, the share of negative emotions (angry,
+        disgust, fear, sad) in what the emotion model said about it (None: the share rule skips it)."""
         if not 0.0 <= score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {score!r}")
+        if negative_share is not None and not 0.0 <= negative_share <= 1.0:
+            raise ValueError(f"negative_share must be in [0, 1], got {negative_share!r}")
         cfg = self.config
         self.posts_seen += 1
+        self.restart_model = False
+        share_on = cfg.share_threshold > 0 and negative_share is not None
+        if share_on:
+            recent = negative_share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (negative_share - self.sh_recent)
+            self.sh_recent = round(recent, 6)
         if self.status == "drifting":
-            self.streak = self.streak + 1 if score < cfg.recovery_threshold else 0
+            # back means the score is low and, with the share rule on, the recent share near the reference again
+            back = score < cfg.recovery_threshold and (not share_on or self._share_back())
+            self.streak = self.streak + 1 if back else 0
             if self.streak >= cfg.recovery_posts:
-                self.status, self.streak = "stable", 0
+                self.status, self.streak, self.resolution = "stable", 0, "recovered"
                 self.cooldown_left = cfg.cooldown_posts
                 self.episode_started_at = None
+                return "drift.ended"
+            started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
+            if cfg.rebaseline_posts and self.posts_seen - started >= cfg.rebaseline_posts:
+                self._rebaseline(started)
                 return "drift.ended"
             return None
         x, high = logit(score), score >= cfg.threshold
         if cfg.profile is not None:  # both rules read the score against what it is at this post count
-            age = self.posts_seen - 1
+            age = self.posts_seen - 1 - self.baseline_since
             x, high = cfg.profile.standardise(x, age), x - cfg.profile.excess(age) >= logit(cfg.threshold)
         fire = False
         if self.status == "stable":
@@ -193,17 +261,57 @@ class DriftDetector:
                     z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
                     self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
                 fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold <= self.cusum)
+                if share_on and self.sh_n >= SHARE_MIN_POSTS:
+                    z = (negative_share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
+                    z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
+                    self.sh_up = round(max(0.0, self.sh_up + z - cfg.share_slack), 4)
+                    self.sh_down = round(max(0.0, self.sh_down - z - cfg.share_slack), 4)
+                    self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
+                    # never on one or two posts, however far off: a short dip is not a change
+                    fire = fire or (max(self.sh_up, self.sh_down) >= cfg.share_threshold and self.sh_run >= SHARE_MIN_RUN)
+        if self.cooldown_left > 0 or self.status != "stable":
+            self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
+        if share_on:
+            self._learn_share(negative_share)
         self._learn(x)
         if self.status == "warming_up":
             if self.posts_seen >= cfg.warmup_posts:
                 self.status = "stable"
             return None
         if fire:
-            self.status, self.streak, self.cusum = "drifting", 0, 0.0
+            self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
             self.episode_started_at = self.posts_seen
             self.episodes += 1
             return "drift.started"
         return None
+
+    @property
+    def replay_posts(self) -> int:
+        """The posts (this one included) the restarted LSTM should replay: those since the alarm."""
+        return self.posts_seen - self.baseline_since
+
+    def _rebaseline(self, started: int) -> None:
+        """The episode's pattern is the user's normal from now on: a new reference, the age counted from
+        the alarm (``started``: posts_seen then), the warm-up as a cooldown."""
+        cfg = self.config
+        self.status, self.streak, self.resolution, self.restart_model = "stable", 0, "new_baseline", True
+        self.cooldown_left = max(cfg.cooldown_posts, cfg.warmup_posts)
+        self.episode_started_at = None
+        self.baseline_since = started
+        self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
+        self.sh_n, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0
+
+    def _share_back(self) -> bool:
+        return abs(self.sh_recent - self.sh_mean) <= math.sqrt(self.sh_var) + SHARE_SD_FLOOR
+
+    def _learn_share(self, share: float) -> None:
+        """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA)."""
+        self.sh_n += 1
+        alpha = max(1.0 / self.sh_n, SHARE_ALPHA)
+        delta = share - self.sh_mean
+        # kept to 6 decimals (shares are 0..1): the user's state stays under 1 KiB in Redis
+        self.sh_mean = round(self.sh_mean + alpha * delta, 6)
+        self.sh_var = round((1.0 - alpha) * (self.sh_var + alpha * delta * delta), 6)
 
     def _learn(self, x: float) -> None:
         """Exponentially weighted mean and variance of the user's logit scores (Welford at first)."""
@@ -214,16 +322,24 @@ class DriftDetector:
         self.ref_var = (1.0 - alpha) * (self.ref_var + alpha * delta * delta)
 
     def to_dict(self) -> dict[str, object]:
-        # field by field: dataclasses.asdict deep-copies recursively (~4% of an observation's CPU)
-        return {name: getattr(self, name) for name in STATE_FIELDS}
+        # field by field: dataclasses.asdict deep-copies recursively (~4% of an observation's CPU). The
+        # fields added since the first release are left out at their defaults (from_dict restores them):
+        # a user's state stays as small as it was for the rules that are off.
+        state = {name: getattr(self, name) for name in STATE_FIELDS}
+        for name, default in _OPTIONAL.items():
+            if state[name] == default:
+                del state[name]
+        return state
 
     @classmethod
     def from_dict(cls, config: DetectorConfig, state: dict[str, object]) -> "DriftDetector":
-        known = {k: v for k, v in state.items() if k in cls.__dataclass_fields__ and k != "config"}
+        known = {k: v for k, v in state.items() if k in STATE_FIELDS}
         if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)
         return cls(config=config, **known)  # type: ignore[arg-type]
 
 
-STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name != "config")
+STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model"))
+_OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
+             if f.name in ("resolution", "baseline_since") or f.name.startswith("sh_")}

@@ -24,6 +24,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
     ├── Unprocessable (422 unprocessable)            a field missing, malformed or unknown
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
+    │   ├── ImageTooComplex (422 image_too_complex)  decoding costs out of proportion (JPEG scans, PNG chunks, budget)
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
     │   └── RateLimited (429 rate_limited)           too many requests for this API key
@@ -129,6 +130,10 @@ class Unprocessable(EmodriftError):
 
 class CorruptImage(Unprocessable):
     code = "corrupt_image"
+
+
+class ImageTooComplex(Unprocessable):
+    code = "image_too_complex"
 
 
 class InvalidWebhookUrl(Unprocessable):

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from service.emotions import LABELS
+
 TOP_POSTS = 3
 
 

@@ -31,6 +31,10 @@ Box = tuple[int, int, int, int]  # x, y, w, h in the input image's pixels
 FRAME_SCALE = 1.0 / 0.92
 FRAME_SHIFT = (-0.02, -0.12)  # centre shift, in box sides (x, y)
 MAX_ASPECT = 1.2  # beyond this, square windows instead of one letterboxed view
+# At most this many windows per image: a strip (2000x1 px in 81 bytes of PNG) asked for one window per
+# pixel of its length, 5.2 s of CPU. Past it the windows grow longer than square and are letterboxed, so
+# a face in a strip that long is seen smaller than the model finds; a photo is at most 2:1 (3 windows).
+MAX_WINDOWS = 5
 NMS_IOU = 0.3  # MediaPipe's face detection graph uses 0.3 for its weighted NMS
 
 
@@ -89,12 +93,16 @@ class BlazeFaceDetector:
             boxes, scores = self._detect_view(gray, 0, 0)
         else:
             # Windows of side `short`, steps of at most short / 2: a face up to half the shorter side wide
-            # lies whole in one window. 4:3 → 2 windows, 2:1 → 3.
+            # lies whole in one window. 4:3 → 2 windows, 2:1 → 3. Past MAX_WINDOWS, longer windows that
+            # still overlap by half.
             n = math.ceil(2 * (long - short) / short) + 1
+            side = short
+            if n > MAX_WINDOWS:
+                n, side = MAX_WINDOWS, math.ceil(2 * long / (MAX_WINDOWS + 1))
             parts = []
             for k in range(n):
-                off = round(k * (long - short) / (n - 1))
-                view = gray[:, off:off + short] if w > h else gray[off:off + short, :]
+                off = round(k * (long - side) / (n - 1))
+                view = gray[:, off:off + side] if w > h else gray[off:off + side, :]
                 parts.append(self._detect_view(view, off if w > h else 0, off if h > w else 0))
             boxes = np.concatenate([b for b, _ in parts])
             scores = np.concatenate([s for _, s in parts])

@@ -11,12 +11,19 @@ Every failure is a domain error from :mod:`service.errors`:
 - ``UnsupportedImage`` (415): not one of the allowed formats.
 - ``ImageTooLarge`` (413): too many bytes, or a header that claims too many pixels.
 - ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
+- ``ImageTooComplex`` (422): the work to decode it is out of proportion to its size, counted from
+  its structure before decoding: a JPEG with more scans than ``max_jpeg_scans`` (each scan makes
+  libjpeg go over every block of the image again: one tiny scan repeated 5000 times in 436 KB took
+  12.6 s of CPU), or a PNG with more chunks, or a GIF with more blocks before its first frame, than
+  ``max_image_chunks`` (Pillow reads each in Python, holding the interpreter lock: a million empty PNG
+  chunks, 11 MiB, took 3.2 s; a million GIF comments, 4.8 MiB, 0.6 s).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import threading
 import zlib
@@ -27,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from service.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 
 CROP_SIZE = 64  # the CNN's input side
 # JPEG draft target: libjpeg scales by 1/2, 1/4 or 1/8 while decoding, and Pillow picks the
@@ -151,14 +158,92 @@ def sniff_format(data: bytes) -> str:
     raise UnsupportedImage("not a JPEG, PNG, WebP, GIF or BMP image")
 
 
-def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector) -> FaceCrop:
+# After a scan header, its entropy-coded data runs to the next marker: 0xFF followed by anything but a
+# stuffed 0x00, a restart marker (D0-D7) or another fill 0xFF.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0-7, SOI: no length field
+
+
+def count_jpeg_scans(data: bytes, limit: int) -> int:
+    """How many scans (SOS segments) a JPEG holds, walking its markers without decoding; stops
+    counting past ``limit``. Bytes that are not a well-formed marker sequence end the walk (the decoder
+    will say what is wrong with them).
+
+    >>> count_jpeg_scans(bytes.fromhex("ffd8 ffda0002 0102ff00 ffda0002 03 ffd9"), 10)
+    2
+    """
+    pos, scans, end = 2, 0, len(data)
+    while pos + 4 <= end and scans <= limit:
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            break
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker == 0xDA:  # SOS: its header, then entropy-coded data up to the next marker
+            scans += 1
+            found = _NEXT_MARKER.search(data, pos)
+            if found is None:
+                break
+            pos = found.start()
+    return scans
+
+
+def count_png_chunks(data: bytes, limit: int) -> int:
+    """How many chunks a PNG holds, walking their length fields; stops counting past ``limit``.
+
+    >>> ihdr = (13).to_bytes(4, "big") + b"IHDR" + bytes(13) + bytes(4)
+    >>> count_png_chunks(b"\\x89PNG\\r\\n\\x1a\\n" + ihdr + bytes(4) + b"IEND" + bytes(4), 10)
+    2
+    """
+    pos, chunks, end = 8, 0, len(data)
+    while pos + 8 <= end and chunks <= limit:
+        chunks += 1
+        if data[pos + 4:pos + 8] == b"IEND":
+            break
+        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")  # length, type, data, CRC
+    return chunks
+
+
+def count_gif_blocks(data: bytes, limit: int) -> int:
+    """How many extension blocks and sub-blocks a GIF holds before its first image; stops counting past
+    ``limit``. (The image's own data goes to Pillow's C decoder.)
+
+    >>> head = b"GIF89a" + bytes(7)  # no global colour table
+    >>> count_gif_blocks(head + b"\\x21\\xfe\\x01x\\x00" * 3 + b"\\x2c", 100)
+    6
+    """
+    pos, blocks, end = 13, 0, len(data)
+    if end > 10 and data[10] & 0x80:  # a global colour table follows the screen descriptor
+        pos += 3 * 2 ** ((data[10] & 7) + 1)
+    while pos + 2 <= end and blocks <= limit and data[pos] == 0x21:  # an extension (0x2C: the image)
+        pos += 2  # introducer, label
+        while pos < end and blocks <= limit:
+            size = data[pos]
+            pos += 1 + size
+            blocks += 1
+            if size == 0:
+                break
+    return blocks
+
+
+def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
+            max_jpeg_scans: int = 100, max_image_chunks: int = 10_000) -> FaceCrop:
     """Validate and decode ``data``, find the largest face and return its 64x64 crop.
 
     With no face, the centre square of the image is used and ``face_detected`` is False.
     """
     if len(data) > max_bytes:
         raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
-    gray, source_size = decode_gray(data, max_pixels=max_pixels)
+    gray, source_size = decode_gray(data, max_pixels=max_pixels, max_jpeg_scans=max_jpeg_scans,
+                                    max_image_chunks=max_image_chunks)
 
     boxes = detector.detect(np.asarray(gray))  # each detector shrinks to the size it works at
 
@@ -183,12 +268,21 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector)
     return FaceCrop(pixels=pixels, face_detected=box is not None, box=box, source_size=source_size)
 
 
-def decode_gray(data: bytes, *, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
+                max_image_chunks: int = 10_000) -> tuple[Image.Image, tuple[int, int]]:
     """An upright 'L' image (JPEG: reduced, see DRAFT_SIDE) and the upright original's (w, h).
 
-    Raises ``UnsupportedImage``, ``ImageTooLarge`` (pixel count) or ``CorruptImage``.
+    Raises ``UnsupportedImage``, ``ImageTooLarge`` (pixel count), ``ImageTooComplex`` (JPEG scans,
+    PNG chunks, GIF blocks) or ``CorruptImage``.
     """
     fmt = sniff_format(data)
+    if fmt == "JPEG" and count_jpeg_scans(data, max_jpeg_scans) > max_jpeg_scans:
+        raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+    # 20 MiB of PNG in libpng's 8 KiB data chunks is ~2600 chunks
+    if fmt == "PNG" and count_png_chunks(data, max_image_chunks) > max_image_chunks:
+        raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
+    if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
+        raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img = Image.open(io.BytesIO(data), formats=[fmt])
@@ -216,13 +310,18 @@ def _to_gray(img: Image.Image) -> Image.Image:
     """One conversion to 'L'; transparent pixels are composited over white, not read as black."""
     if img.mode == "L":
         return img
+    if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
+        wide = np.asarray(img, dtype=np.float64)
+        grey = np.clip(wide / 257.0, 0, 255).round().astype(np.uint8)  # 65535 → 255
+        level = img.info.get("transparency")
+        if isinstance(level, int):  # a tRNS grey level: those pixels are transparent, over white
+            # (the RGBA path below would first clip every level past 255 to white: all white, no face)
+            grey[wide == level] = 255
+        return Image.fromarray(grey)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("L")
-    if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
-        wide = np.asarray(img, dtype=np.float64) / 257.0  # 65535 → 255
-        return Image.fromarray(np.clip(wide, 0, 255).round().astype(np.uint8))
     return img.convert("L")  # RGB, CMYK, YCbCr, P without transparency, 1
 
 

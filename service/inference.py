@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from service.emotions import check_manifest
 from service.model_repository import Artifact
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,22 @@ class ProviderChoice:
         return [CUDA, CPU] if self.provider == "cuda" else [CPU]
 
 
+def load_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries of the ``nvidia-*`` wheels, when onnxruntime-gpu came from PyPI
+    with them: it does not find them by itself, and a session asked for CUDA would then run on the CPU
+    with only a logged error. A system-wide CUDA (the GPU image) needs nothing; older onnxruntime
+    releases have no ``preload_dlls``."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
 def choose_provider(requested: str) -> ProviderChoice:
     available = ort.get_available_providers()
     if requested == "cpu":
         return ProviderChoice("cpu", "EMODRIFT_PROVIDER=cpu")
     if CUDA in available:
+        load_cuda_libraries()
         return ProviderChoice("cuda", f"{CUDA} available (requested {requested})")
     if requested == "cuda":
         raise RuntimeError(f"EMODRIFT_PROVIDER=cuda but onnxruntime offers only {available}")
@@ -58,6 +70,7 @@ class EmotionModel:
     """The emotion CNN: (N,1,64,64) normalised grayscale → probabilities (N,7), embedding (N,E)."""
 
     def __init__(self, artifact: Artifact, choice: ProviderChoice, threads: int = 0) -> None:
+        check_manifest(artifact.tag, artifact.manifest)  # before a session: its outputs are read in LABELS order
         self.artifact = artifact
         self.provider = choice
         self.session = open_session(artifact, choice, threads)

@@ -62,6 +62,19 @@ def user_events(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:events"
 
 
+def relay_lease(user_id: str) -> str:
+    """String: the token of the one relay (or erasure) working on this user's events now, with a TTL.
+    Relaying and erasing a user are serialized on it (service/erasure.py says why)."""
+    return f"{PREFIX}:{{{user_id}}}:relaying"
+
+
+def relay_inflight(user_id: str) -> str:
+    """String: the time (ms, a minute early) from which a relay that has not committed may have added this
+    user's events to the outbox; deleted by its commit. Left behind, it tells the next relay and an
+    erasure where to look for what a relay that died added (see outbox.Outbox.relayed_since)."""
+    return f"{PREFIX}:{{{user_id}}}:relay-inflight"
+
+
 # The relay's own keys (one slot of their own): users that may hold unrelayed events, and a lock.
 RELAY = f"{PREFIX}:{{relay}}"
 
@@ -154,6 +167,12 @@ def deliveries_due() -> str:
 def event_open(stream_id: str) -> str:
     """Set: delivery ids of one outbox entry without a final outcome; empty means XACK it."""
     return f"{WEBHOOKS}:evt:{stream_id}"
+
+
+def erased_events() -> str:
+    """Sorted set: tombstones of erased users' events (SHA-1 of the event id), scored by when they were erased. The delivery
+    scripts refuse to create, claim or record a delivery of a tombstoned event (service/erasure.py)."""
+    return f"{WEBHOOKS}:erased"
 
 
 def dead_letters() -> str:

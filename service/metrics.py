@@ -2,11 +2,15 @@
 
 Labels are bounded: route templates, status classes, providers, outcomes — never a user or post id.
 When uvicorn runs several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``emodrift serve`` does) and
-``/metrics`` aggregates every process.
+``/metrics`` aggregates every process. Every gauge counts live processes only (``live*`` modes), and
+each scrape removes the gauges of workers that died (``mark_process_dead``): a SIGKILLed worker's last
+values (outbox age, backlog, users drifting, queue depth) otherwise stayed until restart, and alerts
+kept firing on a ghost. Counters and histograms of a dead worker stay: they are totals.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 
 from prometheus_client import (
@@ -36,6 +40,8 @@ FACES = Counter("emodrift_faces_total", "images by whether a face was found", ["
 PREPROCESS_LATENCY = Histogram(
     "emodrift_preprocess_duration_seconds", "decode + face crop per image", buckets=LATENCY_BUCKETS
 )
+IMAGES_OVER_BUDGET = Counter(
+    "emodrift_images_over_budget_total", "images answered 422 because decoding outran image_budget_seconds")
 BATCH_SIZE = Histogram("emodrift_inference_batch_size", "images per CNN call", ["provider"], buckets=BATCH_BUCKETS)
 INFERENCE_LATENCY = Histogram(
     "emodrift_inference_duration_seconds", "CNN call latency", ["provider"], buckets=FAST_BUCKETS + (0.25, 0.5)
@@ -51,12 +57,12 @@ STATE_LATENCY = Histogram(
 DRIFT_SCORE = Histogram(
     "emodrift_drift_score", "drift score of each post", buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 )
-USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="max")
+USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)
 ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by verdict", ["verdict"])
 MODEL_INFO = Gauge(
-    "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="max"
+    "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="livemax"
 )
 
 
@@ -75,20 +81,46 @@ WEBHOOK_DEAD_LETTERS = Counter("emodrift_webhook_dead_letters_total", "deliverie
 # Read from Redis by every replica, so every replica reports the same value: max, not sum.
 OUTBOX_BACKLOG = Gauge(
     "emodrift_outbox_backlog", "outbox events not yet acknowledged by the dispatchers (unread ones: Redis >= 7)",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "emodrift_outbox_oldest_pending_age_seconds", "age of the oldest unacknowledged outbox event",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 WEBHOOK_RETRIES_DUE = Gauge(
-    "emodrift_webhook_deliveries_scheduled", "deliveries waiting for their next attempt", multiprocess_mode="max"
+    "emodrift_webhook_deliveries_scheduled", "deliveries waiting for their next attempt", multiprocess_mode="livemax"
 )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed worker its supervisor has not reaped yet is a zombie: dead for us
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def forget_dead_workers(directory: str) -> list[int]:
+    """Remove the live-mode gauge files of processes that are gone; returns their pids."""
+    dead = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        pid = path[:-3].rsplit("_", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            dead.add(int(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
 
 
 def render() -> tuple[bytes, str]:
     """The exposition for /metrics: every worker's samples when running multi-process."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        forget_dead_workers(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

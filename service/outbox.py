@@ -14,6 +14,14 @@ its ``id`` (the webhook-id) stays the same, so receivers can drop the repeat.
 
 The relay also lists each event as an alert across users (service/alerts/index.py); an event
 recorded by a backfill is listed there and never enters the stream: it is history, not news.
+
+A relay holds the user's *lease* (``keys.relay_lease``, a token with a TTL) from reading ``pending``
+to recording the stream ids, and an erasure takes the same lease (service/erasure.py): so an erasure
+never runs between a relay's read and its ``XADD``, which let an erased user's alert reach the outbox
+after the 204. A relay whose lease ran out meanwhile (a stall past ``lease``) takes back what it added.
+Before its ``XADD`` a relay leaves an *in-flight* mark (``keys.relay_inflight``: from when), which its
+commit deletes: a relay that died in between leaves it, and the next relay (or an erasure) looks up the
+events it had added from that time on, instead of adding them again (or leaving them behind).
 """
 
 from __future__ import annotations
@@ -37,60 +45,96 @@ local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if seen and tonumber(seen) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
 """
-# KEYS: pending; ARGV: the first event read, how many were read. Trims only what this relay read:
-# a concurrent relay of the same user that trimmed first (and a newer event behind) is left alone.
-TRIM_RELAYED = """
-if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then return redis.call('LTRIM', KEYS[1], ARGV[2], -1) end
-return 0
-"""
 # KEYS: lock; ARGV: this sweeper's token. Release only our own lock (it may have expired and moved on).
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: the user's event refs; ARGV: cutoff (ms), retention (s), refs... Appends "<stream id> <event id>"
-# refs and drops those from before the cutoff (a stream id starts with its time in ms): erasure must
-# find every event whose deliveries may still exist, so the list is trimmed by age, never by count.
-APPEND_REFS = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
-local cutoff = tonumber(ARGV[1])
+# KEYS: lease, pending, the user's event refs, in-flight mark; ARGV: token, the first event read, how many were read,
+# cutoff (ms), retention (s), refs... Only while the relay still holds its lease (else 0, nothing done):
+# trims what this relay read (a concurrent relay that trimmed first, and a newer event behind, is left
+# alone), appends "<stream id> <event id>" refs and drops those from before the cutoff (a stream id starts
+# with its time in ms): erasure must find every event whose deliveries may still exist, so the list is
+# trimmed by age, never by count.
+COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[4])
+if redis.call('LINDEX', KEYS[2], 0) == ARGV[2] then redis.call('LTRIM', KEYS[2], ARGV[3], -1) end
+if #ARGV >= 6 then redis.call('RPUSH', KEYS[3], unpack(ARGV, 6)) end  -- none: only backfilled events
+local cutoff = tonumber(ARGV[4])
 while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
+  local head = redis.call('LINDEX', KEYS[3], 0)
   local ms = head and tonumber(string.match(head, '^(%d+)-'))
   if not ms or ms >= cutoff then break end
-  redis.call('LPOP', KEYS[1])
+  redis.call('LPOP', KEYS[3])
 end
-return redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return 1
 """
+LEASE_POLL_SECONDS = 0.005
+CLOCK_SKEW_MS = 60_000  # the in-flight mark is set this much early: stream ids come from Redis' clock
 
 
 class Outbox:
     def __init__(self, redis: aioredis.Redis, *, stream: str, maxlen: int, retention_seconds: int,
-                 grace_seconds: float = 30.0) -> None:
+                 grace_seconds: float = 30.0, lease_seconds: float = 5.0, lease_wait_seconds: float = 0.25) -> None:
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
         self.retention = retention_seconds
         self.grace = grace_seconds
+        self.lease = lease_seconds
+        self.lease_wait = lease_wait_seconds
         self._unmark = redis.register_script(UNMARK)
-        self._append_refs = redis.register_script(APPEND_REFS)
-        self._trim = redis.register_script(TRIM_RELAYED)
+        self._commit = redis.register_script(COMMIT)
         self._release = redis.register_script(RELEASE)
         self.alerts = AlertIndex(redis, retention_seconds=retention_seconds)
 
     async def mark(self, user_id: str) -> None:
         await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
 
-    async def relay(self, user_id: str) -> list[str]:
+    async def take_lease(self, user_id: str, token: str, wait: float) -> bool:
+        """Hold the user's relay lease (relays and erasures take turns on it); False after ``wait`` s."""
+        deadline = time.monotonic() + wait
+        while not await self.redis.set(keys.relay_lease(user_id), token, nx=True, px=int(self.lease * 1000)):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+        return True
+
+    async def drop_lease(self, user_id: str, token: str) -> None:
+        await self._release(keys=[keys.relay_lease(user_id)], args=[token])
+
+    async def relay(self, user_id: str) -> list[str] | None:
         """Move the user's pending events to the outbox stream, oldest first, and list them as alerts;
-        returns the stream ids. A backfilled alert is listed but never sent (no stream entry)."""
+        returns the stream ids. A backfilled alert is listed but never sent (no stream entry).
+
+        None when another relay or an erasure held the user's lease throughout ``lease_wait``: the user
+        stays marked and the sweeper relays what is left."""
+        token = uuid.uuid4().hex
+        if not await self.take_lease(user_id, token, self.lease_wait):
+            return None
+        try:
+            return await self._relay_leased(user_id, token)
+        finally:
+            await self.drop_lease(user_id, token)
+
+    async def _relay_leased(self, user_id: str, token: str) -> list[str] | None:
         pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
         if not pending:
             return []
         events = [json.loads(event) for event in pending]
+        mark = await self.redis.get(keys.relay_inflight(user_id))
+        if mark is None:
+            await self.redis.set(keys.relay_inflight(user_id), int(time.time() * 1000) - CLOCK_SKEW_MS,
+                                 ex=self.retention)
+            added_before: dict[str, str] = {}
+        else:  # a relay died between its XADD and its commit: what it added is in the stream already
+            added_before = await self.relayed_since(int(mark), {event["id"] for event in events})
         live = [(raw, event) for raw, event in zip(pending, events) if not event.get("backfill")]
+        fresh = [raw for raw, event in live if event["id"] not in added_before]
         async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for every event
-            for raw, _ in live:
+            for raw in fresh:
                 pipe.xadd(self.stream, {"event": raw}, maxlen=self.maxlen, approximate=True)
             for event in events:
                 AlertIndex.add(pipe, user_id, event)
@@ -101,15 +145,53 @@ class Outbox:
             else:
                 pipe.zrem(keys.drifting_users(), user_id)
             replies = await pipe.execute()
-        ids = [sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(live)]]
+        added = iter(sid.decode() if isinstance(sid, bytes) else sid for sid in replies[: len(fresh)])
+        ids = [added_before[event["id"]] if event["id"] in added_before else next(added) for _, event in live]
         refs = [f"{sid} {event['id']}" for sid, (_, event) in zip(ids, live)]
-        await self._trim(keys=[keys.pending_events(user_id)], args=[pending[0], len(pending)])
-        if refs:
-            # kept as long as the user's other keys: longer than any delivery made from these events
-            cutoff_ms = int((time.time() - self.retention) * 1000)
-            await self._append_refs(keys=[keys.user_events(user_id)], args=[cutoff_ms, self.retention, *refs])
+        # kept as long as the user's other keys: longer than any delivery made from these events
+        cutoff_ms = int((time.time() - self.retention) * 1000)
+        kept = await self._commit(
+            keys=[keys.relay_lease(user_id), keys.pending_events(user_id), keys.user_events(user_id),
+                  keys.relay_inflight(user_id)],
+            args=[token, pending[0], len(pending), cutoff_ms, self.retention, *refs])
+        if not kept:
+            # The lease ran out under us (a stall): an erasure may have run since our read. Take back
+            # what we added; the events are still pending unless erased, and the next relay sends them.
+            log.warning("relay lease lost; %d event(s) taken back from the outbox", len(ids))
+            if ids:
+                await self.redis.xdel(self.stream, *ids)
+            await self.alerts.remove([event["id"] for event in events])
+            await self.redis.zrem(keys.drifting_users(), user_id)
+            return None
         await self.alerts.expire_old(time.time())
         return ids
+
+    async def relayed_since(self, since_ms: int, event_ids: set[str]) -> dict[str, str]:
+        """event id -> stream id of those of ``event_ids`` in the stream from ``since_ms`` on (a read of
+        the stream since a relay died: rare, and seconds to minutes of entries)."""
+        found: dict[str, str] = {}
+        start = f"{since_ms}-0"
+        while len(found) < len(event_ids):
+            entries = await self.redis.xrange(self.stream, min=start, max="+", count=1000)
+            for stream_id, fields in entries:
+                event_id = json.loads(fields[b"event"]).get("id")
+                if event_id in event_ids:
+                    found[event_id] = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+            if len(entries) < 1000:
+                break
+            last = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+            start = "(" + last
+        return found
+
+    async def left_in_flight(self, user_id: str) -> list[tuple[str, str]]:
+        """(stream id, event id) of the user's events that a relay which died added to the stream
+        without recording them (for erasure; the caller holds the lease)."""
+        mark = await self.redis.get(keys.relay_inflight(user_id))
+        if mark is None:
+            return []
+        pending = await self.redis.lrange(keys.pending_events(user_id), 0, -1)
+        found = await self.relayed_since(int(mark), {json.loads(event)["id"] for event in pending})
+        return [(stream_id, event_id) for event_id, stream_id in found.items()]
 
     async def sweep(self, now: float | None = None) -> int:
         """Relay what crashed writers left behind; one replica at a time. Returns events relayed."""
@@ -124,6 +206,8 @@ class Outbox:
             for raw_user, score in stale:
                 user_id = raw_user.decode()
                 moved = await self.relay(user_id)
+                if moved is None:  # a relay or an erasure is at it right now: look again next round
+                    continue
                 if moved:
                     log.warning("relayed %d event(s) a writer left pending", len(moved))
                 relayed += len(moved)
@@ -148,8 +232,9 @@ class Outbox:
         return [tuple(item.decode().split(" ", 1)) for item in raw]  # type: ignore[misc]
 
     async def forget(self, user_id: str) -> int:
-        """Erasure: remove the user's relayed events from the stream. Returns how many were removed."""
-        ids = [stream_id for stream_id, _ in await self.event_refs(user_id)]
+        """Erasure: remove the user's relayed events from the stream (those a relay that died added
+        too). Returns how many were removed."""
+        ids = [stream_id for stream_id, _ in await self.event_refs(user_id) + await self.left_in_flight(user_id)]
         removed = int(await self.redis.xdel(self.stream, *ids)) if ids else 0
         await self.redis.zrem(keys.relay_marks(), user_id)
         await self.redis.zrem(keys.drifting_users(), user_id)

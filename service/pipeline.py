@@ -18,16 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from service import images, metrics
+from service import calibration, images, metrics
 from service.alerts import lifecycle
 from service.batching import MicroBatcher
 from service.config import Settings
-from service.drift import DetectorConfig, DriftDetector, ScoreProfile
+from service.drift import DriftDetector
 from service.evidence import explain
-from service.errors import Overloaded, StateConflict
+from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service.state_store import StateStore, UserState
-from service.temporal import LABELS, TemporalModel
+from service.emotions import LABELS
+from service.temporal import TemporalModel
 from service.timestamps import iso_time
 
 log = logging.getLogger("emodrift.pipeline")
@@ -42,19 +43,8 @@ class Scored:
     source: str  # "image" | "observation"
 
 
-def detector_config(settings: Settings, profile: ScoreProfile | None = None) -> DetectorConfig:
-    return DetectorConfig(
-        warmup_posts=settings.warmup_posts,
-        threshold=settings.drift_threshold,
-        recovery_threshold=settings.recovery_threshold,
-        confirm_posts=settings.confirm_posts,
-        recovery_posts=settings.recovery_posts,
-        cooldown_posts=settings.cooldown_posts,
-        cusum_threshold=settings.drift_cusum_threshold,
-        cusum_slack=settings.drift_cusum_slack,
-        reference_alpha=settings.drift_reference_alpha,
-        profile=profile,
-    )
+def state_resolution(event_type: str, detector: dict[str, Any]) -> str | None:
+    return str(detector.get("resolution") or "recovered") if event_type == "drift.ended" else None
 
 
 def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
@@ -72,34 +62,59 @@ class Pipeline:
         self.temporal = temporal
         self.face_detector = face_detector
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
-        self.detector_config = detector_config(settings, temporal.score_profile)
-        self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode")
-        self._admitted = 0  # images decoding or waiting for the CNN in this process
+        # the served model's calibration (its manifest) under the operator's overrides: CalibrationMissing
+        # at start-up when the model has none and the operator gave none
+        self.detector_config = calibration.detector_config(
+            temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
+        # decode_threads images are decoded at once; an image past its budget is answered 422 and
+        # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
+        self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
+                                            thread_name_prefix="decode")
+        self._decode_slots = asyncio.Semaphore(settings.decode_threads)
+        self._overrunning = 0  # images past their budget, still decoding on a spare thread
         self._user_locks: dict[str, list[Any]] = {}  # user id -> [asyncio.Lock, waiters]
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
     async def score_image(self, data: bytes) -> Scored:
-        # Backpressure at the door: the decode pool's queue is unbounded, so the batcher's bound
-        # alone let images pile up in front of it (unbounded latency). At most max_queue images
-        # are admitted from decode to CNN result; beyond that, 429 before any work is done.
-        if self._admitted >= self.settings.max_queue:
-            metrics.POSTS.labels("image", "overloaded").inc()
-            raise Overloaded(f"{self._admitted} images are already being scored; retry shortly")
-        self._admitted += 1
+        # Backpressure at the door, before any work: the batcher's permit (max_queue images from
+        # decode to CNN result; service/batching.py), then the spare threads for overrunning images.
         try:
-            started = time.perf_counter()
-            crop = await asyncio.get_running_loop().run_in_executor(
-                self._decoders, lambda: images.prepare(
-                    data, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_image_pixels,
-                    detector=self.face_detector))
-            metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
-            metrics.FACES.labels(str(crop.face_detected).lower()).inc()
-            probabilities, _embedding = await self.batcher.submit(crop.pixels)
-        finally:
-            self._admitted -= 1
+            with self.batcher.permit():
+                if self._overrunning >= self.settings.max_overrunning_images:
+                    raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
+                                     "retry shortly")
+                started = time.perf_counter()
+                crop = await self._prepare(data)
+                metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+                metrics.FACES.labels(str(crop.face_detected).lower()).inc()
+                probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)
+        except Overloaded:
+            metrics.POSTS.labels("image", "overloaded").inc()
+            raise
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
+
+    async def _prepare(self, data: bytes) -> images.FaceCrop:
+        """Decode and crop in a worker thread, within the per-image budget (the backstop behind the
+        checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows)."""
+        cfg = self.settings
+        async with self._decode_slots:
+            job = asyncio.get_running_loop().run_in_executor(self._decoders, lambda: images.prepare(
+                data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels, detector=self.face_detector,
+                max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks))
+            try:
+                return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
+            except asyncio.TimeoutError:
+                self._overrunning += 1
+                job.add_done_callback(self._overrun_done)
+                metrics.IMAGES_OVER_BUDGET.inc()
+                raise ImageTooComplex(f"the image took more than {cfg.image_budget_seconds} s to decode") from None
+
+    def _overrun_done(self, job: "asyncio.Future[images.FaceCrop]") -> None:
+        self._overrunning -= 1
+        if not job.cancelled():
+            job.exception()  # retrieved: the answer was given already
 
     @staticmethod
     def observed(probabilities: dict[str, float], face_detected: bool = True) -> Scored:
@@ -134,7 +149,10 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type = self._step(user_id, post_id, ts, scored, state)
+            result, event_type, replay = self._step(user_id, post_id, ts, scored, state)
+            if replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
+                earlier = await self.store.timeline(user_id, replay - 1)
+                state.h, state.c = self._replayed(earlier, scored, ts)
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
                 event = lifecycle.opened(
@@ -170,8 +188,9 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None]:
-        """Mutates ``state`` into the next one; returns the post's result and the event type it raised."""
+    ) -> tuple[dict[str, Any], str | None, int]:
+        """Mutates ``state`` into the next one; returns the post's result, the event type it raised and,
+        after a new baseline, how many posts (this one included) the LSTM state must be replayed over."""
         cfg = self.settings
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
@@ -186,7 +205,7 @@ class Pipeline:
         gap = ts - state.last_ts if state.last_ts is not None else 0.0
         probs = scored.probabilities
         step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
-        event_type = detector.update(step.drift_probability)
+        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs))
 
         if not state.baseline:
             state.baseline, state.recent = probs.tolist(), probs.tolist()
@@ -197,6 +216,11 @@ class Pipeline:
                 baseline = (1 - cfg.baseline_alpha) * np.asarray(state.baseline) + cfg.baseline_alpha * probs
                 state.baseline = baseline.tolist()
         state.h, state.c = step.h, step.c
+        if detector.restart_model:
+            # The episode ended as a new baseline: the LSTM's memory holds the old pattern (its score would
+            # stay high for good), so it restarts as for a new user (then _apply replays the posts since the
+            # alarm). The baseline mix, frozen during the episode, resumes learning (baseline_alpha).
+            state.h, state.c = self.temporal.initial_state()
         state.posts_seen += 1
         state.last_ts = ts if state.last_ts is None else max(state.last_ts, ts)
         state.score = step.drift_probability
@@ -214,7 +238,21 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        return result, event_type
+        return result, event_type, detector.replay_posts if detector.restart_model else 0
+
+    def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float) -> tuple[np.ndarray, np.ndarray]:
+        """A new user's LSTM state advanced over ``earlier`` timeline posts (oldest first) and this one:
+        the new baseline is all it has seen (the timeline keeps the last EMODRIFT_TIMELINE_LENGTH)."""
+        h, c = self.temporal.initial_state()
+        last: float | None = None
+        posts = [(np.array([p["emotion"]["probabilities"][label] for label in LABELS], dtype=np.float32),
+                  bool(p["emotion"]["face_detected"]), datetime.fromisoformat(p["created_at"]).timestamp())
+                 for p in earlier]
+        for probs, face, at in posts + [(scored.probabilities, scored.face_detected, ts)]:
+            gap = max(at - last, 0.0) if last is not None else 0.0
+            step = self.temporal.step(self.temporal.features(probs, gap, face), h, c)
+            h, c, last = step.h, step.c, at if last is None else max(last, at)
+        return h, c
 
     def _event(self, user_id: str, post_id: str, ts: float, event_type: str, state: UserState,
                result: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, Any]:
@@ -239,6 +277,8 @@ class Pipeline:
             "after": {"distribution": as_distribution(after), "dominant": LABELS[int(np.argmax(after))],
                       "valence": round(self.temporal.valence_of(after), 4)},
             "valence_change": round(self.temporal.valence_of(after) - self.temporal.valence_of(before), 4),
+            # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py)
+            "resolution": state_resolution(event_type, state.detector),
             "evidence_post_ids": post_ids,
             "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
             "model_versions": dict(self.model_versions),

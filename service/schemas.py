@@ -8,11 +8,11 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
-from service.temporal import LABELS
+from service.emotions import LABELS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
@@ -65,7 +65,19 @@ def _check_time(value: datetime) -> datetime:
     return utc
 
 
-Timestamp = Annotated[datetime, AfterValidator(_check_time)]
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Only RFC 3339 text: pydantic also takes numbers and digit strings as Unix times, guessing
+    seconds or milliseconds by size (253402214399 became 1978), which a client never means."""
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-25T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_check_time),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class PostFields(BaseModel):
@@ -76,10 +88,28 @@ class PostFields(BaseModel):
     created_at: Timestamp | None = Field(None, description="RFC 3339 (no offset: UTC); default: when it was received")
 
 
+BASE64_SLICE = 256 * 1024  # characters (a multiple of 4) decoded per call; see decode_base64
+
+
 def decode_base64(value: str) -> bytes:
-    """Strict base64 (no stray characters), or ValueError("not valid base64")."""
+    """Strict base64 (no stray characters), or ValueError("not valid base64").
+
+    Decoded a slice at a time: one call holds the interpreter lock throughout (~10 ms a MiB), so a
+    thread decoding a large image in one call would still stall the event loop; between slices it
+    can run. Slices of whole quanta decode to exactly what the whole string would, and refuse what
+    it would refuse (padding is only valid in the last one).
+
+    >>> decode_base64("aGVsbG8=")
+    b'hello'
+    """
     try:
-        return base64.b64decode(value, validate=True)
+        if len(value) <= BASE64_SLICE:
+            return base64.b64decode(value, validate=True)
+        padding = value.find("=")
+        if padding != -1 and padding < len(value) - 2:  # padding inside: whole-string decoding refuses it
+            raise ValueError("padding before the end")
+        return b"".join(base64.b64decode(value[i:i + BASE64_SLICE], validate=True)
+                        for i in range(0, len(value), BASE64_SLICE))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("not valid base64") from exc
 
@@ -177,6 +207,9 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
+    resolution: Literal["recovered", "new_baseline"] | None = Field(
+        None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
+        "user's baseline now (then a later change is reported like the first); null on drift.started")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status

@@ -87,11 +87,13 @@ redis.call('EXPIRE', KEYS[6], ARGV[9])
 return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts; ARGV: post records' prefix
+# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts, relay in-flight mark;
+# ARGV: post records' prefix
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[7])
 return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 """
 
@@ -180,6 +182,7 @@ class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
         cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600, alerts_per_user: int = 100,
+        relay_lease_seconds: float = 5.0,
     ) -> None:
         self._retention = retention_seconds
         self._alerts_per_user = alerts_per_user
@@ -188,7 +191,8 @@ class StateStore:
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_users = cache_users
         self.outbox = outbox
-        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds)
+        self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds,
+                            lease_seconds=relay_lease_seconds)
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
@@ -275,7 +279,8 @@ class StateStore:
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
         return removed + int(await guarded(self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
-                  keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id)],
+                  keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id),
+                  keys.relay_inflight(user_id)],
             args=[prefix])))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:

@@ -18,18 +18,16 @@ import numpy as np
 
 from service import lstm_numpy
 from service.drift import ScoreProfile
+from service.emotions import LABELS, VALENCE, check_manifest
 from service.inference import ProviderChoice, open_session
 from service.model_repository import Artifact
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FEATURE_ORDER = [f"p_{label}" for label in LABELS] + ["valence", "log_gap", "face"]
 LOG_GAP = "min(log1p(gap_seconds/3600), 10)"
-# Valence of each class (documented in the README); overridden by the temporal manifest when present.
 log = logging.getLogger(__name__)
 # numpy step vs onnxruntime: |a - b| / (1 + |b|) on every output over a chained random sequence. Relative
 # beyond 1: c grows to tens, where one float32 ulp is already ~2e-6.
 PARITY_TOLERANCE = 1e-5
-VALENCE = {"angry": -0.8, "disgust": -0.7, "fear": -0.6, "happy": 1.0, "sad": -1.0, "surprise": 0.3, "neutral": 0.0}
 
 
 @dataclass(frozen=True)
@@ -46,13 +44,14 @@ class TemporalModel:
         # The step is tiny (a few µs of maths): the CPU beats a round trip to the GPU.
         self.session = open_session(artifact, ProviderChoice("cpu", "temporal step is tiny"), threads=1)
         manifest = artifact.manifest
+        check_manifest(artifact.tag, manifest)  # the labels and valence table it was trained with
         self.hidden_size = int(manifest["hidden_size"])
         features = manifest.get("features", {})
         # Refuse at start-up a model that expects features this code does not build.
         if features.get("order", FEATURE_ORDER) != FEATURE_ORDER or features.get("log_gap", LOG_GAP) != LOG_GAP:
             raise ValueError(f"{artifact.tag} expects features {features} that this service does not compute")
-        table = features.get("valence", VALENCE)
-        self.valence = np.array([table[label] for label in LABELS], dtype=np.float32)
+        self.valence = np.array([VALENCE[label] for label in LABELS], dtype=np.float32)
+        self.negative = self.valence < 0  # (7,) the negative classes: angry, disgust, fear, sad
         # The numpy step when it reproduces onnxruntime on this artifact, else onnxruntime itself.
         self._numpy = lstm_numpy.from_onnx(artifact.model_path)
         if self._numpy is not None and (gap := self.numpy_parity()) > PARITY_TOLERANCE:
@@ -97,6 +96,10 @@ class TemporalModel:
             drift, _, h, c = self.session.run(None, {"x": x[:, j], "h": h, "c": c})
             scores[:, j] = np.clip(drift, 0.0, 1.0)
         return [scores[i, :n] for i, n in enumerate(lengths)]
+
+    def negative_share(self, probabilities: np.ndarray) -> float:
+        """The probability on the negative classes, in 0..1 (the detector's share rule reads it)."""
+        return min(max(float(probabilities[self.negative].sum()), 0.0), 1.0)
 
     def valence_of(self, probabilities: np.ndarray) -> float:
         return float(np.dot(probabilities, self.valence))

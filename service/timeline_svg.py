@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from service.temporal import LABELS, VALENCE
+from service.emotions import LABELS, VALENCE
 
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2c80f",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}

@@ -3,6 +3,8 @@ service on 127.0.0.1 (uvicorn in a thread) with the committed ONNX models."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,16 @@ def read_state(client: redis.Redis, user_id: str) -> UserState | None:
     """The user's state record as stored in Redis (None: no record): version, h, c and the meta fields."""
     raw = client.get(keys.state(user_id))
     return decode_record(raw) if raw else None
+
+
+def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a service process as Ctrl-C does; killed if it has not exited within ``timeout`` s (never left running)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

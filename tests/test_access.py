@@ -15,8 +15,7 @@ import redis
 from service import keys, logs, rate_limit
 from service.embedded_redis import EmbeddedRedis
 from tests.conftest import start_service
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.constants import HAPPY
 
 
 def test_scopes_401_without_key_403_with_the_wrong_scope(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:

@@ -24,9 +24,8 @@ from tests.conftest import RunningService, start_service
 from tests.test_state_store import _state
 from tests.test_webhooks import FAST, OUTBOX, subscribe, wait_for
 from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
 
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 # 40 happy posts, a sad spell (drift.started after ~6 of them), happy again (drift.ended ~30 posts later)
 EPISODE = [HAPPY] * 40 + [SAD] * 30 + [HAPPY] * 40
 

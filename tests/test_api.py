@@ -15,9 +15,7 @@ from service.config import Settings
 from service.state_store import encode_record
 from tests.conftest import read_state
 from tests import image_fixtures as img
-
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.constants import LABELS, HAPPY
 
 
 def post_image(client: httpx.Client, user: str, post_id: str, data: bytes, **fields: str) -> httpx.Response:

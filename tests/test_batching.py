@@ -1,5 +1,6 @@
 """The micro-batcher: batches form under concurrency, departed callers are dropped and counted, a full
-queue answers 429 at the door, a failing model gives every caller a 503 and the loop lives on."""
+queue answers 429 at the door (the batcher's permits: one limit, from before decoding to the result), a
+failing model gives every caller a 503 and the loop lives on."""
 
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ def test_a_full_queue_answers_overloaded_at_the_door():
         model.gate.clear()
         first = asyncio.create_task(batcher.submit(image(0)))
         await asyncio.sleep(0.05)  # the first batch holds the model
-        queued = [asyncio.create_task(batcher.submit(image(i))) for i in range(4)]
+        # max_queue counts images until their result: the one in the model holds a permit too
+        queued = [asyncio.create_task(batcher.submit(image(i))) for i in range(3)]
         await asyncio.sleep(0.01)
         with pytest.raises(Overloaded) as refused:
             await batcher.submit(image(9))
@@ -131,3 +133,50 @@ def test_a_failing_model_fails_its_callers_and_the_loop_goes_on():
         return probabilities
 
     assert float(run(main())[0]) == 2.0
+
+
+def test_a_permit_held_from_before_the_decode_is_the_one_limit():
+    """The pipeline takes a permit before decoding and submits under it: images still decoding count
+    against max_queue, and each permit comes back with its result (or its failure)."""
+    async def main():
+        model = FakeModel()
+        batcher = MicroBatcher(model, provider="cpu", max_batch=4, max_wait_ms=1, max_queue=2)
+        await batcher.start()
+        outcomes = []
+        with batcher.permit():  # an image "decoding": nothing submitted yet
+            with batcher.permit():
+                assert batcher.admitted == 2
+                with pytest.raises(Overloaded) as refused:  # at the door, before any work
+                    with batcher.permit():
+                        outcomes.append("decoded")
+                with pytest.raises(Overloaded):
+                    await batcher.submit(image(9))  # a submit without a permit needs one too
+                probabilities, _ = await batcher.submit(image(3), admitted=True)
+                outcomes.append(float(probabilities[0]))
+        assert batcher.admitted == 0
+        model.fail = True
+        with pytest.raises(ModelUnavailable):
+            await batcher.submit(image(1))
+        free = batcher.admitted
+        await batcher.stop()
+        return refused.value, outcomes, free, model.sizes
+
+    refused, outcomes, free, sizes = run(main())
+    assert refused.code == "overloaded" and "2 images are already being scored" in str(refused)
+    assert outcomes == [3.0] and free == 0 and sizes == [1]
+
+
+def test_a_batch_closes_at_its_size_without_waiting_out_max_wait():
+    async def main():
+        model = FakeModel()
+        batcher = MicroBatcher(model, provider="cpu", max_batch=4, max_wait_ms=2000)
+        await batcher.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(batcher.submit(image(i)) for i in range(4)))
+        elapsed = loop.time() - started
+        await batcher.stop()
+        return model.sizes, elapsed
+
+    sizes, elapsed = run(main())
+    assert sizes == [4] and elapsed < 1.0  # full at 4: closed long before the 2 s budget

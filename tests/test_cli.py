@@ -14,8 +14,8 @@ import pytest
 
 from service.cli import available_cpus
 from service.embedded_redis import free_port
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+from tests.conftest import interrupt
+from tests.constants import HAPPY
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -146,9 +146,4 @@ def test_the_serve_command_prints_that_warning(tmp_path: Path) -> None:
         first = proc.stderr.readline().decode()
         assert "EMODRIFT_PUBLIC_URL is unset" in first and '"level": "warning"' in first, first
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=30)

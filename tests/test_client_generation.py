@@ -22,11 +22,10 @@ from service.config import Settings
 from service.app import create_app
 from service.embedded_redis import EmbeddedRedis
 from tests.conftest import RunningService, start_service
+from tests.constants import HAPPY, SAD
 
 FACE = Path(__file__).resolve().parent.parent / "examples" / "face.jpg"
 INGEST_KEY, ADMIN_KEY = "ingest-key-for-the-generated-client", "admin-key-for-the-generated-client"
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 # The timeline picture is SVG, a media type the generator has no reader for: it is told to hand back bytes.
 GENERATOR_CONFIG = """\
 package_name_override: emodrift_client

@@ -23,11 +23,9 @@ from service.state_store import decode_record
 from tests.conftest import start_service
 from tests.redis_cluster import RedisCluster
 from tests.webhook_receiver import Receiver
+from tests.constants import HAPPY, SAD
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 
 
 @pytest.fixture(scope="module")

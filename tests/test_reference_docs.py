@@ -1,5 +1,5 @@
-"""docs/settings.md and docs/errors.md are generated from the code (`python -m service.docs all`):
-regenerated here and compared, so a setting or an error code cannot be added without its documentation."""
+"""docs/settings.md, docs/errors.md and docs/metrics.md are generated from the code (`python -m service.docs all`):
+regenerated here and compared, so a setting, an error code or a metric cannot be added without its documentation."""
 
 from __future__ import annotations
 
@@ -40,3 +40,26 @@ def test_the_readme_links_the_generated_pages_instead_of_copying_them() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "docs/settings.md" in readme and "docs/errors.md" in readme
     assert "| `EMODRIFT_REDIS_TIMEOUT_SECONDS` |" not in readme  # the hand-written table is gone
+
+
+def test_every_metric_is_listed_with_its_labels_and_buckets() -> None:
+    from service import metrics
+
+    page = docs.metrics_markdown()
+    collectors = docs._collectors()
+    assert len(collectors) >= 20 and ("POSTS", metrics.POSTS) in collectors
+    for _, collector in collectors:
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{docs._exposed_name(collector)}` |"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[1].startswith(collector._type)
+        for label in collector._labelnames:
+            assert f"`{label}`" in cells[2]
+        assert cells[4], f"{collector._name}: give it a help text in service/metrics.py"
+    # counters are exposed with _total, histograms with their explicit buckets
+    assert "| `emodrift_posts_total` | counter | `source`, `outcome` | - |" in page
+    assert "| `emodrift_inference_batch_size` | histogram | `provider` | 1, 2, 4, 8, 16, 32, 64, 128, 256 |" in page
+    assert "(delivered, retry, failed, gone)" in page  # the label values from the comment beside it
+
+
+def test_the_readme_links_the_metrics_page() -> None:
+    assert "docs/metrics.md" in (ROOT / "README.md").read_text()

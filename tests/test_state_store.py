@@ -167,7 +167,15 @@ def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_l
     async def body(store: StateStore) -> None:
         pending = keys.pending_events("w")
         redis_client.rpush(pending, b"e1")
-        trim = store.relay._trim
+        lease, refs, inflight = keys.relay_lease("w"), keys.user_events("w"), keys.relay_inflight("w")
+        redis_client.set(lease, "mine")
+
+        async def trim(*, keys: list[str], args: list[object]) -> bool:  # the commit's trim, refs aside
+            before = redis_client.llen(pending)
+            await store.relay._commit(keys=[lease, *keys, refs, inflight],
+                                      args=["mine", *args, 0, 60, "1-0 e"])
+            return redis_client.llen(pending) < before
+
         assert await trim(keys=[pending], args=[b"e1", 1])  # the first relay trims what it moved
         redis_client.rpush(pending, b"e2")  # a newer event arrives
         assert not await trim(keys=[pending], args=[b"e1", 1])  # a second relay of e1 leaves e2 alone

@@ -32,10 +32,9 @@ from service.webhooks.deliveries import Deliveries
 from service.webhooks.subscriptions import Subscription
 from tests.conftest import RunningService, start_service
 from tests.webhook_receiver import Receiver, verify
+from tests.constants import HAPPY, SAD
 
 OUTBOX, GROUP = "ed:outbox", "webhooks"
-HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
-SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 FAST = {  # retries in tens of milliseconds, idle outbox entries claimed after 0.3 s
     "webhook_allow_private_urls": True, "webhook_retry_schedule": "0.05,0.1,0.2", "webhook_retry_jitter": 0.1,
     "webhook_claim_idle_ms": 300, "webhook_poll_interval_seconds": 0.02, "webhook_timeout_seconds": 2.0,

@@ -82,7 +82,10 @@ def require_scope(scope: Scope):  # type: ignore[no-untyped-def]
         if scope == "admin" and not is_admin:
             raise Forbidden("this API key has the ingest scope; the route needs admin")
         limiter = getattr(request.app.state, "rate_limiter", None)
-        if limiter is not None:
+        # A route may need both scopes' checks (a router's `ingest` and its own `admin`, as DELETE
+        # /v1/users/{id}): the request is still one request, counted once.
+        if limiter is not None and not getattr(request.state, "rate_counted", False):
+            request.state.rate_counted = True
             await limiter.check(given)
 
     return check

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service import metrics
+from service import calibration, metrics
 from service.drift import DetectorConfig
 from service.errors import EmodriftError, error_body
 from service.state_store import guarded
@@ -60,7 +60,9 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "face_detector": pipeline.face_detector.name,
         "batching": {"max_batch_size": settings.max_batch_size, "max_batch_wait_ms": settings.max_batch_wait_ms,
                      "queue_depth": pipeline.batcher.depth, "batches": pipeline.batcher.batches},
-        "detector": detector_view(pipeline.detector_config),
+        "detector": {**detector_view(pipeline.detector_config),
+                     "calibration": calibration.describe(pipeline.temporal.artifact.manifest,
+                                                         calibration.overrides(settings))},
     }
 
 

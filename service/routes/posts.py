@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
 from service.config import Settings
@@ -71,6 +73,27 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return body
 
 
+class _InMemoryMultiPart(MultiPartParser):
+    """Starlette's multipart parser with file parts kept in memory: its default spools a part past
+    1 MiB to a temporary file, and no image may touch the disk. The body is read (and limited) before
+    parsing, so a part never outgrows ``spool_max_size`` and the spool never rolls over."""
+
+    def __init__(self, request: Request, limit: int) -> None:
+        super().__init__(request.headers, request.stream(), max_files=1, max_fields=8)
+        self.spool_max_size = limit + 1
+
+
+async def read_form(request: Request, limit: int) -> FormData:
+    """The form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
+    await read_limited(request, limit)
+    if media_type(request) != "multipart/form-data":
+        return await request.form(max_files=1, max_fields=8)
+    try:
+        return await _InMemoryMultiPart(request, limit).parse()
+    except MultiPartException as exc:  # as Starlette's own form parsing answers it
+        raise HTTPException(status_code=400, detail=exc.message) from exc
+
+
 def _parse(model: type, data: Any) -> Any:
     try:
         return model.model_validate(data)
@@ -78,17 +101,31 @@ def _parse(model: type, data: Any) -> Any:
         raise Unprocessable(describe_problem(exc.errors())) from exc
 
 
-async def _json_body(request: Request, limit: int) -> Any:
-    body = await read_limited(request, limit)
+def _loads(body: bytes) -> Any:
     try:
         return json_codec.loads(body)
     except ValueError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
+# Bodies past this are parsed (and their base64 decoded) in a worker thread: a 373 MiB batch once held
+# the event loop, and every other request with it, for 2.2 s.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    body = await read_limited(request, limit)
+    return await asyncio.to_thread(_loads, body) if len(body) > OFF_LOOP_BYTES else _loads(body)
+
+
+def _image_post(body: bytes) -> ImagePostJSON:
+    return _parse(ImagePostJSON, _loads(body))  # the model's validator decodes the base64
+
+
 async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
     # base64 is 4/3 of the bytes
-    return _parse(ImagePostJSON, await _json_body(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD))
+    body = await read_limited(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD)
+    return await asyncio.to_thread(_image_post, body) if len(body) > OFF_LOOP_BYTES else _image_post(body)
 
 
 # The routes answer a FastJSONResponse (orjson) of the dict they built: response_model documents the answer
@@ -102,8 +139,7 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
     content_type = media_type(request)
     post: PostFields
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        await read_limited(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
-        form = await request.form(max_files=1, max_fields=8)
+        form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Unprocessable("image: a file field named 'image' is required")
@@ -147,15 +183,26 @@ async def post_observation(user_id: UserId, request: Request, pipeline: Pipeline
                                                  Pipeline.observed(post.probabilities, post.face_detected)))
 
 
-async def _score_item(pipeline: Pipeline, item: BatchItem) -> Scored:
+def _decode_images(items: list[BatchItem]) -> list[bytes | ValueError | None]:
+    """Each item's image bytes (None: no image; ValueError: not base64), one item after another: in
+    one worker thread, the event loop is the only other taker of the interpreter lock (several
+    decoding threads at once starved it)."""
+    decoded: list[bytes | ValueError | None] = []
+    for item in items:
+        try:
+            decoded.append(None if item.image_base64 is None else decode_base64(item.image_base64))
+        except ValueError as exc:
+            decoded.append(exc)
+    return decoded
+
+
+async def _score_item(pipeline: Pipeline, item: BatchItem, data: bytes | ValueError | None) -> Scored:
     if (item.image_base64 is None) == (item.probabilities is None):
         raise Unprocessable("each item needs exactly one of image_base64 or probabilities")
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
-    try:
-        data = decode_base64(item.image_base64 or "")
-    except ValueError as exc:
-        raise Unprocessable(f"image_base64: {exc}") from exc
+    if not isinstance(data, bytes):
+        raise Unprocessable(f"image_base64: {data}")
     return await pipeline.score_image(data)
 
 
@@ -167,7 +214,9 @@ BATCH_BODY = openapi.request_body("application/json", BatchRequest)
              description="With `\"backfill\": true` the posts are history: states advance and alerts are "
              "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
 async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
-    raw = await _json_body(request, settings.max_batch_items * (settings.max_image_bytes * 4 // 3) + MULTIPART_OVERHEAD)
+    # One limit on the whole body, refused (413) from Content-Length or as soon as the stream passes it:
+    # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.
+    raw = await _json_body(request, settings.max_batch_bytes)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
@@ -186,7 +235,9 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             results[index] = {"index": index, **error_body("validation_error", describe_problem(exc.errors()))}
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
-    scored = await asyncio.gather(*(_score_item(pipeline, item) for _, item in items), return_exceptions=True)
+    images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
+    scored = await asyncio.gather(*(_score_item(pipeline, item, data) for (_, item), data in zip(items, images)),
+                                  return_exceptions=True)
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
         per_user[item.user_id].append((index, item, score))

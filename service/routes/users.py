@@ -10,8 +10,7 @@ from service import timeline_svg
 from service.errors import UserNotFound
 from service.pipeline import as_distribution
 from service.timestamps import iso_time
-from service.routes.deps import AdminKey, AlertsDep, ApiKey, PipelineDep, SettingsDep, StoreDep, UserId
-from service.state_store import guarded
+from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
 from service.schemas import TimelineView, UserView
 
 router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
@@ -45,31 +44,18 @@ async def get_timeline(user_id: UserId, store: StoreDep,
 
 @router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
             responses={200: {"content": {"image/svg+xml": {}}}})
-async def get_timeline_svg(user_id: UserId, store: StoreDep, settings: SettingsDep,
+async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineDep,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")
-    return Response(timeline_svg.render(user_id, posts, settings.drift_threshold), media_type="image/svg+xml")
+    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml")
 
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",
                dependencies=[AdminKey])
-async def delete_user(user_id: UserId, store: StoreDep, alerts: AlertsDep, request: Request) -> None:
-    # Alerts about the user may still be waiting for delivery, or logged with their payloads.
-    # The outbox entries go first (with the user's keys), so no dispatcher can read them again and
-    # re-create a delivery; then the deliveries made from them. The user's alerts go with their keys,
-    # then the listing across users forgets them.
-    refs = await guarded(store.relay.event_refs(user_id))
-    alert_ids = await alerts.ids_of(user_id)
-    erased = await store.erase(user_id)
-    await alerts.unlist(alert_ids)
-    if refs:
-        await guarded(store.redis.xack(store.outbox, request.app.state.settings.webhook_consumer_group,
-                                          *[stream_id for stream_id, _ in refs]))
-        # deleted subscriptions too: the deliveries they made keep their payloads until retention ends
-        subscriptions = await request.app.state.webhooks.ids_ever()
-        for stream_id, event_id in refs:
-            await request.app.state.deliveries.forget_event(stream_id, event_id, subscriptions)
-    if erased == 0:
+async def delete_user(user_id: UserId, request: Request) -> None:
+    # service/erasure.py: the user's keys, their alerts in the outbox and every delivery made from
+    # them, with whatever was in flight waited for, so nothing is delivered after the 204
+    if not await request.app.state.eraser.erase(user_id):
         raise UserNotFound(f"no posts for user {user_id}")

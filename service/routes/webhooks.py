@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+import re
+
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from service.drift import Event
-from service.errors import DeliveryNotFound, DeliveryNotReplayable, WebhookDisabled, WebhookNotFound
+from service.errors import (
+    DeliveryNotFound, DeliveryNotReplayable, InvalidWebhookUrl, WebhookDisabled, WebhookNotFound,
+)
 from service.routes.deps import AdminKey, SettingsDep
 from service.webhooks import signing
 from service.webhooks.deliveries import Deliveries, delivery_id
 from service.webhooks.events import new_test_event
 from service.webhooks.subscriptions import Subscription, Subscriptions
-from service.webhooks.urls import check_url
+from service.webhooks.urls import check_url, has_credentials
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[AdminKey])  # subscriptions hold secrets
 
@@ -105,6 +109,27 @@ async def get_deliveries(request: Request) -> Deliveries:
     return request.app.state.deliveries
 
 
+# What Subscriptions.create and delivery_id() make. A path id that cannot be one is not found, before
+# it reaches a key: "<id>:dlv" named the subscription's delivery log (GET 500, DELETE wiped the log).
+WEBHOOK_ID = re.compile(r"wh_[0-9a-f]{24}")
+DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{24}")
+
+
+async def webhook_id_param(webhook_id: Annotated[str, Path(json_schema_extra={"pattern": "^wh_[0-9a-f]{24}$"})]) -> str:
+    if not WEBHOOK_ID.fullmatch(webhook_id):
+        raise WebhookNotFound(f"no webhook {webhook_id[:64]}")
+    return webhook_id
+
+
+async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)],
+                            delivery_id: Annotated[str, Path(json_schema_extra={"pattern": "^dlv_[0-9a-f]{24}$"})]) -> str:
+    if not DELIVERY_ID.fullmatch(delivery_id):
+        raise DeliveryNotFound(f"no delivery {delivery_id[:64]} for webhook {webhook_id}")
+    return delivery_id
+
+
+WebhookId = Annotated[str, Depends(webhook_id_param)]
+DeliveryId = Annotated[str, Depends(delivery_id_param)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 
@@ -118,6 +143,9 @@ async def _existing(subscriptions: Subscriptions, webhook_id: str) -> Subscripti
 
 @router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a receiver")
 async def create_webhook(body: WebhookCreate, subscriptions: SubscriptionsDep, settings: SettingsDep) -> dict[str, Any]:
+    if has_credentials(body.url):
+        # stored in clear and shown by GET: the signature authenticates us to the receiver
+        raise InvalidWebhookUrl("url must not carry credentials (user:password@); verify the webhook signature instead")
     url = await check_url(body.url, allow_private=settings.webhook_allow_private_urls)
     sub = await subscriptions.create(url, list(body.events), body.secret or signing.generate_secret())
     return {**sub.public(), "secret": sub.secret}
@@ -129,25 +157,25 @@ async def list_webhooks(subscriptions: SubscriptionsDep) -> dict[str, Any]:
 
 
 @router.get("/{webhook_id}", response_model=WebhookView, summary="One subscription (without its secret)")
-async def get_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> dict[str, Any]:
+async def get_webhook(webhook_id: WebhookId, subscriptions: SubscriptionsDep) -> dict[str, Any]:
     return (await _existing(subscriptions, webhook_id)).public()
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe; pending deliveries are cancelled")
-async def delete_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> None:
+async def delete_webhook(webhook_id: WebhookId, subscriptions: SubscriptionsDep) -> None:
     if not await subscriptions.delete(webhook_id):
         raise WebhookNotFound(f"no webhook {webhook_id}")
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryLog, summary="Deliveries, newest first, with attempts")
-async def list_deliveries(webhook_id: str, subscriptions: SubscriptionsDep, deliveries: DeliveriesDep,
+async def list_deliveries(webhook_id: WebhookId, subscriptions: SubscriptionsDep, deliveries: DeliveriesDep,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
     return {"webhook_id": webhook_id, "deliveries": await deliveries.log(webhook_id, limit)}
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryView, summary="One delivery")
-async def get_delivery(webhook_id: str, delivery_id: str, subscriptions: SubscriptionsDep,
+async def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, subscriptions: SubscriptionsDep,
                        deliveries: DeliveriesDep) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
     found = await deliveries.log(webhook_id, 1, only=delivery_id)
@@ -158,7 +186,7 @@ async def get_delivery(webhook_id: str, delivery_id: str, subscriptions: Subscri
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryView,
              summary="Replay a finished delivery now: a new attempt, the same webhook-id, a fresh schedule")
-async def retry_delivery(webhook_id: str, delivery_id: str, request: Request, subscriptions: SubscriptionsDep,
+async def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, subscriptions: SubscriptionsDep,
                          deliveries: DeliveriesDep) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
     if not await deliveries.log(webhook_id, 1, only=delivery_id):

@@ -18,10 +18,10 @@ from service import keys, timeline_svg
 from service.errors import BadRequest, EmodriftError, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import AlertStore
-from service.routes.deps import AlertsDep, SettingsDep, StoreDep, UserId, _matches
+from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId, _matches
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
-from service.temporal import LABELS, VALENCE
+from service.emotions import LABELS, VALENCE
 from service.ui import pages
 from service.ui.sessions import COOKIE, Session, SessionCodec
 
@@ -207,12 +207,13 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
 
 
 @router.get("/users/{user_id}/timeline.svg")
-async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, settings: SettingsDep) -> Response:
+async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeline: PipelineDep) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session."""
     posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
-    return Response(timeline_svg.render(user_id, posts, settings.drift_threshold), media_type="image/svg+xml",
+    # the served model's threshold (its manifest's calibration, or the operator's override)
+    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml",
                     headers=pages.HEADERS)
 
 

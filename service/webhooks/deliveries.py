@@ -31,11 +31,13 @@ from service.webhooks.subscriptions import Subscription, guarded
 LOG_LENGTH = 1000  # deliveries indexed per subscription
 DEAD_LETTER_MAXLEN = 100_000
 
-# KEYS: open set, due, then (delivery, attempts, subscription log) per delivery
-# ARGV: now, then (id, subscription id, event id, stream id, type, payload) per delivery
+# KEYS: open set, due, erased events (tombstones), then (delivery, attempts, subscription log) per delivery
+# ARGV: now, event id, then (id, subscription id, event id, stream id, type, payload) per delivery.
+# An erased user's event (a dispatcher read it before the erasure) gets no delivery: 0, so it is XACKed.
 ENQUEUE = """
-for i = 0, (#KEYS - 2) / 3 - 1 do
-  local dlv, log, a = KEYS[3 + 3 * i], KEYS[5 + 3 * i], 2 + 6 * i
+if redis.call('ZSCORE', KEYS[3], redis.sha1hex(ARGV[2])) then return 0 end
+for i = 0, (#KEYS - 3) / 3 - 1 do
+  local dlv, log, a = KEYS[4 + 3 * i], KEYS[6 + 3 * i], 3 + 6 * i
   local id = ARGV[a]
   if redis.call('EXISTS', dlv) == 0 then
     redis.call('HSET', dlv, 'id', id, 'subscription_id', ARGV[a + 1], 'event_id', ARGV[a + 2],
@@ -52,25 +54,31 @@ end
 return redis.call('SCARD', KEYS[1])
 """ % (LOG_LENGTH + 1)
 
-# KEYS: due, delivery, attempts; ARGV: id, now, lease expiry. Returns {claim token, the delivery hash
-# (flat), attempts so far}, or nil when not due.
+# KEYS: due, delivery, attempts, erased events; ARGV: id, now, lease expiry. Returns {claim token, the
+# delivery hash (flat), attempts so far}, or nil when not due (or its user was erased). `leased_until`
+# tells an erasure that an attempt may be on the wire: it waits for its result before answering.
 CLAIM = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
-if redis.call('HGET', KEYS[2], 'status') ~= 'pending' then
+if redis.call('HGET', KEYS[2], 'status') ~= 'pending'
+    or redis.call('ZSCORE', KEYS[4], redis.sha1hex(redis.call('HGET', KEYS[2], 'event_id'))) then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return false
 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], 'leased_until', ARGV[3])
 local token = redis.call('HINCRBY', KEYS[2], 'claims', 1)
 return {token, redis.call('HGETALL', KEYS[2]), redis.call('LLEN', KEYS[3])}
 """
 
-# KEYS: delivery, attempts, due, open set, dead letters, subscription
+# KEYS: delivery, attempts, due, open set, dead letters, subscription, erased events
 # ARGV: id, token, attempt JSON ('' for none), status, next attempt at, now, retention, reason
-# Returns -1 for a stale token, -2 when still pending, else how many deliveries of the event are open.
+# Returns -1 for a stale token (or an erased user's event: nothing kept), -2 when still pending, else how
+# many deliveries of the event are open.
 RECORD = """
 if redis.call('HGET', KEYS[1], 'claims') ~= ARGV[2] then return -1 end
+redis.call('HDEL', KEYS[1], 'leased_until')
+if redis.call('ZSCORE', KEYS[7], redis.sha1hex(redis.call('HGET', KEYS[1], 'event_id'))) then return -1 end
 if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 local status = ARGV[4]
 if status == 'pending' then
@@ -97,6 +105,7 @@ return redis.call('SCARD', KEYS[4])
 # KEYS: delivery, due; ARGV: id, token, now. An attempt cut short by shutdown is due again at once.
 RELEASE = """
 if redis.call('HGET', KEYS[1], 'claims') == ARGV[2] and redis.call('HGET', KEYS[1], 'status') == 'pending' then
+  redis.call('HDEL', KEYS[1], 'leased_until')
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
   return 1
 end
@@ -127,6 +136,31 @@ def from_outbox(stream_id: str) -> bool:
     return not stream_id.startswith(DIRECT_PREFIX)
 
 
+# KEYS: erased events, due, the event's open set, then (delivery, attempts, subscription log) per delivery
+# ARGV: event id, now, tombstone cutoff, then the delivery ids. Tombstones the event (its SHA-1: the
+# tombstone names no event of the user in clear; no delivery of it
+# is created, claimed or recorded from now on), deletes its deliveries but those with an attempt on the
+# wire (leased), and returns how many are on the wire: the erasure calls again until none is.
+FORGET = """
+redis.call('ZADD', KEYS[1], ARGV[2], redis.sha1hex(ARGV[1]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local busy = 0
+for i = 0, (#KEYS - 3) / 3 - 1 do
+  local dlv, id = KEYS[4 + 3 * i], ARGV[4 + i]
+  local leased = redis.call('HGET', dlv, 'leased_until')
+  if leased and tonumber(leased) > tonumber(ARGV[2]) then
+    busy = busy + 1
+  else
+    redis.call('DEL', dlv, KEYS[5 + 3 * i])
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[6 + 3 * i], id)
+  end
+end
+if busy == 0 then redis.call('DEL', KEYS[3]) end
+return busy
+"""
+
+
 def delivery_id(sub_id: str, event_id: str) -> str:
     return "dlv_" + hashlib.sha256(f"{sub_id}|{event_id}".encode()).hexdigest()[:24]
 
@@ -155,10 +189,12 @@ class Deliveries:
         self._record = redis.register_script(RECORD)
         self._release = redis.register_script(RELEASE)
         self._replay = redis.register_script(REPLAY)
+        self._forget = redis.register_script(FORGET)
 
     async def enqueue(self, stream_id: str, event: dict[str, Any], payload: str, subs: list[Subscription]) -> int:
         """Create (once) a delivery per subscription; how many of this event's deliveries are open."""
-        keys_, args = [keys.event_open(stream_id), keys.deliveries_due()], [repr(time.time())]
+        keys_ = [keys.event_open(stream_id), keys.deliveries_due(), keys.erased_events()]
+        args = [repr(time.time()), event["id"]]
         for sub in subs:
             did = delivery_id(sub.id, event["id"])
             keys_ += [keys.delivery(did), keys.delivery_attempts(did), keys.webhook_deliveries(sub.id)]
@@ -175,7 +211,8 @@ class Deliveries:
 
     async def claim(self, did: str, now: float, lease_until: float) -> Claimed | None:
         # one round trip: the script answers the token, the record and how many attempts it has
-        reply = await guarded(self._claim(keys=[keys.deliveries_due(), keys.delivery(did), keys.delivery_attempts(did)],
+        reply = await guarded(self._claim(keys=[keys.deliveries_due(), keys.delivery(did), keys.delivery_attempts(did),
+                                                keys.erased_events()],
                                           args=[did, repr(now), repr(lease_until)]))
         if reply is None:
             return None
@@ -189,7 +226,8 @@ class Deliveries:
         rec = claimed.record
         return int(await guarded(self._record(
             keys=[keys.delivery(claimed.id), keys.delivery_attempts(claimed.id), keys.deliveries_due(),
-                  keys.event_open(rec["stream_id"]), keys.dead_letters(), keys.webhook(rec["subscription_id"])],
+                  keys.event_open(rec["stream_id"]), keys.dead_letters(), keys.webhook(rec["subscription_id"]),
+                  keys.erased_events()],
             args=[claimed.id, claimed.token, json.dumps(attempt) if attempt else "", status, repr(next_at),
                   repr(time.time()), self.retention, reason])))
 
@@ -197,17 +235,16 @@ class Deliveries:
         await self._release(keys=[keys.delivery(claimed.id), keys.deliveries_due()],
                             args=[claimed.id, claimed.token, repr(time.time())])
 
-    async def forget_event(self, stream_id: str, event_id: str, sub_ids: list[str]) -> int:
-        """Erasure: delete every delivery of one event (payloads carry the user's data), open or done."""
+    async def forget_event(self, stream_id: str, event_id: str, sub_ids: list[str], *,
+                           tombstone_seconds: float) -> int:
+        """Erasure: tombstone one event and delete every delivery of it (payloads carry the user's
+        data), open or done; returns how many still have an attempt on the wire (call again)."""
         dids = [delivery_id(sub_id, event_id) for sub_id in sub_ids]
-        async with self.redis.pipeline(transaction=False) as pipe:  # every key is in the {wh} slot
-            for sub_id, did in zip(sub_ids, dids):
-                pipe.delete(keys.delivery(did), keys.delivery_attempts(did))
-                pipe.zrem(keys.deliveries_due(), did)
-                pipe.zrem(keys.webhook_deliveries(sub_id), did)
-            pipe.delete(keys.event_open(stream_id))
-            results = await guarded(pipe.execute())
-        return sum(1 for deleted in results[0 : 3 * len(dids) : 3] if deleted)
+        keys_ = [keys.erased_events(), keys.deliveries_due(), keys.event_open(stream_id)]
+        for sub_id, did in zip(sub_ids, dids):
+            keys_ += [keys.delivery(did), keys.delivery_attempts(did), keys.webhook_deliveries(sub_id)]
+        now = time.time()
+        return int(await guarded(self._forget(keys=keys_, args=[event_id, repr(now), repr(now - tombstone_seconds), *dids])))
 
     async def replay(self, sub_id: str, did: str) -> int:
         return int(await guarded(self._replay(

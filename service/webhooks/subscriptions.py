@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from service import keys
 from service.timestamps import iso_time
+from service.webhooks.urls import redacted
 from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
 
 
@@ -52,7 +53,7 @@ class Subscription:
     def public(self) -> dict[str, Any]:
         """What GET shows: everything but the secrets."""
         grace = self.previous_secret_until if self.previous_secret_until and time.time() < self.previous_secret_until else None
-        return {"id": self.id, "url": self.url, "events": list(self.events), "status": self.status,
+        return {"id": self.id, "url": redacted(self.url), "events": list(self.events), "status": self.status,
                 "created_at": iso_time(self.created_at), "disabled_reason": self.disabled_reason,
                 "previous_secret_expires_at": iso_time(grace) if grace else None}
 

@@ -24,13 +24,59 @@ from service.errors import InvalidWebhookUrl
 MAX_URL_LENGTH = 2048
 
 
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))  # RFC 6052, RFC 8215
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 transition address carries, which is where packets to it end up:
+    IPv4-mapped (``::ffff:a.b.c.d``), 6to4 (``2002:AABB:CCDD::``), Teredo (the client, de-obfuscated)
+    and NAT64 (``64:ff9b::a.b.c.d``, the last 32 bits).
+
+    >>> str(embedded_ipv4(ipaddress.IPv6Address("2002:7f00:1::")))
+    '127.0.0.1'
+    >>> str(embedded_ipv4(ipaddress.IPv6Address("64:ff9b::a9fe:a9fe")))
+    '169.254.169.254'
+    >>> embedded_ipv4(ipaddress.IPv6Address("2606:4700::1111")) is None
+    True
+    """
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)) is not None:
+        return _refusal(inner)
     for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
     return None if ip.is_global else "non-global"
+
+
+def has_credentials(url: str) -> bool:
+    """Whether the URL carries ``user[:password]@`` (which GET /v1/webhooks would show)."""
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
+def redacted(url: str) -> str:
+    """The URL without the credentials of its authority (subscriptions stored before they were refused).
+
+    >>> redacted("https://u:p@example.com:8443/hook?x=1")
+    'https://***@example.com:8443/hook?x=1'
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 async def check_url(url: str, *, allow_private: bool) -> str:
@@ -47,6 +93,7 @@ async def check_url(url: str, *, allow_private: bool) -> str:
     host = parts.hostname
     if not host:
         raise InvalidWebhookUrl("url has no host")
+
     if allow_private:
         return url
     try:

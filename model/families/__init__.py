@@ -1,0 +1,47 @@
+"""Stream families: independently written simulators of user timelines, one module each, all giving
+:class:`model.families.base.Stream` for the kinds of :data:`model.families.base.KINDS`.
+
+============ ===================================================================== ===============
+family       what is different about its users                                     use
+============ ===================================================================== ===============
+synthetic    :mod:`model.synthetic`: independent posts, one ~66% classifier,       training, bench
+             ~85% faces, bursty gaps
+sessions     moods persist within posting sessions, Pareto gaps with a night,      training, bench
+             per-user classifier (50-75%), cheerful to gloomy baselines
+days         day-level moods (AR(1)), self-exciting posting, 40-80% faces,         training, bench
+             a classifier biased towards neutral or sad
+blind        written from a plain description by someone who had not read the     bench only
+             other families or the detector (``blind_adapter``): the headline      (held out)
+============ ===================================================================== ===============
+
+>>> sorted(TRAINING), HELD_OUT
+(['days', 'sessions', 'synthetic'], ('blind',))
+>>> len(make_streams("sessions", 1, "gradual", 3))
+3
+"""
+
+from __future__ import annotations
+
+from model.families import base, blind_adapter, days, sessions, synthetic
+from model.families.base import CHANGE_KINDS, KINDS, Stream
+
+_TRAINING = {m.NAME: m for m in (synthetic, sessions, days)}
+TRAINING: tuple[str, ...] = tuple(_TRAINING)
+HELD_OUT: tuple[str, ...] = (blind_adapter.NAME,)
+
+
+def available() -> tuple[str, ...]:
+    """Every family this checkout has, the held-out one last (absent until it is merged)."""
+    return TRAINING + (HELD_OUT if blind_adapter.available() else ())
+
+
+def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None) -> list[Stream]:
+    """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length
+    (families that allow it; the held-out one keeps its own)."""
+    if family == blind_adapter.NAME:
+        return blind_adapter.make_streams(seed, kind, n)
+    module = _TRAINING[family]
+    return module.make_streams(seed, kind, n, length) if length else module.make_streams(seed, kind, n)
+
+
+__all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "available", "make_streams", "base"]

@@ -1,0 +1,107 @@
+"""The detector's calibration belongs to the temporal model: the service reads it from the served
+model's manifest, Settings only override it, and a model without one is refused."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import service.calibration
+from service import calibration, model_repository
+from service.config import Settings
+
+from tests.conftest import start_service
+
+REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(service.calibration).failed == 0
+
+
+def test_each_served_version_brings_its_own_thresholds() -> None:
+    configs = {}
+    for version in (3, 4):
+        manifest = model_repository.load(REPOSITORY, "temporal", version).manifest
+        configs[version] = calibration.detector_config(manifest, calibration.overrides(Settings()))
+        section = manifest["detector"]
+        assert (configs[version].threshold, configs[version].cusum_threshold, configs[version].cusum_slack) == (
+            section["threshold"], section["cusum_threshold"], section["cusum_slack"])
+        assert section["calibrated_with"]["command"].startswith("python -m benchmarks.")
+    assert configs[3].threshold != configs[4].threshold and configs[3].cusum_slack != configs[4].cusum_slack
+
+
+def test_settings_hold_only_overrides() -> None:
+    assert calibration.overrides(Settings()) == {}
+    manifest = model_repository.load(REPOSITORY, "temporal", 4).manifest
+    config = calibration.detector_config(manifest, calibration.overrides(Settings(drift_threshold=0.9, rebaseline_posts=0)))
+    assert (config.threshold, config.rebaseline_posts, config.cusum_threshold) == (0.9, 0, manifest["detector"]["cusum_threshold"])
+    view = calibration.describe(manifest, {"threshold": 0.9})
+    assert view["overridden"] == ["threshold"] and "threshold" not in view["from_manifest"]
+
+
+def test_a_model_without_a_calibration_is_refused_unless_the_operator_gives_one() -> None:
+    manifest = model_repository.load(REPOSITORY, "temporal", 2).manifest
+    assert "detector" not in manifest
+    with pytest.raises(calibration.CalibrationMissing, match="EMODRIFT_DRIFT_THRESHOLD"):
+        calibration.detector_config(manifest, {})
+    config = calibration.detector_config(manifest, {"threshold": 0.7, "confirm_posts": 3, "cusum_threshold": 50.0,
+                                                    "cusum_slack": 0.5})
+    assert (config.threshold, config.confirm_posts) == (0.7, 3)
+
+
+def test_serving_temporal_3_runs_on_temporal_3s_calibration(redis_server, tmp_path) -> None:
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), temporal_model_version=3)
+    try:
+        with running.client() as http:
+            detector = http.get("/v1/model").json()["detector"]
+    finally:
+        running.stop()
+    v3 = model_repository.load(REPOSITORY, "temporal", 3).manifest["detector"]
+    assert (detector["threshold"], detector["cusum_threshold"], detector["cusum_slack"]) == (
+        v3["threshold"], v3["cusum_threshold"], v3["cusum_slack"])
+    assert detector["calibration"]["calibrated_with"] == v3["calibrated_with"] and detector["calibration"]["overridden"] == []
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the refused start-up
+def test_a_repository_whose_model_lost_its_calibration_does_not_start(redis_server, tmp_path) -> None:
+    for name in ("emotion_cnn", "face_detector", "temporal"):
+        shutil.copytree(REPOSITORY / name, tmp_path / name)
+    path = tmp_path / "temporal" / "4" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["detector"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(calibration.CalibrationMissing):  # what the lifespan meets
+        calibration.detector_config(model_repository.load(tmp_path, "temporal").manifest, {})
+    with pytest.raises(RuntimeError, match="did not start"):
+        start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), model_repository=tmp_path)
+
+
+def test_the_calibration_is_chosen_on_the_training_families_under_the_target(tmp_path) -> None:
+    from dataclasses import replace
+
+    from benchmarks import calibrate
+    from benchmarks.families import served_config
+    from service.inference import ProviderChoice
+    from service.temporal import TemporalModel
+
+    artifact = model_repository.load(REPOSITORY, "temporal")
+    temporal = TemporalModel(artifact, ProviderChoice("cpu", "test"))
+    calibrator = calibrate.Calibrator(calibrate.QUICK, temporal)
+    assert set(calibrator.groups) == {"synthetic", "sessions", "days"}  # never the held-out family
+    result = calibrator.fit(replace(served_config(temporal), rebaseline_posts=calibrate.REBASELINE_POSTS),
+                            log=lambda *_: None)
+    chosen = result["chosen"]
+    assert max(chosen["false_alarms_per_1000"].values()) <= calibrate.QUICK.target
+    assert chosen["recall"] == max(t["recall"] for t in result["tried"])
+    # written into a manifest, it is what the service then builds its detector from
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(artifact.manifest))
+    calibrate.write(path, served_config(temporal), chosen, calibrate.QUICK)
+    config = calibration.detector_config(json.loads(path.read_text()), {})
+    assert (config.threshold, config.cusum_threshold, config.share_threshold, config.rebaseline_posts) == (
+        chosen["threshold"], chosen["cusum_threshold"], chosen["share_threshold"], calibrate.REBASELINE_POSTS)

@@ -1,0 +1,145 @@
+"""Stream families: seeded, shaped as documented, one Stream type and the same kinds; and the quick
+per-family benchmark that reports each family on its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+
+import numpy as np
+import pytest
+
+import model.families
+from model import families
+from model.families import base, blind_adapter, days, sessions, synthetic
+
+
+def test_docstring_examples() -> None:
+    for module in (model.families, base, synthetic, sessions, days):
+        assert doctest.testmod(module).failed == 0, module.__name__
+
+
+@pytest.mark.parametrize("family", families.TRAINING)
+def test_every_family_is_seeded_and_gives_every_kind_as_documented(family: str) -> None:
+    for kind in families.KINDS:
+        a = families.make_streams(family, 5, kind, 6, length=300 if kind == "none" else None)
+        b = families.make_streams(family, 5, kind, 6, length=300 if kind == "none" else None)
+        assert all((x.probs == y.probs).all() and (x.gaps == y.gaps).all() for x, y in zip(a, b))
+        for s in a:
+            assert s.kind == kind and s.family == family and s.probs.dtype == np.float32
+            assert s.probs.shape == (s.length, 7) and s.gaps.shape == s.face.shape == (s.length,)
+            np.testing.assert_allclose(s.probs.sum(axis=1), 1.0, atol=1e-5)
+            assert s.gaps[0] == 0.0 and (s.gaps >= 0).all()
+            if kind == "none":
+                assert s.length == 300 and s.start is None
+                continue
+            assert 16 <= s.start < s.length - 12
+            assert (s.start2 is not None) == (kind == "two_changes") and (s.end is not None) == (kind in ("transient", "episode"))
+            if kind == "transient":
+                assert 1 <= s.end - s.start <= 3
+            if kind == "two_changes":
+                assert s.start + 100 <= s.start2 < s.length - 100
+
+
+def test_families_differ_where_the_issue_says_they_should() -> None:
+    def faces(family: str) -> float:
+        return float(np.mean([s.face.mean() for s in families.make_streams(family, 1, "none", 20, length=400)]))
+
+    def accuracy(family: str) -> list[float]:
+        return [float((s.probs.argmax(1) == s.true_emotion).mean()) for s in families.make_streams(family, 1, "none", 20, length=400)]
+
+    assert faces("days") < 0.75 < faces("synthetic")  # many faceless posts
+    spread = accuracy("sessions")
+    assert max(spread) - min(spread) > 0.15  # per-user classifier quality
+    # sessions: the same mood within a session (gaps under an hour) more often than across sessions
+    s = families.make_streams("sessions", 2, "none", 30, length=600)
+    same_in = np.mean([np.mean((t.true_emotion[1:] == t.true_emotion[:-1])[t.gaps[1:] < 3600]) for t in s])
+    same_out = np.mean([np.mean((t.true_emotion[1:] == t.true_emotion[:-1])[t.gaps[1:] >= 3600]) for t in s])
+    assert same_in > same_out + 0.05
+    # heavy tails: the longest gap of a sessions user is many times their median
+    assert np.median([t.gaps.max() / np.median(t.gaps[1:]) for t in s]) > 50
+
+
+def test_a_stream_tail_is_what_a_new_user_would_post() -> None:
+    s = families.make_streams("synthetic", 3, "two_changes", 1)[0]
+    tail = s.tail(s.start + 10)
+    assert tail.gaps[0] == 0.0 and tail.length == s.length - s.start - 10
+    assert tail.start is None and tail.start2 == s.start2 - s.start - 10
+    assert (tail.probs == s.probs[s.start + 10:]).all()
+
+
+def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
+    assert families.HELD_OUT == ("blind",) and "blind" not in families.TRAINING
+    assert ("blind" in families.available()) == blind_adapter.available()
+
+
+def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_change() -> None:
+    from benchmarks.detection import REPOSITORY
+    from benchmarks.families import served_config, service_events
+    from service import model_repository
+    from service.inference import ProviderChoice
+    from service.temporal import TemporalModel
+
+    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "test"))
+    config = served_config(temporal)
+    streams = [s for s in families.make_streams("synthetic", 7, "two_changes", 12)]
+    alarms, ends = service_events(temporal, streams, config)
+    seconds = 0
+    for s, a, e in zip(streams, alarms, ends):
+        first = [t for t in a if s.start - 1 <= t < s.start2 - 1]
+        if first:  # found: the episode ends as a new baseline after exactly rebaseline_posts
+            assert e and e[0] == (first[0] + config.rebaseline_posts, "new_baseline")
+        seconds += any(t >= s.start2 - 1 for t in a)
+    assert seconds >= 6  # the second change is found (without re-baselining the service never could)
+    frozen, _ = service_events(temporal, streams, dataclasses.replace(config, rebaseline_posts=0))
+    # without re-baselining only a user whose first change went unseen (or recovered) can alarm again
+    assert sum(any(t >= s.start2 - 1 for t in a) for s, a in zip(streams, frozen)) <= seconds // 3
+
+
+def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
+    from benchmarks import detection
+
+    assert detection.main(["--quick", "--out", str(tmp_path), "--family", "synthetic", "--family", "days"]) == 0
+    text = (tmp_path / "detection-quick.md").read_text()
+    import json
+    results = json.loads((tmp_path / "detection_families-quick.json").read_text())
+    assert list(results["families"]) == ["synthetic", "days"] and results["headline"] == "days"
+    for family in results["families"].values():
+        det = family["detectors"]
+        assert set(det) == {"service", "page_hinkley", "adwin", "kswin", "hddm_a", "cusum", "ema_js"}
+        rate = det["service"]["no_change"]["false_alarms_per_1000"]
+        for name, d in det.items():
+            assert 0 <= d["all_changes"]["recall"] <= 1 and "second_change" in d
+            if name in ("page_hinkley", "cusum"):  # calibrated from above to the service's rate
+                assert d["no_change"]["false_alarms_per_1000"] <= rate + 1e-9 or rate == 0
+        assert set(family["bar"]["checks"]) == {
+            "false_alarms_at_most_1_per_1000", "recall_beats_best_classic_by_0.05", "median_delay_at_most_that_classics",
+            "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
+    assert "## days (headline)" in text and "| **days** (headline) |" in text
+
+
+def test_training_windows_are_labelled_like_the_synthetic_users() -> None:
+    from model.families.training import GRADUAL_LABEL, MIN_BEFORE, SHIFT_LABEL, pool, window
+
+    rng = np.random.default_rng(0)
+    for family in ("sessions", "days"):
+        for kind in families.KINDS:
+            w = window(rng, family, kind, 128, delay=1)
+            assert w.probs.shape == (128, 7) and w.features.shape == (128, 10) and w.drift.shape == w.weight.shape == (128,)
+            if kind in ("none", "placebo", "transient"):
+                assert w.drift.max() == 0.0
+                continue
+            onset = int(np.argmax(w.drift > 0))  # the first post labelled 1
+            assert w.drift.max() == 1.0 and onset >= MIN_BEFORE
+            expected = {"gradual": GRADUAL_LABEL, "small_shift": SHIFT_LABEL}.get(kind, 1)
+            assert (w.weight[onset - expected:onset] == 0).all() and w.weight[onset - expected - 1] == 1.0
+    assert len(pool(1, 18, 64, families.KINDS)) == 18  # families and kinds round-robin
+
+
+def test_training_mixes_the_families_into_its_batches(tmp_path) -> None:
+    from model.train_temporal import TrainConfig, train
+
+    config = TrainConfig(seed=1, steps=4, batch_size=8, length=64, warmup=1, long_every=0, family_share=0.5,
+                         family_pool=16)
+    record = train(config, tmp_path / "mixed.pt", log_every=2)
+    assert record["generator"]["families"]["from"] == ["sessions", "days"] and (tmp_path / "mixed.pt").stat().st_size > 1000
