@@ -1,6 +1,9 @@
-"""A platform's users, simulated differently from what the temporal model trained on: the stand-in for the
-real population that ``emodrift timelines export`` would read, until the stream families of
-``model/families/`` are merged (then one of the families not used in training takes this place).
+"""A platform's users, simulated differently from what the temporal model trained on: stand-ins for the
+real population that ``emodrift timelines export`` would read. Two sources:
+
+- :func:`family_population`: users cut from a stream family of :mod:`model.families` that the served
+  model never trained on (the held-out ``blind`` family by default): the issue's done-when;
+- :func:`population`: a quick variation of :mod:`model.synthetic` (below), for the unit tests.
 
 It reuses :mod:`model.synthetic`'s regimes and CNN-output noise but changes four things the committed
 temporal model never saw:
@@ -68,6 +71,34 @@ def user(rng: np.random.Generator, length: int) -> PlatformUser:
     gaps[0] = 0.0
     assert probs.shape == (length, N_CLASSES)
     return PlatformUser(probs, gaps, face, kind, start, end)
+
+
+FAMILY_KINDS = {"none": 0.70, "transient": 0.10, "episode": 0.10, "abrupt_pos_neg": 0.05, "abrupt_neg_pos": 0.05}
+
+
+def family_population(seed: int, n_users: int, length: tuple[int, int] = (120, 200),
+                      family: str = "blind") -> list[PlatformUser]:
+    """``n_users`` users of a stream family, mostly unchanging (:data:`FAMILY_KINDS`), each a window of
+    ``length`` posts of one of its streams (a change kind's window holds its change)."""
+    from model.families import make_streams
+
+    rng = np.random.default_rng([seed, 5_151])
+    kinds = rng.choice(list(FAMILY_KINDS), size=n_users, p=list(FAMILY_KINDS.values()))
+    users: list[PlatformUser] = []
+    for kind in FAMILY_KINDS:
+        n = int((kinds == kind).sum())
+        for s in make_streams(family, seed, str(kind), n) if n else []:
+            size = min(int(rng.integers(length[0], length[1] + 1)), s.length)
+            lo = 0 if s.start is None else max(0, s.start - size + 12)
+            hi = s.length - size if s.start is None else min(s.start - 8, s.length - size)
+            first = int(rng.integers(lo, max(lo, hi) + 1))
+            gaps = s.gaps[first:first + size].astype(np.float64).copy()
+            gaps[0] = 0.0
+            move = (lambda i: None if i is None or not first <= i < first + size else i - first)  # noqa: E731
+            users.append(PlatformUser(s.probs[first:first + size].astype(np.float32), gaps,
+                                      s.face[first:first + size].astype(bool), str(kind), move(s.start), move(s.end)))
+    order = rng.permutation(len(users))
+    return [users[i] for i in order]
 
 
 def population(seed: int, n_users: int, length: int | tuple[int, int] = 160) -> list[PlatformUser]:

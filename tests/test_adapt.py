@@ -95,3 +95,13 @@ def test_a_short_fine_tune_and_the_benchmark_run(tmp_path: Path) -> None:
     for model in ("base", "candidate"):
         assert result[model]["alarms_per_1000_real_posts"] <= 2.0 and 0 <= result[model]["recall"] <= 1
     assert "| fine-tuned (`a.pt`)" in bench.markdown(result)
+
+
+def test_family_users_are_windows_that_hold_their_change() -> None:
+    from model.standin import family_population
+
+    users = family_population(5, 40, (60, 90), family="sessions")
+    assert len(users) == 40 and all(60 <= len(u.probs) <= 90 or u.kind == "none" for u in users)
+    assert all(u.gaps[0] == 0 and u.probs.shape[1] == 7 and len(u.face) == len(u.probs) for u in users)
+    changed = [u for u in users if u.kind not in ("none",)]
+    assert changed and all(u.start is not None and 0 < u.start < len(u.probs) for u in changed)
