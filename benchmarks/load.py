@@ -19,10 +19,13 @@ users post a lot, as on a real platform. Every post id is new. Phases, each ``--
 - a short MONITOR sample → Redis round trips per post (commands from clients; script-internal
   calls are not round trips).
 
+``--shadow N`` runs only the comparison of docs/shadow.md: CPU per observation with a shadow temporal
+model of version N against without one, in alternating phases of one run.
+
 CPU per post is the server's user+system time (all its threads) plus redis-server's, over the posts
 answered; the load generator's own CPU at saturation is reported beside it. The batch-size histogram
 is the service's own metric. Redis MEMORY USAGE is sampled for users' state records, timelines and
-idempotency records at the end.
+seen post ids at the end.
 """
 
 from __future__ import annotations
@@ -488,18 +491,110 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def shadow_overhead(args: argparse.Namespace, rounds: int = 4) -> dict:
+    """CPU per observation of the service with a shadow temporal model (``--shadow N``) against without,
+    in one run: both services up on one Redis, measured in alternating saturation phases (so a neighbour's
+    load lands on both), each on users of its own. CPU: the service's and redis-server's, over the posts
+    answered. The ratio is what docs/shadow.md quotes."""
+    import uvloop
+
+    uvloop.install()
+    tmp = Path(tempfile.mkdtemp(prefix="emodrift-bench-"))
+    red = EmbeddedRedis(tmp / "redis", port=free_port()).start()
+    db = redis.Redis.from_url(red.url)
+    users = zipf_users(args.users, 400_000)
+    servers: dict[str, Server] = {}
+    phases: dict[str, list[PhaseResult]] = {"plain": [], "shadow": []}
+    try:
+        for name, extra in (("plain", {}), ("shadow", {"EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION": str(args.shadow)})):
+            port = free_port()
+            servers[name] = Server(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+                 "--log-level", "warning"],
+                {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / name),
+                 "EMODRIFT_PROVIDER": args.provider, **extra}, port, "/readyz").wait()
+        chunks = iter(range(0, len(users), 20_000))
+
+        def work(name: str) -> Workload:
+            k = next(chunks)
+            return observation_workload([f"{name}-{u}" for u in users[k:k + 20_000]], seed=k)
+
+        for name, server in servers.items():  # warm-up: sessions, first users, connection pools
+            asyncio.run(closed_loop(server.base, work(name), args.connections, 2.0, "warm-up"))
+        for r in range(rounds):  # plain, shadow, then shadow, plain...: neither always goes first
+            for name, server in (list(servers.items()) if r % 2 == 0 else list(servers.items())[::-1]):
+                compact_aof(db)
+                phases[name].append(asyncio.run(saturate(
+                    f"observations {name}", server.base, work(name), [server.process.pid, red.process.pid], args,
+                    args.connections)))
+    finally:
+        for server in servers.values():
+            server.stop()
+        red.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    per_post = {name: sum(p.cpu_seconds for p in runs) / max(1, sum(p.ok for p in runs)) * 1e6
+                for name, runs in phases.items()}
+    rate = {name: sum(p.ok for p in runs) / sum(p.seconds for p in runs) for name, runs in phases.items()}
+    return {"shadow_version": args.shadow, "rounds": rounds, "in_process_us": shadow_step_cost(args.shadow),
+            "ratio_per_round": [round(s.cpu_seconds / max(1, s.ok) / (p.cpu_seconds / max(1, p.ok)), 3)
+                                for p, s in zip(phases["plain"], phases["shadow"])], "seconds": args.seconds, "workers": args.workers,
+            "cpu_us_per_observation": {k: round(v, 1) for k, v in per_post.items()},
+            "observations_per_second": {k: round(v, 1) for k, v in rate.items()},
+            "errors": {name: sum(sum(p.errors.values()) for p in runs) for name, runs in phases.items()},
+            "cpu_ratio": round(per_post["shadow"] / per_post["plain"], 3)}
+
+
+def shadow_step_cost(version: int, posts: int = 20_000) -> dict[str, float]:
+    """What a shadow adds to one post in the service's own Python, in µs of this thread's CPU: its step
+    (LSTM, detector, slot) and the record's larger encode and decode. Free of the HTTP stack's noise."""
+    from service import model_repository
+    from service.config import Settings
+    from service.inference import ProviderChoice
+    from service.calibration import detector_config, overrides
+    from service.shadow import Shadow
+    from service.state_store import UserState, encode_record
+    from service.temporal import TemporalModel
+
+    settings = Settings()
+    served = TemporalModel(model_repository.load(settings.model_repository, "temporal"), ProviderChoice("cpu", "bench"))
+    candidate = TemporalModel(model_repository.load(settings.model_repository, "temporal", version),
+                              ProviderChoice("cpu", "bench"))
+    shadow = Shadow(candidate, detector_config(candidate.artifact.manifest, overrides(settings), candidate.score_profile),
+                    served.artifact.tag)
+    rng = np.random.default_rng(0)
+    xs = [served.features(rng.dirichlet(np.ones(len(LABELS))).astype(np.float32), 3600.0, True) for _ in range(posts)]
+    h, c = served.initial_state()
+    state = UserState(1, h, c, served.artifact.tag, detector={"status": "stable"})
+
+    def record_cycle() -> None:
+        UserState.from_record(encode_record(state.version, state.h, state.c, state.meta()))
+
+    started = time.thread_time()
+    for _ in range(posts):
+        record_cycle()
+    plain = time.thread_time() - started
+    started = time.thread_time()
+    for x in xs:
+        shadow.advance(state, x, x[:len(LABELS)], None)
+        record_cycle()
+    with_shadow = time.thread_time() - started
+    step = time.thread_time()
+    for x in xs:
+        served.step(x, h, c)
+    served_step = time.thread_time() - step
+    return {"shadow_step_and_record": round((with_shadow - plain) / posts * 1e6, 1),
+            "served_lstm_step": round(served_step / posts * 1e6, 1)}
+
+
 def memory(db: redis.Redis, sample: int = 50) -> dict[str, float]:
     users = [k.decode() for k in db.scan_iter(match="ed:{*}:state", count=1000)][:sample]
-    out: dict[str, list[int]] = {"state": [], "timeline": [], "timeline_items": [], "post": [], "post_index": []}
+    out: dict[str, list[int]] = {"state": [], "timeline": [], "timeline_items": [], "seen": []}
     for key in users:
         prefix = key[: -len(":state")]
         out["state"].append(db.memory_usage(key, samples=0) or 0)
         out["timeline"].append(db.memory_usage(prefix + ":timeline", samples=0) or 0)
         out["timeline_items"].append(db.llen(prefix + ":timeline"))
-        out["post_index"].append(db.memory_usage(prefix + ":posts", samples=0) or 0)
-        for post_key in db.scan_iter(match=prefix.replace("{", "[{]").replace("}", "[}]") + ":post:*", count=100):
-            out["post"].append(db.memory_usage(post_key, samples=0) or 0)
-            break
+        out["seen"].append(db.memory_usage(prefix + ":seen", samples=0) or 0)
     return {k: float(np.mean(v)) if v else float("nan") for k, v in out.items()} | {
         "state_max": float(max(out["state"], default=0))}
 
@@ -555,8 +650,8 @@ def report(results: dict, args: argparse.Namespace) -> str:
     if "memory" in results:
         mem = results["memory"]
         out.append(f"Redis MEMORY USAGE per user: state record {mem['state']:.0f} B (max {mem['state_max']:.0f}); "
-                   f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results; "
-                   f"idempotency record {mem['post']:.0f} B per post; post index {mem['post_index']:.0f} B")
+                   f"timeline {mem['timeline']:.0f} B for {mem['timeline_items']:.0f} results (the idempotency records too); "
+                   f"seen post ids {mem['seen']:.0f} B")
     phases = [(label, results[key]["sat"]) for key, label in
               (("image", "image"), ("mixed", "mixed"), ("observation", "observations"), ("naive", "naive"))
               if key in results]
@@ -590,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="the image saturation phase alone (no latency levels, mixed, observations, round "
                              "trips, memory or naive baseline): posts/s in well under a minute")
+    parser.add_argument("--shadow", type=int, metavar="VERSION",
+                        help="only compare CPU per observation with a shadow temporal model of this version "
+                             "against without one, in alternating phases of one run (docs/shadow.md)")
     parser.add_argument("--json", type=Path, help="write the run's figures (as in docs/performance.json) here")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"write the report into {DOC.relative_to(ROOT)} (between the markers for this worker "
@@ -605,6 +703,12 @@ def main(argv: list[str] | None = None) -> int:
         args.client = "wrk" if have_wrk() else "aiohttp"
     print(f"saturation client: {args.client}", flush=True)
     started, load_before = time.monotonic(), os.getloadavg()
+    if args.shadow is not None:
+        overhead = shadow_overhead(args)
+        print(json.dumps(overhead, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(overhead, indent=2, sort_keys=True) + "\n")
+        return 0
     results = run(args)
     text = report(results, args) + (
         f"\nload average (1 min) before / after the run: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "

@@ -51,8 +51,15 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     timeouts = {"socket_timeout": settings.redis_timeout_seconds,
                 "socket_connect_timeout": settings.redis_timeout_seconds}
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **timeouts)  # type: ignore[return-value]
-    return aioredis.Redis.from_url(settings.redis_url, health_check_interval=10, **timeouts)
+        # reinitialize_steps=0: on MOVED, patch the one slot's owner; redis-py's default closes every
+        # connection each 5th MOVED, under the requests writing on them (500s while slots move)
+        return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                                     reinitialize_steps=0, **timeouts)  # type: ignore[return-value]
+    # a blocking pool: past max_connections a command waits for a free one instead of failing at once
+    # (redis-py's default pool refuses past 100: a batch of 256 users' posts got 503s)
+    return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, health_check_interval=10, max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds, **timeouts))
 
 
 def follow_supervisor() -> None:
@@ -83,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         temporal = TemporalModel(
             model_repository.load(settings.model_repository, settings.temporal_model, settings.temporal_model_version),
             choice)
+        shadow = None if settings.shadow_temporal_model_version is None else TemporalModel(
+            model_repository.load(settings.model_repository, settings.temporal_model,
+                                  settings.shadow_temporal_model_version), choice)
         for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
             metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
         batcher = MicroBatcher(emotion, provider=choice.provider, max_batch=settings.max_batch_size,
@@ -92,8 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
                            cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
                            alerts_per_user=settings.alerts_per_user,
-                           relay_lease_seconds=settings.relay_lease_seconds)
-        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag)
+                           relay_lease_seconds=settings.relay_lease_seconds,
+                           slot_retry_seconds=settings.redis_cluster_retry_seconds)
+        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag,
+                            shadow)
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.alerts = AlertStore(redis, store.relay.alerts)
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")

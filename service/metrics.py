@@ -50,13 +50,31 @@ QUEUE_WAIT = Histogram("emodrift_batch_queue_wait_seconds", "time an image waits
 QUEUE_DEPTH = Gauge("emodrift_batch_queue_depth", "images waiting for inference", multiprocess_mode="livesum")
 BATCH_DROPPED = Counter("emodrift_batch_dropped_total", "queued images dropped because the caller left")
 STATE_CONFLICTS = Counter("emodrift_state_cas_conflicts_total", "compare-and-set retries on user state")
+SLOT_MOVED_RETRIES = Counter("emodrift_redis_slot_moved_retries_total",
+                             "Redis calls run again because their Cluster slot was moving (TRYAGAIN, ASK, MOVED)")
 STATE_RESETS = Counter("emodrift_state_model_resets_total", "LSTM states discarded: written by another model")
 STATE_LATENCY = Histogram(
     "emodrift_state_update_duration_seconds", "load + step + atomic write of one user", buckets=FAST_BUCKETS
 )
-DRIFT_SCORE = Histogram(
-    "emodrift_drift_score", "drift score of each post", buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-)
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+DRIFT_SCORE = Histogram("emodrift_drift_score", "drift score of each post", buckets=SCORE_BUCKETS)
+# The shadow temporal model (service/shadow.py), compared with the served one; `model` is the role,
+# served or shadow (emodrift_shadow_info names their versions), so a promotion does not break a panel.
+TEMPORAL_SCORE = Histogram(
+    "emodrift_temporal_score", "drift score of each post by temporal model, while a shadow runs", ["model"],
+    buckets=SCORE_BUCKETS)
+TEMPORAL_ALARMS = Counter(
+    "emodrift_temporal_alarms_total", "drift.started by temporal model while a shadow runs (the shadow's are never sent)",
+    ["model"])
+SHADOW_EPISODES = Counter(
+    "emodrift_shadow_episodes_total", "drift episodes by agreement: both models drifting together, or one only",
+    ["agreement"])  # both, only_served, only_shadow
+SHADOW_INFO = Gauge("emodrift_shadow_info", "the served and the shadow temporal model", ["served", "shadow"],
+                    multiprocess_mode="livemax")
+SHADOW_RESETS = Counter("emodrift_shadow_state_resets_total", "shadow states started afresh (a user new to the shadow)")
+STATE_PROMOTIONS = Counter(
+    "emodrift_state_promotions_total", "served states taken over from the shadow slot: a promotion without a cold start "
+    "(counted per step computed: one recomputed after a compare-and-set conflict counts again)")
 USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)
@@ -115,6 +133,18 @@ def forget_dead_workers(directory: str) -> list[int]:
     for pid in dead:
         multiprocess.mark_process_dead(pid, directory)
     return sorted(dead)
+
+
+def samples(prefix: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample whose name starts with ``prefix``, as /metrics shows them:
+    every worker's when running multi-process. For summaries served as JSON (the shadow's, /v1/model)."""
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    else:
+        registry = DEFAULT_REGISTRY
+    return [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples
+            if s.name.startswith(prefix)]
 
 
 def render() -> tuple[bytes, str]:

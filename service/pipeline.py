@@ -26,6 +26,7 @@ from service.drift import DriftDetector
 from service.evidence import explain
 from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
+from service import shadow as shadows
 from service.state_store import StateStore, UserState
 from service.emotions import LABELS
 from service.temporal import TemporalModel
@@ -54,7 +55,7 @@ def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
 class Pipeline:
     def __init__(
         self, settings: Settings, store: StateStore, batcher: MicroBatcher, temporal: TemporalModel,
-        face_detector: images.FaceDetector, emotion_tag: str,
+        face_detector: images.FaceDetector, emotion_tag: str, shadow: TemporalModel | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -66,6 +67,8 @@ class Pipeline:
         # at start-up when the model has none and the operator gave none
         self.detector_config = calibration.detector_config(
             temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
+        self.shadow = None if shadow is None else shadows.Shadow(shadow, calibration.detector_config(
+            shadow.artifact.manifest, calibration.overrides(settings), shadow.score_profile), temporal.artifact.tag)
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
@@ -149,10 +152,13 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type, replay = self._step(user_id, post_id, ts, scored, state)
+            result, event_type, replay, compared = self._step(user_id, post_id, ts, scored, state)
             if replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
                 earlier = await self.store.timeline(user_id, replay - 1)
                 state.h, state.c = self._replayed(earlier, scored, ts)
+            if compared is not None and compared.replay > 1:  # the same, for the shadow's own new baseline
+                earlier = await self.store.timeline(user_id, compared.replay - 1)
+                self.shadow.restart(state, *self._replayed(earlier, scored, ts, self.shadow.temporal))  # type: ignore[union-attr]
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
                 event = lifecycle.opened(
@@ -172,6 +178,8 @@ class Pipeline:
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
+            if compared is not None:
+                self.shadow.record(compared)  # type: ignore[union-attr]
             if event is not None:
                 if not backfill:  # a backfilled alert never reaches the outbox
                     metrics.ALERTS.labels(event["type"]).inc()
@@ -188,10 +196,12 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None, int]:
-        """Mutates ``state`` into the next one; returns the post's result, the event type it raised and,
-        after a new baseline, how many posts (this one included) the LSTM state must be replayed over."""
+    ) -> tuple[dict[str, Any], str | None, int, shadows.Compared | None]:
+        """Mutates ``state`` into the next one; returns the post's result, the event type it raised,
+        after a new baseline how many posts (this one included) the LSTM state must be replayed over,
+        and, with a shadow model, how the two models saw the post."""
         cfg = self.settings
+        shadows.promote(state, self.temporal.artifact.tag)  # the shadow's state, when it became the served model
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
         if state.model != self.temporal.artifact.tag:
             # A hidden state from another temporal model means nothing to this one: start it afresh
@@ -204,7 +214,8 @@ class Pipeline:
         # Out-of-order posts (older than the last one) are applied in arrival order with a zero gap.
         gap = ts - state.last_ts if state.last_ts is not None else 0.0
         probs = scored.probabilities
-        step = self.temporal.step(self.temporal.features(probs, gap, scored.face_detected), state.h, state.c)
+        x = self.temporal.features(probs, gap, scored.face_detected)
+        step = self.temporal.step(x, state.h, state.c)
         event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs))
 
         if not state.baseline:
@@ -238,19 +249,23 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        return result, event_type, detector.replay_posts if detector.restart_model else 0
+        compared = None if self.shadow is None else self.shadow.advance(state, x, probs, event_type)
+        return result, event_type, detector.replay_posts if detector.restart_model else 0, compared
 
-    def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float) -> tuple[np.ndarray, np.ndarray]:
-        """A new user's LSTM state advanced over ``earlier`` timeline posts (oldest first) and this one:
-        the new baseline is all it has seen (the timeline keeps the last EMODRIFT_TIMELINE_LENGTH)."""
-        h, c = self.temporal.initial_state()
+    def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float,
+                  model: TemporalModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A new user's LSTM state of ``model`` (default: the served one) advanced over ``earlier``
+        timeline posts (oldest first) and this one: the new baseline is all it has seen (the timeline
+        keeps the last EMODRIFT_TIMELINE_LENGTH)."""
+        model = model or self.temporal
+        h, c = model.initial_state()
         last: float | None = None
         posts = [(np.array([p["emotion"]["probabilities"][label] for label in LABELS], dtype=np.float32),
                   bool(p["emotion"]["face_detected"]), datetime.fromisoformat(p["created_at"]).timestamp())
                  for p in earlier]
         for probs, face, at in posts + [(scored.probabilities, scored.face_detected, ts)]:
             gap = max(at - last, 0.0) if last is not None else 0.0
-            step = self.temporal.step(self.temporal.features(probs, gap, face), h, c)
+            step = model.step(model.features(probs, gap, face), h, c)
             h, c, last = step.h, step.c, at if last is None else max(last, at)
         return h, c
 

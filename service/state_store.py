@@ -2,11 +2,12 @@
 
 Advancing a user is optimistic: take the state (from this process's cache of recently seen users,
 else one GET), compute the LSTM step and the detector update in Python, then one script checks
-the post id's idempotency record, compares the version, and writes state, timeline, idempotency
-record and any alert (its record, and its event pending relay) together — or nothing. A version
-mismatch means another request or replica advanced the user meanwhile: the script returns the current state with the refusal, so the
-caller recomputes without another round trip. A warm user therefore costs one round trip per post.
-The cache only saves reads: Redis stays the single source of truth, every write is compared.
+whether the post id was seen (its timeline entry is its idempotency record), compares the version, and
+writes state, timeline entry and any alert (its record, and its event pending relay) together — or
+nothing. A version mismatch means another request or replica advanced the user meanwhile: the script
+returns the current state with the refusal, so the caller recomputes without another round trip. A
+warm user therefore costs one round trip per post. The cache only saves reads: Redis stays the single
+source of truth, every write is compared.
 
 The record is ONE string (``encode_record``): ``b"<version>|<len(h)>|" + h + c + meta``, h and c
 float32 bytes, meta JSON. One string instead of a hash of four fields because a hash whose values
@@ -15,23 +16,33 @@ exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the stri
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import json_codec, keys
+from service import json_codec, keys, metrics, timeline_codec
 from service.alerts.index import created_seconds
-from service.errors import StoreUnavailable
+from service.errors import StateConflict, StoreUnavailable
+from service.legacy_records import LegacyRecords
 from service.outbox import Outbox
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
 T = TypeVar("T")
+
+
+# A Cluster slot being moved to another node (redis-cli --cluster reshard): a command on it is refused
+# without running (TRYAGAIN while a multi-key script's keys are split between the two nodes; ASK and
+# MOVED that redis-py follows a few times, then its ClusterError "TTL exhausted"). Safe to run again.
+SLOT_MOVING = (TryAgainError, AskError, MovedError, ClusterDownError, SlotNotCoveredError, ClusterError)
 
 
 async def guarded(awaitable: Awaitable[T]) -> T:
@@ -40,14 +51,62 @@ async def guarded(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except STORE_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+    except SLOT_MOVING as exc:
+        raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}") from exc
 
-# KEYS: state, timeline, post, post_index, pending events, alerts (all of one user: one Cluster slot)
-# ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), result, timeline_len,
-#       idem_ttl, now, event ('' for none), post_id, retention_seconds,
-#       "<created unix seconds>:<alert id>" (the event's entry in the user's index), alerts kept per user
+
+async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
+    """``guarded(call())``, run again with backoff for up to ``seconds`` while its Cluster slot moves.
+    A migration of one slot takes milliseconds per key, so this rides it out; past it, a 503 with
+    Retry-After. Only refusals are retried (the call did not run); a lost reply is the caller's
+    retry, which idempotency makes safe."""
+    deadline, delay = time.monotonic() + seconds, 0.01
+    while True:
+        try:
+            return await call()
+        except STORE_ERRORS as exc:
+            raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+        except SLOT_MOVING as exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}") from exc
+        metrics.SLOT_MOVED_RETRIES.inc()
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 0.2)
+
+
+# The timeline is also the idempotency record (issue 17): each entry (timeline_codec.py, a few dozen bytes)
+# is the post's first result with the post id and when it was written; `seen` holds a 4-byte fingerprint
+# of each entry's post id, in the same order, so a retry is found with one string search and answered
+# from its entry. Entries are dropped from the head once past the timeline's length AND older than the
+# idempotency window; reads show only the last `timeline_length`.
+# KEYS: state, timeline, seen, post_index (before issue 17), pending events, alerts (one user: one slot)
+# ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), the timeline entry,
+#       timeline_len, idem_ttl, now, event ('' for none), post_id, retention_seconds,
+#       "<created unix seconds>:<alert id>" (the event's entry in the user's index), alerts kept per user,
+#       the post id's fingerprint
 ADVANCE = """
-local prior = redis.call('GET', KEYS[3])
-if prior then return {'duplicate', prior} end
+local seen = redis.call('GET', KEYS[3]) or ''
+local n = redis.call('LLEN', KEYS[2])
+-- records of the format before issue 17 (or of an older replica): converted first, by the caller
+if #seen ~= 4 * n or redis.call('EXISTS', KEYS[4]) == 1 then return {'migrate'} end
+local now, ttl, pid = tonumber(ARGV[6]), tonumber(ARGV[5]), ARGV[8]
+-- an entry: tag u8, received u32 (big-endian unix seconds), len(post id) u8, post id, ...
+local function received(e)
+  local b1, b2, b3, b4 = string.byte(e, 2, 5)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+local at = 1
+while true do
+  local i = string.find(seen, ARGV[12], at, true)
+  if not i then break end
+  if (i - 1) % 4 == 0 then
+    local e = redis.call('LINDEX', KEYS[2], (i - 1) / 4)
+    if string.byte(e, 6) == #pid and string.sub(e, 7, 6 + #pid) == pid and received(e) + ttl > now then
+      return {'duplicate', e}
+    end
+  end
+  at = i + 1
+end
 local cur = redis.call('GET', KEYS[1])
 local v = 0
 if cur then v = tonumber(string.match(cur, '^(%d+)|')) end
@@ -56,15 +115,19 @@ if v ~= tonumber(ARGV[1]) then
 end
 local nv = v + 1
 redis.call('SET', KEYS[1], nv .. ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[6])
-redis.call('ZADD', KEYS[4], tonumber(ARGV[6]) + tonumber(ARGV[5]), ARGV[8])
+n = redis.call('RPUSH', KEYS[2], ARGV[3])
+local k, keep = 0, tonumber(ARGV[4])
+while n - k > keep and received(redis.call('LINDEX', KEYS[2], k)) + ttl <= now do k = k + 1 end
+seen = seen .. ARGV[12]
+if k > 0 then
+  redis.call('LTRIM', KEYS[2], k, -1)
+  seen = string.sub(seen, 4 * k + 1)
+end
+redis.call('SET', KEYS[3], seen)
 -- retention: a user without posts for ARGV[9] seconds disappears on their own, alerts included
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
-redis.call('EXPIRE', KEYS[4], ARGV[9])
+redis.call('EXPIRE', KEYS[3], ARGV[9])
 if ARGV[7] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[7])
   redis.call('EXPIRE', KEYS[5], ARGV[9])
@@ -87,15 +150,16 @@ redis.call('EXPIRE', KEYS[6], ARGV[9])
 return {'ok', tostring(nv)}
 """
 
-# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts, relay in-flight mark;
-# ARGV: post records' prefix
+# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts, relay in-flight mark, seen;
+# ARGV: post records' prefix (records of the format before issue 17, found through post_index)
 ERASE = """
 local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
 local n = 0
 for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
 redis.call('DEL', KEYS[7])
-return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8])
 """
+MIGRATE_ATTEMPTS = 3  # a user's records are converted once; more only while an older replica writes them
 
 
 @dataclass
@@ -113,12 +177,15 @@ class UserState:
     recent: list[float] = field(default_factory=list)
     detector: dict[str, Any] = field(default_factory=dict)
     model_resets: int = 0
+    # The shadow temporal model's slot (service/shadow.py: its model tag, h and c, detector, score),
+    # or the previously served model's after a promotion; None: no shadow has run for this user.
+    shadow: dict[str, Any] | None = None
 
     def meta(self) -> dict[str, Any]:
         """The JSON part of the record, kept small (< 1 KiB per user with h and c): rounded floats;
         the last alert and the evidence posts live in their own key and in the timeline."""
         # field by field, not dataclasses.asdict (a recursive deep copy: ~5% of an observation's CPU)
-        return {
+        meta = {
             "model": self.model,
             "posts_seen": self.posts_seen,
             "last_ts": None if self.last_ts is None else round(self.last_ts, 3),
@@ -128,6 +195,9 @@ class UserState:
             "detector": self.detector,
             "model_resets": self.model_resets,
         }
+        if self.shadow is not None:  # absent, not null: a record without a shadow stays as it was
+            meta["shadow"] = self.shadow
+        return meta
 
     @classmethod
     def from_record(cls, raw: bytes) -> "UserState":
@@ -182,8 +252,9 @@ class StateStore:
     def __init__(
         self, redis: aioredis.Redis, *, outbox: str, outbox_maxlen: int, timeline_length: int, idempotency_ttl: int,
         cache_users: int = 0, retention_seconds: int = 90 * 24 * 3600, alerts_per_user: int = 100,
-        relay_lease_seconds: float = 5.0,
+        relay_lease_seconds: float = 5.0, slot_retry_seconds: float = 3.0,
     ) -> None:
+        self._slot_retry = slot_retry_seconds
         self._retention = retention_seconds
         self._alerts_per_user = alerts_per_user
         self.redis = redis
@@ -197,6 +268,7 @@ class StateStore:
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
         self._erase = redis.register_script(ERASE)
+        self.legacy = LegacyRecords(redis, idempotency_ttl=idempotency_ttl, retention_seconds=retention_seconds)
 
     async def ping(self) -> bool:
         try:
@@ -209,7 +281,7 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        raw = await guarded(self.redis.get(keys.state(user_id)))
+        raw = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
         if not raw:
             self._cache.pop(user_id, None)
             return None
@@ -231,17 +303,25 @@ class StateStore:
         record = encode_record(expected + 1, state.h, state.c, state.meta())
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
-            await guarded(self.relay.mark(user_id))  # before the write: a crash after it is swept up
-        reply = await guarded(self._advance(
-            keys=[keys.state(user_id), keys.timeline(user_id), keys.post(user_id, post_id),
-                  keys.post_index(user_id), keys.pending_events(user_id), keys.alerts(user_id)],
-            args=[expected, tail, json_codec.dumps(result), self._timeline_length, self._ttl,
-                  f"{now:.6f}", json_codec.dumps(event) if event else "", post_id, self._retention,
-                  index_entry(event, now) if event else "", self._alerts_per_user],
-        ))
+            await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
+        entry = timeline_codec.encode(result, now, post_id)
+        for _ in range(MIGRATE_ATTEMPTS):
+            reply = await retried(lambda: self._advance(
+                keys=[keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
+                      keys.pending_events(user_id), keys.alerts(user_id)],
+                args=[expected, tail, entry, self._timeline_length, self._ttl, f"{now:.6f}",
+                      json_codec.dumps(event) if event else "", post_id, self._retention,
+                      index_entry(event, now) if event else "", self._alerts_per_user,
+                      timeline_codec.fingerprint(post_id)],
+            ), self._slot_retry)
+            if reply[0] != b"migrate":
+                break
+            await retried(lambda: self.legacy.convert(user_id), self._slot_retry)  # then write again, converted
+        else:
+            raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
         kind = reply[0].decode()
         if kind == "duplicate":
-            return Advance("duplicate", prior_result=json_codec.loads(reply[1]))
+            return Advance("duplicate", prior_result=timeline_codec.decode(reply[1], user_id))
         if kind == "conflict":
             version = int(reply[1])
             if version == 0 or not reply[2]:
@@ -270,18 +350,21 @@ class StateStore:
         return json_codec.loads(raw) if raw else None
 
     async def timeline(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        raw = await guarded(self.redis.lrange(keys.timeline(user_id), -limit, -1))
-        return [json_codec.loads(item) for item in raw]
+        """The user's last ``limit`` results (at most ``timeline_length``), oldest first. The list holds
+        more while their post ids are inside the idempotency window: those answer retries only."""
+        raw = await retried(lambda: self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1),
+                            self._slot_retry)
+        return [timeline_codec.decode(item, user_id) for item in raw]
 
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
-        return removed + int(await guarded(self._erase(
+        return removed + int(await retried(lambda: self._erase(
             keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
                   keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id),
-                  keys.relay_inflight(user_id)],
-            args=[prefix])))
+                  keys.relay_inflight(user_id), keys.seen(user_id)],
+            args=[prefix]), self._slot_retry))
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await guarded(self.redis.xrange(self.outbox, count=count))

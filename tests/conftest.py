@@ -20,6 +20,7 @@ from service.app import create_app
 from service.config import Settings
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
+from service import timeline_codec
 from service.state_store import UserState, decode_record
 
 
@@ -27,6 +28,12 @@ def read_state(client: redis.Redis, user_id: str) -> UserState | None:
     """The user's state record as stored in Redis (None: no record): version, h, c and the meta fields."""
     raw = client.get(keys.state(user_id))
     return decode_record(raw) if raw else None
+
+
+def recorded_posts(client: redis.Redis, user_id: str) -> list[str | None]:
+    """The post ids the user's timeline holds an entry for, oldest first: each entry is its post id's
+    idempotency record (service/timeline_codec.py)."""
+    return [timeline_codec.post_id(entry) for entry in client.lrange(keys.timeline(user_id), 0, -1)]
 
 
 def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:

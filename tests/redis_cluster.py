@@ -78,6 +78,64 @@ class RedisCluster:
             client.close()
         return self
 
+    def cli(self, *args: str, timeout: float = 300) -> str:
+        """``redis-cli`` (the one beside the redis-server in use) against this cluster; its output."""
+        binary = Path(find_server()).with_name("redis-cli")
+        done = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli {' '.join(args)}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+        return done.stdout
+
+    def add_master(self) -> int:
+        """Start one more empty master and join it (``redis-cli --cluster add-node``); it owns no slot
+        until slots are moved to it (``rebalance``). Returns its port."""
+        port = _cluster_port()
+        node_dir = self.data_dir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        self.processes.append(subprocess.Popen(
+            [find_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+             "--appendonly", "yes", "--save", "", "--logfile", str(node_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+        self.cli("--cluster", "add-node", f"127.0.0.1:{port}", f"127.0.0.1:{self.ports[0]}")
+        self.ports.append(port)
+        while True:  # known to every node (gossip), or a rebalance run from one of them leaves it out
+            infos = []
+            for p in self.ports:
+                with redis.Redis(host="127.0.0.1", port=p) as client:
+                    infos.append(client.execute_command("CLUSTER INFO"))
+            if all(int(i["cluster_known_nodes"]) == len(self.ports) and i["cluster_state"] == "ok" for i in infos):
+                return port
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {port} not known to all: {infos}")
+            time.sleep(0.1)
+
+    def rebalance(self) -> str:
+        """Move slots (and their keys, MIGRATE by MIGRATE) so every master, the empty ones too, owns
+        an even share: what an operator runs after adding a master."""
+        return self.cli("--cluster", "rebalance", f"127.0.0.1:{self.ports[0]}", "--cluster-use-empty-masters",
+                        "--cluster-yes", timeout=600)
+
+    def slots_of(self, port: int) -> int:
+        """How many slots the master on ``port`` owns (its own ``CLUSTER NODES`` line)."""
+        for line in self.cli("-p", str(port), "cluster", "nodes").splitlines():
+            fields = line.split()
+            if "myself" in fields[2]:
+                ranges = [f.split("-") for f in fields[8:] if not f.startswith("[")]
+                return sum(int(r[-1]) - int(r[0]) + 1 for r in ranges)
+        raise RuntimeError(f"no node on {port}")
+
     def flush(self) -> None:
         for port in self.ports:
             with redis.Redis(host="127.0.0.1", port=port) as client:

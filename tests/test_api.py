@@ -160,7 +160,7 @@ def test_delete_erases_every_key_of_the_user(client: httpx.Client, redis_client:
     for i in range(3):
         client.post("/v1/users/kim/observations", json={"post_id": f"k{i}", "probabilities": HAPPY})
     client.post("/v1/users/lee/observations", json={"post_id": "l0", "probabilities": HAPPY})
-    assert len(redis_client.keys("ed:{kim}*")) == 6  # state, timeline, index, 3 post records
+    assert len(redis_client.keys("ed:{kim}*")) == 3  # state, timeline (each entry a post id's idempotency record), seen ids
     assert client.delete("/v1/users/kim").status_code == 204
     assert redis_client.keys("ed:{kim}*") == []
     assert client.get("/v1/users/lee").status_code == 200

@@ -81,6 +81,7 @@ def test_a_repository_whose_model_lost_its_calibration_does_not_start(redis_serv
         start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), model_repository=tmp_path)
 
 
+@pytest.mark.slow
 def test_the_calibration_is_chosen_on_the_training_families_under_the_target(tmp_path) -> None:
     from dataclasses import replace
 

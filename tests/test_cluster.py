@@ -89,7 +89,7 @@ def test_concurrent_posts_and_retries_on_two_replicas_apply_once(cluster: RedisC
         for user in users:
             assert decode_record(nodes.get(keys.state(user))).version == 50
             assert nodes.llen(keys.timeline(user)) == 50
-            user_keys = [keys.state(user), keys.timeline(user), keys.post_index(user), keys.post(user, "p0"),
+            user_keys = [keys.state(user), keys.timeline(user), keys.seen(user), keys.post_index(user), keys.post(user, "p0"),
                          keys.pending_events(user), keys.user_events(user)]
             assert len({nodes.keyslot(k) for k in user_keys}) == 1  # one slot: one script can touch them all
         # the four users are spread over more than one master

@@ -604,7 +604,8 @@ def test_dashboard_queries_name_exported_metrics() -> None:
                    "emodrift_inference_batch_size_bucket", "emodrift_inference_duration_seconds_bucket",
                    "emodrift_batch_queue_depth", "emodrift_batch_queue_wait_seconds_bucket",
                    "emodrift_drift_score_bucket", "emodrift_alerts_total", "emodrift_alert_verdicts_total",
-                   "emodrift_model_info"):
+                   "emodrift_model_info", "emodrift_temporal_alarms_total", "emodrift_temporal_score_bucket",
+                   "emodrift_shadow_episodes_total"):  # the last three: the shadow model beside the served one
         assert family in used, f"the dashboard does not show {family}"
     for family in ("emodrift_webhook_deliveries_total", "emodrift_webhook_delivery_duration_seconds_bucket",
                    "emodrift_outbox_backlog"):

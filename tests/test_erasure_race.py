@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import redis
 import redis.asyncio as aioredis
 
@@ -36,6 +37,7 @@ def _observe(client: httpx.Client, user: str, i: int) -> dict:  # type: ignore[t
     return answer.json()
 
 
+@pytest.mark.slow
 def test_erasure_wins_the_race_with_the_post_that_raises_the_alert(tmp_path) -> None:  # type: ignore[no-untyped-def]
     own = EmbeddedRedis(tmp_path, port=free_port()).start()
     r = redis.Redis.from_url(own.url)

@@ -18,7 +18,7 @@ from PIL import Image
 from service import keys, rate_limit
 from service.embedded_redis import EmbeddedRedis
 from tests import image_fixtures as img
-from tests.conftest import start_service
+from tests.conftest import recorded_posts, start_service
 from tests.constants import HAPPY
 
 
@@ -153,7 +153,7 @@ def test_a_post_answered_503_may_be_applied_and_its_retry_is_a_duplicate(
         busy.close()
     assert hung.status_code == 503 and hung.json()["error"]["code"] == "store_unavailable", hung.text
     deadline = time.monotonic() + 5
-    while (redis_client.get(keys.post("hung", "p2")) is None) and time.monotonic() < deadline:
+    while "p2" not in recorded_posts(redis_client, "hung") and time.monotonic() < deadline:
         time.sleep(0.05)
     retry = client.post("/v1/users/hung/observations", json={"post_id": "p2", "probabilities": HAPPY})
     assert retry.status_code == 200 and retry.json()["duplicate"] is True, retry.text

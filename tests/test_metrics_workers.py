@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 from prometheus_client.mmap_dict import MmapedDict
 
@@ -40,6 +41,7 @@ def _gauge_pids(directory: Path) -> set[int]:
     return {int(p.stem.rsplit("_", 1)[-1]) for p in directory.glob("gauge_*.db")}
 
 
+@pytest.mark.slow
 def test_a_killed_workers_gauges_leave_metrics(tmp_path: Path) -> None:
     own = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
     r = redis.Redis.from_url(own.url)

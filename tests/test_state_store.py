@@ -11,10 +11,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from service import keys
+from service import keys, timeline_codec
 from service.embedded_redis import EmbeddedRedis
 from service.errors import StoreUnavailable
 from service.state_store import StateStore, UserState
+from tests.conftest import recorded_posts
 
 
 def _state(version: int = 0, posts: int = 0) -> UserState:
@@ -52,7 +53,9 @@ def test_state_round_trips_through_redis(redis_server: EmbeddedRedis, redis_clie
     np.testing.assert_array_equal(loaded.h, state.h)
     np.testing.assert_array_equal(loaded.c, state.c)
     assert loaded.meta() == state.meta()
-    assert redis_client.ttl(keys.post("u1", "p1")) > 3000
+    # the timeline entry is the post id's idempotency record, dated when it was written
+    assert recorded_posts(redis_client, "u1") == ["p1"]
+    assert timeline_codec.received(redis_client.lindex(keys.timeline("u1"), 0)) == 1000
 
 
 def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
@@ -68,9 +71,9 @@ def test_conflict_duplicate_timeline_cap_and_outbox(redis_server: EmbeddedRedis,
             assert (ok.event_id is not None) == (n == 4)
         assert [r["n"] for r in await store.timeline("u", 10)] == [3, 4, 5]  # capped at 3
         assert [e["n"] for _, e in await store.outbox_events()] == [4]
-        # state, timeline, index, 5 post records, the relayed event's id list, the last alert, and
-        # the event's outbox entry
-        assert await store.erase("u") == 3 + 5 + 1 + 1 + 1
+        # state, timeline (its entries are the idempotency records), seen ids, the relayed event's id
+        # list, the alerts, and the event's outbox entry
+        assert await store.erase("u") == 3 + 1 + 1 + 1
         assert await store.load("u") is None
         assert await store.outbox_events() == []
 
@@ -159,7 +162,10 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
 
 def test_meta_holds_every_field_but_version_and_vectors() -> None:
     names = {f.name for f in dataclasses.fields(UserState)} - {"version", "h", "c"}
-    assert set(_state().meta()) == names
+    state = _state()
+    assert set(state.meta()) == names - {"shadow"}  # absent until a shadow model has run for the user
+    state.shadow = {"model": "temporal:3"}
+    assert set(state.meta()) == names
 
 
 def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_lock(

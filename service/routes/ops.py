@@ -63,6 +63,8 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
         "detector": {**detector_view(pipeline.detector_config),
                      "calibration": calibration.describe(pipeline.temporal.artifact.manifest,
                                                          calibration.overrides(settings))},
+        # the candidate beside the served model and how the two compare (docs/shadow.md); null: none
+        "shadow": None if pipeline.shadow is None else pipeline.shadow.report(pipeline.temporal.artifact.tag),
     }
 
 
