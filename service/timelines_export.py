@@ -47,7 +47,7 @@ from service.timestamps import iso_time
 
 FORMAT = "emodrift.timelines"
 FORMAT_VERSION = 1
-SCAN_COUNT = 1000     # keys each SCAN call examines (a user has ~3 + one per recent post): one batch, one checkpoint
+SCAN_COUNT = 1000     # keys each SCAN call examines (a user has a few): one batch, one gzip member, one checkpoint
 CONCURRENT_USERS = 32  # timeline reads in flight at once
 KEY_ID_MESSAGE = b"emodrift pseudonym key id"
 

@@ -18,8 +18,8 @@ START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: every user's first post
 def seed(client: httpx.Client, users: Sequence[Any], prefix: str = "user", batch: int = 256, together: int = 16) -> list[str]:
     """Post every user's posts (``probs`` (T, 7), ``gaps`` (T,), ``face`` (T,)); returns the user ids.
     ``together`` users at a time, their posts interleaved (each user's in order) so a batch advances
-    several users: a batch of 256 distinct users exhausts the service's Redis connection pool
-    (some items answer ``store_unavailable``, MaxConnectionsError)."""
+    several users, not hundreds at once (each in flight holds one of the service's Redis connections,
+    EMODRIFT_REDIS_MAX_CONNECTIONS; past them items wait, and on a loaded test machine time out)."""
     ids = [f"{prefix}-{i}" for i in range(len(users))]
     items: list[dict[str, Any]] = []
     for first in range(0, len(users), together):
