@@ -99,7 +99,8 @@ def _sha256(path: Path) -> str:
 
 
 def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
-    """An export's users (a user exported twice by SCAN: the last line wins), with at least ``min_posts``."""
+    """An export's users with at least ``min_posts``, sorted by pseudonym (a user exported twice by SCAN:
+    the last line wins)."""
     users: dict[str, UserTimeline] = {}
     with gzip.open(path, "rt") as handle:
         header = json.loads(handle.readline())
@@ -112,7 +113,8 @@ def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
             users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
                                               np.asarray(row["gap_seconds"], np.float64),
                                               np.asarray(row["face"], bool), row["created_at"])
-    return Timelines(header, list(users.values()), _sha256(path), str(path))
+    # by pseudonym, not in SCAN's order: the same users give the same fine-tune and the same splices
+    return Timelines(header, [users[name] for name in sorted(users)], _sha256(path), str(path))
 
 
 def total_variation(a: np.ndarray, b: np.ndarray) -> float:
