@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
         app.state.alerts = AlertStore(redis, store.relay.alerts)
         sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
+        calibrating = asyncio.create_task(pipeline.live.run(settings.calibration_sync_seconds), name="live-calibration")
         app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
         # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             sweeper.cancel()
+            calibrating.cancel()
             await app.state.dispatcher.stop()
             await http.aclose()
             app.state.pipeline = None

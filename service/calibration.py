@@ -21,10 +21,20 @@ service.calibration.CalibrationMissing: the temporal model's manifest has no det
 
 from __future__ import annotations
 
-from dataclasses import fields
+import asyncio
+import json
+import logging
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from service.drift import DetectorConfig, ScoreProfile
+import numpy as np
+
+from service import keys, metrics
+from service.drift import PEAK_RESET, DetectorConfig, ScoreProfile
+
+log = logging.getLogger("emodrift.calibration")
 
 # DetectorConfig field -> the Settings field that overrides it
 OVERRIDES = {
@@ -70,3 +80,399 @@ def describe(manifest: dict[str, Any], operator: dict[str, Any]) -> dict[str, An
     section = manifest.get("detector", {})
     return {"from_manifest": sorted(k for k in section if k in _KNOWN and k not in operator),
             "overridden": sorted(operator), "calibrated_with": section.get("calibrated_with")}
+
+
+# --- live calibration: the thresholds follow the platform's traffic --------------------------------
+# docs/live_calibration.md explains the method; the figures it reached are there, not here.
+
+# User-age buckets (posts since the baseline began): bucket i holds ages below AGE_EDGES[i], the last the rest.
+# Young users get narrow buckets: the score's behaviour changes fastest there, and offline profiles
+# transferred worst there (issue 12: early alarms at posts 40-92).
+AGE_EDGES = (16, 32, 64, 128, 256, 512, 1024)
+BUCKETS = len(AGE_EDGES) + 1
+# The grid of levels (ratio of a rule's statistic to its threshold) the excursion peaks are counted on:
+# PEAK_RESET x 2^(k/8), ~9% apart, up to 8x.
+LEVEL_STEPS = 8
+LEVELS = tuple(PEAK_RESET * 2 ** (k / LEVEL_STEPS) for k in range(5 * LEVEL_STEPS + 1))
+# How far live thresholds may move from the manifest's: never switched off by a population that moves at
+# once (at most 3x), never below half (a quiet population does not make the detector trigger-happy).
+MIN_SCALE, MAX_SCALE = 0.5, 3.0
+MIN_COUNT = 5          # crossings a level needs before its rate is trusted
+FIT_LEVELS = 8         # the highest trusted levels the tail is extrapolated from
+RECENT_POSTS = 20_000  # the window of the recent alarm rate (the global-event signal)
+# Below the scale in force the counts under-read the alarms a lower scale would raise (an alarm restarts a
+# statistic that, unreset, stays up and crosses once), so a move down aims at this share of the target.
+DOWN_SHARE = 0.6
+# After the first solve, each move is feedback: the alarm rate measured at the scale in force (over at least
+# the window's posts) against the target, turned into a step along the counts' slope (d log crossings /
+# d scale), half of it taken (learning slowly) and at most MAX_STEP of the scale.
+WINDOW_ALARMS = 20     # the window: posts in which the target expects this many alarms
+DAMPING = 0.5
+MAX_STEP = 0.15
+SLOPE_RANGE = (2.0, 20.0)  # the slope's bounds (per unit of scale) when the counts are too few to fit it
+
+
+def age_bucket(age: int) -> int:
+    """The age bucket of a user ``age`` posts into their baseline.
+
+    >>> [age_bucket(a) for a in (8, 16, 40, 90, 5000)]
+    [0, 1, 2, 3, 7]
+    """
+    for i, edge in enumerate(AGE_EDGES):
+        if age < edge:
+            return i
+    return len(AGE_EDGES)
+
+
+def bucket_label(bucket: int) -> str:
+    lo = 0 if bucket == 0 else AGE_EDGES[bucket - 1]
+    return f"{lo}-{AGE_EDGES[bucket] - 1}" if bucket < len(AGE_EDGES) else f"{lo}+"
+
+
+def level_index(value: float) -> int:
+    """The highest grid level at or below ``value`` (-1 below the grid)."""
+    if value < LEVELS[0]:
+        return -1
+    return min(int(math.floor(LEVEL_STEPS * math.log2(value / LEVELS[0]) + 1e-9)), len(LEVELS) - 1)
+
+
+def crossings(up: list[int], down: list[int]) -> list[int]:
+    """Excursions that rose through each grid level: peaks after a rise at or above it, minus peaks
+    before one at or above it (a rise from a to b crosses every level in (a, b])."""
+    out, total = [0] * len(LEVELS), 0
+    for k in range(len(LEVELS) - 1, -1, -1):
+        total += up[k] - down[k]
+        out[k] = total
+    return out
+
+
+def solve_scale(posts: int, up: list[int], down: list[int], target_per_post: float, current: float) -> float | None:
+    """The scale at which the bucket's alarm rate (excursions crossing it, per post) is the target.
+
+    Levels above ``current`` are censored (an excursion that reaches the scale in force alarms and
+    restarts), so only those at or below it are read. When the target's level lies among them it is
+    interpolated (log-linear); when it lies above (too many alarms now) or the counts there are too few
+    (a young bucket: few posts), the tail is extrapolated from the highest trusted levels: a CUSUM's
+    crossing rate falls exponentially with its threshold. None: not enough to say.
+
+    Excursions whose crossings fall as a CUSUM's do, exp(-6 x level) (1000 cross the lowest level), in
+    100 000 posts; the exact answers are 0.25 + log(100) / 6 = 1.0175 and 0.25 + log(1000) / 6 = 1.4013:
+
+    >>> n = [1000 * math.exp(-6 * (level - LEVELS[0])) for level in LEVELS] + [0]
+    >>> up, down = [round(n[k] - n[k + 1]) for k in range(len(LEVELS))], [0] * len(LEVELS)
+    >>> solve_scale(100_000, up, down, 1e-4, 3.0)    # the target, 10 crossings, among the levels read
+    1.0142
+    >>> solve_scale(100_000, up, down, 1e-5, 0.8)    # 1 crossing, above the scale in force: extrapolated
+    1.4035
+    """
+    n = crossings(up, down)
+    target = target_per_post * posts
+    usable = [k for k in range(len(LEVELS)) if LEVELS[k] <= current * 1.0001 and n[k] >= MIN_COUNT]
+    if not usable:
+        return None
+    if target >= MIN_COUNT:
+        for k in usable:
+            if n[k] <= target:
+                if k == 0:
+                    return max(LEVELS[0], MIN_SCALE)
+                lo, hi = math.log(n[k - 1]), math.log(n[k])
+                share = (lo - math.log(target)) / (lo - hi) if lo > hi else 1.0
+                return _bounded(LEVELS[k - 1] + share * (LEVELS[k] - LEVELS[k - 1]))
+    top = usable[-FIT_LEVELS:]
+    if len(top) < 2:
+        return None
+    xs, ys = np.array([LEVELS[k] for k in top]), np.log([n[k] for k in top])
+    slope, intercept = np.polyfit(xs, ys, 1)
+    if slope >= 0:
+        return None
+    return _bounded(float((math.log(max(target, 1e-9)) - intercept) / slope))
+
+
+def slope(bucket: "Bucket") -> float:
+    """How fast the crossings fall with the scale near the one in force (-d log N / d scale), fitted on
+    the trusted levels at or below it, within SLOPE_RANGE."""
+    n = crossings(bucket.up, bucket.down)
+    top = [k for k in range(len(LEVELS)) if LEVELS[k] <= bucket.scale * 1.0001 and n[k] >= MIN_COUNT][-FIT_LEVELS:]
+    if len(top) < 2:
+        return SLOPE_RANGE[0]
+    fitted = -float(np.polyfit([LEVELS[k] for k in top], np.log([n[k] for k in top]), 1)[0])
+    return min(max(fitted, SLOPE_RANGE[0]), SLOPE_RANGE[1])
+
+
+def feedback(bucket: "Bucket", per_post: float) -> float:
+    """The next scale from the alarms measured at this one since it was set (Robbins-Monro on the log rate).
+
+    >>> b = Bucket(posts=60_000, alarms=40, scale=1.0, source="live", at_posts=20_000, at_alarms=0)
+    >>> feedback(b, 0.5e-3) > 1.0   # 40 alarms where 20 were the target: up
+    True
+    """
+    posts, alarms = bucket.posts - bucket.at_posts, bucket.alarms - bucket.at_alarms
+    ratio = (alarms + 0.5) / (posts * per_post + 0.5)
+    step = DAMPING * math.log(ratio) / slope(bucket)
+    step = min(max(step, -MAX_STEP * bucket.scale), MAX_STEP * bucket.scale)
+    return _bounded(bucket.scale + step)
+
+
+def _bounded(scale: float) -> float:
+    return round(min(max(scale, MIN_SCALE), MAX_SCALE), 4)
+
+
+@dataclass
+class Bucket:
+    """One age bucket's counts (both generations kept) and the scale in force."""
+
+    posts: int = 0
+    alarms: int = 0
+    up: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
+    down: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
+    scale: float = 1.0
+    source: str = "manifest"  # manifest | live | imported
+    # the bucket's posts and alarms when its scale was last set: what came since was judged at this scale
+    at_posts: int = 0
+    at_alarms: int = 0
+
+
+def parse_counts(hashes: list[Any]) -> list[Bucket]:
+    """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
+    summed, by bucket."""
+    buckets = [Bucket() for _ in range(BUCKETS)]
+    for counts in hashes:
+        for raw, value in counts.items():
+            kind, _, rest = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
+            b, _, k = rest.partition(":")
+            if not b.isdigit() or int(b) >= BUCKETS:
+                continue
+            bucket, v = buckets[int(b)], int(value)
+            if kind == "n":
+                bucket.posts += v
+            elif kind == "a":
+                bucket.alarms += v
+            elif kind in ("u", "d") and k.isdigit() and int(k) < len(LEVELS):
+                (bucket.up if kind == "u" else bucket.down)[int(k)] += v
+    return buckets
+
+
+# KEYS: meta, counts of the generation in use, counts of the one before it; ARGV: the generation in use.
+# Only the first replica to see the generation full moves on; the oldest counts go (bounded memory).
+ROTATE = """
+if tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') == tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'gen', tonumber(ARGV[1]) + 1)
+  redis.call('DEL', KEYS[3])
+end
+return redis.call('HGET', KEYS[1], 'gen')
+"""
+
+
+# KEYS: scales; ARGV: the value read before the update ('' for none), the new value.
+STORE = """
+if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
+return 0
+"""
+
+
+class LiveCalibration:
+    """The scale on the manifest's thresholds by user age, learned from the population (shared in Redis).
+
+    The hot path only reads ``scale(age)`` and adds to local counters (``record``); ``sync`` (every
+    ``calibration_sync_seconds``, a background task) sends the counters in one pipelined round trip of
+    HINCRBYs, reads the two generations kept, and recomputes every bucket's scale. Every replica reads
+    the same counts, so they agree; ``calibration_frozen`` stops learning and serves the scales stored
+    last (learned, or imported by an operator).
+    """
+
+    def __init__(self, redis: Any, model: str, settings: Any) -> None:
+        self.redis, self.model = redis, model
+        self.enabled, self.frozen = bool(settings.live_calibration), bool(settings.calibration_frozen)
+        self.target = float(settings.target_false_alarms_per_1000)
+        self.min_posts = int(settings.calibration_min_posts)
+        self.generation_posts = int(settings.calibration_generation_posts)
+        self.buckets = [Bucket() for _ in range(BUCKETS)]
+        self.scales = [1.0] * BUCKETS  # what the hot path reads
+        self.generation = 0
+        self.recent_ratio: float | None = None
+        self._history: deque[tuple[int, int]] = deque(maxlen=512)  # (posts, alarms) at each sync
+        self._pending: Counter[str] = Counter()
+        self._rotate = redis.register_script(ROTATE) if redis is not None else None
+        self._store = redis.register_script(STORE) if redis is not None else None
+
+    def scale(self, age: int) -> float:
+        return self.scales[age_bucket(age)]
+
+    def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
+        """One judged post of a user ``age`` posts into their baseline: the excursion rise it made, if
+        any, and whether it raised an alarm. Local counters only; ``sync`` sends them."""
+        if not self.enabled or self.frozen:
+            return
+        b = age_bucket(age)
+        pending = self._pending
+        pending[f"n:{b}"] += 1
+        if alarmed:
+            pending[f"a:{b}"] += 1
+        if crossed is not None:
+            lo, hi = level_index(crossed[0]), level_index(crossed[1])
+            if hi > lo:  # a rise within one grid step crosses no level
+                pending[f"u:{b}:{hi}"] += 1
+                if lo >= 0:
+                    pending[f"d:{b}:{lo}"] += 1
+
+    async def sync(self) -> None:
+        """Counters out, counts in, scales recomputed (one pipelined round trip, plus a rare rotation)."""
+        if not self.enabled:
+            return
+        if self.frozen:
+            self._apply_stored(await self.redis.get(keys.calibration_scales(self.model)))
+            return
+        pending, self._pending = self._pending, Counter()
+        meta = keys.calibration_meta(self.model)
+        pipe = self.redis.pipeline(transaction=False)
+        current = keys.calibration_counts(self.model, self.generation)
+        for field_name, value in pending.items():
+            pipe.hincrby(current, field_name, value)
+        pipe.hget(meta, "gen")
+        replies = await pipe.execute()
+        generation = int(replies[-1] or 0)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.calibration_counts(self.model, generation))
+        pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
+        pipe.get(keys.calibration_scales(self.model))
+        latest, previous, stored = await pipe.execute()
+        self._apply_stored(stored)  # the scales every replica serves start from the shared ones
+        self.generation = generation
+        if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
+            self.generation = int(await self._rotate(keys=[meta, keys.calibration_counts(self.model, generation),
+                                                           keys.calibration_counts(self.model, generation - 1)],
+                                                     args=[generation]))
+        if self.update(parse_counts([latest, previous])):
+            # compare-and-set: when another replica moved the scales meanwhile, theirs stand (read next sync)
+            await self._store(keys=[keys.calibration_scales(self.model)],
+                              args=[stored or "", json.dumps(self.export_scales())])
+
+    def update(self, buckets: list[Bucket]) -> bool:
+        """Every bucket's scale from its counts (pure: the benchmark drives it without Redis); True when a
+        scale moved. A bucket keeps the manifest's until it has seen ``min_posts``; then its first scale is
+        solved from the excursions' crossings, and every later move is feedback on the alarm rate
+        measured at the scale in force."""
+        per_post = self.target / 1000.0
+        window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
+        moved = False
+        for old, new in zip(self.buckets, buckets):
+            new.scale, new.source, new.at_posts, new.at_alarms = old.scale, old.source, old.at_posts, old.at_alarms
+            if new.posts < new.at_posts:  # a generation was dropped: measure afresh from here
+                new.at_posts, new.at_alarms = new.posts, new.alarms
+            if new.posts < self.min_posts:
+                continue
+            if new.source != "live" and new.source != "imported":
+                solved = solve_scale(new.posts, new.up, new.down, per_post, new.scale)
+                if solved is not None and solved < new.scale:
+                    lower = solve_scale(new.posts, new.up, new.down, per_post * DOWN_SHARE, new.scale)
+                    solved = min(lower, new.scale) if lower is not None else new.scale
+                if solved is None:
+                    continue
+            elif new.posts - new.at_posts >= window:
+                solved = feedback(new, per_post)
+            else:
+                continue
+            moved = moved or solved != new.scale or new.source != "live"
+            new.scale, new.source, new.at_posts, new.at_alarms = solved, "live", new.posts, new.alarms
+        self.buckets = buckets
+        self.scales = [b.scale for b in buckets]
+        posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
+        if self._history and posts < self._history[-1][0]:
+            self._history.clear()  # a generation was dropped: the window restarts
+        self._history.append((posts, alarms))
+        recent = [(p, a) for p, a in self._history if posts - p >= RECENT_POSTS]
+        if recent:
+            p0, a0 = recent[-1]
+            self.recent_ratio = round((alarms - a0) / (posts - p0) / per_post, 3)
+        self._publish()
+        return moved
+
+    def _publish(self) -> None:
+        for b, bucket in enumerate(self.buckets):
+            metrics.CALIBRATION_SCALE.labels(bucket_label(b)).set(bucket.scale)
+        metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source != "manifest" for b in self.buckets))
+        metrics.CALIBRATION_AT_BOUND.set(sum(b.source == "live" and b.scale in (MIN_SCALE, MAX_SCALE)
+                                             for b in self.buckets))
+        if self.recent_ratio is not None:
+            metrics.CALIBRATION_ALARM_RATE.set(self.recent_ratio)
+
+    def _apply_stored(self, raw: bytes | str | None) -> None:
+        if not raw:
+            return
+        stored = json.loads(raw)
+        for b, bucket in enumerate(self.buckets):
+            entry = stored.get("buckets", {}).get(bucket_label(b))
+            if entry is None:
+                bucket.scale, bucket.source, bucket.at_posts, bucket.at_alarms = 1.0, "manifest", 0, 0
+            else:
+                bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
+                bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
+        self.scales = [b.scale for b in self.buckets]
+        self._publish()
+
+    def export_scales(self) -> dict[str, Any]:
+        return {"model": self.model, "target_false_alarms_per_1000": self.target,
+                "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source, "at_posts": x.at_posts,
+                                              "at_alarms": x.at_alarms}
+                            for b, x in enumerate(self.buckets) if x.source != "manifest"}}
+
+    def describe(self) -> dict[str, Any]:
+        """For ``GET /v1/model``."""
+        return {"enabled": self.enabled, "frozen": self.frozen, "target_false_alarms_per_1000": self.target,
+                "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
+                "bounds": [MIN_SCALE, MAX_SCALE],
+                "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": x.posts,
+                             "alarms": x.alarms} for b, x in enumerate(self.buckets)]}
+
+    async def run(self, every: float) -> None:
+        """The background task: sync every ``every`` seconds; Redis away only delays learning."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.sync()
+            except Exception:  # noqa: BLE001 - the next sync retries; detection goes on with the scales in force
+                log.warning("live calibration sync failed", exc_info=True)
+
+
+def export_state(client: Any, model: str) -> dict[str, Any]:
+    """The learned calibration of ``model`` as JSON (a sync ``redis.Redis``): the scales in force and the
+    counts they came from (``emodrift calibration export``)."""
+    generation = int(client.hget(keys.calibration_meta(model), "gen") or 0)
+    counts = {str(g): {k.decode(): int(v) for k, v in client.hgetall(keys.calibration_counts(model, g)).items()}
+              for g in (generation - 1, generation) if g >= 0}
+    raw = client.get(keys.calibration_scales(model))
+    return {"format": "emodrift-live-calibration/1", "model": model, "generation": generation,
+            "scales": json.loads(raw) if raw else None, "counts": counts}
+
+
+class CalibrationImportError(ValueError):
+    """An export that does not fit: another format or another temporal model."""
+
+
+def import_state(client: Any, data: dict[str, Any], model: str) -> int:
+    """Replace ``model``'s live calibration with an export of it (``emodrift calibration import``), in one
+    transaction; the scales are marked ``imported``. Returns the counters written."""
+    if data.get("format") != "emodrift-live-calibration/1":
+        raise CalibrationImportError("not an `emodrift calibration export` file (format emodrift-live-calibration/1)")
+    if data.get("model") != model:
+        raise CalibrationImportError(f"the export is of {data.get('model')}, the served model is {model}: "
+                                     "another model's scores are another scale")
+    counts = {int(g): {str(k): int(v) for k, v in fields_.items()} for g, fields_ in data.get("counts", {}).items()}
+    generation = int(data.get("generation", max(counts, default=0)))
+    scales = data.get("scales")
+    if scales is not None:
+        for entry in scales.get("buckets", {}).values():
+            if not MIN_SCALE <= float(entry["scale"]) <= MAX_SCALE:
+                raise CalibrationImportError(f"a scale outside [{MIN_SCALE}, {MAX_SCALE}]: {entry['scale']}")
+            entry["source"] = "imported"
+    pipe = client.pipeline(transaction=True)
+    for g in (generation - 1, generation):
+        pipe.delete(keys.calibration_counts(model, g))
+    for g, values in counts.items():
+        if values:
+            pipe.hset(keys.calibration_counts(model, g), mapping=values)
+    pipe.hset(keys.calibration_meta(model), "gen", generation)
+    if scales is not None:
+        pipe.set(keys.calibration_scales(model), json.dumps(scales))
+    pipe.execute()
+    return sum(len(v) for v in counts.values())

@@ -164,6 +164,42 @@ def _version(_: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration(args: argparse.Namespace) -> int:
+    """Export or import the live calibration of the served temporal model (EMODRIFT_REDIS_URL's Redis)."""
+    import json
+
+    import redis
+
+    from service import calibration, model_repository
+
+    settings = get_settings()
+    if not settings.redis_url:
+        print("emodrift: set EMODRIFT_REDIS_URL to the service's Redis", file=sys.stderr)
+        return 2
+    model = args.model or model_repository.load(settings.model_repository, settings.temporal_model,
+                                                settings.temporal_model_version).tag
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        if args.action == "export":
+            text = json.dumps(calibration.export_state(client, model), indent=1)
+            if args.file == "-":
+                print(text)
+            else:
+                Path(args.file).write_text(text + "\n")
+            return 0
+        data = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
+        try:
+            written = calibration.import_state(client, data, model)
+        except calibration.CalibrationImportError as error:
+            print(f"emodrift: {error}", file=sys.stderr)
+            return 2
+        print(f"imported {written} counters and the scales of {model}; set EMODRIFT_CALIBRATION_FROZEN=true "
+              "to serve these scales as they are")
+        return 0
+    finally:
+        client.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emodrift", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     tex.add_argument("--keep-ids", action="store_true", help="write the real user ids (no pseudonyms)")
     tex.add_argument("--checkpoint", type=Path, default=None, help="resume file (default: OUT.checkpoint.json)")
     tex.set_defaults(func=_timelines_export)
+    cal = sub.add_parser("calibration", help="export or import the live calibration (EMODRIFT_REDIS_URL's Redis)")
+    cal.add_argument("action", choices=("export", "import"))
+    cal.add_argument("file", nargs="?", default="-", help="JSON file (default: stdout / stdin)")
+    cal.add_argument("--model", default=None, help="temporal model tag (default: the one the settings serve)")
+    cal.set_defaults(func=_calibration)
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=_version)
     return parser

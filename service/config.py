@@ -90,6 +90,19 @@ class Settings(BaseSettings):
         None, gt=0, lt=1, description="weight of a post in the user's reference score level (override)")
     rebaseline_posts: int | None = Field(
         None, ge=0, description="posts still drifting after which the new pattern is the user's baseline; 0: never (override)")
+    # Live calibration (service/calibration.py, docs/live_calibration.md): the thresholds follow the traffic.
+    target_false_alarms_per_1000: float = Field(
+        0.5, gt=0, le=100, description="false alarms per 1000 posts of users who do not change: what live calibration aims at")
+    live_calibration: bool = Field(
+        True, description="learn each user-age bucket's thresholds from the population's traffic (off: the manifest's)")
+    calibration_frozen: bool = Field(
+        False, description="stop learning: use the scales last learned or imported (Redis), record nothing")
+    calibration_min_posts: int = Field(
+        20_000, ge=100, description="posts an age bucket must have seen before it leaves the manifest's thresholds")
+    calibration_generation_posts: int = Field(
+        2_000_000, ge=1000, description="posts per generation of counts; two are kept, so older traffic is forgotten")
+    calibration_sync_seconds: float = Field(
+        5.0, gt=0, description="how often a replica sends its counts to Redis and recomputes the thresholds")
     baseline_alpha: float = Field(0.03, gt=0, lt=1, description="EMA weight of the long-horizon baseline")
     recent_alpha: float = Field(0.25, gt=0, lt=1, description="EMA weight of the recent distribution")
     cas_retries: int = Field(16, ge=1, description="compare-and-set attempts before 409")

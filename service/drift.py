@@ -110,6 +110,10 @@ SHARE_MIN_RUN = 3          # posts of evidence the rule needs at least (one or t
 SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this much (a robust, Huber-like CUSUM)
 SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
+# Live calibration (service/calibration.py) reads each judged post's *level*: how far the three rules are
+# towards firing, as a ratio to their thresholds (1 = one would fire at scale 1). An excursion of the level
+# ends when it falls below this; the next rise is a new one (it must lie below the lowest scale).
+PEAK_RESET = 0.25
 
 
 @dataclass(frozen=True)
@@ -207,8 +211,15 @@ class DriftDetector:
     sh_run: int = 0  # consecutive posts the share CUSUM has been above 0
     sh_recent: float = 0.0
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
+    # live calibration: the peak level of the current excursion, and the fast rule's last inputs
+    cal_peak: float = 0.0
+    fast_ys: list[float] = field(default_factory=list)
     # this post ended an episode as a new baseline: the caller restarts the LSTM state (not stored)
     restart_model: bool = field(default=False, compare=False)
+    # this post's level (None: not judged: warming up, cooldown, drifting) and, when it rose past the
+    # excursion's peak, the (peak before, level) it crossed; not stored
+    level: float | None = field(default=None, compare=False)
+    crossed: tuple[float, float] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.ref_n == 0:
@@ -218,16 +229,25 @@ class DriftDetector:
     def drift_detected(self) -> bool:
         return self.status == "drifting"
 
-    def update(self, score: float, negative_share: float | None = None) -> Event | None:
+    @property
+    def age(self) -> int:
+        """Posts since the current baseline began, as the next post will be judged at (the profile's index)."""
+        return self.posts_seen - self.baseline_since
+
+    def update(self, score: float, negative_share: float | None = None, scale: float = 1.0) -> Event | None:
         """One post: its drift score and, for the share rule, the share of negative emotions (angry,
-        disgust, fear, sad) in what the emotion model said about it (None: the share rule skips it)."""
+        disgust, fear, sad) in what the emotion model said about it (None: the share rule skips it).
+        ``scale`` (live calibration, > 0) multiplies every rule's threshold: the evidence and share
+        CUSUMs' thresholds by it, the fast rule's on the logit scale by ``+ log(scale)``."""
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale!r}")
         if not 0.0 <= score <= 1.0:
             raise ValueError(f"score must be in [0, 1], got {score!r}")
         if negative_share is not None and not 0.0 <= negative_share <= 1.0:
             raise ValueError(f"negative_share must be in [0, 1], got {negative_share!r}")
         cfg = self.config
         self.posts_seen += 1
-        self.restart_model = False
+        self.restart_model, self.level, self.crossed = False, None, None
         share_on = cfg.share_threshold > 0 and negative_share is not None
         if share_on:
             recent = negative_share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (negative_share - self.sh_recent)
@@ -246,10 +266,12 @@ class DriftDetector:
                 self._rebaseline(started)
                 return "drift.ended"
             return None
-        x, high = logit(score), score >= cfg.threshold
+        x = y = logit(score)
         if cfg.profile is not None:  # both rules read the score against what it is at this post count
             age = self.posts_seen - 1 - self.baseline_since
-            x, high = cfg.profile.standardise(x, age), x - cfg.profile.excess(age) >= logit(cfg.threshold)
+            x, y = cfg.profile.standardise(x, age), x - cfg.profile.excess(age)
+        bar = logit(cfg.threshold) + math.log(scale)
+        high = y >= bar
         fire = False
         if self.status == "stable":
             if self.cooldown_left > 0:
@@ -260,7 +282,7 @@ class DriftDetector:
                 if cfg.cusum_threshold > 0 and self.ref_n >= cfg.reference_min_posts:
                     z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
                     self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
-                fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold <= self.cusum)
+                fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
                 if share_on and self.sh_n >= SHARE_MIN_POSTS:
                     z = (negative_share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
                     z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
@@ -268,7 +290,9 @@ class DriftDetector:
                     self.sh_down = round(max(0.0, self.sh_down - z - cfg.share_slack), 4)
                     self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
                     # never on one or two posts, however far off: a short dip is not a change
-                    fire = fire or (max(self.sh_up, self.sh_down) >= cfg.share_threshold and self.sh_run >= SHARE_MIN_RUN)
+                    fire = fire or (max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale
+                                    and self.sh_run >= SHARE_MIN_RUN)
+                self._measure(y, share_on)
         if self.cooldown_left > 0 or self.status != "stable":
             self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
         if share_on:
@@ -278,12 +302,32 @@ class DriftDetector:
             if self.posts_seen >= cfg.warmup_posts:
                 self.status = "stable"
             return None
+        if self.status == "stable" and cfg.confirm_posts > 1:
+            self.fast_ys = ([*self.fast_ys, round(y, 4)])[1 - cfg.confirm_posts:]
         if fire:
             self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
+            self.cal_peak, self.fast_ys = 0.0, []
             self.episode_started_at = self.posts_seen
             self.episodes += 1
             return "drift.started"
         return None
+
+    def _measure(self, y: float, share_on: bool) -> None:
+        """This judged post's level (the largest of the rules' statistics over their thresholds at scale 1)
+        and the excursion's new peak. A rule fires at scale ``s`` when its ratio reaches ``s``; the fast
+        rule's ratio is ``exp(min of its last confirm_posts inputs - logit(threshold))``."""
+        cfg = self.config
+        ys = [*self.fast_ys, y][-cfg.confirm_posts:]
+        level = math.exp(min(min(ys) - logit(cfg.threshold), 5.0)) if len(ys) == cfg.confirm_posts else 0.0
+        if cfg.cusum_threshold > 0:
+            level = max(level, self.cusum / cfg.cusum_threshold)
+        if share_on and cfg.share_threshold > 0 and self.sh_run >= SHARE_MIN_RUN:
+            level = max(level, max(self.sh_up, self.sh_down) / cfg.share_threshold)
+        self.level = level
+        if level > self.cal_peak:
+            self.crossed, self.cal_peak = (self.cal_peak, level), round(level, 4)
+        elif level < PEAK_RESET:
+            self.cal_peak = 0.0
 
     @property
     def replay_posts(self) -> int:
@@ -299,6 +343,7 @@ class DriftDetector:
         self.episode_started_at = None
         self.baseline_since = started
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
+        self.cal_peak, self.fast_ys = 0.0, []
         self.sh_n, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0
 
     def _share_back(self) -> bool:
@@ -340,6 +385,7 @@ class DriftDetector:
         return cls(config=config, **known)  # type: ignore[arg-type]
 
 
-STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model"))
+STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model", "level", "crossed"))
 _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
-             if f.name in ("resolution", "baseline_since") or f.name.startswith("sh_")}
+             if f.name in ("resolution", "baseline_since", "cal_peak") or f.name.startswith("sh_")}
+_OPTIONAL["fast_ys"] = []

@@ -196,3 +196,26 @@ def ui_signed_out(nonce: str) -> str:
     """String: marks a /ui session as signed out until it would have expired (its TTL); every replica
     refuses the session's cookie from then on. Sessions themselves are not stored (service/ui/sessions.py)."""
     return f"{PREFIX}:ui:signed-out:{nonce}"
+
+
+# --- live calibration ---------------------------------------------------------------------------
+# The population's statistics by user age (service/calibration.py), shared by every replica: one slot
+# of their own, so the rotation script touches them together. Per temporal model: another model's
+# scores are another scale.
+CALIBRATION = f"{PREFIX}:{{cal}}"
+
+
+def calibration_meta(model: str) -> str:
+    """Hash: ``gen`` (the generation the counts are written to now)."""
+    return f"{CALIBRATION}:{model}:meta"
+
+
+def calibration_counts(model: str, generation: int) -> str:
+    """Hash of counters of one generation (HINCRBY): ``n:<bucket>`` posts judged, ``a:<bucket>`` alarms,
+    ``u:<bucket>:<level>`` / ``d:<bucket>:<level>`` excursion peaks after / before a rise."""
+    return f"{CALIBRATION}:{model}:gen:{generation}"
+
+
+def calibration_scales(model: str) -> str:
+    """String (JSON): the scales in force by age bucket, as last learned or imported."""
+    return f"{CALIBRATION}:{model}:scales"

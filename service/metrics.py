@@ -76,6 +76,19 @@ STATE_PROMOTIONS = Counter(
     "emodrift_state_promotions_total", "served states taken over from the shadow slot: a promotion without a cold start "
     "(counted per step computed: one recomputed after a compare-and-set conflict counts again)")
 USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
+# live calibration (service/calibration.py): `age` is one of a fixed handful of user-age buckets
+CALIBRATION_SCALE = Gauge(
+    "emodrift_calibration_scale", "factor on the manifest's thresholds in force, by user-age bucket (1: the manifest's)",
+    ["age"], multiprocess_mode="livemax")
+CALIBRATION_LIVE_BUCKETS = Gauge(
+    "emodrift_calibration_live_buckets", "age buckets whose thresholds are learned from traffic (not the manifest's)",
+    multiprocess_mode="livemax")
+CALIBRATION_AT_BOUND = Gauge(
+    "emodrift_calibration_buckets_at_bound", "age buckets whose learned scale is held at its bound (a global event, "
+    "or traffic unlike the calibration)", multiprocess_mode="livemax")
+CALIBRATION_ALARM_RATE = Gauge(
+    "emodrift_calibration_recent_alarm_rate_ratio", "alarms per judged post over the last window of traffic, over "
+    "the target rate (~1 when calibrated; a jump: the population moved at once)", multiprocess_mode="livemax")
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)
 ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by verdict", ["verdict"])

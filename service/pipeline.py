@@ -44,6 +44,17 @@ class Scored:
     source: str  # "image" | "observation"
 
 
+@dataclass
+class Stepped:
+    """What one post did to a user's state (``Pipeline._step``)."""
+
+    result: dict[str, Any]      # the post's answer
+    event_type: str | None      # the event it raised, if any
+    replay: int                 # after a new baseline, the posts (this one included) the LSTM is rebuilt over; else 0
+    compared: shadows.Compared | None  # with a shadow model: how the two models saw the post
+    judged: tuple[int, tuple[float, float] | None] | None  # what live calibration counts (None while warming up)
+
+
 def state_resolution(event_type: str, detector: dict[str, Any]) -> str | None:
     return str(detector.get("resolution") or "recovered") if event_type == "drift.ended" else None
 
@@ -69,6 +80,8 @@ class Pipeline:
             temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
         self.shadow = None if shadow is None else shadows.Shadow(shadow, calibration.detector_config(
             shadow.artifact.manifest, calibration.overrides(settings), shadow.score_profile), temporal.artifact.tag)
+        # the thresholds by user age, learned from the population's traffic (lifespan runs its sync task)
+        self.live = calibration.LiveCalibration(store.redis, temporal.artifact.tag, settings)
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
@@ -152,10 +165,12 @@ class Pipeline:
         for _ in range(self.settings.cas_retries):
             state = current or self._new_state()
             expected = state.version
-            result, event_type, replay, compared = self._step(user_id, post_id, ts, scored, state)
-            if replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
-                earlier = await self.store.timeline(user_id, replay - 1)
+            step = self._step(user_id, post_id, ts, scored, state)
+            result, event_type = step.result, step.event_type
+            if step.replay > 1:  # rare: a new baseline; the LSTM is rebuilt over the posts since the alarm
+                earlier = await self.store.timeline(user_id, step.replay - 1)
                 state.h, state.c = self._replayed(earlier, scored, ts)
+            compared = step.compared
             if compared is not None and compared.replay > 1:  # the same, for the shadow's own new baseline
                 earlier = await self.store.timeline(user_id, compared.replay - 1)
                 self.shadow.restart(state, *self._replayed(earlier, scored, ts, self.shadow.temporal))  # type: ignore[union-attr]
@@ -175,6 +190,8 @@ class Pipeline:
                 metrics.STATE_CONFLICTS.inc()
                 current = outcome.current  # the state that won, returned by the refusing script
                 continue
+            if step.judged is not None:  # counted once, for the step that was written
+                self.live.record(*step.judged, event_type == "drift.started")
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
@@ -196,10 +213,8 @@ class Pipeline:
 
     def _step(
         self, user_id: str, post_id: str, ts: float, scored: Scored, state: UserState
-    ) -> tuple[dict[str, Any], str | None, int, shadows.Compared | None]:
-        """Mutates ``state`` into the next one; returns the post's result, the event type it raised,
-        after a new baseline how many posts (this one included) the LSTM state must be replayed over,
-        and, with a shadow model, how the two models saw the post."""
+    ) -> Stepped:
+        """Mutates ``state`` into the next one; returns what the post did (see ``Stepped``)."""
         cfg = self.settings
         shadows.promote(state, self.temporal.artifact.tag)  # the shadow's state, when it became the served model
         detector = DriftDetector.from_dict(self.detector_config, state.detector)
@@ -216,7 +231,9 @@ class Pipeline:
         probs = scored.probabilities
         x = self.temporal.features(probs, gap, scored.face_detected)
         step = self.temporal.step(x, state.h, state.c)
-        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs))
+        age, warming = detector.age, detector.status == "warming_up"
+        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs), self.live.scale(age))
+        judged = None if warming else (age, detector.crossed)
 
         if not state.baseline:
             state.baseline, state.recent = probs.tolist(), probs.tolist()
@@ -250,7 +267,7 @@ class Pipeline:
             "alert": None,
         }
         compared = None if self.shadow is None else self.shadow.advance(state, x, probs, event_type)
-        return result, event_type, detector.replay_posts if detector.restart_model else 0, compared
+        return Stepped(result, event_type, detector.replay_posts if detector.restart_model else 0, compared, judged)
 
     def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float,
                   model: TemporalModel | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -106,7 +106,8 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
     assert list(results["families"]) == ["synthetic", "days"] and results["headline"] == "days"
     for family in results["families"].values():
         det = family["detectors"]
-        assert set(det) == {"service", "page_hinkley", "adwin", "kswin", "hddm_a", "cusum", "ema_js"}
+        assert set(det) == {"service", "service_live", "page_hinkley", "adwin", "kswin", "hddm_a", "cusum", "ema_js"}
+        assert det["service_live"]["live"]["frozen"] and set(family["bar_live"]["checks"]) == set(family["bar"]["checks"])
         rate = det["service"]["no_change"]["false_alarms_per_1000"]
         for name, d in det.items():
             assert 0 <= d["all_changes"]["recall"] <= 1 and "second_change" in d
@@ -116,6 +117,7 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
             "false_alarms_at_most_1_per_1000", "recall_beats_best_classic_by_0.05", "median_delay_at_most_that_classics",
             "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
     assert "## days (headline)" in text and "| **days** (headline) |" in text
+    assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
 
 
 def test_training_windows_are_labelled_like_the_synthetic_users() -> None:

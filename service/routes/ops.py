@@ -65,6 +65,7 @@ async def model_info(request: Request, pipeline: PipelineDep) -> dict[str, Any]:
                                                          calibration.overrides(settings))},
         # the candidate beside the served model and how the two compare (docs/shadow.md); null: none
         "shadow": None if pipeline.shadow is None else pipeline.shadow.report(pipeline.temporal.artifact.tag),
+        "live_calibration": pipeline.live.describe(),
     }
 
 

@@ -1,0 +1,46 @@
+"""Live calibration offline: the service's :class:`service.calibration.LiveCalibration` driven without
+Redis, so the detection benchmark can warm it on a family's own traffic and then measure it.
+
+The service sends its counters to Redis every few seconds and every replica recomputes the scales from
+the shared counts; here the counts stay in memory and the scales are recomputed every ``sync_posts``
+judged posts, which is what the service does at a traffic of ``sync_posts`` posts per sync interval.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import SimpleNamespace
+
+from service.calibration import LiveCalibration, parse_counts
+
+SYNC_POSTS = 2000
+
+
+class OfflineLiveCalibration(LiveCalibration):
+    """LiveCalibration whose ``sync`` is a local merge, triggered by the posts it counts."""
+
+    def __init__(self, model: str, target_per_1000: float, min_posts: int, sync_posts: int = SYNC_POSTS) -> None:
+        settings = SimpleNamespace(live_calibration=True, calibration_frozen=False,
+                                   target_false_alarms_per_1000=target_per_1000, calibration_min_posts=min_posts,
+                                   calibration_generation_posts=10**12)
+        super().__init__(None, model, settings)
+        self.totals: Counter[str] = Counter()
+        self.sync_posts = sync_posts
+        self._since = 0
+
+    def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
+        super().record(age, crossed, alarmed)
+        self._since += 1
+        if self._since >= self.sync_posts:
+            self.merge()
+
+    def merge(self) -> None:
+        self.totals.update(self._pending)
+        self._pending.clear()
+        self._since = 0
+        self.update(parse_counts([self.totals]))
+
+    def freeze(self) -> None:
+        """Stop learning (the benchmark measures the warmed calibration on other users)."""
+        self.merge()
+        self.frozen = True
