@@ -1,4 +1,4 @@
-"""``emodrift serve|timelines export|version``: the command-line entry point.
+"""``emodrift serve|calibration|timelines export|version``: the command-line entry point.
 
 ``serve`` without ``EMODRIFT_REDIS_URL`` starts a private redis-server (AOF on, data in
 ``EMODRIFT_DATA_DIR``), waits for it, hands its URL to the workers, and stops it on exit.
