@@ -22,6 +22,7 @@ import json
 import math
 import multiprocessing as mp
 import pickle
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -331,7 +332,14 @@ def run(plan: Plan, log=print) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--timelines" or a.startswith("--timelines=") for a in argv):  # base vs adapted, exported users
+        from benchmarks.timelines import main as on_timelines
+        return on_timelines(argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timelines", type=Path, default=None,
+                        help="compare the base and a fine-tuned model on an export's held-out users instead "
+                             "(benchmarks/timelines.py; --help with it for its options)")
     parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     parser.add_argument("--in-family", action="store_true",

@@ -46,6 +46,9 @@ def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
     }
     path = out_dir / "manifest.json"
     path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    from export import triton  # the model's Triton config follows its manifests
+
+    triton.write_config(out_dir.parent)
     return path
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -281,7 +282,13 @@ def trajectories(timelines: list[Timeline], drift: np.ndarray) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--timelines" or a.startswith("--timelines=") for a in argv):  # adapt to exported timelines
+        from model.adapt import main as adapt
+        return adapt(argv)
     parser = argparse.ArgumentParser(prog="python -m model.train_temporal", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timelines", type=Path, default=None,
+                        help="fine-tune on exported timelines instead (model/adapt.py; --help with it for its options)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5000; smoke 30)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help=f"checkpoint path (default {CHECKPOINT})")

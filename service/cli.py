@@ -1,4 +1,4 @@
-"""``emodrift serve|version``: the command-line entry point.
+"""``emodrift serve|calibration|timelines export|version``: the command-line entry point.
 
 ``serve`` without ``EMODRIFT_REDIS_URL`` starts a private redis-server (AOF on, data in
 ``EMODRIFT_DATA_DIR``), waits for it, hands its URL to the workers, and stops it on exit.
@@ -101,6 +101,62 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return cpus
 
 
+def _timelines_export(args: argparse.Namespace) -> int:
+    """Every user's timeline, pseudonymised, to --out (service/timelines_export.py, docs/timelines.md)."""
+    import asyncio
+
+    from service import model_repository, timelines_export as tx
+    from service.app import connect_redis
+    from service.state_store import StateStore
+
+    settings = get_settings()
+    if not settings.redis_url:
+        print("emodrift: set EMODRIFT_REDIS_URL to the Redis the service keeps its state in", file=sys.stderr)
+        return 2
+    try:
+        if args.keep_ids:
+            key = None
+        elif args.key_file is not None:
+            key = tx.read_key_file(args.key_file)
+        elif settings.export_pseudonym_key is not None:
+            key = settings.export_pseudonym_key.get_secret_value().encode()
+        else:
+            raise tx.ExportError("user ids are pseudonymised with a key: set EMODRIFT_EXPORT_PSEUDONYM_KEY or pass "
+                                 "--key-file (e.g. `head -c 32 /dev/urandom | base64 > pseudonym.key`), or "
+                                 "--keep-ids to export the real ids")
+    except (tx.ExportError, OSError) as error:
+        print(f"emodrift: {error}", file=sys.stderr)
+        return 2
+    models = {}
+    for name, version in ((settings.emotion_model, settings.emotion_model_version),
+                          (settings.temporal_model, settings.temporal_model_version)):
+        available = model_repository.versions(settings.model_repository, name)
+        if available:
+            models[name] = f"{name}:{version if version is not None else max(available)}"
+
+    async def run() -> tx.Summary:
+        redis = connect_redis(settings)
+        store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
+                           timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds)
+        try:
+            return await tx.export(redis, store, args.out, tx.Pseudonymizer(key), timeline_length=settings.timeline_length,
+                                   header_extra={"served_models": models}, checkpoint_path=args.checkpoint)
+        finally:
+            await redis.aclose()
+
+    try:
+        summary = asyncio.run(run())
+    except tx.ExportError as error:
+        print(f"emodrift: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nemodrift: interrupted; the same command continues from {args.checkpoint or str(args.out) + '.checkpoint.json'}",
+              file=sys.stderr)
+        return 130
+    print(f"{'continued' if summary.resumed else 'wrote'} {summary.out}: {summary.users} users, {summary.posts} posts")
+    return 0
+
+
 def _version(_: argparse.Namespace) -> int:
     from importlib.metadata import version
 
@@ -154,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
     serve.set_defaults(func=_serve)
+    timelines = sub.add_parser("timelines", help="the users' timelines as data (export)")
+    tsub = timelines.add_subparsers(dest="timelines_command", required=True)
+    tex = tsub.add_parser(
+        "export", help="write every user's derived per-post features (never images), pseudonymised, resumable",
+        description="Streams every user's timeline from EMODRIFT_REDIS_URL to gzip-compressed JSON lines "
+                    "(docs/timelines.md). Interrupted, it continues where it stopped when rerun with the same --out.")
+    tex.add_argument("--out", type=Path, required=True, help="the file to write (e.g. timelines.jsonl.gz)")
+    tex.add_argument("--key-file", type=Path, default=None,
+                     help="the pseudonym key (default: EMODRIFT_EXPORT_PSEUDONYM_KEY)")
+    tex.add_argument("--keep-ids", action="store_true", help="write the real user ids (no pseudonyms)")
+    tex.add_argument("--checkpoint", type=Path, default=None, help="resume file (default: OUT.checkpoint.json)")
+    tex.set_defaults(func=_timelines_export)
     cal = sub.add_parser("calibration", help="export or import the live calibration (EMODRIFT_REDIS_URL's Redis)")
     cal.add_argument("action", choices=("export", "import"))
     cal.add_argument("file", nargs="?", default="-", help="JSON file (default: stdout / stdin)")

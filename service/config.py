@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         "the admin keys, so every replica agrees and changing the keys signs everyone out")
     ui_session_seconds: int = Field(8 * 3600, ge=60, description="how long a /ui sign-in lasts")
 
+    # --- timelines export (`emodrift timelines export`, docs/timelines.md) ------------------------
+    export_pseudonym_key: SecretStr | None = Field(
+        None, min_length=16, description="HMAC key that turns user ids into pseudonyms in exported timelines "
+        "(32+ random bytes, kept in the secret store beside the API keys, never shipped with an export); "
+        "`--key-file` overrides it")
+
     # --- webhooks (Standard Webhooks 1.0) -----------------------------------------------------
     webhook_allow_private_urls: bool = Field(
         False, description="allow loopback/private/link-local receivers (SSRF guard off: tests, private networks)"

@@ -26,6 +26,22 @@ def seen(user_id: str) -> str:
     return f"{PREFIX}:{{{user_id}}}:seen"
 
 
+STATE_PATTERN = f"{PREFIX}:{{*}}:state"  # SCAN MATCH for every user's state key (user ids have no glob characters)
+
+
+def user_of_state(key: str | bytes) -> str:
+    """The user id in a state key (the inverse of :func:`state`), e.g. from a SCAN over STATE_PATTERN.
+
+    >>> user_of_state(state("u-1"))
+    'u-1'
+    """
+    text = key.decode() if isinstance(key, bytes) else key
+    head, tail = f"{PREFIX}:{{", "}:state"
+    if not (text.startswith(head) and text.endswith(tail)):
+        raise ValueError(f"not a state key: {text!r}")
+    return text[len(head):-len(tail)]
+
+
 def post(user_id: str, post_id: str) -> str:
     """Before issue 17 (read, converted and deleted by service/legacy_records.py; no longer written):
     String, the first result for this post id, with a TTL."""

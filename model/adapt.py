@@ -1,0 +1,335 @@
+"""Adapt the temporal model to a platform's own users without labels:
+``python -m model.train_temporal --timelines FILE [--init CKPT] [--steps N] [--out PATH]``.
+
+The file is an export (``emodrift timelines export``, docs/timelines.md): real users' per-post CNN
+probabilities, face flags and gaps, and no label of any kind. Fine-tuning starts from the served
+checkpoint (same architecture and input normalisation) and minimises the sum of
+
+- **next**: the next-post cross-entropy on the real sequences (self-supervised: the target is the
+  CNN output of the following post, as in :mod:`model.train_temporal`);
+- **drift**: binary cross-entropy of the drift head on **spliced** sequences, whose ground truth is
+  known by construction: a window of one user (the background) continued by a segment of another user
+  (``abrupt``), or interrupted by 10-30 of the other user's posts before it resumes (``episode``),
+  labelled 1 from ``label_delay`` posts after the join (and until ``label_delay`` posts after the end of
+  an episode), the ``label_delay`` posts after each join weighing 0; and of unspliced **quiet** windows
+  (no visible change: see :func:`quiet`), labelled 0. A splice is kept only when the two segments' mean
+  CNN outputs differ by a total variation of at least ``min_tv``: joining two similar users is no change;
+- **replay**: every ``synthetic_every``-th step is a batch of :mod:`model.synthetic` users with their own
+  labels, so kinds that splicing cannot make (gradual changes, small shifts) are not forgotten.
+
+Users are split by their pseudonym (:func:`is_held_out`, 20%): the fine-tune never sees the held-out
+users, on which ``python -m benchmarks.detection --timelines FILE`` compares the base and adapted models.
+The checkpoint records the data it saw (users, posts, date range, the file's sha256, the export's key
+id), which ``python -m export temporal --checkpoint`` carries into the artifact's manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.features import timeline_features
+from model.synthetic import KINDS, generate_user
+from model.temporal import TemporalNet, load_checkpoint
+from model.train_temporal import losses, to_tensors
+
+BASE = Path(__file__).resolve().parent / "checkpoints" / "temporal-4.pt"  # the served temporal:4
+ADAPTED = Path(__file__).resolve().parent / "checkpoints" / "temporal-adapted.pt"
+HELD_OUT_PERCENT = 20
+
+
+@dataclass
+class UserTimeline:
+    user: str
+    probs: np.ndarray     # (T, 7) float32
+    gaps: np.ndarray      # (T,) seconds
+    face: np.ndarray      # (T,) bool
+    created_at: list[str]
+
+    @property
+    def length(self) -> int:
+        return int(self.probs.shape[0])
+
+
+@dataclass
+class Timelines:
+    header: dict
+    users: list[UserTimeline]
+    sha256: str
+    path: str
+
+    def record(self) -> dict:
+        """What a model trained on this file saw: counts, dates, the file's hash and the export's key id."""
+        held = [u for u in self.users if is_held_out(u.user)]
+        dates = sorted(d for u in self.users for d in (u.created_at[0], u.created_at[-1]))
+        return {"file": Path(self.path).name, "sha256": self.sha256, "format_version": self.header.get("format_version"),
+                "exported_at": self.header.get("exported_at"), "pseudonymised": self.header.get("pseudonymised"),
+                "key_id": self.header.get("key_id"), "served_models": self.header.get("served_models"),
+                "users": len(self.users), "posts": sum(u.length for u in self.users),
+                "train_users": len(self.users) - len(held), "held_out_users": len(held),
+                "held_out_rule": f"sha256(user)[:8] as an integer % 100 < {HELD_OUT_PERCENT}",
+                "date_range": [dates[0], dates[-1]] if dates else None}
+
+
+def is_held_out(user: str) -> bool:
+    """The users kept from fine-tuning for the benchmark: 20% of pseudonyms, the same in every run.
+
+    >>> sum(is_held_out(f"u_{i}") for i in range(1000))
+    219
+    """
+    return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) % 100 < HELD_OUT_PERCENT
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as raw:
+        for chunk in iter(lambda: raw.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
+    """An export's users with at least ``min_posts``, sorted by pseudonym (a user exported twice by SCAN:
+    the last line wins)."""
+    users: dict[str, UserTimeline] = {}
+    with gzip.open(path, "rt") as handle:
+        header = json.loads(handle.readline())
+        if header.get("format") != "emodrift.timelines":
+            raise ValueError(f"{path}: not an emodrift timelines export (header {header.get('format')!r})")
+        for line in handle:
+            row = json.loads(line)
+            if row["n"] < min_posts:
+                continue
+            users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
+                                              np.asarray(row["gap_seconds"], np.float64),
+                                              np.asarray(row["face"], bool), row["created_at"])
+    # by pseudonym, not in SCAN's order: the same users give the same fine-tune and the same splices
+    return Timelines(header, [users[name] for name in sorted(users)], _sha256(path), str(path))
+
+
+def total_variation(a: np.ndarray, b: np.ndarray) -> float:
+    return 0.5 * float(np.abs(a.mean(axis=0) - b.mean(axis=0)).sum())
+
+
+def quiet(probs: np.ndarray, max_tv: float) -> bool:
+    """No visible change inside: the mean CNN outputs of the window's two halves agree within ``max_tv``
+    (total variation). A window with a real change inside would otherwise be labelled 0; the filter is
+    coarse (two halves of a few dozen posts differ by 0.1-0.2 by chance), which is why a platform whose
+    users rarely change needs it little."""
+    n = probs.shape[0]
+    return total_variation(probs[:n // 2], probs[n // 2:]) <= max_tv
+
+
+@dataclass
+class Spliced:
+    probs: np.ndarray   # (L, 7)
+    gaps: np.ndarray    # (L,)
+    face: np.ndarray    # (L,)
+    drift: np.ndarray   # (L,) label
+    weight: np.ndarray  # (L,)
+    kind: str           # abrupt | episode
+    start: int
+    end: int | None
+
+
+def splice(rng: np.random.Generator, background: UserTimeline, donor: UserTimeline, kind: str, length: int,
+           label_delay: int, min_tv: float, quiet_tv: float, attempts: int = 8) -> Spliced | None:
+    """A ``length``-post window of ``background`` with a segment of ``donor`` joined in at a random post
+    (``abrupt``: to the end; ``episode``: 10-30 posts, then the background resumes); None when no
+    window of these two users makes a quiet background and a visible change."""
+    if background.length < length or donor.length < 12:
+        return None
+    for _ in range(attempts):
+        a0 = int(rng.integers(0, background.length - length + 1))
+        window = slice(a0, a0 + length)
+        if not quiet(background.probs[window], quiet_tv):
+            continue
+        start = int(rng.integers(16, length - (12 if kind == "abrupt" else 18)))  # 12+ posts after the join
+        n = length - start if kind == "abrupt" else int(rng.integers(10, min(31, length - start - 4)))
+        if donor.length < n:
+            continue
+        b0 = int(rng.integers(0, donor.length - n + 1))
+        seg = slice(b0, b0 + n)
+        if total_variation(background.probs[window], donor.probs[seg]) < min_tv:
+            continue
+        parts = [(background, a0, a0 + start), (donor, b0, b0 + n)]
+        if kind == "episode":  # the background resumes where it left off
+            parts.append((background, a0 + start, a0 + length - n))
+        probs = np.concatenate([u.probs[i:j] for u, i, j in parts])  # (L, 7)
+        face = np.concatenate([u.face[i:j] for u, i, j in parts])
+        gaps = np.concatenate([u.gaps[i:j] for u, i, j in parts])
+        gaps[start] = background.gaps[a0 + start]  # each join comes at the background's own pace
+        if kind == "episode" and start + n < length:
+            gaps[start + n] = background.gaps[a0 + start]
+        gaps[0] = 0.0
+        drift = np.zeros(length, np.float32)
+        weight = np.ones(length, np.float32)
+        end = start + n if kind == "episode" else None
+        stop = length if end is None else min(length, end + label_delay)
+        drift[start + label_delay:stop] = 1.0
+        weight[start:start + label_delay] = 0.0
+        if end is not None:
+            weight[end:end + label_delay] = 0.0
+        return Spliced(probs.astype(np.float32), gaps, face.astype(bool), drift, weight, kind, start, end)
+    return None
+
+
+@dataclass
+class AdaptConfig:
+    timelines: str = ""
+    init: str = ""
+    seed: int = 0
+    steps: int = 600
+    batch_size: int = 32
+    length: int = 96
+    lr: float = 1e-3
+    min_lr: float = 2e-5
+    warmup: int = 20
+    grad_clip: float = 1.0
+    label_delay: int = 1        # as the base (temporal:4 was trained with --label-delay 1)
+    min_tv: float = 0.25        # a splice must move the mean CNN output by this much (total variation)
+    quiet_tv: float = 0.2       # a background's two halves agree within this
+    synthetic_every: int = 4    # every Nth step a model.synthetic batch (0: never)
+    next_loss_weight: float = 1.0
+    drift_loss_weight: float = 1.0
+
+
+def batch(rng: np.random.Generator, pool: list[UserTimeline], config: AdaptConfig) -> dict[str, torch.Tensor]:
+    """Half spliced windows, half unspliced windows of the training users (``real`` marks the latter;
+    their drift label is 0 and weighs 1 only when the window is quiet)."""
+    long_enough = [u for u in pool if u.length >= config.length]
+    rows, real = [], []
+    while len(rows) < config.batch_size // 2:
+        a, b = rng.choice(len(long_enough)), rng.choice(len(pool))
+        if pool[b] is long_enough[a]:
+            continue
+        made = splice(rng, long_enough[a], pool[b], "abrupt" if rng.random() < 0.5 else "episode",
+                      config.length, config.label_delay, config.min_tv, config.quiet_tv)
+        if made is not None:
+            rows.append((made.probs, made.gaps, made.face, made.drift, made.weight))
+            real.append(0.0)
+    while len(rows) < config.batch_size:
+        user = long_enough[rng.choice(len(long_enough))]
+        a0 = int(rng.integers(0, user.length - config.length + 1))
+        w = slice(a0, a0 + config.length)
+        gaps = user.gaps[w].copy()
+        gaps[0] = 0.0
+        label_weight = 1.0 if quiet(user.probs[w], config.quiet_tv) else 0.0
+        rows.append((user.probs[w], gaps, user.face[w], np.zeros(config.length, np.float32),
+                     np.full(config.length, label_weight, np.float32)))
+        real.append(1.0)
+    features = np.stack([timeline_features(p, g, f) for p, g, f, _, _ in rows])  # (B, L, 10)
+    return {"features": torch.from_numpy(features), "probs": torch.from_numpy(np.stack([r[0] for r in rows])),
+            "drift": torch.from_numpy(np.stack([r[3] for r in rows])),
+            "weight": torch.from_numpy(np.stack([r[4] for r in rows])),
+            "real": torch.tensor(real)}
+
+
+def adapt_losses(net: TemporalNet, data: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drift BCE over every row (spliced and quiet), next-post cross-entropy over the real rows only."""
+    drift_logit, next_logits, _ = net.forward_logits(data["features"])  # (B, L), (B, L, 7)
+    weight = data["weight"]
+    drift_loss = F.binary_cross_entropy_with_logits(drift_logit, data["drift"], weight=weight,
+                                                    reduction="sum") / weight.sum().clamp_min(1.0)
+    log_p = torch.log_softmax(next_logits[:, :-1], dim=-1)  # post t+1 from posts 0..t
+    per_row = -(data["probs"][:, 1:] * log_p).sum(-1).mean(-1)  # (B,)
+    real = data["real"]
+    next_loss = (per_row * real).sum() / real.sum().clamp_min(1.0)
+    return drift_loss, next_loss
+
+
+def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
+    data = load_timelines(Path(config.timelines))
+    train_users = [u for u in data.users if not is_held_out(u.user)]
+    if sum(u.length >= config.length for u in train_users) < 4:
+        raise ValueError(f"{config.timelines}: fewer than 4 training users with {config.length}+ posts; "
+                         "export more users or pass a smaller --length")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    net, base = load_checkpoint(config.init or BASE)
+    net.train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+
+    def factor(step: int) -> float:
+        if step < config.warmup:
+            return (step + 1) / config.warmup
+        progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+        floor = config.min_lr / config.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    base_train = base.get("train_config", {})
+    started = time.perf_counter()
+    recent: list[tuple[float, float]] = []
+    first = None
+    for step in range(1, config.steps + 1):
+        if config.synthetic_every and step % config.synthetic_every == 0:
+            users = [generate_user(rng, KINDS[int(rng.integers(len(KINDS)))], 128, config.label_delay,
+                                   float(base_train.get("shift_label_scale", 40.0))) for _ in range(config.batch_size)]
+            drift_loss, next_loss = losses(net, to_tensors(users))
+        else:
+            drift_loss, next_loss = adapt_losses(net, batch(rng, train_users, config))
+            pair = (drift_loss.item(), next_loss.item())
+            first = first or pair
+            recent = (recent + [pair])[-50:]
+        loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        if step % log_every == 0 or step == config.steps:
+            d, n = np.mean(recent, axis=0)
+            print(f"step {step:4d}/{config.steps}  drift {d:.4f}  next {n:.4f}  {time.perf_counter() - started:6.1f}s",
+                  flush=True)
+    final = np.mean(recent, axis=0)
+    record = {
+        "adapted_from": {"checkpoint": Path(config.init or BASE).name, "sha256": _sha256(Path(config.init or BASE))},
+        "data": data.record(),
+        "seed": config.seed, "steps": config.steps, "time_seconds": round(time.perf_counter() - started, 1),
+        "first_losses": {"drift_bce": round(first[0], 4), "next_ce": round(first[1], 4)},
+        "final_losses": {"drift_bce": round(float(final[0]), 4), "next_ce": round(float(final[1]), 4),
+                         "averaged_over_last_steps": len(recent)},
+        "drift_label": (f"spliced windows of {config.length} posts (abrupt or a 10-30 post episode of another "
+                        f"user, mean-output TV >= {config.min_tv}): 1 from {config.label_delay} posts after the "
+                        f"join; unspliced quiet windows (halves within TV {config.quiet_tv}): 0; "
+                        f"every {config.synthetic_every}th step a model.synthetic batch with its own labels"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": net.state_dict(), "config": net.config.to_dict(), "train_config": asdict(config),
+                "training": record}, out)
+    print(f"saved {out} ({out.stat().st_size} bytes): {record['data']['train_users']} users, "
+          f"{record['data']['posts']} posts, {record['data']['date_range']}", flush=True)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.train_temporal",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timelines", type=Path, required=True, help="an export (emodrift timelines export)")
+    parser.add_argument("--init", type=Path, default=BASE, help="the checkpoint to adapt (default: the served one)")
+    parser.add_argument("--out", type=Path, default=ADAPTED)
+    parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=AdaptConfig.lr)
+    parser.add_argument("--length", type=int, default=AdaptConfig.length, help="posts per training window")
+    parser.add_argument("--synthetic-every", type=int, default=AdaptConfig.synthetic_every,
+                        help="every Nth step a model.synthetic batch, so the base's training is not forgotten (0: never)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    config = AdaptConfig(timelines=str(args.timelines), init=str(args.init), seed=args.seed, steps=args.steps,
+                         lr=args.lr, length=args.length, synthetic_every=args.synthetic_every, warmup=min(AdaptConfig.warmup, max(1, args.steps // 10)))
+    adapt(config, args.out)
+    return 0
+

@@ -1,0 +1,107 @@
+"""model/adapt.py and benchmarks/timelines.py on a small export written by the exporter's own line
+builder (the end-to-end run through Redis is tests/test_adaptation.py, slow)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import timelines as bench
+from model import adapt
+from model.standin import population
+from service.temporal import LABELS
+from service.timelines_export import user_line
+from service.timestamps import iso_time
+
+START = 1_767_225_600.0
+
+
+def write_export(path: Path, users, duplicate_first: bool = False) -> list[str]:
+    names = [f"u_{i:04d}" for i in range(len(users))]
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps({"format": "emodrift.timelines", "format_version": 1, "key_id": "k1",
+                                 "pseudonymised": True, "labels": list(LABELS)}) + "\n")
+        rows = list(zip(names, users)) + ([(names[0], users[1])] if duplicate_first else [])
+        for name, u in rows:
+            ts = START + np.cumsum(u.gaps)
+            posts = [{"created_at": iso_time(float(ts[t])), "emotion": {"probabilities": dict(zip(LABELS, u.probs[t].tolist())),
+                      "face_detected": bool(u.face[t])}, "drift": {"score": 0.0, "status": "stable"}} for t in range(len(u.probs))]
+            handle.write(json.dumps(user_line(name, "temporal:4", len(posts), posts)) + "\n")
+    return names
+
+
+def test_loading_keeps_a_users_last_line_and_records_what_it_read(tmp_path: Path) -> None:
+    users = population(1, 6, (40, 60))
+    path = tmp_path / "t.jsonl.gz"
+    write_export(path, users, duplicate_first=True)  # SCAN returned u_0000 twice
+    data = adapt.load_timelines(path)
+    assert len(data.users) == 6
+    assert np.allclose(data.users[0].probs, users[1].probs, atol=1e-6)  # the last line of u_0000 won
+    record = data.record()
+    assert record["users"] == 6 and record["posts"] == sum(len(u.probs) for u in users[1:]) + len(users[1].probs)
+    assert record["key_id"] == "k1" and record["date_range"][0] == iso_time(START)
+    assert record["train_users"] + record["held_out_users"] == 6
+    with gzip.open(tmp_path / "other.jsonl.gz", "wt") as handle:
+        handle.write(json.dumps({"format": "something else"}) + "\n")
+    with pytest.raises(ValueError, match="not an emodrift timelines export"):
+        adapt.load_timelines(tmp_path / "other.jsonl.gz")
+
+
+@pytest.mark.parametrize("kind", ["abrupt", "episode"])
+def test_a_splice_joins_two_users_with_its_labels(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    a, b = (adapt.UserTimeline(f"u{i}", u.probs, u.gaps, u.face, []) for i, u in enumerate(population(5, 2, 150)))
+    made = None
+    for _ in range(50):
+        made = adapt.splice(rng, a, b, kind, 96, label_delay=1, min_tv=0.0, quiet_tv=1.0)
+        if made is not None:
+            break
+    assert made is not None and made.probs.shape == (96, 7) and made.kind == kind
+    s = made.start
+    rows_of = lambda user: {r.tobytes() for r in user.probs}  # noqa: E731
+    assert all(r.tobytes() in rows_of(a) for r in made.probs[:s])
+    n = 96 - s if kind == "abrupt" else made.end - s
+    assert all(r.tobytes() in rows_of(b) for r in made.probs[s:s + n])
+    assert made.drift[:s + 1].sum() == 0 and made.weight[s] == 0 and made.drift[s + 1] == 1
+    if kind == "episode":
+        assert 10 <= n <= 30 and all(r.tobytes() in rows_of(a) for r in made.probs[s + n:])
+        assert made.drift[made.end] == 1 and made.drift[made.end + 1:].sum() == 0
+    assert made.gaps[0] == 0 and made.gaps[s] == a.gaps[np.flatnonzero((a.probs == made.probs[s - 1]).all(1))[0] + 1]
+
+
+def test_no_splice_between_users_that_look_alike() -> None:
+    rng = np.random.default_rng(0)
+    u = population(5, 1, 150)[0]
+    a, b = adapt.UserTimeline("a", u.probs, u.gaps, u.face, []), adapt.UserTimeline("b", u.probs, u.gaps, u.face, [])
+    assert adapt.splice(rng, a, b, "abrupt", 96, 1, min_tv=0.25, quiet_tv=1.0) is None
+
+
+def test_a_short_fine_tune_and_the_benchmark_run(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl.gz"
+    write_export(path, population(9, 60, (100, 130)))
+    out = tmp_path / "a.pt"
+    config = adapt.AdaptConfig(timelines=str(path), steps=4, batch_size=8, warmup=1, synthetic_every=2)
+    record = adapt.adapt(config, out)
+    saved = torch.load(out, map_location="cpu", weights_only=True)
+    assert saved["training"]["data"]["sha256"] == adapt.load_timelines(path).sha256 == record["data"]["sha256"]
+    assert saved["train_config"]["timelines"] == str(path) and saved["config"]["hidden_size"] == 48
+    result = bench.run(path, out, n_spliced=20, length=90)
+    assert result["spliced"]["streams"] == 20 and result["held_out_real"]["users"] == record["data"]["held_out_users"]
+    for model in ("base", "candidate"):
+        assert result[model]["alarms_per_1000_real_posts"] <= 2.0 and 0 <= result[model]["recall"] <= 1
+    assert "| fine-tuned (`a.pt`)" in bench.markdown(result)
+
+
+def test_family_users_are_windows_that_hold_their_change() -> None:
+    from model.standin import family_population
+
+    users = family_population(5, 40, (60, 90), family="sessions")
+    assert len(users) == 40 and all(60 <= len(u.probs) <= 90 or u.kind == "none" for u in users)
+    assert all(u.gaps[0] == 0 and u.probs.shape[1] == 7 and len(u.face) == len(u.probs) for u in users)
+    changed = [u for u in users if u.kind not in ("none",)]
+    assert changed and all(u.start is not None and 0 < u.start < len(u.probs) for u in changed)
