@@ -117,7 +117,14 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> 
 
 
 def unacked(r: redis.Redis) -> int:
-    return int(r.xpending(OUTBOX, GROUP)["pending"])
+    try:
+        return int(r.xpending(OUTBOX, GROUP)["pending"])
+    except redis.ResponseError as exc:
+        # each test starts on a flushed Redis; the dispatcher re-creates its group on its next read, and a
+        # test event never goes through the outbox: no group yet means nothing is waiting in it
+        if "NOGROUP" not in str(exc):
+            raise
+        return 0
 
 
 def deliveries(api: httpx.Client, sub_id: str) -> list[dict[str, Any]]:
