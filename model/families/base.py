@@ -29,10 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.synthetic import NEGATIVE, categorical, shifted  # shared with the families built on them
+
 KINDS = ("none", "abrupt_pos_neg", "abrupt_neg_pos", "gradual", "small_shift", "transient", "episode",
          "two_changes", "placebo")
 CHANGE_KINDS = ("abrupt_pos_neg", "abrupt_neg_pos", "gradual", "small_shift", "episode", "two_changes")
-NEGATIVE = np.array([1, 1, 1, 0, 1, 0, 0], dtype=bool)  # angry, disgust, fear, sad (FER-2013 order)
 N_CLASSES = 7
 
 
@@ -68,28 +69,6 @@ class Stream:
         emotion = None if self.true_emotion is None else self.true_emotion[first:]
         return Stream(self.kind, self.probs[first:], gaps, self.face[first:], move(self.start), move(self.end),
                       move(self.start2), emotion, self.family)
-
-
-def shifted(dist: np.ndarray, delta: float) -> np.ndarray:
-    """``dist`` with ``delta`` more probability on the negative classes, taken proportionally from the others.
-
-    >>> d = shifted(np.array([0.1, 0.0, 0.0, 0.6, 0.1, 0.1, 0.1]), 0.2)
-    >>> round(float(d[NEGATIVE].sum()), 6), round(float(d.sum()), 6)
-    (0.4, 1.0)
-    """
-    neg = float(dist[NEGATIVE].sum())
-    target = min(max(neg + delta, 0.02), 0.98)
-    out = dist.astype(np.float64).copy()
-    out[NEGATIVE] *= target / neg
-    out[~NEGATIVE] *= (1.0 - target) / (1.0 - neg)
-    return out
-
-
-def categorical(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
-    """One draw per row of dist (T, K) -> (T,) int."""
-    cdf = np.cumsum(dist, axis=1)
-    u = rng.random(dist.shape[0]) * cdf[:, -1]
-    return (cdf < u[:, None]).sum(axis=1).clip(0, dist.shape[1] - 1)
 
 
 def seeded(family: str, seed: int, kind: str) -> np.random.Generator:
