@@ -81,6 +81,7 @@ _SESSION_MIX = np.array([
     [0.05, 0.00, 0.10, 0.00, 0.85],
 ])
 _FRIEND = np.array([0.04, 0.03, 0.04, 0.55, 0.05, 0.09, 0.20])   # friends in the user's photos
+_CONCERNED = np.array([0.03, 0.02, 0.05, 0.15, 0.20, 0.05, 0.50])  # friends around a low user
 _MEME = np.array([0.15, 0.10, 0.08, 0.30, 0.07, 0.22, 0.08])     # staged meme faces
 _SAD_MEME = np.array([0.20, 0.10, 0.12, 0.10, 0.33, 0.05, 0.10])  # what a low user reposts
 _NEG_FLAVOURS = {  # how a negative regime splits its negative share (angry, disgust, fear, sad)
@@ -349,8 +350,9 @@ def _simulate(rng: np.random.Generator, kind: str) -> tuple[Stream, dict[str, np
     new_session = np.r_[True, gaps[1:] > 1800]
     sid = np.cumsum(new_session) - 1
     first = np.flatnonzero(new_session)
-    withdraw, doom = rng.uniform(0, 3), rng.uniform(0, 1.2)
+    withdraw, doom, camera_shy = rng.uniform(0, 3), rng.uniform(0, 1.2), rng.uniform(0, 1.5)
     mix = np.tile(session_mix, (T, 1))
+    mix[:, 0] *= np.exp(-camera_shy * down)
     mix[:, 1] *= np.exp(-withdraw * down) * np.where(holiday, 3.0, 1.0)
     mix[:, 2] *= np.exp(doom * down)
     skind = _sample(rng, mix[first])[sid]
@@ -374,7 +376,8 @@ def _simulate(rng: np.random.Generator, kind: str) -> tuple[Stream, dict[str, np
     expressed[hidden] = NEUTRAL
     strength[dip] = rng.uniform(0.8, 1.0, int(dip.sum()))
     friend = cat == GROUP_FRIEND
-    expressed[friend] = _sample(rng, np.tile(_FRIEND, (int(friend.sum()), 1)))
+    concern = 0.3 * np.clip(down[friend], 0, 1)[:, None]   # friends around a low user smile less
+    expressed[friend] = _sample(rng, (1 - concern) * _FRIEND + concern * _CONCERNED)
     meme = cat == REPOST
     low = np.clip(down[meme], 0, 1)[:, None]
     expressed[meme] = _sample(rng, (1 - low) * _MEME + low * _SAD_MEME)
