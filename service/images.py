@@ -13,10 +13,9 @@ Every failure is a domain error from :mod:`service.errors`:
 - ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
 - ``ImageTooComplex`` (422): the work to decode it is out of proportion to its size, counted from
   its structure before decoding: a JPEG with more scans than ``max_jpeg_scans`` (each scan makes
-  libjpeg go over every block of the image again: one tiny scan repeated 5000 times in 436 KB took
-  12.6 s of CPU), or a PNG with more chunks, or a GIF with more blocks before its first frame, than
-  ``max_image_chunks`` (Pillow reads each in Python, holding the interpreter lock: a million empty PNG
-  chunks, 11 MiB, took 3.2 s; a million GIF comments, 4.8 MiB, 0.6 s).
+  libjpeg go over every block of the image again), or a PNG with more chunks, or a GIF with more blocks
+  before its first frame, than ``max_image_chunks`` (Pillow reads each in Python, holding the
+  interpreter lock). What small hostile files of each kind cost before these bounds: docs/limits.md.
 """
 
 from __future__ import annotations
