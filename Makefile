@@ -58,8 +58,8 @@ docs: $(STAMP)
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
-# The inner loop: everything but the tests marked slow (multi-process, cluster, training, model export
-# and parity, the detection benchmark, the face-detector recall benchmark). CI runs `make test`.
+# The inner loop: everything but the tests marked slow (the README lists what that leaves out). CI runs
+# `make test`.
 test-fast: $(STAMP) tools
 	$(BIN)/python -m pytest -q -m "not slow"
 
