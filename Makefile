@@ -58,12 +58,12 @@ docs: $(STAMP)
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -q
 
-# The inner loop: everything but the tests marked slow (multi-process, cluster, training, model export
-# and parity, the detection benchmark, the face-detector recall benchmark). CI runs `make test`.
+# The inner loop: everything but the tests marked slow (the README lists what that leaves out). CI runs
+# `make test`.
 test-fast: $(STAMP) tools
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The load benchmark (about 3 minutes). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
+# The load benchmark (its duration and figures: docs/performance.md). Its saturation phases use wrk (Debian's `wrk`, a C load generator)
 # so that the client does not take the 2 cores from the server; best effort: without wrk they fall back
 # to the aiohttp client, and the report says which client measured.
 bench: $(STAMP)
@@ -78,11 +78,9 @@ export: $(STAMP)
 	$(BIN)/python -m export all
 	$(BIN)/python -m export face-detector
 
-# The temporal models (~12 minutes of training on 2 cores), with the settings the manifests record: a base
-# run, the fine-tunes that made v2 and v3, and v4 (v3's options from scratch, the one served). Overwrites
-# the committed versions 1-4. Training is seeded, but the generator has gained the small-shift kind since
-# v1 was trained, so a rerun matches the committed models in quality (held-out AUC 0.92 measured), not
-# bit for bit.
+# The temporal models, with the settings the manifests record: a base run, the fine-tunes that made v2
+# and v3, and v4 (v3's options from scratch, the one served). Overwrites the committed versions 1-4. How
+# long it takes and how close a rerun comes to the committed models: docs/models.md.
 train: $(STAMP)
 	$(BIN)/python -m model.train_temporal --seed 0 --steps 5000 --out model/checkpoints/temporal.pt
 	$(BIN)/python -m model.train_temporal --seed 1 --steps 1500 --lr 0.001 --threads 1 \
@@ -96,7 +94,7 @@ train: $(STAMP)
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-2.pt --version 2
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3
 	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
-	# each calibrated version's detector calibration, on the training stream families (~6 minutes each),
+	# each calibrated version's detector calibration, on the training stream families (docs/models.md),
 	# into its manifest: a re-exported manifest has none, and a model without one is refused at start-up
 	$(BIN)/python -m benchmarks.calibrate --write --version 3
 	$(BIN)/python -m benchmarks.calibrate --write --version 4

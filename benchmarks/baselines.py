@@ -139,7 +139,7 @@ class Baseline:
 class FastKSWIN(river_drift.KSWIN):
     """river's KSWIN, same window, same random draws, same decisions; only the two-sample KS p-value
     is looked up instead of computed (with ``stat_size`` = n = m, the statistic is k/n and scipy's
-    exact p-value depends on k alone), which makes it ~10x faster. A test checks it against river's."""
+    exact p-value depends on k alone), which makes it faster (docs/performance.md). A test checks it against river's."""
 
     _tables: dict[int, list[float]] = {}
 

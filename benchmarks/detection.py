@@ -55,7 +55,7 @@ class Plan:
     arl0: float = 2000.0
     curve: tuple[float, ...] = (250.0, 500.0, 1000.0, 2000.0, 4000.0)
     curve_share: float = 0.34      # share of each kind's streams the curve points use (the headline uses all)
-    slow_share: float = 0.25       # share of no-change streams KSWIN is calibrated on (it is ~200x slower)
+    slow_share: float = 0.25       # share of no-change streams KSWIN is calibrated on (far slower: docs/performance.md)
     iterations: int = 14           # bisection steps of a calibration
     seed: int = SEED
     workers: int = 2

@@ -35,10 +35,8 @@ def live_section(fams: dict) -> list[str]:
              f"The service with live calibration ([live_calibration.md](live_calibration.md)) at its defaults "
              f"(target {first['target_false_alarms_per_1000']} false alarms per 1000 posts, an age bucket learns once "
              f"it has seen {first['min_posts']} posts), warmed on {first['warm_users']} of the family's own no-change "
-             f"users from another seed ({first['warm_seed']}: what a platform's own traffic gives it, nothing tuned "
-             "on them), then frozen and measured on the same users as every row above. The classics stay calibrated "
-             "to the *shipped* service's rate, so the live row's bar compares it with classics at another rate "
-             "where the two rates differ.", "",
+             f"users from seed {first['warm_seed']}, then frozen and measured on the same users as every row above "
+             "(how to read it: [detection_method.md](detection_method.md)).", "",
              "| family | false alarms / 1000: shipped → live | pre-change alarms | recall | median delay | dips | "
              "2nd change / 1st (live) | bar met (live) | scale by user age (posts: scale, learned or manifest) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -73,11 +71,8 @@ def markdown(results: dict, quick: bool = False) -> str:
         f"{plan['per_kind']} streams of every other kind per family (the held-out family keeps its own lengths). "
         f"Run in {results.get('seconds', '?')} s on {plan['workers']} workers.",
         "",
-        "The service is run **as shipped** on each family and its false-alarm rate there is measured; every classic "
-        "(on the per-post negative share; EMA-JS on the 7 probabilities) is then calibrated on that family's "
-        "no-change users to the same rate (ARL0 from above) with the shape the in-family benchmark tuned. "
-        "Families: `model/families/` (synthetic, sessions, days: written here and used for development; "
-        f"`blind`: written by someone else from a plain description, never trained or tuned on). **Headline: `{headline}`.**",
+        f"Headline: `{headline}`. How the service and the classics are run, what each column means, and what the "
+        "service does that the figures rest on: [detection_method.md](detection_method.md).",
         "",
         "## The bar, family by family",
         "",
@@ -125,35 +120,6 @@ def markdown(results: dict, quick: bool = False) -> str:
             lines.append(f"| {dname} | " + " | ".join(f"{_f(d[k]['recall'])} / {_f(d[k]['delay_median'])}"
                                                     for k in CHANGE_KINDS) + " |")
     lines += live_section(fams)
-    lines += ["", "## What the service does that the figures rest on", "",
-              "- **Re-baselining** (`service/drift.py`): an episode still drifting `rebaseline_posts` posts after its "
-              "alarm (50 for temporal:4, chosen, not calibrated: longer than the episodes of every family we wrote, "
-              "short enough to catch a second change within a few months of posting) ends with `drift.ended` and "
-              "`resolution: \"new_baseline\"`; the LSTM state is rebuilt from a new user's over the posts since the "
-              "alarm and the detector's reference restarts, so a second change is read like a first one.",
-              "- **The share rule**: a robust (per-post z capped at 3, at least 3 posts of evidence) two-sided "
-              "self-starting CUSUM of the per-post negative share against the user's own level, beside the LSTM's "
-              "fast and evidence rules: the statistic with which the classics caught changes the LSTM missed.",
-              "- **Calibration on the training families** (`python -m benchmarks.calibrate --write`, "
-              "`docs/calibration.json`): the fast-rule, share-rule and evidence thresholds are chosen together so "
-              "that the *worst* of synthetic, sessions and days raises at most the target rate of false alarms, "
-              "and written into the model's manifest; the held-out family plays no part in it."]
-    lines += ["", "## Definitions", "",
-              "- **false alarms / 1000**: alarms on no-change users per 1000 posts after their first 8.",
-              "- **recall**: share of change streams with an alarm from 1 post before the change to its end (+10 "
-              "posts for an episode; a two_changes stream's first change ends where its second begins), pooled over "
-              "abrupt (both ways), gradual, small_shift, episode and the first change of two_changes; **delay**: posts "
-              "from the change to that alarm.",
-              "- **pre-change alarms**: share of change streams with an alarm before that window; **dips**: share of "
-              "transient dips (1-3 posts) with an alarm from 1 post before to 10 after.",
-              "- **2nd change**: share of two_changes streams with an alarm from 1 post before their second change on, "
-              "against the first change's recall. The service must first have ended its first episode: through "
-              "`new_baseline` `rebaseline_posts` posts after its alarm (then its LSTM restarts) unless the scores "
-              "recovered before. Classic detectors restart after every alarm.",
-              "- **back to stable via new_baseline**: of the persistent changes the service found, the share whose "
-              "episode ended as `new_baseline` within `rebaseline_posts` (+1) posts of the alarm.",
-              "- **placebo 'recall'**: the same window on streams where nothing changes (chance).",
-              "",
-              "The detailed in-family analysis (curves, oracle, costs, the fast rule) is in "
+    lines += ["", "The detailed in-family analysis (curves, oracle, costs, the fast rule) is in "
               "[detection_in_family.md](detection_in_family.md) (`python -m benchmarks.detection --in-family`)."]
     return "\n".join(lines) + "\n"

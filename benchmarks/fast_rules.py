@@ -7,7 +7,7 @@ seeded streams; the baselines' figures are read from ``docs/detection.json`` (th
 the rule). Writes ``docs/detection_fast_rules.md``: one row per rule, so an operator can see what a
 quicker or a stricter fast rule costs before setting ``EMODRIFT_DRIFT_THRESHOLD`` /
 ``EMODRIFT_CONFIRM_POSTS`` (and the ``EMODRIFT_DRIFT_CUSUM_THRESHOLD`` calibrated with it).
-About 15 s a rule on 2 cores (the 14 default rules: 211 s). With ``--seed`` other than the published
+The page records how long the run took. With ``--seed`` other than the published
 one (choosing between models on streams the published figures do not use), the rows are not judged
 against the bar: the baselines in docs/detection.json ran on the published seed's streams.
 """

@@ -1,6 +1,6 @@
 """``python -m benchmarks.load``: the service under load on 127.0.0.1, against the naive baseline.
 
-One command, bounded in time (about 3 minutes with the defaults), loopback only. It starts a real
+One command, bounded in time (its duration: docs/performance.md), loopback only. It starts a real
 redis-server (AOF on, as ``emodrift serve`` runs it) and, in turn, ``emodrift serve`` and the naive
 baseline (benchmarks/naive.py), each in its own process, and drives them with keep-alive connections
 (request bodies built before the clock starts): the saturation phases with wrk when it is on PATH

@@ -10,8 +10,8 @@ decimal and a newline, after a first line holding the count. Each wrk thread tak
 slice of the file (its Lua ``init`` skips to it) and ``request()`` reads the next request of its
 slice, so every request keeps its own path, user and post id and no two threads share a post id.
 Requests are read as they are sent rather than loaded at ``init``: 20,000 image posts are 2 GB, whose
-loading took wrk 6-8 s of CPU (counted in the CPU time the benchmark reports for it) and as much
-memory, while one read per request costs little at these rates. The file lives in /dev/shm where
+loading took wrk seconds of CPU (docs/performance.md; counted in the CPU time the benchmark reports
+for it) and as much memory, while one read per request costs little at these rates. The file lives in /dev/shm where
 there is one: gigabytes written to disk would be flushed in the background during the next phases,
 competing with redis-server's AOF writes.
 

@@ -3,7 +3,7 @@
 It starts the service (`emodrift serve`, with its embedded Redis, in a temporary directory), a webhook
 receiver on 127.0.0.1, subscribes the receiver, posts a user's photo (examples/face.jpg) and then a
 mood that changes (40 happy observations, then sad ones) until the service raises `drift.started`,
-verifies the signed webhook with the README's standard-library code, reads the alert back from
+verifies the signed webhook with the standard-library code of docs/webhooks.md, reads the alert back from
 `GET /v1/alerts/{id}`, writes the user's timeline picture, and stops everything it started.
 
     python examples/demo.py [--out DIR] [--port PORT]
@@ -39,7 +39,7 @@ HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.0
 SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 
 
-# --- the README's verifier, verbatim (tests/test_demo.py checks it still is) ---------------------
+# --- docs/webhooks.md's verifier, verbatim (tests/test_demo.py checks it still is) --------------
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 300) -> dict:
     msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(ts)) > tolerance:

@@ -2,12 +2,12 @@
 change, by account age, written into the artifact's manifest as ``score_profile``.
 
 Why: the drift score is a posterior, and its prior depends on how many posts the model has seen. On
-users whose mood never changes it starts near 0 (logit -4.5 at post 8: training never puts a change in
-a user's first 16 posts) and climbs to about 0.2 (logit -1.3) by post 80, then drifts slowly down.
-The detector's evidence rule compares a user's score with that user's own past, so the climb itself
-looked like evidence: with the raw score (temporal:3), 40% of users who never changed raised an alarm
-in a 150-post window starting 32-96 posts in, where the long-run false-alarm rate predicts about 7%
-(docs/detection.md, the placebo control). The service reads the score against this profile (``service/drift.py``): the
+users whose mood never changes it starts near 0 (training never puts a change in a user's first 16
+posts), climbs over the first ~80 posts, then drifts slowly down (each temporal manifest's
+``score_profile`` holds the figures). The detector's evidence rule compares a user's score with that
+user's own past, so the climb itself looked like evidence: with the raw score, far more users who never
+changed alarmed in the placebo control's windows than the long-run false-alarm rate predicts
+(docs/detection_method.md, History). The service reads the score against this profile (``service/drift.py``): the
 evidence rule standardises it, and the fast rule's bar rises where the profile runs above its end.
 
 The profile is measured through the service's own path (``service.temporal.TemporalModel``: its

@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated sampling weights, one per kind " + ",".join(k.value for k in KINDS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # denormal activations late in training slow CPU LSTMs ~20x
+    torch.set_flush_denormal(True)  # denormal activations late in training slow CPU LSTMs (docs/performance.md)
     if args.smoke:
         config = TrainConfig(seed=args.seed, steps=args.steps or 30, batch_size=16, length=64, warmup=5, long_every=0,
                              hidden_size=args.hidden_size)

@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker's onnxruntime takes its share of the cores unless told otherwise (N workers each
         # with a core's worth of CNN threads oversubscribe the machine). Decode threads stay as they
         # are: the kernel need not spread connections evenly over workers, and a worker with most of
-        # them needs more than its share (1 decode thread each measured 192 image posts/s, 2: 289-334).
+        # them needs more than its share (1 decode thread each was slower: docs/performance.md).
         os.environ.setdefault("EMODRIFT_INTRA_OP_THREADS", str(max(1, available_cpus() // args.workers)))
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")

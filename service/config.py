@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     max_queue: int = Field(1024, ge=1, description="images per process from before their decoding to their CNN result (the batcher's permits); one more gets 429")
     decode_threads: int = Field(2, ge=1, description="threads that decode images and find faces")
     face_detector: Literal["blazeface", "haar"] = Field(
-        "blazeface", description="blazeface: ~2.4 ms with its resize (ONNX); haar: OpenCV's cascade, 30-60 ms, the old reference")
+        "blazeface", description="blazeface: MediaPipe's BlazeFace (ONNX), the fast default; haar: OpenCV's cascade, the slow old "
+        "reference (their cost: docs/performance.md)")
 
     # --- input limits ------------------------------------------------------------------------
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="an image (or request body) larger than this: 413")

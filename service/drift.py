@@ -13,8 +13,7 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   With a score profile the bar moves with the user's post count: ``logit(score) - excess >= logit(threshold)``,
   where ``excess`` is how far the profile's mean runs above a settled user's at that count (never below
   0). The model scores every user higher around posts 50-250; with a fixed threshold users there raised
-  2.5x the false alarms of settled users (measured with temporal:3 and a 0.81 x 2 rule: 1.3-1.5 against
-  0.5-0.6 per 1000 posts).
+  several times the false alarms of settled users (the figures: docs/detection_method.md, History).
 - **evidence rule** (a self-normalised CUSUM): each post's score is put on the logit scale, then on
   the model's *score profile* when it has one (``x = (logit(score) - profile mean[age]) / profile
   sd[age]``: what the score does at that post count on users who never change, measured at export by
@@ -367,7 +366,7 @@ class DriftDetector:
         self.ref_var = (1.0 - alpha) * (self.ref_var + alpha * delta * delta)
 
     def to_dict(self) -> dict[str, object]:
-        # field by field: dataclasses.asdict deep-copies recursively (~4% of an observation's CPU). The
+        # field by field: dataclasses.asdict deep-copies recursively (its cost: docs/performance.md). The
         # fields added since the first release are left out at their defaults (from_dict restores them):
         # a user's state stays as small as it was for the rules that are off.
         state = {name: getattr(self, name) for name in STATE_FIELDS}

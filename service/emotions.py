@@ -1,5 +1,5 @@
 """The seven emotions the service speaks of, in the CNN's output order, and their valence: the one home
-of these facts in ``service/`` (the README's valence table and docs/ describe the same numbers).
+of these facts in ``service/`` (docs/drift.md's valence table describes the same numbers).
 
 The order is FER-2013's, the order of the emotion CNN's probabilities and of the temporal model's first
 seven features. Both models' manifests list the labels they were built with (the temporal one its

@@ -1,5 +1,5 @@
-"""The fast face detector: MediaPipe's BlazeFace (short range) through onnxruntime, ~1.5 ms a call
-(~2.4 ms with the resize, docs/performance.md).
+"""The fast face detector: MediaPipe's BlazeFace (short range) through onnxruntime, a fraction of
+Haar's cost per call (the figures: docs/performance.md).
 
 The model (``model_repository/face_detector/<v>/``, made by ``python -m export face-detector``)
 sees a 128x128 picture: the decoded grayscale image, longest side scaled to 128, centred on a
@@ -32,7 +32,7 @@ FRAME_SCALE = 1.0 / 0.92
 FRAME_SHIFT = (-0.02, -0.12)  # centre shift, in box sides (x, y)
 MAX_ASPECT = 1.2  # beyond this, square windows instead of one letterboxed view
 # At most this many windows per image: a strip (2000x1 px in 81 bytes of PNG) asked for one window per
-# pixel of its length, 5.2 s of CPU. Past it the windows grow longer than square and are letterboxed, so
+# pixel of its length, seconds of CPU (docs/limits.md). Past it the windows grow longer than square and are letterboxed, so
 # a face in a strip that long is seen smaller than the model finds; a photo is at most 2:1 (3 windows).
 MAX_WINDOWS = 5
 NMS_IOU = 0.3  # MediaPipe's face detection graph uses 0.3 for its weighted NMS

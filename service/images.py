@@ -13,10 +13,9 @@ Every failure is a domain error from :mod:`service.errors`:
 - ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
 - ``ImageTooComplex`` (422): the work to decode it is out of proportion to its size, counted from
   its structure before decoding: a JPEG with more scans than ``max_jpeg_scans`` (each scan makes
-  libjpeg go over every block of the image again: one tiny scan repeated 5000 times in 436 KB took
-  12.6 s of CPU), or a PNG with more chunks, or a GIF with more blocks before its first frame, than
-  ``max_image_chunks`` (Pillow reads each in Python, holding the interpreter lock: a million empty PNG
-  chunks, 11 MiB, took 3.2 s; a million GIF comments, 4.8 MiB, 0.6 s).
+  libjpeg go over every block of the image again), or a PNG with more chunks, or a GIF with more blocks
+  before its first frame, than ``max_image_chunks`` (Pillow reads each in Python, holding the
+  interpreter lock). What small hostile files of each kind cost before these bounds: docs/limits.md.
 """
 
 from __future__ import annotations
@@ -42,8 +41,8 @@ CROP_SIZE = 64  # the CNN's input side
 # detection copy (DETECT_SIDE) is always a downscale and a face a fifth of the shorter side still
 # has >= 64 px for the crop (no upsampling); a 4000x3000 photo decodes at 500x375 (1/64 the pixels).
 DRAFT_SIDE = 320
-# Haar runs on a copy whose longest side is this: its cost grows with pixels (one core, 270x270:
-# ~44 ms; 320x320: ~60 ms). With min_size 24 (the cascade's window) the smallest face found is 9%
+# Haar runs on a copy whose longest side is this: its cost grows with pixels (per size:
+# docs/performance.md). With min_size 24 (the cascade's window) the smallest face found is 9%
 # of the longest side: the astronaut padded to 1024x512 (face 10%) is still found.
 DETECT_SIDE = 270
 # Margin added on each side of the detected box, as a fraction of its side. Haar boxes run from
@@ -82,7 +81,7 @@ class Detector(Protocol):
 
 
 class FaceDetector:
-    """OpenCV's frontal-face Haar cascade (30-60 ms a call: the reference, not the service's default).
+    """OpenCV's frontal-face Haar cascade (the slow reference, not the service's default; docs/performance.md).
 
     Build once, call from any thread; it detects on a copy whose longest side is ``DETECT_SIDE``.
 
@@ -96,7 +95,7 @@ class FaceDetector:
         self,
         cascade_path: str | None = None,
         *,
-        scale_factor: float = 1.1,  # fer's default; 1.2 was 1.8x faster but missed 3-4% more faces
+        scale_factor: float = 1.1,  # fer's default; 1.2 was faster but missed more faces (docs/performance.md)
         min_neighbors: int = 5,  # fer's default; fewer gave false faces on skimage's textures
         min_size: int = 24,  # px at DETECT_SIDE: the cascade's window, nothing smaller is seen
     ) -> None:

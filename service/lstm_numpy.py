@@ -1,8 +1,8 @@
 """The temporal model's one-post step in numpy, with the weights read from its ONNX file.
 
 Why: one step is ~11k multiply-adds, a few µs of maths, but most of an onnxruntime ``Session.run``
-is call overhead: 22 µs a step alone against 15 µs here (timeit), and in the running service py-spy
-put ``Session.run`` at ~9% of an observation post's CPU (docs/performance.md).
+is call overhead, slower than this step alone and a visible share of an observation post's CPU in
+the running service (the figures: docs/performance.md, "Figures behind choices in the code").
 The weights come from the same sha-checked ``model.onnx`` the service loads, so the artifact stays
 the one truth; ``TemporalModel`` checks this step against onnxruntime at start-up and keeps
 onnxruntime whenever they disagree or the graph is not the LSTM cell ``export/temporal.py`` writes.

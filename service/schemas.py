@@ -94,7 +94,7 @@ BASE64_SLICE = 256 * 1024  # characters (a multiple of 4) decoded per call; see 
 def decode_base64(value: str) -> bytes:
     """Strict base64 (no stray characters), or ValueError("not valid base64").
 
-    Decoded a slice at a time: one call holds the interpreter lock throughout (~10 ms a MiB), so a
+    Decoded a slice at a time: one call holds the interpreter lock throughout (docs/limits.md), so a
     thread decoding a large image in one call would still stall the event loop; between slices it
     can run. Slices of whole quanta decode to exactly what the whole string would, and refuse what
     it would refuse (padding is only valid in the last one).
@@ -173,7 +173,7 @@ class Regime(BaseModel):
 
     distribution: Probabilities
     dominant: str = Field(..., description="the emotion with the highest probability")
-    valence: float = Field(..., description="-1 (negative) .. +1 (positive); see the README's valence table")
+    valence: float = Field(..., description="-1 (negative) .. +1 (positive); see the valence table in docs/drift.md")
 
 
 class EvidencePost(BaseModel):

@@ -202,7 +202,7 @@ class UserState:
     def meta(self) -> dict[str, Any]:
         """The JSON part of the record, kept small (< 1 KiB per user with h and c): rounded floats;
         the last alert and the evidence posts live in their own key and in the timeline."""
-        # field by field, not dataclasses.asdict (a recursive deep copy: ~5% of an observation's CPU)
+        # field by field, not dataclasses.asdict (a recursive deep copy; its cost: docs/performance.md)
         meta = {
             "model": self.model,
             "posts_seen": self.posts_seen,

@@ -4,7 +4,7 @@ Two `python -m service.cli serve` processes share the test redis-server. Posts f
 sent concurrently and spread over both, some post ids concurrently to both processes at once. Every
 distinct post must advance its user exactly once: the versions, the `posts_seen` each response
 reports (a permutation of 1..n per user), and the timeline (each post once) all say so.
-Also: the documented policy for posts that arrive out of order (README "Posts out of order").
+Also: the documented policy for posts that arrive out of order (docs/pipeline.md, "Posts out of order").
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def _observe(client: httpx.Client, user: str, post_id: str, at: str, seed: int) 
 
 def test_out_of_order_posts_are_applied_in_arrival_order_with_zero_gap(
         client: httpx.Client, redis_client: redis.Redis) -> None:
-    """README "Posts out of order": applied as they arrive, gap zero, last_post_at never moves back."""
+    """docs/pipeline.md "Posts out of order": applied as they arrive, gap zero, last_post_at never moves back."""
     late = ["2026-11-01T10:00:00Z", "2026-11-01T12:00:00Z", "2026-11-01T11:00:00Z", "2026-11-01T12:30:00Z"]
     # the same posts, with the old one's time replaced by the latest so far (what "zero gap" means)
     ref = ["2026-11-01T10:00:00Z", "2026-11-01T12:00:00Z", "2026-11-01T12:00:00Z", "2026-11-01T12:30:00Z"]

@@ -2,7 +2,7 @@
 `drift.started`, with real concurrency against a real Redis and a real receiver, many times. After
 the 204 nothing about the user may be delivered or left: no outbox entry, no `events` key, no place
 in the drifting set, no delivery record. The racing post may land after the erasure: then it starts a
-new user (one post, no alert), as the README documents."""
+new user (one post, no alert), as docs/storage.md documents."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Webhooks end to end: a real receiver on 127.0.0.1 that verifies signatures with the README's
+"""Webhooks end to end: a real receiver on 127.0.0.1 that verifies signatures with docs/webhooks.md's
 stdlib code, a real redis-server, the real service (one or two instances, stopped and started again).
 
 These tests own a redis-server of their own: a dispatcher is a consumer of every event in its Redis,
@@ -361,9 +361,9 @@ def test_a_claim_is_exclusive_until_its_lease_expires_and_a_stale_result_is_disc
     asyncio.run(scenario())
 
 
-def test_the_readme_verifier_is_the_one_the_receiver_runs() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = next(b for b in readme.split("```python\n")[1:] if "def verify(" in b).split("```")[0]
+def test_the_documented_verifier_is_the_one_the_receiver_runs() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
+    block = next(b for b in page.split("```python\n")[1:] if "def verify(" in b).split("```")[0]
     assert inspect.getsource(verify).strip() in block
     assert len(block.strip().splitlines()) <= 13  # imports, blank, and the ten-line function
 

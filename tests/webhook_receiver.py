@@ -1,5 +1,5 @@
 """A real webhook receiver on 127.0.0.1 for the tests: verifies every signature with the standard
-library only (the README's code), answers from a script of responses, and records everything."""
+library only (docs/webhooks.md's code), answers from a script of responses, and records everything."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-# --- the README's verifier, verbatim ------------------------------------------------------------
+# --- docs/webhooks.md's verifier, verbatim ------------------------------------------------------
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: int = 300) -> dict:
     msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
     if abs(time.time() - int(ts)) > tolerance:

@@ -1,7 +1,7 @@
 """Typed dependencies: what a handler needs, taken from the app state built in the lifespan.
 
 Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a
-thread hop per dependency per request (measured: ~10% of the CPU of an observation post).
+thread hop per dependency per request (its cost: docs/performance.md, "Figures behind choices in the code").
 """
 
 from __future__ import annotations

@@ -108,8 +108,8 @@ def _loads(body: bytes) -> Any:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
 
 
-# Bodies past this are parsed (and their base64 decoded) in a worker thread: a 373 MiB batch once held
-# the event loop, and every other request with it, for 2.2 s.
+# Bodies past this are parsed (and their base64 decoded) in a worker thread: a huge batch once held
+# the event loop, and every other request with it, for seconds (docs/limits.md).
 OFF_LOOP_BYTES = 256 * 1024
 
 
@@ -173,7 +173,7 @@ OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
              summary="Advance the user's state with emotion probabilities scored elsewhere")
 async def post_observation(user_id: UserId, request: Request, pipeline: PipelineDep) -> FastJSONResponse:
     # pydantic reads the bytes straight into the model (JSON parsed in Rust), not FastAPI's json.loads
-    # and then validation: the body was ~17% of an observation's CPU. Errors keep FastAPI's 422 shape.
+    # and then validation, a share of an observation's CPU (docs/performance.md). Errors keep FastAPI's 422 shape.
     body = await read_limited(request, MULTIPART_OVERHEAD)
     try:
         post = ObservationJSON.model_validate_json(body)
