@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from service import keys, metrics
+from service import keys, lua, metrics
 from service.drift import PEAK_RESET, DetectorConfig, ScoreProfile
 
 log = logging.getLogger("emodrift.calibration")
@@ -252,24 +252,6 @@ def parse_counts(hashes: list[Any]) -> list[Bucket]:
     return buckets
 
 
-# KEYS: meta, counts of the generation in use, counts of the one before it; ARGV: the generation in use.
-# Only the first replica to see the generation full moves on; the oldest counts go (bounded memory).
-ROTATE = """
-if tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') == tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'gen', tonumber(ARGV[1]) + 1)
-  redis.call('DEL', KEYS[3])
-end
-return redis.call('HGET', KEYS[1], 'gen')
-"""
-
-
-# KEYS: scales; ARGV: the value read before the update ('' for none), the new value.
-STORE = """
-if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end
-return 0
-"""
-
-
 class LiveCalibration:
     """The scale on the manifest's thresholds by user age, learned from the population (shared in Redis).
 
@@ -292,8 +274,8 @@ class LiveCalibration:
         self.recent_ratio: float | None = None
         self._history: deque[tuple[int, int]] = deque(maxlen=512)  # (posts, alarms) at each sync
         self._pending: Counter[str] = Counter()
-        self._rotate = redis.register_script(ROTATE) if redis is not None else None
-        self._store = redis.register_script(STORE) if redis is not None else None
+        self._rotate = lua.CALIBRATION_ROTATE.bind(redis) if redis is not None else None
+        self._store = lua.CALIBRATION_STORE.bind(redis) if redis is not None else None
 
     def scale(self, age: int) -> float:
         return self.scales[age_bucket(age)]
@@ -339,13 +321,15 @@ class LiveCalibration:
         self._apply_stored(stored)  # the scales every replica serves start from the shared ones
         self.generation = generation
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
-            self.generation = int(await self._rotate(keys=[meta, keys.calibration_counts(self.model, generation),
-                                                           keys.calibration_counts(self.model, generation - 1)],
-                                                     args=[generation]))
+            # 'ok': this replica moved on; 'conflict': another did first. Either way, the generation in use now
+            rotated = await self._rotate(keys={"meta": meta,
+                                               "previous_counts": keys.calibration_counts(self.model, generation - 1)},
+                                         args={"generation": generation})
+            self.generation = int(rotated.values[0])
         if self.update(parse_counts([latest, previous])):
             # compare-and-set: when another replica moved the scales meanwhile, theirs stand (read next sync)
-            await self._store(keys=[keys.calibration_scales(self.model)],
-                              args=[stored or "", json.dumps(self.export_scales())])
+            await self._store(keys={"scales": keys.calibration_scales(self.model)},
+                              args={"expected": stored or "", "scales": json.dumps(self.export_scales())})
 
     def update(self, buckets: list[Bucket]) -> bool:
         """Every bucket's scale from its counts (pure: the benchmark drives it without Redis); True when a

@@ -1,10 +1,11 @@
-"""Reference pages generated from the code: ``python -m service.docs settings|errors|metrics|all``.
+"""Reference pages generated from the code: ``python -m service.docs settings|errors|metrics|scripts|all``.
 
 ``docs/settings.md`` is written from :class:`service.config.Settings` (every field, its environment
 variable, default, allowed values and description; grouped by the ``# --- section ---`` comments of
 config.py), ``docs/errors.md`` from the ``EmodriftError`` tree of service/errors.py and
 ``docs/metrics.md`` from the collectors of service/metrics.py (name, type, labels, buckets, help and
-the comments beside each). A test regenerates them and compares, so they never drift from the code
+the comments beside each), and ``docs/lua_scripts.md`` from the script registry (service/lua/). A test
+regenerates them and compares, so they never drift from the code
 (tests/test_reference_docs.py).
 """
 
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from service import config, errors, metrics
+from service import config, errors, lua, metrics
 from service.config import ROOT, Settings
 
 DOCS = ROOT / "docs"
@@ -190,8 +191,32 @@ def metrics_markdown() -> str:
     return "".join(out)
 
 
+def scripts_markdown() -> str:
+    """Every Redis script of the registry (service/lua/__init__.py): its names, statuses and what it does
+    (the first paragraph of its file's header)."""
+    out = [HEADER.format(what="scripts", source="service/lua/"),
+           "# Redis scripts\n\n",
+           "Every Lua script the service runs, one file each in `service/lua/`, declared in `service/lua/__init__.py` "
+           "and called by the names below ([lua.md](lua.md): conventions and the status vocabulary). Keys and "
+           "arguments are in KEYS/ARGV order; `name...` is a variable-length tail.\n\n",
+           "| script | keys | arguments | statuses | what |\n|---|---|---|---|---|\n"]
+    for name, script in sorted(lua.REGISTRY.items()):
+        header = []
+        for line in script.text.splitlines():
+            if line.rstrip() == "--" or not line.startswith("--"):
+                break
+            header.append(line[2:].strip())
+        what = " ".join(header).removeprefix(f"{name}:").strip().replace("|", "\\|")
+        names = [*script.keys, *([f"{script.key_tail}..."] if script.key_tail else [])]
+        values = [*script.args, *([f"{script.arg_tail}..."] if script.arg_tail else [])]
+        out.append(f"| [`{name}`](../service/lua/{name}.lua) | {', '.join(f'`{n}`' for n in names) or '-'} | "
+                   f"{', '.join(f'`{v}`' for v in values) or '-'} | {', '.join(f'`{s}`' for s in script.statuses)} "
+                   f"| {what} |\n")
+    return "".join(out)
+
+
 PAGES = {"settings": ("settings.md", settings_markdown), "errors": ("errors.md", errors_markdown),
-         "metrics": ("metrics.md", metrics_markdown)}
+         "metrics": ("metrics.md", metrics_markdown), "scripts": ("lua_scripts.md", scripts_markdown)}
 
 
 def write(what: str, docs: Path = DOCS) -> Path:

@@ -16,26 +16,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from service import json_codec, keys, timeline_codec
-
-# KEYS: state, timeline, seen, post_index, then the old post records; ARGV: the state version the
-# conversion was computed from, retention seconds, the new `seen`, then the new entries, oldest first
-CONVERT = """
-local cur = redis.call('GET', KEYS[1])
-local v = 0
-if cur then v = tonumber(string.match(cur, '^(%d+)|')) end
-if v ~= tonumber(ARGV[1]) then return 0 end
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl <= 0 then ttl = tonumber(ARGV[2]) * 1000 end
-for i = 2, #KEYS, 1000 do redis.call('DEL', unpack(KEYS, i, math.min(i + 999, #KEYS))) end
-if #ARGV > 3 then
-  for i = 4, #ARGV, 1000 do redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
-  redis.call('SET', KEYS[3], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
-end
-return 1
-"""
+from service import json_codec, keys, lua, timeline_codec
 
 
 def convert_entries(entries: list[bytes], index: list[tuple[str, float]], records: list[bytes | None],
@@ -65,7 +46,7 @@ class LegacyRecords:
     def __init__(self, redis: aioredis.Redis, *, idempotency_ttl: int, retention_seconds: int) -> None:
         self.redis = redis
         self._ttl, self._retention = idempotency_ttl, retention_seconds
-        self._convert = redis.register_script(CONVERT)
+        self._convert = lua.LEGACY_CONVERT.bind(redis)  # service/lua/legacy_convert.lua
 
     async def convert(self, user_id: str) -> bool:
         """Rewrite the user's records in the compact format; False if a write came between (retry).
@@ -79,7 +60,8 @@ class LegacyRecords:
         records = await (self.redis.mget(record_keys)) if record_keys else []
         new = convert_entries(entries, index, records, self._ttl)
         seen = b"".join(timeline_codec.fingerprint(timeline_codec.post_id(entry) or "") for entry in new)
-        return bool(await (self._convert(
-            keys=[keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
-                  *record_keys],
-            args=[version, self._retention, seen, *new])))
+        reply = await self._convert(
+            keys={"state": keys.state(user_id), "timeline": keys.timeline(user_id), "seen": keys.seen(user_id),
+                  "post_index": keys.post_index(user_id)}, key_tail=record_keys,
+            args={"version": version, "retention_seconds": self._retention, "seen": seen}, arg_tail=new)
+        return reply.status == "ok"

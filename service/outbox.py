@@ -34,43 +34,11 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from service import keys
+from service import keys, lua
 from service.alerts.index import AlertIndex
 
 log = logging.getLogger("emodrift.outbox")
 
-# KEYS: marks; ARGV: user, score seen. Unmark only if no request re-marked the user since.
-UNMARK = """
-local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if seen and tonumber(seen) == tonumber(ARGV[2]) then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0
-"""
-# KEYS: lock; ARGV: this sweeper's token. Release only our own lock (it may have expired and moved on).
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# KEYS: lease, pending, the user's event refs, in-flight mark; ARGV: token, the first event read, how many were read,
-# cutoff (ms), retention (s), refs... Only while the relay still holds its lease (else 0, nothing done):
-# trims what this relay read (a concurrent relay that trimmed first, and a newer event behind, is left
-# alone), appends "<stream id> <event id>" refs and drops those from before the cutoff (a stream id starts
-# with its time in ms): erasure must find every event whose deliveries may still exist, so the list is
-# trimmed by age, never by count.
-COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[4])
-if redis.call('LINDEX', KEYS[2], 0) == ARGV[2] then redis.call('LTRIM', KEYS[2], ARGV[3], -1) end
-if #ARGV >= 6 then redis.call('RPUSH', KEYS[3], unpack(ARGV, 6)) end  -- none: only backfilled events
-local cutoff = tonumber(ARGV[4])
-while true do
-  local head = redis.call('LINDEX', KEYS[3], 0)
-  local ms = head and tonumber(string.match(head, '^(%d+)-'))
-  if not ms or ms >= cutoff then break end
-  redis.call('LPOP', KEYS[3])
-end
-redis.call('EXPIRE', KEYS[3], ARGV[5])
-return 1
-"""
 LEASE_POLL_SECONDS = 0.005
 CLOCK_SKEW_MS = 60_000  # the in-flight mark is set this much early: stream ids come from Redis' clock
 
@@ -85,9 +53,9 @@ class Outbox:
         self.grace = grace_seconds
         self.lease = lease_seconds
         self.lease_wait = lease_wait_seconds
-        self._unmark = redis.register_script(UNMARK)
-        self._commit = redis.register_script(COMMIT)
-        self._release = redis.register_script(RELEASE)
+        self._unmark = lua.OUTBOX_UNMARK.bind(redis)
+        self._commit = lua.OUTBOX_COMMIT.bind(redis)
+        self._release = lua.OUTBOX_RELEASE.bind(redis)
         self.alerts = AlertIndex(redis, retention_seconds=retention_seconds)
 
     async def mark(self, user_id: str) -> None:
@@ -103,7 +71,7 @@ class Outbox:
         return True
 
     async def drop_lease(self, user_id: str, token: str) -> None:
-        await self._release(keys=[keys.relay_lease(user_id)], args=[token])
+        await self._release(keys={"lock": keys.relay_lease(user_id)}, args={"token": token})  # 'stale': it expired, not ours
 
     async def relay(self, user_id: str) -> list[str] | None:
         """Move the user's pending events to the outbox stream, oldest first, and list them as alerts;
@@ -150,11 +118,12 @@ class Outbox:
         refs = [f"{sid} {event['id']}" for sid, (_, event) in zip(ids, live)]
         # kept as long as the user's other keys: longer than any delivery made from these events
         cutoff_ms = int((time.time() - self.retention) * 1000)
-        kept = await self._commit(
-            keys=[keys.relay_lease(user_id), keys.pending_events(user_id), keys.user_events(user_id),
-                  keys.relay_inflight(user_id)],
-            args=[token, pending[0], len(pending), cutoff_ms, self.retention, *refs])
-        if not kept:
+        committed = await self._commit(
+            keys={"lease": keys.relay_lease(user_id), "pending": keys.pending_events(user_id),
+                  "user_events": keys.user_events(user_id), "relay_inflight": keys.relay_inflight(user_id)},
+            args={"token": token, "first_read": pending[0], "read_count": len(pending), "cutoff_ms": cutoff_ms,
+                  "retention_seconds": self.retention}, arg_tail=refs)
+        if committed.status == "stale":
             # The lease ran out under us (a stall): an erasure may have run since our read. Take back
             # what we added; the events are still pending unless erased, and the next relay sends them.
             log.warning("relay lease lost; %d event(s) taken back from the outbox", len(ids))
@@ -212,9 +181,11 @@ class Outbox:
                     log.warning("relayed %d event(s) a writer left pending", len(moved))
                 relayed += len(moved)
                 # repr round-trips the float exactly, so the script can tell a newer mark apart
-                await self._unmark(keys=[keys.relay_marks()], args=[user_id, repr(float(score))])
+                # 'conflict': a request marked the user again meanwhile, and a later sweep looks again
+                await self._unmark(keys={"marks": keys.relay_marks()},
+                                   args={"user_id": user_id, "score_seen": repr(float(score))})
         finally:
-            await self._release(keys=[keys.relay_lock()], args=[token])
+            await self._release(keys={"lock": keys.relay_lock()}, args={"token": token})
         return relayed
 
     async def run_sweeper(self, interval: float) -> None:

@@ -30,7 +30,7 @@ from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedErro
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import json_codec, keys, metrics, timeline_codec
+from service import json_codec, keys, lua, metrics, timeline_codec
 from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
@@ -96,87 +96,7 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
 # is the post's first result with the post id and when it was written; `seen` holds a 4-byte fingerprint
 # of each entry's post id, in the same order, so a retry is found with one string search and answered
 # from its entry. Entries are dropped from the head once past the timeline's length AND older than the
-# idempotency window; reads show only the last `timeline_length`.
-# KEYS: state, timeline, seen, post_index (before issue 17), pending events, alerts (one user: one slot)
-# ARGV: expected_version, the record without its version ("|<len(h)>|" h c meta), the timeline entry,
-#       timeline_len, idem_ttl, now, event ('' for none), post_id, retention_seconds,
-#       "<created unix seconds>:<alert id>" (the event's entry in the user's index), alerts kept per user,
-#       the post id's fingerprint
-ADVANCE = """
-local seen = redis.call('GET', KEYS[3]) or ''
-local n = redis.call('LLEN', KEYS[2])
--- records of the format before issue 17 (or of an older replica): converted first, by the caller
-if #seen ~= 4 * n or redis.call('EXISTS', KEYS[4]) == 1 then return {'migrate'} end
-local now, ttl, pid = tonumber(ARGV[6]), tonumber(ARGV[5]), ARGV[8]
--- an entry: tag u8, received u32 (big-endian unix seconds), len(post id) u8, post id, ...
-local function received(e)
-  local b1, b2, b3, b4 = string.byte(e, 2, 5)
-  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-end
-local at = 1
-while true do
-  local i = string.find(seen, ARGV[12], at, true)
-  if not i then break end
-  if (i - 1) % 4 == 0 then
-    local e = redis.call('LINDEX', KEYS[2], (i - 1) / 4)
-    if string.byte(e, 6) == #pid and string.sub(e, 7, 6 + #pid) == pid and received(e) + ttl > now then
-      return {'duplicate', e}
-    end
-  end
-  at = i + 1
-end
-local cur = redis.call('GET', KEYS[1])
-local v = 0
-if cur then v = tonumber(string.match(cur, '^(%d+)|')) end
-if v ~= tonumber(ARGV[1]) then
-  return {'conflict', tostring(v), cur or ''}
-end
-local nv = v + 1
-redis.call('SET', KEYS[1], nv .. ARGV[2])
-n = redis.call('RPUSH', KEYS[2], ARGV[3])
-local k, keep = 0, tonumber(ARGV[4])
-while n - k > keep and received(redis.call('LINDEX', KEYS[2], k)) + ttl <= now do k = k + 1 end
-seen = seen .. ARGV[12]
-if k > 0 then
-  redis.call('LTRIM', KEYS[2], k, -1)
-  seen = string.sub(seen, 4 * k + 1)
-end
-redis.call('SET', KEYS[3], seen)
--- retention: a user without posts for ARGV[9] seconds disappears on their own, alerts included
-redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('EXPIRE', KEYS[2], ARGV[9])
-redis.call('EXPIRE', KEYS[3], ARGV[9])
-if ARGV[7] ~= '' then
-  redis.call('RPUSH', KEYS[5], ARGV[7])
-  redis.call('EXPIRE', KEYS[5], ARGV[9])
-  -- the alert, with the step that raised it; the user's index of alerts drops those older than the
-  -- retention and, past ARGV[11] of them, the oldest
-  local cutoff = tonumber(ARGV[6]) - tonumber(ARGV[9])
-  local kept, dropped = {}, {}
-  for entry in string.gmatch(redis.call('HGET', KEYS[6], 'index') or '', '%S+') do
-    local ts, id = string.match(entry, '^([^:]+):(.+)$')
-    if tonumber(ts) < cutoff then table.insert(dropped, id) else table.insert(kept, entry) end
-  end
-  table.insert(kept, ARGV[10])
-  while #kept > tonumber(ARGV[11]) do
-    table.insert(dropped, string.match(table.remove(kept, 1), '^[^:]+:(.+)$'))
-  end
-  if #dropped > 0 then redis.call('HDEL', KEYS[6], unpack(dropped)) end
-  redis.call('HSET', KEYS[6], string.match(ARGV[10], '^[^:]+:(.+)$'), ARGV[7], 'index', table.concat(kept, ' '))
-end
-redis.call('EXPIRE', KEYS[6], ARGV[9])
-return {'ok', tostring(nv)}
-"""
-
-# KEYS: state, timeline, post_index, pending events, relayed event ids, alerts, relay in-flight mark, seen;
-# ARGV: post records' prefix (records of the format before issue 17, found through post_index)
-ERASE = """
-local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
-local n = 0
-for _, id in ipairs(ids) do n = n + redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[7])
-return n + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[8])
-"""
+# idempotency window; reads show only the last `timeline_length`. The scripts: service/lua/state_*.lua.
 MIGRATE_ATTEMPTS = 3  # a user's records are converted once; more only while an older replica writes them
 
 
@@ -284,8 +204,8 @@ class StateStore:
                             lease_seconds=relay_lease_seconds)
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
-        self._advance = redis.register_script(ADVANCE)
-        self._erase = redis.register_script(ERASE)
+        self._advance = lua.STATE_ADVANCE.bind(redis)
+        self._erase = lua.STATE_ERASE.bind(redis)
         self.legacy = LegacyRecords(redis, idempotency_ttl=idempotency_ttl, retention_seconds=retention_seconds)
 
     async def ping(self) -> bool:
@@ -325,29 +245,30 @@ class StateStore:
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
             reply = await retried(lambda: self._advance(
-                keys=[keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
-                      keys.pending_events(user_id), keys.alerts(user_id)],
-                args=[expected, tail, entry, self._timeline_length, self._ttl, f"{now:.6f}",
-                      json_codec.dumps(event) if event else "", post_id, self._retention,
-                      index_entry(event, now) if event else "", self._alerts_per_user,
-                      timeline_codec.fingerprint(post_id)],
+                keys={"state": keys.state(user_id), "timeline": keys.timeline(user_id), "seen": keys.seen(user_id),
+                      "post_index": keys.post_index(user_id), "pending": keys.pending_events(user_id),
+                      "alerts": keys.alerts(user_id)},
+                args={"expected_version": expected, "record_tail": tail, "entry": entry,
+                      "timeline_length": self._timeline_length, "idempotency_ttl": self._ttl, "now": f"{now:.6f}",
+                      "event": json_codec.dumps(event) if event else "", "post_id": post_id,
+                      "retention_seconds": self._retention, "index_entry": index_entry(event, now) if event else "",
+                      "alerts_per_user": self._alerts_per_user, "fingerprint": timeline_codec.fingerprint(post_id)},
             ), self._slot_retry)
-            if reply[0] != b"migrate":
+            if reply.status != "migrate":
                 break
             await retried(lambda: self.legacy.convert(user_id), self._slot_retry)  # then write again, converted
         else:
             raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
-        kind = reply[0].decode()
-        if kind == "duplicate":
-            return Advance("duplicate", prior_result=timeline_codec.decode(reply[1], user_id))
-        if kind == "conflict":
-            version = int(reply[1])
-            if version == 0 or not reply[2]:
+        if reply.status == "duplicate":
+            return Advance("duplicate", prior_result=timeline_codec.decode(reply.values[0], user_id))
+        if reply.status == "conflict":
+            version, current = int(reply.values[0]), reply.values[1]
+            if version == 0 or not current:
                 self._cache.pop(user_id, None)
                 return Advance("conflict", version=version)
-            self._remember(user_id, reply[2])
-            return Advance("conflict", version=version, current=UserState.from_record(reply[2]))
-        version = int(reply[1])
+            self._remember(user_id, current)
+            return Advance("conflict", version=version, current=UserState.from_record(current))
+        version = int(reply.values[0])  # "ok"
         self._remember(user_id, b"%d" % version + tail)
         event_id = None
         if event is not None:
@@ -378,11 +299,13 @@ class StateStore:
         self._cache.pop(user_id, None)
         prefix = keys.post(user_id, "")
         removed = await guarded(self.relay.forget(user_id))  # alerts not yet delivered go too
-        return removed + int(await retried(lambda: self._erase(
-            keys=[keys.state(user_id), keys.timeline(user_id), keys.post_index(user_id),
-                  keys.pending_events(user_id), keys.user_events(user_id), keys.alerts(user_id),
-                  keys.relay_inflight(user_id), keys.seen(user_id)],
-            args=[prefix]), self._slot_retry))
+        reply = await retried(lambda: self._erase(
+            keys={"state": keys.state(user_id), "timeline": keys.timeline(user_id), "post_index": keys.post_index(user_id),
+                  "pending": keys.pending_events(user_id), "user_events": keys.user_events(user_id),
+                  "alerts": keys.alerts(user_id), "relay_inflight": keys.relay_inflight(user_id),
+                  "seen": keys.seen(user_id)},
+            args={"post_prefix": prefix}), self._slot_retry)
+        return removed + int(reply.values[0])
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
         raw = await guarded(self.redis.xrange(self.outbox, count=count))

@@ -15,35 +15,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import keys
+from service import keys, lua
 from service.alerts.lifecycle import STATUSES
 
-# KEYS: by time, owners, by status (one per status); ARGV: cutoff (unix seconds), at most this many.
-# Alerts recorded before the cutoff have expired with their users' retention: forget them here too.
-EXPIRE_OLD = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-if #ids == 0 then return 0 end
-redis.call('HDEL', KEYS[2], unpack(ids))
-for i = 1, #KEYS do
-  if i ~= 2 then redis.call('ZREM', KEYS[i], unpack(ids)) end
-end
-return #ids
-"""
+# Its scripts: service/lua/alerts_*.lua (scripts, not MULTI: a Redis Cluster client runs a script on the
+# slot's node, all or nothing).
 EXPIRE_BATCH = 500
-# KEYS: the status sets, the one to list the alert in last; ARGV: alert id, score. Scripts, not
-# MULTI: a Redis Cluster client runs a script on the slot's node, all or nothing.
-MOVE = """
-for i = 1, #KEYS - 1 do redis.call('ZREM', KEYS[i], ARGV[1]) end
-return redis.call('ZADD', KEYS[#KEYS], ARGV[2], ARGV[1])
-"""
-# KEYS: by time, owners, the status sets; ARGV: alert ids
-REMOVE = """
-redis.call('HDEL', KEYS[2], unpack(ARGV))
-for i = 1, #KEYS do
-  if i ~= 2 then redis.call('ZREM', KEYS[i], unpack(ARGV)) end
-end
-return 0
-"""
 
 
 def created_seconds(alert: dict[str, Any]) -> float:
@@ -59,9 +36,9 @@ class AlertIndex:
     def __init__(self, redis: aioredis.Redis, *, retention_seconds: int) -> None:
         self.redis = redis
         self.retention = retention_seconds
-        self._expire_old = redis.register_script(EXPIRE_OLD)
-        self._move = redis.register_script(MOVE)
-        self._remove = redis.register_script(REMOVE)
+        self._expire_old = lua.ALERTS_EXPIRE_OLD.bind(redis)
+        self._move = lua.ALERTS_MOVE.bind(redis)
+        self._remove = lua.ALERTS_REMOVE.bind(redis)
 
     @staticmethod
     def add(pipe: Any, user_id: str, alert: dict[str, Any]) -> None:
@@ -76,15 +53,18 @@ class AlertIndex:
 
     async def expire_old(self, now: float) -> int:
         """Forget up to a batch of alerts older than the retention; returns how many."""
-        return int(await self._expire_old(keys=[keys.alerts_by_time(), keys.alert_owners(), *status_keys()],
-                                          args=[now - self.retention, EXPIRE_BATCH]))
+        reply = await self._expire_old(keys={"by_time": keys.alerts_by_time(), "owners": keys.alert_owners()},
+                                       key_tail=status_keys(), args={"cutoff": now - self.retention, "batch": EXPIRE_BATCH})
+        return int(reply.values[0])
 
     async def move(self, alert_id: str, score: float, status: str) -> None:
         """The alert's status is now ``status``: only that status set lists it."""
         others = [keys.alerts_by_status(other) for other in STATUSES if other != status]
-        await self._move(keys=[*others, keys.alerts_by_status(status)], args=[alert_id, score])
+        await self._move(keys={"target": keys.alerts_by_status(status)}, key_tail=others,
+                         args={"alert_id": alert_id, "score": score})
 
     async def remove(self, alert_ids: list[str]) -> None:
         """Unlist these alerts (their records are gone: erased or expired)."""
         if alert_ids:
-            await self._remove(keys=[keys.alerts_by_time(), keys.alert_owners(), *status_keys()], args=alert_ids)
+            await self._remove(keys={"by_time": keys.alerts_by_time(), "owners": keys.alert_owners()},
+                               key_tail=status_keys(), arg_tail=alert_ids)

@@ -19,20 +19,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import json_codec, keys, metrics
+from service import json_codec, keys, lua, metrics
 from service.alerts import lifecycle
 from service.alerts.index import AlertIndex, created_seconds
 from service.errors import AlertNotFound, BadRequest, StateConflict
 from service.state_store import guarded
 
-# KEYS: the user's alerts; ARGV: alert id, the record as read, the record to write instead
-SWAP = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 'missing' end
-if cur ~= ARGV[2] then return 'changed' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 'ok'
-"""
 SWAP_ATTEMPTS = 8
 MAX_LIMIT = 200
 SCAN_LIMIT = 1000  # alerts one listing request examines at most (filters can skip many): bounded work
@@ -111,7 +103,7 @@ class AlertStore:
         self.redis = redis
         self.index = index
         self.clock = clock
-        self._swap = redis.register_script(SWAP)
+        self._swap = lua.ALERT_SWAP.bind(redis)  # a compare-and-set of the record
 
     # --- reading ------------------------------------------------------------------------------
     async def list(self, *, status: str | None = None, user_id: str | None = None, type: str | None = None,
@@ -201,11 +193,12 @@ class AlertStore:
             updated = step(current)
             if updated is current:  # nothing to change: a repeated request
                 return current
-            reply = await guarded(self._swap(keys=[keys.alerts(user_id)],
-                                             args=[alert_id, raw, json_codec.dumps(updated)]))
-            if reply == b"missing":
+            reply = await guarded(self._swap(keys={"alerts": keys.alerts(user_id)},
+                                             args={"alert_id": alert_id, "expected": raw,
+                                                   "replacement": json_codec.dumps(updated)}))
+            if reply.status == "missing":
                 raise AlertNotFound(f"no alert {alert_id}")
-            if reply == b"ok":
+            if reply.status == "ok":  # else 'conflict': changed since read, try again
                 await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
                 if updated["status"] == "resolved":
                     metrics.ALERT_VERDICTS.labels(updated["verdict"]).inc()

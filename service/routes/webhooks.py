@@ -192,11 +192,11 @@ async def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, request
     if not await deliveries.log(webhook_id, 1, only=delivery_id):
         raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
     outcome = await deliveries.replay(webhook_id, delivery_id)
-    if outcome == 0:
+    if outcome == "missing":
         raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
-    if outcome == -1:
+    if outcome == "pending":
         raise DeliveryNotReplayable("the delivery is still pending: its next attempt is scheduled")
-    if outcome == -2:
+    if outcome == "disabled":
         raise DeliveryNotReplayable("the webhook is disabled")
     request.app.state.dispatcher.wake()
     return (await deliveries.log(webhook_id, 1, only=delivery_id))[0]

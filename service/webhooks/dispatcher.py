@@ -254,7 +254,9 @@ class Dispatcher:
         else:
             assert delay is not None
             attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso_time(time.time() + delay)
-            await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
+            outcome, _ = await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
+            if outcome == "stale":  # another replica claimed it after our lease ran out: theirs counts
+                log.warning("webhook delivery %s: lease lost, result discarded", claimed.id)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, float | None, bytes]:
         """Status, Retry-After, and the start of the answer (for the log; a huge body is not read)."""
@@ -267,9 +269,10 @@ class Dispatcher:
             return response.status_code, retry_after_seconds(response.headers.get("retry-after")), excerpt
 
     async def _finish(self, claimed: Claimed, attempt: dict[str, Any] | None, status: str, reason: str) -> None:
-        left = await self.deliveries.record(claimed, attempt, status, reason=reason)
-        if left == -1:
-            log.warning("webhook delivery %s: lease lost, result discarded", claimed.id)
+        outcome, left = await self.deliveries.record(claimed, attempt, status, reason=reason)
+        if outcome != "ok":  # 'stale': the lease was lost; 'erased': the user was erased meanwhile
+            log.warning("webhook delivery %s: %s, result discarded", claimed.id,
+                        "lease lost" if outcome == "stale" else "user erased")
             return
         metrics.WEBHOOK_DELIVERIES.labels(status).inc()
         if status == "dead_lettered":

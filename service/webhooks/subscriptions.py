@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import keys
+from service import keys, lua
 from service.timestamps import iso_time
 from service.webhooks.urls import redacted
 from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
@@ -67,28 +67,11 @@ class Subscription:
                    previous_secret=text.get("previous_secret"), previous_secret_until=float(until) if until else None)
 
 
-# KEYS: subscription; ARGV: new secret, until when the old one still signs. 0 when there is no such subscription.
-ROTATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'previous_secret', redis.call('HGET', KEYS[1], 'secret'),
-  'previous_secret_until', ARGV[2], 'secret', ARGV[1])
-return 1
-"""
-
-# KEYS: subscription. 0 when there is no such subscription.
-ENABLE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'enabled')
-redis.call('HDEL', KEYS[1], 'disabled_reason')
-return 1
-"""
-
-
 class Subscriptions:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._rotate = redis.register_script(ROTATE)
-        self._enable = redis.register_script(ENABLE)
+        self._rotate = lua.WEBHOOK_ROTATE_SECRET.bind(redis)
+        self._enable = lua.WEBHOOK_ENABLE.bind(redis)
 
     async def create(self, url: str, events: list[str], secret: str) -> Subscription:
         sub = Subscription(id=f"wh_{secrets.token_hex(12)}", url=url, events=tuple(dict.fromkeys(events)),
@@ -110,13 +93,15 @@ class Subscriptions:
         """Sign with ``secret`` from now on, and with the old secret too for ``grace_seconds``; one
         script, so two rotations at once cannot lose the secret in between."""
         until = repr(round(time.time() + grace_seconds, 6))
-        if not await guarded(self._rotate(keys=[keys.webhook(sub_id)], args=[secret, until])):
+        reply = await guarded(self._rotate(keys={"subscription": keys.webhook(sub_id)},
+                                           args={"secret": secret, "previous_until": until}))
+        if reply.status == "missing":
             return None
         return await self.get(sub_id)
 
     async def enable(self, sub_id: str) -> Subscription | None:
         """Deliver again to a subscription that was disabled (its receiver answered 410)."""
-        if not await guarded(self._enable(keys=[keys.webhook(sub_id)])):
+        if (await guarded(self._enable(keys={"subscription": keys.webhook(sub_id)}))).status == "missing":
             return None
         return await self.get(sub_id)
 

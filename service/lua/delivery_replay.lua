@@ -1,0 +1,29 @@
+-- delivery_replay: send a finished delivery again, a fresh retry schedule and the same webhook-id
+-- (service/webhooks/deliveries.py, POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry).
+--
+-- KEYS  delivery_key      the delivery's record
+--       attempts_key      its attempts (the new round counts from here)
+--       due_key           deliveries by when their next attempt is due
+--       subscription_key  the subscription
+-- ARGV  delivery_id       the delivery's id
+--       now               unix seconds
+-- Returns 'ok' | 'missing' (no such delivery) | 'pending' (its next attempt is scheduled already)
+--       | 'disabled' (the subscription is not enabled)
+local delivery_key = KEYS[1]
+local attempts_key = KEYS[2]
+local due_key = KEYS[3]
+local subscription_key = KEYS[4]
+local delivery_id = ARGV[1]
+local now = ARGV[2]
+
+if redis.call('EXISTS', delivery_key) == 0 then return 'missing' end
+if redis.call('HGET', delivery_key, 'status') == 'pending' then return 'pending' end
+if redis.call('HGET', subscription_key, 'status') ~= 'enabled' then return 'disabled' end
+redis.call('HSET', delivery_key, 'status', 'pending', 'base', redis.call('LLEN', attempts_key),
+  'next_attempt_at', now, 'updated_at', now, 'reason', '')
+redis.call('HDEL', delivery_key, 'finished_at')
+redis.call('HINCRBY', delivery_key, 'replays', 1)
+redis.call('PERSIST', delivery_key)
+redis.call('PERSIST', attempts_key)
+redis.call('ZADD', due_key, now, delivery_id)
+return 'ok'
