@@ -154,8 +154,10 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
     async def body(store: StateStore) -> None:
         redis_client.zadd(keys.relay_marks(), {"v": 100.0})
         script = store.relay._unmark
-        assert await script(keys=[keys.relay_marks()], args=["v", repr(99.5)]) == 0  # re-marked since
-        assert await script(keys=[keys.relay_marks()], args=["v", repr(100.0)]) == 1
+        reply = await script(keys={"marks": keys.relay_marks()}, args={"user_id": "v", "score_seen": repr(99.5)})
+        assert reply.status == "conflict"  # re-marked since
+        reply = await script(keys={"marks": keys.relay_marks()}, args={"user_id": "v", "score_seen": repr(100.0)})
+        assert reply.status == "ok"
 
     run(_with_store(redis_server.url, body))
 
@@ -176,18 +178,20 @@ def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_l
         lease, refs, inflight = keys.relay_lease("w"), keys.user_events("w"), keys.relay_inflight("w")
         redis_client.set(lease, "mine")
 
-        async def trim(*, keys: list[str], args: list[object]) -> bool:  # the commit's trim, refs aside
+        async def trim(*, first_read: bytes, read_count: int) -> bool:  # the commit's trim, refs aside
             before = redis_client.llen(pending)
-            await store.relay._commit(keys=[lease, *keys, refs, inflight],
-                                      args=["mine", *args, 0, 60, "1-0 e"])
+            await store.relay._commit(
+                keys={"lease": lease, "pending": pending, "user_events": refs, "relay_inflight": inflight},
+                args={"token": "mine", "first_read": first_read, "read_count": read_count, "cutoff_ms": 0,
+                      "retention_seconds": 60}, arg_tail=["1-0 e"])
             return redis_client.llen(pending) < before
 
-        assert await trim(keys=[pending], args=[b"e1", 1])  # the first relay trims what it moved
+        assert await trim(first_read=b"e1", read_count=1)  # the first relay trims what it moved
         redis_client.rpush(pending, b"e2")  # a newer event arrives
-        assert not await trim(keys=[pending], args=[b"e1", 1])  # a second relay of e1 leaves e2 alone
+        assert not await trim(first_read=b"e1", read_count=1)  # a second relay of e1 leaves e2 alone
         assert redis_client.lrange(pending, 0, -1) == [b"e2"]
         redis_client.set(keys.relay_lock(), "another-replica")
-        assert not await store.relay._release(keys=[keys.relay_lock()], args=["mine"])
+        assert (await store.relay._release(keys={"lock": keys.relay_lock()}, args={"token": "mine"})).status == "stale"
         assert redis_client.get(keys.relay_lock()) == b"another-replica"
 
     run(_with_store(redis_server.url, body))

@@ -353,8 +353,8 @@ def test_a_claim_is_exclusive_until_its_lease_expires_and_a_stale_result_is_disc
         later = time.time()
         heir = await store.claim(did, later, later + 5)
         assert heir is not None and heir.token == 2
-        assert await store.record(winner, {"attempt": 1}, "delivered") == -1  # the dead one's late word
-        assert await store.record(heir, {"attempt": 1}, "delivered") == 0  # last open delivery: XACK
+        assert await store.record(winner, {"attempt": 1}, "delivered") == ("stale", 0)  # the dead one's late word
+        assert await store.record(heir, {"attempt": 1}, "delivered") == ("ok", 0)  # last open delivery: XACK
         assert await store.due(time.time() + 60, 10) == []
         await client.aclose()
 
