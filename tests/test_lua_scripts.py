@@ -15,7 +15,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from service import lua
+from service import keys, lua
+from service.calibration import LiveCalibration
+from service.config import Settings
 from service.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,3 +219,30 @@ def test_every_status_is_in_the_documented_vocabulary() -> None:
     documented = set(re.findall(r"`([a-z_]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()
                                                              if line.startswith("| `"))))
     assert {status for script in SCRIPTS for status in script.statuses} == documented
+
+
+def test_a_full_generation_of_calibration_counts_rotates_once(redis_server: EmbeddedRedis,
+                                                              redis_client: redis.Redis) -> None:
+    """calibration_rotate through the live calibration: the first replica to see the generation full
+    moves on and the oldest counts go; a replica that saw the same generation finds it moved ('conflict')."""
+    model = "temporal:4"
+    settings = Settings(target_false_alarms_per_1000=0.5, calibration_min_posts=1000, calibration_generation_posts=1000)
+    redis_client.hset(keys.calibration_counts(model, -1), "n:0", 5)  # the generation before: dropped by the rotation
+    rotate_keys = {"meta": keys.calibration_meta(model), "previous_counts": keys.calibration_counts(model, -1)}
+
+    async def body() -> tuple[int, lua.Reply]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            live = LiveCalibration(client, model, settings)
+            for _ in range(1000):
+                live.record(500, None, False)
+            await live.sync()
+            late = await lua.CALIBRATION_ROTATE.bind(client)(keys=rotate_keys, args={"generation": 0})
+            return live.generation, late
+        finally:
+            await client.aclose()
+
+    generation, late = asyncio.run(body())
+    assert generation == 1 and redis_client.hget(keys.calibration_meta(model), "gen") == b"1"
+    assert not redis_client.exists(keys.calibration_counts(model, -1))
+    assert late == lua.Reply("conflict", (b"1",))
