@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -204,10 +205,16 @@ def test_a_status_the_script_does_not_declare_fails_loudly(redis_server: Embedde
 
 @pytest.mark.slow
 def test_the_wheel_ships_every_script(tmp_path: Path) -> None:
-    """The runtime images install the wheel (`pip install .` in the Dockerfile): the scripts are package data."""
+    """The runtime images copy pyproject.toml, README.md and service/, then `pip install .` (Dockerfile):
+    built from the same copy, the wheel carries every script as package data."""
     pytest.importorskip("setuptools")
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "service", source / "service", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(tmp_path), str(source)], check=True, capture_output=True, timeout=300)
     wheel = next(tmp_path.glob("emodrift-*.whl"))
     shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("service/lua/")}
     assert shipped == {f"service/lua/{path.name}" for path in FILES} | {"service/lua/__init__.py"}
