@@ -17,7 +17,7 @@ NOSCRIPT; the Redis Cluster client sends it to the node of its keys' slot) and c
 A name missing or unknown raises ``ScriptCallError`` before anything reaches Redis. Every script answers
 a status string (``'ok'``, ``'conflict'``, ...; never a magic number), or an array whose first element
 is the status and the rest values; a status the script does not declare raises ``ScriptReplyError``.
-docs/lua.md lists the scripts and the status vocabulary.
+docs/lua.md: the conventions and the status vocabulary; docs/lua_scripts.md (``make docs``) lists the scripts.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Script:
         head, values = (raw[0], tuple(raw[1:])) if isinstance(raw, list) and raw else (raw, ())
         status = head.decode() if isinstance(head, bytes) else head
         if status not in self.statuses:
-            raise ScriptReplyError(f"{self.name} answered {raw!r}; it declares {', '.join(self.statuses)}")
+            raise ScriptReplyError(f"{self.name} answered {head!r:.80}; it declares {', '.join(self.statuses)}")
         return Reply(status, values)
 
 
