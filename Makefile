@@ -99,9 +99,10 @@ train: $(STAMP)
 	$(BIN)/python -m benchmarks.calibrate --write --version 3
 	$(BIN)/python -m benchmarks.calibrate --write --version 4
 
-# ruff (settings in pyproject.toml); CI runs it before the tests
+# ruff on every tree, then mypy strict on service/ (settings of both in pyproject.toml); CI runs it before the tests
 lint: $(STAMP)
 	$(BIN)/ruff check service model export benchmarks tests examples
+	$(BIN)/mypy service
 
 clean:
 	rm -rf $(VENV) .pytest_cache data demo-output
