@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
+import cv2.data  # the cascade files; cv2's stubs leave the submodule out of the package
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
@@ -73,6 +74,9 @@ class FaceCrop:
 
 
 class Detector(Protocol):
+    """What ``prepare`` and ``Pipeline`` need of a face detector: ``service.faces.BlazeFaceDetector``
+    (the service's default) and the Haar ``FaceDetector`` below both satisfy it."""
+
     name: str
 
     def detect(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -284,7 +288,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
         raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
-        img = Image.open(io.BytesIO(data), formats=[fmt])
+        img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = img.size  # from the header: nothing decoded yet
         if width * height > max_pixels:
             raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels}")

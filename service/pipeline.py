@@ -66,7 +66,7 @@ def as_distribution(values: np.ndarray | list[float]) -> dict[str, float]:
 class Pipeline:
     def __init__(
         self, settings: Settings, store: StateStore, batcher: MicroBatcher, temporal: TemporalModel,
-        face_detector: images.FaceDetector, emotion_tag: str, shadow: TemporalModel | None = None,
+        face_detector: images.Detector, emotion_tag: str, shadow: TemporalModel | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
