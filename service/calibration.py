@@ -304,6 +304,8 @@ class LiveCalibration:
         if self.frozen:
             self._apply_stored(await self.redis.get(keys.calibration_scales(self.model)))
             return
+        if self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
+            raise RuntimeError("live calibration has no Redis client to sync with")
         pending, self._pending = self._pending, Counter()
         meta = keys.calibration_meta(self.model)
         pipe = self.redis.pipeline(transaction=False)

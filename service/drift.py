@@ -91,7 +91,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
@@ -129,7 +129,7 @@ class ScoreProfile:
             raise ValueError("a score profile needs equal-length mean and sd (sd >= 0)")
 
     @classmethod
-    def from_manifest(cls, entry: dict) -> "ScoreProfile":
+    def from_manifest(cls, entry: dict[str, Any]) -> "ScoreProfile":
         """From the temporal manifest's ``score_profile`` (export/score_profile.py writes it)."""
         return cls(str(entry["id"]).rsplit("/", 1)[-1], tuple(map(float, entry["mean"])), tuple(map(float, entry["sd"])))
 
@@ -248,7 +248,7 @@ class DriftDetector:
         self.posts_seen += 1
         self.restart_model, self.level, self.crossed = False, None, None
         share_on = cfg.share_threshold > 0 and negative_share is not None
-        if share_on:
+        if share_on and negative_share is not None:  # share_on implies it; mypy cannot see that
             recent = negative_share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (negative_share - self.sh_recent)
             self.sh_recent = round(recent, 6)
         if self.status == "drifting":
@@ -282,7 +282,7 @@ class DriftDetector:
                     z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
                     self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
                 fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
-                if share_on and self.sh_n >= SHARE_MIN_POSTS:
+                if share_on and negative_share is not None and self.sh_n >= SHARE_MIN_POSTS:
                     z = (negative_share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
                     z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
                     self.sh_up = round(max(0.0, self.sh_up + z - cfg.share_slack), 4)
@@ -294,7 +294,7 @@ class DriftDetector:
                 self._measure(y, share_on)
         if self.cooldown_left > 0 or self.status != "stable":
             self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
-        if share_on:
+        if share_on and negative_share is not None:
             self._learn_share(negative_share)
         self._learn(x)
         if self.status == "warming_up":

@@ -17,6 +17,7 @@ alert fires: for each, the post id, how much it moved the drift score, and the C
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from service.emotions import LABELS
 
@@ -49,7 +50,7 @@ def run_length(labels: str, target: int) -> int:
 
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
-            deltas: Sequence[float], labels: str, posts_seen: int) -> dict:
+            deltas: Sequence[float], labels: str, posts_seen: int) -> dict[str, Any]:
     """The ``evidence`` block of an alert (see the module docstring)."""
     after_top = max(range(len(LABELS)), key=lambda i: after[i])
     n = len(post_ids)

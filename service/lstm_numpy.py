@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -60,8 +61,9 @@ def from_onnx(path: Path) -> NumpyLSTMStep | None:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
 
-    def consumer(op: str, first: str):  # the node of type op whose first input is `first`
-        return next(n for n in graph.node if n.op_type == op and n.input[0] == first)
+    def consumer(op: str, first: str) -> onnx.NodeProto:  # the node of type op whose first input is `first`
+        # cast: onnx's stubs leave the protobuf's repeated fields as Any
+        return cast("onnx.NodeProto", next(n for n in graph.node if n.op_type == op and n.input[0] == first))
 
     try:
         sub = consumer("Sub", "x")

@@ -143,8 +143,8 @@ def forget_dead_workers(directory: str) -> list[int]:
         pid = path[:-3].rsplit("_", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             dead.add(int(pid))
-    for pid in dead:
-        multiprocess.mark_process_dead(pid, directory)
+    for gone in dead:
+        multiprocess.mark_process_dead(gone, directory)
     return sorted(dead)
 
 

@@ -32,7 +32,7 @@ import hashlib
 import struct
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from service import json_codec
 from service.emotions import LABELS
@@ -122,7 +122,7 @@ def received(entry: bytes) -> int:
 
 def post_id(entry: bytes) -> str | None:
     if entry[:1] == b"{":
-        return json_codec.loads(entry).get("post_id")
+        return cast("str | None", json_codec.loads(entry).get("post_id"))  # orjson parses to Any
     size = entry[5]
     return entry[6:6 + size].decode()
 
