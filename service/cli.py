@@ -57,7 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
         # access logs are off by default: request paths carry user ids
         uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                    timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+                    # annotated int, but it is asyncio.wait_for's timeout: fractions of a second hold
+                    timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]
                     # nothing reads the client's address (rate limits are per API key, logs carry no
                     # IPs), so X-Forwarded-* need not be parsed on every request
                     proxy_headers=False,

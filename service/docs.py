@@ -45,7 +45,7 @@ def _sections() -> dict[str, str]:
 
 
 def _default(field: FieldInfo) -> str:
-    value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+    value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]  # no Settings factory takes the data argument
     if value is PydanticUndefined or value is None:
         return "unset"
     if isinstance(value, Path):
@@ -62,7 +62,7 @@ def _kind(field: FieldInfo) -> str:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
-    names = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path",
+    names: dict[object, str] = {str: "text", int: "integer", float: "number", bool: "`true` \\| `false`", Path: "path",
              SecretStr: "text (secret)"}
     if typing.get_origin(annotation) is list:
         return f"comma-separated list ({names[typing.get_args(annotation)[0]]})"
@@ -84,10 +84,10 @@ def settings_markdown() -> str:
            f"Every setting is an environment variable with the `{prefix}` prefix, read in one place "
            "(`service/config.py`); lists are comma-separated. Invalid values stop the service at start-up "
            "with the reason.\n"]
-    current = None
+    current: str | None = None
     for name, field in Settings.model_fields.items():
-        if sections.get(name) != current:
-            current = sections.get(name)
+        if sections[name] != current:  # every field has one ("general" above the first heading)
+            current = sections[name]
             out.append(f"\n## {current[:1].upper() + current[1:]}\n\n| variable | default | values | what |\n|---|---|---|---|\n")
         what = (field.description or "").replace("|", "\\|")
         out.append(f"| `{prefix}{name.upper()}` | {_default(field)} | {_kind(field)} | {what} |\n")
@@ -162,8 +162,8 @@ def _metric_comments() -> dict[str, str]:
 
 def _exposed_name(collector: MetricWrapperBase) -> str:
     # prometheus_client keeps a counter's name without "_total" and adds it when exposing the samples
-    name = collector._name  # type: ignore[attr-defined]
-    return f"{name}_total" if collector._type == "counter" else name  # type: ignore[attr-defined]
+    name = collector._name
+    return f"{name}_total" if collector._type == "counter" else name
 
 
 def metrics_markdown() -> str:
@@ -177,13 +177,13 @@ def metrics_markdown() -> str:
            "`_bucket`, `_sum` and `_count` series.\n\n",
            "| metric | type | labels | buckets | what |\n|---|---|---|---|---|\n"]
     for name, collector in _collectors():
-        kind = collector._type  # type: ignore[attr-defined]
+        kind = collector._type
         if kind == "gauge":
-            kind += f" ({collector._multiprocess_mode})"  # type: ignore[attr-defined]
-        labels = ", ".join(f"`{label}`" for label in collector._labelnames) or "-"  # type: ignore[attr-defined]
+            kind += f" ({collector._multiprocess_mode})"  # type: ignore[attr-defined]  # Gauge's own attribute
+        labels = ", ".join(f"`{label}`" for label in collector._labelnames) or "-"
         bounds = getattr(collector, "_upper_bounds", None)
         buckets = ", ".join(f"{b:g}" for b in bounds if b != float("inf")) if bounds else "-"
-        what = collector._documentation  # type: ignore[attr-defined]
+        what = collector._documentation
         if note := notes.get(name):
             what += f" ({note})" if not note[0].isupper() else f". {note}"
         what = what.replace("|", "\\|")

@@ -41,8 +41,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from service import json_codec, keys
+from service.emotions import LABELS
 from service.state_store import StateStore
-from service.temporal import LABELS
 from service.timestamps import iso_time
 
 FORMAT = "emodrift.timelines"

@@ -102,11 +102,13 @@ class DeliveryLog(BaseModel):
 
 
 async def get_subscriptions(request: Request) -> Subscriptions:
-    return request.app.state.webhooks
+    subscriptions: Subscriptions = request.app.state.webhooks  # app.state's attributes are Any
+    return subscriptions
 
 
 async def get_deliveries(request: Request) -> Deliveries:
-    return request.app.state.deliveries
+    deliveries: Deliveries = request.app.state.deliveries
+    return deliveries
 
 
 # What Subscriptions.create and delivery_id() make. A path id that cannot be one is not found, before

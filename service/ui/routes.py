@@ -49,7 +49,8 @@ class FormRefused(Exception):
 
 
 def codec(request: Request) -> SessionCodec:
-    return request.app.state.ui_sessions
+    sessions: SessionCodec = request.app.state.ui_sessions  # app.state's attributes are Any
+    return sessions
 
 
 async def page_session(request: Request) -> Session:

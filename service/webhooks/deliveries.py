@@ -26,7 +26,8 @@ import redis.asyncio as aioredis
 from service import keys, lua
 from service.webhooks import events
 from service.timestamps import iso_time
-from service.webhooks.subscriptions import Subscription, guarded
+from service.state_store import guarded
+from service.webhooks.subscriptions import Subscription
 
 LOG_LENGTH = 1000  # deliveries indexed per subscription
 DEAD_LETTER_MAXLEN = 100_000

@@ -7,7 +7,7 @@ from the alert the pipeline recorded, so ``data`` is an ``Alert`` as /v1/alerts 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
@@ -25,7 +25,7 @@ SIGNED = ("Signed as Standard Webhooks 1.0 prescribes: verify `webhook-signature
 WebhookId = Annotated[str, Header(alias="webhook-id", description="the alert's id (data.id)")]
 WebhookTimestamp = Annotated[str, Header(alias="webhook-timestamp", description="unix seconds of this attempt")]
 WebhookSignature = Annotated[str, Header(alias="webhook-signature", description="space-separated `v1,<base64>`")]
-RECEIVED = {200: {"description": "received; any 2xx acknowledges"}}
+RECEIVED: dict[int | str, dict[str, Any]] = {200: {"description": "received; any 2xx acknowledges"}}
 
 
 @router.post("drift.started", operation_id="driftStarted", summary="A user's emotional pattern started to drift",

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from service import keys, lua
 from service.timestamps import iso_time
 from service.webhooks.urls import redacted
-from service.state_store import guarded  # noqa: F401 - the webhooks modules import it from here
+from service.state_store import guarded
 
 
 
