@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from service import json_codec, keys, lua, timeline_codec
+from service import json_codec, keys, lua, replies, timeline_codec
 
 
 def convert_entries(entries: list[bytes], index: list[tuple[str, float]], records: list[bytes | None],
@@ -52,12 +52,12 @@ class LegacyRecords:
         """Rewrite the user's records in the compact format; False if a write came between (retry).
         Redis errors propagate: the caller maps them (state_store.guarded)."""
         state = await (self.redis.get(keys.state(user_id)))
-        version = int(state.split(b"|", 1)[0]) if state else 0
-        entries = await (self.redis.lrange(keys.timeline(user_id), 0, -1))
+        version = int(replies.as_bytes(state).split(b"|", 1)[0]) if state else 0
+        entries = replies.members(await (self.redis.lrange(keys.timeline(user_id), 0, -1)))
         index = [(member.decode(), score) for member, score in
-                 await (self.redis.zrange(keys.post_index(user_id), 0, -1, withscores=True))]
+                 replies.scored(await (self.redis.zrange(keys.post_index(user_id), 0, -1, withscores=True)))]
         record_keys = [keys.post(user_id, pid) for pid, _ in index]
-        records = await (self.redis.mget(record_keys)) if record_keys else []
+        records = replies.values(await (self.redis.mget(record_keys))) if record_keys else []
         new = convert_entries(entries, index, records, self._ttl)
         seen = b"".join(timeline_codec.fingerprint(timeline_codec.post_id(entry) or "") for entry in new)
         reply = await self._convert(

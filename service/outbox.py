@@ -34,7 +34,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from service import keys, lua
+from service import keys, lua, replies
 from service.alerts.index import AlertIndex
 
 log = logging.getLogger("emodrift.outbox")
@@ -141,15 +141,14 @@ class Outbox:
         found: dict[str, str] = {}
         start = f"{since_ms}-0"
         while len(found) < len(event_ids):
-            entries = await self.redis.xrange(self.stream, min=start, max="+", count=1000)
+            entries = replies.entries(await self.redis.xrange(self.stream, min=start, max="+", count=1000))
             for stream_id, fields in entries:
                 event_id = json.loads(fields[b"event"]).get("id")
                 if event_id in event_ids:
-                    found[event_id] = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+                    found[event_id] = replies.text(stream_id)
             if len(entries) < 1000:
                 break
-            last = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
-            start = "(" + last
+            start = "(" + replies.text(entries[-1][0])
         return found
 
     async def left_in_flight(self, user_id: str) -> list[tuple[str, str]]:
@@ -170,8 +169,8 @@ class Outbox:
             return 0
         relayed = 0
         try:
-            stale = await self.redis.zrangebyscore(keys.relay_marks(), "-inf", now - self.grace, withscores=True,
-                                                   start=0, num=1000)
+            stale = replies.scored(await self.redis.zrangebyscore(
+                keys.relay_marks(), "-inf", now - self.grace, withscores=True, start=0, num=1000))
             for raw_user, score in stale:
                 user_id = raw_user.decode()
                 moved = await self.relay(user_id)
@@ -199,8 +198,9 @@ class Outbox:
 
     async def event_refs(self, user_id: str) -> list[tuple[str, str]]:
         """(stream id, event id) of the user's relayed events within the retention period."""
-        raw = await self.redis.lrange(keys.user_events(user_id), 0, -1)
-        return [tuple(item.decode().split(" ", 1)) for item in raw]  # type: ignore[misc]
+        raw = replies.members(await self.redis.lrange(keys.user_events(user_id), 0, -1))
+        # each item is "<stream id> <event id>" (written by the relay script)
+        return [(stream_id, event_id) for stream_id, event_id in (item.decode().split(" ", 1) for item in raw)]
 
     async def forget(self, user_id: str) -> int:
         """Erasure: remove the user's relayed events from the stream (those a relay that died added

@@ -30,7 +30,7 @@ from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedErro
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service import json_codec, keys, lua, metrics, timeline_codec
+from service import json_codec, keys, lua, metrics, replies, timeline_codec
 from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
@@ -219,10 +219,11 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        raw = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
-        if not raw:
+        reply = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
+        if not reply:
             self._cache.pop(user_id, None)
             return None
+        raw = replies.as_bytes(reply)
         self._remember(user_id, raw)
         return UserState.from_record(raw)
 
@@ -284,7 +285,7 @@ class StateStore:
         index = await guarded(self.redis.hget(keys.alerts(user_id), "index"))
         if not index:
             return None
-        latest = index.rsplit(b" ", 1)[-1].split(b":", 1)[1]
+        latest = replies.as_bytes(index).rsplit(b" ", 1)[-1].split(b":", 1)[1]
         raw = await guarded(self.redis.hget(keys.alerts(user_id), latest))
         return json_codec.loads(raw) if raw else None
 
@@ -293,7 +294,7 @@ class StateStore:
         more while their post ids are inside the idempotency window: those answer retries only."""
         raw = await retried(lambda: self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1),
                             self._slot_retry)
-        return [timeline_codec.decode(item, user_id) for item in raw]
+        return [timeline_codec.decode(item, user_id) for item in replies.members(raw)]
 
     async def erase(self, user_id: str) -> int:
         self._cache.pop(user_id, None)
@@ -308,5 +309,5 @@ class StateStore:
         return removed + int(reply.values[0])
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
-        raw = await guarded(self.redis.xrange(self.outbox, count=count))
+        raw = replies.entries(await guarded(self.redis.xrange(self.outbox, count=count)))
         return [(eid.decode(), json_codec.loads(fields[b"event"])) for eid, fields in raw]

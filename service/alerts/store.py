@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import json_codec, keys, lua, metrics
+from service import json_codec, keys, lua, metrics, replies
 from service.alerts import lifecycle
 from service.alerts.index import AlertIndex, created_seconds
 from service.errors import AlertNotFound, BadRequest, StateConflict
@@ -45,9 +45,9 @@ def decode_cursor(cursor: str) -> Position:
         raise BadRequest("cursor: not a next_cursor this API returned") from exc
 
 
-def user_index(raw: bytes | None) -> list[Position]:
+def user_index(raw: bytes | str | None) -> list[Position]:
     """The positions in a user's ``index`` field, newest first."""
-    entries = [entry.split(":", 1) for entry in (raw or b"").decode().split()]
+    entries = [entry.split(":", 1) for entry in replies.text(raw or b"").split()]
     return sorted(((float(ts), alert_id) for ts, alert_id in entries), reverse=True)
 
 
@@ -69,8 +69,8 @@ class _Source:
         out, self.buffer = self.buffer[:n], self.buffer[n:]
         top = "+inf" if self.cursor is None else repr(self.cursor[0])  # inclusive: ties come after it
         while len(out) < n:
-            raw = await guarded(self.redis.zrevrangebyscore(self.key, top, "-inf", start=self.offset,
-                                                            num=n - len(out), withscores=True))
+            raw = replies.scored(await guarded(self.redis.zrevrangebyscore(
+                self.key, top, "-inf", start=self.offset, num=n - len(out), withscores=True)))
             if not raw:
                 break
             self.offset += len(raw)
@@ -154,7 +154,7 @@ class AlertStore:
         if user_id is not None:
             raw = await guarded(self.redis.hmget(keys.alerts(user_id), alert_ids))
             return [json_codec.loads(item) if item else None for item in raw]
-        owners = await guarded(self.redis.hmget(keys.alert_owners(), alert_ids))
+        owners = replies.values(await guarded(self.redis.hmget(keys.alert_owners(), alert_ids)))
         owned = [(alert_id, owner.decode()) for alert_id, owner in zip(alert_ids, owners) if owner]
         records: dict[str, Any] = {}
         if owned:
@@ -168,13 +168,15 @@ class AlertStore:
     async def _locate(self, alert_id: str) -> tuple[str, bytes]:
         """(user id, the stored record) of the alert, or AlertNotFound."""
         owner = await guarded(self.redis.hget(keys.alert_owners(), alert_id))
-        raw = await guarded(self.redis.hget(keys.alerts(owner.decode()), alert_id)) if owner else None
-        if raw is None:
+        user_id = replies.text(owner) if owner else None
+        raw = await guarded(self.redis.hget(keys.alerts(user_id), alert_id)) if user_id else None
+        if raw is None or user_id is None:
             raise AlertNotFound(f"no alert {alert_id}")
-        return owner.decode(), raw  # type: ignore[union-attr]
+        return user_id, replies.as_bytes(raw)
 
     async def get(self, alert_id: str) -> dict[str, Any]:
-        return json_codec.loads((await self._locate(alert_id))[1])
+        alert: dict[str, Any] = json_codec.loads((await self._locate(alert_id))[1])  # orjson parses to Any
+        return alert
 
     # --- judging ------------------------------------------------------------------------------
     async def acknowledge(self, alert_id: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import keys, lua
+from service import keys, lua, replies
 from service.webhooks import events
 from service.timestamps import iso_time
 from service.state_store import guarded
@@ -91,7 +91,7 @@ class Deliveries:
 
     async def due(self, now: float, limit: int) -> list[str]:
         ids = await guarded(self.redis.zrangebyscore(keys.deliveries_due(), "-inf", now, start=0, num=limit))
-        return [raw.decode() for raw in ids]
+        return [raw.decode() for raw in replies.members(ids)]
 
     async def claim(self, did: str, now: float, lease_until: float) -> Claimed | None:
         """The delivery leased to this replica until ``lease_until``; None when it is not due (another
@@ -158,7 +158,7 @@ class Deliveries:
             ids = [only] if await guarded(self.redis.zscore(keys.webhook_deliveries(sub_id), only)) is not None else []
         else:
             newest = await guarded(self.redis.zrevrange(keys.webhook_deliveries(sub_id), 0, limit - 1))
-            ids = [raw.decode() for raw in newest]
+            ids = [raw.decode() for raw in replies.members(newest)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for did in ids:
                 pipe.hgetall(keys.delivery(did))

@@ -34,7 +34,7 @@ import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from service import keys, metrics
+from service import keys, metrics, replies
 from service.config import Settings
 from service.errors import InvalidWebhookUrl
 from service.webhooks import events
@@ -114,10 +114,10 @@ class Dispatcher:
 
     # --- outbox -> deliveries -------------------------------------------------------------------
     async def _read(self) -> None:
-        reply = await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                            count=64, block=self.block_ms)
+        reply = replies.streams(await self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"},
+                                                            count=64, block=self.block_ms))
         subs = await self.subscriptions.all() if reply else []  # once per batch, not per entry
-        for _stream, entries in reply or []:
+        for _stream, entries in reply:
             for stream_id, fields in entries:
                 await self._take(stream_id.decode(), fields, subs)
 
@@ -194,7 +194,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the lease expires and another attempt follows
             log.warning("webhook delivery %s: %s", claimed.id, type(exc).__name__)  # the text may hold the URL
         finally:
-            self._inflight.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._inflight.discard(asyncio.current_task())
             self._wake.set()
 
     async def _deliver(self, claimed: Claimed) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service import keys, lua
+from service import keys, lua, replies
 from service.timestamps import iso_time
 from service.webhooks.urls import redacted
 from service.state_store import guarded
@@ -86,7 +86,7 @@ class Subscriptions:
         return sub
 
     async def get(self, sub_id: str) -> Subscription | None:
-        raw = await guarded(self.redis.hgetall(keys.webhook(sub_id)))
+        raw = replies.fields(await guarded(self.redis.hgetall(keys.webhook(sub_id))))
         return Subscription.from_redis(raw) if raw else None
 
     async def rotate(self, sub_id: str, secret: str, grace_seconds: float) -> Subscription | None:
@@ -114,7 +114,7 @@ class Subscriptions:
         return list(dict.fromkeys(raw.decode() for raw in ever + current))
 
     async def all(self) -> list[Subscription]:
-        ids = await guarded(self.redis.zrange(keys.webhook_index(), 0, -1))
+        ids = replies.members(await guarded(self.redis.zrange(keys.webhook_index(), 0, -1)))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
