@@ -53,6 +53,7 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
     if settings.redis_cluster:
         # reinitialize_steps=0: on MOVED, patch the one slot's owner; redis-py's default closes every
         # connection each 5th MOVED, under the requests writing on them (500s while slots move)
+        # ignore: RedisCluster serves the same commands without subclassing Redis
         return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
                                      reinitialize_steps=0, **timeouts)  # type: ignore[return-value]
     # a blocking pool: past max_connections a command waits for a free one instead of failing at once

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +195,7 @@ class Settings(BaseSettings):
 
     @field_validator("recovery_threshold")
     @classmethod
-    def _recovery_below_threshold(cls, value: float | None, info) -> float | None:  # type: ignore[no-untyped-def]
+    def _recovery_below_threshold(cls, value: float | None, info: ValidationInfo) -> float | None:
         threshold = info.data.get("drift_threshold")
         if value is not None and threshold is not None and value >= threshold:
             raise ValueError("recovery_threshold must be below drift_threshold (hysteresis)")

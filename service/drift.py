@@ -381,6 +381,7 @@ class DriftDetector:
         if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)
+        # the stored record's values: its fields are picked by name above, their types are the record's
         return cls(config=config, **known)  # type: ignore[arg-type]
 
 

@@ -27,9 +27,9 @@ def convert_entries(entries: list[bytes], index: list[tuple[str, float]], record
     record_of = dict(zip((pid for pid, _ in index), records))
     in_timeline = {timeline_codec.post_id(entry) for entry in entries}
     # the ids past the timeline still answered as duplicates: older than every timeline entry
-    out = [timeline_codec.encode(json_codec.loads(record_of[pid]), written[pid], pid)  # type: ignore[arg-type]
+    out = [timeline_codec.encode(json_codec.loads(record), written[pid], pid)
            for pid, _ in sorted(index, key=lambda item: item[1])
-           if record_of[pid] is not None and pid not in in_timeline]
+           if (record := record_of[pid]) is not None and pid not in in_timeline]
     last_of = {timeline_codec.post_id(entry): i for i, entry in enumerate(entries)}
     for i, entry in enumerate(entries):
         if entry[:1] != b"{":  # already compact (written by this version)

@@ -55,8 +55,9 @@ def request_body(media_type: str, model: type[BaseModel] | None = None, *,
     """``openapi_extra`` declaring a required body of ``media_type``: a pydantic ``model``, or a plain
     JSON ``schema`` under ``name``."""
     key = model.__name__ if model is not None else name
-    assert key and (model is not None or schema is not None)
-    _BODIES[key] = model if model is not None else schema  # type: ignore[assignment]
+    body = model if model is not None else schema
+    assert key and body is not None
+    _BODIES[key] = body
     return {"requestBody": {"required": True,
                             "content": {media_type: {"schema": {"$ref": f"#/components/schemas/{key}"}}}}}
 
@@ -77,4 +78,4 @@ def install(app: FastAPI) -> None:
         schemas.update({key: value for key, value in _BODIES.items() if isinstance(value, dict)})
         return document
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook for a custom schema

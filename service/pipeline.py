@@ -171,9 +171,10 @@ class Pipeline:
                 earlier = await self.store.timeline(user_id, step.replay - 1)
                 state.h, state.c = self._replayed(earlier, scored, ts)
             compared = step.compared
-            if compared is not None and compared.replay > 1:  # the same, for the shadow's own new baseline
+            # the same, for the shadow's own new baseline (a comparison is made only when a shadow is served)
+            if compared is not None and self.shadow is not None and compared.replay > 1:
                 earlier = await self.store.timeline(user_id, compared.replay - 1)
-                self.shadow.restart(state, *self._replayed(earlier, scored, ts, self.shadow.temporal))  # type: ignore[union-attr]
+                self.shadow.restart(state, *self._replayed(earlier, scored, ts, self.shadow.temporal))
             event = None
             if event_type is not None:  # rare: the evidence comes from the timeline, one more read
                 event = lifecycle.opened(
@@ -195,8 +196,8 @@ class Pipeline:
             metrics.STATE_LATENCY.observe(time.perf_counter() - started)
             metrics.POSTS.labels(scored.source, "applied").inc()
             metrics.DRIFT_SCORE.observe(result["drift"]["score"])
-            if compared is not None:
-                self.shadow.record(compared)  # type: ignore[union-attr]
+            if compared is not None and self.shadow is not None:
+                self.shadow.record(compared)
             if event is not None:
                 if not backfill:  # a backfilled alert never reaches the outbox
                     metrics.ALERTS.labels(event["type"]).inc()

@@ -130,11 +130,11 @@ def post_id(entry: bytes) -> str | None:
 def decode(entry: bytes, user_id: str) -> dict[str, Any]:
     """The result the entry was written from (an entry of any format)."""
     if entry[:1] == b"{":  # written before this format
-        return json_codec.loads(entry)  # type: ignore[no-any-return]
+        return cast("dict[str, Any]", json_codec.loads(entry))
     tag, _, size = HEADER.unpack_from(entry)
     start = HEADER.size + size
     if tag == AS_JSON:
-        return json_codec.loads(entry[start:])  # type: ignore[no-any-return]
+        return cast("dict[str, Any]", json_codec.loads(entry[start:]))
     flags, micros, posts_seen = FIXED.unpack_from(entry, start)
     values = _unpack(entry[start + FIXED.size:start + FIXED.size + PACKED])
     rest = entry[start + FIXED.size + PACKED:]
