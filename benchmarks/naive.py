@@ -5,7 +5,7 @@ handler (Starlette's thread pool): the whole JPEG decoded at full size, converte
 shrunk to 270 px for OpenCV's Haar cascade, the face cropped, the emotion CNN run at batch 1, then
 the user's state read, stepped and written back with one Redis command per step (GET of the state,
 GET of the post id, SET, RPUSH, LTRIM, SET): read-modify-write without a compare-and-set. The temporal step
-and the drift detector are the service's own (``Pipeline._step``), so only the plumbing differs.
+and the drift detector are the service's own (``service.transition.advance``), so only the plumbing differs.
 
 ``python -m benchmarks.naive --port 8001 --redis-url redis://...`` serves it; benchmarks/load.py
 starts it on its own.
@@ -24,11 +24,11 @@ import redis
 from fastapi import FastAPI, File, Form
 from PIL import Image
 
-from service import keys, model_repository
+from service import calibration, keys, model_repository
 from service.config import Settings
 from service.images import CROP_SIZE, DETECT_SIDE, MARGIN, FaceDetector, _square_around
 from service.inference import EmotionModel, choose_provider
-from service.pipeline import Pipeline, Scored
+from service.transition import Post, Rules, Scored, advance
 from service.state_store import decode_record, encode_record
 from service.temporal import TemporalModel
 
@@ -37,7 +37,9 @@ def create_app(settings: Settings) -> FastAPI:
     choice = choose_provider("cpu")
     emotion = EmotionModel(model_repository.load(settings.model_repository, settings.emotion_model), choice)
     temporal = TemporalModel(model_repository.load(settings.model_repository, settings.temporal_model), choice)
-    steps = Pipeline(settings, None, None, temporal, None, emotion.artifact.tag)  # type: ignore[arg-type]
+    config = calibration.detector_config(temporal.artifact.manifest, calibration.overrides(settings),
+                                         temporal.score_profile)
+    rules = Rules(temporal, config, settings.recent_alpha, settings.baseline_alpha)
     detector = FaceDetector()
     db = redis.Redis.from_url(settings.redis_url)
     app = FastAPI(title="emodrift naive baseline")
@@ -66,8 +68,9 @@ def create_app(settings: Settings) -> FastAPI:
         if prior is not None:
             return {**json.loads(prior), "duplicate": True}
         raw = db.get(keys.state(user_id))
-        state = decode_record(raw) if raw else steps._new_state()
-        result, _event = steps._step(user_id, post_id, time.time(), scored, state)
+        previous = decode_record(raw) if raw else rules.new_state()
+        step = advance(previous, Post(user_id, post_id, time.time(), scored), rules)
+        state, result = step.state, step.result
         db.set(keys.state(user_id), encode_record(state.version + 1, state.h, state.c, state.meta()))
         db.rpush(keys.timeline(user_id), json.dumps(result))
         db.ltrim(keys.timeline(user_id), -settings.timeline_length, -1)

@@ -7,8 +7,9 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -23,7 +24,7 @@ from service.config import Settings, get_settings
 from service.embedded_redis import die_with_parent
 from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
-from service.inference import EmotionModel, choose_provider
+from service.inference import EmotionModel, ProviderChoice, choose_provider
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
@@ -33,7 +34,7 @@ from service.temporal import TemporalModel
 from service.ui import routes as ui
 from service.webhooks.deliveries import Deliveries
 from service.webhooks import payloads
-from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.dispatcher import STOP_TIMEOUT_SECONDS, Dispatcher
 from service.webhooks.subscriptions import Subscriptions
 
 log = logging.getLogger("emodrift")
@@ -76,68 +77,6 @@ def follow_supervisor() -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not settings.redis_url:
-            raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
-        follow_supervisor()
-        redis = connect_redis(settings)
-        choice = choose_provider(settings.provider)
-        emotion = EmotionModel(
-            model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version),
-            choice, settings.intra_op_threads)
-        temporal = TemporalModel(
-            model_repository.load(settings.model_repository, settings.temporal_model, settings.temporal_model_version),
-            choice)
-        shadow = None if settings.shadow_temporal_model_version is None else TemporalModel(
-            model_repository.load(settings.model_repository, settings.temporal_model,
-                                  settings.shadow_temporal_model_version), choice)
-        for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
-            metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
-        batcher = MicroBatcher(emotion, provider=choice.provider, max_batch=settings.max_batch_size,
-                               max_wait_ms=settings.max_batch_wait_ms, max_queue=settings.max_queue)
-        await batcher.start()
-        store = StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
-                           timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
-                           cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
-                           alerts_per_user=settings.alerts_per_user,
-                           relay_lease_seconds=settings.relay_lease_seconds,
-                           slot_retry_seconds=settings.redis_cluster_retry_seconds)
-        pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag,
-                            shadow)
-        app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
-        app.state.alerts = AlertStore(redis, store.relay.alerts)
-        sweeper = asyncio.create_task(store.relay.run_sweeper(settings.outbox_sweep_seconds), name="outbox-sweeper")
-        calibrating = asyncio.create_task(pipeline.live.run(settings.calibration_sync_seconds), name="live-calibration")
-        app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
-        # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
-        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
-        app.state.webhooks = Subscriptions(redis)
-        app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
-        app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
-        app.state.eraser = Eraser(store, app.state.alerts, app.state.webhooks, app.state.deliveries,
-                                  consumer_group=settings.webhook_consumer_group,
-                                  attempt_lease_seconds=app.state.dispatcher.lease,
-                                  tombstone_seconds=settings.erasure_tombstone_seconds)
-        await app.state.dispatcher.start()
-        log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
-        # What is built by now lives as long as the process (models, sessions, routes, schemas): keep
-        # it out of the collector's full passes, which otherwise walk it all and stall requests.
-        gc.freeze()
-        try:
-            yield
-        finally:
-            sweeper.cancel()
-            calibrating.cancel()
-            await app.state.dispatcher.stop()
-            await http.aclose()
-            app.state.pipeline = None
-            await batcher.stop()
-            pipeline.close()
-            await redis.aclose()
-
     app = FastAPI(
         title="emodrift",
         version="0.1.0",
@@ -147,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=openapi.operation_id,
         docs_url=None, redoc_url=None,  # served from local files below, not a CDN
     )
-    app.state.settings = settings
+    app.state.settings = settings or get_settings()
     app.state.pipeline = None
     errors.install(app)
     app.add_middleware(RequestMetrics)
@@ -158,3 +97,100 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     openapi.install(app)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Builds every client of the app (``start``). Each is registered with the exit stack as soon as it
+    exists, so a start-up step that fails closes what the steps before it built, in reverse order, as
+    shutdown does."""
+    async with AsyncExitStack() as stack:
+        await start(app, app.state.settings, stack)
+        # What is built by now lives as long as the process (models, sessions, routes, schemas): keep
+        # it out of the collector's full passes, which otherwise walk it all and stall requests.
+        gc.freeze()
+        yield
+
+
+async def start(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
+    """Redis, the models, the batcher, the pipeline, its background tasks, then the webhooks."""
+    if not settings.redis_url:
+        raise RuntimeError("EMODRIFT_REDIS_URL is not set (`emodrift serve` starts an embedded Redis)")
+    follow_supervisor()
+    redis = connect_redis(settings)
+    stack.push_async_callback(redis.aclose)
+    choice = choose_provider(settings.provider)
+    emotion, temporal, shadow = load_models(settings, choice)
+    batcher = MicroBatcher(emotion, provider=choice.provider, max_batch=settings.max_batch_size,
+                           max_wait_ms=settings.max_batch_wait_ms, max_queue=settings.max_queue)
+    stack.push_async_callback(batcher.stop)
+    await batcher.start()
+    store = state_store(redis, settings)
+    pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag, shadow)
+    stack.callback(retire, app, pipeline)
+    app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
+    app.state.alerts = AlertStore(redis, store.relay.alerts)
+    background(stack, store.relay.run_sweeper(settings.outbox_sweep_seconds), "outbox-sweeper")
+    background(stack, pipeline.live.run(settings.calibration_sync_seconds), "live-calibration")
+    app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
+    await start_webhooks(app, settings, redis, store, stack)
+    log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
+
+
+def load_models(settings: Settings, choice: ProviderChoice) -> tuple[EmotionModel, TemporalModel, TemporalModel | None]:
+    """The emotion CNN, the served temporal model and the shadow one (when configured)."""
+    emotion = EmotionModel(
+        model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version),
+        choice, settings.intra_op_threads)
+    temporal = TemporalModel(
+        model_repository.load(settings.model_repository, settings.temporal_model, settings.temporal_model_version),
+        choice)
+    shadow = None if settings.shadow_temporal_model_version is None else TemporalModel(
+        model_repository.load(settings.model_repository, settings.temporal_model,
+                              settings.shadow_temporal_model_version), choice)
+    for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
+        metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
+    return emotion, temporal, shadow
+
+
+def state_store(redis: aioredis.Redis, settings: Settings) -> StateStore:
+    return StateStore(redis, outbox=settings.outbox_stream, outbox_maxlen=settings.outbox_maxlen,
+                      timeline_length=settings.timeline_length, idempotency_ttl=settings.idempotency_ttl_seconds,
+                      cache_users=settings.state_cache_users, retention_seconds=settings.user_retention_seconds,
+                      alerts_per_user=settings.alerts_per_user,
+                      relay_lease_seconds=settings.relay_lease_seconds,
+                      slot_retry_seconds=settings.redis_cluster_retry_seconds)
+
+
+def retire(app: FastAPI, pipeline: Pipeline) -> None:
+    """No new post reaches the pipeline (they are answered "starting"); its decode threads stop."""
+    app.state.pipeline = None
+    pipeline.close()
+
+
+def background(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+    """Runs ``work`` as a task until the app stops (cancelled then, and awaited a bounded time)."""
+    task = asyncio.create_task(work, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_TIMEOUT_SECONDS)
+
+    stack.push_async_callback(cancel)
+
+
+async def start_webhooks(app: FastAPI, settings: Settings, redis: aioredis.Redis, store: StateStore,
+                         stack: AsyncExitStack) -> None:
+    """Subscriptions, deliveries, erasure and the dispatcher that sends the outbox's events."""
+    # One client for every webhook attempt; trust_env=False: no proxy taken from the environment.
+    http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+    stack.push_async_callback(http.aclose)
+    app.state.webhooks = Subscriptions(redis)
+    app.state.deliveries = Deliveries(redis, retention_seconds=settings.webhook_delivery_retention_seconds)
+    app.state.dispatcher = Dispatcher(redis, http, settings, app.state.webhooks, app.state.deliveries)
+    app.state.eraser = Eraser(store, app.state.alerts, app.state.webhooks, app.state.deliveries,
+                              consumer_group=settings.webhook_consumer_group,
+                              attempt_lease_seconds=app.state.dispatcher.lease,
+                              tombstone_seconds=settings.erasure_tombstone_seconds)
+    stack.push_async_callback(app.state.dispatcher.stop)
+    await app.state.dispatcher.start()

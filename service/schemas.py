@@ -8,11 +8,16 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
+from service.drift import Event
 from service.emotions import LABELS
+from service.webhooks import signing
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
@@ -270,6 +275,84 @@ class UserView(BaseModel):
 class TimelineView(BaseModel):
     user_id: str
     posts: list[dict[str, Any]]
+
+
+# --- webhook subscriptions and their delivery log (/v1/webhooks) ---------------------------------
+class WebhookCreate(BaseModel):
+    url: str = Field(description="http(s) receiver; private addresses only when the operator allows them")
+    events: list[Event] = Field(min_length=1, description="event types to receive")
+    secret: str | None = Field(None, description="whsec_ + base64 of 24-64 bytes; generated when absent")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_whsec(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.secret_key(value)  # ValueError -> 422 with the reason
+        return value
+
+
+class WebhookView(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    status: Literal["enabled", "disabled"]
+    created_at: str
+    disabled_reason: str | None = None
+    previous_secret_expires_at: str | None = Field(
+        None, description="after a rotation: until then deliveries carry a signature with the previous secret too")
+
+
+class WebhookCreated(WebhookView):
+    secret: str = Field(description="shown in this response only: keep it to verify signatures")
+
+
+class SecretRotation(BaseModel):
+    secret: str | None = Field(None, description="the new secret (whsec_ + base64 of 24-64 bytes); generated when absent")
+    grace_seconds: int | None = Field(
+        None, ge=0, le=7 * 24 * 3600,
+        description="how long deliveries are signed with the previous secret too; default EMODRIFT_WEBHOOK_SECRET_GRACE_SECONDS")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_whsec(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing.secret_key(value)
+        return value
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookView]
+
+
+class Attempt(BaseModel):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    result: Literal["delivered", "retry", "failed", "gone"]
+    response: str | None = None
+    retry_after_s: float | None = None
+    next_attempt_at: str | None = None
+
+
+class DeliveryView(BaseModel):
+    id: str
+    webhook_id: str = Field(description="the webhook-id header: the same on every attempt")
+    event_id: str
+    type: str
+    status: Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
+    reason: str | None
+    created_at: str
+    next_attempt_at: str | None
+    finished_at: str | None
+    replays: int
+    attempts: list[Attempt]
+
+
+class DeliveryLog(BaseModel):
+    webhook_id: str
+    deliveries: list[DeliveryView]
 
 
 class ErrorDetail(BaseModel):

@@ -48,7 +48,8 @@ def unpack(text: str) -> np.ndarray:
 
 def promote(state: UserState, served_tag: str) -> bool:
     """If the served model's state is in the shadow slot (the shadow was promoted), swap the slots;
-    True when it did. The served state goes to the shadow slot, where a rollback finds it."""
+    True when it did (the caller counts it once the state is written). The served state goes to the
+    shadow slot, where a rollback finds it."""
     slot = state.shadow
     if state.model == served_tag or slot is None or slot.get("model") != served_tag:
         return False
@@ -57,7 +58,6 @@ def promote(state: UserState, served_tag: str) -> bool:
                     "score": state.score, "pair": [pair[1], pair[0]]}
     state.model, state.h, state.c = served_tag, unpack(slot["h"]), unpack(slot["c"])
     state.detector, state.score = dict(slot.get("detector", {})), float(slot.get("score", 0.0))
-    metrics.STATE_PROMOTIONS.inc()
     return True
 
 
@@ -69,6 +69,7 @@ class Compared:
     alarms: tuple[bool, bool]  # drift.started raised by served, shadow
     episodes: tuple[str, ...]  # agreement classes of the episodes this post settled
     replay: int = 0  # the shadow's episode ended as a new baseline: posts its LSTM state is rebuilt over
+    reset: bool = False  # the user was new to this shadow model: its slot started afresh
 
 
 class Shadow:
@@ -84,10 +85,10 @@ class Shadow:
         """Steps the shadow slot of ``state`` (already advanced by the served model) on the post's features ``x``
         and emotion ``probabilities`` (the share rule's input)."""
         slot = state.shadow
-        if slot is None or slot.get("model") != self.tag:  # a user new to this shadow: start afresh
+        reset = slot is None or slot.get("model") != self.tag
+        if slot is None or reset:  # a user new to this shadow: start afresh
             h, c = self.temporal.initial_state()
             slot = {"model": self.tag, "detector": {}, "pair": [False, False]}
-            metrics.SHADOW_RESETS.inc()
         else:
             h, c = unpack(slot["h"]), unpack(slot["c"])
         detector = DriftDetector.from_dict(self.config, slot["detector"])
@@ -109,15 +110,17 @@ class Shadow:
                         "pair": [served_overlap and served_drifting, shadow_overlap and detector.drift_detected]}
         return Compared((state.score, step.drift_probability),
                         (served_event == "drift.started", shadow_event == "drift.started"), tuple(settled),
-                        detector.replay_posts if detector.restart_model else 0)
+                        detector.replay_posts if detector.restart_model else 0, reset)
 
     def restart(self, state: UserState, h: np.ndarray, c: np.ndarray) -> None:
-        """The shadow's LSTM state rebuilt after its new baseline (as the served one's is: Pipeline._replayed)."""
+        """The shadow's LSTM state rebuilt after its new baseline (as the served one's is: transition.replayed)."""
         assert state.shadow is not None
         state.shadow["h"], state.shadow["c"] = pack(h), pack(c)
 
     def record(self, compared: Compared) -> None:
         """Counts a post both models stepped (once its write succeeded)."""
+        if compared.reset:
+            metrics.SHADOW_RESETS.inc()
         for role, score, alarm in zip(ROLES, compared.scores, compared.alarms):
             metrics.TEMPORAL_SCORE.labels(role).observe(score)
             if alarm:

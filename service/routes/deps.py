@@ -7,6 +7,7 @@ thread hop per dependency per request (its cost: docs/performance.md, "Figures b
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
@@ -15,11 +16,13 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from service.alerts.store import AlertStore
 from service.config import Settings
-from service.errors import Forbidden, InvalidId, ModelUnavailable, Unauthorized
+from service.errors import DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, WebhookNotFound
 from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
 from service.schemas import ID_PATTERN, ID_RULE
 from service.state_store import StateStore
+from service.webhooks.deliveries import Deliveries
+from service.webhooks.subscriptions import Subscriptions
 
 
 # app.state's attributes are Any to the type checker: each getter names the type the lifespan built.
@@ -43,6 +46,35 @@ async def get_store(request: Request) -> StateStore:
 async def get_alerts(request: Request) -> AlertStore:
     alerts: AlertStore = request.app.state.alerts
     return alerts
+
+
+async def get_subscriptions(request: Request) -> Subscriptions:
+    subscriptions: Subscriptions = request.app.state.webhooks
+    return subscriptions
+
+
+async def get_deliveries(request: Request) -> Deliveries:
+    deliveries: Deliveries = request.app.state.deliveries
+    return deliveries
+
+
+# What Subscriptions.create and delivery_id() make. A path id that cannot be one is not found, before
+# it reaches a key: "<id>:dlv" named the subscription's delivery log (GET 500, DELETE wiped the log).
+WEBHOOK_ID = re.compile(r"wh_[0-9a-f]{24}")
+DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{24}")
+
+
+async def webhook_id_param(webhook_id: Annotated[str, Path(json_schema_extra={"pattern": "^wh_[0-9a-f]{24}$"})]) -> str:
+    if not WEBHOOK_ID.fullmatch(webhook_id):
+        raise WebhookNotFound(f"no webhook {webhook_id[:64]}")
+    return webhook_id
+
+
+async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)],
+                            delivery_id: Annotated[str, Path(json_schema_extra={"pattern": "^dlv_[0-9a-f]{24}$"})]) -> str:
+    if not DELIVERY_ID.fullmatch(delivery_id):
+        raise DeliveryNotFound(f"no delivery {delivery_id[:64]} for webhook {webhook_id}")
+    return delivery_id
 
 
 Scope = Literal["ingest", "admin"]
@@ -111,3 +143,7 @@ AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 UserId = Annotated[str, Depends(user_id_param)]
 ApiKey = Depends(require_scope("ingest"))
 AdminKey = Depends(require_scope("admin"))
+WebhookId = Annotated[str, Depends(webhook_id_param)]
+DeliveryId = Annotated[str, Depends(delivery_id_param)]
+SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
+DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]

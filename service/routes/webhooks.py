@@ -3,137 +3,22 @@ send a test event (Standard Webhooks 1.0)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import re
+from fastapi import APIRouter, Query, Request
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field, field_validator
-
-from service.drift import Event
 from service.errors import (
     DeliveryNotFound, DeliveryNotReplayable, InvalidWebhookUrl, WebhookDisabled, WebhookNotFound,
 )
-from service.routes.deps import AdminKey, SettingsDep
+from service.routes.deps import AdminKey, DeliveriesDep, DeliveryId, SettingsDep, SubscriptionsDep, WebhookId
+from service.schemas import DeliveryLog, DeliveryView, SecretRotation, WebhookCreate, WebhookCreated, WebhookList, WebhookView
 from service.webhooks import signing
-from service.webhooks.deliveries import Deliveries, delivery_id
+from service.webhooks.deliveries import delivery_id
 from service.webhooks.events import new_test_event
 from service.webhooks.subscriptions import Subscription, Subscriptions
 from service.webhooks.urls import check_url, has_credentials
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[AdminKey])  # subscriptions hold secrets
-
-
-class WebhookCreate(BaseModel):
-    url: str = Field(description="http(s) receiver; private addresses only when the operator allows them")
-    events: list[Event] = Field(min_length=1, description="event types to receive")
-    secret: str | None = Field(None, description="whsec_ + base64 of 24-64 bytes; generated when absent")
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_is_whsec(cls, value: str | None) -> str | None:
-        if value is not None:
-            signing.secret_key(value)  # ValueError -> 422 with the reason
-        return value
-
-
-class WebhookView(BaseModel):
-    id: str
-    url: str
-    events: list[str]
-    status: Literal["enabled", "disabled"]
-    created_at: str
-    disabled_reason: str | None = None
-    previous_secret_expires_at: str | None = Field(
-        None, description="after a rotation: until then deliveries carry a signature with the previous secret too")
-
-
-class WebhookCreated(WebhookView):
-    secret: str = Field(description="shown in this response only: keep it to verify signatures")
-
-
-class SecretRotation(BaseModel):
-    secret: str | None = Field(None, description="the new secret (whsec_ + base64 of 24-64 bytes); generated when absent")
-    grace_seconds: int | None = Field(
-        None, ge=0, le=7 * 24 * 3600,
-        description="how long deliveries are signed with the previous secret too; default EMODRIFT_WEBHOOK_SECRET_GRACE_SECONDS")
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_is_whsec(cls, value: str | None) -> str | None:
-        if value is not None:
-            signing.secret_key(value)
-        return value
-
-
-class WebhookList(BaseModel):
-    webhooks: list[WebhookView]
-
-
-class Attempt(BaseModel):
-    attempt: int
-    at: str
-    status_code: int | None
-    error: str | None
-    latency_ms: float
-    result: Literal["delivered", "retry", "failed", "gone"]
-    response: str | None = None
-    retry_after_s: float | None = None
-    next_attempt_at: str | None = None
-
-
-class DeliveryView(BaseModel):
-    id: str
-    webhook_id: str = Field(description="the webhook-id header: the same on every attempt")
-    event_id: str
-    type: str
-    status: Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
-    reason: str | None
-    created_at: str
-    next_attempt_at: str | None
-    finished_at: str | None
-    replays: int
-    attempts: list[Attempt]
-
-
-class DeliveryLog(BaseModel):
-    webhook_id: str
-    deliveries: list[DeliveryView]
-
-
-async def get_subscriptions(request: Request) -> Subscriptions:
-    subscriptions: Subscriptions = request.app.state.webhooks  # app.state's attributes are Any
-    return subscriptions
-
-
-async def get_deliveries(request: Request) -> Deliveries:
-    deliveries: Deliveries = request.app.state.deliveries
-    return deliveries
-
-
-# What Subscriptions.create and delivery_id() make. A path id that cannot be one is not found, before
-# it reaches a key: "<id>:dlv" named the subscription's delivery log (GET 500, DELETE wiped the log).
-WEBHOOK_ID = re.compile(r"wh_[0-9a-f]{24}")
-DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{24}")
-
-
-async def webhook_id_param(webhook_id: Annotated[str, Path(json_schema_extra={"pattern": "^wh_[0-9a-f]{24}$"})]) -> str:
-    if not WEBHOOK_ID.fullmatch(webhook_id):
-        raise WebhookNotFound(f"no webhook {webhook_id[:64]}")
-    return webhook_id
-
-
-async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)],
-                            delivery_id: Annotated[str, Path(json_schema_extra={"pattern": "^dlv_[0-9a-f]{24}$"})]) -> str:
-    if not DELIVERY_ID.fullmatch(delivery_id):
-        raise DeliveryNotFound(f"no delivery {delivery_id[:64]} for webhook {webhook_id}")
-    return delivery_id
-
-
-WebhookId = Annotated[str, Depends(webhook_id_param)]
-DeliveryId = Annotated[str, Depends(delivery_id_param)]
-SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
-DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 
 
 async def _existing(subscriptions: Subscriptions, webhook_id: str) -> Subscription:
