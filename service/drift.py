@@ -142,6 +142,15 @@ class ScoreProfile:
         return max(0.0, self.mean[min(index, len(self.mean) - 1)] - self.mean[-1])
 
 
+def _check_inputs(score: float, negative_share: float | None, scale: float) -> None:
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(f"score must be in [0, 1], got {score!r}")
+    if negative_share is not None and not 0.0 <= negative_share <= 1.0:
+        raise ValueError(f"negative_share must be in [0, 1], got {negative_share!r}")
+
+
 def logit(score: float) -> float:
     """The score on the log-odds scale, softened at 0 and 1 (0 → -4.6, 1 → 4.6)."""
     return math.log((score + 0.01) / (1.01 - score))
@@ -238,64 +247,22 @@ class DriftDetector:
         disgust, fear, sad) in what the emotion model said about it (None: the share rule skips it).
         ``scale`` (live calibration, > 0) multiplies every rule's threshold: the evidence and share
         CUSUMs' thresholds by it, the fast rule's on the logit scale by ``+ log(scale)``."""
-        if not scale > 0:
-            raise ValueError(f"scale must be > 0, got {scale!r}")
-        if not 0.0 <= score <= 1.0:
-            raise ValueError(f"score must be in [0, 1], got {score!r}")
-        if negative_share is not None and not 0.0 <= negative_share <= 1.0:
-            raise ValueError(f"negative_share must be in [0, 1], got {negative_share!r}")
+        _check_inputs(score, negative_share, scale)
         cfg = self.config
         self.posts_seen += 1
         self.restart_model, self.level, self.crossed = False, None, None
-        share_on = cfg.share_threshold > 0 and negative_share is not None
-        if share_on and negative_share is not None:  # share_on implies it; mypy cannot see that
-            recent = negative_share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (negative_share - self.sh_recent)
+        share = negative_share if cfg.share_threshold > 0 else None  # None: the share rule skips this post
+        if share is not None:
+            recent = share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (share - self.sh_recent)
             self.sh_recent = round(recent, 6)
         if self.status == "drifting":
-            # back means the score is low and, with the share rule on, the recent share near the reference again
-            back = score < cfg.recovery_threshold and (not share_on or self._share_back())
-            self.streak = self.streak + 1 if back else 0
-            if self.streak >= cfg.recovery_posts:
-                self.status, self.streak, self.resolution = "stable", 0, "recovered"
-                self.cooldown_left = cfg.cooldown_posts
-                self.episode_started_at = None
-                return "drift.ended"
-            started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
-            if cfg.rebaseline_posts and self.posts_seen - started >= cfg.rebaseline_posts:
-                self._rebaseline(started)
-                return "drift.ended"
-            return None
-        x = y = logit(score)
-        if cfg.profile is not None:  # both rules read the score against what it is at this post count
-            age = self.posts_seen - 1 - self.baseline_since
-            x, y = cfg.profile.standardise(x, age), x - cfg.profile.excess(age)
-        bar = logit(cfg.threshold) + math.log(scale)
-        high = y >= bar
-        fire = False
-        if self.status == "stable":
-            if self.cooldown_left > 0:
-                self.cooldown_left -= 1
-                self.streak, self.cusum = 0, 0.0
-            else:
-                self.streak = self.streak + 1 if high else 0
-                if cfg.cusum_threshold > 0 and self.ref_n >= cfg.reference_min_posts:
-                    z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
-                    self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
-                fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
-                if share_on and negative_share is not None and self.sh_n >= SHARE_MIN_POSTS:
-                    z = (negative_share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
-                    z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
-                    self.sh_up = round(max(0.0, self.sh_up + z - cfg.share_slack), 4)
-                    self.sh_down = round(max(0.0, self.sh_down - z - cfg.share_slack), 4)
-                    self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
-                    # never on one or two posts, however far off: a short dip is not a change
-                    fire = fire or (max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale
-                                    and self.sh_run >= SHARE_MIN_RUN)
-                self._measure(y, share_on)
+            return self._while_drifting(score, share is not None)
+        x, y = self._inputs(score)
+        fire = self._judge(x, y, share, scale) if self.status == "stable" else False
         if self.cooldown_left > 0 or self.status != "stable":
             self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
-        if share_on and negative_share is not None:
-            self._learn_share(negative_share)
+        if share is not None:
+            self._learn_share(share)
         self._learn(x)
         if self.status == "warming_up":
             if self.posts_seen >= cfg.warmup_posts:
@@ -304,12 +271,72 @@ class DriftDetector:
         if self.status == "stable" and cfg.confirm_posts > 1:
             self.fast_ys = ([*self.fast_ys, round(y, 4)])[1 - cfg.confirm_posts:]
         if fire:
-            self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
-            self.cal_peak, self.fast_ys = 0.0, []
-            self.episode_started_at = self.posts_seen
-            self.episodes += 1
+            self._start_episode()
             return "drift.started"
         return None
+
+    def _while_drifting(self, score: float, share_on: bool) -> Event | None:
+        """A post of an episode: does it end it, as a recovery or as a new baseline?"""
+        cfg = self.config
+        # back means the score is low and, with the share rule on, the recent share near the reference again
+        back = score < cfg.recovery_threshold and (not share_on or self._share_back())
+        self.streak = self.streak + 1 if back else 0
+        if self.streak >= cfg.recovery_posts:
+            self.status, self.streak, self.resolution = "stable", 0, "recovered"
+            self.cooldown_left = cfg.cooldown_posts
+            self.episode_started_at = None
+            return "drift.ended"
+        started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
+        if cfg.rebaseline_posts and self.posts_seen - started >= cfg.rebaseline_posts:
+            self._rebaseline(started)
+            return "drift.ended"
+        return None
+
+    def _inputs(self, score: float) -> tuple[float, float]:
+        """The evidence rule's input ``x`` and the fast rule's ``y``: the logit score, read against what it
+        is at this post count when the model has a score profile."""
+        x = y = logit(score)
+        profile = self.config.profile
+        if profile is not None:
+            age = self.posts_seen - 1 - self.baseline_since
+            x, y = profile.standardise(x, age), x - profile.excess(age)
+        return x, y
+
+    def _judge(self, x: float, y: float, share: float | None, scale: float) -> bool:
+        """A stable user's post: the three rules' statistics moved on (none during a cooldown); True when
+        one of them fires."""
+        cfg = self.config
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.streak, self.cusum = 0, 0.0
+            return False
+        self.streak = self.streak + 1 if y >= logit(cfg.threshold) + math.log(scale) else 0
+        if cfg.cusum_threshold > 0 and self.ref_n >= cfg.reference_min_posts:
+            z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
+            self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
+        fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
+        if share is not None and self.sh_n >= SHARE_MIN_POSTS:
+            share_fires = self._share_evidence(share, scale)
+            fire = fire or share_fires
+        self._measure(y, share is not None)
+        return fire
+
+    def _share_evidence(self, share: float, scale: float) -> bool:
+        """The share rule's two CUSUMs moved on by this post's standardised share; True when it fires."""
+        cfg = self.config
+        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
+        z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
+        self.sh_up = round(max(0.0, self.sh_up + z - cfg.share_slack), 4)
+        self.sh_down = round(max(0.0, self.sh_down - z - cfg.share_slack), 4)
+        self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
+        # never on one or two posts, however far off: a short dip is not a change
+        return max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
+
+    def _start_episode(self) -> None:
+        self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
+        self.cal_peak, self.fast_ys = 0.0, []
+        self.episode_started_at = self.posts_seen
+        self.episodes += 1
 
     def _measure(self, y: float, share_on: bool) -> None:
         """This judged post's level (the largest of the rules' statistics over their thresholds at scale 1)

@@ -22,28 +22,47 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 
 def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
     n = len(posts)
-    plot_w = WIDTH - LEFT - RIGHT
-    step = plot_w / max(n, 1)
-
-    def x(i: float) -> float:
-        return LEFT + (i + 0.5) * step
-
+    grid = _Grid((WIDTH - LEFT - RIGHT) / max(n, 1))
+    y_valence = TOP + BAND + GAP
+    y_score = y_valence + VAL + GAP
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
            f'<title>emodrift timeline of {escape(user_id)}</title>',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(user_id)}: last {n} posts</text>']
+           f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(user_id)}: last {n} posts</text>',
+           *_emotion_mix(posts, grid),
+           *_valence_panel(posts, grid, y_valence),
+           *_score_panel(posts, grid, y_score, threshold),
+           *_alert_markers(posts, grid, y_score + SCORE)]
+    if n:
+        first, last = escape(str(posts[0].get("created_at", ""))), escape(str(posts[-1].get("created_at", "")))
+        out.append(f'<text x="{LEFT}" y="{HEIGHT - 8}">{first}</text>'
+                   f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
 
-    # 1) the emotion mix: one stacked column per post
-    y0 = TOP
-    out.append(f'<g id="emotion-mix"><text x="{LEFT + 260}" y="22">emotion mix (top), valence, drift score</text>')
+
+class _Grid:
+    """Post ``i``'s column: ``step`` wide, centred at ``x(i)``."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+
+    def x(self, i: float) -> float:
+        return LEFT + (i + 0.5) * self.step
+
+
+def _emotion_mix(posts: list[dict[str, Any]], grid: _Grid) -> list[str]:
+    """Panel 1: the emotion mix, one stacked column per post, and the legend."""
+    step, y0 = grid.step, TOP
+    out = [f'<g id="emotion-mix"><text x="{LEFT + 260}" y="22">emotion mix (top), valence, drift score</text>']
     for i, post in enumerate(posts):
         probs = post.get("emotion", {}).get("probabilities", {})
         top = float(y0)
         for label in LABELS:
             h = BAND * float(probs.get(label, 0.0))
             if h > 0.05:
-                out.append(f'<rect x="{x(i) - step / 2:.2f}" y="{top:.2f}" width="{step:.2f}" height="{h:.2f}" '
+                out.append(f'<rect x="{grid.x(i) - step / 2:.2f}" y="{top:.2f}" width="{step:.2f}" height="{h:.2f}" '
                            f'fill="{COLOURS[label]}"/>')
             top += h
     out.append("</g>")
@@ -51,39 +70,41 @@ def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
         ly = y0 + 4 + k * 16
         out.append(f'<rect x="{WIDTH - RIGHT + 12}" y="{ly}" width="10" height="10" fill="{COLOURS[label]}"/>'
                    f'<text x="{WIDTH - RIGHT + 26}" y="{ly + 9}">{label}</text>')
+    return out
 
-    # 2) valence of each post
-    y1 = TOP + BAND + GAP
+
+def _valence_panel(posts: list[dict[str, Any]], grid: _Grid, y1: float) -> list[str]:
+    """Panel 2: the valence of each post."""
     valences = [_valence(post) for post in posts]
-    out.append(_axis(y1, VAL, "valence", "+1", "−1", mid="0"))
-    out.append(_polyline("valence", [(x(i), y1 + VAL * (1 - v) / 2) for i, v in enumerate(valences)], "#444"))
+    return [_axis(y1, VAL, "valence", "+1", "−1", mid="0"),
+            _polyline("valence", [(grid.x(i), y1 + VAL * (1 - v) / 2) for i, v in enumerate(valences)], "#444")]
 
-    # 3) drift score with the threshold
-    y2 = y1 + VAL + GAP
+
+def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, threshold: float) -> list[str]:
+    """Panel 3: the drift score with the alarm threshold."""
+    plot_w = WIDTH - LEFT - RIGHT
     scores = [float(post.get("drift", {}).get("score", 0.0)) for post in posts]
-    out.append(_axis(y2, SCORE, "drift score", "1", "0"))
     ty = y2 + SCORE * (1 - threshold)
-    out.append(f'<line id="threshold" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{ty:.2f}" y2="{ty:.2f}" '
-               f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + plot_w + 4}" y="{ty + 4:.2f}" '
-               f'fill="#d62728">threshold {threshold:g}</text>')
-    out.append(_polyline("score", [(x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4"))
+    return [_axis(y2, SCORE, "drift score", "1", "0"),
+            f'<line id="threshold" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{ty:.2f}" y2="{ty:.2f}" '
+            f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + plot_w + 4}" y="{ty + 4:.2f}" '
+            f'fill="#d62728">threshold {threshold:g}</text>',
+            _polyline("score", [(grid.x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4")]
 
-    # alert markers across all panels
-    out.append('<g id="alerts">')
+
+def _alert_markers(posts: list[dict[str, Any]], grid: _Grid, bottom: float) -> list[str]:
+    """Where alerts started (red) and ended (green), across all panels."""
+    out = ['<g id="alerts">']
     for i, post in enumerate(posts):
         alert = post.get("alert")
         if alert:
             colour = "#d62728" if alert["type"] == "drift.started" else "#2ca02c"
-            out.append(f'<line class="alert {escape(alert["type"])}" x1="{x(i):.2f}" x2="{x(i):.2f}" y1="{TOP}" '
-                       f'y2="{y2 + SCORE}" stroke="{colour}" stroke-width="2"/>'
-                       f'<text x="{x(i) + 3:.2f}" y="{y2 + SCORE + 16}" fill="{colour}">{escape(alert["type"])}</text>')
+            x = grid.x(i)
+            out.append(f'<line class="alert {escape(alert["type"])}" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" '
+                       f'y2="{bottom}" stroke="{colour}" stroke-width="2"/>'
+                       f'<text x="{x + 3:.2f}" y="{bottom + 16}" fill="{colour}">{escape(alert["type"])}</text>')
     out.append("</g>")
-    if n:
-        first, last = escape(str(posts[0].get("created_at", ""))), escape(str(posts[-1].get("created_at", "")))
-        out.append(f'<text x="{LEFT}" y="{HEIGHT - 8}">{first}</text>'
-                   f'<text x="{LEFT + plot_w}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+    return out
 
 
 def _valence(post: dict[str, Any]) -> float:
