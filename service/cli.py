@@ -106,7 +106,7 @@ def _timelines_export(args: argparse.Namespace) -> int:
     """Every user's timeline, pseudonymised, to --out (service/timelines_export.py, docs/timelines.md)."""
     import asyncio
 
-    from service import model_repository, timelines_export as tx
+    from service import timelines_export as tx
     from service.app import connect_redis
     from service.state_store import StateStore
 
@@ -115,25 +115,11 @@ def _timelines_export(args: argparse.Namespace) -> int:
         print("emodrift: set EMODRIFT_REDIS_URL to the Redis the service keeps its state in", file=sys.stderr)
         return 2
     try:
-        if args.keep_ids:
-            key = None
-        elif args.key_file is not None:
-            key = tx.read_key_file(args.key_file)
-        elif settings.export_pseudonym_key is not None:
-            key = settings.export_pseudonym_key.get_secret_value().encode()
-        else:
-            raise tx.ExportError("user ids are pseudonymised with a key: set EMODRIFT_EXPORT_PSEUDONYM_KEY or pass "
-                                 "--key-file (e.g. `head -c 32 /dev/urandom | base64 > pseudonym.key`), or "
-                                 "--keep-ids to export the real ids")
+        key = _pseudonym_key(args, settings)
     except (tx.ExportError, OSError) as error:
         print(f"emodrift: {error}", file=sys.stderr)
         return 2
-    models = {}
-    for name, version in ((settings.emotion_model, settings.emotion_model_version),
-                          (settings.temporal_model, settings.temporal_model_version)):
-        available = model_repository.versions(settings.model_repository, name)
-        if available:
-            models[name] = f"{name}:{version if version is not None else max(available)}"
+    models = _served_models(settings)
 
     async def run() -> tx.Summary:
         redis = connect_redis(settings)
@@ -156,6 +142,34 @@ def _timelines_export(args: argparse.Namespace) -> int:
         return 130
     print(f"{'continued' if summary.resumed else 'wrote'} {summary.out}: {summary.users} users, {summary.posts} posts")
     return 0
+
+
+def _pseudonym_key(args: argparse.Namespace, settings: Settings) -> bytes | None:
+    """The export's pseudonym key: --key-file, else EMODRIFT_EXPORT_PSEUDONYM_KEY; None with --keep-ids."""
+    from service import timelines_export as tx
+
+    if args.keep_ids:
+        return None
+    if args.key_file is not None:
+        return tx.read_key_file(args.key_file)
+    if settings.export_pseudonym_key is not None:
+        return settings.export_pseudonym_key.get_secret_value().encode()
+    raise tx.ExportError("user ids are pseudonymised with a key: set EMODRIFT_EXPORT_PSEUDONYM_KEY or pass "
+                         "--key-file (e.g. `head -c 32 /dev/urandom | base64 > pseudonym.key`), or "
+                         "--keep-ids to export the real ids")
+
+
+def _served_models(settings: Settings) -> dict[str, str]:
+    """The emotion and temporal models the service serves (name -> tag), as the export's header names them."""
+    from service import model_repository
+
+    models = {}
+    for name, version in ((settings.emotion_model, settings.emotion_model_version),
+                          (settings.temporal_model, settings.temporal_model_version)):
+        available = model_repository.versions(settings.model_repository, name)
+        if available:
+            models[name] = f"{name}:{version if version is not None else max(available)}"
+    return models
 
 
 def _version(_: argparse.Namespace) -> int:

@@ -194,75 +194,110 @@ async def export(
     checkpoint_path = checkpoint_path or out.with_name(out.name + ".checkpoint.json")
     resumed = checkpoint_path.exists()
     if resumed:
-        cp = Checkpoint.load(checkpoint_path)
-        if (cp.key_id, cp.keep_ids) != (pseudonym.key_id, pseudonym.key is None):
-            raise ExportError(f"{checkpoint_path} was written with another pseudonym key (or --keep-ids): "
-                              "rerun with the same key, or delete the checkpoint and the file to start over")
-        if not out.exists() or out.stat().st_size < cp.bytes:
-            raise ExportError(f"{out} is shorter than its checkpoint says ({cp.bytes} bytes): delete "
-                              f"{checkpoint_path} and {out} to start over")
-        with out.open("r+b") as handle:
-            handle.truncate(cp.bytes)  # drop what a killed run wrote after its last checkpoint
+        cp = _resume(out, checkpoint_path, pseudonym)
     else:
-        if out.exists():
-            raise ExportError(f"{out} exists and has no checkpoint ({checkpoint_path}): choose another --out "
-                              "or delete it")
-        cp = Checkpoint(out=str(out), key_id=pseudonym.key_id, keep_ids=pseudonym.key is None)
         header = {"format": FORMAT, "format_version": FORMAT_VERSION,
                   "exported_at": iso_time(time.time()), "labels": list(LABELS),
                   "pseudonymised": pseudonym.key is not None, "key_id": pseudonym.key_id,
                   "timeline_length": timeline_length, **(header_extra or {})}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(out, "wb") as gz:
-            gz.write(json_codec.dumps(header) + b"\n")
-        cp.bytes = out.stat().st_size
-        cp.save(checkpoint_path)
-    progress = progress or Progress()
-    limit = asyncio.Semaphore(CONCURRENT_USERS)
-
-    async def one(user_id: str) -> tuple[bytes, int] | None:
-        async with limit:
-            state = await store.load(user_id)
-            timeline = await store.timeline(user_id, timeline_length)
-        if state is None:  # erased or expired between SCAN and the read
-            return None
-        line = user_line(pseudonym(user_id), state.model, state.posts_seen, timeline)
-        return None if line is None else (json_codec.dumps(line) + b"\n", line["n"])
-
+        cp = _begin(out, checkpoint_path, pseudonym, header)
+    batches = _Batches(store, out, checkpoint_path, pseudonym, timeline_length, progress or Progress(), after_batch)
     nodes = await scan_nodes(redis)
     for name, node in sorted(nodes.items()):
-        if name in cp.finished:
-            continue
-        cursor = cp.cursors.get(name, 0)
-        while True:
-            cursor, found = await node.scan(cursor=cursor, match=keys.STATE_PATTERN, count=scan_count)
-            lines = await asyncio.gather(*(one(keys.user_of_state(key)) for key in found))
-            written = [line for line in lines if line is not None]
-            if written:
-                with out.open("ab") as raw:
-                    with gzip.GzipFile(fileobj=raw, mode="wb") as gz:  # one member per batch
-                        for line, _ in written:
-                            gz.write(line)
-                    raw.flush()
-                    os.fsync(raw.fileno())  # on disk before the checkpoint says so
-            cp.bytes = out.stat().st_size
-            cp.users += len(written)
-            cp.posts += sum(n for _, n in written)
-            cursor = int(cursor)
-            if cursor == 0:
-                cp.finished.append(name)
-                cp.cursors.pop(name, None)
-            else:
-                cp.cursors[name] = cursor
-            cp.save(checkpoint_path)
-            progress.update(cp.users, cp.posts)
-            if after_batch is not None:
-                after_batch(cp)
-            if cursor == 0:
-                break
+        if name not in cp.finished:
+            await batches.scan(node, name, cp, scan_count)
     for name, node in nodes.items():
         if node is not redis:
             await node.aclose()
-    progress.update(cp.users, cp.posts, final=True)
+    batches.progress.update(cp.users, cp.posts, final=True)
     checkpoint_path.unlink()
     return Summary(cp.users, cp.posts, resumed, out)
+
+
+def _resume(out: Path, checkpoint_path: Path, pseudonym: Pseudonymizer) -> Checkpoint:
+    """The checkpoint of an interrupted export, its file cut back to what the checkpoint vouches for."""
+    cp = Checkpoint.load(checkpoint_path)
+    if (cp.key_id, cp.keep_ids) != (pseudonym.key_id, pseudonym.key is None):
+        raise ExportError(f"{checkpoint_path} was written with another pseudonym key (or --keep-ids): "
+                          "rerun with the same key, or delete the checkpoint and the file to start over")
+    if not out.exists() or out.stat().st_size < cp.bytes:
+        raise ExportError(f"{out} is shorter than its checkpoint says ({cp.bytes} bytes): delete "
+                          f"{checkpoint_path} and {out} to start over")
+    with out.open("r+b") as handle:
+        handle.truncate(cp.bytes)  # drop what a killed run wrote after its last checkpoint
+    return cp
+
+
+def _begin(out: Path, checkpoint_path: Path, pseudonym: Pseudonymizer, header: dict[str, Any]) -> Checkpoint:
+    """A new export: the header line written, and the first checkpoint saved."""
+    if out.exists():
+        raise ExportError(f"{out} exists and has no checkpoint ({checkpoint_path}): choose another --out "
+                          "or delete it")
+    cp = Checkpoint(out=str(out), key_id=pseudonym.key_id, keep_ids=pseudonym.key is None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(out, "wb") as gz:
+        gz.write(json_codec.dumps(header) + b"\n")
+    cp.bytes = out.stat().st_size
+    cp.save(checkpoint_path)
+    return cp
+
+
+@dataclass
+class _Batches:
+    """One SCAN batch of users at a time: their lines appended as one gzip member, then a checkpoint."""
+
+    store: StateStore
+    out: Path
+    checkpoint_path: Path
+    pseudonym: Pseudonymizer
+    timeline_length: int
+    progress: Progress
+    after_batch: Callable[[Checkpoint], None] | None
+    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_USERS))
+
+    async def scan(self, node: aioredis.Redis, name: str, cp: Checkpoint, scan_count: int) -> None:
+        """Every user on ``node`` from its saved cursor on."""
+        cursor = cp.cursors.get(name, 0)
+        while True:
+            cursor, found = await node.scan(cursor=cursor, match=keys.STATE_PATTERN, count=scan_count)
+            lines = await asyncio.gather(*(self.line(keys.user_of_state(key)) for key in found))
+            written = [line for line in lines if line is not None]
+            self.append(written)
+            cursor = int(cursor)
+            self.checkpoint(cp, name, cursor, written)
+            if cursor == 0:
+                break
+
+    async def line(self, user_id: str) -> tuple[bytes, int] | None:
+        """The user's encoded line and its post count (None: no state, or an empty timeline)."""
+        async with self.limit:
+            state = await self.store.load(user_id)
+            timeline = await self.store.timeline(user_id, self.timeline_length)
+        if state is None:  # erased or expired between SCAN and the read
+            return None
+        line = user_line(self.pseudonym(user_id), state.model, state.posts_seen, timeline)
+        return None if line is None else (json_codec.dumps(line) + b"\n", line["n"])
+
+    def append(self, written: list[tuple[bytes, int]]) -> None:
+        if not written:
+            return
+        with self.out.open("ab") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb") as gz:  # one member per batch
+                for line, _ in written:
+                    gz.write(line)
+            raw.flush()
+            os.fsync(raw.fileno())  # on disk before the checkpoint says so
+
+    def checkpoint(self, cp: Checkpoint, name: str, cursor: int, written: list[tuple[bytes, int]]) -> None:
+        cp.bytes = self.out.stat().st_size
+        cp.users += len(written)
+        cp.posts += sum(n for _, n in written)
+        if cursor == 0:
+            cp.finished.append(name)
+            cp.cursors.pop(name, None)
+        else:
+            cp.cursors[name] = cursor
+        cp.save(self.checkpoint_path)
+        self.progress.update(cp.users, cp.posts)
+        if self.after_batch is not None:
+            self.after_batch(cp)

@@ -28,6 +28,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -49,6 +50,22 @@ log = logging.getLogger("emodrift.webhooks")
 FORGET_CONSUMER_MS = 10 * 60 * 1000
 EXCERPT_BYTES = 256
 STOP_TIMEOUT_SECONDS = 5.0  # how long stop() waits for its tasks (they are cancelled first)
+
+
+@dataclass
+class Sent:
+    """What one attempt's POST got: the answer (status, Retry-After, the start of the body) or the error."""
+
+    host: str  # the receiver's host, for logs (the URL may carry a secret path)
+    status: int | None = None
+    retry_after: float | None = None
+    excerpt: bytes = b""
+    error: str | None = None
+    refused: bool = False  # the URL is no longer allowed (check_url)
+
+    @property
+    def what(self) -> str | None:
+        return f"HTTP {self.status}" if self.status is not None else self.error
 
 
 class Dispatcher:
@@ -205,9 +222,23 @@ class Dispatcher:
             await self._finish(claimed, None, "cancelled", why)
             return
         started, clock = time.time(), time.perf_counter()
-        status: int | None = None
-        error, retry_after, excerpt, refused = None, None, b"", False
-        host = receiver_host(sub.url)
+        sent = await self._send(sub, rec, started)
+        latency = time.perf_counter() - clock
+        result, delay = self._outcome(sent, claimed)
+        metrics.WEBHOOK_LATENCY.observe(latency)
+        metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
+        attempt: dict[str, Any] = {
+            "attempt": claimed.attempts_so_far + 1, "at": iso_time(started), "status_code": sent.status,
+            "error": sent.error, "latency_ms": round(latency * 1000, 2), "result": result,
+            "response": sent.excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None,
+        }
+        log.log(logging.DEBUG if result == "delivered" else logging.INFO, "webhook attempt %d of %s to %s: %s (%s)",
+                attempt["attempt"], claimed.id, sent.host, result, sent.what)
+        await self._settle(claimed, attempt, result, sent, delay)
+
+    async def _send(self, sub: Subscription, rec: dict[str, Any], started: float) -> Sent:
+        """One signed POST of the delivery's payload to the subscription's receiver."""
+        sent = Sent(host=receiver_host(sub.url))
         try:
             await check_url(sub.url, allow_private=self.settings.webhook_allow_private_urls)
             timestamp, body = int(started), rec["payload"].encode()
@@ -217,43 +248,41 @@ class Dispatcher:
                        "webhook-signature": signature,
                        "content-type": "application/json", "user-agent": "emodrift-webhooks/1"}
             # httpx timeouts are per phase; this bounds the whole attempt so it ends inside the lease.
-            status, retry_after, excerpt = await asyncio.wait_for(
+            sent.status, sent.retry_after, sent.excerpt = await asyncio.wait_for(
                 self._post(sub.url, body, headers), self.settings.webhook_timeout_seconds)
         except InvalidWebhookUrl as exc:  # resolves elsewhere now than when subscribed
-            error, refused = exc.message, True
+            sent.error, sent.refused = exc.message, True
         except (asyncio.TimeoutError, httpx.TimeoutException):
-            error = "timeout"
+            sent.error = "timeout"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {str(exc).replace(sub.url, host)}"[:200]
-        latency = time.perf_counter() - clock
-        result = "failed" if refused else classify(status)
-        delay = None
-        if result == "retry":
-            delay = next_delay(self.settings.webhook_retry_schedule, self.settings.webhook_retry_jitter,
-                               claimed.round_attempt, retry_after)
-            if delay is None:  # the schedule is spent: this attempt was the last, and it failed
-                result = "failed"
-        metrics.WEBHOOK_LATENCY.observe(latency)
-        metrics.WEBHOOK_ATTEMPTS.labels(result).inc()
-        attempt: dict[str, Any] = {
-            "attempt": claimed.attempts_so_far + 1, "at": iso_time(started), "status_code": status, "error": error,
-            "latency_ms": round(latency * 1000, 2), "result": result,
-            "response": excerpt[:EXCERPT_BYTES].decode("utf-8", "replace") or None,
-        }
-        what = f"HTTP {status}" if status is not None else error
-        log.log(logging.DEBUG if result == "delivered" else logging.INFO, "webhook attempt %d of %s to %s: %s (%s)",
-                attempt["attempt"], claimed.id, host, result, what)
+            sent.error = f"{type(exc).__name__}: {str(exc).replace(sub.url, sent.host)}"[:200]
+        return sent
+
+    def _outcome(self, sent: Sent, claimed: Claimed) -> tuple[str, float | None]:
+        """The attempt's result and, for one to retry, the delay before the next attempt."""
+        result = "failed" if sent.refused else classify(sent.status)
+        if result != "retry":
+            return result, None
+        delay = next_delay(self.settings.webhook_retry_schedule, self.settings.webhook_retry_jitter,
+                           claimed.round_attempt, sent.retry_after)
+        if delay is None:  # the schedule is spent: this attempt was the last, and it failed
+            return "failed", None
+        return result, delay
+
+    async def _settle(self, claimed: Claimed, attempt: dict[str, Any], result: str, sent: Sent,
+                      delay: float | None) -> None:
+        """Records the attempt: the delivery finished one way or another, or pending until ``delay``."""
         if result == "delivered":
             await self._finish(claimed, attempt, "delivered", "")
         elif result == "gone":
             await self._finish(claimed, attempt, "disabled", "receiver answered 410 Gone")
         elif result == "failed":
-            exhausted = classify(status) == "retry" and not refused
+            exhausted = classify(sent.status) == "retry" and not sent.refused
             await self._finish(claimed, attempt, "dead_lettered",
-                               f"{'retries exhausted' if exhausted else 'not retryable'}: {what}")
+                               f"{'retries exhausted' if exhausted else 'not retryable'}: {sent.what}")
         else:
             assert delay is not None
-            attempt["retry_after_s"], attempt["next_attempt_at"] = retry_after, iso_time(time.time() + delay)
+            attempt["retry_after_s"], attempt["next_attempt_at"] = sent.retry_after, iso_time(time.time() + delay)
             outcome, _ = await self.deliveries.record(claimed, attempt, "pending", next_at=time.time() + delay)
             if outcome == "stale":  # another replica claimed it after our lease ran out: theirs counts
                 log.warning("webhook delivery %s: lease lost, result discarded", claimed.id)
