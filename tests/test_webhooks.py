@@ -92,7 +92,7 @@ def subscribe(api: httpx.Client, receiver: Receiver, events: list[str] | None = 
 
 
 def alert(event_type: str = "drift.started", user: str = "uma") -> dict[str, Any]:
-    """A well-formed outbox event, as pipeline._event writes it."""
+    """A well-formed outbox event, as service.transition.drift_event writes it."""
     return {"id": f"evt_{uuid.uuid4().hex}", "type": event_type, "user_id": user, "at": "2026-11-25T10:00:00Z",
             "emitted_at": "2026-11-25T10:00:01Z", "score": 0.91, "posts_seen": 50,
             "before": {"distribution": HAPPY, "dominant": "happy", "valence": 0.8},

@@ -1,6 +1,6 @@
 """An alert's lifecycle, pure: ``open`` → ``acknowledged`` → ``resolved`` with a verdict.
 
-An alert is a drift event (``Pipeline._event``) plus the fields that follow it through its life. Each
+An alert is a drift event (``service.transition.drift_event``) plus the fields that follow it through its life. Each
 transition returns a new dict and never touches the input; the store writes it with a compare-and-set.
 
 >>> a = opened({"id": "evt_1", "type": "drift.started"}, created_at=0.0, backfill=False)
