@@ -12,7 +12,7 @@ the result with a compare-and-set, and counts what was written.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +86,7 @@ def no_scaling(age: int) -> float:
 def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int], float] = no_scaling) -> Transition:
     """The state after ``post``: one temporal step, one detector update, the emotion averages moved.
     ``scale(age)`` multiplies the detector's thresholds for a user of that age (live calibration)."""
-    state = dataclasses.replace(previous)  # every field below is reassigned, never changed in place
+    state = copy.copy(previous)  # every field below is reassigned, never changed in place
     promoted = shadows.promote(state, rules.temporal.artifact.tag)
     detector, model_reset = _detector_for(state, rules)
     probs = post.scored.probabilities
