@@ -34,21 +34,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"emodrift: {refusal}", file=sys.stderr)
         return 2
     embedded: EmbeddedRedis | None = None
-    metrics_dir: str | None = None
     if not settings.redis_url:
         embedded = EmbeddedRedis(settings.data_dir, binary=settings.redis_server_bin).start()
         # the workers read their settings from the environment, like any other deployment
         os.environ["EMODRIFT_REDIS_URL"] = embedded.url
         logging.getLogger("emodrift").warning("no EMODRIFT_REDIS_URL: embedded Redis at %s", embedded.url)
-    if args.workers > 1:
-        # Each worker's onnxruntime takes its share of the cores unless told otherwise (N workers each
-        # with a core's worth of CNN threads oversubscribe the machine). Decode threads stay as they
-        # are: the kernel need not spread connections evenly over workers, and a worker with most of
-        # them needs more than its share (1 decode thread each was slower: docs/performance.md).
-        os.environ.setdefault("EMODRIFT_INTRA_OP_THREADS", str(max(1, available_cpus() // args.workers)))
-    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    metrics_dir = _share_among_workers(args.workers)
     get_settings.cache_clear()
     # After a graceful shutdown uvicorn re-raises the signal that asked for it; SIGTERM's default
     # action would then kill this process before `finally` could stop the embedded Redis.
@@ -71,6 +62,23 @@ def _serve(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _share_among_workers(workers: int) -> str | None:
+    """With several workers: each one's share of the cores for onnxruntime, and a directory where their
+    metrics meet (returned, to be removed at exit, when this process made it)."""
+    if workers <= 1:
+        return None
+    # Each worker's onnxruntime takes its share of the cores unless told otherwise (N workers each
+    # with a core's worth of CNN threads oversubscribe the machine). Decode threads stay as they
+    # are: the kernel need not spread connections evenly over workers, and a worker with most of
+    # them needs more than its share (1 decode thread each was slower: docs/performance.md).
+    os.environ.setdefault("EMODRIFT_INTRA_OP_THREADS", str(max(1, available_cpus() // workers)))
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        return None
+    metrics_dir = tempfile.mkdtemp(prefix="emodrift-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    return metrics_dir
 
 
 def preflight(settings: Settings, host: str) -> tuple[str | None, list[str]]:
