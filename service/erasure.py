@@ -77,7 +77,7 @@ class Eraser:
         finally:
             await guarded(relay.drop_lease(user_id, token))
         if refs:
-            await guarded(self.store.redis.xack(self.store.outbox, self.group, *[stream_id for stream_id, _ in refs]))
+            await guarded(self.store.redis.xack(self.store.relay.stream, self.group, *[stream_id for stream_id, _ in refs]))
             # deleted subscriptions too: the deliveries they made keep their payloads until retention ends
             subscriptions = await self.subscriptions.ids_ever()
             for stream_id, event_id in refs:

@@ -199,7 +199,6 @@ class StateStore:
         # the encoded record per user, so every load hands out a fresh, private copy
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_users = cache_users
-        self.outbox = outbox
         self.relay = Outbox(redis, stream=outbox, maxlen=outbox_maxlen, retention_seconds=retention_seconds,
                             lease_seconds=relay_lease_seconds)
         self._timeline_length = timeline_length
@@ -309,5 +308,5 @@ class StateStore:
         return removed + int(reply.values[0])
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:
-        raw = replies.entries(await guarded(self.redis.xrange(self.outbox, count=count)))
+        raw = replies.entries(await guarded(self.redis.xrange(self.relay.stream, count=count)))
         return [(eid.decode(), json_codec.loads(fields[b"event"])) for eid, fields in raw]
