@@ -28,6 +28,7 @@ import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import json_codec, keys, metrics, timeline_codec
@@ -35,6 +36,7 @@ from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
 from service.outbox import Outbox
+from service.redis_pipelining import AutoPipeline
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
 T = TypeVar("T")
@@ -285,6 +287,9 @@ class StateStore:
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = redis.register_script(ADVANCE)
+        # a batch's reads and advance scripts go as one pipeline per event-loop turn (redis_pipelining.py);
+        # a Cluster client sends each command to its slot's node itself
+        self._pipelined = AutoPipeline(redis) if isinstance(redis, aioredis.Redis) else None
         self._erase = redis.register_script(ERASE)
         self.legacy = LegacyRecords(redis, idempotency_ttl=idempotency_ttl, retention_seconds=retention_seconds)
 
@@ -299,12 +304,27 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        raw = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
+        raw = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry)
         if not raw:
             self._cache.pop(user_id, None)
             return None
         self._remember(user_id, raw)
         return UserState.from_record(raw)
+
+    async def _get(self, key: str) -> Any:
+        if self._pipelined is None:
+            return await self.redis.get(key)
+        return await self._pipelined.execute_command("GET", key)
+
+    async def _run_advance(self, keys: list[str], args: list[Any]) -> Any:
+        if self._pipelined is None:
+            return await self._advance(keys=keys, args=args)
+        command = ("EVALSHA", self._advance.sha, len(keys), *keys, *args)
+        try:
+            return await self._pipelined.execute_command(*command)
+        except NoScriptError:  # a fresh (or flushed) Redis: load it, then run it (a batch's loads go together)
+            await self._pipelined.execute_command("SCRIPT", "LOAD", self._advance.script)
+            return await self._pipelined.execute_command(*command)
 
     def _remember(self, user_id: str, encoded: bytes) -> None:
         if self._cache_users <= 0:
@@ -324,13 +344,13 @@ class StateStore:
             await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
-            reply = await retried(lambda: self._advance(
-                keys=[keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
-                      keys.pending_events(user_id), keys.alerts(user_id)],
-                args=[expected, tail, entry, self._timeline_length, self._ttl, f"{now:.6f}",
-                      json_codec.dumps(event) if event else "", post_id, self._retention,
-                      index_entry(event, now) if event else "", self._alerts_per_user,
-                      timeline_codec.fingerprint(post_id)],
+            reply = await retried(lambda: self._run_advance(
+                [keys.state(user_id), keys.timeline(user_id), keys.seen(user_id), keys.post_index(user_id),
+                 keys.pending_events(user_id), keys.alerts(user_id)],
+                [expected, tail, entry, self._timeline_length, self._ttl, f"{now:.6f}",
+                 json_codec.dumps(event) if event else "", post_id, self._retention,
+                 index_entry(event, now) if event else "", self._alerts_per_user,
+                 timeline_codec.fingerprint(post_id)],
             ), self._slot_retry)
             if reply[0] != b"migrate":
                 break
