@@ -13,6 +13,11 @@ order relative to another caller's was never defined (they ran concurrently); a 
 stay in order because it awaits each reply before sending the next. An error of the connection fails
 every command of that pipeline, as it would have failed each one sent alone on it.
 
+Only where many commands are issued at once: ``POST /v1/posts/batch`` sets :data:`BATCHED` for the
+tasks it starts. A post sent alone keeps redis-py's own path: waiting a turn to see whether others
+come costs ~20 µs of CPU per command, for nothing when none do (a sequential micro-benchmark: 130 µs
+per GET plain, ~150-175 µs through here alone; docs/performance.md).
+
 Only for a single Redis: a Cluster client routes each command to its node and follows ASK / MOVED per
 command (state_store.retried), so it keeps sending commands one by one.
 """
@@ -20,6 +25,7 @@ command (state_store.retried), so it keeps sending commands one by one.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,29 +34,39 @@ import redis.asyncio as aioredis
 # inside the socket timeout (a few ms of Redis time per 512 advance scripts).
 MAX_COMMANDS = 512
 
+# True in the tasks of a batch request (service/routes/posts.py): their reads and writes are pipelined.
+BATCHED: ContextVar[bool] = ContextVar("emodrift_batched", default=False)
+
 
 class AutoPipeline:
     def __init__(self, redis: aioredis.Redis, max_commands: int = MAX_COMMANDS) -> None:
         self._redis = redis
         self._max = max_commands
-        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] | None = None  # this turn's, once one came
         self._sending: set[asyncio.Task[None]] = set()
 
-    def execute_command(self, *args: Any) -> "asyncio.Future[Any]":
-        """The reply of ``args`` (as ``Redis.execute_command``), sent with the others queued this turn."""
+    async def execute_command(self, *args: Any) -> Any:
+        """The reply of ``args`` (as ``Redis.execute_command``), sent with the others of this turn."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        if not self._queued:  # the first of this turn: send them all once the ready callbacks have run
-            loop.call_soon(self._flush)
-        self._queued.append((args, future))
-        return future
-
-    def _flush(self) -> None:
-        queued, self._queued = self._queued, []
+        if self._queued is not None:  # another command opened this turn: it sends this one too
+            future: asyncio.Future[Any] = loop.create_future()
+            self._queued.append((args, future))
+            return await future
+        # The first of a turn waits one turn for the coroutines the loop is running to queue theirs.
+        own: asyncio.Future[Any] = loop.create_future()
+        self._queued = queued = [(args, own)]
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self._queued = None
+        if len(queued) == 1:  # alone (one post at a time): sent as it would be without this module; a
+            return await self._redis.execute_command(*args)  # pipeline of one costs ~50 µs more
         for start in range(0, len(queued), self._max):
+            # sent by tasks of their own: a cancelled caller must not take the others' replies with it
             task = asyncio.ensure_future(self._send(queued[start:start + self._max]))
             self._sending.add(task)  # held: the loop keeps only weak references to tasks
             task.add_done_callback(self._sending.discard)
+        return await own
 
     async def _send(self, queued: list[tuple[tuple[Any, ...], "asyncio.Future[Any]"]]) -> None:
         try:

@@ -36,7 +36,7 @@ from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
 from service.outbox import Outbox
-from service.redis_pipelining import AutoPipeline
+from service.redis_pipelining import BATCHED, AutoPipeline
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
 T = TypeVar("T")
@@ -312,12 +312,12 @@ class StateStore:
         return UserState.from_record(raw)
 
     async def _get(self, key: str) -> Any:
-        if self._pipelined is None:
+        if self._pipelined is None or not BATCHED.get():
             return await self.redis.get(key)
         return await self._pipelined.execute_command("GET", key)
 
     async def _run_advance(self, keys: list[str], args: list[Any]) -> Any:
-        if self._pipelined is None:
+        if self._pipelined is None or not BATCHED.get():
             return await self._advance(keys=keys, args=args)
         command = ("EVALSHA", self._advance.sha, len(keys), *keys, *args)
         try:

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.errors import StoreUnavailable
-from service.redis_pipelining import AutoPipeline
+from service.redis_pipelining import BATCHED, AutoPipeline
 from service.state_store import StateStore
 from tests.test_state_store import _state
 
@@ -72,14 +72,16 @@ def test_advances_of_many_users_in_one_turn_each_write_their_own_user(
     redis_client.script_flush()  # the first pipeline meets NOSCRIPT: the script is loaded, then run
 
     async def main() -> list[str]:
-        client = _client(redis_server.url)
+        client = _client(redis_server.url, "batch")
         store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=5, idempotency_ttl=3600)
+        BATCHED.set(True)  # as POST /v1/posts/batch does for its users' tasks
         try:
             async def one(n: int) -> str:
                 result = {"user_id": f"u{n}", "post_id": f"p{n}", "n": n}
                 return (await store.advance(f"u{n}", f"p{n}", 0, _state(posts=1), result, None, 1_800_000_000.0)).outcome
             outcomes = await asyncio.gather(*(one(n) for n in range(200)))
             again = await asyncio.gather(*(one(n) for n in range(200)))  # the same posts: duplicates
+            assert _connections(redis_client, "batch") <= 2  # 200 scripts a turn, in pipelines of 512
             return [*outcomes, *again]
         finally:
             await client.aclose()
@@ -91,6 +93,19 @@ def test_advances_of_many_users_in_one_turn_each_write_their_own_user(
         assert redis_client.llen(keys.timeline(f"u{n}")) == 1
 
 
+def test_posts_outside_a_batch_keep_one_command_each(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    async def main() -> None:
+        client = _client(redis_server.url, "single")
+        store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=5, idempotency_ttl=3600)
+        try:
+            assert await asyncio.gather(*(store.load(f"u{n}") for n in range(50))) == [None] * 50
+            assert _connections(redis_client, "single") > 2  # each read on a connection of its own, as before
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
 def test_redis_going_away_fails_every_waiting_command_as_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
 
@@ -98,6 +113,7 @@ def test_redis_going_away_fails_every_waiting_command_as_unavailable(tmp_path) -
         client = aioredis.Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5,
                                          retry_on_error=[], retry=None)
         store = StateStore(client, outbox="ed:outbox", outbox_maxlen=1000, timeline_length=5, idempotency_ttl=3600)
+        BATCHED.set(True)
         try:
             await store.load("u0")  # connected
             server.stop()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
+from service.redis_pipelining import BATCHED
 from service.config import Settings
 from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
@@ -252,5 +253,9 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             except EmodriftError as exc:
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 
-    await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+    batched = BATCHED.set(True)  # the users' tasks (they copy this context) pipeline their Redis commands
+    try:
+        await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+    finally:
+        BATCHED.reset(batched)
     return FastJSONResponse({"results": results})
