@@ -67,6 +67,27 @@ def test_an_error_reaches_only_the_command_that_caused_it(redis_server: Embedded
     assert isinstance(wrong, redis.ResponseError) and "WRONGTYPE" in str(wrong)
 
 
+def test_a_caller_cancelled_while_it_gathers_a_turn_does_not_strand_the_others(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    redis_client.set("k", "v")
+
+    async def main() -> object:
+        client = _client(redis_server.url)
+        auto = AutoPipeline(client)
+        try:
+            first = asyncio.ensure_future(auto.execute_command("GET", "k"))  # opens the turn
+            second = asyncio.ensure_future(auto.execute_command("GET", "k"))  # sent by the first
+            await asyncio.sleep(0)  # both are waiting now: the first for the turn to end
+            first.cancel()
+            got = await asyncio.wait_for(second, 5)
+            assert first.cancelled()
+            return got
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == b"v"
+
+
 def test_advances_of_many_users_in_one_turn_each_write_their_own_user(
         redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
     redis_client.script_flush()  # the first pipeline meets NOSCRIPT: the script is loaded, then run

@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
-from service.redis_pipelining import BATCHED
 from service.config import Settings
 from service.errors import (
     BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
@@ -22,6 +21,7 @@ from service.errors import (
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
+from service.redis_pipelining import BATCHED
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
     ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
