@@ -251,9 +251,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict[str, str], port: int, ready: str) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], port: int, ready: str, cwd: Path = ROOT) -> None:
         self.port, self.ready = port, ready
-        self.process = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT,
+        self.process = subprocess.Popen(args, env={**os.environ, **env}, cwd=cwd,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     @property

@@ -8,8 +8,14 @@ inside the idempotency window (the run takes minutes; the window is days), the w
 
 Reported: Redis bytes per user (``INFO memory`` used_memory after the run minus before it, over N;
 the AOF buffer is let drain first), with one user's keys by ``MEMORY USAGE``; posts/s; p50 / p99 of a
-batch request; and the projected Redis size for 10^6 and 10^7 such users (bytes per user x users:
-per-user keys are independent, so memory is linear in users). ``--json PATH`` writes the figures.
+batch request; the CPU the service and Redis spent per post while feeding (``/proc``, ``INFO cpu``: on
+a machine shared with other work a steadier figure than posts/s); and the projected Redis size for
+10^6 and 10^7 such users (bytes per user x users: per-user keys are independent, so memory is linear
+in users). ``--json PATH`` writes the figures.
+
+``--code DIR`` serves another checkout's code (e.g. ``git archive main | tar -x -C DIR``) with this
+benchmark; ``--against DIR --rounds R`` runs this checkout and DIR in turn, R times each, in one run,
+and reports the ratios (docs/performance.md: how a speed-up is measured on a busy machine).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -28,7 +35,7 @@ import aiohttp
 import numpy as np
 import redis
 
-from benchmarks.load import Server
+from benchmarks.load import ROOT, Server
 from service import json_codec
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.emotions import LABELS
@@ -100,6 +107,33 @@ async def feed(base: str, users: int, posts: int, size: int, connections: int) -
             "errors": errors}
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of ``pid`` and its descendants (``emodrift serve --workers N``'s
+    workers); None without /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    try:
+        while todo:
+            current = todo.pop()
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return None
+    return total
+
+
+def redis_cpu(db: redis.Redis) -> float:
+    info = db.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def per_post_ms(seconds: float | None, posts: int) -> float | None:
+    return None if seconds is None or not posts else round(seconds / posts * 1e3, 3)
+
+
 def used_memory(db: redis.Redis) -> int:
     """used_memory once the AOF buffer has drained (it is flushed every second)."""
     deadline = time.monotonic() + 10
@@ -123,14 +157,22 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         before = used_memory(db)  # with no client but this one: clients' buffers are memory too
         port = free_port()
+        env = {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / "data"), "EMODRIFT_PROVIDER": "cpu"}
+        code = args.code.resolve() if args.code else ROOT
+        if args.code:  # its `service` package, not this one's (the virtualenv's editable install)
+            env["PYTHONPATH"] = str(code)
         server = Server([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers",
-                         str(args.workers), "--log-level", "warning"],
-                        {"EMODRIFT_REDIS_URL": red.url, "EMODRIFT_DATA_DIR": str(tmp / "data"),
-                         "EMODRIFT_PROVIDER": "cpu"}, port, "/readyz").wait()
+                         str(args.workers), "--log-level", "warning"], env, port, "/readyz", cwd=code).wait()
         try:
+            cpu_before, redis_before = process_cpu(server.process.pid), redis_cpu(db)  # start-up not counted
             fed = asyncio.run(feed(server.base, args.users, args.posts, args.batch, args.connections))
+            cpu_after, redis_after = process_cpu(server.process.pid), redis_cpu(db)
         finally:
             server.stop()
+        posts = int(fed["posts"])  # type: ignore[call-overload]
+        fed["server_cpu_ms_per_post"] = per_post_ms(
+            None if cpu_before is None or cpu_after is None else cpu_after - cpu_before, posts)
+        fed["redis_cpu_ms_per_post"] = per_post_ms(redis_after - redis_before, posts)
         after = used_memory(db)
         users_stored = sum(1 for _ in db.scan_iter(match="ed:{*}:state", count=10_000))
         per_user = (after - before) / args.users
@@ -153,9 +195,39 @@ def report(r: dict[str, object]) -> str:
         f"Redis bytes per user: {r['redis_bytes_per_user']} (INFO used_memory delta / users); one user's keys "
         f"(MEMORY USAGE): {r['one_user_keys']}",
         f"posts/s: {r['posts_per_second']} over {r['seconds']} s; batch request p50 {r['batch_p50_ms']} ms, "
-        f"p99 {r['batch_p99_ms']} ms",
+        f"p99 {r['batch_p99_ms']} ms; CPU per post: service {r.get('server_cpu_ms_per_post')} ms, "
+        f"Redis {r.get('redis_cpu_ms_per_post')} ms",
         f"projected Redis size: 10^6 users {gib['1e6']} GiB, 10^7 users {gib['1e7']} GiB",
     ])
+
+
+def compare(args: argparse.Namespace) -> int:
+    """This checkout against ``args.against``, alternating (A B A B ...), so both meet the same load of
+    a shared machine; the ratios of the medians are the figure, not either absolute."""
+    runs: dict[str, list[dict[str, object]]] = {"this": [], "other": []}
+    for _ in range(args.rounds):
+        for name, code in (("this", None), ("other", args.against)):
+            result = run(argparse.Namespace(**{**vars(args), "code": code}))
+            print(f"[{name}] {report(result)}", flush=True)
+            runs[name].append(result)
+
+    def median(name: str, key: str) -> float:
+        return float(np.median([float(r[key]) for r in runs[name]]))  # type: ignore[arg-type]
+
+    summary: dict[str, object] = {"users": args.users, "posts_per_user": args.posts, "rounds": args.rounds,
+                                  "other": str(args.against)}
+    for key in ("posts_per_second", "server_cpu_ms_per_post", "redis_cpu_ms_per_post", "batch_p99_ms"):
+        for name in runs:
+            summary[f"{key}_{name}"] = median(name, key)
+    throughput = round(median("this", "posts_per_second") / median("other", "posts_per_second"), 2)
+    cpu = round(median("other", "server_cpu_ms_per_post") / median("this", "server_cpu_ms_per_post"), 2)
+    summary.update({"throughput_ratio": throughput, "server_cpu_ratio": cpu, "runs": runs})
+    print(f"this checkout vs {args.against}: posts/s x{throughput}; service CPU per post "
+          f"{median('other', 'server_cpu_ms_per_post')} -> {median('this', 'server_cpu_ms_per_post')} ms "
+          f"(x{cpu} less)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0 if all(not r["errors"] for rs in runs.values() for r in rs) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=2, help="batch requests in flight")
     parser.add_argument("--workers", type=int, default=1, help="service worker processes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--code", type=Path, help="serve this checkout's code instead of this one's")
+    parser.add_argument("--against", type=Path, help="compare with this checkout: runs both in turn, --rounds each")
+    parser.add_argument("--rounds", type=int, default=2, help="with --against: runs of each")
     args = parser.parse_args(argv)
+    if args.against:
+        return compare(args)
     result = run(args)
     print(report(result), flush=True)
     if args.json:

@@ -21,7 +21,7 @@ import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -29,12 +29,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, KeyT
 
 from service import json_codec, keys, lua, metrics, replies, timeline_codec
 from service.alerts.index import created_seconds
 from service.errors import StateConflict, StoreUnavailable
 from service.legacy_records import LegacyRecords
 from service.outbox import Outbox
+from service.redis_pipelining import BATCHED, AutoPipeline
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
 T = TypeVar("T")
@@ -204,6 +206,9 @@ class StateStore:
         self._timeline_length = timeline_length
         self._ttl = idempotency_ttl
         self._advance = lua.STATE_ADVANCE.bind(redis)
+        # a batch's reads and advance scripts go as one pipeline per event-loop turn (redis_pipelining.py);
+        # a Cluster client sends each command to its slot's node itself
+        self._pipelined = AutoPipeline(redis) if isinstance(redis, aioredis.Redis) else None
         self._erase = lua.STATE_ERASE.bind(redis)
         self.legacy = LegacyRecords(redis, idempotency_ttl=idempotency_ttl, retention_seconds=retention_seconds)
 
@@ -218,13 +223,23 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        reply = await retried(lambda: self.redis.get(keys.state(user_id)), self._slot_retry)
+        reply = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry)
         if not reply:
             self._cache.pop(user_id, None)
             return None
         raw = replies.as_bytes(reply)
         self._remember(user_id, raw)
         return UserState.from_record(raw)
+
+    async def _get(self, key: str) -> Any:
+        if self._pipelined is None or not BATCHED.get():
+            return await self.redis.get(key)
+        return await self._pipelined.execute_command("GET", key)
+
+    async def _run_advance(self, *, keys: Mapping[str, KeyT], args: Mapping[str, EncodableT]) -> lua.Reply:
+        if self._pipelined is None or not BATCHED.get():
+            return await self._advance(keys=keys, args=args)
+        return await self._advance.through(self._pipelined.execute_command, keys=keys, args=args)
 
     def _remember(self, user_id: str, encoded: bytes) -> None:
         if self._cache_users <= 0:
@@ -244,7 +259,7 @@ class StateStore:
             await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
-            reply = await retried(lambda: self._advance(
+            reply = await retried(lambda: self._run_advance(
                 keys={"state": keys.state(user_id), "timeline": keys.timeline(user_id), "seen": keys.seen(user_id),
                       "post_index": keys.post_index(user_id), "pending": keys.pending_events(user_id),
                       "alerts": keys.alerts(user_id)},

@@ -22,12 +22,13 @@ docs/lua.md: the conventions and the status vocabulary; docs/lua_scripts.md (``m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, KeyT
 
 
@@ -100,6 +101,20 @@ class Bound:
                        key_tail: Sequence[KeyT] = (), arg_tail: Sequence[EncodableT] = ()) -> Reply:
         positional_keys, positional_args = self.script.positions(keys, args or {}, key_tail, arg_tail)
         return self.script.reply(await self.registered(keys=positional_keys, args=positional_args))
+
+    async def through(self, execute: Callable[..., Awaitable[Any]], *, keys: Mapping[str, KeyT],
+                      args: Mapping[str, EncodableT] | None = None, key_tail: Sequence[KeyT] = (),
+                      arg_tail: Sequence[EncodableT] = ()) -> Reply:
+        """The same call sent as EVALSHA by ``execute`` (an ``execute_command``, e.g.
+        redis_pipelining.AutoPipeline's), the script loaded first where Redis does not know it yet."""
+        positional_keys, positional_args = self.script.positions(keys, args or {}, key_tail, arg_tail)
+        command = ("EVALSHA", self.registered.sha, len(positional_keys), *positional_keys, *positional_args)
+        try:
+            raw = await execute(*command)
+        except NoScriptError:  # a fresh (or flushed) Redis: load it, then run it (a batch's loads go together)
+            await execute("SCRIPT", "LOAD", self.script.text)
+            raw = await execute(*command)
+        return self.script.reply(raw)
 
 
 REGISTRY: dict[str, Script] = {}

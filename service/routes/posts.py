@@ -21,6 +21,7 @@ from service.errors import (
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline, Scored
+from service.redis_pipelining import BATCHED
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (
     ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
@@ -255,5 +256,9 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
             except EmodriftError as exc:
                 results[index] = {"index": index, **error_body(exc.code, exc.message)}
 
-    await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+    batched = BATCHED.set(True)  # the users' tasks (they copy this context) pipeline their Redis commands
+    try:
+        await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+    finally:
+        BATCHED.reset(batched)
     return FastJSONResponse({"results": results})
