@@ -60,6 +60,9 @@ def live_section(fams: dict) -> list[str]:
 def markdown(results: dict, quick: bool = False) -> str:
     plan, fams = results["plan"], results["families"]
     headline = results["headline"]
+    held_out = results.get("held_out") or [headline]
+    pooled = results.get("held_out_pooled")
+    pooled_name = " + ".join(pooled["families"]) + " (pooled)" if pooled else ""
     cal = results["detector"].get("calibrated_with") or {}
     lines = [
         "# Drift detection on every stream family",
@@ -70,30 +73,33 @@ def markdown(results: dict, quick: bool = False) -> str:
         f"to at most {cal.get('target_false_alarms_per_1000', '?')} false alarms per 1000 posts on the worst of the "
         f"families {', '.join(cal.get('families', [])) or '?'}), re-baselining included; stream seed "
         f"{plan['seed']}, {plan['no_change']} no-change users of {plan['no_change_length']} posts and "
-        f"{plan['per_kind']} streams of every other kind per family (the held-out family keeps its own lengths). "
+        f"{plan['per_kind']} streams of every other kind per family (the held-out families keep their own lengths). "
         f"Run in {results.get('seconds', '?')} s on {plan['workers']} workers.",
         "",
         "The service is run **as shipped** on each family and its false-alarm rate there is measured; every classic "
         "(on the per-post negative share; EMA-JS on the 7 probabilities) is then calibrated on that family's "
         "no-change users to the same rate (ARL0 from above) with the shape the in-family benchmark tuned. "
         "Families: `model/families/` (synthetic, sessions, days: written here and used for development; "
-        f"`blind`: written by someone else from a plain description, never trained or tuned on). **Headline: `{headline}`.**",
+        f"{', '.join(f'`{n}`' for n in held_out)}: each written by someone else from a plain description, never "
+        f"trained, tuned or calibrated on). **Headline: {', '.join(f'`{n}`' for n in held_out)}"
+        f"{', pooled and separately' if pooled else ''}.**",
         "",
         "## The bar, family by family",
         "",
         "| family | " + " | ".join(CHECK_NAMES.values()) + " | all met |",
         "|---|" + "---|" * (len(CHECK_NAMES) + 1),
     ]
-    for name, fam in fams.items():
+    rows = {**fams, **({pooled_name: pooled} if pooled else {})}
+    for name, fam in rows.items():
         checks = fam["bar"]["checks"]
-        label = f"**{name}** (headline)" if name == headline else name
+        label = f"**{name}** (headline)" if name in held_out or name == pooled_name else name
         lines.append(f"| {label} | " + " | ".join("yes" if checks[k] else "NO" for k in CHECK_NAMES) +
                      f" | {'yes' if fam['bar']['met'] else 'NO'} |")
     lines += ["", "## The service against the best classic", "",
               "| family | service: false alarms / 1000 | recall | median delay | pre-change alarms | dip alarms | "
               "2nd change / 1st | back to stable via new_baseline | best classic (same rate) | its recall | its median delay |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, fam in fams.items():
+    for name, fam in rows.items():
         ours = fam["detectors"][SERVICE]
         b = fam["bar"]
         nb = ours.get("new_baseline", {})
@@ -106,7 +112,7 @@ def markdown(results: dict, quick: bool = False) -> str:
             f"{b['best_classic']} | {_f(b['best_classic_recall'])} | {_f(b['best_classic_delay'])} |")
     for name, fam in fams.items():
         det = fam["detectors"]
-        tag = f" (headline{', held out' if name in HELD_OUT else ''})" if name == headline else ""
+        tag = f" (headline{', held out' if name in HELD_OUT else ''})" if name in held_out else ""
         lines += ["", f"## {name}{tag}", "",
                   "| detector | knob | false alarms / 1000 | recall | median delay | p90 delay | pre-change | dips | "
                   "2nd change recall (1st) | placebo 'recall' |",
@@ -137,7 +143,13 @@ def markdown(results: dict, quick: bool = False) -> str:
               "- **Calibration on the training families** (`python -m benchmarks.calibrate --write`, "
               "`docs/calibration.json`): the fast-rule, share-rule and evidence thresholds are chosen together so "
               "that the *worst* of synthetic, sessions and days raises at most the target rate of false alarms, "
-              "and written into the model's manifest; the held-out family plays no part in it."]
+              "and written into the model's manifest; the held-out families play no part in it.",
+              "- **The share rule's refinements** (issue 12, chosen on the training families, in the manifest): posts "
+              "without a face are hidden from it (`share_faceless: false`); a young user's reference counts its own "
+              "error (`share_uncertainty`: the slack grows by 1/sqrt(reference posts) beyond a settled user's); an "
+              "episode ends as `recovered` only when the recent share is nearer the pre-change level than the "
+              "episode's own mean (`share_back_nearer`), so a lasting change smaller than the share's per-post sd "
+              "becomes a `new_baseline` instead. What was tried and dropped: [detection_rules.md](detection_rules.md)."]
     lines += ["", "## Definitions", "",
               "- **false alarms / 1000**: alarms on no-change users per 1000 posts after their first 8.",
               "- **recall**: share of change streams with an alarm from 1 post before the change to its end (+10 "

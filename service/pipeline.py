@@ -232,7 +232,8 @@ class Pipeline:
         x = self.temporal.features(probs, gap, scored.face_detected)
         step = self.temporal.step(x, state.h, state.c)
         age, warming = detector.age, detector.status == "warming_up"
-        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs), self.live.scale(age))
+        event_type = detector.update(step.drift_probability, self.temporal.negative_share(probs), self.live.scale(age),
+                                     max(gap, 0.0), scored.face_detected)
         judged = None if warming else (age, detector.crossed)
 
         if not state.baseline:
@@ -266,7 +267,8 @@ class Pipeline:
             "drift": {"score": round(step.drift_probability, 6), "status": detector.status, "posts_seen": state.posts_seen},
             "alert": None,
         }
-        compared = None if self.shadow is None else self.shadow.advance(state, x, probs, event_type)
+        compared = None if self.shadow is None else self.shadow.advance(state, x, probs, event_type,
+                                                                          max(gap, 0.0), scored.face_detected)
         return Stepped(result, event_type, detector.replay_posts if detector.restart_model else 0, compared, judged)
 
     def _replayed(self, earlier: list[dict[str, Any]], scored: Scored, ts: float,
