@@ -170,7 +170,7 @@ class DetectorConfig:
     # The share rule's refinements (issue 12; off at their defaults, the manifest turns them on):
     share_tau: float = 0.0         # seconds: a post weighs 1 - exp(-gap / share_tau) (its news since the last); 0: 1
     share_faceless: bool = True    # False: posts without a face say nothing about mood to the share rule
-    share_uncertainty: bool = False  # the slack grows by the reference mean's own error (young users)
+    share_uncertainty: float = 0.0  # x the reference mean's own error added to the slack (young users); 0: off
     share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
     share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
 
@@ -181,8 +181,8 @@ class DetectorConfig:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
         if self.cooldown_posts < 0 or self.rebaseline_posts < 0:
             raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
-        if self.share_tau < 0 or self.share_back_sd <= 0:
-            raise ValueError("need share_tau >= 0 and share_back_sd > 0")
+        if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0:
+            raise ValueError("need share_tau >= 0, share_back_sd > 0 and share_uncertainty >= 0")
         if self.cusum_threshold < 0 or self.cusum_slack < 0 or self.share_threshold < 0 or self.share_slack < 0:
             raise ValueError("cusum_threshold, cusum_slack, share_threshold and share_slack must be >= 0")
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
@@ -374,14 +374,14 @@ class DriftDetector:
 
     def _share_slack(self) -> float:
         """The slack a post's standardised share must exceed to count. With ``share_uncertainty`` it
-        grows by the reference mean's own error, 1 / sqrt(effective posts) beyond a settled reference's
+        grows by that many times the reference mean's own error, 1 / sqrt(effective posts) beyond a settled reference's
         (1 / sqrt(1 / SHARE_ALPHA), the posts the reference remembers): a reference learnt from n
         posts is off by about sd / sqrt(n), and a CUSUM adds that bias up post after post, so a young
         user's reference, not taken for the truth, needs more than a settled one's (issue 12: early
         alarms at posts 40-92 out of family)."""
         slack = self.config.share_slack
-        if self.config.share_uncertainty and self.sh_w > 0:
-            slack += max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))  # 0 for a settled user
+        if self.config.share_uncertainty and self.sh_w > 0:  # 0 for a settled user
+            slack += self.config.share_uncertainty * max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))
         return slack
 
     def _share_test(self, share: float, weight: float, scale: float) -> bool:

@@ -55,9 +55,9 @@ def test_a_young_users_reference_counts_its_own_uncertainty() -> None:
     def alarmed(users: list[list[float]], c: DetectorConfig, first: int = 0) -> int:
         return sum(any(i >= first for i, _, _ in run(u, c)) for u in users)
 
-    plain, corrected = alarmed(calm, cfg), alarmed(calm, replace(cfg, share_uncertainty=True))
+    plain, corrected = alarmed(calm, cfg), alarmed(calm, replace(cfg, share_uncertainty=1.0))
     assert plain >= 15 and corrected <= plain / 2  # measured: 26 and 11 of 300
-    found, found_corrected = alarmed(rise, cfg, 59), alarmed(rise, replace(cfg, share_uncertainty=True), 59)
+    found, found_corrected = alarmed(rise, cfg, 59), alarmed(rise, replace(cfg, share_uncertainty=1.0), 59)
     assert found_corrected >= 0.95 * found >= 0.95 * 0.95 * 300
 
 
@@ -91,7 +91,7 @@ def test_an_episode_that_really_returns_still_recovers() -> None:
 
 
 def test_the_new_fields_round_trip_and_an_older_state_weighs_every_post_one() -> None:
-    cfg = replace(SHARE, share_tau=HOUR, share_uncertainty=True, share_back_nearer=True, share_faceless=False)
+    cfg = replace(SHARE, share_tau=HOUR, share_uncertainty=1.0, share_back_nearer=True, share_faceless=False)
     negative = noisy(3, (0.5, 100), (0.15, 60))
     rng = np.random.default_rng(3)
     gaps = rng.exponential(2 * HOUR, len(negative)).tolist()
@@ -107,7 +107,7 @@ def test_the_new_fields_round_trip_and_an_older_state_weighs_every_post_one() ->
     assert DriftDetector.from_dict(cfg, state).sh_w == float(a.sh_n)
 
 
-@pytest.mark.parametrize("kwargs", [{"share_tau": -1.0}, {"share_back_sd": 0.0}])
+@pytest.mark.parametrize("kwargs", [{"share_tau": -1.0}, {"share_back_sd": 0.0}, {"share_uncertainty": -0.5}])
 def test_invalid_share_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         replace(SHARE, **kwargs)
