@@ -80,17 +80,20 @@ def service_events(temporal: TemporalModel, streams: list[Stream], config: Detec
     ends: list[list[tuple[int, str]]] = [[] for _ in streams]
     detectors = [DriftDetector(config) for _ in streams]
     shares = [np.clip(s.negative_share.astype(float), 0.0, 1.0).tolist() for s in streams]
+    gaps = [s.gaps.astype(float).tolist() for s in streams]
+    faces = [s.face.astype(bool).tolist() for s in streams]
     pending = [(i, 0, row) for i, row in enumerate(temporal.replay(streams) if scores is None else scores)]
     while pending:
         restarts = []
         for i, offset, row in pending:
-            d, share = detectors[i], shares[i]
+            d, share, gap, face = detectors[i], shares[i], gaps[i], faces[i]
             for j, score in enumerate(row.tolist()):
+                k = offset + j
                 if live is None:
-                    event = d.update(score, share[offset + j])
+                    event = d.update(score, share[k], gap=gap[k], face=face[k])
                 else:
                     age, warming = d.age, d.status == "warming_up"
-                    event = d.update(score, share[offset + j], live.scale(age))
+                    event = d.update(score, share[k], live.scale(age), gap[k], face[k])
                     if not warming:
                         live.record(age, d.crossed, event == "drift.started")
                 if event == "drift.started":
@@ -176,7 +179,7 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
                 cases.append(metrics.Case(s.start, s.end, s.length, row, closed))
         out[kind] = _summary(metrics.change_metrics(cases))
         pooled += cases
-    out["all_changes"] = _summary(metrics.change_metrics(pooled))
+    out["all_changes"] = _summary(metrics.change_metrics(pooled), delays=True)  # delays: to pool families
     dips = [metrics.Case(s.start, s.end, s.length, alarms["transient"][i]) for i, s in enumerate(groups["transient"])]
     out["dip_alarm_rate"] = metrics.dip_alarm_rate(dips)
     out["placebo_recall"] = metrics.change_metrics(
@@ -194,8 +197,9 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
     return out
 
 
-def _summary(m: dict) -> dict:
-    return {k: m[k] for k in ("streams", "recall", "delay_median", "delay_p90", "pre_change_alarm_rate", "ended")}
+def _summary(m: dict, delays: bool = False) -> dict:
+    keys = ("streams", "recall", "delay_median", "delay_p90", "pre_change_alarm_rate", "ended")
+    return {k: m[k] for k in keys + (("delays",) if delays else ())}
 
 
 def _rebaselined(groups, alarms, ends, posts: int) -> dict:
@@ -264,7 +268,51 @@ def run(plan: FamilyPlan, temporal: TemporalModel, log=print) -> dict:
     finally:
         if pool is not None:
             pool.terminate()
+    held_out = [name for name in names if name in families.HELD_OUT]
+    results["held_out"] = held_out
+    if len(held_out) > 1:
+        results["held_out_pooled"] = pool_families({name: results["families"][name] for name in held_out})
     return results
+
+
+def pool_families(fams: dict[str, dict]) -> dict:
+    """Several families' users as one population: every detector's figures over them together (each
+    classic stays calibrated per family to the service's rate there), and the bar on that."""
+    detectors: dict = {}
+    for name in next(iter(fams.values()))["detectors"]:
+        rows = [fam["detectors"][name] for fam in fams.values() if name in fam["detectors"]]
+        if len(rows) == len(fams):
+            detectors[name] = _pool_rows(rows)
+    return {"families": list(fams), "detectors": detectors, "bar": bar(detectors),
+            **({"bar_live": bar(detectors, SERVICE_LIVE)} if SERVICE_LIVE in detectors else {})}
+
+
+def _pool_rows(rows: list[dict]) -> dict:
+    def weighted(key: str, within: str = "all_changes") -> float:
+        n = sum(r[within]["streams"] for r in rows)
+        return round(sum(r[within][key] * r[within]["streams"] for r in rows) / n, 4) if n else 0.0
+    posts = sum(r["no_change"]["posts"] for r in rows)
+    count = sum(r["no_change"]["false_alarms"] for r in rows)
+    delays = sorted(d for r in rows for d in r["all_changes"].get("delays", []))
+    second = [r["second_change"] for r in rows]
+    second_recall = round(float(np.mean([x["recall"] for x in second])), 4)  # every family: the same count per kind
+    first_recall = round(float(np.mean([x["first_recall"] for x in second])), 4)
+    out = {"no_change": {"posts": posts, "false_alarms": count,
+                         "arl0": round(posts / count, 1) if count else float("inf"),
+                         "false_alarms_per_1000": round(1000.0 * count / posts, 3) if posts else 0.0},
+           "all_changes": {"streams": sum(r["all_changes"]["streams"] for r in rows), "recall": weighted("recall"),
+                           "pre_change_alarm_rate": weighted("pre_change_alarm_rate"),
+                           "delay_median": float(np.median(delays)) if delays else float("nan"),
+                           "delay_p90": float(np.percentile(delays, 90)) if delays else float("nan")},
+           "dip_alarm_rate": round(float(np.mean([r["dip_alarm_rate"] for r in rows])), 4),
+           "second_change": {"recall": second_recall, "first_recall": first_recall,
+                             "ratio": round(second_recall / first_recall, 3) if first_recall else float("nan")}}
+    if all("new_baseline" in r for r in rows):
+        found = sum(r["new_baseline"]["found"] for r in rows)
+        out["new_baseline"] = {"found": found, "within_posts": rows[0]["new_baseline"]["within_posts"], **{
+            key: round(sum(r["new_baseline"][key] * r["new_baseline"]["found"] for r in rows) / found, 4) if found else 0.0
+            for key in ("new_baseline_share", "recovered_share")}}
+    return out
 
 
 MARGIN = 0.05
@@ -314,4 +362,4 @@ def _nan_inf(x: float, fill: float = math.inf) -> float:
     return fill if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-__all__ = ["FamilyPlan", "QUICK_FAMILIES", "run", "service_events", "figures", "bar", "live_row"]
+__all__ = ["FamilyPlan", "QUICK_FAMILIES", "run", "service_events", "figures", "bar", "live_row", "pool_families"]

@@ -109,6 +109,7 @@ SHARE_MIN_RUN = 3          # posts of evidence the rule needs at least (one or t
 SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this much (a robust, Huber-like CUSUM)
 SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
+SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst posted at once still counts a little)
 # Live calibration (service/calibration.py) reads each judged post's *level*: how far the three rules are
 # towards firing, as a ratio to their thresholds (1 = one would fire at scale 1). An excursion of the level
 # ends when it falls below this; the next rise is a new one (it must lie below the lowest scale).
@@ -142,13 +143,15 @@ class ScoreProfile:
         return max(0.0, self.mean[min(index, len(self.mean) - 1)] - self.mean[-1])
 
 
-def _check_inputs(score: float, negative_share: float | None, scale: float) -> None:
+def _check_inputs(score: float, negative_share: float | None, scale: float, gap: float | None) -> None:
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale!r}")
     if not 0.0 <= score <= 1.0:
         raise ValueError(f"score must be in [0, 1], got {score!r}")
     if negative_share is not None and not 0.0 <= negative_share <= 1.0:
         raise ValueError(f"negative_share must be in [0, 1], got {negative_share!r}")
+    if gap is not None and not gap >= 0.0:
+        raise ValueError(f"gap must be >= 0 seconds, got {gap!r}")
 
 
 def logit(score: float) -> float:
@@ -174,6 +177,12 @@ class DetectorConfig:
     rebaseline_posts: int = 0      # posts drifting after which the new pattern is the baseline; 0: never
     share_threshold: float = 0.0   # the share rule's CUSUM threshold (standardised units); 0: off
     share_slack: float = 0.25      # standardised change of the negative share a post must bring to count
+    # The share rule's refinements (issue 12; off at their defaults, the manifest turns them on):
+    share_tau: float = 0.0         # seconds: a post weighs 1 - exp(-gap / share_tau) (its news since the last); 0: 1
+    share_faceless: bool = True    # False: posts without a face say nothing about mood to the share rule
+    share_uncertainty: float = 0.0  # x the reference mean's own error added to the slack (young users); 0: off
+    share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
+    share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -182,6 +191,8 @@ class DetectorConfig:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
         if self.cooldown_posts < 0 or self.rebaseline_posts < 0:
             raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
+        if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0:
+            raise ValueError("need share_tau >= 0, share_back_sd > 0 and share_uncertainty >= 0")
         if self.cusum_threshold < 0 or self.cusum_slack < 0 or self.share_threshold < 0 or self.share_slack < 0:
             raise ValueError("cusum_threshold, cusum_slack, share_threshold and share_slack must be >= 0")
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
@@ -212,12 +223,15 @@ class DriftDetector:
     # the share rule: the user's reference negative share (mean, variance, posts), the two one-sided
     # CUSUMs of its standardised changes, and a short average of the recent share (for recovery)
     sh_n: int = 0
+    sh_w: float = 0.0  # the reference's weight (its posts, each weighed by share_tau; = sh_n when that is off)
     sh_mean: float = 0.0
     sh_var: float = 0.0
     sh_up: float = 0.0
     sh_down: float = 0.0
     sh_run: int = 0  # consecutive posts the share CUSUM has been above 0
     sh_recent: float = 0.0
+    sh_ep_n: int = 0  # the episode's posts with a share, and their mean (share_back_nearer)
+    sh_ep_mean: float = 0.0
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
     # live calibration: the peak level of the current excursion, and the fast rule's last inputs
     cal_peak: float = 0.0
@@ -242,27 +256,32 @@ class DriftDetector:
         """Posts since the current baseline began, as the next post will be judged at (the profile's index)."""
         return self.posts_seen - self.baseline_since
 
-    def update(self, score: float, negative_share: float | None = None, scale: float = 1.0) -> Event | None:
+    def update(self, score: float, negative_share: float | None = None, scale: float = 1.0,
+               gap: float | None = None, face: bool = True) -> Event | None:
         """One post: its drift score and, for the share rule, the share of negative emotions (angry,
         disgust, fear, sad) in what the emotion model said about it (None: the share rule skips it).
         ``scale`` (live calibration, > 0) multiplies every rule's threshold: the evidence and share
-        CUSUMs' thresholds by it, the fast rule's on the logit scale by ``+ log(scale)``."""
-        _check_inputs(score, negative_share, scale)
+        CUSUMs' thresholds by it, the fast rule's on the logit scale by ``+ log(scale)``. ``gap``
+        (seconds since the user's previous post; None: unknown) weighs the post in the share rule when
+        ``share_tau`` is on; ``face`` False hides the post from the share rule unless ``share_faceless``."""
+        _check_inputs(score, negative_share, scale, gap)
         cfg = self.config
         self.posts_seen += 1
         self.restart_model, self.level, self.crossed = False, None, None
-        share = negative_share if cfg.share_threshold > 0 else None  # None: the share rule skips this post
+        hidden = not face and not cfg.share_faceless  # a faceless post: the share rule neither tests nor learns it
+        share = negative_share if cfg.share_threshold > 0 and not hidden else None  # None: the share rule skips it
+        weight = self._weight(gap)
         if share is not None:
             recent = share if self.sh_n == 0 else self.sh_recent + SHARE_RECENT_ALPHA * (share - self.sh_recent)
             self.sh_recent = round(recent, 6)
         if self.status == "drifting":
-            return self._while_drifting(score, share is not None)
+            return self._while_drifting(score, share, hidden)
         x, y = self._inputs(score)
-        fire = self._judge(x, y, share, scale) if self.status == "stable" else False
+        fire = self._judge(x, y, share, weight, scale) if self.status == "stable" else False
         if self.cooldown_left > 0 or self.status != "stable":
             self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
         if share is not None:
-            self._learn_share(share)
+            self._learn_share(share, weight)
         self._learn(x)
         if self.status == "warming_up":
             if self.posts_seen >= cfg.warmup_posts:
@@ -275,11 +294,15 @@ class DriftDetector:
             return "drift.started"
         return None
 
-    def _while_drifting(self, score: float, share_on: bool) -> Event | None:
+    def _while_drifting(self, score: float, share: float | None, hidden: bool) -> Event | None:
         """A post of an episode: does it end it, as a recovery or as a new baseline?"""
         cfg = self.config
+        if share is not None:
+            self._learn_episode(share)
         # back means the score is low and, with the share rule on, the recent share near the reference again
-        back = score < cfg.recovery_threshold and (not share_on or self._share_back())
+        # (a faceless post, hidden from the share rule, cannot say the share came back)
+        share_judged = share is not None or (hidden and self.sh_n > 0)
+        back = score < cfg.recovery_threshold and (not share_judged or self._share_back())
         self.streak = self.streak + 1 if back else 0
         if self.streak >= cfg.recovery_posts:
             self.status, self.streak, self.resolution = "stable", 0, "recovered"
@@ -302,7 +325,7 @@ class DriftDetector:
             x, y = profile.standardise(x, age), x - profile.excess(age)
         return x, y
 
-    def _judge(self, x: float, y: float, share: float | None, scale: float) -> bool:
+    def _judge(self, x: float, y: float, share: float | None, weight: float, scale: float) -> bool:
         """A stable user's post: the three rules' statistics moved on (none during a cooldown); True when
         one of them fires."""
         cfg = self.config
@@ -315,26 +338,15 @@ class DriftDetector:
             z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
             self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
         fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
-        if share is not None and self.sh_n >= SHARE_MIN_POSTS:
-            share_fires = self._share_evidence(share, scale)
+        if share is not None and self.sh_w >= SHARE_MIN_POSTS:
+            share_fires = self._share_test(share, weight, scale)
             fire = fire or share_fires
         self._measure(y, share is not None)
         return fire
 
-    def _share_evidence(self, share: float, scale: float) -> bool:
-        """The share rule's two CUSUMs moved on by this post's standardised share; True when it fires."""
-        cfg = self.config
-        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
-        z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
-        self.sh_up = round(max(0.0, self.sh_up + z - cfg.share_slack), 4)
-        self.sh_down = round(max(0.0, self.sh_down - z - cfg.share_slack), 4)
-        self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
-        # never on one or two posts, however far off: a short dip is not a change
-        return max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
-
     def _start_episode(self) -> None:
         self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
-        self.cal_peak, self.fast_ys = 0.0, []
+        self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean = 0.0, [], 0, 0.0
         self.episode_started_at = self.posts_seen
         self.episodes += 1
 
@@ -370,15 +382,64 @@ class DriftDetector:
         self.baseline_since = started
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
-        self.sh_n, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0
+        self.sh_n, self.sh_w, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+        self.sh_ep_n, self.sh_ep_mean = 0, 0.0
+
+    def _weight(self, gap: float | None) -> float:
+        """What this post adds to the share rule. Posts of one posting session (seconds to minutes apart)
+        share one mood: a bad session is one piece of evidence, not one per post. With ``share_tau`` a
+        post weighs ``1 - exp(-gap / share_tau)``; the user's first post, or an unknown gap, weighs 1."""
+        tau = self.config.share_tau
+        if tau <= 0 or gap is None or self.sh_n == 0:
+            return 1.0
+        return max(1.0 - math.exp(-gap / tau), SHARE_MIN_WEIGHT)
+
+    def _share_slack(self) -> float:
+        """The slack a post's standardised share must exceed to count. With ``share_uncertainty`` it
+        grows by that many times the reference mean's own error, 1 / sqrt(effective posts) beyond a settled reference's
+        (1 / sqrt(1 / SHARE_ALPHA), the posts the reference remembers): a reference learnt from n
+        posts is off by about sd / sqrt(n), and a CUSUM adds that bias up post after post, so a young
+        user's reference, not taken for the truth, needs more than a settled one's (issue 12: early
+        alarms at posts 40-92 out of family)."""
+        slack = self.config.share_slack
+        if self.config.share_uncertainty and self.sh_w > 0:  # 0 for a settled user
+            slack += self.config.share_uncertainty * max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))
+        return slack
+
+    def _share_test(self, share: float, weight: float, scale: float) -> bool:
+        """One post into the two one-sided CUSUMs of the standardised share; whether they fire."""
+        cfg = self.config
+        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
+        z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
+        slack = self._share_slack()
+        self.sh_up = round(max(0.0, self.sh_up + weight * (z - slack)), 4)
+        self.sh_down = round(max(0.0, self.sh_down + weight * (-z - slack)), 4)
+        self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
+        # never on one or two posts, however far off: a short dip is not a change
+        return max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
 
     def _share_back(self) -> bool:
-        return abs(self.sh_recent - self.sh_mean) <= math.sqrt(self.sh_var) + SHARE_SD_FLOOR
+        """The recent share is back near the user's pre-change level (the reference is frozen while drifting).
+        With ``share_back_nearer`` it must also be nearer that level than the episode's own mean: a lasting
+        change smaller than the share's per-post sd sits "within one sd" of the old level for good, and
+        without this ended as ``recovered`` (issue 12: 44% of persistent changes out of family)."""
+        away = abs(self.sh_recent - self.sh_mean)
+        near = away <= self.config.share_back_sd * math.sqrt(self.sh_var) + SHARE_SD_FLOOR
+        if near and self.config.share_back_nearer and self.sh_ep_n:
+            near = away < abs(self.sh_recent - self.sh_ep_mean)
+        return near
 
-    def _learn_share(self, share: float) -> None:
-        """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA)."""
+    def _learn_episode(self, share: float) -> None:
+        """The mean share of the posts since the alarm (the episode's own level)."""
+        self.sh_ep_n += 1
+        self.sh_ep_mean = round(self.sh_ep_mean + (share - self.sh_ep_mean) / self.sh_ep_n, 6)
+
+    def _learn_share(self, share: float, weight: float = 1.0) -> None:
+        """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA), each
+        post counted with its weight (all 1: the plain running mean)."""
         self.sh_n += 1
-        alpha = max(1.0 / self.sh_n, SHARE_ALPHA)
+        self.sh_w = round(self.sh_w + weight, 4)
+        alpha = max(weight / self.sh_w, SHARE_ALPHA * weight)
         delta = share - self.sh_mean
         # kept to 6 decimals (shares are 0..1): the user's state stays under 1 KiB in Redis
         self.sh_mean = round(self.sh_mean + alpha * delta, 6)
@@ -405,6 +466,8 @@ class DriftDetector:
     @classmethod
     def from_dict(cls, config: DetectorConfig, state: dict[str, object]) -> "DriftDetector":
         known = {k: v for k, v in state.items() if k in STATE_FIELDS}
+        if "sh_w" not in known and known.get("sh_n"):  # written before posts were weighed: every one weighed 1
+            known["sh_w"] = float(known["sh_n"])  # type: ignore[arg-type]
         if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)

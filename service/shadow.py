@@ -81,9 +81,10 @@ class Shadow:
         self.tag = temporal.artifact.tag
         metrics.SHADOW_INFO.labels(served_tag, self.tag).set(1)
 
-    def advance(self, state: UserState, x: np.ndarray, probabilities: np.ndarray, served_event: str | None) -> Compared:
+    def advance(self, state: UserState, x: np.ndarray, probabilities: np.ndarray, served_event: str | None,
+                gap: float | None = None, face: bool = True) -> Compared:
         """Steps the shadow slot of ``state`` (already advanced by the served model) on the post's features ``x``
-        and emotion ``probabilities`` (the share rule's input)."""
+        and emotion ``probabilities``, ``gap`` and ``face`` (the share rule's inputs)."""
         slot = state.shadow
         reset = slot is None or slot.get("model") != self.tag
         if slot is None or reset:  # a user new to this shadow: start afresh
@@ -93,7 +94,7 @@ class Shadow:
             h, c = unpack(slot["h"]), unpack(slot["c"])
         detector = DriftDetector.from_dict(self.config, slot["detector"])
         step = self.temporal.step(x, h, c)
-        shadow_event = detector.update(step.drift_probability, self.temporal.negative_share(probabilities))
+        shadow_event = detector.update(step.drift_probability, self.temporal.negative_share(probabilities), 1.0, gap, face)
 
         served_drifting = state.detector.get("status") == "drifting"
         served_overlap, shadow_overlap = slot.get("pair", [False, False])

@@ -69,8 +69,11 @@ def test_a_stream_tail_is_what_a_new_user_would_post() -> None:
 
 
 def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
-    assert families.HELD_OUT == ("blind",) and "blind" not in families.TRAINING
-    assert ("blind" in families.available()) == blind_adapter.available()
+    assert families.HELD_OUT == ("blind", "blind2") and not set(families.HELD_OUT) & set(families.TRAINING)
+    for name in families.HELD_OUT:
+        assert (name in families.available()) == blind_adapter.available(name)
+    with pytest.raises(ValueError, match="unknown held-out family"):
+        blind_adapter.available("synthetic")
 
 
 def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_change() -> None:
@@ -118,6 +121,16 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
             "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
     assert "## days (headline)" in text and "| **days** (headline) |" in text
     assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
+    # two families as one population (how the held-out ones are pooled for the headline)
+    from benchmarks.families import pool_families
+    pooled = pool_families(results["families"])
+    assert pooled["families"] == ["synthetic", "days"] and set(pooled["bar"]["checks"]) == set(family["bar"]["checks"])
+    for name, d in pooled["detectors"].items():
+        rows = [results["families"][f]["detectors"][name] for f in ("synthetic", "days")]
+        assert d["no_change"]["false_alarms"] == sum(r["no_change"]["false_alarms"] for r in rows)
+        recalls = [r["all_changes"]["recall"] for r in rows]
+        assert min(recalls) - 1e-9 <= d["all_changes"]["recall"] <= max(recalls) + 1e-9
+        assert d["all_changes"]["streams"] == sum(r["all_changes"]["streams"] for r in rows)
 
 
 def test_training_windows_are_labelled_like_the_synthetic_users() -> None:

@@ -168,3 +168,19 @@ def test_the_share_rule_reads_falls_too_and_its_state_round_trips() -> None:
     assert 100 <= out_a.index("drift.started") <= 110
     with pytest.raises(ValueError):
         DriftDetector(SHARE).update(0.1, 1.5)
+
+
+def test_end_to_end_faceless_posts_reach_the_detector_as_faceless(client: httpx.Client, redis_client: redis.Redis) -> None:
+    # the served calibration hides faceless posts from the share rule: the pipeline must say which they are
+    from service import keys
+    from service.state_store import decode_record
+
+    assert client.get("/v1/model").json()["detector"]["calibration"]["from_manifest"].count("share_faceless") == 1
+    for user, face in (("faceless", False), ("faces", True)):
+        for i, probabilities in enumerate([HAPPY] * 60 + [SAD] * 30):
+            client.post(f"/v1/users/{user}/observations", json={
+                "post_id": f"f{i}", "probabilities": probabilities, "face_detected": i < 60 or face}).raise_for_status()
+    learnt = {user: decode_record(redis_client.get(keys.state(user))).detector.get("sh_n", 0) for user in ("faceless", "faces")}
+    # the share reference learnt the 60 posts with a face, and none of the faceless ones; with faces it
+    # learnt the sad posts too until the share rule (or the score) alarmed, at least 3 posts in
+    assert learnt["faceless"] == 60 and learnt["faces"] > 60, learnt

@@ -12,10 +12,12 @@ days         day-level moods (AR(1)), self-exciting posting, 40-80% faces,      
              a classifier biased towards neutral or sad
 blind        written from a plain description by someone who had not read the     bench only
              other families or the detector (``blind_adapter``): the headline      (held out)
+blind2       a second blind family, by another author, same contract               bench only
+                                                                                   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind',))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
@@ -27,19 +29,19 @@ from model.families.base import CHANGE_KINDS, KINDS, Stream
 
 _TRAINING = {m.NAME: m for m in (synthetic, sessions, days)}
 TRAINING: tuple[str, ...] = tuple(_TRAINING)
-HELD_OUT: tuple[str, ...] = (blind_adapter.NAME,)
+HELD_OUT: tuple[str, ...] = blind_adapter.NAMES
 
 
 def available() -> tuple[str, ...]:
-    """Every family this checkout has, the held-out one last (absent until it is merged)."""
-    return TRAINING + (HELD_OUT if blind_adapter.available() else ())
+    """Every family this checkout has, the held-out ones last (each absent until it is merged)."""
+    return TRAINING + tuple(name for name in HELD_OUT if blind_adapter.available(name))
 
 
 def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None) -> list[Stream]:
     """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length
-    (families that allow it; the held-out one keeps its own)."""
-    if family == blind_adapter.NAME:
-        return blind_adapter.make_streams(seed, kind, n)
+    (families that allow it; the held-out ones keep their own)."""
+    if family in HELD_OUT:
+        return blind_adapter.make_streams(seed, kind, n, family)
     module = _TRAINING[family]
     return module.make_streams(seed, kind, n, length) if length else module.make_streams(seed, kind, n)
 

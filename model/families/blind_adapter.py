@@ -1,47 +1,58 @@
-"""The held-out family, seen through a thin adapter: ``model/families/blind.py`` was written from a
-plain description by someone who had not read :mod:`model.synthetic` or the detector. It is the
-benchmark's headline and is never trained or tuned on; this adapter only copies its streams into
-:class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
+"""The held-out families, seen through a thin adapter: ``model/families/blind.py`` and
+``model/families/blind2.py`` were each written from a plain description by someone who had not read
+:mod:`model.synthetic` or the detector. They are the benchmark's headline and are never trained, tuned
+or calibrated on; this adapter only copies their streams into :class:`model.families.base.Stream` (the
+fields the benchmark reads) and does not look inside.
+
+>>> NAMES
+('blind', 'blind2')
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 import numpy as np
 
 from model.families.base import Stream
 
-NAME = "blind"
-MODULE = "model.families.blind"
+NAMES: tuple[str, ...] = ("blind", "blind2")
+NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
-def available() -> bool:
-    return importlib.util.find_spec(MODULE) is not None
+def _module_name(name: str) -> str:
+    if name not in NAMES:
+        raise ValueError(f"unknown held-out family {name!r} (known: {', '.join(NAMES)})")
+    return f"model.families.{name}"
 
 
-def _module() -> ModuleType:
-    return importlib.import_module(MODULE)
+def available(name: str = NAME) -> bool:
+    return importlib.util.find_spec(_module_name(name)) is not None
 
 
-def kinds() -> tuple[str, ...]:
-    return tuple(_module().KINDS)
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(_module_name(name))
 
 
-def adapt(stream: object) -> Stream:
-    def opt(name: str) -> int | None:
-        value = getattr(stream, name, None)
+def kinds(name: str = NAME) -> tuple[str, ...]:
+    return tuple(_module(name).KINDS)
+
+
+def adapt(stream: object, name: str = NAME) -> Stream:
+    def opt(field: str) -> int | None:
+        value = getattr(stream, field, None)
         return None if value is None else int(value)
     emotion = getattr(stream, "true_emotion", None)
     return Stream(str(getattr(stream, "kind")), np.asarray(getattr(stream, "probs"), np.float32),
                   np.asarray(getattr(stream, "gaps"), np.float64), np.asarray(getattr(stream, "face"), bool),
-                  opt("start"), opt("end"), opt("start2"), None if emotion is None else np.asarray(emotion), NAME)
+                  opt("start"), opt("end"), opt("start2"), None if emotion is None else np.asarray(emotion), name)
 
 
-def make_stream(rng: np.random.Generator, kind: str) -> Stream:
-    return adapt(_module().make_stream(rng, kind))
+def make_stream(rng: np.random.Generator, kind: str, name: str = NAME) -> Stream:
+    return adapt(_module(name).make_stream(rng, kind), name)
 
 
-def make_streams(seed: int, kind: str, n: int) -> list[Stream]:
-    return [adapt(s) for s in _module().make_streams(seed, kind, n)]
+def make_streams(seed: int, kind: str, n: int, name: str = NAME) -> list[Stream]:
+    return [adapt(s, name) for s in _module(name).make_streams(seed, kind, n)]
