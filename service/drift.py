@@ -466,8 +466,9 @@ class DriftDetector:
     @classmethod
     def from_dict(cls, config: DetectorConfig, state: dict[str, object]) -> "DriftDetector":
         known = {k: v for k, v in state.items() if k in STATE_FIELDS}
-        if "sh_w" not in known and known.get("sh_n"):  # written before posts were weighed: every one weighed 1
-            known["sh_w"] = float(known["sh_n"])  # type: ignore[arg-type]
+        posts = known.get("sh_n")
+        if "sh_w" not in known and isinstance(posts, int) and posts:  # written before posts were weighed: 1 each
+            known["sh_w"] = float(posts)
         if known.get("ref_profile", "") != config.profile_id:
             for name in ("ref_n", "ref_mean", "ref_var", "cusum", "ref_profile"):  # another scale: restart it
                 known.pop(name, None)
