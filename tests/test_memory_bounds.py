@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from tests.test_cli import _wait_ready
 from tests.test_hostile_input import _raw_exchange
 
 BATCH_LIMIT = 4 * 1024 * 1024
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +142,19 @@ def test_a_large_multipart_upload_never_touches_a_temporary_file(service: Runnin
     """Every file opened under the temp directory while the upload is handled (audit hook: the spooled
     file of the form parser is an unnamed O_TMPFILE, invisible to a directory listing)."""
     tmp = os.path.realpath(tempfile.gettempdir())
+    # a checkout or virtualenv under the temp dir (a CI clone) is not an upload's file: Python reads its
+    # sources there (a logging traceback's lines, a lazy import) while the upload is handled
+    installed = tuple(os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, str(REPO)})
     opened: list[str] = []
     watching = threading.Event()
 
     def hook(event: str, args: tuple) -> None:  # type: ignore[type-arg]
         if watching.is_set() and event in ("open", "tempfile.mkstemp", "tempfile.mkdtemp", "os.open"):
             path = args[0] if args else None
-            if isinstance(path, (str, bytes, os.PathLike)) and os.path.realpath(os.fsdecode(path)).startswith(tmp):
-                opened.append(os.fsdecode(path))
+            if isinstance(path, (str, bytes, os.PathLike)):
+                real = os.path.realpath(os.fsdecode(path))
+                if real.startswith(tmp) and not real.startswith(installed):
+                    opened.append(os.fsdecode(path))
 
     sys.addaudithook(hook)  # cannot be removed: it only records while `watching` is set
     photo = img.encode(img.astronaut(1536), "PNG")  # past the form parser's 1 MiB spool
