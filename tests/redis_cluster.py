@@ -3,11 +3,14 @@ mode, slots split in three, joined with CLUSTER MEET (what `redis-cli --cluster 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import redis
 
 from service.embedded_redis import die_with_parent, find_server, free_port
@@ -151,3 +154,31 @@ class RedisCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes = []
+
+
+def serve_api(url: str, data_dir: Path, log: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """An API process (``emodrift serve``) on the cluster at ``url``, once ready: the process and its base
+    URL. Its output goes to ``log`` (quoted when it exits early), else nowhere; ``env`` adds settings."""
+    port = free_port()
+    full_env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true",
+                "EMODRIFT_DATA_DIR": str(data_dir),
+                "EMODRIFT_REDIS_TIMEOUT_SECONDS": "5",  # CI machines are small and shared
+                **(env or {})}
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    if log is None:
+        proc = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    else:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, "the API process exited" + (": " + log.read_text()[-3000:] if log else "")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the API process did not get ready"
+        time.sleep(0.2)

@@ -3,10 +3,7 @@ drift tests again, and the same per-user results as on a single Redis."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +18,7 @@ from service import keys
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.state_store import decode_record
 from tests.conftest import start_service
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, serve_api
 from tests.webhook_receiver import Receiver
 from tests.constants import HAPPY, SAD
 
@@ -35,30 +32,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     nodes.stop()
 
 
-def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true",
-           "EMODRIFT_DATA_DIR": str(data_dir), "EMODRIFT_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-           "EMODRIFT_REDIS_TIMEOUT_SECONDS": "5",  # CI machines are small and shared
-           "EMODRIFT_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5", "EMODRIFT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1"}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "the API process exited"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API process did not get ready"
-        time.sleep(0.2)
+# the webhook tests need a private receiver and fast retries
+WEBHOOK_ENV = {"EMODRIFT_WEBHOOK_ALLOW_PRIVATE_URLS": "true", "EMODRIFT_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5",
+               "EMODRIFT_WEBHOOK_POLL_INTERVAL_SECONDS": "0.1"}
 
 
 @pytest.fixture(scope="module")
 def two_replicas(cluster: RedisCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    procs = [_serve(cluster.url, tmp_path_factory.mktemp(f"api{i}")) for i in range(2)]
+    procs = [serve_api(cluster.url, tmp_path_factory.mktemp(f"api{i}"), env=WEBHOOK_ENV) for i in range(2)]
     yield [base for _, base in procs]
     for proc, _ in procs:
         proc.send_signal(signal.SIGINT)

@@ -8,10 +8,7 @@ errors (409 or 503, with Retry-After)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,10 +22,9 @@ from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.cluster import RedisCluster as ClusterClient
 
 from service import keys, metrics
-from service.embedded_redis import free_port
 from service.errors import StoreUnavailable
 from service.state_store import StateStore
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, serve_api
 from tests.test_cluster import HAPPY, SAD
 from tests.test_state_store import _state
 
@@ -38,31 +34,10 @@ USERS = 48
 MOODS = [HAPPY] * 40 + [SAD] * 30 + [HAPPY] * 30  # a drift episode: drift.started, then drift.ended
 
 
-def _serve(url: str, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """An API process on the cluster (as tests/test_cluster.py starts them), its output in ``log``."""
-    port = free_port()
-    env = {**os.environ, "EMODRIFT_REDIS_URL": url, "EMODRIFT_REDIS_CLUSTER": "true", "EMODRIFT_DATA_DIR": str(data_dir),
-           "EMODRIFT_REDIS_TIMEOUT_SECONDS": "5"}  # CI machines are small and shared
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "the API process exited: " + log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the API process did not get ready"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def grown(tmp_path: Path) -> Iterator[tuple[RedisCluster, list[str]]]:
     nodes = RedisCluster(tmp_path / "cluster").start()
-    procs = [_serve(nodes.url, tmp_path / f"api{i}", tmp_path / f"api{i}.log") for i in range(2)]
+    procs = [serve_api(nodes.url, tmp_path / f"api{i}", tmp_path / f"api{i}.log") for i in range(2)]
     try:
         yield nodes, [base for _, base in procs]
     finally:
