@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from model.features import timeline_features
 from model.synthetic import KINDS, generate_user
 from model.temporal import TemporalNet, load_checkpoint
-from model.train_temporal import losses, to_tensors
+from model.train_temporal import descend, losses, to_tensors
 
 BASE = Path(__file__).resolve().parent / "checkpoints" / "temporal-4.pt"  # the served temporal:4
 ADAPTED = Path(__file__).resolve().parent / "checkpoints" / "temporal-adapted.pt"
@@ -281,12 +281,8 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
             pair = (drift_loss.item(), next_loss.item())
             first = first or pair
             recent = (recent + [pair])[-50:]
-        loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        descend(net, optimizer, schedule, config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss,
+                config.grad_clip)
         if step % log_every == 0 or step == config.steps:
             d, n = np.mean(recent, axis=0)
             print(f"step {step:4d}/{config.steps}  drift {d:.4f}  next {n:.4f}  {time.perf_counter() - started:6.1f}s",

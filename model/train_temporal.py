@@ -128,6 +128,16 @@ def input_statistics(seed: int, length: int) -> tuple[list[float], list[float]]:
     return [round(float(v), 6) for v in features.mean(axis=0)], [round(float(v), 6) for v in std]
 
 
+def descend(net: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler,
+            loss: torch.Tensor, grad_clip: float) -> None:
+    """One optimisation step on ``loss``, gradients clipped to ``grad_clip`` (training and adaptation alike)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+    optimizer.step()
+    schedule.step()
+
+
 def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -163,12 +173,8 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
         users = [generate_user(rng, kind, length, config.label_delay, config.shift_label_scale) for kind in kinds]
         users += borrowed
         drift_loss, next_loss = losses(net, to_tensors(users, config.early_weight, config.early_span))
-        loss = config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        optimizer.step()
-        schedule.step()
+        descend(net, optimizer, schedule, config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss,
+                config.grad_clip)
         pair = (drift_loss.item(), next_loss.item())
         first = first or pair
         recent = (recent + [pair])[-100:]
