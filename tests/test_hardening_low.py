@@ -126,35 +126,53 @@ def test_credentials_in_a_receiver_url_are_refused_and_never_shown(redis_server:
     assert redacted("https://user:password@example.com/hook") == "https://***@example.com/hook"
 
 
-def test_a_post_answered_503_may_be_applied_and_its_retry_is_a_duplicate(
-        client: httpx.Client, redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
-    """The guarantees table's row: Redis hung while the step was on its way; the client got 503, the
-    step was applied once Redis moved on, and the retry of the same post id answers the first result."""
-    first = client.post("/v1/users/hung/observations", json={"post_id": "p1", "probabilities": HAPPY})
-    assert first.status_code == 200  # the state is in this process's cache: the next post's only call is the write
-    busy = redis.Redis.from_url(redis_server.url, socket_timeout=30)
-    stall = threading.Thread(target=busy.eval, args=(
+def _stall_redis(url: str) -> threading.Thread:
+    """A script that keeps Redis busy for 3 s (under lua-time-limit, so Redis reads no socket meanwhile),
+    started and confirmed running: a ping stops answering."""
+    busy = redis.Redis.from_url(url, socket_timeout=30)
+    stall = threading.Thread(target=lambda: (busy.eval(
         "local t = redis.call('TIME'); local stop = tonumber(t[1]) + 3 "
-        "while tonumber(redis.call('TIME')[1]) < stop do end return 1", 0))
+        "while tonumber(redis.call('TIME')[1]) < stop do end return 1", 0), busy.close()))
     stall.start()
-    probe = redis.Redis.from_url(redis_server.url, socket_timeout=0.05)
+    probe = redis.Redis.from_url(url, socket_timeout=0.05)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # until Redis stops answering: the script is running
+    while time.monotonic() < deadline:
         try:
             probe.ping()
             time.sleep(0.01)
         except redis.TimeoutError:
             break
     probe.close()
+    return stall
+
+
+def _hung_post(client: httpx.Client, redis_server: EmbeddedRedis, redis_client: redis.Redis, user: str) -> bool:
+    """One post sent while Redis hangs is answered 503, and its retry answers consistently with whether
+    the step reached Redis, applied once either way. Returns whether the 503'd request's step was applied."""
+    first = client.post(f"/v1/users/{user}/observations", json={"post_id": "p1", "probabilities": HAPPY})
+    assert first.status_code == 200  # the state is in this process's cache: the next post's only call is the write
+    stall = _stall_redis(redis_server.url)
     try:
-        hung = client.post("/v1/users/hung/observations", json={"post_id": "p2", "probabilities": HAPPY})
+        hung = client.post(f"/v1/users/{user}/observations", json={"post_id": "p2", "probabilities": HAPPY})
     finally:
         stall.join()
-        busy.close()
     assert hung.status_code == 503 and hung.json()["error"]["code"] == "store_unavailable", hung.text
     deadline = time.monotonic() + 5
-    while "p2" not in recorded_posts(redis_client, "hung") and time.monotonic() < deadline:
+    while "p2" not in recorded_posts(redis_client, user) and time.monotonic() < deadline:
         time.sleep(0.05)
-    retry = client.post("/v1/users/hung/observations", json={"post_id": "p2", "probabilities": HAPPY})
-    assert retry.status_code == 200 and retry.json()["duplicate"] is True, retry.text
-    assert retry.json()["drift"]["posts_seen"] == 2  # applied once, by the request that was answered 503
+    applied = "p2" in recorded_posts(redis_client, user)
+    retry = client.post(f"/v1/users/{user}/observations", json={"post_id": "p2", "probabilities": HAPPY})
+    assert retry.status_code == 200 and retry.json()["duplicate"] is applied, (applied, retry.text)
+    assert retry.json()["drift"]["posts_seen"] == 2  # applied once: by the 503'd request or by its retry
+    return applied
+
+
+def test_a_post_answered_503_may_be_applied_and_its_retry_is_a_duplicate(
+        client: httpx.Client, redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    """The guarantees table's row: Redis hung while the step was on its way; the client got 503, the
+    step was applied once Redis moved on, and the retry of the same post id answers the first result.
+    The write reaches Redis only if the request's pooled connection needed nothing first: one that a
+    background task's timeout closed reconnects, one idle past the health-check interval pings, and
+    those time out instead (a CI run saw it). So every try checks that the retry is consistent and
+    nothing is doubled, and the applied case must be seen within three tries."""
+    assert any(_hung_post(client, redis_server, redis_client, f"hung-{attempt}") for attempt in range(3))
