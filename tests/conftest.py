@@ -81,7 +81,11 @@ def start_service(**overrides: object) -> RunningService:
     """uvicorn in a thread on a free 127.0.0.1 port, serving create_app(Settings(**overrides))."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn's own handlers write to the sys.stderr of the test that started the
+    # service, which pytest closes after it ("Logging error ... I/O operation on closed file" later);
+    # records go to the root logger, which pytest captures per test
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on", log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
