@@ -42,28 +42,29 @@ class RedisCluster:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    def _start_node(self, port: int, deadline: float) -> redis.Redis:
+        """One cluster-enabled redis-server on ``port``, answering pings; a client of it."""
+        node_dir = self.data_dir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        self.processes.append(subprocess.Popen(
+            [find_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+             "--appendonly", "yes", "--save", "", "--logfile", str(node_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        while True:
+            try:
+                client.ping()
+                return client
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    client.close()
+                    raise
+                time.sleep(0.05)
+
     def start(self, timeout: float = 30.0) -> "RedisCluster":
-        binary = find_server()
-        for port in self.ports:
-            node_dir = self.data_dir / str(port)
-            node_dir.mkdir(parents=True, exist_ok=True)
-            self.processes.append(subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--cluster-node-timeout", "2000", "--appendonly", "yes", "--save", "",
-                 "--logfile", str(node_dir / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
-        clients = [redis.Redis(host="127.0.0.1", port=port, socket_timeout=2) for port in self.ports]
         deadline = time.monotonic() + timeout
-        for client in clients:
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.exceptions.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+        clients = [self._start_node(port, deadline) for port in self.ports]
         share = SLOTS // len(self.ports)
         for i, client in enumerate(clients):
             last = SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
@@ -93,24 +94,8 @@ class RedisCluster:
         """Start one more empty master and join it (``redis-cli --cluster add-node``); it owns no slot
         until slots are moved to it (``rebalance``). Returns its port."""
         port = _cluster_port()
-        node_dir = self.data_dir / str(port)
-        node_dir.mkdir(parents=True, exist_ok=True)
-        self.processes.append(subprocess.Popen(
-            [find_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
-             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-             "--appendonly", "yes", "--save", "", "--logfile", str(node_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent))
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        self._start_node(port, deadline).close()
         self.cli("--cluster", "add-node", f"127.0.0.1:{port}", f"127.0.0.1:{self.ports[0]}")
         self.ports.append(port)
         while True:  # known to every node (gossip), or a rebalance run from one of them leaves it out
