@@ -130,3 +130,11 @@ def test_two_hundred_long_streams_are_cheap() -> None:
     t = time.perf_counter()
     streams = blind3.make_streams(17, "none", 200)
     assert len(streams) == 200 and time.perf_counter() - t < 10.0   # the benchmark's budget
+
+
+def test_some_accounts_repost_the_same_image_minutes_later() -> None:
+    streams = blind3.make_streams(19, "none", 30)
+    reposted = [np.all(s.probs[1:] == s.probs[:-1], axis=1) for s in streams]
+    assert sum(r.any() for r in reposted) >= 3 and sum(not r.any() for r in reposted) >= 3
+    for s, r in zip(streams, reposted):
+        assert np.all(s.gaps[1:][r] <= 300)

@@ -132,6 +132,7 @@ class _User:
     k_rate: float                  # log posting-rate drop per unit of negative share
     persist: float                 # P(same emotion as the previous post within hours)
     seasonal: float                # winter gloom amplitude (negative share)
+    repost: float                  # P(the same image posted again minutes later)
 
 
 def _dirichlet_around(rng: np.random.Generator, name: str, conc: float) -> np.ndarray:
@@ -161,11 +162,12 @@ def _draw_user(rng: np.random.Generator) -> _User:
         smile=j(smile, .1), hide=j(hide, .1), other=j(other, .1, 0, .95), other_mood=other_mood,
         couple=float(rng.uniform(0.3, 0.7)), garbage=j(garb, garb / 3, 0.0, 0.6),
         quality=j(qual, .08, .35, 1.0), quality_drift=float(rng.normal(0.02, 0.03)),
-        beta=float(np.exp(rng.uniform(np.log(0.35), np.log(2.8)))), bias=bias,
+        beta=float(np.exp(rng.uniform(np.log(0.3), np.log(3.5)))), bias=bias,
         session=j(sess, .08), chrono=chrono + rng.normal(0, 1.0), weekend=wkend,
         k_face=float(rng.uniform(0.0, 1.2)), k_rate=float(rng.uniform(-0.8, 2.5)),
         persist=float(rng.uniform(0.2, 0.7)),
-        seasonal=float(rng.uniform(0.02, 0.07)) if rng.random() < 0.3 else 0.0)
+        seasonal=float(rng.uniform(0.02, 0.07)) if rng.random() < 0.3 else 0.0,
+        repost=float(rng.uniform(0.01, 0.06)) if rng.random() < 0.3 else 0.0)
 
 
 def _display_matrix(u: _User) -> np.ndarray:
@@ -363,6 +365,23 @@ def _sample_rows(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return np.minimum((rng.random(len(p))[:, None] * c[:, -1:] > c).sum(1), 6)
 
 
+def _reposts(rng: np.random.Generator, u: _User, probs: np.ndarray, gaps: np.ndarray,
+             face: np.ndarray, true: np.ndarray, marks: list[int], keep: tuple | None) -> None:
+    """Cross-posts and reposts: the same image again minutes later, identical outputs (in place)."""
+    T = len(gaps)
+    dup = rng.random(T) < u.repost
+    dup[0] = False
+    for i in marks:                          # a label's first post is always a fresh image
+        dup[min(i, T - 1)] = False
+    if keep is not None:
+        dup[keep[0]:keep[1]] = False
+    src = np.maximum.accumulate(np.where(dup, 0, np.arange(T)))
+    probs[:] = probs[src]
+    face[:] = face[src]
+    true[:] = true[src]
+    gaps[dup] = rng.uniform(5, 300, dup.sum())
+
+
 def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
@@ -446,6 +465,8 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     p /= p.sum(1, keepdims=True)
     probs = p.astype(np.float32)
     probs /= probs.sum(1, keepdims=True)
+    _reposts(rng, u, probs, gaps, face, true, [i for i in (start, end, start2) if i is not None],
+             (start, end) if kind == "transient" else None)
     return Stream(kind=kind, probs=probs, gaps=gaps.astype(np.float64), face=face.astype(bool),
                   start=start, end=end, start2=start2, true_emotion=true.astype(np.int64))
 
