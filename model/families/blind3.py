@@ -416,15 +416,21 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     carry[0] = False
     idx = np.maximum.accumulate(np.where(carry, 0, np.arange(T)))
     true = fresh[idx]
-    if kind == "transient":                  # a bad moment: one or two clearly negative posts
-        true[start:end] = rng.choice([A, F, S, S], end - start)
+    # bad moments, one or two clearly negative posts: the labelled dip of a "transient" stream and
+    # the same thing happening unlabelled to everybody now and then
+    bad = np.zeros(T, bool)
+    for t in rng.integers(1, T, rng.poisson(T / 250)):
+        bad[t:t + int(rng.integers(1, 3))] = True
+    if kind == "transient":
+        bad[max(start - 2, 0):end + 2] = False
+        bad[start:end] = True
+    true[bad] = rng.choice([A, F, S, S, D], bad.sum())
 
     negp = _neg(pi)
     face_p = np.clip(u.face_rate * (1 - u.k_face * np.clip(negp - neg0, 0, None)), 0.02, 0.98)
     face_p = np.where(ev["burst"], np.maximum(face_p, 0.9), face_p)
     face = rng.random(T) < face_p
-    if kind == "transient":
-        face[start:end] = rng.random(end - start) < 0.85
+    face[bad] = rng.random(bad.sum()) < 0.85
 
     # what the camera sees
     smile = np.clip(u.smile + ev["smile"], 0, 1)
@@ -433,13 +439,11 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
         sel = np.round(smile, 2) == s_lvl
         uu = _User(**{**u.__dict__, "smile": float(s_lvl)})
         disp[sel] = _sample_rows(rng, _display_matrix(uu)[true[sel]])
-    if kind == "transient":                  # a crying or furious selfie is not hidden
-        honest = rng.random(end - start) < 0.7
-        disp[start:end] = np.where(honest, true[start:end], disp[start:end])
+    honest = bad & (rng.random(T) < 0.7)     # a crying or furious selfie is not hidden
+    disp[honest] = true[honest]
     other_p = np.clip(u.other + ev["dother"], 0, 0.95)
     other_p = np.where(ev["burst"], 0.9, other_p)
-    if kind == "transient":
-        other_p[start:end] = 0.05
+    other_p[bad] = 0.05
     is_other = rng.random(T) < other_p
     follows = rng.random(T) < u.couple
     other_expr = _sample_rows(rng, np.broadcast_to(u.other_mood, (T, 7)))
