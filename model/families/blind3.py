@@ -31,7 +31,12 @@ confuses classes the way FER-2013 CNNs do (fear/surprise, sad/neutral, angry/dis
 almost never predicted, happy the most reliable), with a per-account bias (glasses, skin tone,
 lighting, camera), a per-account confidence (flat ~0.3 top probability to nearly one-hot), a
 slowly drifting photo quality, and garbage outputs on false faces. Posts without a face carry
-the classifier's output on the whole image (mostly neutral/sad noise).
+the classifier's output on the whole image (mostly neutral/sad noise). Some accounts cross-post
+the same image again minutes later (identical outputs).
+
+Everybody has bad moments: one or two clearly negative posts, shown honestly more often than
+usual. They happen unlabelled in every stream, drawn exactly like the labelled dip of a
+``transient`` stream, so a dip alone is never evidence of a lasting change.
 
 Benign events that are *not* mood changes happen in every kind, most of all in ``none`` and
 ``placebo``: a new phone (bias, confidence and quality jump), a new friend group (who is in the
