@@ -14,10 +14,12 @@ blind        written from a plain description by someone who had not read the   
              other families or the detector (``blind_adapter``): the headline      (held out)
 blind2       a second blind family, by another author, same contract               bench only
                                                                                    (held out)
+blind3       a third, by a third author told the others exist and to make a        bench only
+             heterogeneous world (personas, benign changes that are not moods)    (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind', 'blind2'))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
