@@ -31,7 +31,10 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   standardised against the user's own reference share (a slowly forgetting mean and variance). It is
   the classic statistic that, on streams the temporal model was not built on, caught changes the model
   missed (issue 12); with it the detector catches them too. While it is on, an episode only recovers
-  once the recent share is back within one reference sd of the user's level.
+  once the recent share is back within one reference sd of the user's level. With ``share2_threshold``
+  a second two-sided CUSUM of the same standardised share runs beside it with another slack
+  (``share2_slack``): one slack is optimal for one size of shift, a bank of two approximates a
+  generalised likelihood ratio test, for which the size is unknown (docs/detection_rules.md).
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
 came before). An episode ends (``drift.ended``) in one of two ways, kept in ``resolution``:
