@@ -195,7 +195,8 @@ class DetectorConfig:
     share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
     share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
     # A second two-sided CUSUM on the same standardised share, with another slack (a bank of two
-    # approximates a GLR test, whose shift size is unknown: one slack is optimal for one shift); 0: off
+    # approximates a GLR test, whose shift size is unknown: one slack is optimal for one shift); 0: off.
+    # It reads the share rule's standardised share, so it needs share_threshold > 0 too.
     share2_threshold: float = 0.0
     share2_slack: float = 1.0
 
