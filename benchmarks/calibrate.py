@@ -7,8 +7,9 @@ benchmark, docs/detection.md): what a model's score does on users who never chan
 users. So the knobs are set for the *worst* of the families we may train and tune on (synthetic,
 sessions, days; never the held-out one), seed ``SEED`` (disjoint from the benchmark's):
 
-1. for every fast-rule threshold in ``FAST`` and share-rule threshold in ``SHARE`` (0: off), the
-   evidence rule's threshold is bisected to the largest false-alarm rate at most ``TARGET`` per 1000
+1. for every fast-rule threshold in ``FAST`` and share-rule threshold in ``SHARE`` (0: off; the share
+   bank's second CUSUM at ``SHARE2_RATIO`` times it, so the pair moves as one knob), the evidence rule's
+   threshold is bisected to the largest false-alarm rate at most ``TARGET`` per 1000
    posts on every family's no-change users (a pair whose other rules alone exceed it is dropped);
 2. the pair with the best recall (mean over the families of the pooled recall of every change kind),
    then the shortest median delay, wins.
@@ -39,7 +40,10 @@ from service.temporal import TemporalModel
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SEED = 40_000
-TARGET = 0.5          # false alarms per 1000 posts, on the worst training family
+# False alarms per 1000 posts on the worst training family. 0.35, not the operator's default 0.5: out of
+# family the rate ran up to ~2x the training families' (docs/detection_rules.md, "a lower calibration
+# target"), and with the share bank the recall margin over the classics held at 0.35.
+TARGET = 0.35
 # Below 0.95 the fast rule alone raises 0.7-1.2 false alarms per 1000 posts on sessions and days.
 # With the share rule's refinements (SHARE_RULE), 0.95 and a share threshold up to 16 were over the target
 # without the evidence rule, and 0.99 or the share rule off lost recall (0.37-0.48 against 0.51).
@@ -51,7 +55,12 @@ REBASELINE_POSTS = 50  # chosen, not calibrated: docs/detection.md
 # counts its own uncertainty, and an episode ends as "recovered" only when the recent share is nearer the
 # pre-change level than the episode's. Weighing posts by their gap (share_tau) lost recall: left off.
 SHARE_RULE = {"share_faceless": False, "share_uncertainty": 0.5, "share_back_nearer": True,
-              "share_back_sd": 1.0, "share_tau": 0.0}
+              "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1}
+# The share bank (docs/detection_rules.md, "A bank of share CUSUMs"): a second CUSUM with slack 0.1 (tuned to a
+# shift of ~0.2 reference sd, the first one's 0.25 to ~0.5) at this ratio of the first one's threshold: the
+# ratio at which each alone raised the same false alarms on the training families' no-change users (an
+# equal split of the budget, measured at seed 40000), so one knob, bisected with the others, sets both.
+SHARE2_RATIO = 1.7
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,8 @@ class Calibrator:
         tried = []
         for fast in FAST:
             for share in SHARE:
-                config = replace(base, threshold=fast, share_threshold=share, cusum_threshold=0.0)
+                config = replace(base, threshold=fast, share_threshold=share, cusum_threshold=0.0,
+                                 share2_threshold=share2_threshold(share))
                 if max(self.false_alarms(config).values()) > self.plan.target:  # the other rules alone are too many
                     log(f"fast {fast} share {share}: over the target without the evidence rule")
                     continue
@@ -116,6 +126,7 @@ class Calibrator:
                 recall = float(np.mean([f["all_changes"]["recall"] for f in figs.values()]))
                 delay = float(np.nanmean([f["all_changes"]["delay_median"] for f in figs.values()]))
                 tried.append({"threshold": fast, "share_threshold": share, "cusum_threshold": round(cusum, 1),
+                              "share2_threshold": chosen.share2_threshold,
                               "false_alarms_per_1000": rates, "recall": round(recall, 4), "delay_median": round(delay, 1),
                               "by_family": {f: {"recall": v["all_changes"]["recall"], "delay_median": v["all_changes"]["delay_median"],
                                                 "second_change": v["second_change"]["ratio"]} for f, v in figs.items()}})
@@ -124,13 +135,21 @@ class Calibrator:
         return {"chosen": best, "tried": tried}
 
 
+def share2_threshold(share: float) -> float:
+    """The bank's second CUSUM's threshold for the first one's ``share`` (SHARE2_RATIO 0: the bank is off)."""
+    return round(SHARE2_RATIO * share, 2) if SHARE2_RATIO > 0 else 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run (tests); never written")
     parser.add_argument("--write", action="store_true", help="write the result into the served model's manifest")
     parser.add_argument("--version", type=int, default=None, help="temporal version (default: the highest)")
+    parser.add_argument("--target", type=float, default=None,
+                        help=f"false alarms per 1000 posts on the worst training family (default {TARGET})")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else CalibrationPlan()
+    plan = replace(plan, target=args.target) if args.target else plan
     started = time.perf_counter()
     artifact = model_repository.load(REPOSITORY, "temporal", args.version)
     temporal = TemporalModel(artifact, ProviderChoice("cpu", "calibration"))
@@ -155,14 +174,16 @@ def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan)
                                              "cooldown_posts", "cusum_slack", "reference_alpha", "share_slack",
                                              *SHARE_RULE)}
     section.update(threshold=chosen["threshold"], cusum_threshold=chosen["cusum_threshold"],
-                   share_threshold=chosen["share_threshold"], rebaseline_posts=REBASELINE_POSTS)
+                   share_threshold=chosen["share_threshold"], rebaseline_posts=REBASELINE_POSTS,
+                   share2_threshold=chosen.get("share2_threshold", 0.0))
     section["calibrated_with"] = {
         "command": "python -m benchmarks.calibrate --write", "seed": plan.seed, "families": list(families.TRAINING),
         "target_false_alarms_per_1000": plan.target, "on": "the worst family's no-change users",
         "users": {"no_change": plan.no_change, "no_change_length": plan.no_change_length, "per_kind": plan.per_kind},
         "figures": {"false_alarms_per_1000": chosen["false_alarms_per_1000"], "recall": chosen["recall"]},
         "note": "rebaseline_posts and the share rule's refinements (share_faceless, share_uncertainty, "
-                "share_back_nearer, share_back_sd, share_tau) chosen, not calibrated (docs/detection.md)"}
+                "share_back_nearer, share_back_sd, share_tau, share2_slack) chosen, not calibrated; share2_threshold "
+                f"= {SHARE2_RATIO} x share_threshold (docs/detection_rules.md)"}
     manifest["detector"] = section
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 

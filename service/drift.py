@@ -31,7 +31,10 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   standardised against the user's own reference share (a slowly forgetting mean and variance). It is
   the classic statistic that, on streams the temporal model was not built on, caught changes the model
   missed (issue 12); with it the detector catches them too. While it is on, an episode only recovers
-  once the recent share is back within one reference sd of the user's level.
+  once the recent share is back within one reference sd of the user's level. With ``share2_threshold``
+  a second two-sided CUSUM of the same standardised share runs beside it with another slack
+  (``share2_slack``): one slack is optimal for one size of shift, a bank of two approximates a
+  generalised likelihood ratio test, for which the size is unknown (docs/detection_rules.md).
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
 came before). An episode ends (``drift.ended``) in one of two ways, kept in ``resolution``:
@@ -154,6 +157,14 @@ def _check_inputs(score: float, negative_share: float | None, scale: float, gap:
         raise ValueError(f"gap must be >= 0 seconds, got {gap!r}")
 
 
+def _cusum_step(state: tuple[float, float, int], z: float, slack: float) -> tuple[float, float, int]:
+    """A two-sided CUSUM's (up, down, run) after one standardised change ``z`` (run: consecutive posts
+    with either side above 0)."""
+    up, down, run = state
+    up, down = round(max(0.0, up + z - slack), 4), round(max(0.0, down - z - slack), 4)
+    return up, down, run + 1 if max(up, down) > 0 else 0
+
+
 def logit(score: float) -> float:
     """The score on the log-odds scale, softened at 0 and 1 (0 → -4.6, 1 → 4.6)."""
     return math.log((score + 0.01) / (1.01 - score))
@@ -183,6 +194,11 @@ class DetectorConfig:
     share_uncertainty: float = 0.0  # x the reference mean's own error added to the slack (young users); 0: off
     share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
     share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
+    # A second two-sided CUSUM on the same standardised share, with another slack (a bank of two
+    # approximates a GLR test, whose shift size is unknown: one slack is optimal for one shift); 0: off.
+    # It reads the share rule's standardised share, so it needs share_threshold > 0 too.
+    share2_threshold: float = 0.0
+    share2_slack: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -193,8 +209,9 @@ class DetectorConfig:
             raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
         if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0:
             raise ValueError("need share_tau >= 0, share_back_sd > 0 and share_uncertainty >= 0")
-        if self.cusum_threshold < 0 or self.cusum_slack < 0 or self.share_threshold < 0 or self.share_slack < 0:
-            raise ValueError("cusum_threshold, cusum_slack, share_threshold and share_slack must be >= 0")
+        if min(self.cusum_threshold, self.cusum_slack, self.share_threshold, self.share_slack,
+               self.share2_threshold, self.share2_slack) < 0:
+            raise ValueError("cusum_threshold, cusum_slack and the share rule's thresholds and slacks must be >= 0")
         if not 0 < self.reference_alpha < 1 or self.reference_min_posts < 2:
             raise ValueError("need 0 < reference_alpha < 1 and reference_min_posts >= 2")
 
@@ -229,6 +246,9 @@ class DriftDetector:
     sh_up: float = 0.0
     sh_down: float = 0.0
     sh_run: int = 0  # consecutive posts the share CUSUM has been above 0
+    sh_up2: float = 0.0  # the bank's second CUSUM (share2_slack): its two sides and run
+    sh_down2: float = 0.0
+    sh_run2: int = 0
     sh_recent: float = 0.0
     sh_ep_n: int = 0  # the episode's posts with a share, and their mean (share_back_nearer)
     sh_ep_mean: float = 0.0
@@ -279,7 +299,7 @@ class DriftDetector:
         x, y = self._inputs(score)
         fire = self._judge(x, y, share, weight, scale) if self.status == "stable" else False
         if self.cooldown_left > 0 or self.status != "stable":
-            self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
+            self._reset_share_cusums()
         if share is not None:
             self._learn_share(share, weight)
         self._learn(x)
@@ -345,7 +365,8 @@ class DriftDetector:
         return fire
 
     def _start_episode(self) -> None:
-        self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
+        self.status, self.streak, self.cusum = "drifting", 0, 0.0
+        self._reset_share_cusums()
         self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean = 0.0, [], 0, 0.0
         self.episode_started_at = self.posts_seen
         self.episodes += 1
@@ -361,6 +382,8 @@ class DriftDetector:
             level = max(level, self.cusum / cfg.cusum_threshold)
         if share_on and cfg.share_threshold > 0 and self.sh_run >= SHARE_MIN_RUN:
             level = max(level, max(self.sh_up, self.sh_down) / cfg.share_threshold)
+        if share_on and cfg.share_threshold > 0 and cfg.share2_threshold > 0 and self.sh_run2 >= SHARE_MIN_RUN:
+            level = max(level, max(self.sh_up2, self.sh_down2) / cfg.share2_threshold)
         self.level = level
         if level > self.cal_peak:
             self.crossed, self.cal_peak = (self.cal_peak, level), round(level, 4)
@@ -382,7 +405,8 @@ class DriftDetector:
         self.baseline_since = started
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
-        self.sh_n, self.sh_w, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+        self.sh_n, self.sh_w, self.sh_mean, self.sh_var = 0, 0.0, 0.0, 0.0
+        self._reset_share_cusums()
         self.sh_ep_n, self.sh_ep_mean = 0, 0.0
 
     def _weight(self, gap: float | None) -> float:
@@ -394,29 +418,36 @@ class DriftDetector:
             return 1.0
         return max(1.0 - math.exp(-gap / tau), SHARE_MIN_WEIGHT)
 
-    def _share_slack(self) -> float:
+    def _reset_share_cusums(self) -> None:
+        self.sh_up, self.sh_down, self.sh_run, self.sh_up2, self.sh_down2, self.sh_run2 = 0.0, 0.0, 0, 0.0, 0.0, 0
+
+    def _share_slack(self, slack: float) -> float:
         """The slack a post's standardised share must exceed to count. With ``share_uncertainty`` it
         grows by that many times the reference mean's own error, 1 / sqrt(effective posts) beyond a settled reference's
         (1 / sqrt(1 / SHARE_ALPHA), the posts the reference remembers): a reference learnt from n
         posts is off by about sd / sqrt(n), and a CUSUM adds that bias up post after post, so a young
         user's reference, not taken for the truth, needs more than a settled one's (issue 12: early
-        alarms at posts 40-92 out of family)."""
-        slack = self.config.share_slack
+        alarms at posts 40-92 out of family). ``slack``: the CUSUM's own, for a settled user."""
         if self.config.share_uncertainty and self.sh_w > 0:  # 0 for a settled user
             slack += self.config.share_uncertainty * max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))
         return slack
 
     def _share_test(self, share: float, weight: float, scale: float) -> bool:
-        """One post into the two one-sided CUSUMs of the standardised share; whether they fire."""
+        """One post into the two-sided CUSUMs of the standardised share (the bank's second one too, when
+        it is on); whether one of them fires. Never on one or two posts, however far off: a short dip is
+        not a change (SHARE_MIN_RUN, for each CUSUM on its own run)."""
         cfg = self.config
         z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
         z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
-        slack = self._share_slack()
-        self.sh_up = round(max(0.0, self.sh_up + weight * (z - slack)), 4)
-        self.sh_down = round(max(0.0, self.sh_down + weight * (-z - slack)), 4)
-        self.sh_run = self.sh_run + 1 if max(self.sh_up, self.sh_down) > 0 else 0
-        # never on one or two posts, however far off: a short dip is not a change
-        return max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
+        self.sh_up, self.sh_down, self.sh_run = _cusum_step(
+            (self.sh_up, self.sh_down, self.sh_run), weight * z, weight * self._share_slack(cfg.share_slack))
+        fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
+        if cfg.share2_threshold > 0:
+            self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
+                (self.sh_up2, self.sh_down2, self.sh_run2), weight * z, weight * self._share_slack(cfg.share2_slack))
+            fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
+                              and self.sh_run2 >= SHARE_MIN_RUN)
+        return fires
 
     def _share_back(self) -> bool:
         """The recent share is back near the user's pre-change level (the reference is frozen while drifting).

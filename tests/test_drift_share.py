@@ -107,7 +107,8 @@ def test_the_new_fields_round_trip_and_an_older_state_weighs_every_post_one() ->
     assert DriftDetector.from_dict(cfg, state).sh_w == float(a.sh_n)
 
 
-@pytest.mark.parametrize("kwargs", [{"share_tau": -1.0}, {"share_back_sd": 0.0}, {"share_uncertainty": -0.5}])
+@pytest.mark.parametrize("kwargs", [{"share_tau": -1.0}, {"share_back_sd": 0.0}, {"share_uncertainty": -0.5},
+                                    {"share2_threshold": -1.0}, {"share2_slack": -0.1}])
 def test_invalid_share_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         replace(SHARE, **kwargs)
@@ -116,3 +117,61 @@ def test_invalid_share_settings_are_refused(kwargs: dict[str, float]) -> None:
 def test_a_negative_gap_is_refused() -> None:
     with pytest.raises(ValueError, match="gap"):
         DriftDetector(SHARE).update(0.1, 0.2, 1.0, -5.0)
+
+
+# --- the bank of share CUSUMs (share2_threshold / share2_slack) -------------------------------------
+
+
+def test_a_second_small_slack_cusum_finds_shifts_one_slack_misses_at_fewer_false_alarms() -> None:
+    # 200 users who never change (600 posts) and 200 whose share moves by 0.05 (a third of its sd) at post
+    # 100: one CUSUM (slack 0.25) only finds more of these tiny shifts by raising more false alarms; the bank
+    # (the same CUSUM at 12 and one with slack 0.1 at 20) finds more of them, with fewer false alarms
+    cfg = replace(SHARE, rebaseline_posts=0)
+    calm = [noisy(seed, (0.3, 600), sd=0.15) for seed in range(200)]
+    tiny = [noisy(2000 + seed, (0.3, 100), (0.35, 200), sd=0.15) for seed in range(200)]
+
+    def false_alarms(c: DetectorConfig) -> int:
+        return sum(event == "drift.started" for u in calm for _, event, _ in run(u, c))
+
+    def found(c: DetectorConfig) -> int:
+        return sum(any(event == "drift.started" and i >= 99 for i, event, _ in run(u, c)) for u in tiny)
+
+    single = replace(cfg, share_threshold=10.0)
+    bank = replace(cfg, share_threshold=12.0, share2_threshold=20.0, share2_slack=0.1)
+    assert false_alarms(bank) <= false_alarms(single)  # measured: 16 and 26
+    assert found(bank) >= 1.3 * found(single) >= 1.3 * 60  # measured: 117 and 79 of 200
+    # the bank's first CUSUM alone is the plain rule: the second one is what finds them
+    assert found(replace(bank, share2_threshold=0.0)) < 0.5 * found(bank)
+
+
+def test_the_second_cusum_needs_a_run_of_posts_and_counts_in_the_live_level() -> None:
+    # a low second threshold (2.5: one post at the capped z of 3 passes it) still waits for a run of 3 posts
+    cfg = replace(SHARE, share_threshold=50.0, share2_threshold=2.5, share2_slack=0.25, rebaseline_posts=0)
+    calm = [0.2] * 60
+    assert run(calm + [0.95] * 3 + calm, cfg)[:1] == [(62, "drift.started", "")]
+    assert run(calm + [0.95] * 3 + calm, replace(cfg, share2_threshold=0.0)) == []  # the first CUSUM alone: no
+    # its statistic over its threshold is the judged post's level (live calibration reads it)
+    d = DriftDetector(cfg)
+    for x in calm + [0.95, 0.95]:
+        d.update(0.05, x)
+    assert d.sh_up2 >= 2.5 and d.sh_run2 == 2 and d.level is not None and d.level < 0.1  # not yet a run
+    up2 = d.sh_up2
+    assert d.update(0.05, 0.95) == "drift.started"
+    assert d.level == pytest.approx((up2 + 2.75) / 2.5, abs=1e-3)  # the z capped at 3, less the slack
+
+
+def test_the_second_cusums_state_round_trips_and_an_older_state_loads() -> None:
+    cfg = replace(SHARE, share2_threshold=30.0, share2_slack=0.1)
+    d = DriftDetector(cfg)
+    for x in noisy(4, (0.2, 50), (0.3, 10)):
+        d.update(0.05, x)
+    state = d.to_dict()
+    assert state["sh_up2"] > 0 and DriftDetector.from_dict(cfg, state) == d
+    old = {k: v for k, v in state.items() if k not in ("sh_up2", "sh_down2", "sh_run2")}
+    loaded = DriftDetector.from_dict(cfg, old)  # written before the bank existed: its CUSUM starts at 0
+    assert (loaded.sh_up2, loaded.sh_down2, loaded.sh_run2) == (0.0, 0.0, 0) and loaded.sh_up == d.sh_up
+    # off (the default), the state holds no trace of it
+    plain = DriftDetector(SHARE)
+    for x in noisy(4, (0.2, 50), (0.3, 10)):
+        plain.update(0.05, x)
+    assert not {"sh_up2", "sh_down2", "sh_run2"} & set(plain.to_dict())
