@@ -44,7 +44,10 @@ came before). An episode ends (``drift.ended``) in one of two ways, kept in ``re
   user's by replaying the posts since the alarm (:attr:`DriftDetector.restart_model`,
   :attr:`DriftDetector.replay_posts`): the new pattern is all it has seen. The detector restarts its
   reference and counts the user's age from the alarm (``baseline_since``, the age the replayed model
-  has), so a later change is read exactly like a first one.
+  has), so a later change is read exactly like a first one. With ``share_rebaseline_seed`` the share
+  rule's new reference starts from the episode's posts (their mean and variance): restarted from
+  nothing, it was still young when a second change came, learnt part of it, and read that change's
+  persistence as ``recovered``.
 
 Either way ``cooldown_posts`` posts must then pass (no evidence is accumulated, the reference keeps
 learning) before a new episode; after a new baseline at least ``warmup_posts``, as for a new user.
@@ -183,6 +186,7 @@ class DetectorConfig:
     share_uncertainty: float = 0.0  # x the reference mean's own error added to the slack (young users); 0: off
     share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
     share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
+    share_rebaseline_seed: bool = False  # a new baseline's share reference starts from the episode's posts
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -230,8 +234,9 @@ class DriftDetector:
     sh_down: float = 0.0
     sh_run: int = 0  # consecutive posts the share CUSUM has been above 0
     sh_recent: float = 0.0
-    sh_ep_n: int = 0  # the episode's posts with a share, and their mean (share_back_nearer)
+    sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
+    sh_ep_var: float = 0.0
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
     # live calibration: the peak level of the current excursion, and the fast rule's last inputs
     cal_peak: float = 0.0
@@ -346,7 +351,7 @@ class DriftDetector:
 
     def _start_episode(self) -> None:
         self.status, self.streak, self.cusum, self.sh_up, self.sh_down, self.sh_run = "drifting", 0, 0.0, 0.0, 0.0, 0
-        self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean = 0.0, [], 0, 0.0
+        self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0.0, [], 0, 0.0, 0.0
         self.episode_started_at = self.posts_seen
         self.episodes += 1
 
@@ -382,8 +387,13 @@ class DriftDetector:
         self.baseline_since = started
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
-        self.sh_n, self.sh_w, self.sh_mean, self.sh_var, self.sh_up, self.sh_down, self.sh_run = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0
-        self.sh_ep_n, self.sh_ep_mean = 0, 0.0
+        self.sh_up, self.sh_down, self.sh_run = 0.0, 0.0, 0
+        seed = self.sh_ep_n if cfg.share_rebaseline_seed else 0
+        # the posts since the alarm are the new pattern: the reference starts from them, not from nothing
+        self.sh_n, self.sh_w, self.sh_mean, self.sh_var = seed, float(seed), self.sh_ep_mean, self.sh_ep_var
+        if not seed:
+            self.sh_mean, self.sh_var = 0.0, 0.0
+        self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
 
     def _weight(self, gap: float | None) -> float:
         """What this post adds to the share rule. Posts of one posting session (seconds to minutes apart)
@@ -430,9 +440,11 @@ class DriftDetector:
         return near
 
     def _learn_episode(self, share: float) -> None:
-        """The mean share of the posts since the alarm (the episode's own level)."""
+        """The mean and variance of the share over the posts since the alarm (the episode's own level)."""
         self.sh_ep_n += 1
-        self.sh_ep_mean = round(self.sh_ep_mean + (share - self.sh_ep_mean) / self.sh_ep_n, 6)
+        delta = share - self.sh_ep_mean
+        self.sh_ep_mean = round(self.sh_ep_mean + delta / self.sh_ep_n, 6)
+        self.sh_ep_var = round(self.sh_ep_var + (delta * (share - self.sh_ep_mean) - self.sh_ep_var) / self.sh_ep_n, 6)
 
     def _learn_share(self, share: float, weight: float = 1.0) -> None:
         """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA), each
