@@ -53,9 +53,10 @@ REBASELINE_POSTS = 50  # chosen, not calibrated: docs/detection.md
 # The share rule's refinements, chosen on the training families by seeded experiments (docs/detection.md,
 # "What was tried"), not calibrated: faceless posts say nothing about mood to it, a young user's reference
 # counts its own uncertainty, and an episode ends as "recovered" only when the recent share is nearer the
-# pre-change level than the episode's. Weighing posts by their gap (share_tau) lost recall: left off.
+# pre-change level than the episode's, and a new baseline's reference starts from the posts since the
+# alarm. Weighing posts by their gap (share_tau) lost recall: left off.
 SHARE_RULE = {"share_faceless": False, "share_uncertainty": 0.5, "share_back_nearer": True,
-              "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1}
+              "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1, "share_rebaseline_seed": True}
 # The share bank (docs/detection_rules.md, "A bank of share CUSUMs"): a second CUSUM with slack 0.1 (tuned to a
 # shift of ~0.2 reference sd, the first one's 0.25 to ~0.5) at this ratio of the first one's threshold: the
 # ratio at which each alone raised the same false alarms on the training families' no-change users (an
@@ -181,9 +182,8 @@ def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan)
         "target_false_alarms_per_1000": plan.target, "on": "the worst family's no-change users",
         "users": {"no_change": plan.no_change, "no_change_length": plan.no_change_length, "per_kind": plan.per_kind},
         "figures": {"false_alarms_per_1000": chosen["false_alarms_per_1000"], "recall": chosen["recall"]},
-        "note": "rebaseline_posts and the share rule's refinements (share_faceless, share_uncertainty, "
-                "share_back_nearer, share_back_sd, share_tau, share2_slack) chosen, not calibrated; share2_threshold "
-                f"= {SHARE2_RATIO} x share_threshold (docs/detection_rules.md)"}
+        "note": f"rebaseline_posts and the share rule's refinements ({', '.join(SHARE_RULE)}) chosen, not "
+                f"calibrated; share2_threshold = {SHARE2_RATIO} x share_threshold (docs/detection_rules.md)"}
     manifest["detector"] = section
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 

@@ -47,7 +47,10 @@ came before). An episode ends (``drift.ended``) in one of two ways, kept in ``re
   user's by replaying the posts since the alarm (:attr:`DriftDetector.restart_model`,
   :attr:`DriftDetector.replay_posts`): the new pattern is all it has seen. The detector restarts its
   reference and counts the user's age from the alarm (``baseline_since``, the age the replayed model
-  has), so a later change is read exactly like a first one.
+  has), so a later change is read exactly like a first one. With ``share_rebaseline_seed`` the share
+  rule's new reference starts from the episode's posts (their mean and variance): restarted from
+  nothing, it was still young when a second change came, learnt part of it, and read that change's
+  persistence as ``recovered``.
 
 Either way ``cooldown_posts`` posts must then pass (no evidence is accumulated, the reference keeps
 learning) before a new episode; after a new baseline at least ``warmup_posts``, as for a new user.
@@ -194,6 +197,7 @@ class DetectorConfig:
     share_uncertainty: float = 0.0  # x the reference mean's own error added to the slack (young users); 0: off
     share_back_sd: float = 1.0     # an episode recovers once the recent share is within this many reference sds
     share_back_nearer: bool = False  # ... and nearer the pre-change level than to the episode's own mean
+    share_rebaseline_seed: bool = False  # a new baseline's share reference starts from the episode's posts
     # A second two-sided CUSUM on the same standardised share, with another slack (a bank of two
     # approximates a GLR test, whose shift size is unknown: one slack is optimal for one shift); 0: off.
     # It reads the share rule's standardised share, so it needs share_threshold > 0 too.
@@ -250,8 +254,9 @@ class DriftDetector:
     sh_down2: float = 0.0
     sh_run2: int = 0
     sh_recent: float = 0.0
-    sh_ep_n: int = 0  # the episode's posts with a share, and their mean (share_back_nearer)
+    sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
+    sh_ep_var: float = 0.0
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
     # live calibration: the peak level of the current excursion, and the fast rule's last inputs
     cal_peak: float = 0.0
@@ -367,7 +372,7 @@ class DriftDetector:
     def _start_episode(self) -> None:
         self.status, self.streak, self.cusum = "drifting", 0, 0.0
         self._reset_share_cusums()
-        self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean = 0.0, [], 0, 0.0
+        self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0.0, [], 0, 0.0, 0.0
         self.episode_started_at = self.posts_seen
         self.episodes += 1
 
@@ -405,9 +410,13 @@ class DriftDetector:
         self.baseline_since = started
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
-        self.sh_n, self.sh_w, self.sh_mean, self.sh_var = 0, 0.0, 0.0, 0.0
         self._reset_share_cusums()
-        self.sh_ep_n, self.sh_ep_mean = 0, 0.0
+        seed = self.sh_ep_n if cfg.share_rebaseline_seed else 0
+        # the posts since the alarm are the new pattern: the reference starts from them, not from nothing
+        self.sh_n, self.sh_w, self.sh_mean, self.sh_var = seed, float(seed), self.sh_ep_mean, self.sh_ep_var
+        if not seed:
+            self.sh_mean, self.sh_var = 0.0, 0.0
+        self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
 
     def _weight(self, gap: float | None) -> float:
         """What this post adds to the share rule. Posts of one posting session (seconds to minutes apart)
@@ -461,9 +470,11 @@ class DriftDetector:
         return near
 
     def _learn_episode(self, share: float) -> None:
-        """The mean share of the posts since the alarm (the episode's own level)."""
+        """The mean and variance of the share over the posts since the alarm (the episode's own level)."""
         self.sh_ep_n += 1
-        self.sh_ep_mean = round(self.sh_ep_mean + (share - self.sh_ep_mean) / self.sh_ep_n, 6)
+        delta = share - self.sh_ep_mean
+        self.sh_ep_mean = round(self.sh_ep_mean + delta / self.sh_ep_n, 6)
+        self.sh_ep_var = round(self.sh_ep_var + (delta * (share - self.sh_ep_mean) - self.sh_ep_var) / self.sh_ep_n, 6)
 
     def _learn_share(self, share: float, weight: float = 1.0) -> None:
         """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA), each

@@ -184,3 +184,28 @@ def test_end_to_end_faceless_posts_reach_the_detector_as_faceless(client: httpx.
     # the share reference learnt the 60 posts with a face, and none of the faceless ones; with faces it
     # learnt the sad posts too until the share rule (or the score) alarmed, at least 3 posts in
     assert learnt["faceless"] == 60 and learnt["faces"] > 60, learnt
+
+
+def test_a_new_baseline_starts_its_share_reference_from_the_posts_since_the_alarm() -> None:
+    """With ``share_rebaseline_seed`` the share reference of a new baseline starts from the episode's
+    posts instead of from nothing. A second change (0.45 -> 0.65) then ends as a new baseline like the
+    first; a reference restarted from nothing was still young when the second change came, learnt part
+    of it, and read the persisting change as ``recovered`` (then alarmed again)."""
+    ends = {False: [], True: []}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        negative = np.clip(np.concatenate([rng.normal(0.2, 0.1, 100), rng.normal(0.45, 0.1, 60),
+                                           rng.normal(0.65, 0.1, 80)]), 0, 1).tolist()
+        for flag in ends:
+            events = run_share([0.05] * len(negative), negative,
+                               replace(SHARE, share_rebaseline_seed=flag, share_uncertainty=0.5))
+            assert events[:2] == [(events[0][0], "drift.started", ""), (events[0][0] + 30, "drift.ended", "new_baseline")]
+            assert events[2][1] == "drift.started" and 160 <= events[2][0] < 180  # the second change, found
+            ends[flag].append(events[3][2])
+    assert ends[True].count("new_baseline") >= 5 and ends[False].count("new_baseline") == 0, ends
+    detector = DriftDetector(replace(SHARE, share_rebaseline_seed=True))
+    for x in shares(7, 0.2, 0.5):
+        if detector.update(0.05, x) == "drift.ended":
+            break
+    assert detector.resolution == "new_baseline" and detector.sh_n == 30 and abs(detector.sh_mean - 0.5) < 0.05
+    assert 0.004 < detector.sh_var < 0.02  # the episode's own spread (sd 0.1)
