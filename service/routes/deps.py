@@ -7,7 +7,6 @@ thread hop per dependency per request (its cost: docs/performance.md, "Figures b
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
@@ -21,7 +20,9 @@ from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
 from service.schemas import ID_PATTERN, ID_RULE
 from service.state_store import StateStore
+from service.webhooks.deliveries import ID_PATTERN as DELIVERY_ID
 from service.webhooks.deliveries import Deliveries
+from service.webhooks.subscriptions import ID_PATTERN as WEBHOOK_ID
 from service.webhooks.subscriptions import Subscriptions
 
 
@@ -58,20 +59,20 @@ async def get_deliveries(request: Request) -> Deliveries:
     return deliveries
 
 
-# What Subscriptions.create and delivery_id() make. A path id that cannot be one is not found, before
-# it reaches a key: "<id>:dlv" named the subscription's delivery log (GET 500, DELETE wiped the log).
-WEBHOOK_ID = re.compile(r"wh_[0-9a-f]{24}")
-DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{24}")
+# A path id that Subscriptions.create or delivery_id() cannot have made is not found, before it reaches
+# a key: "<id>:dlv" named the subscription's delivery log (GET 500, DELETE wiped the log).
+WEBHOOK_ID_SCHEMA = {"pattern": f"^{WEBHOOK_ID.pattern}$"}
+DELIVERY_ID_SCHEMA = {"pattern": f"^{DELIVERY_ID.pattern}$"}
 
 
-async def webhook_id_param(webhook_id: Annotated[str, Path(json_schema_extra={"pattern": "^wh_[0-9a-f]{24}$"})]) -> str:
+async def webhook_id_param(webhook_id: Annotated[str, Path(json_schema_extra=WEBHOOK_ID_SCHEMA)]) -> str:
     if not WEBHOOK_ID.fullmatch(webhook_id):
         raise WebhookNotFound(f"no webhook {webhook_id[:64]}")
     return webhook_id
 
 
 async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)],
-                            delivery_id: Annotated[str, Path(json_schema_extra={"pattern": "^dlv_[0-9a-f]{24}$"})]) -> str:
+                            delivery_id: Annotated[str, Path(json_schema_extra=DELIVERY_ID_SCHEMA)]) -> str:
     if not DELIVERY_ID.fullmatch(delivery_id):
         raise DeliveryNotFound(f"no delivery {delivery_id[:64]} for webhook {webhook_id}")
     return delivery_id

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ DIRECT_PREFIX = "direct:"
 
 def from_outbox(stream_id: str) -> bool:
     return not stream_id.startswith(DIRECT_PREFIX)
+
+
+ID_PATTERN = re.compile(r"dlv_[0-9a-f]{24}")  # what delivery_id makes
 
 
 def delivery_id(sub_id: str, event_id: str) -> str:

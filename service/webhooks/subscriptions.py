@@ -9,6 +9,7 @@ receiver can switch secrets whenever it likes within that window.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -65,6 +66,10 @@ class Subscription:
                    secret=text["secret"], status=text.get("status", "enabled"),
                    created_at=float(text["created_at"]), disabled_reason=text.get("disabled_reason"),
                    previous_secret=text.get("previous_secret"), previous_secret_until=float(until) if until else None)
+
+
+# What create makes: "wh_" and 24 hex digits (service/routes/deps.py refuses any other path id)
+ID_PATTERN = re.compile(r"wh_[0-9a-f]{24}")
 
 
 class Subscriptions:
