@@ -30,9 +30,9 @@ from service import shadow as shadows
 from service.state_store import StateStore, UserState
 from service.emotions import LABELS
 from service.temporal import TemporalModel
-from service.transition import Post, Scored, Transition, as_distribution, state_resolution
+from service.transition import Post, Scored, Transition
 
-__all__ = ["Pipeline", "Scored", "UserLocks", "as_distribution", "state_resolution"]
+__all__ = ["Pipeline", "UserLocks"]
 
 log = logging.getLogger("emodrift.pipeline")
 

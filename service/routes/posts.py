@@ -20,7 +20,8 @@ from service.errors import (
     error_body,
 )
 from service.json_codec import FastJSONResponse
-from service.pipeline import Pipeline, Scored
+from service.pipeline import Pipeline
+from service.transition import Scored
 from service.redis_pipelining import BATCHED
 from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
 from service.schemas import (

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service import timeline_svg
 from service.errors import UserNotFound
-from service.pipeline import as_distribution
+from service.transition import as_distribution
 from service.timestamps import iso_time
 from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
 from service.schemas import TimelineView, UserView
