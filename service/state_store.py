@@ -231,15 +231,19 @@ class StateStore:
         self._remember(user_id, raw)
         return UserState.from_record(raw)
 
+    def _batch_pipeline(self) -> AutoPipeline | None:
+        """The auto-pipeline, in a batch request's tasks on a single Redis; else None (one by one)."""
+        return self._pipelined if BATCHED.get() else None
+
     async def _get(self, key: str) -> Any:
-        if self._pipelined is None or not BATCHED.get():
-            return await self.redis.get(key)
-        return await self._pipelined.execute_command("GET", key)
+        pipe = self._batch_pipeline()
+        return await (self.redis.get(key) if pipe is None else pipe.execute_command("GET", key))
 
     async def _run_advance(self, *, keys: Mapping[str, KeyT], args: Mapping[str, EncodableT]) -> lua.Reply:
-        if self._pipelined is None or not BATCHED.get():
+        pipe = self._batch_pipeline()
+        if pipe is None:
             return await self._advance(keys=keys, args=args)
-        return await self._advance.through(self._pipelined.execute_command, keys=keys, args=args)
+        return await self._advance.through(pipe.execute_command, keys=keys, args=args)
 
     def _remember(self, user_id: str, encoded: bytes) -> None:
         if self._cache_users <= 0:
