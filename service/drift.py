@@ -385,9 +385,10 @@ class DriftDetector:
         level = math.exp(min(min(ys) - logit(cfg.threshold), 5.0)) if len(ys) == cfg.confirm_posts else 0.0
         if cfg.cusum_threshold > 0:
             level = max(level, self.cusum / cfg.cusum_threshold)
-        if share_on and cfg.share_threshold > 0 and self.sh_run >= SHARE_MIN_RUN:
+        # share_on: this post has a share for the rule, so share_threshold > 0
+        if share_on and self.sh_run >= SHARE_MIN_RUN:
             level = max(level, max(self.sh_up, self.sh_down) / cfg.share_threshold)
-        if share_on and cfg.share_threshold > 0 and cfg.share2_threshold > 0 and self.sh_run2 >= SHARE_MIN_RUN:
+        if share_on and cfg.share2_threshold > 0 and self.sh_run2 >= SHARE_MIN_RUN:
             level = max(level, max(self.sh_up2, self.sh_down2) / cfg.share2_threshold)
         self.level = level
         if level > self.cal_peak:
@@ -411,11 +412,11 @@ class DriftDetector:
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
         self._reset_share_cusums()
-        seed = self.sh_ep_n if cfg.share_rebaseline_seed else 0
-        # the posts since the alarm are the new pattern: the reference starts from them, not from nothing
-        self.sh_n, self.sh_w, self.sh_mean, self.sh_var = seed, float(seed), self.sh_ep_mean, self.sh_ep_var
-        if not seed:
-            self.sh_mean, self.sh_var = 0.0, 0.0
+        if cfg.share_rebaseline_seed and self.sh_ep_n:
+            # the posts since the alarm are the new pattern: the reference starts from them, not from nothing
+            self.sh_n, self.sh_w, self.sh_mean, self.sh_var = self.sh_ep_n, float(self.sh_ep_n), self.sh_ep_mean, self.sh_ep_var
+        else:
+            self.sh_n, self.sh_w, self.sh_mean, self.sh_var = 0, 0.0, 0.0, 0.0
         self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
 
     def _weight(self, gap: float | None) -> float:
@@ -430,16 +431,16 @@ class DriftDetector:
     def _reset_share_cusums(self) -> None:
         self.sh_up, self.sh_down, self.sh_run, self.sh_up2, self.sh_down2, self.sh_run2 = 0.0, 0.0, 0, 0.0, 0.0, 0
 
-    def _share_slack(self, slack: float) -> float:
-        """The slack a post's standardised share must exceed to count. With ``share_uncertainty`` it
-        grows by that many times the reference mean's own error, 1 / sqrt(effective posts) beyond a settled reference's
-        (1 / sqrt(1 / SHARE_ALPHA), the posts the reference remembers): a reference learnt from n
-        posts is off by about sd / sqrt(n), and a CUSUM adds that bias up post after post, so a young
-        user's reference, not taken for the truth, needs more than a settled one's (issue 12: early
-        alarms at posts 40-92 out of family). ``slack``: the CUSUM's own, for a settled user."""
-        if self.config.share_uncertainty and self.sh_w > 0:  # 0 for a settled user
-            slack += self.config.share_uncertainty * max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))
-        return slack
+    def _young_slack(self) -> float:
+        """What a young reference adds to every share CUSUM's slack (each CUSUM's own is for a settled
+        user). With ``share_uncertainty``: that many times the reference mean's own error, 1 /
+        sqrt(effective posts) beyond a settled reference's (1 / sqrt(1 / SHARE_ALPHA), the posts the
+        reference remembers). A reference learnt from n posts is off by about sd / sqrt(n), and a CUSUM
+        adds that bias up post after post, so a young user's reference, not taken for the truth, needs
+        more than a settled one's (issue 12: early alarms at posts 40-92 out of family)."""
+        if not self.config.share_uncertainty or self.sh_w <= 0:
+            return 0.0
+        return self.config.share_uncertainty * max(0.0, 1.0 / math.sqrt(self.sh_w) - math.sqrt(SHARE_ALPHA))
 
     def _share_test(self, share: float, weight: float, scale: float) -> bool:
         """One post into the two-sided CUSUMs of the standardised share (the bank's second one too, when
@@ -448,12 +449,13 @@ class DriftDetector:
         cfg = self.config
         z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
         z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
+        young = self._young_slack()
         self.sh_up, self.sh_down, self.sh_run = _cusum_step(
-            (self.sh_up, self.sh_down, self.sh_run), weight * z, weight * self._share_slack(cfg.share_slack))
+            (self.sh_up, self.sh_down, self.sh_run), weight * z, weight * (cfg.share_slack + young))
         fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
-                (self.sh_up2, self.sh_down2, self.sh_run2), weight * z, weight * self._share_slack(cfg.share2_slack))
+                (self.sh_up2, self.sh_down2, self.sh_run2), weight * z, weight * (cfg.share2_slack + young))
             fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
                               and self.sh_run2 >= SHARE_MIN_RUN)
         return fires
