@@ -291,15 +291,12 @@ def _pool_rows(rows: list[dict]) -> dict:
     def weighted(key: str, within: str = "all_changes") -> float:
         n = sum(r[within]["streams"] for r in rows)
         return round(sum(r[within][key] * r[within]["streams"] for r in rows) / n, 4) if n else 0.0
-    posts = sum(r["no_change"]["posts"] for r in rows)
-    count = sum(r["no_change"]["false_alarms"] for r in rows)
     delays = sorted(d for r in rows for d in r["all_changes"].get("delays", []))
     second = [r["second_change"] for r in rows]
     second_recall = round(float(np.mean([x["recall"] for x in second])), 4)  # every family: the same count per kind
     first_recall = round(float(np.mean([x["first_recall"] for x in second])), 4)
-    out = {"no_change": {"posts": posts, "false_alarms": count,
-                         "arl0": round(posts / count, 1) if count else float("inf"),
-                         "false_alarms_per_1000": round(1000.0 * count / posts, 3) if posts else 0.0},
+    out = {"no_change": metrics.alarm_rate(sum(r["no_change"]["posts"] for r in rows),
+                                           sum(r["no_change"]["false_alarms"] for r in rows)),
            "all_changes": {"streams": sum(r["all_changes"]["streams"] for r in rows), "recall": weighted("recall"),
                            "pre_change_alarm_rate": weighted("pre_change_alarm_rate"),
                            "delay_median": float(np.median(delays)) if delays else float("nan"),

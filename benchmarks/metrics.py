@@ -47,8 +47,13 @@ def arl0(alarms: list[list[int]], lengths: list[int]) -> dict:
     """
     posts = int(sum(max(0, n - WARMUP) for n in lengths))
     count = int(sum(sum(1 for a in row if a >= WARMUP) for row in alarms))
+    return alarm_rate(posts, count)
+
+
+def alarm_rate(posts: int, count: int) -> dict:
+    """``count`` false alarms over ``posts`` no-change posts, as :func:`arl0` reports them."""
     return {"posts": posts, "false_alarms": count, "arl0": round(posts / count, 1) if count else float("inf"),
-            "false_alarms_per_1000": round(1000.0 * count / posts, 3)}
+            "false_alarms_per_1000": round(1000.0 * count / posts, 3) if posts else 0.0}
 
 
 def window(case: Case) -> tuple[int, int]:

@@ -95,8 +95,9 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     x = rules.temporal.features(probs, gap, post.scored.face_detected)
     step = rules.temporal.step(x, state.h, state.c)
     age, warming = detector.age, detector.status == "warming_up"
+    since = max(gap, 0.0)  # what the detectors weigh the post by
     event_type = detector.update(step.drift_probability, rules.temporal.negative_share(probs), scale(age),
-                                 max(gap, 0.0), post.scored.face_detected)
+                                 since, post.scored.face_detected)
     judged = None if warming else (age, detector.crossed)
     _mix_emotions(state, probs, rules, drifting=detector.drift_detected)
     state.h, state.c = step.h, step.c
@@ -110,7 +111,7 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     state.score = step.drift_probability
     state.detector = detector.to_dict()
     result = post_result(post, state, detector.status)
-    compared = None if rules.shadow is None else rules.shadow.advance(state, x, probs, event_type, max(gap, 0.0),
+    compared = None if rules.shadow is None else rules.shadow.advance(state, x, probs, event_type, since,
                                                                       post.scored.face_detected)
     replay = detector.replay_posts if detector.restart_model else 0
     return Transition(state, result, event_type, replay, compared, judged, model_reset, promoted)
