@@ -16,13 +16,14 @@ from service.emotions import LABELS, VALENCE
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2c80f",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}
 WIDTH, LEFT, RIGHT = 900, 70, 110
+PLOT_W = WIDTH - LEFT - RIGHT  # the posts' columns span this
 BAND, VAL, SCORE, GAP, TOP = 120, 110, 110, 34, 40
 HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 
 
 def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
     n = len(posts)
-    grid = _Grid((WIDTH - LEFT - RIGHT) / max(n, 1))
+    grid = _Grid(PLOT_W / max(n, 1))
     y_valence = TOP + BAND + GAP
     y_score = y_valence + VAL + GAP
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
@@ -82,12 +83,11 @@ def _valence_panel(posts: list[dict[str, Any]], grid: _Grid, y1: float) -> list[
 
 def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, threshold: float) -> list[str]:
     """Panel 3: the drift score with the alarm threshold."""
-    plot_w = WIDTH - LEFT - RIGHT
     scores = [float(post.get("drift", {}).get("score", 0.0)) for post in posts]
     ty = y2 + SCORE * (1 - threshold)
     return [_axis(y2, SCORE, "drift score", "1", "0"),
-            f'<line id="threshold" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{ty:.2f}" y2="{ty:.2f}" '
-            f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + plot_w + 4}" y="{ty + 4:.2f}" '
+            f'<line id="threshold" x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{ty:.2f}" y2="{ty:.2f}" '
+            f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + PLOT_W + 4}" y="{ty + 4:.2f}" '
             f'fill="#d62728">threshold {threshold:g}</text>',
             _polyline("score", [(grid.x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4")]
 
@@ -114,7 +114,7 @@ def _valence(post: dict[str, Any]) -> float:
 
 def _axis(y: float, height: float, name: str, top: str, bottom: str, mid: str | None = None) -> str:
     parts = [f'<text x="{LEFT}" y="{y - 6}" font-weight="bold">{name}</text>',
-             f'<rect x="{LEFT}" y="{y}" width="{WIDTH - LEFT - RIGHT}" height="{height}" fill="none" stroke="#ccc"/>',
+             f'<rect x="{LEFT}" y="{y}" width="{PLOT_W}" height="{height}" fill="none" stroke="#ccc"/>',
              f'<text x="{LEFT - 6}" y="{y + 10}" text-anchor="end">{top}</text>',
              f'<text x="{LEFT - 6}" y="{y + height}" text-anchor="end">{bottom}</text>']
     if mid is not None:
