@@ -12,9 +12,10 @@ drawn with unequal weights, and everything about it is drawn per account, so no 
 * ``artist``: drawn or painted faces, which the classifier reads badly and flatly;
 * ``pet``: mostly faceless posts, and the face detector often fires on the animal (garbage output).
 
-Posting rate is heavy-tailed (log-normal per persona, ~0.03 to ~40 posts a day). Time runs in "awake
-seconds" that are mapped onto the wall clock, so posts follow the user's day (wake hour, night owls),
-weekends are busier for some, photo dumps put posts seconds apart and rare silences last weeks.
+Posting rate is heavy-tailed (log-normal per persona, up to ~40 posts a day; the slowest rates are
+raised so that a stream spans at most ~15 years before silences). Time runs in "awake seconds" mapped
+onto the wall clock, so posts follow the user's day (wake hour, night owls), weekends are busier for
+some, photo dumps put posts seconds apart and rare silences last weeks.
 
 The user's real emotion per post (``true_emotion``) comes from a *regime*, a distribution over the
 seven emotions (sunny, content, reserved, gloomy, sad, irritable, anxious, flat), tilted by a mood
@@ -35,9 +36,11 @@ small faces, garbage on false detections, and a phone replaced every couple of y
 which moves the temperature and the bias. Faceless posts carry the classifier's output on the whole
 picture: flat, mostly neutral/sad, slightly darker when the user is low.
 
-Changes (what must alarm) replace the regime: abruptly, along a ramp of 10-120 posts, by a small
-move of 0.08-0.3 of probability mass (sometimes only from happy to neutral), for an episode of
-12-60 posts, or twice in a row. Confounders that are NOT mood changes: 1-2 post dips ("transient"),
+Changes (what must alarm) replace the regime, away from the baseline (a low baseline, 20% of users,
+gets better; the others get worse): abruptly, along a ramp of 10-120 posts, for an episode of 12-60
+posts, or twice in a row (the third regime far from both), each moving the regime's happy-minus-
+negative balance by at least 0.4; or by a small move of 0.08-0.3 of probability mass towards the
+negative emotions (a third of the time only from happy to neutral). Confounders that are NOT mood changes: 1-2 post dips ("transient"),
 a new phone, a new group of friends in the photos, a new routine (posting rate and selfie habit
 change), a holiday burst of happy group photos. "none" streams carry 0-3 of these; half of the
 "placebo" streams have one exactly at ``start``.
@@ -172,7 +175,7 @@ def _draw_user(rng: np.random.Generator, n_posts: int) -> _User:
     weights = np.array([_PERSONAS[n][0] for n in names])
     persona = names[rng.choice(len(names), p=weights / weights.sum())]
     _, face, other, (med, sd), smile, garbage, drawn = _PERSONAS[persona]
-    # low rates are kept plausible for the stream's length: at most ~15 years of posts
+    # nobody posts 2000 pictures at one a month: the slowest rates give ~15 years, silences aside
     rate = float(np.clip(med * np.exp(sd * rng.normal()), max(1 / 30, n_posts / (15 * 365)), 40.0))
     bias = rng.normal(0.0, 0.3, 7)
     if rng.random() < 0.25:        # glasses: frames and shadows read as a frown
@@ -208,7 +211,7 @@ def _regime(rng: np.random.Generator, user: _User, name: str, base: _Regime | No
     p /= p.sum()
     reg = _Regime(p=p, dark=rng.uniform(0.3, 0.6) if name in _LOW else rng.uniform(0.05, 0.2))
     if base is not None:
-        lift = (p[HAPPY] - _neg(p)) - (base.p[HAPPY] - _neg(base.p))   # > 0: happier than before
+        lift = _valence(p) - _valence(base.p)                          # > 0: happier than before
         b = user.behaviour
         reg.rate = float(np.exp(b * (0.9 * lift + rng.normal(0, 0.1))))
         reg.face = float(np.exp(b * (0.6 * lift + rng.normal(0, 0.08))))
@@ -254,7 +257,10 @@ def _small_shift(rng: np.random.Generator, user: _User, base: _Regime) -> _Regim
     return reg
 
 
-def _plan(rng: np.random.Generator, kind: str, user: _User):
+_Plan = tuple[list[_Regime], np.ndarray, int | None, int | None, int | None]
+
+
+def _plan(rng: np.random.Generator, kind: str, user: _User) -> _Plan:
     """Regimes, a (T, R) weight per post over them, and the labels."""
     low_base = rng.random() < (0.25 if kind in ("none", "placebo") else 0.2)
     if kind == "abrupt_neg_pos":
@@ -343,11 +349,13 @@ def _benign(rng: np.random.Generator, kind: str, t: int, start: int | None) -> _
             ev.holiday[j:j + n] = True
             ev.lift[j:j + n] += rng.uniform(0.6, 1.4)
             ev.other[j:j + n] += 0.3
+            ev.happy_others[j:j + n] = True
             ev.face[j:j + n] *= 1.5
     return ev
 
 
-def _timeline(rng: np.random.Generator, user: _User, rate: np.ndarray, holiday: np.ndarray):
+def _timeline(rng: np.random.Generator, user: _User, rate: np.ndarray,
+              holiday: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Gaps (T,) in seconds, wall-clock times (T,), burst membership, first weekday."""
     t = len(rate)
     g = rng.exponential(1.0, t) * user.awake / (user.rate * rate)     # awake seconds between posts
@@ -414,15 +422,18 @@ def _shown(rng: np.random.Generator, user: _User, true: np.ndarray) -> np.ndarra
     return shown
 
 
-def _phones(rng: np.random.Generator, user: _User, wall: np.ndarray, forced: list[int]):
+def _phones(rng: np.random.Generator, user: _User, wall: np.ndarray,
+            forced: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per post: temperature multiplier and (7,) bias shift of the phone in use."""
     breaks, big = [], []
     x = rng.uniform(0.0, user.phone_years) * _YEAR
     while x < wall[-1]:
-        breaks.append(x), big.append(False)
+        breaks.append(x)
+        big.append(False)
         x += user.phone_years * rng.uniform(0.7, 1.3) * _YEAR
     for j in forced:
-        breaks.append(wall[j] - 1e-3), big.append(True)
+        breaks.append(wall[j] - 1e-3)
+        big.append(True)
     order = np.argsort(breaks, kind="stable")
     temp, bias = [1.0], [np.zeros(7)]
     for i in order:
@@ -458,6 +469,32 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _emotions(rng: np.random.Generator, user: _User, p: np.ndarray, mood: np.ndarray,
+              in_burst: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """(T,) the user's real emotion: the regime tilted by the mood; one event, one mood."""
+    true = _sample(rng, _softmax(np.log(p) + mood[:, None] * _VALENCE))
+    copy = in_burst & (rng.random(len(p)) < 0.5)
+    true[copy] = true[head[copy]]
+    return true
+
+
+def _faces(rng: np.random.Generator, user: _User, face_rate: np.ndarray, ev: _Benign, true: np.ndarray,
+           dip: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which posts have a face, whose it is, and the expression it shows (own, other, garbage)."""
+    t = len(true)
+    face = (rng.random(t) < face_rate) | dip
+    garbage = face & (rng.random(t) < user.garbage) & ~dip
+    other = face & ~garbage & ~dip & (rng.random(t) < np.clip(user.other_share + ev.other, 0.0, 0.9))
+    own = face & ~garbage & ~other
+    shown = _shown(rng, user, true)
+    shown[dip] = true[dip]                                             # a bad moment is not hidden
+    cheerful = np.array(_OTHERS) * 0.4 + 0.6 * np.eye(7)[HAPPY]
+    crowd = np.where(ev.happy_others[:, None], cheerful, user.others)  # (T, 7)
+    stranger = _sample(rng, crowd)
+    shown = np.where(own, shown, np.where(rng.random(t) < user.couple, true, stranger))
+    return face, own | other, garbage, shown
+
+
 def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     """One labelled stream of ``kind``, drawn from ``rng``."""
     if kind not in KINDS:
@@ -469,27 +506,14 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     p = w @ np.stack([r.p for r in regimes])                           # (T, 7)
     rate = w @ np.array([r.rate for r in regimes]) * ev.rate
     gaps, wall, in_burst, head, weekday0 = _timeline(rng, user, rate, ev.holiday)
-    mood = _mood(rng, user, wall, weekday0) + ev.lift
-    true = _sample(rng, _softmax(np.log(p) + mood[:, None] * _VALENCE))
-    copy = in_burst & (rng.random(t) < 0.5)                            # one event, one mood
-    true[copy] = true[head[copy]]
+    true = _emotions(rng, user, p, _mood(rng, user, wall, weekday0) + ev.lift, in_burst, head)
     dip = np.zeros(t, bool)
     if kind == "transient":
         dip[start:end] = True
-        true[dip] = _sample(rng, np.tile(regimes[1].p, (int(dip.sum()), 1)))
-    face_p = np.clip(user.face_rate * (w @ np.array([r.face for r in regimes])) * ev.face, 0.02, 0.97)
-    face = (rng.random(t) < face_p) | dip
-    garbage = face & (rng.random(t) < user.garbage) & ~dip
-    other = face & ~garbage & ~dip & (rng.random(t) < np.clip(user.other_share + ev.other, 0.0, 0.9))
-    own = face & ~garbage & ~other
-    shown = _shown(rng, user, true)
-    shown[dip] = true[dip]
-    crowd = np.where(ev.happy_others[:, None], np.array(_OTHERS) * 0.4 + 0.6 * np.eye(7)[HAPPY], user.others)
-    stranger = _sample(rng, np.broadcast_to(crowd, (t, 7)))
-    shown = np.where(own, shown, np.where(rng.random(t) < user.couple, true, stranger))
+    face_rate = np.clip(user.face_rate * (w @ np.array([r.face for r in regimes])) * ev.face, 0.02, 0.97)
+    face, real, garbage, shown = _faces(rng, user, face_rate, ev, true, dip)
     temp, bias = _phones(rng, user, wall, ev.phones)
     probs = np.empty((t, 7))
-    real = own | other
     probs[real] = _classify(rng, user, shown[real], temp[real], bias[real])
     junk = rng.normal(0.0, 1.2, (int(garbage.sum()), 7)) + _GARBAGE_LOGITS
     probs[garbage] = _softmax(junk / (user.temp * temp[garbage])[:, None])
