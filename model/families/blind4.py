@@ -380,7 +380,8 @@ def _timeline(rng: np.random.Generator, user: _User, rate: np.ndarray,
     day = np.searchsorted(ends, active, side="right")
     offset = active - (ends[day] - length[day])
     wall = day * _DAY + user.wake + offset * (user.awake / length[day])
-    gaps = np.diff(wall, prepend=wall[0])
+    gaps = np.maximum(np.diff(wall, prepend=wall[0]), 1.0)              # an upload takes a second
+    gaps[0] = 0.0
     return gaps, wall, in_burst, head, weekday0
 
 
