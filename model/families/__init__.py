@@ -16,10 +16,12 @@ blind2       a second blind family, by another author, same contract            
                                                                                    (held out)
 blind3       a third, by a third author told the others exist and to make a        bench only
              heterogeneous world (personas, benign changes that are not moods)    (held out)
+blind4       a fourth, by a fourth author; nobody here read it before its exam     bench only
+                                                                                   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3'))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
