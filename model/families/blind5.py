@@ -30,7 +30,8 @@ Posts without a face, and false face detections (patterns, pets), give a per-use
 
 Benign changes, everywhere but forced at ``start`` in some placebo streams: a new phone (new bias,
 temperature, detection rate), a filter, a new friend group (more or fewer other faces, other
-expressions), happy bursts (weddings, trips), one-to-three-post sad blips, winter gloom and holidays.
+expressions), happy bursts (weddings, trips), one-to-three-post sad blips, winter gloom, holidays
+and a slow wobble of every emotion (log-scale sd 0.12) over the years.
 
 Example
 -------
@@ -325,7 +326,7 @@ def _times(rng: np.random.Generator, user: _User, M: np.ndarray, burst: np.ndarr
     inc[sess] = 0.0
     inc[0] = 0.0
     S = np.cumsum(inc)
-    h0, doy0, dow0 = rng.uniform(0, 24), rng.uniform(0, 365), int(rng.integers(7))
+    h0, doy0, dow0 = rng.uniform(0, 24), float(rng.integers(365)), int(rng.integers(7))
     hours = int(S[-1] / user.rate * 24 * 1.6) + 24 * 40
     while True:
         grid = np.arange(hours, dtype=np.float64)
@@ -392,6 +393,12 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     burst = np.where(happy, 0.75, user.arch.burst)
     gaps, doy = _times(rng, user, M, burst)
 
+    # nobody's mood is stationary: a slow, small wobble of every emotion over the whole stream
+    walk = np.cumsum(rng.normal(0.0, 1.0, (n, 7)), axis=0)
+    walk = np.apply_along_axis(lambda c: np.convolve(c, np.ones(50) / 50, mode="same"), 0, walk)
+    walk = (walk - walk.mean(axis=0)) / (walk.std(axis=0) + 1e-9)
+    P = P * np.exp(0.12 * walk)
+    P /= P.sum(axis=1, keepdims=True)
     winter = np.clip(np.cos(2 * np.pi * (doy - 15) / 365.25), 0, None) * user.seasonal
     move = np.minimum(winter, P[:, HAPPY] * 0.5)
     P[:, HAPPY] -= move
