@@ -18,10 +18,12 @@ blind3       a third, by a third author told the others exist and to make a     
              heterogeneous world (personas, benign changes that are not moods)    (held out)
 blind4       a fourth, by a fourth author; nobody here read it before its exam     bench only
                                                                                    (held out)
+blind5       a fifth, by a fifth author: a second exam of the same design          bench only
+                                                                                   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4'))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4', 'blind5'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
