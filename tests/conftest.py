@@ -3,6 +3,7 @@ service on 127.0.0.1 (uvicorn in a thread) with the committed ONNX models."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import threading
@@ -44,6 +45,21 @@ def interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_left_as_found() -> Iterator[None]:
+    """A test that runs ``service.cli.main`` configures logging: a root handler writing to *that test's*
+    captured stderr, which later tests' services would log to after pytest closed it ("Logging error").
+    The handlers a test adds (pytest's own aside) are taken off again, and the root level restored."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
