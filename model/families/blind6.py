@@ -305,7 +305,8 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
 
     # ---- confounders (same odds in every kind) --------------------------------------------------
     n_conf = rng.poisson(1.2)
-    conf = [(str(rng.choice(["phone", "friends", "holiday", "faceless", "serious"])),
+    conf = [(str(rng.choice(["phone", "friends", "holiday", "faceless", "serious"],
+                            p=[0.3, 0.2, 0.25, 0.15, 0.1])),
              int(rng.integers(10, T - 5))) for _ in range(n_conf)]
     other_share_mult = np.ones(T)
     faceless_mult = np.ones(T)
@@ -323,7 +324,7 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
         elif name == "faceless":
             faceless_mult[at:] *= rng.uniform(1.5, 3.0)
         elif name == "serious":
-            pose_smile[at:] = rng.uniform(0.05, 0.3)
+            pose_smile[at:] = rng.uniform(0.2, 0.45)
 
     # seasonality (winter gloom for some users)
     day0 = rng.uniform(0, 365)
@@ -403,28 +404,31 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     shown = np.where(dup, shown[dsrc], shown)
 
     # ---- classifier --------------------------------------------------------------------------------
-    def cam() -> tuple[np.ndarray, float]:
-        b = rng.normal(0, 0.3, 7)
+    def person() -> np.ndarray:                   # the face: skin tone, glasses, resting face
+        b = rng.normal(0, 0.25, 7)
         b[D] -= 0.6
-        light = rng.choice(4)                     # 0 fine, 1 dark room, 2 glasses, 3 harsh light
-        if light == 1:
-            b[[S, F]] += rng.uniform(0.2, 0.6)
-        elif light == 2:
+        if rng.random() < 0.3:                    # glasses / heavy brows read as angry-neutral
             b[[A, N]] += rng.uniform(0.2, 0.5)
-        elif light == 3:
-            b[[U, F]] += rng.uniform(0.1, 0.4)
-        return b, float(np.exp(rng.normal(0.45, 0.5)))
-    bias, temp = cam()
+        return b
+
+    def camera() -> np.ndarray:                   # the phone and the usual light
+        b = rng.normal(0, 0.12, 7)
+        light = rng.choice(3)                     # 0 fine, 1 dim rooms, 2 harsh light / flash
+        if light == 1:
+            b[[S, F]] += rng.uniform(0.1, 0.4)
+        elif light == 2:
+            b[[U, F]] += rng.uniform(0.1, 0.3)
+        return b
+    owner = person()
+    bias, temp = owner + camera(), float(np.exp(rng.normal(0.45, 0.5)))
     biases = np.tile(bias, (T, 1))
     temps = np.full(T, temp)
     for name, at in conf:
         if name == "phone":
-            b2, t2_ = cam()
-            biases[at:] = b2
-            temps[at:] = t2_
-    if arch == "shared":                          # a different face, a different camera
-        b3, _ = cam()
-        biases[second] = b3
+            biases[at:] = owner + camera()
+            temps[at:] *= float(np.exp(rng.normal(0, 0.25)))
+    if arch == "shared":                          # a different face on the same phone
+        biases[second] += person() - owner
     sharp = rng.uniform(1.0, 1.7)                 # image quality: how often the CNN gets it right
     cu = _CONF[shown] ** sharp * np.exp(biases)
     cu /= cu.sum(1, keepdims=True)
