@@ -21,7 +21,7 @@ The owner's real emotion per post (``true_emotion``) is drawn from a mood *regim
 over the seven FER labels) that wanders slowly (log-space random walk over hundreds of posts), is
 pushed toward gloom in winter for some users, and is persistent over short runs of posts (a bad day
 covers several posts). Mood also moves behaviour: low mood means fewer sessions, fewer own-face
-posts and more faceless ones, and less posing.
+posts and more faceless ones, and less posing; a lifted mood, more mildly, the reverse.
 
 Timing: per-account session rate is heavy-tailed (about one a month to a few dozen a day); sessions
 follow a circadian and weekly profile (time-warped Poisson process); sessions hold one or several
@@ -182,7 +182,8 @@ def _sessions(rng: np.random.Generator, T: int, dn: np.ndarray, rate: float, wit
     inten = inten / inten.sum() * rate * 7.0            # sessions per week
     cum = np.concatenate([[0.0], np.cumsum(inten)])
     wmass = cum[-1]
-    mood = np.exp(-withdraw * np.clip(dn[np.minimum(heads, T - 1)], 0, None) * 2.5)
+    d = dn[np.minimum(heads, T - 1)]
+    mood = np.exp(withdraw * (-2.5 * np.clip(d, 0, None) + 1.0 * np.clip(-d, 0, None)))
     op = np.cumsum(rng.exponential(1.0, nses) / mood)
     wk = np.floor(op / wmass)
     t_head = wk * 7 * DAY + np.interp(op - wk * wmass, cum, np.arange(169) * 3600.0)
@@ -357,7 +358,7 @@ def make_stream(rng: np.random.Generator, kind: str) -> Stream:
     # ---- content type per post -------------------------------------------------------------------
     low = np.clip(dn, 0, None) * withdraw
     sh = np.tile(shares, (T, 1))
-    sh[:, 0] *= np.exp(-2.0 * low)
+    sh[:, 0] *= np.exp(-2.0 * low + 1.0 * np.clip(-dn, 0, None) * withdraw)   # glad: more selfies
     sh[:, 5] *= np.exp(2.0 * low) * faceless_mult
     sh[:, 1] *= other_share_mult
     sh[holiday, 1] += 1.0
