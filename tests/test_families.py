@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+import math
 
 import numpy as np
 import pytest
@@ -69,7 +70,7 @@ def test_a_stream_tail_is_what_a_new_user_would_post() -> None:
 
 
 def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
-    assert families.HELD_OUT == ("blind", "blind2", "blind3", "blind4", "blind5") and not set(families.HELD_OUT) & set(families.TRAINING)
+    assert families.HELD_OUT == ("blind", "blind2", "blind3", "blind4", "blind5", "blind6") and not set(families.HELD_OUT) & set(families.TRAINING)
     for name in families.HELD_OUT:
         assert (name in families.available()) == blind_adapter.available(name)
     with pytest.raises(ValueError, match="unknown held-out family"):
@@ -119,6 +120,11 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         assert set(family["bar"]["checks"]) == {
             "false_alarms_at_most_1_per_1000", "recall_beats_best_classic_by_0.05", "median_delay_at_most_that_classics",
             "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
+        speed = family["bar"]["found_within_classic_median"]
+        assert speed["within_posts"] == family["bar"]["best_classic_delay"]
+        rival = det[family["bar"]["best_classic"]]["all_changes"]
+        if rival["delays"]:  # the classic has found at least half of what it found by its own median delay
+            assert speed["classic"] >= rival["recall"] / 2 - 1e-9
     assert "## days (headline)" in text and "| **days** (headline) |" in text
     assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
     # two families as one population (how the held-out ones are pooled for the headline)
@@ -131,6 +137,28 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         recalls = [r["all_changes"]["recall"] for r in rows]
         assert min(recalls) - 1e-9 <= d["all_changes"]["recall"] <= max(recalls) + 1e-9
         assert d["all_changes"]["streams"] == sum(r["all_changes"]["streams"] for r in rows)
+
+
+def test_speed_is_compared_over_all_changes_not_over_those_each_found() -> None:
+    from benchmarks.families import bar, found_within
+
+    def row(delays: list[int], streams: int = 10) -> dict:
+        return {"no_change": {"false_alarms_per_1000": 0.2}, "dip_alarm_rate": 0.0,
+                "second_change": {"ratio": 1.0},
+                "all_changes": {"streams": streams, "recall": len(delays) / streams, "pre_change_alarm_rate": 0.0,
+                                "delay_median": float(np.median(delays)), "delays": sorted(delays)}}
+
+
+    # the service finds what the classic finds, each 5 posts sooner, and four hard changes late
+    classic = [20, 30, 40, 50]
+    service = [d - 5 for d in classic] + [90, 100, 110, 120]
+    judged = bar({"service": row(service), "cusum": row(classic)})
+    assert not judged["checks"]["median_delay_at_most_that_classics"]  # a median over more, later finds
+    assert judged["found_within_classic_median"] == {"within_posts": 35.0, "service": 0.3, "classic": 0.2}
+    found_none = {"streams": 10, "recall": 0.0, "delays": []}
+    assert found_within(found_none, 10) == 0.0
+    assert math.isnan(found_within(found_none, float("nan")))  # the classic found nothing: no median delay
+    assert math.isnan(found_within({"streams": 0, "delays": []}, 10))
 
 
 def test_training_windows_are_labelled_like_the_synthetic_users() -> None:
