@@ -20,10 +20,12 @@ blind4       a fourth, by a fourth author; nobody here read it before its exam  
                                                                                    (held out)
 blind5       a fifth, by a fifth author: a second exam of the same design          bench only
                                                                                    (held out)
+blind6       a sixth, by a sixth author: a third exam of the same design           bench only
+                                                                                   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4', 'blind5'))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
