@@ -120,6 +120,13 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         assert set(family["bar"]["checks"]) == {
             "false_alarms_at_most_1_per_1000", "recall_beats_best_classic_by_0.05", "median_delay_at_most_that_classics",
             "pre_change_alarms_at_most_5pct", "dip_alarms_at_most_5pct", "second_change_at_least_0.9_of_first"}
+        # the service as deployed (live calibration, its own rate) is judged against classics at that rate
+        live_rate = det["service_live"]["no_change"]["false_alarms_per_1000"]
+        at_live = family["classics_at_live_rate"]
+        assert set(at_live) == set(det) - {"service", "service_live"}
+        for name in ("page_hinkley", "cusum"):
+            assert at_live[name]["no_change"]["false_alarms_per_1000"] <= live_rate + 1e-9 or live_rate == 0
+        assert family["bar_live"]["best_classic_recall"] == at_live[family["bar_live"]["best_classic"]]["all_changes"]["recall"]
         speed = family["bar"]["found_within_classic_median"]
         assert speed["within_posts"] == family["bar"]["best_classic_delay"]
         rival = det[family["bar"]["best_classic"]]["all_changes"]
@@ -131,6 +138,7 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
     from benchmarks.families import pool_families
     pooled = pool_families(results["families"])
     assert pooled["families"] == ["synthetic", "days"] and set(pooled["bar"]["checks"]) == set(family["bar"]["checks"])
+    assert set(pooled["classics_at_live_rate"]) == set(at_live) and "bar_live" in pooled
     for name, d in pooled["detectors"].items():
         rows = [results["families"][f]["detectors"][name] for f in ("synthetic", "days")]
         assert d["no_change"]["false_alarms"] == sum(r["no_change"]["false_alarms"] for r in rows)
