@@ -226,10 +226,33 @@ class Bucket:
     up: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     down: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     scale: float = 1.0
-    source: str = "manifest"  # manifest | live | imported
+    source: str = "manifest"  # manifest | live | imported | borrowed (an older learned bucket's: borrow())
     # the bucket's posts and alarms when its scale was last set: what came since was judged at this scale
     at_posts: int = 0
     at_alarms: int = 0
+
+
+LEARNED = ("live", "imported")
+
+
+def borrow(buckets: list[Bucket]) -> None:
+    """A bucket without a scale of its own serves the nearest older learned bucket's when that is above 1.
+
+    The youngest buckets fill last (a user brings only ~8 judged posts to ages 0-15), so on a population
+    noisier than the training families they kept the manifest's thresholds while every older bucket had
+    moved them up: its young users alarmed at several times the target (docs/live_calibration.md,
+    ``blind6``). Borrowing only upwards never makes an unmeasured bucket more sensitive than the manifest;
+    a bucket's own counts replace the borrowed scale once it has ``min_posts`` (read at the borrowed
+    scale, the one its alarms were raised at). Every replica derives it from the same learned scales, so
+    it is never stored."""
+    for i, bucket in enumerate(buckets):
+        if bucket.source in LEARNED:
+            continue
+        older = next((x for x in buckets[i + 1:] if x.source in LEARNED), None)
+        if older is not None and older.scale > 1.0:
+            bucket.scale, bucket.source = older.scale, "borrowed"
+        else:
+            bucket.scale, bucket.source = 1.0, "manifest"
 
 
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
@@ -360,6 +383,7 @@ class LiveCalibration:
                 continue
             moved = moved or solved != new.scale or new.source != "live"
             new.scale, new.source, new.at_posts, new.at_alarms = solved, "live", new.posts, new.alarms
+        borrow(buckets)
         self.buckets = buckets
         self.scales = [b.scale for b in buckets]
         posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
@@ -376,7 +400,7 @@ class LiveCalibration:
     def _publish(self) -> None:
         for b, bucket in enumerate(self.buckets):
             metrics.CALIBRATION_SCALE.labels(bucket_label(b)).set(bucket.scale)
-        metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source != "manifest" for b in self.buckets))
+        metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source in LEARNED for b in self.buckets))
         metrics.CALIBRATION_AT_BOUND.set(sum(b.source == "live" and b.scale in (MIN_SCALE, MAX_SCALE)
                                              for b in self.buckets))
         if self.recent_ratio is not None:
@@ -393,6 +417,7 @@ class LiveCalibration:
             else:
                 bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
                 bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
+        borrow(self.buckets)
         self.scales = [b.scale for b in self.buckets]
         self._publish()
 
@@ -400,7 +425,7 @@ class LiveCalibration:
         return {"model": self.model, "target_false_alarms_per_1000": self.target,
                 "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source, "at_posts": x.at_posts,
                                               "at_alarms": x.at_alarms}
-                            for b, x in enumerate(self.buckets) if x.source != "manifest"}}
+                            for b, x in enumerate(self.buckets) if x.source in LEARNED}}
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""

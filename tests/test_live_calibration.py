@@ -131,6 +131,34 @@ def test_solving_and_feedback_stay_within_the_bounds() -> None:
     assert feedback(busy, 0.5e-3) == 1.0 + calibration.MAX_STEP  # at most one step at a time
 
 
+def test_a_young_bucket_borrows_an_older_learned_scale_and_only_upwards() -> None:
+    from benchmarks.live_calibration import OfflineLiveCalibration
+
+    live = OfflineLiveCalibration("temporal:4", 0.5, 1000, sync_posts=10**9)
+    rng = np.random.default_rng(0)
+    for _ in range(20_000):  # users 500 posts old: 30 alarms where the target allows 10, so the scale goes up
+        live.record(500, (0.0, float(rng.exponential(0.2))), False)
+    for _ in range(30):
+        live.record(500, (0.0, 1.2), True)
+    for _ in range(100):  # too few posts for the youngest bucket to learn its own
+        live.record(3, (0.0, float(rng.exponential(0.2))), False)
+    live.merge()
+    old, young = calibration.age_bucket(500), calibration.age_bucket(3)
+    assert live.buckets[old].source == "live" and live.scales[old] > 1.0
+    assert live.buckets[young].source == "borrowed" and live.scales[young] == live.scales[old]
+    assert all(live.buckets[b].source == "manifest" and live.scales[b] == 1.0 for b in range(old + 1, len(live.buckets)))
+    assert live.describe()["buckets"][young]["source"] == "borrowed"  # visible in GET /v1/model
+    assert calibration.bucket_label(young) not in live.export_scales()["buckets"]  # derived, never stored
+    served = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True))
+    served._apply_stored(json.dumps(live.export_scales()))
+    assert served.scales == live.scales  # every replica derives the same from the stored scales
+    # a learned scale below 1 is not lent: an unmeasured bucket is never made more sensitive than the manifest
+    buckets = [Bucket() for _ in live.buckets]
+    buckets[old] = Bucket(posts=50_000, scale=0.7, source="live")
+    calibration.borrow(buckets)
+    assert all(b.scale == 1.0 and b.source == "manifest" for i, b in enumerate(buckets) if i != old)
+
+
 def _settings(**kw) -> Settings:
     return Settings(target_false_alarms_per_1000=0.5, calibration_min_posts=1000, **kw)
 
