@@ -27,6 +27,9 @@ def _f(x: object, digits: int = 3) -> str:
     return str(x)
 
 
+SOURCE_MARK = {"manifest": " (m)", "borrowed": " (b)"}  # a live bucket's scale: learned unless marked
+
+
 def _failed(judged: dict) -> str:
     """' (delay, 2nd change)': the checks a bar missed, in short."""
     missed = [CHECKS[k][1] for k, ok in judged.get("checks", {}).items() if not ok]
@@ -47,14 +50,14 @@ def live_section(fams: dict, pooled: dict | None = None, pooled_name: str = "") 
              "(how to read it: [detection_method.md](detection_method.md)).", "",
              "| family | false alarms / 1000: shipped → live | pre-change alarms | recall | median delay | dips | "
              "2nd change / 1st (live) | best classic at the live rate: recall, median delay | found within that delay: "
-             "live / classic | bar met (live) | scale by user age (posts: scale, learned or manifest) |",
+             "live / classic | bar met (live) | scale by user age (posts: scale; (m) the manifest's, (b) borrowed from an older bucket) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = {**fams, **({pooled_name: pooled} if pooled and "bar_live" in pooled else {})}
     for name, fam in rows.items():
         lb = fam.get("bar_live", {})
         speed = lb.get("found_within_classic_median", {})
         a, b = fam["detectors"][SERVICE], fam["detectors"][SERVICE_LIVE]
-        scales = ", ".join(f"{x['age']}: {x['scale']:g}{'' if x['source'] == 'live' else ' (m)'}"
+        scales = ", ".join(f"{x['age']}: {x['scale']:g}{SOURCE_MARK.get(x['source'], '')}"
                            for x in b["live"]["buckets"]) if "live" in b else "each family's own"
         second = b["second_change"]
         lines.append(
