@@ -240,8 +240,8 @@ def borrow(buckets: list[Bucket]) -> None:
 
     The youngest buckets fill last (a user brings only ~8 judged posts to ages 0-15), so on a population
     noisier than the training families they kept the manifest's thresholds while every older bucket had
-    moved them up: its young users alarmed at several times the target (docs/live_calibration.md,
-    ``blind6``). Borrowing only upwards never makes an unmeasured bucket more sensitive than the manifest;
+    found those too low and moved them up (docs/live_calibration.md, ``blind6``). Borrowing only upwards
+    never makes an unmeasured bucket more sensitive than the manifest;
     a bucket's own counts replace the borrowed scale once it has ``min_posts`` (read at the borrowed
     scale, the one its alarms were raised at). Every replica derives it from the same learned scales, so
     it is never stored."""
