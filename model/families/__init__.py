@@ -22,10 +22,12 @@ blind5       a fifth, by a fifth author: a second exam of the same design       
                                                                                    (held out)
 blind6       a sixth, by a sixth author: a third exam of the same design           bench only
                                                                                    (held out)
+blind7       a seventh, by a seventh author: the exam after live calibration's     bench only
+             borrowing                                                             (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
-(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6'))
+(['days', 'sessions', 'synthetic'], ('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'))
 >>> len(make_streams("sessions", 1, "gradual", 3))
 3
 """
