@@ -384,7 +384,7 @@ def found_within(changes: dict, posts: float) -> float:
     """The share of all change streams found at most ``posts`` posts after the change (nan: no such posts)."""
     if posts is None or not math.isfinite(posts) or not changes.get("streams") or "delays" not in changes:
         return float("nan")
-    return round(sum(d <= posts for d in changes["delays"]) / changes["streams"], 4)
+    return metrics.found_within(changes["delays"], changes["streams"], posts)
 
 
 def _nan_inf(x: float, fill: float = math.inf) -> float:

@@ -370,7 +370,7 @@ class LiveCalibration:
                 new.at_posts, new.at_alarms = new.posts, new.alarms
             if new.posts < self.min_posts:
                 continue
-            if new.source != "live" and new.source != "imported":
+            if new.source not in LEARNED:
                 solved = solve_scale(new.posts, new.up, new.down, per_post, new.scale)
                 if solved is not None and solved < new.scale:
                     lower = solve_scale(new.posts, new.up, new.down, per_post * DOWN_SHARE, new.scale)
