@@ -168,6 +168,7 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
     """Every figure of one detector on one family, from its alarm (and end) positions per kind."""
     out: dict = {}
     pooled: list[metrics.Case] = []
+    first_found: list[int] = []
     for kind in CHANGE_KINDS:
         cases = []
         for i, s in enumerate(groups[kind]):
@@ -177,11 +178,16 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
                 cases.append(metrics.Case(s.start, None, s.start2 - 1, [a for a in row if a < s.start2 - 1]))
             else:
                 cases.append(metrics.Case(s.start, s.end, s.length, row, closed))
-        out[kind] = _summary(metrics.change_metrics(cases))
+        m = metrics.change_metrics(cases)
+        out[kind] = _summary(m)
         pooled += cases
-    out["all_changes"] = _summary(metrics.change_metrics(pooled), delays=True)  # delays: to pool families
-    dips = [metrics.Case(s.start, s.end, s.length, alarms["transient"][i]) for i, s in enumerate(groups["transient"])]
-    out["dip_alarm_rate"] = metrics.dip_alarm_rate(dips)
+        if kind == "two_changes":
+            first_found = [int(d is not None) for d in m["outcomes"]]
+    every = metrics.change_metrics(pooled)
+    out["all_changes"] = _summary(every, delays=True)  # delays: to pool families
+    dips = metrics.dip_hits([metrics.Case(s.start, s.end, s.length, alarms["transient"][i])
+                             for i, s in enumerate(groups["transient"])])
+    out["dip_alarm_rate"] = round(sum(dips) / len(dips), 4) if dips else 0.0
     out["placebo_recall"] = metrics.change_metrics(
         [metrics.Case(s.start, None, s.length, alarms["placebo"][i]) for i, s in enumerate(groups["placebo"])])["recall"]
     two = groups["two_changes"]
@@ -192,6 +198,10 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
     out["second_change"] = {"recall": second["recall"], "first_recall": first,
                             "ratio": round(second["recall"] / first, 3) if first else float("nan"),
                             "delay_median": second["delay_median"]}
+    # Every stream's outcome, in a fixed order (the same for every detector of a family), so that the
+    # bar's verdicts can be resampled stream by stream and paired between detectors (``noise``).
+    out["per_stream"] = {"delay": every["outcomes"], "early": every["early"], "dips": dips,
+                         "first": first_found, "second": [int(d is not None) for d in second["outcomes"]]}
     if ends is not None:
         out["new_baseline"] = _rebaselined(groups, alarms, ends, rebaseline_posts)
     return out
@@ -250,6 +260,7 @@ def run(plan: FamilyPlan, temporal: TemporalModel, log=print) -> dict:
             detectors = {SERVICE: {"no_change": ours_arl0, **figures(
                 groups, {k: v[0] for k, v in events.items()}, {k: v[1] for k, v in events.items()},
                 config.rebaseline_posts)}}
+            detectors[SERVICE]["per_stream"] |= metrics.false_alarms_per_user(events["none"][0], lengths)
             detectors[SERVICE_LIVE] = live_row(plan, temporal, family, groups, config)
             detectors.update(classics_at(runner, family, groups, ours_arl0))
             # The service runs with live calibration by default, at its own rate: its bar is against the
@@ -270,6 +281,11 @@ def run(plan: FamilyPlan, temporal: TemporalModel, log=print) -> dict:
     results["held_out"] = held_out
     if len(held_out) > 1:
         results["held_out_pooled"] = pool_families({name: results["families"][name] for name in held_out})
+    for fam in results["families"].values():  # per-stream outcomes: kept for the service and its rivals only
+        for key, rows in (("bar", fam["detectors"]), ("bar_live", fam["classics_at_live_rate"])):
+            for name, row in rows.items():
+                if name not in (SERVICE, SERVICE_LIVE, fam[key]["best_classic"]):
+                    row.pop("per_stream", None)
     return results
 
 
@@ -301,6 +317,8 @@ def pool_families(fams: dict[str, dict]) -> dict:
         at_live = {name: _pool_rows([fam["classics_at_live_rate"][name] for fam in fams.values()]) for name in names}
         out |= {"classics_at_live_rate": at_live,
                 "bar_live": bar({SERVICE_LIVE: detectors[SERVICE_LIVE], **at_live}, SERVICE_LIVE)}
+    for row in [*detectors.values(), *out.get("classics_at_live_rate", {}).values()]:
+        row.pop("per_stream", None)  # each family keeps its own: the pooled copy would only double the JSON
     return out
 
 
@@ -322,6 +340,9 @@ def _pool_rows(rows: list[dict]) -> dict:
            "dip_alarm_rate": round(float(np.mean([r["dip_alarm_rate"] for r in rows])), 4),
            "second_change": {"recall": second_recall, "first_recall": first_recall,
                              "ratio": round(second_recall / first_recall, 3) if first_recall else float("nan")}}
+    if all("per_stream" in r for r in rows):  # the families' streams end to end (dropped once judged)
+        keys = set.intersection(*(set(r["per_stream"]) for r in rows))
+        out["per_stream"] = {k: [x for r in rows for x in r["per_stream"][k]] for k in keys}
     if all("new_baseline" in r for r in rows):
         found = sum(r["new_baseline"]["found"] for r in rows)
         out["new_baseline"] = {"found": found, "within_posts": rows[0]["new_baseline"]["within_posts"], **{
@@ -349,10 +370,13 @@ def live_row(plan: FamilyPlan, temporal: TemporalModel, family: str, groups: dic
     service_events(temporal, warm, config, live=live)
     live.freeze()
     events = {kind: service_events(temporal, groups[kind], config, live=live) for kind in families.KINDS}
-    return {"no_change": metrics.arl0(events["none"][0], [s.length for s in groups["none"]]),
-            "live": {**live.describe(), "warm_users": plan.live_warm, "warm_seed": LIVE_SEED + plan.seed},
-            **figures(groups, {k: v[0] for k, v in events.items()}, {k: v[1] for k, v in events.items()},
-                      config.rebaseline_posts)}
+    lengths = [s.length for s in groups["none"]]
+    row = {"no_change": metrics.arl0(events["none"][0], lengths),
+           "live": {**live.describe(), "warm_users": plan.live_warm, "warm_seed": LIVE_SEED + plan.seed},
+           **figures(groups, {k: v[0] for k, v in events.items()}, {k: v[1] for k, v in events.items()},
+                     config.rebaseline_posts)}
+    row["per_stream"] |= metrics.false_alarms_per_user(events["none"][0], lengths)
+    return row
 
 
 def bar(detectors: dict, ours_name: str = SERVICE) -> dict:
@@ -375,9 +399,60 @@ def bar(detectors: dict, ours_name: str = SERVICE) -> dict:
     at = rival["delay_median"]
     speed = {"within_posts": at, "service": found_within(ours["all_changes"], at),
              "classic": found_within(rival, at)}
-    return {"met": all(checks.values()), "checks": checks, "best_classic": best,
-            "best_classic_recall": rival["recall"], "best_classic_delay": rival["delay_median"],
-            "found_within_classic_median": speed}
+    out = {"met": all(checks.values()), "checks": checks, "best_classic": best,
+           "best_classic_recall": rival["recall"], "best_classic_delay": rival["delay_median"],
+           "found_within_classic_median": speed}
+    if "per_stream" in ours and "per_stream" in classics[best]:
+        out |= noise(ours["per_stream"], classics[best]["per_stream"])
+    return out
+
+
+LEVEL = 0.9  # of the bootstrap intervals the bar's verdicts are read against
+
+
+def noise(ours: dict, rival: dict, draws: int = 1000) -> dict:
+    """How sure each verdict of the bar is: for each check, a bootstrap interval (``LEVEL``) of the figure
+    it compares, streams (or no-change users) resampled, the service and the classic on the same
+    resample; ``clear`` when the whole interval lies on one side of the bar, so that another draw of
+    streams of the same family would not flip the verdict. And the delays paired on the changes both
+    found. The classic's calibration is held fixed: its own noise is not in these intervals."""
+    ours_d = np.array([np.nan if d is None else d for d in ours["delay"]], float)
+    rival_d = np.array([np.nan if d is None else d for d in rival["delay"]], float)
+    early, dips = np.array(ours["early"], float), np.array(ours["dips"], float)
+    first, second = np.array(ours["first"], float), np.array(ours["second"], float)
+
+    def median_gap(rows: np.ndarray) -> float:
+        a, b = ours_d[rows], rival_d[rows]
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        return float(np.median(a) - np.median(b)) if len(a) and len(b) else float("nan")
+
+    def ratio(rows: np.ndarray) -> float:
+        found = first[rows].sum()
+        return float(second[rows].sum() / found) if found else float("nan")
+
+    n = len(ours_d)
+    intervals = {
+        "recall_beats_best_classic_by_0.05": (metrics.bootstrap_interval(
+            lambda rows: float((~np.isnan(ours_d[rows])).mean() - (~np.isnan(rival_d[rows])).mean()), n, LEVEL, draws),
+            MARGIN, ">="),
+        "median_delay_at_most_that_classics": (metrics.bootstrap_interval(median_gap, n, LEVEL, draws), 0.0, "<="),
+        "pre_change_alarms_at_most_5pct": (metrics.bootstrap_interval(
+            lambda rows: float(early[rows].mean()), n, LEVEL, draws), 0.05, "<="),
+        "dip_alarms_at_most_5pct": (metrics.bootstrap_interval(
+            lambda rows: float(dips[rows].mean()), len(dips), LEVEL, draws), 0.05, "<="),
+        "second_change_at_least_0.9_of_first": (metrics.bootstrap_interval(ratio, len(first), LEVEL, draws), 0.9, ">="),
+    }
+    if "false_alarms" in ours:
+        fa, posts = np.array(ours["false_alarms"], float), np.array(ours["posts"], float)
+        intervals["false_alarms_at_most_1_per_1000"] = (metrics.bootstrap_interval(
+            lambda rows: float(1000.0 * fa[rows].sum() / posts[rows].sum()) if posts[rows].sum() else float("nan"),
+            len(fa), LEVEL, draws), 1.0, "<=")
+    judged = {}
+    for check, ((lo, hi), limit, sense) in intervals.items():
+        clear = (lo >= limit or hi < limit) if sense == ">=" else (hi <= limit or lo > limit)
+        judged[check] = {"interval": [lo, hi], "bar": limit, "clear": bool(clear)}
+    paired = metrics.paired_delays(ours["delay"], rival["delay"])
+    return {"noise": {"level": LEVEL, "draws": draws, "checks": judged}, "paired_delays": paired}
 
 
 def found_within(changes: dict, posts: float) -> float:

@@ -30,9 +30,54 @@ def _f(x: object, digits: int = 3) -> str:
 SOURCE_MARK = {"manifest": " (m)", "borrowed": " (b)"}  # a live bucket's scale: learned unless marked
 
 
+def _verdict(judged: dict, check: str) -> str:
+    """'yes' / 'NO', with '?' when its bootstrap interval straddles the bar (``families.noise``)."""
+    sure = judged.get("noise", {}).get("checks", {}).get(check, {}).get("clear", True)
+    return ("yes" if judged["checks"][check] else "NO") + ("" if sure else "?")
+
+
+def _interval(judged: dict, check: str, value: float | None) -> str:
+    """'0.05 [0.01, 0.09]': a figure the bar compares and its bootstrap interval."""
+    band = judged.get("noise", {}).get("checks", {}).get(check)
+    if band is None:
+        return _f(value)
+    lo, hi = band["interval"]
+    return f"{_f(value)} [{_f(lo)}, {_f(hi)}]" + ("" if band["clear"] else " ?")
+
+
+def noise_section(rows: dict[str, dict], ours_name: str, bar_key: str, title: str) -> list[str]:
+    """The bar's figures with their bootstrap intervals, and the delays paired on the changes both found."""
+    judged_rows = {name: fam for name, fam in rows.items() if "noise" in fam.get(bar_key, {})}
+    if not judged_rows:
+        return []
+    level = next(iter(judged_rows.values()))[bar_key]["noise"]["level"]
+    lines = ["", f"### {title}", "",
+             "| family | false alarms / 1000 | recall minus the best classic's | median delay minus its | "
+             "pre-change alarms | 2nd change / 1st | changes both found | service sooner / classic sooner / same | "
+             "median of the paired differences |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, fam in judged_rows.items():
+        judged = fam[bar_key]
+        ours = fam["detectors"][ours_name]
+        classics = fam["detectors"] if bar_key == "bar" else fam["classics_at_live_rate"]
+        rival = classics[judged["best_classic"]]["all_changes"]
+        gap_recall = round(ours["all_changes"]["recall"] - rival["recall"], 4)
+        gap_delay = ours["all_changes"]["delay_median"] - rival["delay_median"]
+        paired = judged["paired_delays"]
+        lines.append(
+            f"| {name} | {_interval(judged, 'false_alarms_at_most_1_per_1000', ours['no_change']['false_alarms_per_1000'])} | "
+            f"{_interval(judged, 'recall_beats_best_classic_by_0.05', gap_recall)} | "
+            f"{_interval(judged, 'median_delay_at_most_that_classics', gap_delay)} | "
+            f"{_interval(judged, 'pre_change_alarms_at_most_5pct', ours['all_changes']['pre_change_alarm_rate'])} | "
+            f"{_interval(judged, 'second_change_at_least_0.9_of_first', ours['second_change']['ratio'])} | "
+            f"{paired['both_found']} ({judged['best_classic']}) | {paired['ours_sooner']} / {paired['rival_sooner']} / "
+            f"{paired['same']} | {_f(paired['median_difference'])} |")
+    return lines + ["", f"Intervals: {round(100 * level)}% bootstrap; ? marks one that straddles the bar."]
+
+
 def _failed(judged: dict) -> str:
-    """' (delay, 2nd change)': the checks a bar missed, in short."""
-    missed = [CHECKS[k][1] for k, ok in judged.get("checks", {}).items() if not ok]
+    """' (delay?, 2nd change)': the checks a bar missed, in short (? as in :func:`_verdict`)."""
+    missed = [CHECKS[k][1] + _verdict(judged, k)[2:] for k, ok in judged.get("checks", {}).items() if not ok]
     return f" ({', '.join(missed)})" if missed else ""
 
 
@@ -97,14 +142,16 @@ def markdown(results: dict, quick: bool = False) -> str:
         "",
         "## The bar, family by family",
         "",
+        *(["A verdict marked ? could turn on another sample of the same family: its bootstrap interval "
+           "straddles the bar ([how sure the verdicts are](#how-sure-the-verdicts-are)).", ""]
+          if "noise" in fams[headline]["bar"] else []),
         "| family | " + " | ".join(CHECK_NAMES.values()) + " | all met |",
         "|---|" + "---|" * (len(CHECK_NAMES) + 1),
     ]
     rows = {**fams, **({pooled_name: pooled} if pooled else {})}
     for name, fam in rows.items():
-        checks = fam["bar"]["checks"]
         label = f"**{name}** (headline)" if name in held_out or name == pooled_name else name
-        lines.append(f"| {label} | " + " | ".join("yes" if checks[k] else "NO" for k in CHECK_NAMES) +
+        lines.append(f"| {label} | " + " | ".join(_verdict(fam["bar"], k) for k in CHECK_NAMES) +
                      f" | {'yes' if fam['bar']['met'] else 'NO'} |")
     lines += ["", "## The service against the best classic", "",
               "| family | service: false alarms / 1000 | recall | median delay | pre-change alarms | dip alarms | "
@@ -124,6 +171,18 @@ def markdown(results: dict, quick: bool = False) -> str:
             f"{_f(nb.get('new_baseline_share'))} of {nb.get('found', 0)} within {nb.get('within_posts', '–')} posts | "
             f"{b['best_classic']} | {_f(b['best_classic_recall'])} | {_f(b['best_classic_delay'])} | "
             f"{_f(speed.get('service'))} / {_f(speed.get('classic'))} |")
+    noise = (noise_section(rows, SERVICE, "bar", "The service as shipped (the manifest's calibration)") +
+             noise_section(rows, SERVICE_LIVE, "bar_live", "With live calibration, against the classics at its rate"))
+    if noise:
+        lines += ["", "## How sure the verdicts are", "",
+                  "Each figure the bar compares, with a bootstrap interval: the family's change streams (for false "
+                  "alarms, its no-change users) drawn again with replacement, the service and the best classic "
+                  "read on the same draws, the classic's calibration held fixed. A verdict whose interval "
+                  "straddles the bar is marked ? in the bar table: another sample of the same family could turn "
+                  "it. The last three columns compare the delays on the changes both found, stream by stream: "
+                  "the median delays above are each over a detector's own finds, and the one that finds more "
+                  "of the hard, late changes has the longer median even where it is never the later of the two "
+                  "([detection_method.md](detection_method.md))."] + noise
     for name, fam in fams.items():
         det = fam["detectors"]
         tag = f" (headline{', held out' if name in HELD_OUT else ''})" if name in held_out else ""

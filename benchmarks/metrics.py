@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,12 +66,16 @@ def window(case: Case) -> tuple[int, int]:
 def change_metrics(cases: list[Case]) -> dict:
     detected, early, delays, ended = 0, 0, [], 0
     true_alarms, all_alarms = 0, 0
+    outcomes: list[int | None] = []  # per case, in order: its delay, None if not found
+    early_cases: list[int] = []      # per case: 1 if it had an alarm before its window
     for case in cases:
         lo, hi = window(case)
         alarms = [a for a in case.alarms if a >= WARMUP]
         all_alarms += len(alarms)
-        early += any(a < lo for a in alarms)
+        early_cases.append(int(any(a < lo for a in alarms)))
+        early += early_cases[-1]
         hits = [a for a in alarms if lo <= a <= hi]
+        outcomes.append(max(0, hits[0] - case.start) if hits else None)
         if hits:
             detected += 1
             true_alarms += 1
@@ -98,6 +103,8 @@ def change_metrics(cases: list[Case]) -> dict:
         "found_within_30": found_within(delays, n, 30) if n else 0.0,
         "alarms": all_alarms,
         "delays": sorted(delays),  # of the changes found, so any "found within d posts" can be read off
+        "outcomes": outcomes,
+        "early": early_cases,
     }
 
 
@@ -126,13 +133,65 @@ def median_interval(delays: list[int], level: float = 0.9, draws: int = 2000, se
     return (float(np.percentile(medians, tail)), float(np.percentile(medians, 100.0 - tail)))
 
 
-def dip_alarm_rate(cases: list[Case]) -> float:
-    """Share of transient dips with an alarm from 1 post before the dip to 10 posts after it."""
-    hit = 0
+def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, level: float = 0.9, draws: int = 1000,
+                       seed: int = 0) -> tuple[float, float]:
+    """A bootstrap percentile interval of ``statistic(rows)``, where ``rows`` is a resample (with
+    replacement) of the indices ``0..n-1`` of the streams it reads (seeded; draws where the statistic is
+    undefined, nan, are left out). Every detector read on the same resample keeps the comparison paired.
+
+    >>> found = np.array([1.0] * 30 + [0.0] * 70)
+    >>> lo, hi = bootstrap_interval(lambda rows: float(found[rows].mean()), 100)
+    >>> 0.2 < lo < 0.3 < hi < 0.4
+    True
+    """
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)], float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return (float("nan"), float("nan"))
+    tail = 50.0 * (1.0 - level)
+    return (round(float(np.percentile(values, tail)), 4), round(float(np.percentile(values, 100.0 - tail)), 4))
+
+
+def paired_delays(ours: list[int | None], rival: list[int | None]) -> dict:
+    """Two detectors' delays on the same change streams (None: not found), compared on the changes both
+    found: how many, on how many each was the sooner, and the median of ours minus the rival's. A median
+    over each detector's own finds is not this: a detector that also finds hard changes late has the
+    longer median even where it is never the later of the two.
+
+    >>> paired_delays([10, 25, None, 90], [12, 20, 30, None])
+    {'both_found': 2, 'ours_sooner': 1, 'rival_sooner': 1, 'same': 0, 'median_difference': 1.5}
+    """
+    both = [(a, b) for a, b in zip(ours, rival) if a is not None and b is not None]
+    return {"both_found": len(both), "ours_sooner": sum(a < b for a, b in both),
+            "rival_sooner": sum(a > b for a, b in both), "same": sum(a == b for a, b in both),
+            "median_difference": float(np.median([a - b for a, b in both])) if both else float("nan")}
+
+
+def dip_hits(cases: list[Case]) -> list[int]:
+    """Per transient dip: 1 if an alarm fell from 1 post before the dip to 10 posts after it."""
+    hits = []
     for case in cases:
         lo, hi = window(case)
-        hit += any(lo <= a <= hi and a >= WARMUP for a in case.alarms)
-    return round(hit / len(cases), 4) if cases else 0.0
+        hits.append(int(any(lo <= a <= hi and a >= WARMUP for a in case.alarms)))
+    return hits
+
+
+def dip_alarm_rate(cases: list[Case]) -> float:
+    """Share of transient dips with an alarm from 1 post before the dip to 10 posts after it."""
+    return round(sum(dip_hits(cases)) / len(cases), 4) if cases else 0.0
+
+
+def false_alarms_per_user(alarms: list[list[int]], lengths: list[int]) -> dict[str, list[int]]:
+    """Per no-change user, as :func:`arl0` counts them: false alarms and posts monitored (to resample users).
+
+    >>> false_alarms_per_user([[100, 600], [], [3]], [1000, 1000, 10])
+    {'false_alarms': [2, 0, 0], 'posts': [992, 992, 2]}
+    """
+    return {"false_alarms": [sum(1 for a in row if a >= WARMUP) for row in alarms],
+            "posts": [max(0, n - WARMUP) for n in lengths]}
 
 
 def window_pr(cases: list[Case], w: int) -> tuple[float, float]:

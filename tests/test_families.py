@@ -132,13 +132,29 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         rival = det[family["bar"]["best_classic"]]["all_changes"]
         if rival["delays"]:  # the classic has found at least half of what it found by its own median delay
             assert speed["classic"] >= rival["recall"] / 2 - 1e-9
+        for key, classics in (("bar", det), ("bar_live", at_live)):  # how sure each verdict is
+            judged = family[key]
+            assert set(judged["noise"]["checks"]) == set(judged["checks"])
+            for band in judged["noise"]["checks"].values():
+                assert band["interval"][0] <= band["interval"][1] or math.isnan(band["interval"][0])
+            both = judged["paired_delays"]["both_found"]
+            ours = det["service" if key == "bar" else "service_live"]["per_stream"]["delay"]
+            rival = classics[judged["best_classic"]]["per_stream"]["delay"]
+            assert both == sum(a is not None and b is not None for a, b in zip(ours, rival))
+            # only the service and its rivals keep every stream's outcome
+            assert all("per_stream" not in row for name, row in classics.items()
+                       if name not in ("service", "service_live", judged["best_classic"]))
     assert "## days (headline)" in text and "| **days** (headline) |" in text
+    assert "## How sure the verdicts are" in text and "### With live calibration" in text
     assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
     # two families as one population (how the held-out ones are pooled for the headline)
     from benchmarks.families import pool_families
     pooled = pool_families(results["families"])
     assert pooled["families"] == ["synthetic", "days"] and set(pooled["bar"]["checks"]) == set(family["bar"]["checks"])
     assert set(pooled["classics_at_live_rate"]) == set(at_live) and "bar_live" in pooled
+    best = pooled["bar"]["best_classic"]  # judged with intervals when every family kept its streams
+    kept = all("per_stream" in results["families"][f]["detectors"][best] for f in ("synthetic", "days"))
+    assert ("noise" in pooled["bar"]) == kept and all("per_stream" not in row for row in pooled["detectors"].values())
     for name, d in pooled["detectors"].items():
         rows = [results["families"][f]["detectors"][name] for f in ("synthetic", "days")]
         assert d["no_change"]["false_alarms"] == sum(r["no_change"]["false_alarms"] for r in rows)
@@ -167,6 +183,52 @@ def test_speed_is_compared_over_all_changes_not_over_those_each_found() -> None:
     assert found_within(found_none, 10) == 0.0
     assert math.isnan(found_within(found_none, float("nan")))  # the classic found nothing: no median delay
     assert math.isnan(found_within({"streams": 0, "delays": []}, 10))
+
+
+def test_each_verdict_says_whether_a_new_sample_could_turn_it() -> None:
+    from benchmarks.families import MARGIN, bar
+
+    def row(delays: list[int | None], early: int = 0, second: int = 50, fa: int = 2) -> dict:
+        found = [d for d in delays if d is not None]
+        n = len(delays)
+        return {"no_change": {"false_alarms_per_1000": 1000.0 * fa / 40_000}, "dip_alarm_rate": 0.0,
+                "second_change": {"ratio": second / 60},
+                "all_changes": {"streams": n, "recall": len(found) / n, "pre_change_alarm_rate": early / n,
+                                "delay_median": float(np.median(found)), "delays": sorted(found)},
+                "per_stream": {"delay": delays, "early": [1] * early + [0] * (n - early), "dips": [0] * 100,
+                               "first": [1] * 60 + [0] * 40, "second": [1] * second + [0] * (100 - second),
+                               "false_alarms": [fa] + [0] * 39, "posts": [1000] * 40}}
+
+    rng = np.random.default_rng(5)
+    classic = [int(d) if found else None for d, found in zip(rng.integers(20, 60, 600), rng.random(600) < 0.4)]
+    # far ahead: every change the classic finds, 5 posts sooner, and those it missed among the first 300, late
+    ahead = [d - 5 if d is not None else (120 if i < 300 else None) for i, d in enumerate(classic)]
+    judged = bar({"service": row(ahead), "cusum": row(classic)})
+    checks = judged["noise"]["checks"]
+    assert judged["checks"]["recall_beats_best_classic_by_0.05"] and checks["recall_beats_best_classic_by_0.05"]["clear"]
+    lo, hi = checks["recall_beats_best_classic_by_0.05"]["interval"]
+    margin = sum(d is None for d in classic[:300]) / 600
+    assert MARGIN < lo < margin < hi < margin + 0.05  # around the point estimate, and clear of the bar
+    # the median over its own finds is longer, clearly, though it is the sooner on every change both found
+    assert not judged["checks"]["median_delay_at_most_that_classics"] and checks["median_delay_at_most_that_classics"]["clear"]
+    found = sum(d is not None for d in classic)
+    assert judged["paired_delays"] == {"both_found": found, "ours_sooner": found, "rival_sooner": 0, "same": 0,
+                                       "median_difference": -5.0}
+    # level: a margin of 0.05 on 600 streams is inside the noise, and so is a ratio of 0.85 on 60 first changes
+    missed = [i for i, d in enumerate(classic) if d is None]
+    level = [40 if i in missed[:30] else d for i, d in enumerate(classic)]  # 30 more finds in 600: 0.05
+    judged = bar({"service": row(level, early=29, second=51), "cusum": row(classic)})
+    checks = judged["noise"]["checks"]
+    assert not checks["recall_beats_best_classic_by_0.05"]["clear"]
+    assert not checks["second_change_at_least_0.9_of_first"]["clear"] and not judged["checks"]["second_change_at_least_0.9_of_first"]
+    assert judged["checks"]["pre_change_alarms_at_most_5pct"] and not checks["pre_change_alarms_at_most_5pct"]["clear"]
+    # two false alarms on 40,000 posts: clearly under 1 per 1000; 20 of them on one user: not clearly
+    assert checks["false_alarms_at_most_1_per_1000"]["clear"]
+    many = bar({"service": row(level, fa=36), "cusum": row(classic)})["noise"]["checks"]
+    assert not many["false_alarms_at_most_1_per_1000"]["clear"]
+    from benchmarks.families_report import _failed, _verdict
+    assert _verdict(judged, "recall_beats_best_classic_by_0.05") in ("yes?", "NO?")
+    assert "2nd change?" in _failed(judged)
 
 
 def test_training_windows_are_labelled_like_the_synthetic_users() -> None:
