@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+import benchmarks.detection
 import benchmarks.baselines
 import benchmarks.metrics
 import benchmarks.streams
@@ -25,7 +26,7 @@ from model.synthetic import shifted
 
 
 def test_docstring_examples():
-    for module in (benchmarks.metrics, benchmarks.streams, benchmarks.baselines, service.evidence):
+    for module in (benchmarks.metrics, benchmarks.streams, benchmarks.baselines, benchmarks.detection, service.evidence):
         assert doctest.testmod(module).failed == 0
 
 
