@@ -182,6 +182,8 @@ def solve_scale(posts: int, up: list[int], down: list[int], target_per_post: flo
     if len(top) < 2:
         return None
     xs, ys = np.array([LEVELS[k] for k in top]), np.log([n[k] for k in top])
+    if np.ptp(ys) == 0:  # equal counts at every level read: no slope (polyfit's may round to -1e-16)
+        return None
     slope, intercept = np.polyfit(xs, ys, 1)
     if slope >= 0:
         return None

@@ -11,6 +11,7 @@ needs ~4x the posts. The figures at 0.5 on every family are in docs/live_calibra
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -123,8 +124,10 @@ def test_solving_and_feedback_stay_within_the_bounds() -> None:
     up, down = [0] * len(LEVELS), [0] * len(LEVELS)
     up[-1] = 10_000  # every excursion runs off the grid: a population far from the manifest's
     assert solve_scale(100_000, up, down, 0.5e-3, 1.0) is None  # one level is no slope: the manifest's stays
-    up[0], up[-1] = 5_000, 5_000
-    assert solve_scale(100_000, up, down, 0.5e-3, 1.0) == calibration.MAX_SCALE
+    # crossings that fall only gently with the level (exp(-level / 2)): the target lies far above the grid read
+    n = [10_000 * math.exp(-(level - LEVELS[0]) / 2) for level in LEVELS] + [0]
+    gentle = [round(n[k] - n[k + 1]) for k in range(len(LEVELS))]
+    assert solve_scale(100_000, gentle, down, 0.5e-3, 1.0) == calibration.MAX_SCALE
     quiet = Bucket(posts=100_000, alarms=0, scale=0.52, source="live", at_posts=0, at_alarms=0)
     assert feedback(quiet, 0.5e-3) == calibration.MIN_SCALE
     busy = Bucket(posts=100_000, alarms=5_000, scale=1.0, source="live")
