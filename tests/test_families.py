@@ -77,6 +77,16 @@ def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
         blind_adapter.available("synthetic")
 
 
+def test_a_reserved_family_adapts_but_the_benchmark_does_not_run_it() -> None:
+    for name in blind_adapter.RESERVED:
+        assert name not in families.HELD_OUT and name not in families.available()
+        for kind in blind_adapter.kinds(name):  # ready for its exam: every kind the benchmark reads
+            s = blind_adapter.make_streams(1, kind, 2, name)[0]
+            assert s.family == name and s.kind == kind and s.probs.shape == (s.length, base.N_CLASSES)
+            assert s.gaps.shape == s.face.shape == (s.length,)
+            assert (s.start is None) == (kind == "none") and (s.start2 is not None) == (kind == "two_changes")
+
+
 def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_change() -> None:
     from benchmarks.detection import REPOSITORY
     from benchmarks.families import served_config, service_events
