@@ -77,10 +77,10 @@ def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
         blind_adapter.available("synthetic")
 
 
-def test_a_reserved_family_adapts_but_the_benchmark_does_not_run_it() -> None:
-    for name in blind_adapter.RESERVED:
-        assert name not in families.HELD_OUT and name not in families.available()
-        for kind in blind_adapter.kinds(name):  # ready for its exam: every kind the benchmark reads
+def test_every_held_out_or_reserved_family_adapts_to_what_the_benchmark_reads() -> None:
+    assert not set(blind_adapter.RESERVED) & set(families.HELD_OUT)  # a reserved family is not run
+    for name in blind_adapter.NAMES + blind_adapter.RESERVED:
+        for kind in blind_adapter.kinds(name):
             s = blind_adapter.make_streams(1, kind, 2, name)[0]
             assert s.family == name and s.kind == kind and s.probs.shape == (s.length, base.N_CLASSES)
             assert s.gaps.shape == s.face.shape == (s.length,)
@@ -141,7 +141,7 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         assert speed["within_posts"] == family["bar"]["best_classic_delay"]
         rival = det[family["bar"]["best_classic"]]["all_changes"]
         if rival["delays"]:  # the classic has found at least half of what it found by its own median delay
-            assert speed["classic"] >= rival["recall"] / 2 - 1e-9
+            assert speed["classic"] >= rival["recall"] / 2 - 1e-4  # both rounded to 4 decimals
         for key, classics in (("bar", det), ("bar_live", at_live)):  # how sure each verdict is
             judged = family[key]
             assert set(judged["noise"]["checks"]) == set(judged["checks"])

@@ -24,8 +24,8 @@ blind6       a sixth, by a sixth author: a third exam of the same design        
                                                                                    (held out)
 blind7       a seventh, by a seventh author: the exam after live calibration's     bench only
              borrowing                                                             (held out)
-blind8       an eighth, by an eighth author, not yet run by the benchmark: the     reserved
-             exam of the next change to the detector (``blind_adapter.RESERVED``)  (unseen)
+blind8       an eighth, by an eighth author, not run by the published benchmark:   reserved
+             an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
