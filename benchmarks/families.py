@@ -163,6 +163,14 @@ class FamilyRunner:
         return best[0], metrics.arl0(self.alarms(baseline.name, best[0], f"{family}/none", len(none)), lengths)
 
 
+def change_case(s: Stream, alarms: list[int], closed: list[int] | None = None) -> metrics.Case:
+    """A change stream as the bar judges it: a two_changes stream's first change runs up to the second
+    one; ``closed``: the service's drift.ended posts."""
+    if s.kind == "two_changes" and s.start2 is not None:
+        return metrics.Case(s.start, None, s.start2 - 1, [a for a in alarms if a < s.start2 - 1])
+    return metrics.Case(s.start, s.end, s.length, alarms, closed or [])
+
+
 def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
             ends: dict[str, list[list[tuple[int, str]]]] | None, rebaseline_posts: int = 0) -> dict:
     """Every figure of one detector on one family, from its alarm (and end) positions per kind."""
@@ -172,12 +180,7 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
     for kind in CHANGE_KINDS:
         cases = []
         for i, s in enumerate(groups[kind]):
-            row = alarms[kind][i]
-            closed = [t for t, _ in ends[kind][i]] if ends else []
-            if kind == "two_changes":  # the first change, up to the second one
-                cases.append(metrics.Case(s.start, None, s.start2 - 1, [a for a in row if a < s.start2 - 1]))
-            else:
-                cases.append(metrics.Case(s.start, s.end, s.length, row, closed))
+            cases.append(change_case(s, alarms[kind][i], [t for t, _ in ends[kind][i]] if ends else []))
         m = metrics.change_metrics(cases)
         out[kind] = _summary(m)
         pooled += cases

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ import numpy as np
 from benchmarks import metrics
 from benchmarks.baselines import Cusum
 from benchmarks.detection import REPOSITORY
-from benchmarks.families import SHAPES, served_config
+from benchmarks.families import SHAPES, change_case, served_config
 from model import families
 from model.families.base import Stream
 from service import drift, model_repository
@@ -127,25 +128,30 @@ def bisect(alarms_at, none: list[Stream], lo: float, hi: float, iterations: int)
 
 
 def outcome(alarms: list[list[int]], streams: list[Stream]) -> dict:
-    cases = [metrics.Case(s.start, None, s.start2 - 1, [a for a in row if a < s.start2 - 1])
-             if s.kind == "two_changes" else metrics.Case(s.start, s.end, s.length, row)
-             for s, row in zip(streams, alarms)]
-    m = metrics.change_metrics(cases)
+    m = metrics.change_metrics([change_case(s, row) for s, row in zip(streams, alarms)])
     return {"recall": m["recall"], "delay_median": m["delay_median"], "pre_change": m["pre_change_alarm_rate"],
             "outcomes": m["outcomes"]}
 
 
+@functools.cache
 def _streams(plan: Plan, family: str) -> tuple[list[Stream], list[Stream]]:
     none = families.make_streams(family, SEED, "none", plan.no_change, plan.no_change_length)
     changes = [s for kind in families.CHANGE_KINDS for s in families.make_streams(family, SEED, kind, plan.per_kind)]
     return none, changes
 
 
+@functools.cache
+def _classic(plan: Plan, family: str) -> tuple[float, dict]:
+    """The classic CUSUM calibrated on the family and its outcome: once per family and worker, not per variant."""
+    none, changes = _streams(plan, family)
+    h = bisect(lambda x: classic_alarms(x, none), none, 1.0, 200.0, plan.iterations)
+    return h, outcome(classic_alarms(h, changes), changes)
+
+
 def run_one(job: tuple[Plan, DetectorConfig, str, str]) -> dict:
     plan, base, family, name = job
     none, changes = _streams(plan, family)
-    h = bisect(lambda x: classic_alarms(x, none), none, 1.0, 200.0, plan.iterations)
-    classic = outcome(classic_alarms(h, changes), changes)
+    h, classic = _classic(plan, family)
     fields, consts = VARIANTS[name]
     fields = dict(fields)
     ratio = fields.pop("ratio", base.share2_threshold / base.share_threshold if base.share_threshold else 0.0)
