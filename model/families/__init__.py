@@ -26,6 +26,8 @@ blind7       a seventh, by a seventh author: the exam after live calibration's  
              borrowing                                                             (held out)
 blind8       an eighth, by an eighth author, not run by the published benchmark:   reserved
              an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
+blind9       a ninth, by a ninth author, reserved the same way; never run yet      reserved
+                                                                                   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
