@@ -70,12 +70,14 @@ def served_config(temporal: TemporalModel) -> DetectorConfig:
 
 
 def service_events(temporal: TemporalModel, streams: list[Stream], config: DetectorConfig,
-                   scores: list[np.ndarray] | None = None, live: LiveCalibration | None = None):
+                   scores: list[np.ndarray] | None = None, live: LiveCalibration | None = None,
+                   scale: float = 1.0):
     """Per stream: alarm posts, and (post, resolution) of every drift.ended; after a ``new_baseline`` end
     the LSTM state is a new user's replayed over the posts since the alarm, as in ``service/pipeline.py``.
     ``scores``: the streams' replay from a new user's state, when already computed. ``live``: the
     thresholds scaled by user age as live calibration says (and every judged post counted, as the
-    pipeline does)."""
+    pipeline does). ``scale``, without ``live``: every threshold scaled by it for every user (an operating
+    point other than the manifest's)."""
     alarms: list[list[int]] = [[] for _ in streams]
     ends: list[list[tuple[int, str]]] = [[] for _ in streams]
     detectors = [DriftDetector(config) for _ in streams]
@@ -90,7 +92,7 @@ def service_events(temporal: TemporalModel, streams: list[Stream], config: Detec
             for j, score in enumerate(row.tolist()):
                 k = offset + j
                 if live is None:
-                    event = d.update(score, share[k], gap=gap[k], face=face[k])
+                    event = d.update(score, share[k], scale, gap[k], face[k])
                 else:
                     age, warming = d.age, d.status == "warming_up"
                     event = d.update(score, share[k], live.scale(age), gap[k], face[k])
