@@ -49,7 +49,7 @@ QUICK_SCALES: tuple[float, ...] = (0.85, 1.0, 1.45)
 
 
 @functools.cache
-def _temporal() -> TemporalModel:
+def served_temporal() -> TemporalModel:
     """The served temporal model, built once per worker process (an ONNX session is not shared across a fork)."""
     return TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
 
@@ -68,7 +68,7 @@ def _groups(plan: FamilyPlan, family: str) -> dict[str, list[Stream]]:
 def run_family(job: tuple[FamilyPlan, str, str, tuple[float, ...]]) -> dict:
     """One family: the service at every scale, and the classic ``best`` calibrated to its rate there."""
     plan, family, best, scales = job
-    temporal = _temporal()
+    temporal = served_temporal()
     config = served_config(temporal)
     groups = _groups(plan, family)
     scores = {kind: temporal.replay(groups[kind]) for kind in families.KINDS}
