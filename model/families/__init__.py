@@ -26,7 +26,9 @@ blind7       a seventh, by a seventh author: the exam after live calibration's  
              borrowing                                                             (held out)
 blind8       an eighth, by an eighth author, not run by the published benchmark:   reserved
              an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
-blind9       a ninth, by a ninth author, reserved the same way; never run yet      reserved
+blind9       a ninth, by a ninth author, reserved the same way; the exam of the    reserved
+             tenth round's candidate (not shipped)                                 (held out)
+blind10      a tenth, by a tenth author, reserved the same way; never run yet      reserved
                                                                                    (held out)
 ============ ===================================================================== ===============
 
