@@ -120,10 +120,12 @@ def _signal_of(baseline: Baseline) -> str:
     return "probs" if baseline.signal == "probs" else "negative"
 
 
-def _run(name: str, knob: float, key: str, lo: int, hi: int) -> list[list[int]]:
+def classic_alarms(name: str, knob: float, signals: list[list]) -> list[list[int]]:
+    """The classic ``name`` at ``knob`` (its tuned shape), a fresh detector per stream: its alarm posts on
+    each stream's signal (``_signal``: what that classic reads)."""
     baseline = next(b for b in BASELINES if b.name == name)
     out = []
-    for values in _DATA[f"{key}/{_signal_of(baseline)}"][lo:hi]:
+    for values in signals:
         d, alarms = baseline.build(knob, SHAPES.get(name, 0.0)), []
         for t, x in enumerate(values):
             d.update(x)
@@ -131,6 +133,11 @@ def _run(name: str, knob: float, key: str, lo: int, hi: int) -> list[list[int]]:
                 alarms.append(t)
         out.append(alarms)
     return out
+
+
+def _run(name: str, knob: float, key: str, lo: int, hi: int) -> list[list[int]]:
+    baseline = next(b for b in BASELINES if b.name == name)
+    return classic_alarms(name, knob, _DATA[f"{key}/{_signal_of(baseline)}"][lo:hi])
 
 
 class FamilyRunner:

@@ -22,36 +22,21 @@ verdict.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import functools
-import json
 import math
 import multiprocessing as mp
 import time
-from pathlib import Path
 
 from benchmarks import families as fambench
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
-from benchmarks.detection import REPOSITORY
 from benchmarks.families import MARGIN, FamilyPlan, FamilyRunner, figures, pool_families, served_config
+from benchmarks.published import cli, served_temporal
 from model import families
 from model.families.base import Stream
-from service import model_repository
-from service.inference import ProviderChoice
-from service.temporal import TemporalModel
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-PUBLISHED = DOCS / "detection_families.json"
 SCALES: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.1)
 QUICK_SCALES: tuple[float, ...] = (0.85, 1.0, 1.45)
-
-
-@functools.cache
-def served_temporal() -> TemporalModel:
-    """The served temporal model, built once per worker process (an ONNX session is not shared across a fork)."""
-    return TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
 
 
 def _groups(plan: FamilyPlan, family: str) -> dict[str, list[Stream]]:
@@ -206,13 +191,7 @@ def markdown(out: dict, published: dict, plan: FamilyPlan, scales: tuple[float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.operating_points", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
-    parser.add_argument("--family", action="append", default=[], help="only these families (repeatable)")
-    parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    published = json.loads(PUBLISHED.read_text())
+    args, published = cli("python -m benchmarks.operating_points", __doc__ or "", argv)
     p = published["plan"]
     plan = FamilyPlan(no_change=p["no_change"], no_change_length=p["no_change_length"], per_kind=p["per_kind"],
                       iterations=p["iterations"], slow_share=p["slow_share"], seed=p["seed"], workers=args.workers,

@@ -22,20 +22,17 @@ run's.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import multiprocessing as mp
 import time
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks import families as fambench
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
-from benchmarks.families import SHAPES, change_case, served_config, service_events
-from benchmarks.operating_points import DOCS, PUBLISHED, served_temporal
+from benchmarks.families import change_case, served_config, service_events
+from benchmarks.published import cli, served_temporal
 from model import families
 from model.families.base import Stream
 
@@ -66,15 +63,7 @@ def early(tails: list[Stream], alarms: list[list[int]]) -> list[int]:
 
 def classic_alarms(name: str, knob: float, streams: list[Stream]) -> list[list[int]]:
     baseline = next(b for b in BASELINES if b.name == name)
-    out = []
-    for s in streams:
-        d, alarms = baseline.build(knob, SHAPES.get(name, 0.0)), []
-        for t, x in enumerate(fambench._signal(s, fambench._signal_of(baseline))):
-            d.update(x)
-            if d.drift_detected:
-                alarms.append(t)
-        out.append(alarms)
-    return out
+    return fambench.classic_alarms(name, knob, [fambench._signal(s, fambench._signal_of(baseline)) for s in streams])
 
 
 def readings(streams: list[Stream], tails: list[Stream], whole: list[list[int]], tail: list[list[int]]) -> dict:
@@ -178,13 +167,7 @@ def markdown(results: list[dict], published: dict, plan: Plan, seconds: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.second_change", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
-    parser.add_argument("--family", action="append", default=[], help="only these families (repeatable)")
-    parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    published = json.loads(PUBLISHED.read_text())
+    args, published = cli("python -m benchmarks.second_change", __doc__ or "", argv)
     p = published["plan"]
     plan = Plan(seed=p["seed"], per_kind=p["per_kind"], families=tuple(args.family) or tuple(published["families"]),
                 workers=args.workers)

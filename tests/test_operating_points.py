@@ -10,7 +10,8 @@ import pytest
 
 from benchmarks import operating_points
 from benchmarks.families import FamilyPlan
-from benchmarks.operating_points import PUBLISHED, judge, markdown, run
+from benchmarks.operating_points import judge, markdown, run
+from benchmarks.published import PUBLISHED
 
 PLAN = FamilyPlan(no_change=4, no_change_length=600, per_kind=8, iterations=6, workers=1,
                   families=("sessions", "blind", "blind2"))

@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from benchmarks import second_change
-from benchmarks.operating_points import PUBLISHED
+from benchmarks.published import PUBLISHED
 from benchmarks.second_change import Plan, check, early, found_first, found_second, markdown, run, run_family
 from model.families.base import Stream
 
