@@ -63,6 +63,12 @@ def window(case: Case) -> tuple[int, int]:
     return case.start - 1, hi
 
 
+def in_window(case: Case) -> list[int]:
+    """The case's alarms after warm-up that fall in its tolerance window (the first one finds it)."""
+    lo, hi = window(case)
+    return [a for a in case.alarms if a >= WARMUP and lo <= a <= hi]
+
+
 def change_metrics(cases: list[Case]) -> dict:
     detected, early, delays, ended = 0, 0, [], 0
     true_alarms, all_alarms = 0, 0
@@ -74,7 +80,7 @@ def change_metrics(cases: list[Case]) -> dict:
         all_alarms += len(alarms)
         early_cases.append(int(any(a < lo for a in alarms)))
         early += early_cases[-1]
-        hits = [a for a in alarms if lo <= a <= hi]
+        hits = in_window(case)
         outcomes.append(max(0, hits[0] - case.start) if hits else None)
         if hits:
             detected += 1

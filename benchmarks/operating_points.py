@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import multiprocessing as mp
 import time
 
 from benchmarks import families as fambench
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
 from benchmarks.families import MARGIN, FamilyPlan, FamilyRunner, figures, pool_families, served_config
-from benchmarks.published import cli, served_temporal
+from benchmarks.published import cli, per_family, served_temporal, write_page
 from model import families
 from model.families.base import Stream
 
@@ -108,11 +107,7 @@ def pooled(results: list[dict], held_out: list[str]) -> list[dict]:
 def run(plan: FamilyPlan, published: dict, scales: tuple[float, ...]) -> dict:
     names = list(plan.families) or list(published["families"])
     jobs = [(plan, name, published["families"][name]["bar"]["best_classic"], scales) for name in names]
-    if plan.workers > 1:
-        with mp.get_context("fork").Pool(plan.workers) as pool:
-            results = pool.map(run_family, jobs, chunksize=1)
-    else:
-        results = [run_family(job) for job in jobs]
+    results = per_family(run_family, jobs, plan.workers)
     held_out = [name for name in names if name in families.HELD_OUT]
     out: dict = {"families": results, "held_out": held_out}
     if len(held_out) > 1:
@@ -203,9 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         scales = QUICK_SCALES
     started = time.perf_counter()
     out = run(plan, published, scales)
-    name = "operating_points-quick.md" if args.quick else "operating_points.md"
-    (args.out / name).write_text(markdown(out, published, plan, scales, time.perf_counter() - started))
-    print(f"wrote {args.out / name}")
+    write_page(args.out, "operating_points", args.quick, markdown(out, published, plan, scales, time.perf_counter() - started))
     return 0
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-from collections.abc import Sequence
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks.detection import REPOSITORY
 from service import model_repository
@@ -33,3 +35,18 @@ def cli(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Names
     parser.add_argument("--out", type=Path, default=DOCS)
     parser.add_argument("--workers", type=int, default=2)
     return parser.parse_args(argv), json.loads(PUBLISHED.read_text())
+
+
+def per_family(run_family: Callable[[Any], Any], jobs: list, workers: int) -> list:
+    """``run_family`` on every job, on ``workers`` forked processes (one job at a time each) or here."""
+    if workers > 1 and len(jobs) > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            return pool.map(run_family, jobs, chunksize=1)
+    return [run_family(job) for job in jobs]
+
+
+def write_page(out: Path, stem: str, quick: bool, text: str) -> None:
+    """The page ``stem``.md in ``out`` (``stem``-quick.md for a ``--quick`` run, never the published one)."""
+    path = out / (f"{stem}-quick.md" if quick else f"{stem}.md")
+    path.write_text(text)
+    print(f"wrote {path}")

@@ -23,7 +23,6 @@ run's.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import time
 
 import numpy as np
@@ -32,7 +31,7 @@ from benchmarks import families as fambench
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
 from benchmarks.families import change_case, served_config, service_events
-from benchmarks.published import cli, served_temporal
+from benchmarks.published import cli, per_family, served_temporal, write_page
 from model import families
 from model.families.base import Stream
 
@@ -114,10 +113,7 @@ def run(plan: Plan, published: dict) -> list[dict]:
     for name in plan.families:
         best = published["families"][name]["bar"]["best_classic"]
         jobs.append((plan, name, best, published["families"][name]["detectors"][best]["value"]))
-    if plan.workers > 1:
-        with mp.get_context("fork").Pool(plan.workers) as pool:
-            return pool.map(run_family, jobs, chunksize=1)
-    return [run_family(job) for job in jobs]
+    return per_family(run_family, jobs, plan.workers)
 
 
 def _ratio(a: int, b: int) -> str:
@@ -175,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, per_kind=8, families=tuple(args.family) or ("sessions", "blind", "blind2"))
     started = time.perf_counter()
     results = run(plan, published)
-    name = "second_change-quick.md" if args.quick else "second_change.md"
-    (args.out / name).write_text(markdown(results, published, plan, time.perf_counter() - started))
-    print(f"wrote {args.out / name}")
+    write_page(args.out, "second_change", args.quick, markdown(results, published, plan, time.perf_counter() - started))
     return 0
 
 
