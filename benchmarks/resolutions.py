@@ -28,17 +28,16 @@ figures against the published run's.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import statistics
 import time
 
-from benchmarks.families import PERSISTENT, served_config, service_events
-from benchmarks.published import cli, served_temporal
+from benchmarks import metrics
+from benchmarks.families import PERSISTENT, change_case, served_config, service_events
+from benchmarks.published import cli, per_family, served_temporal, write_page
 from model import families
 from model.families.base import Stream
 
 EPISODES = 500  # episode streams per family: the benchmark's 100 find a dozen or two, too few for a rate
-EPISODE_GRACE = 10  # posts after an episode's end in which its alarm still counts (the benchmark's recall window)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,30 +60,19 @@ class Ending:
     again: bool
 
 
-def ending(alarms: list[int], ends: list[tuple[int, str]], window: tuple[int, int], until: int) -> Ending | None:
-    """The ending of the change whose alarms count in ``window`` (first, stop), its later alarms read up to
-    ``until``; None when no alarm fell in the window (the change was not found)."""
-    hits = [a for a in alarms if window[0] <= a < window[1]]
+def ending(s: Stream, alarms: list[int], ends: list[tuple[int, str]]) -> Ending | None:
+    """How the change of ``s`` ended, read as the bar reads it (``change_case``: a two-change stream's
+    first change runs up to its second): the first end after its first alarm in the bar's window, and any
+    alarm after that end up to where the change's reading stops; None when it was not found."""
+    case = change_case(s, alarms)
+    hits = metrics.in_window(case)
     if not hits:
         return None
     later = [(t, r) for t, r in ends if t > hits[0]]
     if not later:
         return Ending("", None, False)
     t, resolution = later[0]
-    return Ending(resolution, t - hits[0], any(t < a < until for a in alarms))
-
-
-def persistent_window(s: Stream) -> tuple[tuple[int, int], int]:
-    """The bar's window of a persistent change, and the post its reading stops at (a two-change stream's
-    first change runs up to its second)."""
-    stop = s.start2 - 1 if s.kind == "two_changes" and s.start2 is not None else s.length
-    return (s.start - 1, stop), stop
-
-
-def episode_window(s: Stream) -> tuple[tuple[int, int], int]:
-    """An episode's window (1 post before it to ``EPISODE_GRACE`` after it); read to the stream's end."""
-    assert s.end is not None, "an episode stream has an end"
-    return (s.start - 1, min(s.length, s.end + EPISODE_GRACE)), s.length
+    return Ending(resolution, t - hits[0], any(t < a < case.length for a in case.alarms))
 
 
 def _tally(endings: list[Ending | None], right: str, within: int | None = None) -> dict:
@@ -109,23 +97,15 @@ def run_family(job: tuple[Plan, str]) -> dict:
     persistent = [s for kind in PERSISTENT for s in families.make_streams(family, plan.seed, kind, plan.per_kind)]
     episodes = families.make_streams(family, plan.seed, "episode", plan.episodes)
     out: dict = {"family": family, "rebaseline_posts": config.rebaseline_posts}
-    for name, streams, window, right in (("persistent", persistent, persistent_window, "new_baseline"),
-                                         ("episode", episodes, episode_window, "recovered")):
+    for name, streams, right in (("persistent", persistent, "new_baseline"), ("episode", episodes, "recovered")):
         alarms, ends = service_events(temporal, streams, config)
-        endings = []
-        for s, a, e in zip(streams, alarms, ends):
-            w, until = window(s)
-            endings.append(ending(a, e, w, until))
+        endings = [ending(s, a, e) for s, a, e in zip(streams, alarms, ends)]
         out[name] = _tally(endings, right, config.rebaseline_posts + 1 if right == "new_baseline" else None)
     return out
 
 
 def run(plan: Plan) -> list[dict]:
-    jobs = [(plan, family) for family in plan.families]
-    if plan.workers > 1 and len(jobs) > 1:
-        with mp.get_context("fork").Pool(plan.workers) as pool:
-            return pool.map(run_family, jobs)
-    return [run_family(job) for job in jobs]
+    return per_family(run_family, [(plan, family) for family in plan.families], plan.workers)
 
 
 def check(published: dict, result: dict, plan: Plan) -> str:
@@ -181,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, per_kind=8, episodes=40, families=tuple(args.family) or ("sessions", "blind"))
     started = time.perf_counter()
     results = run(plan)
-    name = "resolutions-quick.md" if args.quick else "resolutions.md"
-    (args.out / name).write_text(markdown(results, published, plan, time.perf_counter() - started))
-    print(f"wrote {args.out / name}")
+    write_page(args.out, "resolutions", args.quick, markdown(results, published, plan, time.perf_counter() - started))
     return 0
 
 

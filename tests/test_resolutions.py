@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from benchmarks.published import PUBLISHED
-from benchmarks.resolutions import Ending, Plan, _tally, check, ending, episode_window, persistent_window, run_family
+from benchmarks.resolutions import Ending, Plan, _tally, check, ending, main, run_family
 from model.families.base import Stream
 
 
@@ -19,21 +19,28 @@ def stream(kind: str, length: int = 300, start: int = 100, end: int | None = Non
 
 
 def test_the_windows_are_the_bars() -> None:
-    assert persistent_window(stream("abrupt_pos_neg")) == ((99, 300), 300)
+    found = Ending("", None, False)
+    lasting = stream("abrupt_pos_neg")
+    assert ending(lasting, [98], []) is None and ending(lasting, [99], []) == found
+    assert ending(lasting, [299], []) == found
     # a two-change stream's first change runs up to its second
-    assert persistent_window(stream("two_changes", start2=200)) == ((99, 199), 199)
-    # an episode's alarm counts up to 10 posts after it; what follows is read to the stream's end
-    assert episode_window(stream("episode", end=130)) == ((99, 140), 300)
+    two = stream("two_changes", start2=200)
+    assert ending(two, [198], []) == found and ending(two, [199], []) is None
+    # an episode's alarm counts up to 10 posts after its end (metrics.TOLERANCE_AFTER_END), as for recall
+    episode = stream("episode", end=130)
+    assert ending(episode, [140], []) == found and ending(episode, [141], []) is None
 
 
 def test_an_ending_is_the_first_end_after_the_first_alarm_in_the_window() -> None:
-    window, until = (99, 199), 199
-    assert ending([50], [(60, "recovered")], window, until) is None  # no alarm in the window: not found
-    assert ending([120], [], window, until) == Ending("", None, False)
+    two = stream("two_changes", start2=200)
+    assert ending(two, [50], [(60, "recovered")]) is None  # no alarm in the window: not found
     # an end before the alarm does not count; the first one after it does, and an alarm after it is "again"
-    assert ending([50, 120, 190], [(60, "recovered"), (170, "new_baseline"), (195, "recovered")],
-                  window, until) == Ending("new_baseline", 50, True)
-    assert ending([120, 250], [(130, "recovered")], window, until) == Ending("recovered", 10, False)
+    assert ending(two, [50, 120, 190], [(60, "recovered"), (170, "new_baseline"), (195, "recovered")]) \
+        == Ending("new_baseline", 50, True)
+    # "again" only up to where the change's reading stops (the second change starts a new one)
+    assert ending(two, [120, 250], [(130, "recovered")]) == Ending("recovered", 10, False)
+    # an episode is read to the stream's end
+    assert ending(stream("episode", end=130), [120, 250], [(130, "new_baseline")]) == Ending("new_baseline", 10, True)
 
 
 def test_the_tally_tells_right_from_wrong() -> None:
@@ -54,3 +61,10 @@ def test_on_the_published_streams_it_reproduces_the_published_run() -> None:
     wrong = {**result, "persistent": {**result["persistent"], "right": result["persistent"]["right"] - 0.01}}
     assert check(published, wrong, plan) == "DIFFERS"
     assert check(published, result, dataclasses.replace(plan, per_kind=8)) == "not the published streams"
+
+
+def test_the_command_writes_its_quick_page_beside_the_published_one(tmp_path) -> None:
+    assert main(["--quick", "--family", "sessions", "--workers", "1", "--out", str(tmp_path)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["resolutions-quick.md"]
+    rows = [line for line in (tmp_path / "resolutions-quick.md").read_text().splitlines() if line.startswith("| sessions |")]
+    assert len(rows) == 1 and rows[0].endswith("| not the published streams |")
