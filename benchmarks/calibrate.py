@@ -58,10 +58,13 @@ RECOVERY_POSTS = 10
 # not calibrated: it reads every post, faceless ones too (as the classics do; hiding them lost recall once
 # the share bank was in), a young user's reference counts its own uncertainty, an episode ends as
 # "recovered" only when the recent share is nearer the pre-change level than the episode's, and a new
-# baseline's reference starts from the posts since the alarm. Weighing posts by their gap (share_tau)
-# lost recall: left off.
+# baseline's reference starts from the posts since the alarm, and at the re-baseline post an episode whose
+# share is back at the old level ends as "recovered" (the return test: 5 nats, ~2.5% of persistent changes
+# of the smallest size found taken for returns under independent posts). Weighing posts by their gap
+# (share_tau) lost recall: left off.
 SHARE_RULE = {"share_faceless": True, "share_uncertainty": 0.5, "share_back_nearer": True,
-              "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1, "share_rebaseline_seed": True}
+              "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1, "share_rebaseline_seed": True,
+              "share_return_nats": 5.0}
 # The share bank (docs/detection_rules.md, "A bank of share CUSUMs"): a second CUSUM with slack 0.1 (tuned to a
 # shift of ~0.2 reference sd, the first one's 0.25 to ~0.5) at this ratio of the first one's threshold: the
 # ratio at which each alone raised the same false alarms on the training families' no-change users (an

@@ -116,6 +116,10 @@ SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this muc
 SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
 SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst posted at once still counts a little)
+# The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
+# many episode posts apart, and at least RETURN_MIN_BACK posts must follow one (a few good posts are no return).
+RETURN_STEP = 5
+RETURN_MIN_BACK = 10
 # Live calibration (service/calibration.py) reads each judged post's *level*: how far the three rules are
 # towards firing, as a ratio to their thresholds (1 = one would fire at scale 1). An excursion of the level
 # ends when it falls below this; the next rise is a new one (it must lie below the lowest scale).
@@ -203,6 +207,10 @@ class DetectorConfig:
     # It reads the share rule's standardised share, so it needs share_threshold > 0 too.
     share2_threshold: float = 0.0
     share2_slack: float = 1.0
+    # At the re-baseline post, the episode ends as "recovered" rather than "new_baseline" when the share is
+    # back at the user's old level: the log-likelihood ratio (nats) of "back since some post after the alarm"
+    # against "still where the alarm's run put it" must reach this (docs/detection_rules.md); 0: off.
+    share_return_nats: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -211,8 +219,8 @@ class DetectorConfig:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
         if self.cooldown_posts < 0 or self.rebaseline_posts < 0:
             raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
-        if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0:
-            raise ValueError("need share_tau >= 0, share_back_sd > 0 and share_uncertainty >= 0")
+        if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0 or self.share_return_nats < 0:
+            raise ValueError("need share_tau >= 0, share_back_sd > 0, share_uncertainty >= 0 and share_return_nats >= 0")
         if min(self.cusum_threshold, self.cusum_slack, self.share_threshold, self.share_slack,
                self.share2_threshold, self.share2_slack) < 0:
             raise ValueError("cusum_threshold, cusum_slack and the share rule's thresholds and slacks must be >= 0")
@@ -257,6 +265,16 @@ class DriftDetector:
     sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
     sh_ep_var: float = 0.0
+    # the return test (share_return_nats): the standardised share summed over the current run of each side
+    # of the CUSUM whose run dates the change (the bank's second, else the first); from the alarm on, that
+    # run's sum and posts with the episode's posts added, and the sum at every RETURN_STEP-th episode post
+    sh_rs_up: float = 0.0
+    sh_rn_up: int = 0
+    sh_rs_down: float = 0.0
+    sh_rn_down: int = 0
+    sh_ep_zsum: float = 0.0
+    sh_ep_zrun: int = 0
+    sh_ep_cks: list[float] = field(default_factory=list)
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
     # live calibration: the peak level of the current excursion, and the fast rule's last inputs
     cal_peak: float = 0.0
@@ -329,13 +347,15 @@ class DriftDetector:
         share_judged = share is not None or (hidden and self.sh_n > 0)
         back = score < cfg.recovery_threshold and (not share_judged or self._share_back())
         self.streak = self.streak + 1 if back else 0
-        if self.streak >= cfg.recovery_posts:
+        started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
+        due = cfg.rebaseline_posts > 0 and self.posts_seen - started >= cfg.rebaseline_posts
+        if self.streak >= cfg.recovery_posts or (due and self._returned()):
             self.status, self.streak, self.resolution = "stable", 0, "recovered"
             self.cooldown_left = cfg.cooldown_posts
             self.episode_started_at = None
+            self._end_return_test()
             return "drift.ended"
-        started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
-        if cfg.rebaseline_posts and self.posts_seen - started >= cfg.rebaseline_posts:
+        if due:
             self._rebaseline(started)
             return "drift.ended"
         return None
@@ -370,6 +390,7 @@ class DriftDetector:
         return fire
 
     def _start_episode(self) -> None:
+        self._start_return_test()  # reads the run that led here, before the share CUSUMs restart
         self.status, self.streak, self.cusum = "drifting", 0, 0.0
         self._reset_share_cusums()
         self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0.0, [], 0, 0.0, 0.0
@@ -418,6 +439,7 @@ class DriftDetector:
         else:
             self.sh_n, self.sh_w, self.sh_mean, self.sh_var = 0, 0.0, 0.0, 0.0
         self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
+        self._end_return_test()
 
     def _weight(self, gap: float | None) -> float:
         """What this post adds to the share rule. Posts of one posting session (seconds to minutes apart)
@@ -430,6 +452,7 @@ class DriftDetector:
 
     def _reset_share_cusums(self) -> None:
         self.sh_up, self.sh_down, self.sh_run, self.sh_up2, self.sh_down2, self.sh_run2 = 0.0, 0.0, 0, 0.0, 0.0, 0
+        self.sh_rs_up, self.sh_rn_up, self.sh_rs_down, self.sh_rn_down = 0.0, 0, 0.0, 0
 
     def _young_slack(self) -> float:
         """What a young reference adds to every share CUSUM's slack (each CUSUM's own is for a settled
@@ -447,8 +470,7 @@ class DriftDetector:
         it is on); whether one of them fires. Never on one or two posts, however far off: a short dip is
         not a change (SHARE_MIN_RUN, for each CUSUM on its own run)."""
         cfg = self.config
-        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
-        z = min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)  # one post far off is a dip, not a change
+        z = self._share_z(share)
         young = self._young_slack()
         self.sh_up, self.sh_down, self.sh_run = _cusum_step(
             (self.sh_up, self.sh_down, self.sh_run), weight * z, weight * (cfg.share_slack + young))
@@ -458,7 +480,58 @@ class DriftDetector:
                 (self.sh_up2, self.sh_down2, self.sh_run2), weight * z, weight * (cfg.share2_slack + young))
             fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
                               and self.sh_run2 >= SHARE_MIN_RUN)
+        if cfg.share_return_nats > 0:
+            self._track_runs(z)
         return fires
+
+    def _share_z(self, share: float) -> float:
+        """The share standardised against the user's reference, capped: one post far off is a dip, not a change."""
+        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
+        return min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)
+
+    def _dating_cusum(self) -> tuple[float, float]:
+        """The (up, down) of the CUSUM whose run dates a change: the bank's second when it is on (its small
+        slack keeps the run going from nearer the change), else the first."""
+        if self.config.share2_threshold > 0:
+            return self.sh_up2, self.sh_down2
+        return self.sh_up, self.sh_down
+
+    def _track_runs(self, z: float) -> None:
+        """``z`` summed over the current run of each side of the dating CUSUM (since that side was last 0)."""
+        up, down = self._dating_cusum()
+        self.sh_rs_up, self.sh_rn_up = (round(self.sh_rs_up + z, 4), self.sh_rn_up + 1) if up > 0 else (0.0, 0)
+        self.sh_rs_down, self.sh_rn_down = (round(self.sh_rs_down + z, 4), self.sh_rn_down + 1) if down > 0 else (0.0, 0)
+
+    def _start_return_test(self) -> None:
+        """The episode's level starts as the run of the side that is up: its posts are where the change began."""
+        up, down = self._dating_cusum()
+        self.sh_ep_zsum, self.sh_ep_zrun = ((self.sh_rs_up, self.sh_rn_up) if up >= down
+                                            else (self.sh_rs_down, self.sh_rn_down))
+        self.sh_ep_cks = []
+
+    def _end_return_test(self) -> None:
+        self.sh_ep_zsum, self.sh_ep_zrun, self.sh_ep_cks = 0.0, 0, []
+
+    def _returned(self) -> bool:
+        """The return test (``share_return_nats``), at the re-baseline post: has the share come back to the
+        user's old level? Two models of the standardised share since the alarm's run began (the reference is
+        frozen, so the old level is 0 and the sd 1): *persistent*, one level throughout; *returned*, one
+        level up to a post tau after the alarm and the old level from there on. Each level at its maximum
+        likelihood, the log-likelihood ratio of the second against the first is
+        ``(S_tau^2 / n_tau - S^2 / n) / 2`` (S, n: the sum and posts of the whole span, S_tau, n_tau: up to
+        tau), maximised over tau every RETURN_STEP posts with RETURN_MIN_BACK posts after it. Counting the
+        run before the alarm is what makes it work: an episode is often nearly over when its alarm comes,
+        and the posts since the alarm alone then fit both models alike (docs/detection_rules.md)."""
+        nats = self.config.share_return_nats
+        if nats <= 0:
+            return False
+        n, total = self.sh_ep_zrun + self.sh_ep_n, self.sh_ep_zsum
+        best = -math.inf
+        for k, part in enumerate(self.sh_ep_cks):
+            upto = self.sh_ep_zrun + k * RETURN_STEP
+            if upto and self.sh_ep_n - k * RETURN_STEP >= RETURN_MIN_BACK:
+                best = max(best, 0.5 * (part * part / upto - total * total / n))
+        return best >= nats
 
     def _share_back(self) -> bool:
         """The recent share is back near the user's pre-change level (the reference is frozen while drifting).
@@ -472,7 +545,12 @@ class DriftDetector:
         return near
 
     def _learn_episode(self, share: float) -> None:
-        """The mean and variance of the share over the posts since the alarm (the episode's own level)."""
+        """The mean and variance of the share over the posts since the alarm (the episode's own level), and
+        for the return test its standardised sum."""
+        if self.config.share_return_nats > 0:
+            if self.sh_ep_n % RETURN_STEP == 0:
+                self.sh_ep_cks = [*self.sh_ep_cks, round(self.sh_ep_zsum, 3)]
+            self.sh_ep_zsum = round(self.sh_ep_zsum + self._share_z(share), 4)
         self.sh_ep_n += 1
         delta = share - self.sh_ep_mean
         self.sh_ep_mean = round(self.sh_ep_mean + delta / self.sh_ep_n, 6)
@@ -524,3 +602,4 @@ STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("co
 _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
              if f.name in ("resolution", "baseline_since", "cal_peak") or f.name.startswith("sh_")}
 _OPTIONAL["fast_ys"] = []
+_OPTIONAL["sh_ep_cks"] = []

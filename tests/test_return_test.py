@@ -1,0 +1,122 @@
+"""The return test (``share_return_nats``): at the re-baseline post an episode whose negative share came
+back to the user's old level ends as ``recovered``, one whose share stayed as ``new_baseline``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from service.drift import RETURN_MIN_BACK, RETURN_STEP, DetectorConfig, DriftDetector
+
+# The share rule alone (the fast rule's bar out of reach, the evidence rule off), with the bank. The score
+# sits between the recovery and the fast rule's thresholds once the episode starts, so the ordinary recovery
+# (score low for recovery_posts) never ends an episode: only the re-baseline post does, one way or the other.
+CFG = DetectorConfig(warmup_posts=5, threshold=0.6, recovery_threshold=0.3, confirm_posts=3, recovery_posts=4,
+                     cooldown_posts=6, cusum_threshold=0.0, rebaseline_posts=50, share_threshold=12.0,
+                     share_slack=0.25, share2_threshold=20.4, share2_slack=0.1, share_return_nats=5.0)
+SD = 0.12  # the per-post sd of the simulated share
+
+
+def share_stream(seed: int, level: float, episode: int | None) -> list[float]:
+    """100 posts at 0.2, then ``level`` for ``episode`` posts (None: for good), then 0.2 again."""
+    rng = np.random.default_rng(seed)
+    after = [level] * 150 if episode is None else [level] * episode + [0.2] * (150 - episode)
+    return np.clip(rng.normal([0.2] * 100 + after, SD), 0, 1).tolist()
+
+
+def first_end(negative: list[float], cfg: DetectorConfig = CFG) -> tuple[int, int, str] | None:
+    """(alarm post, end post, resolution) of the first episode; None when there was none."""
+    detector, started = DriftDetector(cfg), None
+    for i, x in enumerate(negative):
+        event = detector.update(0.05 if started is None else 0.5, x)
+        if event == "drift.started":
+            started = i
+        elif event == "drift.ended":
+            assert started is not None
+            return started, i, detector.resolution
+    return None
+
+
+def endings(level: float, episode: int | None, cfg: DetectorConfig = CFG, seeds: int = 12) -> list[str]:
+    out = []
+    for seed in range(seeds):
+        found = first_end(share_stream(seed, level, episode), cfg)
+        assert found is not None, seed  # every change here is found
+        start, end, resolution = found
+        assert end - start == cfg.rebaseline_posts  # only the re-baseline post ends these episodes
+        out.append(resolution)
+    return out
+
+
+def test_a_change_that_persists_ends_as_a_new_baseline() -> None:
+    assert endings(0.45, None).count("new_baseline") >= 11
+
+
+def test_an_episode_over_soon_after_its_alarm_ends_as_recovered() -> None:
+    # the alarm comes some tens of posts into the episode, often near its end: the posts since the alarm
+    # then look like the old level and like a level of their own alike; the run before the alarm decides
+    assert endings(0.5, 35).count("recovered") >= 10
+    assert endings(0.5, 35, replace(CFG, share_return_nats=0.0)) == ["new_baseline"] * 12  # off: as before
+
+
+def test_the_test_dates_the_change_from_the_run_before_the_alarm_and_forgets_it_after() -> None:
+    detector = DriftDetector(CFG)
+    negative = share_stream(3, 0.5, 35)
+    for i, x in enumerate(negative):
+        if detector.update(0.05, x) == "drift.started":
+            break
+    # the episode's level starts from the dating CUSUM's run: the posts that brought the alarm
+    assert detector.sh_ep_zrun >= 3 and detector.sh_ep_zsum > detector.sh_ep_zrun * CFG.share2_slack
+    assert detector.sh_ep_cks == []
+    at_alarm = detector.sh_ep_zsum
+    for x in negative[i + 1:i + 1 + 2 * RETURN_STEP]:
+        detector.update(0.5, x)
+    # a sum every RETURN_STEP episode posts, the first the run's own: the candidate posts of the return
+    assert detector.sh_ep_n == 2 * RETURN_STEP and detector.sh_ep_cks[0] == round(at_alarm, 3)
+    assert len(detector.sh_ep_cks) == 2 and at_alarm < detector.sh_ep_cks[1] < detector.sh_ep_zsum
+    for x in negative[i + 1 + 2 * RETURN_STEP:]:
+        if detector.update(0.5, x) == "drift.ended":
+            break
+    assert detector.resolution == "recovered"
+    assert (detector.sh_ep_zsum, detector.sh_ep_zrun, detector.sh_ep_cks) == (0.0, 0, [])
+    assert not {"sh_ep_zsum", "sh_ep_zrun", "sh_ep_cks"} & set(detector.to_dict())
+
+
+def test_a_few_posts_back_just_before_the_decision_are_no_return() -> None:
+    # the last 4 posts before the re-baseline post at the old level, the 46 before them still changed: every
+    # candidate return has RETURN_MIN_BACK posts after it, mostly still changed, so a new baseline
+    negative = share_stream(5, 0.5, None)
+    found = first_end(negative)
+    assert found is not None and found[2] == "new_baseline"
+    start = found[0]
+    back = start + CFG.rebaseline_posts - 4 + 1
+    assert back > start + RETURN_MIN_BACK
+    late = negative[:back] + [0.2] * (len(negative) - back)
+    assert first_end(late) == (start, start + CFG.rebaseline_posts, "new_baseline")
+
+
+def test_its_state_round_trips_mid_episode_and_stays_small() -> None:
+    negative = share_stream(8, 0.5, 30)
+    straight, resumed = DriftDetector(CFG), DriftDetector(CFG)
+    out_a, out_b, largest = [], [], 0
+    for x in negative:
+        score = 0.5 if straight.status == "drifting" else 0.05
+        out_a.append(straight.update(score, x))
+        resumed = DriftDetector.from_dict(CFG, json.loads(json.dumps(resumed.to_dict())))
+        out_b.append(resumed.update(score, x))
+        largest = max(largest, len(json.dumps(straight.to_dict())))
+    assert out_a == out_b and resumed == straight and "drift.ended" in out_a
+    assert largest < 800  # ten sums at most while drifting; the user's record must stay within 1 KiB
+
+
+def test_off_it_adds_nothing_to_the_state_and_a_negative_value_is_refused() -> None:
+    plain = DriftDetector(replace(CFG, share_return_nats=0.0))
+    for x in share_stream(1, 0.5, None):
+        plain.update(0.05 if plain.status != "drifting" else 0.5, x)
+    assert not {"sh_rs_up", "sh_rn_up", "sh_rs_down", "sh_rn_down", "sh_ep_zsum", "sh_ep_zrun", "sh_ep_cks"} & set(plain.to_dict())
+    assert DetectorConfig().share_return_nats == 0.0
+    with pytest.raises(ValueError):
+        DetectorConfig(share_return_nats=-1.0)
