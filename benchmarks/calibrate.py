@@ -59,8 +59,8 @@ RECOVERY_POSTS = 10
 # the share bank was in), a young user's reference counts its own uncertainty, an episode ends as
 # "recovered" only when the recent share is nearer the pre-change level than the episode's, and a new
 # baseline's reference starts from the posts since the alarm, and at the re-baseline post an episode whose
-# share is back at the old level ends as "recovered" (the return test: 5 nats, ~2.5% of persistent changes
-# of the smallest size found taken for returns under independent posts). Weighing posts by their gap
+# share is back at the old level ends as "recovered" (the return test at 5 nats: the value at which each
+# training family's persistent changes kept under 3% wrongly recovered). Weighing posts by their gap
 # (share_tau) lost recall: left off.
 SHARE_RULE = {"share_faceless": True, "share_uncertainty": 0.5, "share_back_nearer": True,
               "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1, "share_rebaseline_seed": True,

@@ -48,6 +48,7 @@ OVERRIDES = {
     "cusum_slack": "drift_cusum_slack",
     "reference_alpha": "drift_reference_alpha",
     "rebaseline_posts": "rebaseline_posts",
+    "share_return_nats": "return_test_nats",
 }
 # What a calibration fixes: without these from the manifest or the operator there is no detector.
 CALIBRATED = ("threshold", "confirm_posts", "cusum_threshold", "cusum_slack")

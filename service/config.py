@@ -91,6 +91,9 @@ class Settings(BaseSettings):
         None, gt=0, lt=1, description="weight of a post in the user's reference score level (override)")
     rebaseline_posts: int | None = Field(
         None, ge=0, description="posts still drifting after which the new pattern is the user's baseline; 0: never (override)")
+    return_test_nats: float | None = Field(
+        None, ge=0, description="evidence (nats) that the negative share came back, at the re-baseline post, for the "
+                                "episode to end as recovered rather than new_baseline; 0: never (override)")
     # Live calibration (service/calibration.py, docs/live_calibration.md): the thresholds follow the traffic.
     target_false_alarms_per_1000: float = Field(
         0.5, gt=0, le=100, description="false alarms per 1000 posts of users who do not change: what live calibration aims at")

@@ -37,9 +37,13 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   generalised likelihood ratio test, for which the size is unknown (docs/detection_rules.md).
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
-came before). An episode ends (``drift.ended``) in one of two ways, kept in ``resolution``:
+came before). An episode ends (``drift.ended``) in one of these ways, kept in ``resolution``:
 
 - ``"recovered"``: the score is < ``recovery_threshold`` for ``recovery_posts`` consecutive posts;
+- ``"recovered"`` at the re-baseline post, with ``share_return_nats`` > 0: the return test (a likelihood
+  ratio of the standardised share, :meth:`DriftDetector._returned`) finds the share back at the user's
+  old level by then, though the ordinary recovery did not (its score and recent-share conditions are
+  strict, so that a lasting change does not end as recovered by chance);
 - ``"new_baseline"`` (re-baselining, when ``rebaseline_posts`` > 0): the user is still drifting
   ``rebaseline_posts`` posts after the episode started, so the new pattern has persisted and becomes
   their normal. The temporal model's memory still holds the old pattern (its score would stay high for

@@ -120,3 +120,38 @@ def test_off_it_adds_nothing_to_the_state_and_a_negative_value_is_refused() -> N
     assert DetectorConfig().share_return_nats == 0.0
     with pytest.raises(ValueError):
         DetectorConfig(share_return_nats=-1.0)
+
+
+def test_the_benchmark_on_independent_posts_reads_both_errors_for_each_threshold() -> None:
+    from benchmarks.families import served_config
+    from benchmarks.published import served_temporal
+    from benchmarks.return_test import NATS, QUICK, markdown, run
+
+    config = served_config(served_temporal())
+    assert config.share_return_nats in NATS  # the shipped threshold is on the page's grid
+    rows = run(QUICK, config)
+    assert len(rows) == len(QUICK.shifts) * (1 + len(QUICK.episodes)) and all(r["found"] for r in rows)
+    for r in rows:
+        shares = [r["recovered"][n] for n in NATS]
+        assert shares == sorted(shares, reverse=True)  # a higher bar recovers fewer, never more
+        if r["episode"] is None:
+            assert r["recovered"][config.share_return_nats] <= 0.05  # lasting changes stay new baselines
+    big = next(r for r in rows if r["shift"] == max(QUICK.shifts) and r["episode"] is not None)
+    assert big["recovered"][config.share_return_nats] >= 0.3  # returns of a clear shift are seen
+    page = markdown(rows, QUICK, config, 1.0)
+    assert f"**{config.share_return_nats:g} nats**" in page and page.count("| persistent |") == len(QUICK.shifts)
+
+
+def test_the_manifest_sets_it_and_an_operator_can_override_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.detection import REPOSITORY
+    from service import calibration, model_repository
+    from service.config import Settings
+
+    manifest = model_repository.load(REPOSITORY, "temporal", 4).manifest
+    served = calibration.detector_config(manifest, calibration.overrides(Settings()))
+    assert served.share_return_nats == manifest["detector"]["share_return_nats"] > 0
+    monkeypatch.setenv("EMODRIFT_RETURN_TEST_NATS", "0")  # a platform that would rather hear new_baseline
+    operator = calibration.overrides(Settings())
+    assert operator == {"share_return_nats": 0.0}
+    assert calibration.detector_config(manifest, operator).share_return_nats == 0.0
+    assert "share_return_nats" in calibration.describe(manifest, operator)["overridden"]

@@ -28,8 +28,8 @@ blind8       an eighth, by an eighth author, not run by the published benchmark:
              an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
 blind9       a ninth, by a ninth author, reserved the same way; the exam of the    reserved
              tenth round's candidate (not shipped)                                 (held out)
-blind10      a tenth, by a tenth author, reserved the same way; never run yet      reserved
-                                                                                   (held out)
+blind10      a tenth, by a tenth author, reserved the same way; run once, the       reserved
+             exam of the twelfth round's return test                               (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

@@ -6,7 +6,8 @@ never trained, tuned or calibrated on; this adapter only copies their streams in
 
 ``RESERVED`` families are written and tested the same way but not run by the published benchmark: each
 waits to be the exam of a change to the detector (docs/detection_method.md counts the looks; ``blind8``
-and ``blind9`` have had one each, the exam of a candidate that was not shipped; ``blind10`` none).
+and ``blind9`` have had one each, the exam of a candidate that was not shipped; ``blind10`` one, the exam of
+the return test, which was shipped).
 
 >>> NAMES, RESERVED
 (('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10'))
