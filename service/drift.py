@@ -106,6 +106,8 @@ from typing import Any, Literal
 Status = Literal["warming_up", "stable", "drifting"]
 Event = Literal["drift.started", "drift.ended"]
 Resolution = Literal["", "recovered", "new_baseline"]
+# Which rule ended the last episode: the ordinary recovery, the return test, or the re-baseline limit.
+EndedBy = Literal["", "recovery", "return_test", "rebaseline"]
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor
@@ -253,6 +255,7 @@ class DriftDetector:
     ref_var: float = 0.0   # reference variance of the evidence input
     ref_profile: str = ""  # the score profile the reference is on ("" = none)
     resolution: Resolution = ""  # how the last episode ended
+    ended_by: EndedBy = ""  # and by which rule (stored with the post that ended it only)
     # the share rule: the user's reference negative share (mean, variance, posts), the two one-sided
     # CUSUMs of its standardised changes, and a short average of the recent share (for recovery)
     sh_n: int = 0
@@ -271,14 +274,15 @@ class DriftDetector:
     sh_ep_var: float = 0.0
     # the return test (share_return_nats): the standardised share summed over the current run of each side
     # of the CUSUM whose run dates the change (the bank's second, else the first); from the alarm on, that
-    # run's sum and posts with the episode's posts added, and the sum at every RETURN_STEP-th episode post
+    # run's sum and posts with the episode's posts added, and the largest S_tau^2 / n_tau of the candidate
+    # returns so far (three numbers, whatever the episode's length: the record stays under 1 KiB)
     sh_rs_up: float = 0.0
     sh_rn_up: int = 0
     sh_rs_down: float = 0.0
     sh_rn_down: int = 0
-    sh_ep_zsum: float = 0.0
-    sh_ep_zrun: int = 0
-    sh_ep_cks: list[float] = field(default_factory=list)
+    sh_zsum: float = 0.0
+    sh_zrun: int = 0
+    sh_zmax: float = 0.0
     baseline_since: int = 0  # posts_seen when the current baseline began (0, or the alarm before a new_baseline)
     # live calibration: the peak level of the current excursion, and the fast rule's last inputs
     cal_peak: float = 0.0
@@ -314,7 +318,7 @@ class DriftDetector:
         _check_inputs(score, negative_share, scale, gap)
         cfg = self.config
         self.posts_seen += 1
-        self.restart_model, self.level, self.crossed = False, None, None
+        self.restart_model, self.level, self.crossed, self.ended_by = False, None, None, ""
         hidden = not face and not cfg.share_faceless  # a faceless post: the share rule neither tests nor learns it
         share = negative_share if cfg.share_threshold > 0 and not hidden else None  # None: the share rule skips it
         weight = self._weight(gap)
@@ -354,9 +358,11 @@ class DriftDetector:
         started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
         due = cfg.rebaseline_posts > 0 and self.posts_seen - started >= cfg.rebaseline_posts
         if self.streak >= cfg.recovery_posts or (due and self._returned()):
+            self.ended_by = "recovery" if self.streak >= cfg.recovery_posts else "return_test"
             self.status, self.streak, self.resolution = "stable", 0, "recovered"
             self.cooldown_left = cfg.cooldown_posts
             self.episode_started_at = None
+            self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0  # needed only while drifting
             self._end_return_test()
             return "drift.ended"
         if due:
@@ -431,6 +437,7 @@ class DriftDetector:
         the alarm (``started``: posts_seen then), the warm-up as a cooldown."""
         cfg = self.config
         self.status, self.streak, self.resolution, self.restart_model = "stable", 0, "new_baseline", True
+        self.ended_by = "rebaseline"
         self.cooldown_left = max(cfg.cooldown_posts, cfg.warmup_posts)
         self.episode_started_at = None
         self.baseline_since = started
@@ -509,12 +516,12 @@ class DriftDetector:
     def _start_return_test(self) -> None:
         """The episode's level starts as the run of the side that is up: its posts are where the change began."""
         up, down = self._dating_cusum()
-        self.sh_ep_zsum, self.sh_ep_zrun = ((self.sh_rs_up, self.sh_rn_up) if up >= down
+        self.sh_zsum, self.sh_zrun = ((self.sh_rs_up, self.sh_rn_up) if up >= down
                                             else (self.sh_rs_down, self.sh_rn_down))
-        self.sh_ep_cks = []
+        self.sh_zmax = 0.0
 
     def _end_return_test(self) -> None:
-        self.sh_ep_zsum, self.sh_ep_zrun, self.sh_ep_cks = 0.0, 0, []
+        self.sh_zsum, self.sh_zrun, self.sh_zmax = 0.0, 0, 0.0
 
     def _returned(self) -> bool:
         """The return test (``share_return_nats``), at the re-baseline post: has the share come back to the
@@ -523,19 +530,15 @@ class DriftDetector:
         level up to a post tau after the alarm and the old level from there on. Each level at its maximum
         likelihood, the log-likelihood ratio of the second against the first is
         ``(S_tau^2 / n_tau - S^2 / n) / 2`` (S, n: the sum and posts of the whole span, S_tau, n_tau: up to
-        tau), maximised over tau every RETURN_STEP posts with RETURN_MIN_BACK posts after it. Counting the
+        tau), maximised over tau every RETURN_STEP posts up to RETURN_MIN_BACK before the decision. Counting the
         run before the alarm is what makes it work: an episode is often nearly over when its alarm comes,
         and the posts since the alarm alone then fit both models alike (docs/detection_rules.md)."""
         nats = self.config.share_return_nats
-        if nats <= 0:
+        n = self.sh_zrun + self.sh_ep_n
+        if nats <= 0 or n == 0:
             return False
-        n, total = self.sh_ep_zrun + self.sh_ep_n, self.sh_ep_zsum
-        best = -math.inf
-        for k, part in enumerate(self.sh_ep_cks):
-            upto = self.sh_ep_zrun + k * RETURN_STEP
-            if upto and self.sh_ep_n - k * RETURN_STEP >= RETURN_MIN_BACK:
-                best = max(best, 0.5 * (part * part / upto - total * total / n))
-        return best >= nats
+        # the S^2 / n term does not depend on tau, so the maximum over tau is kept as the posts come
+        return 0.5 * (self.sh_zmax - self.sh_zsum * self.sh_zsum / n) >= nats
 
     def _share_back(self) -> bool:
         """The recent share is back near the user's pre-change level (the reference is frozen while drifting).
@@ -551,10 +554,13 @@ class DriftDetector:
     def _learn_episode(self, share: float) -> None:
         """The mean and variance of the share over the posts since the alarm (the episode's own level), and
         for the return test its standardised sum."""
-        if self.config.share_return_nats > 0:
-            if self.sh_ep_n % RETURN_STEP == 0:
-                self.sh_ep_cks = [*self.sh_ep_cks, round(self.sh_ep_zsum, 3)]
-            self.sh_ep_zsum = round(self.sh_ep_zsum + self._share_z(share), 4)
+        cfg = self.config
+        if cfg.share_return_nats > 0:
+            # a candidate return (tau) every RETURN_STEP episode posts, RETURN_MIN_BACK before the re-baseline post
+            upto = self.sh_zrun + self.sh_ep_n
+            if upto and self.sh_ep_n % RETURN_STEP == 0 and self.sh_ep_n <= cfg.rebaseline_posts - RETURN_MIN_BACK:
+                self.sh_zmax = max(self.sh_zmax, round(self.sh_zsum * self.sh_zsum / upto, 4))
+            self.sh_zsum = round(self.sh_zsum + self._share_z(share), 4)
         self.sh_ep_n += 1
         delta = share - self.sh_ep_mean
         self.sh_ep_mean = round(self.sh_ep_mean + delta / self.sh_ep_n, 6)
@@ -587,6 +593,8 @@ class DriftDetector:
         for name, default in _OPTIONAL.items():
             if state[name] == default:
                 del state[name]
+        if state.get("sh_w") == float(self.sh_n):  # every post weighed 1 (share_tau off): from_dict restores it
+            del state["sh_w"]
         return state
 
     @classmethod
@@ -604,6 +612,6 @@ class DriftDetector:
 
 STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model", "level", "crossed"))
 _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
-             if f.name in ("resolution", "baseline_since", "cal_peak") or f.name.startswith("sh_")}
+             if f.name in ("resolution", "ended_by", "baseline_since", "cal_peak", "streak", "cooldown_left",
+                           "episode_started_at", "episodes") or f.name.startswith("sh_")}
 _OPTIONAL["fast_ys"] = []
-_OPTIONAL["sh_ep_cks"] = []

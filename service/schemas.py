@@ -215,6 +215,11 @@ class Alert(BaseModel):
     resolution: Literal["recovered", "new_baseline"] | None = Field(
         None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
         "user's baseline now (then a later change is reported like the first); null on drift.started")
+    ended_by: Literal["recovery", "return_test", "rebaseline"] | None = Field(
+        None, description="drift.ended only: which rule ended the episode. recovery: the drift score low and the "
+        "negative share back for recovery_posts posts; return_test: at the re-baseline post, the negative share's "
+        "evidence of a return (recovered); rebaseline: still away at the re-baseline post (new_baseline). Null on "
+        "drift.started and on alerts raised before it existed")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status

@@ -194,6 +194,15 @@ def state_resolution(event_type: str, detector: dict[str, Any]) -> str | None:
     return str(detector.get("resolution") or "recovered") if event_type == "drift.ended" else None
 
 
+def state_ended_by(event_type: str, detector: dict[str, Any]) -> str | None:
+    """Which rule ended the episode (drift.ended only). A state written before the rule was recorded ended
+    by the only rule each resolution then had."""
+    if event_type != "drift.ended":
+        return None
+    fallback = "rebaseline" if detector.get("resolution") == "new_baseline" else "recovery"
+    return str(detector.get("ended_by") or fallback)
+
+
 def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventContext, *,
                 event_id: str, emitted_at: float) -> dict[str, Any]:
     """The alert of ``step``'s event with its evidence (DESIGN.md §3): this post and the ones before it
@@ -220,6 +229,7 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "valence_change": round(valence(after) - valence(before), 4),
         # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py)
         "resolution": state_resolution(event_type, state.detector),
+        "ended_by": state_ended_by(event_type, state.detector),
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
         "model_versions": dict(context.model_versions),

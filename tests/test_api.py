@@ -231,8 +231,15 @@ def test_outbox_event_is_json_with_evidence(client: httpx.Client, redis_client: 
     assert set(event["model_versions"]) == {"emotion_cnn", "temporal"}
     user = client.get("/v1/users/olga").json()
     assert user["drift"]["status"] == "drifting" and user["last_alert"]["id"] == event["id"]
-    # a drifting user's record (full detector state, the served H) stays within 1 KiB of Redis memory
+    # a drifting user's record (full detector state, the served H) stays within 1 KiB of Redis memory at the
+    # alarm, and the stored string under 1 KiB through the episode (the return test's sums included) to its end
     assert redis_client.memory_usage(keys.state("olga")) <= 1024
+    for k in range(i + 1, i + 60):
+        ended = client.post("/v1/users/olga/observations", json={"post_id": f"o{k}", "probabilities": sad}).json()
+        assert len(redis_client.get(keys.state("olga")) or b"") < 1000, k
+        if ended["alert"]:
+            break
+    assert ended["alert"]["type"] == "drift.ended" and ended["alert"]["ended_by"] == "rebaseline"
 
 
 def test_state_from_another_temporal_model_is_restarted_not_mixed(client: httpx.Client, redis_client: redis.Redis) -> None:

@@ -69,20 +69,23 @@ def test_the_test_dates_the_change_from_the_run_before_the_alarm_and_forgets_it_
         if detector.update(0.05, x) == "drift.started":
             break
     # the episode's level starts from the dating CUSUM's run: the posts that brought the alarm
-    assert detector.sh_ep_zrun >= 3 and detector.sh_ep_zsum > detector.sh_ep_zrun * CFG.share2_slack
-    assert detector.sh_ep_cks == []
-    at_alarm = detector.sh_ep_zsum
-    for x in negative[i + 1:i + 1 + 2 * RETURN_STEP]:
+    assert detector.sh_zrun >= 3 and detector.sh_zsum > detector.sh_zrun * CFG.share2_slack
+    at_alarm, run = detector.sh_zsum, detector.sh_zrun
+    assert detector.sh_zmax == 0.0
+    sums = []
+    for x in negative[i + 1:i + 1 + 2 * RETURN_STEP + 1]:
+        sums.append(detector.sh_zsum)
         detector.update(0.5, x)
-    # a sum every RETURN_STEP episode posts, the first the run's own: the candidate posts of the return
-    assert detector.sh_ep_n == 2 * RETURN_STEP and detector.sh_ep_cks[0] == round(at_alarm, 3)
-    assert len(detector.sh_ep_cks) == 2 and at_alarm < detector.sh_ep_cks[1] < detector.sh_ep_zsum
-    for x in negative[i + 1 + 2 * RETURN_STEP:]:
+    # the candidate returns come every RETURN_STEP episode posts, the first at the alarm: the largest S^2 / n
+    candidates = [sums[k * RETURN_STEP] ** 2 / (run + k * RETURN_STEP) for k in range(3)]
+    assert sums[0] == at_alarm and detector.sh_ep_n == 2 * RETURN_STEP + 1
+    assert detector.sh_zmax == pytest.approx(max(candidates), abs=1e-3)
+    for x in negative[i + 2 + 2 * RETURN_STEP:]:
         if detector.update(0.5, x) == "drift.ended":
             break
-    assert detector.resolution == "recovered"
-    assert (detector.sh_ep_zsum, detector.sh_ep_zrun, detector.sh_ep_cks) == (0.0, 0, [])
-    assert not {"sh_ep_zsum", "sh_ep_zrun", "sh_ep_cks"} & set(detector.to_dict())
+    assert (detector.resolution, detector.ended_by) == ("recovered", "return_test")
+    assert (detector.sh_zsum, detector.sh_zrun, detector.sh_zmax) == (0.0, 0, 0.0)
+    assert not {"sh_zsum", "sh_zrun", "sh_zmax"} & set(detector.to_dict())
 
 
 def test_a_few_posts_back_just_before_the_decision_are_no_return() -> None:
@@ -101,22 +104,24 @@ def test_a_few_posts_back_just_before_the_decision_are_no_return() -> None:
 def test_its_state_round_trips_mid_episode_and_stays_small() -> None:
     negative = share_stream(8, 0.5, 30)
     straight, resumed = DriftDetector(CFG), DriftDetector(CFG)
-    out_a, out_b, largest = [], [], 0
+    out_a, out_b, most = [], [], 0
+    added = {"sh_rs_up", "sh_rn_up", "sh_rs_down", "sh_rn_down", "sh_zsum", "sh_zrun", "sh_zmax"}
     for x in negative:
         score = 0.5 if straight.status == "drifting" else 0.05
         out_a.append(straight.update(score, x))
         resumed = DriftDetector.from_dict(CFG, json.loads(json.dumps(resumed.to_dict())))
         out_b.append(resumed.update(score, x))
-        largest = max(largest, len(json.dumps(straight.to_dict())))
+        most = max(most, len(added & set(straight.to_dict())))
     assert out_a == out_b and resumed == straight and "drift.ended" in out_a
-    assert largest < 800  # ten sums at most while drifting; the user's record must stay within 1 KiB
+    # what it adds to a user's state: at most four numbers at a time (the record stays under 1 KiB)
+    assert most <= 4
 
 
 def test_off_it_adds_nothing_to_the_state_and_a_negative_value_is_refused() -> None:
     plain = DriftDetector(replace(CFG, share_return_nats=0.0))
     for x in share_stream(1, 0.5, None):
         plain.update(0.05 if plain.status != "drifting" else 0.5, x)
-    assert not {"sh_rs_up", "sh_rn_up", "sh_rs_down", "sh_rn_down", "sh_ep_zsum", "sh_ep_zrun", "sh_ep_cks"} & set(plain.to_dict())
+    assert not {"sh_rs_up", "sh_rn_up", "sh_rs_down", "sh_rn_down", "sh_zsum", "sh_zrun", "sh_zmax"} & set(plain.to_dict())
     assert DetectorConfig().share_return_nats == 0.0
     with pytest.raises(ValueError):
         DetectorConfig(share_return_nats=-1.0)
@@ -155,3 +160,18 @@ def test_the_manifest_sets_it_and_an_operator_can_override_it(monkeypatch: pytes
     assert operator == {"share_return_nats": 0.0}
     assert calibration.detector_config(manifest, operator).share_return_nats == 0.0
     assert "share_return_nats" in calibration.describe(manifest, operator)["overridden"]
+
+
+def test_each_ending_records_its_rule() -> None:
+    detector = DriftDetector(replace(CFG, share_return_nats=0.0))
+    for x in share_stream(2, 0.5, None):
+        if detector.update(0.05 if detector.status != "drifting" else 0.5, x) == "drift.ended":
+            break
+    assert (detector.resolution, detector.ended_by) == ("new_baseline", "rebaseline")
+    # the ordinary recovery: the score low and the share back for recovery_posts posts
+    detector = DriftDetector(CFG)
+    for x in share_stream(4, 0.6, 12):
+        if detector.update(0.05, x) == "drift.ended":
+            break
+    assert (detector.resolution, detector.ended_by) == ("recovered", "recovery")
+    assert DriftDetector.from_dict(CFG, detector.to_dict()).ended_by == "recovery"

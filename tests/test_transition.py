@@ -21,7 +21,7 @@ from service.drift import DriftDetector
 from service.inference import ProviderChoice
 from service.state_store import UserState
 from service.temporal import TemporalModel
-from service.transition import EventContext, Post, Rules, Scored, Transition, advance, drift_event, replayed
+from service.transition import EventContext, Post, Rules, Scored, Transition, advance, drift_event, replayed, state_ended_by
 from tests.constants import HAPPY, LABELS, SAD
 
 GAP = 5 * 3600.0
@@ -138,6 +138,10 @@ def test_a_new_baseline_asks_for_a_replay_and_replayed_rebuilds_the_lstm() -> No
     ended = next(i for i, s in enumerate(steps) if s.event_type == "drift.ended")
     step = steps[ended]
     assert step.state.detector["resolution"] == "new_baseline"
+    assert state_ended_by("drift.ended", step.state.detector) == "rebaseline"
+    # a state written before the rule was recorded: the only rule each resolution then had
+    assert state_ended_by("drift.ended", {"resolution": "new_baseline"}) == "rebaseline"
+    assert state_ended_by("drift.ended", {}) == "recovery" and state_ended_by("drift.started", {}) is None
     assert step.replay > 1
     h0, c0 = served().initial_state()
     assert np.array_equal(step.state.h, h0) and np.array_equal(step.state.c, c0)
@@ -162,7 +166,7 @@ def test_drift_event_carries_the_evidence_and_the_regimes() -> None:
     assert event["id"] == "evt_1" and event["type"] == "drift.started" and event["user_id"] == "u1"
     assert event["evidence_post_ids"] == [f"p{k}" for k in range(i - 4, i + 1)]
     assert event["before"]["dominant"] == "happy" and event["after"]["dominant"] == "sad"
-    assert event["valence_change"] < 0 and event["resolution"] is None
+    assert event["valence_change"] < 0 and event["resolution"] is None and event["ended_by"] is None
     assert event["at"] == steps[i].result["created_at"] and event["emitted_at"] == "2026-01-05T12:00:00.000000Z"
     assert event["timeline_url"] == "https://ed.example/v1/users/u1/timeline.svg"
     assert event["ui_url"] == "https://ed.example/ui/alerts/evt_1"

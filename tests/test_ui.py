@@ -176,6 +176,26 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     assert http.get("/ui/alerts/not%20an%20id").status_code == 404
 
 
+def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:
+    started = drift(ui, "ned")
+    ended = None
+    with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
+        for i in range(90, 200):  # the change persists: a new baseline at the re-baseline post
+            alert = client.post("/v1/users/ned/observations", json={
+                "post_id": f"ned-{i}", "probabilities": SAD,
+                "created_at": (START + timedelta(hours=6 * i)).isoformat()}).json()["alert"]
+            if alert:
+                ended = alert
+                break
+    assert ended is not None and ended["type"] == "drift.ended"
+    assert (ended["resolution"], ended["ended_by"]) == ("new_baseline", "rebaseline")
+    assert started["resolution"] is None and started["ended_by"] is None
+    sign_in(http)
+    page = http.get(f"/ui/alerts/{ended['id']}").text
+    assert re.search(r'id="alert-resolution">new baseline: still changed at the re-baseline post', page)
+    assert 'id="alert-resolution"' not in http.get(f"/ui/alerts/{started['id']}").text
+
+
 def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: httpx.Client,
                                                     redis_server: EmbeddedRedis) -> None:
     sign_in(http)
