@@ -28,8 +28,10 @@ blind8       an eighth, by an eighth author, not run by the published benchmark:
              an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
 blind9       a ninth, by a ninth author, reserved the same way; the exam of the    reserved
              tenth round's candidate (not shipped)                                 (held out)
-blind10      a tenth, by a tenth author, reserved the same way; run once, the       reserved
+blind10      a tenth, by a tenth author, reserved the same way; run once, the      reserved
              exam of the twelfth round's return test                               (held out)
+blind11      an eleventh, by an eleventh author (twelfth round), reserved the      reserved
+             same way; never run yet                                               (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
