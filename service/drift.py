@@ -517,7 +517,7 @@ class DriftDetector:
         """The episode's level starts as the run of the side that is up: its posts are where the change began."""
         up, down = self._dating_cusum()
         self.sh_zsum, self.sh_zrun = ((self.sh_rs_up, self.sh_rn_up) if up >= down
-                                            else (self.sh_rs_down, self.sh_rn_down))
+                                      else (self.sh_rs_down, self.sh_rn_down))
         self.sh_zmax = 0.0
 
     def _end_return_test(self) -> None:
@@ -530,9 +530,9 @@ class DriftDetector:
         level up to a post tau after the alarm and the old level from there on. Each level at its maximum
         likelihood, the log-likelihood ratio of the second against the first is
         ``(S_tau^2 / n_tau - S^2 / n) / 2`` (S, n: the sum and posts of the whole span, S_tau, n_tau: up to
-        tau), maximised over tau every RETURN_STEP posts up to RETURN_MIN_BACK before the decision. Counting the
-        run before the alarm is what makes it work: an episode is often nearly over when its alarm comes,
-        and the posts since the alarm alone then fit both models alike (docs/detection_rules.md)."""
+        tau), maximised over tau every RETURN_STEP posts up to RETURN_MIN_BACK before the decision.
+        Counting the run before the alarm is what makes it work: an episode is often nearly over when its
+        alarm comes, and the posts since the alarm alone then fit both models alike (docs/detection_rules.md)."""
         nats = self.config.share_return_nats
         n = self.sh_zrun + self.sh_ep_n
         if nats <= 0 or n == 0:
