@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.families import served_config
-from benchmarks.published import served_temporal, write_page
+from benchmarks.published import DOCS, served_temporal, write_page
 from service.drift import DetectorConfig, DriftDetector
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 SEED = 60_000
 PRE = 200         # posts at the old level: a settled reference
 LEVEL, SD = 0.3, 0.1

@@ -357,13 +357,13 @@ class DriftDetector:
         self.streak = self.streak + 1 if back else 0
         started = self.episode_started_at if self.episode_started_at is not None else self.posts_seen
         due = cfg.rebaseline_posts > 0 and self.posts_seen - started >= cfg.rebaseline_posts
-        if self.streak >= cfg.recovery_posts or (due and self._returned()):
-            self.ended_by = "recovery" if self.streak >= cfg.recovery_posts else "return_test"
-            self.status, self.streak, self.resolution = "stable", 0, "recovered"
+        by: EndedBy = ("recovery" if self.streak >= cfg.recovery_posts
+                       else "return_test" if due and self._returned() else "")
+        if by:
+            self.status, self.streak, self.resolution, self.ended_by = "stable", 0, "recovered", by
             self.cooldown_left = cfg.cooldown_posts
             self.episode_started_at = None
-            self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0  # needed only while drifting
-            self._end_return_test()
+            self._forget_episode()
             return "drift.ended"
         if due:
             self._rebaseline(started)
@@ -449,8 +449,7 @@ class DriftDetector:
             self.sh_n, self.sh_w, self.sh_mean, self.sh_var = self.sh_ep_n, float(self.sh_ep_n), self.sh_ep_mean, self.sh_ep_var
         else:
             self.sh_n, self.sh_w, self.sh_mean, self.sh_var = 0, 0.0, 0.0, 0.0
-        self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
-        self._end_return_test()
+        self._forget_episode()
 
     def _weight(self, gap: float | None) -> float:
         """What this post adds to the share rule. Posts of one posting session (seconds to minutes apart)
@@ -520,7 +519,9 @@ class DriftDetector:
                                       else (self.sh_rs_down, self.sh_rn_down))
         self.sh_zmax = 0.0
 
-    def _end_return_test(self) -> None:
+    def _forget_episode(self) -> None:
+        """The episode's own share statistics, needed only while drifting: out of the stored state once it ends."""
+        self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0, 0.0, 0.0
         self.sh_zsum, self.sh_zrun, self.sh_zmax = 0.0, 0, 0.0
 
     def _returned(self) -> bool:
