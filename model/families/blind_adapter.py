@@ -1,5 +1,5 @@
 """The held-out families, seen through a thin adapter: ``model/families/blind.py`` and ``blind2.py`` to
-``blind11.py`` were each written from a plain description, by eleven authors none of whom had read
+``blind12.py`` were each written from a plain description, by twelve authors none of whom had read
 :mod:`model.synthetic`, the detector or another's family. They are the benchmark's headline and are
 never trained, tuned or calibrated on; this adapter only copies their streams into
 :class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
@@ -10,7 +10,7 @@ and ``blind9`` have had one each, the exam of a candidate that was not shipped; 
 the return test, which was shipped; ``blind11``, written in the twelfth round, none).
 
 >>> NAMES, RESERVED
-(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11'))
+(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12'))
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from model.families.base import Stream
 
 NAMES: tuple[str, ...] = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
-RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11")
+RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12")
 NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
