@@ -345,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs")
     parser.add_argument("--in-family", action="store_true",
                         help="the detailed analysis on the generator the model was built on (curves, oracle, costs)")
+    parser.add_argument("--name", default="detection",
+                        help="the per-family run's page in --out, NAME.md with its data in NAME's "
+                             "detection_families json (default: the published run; another for a run of reserved "
+                             "families, e.g. detection_unseen)")
     parser.add_argument("--family", action="append", default=None,
                         help="only this family (repeatable; default: every family, the held-out one last)")
     parser.add_argument("--arl0", type=float, default=None, help="--in-family: target ARL0 in posts (default 2000)")
@@ -405,8 +409,11 @@ def _families_main(args: argparse.Namespace) -> int:
     temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal", args.version), ProviderChoice("cpu", "benchmark"))
     results = families.run(plan, temporal)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    name = "detection-quick" if args.quick else "detection"
-    (args.out / f"{name.replace('detection', 'detection_families')}.json").write_text(dump(results))
+    if args.family:
+        results["command"] = " ".join(["python -m benchmarks.detection", *(f"--family {f}" for f in args.family),
+                                       *([f"--name {args.name}"] if args.name != "detection" else [])])
+    name = f"{args.name}-quick" if args.quick else args.name
+    (args.out / f"{name.replace('detection', 'detection_families', 1)}.json").write_text(dump(results))
     (args.out / f"{name}.md").write_text(families_report.markdown(results, quick=args.quick))
     print(f"wrote {args.out / (name + '.md')} in {results['seconds']}s; headline {results['headline']}: "
           f"bar met {results['families'][results['headline']]['bar']['met']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from benchmarks.families import SERVICE, SERVICE_LIVE
-from model.families import HELD_OUT
+from model.families import HELD_OUT, RESERVED
 from model.families.base import CHANGE_KINDS
 
 CHECKS = {  # each check of the bar: its column heading, and a short name for the checks a row missed
@@ -125,10 +125,11 @@ def markdown(results: dict, quick: bool = False) -> str:
     pooled_name = " + ".join(pooled["families"]) + " (pooled)" if pooled else ""
     cal = results["detector"].get("calibrated_with") or {}
     lines = [
-        "# Drift detection on every stream family",
+        "# Drift detection on " + ("every stream family" if "command" not in results
+                                    else ", ".join(f"`{name}`" for name in fams)),
         "",
         ("**A quick run (`--quick`): small samples, not the published figures.**\n" if quick else "") +
-        f"Produced by `python -m benchmarks.detection` with the temporal model `{results['model']}` and the detector "
+        f"Produced by `{results.get('command', 'python -m benchmarks.detection')}` with the temporal model `{results['model']}` and the detector "
         f"calibration in its manifest (calibrated with `{cal.get('command', '?')}`, seed {cal.get('seed', '?')}, "
         f"to at most {cal.get('target_false_alarms_per_1000', '?')} false alarms per 1000 posts on the worst of the "
         f"families {', '.join(cal.get('families', [])) or '?'}), re-baselining included; stream seed "
@@ -185,7 +186,7 @@ def markdown(results: dict, quick: bool = False) -> str:
                   "([detection_method.md](detection_method.md))."] + noise
     for name, fam in fams.items():
         det = fam["detectors"]
-        tag = f" (headline{', held out' if name in HELD_OUT else ''})" if name in held_out else ""
+        tag = f" (headline{', held out' if name in HELD_OUT + RESERVED else ''})" if name in held_out else ""
         lines += ["", f"## {name}{tag}", "",
                   "| detector | knob | false alarms / 1000 | recall | median delay | p90 delay | pre-change | dips | "
                   "2nd change recall (1st) | placebo 'recall' |",

@@ -79,6 +79,9 @@ def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
 
 def test_every_held_out_or_reserved_family_adapts_to_what_the_benchmark_reads() -> None:
     assert not set(blind_adapter.RESERVED) & set(families.HELD_OUT)  # a reserved family is not run
+    assert families.RESERVED == blind_adapter.RESERVED and not set(families.RESERVED) & set(families.available())
+    # ... unless it is named (benchmarks.detection --family): then its streams come through the same adapter
+    assert families.make_streams(families.RESERVED[0], 1, "none", 1)[0].family == families.RESERVED[0]
     for name in blind_adapter.NAMES + blind_adapter.RESERVED:
         for kind in blind_adapter.kinds(name):
             s = blind_adapter.make_streams(1, kind, 2, name)[0]
@@ -113,10 +116,15 @@ def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_cha
 def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
     from benchmarks import detection
 
-    assert detection.main(["--quick", "--out", str(tmp_path), "--family", "synthetic", "--family", "days"]) == 0
-    text = (tmp_path / "detection-quick.md").read_text()
+    # a page of its own (as for reserved families): the published detection.md is not overwritten
+    assert detection.main(["--quick", "--out", str(tmp_path), "--family", "synthetic", "--family", "days",
+                           "--name", "detection_check"]) == 0
+    text = (tmp_path / "detection_check-quick.md").read_text()
     import json
-    results = json.loads((tmp_path / "detection_families-quick.json").read_text())
+    results = json.loads((tmp_path / "detection_families_check-quick.json").read_text())
+    command = "python -m benchmarks.detection --family synthetic --family days --name detection_check"
+    assert results["command"] == command and f"Produced by `{command}`" in text
+    assert text.startswith("# Drift detection on `synthetic`, `days`\n")
     assert list(results["families"]) == ["synthetic", "days"] and results["headline"] == "days"
     for family in results["families"].values():
         det = family["detectors"]

@@ -48,6 +48,8 @@ from model.families.base import CHANGE_KINDS, KINDS, Stream
 _TRAINING = {m.NAME: m for m in (synthetic, sessions, days)}
 TRAINING: tuple[str, ...] = tuple(_TRAINING)
 HELD_OUT: tuple[str, ...] = blind_adapter.NAMES
+# Written like the held-out ones, but run only when named (``--family``): each waits for an exam.
+RESERVED: tuple[str, ...] = blind_adapter.RESERVED
 
 
 def available() -> tuple[str, ...]:
@@ -58,10 +60,10 @@ def available() -> tuple[str, ...]:
 def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None) -> list[Stream]:
     """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length
     (families that allow it; the held-out ones keep their own)."""
-    if family in HELD_OUT:
+    if family in HELD_OUT or family in RESERVED:
         return blind_adapter.make_streams(seed, kind, n, family)
     module = _TRAINING[family]
     return module.make_streams(seed, kind, n, length) if length else module.make_streams(seed, kind, n)
 
 
-__all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "available", "make_streams", "base"]
+__all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "RESERVED", "available", "make_streams", "base"]
