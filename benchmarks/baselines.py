@@ -38,6 +38,7 @@ from river import drift as river_drift
 from river.drift.binary import HDDMA
 
 BURN_IN = 8  # posts a self-starting detector needs before it tests anything (the service's warmup)
+TINY = 1e-300  # added to probabilities inside a logarithm
 
 
 class Cusum:
@@ -101,9 +102,10 @@ class EmaJensenShannon:
             return
         self.fast += self.fast_alpha * (p - self.fast)
         self.slow += self.slow_alpha * (p - self.slow)
-        # JS in bits, inlined (this runs millions of times in calibration); EMAs of softmax outputs are > 0
-        m = 0.5 * (self.fast + self.slow)
-        js = 0.5 * float(self.fast @ np.log2(self.fast / m) + self.slow @ np.log2(self.slow / m))
+        # JS in bits, inlined (this runs millions of times in calibration). A class a user's classifier never
+        # names is 0 in both EMAs: TINY makes its term 0 * log 1 = 0 (0 * log 0 = 0), not NaN, which never alarms
+        m = 0.5 * (self.fast + self.slow) + TINY
+        js = 0.5 * float(self.fast @ np.log2((self.fast + TINY) / m) + self.slow @ np.log2((self.slow + TINY) / m))
         self._drift = js > self.h
 
 

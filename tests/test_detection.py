@@ -128,6 +128,14 @@ def test_baselines_follow_the_river_contract_and_see_a_mean_shift():
         d.update(happy if t < 50 else sad)
         flags.append(d.drift_detected)
     assert not any(flags[:50]) and any(flags[50:60])
+    # a classifier that never names some classes (exact zeros): the same alarm, not a NaN that never fires
+    never = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    happy0, sad0 = never * 0.8 + np.array([0, 0, 0, 0, 0.1, 0, 0.1]), np.array([0, 0, 0, 0.1, 0.8, 0, 0.1])
+    d, flags = EmaJensenShannon(h=0.1), []
+    for t in range(80):
+        d.update(happy0 if t < 50 else sad0)
+        flags.append(d.drift_detected)
+    assert not any(flags[:50]) and any(flags[50:60])
     assert {b.name for b in BASELINES} == {"page_hinkley", "adwin", "kswin", "hddm_a", "cusum", "ema_js"}
 
 
