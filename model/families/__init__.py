@@ -28,10 +28,12 @@ blind8       an eighth, by an eighth author, not run by the published benchmark:
              an exam for a change to the detector (``blind_adapter.RESERVED``)     (held out)
 blind9       a ninth, by a ninth author, reserved the same way; the exam of the    reserved
              tenth round's candidate (not shipped)                                 (held out)
-blind10      a tenth, by a tenth author, reserved the same way; run once, the      reserved
-             exam of the twelfth round's return test                               (held out)
+blind10      a tenth, by a tenth author, reserved the same way; the exam of the    reserved
+             twelfth round's return test                                           (held out)
 blind11      an eleventh, by an eleventh author (twelfth round), reserved the      reserved
-             same way; never run yet                                               (held out)
+             same way; first run with blind8-10 for docs/detection_unseen.md       (held out)
+blind12      a twelfth, by a twelfth author (thirteenth round), reserved the       reserved
+             same way; never run yet: the exam of the next change                  (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

@@ -5,9 +5,10 @@ never trained, tuned or calibrated on; this adapter only copies their streams in
 :class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
 
 ``RESERVED`` families are written and tested the same way but not run by the published benchmark: each
-waits to be the exam of a change to the detector (docs/detection_method.md counts the looks; ``blind8``
-and ``blind9`` have had one each, the exam of a candidate that was not shipped; ``blind10`` one, the exam of
-the return test, which was shipped; ``blind11``, written in the twelfth round, none).
+waits to be the exam of a change to the detector, and is run only when named (docs/detection_method.md
+counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was not shipped, ``blind10`` the
+return test, which was; with ``blind11`` they then measured the shipped design once more, on a page of
+their own (docs/detection_unseen.md). ``blind12``, written in the thirteenth round, has never been run.
 
 >>> NAMES, RESERVED
 (('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12'))
