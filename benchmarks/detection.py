@@ -346,9 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-family", action="store_true",
                         help="the detailed analysis on the generator the model was built on (curves, oracle, costs)")
     parser.add_argument("--name", default="detection",
-                        help="the per-family run's page in --out, NAME.md with its data in NAME's "
-                             "detection_families json (default: the published run; another for a run of reserved "
-                             "families, e.g. detection_unseen)")
+                        help="the per-family run's page in --out: NAME.md, its data in NAME.json with 'detection' "
+                             "read as 'detection_families' (default: the published run; another for a run of "
+                             "reserved families, e.g. detection_unseen)")
     parser.add_argument("--family", action="append", default=None,
                         help="only this family (repeatable; default: every family, the held-out one last)")
     parser.add_argument("--arl0", type=float, default=None, help="--in-family: target ARL0 in posts (default 2000)")

@@ -289,7 +289,7 @@ def run(plan: FamilyPlan, temporal: TemporalModel, log=print) -> dict:
     finally:
         if pool is not None:
             pool.terminate()
-    held_out = [name for name in names if name in families.HELD_OUT + families.RESERVED]
+    held_out = [name for name in names if name in families.WRITTEN_BLIND]
     results["held_out"] = held_out
     if len(held_out) > 1:
         results["held_out_pooled"] = pool_families({name: results["families"][name] for name in held_out})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from benchmarks.families import SERVICE, SERVICE_LIVE
-from model.families import HELD_OUT, RESERVED
+from model.families import WRITTEN_BLIND
 from model.families.base import CHANGE_KINDS
 
 CHECKS = {  # each check of the bar: its column heading, and a short name for the checks a row missed
@@ -186,7 +186,7 @@ def markdown(results: dict, quick: bool = False) -> str:
                   "([detection_method.md](detection_method.md))."] + noise
     for name, fam in fams.items():
         det = fam["detectors"]
-        tag = f" (headline{', held out' if name in HELD_OUT + RESERVED else ''})" if name in held_out else ""
+        tag = f" (headline{', held out' if name in WRITTEN_BLIND else ''})" if name in held_out else ""
         lines += ["", f"## {name}{tag}", "",
                   "| detector | knob | false alarms / 1000 | recall | median delay | p90 delay | pre-change | dips | "
                   "2nd change recall (1st) | placebo 'recall' |",

@@ -52,6 +52,7 @@ TRAINING: tuple[str, ...] = tuple(_TRAINING)
 HELD_OUT: tuple[str, ...] = blind_adapter.NAMES
 # Written like the held-out ones, but run only when named (``--family``): each waits for an exam.
 RESERVED: tuple[str, ...] = blind_adapter.RESERVED
+WRITTEN_BLIND: tuple[str, ...] = HELD_OUT + RESERVED  # every family read only through blind_adapter
 
 
 def available() -> tuple[str, ...]:
@@ -62,10 +63,10 @@ def available() -> tuple[str, ...]:
 def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None) -> list[Stream]:
     """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length
     (families that allow it; the held-out ones keep their own)."""
-    if family in HELD_OUT or family in RESERVED:
+    if family in WRITTEN_BLIND:
         return blind_adapter.make_streams(seed, kind, n, family)
     module = _TRAINING[family]
     return module.make_streams(seed, kind, n, length) if length else module.make_streams(seed, kind, n)
 
 
-__all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "RESERVED", "available", "make_streams", "base"]
+__all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "RESERVED", "WRITTEN_BLIND", "available", "make_streams", "base"]
