@@ -57,8 +57,9 @@ def _llr(stream: Stream, view: str, values: np.ndarray, face: np.ndarray) -> np.
     return np.log(_observed(stream.contrast, face)[rows, values] / _observed(stream.baseline, face)[rows, values])
 
 
-def cusum_alarms(llr: np.ndarray, h: float, warmup: int = metrics.WARMUP) -> list[list[int]]:
-    """Alarm positions of a restarting CUSUM over each row of ``llr`` (n, T), vectorised over rows."""
+def cusum_alarms(llr: np.ndarray, h: float | np.ndarray, warmup: int = metrics.WARMUP) -> list[list[int]]:
+    """Alarm positions of a restarting CUSUM over each row of ``llr`` (n, T), vectorised over rows; ``h``:
+    one threshold, or one per row."""
     n, length = llr.shape
     s, alarms = np.zeros(n), [[] for _ in range(n)]
     for t in range(length):
