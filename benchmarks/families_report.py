@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from benchmarks.families import SERVICE, SERVICE_LIVE
 from model.families import WRITTEN_BLIND
 from model.families.base import CHANGE_KINDS
@@ -117,6 +119,15 @@ def live_section(fams: dict, pooled: dict | None = None, pooled_name: str = "") 
     return lines
 
 
+def _above_chance(fam: dict, fams: dict, detector: str) -> str:
+    """Recall minus the placebo's "recall" (what the detector scores with no change at all); a pooled row's
+    is the mean of its families' (each has as many change and placebo streams)."""
+    members = [fams[f] for f in fam.get("families", [])] or [fam]
+    values = [m["detectors"][detector]["all_changes"]["recall"] - m["detectors"][detector]["placebo_recall"]
+              for m in members]
+    return f"{float(np.mean(values)):+.3f}"
+
+
 def markdown(results: dict, quick: bool = False) -> str:
     plan, fams = results["plan"], results["families"]
     headline = results["headline"]
@@ -157,8 +168,8 @@ def markdown(results: dict, quick: bool = False) -> str:
     lines += ["", "## The service against the best classic", "",
               "| family | service: false alarms / 1000 | recall | median delay | pre-change alarms | dip alarms | "
               "2nd change / 1st | back to stable via new_baseline | best classic (same rate) | its recall | its median delay | "
-              "found within that delay: service / classic |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "found within that delay: service / classic | recall above chance: service / classic |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, fam in rows.items():
         ours = fam["detectors"][SERVICE]
         b = fam["bar"]
@@ -171,7 +182,8 @@ def markdown(results: dict, quick: bool = False) -> str:
             f"{_f(ours['dip_alarm_rate'])} | {_f(second['recall'])} / {_f(second['first_recall'])} | "
             f"{_f(nb.get('new_baseline_share'))} of {nb.get('found', 0)} within {nb.get('within_posts', '–')} posts | "
             f"{b['best_classic']} | {_f(b['best_classic_recall'])} | {_f(b['best_classic_delay'])} | "
-            f"{_f(speed.get('service'))} / {_f(speed.get('classic'))} |")
+            f"{_f(speed.get('service'))} / {_f(speed.get('classic'))} | "
+            f"{_above_chance(fam, fams, SERVICE)} / {_above_chance(fam, fams, b['best_classic'])} |")
     noise = (noise_section(rows, SERVICE, "bar", "The service as shipped (the manifest's calibration)") +
              noise_section(rows, SERVICE_LIVE, "bar_live", "With live calibration, against the classics at its rate"))
     if noise:

@@ -249,6 +249,18 @@ def test_each_verdict_says_whether_a_new_sample_could_turn_it() -> None:
     assert "2nd change?" in _failed(judged)
 
 
+def test_recall_above_chance_is_recall_minus_placebo_and_pooled_as_the_families_mean() -> None:
+    from benchmarks.families_report import _above_chance
+
+    def fam(recall: float, placebo: float) -> dict:
+        return {"detectors": {"service": {"all_changes": {"recall": recall}, "placebo_recall": placebo}}}
+    fams = {"a": fam(0.6, 0.1), "b": fam(0.3, 0.2)}
+    assert _above_chance(fams["a"], fams, "service") == "+0.500"
+    assert _above_chance(fams["b"], fams, "service") == "+0.100"
+    # a pooled row's recall is pooled from its families; so is its chance
+    assert _above_chance({"families": ["a", "b"], **fam(0.45, 0.0)}, fams, "service") == "+0.300"
+
+
 def test_training_windows_are_labelled_like_the_synthetic_users() -> None:
     from model.families.training import GRADUAL_LABEL, MIN_BEFORE, SHIFT_LABEL, pool, window
 
