@@ -73,7 +73,7 @@ def cusum_alarms(llr: np.ndarray, h: float | np.ndarray, warmup: int = metrics.W
     return alarms
 
 
-def _padded(rows: list[np.ndarray]) -> np.ndarray:
+def padded(rows: list[np.ndarray]) -> np.ndarray:
     """Rows of different lengths as one (n, T) array, padded with a very negative LLR (never alarms)."""
     out = np.full((len(rows), max(len(r) for r in rows)), -1e9)
     for i, r in enumerate(rows):
@@ -122,7 +122,7 @@ def run(groups: dict[str, list[Stream]], target: float, seed: int) -> dict:
             streams = groups[kind]
             h, no_change = calibrate(streams, view, target, seed + 1 + index)
             seen = [s.emotion if view == "emotion" else s.label for s in streams]
-            llr = _padded([_llr(s, view, v, s.face) for s, v in zip(streams, seen)])
+            llr = padded([_llr(s, view, v, s.face) for s, v in zip(streams, seen)])
             alarms = cusum_alarms(llr, h)
             cases = [metrics.Case(s.start, s.end, s.length, a) for s, a in zip(streams, alarms)]
             out[view][kind] = {"h": round(h, 3), "arl0": no_change["arl0"], **metrics.change_metrics(cases)}

@@ -49,7 +49,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.families import change_case
-from benchmarks.oracle import cusum_alarms
+from benchmarks.oracle import cusum_alarms, padded
 from benchmarks.published import DOCS, PUBLISHED, per_family, write_page
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
@@ -114,14 +114,6 @@ def llr(z: np.ndarray, size: float | np.ndarray) -> np.ndarray:
     return size[..., None] * (z - size[..., None] / 2) if size.ndim else size * (z - size / 2)
 
 
-def _padded(rows: list[np.ndarray]) -> np.ndarray:
-    """Rows of different lengths as one array, padded with a very negative LLR (never alarms)."""
-    out = np.full((len(rows), max(len(r) for r in rows)), -1e9)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-    return out
-
-
 def calm_segments(none: list[Stream], placebo: list[Stream]) -> list[np.ndarray]:
     """The no-change users cut into consecutive segments shaped like the placebo streams (cycled: posts
     before the change, then the change's), each standardised on its own posts before the "change", as
@@ -146,7 +138,7 @@ def thresholds(calm: list[np.ndarray], per_1000: float, sizes: np.ndarray = SIZE
     """Per shift size, the smallest threshold (log-scale bisection, all sizes at once) whose false alarms on
     the standardised no-change segments (``calm_segments``) are at most ``per_1000`` per 1000 posts."""
     lengths = [len(row) for row in calm]
-    rows = _padded([llr(row, size) for size in sizes for row in calm])
+    rows = padded([llr(row, size) for size in sizes for row in calm])
     lo, hi = np.full(len(sizes), math.log(H_RANGE[0])), np.full(len(sizes), math.log(H_RANGE[1]))
     for _ in range(ITERATIONS):
         mid = (lo + hi) / 2
@@ -171,7 +163,7 @@ def clairvoyant_alarms(streams: list[Stream], table: np.ndarray, shifts: list[fl
         z = math.copysign(1.0, size) * (s.negative_share.astype(float) - mean) / sd
         rows.append(llr(z, magnitude))
         hs.append(math.exp(float(np.interp(math.log(magnitude), np.log(sizes), np.log(table)))))
-    return cusum_alarms(_padded(rows), np.array(hs))
+    return cusum_alarms(padded(rows), np.array(hs))
 
 
 def every_other(s: Stream, first: int) -> Stream:
