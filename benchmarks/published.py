@@ -1,6 +1,7 @@
 """The published per-family run (``docs/detection_families.json``, written by ``python -m
 benchmarks.detection``) as the benchmarks that rerun its streams use it (``operating_points``,
-``second_change``): where it is, the served temporal model, and the command line they share."""
+``second_change``, ``visibility``): where it is (and the reserved families' one run), the served temporal
+model, and the command line they share."""
 
 from __future__ import annotations
 
@@ -19,12 +20,22 @@ from service.temporal import TemporalModel
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PUBLISHED = DOCS / "detection_families.json"
+UNSEEN = DOCS / "detection_families_unseen.json"  # the reserved families' one run (``--name detection_unseen``)
 
 
 @functools.cache
 def served_temporal() -> TemporalModel:
     """The served temporal model, built once per worker process (an ONNX session is not shared across a fork)."""
     return TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "benchmark"))
+
+
+def published_runs() -> dict[str, dict]:
+    """Every published family's figures: the per-family run's and the reserved families' one run."""
+    out: dict[str, dict] = {}
+    for path in (PUBLISHED, UNSEEN):
+        if path.exists():
+            out.update(json.loads(path.read_text())["families"])
+    return out
 
 
 def cli(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:

@@ -50,15 +50,14 @@ import numpy as np
 from benchmarks import metrics
 from benchmarks.families import change_case
 from benchmarks.oracle import cusum_alarms, padded
-from benchmarks.published import DOCS, PUBLISHED, per_family, write_page
+from benchmarks.published import DOCS, PUBLISHED, per_family, published_runs, write_page
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 
-UNSEEN = DOCS / "detection_families_unseen.json"  # the reserved families' one published run
 SIZES = np.geomspace(0.03, 2.0, 14)  # the shift sizes (in SDs) the clairvoyant's threshold is calibrated at
-H_RANGE = (0.05, 80.0)
+H_RANGE = (0.05, 80.0)  # the thresholds bisected over (log scale)
 ITERATIONS = 16
-SMALL = 0.2  # a change under this many SDs of the share: the clairvoyant needs ~400+ posts (docs/visibility.md)
+SMALL = 0.2  # a change under this many SDs of the share is counted as small on the page
 MIN_SD = 1e-3
 
 
@@ -233,15 +232,6 @@ def run_family(job: tuple[Plan, str, float]) -> dict:
 def _quartiles(values: np.ndarray) -> list[float]:
     values = values[np.isfinite(values)]
     return [round(float(np.percentile(values, q)), 3) for q in (25, 50, 75)]
-
-
-def published_runs() -> dict[str, dict]:
-    """Every family's published figures: the per-family run's and the reserved families' one run."""
-    out: dict[str, dict] = {}
-    for path in (PUBLISHED, UNSEEN):
-        if path.exists():
-            out.update(json.loads(path.read_text())["families"])
-    return out
 
 
 def detector_row(family: dict, name: str) -> dict:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import metrics, visibility
+from benchmarks.published import published_runs
 from benchmarks.visibility import (Plan, all_outputs_size, calm_segments, clairvoyant, every_other, separability,
                                    share_shift, thresholds)
 from model.families.base import Stream
@@ -108,7 +109,7 @@ def test_separability_is_a_half_where_changes_look_like_no_change() -> None:
 
 @pytest.mark.parametrize("family", ["sessions"])
 def test_the_page_compares_the_clairvoyant_with_the_published_detectors(family: str) -> None:
-    published = visibility.published_runs()
+    published = published_runs()
     plan = Plan(seed=30_000, per_kind=8, no_change=4, no_change_length=2000, families=(family,), workers=1)
     rate = published[family]["detectors"]["service"]["no_change"]["false_alarms_per_1000"]
     result = visibility.run_family((plan, family, rate))
