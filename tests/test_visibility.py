@@ -4,11 +4,14 @@ set on, a clairvoyant that finds a known shift and not a placebo, and the page f
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
 from benchmarks import metrics, visibility
-from benchmarks.published import published_runs
+from benchmarks.published import DOCS, published_runs
 from benchmarks.visibility import (Plan, all_outputs_size, calm_segments, clairvoyant, every_other, separability,
                                    share_shift, thresholds)
 from model.families.base import Stream
@@ -123,3 +126,21 @@ def test_the_page_compares_the_clairvoyant_with_the_published_detectors(family: 
     margins = visibility.above_chance(published[family])["service"]
     best = max((k for k in margins if k != "service"), key=lambda k: margins[k])
     assert f"| {family} | {above:+.2f} | {margins[best]:+.2f} ({best}) |" in page
+
+
+def test_the_published_page_is_what_the_code_computes() -> None:
+    """docs/visibility.json (and the page made from it) must not drift from the families and the code: one
+    family recomputed at the published plan gives its published entry, and the page is the JSON's."""
+    published_json = json.loads((DOCS / "visibility.json").read_text())
+    plan = Plan(**{**published_json["plan"], "families": ("sessions",), "workers": 1})
+    runs = published_runs()
+    rate = runs["sessions"]["detectors"]["service"]["no_change"]["false_alarms_per_1000"]
+    assert visibility.run_family((plan, "sessions", rate)) == next(
+        r for r in published_json["families"] if r["family"] == "sessions")
+    full = Plan(**{**published_json["plan"], "families": tuple(published_json["plan"]["families"])})
+    page = visibility.markdown(published_json["families"], runs, full, 0.0)
+    assert _untimed(page) == _untimed((DOCS / "visibility.md").read_text())
+
+
+def _untimed(page: str) -> str:
+    return re.sub(r"\(\d+ s\)", "", page)
