@@ -108,6 +108,10 @@ Event = Literal["drift.started", "drift.ended"]
 Resolution = Literal["", "recovered", "new_baseline"]
 # Which rule ended the last episode: the ordinary recovery, the return test, or the re-baseline limit.
 EndedBy = Literal["", "recovery", "return_test", "rebaseline"]
+# Which rules raised an alarm: the fast rule (the drift score over its threshold for confirm_posts posts),
+# the evidence rule (the CUSUM of the score) and the share rule (the CUSUMs of the negative share).
+Rule = Literal["fast", "evidence", "share"]
+RULES: tuple[Rule, ...] = ("fast", "evidence", "share")
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor
@@ -293,6 +297,8 @@ class DriftDetector:
     # excursion's peak, the (peak before, level) it crossed; not stored
     level: float | None = field(default=None, compare=False)
     crossed: tuple[float, float] | None = field(default=None, compare=False)
+    # the rules that fired on this post, when it raised drift.started (in RULES' order); not stored
+    raised_by: tuple[Rule, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.ref_n == 0:
@@ -318,7 +324,7 @@ class DriftDetector:
         _check_inputs(score, negative_share, scale, gap)
         cfg = self.config
         self.posts_seen += 1
-        self.restart_model, self.level, self.crossed, self.ended_by = False, None, None, ""
+        self.restart_model, self.level, self.crossed, self.ended_by, self.raised_by = False, None, None, "", ()
         hidden = not face and not cfg.share_faceless  # a faceless post: the share rule neither tests nor learns it
         share = negative_share if cfg.share_threshold > 0 and not hidden else None  # None: the share rule skips it
         weight = self._weight(gap)
@@ -392,12 +398,11 @@ class DriftDetector:
         if cfg.cusum_threshold > 0 and self.ref_n >= cfg.reference_min_posts:
             z = (x - self.ref_mean) / (math.sqrt(self.ref_var) + SD_FLOOR)
             self.cusum = max(0.0, self.cusum + z - cfg.cusum_slack)
-        fire = self.streak >= cfg.confirm_posts or (0 < cfg.cusum_threshold * scale <= self.cusum)
-        if share is not None and self.sh_w >= SHARE_MIN_POSTS:
-            share_fires = self._share_test(share, weight, scale)
-            fire = fire or share_fires
+        fired = (self.streak >= cfg.confirm_posts, 0 < cfg.cusum_threshold * scale <= self.cusum,
+                 share is not None and self.sh_w >= SHARE_MIN_POSTS and self._share_test(share, weight, scale))
+        self.raised_by = tuple(rule for rule, on in zip(RULES, fired) if on) if any(fired) else ()
         self._measure(y, share is not None)
-        return fire
+        return bool(self.raised_by)
 
     def _start_episode(self) -> None:
         self._start_return_test()  # reads the run that led here, before the share CUSUMs restart
@@ -611,7 +616,8 @@ class DriftDetector:
         return cls(config=config, **known)  # type: ignore[arg-type]
 
 
-STATE_FIELDS = tuple(f.name for f in fields(DriftDetector) if f.name not in ("config", "restart_model", "level", "crossed"))
+STATE_FIELDS = tuple(f.name for f in fields(DriftDetector)
+                     if f.name not in ("config", "restart_model", "level", "crossed", "raised_by"))
 _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
              if f.name in ("resolution", "ended_by", "baseline_since", "cal_peak", "streak", "cooldown_left",
                            "episode_started_at", "episodes") or f.name.startswith("sh_")}

@@ -92,6 +92,10 @@ CALIBRATION_ALARM_RATE = Gauge(
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)
 ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by verdict", ["verdict"])
+# The same per detector rule that raised the alert (drift.started only; one raised by two rules counts for
+# each): which rule's alarms people find false on this platform
+ALERT_VERDICTS_BY_RULE = Counter("emodrift_alert_verdicts_by_rule_total",
+                                 "drift.started alerts resolved, by a rule that raised them and verdict", ["rule", "verdict"])
 MODEL_INFO = Gauge(
     "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="livemax"
 )

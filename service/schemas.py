@@ -15,7 +15,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
-from service.drift import Event
+from service.drift import Event, Rule
 from service.emotions import LABELS
 from service.webhooks import signing
 
@@ -220,6 +220,10 @@ class Alert(BaseModel):
         "negative share back for recovery_posts posts; return_test: at the re-baseline post, the negative share's "
         "evidence of a return (recovered); rebaseline: still away at the re-baseline post (new_baseline). Null on "
         "drift.started and on alerts raised before it existed")
+    raised_by: list[Rule] | None = Field(
+        None, description="drift.started only: the rules that fired on the post. fast: the drift score over its "
+        "threshold for confirm_posts posts in a row; evidence: the CUSUM of the drift score; share: the CUSUMs of "
+        "the user's negative share. Null on drift.ended and on alerts raised before it existed")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
     status: Status

@@ -76,6 +76,7 @@ class Transition:
     judged: tuple[int, tuple[float, float] | None] | None  # what live calibration counts (None while warming up)
     model_reset: bool           # the state was another temporal model's: its LSTM memory started afresh
     promoted: bool              # the shadow slot held the served model's state and became the served state
+    raised_by: tuple[str, ...] = ()  # drift.started: the detector's rules that fired on the post
 
 
 def no_scaling(age: int) -> float:
@@ -114,7 +115,8 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     compared = None if rules.shadow is None else rules.shadow.advance(state, x, probs, event_type, since,
                                                                       post.scored.face_detected)
     replay = detector.replay_posts if detector.restart_model else 0
-    return Transition(state, result, event_type, replay, compared, judged, model_reset, promoted)
+    return Transition(state, result, event_type, replay, compared, judged, model_reset, promoted,
+                      raised_by=detector.raised_by if event_type == "drift.started" else ())
 
 
 def _detector_for(state: UserState, rules: Rules) -> tuple[DriftDetector, bool]:
@@ -230,6 +232,7 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py)
         "resolution": state_resolution(event_type, state.detector),
         "ended_by": state_ended_by(event_type, state.detector),
+        "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
         "model_versions": dict(context.model_versions),

@@ -52,6 +52,12 @@ def verdicts(http: httpx.Client) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in re.finditer(r'^emodrift_alert_verdicts_total\{verdict="(\w+)"\} (\S+)$', text, re.M)}
 
 
+def verdicts_by_rule(http: httpx.Client) -> dict[tuple[str, str], float]:
+    text = http.get("/metrics").text
+    pattern = r'^emodrift_alert_verdicts_by_rule_total\{rule="(\w+)",verdict="(\w+)"\} (\S+)$'
+    return {(m[1], m[2]): float(m[3]) for m in re.finditer(pattern, text, re.M)}
+
+
 def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
     started, ended = observe(client, "ann", EPISODE)
     assert (started["type"], ended["type"]) == ("drift.started", "drift.ended")
@@ -61,7 +67,9 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
         assert client.get(f"/v1/alerts/{alert['id']}").json() == alert
     assert [a["id"] for a in listing(client)["alerts"]] == [ended["id"], started["id"]]  # newest first
 
-    before = verdicts(client)
+    assert started["raised_by"] and set(started["raised_by"]) <= {"fast", "evidence", "share"}
+    assert ended["raised_by"] is None
+    before, before_by_rule = verdicts(client), verdicts_by_rule(client)
     seen = client.post(f"/v1/alerts/{started['id']}/acknowledge")
     assert seen.status_code == 200 and seen.json()["status"] == "acknowledged" and seen.json()["acknowledged_at"]
     assert client.post(f"/v1/alerts/{started['id']}/acknowledge").json() == seen.json()  # idempotent
@@ -80,12 +88,17 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "alert_resolved"
     after = verdicts(client)
     assert after.get("false_alarm", 0) - before.get("false_alarm", 0) == 1  # counted once, not per retry
+    # and once for each rule that raised it: which rule's alarms people find false
+    by_rule = verdicts_by_rule(client)
+    assert {k: v - before_by_rule.get(k, 0) for k, v in by_rule.items() if v != before_by_rule.get(k, 0)} \
+        == {(rule, "false_alarm"): 1 for rule in started["raised_by"]}
     assert client.get(f"/v1/alerts/{started['id']}").json() == body
 
     # the ended alert is resolved straight from open, without being acknowledged
     direct = client.post(f"/v1/alerts/{ended['id']}/resolve", json={"verdict": "confirmed"}).json()
     assert direct["status"] == "resolved" and direct["acknowledged_at"] is None and direct["note"] is None
     assert client.get("/v1/users/ann").json()["last_alert"] == direct  # the user's view follows the alert
+    assert verdicts_by_rule(client) == by_rule  # a drift.ended alert was raised by no rule
 
 
 def test_listing_filters_and_pages_newest_first(client: httpx.Client) -> None:

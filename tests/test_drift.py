@@ -201,3 +201,30 @@ def test_the_fast_rule_asks_more_of_a_score_where_the_profile_runs_high() -> Non
     assert [e for _, e in run(early, config)] == ["drift.started"]  # no profile: the same bar at every age
     assert run(early, replace(config, profile=profile)) == []  # at post 30 the bar is 1 logit higher
     assert run(late, replace(config, profile=profile)) == [(82, "drift.started")]  # settled: the plain threshold
+
+
+def test_an_alarm_names_the_rules_that_raised_it_and_nothing_else_does() -> None:
+    def raised(scores: list[float], cfg: DetectorConfig, shares: list[float] | None = None) -> list[tuple[int, tuple[str, ...]]]:
+        detector, out = DriftDetector(cfg), []
+        for i, s in enumerate(scores):
+            event = detector.update(s, None if shares is None else shares[i])
+            assert bool(detector.raised_by) == (event == "drift.started"), (i, event, detector.raised_by)
+            if event == "drift.started":
+                out.append((i, detector.raised_by))
+        assert "raised_by" not in detector.to_dict()  # it belongs to the post, not to the stored state
+        return out
+
+    scores = calm_moderate_calm()
+    assert raised(scores, BOTH) == [(320, ("evidence",))]  # the moderate rise: never 3 posts >= 0.9 in a row
+    assert raised([0.05] * 20 + [0.95] * 5, CFG) == [(22, ("fast",))]
+    # a jump: the evidence rule alone when its threshold is low, both when it crosses on the fast rule's
+    # third post, the fast rule alone when the evidence needs one post more
+    jump = [0.05] * 40 + [0.99] * 5
+    assert raised(jump, replace(BOTH, cusum_threshold=5.0)) == [(40, ("evidence",))]
+    assert raised(jump, replace(BOTH, cusum_threshold=140.0)) == [(42, ("fast", "evidence"))]
+    assert raised(jump, replace(BOTH, cusum_threshold=145.0)) == [(42, ("fast",))]
+    # the share rule alone: the score stays calm while the negative share moves for good
+    rng = np.random.default_rng(1)
+    shares = np.clip(np.r_[rng.normal(0.1, 0.05, 60), rng.normal(0.6, 0.05, 40)], 0, 1).tolist()
+    share_cfg = replace(CFG, share_threshold=12.0, share_slack=0.25)
+    assert [rules for _, rules in raised([0.05] * 100, share_cfg, shares)] == [("share",)]

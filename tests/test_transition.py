@@ -167,6 +167,12 @@ def test_drift_event_carries_the_evidence_and_the_regimes() -> None:
     assert event["evidence_post_ids"] == [f"p{k}" for k in range(i - 4, i + 1)]
     assert event["before"]["dominant"] == "happy" and event["after"]["dominant"] == "sad"
     assert event["valence_change"] < 0 and event["resolution"] is None and event["ended_by"] is None
+    # which rules fired on the post: exactly those the detector reported, and only on drift.started
+    assert event["raised_by"] and event["raised_by"] == list(steps[i].raised_by)
+    assert set(event["raised_by"]) <= {"fast", "evidence", "share"}
+    assert all(s.raised_by == () for s in steps if s.event_type != "drift.started")
+    ended = next(s for s in run(posts(120), r) if s.event_type == "drift.ended")
+    assert drift_event(ended, [], context, event_id="evt_3", emitted_at=START)["raised_by"] is None
     assert event["at"] == steps[i].result["created_at"] and event["emitted_at"] == "2026-01-05T12:00:00.000000Z"
     assert event["timeline_url"] == "https://ed.example/v1/users/u1/timeline.svg"
     assert event["ui_url"] == "https://ed.example/ui/alerts/evt_1"

@@ -193,7 +193,13 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
     sign_in(http)
     page = http.get(f"/ui/alerts/{ended['id']}").text
     assert re.search(r'id="alert-resolution">new baseline: still changed at the re-baseline post', page)
-    assert 'id="alert-resolution"' not in http.get(f"/ui/alerts/{started['id']}").text
+    started_page = http.get(f"/ui/alerts/{started['id']}").text
+    assert 'id="alert-resolution"' not in started_page
+    # the page says which rules raised the alarm, in words (and the rules' names)
+    said = re.search(r'id="alert-raised-by">([^<]*)</dd>', started_page)
+    assert said and [f"({rule} rule)" in said[1] for rule in ("fast", "evidence", "share")] == \
+        [rule in started["raised_by"] for rule in ("fast", "evidence", "share")]
+    assert 'id="alert-raised-by"' not in page
 
 
 def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: httpx.Client,

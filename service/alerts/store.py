@@ -204,6 +204,8 @@ class AlertStore:
                 await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
                 if updated["status"] == "resolved":
                     metrics.ALERT_VERDICTS.labels(updated["verdict"]).inc()
+                    for rule in updated.get("raised_by") or []:
+                        metrics.ALERT_VERDICTS_BY_RULE.labels(rule, updated["verdict"]).inc()
                 return updated
         raise StateConflict(f"alert {alert_id} is being changed concurrently; retry")
 
