@@ -200,6 +200,10 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
     assert said and [f"({rule} rule)" in said[1] for rule in ("fast", "evidence", "share")] == \
         [rule in started["raised_by"] for rule in ("fast", "evidence", "share")]
     assert 'id="alert-raised-by"' not in page
+    listed = http.get("/ui").text  # the list says it too, in the rules' names; a drift.ended alert names none
+    rows = {row[0]: row[1] for row in re.findall(r'/alerts/(evt_\w+)"(.*?)</td>', listed, re.S)}
+    assert f'<span class="muted raised-by">by {", ".join(started["raised_by"])}</span>' in rows[started["id"]]
+    assert "raised-by" not in rows[ended["id"]]
 
 
 def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: httpx.Client,
