@@ -107,10 +107,9 @@ def all_outputs_size(s: Stream, ridge: float = 1e-3) -> float:
     return float(np.mean(sizes))
 
 
-def llr(z: np.ndarray, size: float | np.ndarray) -> np.ndarray:
+def llr(z: np.ndarray, size: float) -> np.ndarray:
     """The Gaussian log-likelihood ratio of a shift of ``size`` SDs (> 0) for standardised posts ``z``."""
-    size = np.asarray(size, dtype=float)
-    return size[..., None] * (z - size[..., None] / 2) if size.ndim else size * (z - size / 2)
+    return size * (z - size / 2)
 
 
 def calm_segments(none: list[Stream], placebo: list[Stream]) -> list[np.ndarray]:
@@ -137,7 +136,7 @@ def thresholds(calm: list[np.ndarray], per_1000: float, sizes: np.ndarray = SIZE
     """Per shift size, the smallest threshold (log-scale bisection, all sizes at once) whose false alarms on
     the standardised no-change segments (``calm_segments``) are at most ``per_1000`` per 1000 posts."""
     lengths = [len(row) for row in calm]
-    rows = padded([llr(row, size) for size in sizes for row in calm])
+    rows = padded([llr(row, float(size)) for size in sizes for row in calm])
     lo, hi = np.full(len(sizes), math.log(H_RANGE[0])), np.full(len(sizes), math.log(H_RANGE[1]))
     for _ in range(ITERATIONS):
         mid = (lo + hi) / 2

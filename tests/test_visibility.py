@@ -85,7 +85,7 @@ def test_the_thresholds_hold_their_rate_on_users_they_were_not_set_on() -> None:
     assert np.all(np.diff(table[:8]) > 0)  # a larger shift's LLR climbs faster: a higher threshold holds the rate
     fresh = calm_segments(gaussian(rng, 60, length=2000, kind="none"), shapes)
     size = visibility.SIZES[6]
-    alarms = visibility.cusum_alarms(visibility.padded([visibility.llr(z, size) for z in fresh]), table[6])
+    alarms = visibility.cusum_alarms(visibility.padded([visibility.llr(z, float(size)) for z in fresh]), table[6])
     rate = metrics.arl0(alarms, [len(z) for z in fresh])["false_alarms_per_1000"]
     assert 0.5 * target <= rate <= 1.5 * target
 
