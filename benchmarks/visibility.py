@@ -38,19 +38,17 @@ other outputs carries).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks import metrics
 from benchmarks.families import change_case
 from benchmarks.oracle import cusum_alarms, padded
-from benchmarks.published import DOCS, PUBLISHED, per_family, published_runs, write_page
+from benchmarks.published import cli, per_family, published_runs, write_page
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 
@@ -339,21 +337,16 @@ def markdown(results: list[dict], published: dict[str, dict], plan: Plan, second
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.visibility", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
-    parser.add_argument("--family", action="append", default=[], help="only these published families (repeatable)")
-    parser.add_argument("--out", type=Path, default=DOCS)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
+    args, published_json = cli("python -m benchmarks.visibility", __doc__ or "", argv)
     published = published_runs()
-    p = json.loads(PUBLISHED.read_text())["plan"]
+    p = published_json["plan"]
     plan = Plan(seed=p["seed"], per_kind=p["per_kind"], no_change=p["no_change"], no_change_length=p["no_change_length"],
                 families=tuple(args.family) or tuple(published), workers=args.workers)
     if args.quick:
         plan = dataclasses.replace(plan, per_kind=8, no_change=4, families=tuple(args.family) or ("sessions", "blind"))
     unknown = [f for f in plan.families if f not in published]
     if unknown:
-        parser.error(f"no published run of {', '.join(unknown)}: run python -m benchmarks.detection first")
+        raise SystemExit(f"no published run of {', '.join(unknown)}: run python -m benchmarks.detection first")
     started = time.perf_counter()
     jobs = [(plan, f, published[f]["detectors"]["service"]["no_change"]["false_alarms_per_1000"]) for f in plan.families]
     results = per_family(run_family, jobs, plan.workers)

@@ -45,10 +45,12 @@ def test_the_readme_is_a_front_page_that_links_every_written_page() -> None:
     written = {p.name for p in (ROOT / "docs").glob("*.md") if not p.name.endswith("-quick.md")}
     assert written - linked - {"detection_in_family.md", "detection_fast_rules.md", "timelines.md",
                                "share_rule_alone.md", "operating_points.md",
-                               "second_change.md", "resolutions.md", "return_test.md", "visibility.md"} == set()
+                               "second_change.md", "resolutions.md", "return_test.md", "visibility.md",
+                               "alarm_sources.md"} == set()
     # those are linked from the pages that explain them
     drift = (ROOT / "docs" / "drift.md").read_text() + (ROOT / "docs" / "storage.md").read_text()
     assert all(name in drift for name in ("detection_in_family.md", "detection_fast_rules.md", "timelines.md"))
     rules = (ROOT / "docs" / "detection_rules.md").read_text()
     assert all(f"({name})" in rules for name in ("share_rule_alone.md", "operating_points.md", "second_change.md",
-                                                 "resolutions.md", "return_test.md", "visibility.md"))
+                                                 "resolutions.md", "return_test.md", "visibility.md",
+                                                 "alarm_sources.md"))
