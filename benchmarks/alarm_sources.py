@@ -33,7 +33,7 @@ from collections import Counter
 
 from benchmarks import metrics
 from benchmarks.families import change_case, served_config, service_events
-from benchmarks.published import PUBLISHED, cli, per_family, published_runs, served_temporal, write_page
+from benchmarks.published import PUBLISHED, RerunPlan, per_family, rerun, served_temporal, write_page
 from benchmarks.second_change import classic_alarms
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
@@ -44,15 +44,9 @@ NEVER = 10**6  # confirm_posts that no user reaches: the fast rule off
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
-    seed: int
-    per_kind: int
-    no_change: int
-    no_change_length: int
-    families: tuple[str, ...]
+class Plan(RerunPlan):
     young_users: int = 400
     young_posts: int = 300
-    workers: int = 2
 
 
 def first_posts(s: Stream, n: int) -> Stream:
@@ -188,16 +182,10 @@ def markdown(results: list[dict], published: dict, plan: Plan, seconds: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, published_json = cli("python -m benchmarks.alarm_sources", __doc__ or "", argv)
-    published = published_runs()
-    p = published_json["plan"]
-    plan = Plan(seed=p["seed"], per_kind=p["per_kind"], no_change=p["no_change"], no_change_length=p["no_change_length"],
-                families=tuple(args.family) or tuple(published), workers=args.workers)
+    args, published, fields = rerun("python -m benchmarks.alarm_sources", __doc__ or "", argv)
+    plan = Plan(**fields)
     if args.quick:
-        plan = dataclasses.replace(plan, per_kind=8, no_change=4, young_users=20, families=tuple(args.family) or ("sessions", "blind"))
-    unknown = [f for f in plan.families if f not in published]
-    if unknown:
-        raise SystemExit(f"no published run of {', '.join(unknown)}: run python -m benchmarks.detection first")
+        plan = dataclasses.replace(plan, young_users=20)
     started = time.perf_counter()
     jobs = []
     for name in plan.families:

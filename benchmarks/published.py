@@ -6,6 +6,7 @@ model, and the command line they share."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import multiprocessing as mp
@@ -46,6 +47,40 @@ def cli(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Names
     parser.add_argument("--out", type=Path, default=DOCS)
     parser.add_argument("--workers", type=int, default=2)
     return parser.parse_args(argv), json.loads(PUBLISHED.read_text())
+
+
+QUICK_FAMILIES = ("sessions", "blind")
+
+
+@dataclasses.dataclass(frozen=True)
+class RerunPlan:
+    """What a rerun of the published streams reads: their seed and sizes, and which families."""
+
+    seed: int
+    per_kind: int
+    no_change: int
+    no_change_length: int
+    families: tuple[str, ...]
+    workers: int = 2
+
+
+def rerun(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, dict], dict[str, Any]]:
+    """The command line of a benchmark that reruns every published family's streams (the per-family run's
+    and the reserved families' one run): its options, every published family's figures, and its plan's
+    fields: the published seed and sizes, the families asked for (every published one by default), or,
+    with ``--quick``, a small run of a few."""
+    args, published_json = cli(prog, doc, argv)
+    runs = published_runs()
+    p = published_json["plan"]
+    plan = {"seed": p["seed"], "per_kind": p["per_kind"], "no_change": p["no_change"],
+            "no_change_length": p["no_change_length"], "families": tuple(args.family) or tuple(runs),
+            "workers": args.workers}
+    if args.quick:
+        plan |= {"per_kind": 8, "no_change": 4, "families": tuple(args.family) or QUICK_FAMILIES}
+    unknown = [f for f in plan["families"] if f not in runs]
+    if unknown:
+        raise SystemExit(f"no published run of {', '.join(unknown)}: run python -m benchmarks.detection first")
+    return args, runs, plan
 
 
 def per_family(run_family: Callable[[Any], Any], jobs: list, workers: int) -> list:

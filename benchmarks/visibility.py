@@ -48,7 +48,7 @@ import numpy as np
 from benchmarks import metrics
 from benchmarks.families import change_case
 from benchmarks.oracle import cusum_alarms, padded
-from benchmarks.published import cli, per_family, published_runs, write_page
+from benchmarks.published import RerunPlan, per_family, rerun, write_page
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 
@@ -59,14 +59,7 @@ SMALL = 0.2  # a change under this many SDs of the share is counted as small on 
 MIN_SD = 1e-3
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    seed: int
-    per_kind: int
-    no_change: int
-    no_change_length: int
-    families: tuple[str, ...]
-    workers: int = 2
+Plan = RerunPlan
 
 
 def segment_end(s: Stream) -> int:
@@ -337,16 +330,8 @@ def markdown(results: list[dict], published: dict[str, dict], plan: Plan, second
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, published_json = cli("python -m benchmarks.visibility", __doc__ or "", argv)
-    published = published_runs()
-    p = published_json["plan"]
-    plan = Plan(seed=p["seed"], per_kind=p["per_kind"], no_change=p["no_change"], no_change_length=p["no_change_length"],
-                families=tuple(args.family) or tuple(published), workers=args.workers)
-    if args.quick:
-        plan = dataclasses.replace(plan, per_kind=8, no_change=4, families=tuple(args.family) or ("sessions", "blind"))
-    unknown = [f for f in plan.families if f not in published]
-    if unknown:
-        raise SystemExit(f"no published run of {', '.join(unknown)}: run python -m benchmarks.detection first")
+    args, published, fields = rerun("python -m benchmarks.visibility", __doc__ or "", argv)
+    plan = Plan(**fields)
     started = time.perf_counter()
     jobs = [(plan, f, published[f]["detectors"]["service"]["no_change"]["false_alarms_per_1000"]) for f in plan.families]
     results = per_family(run_family, jobs, plan.workers)
