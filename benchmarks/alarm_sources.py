@@ -66,21 +66,21 @@ def per_age(alarms: list[list[int]], lengths: list[int]) -> list[dict]:
     return out
 
 
-def rule_counts(sources: list[list[tuple[int, tuple[str, ...]]]], alarms: list[list[int]]) -> dict[str, int]:
+def rule_counts(sources: list[list[tuple[str, ...]]], alarms: list[list[int]]) -> dict[str, int]:
     """Alarms after the warm-up by each rule that raised them (an alarm raised by two counts for each)."""
-    counts = Counter(rule for row, at in zip(sources, alarms) for (_, rules), a in zip(row, at)
+    counts = Counter(rule for row, at in zip(sources, alarms) for rules, a in zip(row, at)
                      if a >= metrics.WARMUP for rule in rules)
     return {rule: counts.get(rule, 0) for rule in RULES}
 
 
 def finds_by_rules(streams: list[Stream], alarms: list[list[int]],
-                   sources: list[list[tuple[int, tuple[str, ...]]]]) -> dict[str, int]:
+                   sources: list[list[tuple[str, ...]]]) -> dict[str, int]:
     """The changes found (the first alarm in the bar's window), by the rule, or "several", that raised it."""
     out = Counter()
     for s, at, row in zip(streams, alarms, sources):
         hits = metrics.in_window(change_case(s, at))
         if hits:
-            rules = dict(zip(at, (r for _, r in row)))[hits[0]]
+            rules = dict(zip(at, row))[hits[0]]
             out[rules[0] if len(rules) == 1 else "several"] += 1
     return {key: out.get(key, 0) for key in (*RULES, "several")}
 
@@ -92,7 +92,7 @@ def run_family(job: tuple[Plan, str, str, float]) -> dict:
     make = families.make_streams
     young = [first_posts(s, plan.young_posts)
              for s in make(family, plan.seed, "none", plan.young_users, plan.no_change_length)]
-    sources: list[list[tuple[int, tuple[str, ...]]]] = []
+    sources: list[list[tuple[str, ...]]] = []
     alarms, _ = service_events(temporal, young, config, sources=sources)
     lengths = [s.length for s in young]
     out: dict = {"family": family, "best_classic": best,

@@ -71,14 +71,14 @@ def served_config(temporal: TemporalModel) -> DetectorConfig:
 
 def service_events(temporal: TemporalModel, streams: list[Stream], config: DetectorConfig,
                    scores: list[np.ndarray] | None = None, live: LiveCalibration | None = None,
-                   scale: float = 1.0, sources: list[list[tuple[int, tuple[str, ...]]]] | None = None):
+                   scale: float = 1.0, sources: list[list[tuple[str, ...]]] | None = None):
     """Per stream: alarm posts, and (post, resolution) of every drift.ended; after a ``new_baseline`` end
     the LSTM state is a new user's replayed over the posts since the alarm, as in ``service/pipeline.py``.
     ``scores``: the streams' replay from a new user's state, when already computed. ``live``: the
     thresholds scaled by user age as live calibration says (and every judged post counted, as the
     pipeline does). ``scale``, without ``live``: every threshold scaled by it for every user (an operating
-    point other than the manifest's). ``sources``: an empty list, filled per stream with each alarm's
-    (user age, the rules that raised it: the alert's ``raised_by``)."""
+    point other than the manifest's). ``sources``: an empty list, filled per stream with the rules that
+    raised each alarm (the alert's ``raised_by``)."""
     alarms: list[list[int]] = [[] for _ in streams]
     if sources is not None:
         sources[:] = [[] for _ in streams]
@@ -93,18 +93,18 @@ def service_events(temporal: TemporalModel, streams: list[Stream], config: Detec
         for i, offset, row in pending:
             d, share, gap, face = detectors[i], shares[i], gaps[i], faces[i]
             for j, score in enumerate(row.tolist()):
-                k, age = offset + j, d.age
+                k = offset + j
                 if live is None:
                     event = d.update(score, share[k], scale, gap[k], face[k])
                 else:
-                    warming = d.status == "warming_up"
+                    age, warming = d.age, d.status == "warming_up"
                     event = d.update(score, share[k], live.scale(age), gap[k], face[k])
                     if not warming:
                         live.record(age, d.crossed, event == "drift.started")
                 if event == "drift.started":
                     alarms[i].append(offset + j)
                     if sources is not None:
-                        sources[i].append((age, d.raised_by))
+                        sources[i].append(d.raised_by)
                 elif event == "drift.ended":
                     ends[i].append((offset + j, d.resolution))
                     if d.restart_model and offset + j + 1 < streams[i].length:

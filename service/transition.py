@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from service import shadow as shadows
-from service.drift import DetectorConfig, DriftDetector
+from service.drift import DetectorConfig, DriftDetector, Rule
 from service.emotions import LABELS
 from service.evidence import explain
 from service.state_store import UserState
@@ -76,7 +76,7 @@ class Transition:
     judged: tuple[int, tuple[float, float] | None] | None  # what live calibration counts (None while warming up)
     model_reset: bool           # the state was another temporal model's: its LSTM memory started afresh
     promoted: bool              # the shadow slot held the served model's state and became the served state
-    raised_by: tuple[str, ...] = ()  # drift.started: the detector's rules that fired on the post
+    raised_by: tuple[Rule, ...] = ()  # drift.started: the detector's rules that fired on the post
 
 
 def no_scaling(age: int) -> float:
@@ -116,7 +116,7 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
                                                                       post.scored.face_detected)
     replay = detector.replay_posts if detector.restart_model else 0
     return Transition(state, result, event_type, replay, compared, judged, model_reset, promoted,
-                      raised_by=detector.raised_by if event_type == "drift.started" else ())
+                      detector.raised_by)
 
 
 def _detector_for(state: UserState, rules: Rules) -> tuple[DriftDetector, bool]:

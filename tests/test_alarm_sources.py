@@ -27,12 +27,12 @@ def test_false_alarms_are_counted_per_age_of_the_posts_kept() -> None:
 
 def test_an_alarm_counts_for_each_rule_that_raised_it_and_a_find_for_its_rules() -> None:
     alarms = [[5, 40, 120], [150]]
-    sources = [[(5, ("share",)), (40, ("fast", "share")), (120, ("fast",))], [(150, ("evidence",))]]
+    sources = [[("share",), ("fast", "share"), ("fast",)], [("evidence",)]]
     assert rule_counts(sources, alarms) == {"fast": 2, "evidence": 1, "share": 1}  # the warm-up alarm is not one
     # the first alarm in the change's window finds it: the second stream's, and the first's at post 120
     found = finds_by_rules([stream(), stream(start=149)], alarms, sources)
     assert found == {"fast": 1, "evidence": 1, "share": 0, "several": 0}
-    both = finds_by_rules([stream(start=40)], [[40]], [[(40, ("fast", "share"))]])
+    both = finds_by_rules([stream(start=40)], [[40]], [[("fast", "share")]])
     assert both == {"fast": 0, "evidence": 0, "share": 0, "several": 1}
 
 
