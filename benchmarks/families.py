@@ -185,6 +185,12 @@ def change_case(s: Stream, alarms: list[int], closed: list[int] | None = None) -
     return metrics.Case(s.start, s.end, s.length, alarms, closed or [])
 
 
+def above_chance(figures_of_one: dict) -> float:
+    """A detector's recall minus its placebo "recall" (what it scores with no change at all), from its
+    ``figures``."""
+    return float(figures_of_one["all_changes"]["recall"] - figures_of_one["placebo_recall"])
+
+
 def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
             ends: dict[str, list[list[tuple[int, str]]]] | None, rebaseline_posts: int = 0) -> dict:
     """Every figure of one detector on one family, from its alarm (and end) positions per kind."""

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from benchmarks.families import SERVICE, SERVICE_LIVE
+from benchmarks.families import SERVICE, SERVICE_LIVE, above_chance
 from model.families import WRITTEN_BLIND
 from model.families.base import CHANGE_KINDS
 
@@ -123,9 +123,7 @@ def _above_chance(fam: dict, fams: dict, detector: str) -> str:
     """Recall minus the placebo's "recall" (what the detector scores with no change at all); a pooled row's
     is the mean of its families' (each has as many change and placebo streams)."""
     members = [fams[f] for f in fam.get("families", [])] or [fam]
-    values = [m["detectors"][detector]["all_changes"]["recall"] - m["detectors"][detector]["placebo_recall"]
-              for m in members]
-    return f"{float(np.mean(values)):+.3f}"
+    return f"{float(np.mean([above_chance(m['detectors'][detector]) for m in members])):+.3f}"
 
 
 def markdown(results: dict, quick: bool = False) -> str:

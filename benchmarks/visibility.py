@@ -46,6 +46,7 @@ import time
 import numpy as np
 
 from benchmarks import metrics
+from benchmarks import families as families_bench
 from benchmarks.families import change_case
 from benchmarks.oracle import cusum_alarms, padded
 from benchmarks.published import RerunPlan, per_family, rerun, write_page
@@ -244,8 +245,7 @@ def _found(d: dict) -> str:
 def above_chance(family: dict) -> dict[str, dict[str, float]]:
     """Recall above chance of every detector of a published family: ``service`` with the classics at its
     rate, ``service_live`` with the classics at the live rate."""
-    def above(d: dict) -> float:
-        return float(d["all_changes"]["recall"] - d["placebo_recall"])
+    above = families_bench.above_chance
     detectors = family["detectors"]
     shipped = {k: above(v) for k, v in detectors.items() if k != "service_live"}
     live = {k: above(v) for k, v in family.get("classics_at_live_rate", {}).items()}
