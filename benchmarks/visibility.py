@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 from benchmarks import metrics
-from benchmarks import families as families_bench
+from benchmarks.families import above_chance as recall_above_chance
 from benchmarks.families import change_case
 from benchmarks.oracle import cusum_alarms, padded
 from benchmarks.published import RerunPlan, per_family, rerun, write_page
@@ -245,7 +245,7 @@ def _found(d: dict) -> str:
 def above_chance(family: dict) -> dict[str, dict[str, float]]:
     """Recall above chance of every detector of a published family: ``service`` with the classics at its
     rate, ``service_live`` with the classics at the live rate."""
-    above = families_bench.above_chance
+    above = recall_above_chance
     detectors = family["detectors"]
     shipped = {k: above(v) for k, v in detectors.items() if k != "service_live"}
     live = {k: above(v) for k, v in family.get("classics_at_live_rate", {}).items()}
