@@ -71,6 +71,10 @@ class TrainConfig:
     kind_weights: tuple[float, ...] = ()  # sampling weight per KINDS entry (empty: uniform)
     family_share: float = 0.0  # share of each short batch drawn from the other training families' windows
     family_pool: int = 20000   # windows drawn once from those families (model/families/training.py)
+    # long windows (long_length posts) of those families, the same share of each long batch; 0: long
+    # batches are model.synthetic's only (a model that meets the families only in short windows learnt to
+    # let its score climb on their long no-change users: docs/detection_rules.md)
+    family_long_pool: int = 0
 
 
 def drift_label_definition(config: TrainConfig | None = None) -> str:
@@ -92,6 +96,7 @@ def generator_params(config: TrainConfig) -> dict:
             "min_observed_tv": MIN_OBSERVED_TV, "face_rate": "Beta(17, 3) per user",
             "cnn_confusion": "model.synthetic.CONFUSION (~66% accurate)",
             **({"families": {"share_of_short_batches": config.family_share, "pool": config.family_pool,
+                             "long_pool": config.family_long_pool,
                              "from": ["sessions", "days"], "labels": "model/families/training.py"}}
                if config.family_share else {})}
 
@@ -152,26 +157,20 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
     started = time.perf_counter()
     recent: list[tuple[float, float]] = []
     first: tuple[float, float] | None = None
-    windows = []
+    windows: list = []
+    long_windows: list = []
     if config.family_share > 0:  # the other training families (never the held-out one), labelled alike
         from model.families import KINDS as FAMILY_KINDS
         from model.families.training import pool
 
         windows = pool(config.seed, config.family_pool, config.length, FAMILY_KINDS, config.label_delay)
-        print(f"{len(windows)} family windows drawn in {time.perf_counter() - started:.0f}s", flush=True)
+        if config.family_long_pool > 0:
+            long_windows = pool(config.seed + 1, config.family_long_pool, config.long_length, FAMILY_KINDS,
+                                config.label_delay)
+        print(f"{len(windows) + len(long_windows)} family windows drawn in {time.perf_counter() - started:.0f}s",
+              flush=True)
     for step in range(1, config.steps + 1):
-        long = config.long_every > 0 and step % config.long_every == 0
-        length, batch_size = (config.long_length, config.long_batch_size) if long else (config.length, config.batch_size)
-        borrowed = [] if long or not windows else [
-            windows[int(i)] for i in rng.integers(0, len(windows), int(round(batch_size * config.family_share)))]
-        batch_size -= len(borrowed)
-        if config.kind_weights:
-            p = np.asarray(config.kind_weights, dtype=float) / sum(config.kind_weights)
-            kinds = [KINDS[int(i)] for i in rng.choice(len(KINDS), size=batch_size, p=p)]
-        else:
-            kinds = [KINDS[int(rng.integers(len(KINDS)))] for _ in range(batch_size)]
-        users = [generate_user(rng, kind, length, config.label_delay, config.shift_label_scale) for kind in kinds]
-        users += borrowed
+        users = draw_batch(config, rng, step, windows, long_windows)
         drift_loss, next_loss = losses(net, to_tensors(users, config.early_weight, config.early_span))
         descend(net, optimizer, schedule, config.drift_loss_weight * drift_loss + config.next_loss_weight * next_loss,
                 config.grad_clip)
@@ -198,6 +197,25 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
                 "train_config": asdict(config), "training": record}, out)
     print(f"saved {out} ({out.stat().st_size} bytes) in {elapsed:.1f}s", flush=True)
     return record
+
+
+def draw_batch(config: TrainConfig, rng: np.random.Generator, step: int, windows: list, long_windows: list) -> list:
+    """One step's users: fresh :mod:`model.synthetic` timelines, and ``family_share`` of the batch borrowed
+    from the family windows of its length (short steps: ``windows``; every ``long_every``-th, a long one:
+    ``long_windows``, when there are any)."""
+    long = config.long_every > 0 and step % config.long_every == 0
+    length, batch_size = (config.long_length, config.long_batch_size) if long else (config.length, config.batch_size)
+    source = long_windows if long else windows
+    borrowed = [] if not source else [
+        source[int(i)] for i in rng.integers(0, len(source), int(round(batch_size * config.family_share)))]
+    batch_size -= len(borrowed)
+    if config.kind_weights:
+        p = np.asarray(config.kind_weights, dtype=float) / sum(config.kind_weights)
+        kinds = [KINDS[int(i)] for i in rng.choice(len(KINDS), size=batch_size, p=p)]
+    else:
+        kinds = [KINDS[int(rng.integers(len(KINDS)))] for _ in range(batch_size)]
+    users = [generate_user(rng, kind, length, config.label_delay, config.shift_label_scale) for kind in kinds]
+    return users + borrowed
 
 
 def _lr_factor(config: TrainConfig, step: int) -> float:
@@ -313,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of each batch from the sessions and days families (model/families/training.py)")
     parser.add_argument("--family-pool", type=int, default=TrainConfig.family_pool,
                         help="family windows drawn once and sampled from")
+    parser.add_argument("--family-long-pool", type=int, default=TrainConfig.family_long_pool,
+                        help="long family windows (--family-share of each long batch); 0: long batches synthetic only")
     parser.add_argument("--kind-weights", type=str, default="",
                         help="comma-separated sampling weights, one per kind " + ",".join(k.value for k in KINDS))
     args = parser.parse_args(argv)
@@ -328,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                          lr=args.lr, label_delay=args.label_delay, shift_label_scale=args.shift_label_scale,
                          early_weight=args.early_weight, early_span=args.early_span,
                          family_share=args.family_share, family_pool=args.family_pool,
+                         family_long_pool=args.family_long_pool,
                          kind_weights=tuple(float(w) for w in args.kind_weights.split(",")) if args.kind_weights else (),
                          warmup=min(TrainConfig.warmup, max(1, (args.steps or TrainConfig.steps) // 20)),
                          init=str(args.init.relative_to(Path.cwd()) if args.init and args.init.is_relative_to(Path.cwd())

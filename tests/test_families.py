@@ -286,3 +286,23 @@ def test_training_mixes_the_families_into_its_batches(tmp_path) -> None:
                          family_pool=16)
     record = train(config, tmp_path / "mixed.pt", log_every=2)
     assert record["generator"]["families"]["from"] == ["sessions", "days"] and (tmp_path / "mixed.pt").stat().st_size > 1000
+
+
+def test_long_batches_borrow_long_family_windows() -> None:
+    """With a long pool, every long_every-th batch mixes in the families' long windows (a model that met
+    them only in short windows let its score climb on their long no-change users); without one, long
+    batches stay model.synthetic's."""
+    from model.families import KINDS as FAMILY_KINDS
+    from model.families.training import Window, pool
+    from model.train_temporal import TrainConfig, draw_batch
+
+    config = TrainConfig(batch_size=8, length=64, long_every=2, long_length=128, long_batch_size=4, family_share=0.5,
+                         family_long_pool=3)
+    short, long = pool(1, 3, 64, FAMILY_KINDS), pool(2, 3, 128, FAMILY_KINDS)
+    rng = np.random.default_rng(0)
+    for step, length, size in ((1, 64, 8), (2, 128, 4)):
+        users = draw_batch(config, rng, step, short, long)
+        borrowed = [u for u in users if isinstance(u, Window)]
+        assert len(users) == size and len(borrowed) == size // 2
+        assert all(u.probs.shape == (length, 7) for u in users)
+    assert not any(isinstance(u, Window) for u in draw_batch(config, rng, 2, short, []))
