@@ -23,6 +23,11 @@ no epoch and nothing to overfit. The loss is the sum of
 Adam, linear warm-up then cosine decay, gradient clipping. The checkpoint (a few tens of kB) holds the
 state dict, the :class:`~model.temporal.TemporalConfig` (input normalisation included), the training
 config and a record of the run. ``--smoke`` trains a tiny run in a few seconds for CI.
+
+``--family-share S`` mixes the sessions and days families' labelled windows into every short batch
+(``model/families/training.py``), and with ``--family-long-pool N`` into every long batch too. Neither is
+in a served model: the models they made were judged and not shipped (docs/detection_rules.md, the fourth
+and fifteenth rounds).
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ class TrainConfig:
     early_weight: float = 1.0         # loss weight of the first early_span positive posts of each change
     early_span: int = 8
     kind_weights: tuple[float, ...] = ()  # sampling weight per KINDS entry (empty: uniform)
-    family_share: float = 0.0  # share of each short batch drawn from the other training families' windows
+    family_share: float = 0.0  # share of each batch drawn from the other training families' windows (long ones: below)
     family_pool: int = 20000   # windows drawn once from those families (model/families/training.py)
     # long windows (long_length posts) of those families, the same share of each long batch; 0: long
     # batches are model.synthetic's only (a model that meets the families only in short windows learnt to
