@@ -245,11 +245,10 @@ def _found(d: dict) -> str:
 def above_chance(family: dict) -> dict[str, dict[str, float]]:
     """Recall above chance of every detector of a published family: ``service`` with the classics at its
     rate, ``service_live`` with the classics at the live rate."""
-    above = recall_above_chance
     detectors = family["detectors"]
-    shipped = {k: above(v) for k, v in detectors.items() if k != "service_live"}
-    live = {k: above(v) for k, v in family.get("classics_at_live_rate", {}).items()}
-    return {"service": shipped, **({"service_live": {"service_live": above(detectors["service_live"]), **live}}
+    shipped = {k: recall_above_chance(v) for k, v in detectors.items() if k != "service_live"}
+    live = {k: recall_above_chance(v) for k, v in family.get("classics_at_live_rate", {}).items()}
+    return {"service": shipped, **({"service_live": {"service_live": recall_above_chance(detectors["service_live"]), **live}}
                                    if live and "service_live" in detectors else {})}
 
 

@@ -59,6 +59,14 @@ class Stream:
     def negative_share(self) -> np.ndarray:  # (T,)
         return self.probs[:, NEGATIVE].sum(axis=1)
 
+    def head(self, n: int) -> "Stream":
+        """The user's first ``n`` posts (change positions from ``n`` on become None)."""
+        def keep(i: int | None) -> int | None:
+            return None if i is None or i >= n else i
+        emotion = None if self.true_emotion is None else self.true_emotion[:n]
+        return Stream(self.kind, self.probs[:n], self.gaps[:n], self.face[:n], keep(self.start), keep(self.end),
+                      keep(self.start2), emotion, self.family)
+
     def tail(self, first: int) -> "Stream":
         """The posts from ``first`` on, as a new user would post them (first gap 0), with the change
         positions moved to the tail's indices (None where they fall before it)."""
