@@ -31,7 +31,8 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 from river import drift as river_drift
@@ -136,6 +137,25 @@ class Baseline:
     arl_grows_with_knob: bool
     shape: str = ""
     shapes: tuple[float, ...] = field(default=(0.0,))
+
+    def alarms(self, knob: float, shape: float, signals: Iterable[Iterable[float]]) -> list[list[int]]:
+        """A fresh detector per stream at ``knob`` and ``shape``: the posts of each stream's ``signals``
+        (what ``signal`` names) at which it signalled drift."""
+        return alarm_posts(lambda: self.build(knob, shape), signals)
+
+
+def alarm_posts(build: Callable[[], Any], signals: Iterable[Iterable[float]]) -> list[list[int]]:
+    """The posts at which a fresh detector from ``build()`` per stream signalled drift (river's contract:
+    ``update(x)``, then ``drift_detected``)."""
+    out = []
+    for values in signals:
+        d, alarms = build(), []
+        for t, x in enumerate(values):
+            d.update(x)
+            if d.drift_detected:
+                alarms.append(t)
+        out.append(alarms)
+    return out
 
 
 class FastKSWIN(river_drift.KSWIN):

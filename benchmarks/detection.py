@@ -101,15 +101,7 @@ def signal(stream: Stream, temporal: TemporalModel, kind: str) -> list:
 
 def _run(name: str, knob: float, shape: float, group: str, lo: int, hi: int) -> list[list[int]]:
     baseline = next(b for b in BASELINES if b.name == name)
-    out = []
-    for values in _DATA[f"{group}/{baseline.signal}"][lo:hi]:
-        d, alarms = baseline.build(knob, shape), []
-        for t, x in enumerate(values):
-            d.update(x)
-            if d.drift_detected:
-                alarms.append(t)
-        out.append(alarms)
-    return out
+    return baseline.alarms(knob, shape, _DATA[f"{group}/{baseline.signal}"][lo:hi])
 
 
 def prepare(plan: Plan) -> tuple[TemporalModel, dict[str, list[Stream]]]:

@@ -129,15 +129,7 @@ def classic_alarms(name: str, knob: float, signals: list[list]) -> list[list[int
     """The classic ``name`` at ``knob`` (its tuned shape), a fresh detector per stream: its alarm posts on
     each stream's signal (``_signal``: what that classic reads)."""
     baseline = next(b for b in BASELINES if b.name == name)
-    out = []
-    for values in signals:
-        d, alarms = baseline.build(knob, SHAPES.get(name, 0.0)), []
-        for t, x in enumerate(values):
-            d.update(x)
-            if d.drift_detected:
-                alarms.append(t)
-        out.append(alarms)
-    return out
+    return baseline.alarms(knob, SHAPES.get(name, 0.0), signals)
 
 
 def _run(name: str, knob: float, key: str, lo: int, hi: int) -> list[list[int]]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import metrics
-from benchmarks.baselines import Cusum
+from benchmarks.baselines import Cusum, alarm_posts
 from benchmarks.detection import REPOSITORY
 from benchmarks.families import SHAPES, change_case, served_config
 from model import families
@@ -104,15 +104,7 @@ def share_alarms(config: DetectorConfig, streams: list[Stream]) -> list[list[int
 
 
 def classic_alarms(h: float, streams: list[Stream]) -> list[list[int]]:
-    out = []
-    for s in streams:
-        cusum, alarms = Cusum(h=h, k=SHAPES["cusum"]), []
-        for t, share in enumerate(_shares(s)):
-            cusum.update(share)
-            if cusum.drift_detected:
-                alarms.append(t)
-        out.append(alarms)
-    return out
+    return alarm_posts(lambda: Cusum(h=h, k=SHAPES["cusum"]), (_shares(s) for s in streams))
 
 
 def _rate(alarms: list[list[int]], streams: list[Stream]) -> float:
