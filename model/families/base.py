@@ -162,13 +162,17 @@ def classify(rng: np.random.Generator, clf: Classifier, emotion: np.ndarray, fac
     return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def regime_mix(kind: str, rng: np.random.Generator, baseline: np.ndarray, contrast: np.ndarray,
-               pre: tuple[int, int], post: int, after_end: int, second_after: tuple[int, int],
-               dip: tuple[int, int], episode: tuple[int, int], ramp: tuple[int, int],
-               draw_third) -> tuple[np.ndarray, int | None, int | None, int | None]:
-    """The regime (true-emotion distribution) of every post of a change stream (T, 7), with its start,
-    end and second start. Shared by the families that draw their own moods; ``draw_third()`` gives the
-    regime a two_changes stream moves on to when it does not go back to its baseline."""
+def mood_regimes(kind: str, rng: np.random.Generator, length: int, pre: tuple[int, int], post: int,
+                 after_end: int, second_after: tuple[int, int], dip: tuple[int, int], episode: tuple[int, int],
+                 ramp: tuple[int, int], spread: float = 30.0) -> tuple[np.ndarray, int | None, int | None, int | None]:
+    """The regime (true-emotion distribution) of every post of a stream (T, 7), with its change's start,
+    end and second start, for the families that draw their moods from ``MOODS`` (sessions, days): a
+    personal baseline and a contrast (``draw_moods``, at ``spread``); a two_changes stream that does not
+    go back to its baseline moves on to a third mood, drawn against the contrast."""
+    baseline, contrast = draw_moods(rng, gloomy=True if kind == "abrupt_neg_pos" else
+                                    False if kind == "abrupt_pos_neg" else None, spread=spread)
+    if kind == "none":
+        return np.repeat(baseline[None], length, axis=0), None, None, None
     start = int(rng.integers(pre[0], pre[1] + 1))
     mix = np.zeros(start + post)
     end = start2 = None
@@ -185,13 +189,13 @@ def regime_mix(kind: str, rng: np.random.Generator, baseline: np.ndarray, contra
         mix = np.zeros(end + after_end)
         mix[start:end] = 1.0
     elif kind == "gradual":
-        length = int(rng.integers(ramp[0], ramp[1] + 1))
-        mix[start:] = np.minimum((np.arange(post) + 1) / length, 1.0)
+        ramp_posts = int(rng.integers(ramp[0], ramp[1] + 1))
+        mix[start:] = np.minimum((np.arange(post) + 1) / ramp_posts, 1.0)
     elif kind == "two_changes":
         start2 = start + int(rng.integers(second_after[0], second_after[1] + 1))
         mix = np.zeros(start2 + post)
         mix[start:] = 1.0
-        third = baseline if rng.random() < 0.5 else draw_third(contrast)
+        third = baseline if rng.random() < 0.5 else draw_moods(rng, gloomy=bool(contrast[NEGATIVE].sum() < 0.4))[0]
     else:
         mix[start:] = 1.0
     dist = (1.0 - mix)[:, None] * baseline + mix[:, None] * contrast

@@ -38,14 +38,8 @@ TILT = np.array([-1.0, -1.0, -1.0, 1.0, -1.0, 0.5, 0.0])
 def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LENGTH) -> Stream:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    baseline, contrast = base.draw_moods(rng, gloomy=True if kind == "abrupt_neg_pos" else
-                                         False if kind == "abrupt_pos_neg" else None, spread=20.0)
-    if kind == "none":
-        dist, start, end, start2 = np.repeat(baseline[None], length, axis=0), None, None, None
-    else:
-        dist, start, end, start2 = base.regime_mix(
-            kind, rng, baseline, contrast, PRE, POST, AFTER_END, SECOND_AFTER, dip=(2, 3), episode=(15, 45),
-            ramp=(15, 50), draw_third=lambda c: base.draw_moods(rng, gloomy=bool(c[base.NEGATIVE].sum() < 0.4))[0])
+    dist, start, end, start2 = base.mood_regimes(kind, rng, length, PRE, POST, AFTER_END, SECOND_AFTER, dip=(2, 3),
+                                                 episode=(15, 45), ramp=(15, 50), spread=20.0)
     return observe(rng, kind, dist, start, end, start2)
 
 
