@@ -36,11 +36,6 @@ def test_an_alarm_counts_for_each_rule_that_raised_it_and_a_find_for_its_rules()
     assert both == {"fast": 0, "evidence": 0, "share": 0, "several": 1}
 
 
-def test_first_posts_keeps_a_users_beginning() -> None:
-    s = stream(length=500, start=None, kind="none").head(300)
-    assert s.length == 300 and s.gaps.shape == s.face.shape == (300,)
-
-
 def test_a_quick_run_gives_every_figure() -> None:
     published = published_runs()
     plan = Plan(seed=30_000, per_kind=8, no_change=4, no_change_length=2000, families=("sessions",), young_users=10,
@@ -64,8 +59,3 @@ def test_the_published_page_is_what_the_code_computes_and_reproduces_the_publish
     page = alarm_sources.markdown(published_json["families"], runs, full, 0.0)
     assert re.sub(r"\(\d+ s\)", "", page) == re.sub(r"\(\d+ s\)", "", (DOCS / "alarm_sources.md").read_text())
     assert page.count("| reproduced |") == len(published_json["families"])  # the service as published, alarm for alarm
-
-
-def test_a_head_keeps_the_changes_it_holds() -> None:
-    s = stream(length=500, start=100)
-    assert s.head(300).start == 100 and s.head(100).start is None and s.head(50).probs.shape == (50, 7)

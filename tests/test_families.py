@@ -71,6 +71,21 @@ def test_a_stream_tail_is_what_a_new_user_would_post() -> None:
     assert (tail.probs == s.probs[s.start + 10:]).all()
 
 
+def _flat(length: int, start: int | None, kind: str = "abrupt_pos_neg") -> base.Stream:
+    return base.Stream(kind, np.full((length, 7), 1 / 7, dtype=np.float32), np.ones(length),
+                       np.ones(length, dtype=bool), start)
+
+
+def test_a_head_keeps_a_users_beginning() -> None:
+    s = _flat(500, None, "none").head(300)
+    assert s.length == 300 and s.gaps.shape == s.face.shape == (300,)
+
+
+def test_a_head_keeps_the_changes_it_holds() -> None:
+    s = _flat(500, 100)
+    assert s.head(300).start == 100 and s.head(100).start is None and s.head(50).probs.shape == (50, 7)
+
+
 def test_the_held_out_family_is_only_reached_through_its_adapter() -> None:
     assert families.HELD_OUT == ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7") and not set(families.HELD_OUT) & set(families.TRAINING)
     for name in families.HELD_OUT:

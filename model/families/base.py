@@ -25,6 +25,7 @@ placebo         no change, timed like a change stream (``start`` drawn, nothing 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,22 +62,24 @@ class Stream:
 
     def head(self, n: int) -> "Stream":
         """The user's first ``n`` posts (change positions from ``n`` on become None)."""
-        def keep(i: int | None) -> int | None:
-            return None if i is None or i >= n else i
-        emotion = None if self.true_emotion is None else self.true_emotion[:n]
-        return Stream(self.kind, self.probs[:n], self.gaps[:n], self.face[:n], keep(self.start), keep(self.end),
-                      keep(self.start2), emotion, self.family)
+        return self._span(0, n)
 
     def tail(self, first: int) -> "Stream":
         """The posts from ``first`` on, as a new user would post them (first gap 0), with the change
         positions moved to the tail's indices (None where they fall before it)."""
-        def move(i: int | None) -> int | None:
-            return None if i is None or i < first else i - first
-        gaps = self.gaps[first:].copy()
+        span = self._span(first, None)
+        gaps = span.gaps.copy()
         gaps[0] = 0.0
-        emotion = None if self.true_emotion is None else self.true_emotion[first:]
-        return Stream(self.kind, self.probs[first:], gaps, self.face[first:], move(self.start), move(self.end),
-                      move(self.start2), emotion, self.family)
+        return dataclasses.replace(span, gaps=gaps)
+
+    def _span(self, lo: int, hi: int | None) -> "Stream":
+        """Posts ``lo`` to ``hi`` (None: the end), change positions moved to the span's indices (None
+        where they fall outside it)."""
+        def move(i: int | None) -> int | None:
+            return None if i is None or i < lo or (hi is not None and i >= hi) else i - lo
+        emotion = None if self.true_emotion is None else self.true_emotion[lo:hi]
+        return Stream(self.kind, self.probs[lo:hi], self.gaps[lo:hi], self.face[lo:hi], move(self.start),
+                      move(self.end), move(self.start2), emotion, self.family)
 
 
 def seeded(family: str, seed: int, kind: str) -> np.random.Generator:
