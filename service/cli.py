@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from service import logs
+from service import access, logs
 from service.config import Settings, get_settings
 
 
@@ -85,8 +85,9 @@ def preflight(settings: Settings, host: str) -> tuple[str | None, list[str]]:
     """Before serving on ``host``: why to refuse (None: serve), and what to warn about."""
     if _is_loopback(host):
         return None, []
-    if not (settings.api_keys or settings.admin_api_keys) and not settings.allow_unauthenticated:
-        return (f"refusing to serve {host} without API keys: set EMODRIFT_API_KEYS / EMODRIFT_ADMIN_API_KEYS, "
+    if not access.configured(settings) and not settings.allow_unauthenticated:
+        keys = " / ".join(access.env_name(kind) for kind in access.KINDS)
+        return (f"refusing to serve {host} without API keys: set {keys}, "
                 "or EMODRIFT_ALLOW_UNAUTHENTICATED=true if something else guards it"), []
     warnings = []
     if "public_url" not in settings.model_fields_set:

@@ -122,9 +122,12 @@ class Settings(BaseSettings):
 
     # --- HTTP ----------------------------------------------------------------------------------
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="comma-separated keys with the `ingest` scope (posts, observations, users)")
+        default_factory=list, description="comma-separated keys of the platform backend: the `ingest` and `read` scopes (posts, observations, users, alerts)")
+    reviewer_api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys of the people who judge alerts: the `read` and "
+        "`review` scopes (users and alerts, verdicts, the /ui page), no posting, erasure, webhooks or model")
     admin_api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="comma-separated keys with the `admin` scope too (webhooks, erasure, model)")
+        default_factory=list, description="comma-separated keys with every scope (posts, reviews, webhooks, erasure, model)")
     allow_unauthenticated: bool = Field(
         False, description="serve without API keys on a non-loopback address (refused otherwise)")
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")
@@ -175,7 +178,7 @@ class Settings(BaseSettings):
         24 * 3600, ge=0, le=7 * 24 * 3600,
         description="after POST /v1/webhooks/{id}/rotate-secret, how long deliveries are signed with the old secret too")
 
-    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @field_validator("api_keys", "reviewer_api_keys", "admin_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

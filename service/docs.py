@@ -1,10 +1,11 @@
-"""Reference pages generated from the code: ``python -m service.docs settings|errors|metrics|scripts|all``.
+"""Reference pages generated from the code: ``python -m service.docs settings|errors|metrics|scripts|access|all``.
 
 ``docs/settings.md`` is written from :class:`service.config.Settings` (every field, its environment
 variable, default, allowed values and description; grouped by the ``# --- section ---`` comments of
 config.py), ``docs/errors.md`` from the ``EmodriftError`` tree of service/errors.py and
 ``docs/metrics.md`` from the collectors of service/metrics.py (name, type, labels, buckets, help and
-the comments beside each), and ``docs/lua_scripts.md`` from the script registry (service/lua/). A test
+the comments beside each), ``docs/lua_scripts.md`` from the script registry (service/lua/), and
+``docs/access.md`` from the key kinds of service/access.py and the scope checks of the served routes. A test
 regenerates them and compares, so they never drift from the code
 (tests/test_reference_docs.py).
 """
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from service import config, errors, lua, metrics
+from service import access, config, errors, lua, metrics
 from service.config import ROOT, Settings
 
 DOCS = ROOT / "docs"
@@ -215,8 +216,42 @@ def scripts_markdown() -> str:
     return "".join(out)
 
 
+def route_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(method, path, the scopes it needs) of every operation of the OpenAPI schema, in its order: the
+    scope checks name their scope in the operation's security requirements (service/routes/deps.py)."""
+    from service.app import create_app  # imported here: the app imports the whole service
+
+    rows = []
+    for path, operations in create_app(Settings()).openapi()["paths"].items():
+        for method, operation in operations.items():
+            requirements = operation.get("security") or [{}]
+            scopes = sorted({s for s in next(iter(requirements[0].values()), [])}, key=access.SCOPES.index)
+            rows.append((method.upper(), path, tuple(scopes)))
+    return rows
+
+
+def access_markdown() -> str:
+    out = [HEADER.format(what="access", source="service/access.py and the routes' scope checks"),
+           "# API keys and what each may do\n\n",
+           "Once any key is configured, every route below that names a scope needs a key whose kind holds it "
+           "(`Authorization: Bearer <key>` or `X-API-Key`): 401 `unauthorized` without a valid key, 403 "
+           "`forbidden` with a key of another kind. With no key configured at all the API is open, and "
+           "`emodrift serve` refuses any address but loopback unless `EMODRIFT_ALLOW_UNAUTHENTICATED=true`. "
+           "The `/ui` page opens a session with a key that holds `review` ([ui.md](ui.md)).\n\n",
+           "| kind | keys in | scopes |\n|---|---|---|\n"]
+    for kind, scopes in access.KINDS.items():
+        out.append(f"| {kind} | `{access.env_name(kind)}` | {', '.join(f'`{s}`' for s in scopes)} |\n")
+    out.append("\n| route | scopes | keys that may call it |\n|---|---|---|\n")
+    for method, path, needs in route_scopes():
+        kinds = [kind for kind, held in access.KINDS.items() if set(needs) <= set(held)]
+        out.append(f"| `{method} {path}` | {', '.join(f'`{s}`' for s in needs) or 'none'} | "
+                   f"{', '.join(kinds) if needs else 'anyone'} |\n")
+    return "".join(out)
+
+
 PAGES = {"settings": ("settings.md", settings_markdown), "errors": ("errors.md", errors_markdown),
-         "metrics": ("metrics.md", metrics_markdown), "scripts": ("lua_scripts.md", scripts_markdown)}
+         "metrics": ("metrics.md", metrics_markdown), "scripts": ("lua_scripts.md", scripts_markdown),
+         "access": ("access.md", access_markdown)}
 
 
 def write(what: str, docs: Path = DOCS) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import logging
 import os
@@ -13,10 +14,15 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from service import keys, logs, rate_limit, timeline_codec
+from service import access, cli, keys, logs, rate_limit, timeline_codec
+from service.config import Settings
 from service.embedded_redis import EmbeddedRedis
 from tests.conftest import start_service
-from tests.constants import HAPPY
+from tests.constants import HAPPY, SAD
+
+
+def test_the_key_kinds_examples() -> None:
+    assert doctest.testmod(access).failed == 0
 
 
 def test_scopes_401_without_key_403_with_the_wrong_scope(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
@@ -44,6 +50,59 @@ def test_scopes_401_without_key_403_with_the_wrong_scope(redis_server: EmbeddedR
             assert client.get("/metrics").status_code == 200
     finally:
         svc.stop()
+
+
+def test_a_reviewer_key_reads_and_judges_alerts_and_nothing_else(redis_server: EmbeddedRedis,
+                                                                  redis_client: redis.Redis) -> None:
+    svc = start_service(redis_url=redis_server.url, api_keys=["ingest-key"], reviewer_api_keys=["reviewer-key"],
+                        admin_api_keys=["admin-key"])
+    try:
+        with svc.client() as client:
+            ingest = {"authorization": "Bearer ingest-key"}
+            reviewer = {"x-api-key": "reviewer-key"}
+            alert = None
+            for i in range(90):  # a happy user turns sad: the platform's key posts, the detector alarms
+                answer = client.post("/v1/users/u1/observations", headers=ingest,
+                                     json={"post_id": f"p{i}", "probabilities": HAPPY if i < 40 else SAD}).json()
+                if answer["alert"]:
+                    alert = answer["alert"]
+                    break
+            assert alert is not None
+            # the reviewer reads what it needs to judge...
+            for path in ("/v1/users/u1", "/v1/users/u1/timeline", "/v1/users/u1/timeline.svg", "/v1/alerts",
+                         f"/v1/alerts/{alert['id']}"):
+                assert client.get(path, headers=reviewer).status_code == 200, path
+            # ...and judges; the platform's ingest key may not
+            refused = client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=ingest)
+            assert refused.status_code == 403 and "needs review (reviewer or admin keys)" in refused.json()["error"]["message"]
+            assert client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=reviewer).json()["status"] == "acknowledged"
+            judged = client.post(f"/v1/alerts/{alert['id']}/resolve", headers=reviewer, json={"verdict": "confirmed"})
+            assert judged.status_code == 200 and judged.json()["verdict"] == "confirmed"
+            # nothing else: no posts, no erasure, no webhooks, no model
+            for method, path, body in (("POST", "/v1/users/u1/observations", {"post_id": "x", "probabilities": HAPPY}),
+                                       ("POST", "/v1/posts/batch", {"items": []}),
+                                       ("DELETE", "/v1/users/u1", None), ("GET", "/v1/webhooks", None),
+                                       ("POST", "/v1/webhooks", {"url": "https://example.com/hook"}),
+                                       ("GET", "/v1/model", None)):
+                answer = client.request(method, path, headers=reviewer, json=body)
+                assert answer.status_code == 403 and answer.json()["error"]["code"] == "forbidden", (method, path)
+    finally:
+        svc.stop()
+
+
+def test_reviewer_keys_alone_close_the_api(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    svc = start_service(redis_url=redis_server.url, reviewer_api_keys=["reviewer-key"])
+    try:
+        with svc.client() as client:
+            body = {"post_id": "a", "probabilities": HAPPY}
+            assert client.post("/v1/users/u1/observations", json=body).status_code == 401
+            assert client.get("/v1/alerts").status_code == 401
+            assert client.get("/v1/alerts", headers={"authorization": "Bearer reviewer-key"}).status_code == 200
+    finally:
+        svc.stop()
+    assert cli.preflight(Settings(reviewer_api_keys="reviewer-key"), "0.0.0.0")[0] is None  # keys: served
+    refused, _ = cli.preflight(Settings(), "0.0.0.0")
+    assert refused is not None and "EMODRIFT_REVIEWER_API_KEYS" in refused
 
 
 def test_rate_limit_per_key_is_shared_through_redis(redis_server: EmbeddedRedis, redis_client: redis.Redis,

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import access
 from service.config import Settings
 from service.app import create_app
 from service.embedded_redis import EmbeddedRedis
@@ -52,10 +53,22 @@ def test_every_keyed_route_declares_the_api_key_schemes_and_open_ones_do_not() -
     schemes = schema["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
     assert schemes["apiKeyHeader"] == {**schemes["apiKeyHeader"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    needs = {}
     for path, operations in schema["paths"].items():
         for method, op in operations.items():
             keyed = path.startswith("/v1/")
-            assert (op.get("security") == [{"bearerAuth": []}, {"apiKeyHeader": []}]) == keyed, (method, path)
+            security = op.get("security")
+            assert (security is not None) == keyed, (method, path)
+            if keyed:  # either scheme, each naming the scopes the route needs (OpenAPI 3.1 role names)
+                (bearer,), (header,) = [list(requirement) for requirement in security]
+                assert (bearer, header) == ("bearerAuth", "apiKeyHeader"), (method, path)
+                scopes = security[0]["bearerAuth"]
+                assert scopes == security[1]["apiKeyHeader"] and scopes and set(scopes) <= set(access.SCOPES)
+                needs[f"{method.upper()} {path}"] = scopes
+    assert needs["POST /v1/users/{user_id}/observations"] == ["ingest"]
+    assert needs["GET /v1/alerts"] == ["read"]
+    assert needs["POST /v1/alerts/{alert_id}/resolve"] == ["read", "review"]
+    assert needs["DELETE /v1/users/{user_id}"] == ["read", "admin"]
 
 
 def test_each_image_post_operation_takes_one_media_type() -> None:

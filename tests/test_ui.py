@@ -29,7 +29,7 @@ from service import timeline_svg
 from service.embedded_redis import EmbeddedRedis
 from tests.conftest import RunningService, start_service
 
-ADMIN, INGEST = "admin-key-for-the-ui-test", "ingest-key-for-the-ui-test"
+ADMIN, INGEST, REVIEWER = "admin-key-for-the-ui-test", "ingest-key-for-the-ui-test", "reviewer-key-for-the-ui-test"
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
 SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
 START = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 @pytest.fixture(scope="module")
 def ui(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
     running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"),
-                            admin_api_keys=[ADMIN], api_keys=[INGEST])
+                            admin_api_keys=[ADMIN], api_keys=[INGEST], reviewer_api_keys=[REVIEWER])
     yield running
     running.stop()
 
@@ -101,12 +101,15 @@ def test_without_a_session_every_page_sends_the_browser_to_sign_in(http: httpx.C
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
 
-def test_sign_in_takes_an_admin_key_only_and_gives_a_signed_httponly_cookie(http: httpx.Client) -> None:
+def test_sign_in_takes_a_reviewer_or_admin_key_only_and_gives_a_signed_httponly_cookie(http: httpx.Client) -> None:
     wrong = sign_in(http, "not-a-key")
-    assert wrong.status_code == 401 and "not an admin API key" in wrong.text
+    assert wrong.status_code == 401 and "not a reviewer or admin API key" in wrong.text
     assert "set-cookie" not in wrong.headers
     ingest = sign_in(http, INGEST)
-    assert ingest.status_code == 403 and "ingest scope" in ingest.text and "set-cookie" not in ingest.headers
+    assert ingest.status_code == 403 and "ingest key" in ingest.text and "set-cookie" not in ingest.headers
+    reviewer = sign_in(http, REVIEWER)
+    assert reviewer.status_code == 303 and REVIEWER not in reviewer.headers["set-cookie"]
+    http.cookies.clear()
 
     ok = sign_in(http, ADMIN, "/ui/alerts/evt_1")
     assert ok.status_code == 303 and ok.headers["location"] == "/ui/alerts/evt_1"
@@ -213,7 +216,7 @@ def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: ht
     token = csrf_token(http.get("/ui"))
     # a second replica (same settings, its own process state) accepts the session...
     replica = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"),
-                            admin_api_keys=[ADMIN], api_keys=[INGEST])
+                            admin_api_keys=[ADMIN], api_keys=[INGEST], reviewer_api_keys=[REVIEWER])
     try:
         with replica.client(follow_redirects=False, cookies={"emodrift_session": cookie}) as there:
             assert there.get("/ui").status_code == 200
@@ -303,7 +306,7 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         assert page.url.startswith(f"{ui.url}/ui/sign-in")
         # with the keyboard: the key field has the focus, Enter submits
         assert page.evaluate("document.activeElement.id") == "api_key"
-        page.keyboard.type(ADMIN)
+        page.keyboard.type(REVIEWER)  # a reviewer's key: judging needs no admin key (service/access.py)
         page.keyboard.press("Enter")
         page.wait_for_url(f"{ui.url}/ui")
         rows = page.locator("#alert-list tbody tr")

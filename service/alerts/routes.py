@@ -1,9 +1,10 @@
 """/v1/alerts: list, read, acknowledge and resolve alerts.
 
-Who may do what, once API keys are configured: any key reads (an ingest key can already read every
-user's state and timeline, which say more than an alert does); only an admin key judges. A verdict
-is a person's decision and feeds the service's measured precision (emodrift_alert_verdicts_total):
-the platform's ingest key, held by a machine that posts images, should not be able to write one.
+Who may do what, once API keys are configured (service/access.py): every kind of key reads (an ingest
+key can already read every user's state and timeline, which say more than an alert does); reviewer
+and admin keys judge. A verdict is a person's decision and feeds the service's measured precision
+(emodrift_alert_verdicts_total): the platform's ingest key, held by a machine that posts images,
+should not be able to write one.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from fastapi import APIRouter, Path, Query
 from service.alerts.lifecycle import EventType, Status
 from service.errors import InvalidId
 from service.json_codec import FastJSONResponse
-from service.routes.deps import AdminKey, AlertsDep, ApiKey
+from service.routes.deps import AlertsDep, ReadKey, ReviewKey
 from service.schemas import ID_PATTERN, ID_RULE, Alert, AlertList, ResolveRequest
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[ReadKey])
 
 ALERT_ID = {"description": "the alert's id (its webhook-id)", "json_schema_extra": {
     "pattern": ID_PATTERN.pattern, "minLength": 1, "maxLength": 128}}
@@ -52,14 +53,14 @@ async def get_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDe
     return FastJSONResponse(await alerts.get(_checked(alert_id, "alert_id")))
 
 
-@router.post("/{alert_id}/acknowledge", response_model=Alert, dependencies=[AdminKey],
-             summary="Someone is looking at it (admin); again: unchanged")
+@router.post("/{alert_id}/acknowledge", response_model=Alert, dependencies=[ReviewKey],
+             summary="Someone is looking at it (review scope); again: unchanged")
 async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDep) -> FastJSONResponse:
     return FastJSONResponse(await alerts.acknowledge(_checked(alert_id, "alert_id")))
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[AdminKey],
-             summary="Judge it with a verdict (admin); the same verdict and note again: unchanged")
+@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey],
+             summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
                         alerts: AlertsDep) -> FastJSONResponse:
     return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note))

@@ -6,13 +6,14 @@ thread hop per dependency per request (its cost: docs/performance.md, "Figures b
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
+from service import access
+from service.access import Scope
 from service.alerts.store import AlertStore
 from service.config import Settings
 from service.errors import DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, WebhookNotFound
@@ -78,9 +79,6 @@ async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)
     return delivery_id
 
 
-Scope = Literal["ingest", "admin"]
-
-
 def _presented_key(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
@@ -88,39 +86,37 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def _matches(given: str, keys: list[str]) -> bool:
-    # compare against every key, always: the time taken says nothing about which one nearly matched
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(given.encode(), key.encode())
-    return found
-
-
 def require_scope(scope: Scope) -> Callable[..., Awaitable[None]]:
-    """A dependency: once keys are configured, the route needs a key with ``scope``.
+    """A dependency: once keys are configured, the route needs a key whose kind holds ``scope``
+    (service/access.py: ingest keys hold ``ingest`` and ``read``, reviewer keys ``read`` and ``review``,
+    admin keys every scope).
 
     ``Authorization: Bearer <key>`` (or ``X-API-Key``); 401 without a valid key, 403 when the key
-    lacks the scope; admin keys hold both scopes. Then the per-key rate limit, if configured.
+    lacks the scope. Then the per-key rate limit, if configured.
     """
 
     # The two security dependencies declare the ways to send a key in OpenAPI (generated clients read
     # them); the key itself is taken by _presented_key, whose rules the tests pin down.
+    # The scope is named in each: OpenAPI 3.1 lets a security requirement list the role names an
+    # operation needs, so the schema (and docs/access.md, written from it) says which key each route takes.
     async def check(request: Request,
-                    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-                    _header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
+                    _bearer: HTTPAuthorizationCredentials | None = Security(BEARER, scopes=[scope]),
+                    _header: str | None = Security(API_KEY_HEADER, scopes=[scope])) -> None:
         settings: Settings = request.app.state.settings
-        if not settings.api_keys and not settings.admin_api_keys:
+        if not access.configured(settings):
             return
         given = _presented_key(request)
         if given is None:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        is_admin = _matches(given, settings.admin_api_keys)
-        if not is_admin and not _matches(given, settings.api_keys):
+        kind = access.kind_of(settings, given)
+        if kind is None:
             raise Unauthorized("invalid API key")
-        if scope == "admin" and not is_admin:
-            raise Forbidden("this API key has the ingest scope; the route needs admin")
+        if scope not in access.KINDS[kind]:
+            holders = " or ".join(access.kinds_with(scope))
+            raise Forbidden(f"this API key ({kind}) holds the scopes {', '.join(access.KINDS[kind])}; "
+                            f"the route needs {scope} ({holders} keys)")
         limiter = getattr(request.app.state, "rate_limiter", None)
-        # A route may need both scopes' checks (a router's `ingest` and its own `admin`, as DELETE
+        # A route may need two scopes' checks (a router's `read` and its own `admin`, as DELETE
         # /v1/users/{id}): the request is still one request, counted once.
         if limiter is not None and not getattr(request.state, "rate_counted", False):
             request.state.rate_counted = True
@@ -143,6 +139,8 @@ StoreDep = Annotated[StateStore, Depends(get_store)]
 AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 UserId = Annotated[str, Depends(user_id_param)]
 ApiKey = Depends(require_scope("ingest"))
+ReadKey = Depends(require_scope("read"))
+ReviewKey = Depends(require_scope("review"))
 AdminKey = Depends(require_scope("admin"))
 WebhookId = Annotated[str, Depends(webhook_id_param)]
 DeliveryId = Annotated[str, Depends(delivery_id_param)]

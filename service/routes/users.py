@@ -10,10 +10,10 @@ from service import timeline_svg
 from service.errors import UserNotFound
 from service.transition import as_distribution
 from service.timestamps import iso_time
-from service.routes.deps import AdminKey, ApiKey, PipelineDep, StoreDep, UserId
+from service.routes.deps import AdminKey, PipelineDep, ReadKey, StoreDep, UserId
 from service.schemas import TimelineView, UserView
 
-router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ApiKey])
+router = APIRouter(prefix="/v1/users", tags=["users"], dependencies=[ReadKey])
 
 
 @router.get("/{user_id}", response_model=UserView, summary="Drift score, status, baseline and recent emotions")

@@ -14,11 +14,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
-from service import keys, timeline_svg
+from service import access, keys, timeline_svg
 from service.errors import BadRequest, EmodriftError, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import AlertStore
-from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId, _matches
+from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.emotions import LABELS, VALENCE
@@ -97,9 +97,9 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: Annotated[st
                   next: Annotated[str, Form()] = "") -> Response:
     issued = codec(request).issue(api_key.strip() or None, time.time())
     if issued is None:
-        is_ingest = bool(api_key.strip()) and _matches(api_key.strip(), settings.api_keys)
-        error = ("This key has the ingest scope only; the page needs an admin key." if is_ingest
-                 else "That is not an admin API key of this service.")
+        is_ingest = bool(api_key.strip()) and access.kind_of(settings, api_key.strip()) == "ingest"
+        error = ("This is an ingest key (the platform's); the page needs a reviewer or admin key." if is_ingest
+                 else "That is not a reviewer or admin API key of this service.")
         return pages.render(request, "sign_in.html", status_code=403 if is_ingest else 401,
                             next=safe_next(request, next), error=error, open_mode=False)
     cookie, _ = issued

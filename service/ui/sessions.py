@@ -1,11 +1,12 @@
 """Sessions of the /ui page: a signed cookie that every replica can check, and the CSRF token of its forms.
 
 A session cookie is ``base64url(payload) "." base64url(HMAC-SHA256(secret, payload))``, the payload a
-small JSON object: ``k`` the id of the admin key it was opened with (an HMAC of the key, never the key),
+small JSON object: ``k`` the id of the key it was opened with (a reviewer or admin key, whose kinds hold
+the ``review`` scope: service/access.py; an HMAC of the key, never the key),
 ``n`` a random nonce, ``e`` its expiry (unix seconds). Nothing is kept per process, so any replica with
-the same secret accepts it. The secret is ``EMODRIFT_UI_SESSION_SECRET``, or else derived from the admin
-keys: replicas configured alike agree without another secret to distribute, and changing the keys
-signs everyone out. A session is refused once it expired, once the key it was opened with is no longer
+the same secret accepts it. The secret is ``EMODRIFT_UI_SESSION_SECRET``, or else derived from the
+reviewer and admin keys: replicas configured alike agree without another secret to distribute, and
+changing those keys signs everyone out. A session is refused once it expired, once the key it was opened with is no longer
 configured (removing a key signs out its people), or after sign-out (the routes remember its nonce in
 Redis until it would have expired).
 
@@ -16,13 +17,13 @@ the CSRF token that stops another site from posting to the page.
 The CSRF token of a session is ``HMAC(secret, "csrf:" + nonce)``: the same in every form of the session,
 unknown to another site (which can read neither the HttpOnly cookie nor the page), checked on every POST.
 
->>> codec = SessionCodec(b"s" * 32, admin_keys=["k1"], open_mode=False, lifetime=60)
+>>> codec = SessionCodec(b"s" * 32, keys=["k1"], open_mode=False, lifetime=60)
 >>> cookie, session = codec.issue("k1", now=1000)
 >>> codec.read(cookie, now=1001) == session, codec.read(cookie, now=1061)
 (True, None)
 >>> codec.read(cookie[:-2] + "AA", now=1001), codec.issue("nope", now=1000)
 (None, None)
->>> SessionCodec(b"s" * 32, admin_keys=["k2"], open_mode=False, lifetime=60).read(cookie, now=1001) is None
+>>> SessionCodec(b"s" * 32, keys=["k2"], open_mode=False, lifetime=60).read(cookie, now=1001) is None
 True
 >>> codec.csrf_ok(session, codec.csrf_token(session)), codec.csrf_ok(session, ""), codec.csrf_ok(session, None)
 (True, False, False)
@@ -38,8 +39,8 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from service import access
 from service.config import Settings
-from service.routes.deps import _matches  # the API's own constant-time key check
 
 COOKIE = "emodrift_session"
 OPEN = "open"
@@ -63,24 +64,23 @@ def _unb64(text: str) -> bytes:
 class SessionCodec:
     """Issues and checks session cookies and CSRF tokens; pure, no I/O (revocation lives in the routes)."""
 
-    def __init__(self, secret: bytes, *, admin_keys: list[str], open_mode: bool, lifetime: int) -> None:
+    def __init__(self, secret: bytes, *, keys: list[str], open_mode: bool, lifetime: int) -> None:
         if len(secret) < 16:
             raise ValueError("the session secret must have at least 16 bytes")
         self._secret = secret
-        self._admin_keys = list(admin_keys)
+        self._keys = list(keys)  # the keys that may open a session
         self.open_mode = open_mode
         self.lifetime = lifetime
-        self._valid_ids = {OPEN} if open_mode else {self.key_id(key) for key in admin_keys}
+        self._valid_ids = {OPEN} if open_mode else {self.key_id(key) for key in keys}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionCodec:
         if settings.ui_session_secret is not None:
             secret = settings.ui_session_secret.get_secret_value().encode()
         else:
-            keys = "\0".join(sorted(settings.admin_api_keys)).encode()
+            keys = "\0".join(sorted(access.keys_with(settings, "review"))).encode()
             secret = hashlib.sha256(b"emodrift /ui session secret\0" + keys).digest()
-        return cls(secret, admin_keys=settings.admin_api_keys,
-                   open_mode=not settings.api_keys and not settings.admin_api_keys,
+        return cls(secret, keys=access.keys_with(settings, "review"), open_mode=not access.configured(settings),
                    lifetime=settings.ui_session_seconds)
 
     def _mac(self, purpose: bytes, data: bytes) -> bytes:
@@ -89,14 +89,14 @@ class SessionCodec:
     def key_id(self, key: str) -> str:
         return self._mac(b"key", key.encode()).hex()[:24]
 
-    def admin_key(self, given: str) -> bool:
-        return _matches(given, self._admin_keys)
+    def opens(self, given: str) -> bool:
+        return access.matches(given, self._keys)
 
     def issue(self, key: str | None, now: float) -> tuple[str, Session] | None:
         """A new session for someone who presented ``key`` (None in dev mode); None if it does not open one."""
         if self.open_mode:
             key_id = OPEN
-        elif key and self.admin_key(key):
+        elif key and self.opens(key):
             key_id = self.key_id(key)
         else:
             return None
