@@ -8,8 +8,8 @@ while no key of any kind is configured (``service/cli.py``): all three read the 
 >>> s = Settings(api_keys="i", reviewer_api_keys="r", admin_api_keys="a")
 >>> [kind_of(s, key) for key in ("i", "r", "a", "x")]
 ['ingest', 'reviewer', 'admin', None]
->>> [scope for scope in SCOPES if may(s, "r", scope)]
-['read', 'review']
+>>> KINDS[kind_of(s, "r")]
+('read', 'review')
 >>> keys_with(s, "review"), configured(Settings())
 (['r', 'a'], False)
 """
@@ -69,11 +69,6 @@ def kind_of(settings: Settings, given: str) -> Kind | None:
         if matches(given, _keys(settings, kind)) and (found is None or len(KINDS[kind]) > len(KINDS[found])):
             found = kind
     return found
-
-
-def may(settings: Settings, given: str, scope: Scope) -> bool:
-    kind = kind_of(settings, given)
-    return kind is not None and scope in KINDS[kind]
 
 
 def keys_with(settings: Settings, scope: Scope) -> list[str]:

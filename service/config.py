@@ -127,7 +127,8 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated keys of the people who judge alerts: the `read` and "
         "`review` scopes (users and alerts, verdicts, the /ui page), no posting, erasure, webhooks or model")
     admin_api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="comma-separated keys with every scope (posts, reviews, webhooks, erasure, model)")
+        default_factory=list, description="comma-separated keys of the operators: the `ingest`, `read`, `review` and `admin` scopes "
+        "(everything, webhooks, erasure and the model too)")
     allow_unauthenticated: bool = Field(
         False, description="serve without API keys on a non-loopback address (refused otherwise)")
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")

@@ -5,7 +5,8 @@ variable, default, allowed values and description; grouped by the ``# --- sectio
 config.py), ``docs/errors.md`` from the ``EmodriftError`` tree of service/errors.py and
 ``docs/metrics.md`` from the collectors of service/metrics.py (name, type, labels, buckets, help and
 the comments beside each), ``docs/lua_scripts.md`` from the script registry (service/lua/), and
-``docs/access.md`` from the key kinds of service/access.py and the scope checks of the served routes. A test
+``docs/access.md`` from the key kinds of service/access.py and the scopes each operation of the OpenAPI
+schema names. A test
 regenerates them and compares, so they never drift from the code
 (tests/test_reference_docs.py).
 """

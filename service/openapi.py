@@ -16,6 +16,8 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from service import access
+
 
 def camel(name: str) -> str:
     """A Python name as an operation id.
@@ -37,9 +39,9 @@ def operation_id(route: APIRoute) -> str:
 # answer 401 themselves (auto_error=False): the scope check does, with the service's error shape.
 BEARER = HTTPBearer(
     scheme_name="bearerAuth", auto_error=False,
-    description="`Authorization: Bearer <key>`: an ingest key (EMODRIFT_API_KEYS: posts and reads), a reviewer key "
-                "(EMODRIFT_REVIEWER_API_KEYS: reads and alert verdicts) or an admin key (EMODRIFT_ADMIN_API_KEYS: "
-                "every route). Not needed while no key is configured.")
+    description="`Authorization: Bearer <key>`, a key of one kind: "
+                + "; ".join(f"{kind} ({access.env_name(kind)}): {', '.join(scopes)}" for kind, scopes in access.KINDS.items())
+                + ". Each operation's security requirement names the scopes it needs. Not needed while no key is configured.")
 API_KEY_HEADER = APIKeyHeader(
     name="X-API-Key", scheme_name="apiKeyHeader", auto_error=False,
     description="The same keys in an `X-API-Key` header, for clients that cannot set Authorization.")

@@ -21,8 +21,12 @@ from tests.conftest import start_service
 from tests.constants import HAPPY, SAD
 
 
-def test_the_key_kinds_examples() -> None:
+def test_the_key_kinds_examples_and_each_settings_description_names_its_scopes() -> None:
     assert doctest.testmod(access).failed == 0
+    for kind, scopes in access.KINDS.items():
+        description = Settings.model_fields[access.SETTING[kind]].description or ""
+        named = {scope for scope in access.SCOPES if f"`{scope}`" in description}
+        assert named == set(scopes), (kind, named)
 
 
 def test_scopes_401_without_key_403_with_the_wrong_scope(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
