@@ -34,6 +34,8 @@ blind11      an eleventh, by an eleventh author (twelfth round), reserved the   
              same way; first run with blind8-10 for docs/detection_unseen.md       (held out)
 blind12      a twelfth, by a twelfth author (thirteenth round), reserved the       reserved
              same way; never run yet: the exam of the next change                  (held out)
+blind13      a thirteenth, by a thirteenth author (eighteenth round), reserved     reserved
+             the same way; never run yet: the exam of the change after it          (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

@@ -1,5 +1,5 @@
 """The held-out families, seen through a thin adapter: ``model/families/blind.py`` and ``blind2.py`` to
-``blind12.py`` were each written from a plain description, by twelve authors none of whom had read
+``blind13.py`` were each written from a plain description, by thirteen authors none of whom had read
 :mod:`model.synthetic`, the detector or another's family. They are the benchmark's headline and are
 never trained, tuned or calibrated on; this adapter only copies their streams into
 :class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
@@ -8,10 +8,11 @@ never trained, tuned or calibrated on; this adapter only copies their streams in
 waits to be the exam of a change to the detector, and is run only when named (docs/detection_method.md
 counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was not shipped, ``blind10`` the
 return test, which was; with ``blind11`` they then measured the shipped design once more, on a page of
-their own (docs/detection_unseen.md). ``blind12``, written in the thirteenth round, has never been run.
+their own (docs/detection_unseen.md). ``blind12``, written in the thirteenth round, and ``blind13``, written in
+the eighteenth, have never been run.
 
 >>> NAMES, RESERVED
-(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12'))
+(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13'))
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from model.families.base import Stream
 
 NAMES: tuple[str, ...] = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
-RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12")
+RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13")
 NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
