@@ -98,6 +98,7 @@ def test_without_a_session_every_page_sends_the_browser_to_sign_in(http: httpx.C
     assert http.post("/ui/alerts/evt_0/resolve", data={"verdict": "confirmed"}).status_code == 303
     page = http.get("/ui/sign-in?next=/ui")
     assert page.status_code == 200 and 'type="password"' in page.text
+    assert "EMODRIFT_REVIEWER_API_KEYS" in page.text, "the page says which keys open it"
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
 
