@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     # --- the /ui page ----------------------------------------------------------------------------
     ui_session_secret: SecretStr | None = Field(
         None, min_length=16, description="signs the /ui session cookies (any string, 32+ random bytes); unset: derived from "
-        "the admin keys, so every replica agrees and changing the keys signs everyone out")
+        "the reviewer and admin keys, so every replica agrees and changing them signs everyone out")
     ui_session_seconds: int = Field(8 * 3600, ge=60, description="how long a /ui sign-in lasts")
 
     # --- timelines export (`emodrift timelines export`, docs/timelines.md) ------------------------

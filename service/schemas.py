@@ -225,7 +225,7 @@ class Alert(BaseModel):
         "threshold for confirm_posts posts in a row; evidence: the CUSUM of the drift score; share: the CUSUMs of "
         "the user's negative share. Null on drift.ended and on alerts raised before it existed")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
-                               "/ui/alerts/{id} (sign-in with an admin key); absent on alerts raised before it existed")
+                               "/ui/alerts/{id} (sign-in with a reviewer or admin key); absent on alerts raised before it existed")
     status: Status
     created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
     backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
