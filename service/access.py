@@ -76,5 +76,6 @@ def keys_with(settings: Settings, scope: Scope) -> list[str]:
     return [key for kind, scopes in KINDS.items() if scope in scopes for key in _keys(settings, kind)]
 
 
-def kinds_with(scope: Scope) -> list[Kind]:
-    return [kind for kind, scopes in KINDS.items() if scope in scopes]
+def kinds_with(*scopes: str) -> list[Kind]:
+    """The kinds of key that hold every one of ``scopes`` (all kinds when none is named)."""
+    return [kind for kind, held in KINDS.items() if set(scopes) <= set(held)]

@@ -226,13 +226,13 @@ def route_scopes() -> list[tuple[str, str, tuple[str, ...]]]:
     for path, operations in create_app(Settings()).openapi()["paths"].items():
         for method, operation in operations.items():
             requirements = operation.get("security") or [{}]
-            scopes = sorted({s for s in next(iter(requirements[0].values()), [])}, key=access.SCOPES.index)
+            scopes = sorted(set(next(iter(requirements[0].values()), [])), key=access.SCOPES.index)
             rows.append((method.upper(), path, tuple(scopes)))
     return rows
 
 
 def access_markdown() -> str:
-    out = [HEADER.format(what="access", source="service/access.py and the routes' scope checks"),
+    out = [HEADER.format(what="access", source="service/access.py and the OpenAPI schema's security requirements"),
            "# API keys and what each may do\n\n",
            "Once any key is configured, every route below that names a scope needs a key whose kind holds it "
            "(`Authorization: Bearer <key>` or `X-API-Key`): 401 `unauthorized` without a valid key, 403 "
@@ -244,9 +244,8 @@ def access_markdown() -> str:
         out.append(f"| {kind} | `{access.env_name(kind)}` | {', '.join(f'`{s}`' for s in scopes)} |\n")
     out.append("\n| route | scopes | keys that may call it |\n|---|---|---|\n")
     for method, path, needs in route_scopes():
-        kinds = [kind for kind, held in access.KINDS.items() if set(needs) <= set(held)]
         out.append(f"| `{method} {path}` | {', '.join(f'`{s}`' for s in needs) or 'none'} | "
-                   f"{', '.join(kinds) if needs else 'anyone'} |\n")
+                   f"{', '.join(access.kinds_with(*needs)) if needs else 'anyone'} |\n")
     return "".join(out)
 
 

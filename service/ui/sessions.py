@@ -75,13 +75,12 @@ class SessionCodec:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionCodec:
+        keys = access.keys_with(settings, "review")
         if settings.ui_session_secret is not None:
             secret = settings.ui_session_secret.get_secret_value().encode()
         else:
-            keys = "\0".join(sorted(access.keys_with(settings, "review"))).encode()
-            secret = hashlib.sha256(b"emodrift /ui session secret\0" + keys).digest()
-        return cls(secret, keys=access.keys_with(settings, "review"), open_mode=not access.configured(settings),
-                   lifetime=settings.ui_session_seconds)
+            secret = hashlib.sha256(b"emodrift /ui session secret\0" + "\0".join(sorted(keys)).encode()).digest()
+        return cls(secret, keys=keys, open_mode=not access.configured(settings), lifetime=settings.ui_session_seconds)
 
     def _mac(self, purpose: bytes, data: bytes) -> bytes:
         return hmac.new(self._secret, purpose + b":" + data, hashlib.sha256).digest()
