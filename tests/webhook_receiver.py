@@ -38,6 +38,7 @@ class Received:
     status: int  # what we answered
     verified: bool
     at: float  # time.monotonic()
+    wall: float = field(default_factory=time.time)  # to compare with a lease kept in Redis as epoch seconds
 
     def json(self) -> dict[str, Any]:
         return json.loads(self.body)
