@@ -34,7 +34,11 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   once the recent share is back within one reference sd of the user's level. With ``share2_threshold``
   a second two-sided CUSUM of the same standardised share runs beside it with another slack
   (``share2_slack``): one slack is optimal for one size of shift, a bank of two approximates a
-  generalised likelihood ratio test, for which the size is unknown (docs/detection_rules.md).
+  generalised likelihood ratio test, for which the size is unknown (docs/detection_rules.md). With
+  ``share_serial`` the CUSUMs read each user's serial correlation: a mood that carries from post to post
+  makes a run of like posts less evidence than as many independent ones, so the standardised share is
+  divided by ``sqrt((1 + rho) / (1 - rho))``, the variance inflation of a sum of posts whose lag-1
+  autocorrelation is ``rho`` (:meth:`DriftDetector._serial_rho`).
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
 came before). An episode ends (``drift.ended``) in one of these ways, kept in ``resolution``:
@@ -126,6 +130,7 @@ SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this muc
 SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
 SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst posted at once still counts a little)
+SERIAL_RHO_MAX = 0.8       # share_serial: the most serial correlation a user's share is read with
 # The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
 # many episode posts apart, and at least RETURN_MIN_BACK posts must follow one (a few good posts are no return).
 RETURN_STEP = 5
@@ -221,6 +226,8 @@ class DetectorConfig:
     # back at the user's old level: the log-likelihood ratio (nats) of "back since some post after the alarm"
     # against "still where the alarm's run put it" must reach this (docs/detection_rules.md); 0: off.
     share_return_nats: float = 0.0
+    # The share CUSUMs discount each user's serial correlation of the share (see the module docstring).
+    share_serial: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -273,6 +280,8 @@ class DriftDetector:
     sh_down2: float = 0.0
     sh_run2: int = 0
     sh_recent: float = 0.0
+    sh_last: float = 0.0  # share_serial: the previous post's share, and the running mean of squared
+    sh_d2: float = 0.0    # differences of consecutive shares (kept through a new baseline: a trait, not a level)
     sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
     sh_ep_var: float = 0.0
@@ -487,17 +496,28 @@ class DriftDetector:
         cfg = self.config
         z = self._share_z(share)
         young = self._young_slack()
+        rho = self._serial_rho()
+        evidence = z / math.sqrt((1.0 + rho) / (1.0 - rho)) if rho else z
         self.sh_up, self.sh_down, self.sh_run = _cusum_step(
-            (self.sh_up, self.sh_down, self.sh_run), weight * z, weight * (cfg.share_slack + young))
+            (self.sh_up, self.sh_down, self.sh_run), weight * evidence, weight * (cfg.share_slack + young))
         fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
-                (self.sh_up2, self.sh_down2, self.sh_run2), weight * z, weight * (cfg.share2_slack + young))
+                (self.sh_up2, self.sh_down2, self.sh_run2), weight * evidence, weight * (cfg.share2_slack + young))
             fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
                               and self.sh_run2 >= SHARE_MIN_RUN)
         if cfg.share_return_nats > 0:
             self._track_runs(z)
         return fires
+
+    def _serial_rho(self) -> float:
+        """The user's lag-1 autocorrelation of the share (``share_serial``; else 0), from
+        ``E[(x_t - x_t-1)^2] = 2 var (1 - rho)``: a change of level moves one difference, not the rest, so
+        the estimate does not climb while a change goes on (a lag-1 covariance would). Clamped to
+        0..SERIAL_RHO_MAX: a negative one would make posts more evidence than independent ones."""
+        if not self.config.share_serial or self.sh_n < 2 or self.sh_var <= 0:
+            return 0.0
+        return min(max(1.0 - self.sh_d2 / (2.0 * self.sh_var), 0.0), SERIAL_RHO_MAX)
 
     def _share_z(self, share: float) -> float:
         """The share standardised against the user's reference, capped: one post far off is a dip, not a change."""
@@ -574,7 +594,13 @@ class DriftDetector:
 
     def _learn_share(self, share: float, weight: float = 1.0) -> None:
         """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA), each
-        post counted with its weight (all 1: the plain running mean)."""
+        post counted with its weight (all 1: the plain running mean). With ``share_serial``, the squared
+        difference from the previous post's share too, forgetting as the mean does."""
+        if self.config.share_serial:
+            if self.sh_n:
+                step = share - self.sh_last
+                self.sh_d2 = round(self.sh_d2 + max(1.0 / self.sh_n, SHARE_ALPHA) * (step * step - self.sh_d2), 6)
+            self.sh_last = round(share, 6)
         self.sh_n += 1
         self.sh_w = round(self.sh_w + weight, 4)
         alpha = max(weight / self.sh_w, SHARE_ALPHA * weight)
