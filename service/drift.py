@@ -513,8 +513,9 @@ class DriftDetector:
     def _serial_rho(self) -> float:
         """The user's lag-1 autocorrelation of the share (``share_serial``; else 0), from
         ``E[(x_t - x_t-1)^2] = 2 var (1 - rho)``: a change of level moves one difference, not the rest, so
-        the estimate does not climb while a change goes on (a lag-1 covariance would). Clamped to
-        0..SERIAL_RHO_MAX: a negative one would make posts more evidence than independent ones."""
+        the differences do not climb while a change goes on (a lag-1 covariance would); the reference
+        variance does, slowly, as the reference learns the change. Clamped to 0..SERIAL_RHO_MAX: a negative
+        one would make posts more evidence than independent ones."""
         if not self.config.share_serial or self.sh_n < 2 or self.sh_var <= 0:
             return 0.0
         return min(max(1.0 - self.sh_d2 / (2.0 * self.sh_var), 0.0), SERIAL_RHO_MAX)

@@ -175,3 +175,60 @@ def test_the_second_cusums_state_round_trips_and_an_older_state_loads() -> None:
     for x in noisy(4, (0.2, 50), (0.3, 10)):
         plain.update(0.05, x)
     assert not {"sh_up2", "sh_down2", "sh_run2"} & set(plain.to_dict())
+
+
+# --- share_serial: each user's serial correlation of the share --------------------------------------
+SERIAL = replace(SHARE, share_serial=True)
+
+
+def moody(seed: int, rho: float, posts: int, mean: float = 0.3, sd: float = 0.12,
+          shift: tuple[int, float] | None = None) -> list[float]:
+    """Shares whose mood carries from post to post: AR(1) with lag-1 autocorrelation ``rho`` around
+    ``mean`` (plus ``shift[1]`` from post ``shift[0]`` on)."""
+    rng = np.random.default_rng(seed)
+    x, out = 0.0, []
+    for i in range(posts):
+        x = rho * x + np.sqrt(1 - rho * rho) * sd * rng.standard_normal()
+        level = mean + (shift[1] if shift and i >= shift[0] else 0.0)
+        out.append(float(np.clip(level + x, 0, 1)))
+    return out
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.6])
+def test_the_serial_correlation_is_learnt_from_consecutive_differences(rho: float) -> None:
+    detector = DriftDetector(replace(SERIAL, share_threshold=1e9))  # learns, never fires
+    for x in moody(7, rho, 3000):
+        detector.update(0.05, x)
+    assert detector._serial_rho() == pytest.approx(rho, abs=0.08)
+    off = DriftDetector(replace(SHARE, share_threshold=1e9))
+    for x in moody(7, rho, 300):
+        off.update(0.05, x)
+    assert off._serial_rho() == 0.0 and not {"sh_last", "sh_d2"} & set(off.to_dict())  # off: nothing stored
+
+
+def test_moods_that_carry_over_raise_fewer_false_alarms_and_changes_are_still_found() -> None:
+    off, on = replace(SHARE, share_threshold=7.0), replace(SERIAL, share_threshold=7.0)  # low: alarms to count
+
+    def alarmed(cfg: DetectorConfig, rho: float, shift: tuple[int, float] | None = None) -> int:
+        return sum(any(e == "drift.started" and (shift is None or i >= shift[0]) for i, e, _ in
+                       run(moody(seed, rho, 400, shift=shift), cfg)) for seed in range(100))
+    # users who never change, whose moods carry over (rho 0.5): the correction removes most of their alarms
+    assert alarmed(off, 0.5) >= 80 and alarmed(on, 0.5) <= 0.5 * alarmed(off, 0.5)
+    # independent posts: a young reference's estimate is noisy, so it costs a little there (what the
+    # calibrated threshold gives back), and a lasting rise of 0.4 sd is found nearly as often
+    assert alarmed(on, 0.0) <= alarmed(off, 0.0)
+    assert alarmed(on, 0.0, (200, 0.05)) >= alarmed(off, 0.0, (200, 0.05)) - 5
+    # a lasting rise of 0.08 (0.67 sd) in moody users is still found in most of them
+    assert alarmed(on, 0.5, (200, 0.08)) >= 60
+
+
+def test_the_serial_state_round_trips_and_outlives_a_new_baseline() -> None:
+    detector = DriftDetector(SERIAL)
+    events = [detector.update(0.05, x) for x in moody(3, 0.3, 120, shift=(60, 0.4))]
+    assert "drift.started" in events
+    while detector.resolution != "new_baseline":
+        detector.update(0.05, 0.7)
+    assert detector.sh_d2 > 0  # a trait of the user, not of the old level: kept
+    state = detector.to_dict()
+    assert {"sh_last", "sh_d2"} <= set(state)
+    assert DriftDetector.from_dict(SERIAL, state) == detector
