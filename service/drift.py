@@ -647,5 +647,5 @@ STATE_FIELDS = tuple(f.name for f in fields(DriftDetector)
                      if f.name not in ("config", "restart_model", "level", "crossed", "raised_by"))
 _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
              if f.name in ("resolution", "ended_by", "baseline_since", "cal_peak", "streak", "cooldown_left",
-                           "episode_started_at", "episodes") or f.name.startswith("sh_")}
+                           "episode_started_at", "episodes", "cusum") or f.name.startswith("sh_")}
 _OPTIONAL["fast_ys"] = []

@@ -133,8 +133,9 @@ class UserState:
             "baseline": [round(p, 6) for p in self.baseline],
             "recent": [round(p, 6) for p in self.recent],
             "detector": self.detector,
-            "model_resets": self.model_resets,
         }
+        if self.model_resets:  # absent at 0 (decode's default): every byte counts under the 1 KiB bar
+            meta["model_resets"] = self.model_resets
         if self.shadow is not None:  # absent, not null: a record without a shadow stays as it was
             meta["shadow"] = self.shadow
         return meta

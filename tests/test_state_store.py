@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from service import keys, timeline_codec
 from service.embedded_redis import EmbeddedRedis
 from service.errors import StoreUnavailable
-from service.state_store import StateStore, UserState
+from service.state_store import StateStore, UserState, encode_record
 from tests.conftest import recorded_posts
 
 
@@ -165,9 +165,12 @@ def test_a_newer_mark_survives_the_sweep(redis_server: EmbeddedRedis, redis_clie
 def test_meta_holds_every_field_but_version_and_vectors() -> None:
     names = {f.name for f in dataclasses.fields(UserState)} - {"version", "h", "c"}
     state = _state()
-    assert set(state.meta()) == names - {"shadow"}  # absent until a shadow model has run for the user
-    state.shadow = {"model": "temporal:3"}
+    # absent until a shadow model has run for the user, and until a state was ever reset (decode's 0)
+    assert set(state.meta()) == names - {"shadow", "model_resets"}
+    assert UserState.from_record(encode_record(1, state.h, state.c, state.meta())).model_resets == 0
+    state.shadow, state.model_resets = {"model": "temporal:3"}, 2
     assert set(state.meta()) == names
+    assert UserState.from_record(encode_record(1, state.h, state.c, state.meta())).model_resets == 2
 
 
 def test_a_late_relay_trims_only_what_it_read_and_a_sweeper_frees_only_its_own_lock(
