@@ -60,11 +60,12 @@ RECOVERY_POSTS = 10
 # "recovered" only when the recent share is nearer the pre-change level than the episode's, and a new
 # baseline's reference starts from the posts since the alarm, and at the re-baseline post an episode whose
 # share is back at the old level ends as "recovered" (the return test at 5 nats: the value at which each
-# training family's persistent changes kept under 3% wrongly recovered). Weighing posts by their gap
-# (share_tau) lost recall: left off.
+# training family's persistent changes kept under 3% wrongly recovered), and the share CUSUMs discount each
+# user's serial correlation (moods that carry from post to post; chosen by blind12's exam, the nineteenth
+# round). Weighing posts by their gap (share_tau) lost recall: left off.
 SHARE_RULE = {"share_faceless": True, "share_uncertainty": 0.5, "share_back_nearer": True,
               "share_back_sd": 1.0, "share_tau": 0.0, "share2_slack": 0.1, "share_rebaseline_seed": True,
-              "share_return_nats": 5.0}
+              "share_return_nats": 5.0, "share_serial": True}
 # The share bank (docs/detection_rules.md, "A bank of share CUSUMs"): a second CUSUM with slack 0.1 (tuned to a
 # shift of ~0.2 reference sd, the first one's 0.25 to ~0.5) at this ratio of the first one's threshold: the
 # ratio at which each alone raised the same false alarms on the training families' no-change users (an

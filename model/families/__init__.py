@@ -33,9 +33,9 @@ blind10      a tenth, by a tenth author, reserved the same way; the exam of the 
 blind11      an eleventh, by an eleventh author (twelfth round), reserved the      reserved
              same way; first run with blind8-10 for docs/detection_unseen.md       (held out)
 blind12      a twelfth, by a twelfth author (thirteenth round), reserved the       reserved
-             same way; never run yet: the exam of the next change                  (held out)
+             same way; the exam of the nineteenth round's serial correction        (held out)
 blind13      a thirteenth, by a thirteenth author (eighteenth round), reserved     reserved
-             the same way; never run yet: the exam of the change after it          (held out)
+             the same way; never run yet: the exam of the next change              (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
