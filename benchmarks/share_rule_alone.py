@@ -8,7 +8,8 @@ signal. Here the fast and evidence rules are off (the LSTM plays no part) and ev
 threshold is bisected to the same rate on a family's no-change users as the classic's, so what is left
 is the rule's own speed and reach. The variants switch one ingredient at a time: the bank's second
 CUSUM, the young reference's extra slack (``share_uncertainty``), the serial-correlation correction
-(``share_serial``), the sd floor, the z cap, the run of posts; "classic-like" switches them all, and must match the classic (the harness's own check).
+(``share_serial``), the sd floor, the z cap, the run of posts; "classic-like" switches them all, and must
+match the classic (the harness's own check).
 Training families only, seed ``SEED`` (neither the benchmark's nor the calibration's).
 """
 
