@@ -22,6 +22,7 @@ service.calibration.CalibrationMissing: the temporal model's manifest has no det
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -81,6 +82,16 @@ def describe(manifest: dict[str, Any], operator: dict[str, Any]) -> dict[str, An
     section = manifest.get("detector", {})
     return {"from_manifest": sorted(k for k in section if k in _KNOWN and k not in operator),
             "overridden": sorted(operator), "calibrated_with": section.get("calibrated_with")}
+
+
+def learned_under(tag: str, config: DetectorConfig) -> str:
+    """The live calibration's name, in its Redis keys and its exports: the temporal model's tag and a digest
+    of the detector configuration its levels are read against (the manifest's calibration under the
+    operator's overrides). A model recalibrated in place, or an overridden setting, starts afresh: counts
+    taken against other thresholds are another scale, as another model's are."""
+    values: dict[str, Any] = {f.name: getattr(config, f.name) for f in fields(DetectorConfig) if f.name != "profile"}
+    values["profile"] = config.profile_id
+    return f"{tag}@{hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]}"
 
 
 # --- live calibration: the thresholds follow the platform's traffic --------------------------------
@@ -432,7 +443,8 @@ class LiveCalibration:
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
-        return {"enabled": self.enabled, "frozen": self.frozen, "target_false_alarms_per_1000": self.target,
+        return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen,
+                "target_false_alarms_per_1000": self.target,
                 "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
                 "bounds": [MIN_SCALE, MAX_SCALE],
                 "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": x.posts,
@@ -469,8 +481,8 @@ def import_state(client: Any, data: dict[str, Any], model: str) -> int:
     if data.get("format") != "emodrift-live-calibration/1":
         raise CalibrationImportError("not an `emodrift calibration export` file (format emodrift-live-calibration/1)")
     if data.get("model") != model:
-        raise CalibrationImportError(f"the export is of {data.get('model')}, the served model is {model}: "
-                                     "another model's scores are another scale")
+        raise CalibrationImportError(f"the export is of {data.get('model')}, the served calibration is {model}: "
+                                     "another model's scores, or another calibration's thresholds, are another scale")
     counts = {int(g): {str(k): int(v) for k, v in fields_.items()} for g, fields_ in data.get("counts", {}).items()}
     generation = int(data.get("generation", max(counts, default=0)))
     scales = data.get("scales")

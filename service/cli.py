@@ -195,13 +195,20 @@ def _calibration(args: argparse.Namespace) -> int:
     import redis
 
     from service import calibration, model_repository
+    from service.drift import ScoreProfile
 
     settings = get_settings()
     if not settings.redis_url:
         print("emodrift: set EMODRIFT_REDIS_URL to the service's Redis", file=sys.stderr)
         return 2
-    model = args.model or model_repository.load(settings.model_repository, settings.temporal_model,
-                                                settings.temporal_model_version).tag
+    model = args.model
+    if model is None:  # the served model's, under its calibration and this environment's overrides
+        artifact = model_repository.load(settings.model_repository, settings.temporal_model,
+                                         settings.temporal_model_version)
+        entry = artifact.manifest.get("score_profile")
+        config = calibration.detector_config(artifact.manifest, calibration.overrides(settings),
+                                             ScoreProfile.from_manifest(entry) if entry else None)
+        model = calibration.learned_under(artifact.tag, config)
     client = redis.Redis.from_url(settings.redis_url)
     try:
         if args.action == "export":
@@ -249,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibration", help="export or import the live calibration (EMODRIFT_REDIS_URL's Redis)")
     cal.add_argument("action", choices=("export", "import"))
     cal.add_argument("file", nargs="?", default="-", help="JSON file (default: stdout / stdin)")
-    cal.add_argument("--model", default=None, help="temporal model tag (default: the one the settings serve)")
+    cal.add_argument("--model", default=None,
+                     help="the calibration's name, GET /v1/model's live_calibration.name (default: the served one's)")
     cal.set_defaults(func=_calibration)
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=_version)

@@ -200,8 +200,9 @@ def ui_signed_out(nonce: str) -> str:
 
 # --- live calibration ---------------------------------------------------------------------------
 # The population's statistics by user age (service/calibration.py), shared by every replica: one slot
-# of their own, so the rotation script touches them together. Per temporal model: another model's
-# scores are another scale.
+# of their own, so the rotation script touches them together. Per calibration (``model`` below is
+# calibration.learned_under's name: the temporal model's tag and its detector configuration's digest):
+# another model's scores are another scale, and so are another calibration's thresholds.
 CALIBRATION = f"{PREFIX}:{{cal}}"
 
 

@@ -89,7 +89,8 @@ class Pipeline:
         self.event_context = transition.EventContext(temporal, self.model_versions, settings.evidence_posts,
                                                      settings.public_url)
         # the thresholds by user age, learned from the population's traffic (lifespan runs its sync task)
-        self.live = calibration.LiveCalibration(store.redis, temporal.artifact.tag, settings)
+        self.live = calibration.LiveCalibration(
+            store.redis, calibration.learned_under(temporal.artifact.tag, self.detector_config), settings)
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,11 +22,11 @@ import pytest
 import redis
 
 from model import families
-from service import calibration, keys
+from service import calibration, keys, model_repository
 from service.calibration import LEVELS, Bucket, LiveCalibration, feedback, level_index, solve_scale
 from service.cli import main as cli_main
 from service.config import Settings
-from service.drift import DetectorConfig, DriftDetector
+from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.emotions import LABELS
 
 from tests.conftest import start_service
@@ -74,6 +75,8 @@ def test_out_of_family_false_alarm_rate_lands_near_the_target(redis_server) -> N
             _post_all(http, _items(warm, "warm"))
             time.sleep(1.0)  # a sync or more
             live = http.get("/v1/model").json()["live_calibration"]
+            assert live["name"] == _served_name()  # the counts below are this calibration's
+            assert client.exists(keys.calibration_scales(live["name"]))
             learned = [b for b in live["buckets"] if b["source"] == "live"]
             assert len(learned) >= 4 and min(b["scale"] for b in learned) < 1.0, live
             fresh = families.make_streams("sessions", 72_000, "none", 60, 1500)
@@ -162,6 +165,14 @@ def test_a_young_bucket_borrows_an_older_learned_scale_and_only_upwards() -> Non
     assert all(b.scale == 1.0 and b.source == "manifest" for i, b in enumerate(buckets) if i != old)
 
 
+def _served_name() -> str:
+    """The served model's live calibration, as GET /v1/model names it (no operator overrides)."""
+    artifact = model_repository.load(Path("model_repository"), "temporal")
+    entry = artifact.manifest["score_profile"]
+    return calibration.learned_under(artifact.tag, calibration.detector_config(
+        artifact.manifest, {}, ScoreProfile.from_manifest(entry)))
+
+
 def _settings(**kw) -> Settings:
     return Settings(target_false_alarms_per_1000=0.5, calibration_min_posts=1000, **kw)
 
@@ -172,7 +183,7 @@ def test_replicas_share_one_calibration_and_an_operator_can_freeze_export_and_im
 
     import redis.asyncio as aioredis
 
-    model = "temporal:4"
+    model = _served_name()  # the CLI's default below
 
     async def scenario() -> tuple[list[float], list[float], list[float]]:
         clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(3)]
@@ -204,16 +215,34 @@ def test_replicas_share_one_calibration_and_an_operator_can_freeze_export_and_im
     get_settings.cache_clear()
     try:
         path = tmp_path / "calibration.json"
-        assert cli_main(["calibration", "export", str(path), "--model", model]) == 0
+        assert cli_main(["calibration", "export", str(path)]) == 0
         exported = json.loads(path.read_text())
+        assert exported["model"] == model
         assert exported["scales"]["buckets"][calibration.bucket_label(bucket)]["scale"] == a[bucket]
         redis_client.flushall()
         assert cli_main(["calibration", "import", str(path), "--model", model]) == 0
         assert calibration.export_state(redis_client, model)["counts"] == exported["counts"]
         assert cli_main(["calibration", "import", str(path), "--model", "temporal:3"]) == 2
         assert "another model's scores" in capsys.readouterr().err
+        recalibrated = model.split("@")[0] + "@0123456789"  # the same model, recalibrated in place
+        assert cli_main(["calibration", "import", str(path), "--model", recalibrated]) == 2
+        assert "another calibration's thresholds" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
     served = LiveCalibration(None, model, _settings(calibration_frozen=True))
     served._apply_stored(redis_client.get(keys.calibration_scales(model)))
     assert served.scales == a and served.buckets[bucket].source == "imported"
+
+
+def test_a_recalibrated_model_or_an_overridden_setting_is_another_calibration() -> None:
+    """Live counts are levels read against the thresholds: a model recalibrated in place (as temporal:4 was
+    in issue 12's nineteenth round) or an operator's override must not inherit the old counts."""
+    base = DetectorConfig(threshold=0.97, cusum_threshold=337.7, share_threshold=13.0)
+    name = calibration.learned_under("temporal:4", base)
+    assert name.startswith("temporal:4@") and name == calibration.learned_under("temporal:4", DetectorConfig(
+        threshold=0.97, cusum_threshold=337.7, share_threshold=13.0))
+    others = {calibration.learned_under("temporal:4", replace(base, share_threshold=14.0)),
+              calibration.learned_under("temporal:4", replace(base, share_serial=True)),
+              calibration.learned_under("temporal:4", replace(base, rebaseline_posts=60)),
+              calibration.learned_under("temporal:3", base)}
+    assert name not in others and len(others) == 4
