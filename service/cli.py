@@ -205,9 +205,8 @@ def _calibration(args: argparse.Namespace) -> int:
     if model is None:  # the served model's, under its calibration and this environment's overrides
         artifact = model_repository.load(settings.model_repository, settings.temporal_model,
                                          settings.temporal_model_version)
-        entry = artifact.manifest.get("score_profile")
         config = calibration.detector_config(artifact.manifest, calibration.overrides(settings),
-                                             ScoreProfile.from_manifest(entry) if entry else None)
+                                             ScoreProfile.of(artifact.manifest))
         model = calibration.learned_under(artifact.tag, config)
     client = redis.Redis.from_url(settings.redis_url)
     try:

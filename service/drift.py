@@ -159,6 +159,12 @@ class ScoreProfile:
         """From the temporal manifest's ``score_profile`` (export/score_profile.py writes it)."""
         return cls(str(entry["id"]).rsplit("/", 1)[-1], tuple(map(float, entry["mean"])), tuple(map(float, entry["sd"])))
 
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> "ScoreProfile | None":
+        """A temporal manifest's profile; None for artifacts exported before it existed."""
+        entry = manifest.get("score_profile")
+        return cls.from_manifest(entry) if entry else None
+
     def standardise(self, x: float, index: int) -> float:
         i = min(index, len(self.mean) - 1)
         return (x - self.mean[i]) / max(self.sd[i], PROFILE_SD_FLOOR)

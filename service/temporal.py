@@ -60,8 +60,7 @@ class TemporalModel:
         self.engine = "numpy" if self._numpy is not None else "onnxruntime"
         # What the score does on users who never change, by post count: the evidence rule's scale.
         # Artifacts exported before it existed have none; `python -m export score-profile` adds it.
-        entry = manifest.get("score_profile")
-        self.score_profile = ScoreProfile.from_manifest(entry) if entry else None
+        self.score_profile = ScoreProfile.of(manifest)
         if self.score_profile is None:
             log.warning("%s has no score_profile: the evidence rule reads the raw score, whose climb over a "
                         "new user's first posts raises false alarms", artifact.tag)

@@ -168,9 +168,9 @@ def test_a_young_bucket_borrows_an_older_learned_scale_and_only_upwards() -> Non
 def _served_name() -> str:
     """The served model's live calibration, as GET /v1/model names it (no operator overrides)."""
     artifact = model_repository.load(Path("model_repository"), "temporal")
-    entry = artifact.manifest["score_profile"]
-    return calibration.learned_under(artifact.tag, calibration.detector_config(
-        artifact.manifest, {}, ScoreProfile.from_manifest(entry)))
+    profile = ScoreProfile.of(artifact.manifest)
+    assert profile is not None
+    return calibration.learned_under(artifact.tag, calibration.detector_config(artifact.manifest, {}, profile))
 
 
 def _settings(**kw) -> Settings:
