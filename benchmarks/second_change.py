@@ -14,6 +14,10 @@ of the first change's own posts. The second reading is what perfect re-baselinin
 difference between the two is what re-baselining costs. The change sizes are the observed mean
 negative share before, between and after the changes.
 
+A last table (twentieth round) asks the same of the clairvoyant of ``benchmarks.visibility``, told each
+change's own shift: its first change found, and its second read as a new user's first, at the family's
+published rate. What a detector of the share's shift as good as it could reach with perfect re-baselining.
+
 The published run's streams (seed, size, families and each family's best classic with its calibrated
 knob, from ``docs/detection_families.json``); the service as shipped (the manifest's calibration). The
 harness's check: the service's first and second changes found, stream by stream, against the published
@@ -28,7 +32,7 @@ import time
 import numpy as np
 
 from benchmarks import families as fambench
-from benchmarks import metrics
+from benchmarks import metrics, visibility
 from benchmarks.baselines import BASELINES
 from benchmarks.families import change_case, served_config, service_events
 from benchmarks.published import cli, per_family, served_temporal, write_page
@@ -42,6 +46,8 @@ class Plan:
     per_kind: int
     families: tuple[str, ...]
     workers: int = 2
+    no_change: int = 40  # no-change users (and their length) the clairvoyant is calibrated on
+    no_change_length: int = 2000
 
 
 def found_first(streams: list[Stream], alarms: list[list[int]]) -> list[int]:
@@ -70,6 +76,27 @@ def readings(streams: list[Stream], tails: list[Stream], whole: list[list[int]],
             "second_as_new_user": found_second(tails, tail), "early_as_new_user": early(tails, tail)}
 
 
+def second_as_first(s: Stream) -> Stream:
+    """A two-change stream from its first change on, as a new user posts it, with its second change as that
+    user's one lasting change: the first change's posts are the reference."""
+    tail = s.tail(int(s.start or 0))
+    return dataclasses.replace(tail, start=tail.start2, start2=None)
+
+
+def clairvoyant_found(streams: list[Stream], none: list[Stream], per_1000: float) -> dict[str, list[int]]:
+    """Per stream, whether the clairvoyant of ``benchmarks.visibility`` (told the change's own shift, at
+    ``per_1000`` on ``none`` cut to the same shapes) finds the first change (up to the second, as the bar
+    reads it) and the second read as a new user's first: the most a detector of the share's shift could
+    hope for from perfect re-baselining."""
+    out = {}
+    for key, views in (("first", [s.head(int(s.start2 or s.length) - 1) for s in streams]),
+                       ("second_as_new_user", [second_as_first(s) for s in streams])):
+        table = visibility.thresholds(visibility.calm_segments(none, views), per_1000)
+        alarms = visibility.clairvoyant_alarms(views, table, [visibility.share_shift(v)[2] for v in views])
+        out[key] = found_first(views, alarms)
+    return out
+
+
 def sizes(streams: list[Stream]) -> dict:
     """The median absolute change of the observed mean negative share at the first and at the second change."""
     first, second = [], []
@@ -81,8 +108,8 @@ def sizes(streams: list[Stream]) -> dict:
     return {"first": round(float(np.median(first)), 3), "second": round(float(np.median(second)), 3)}
 
 
-def run_family(job: tuple[Plan, str, str, float]) -> dict:
-    plan, family, best, knob = job
+def run_family(job: tuple[Plan, str, str, float, float]) -> dict:
+    plan, family, best, knob, per_1000 = job
     temporal = served_temporal()
     config = served_config(temporal)
     streams = families.make_streams(family, plan.seed, "two_changes", plan.per_kind)
@@ -90,7 +117,9 @@ def run_family(job: tuple[Plan, str, str, float]) -> dict:
     service = readings(streams, tails, service_events(temporal, streams, config)[0],
                        service_events(temporal, tails, config)[0])
     classic = readings(streams, tails, classic_alarms(best, knob, streams), classic_alarms(best, knob, tails))
-    return {"family": family, "best_classic": best, "service": service, "classic": classic, "sizes": sizes(streams)}
+    none = families.make_streams(family, plan.seed, "none", plan.no_change, plan.no_change_length)
+    return {"family": family, "best_classic": best, "service": service, "classic": classic, "sizes": sizes(streams),
+            "clairvoyant": clairvoyant_found(streams, none, per_1000), "per_1000": per_1000}
 
 
 def summary(r: dict) -> dict:
@@ -112,7 +141,8 @@ def run(plan: Plan, published: dict) -> list[dict]:
     jobs = []
     for name in plan.families:
         best = published["families"][name]["bar"]["best_classic"]
-        jobs.append((plan, name, best, published["families"][name]["detectors"][best]["value"]))
+        detectors = published["families"][name]["detectors"]
+        jobs.append((plan, name, best, detectors[best]["value"], detectors["service"]["no_change"]["false_alarms_per_1000"]))
     return per_family(run_family, jobs, plan.workers)
 
 
@@ -159,16 +189,45 @@ def markdown(results: list[dict], published: dict, plan: Plan, seconds: float) -
                     held[who][k] = held[who].get(k, 0) + v
     if n_held and sum(r["family"] in families.HELD_OUT for r in results) > 1:
         lines.append(_row("held out, pooled", n_held, held["service"], held["classic"], "per family", "–", "–"))
-    return "\n".join(lines + [""])
+    return "\n".join(lines + clairvoyant_section(results) + [""])
+
+
+def clairvoyant_section(results: list[dict]) -> list[str]:
+    lines = ["",
+             "## What a clairvoyant reaches",
+             "",
+             "The clairvoyant of [visibility.md](visibility.md), told each change's own shift in the mean negative "
+             "share (measured on the posts it reads: optimistic, the more so the smaller the change), at the "
+             "family's published rate, calibrated on its no-change users cut to the streams' shapes. *First*: "
+             "the first change, read up to the second as the bar reads it. *Second, as a new user's first*: from "
+             "the first change's first post on, the first change's posts the reference: what perfect "
+             "re-baselining could give a detector of the share's shift as good as it. It bounds detectors of "
+             "that shift only approximately (the share is not Gaussian; the service reads other outputs too).",
+             "",
+             "| family | rate / 1000 | first found | second, as a new user's first | that / first |",
+             "|---|---|---|---|---|"]
+    pooled = {"first": 0, "second_as_new_user": 0, "n": 0}
+    for r in results:
+        found, n = summary(r["clairvoyant"]), len(r["clairvoyant"]["first"])
+        lines.append(f"| {r['family']} | {r['per_1000']:g} | {found['first'] / n:.2f} | "
+                     f"{found['second_as_new_user'] / n:.2f} | {_ratio(found['second_as_new_user'], found['first'])} |")
+        if r["family"] in families.HELD_OUT:
+            pooled = {k: pooled[k] + (n if k == "n" else found[k]) for k in pooled}
+    if sum(r["family"] in families.HELD_OUT for r in results) > 1:
+        n = pooled["n"]
+        lines.append(f"| held out, pooled | per family | {pooled['first'] / n:.2f} | {pooled['second_as_new_user'] / n:.2f} | "
+                     f"{_ratio(pooled['second_as_new_user'], pooled['first'])} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     args, published = cli("python -m benchmarks.second_change", __doc__ or "", argv)
     p = published["plan"]
     plan = Plan(seed=p["seed"], per_kind=p["per_kind"], families=tuple(args.family) or tuple(published["families"]),
-                workers=args.workers)
+                workers=args.workers, no_change=p["no_change"], no_change_length=p["no_change_length"])
     if args.quick:
-        plan = dataclasses.replace(plan, per_kind=8, families=tuple(args.family) or ("sessions", "blind", "blind2"))
+        plan = dataclasses.replace(plan, per_kind=8, no_change=4,
+                                   families=tuple(args.family) or ("sessions", "blind", "blind2"))
     started = time.perf_counter()
     results = run(plan, published)
     write_page(args.out, "second_change", args.quick, markdown(results, published, plan, time.perf_counter() - started))

@@ -138,9 +138,21 @@ def test_the_published_page_is_what_the_code_computes() -> None:
     assert visibility.run_family((plan, "sessions", rate)) == next(
         r for r in published_json["families"] if r["family"] == "sessions")
     full = Plan(**{**published_json["plan"], "families": tuple(published_json["plan"]["families"])})
-    page = visibility.markdown(published_json["families"], runs, full, 0.0)
+    page = visibility.markdown(published_json["families"], runs, full, 0.0, visibility.held_out_pooled_bar())
     assert _untimed(page) == _untimed((DOCS / "visibility.md").read_text())
 
 
 def _untimed(page: str) -> str:
     return re.sub(r"\(\d+ s\)", "", page)
+
+
+def test_meeting_both_checks_asks_half_the_least_recall_within_the_classics_median() -> None:
+    classic = {"best_classic_recall": 0.40, "best_classic_delay": 20.0}
+    # 60 of 100 changes found, at delays 1..60: 20 within the classic's median, 22.5 needed
+    reach = visibility.delay_check_reach(list(range(1, 61)), 100, classic)
+    assert (reach["least_recall"], reach["needed_within"], reach["within"]) == (0.45, 0.225, 0.2)
+    assert reach["median_at_least"] == 23.0  # the 23rd soonest of the 45 a least-recall detector finds
+    faster = visibility.delay_check_reach([d // 2 for d in range(1, 61)], 100, classic)
+    assert faster["median_at_least"] == 11.0 and faster["within"] >= faster["needed_within"]
+    # finding fewer than the least recall, it cannot meet the recall check at all
+    assert visibility.delay_check_reach(list(range(1, 41)), 100, classic)["median_at_least"] is None
