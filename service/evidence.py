@@ -1,17 +1,23 @@
 """Why an alert fired, in terms a person can check: the posts that moved the drift score most and a
-one-line reason ("mostly happy over 40 posts → mostly sad over the last 9").
+one-line reason ("mostly happy over 40 posts → mostly sad over the last 9"), and which of them showed a
+face: a post without one is read from the whole picture, which says much less about a person's mood, so
+a reviewer should know when the evidence rests on such posts.
 
 The pipeline reads the last ``evidence_posts`` posts from the user's timeline when (and only when) an
 alert fires: for each, the post id, how much it moved the drift score, and the CNN's top emotion
-(one character each: the index in ``LABELS``). Keeping them out of the state record keeps it small.
+(one character each: the index in ``LABELS``) and whether a face was found in it. Keeping them out of
+the state record keeps it small.
 
 >>> e = explain("drift.started", before=[0, 0, 0, .7, .1, .1, .1], after=[.1, 0, .1, .1, .6, 0, .1],
 ...             post_ids=["a", "b", "c", "d", "e"], deltas=[0.0, -0.01, 0.2, 0.15, 0.3], labels="33444",
-...             posts_seen=45)
->>> e["reason"]
-'mostly happy over 42 posts → mostly sad over the last 3'
->>> [(p["post_id"], p["score_change"], p["emotion"]) for p in e["top_posts"]]
-[('e', 0.3, 'sad'), ('c', 0.2, 'sad'), ('d', 0.15, 'sad')]
+...             posts_seen=45, faces=[True, True, False, True, True])
+>>> e["reason"], e["posts_with_face"]
+('mostly happy over 42 posts → mostly sad over the last 3', 4)
+>>> [(p["post_id"], p["score_change"], p["emotion"], p["face"]) for p in e["top_posts"]]
+[('e', 0.3, 'sad', True), ('c', 0.2, 'sad', False), ('d', 0.15, 'sad', True)]
+>>> explain("drift.started", [0, 0, 0, .7, .1, .1, .1], [.1, 0, .1, .1, .6, 0, .1], ["a", "b", "c"],
+...         [0.1, 0.2, 0.3], "444", 45, faces=[False, False, True])["reason"]
+'mostly happy over 42 posts → mostly sad over the last 3; a face in only 1 of these 3 posts'
 """
 
 from __future__ import annotations
@@ -50,19 +56,24 @@ def run_length(labels: str, target: int) -> int:
 
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
-            deltas: Sequence[float], labels: str, posts_seen: int) -> dict[str, Any]:
-    """The ``evidence`` block of an alert (see the module docstring)."""
+            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool]) -> dict[str, Any]:
+    """The ``evidence`` block of an alert (see the module docstring); ``faces``: per evidence post,
+    whether a face was found. The reason says so when fewer than half of the posts showed one."""
     after_top = max(range(len(LABELS)), key=lambda i: after[i])
     n = len(post_ids)
     tail = min(n, max(1, run_length(labels[-n:], after_top))) if n else 0
     earlier = max(0, posts_seen - tail)
     # drift.started: the posts that pushed the score up; drift.ended: the ones that brought it down
     sign = 1.0 if event_type == "drift.started" else -1.0
-    rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else ""))
+    face = list(faces[-n:]) if n else []
+    rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else "", face))
     moved = sorted((r for r in rows if sign * r[1] > 0), key=lambda r: -sign * r[1])[:TOP_POSTS]
     when = "over the last" if event_type == "drift.started" else "again over the last"
+    with_face = sum(map(bool, face))
+    few = f"; a face in only {with_face} of these {n} posts" if 2 * with_face < n else ""
     return {
-        "reason": f"{describe(before)} over {earlier} posts → {describe(after)} {when} {tail}",
-        "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)]}
-                      for pid, d, ch in moved],
+        "reason": f"{describe(before)} over {earlier} posts → {describe(after)} {when} {tail}{few}",
+        "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)],
+                       "face": bool(f)} for pid, d, ch, f in moved],
+        "posts_with_face": with_face,
     }

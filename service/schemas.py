@@ -185,12 +185,17 @@ class EvidencePost(BaseModel):
     post_id: str
     score_change: float = Field(..., description="how much this post moved the drift score")
     emotion: str
+    face: bool | None = Field(None, description="whether a face was found in the post (without one the "
+                              "emotion is read from the whole picture); null on alerts raised before it was recorded")
 
 
 class Evidence(BaseModel):
     reason: str = Field(..., description="one line a person can check, e.g. "
-                        "'mostly happy over 40 posts → mostly sad over the last 9'")
+                        "'mostly happy over 40 posts → mostly sad over the last 9'; it adds "
+                        "'a face in only k of these n posts' when fewer than half of the evidence posts showed one")
     top_posts: list[EvidencePost]
+    posts_with_face: int | None = Field(None, description="how many of the posts in `evidence_post_ids` showed a "
+                                        "face; null on alerts raised before it was recorded")
 
 
 class Alert(BaseModel):

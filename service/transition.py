@@ -217,6 +217,7 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
     deltas = [round(b - a, 4) for a, b in zip([0.0] + scores, scores)][-len(posts):]
     post_ids = [p["post_id"] for p in posts]
     labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
+    faces = [bool(p["emotion"].get("face_detected", True)) for p in posts]
     public, valence = context.public_url.rstrip("/"), context.temporal.valence_of
     return {
         "id": event_id,
@@ -234,7 +235,8 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "ended_by": state_ended_by(event_type, state.detector),
         "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
         "evidence_post_ids": post_ids,
-        "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen),
+        "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,
+                            faces),
         "model_versions": dict(context.model_versions),
         "timeline_url": f"{public}/v1/users/{result['user_id']}/timeline.svg",
         "ui_url": f"{public}/ui/alerts/{event_id}",

@@ -237,6 +237,33 @@ def test_alert_explains_itself(client: httpx.Client) -> None:
     assert changes == sorted(changes, reverse=True) and changes[0] > 0
     assert {p["emotion"] for p in evidence["top_posts"]} == {"sad"}
     assert not math.isnan(alert["score"])
+    # every observation here claimed a face
+    assert evidence["posts_with_face"] == len(alert["evidence_post_ids"])
+    assert all(p["face"] is True for p in evidence["top_posts"])
+
+
+def test_an_alert_resting_on_faceless_posts_says_so(client: httpx.Client) -> None:
+    """A user who stops posting faces: the share still moves (the classifier reads the whole picture), and
+    a reviewer must see that the evidence had no faces."""
+    happy = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+    sad = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+    alert = None
+    for i in range(80):
+        faceless = i >= 40
+        body = client.post("/v1/users/noface/observations",
+                           json={"post_id": f"n{i}", "probabilities": sad if faceless else happy,
+                                 "face_detected": not faceless}).json()
+        if body["alert"]:
+            alert = body["alert"]
+            break
+    assert alert is not None
+    evidence, ids = alert["evidence"], alert["evidence_post_ids"]
+    faced = sum(int(pid[1:]) < 40 for pid in ids)
+    assert evidence["posts_with_face"] == faced < len(ids) / 2
+    assert evidence["reason"].endswith(f"; a face in only {faced} of these {len(ids)} posts")
+    assert evidence["top_posts"] and all(p["face"] is (int(p["post_id"][1:]) < 40) for p in evidence["top_posts"])
+    # the alert as listed and read back carries the same
+    assert client.get(f"/v1/alerts/{alert['id']}").json()["evidence"] == evidence
 
 
 def test_the_service_ships_the_committed_benchmarks_calibration():
