@@ -38,7 +38,14 @@ false-alarm rate, ``python -m benchmarks.calibrate``; the values live in the tem
   ``share_serial`` the CUSUMs read each user's serial correlation: a mood that carries from post to post
   makes a run of like posts less evidence than as many independent ones, so the standardised share is
   divided by ``sqrt((1 + rho) / (1 - rho))``, the variance inflation of a sum of posts whose lag-1
-  autocorrelation is ``rho`` (:meth:`DriftDetector._serial_rho`).
+  autocorrelation is ``rho`` (:meth:`DriftDetector._serial_rho`). With ``share_anchor_posts`` each side
+  of the bank's first CUSUM, once the reference has that many posts, reads the share against the
+  reference mean as it was when that side's run began: the reference goes on learning every post, so by
+  the time a change has built up a run it has learnt part of the change (after m posts of a change at
+  age n, m / (n + m) of it while young), and the CUSUM would measure the change against a level that has
+  moved toward it. The second CUSUM, whose small slack keeps runs going for long without a change, is
+  left to the moving reference: anchored, a mood that wanders slowly kept its runs going until they
+  alarmed (docs/detection_rules.md, twentieth round).
 
 After ``drift.started`` the evidence restarts at 0 and the reference is frozen (so "normal" stays what
 came before). An episode ends (``drift.ended``) in one of these ways, kept in ``resolution``:
@@ -185,11 +192,14 @@ def _check_inputs(score: float, negative_share: float | None, scale: float, gap:
         raise ValueError(f"gap must be >= 0 seconds, got {gap!r}")
 
 
-def _cusum_step(state: tuple[float, float, int], z: float, slack: float) -> tuple[float, float, int]:
-    """A two-sided CUSUM's (up, down, run) after one standardised change ``z`` (run: consecutive posts
-    with either side above 0)."""
+def _cusum_step(state: tuple[float, float, int], z: float, slack: float,
+                z_down: float | None = None) -> tuple[float, float, int]:
+    """A two-sided CUSUM's (up, down, run) after one standardised change ``z`` (``z_down`` for the down
+    side when the sides read the share against different levels; run: consecutive posts with either side
+    above 0)."""
     up, down, run = state
-    up, down = round(max(0.0, up + z - slack), 4), round(max(0.0, down - z - slack), 4)
+    down_z = z if z_down is None else z_down
+    up, down = round(max(0.0, up + z - slack), 4), round(max(0.0, down - down_z - slack), 4)
     return up, down, run + 1 if max(up, down) > 0 else 0
 
 
@@ -234,6 +244,9 @@ class DetectorConfig:
     share_return_nats: float = 0.0
     # The share CUSUMs discount each user's serial correlation of the share (see the module docstring).
     share_serial: bool = False
+    # From this many reference posts on, each side of the first share CUSUM reads the share against the
+    # reference as it was when that side's run began (see the module docstring); 0: off.
+    share_anchor_posts: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -244,6 +257,8 @@ class DetectorConfig:
             raise ValueError("cooldown_posts and rebaseline_posts must be >= 0")
         if self.share_tau < 0 or self.share_back_sd <= 0 or self.share_uncertainty < 0 or self.share_return_nats < 0:
             raise ValueError("need share_tau >= 0, share_back_sd > 0, share_uncertainty >= 0 and share_return_nats >= 0")
+        if self.share_anchor_posts < 0:
+            raise ValueError("need share_anchor_posts >= 0")
         if min(self.cusum_threshold, self.cusum_slack, self.share_threshold, self.share_slack,
                self.share2_threshold, self.share2_slack) < 0:
             raise ValueError("cusum_threshold, cusum_slack and the share rule's thresholds and slacks must be >= 0")
@@ -286,6 +301,8 @@ class DriftDetector:
     sh_down2: float = 0.0
     sh_run2: int = 0
     sh_recent: float = 0.0
+    sh_a_up: float = 0.0  # share_anchor_posts: the reference mean when the first CUSUM's up / down side
+    sh_a_down: float = 0.0  # last left 0 (kept only while that side is above 0)
     sh_last: float = 0.0  # share_serial: the previous post's share, and the running mean of squared
     sh_d2: float = 0.0    # differences of consecutive shares (kept through a new baseline: a trait, not a level)
     sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
@@ -503,9 +520,15 @@ class DriftDetector:
         z = self._share_z(share)
         young = self._young_slack()
         rho = self._serial_rho()
-        evidence = z / math.sqrt((1.0 + rho) / (1.0 - rho)) if rho else z
+        inflation = math.sqrt((1.0 + rho) / (1.0 - rho)) if rho else 1.0  # x / 1.0 is x, exactly
+        evidence = z / inflation
+        up_z, down_z = self._anchored_z(share) if cfg.share_anchor_posts else (z, z)
         self.sh_up, self.sh_down, self.sh_run = _cusum_step(
-            (self.sh_up, self.sh_down, self.sh_run), weight * evidence, weight * (cfg.share_slack + young))
+            (self.sh_up, self.sh_down, self.sh_run), weight * (up_z / inflation), weight * (cfg.share_slack + young),
+            weight * (down_z / inflation))
+        if cfg.share_anchor_posts:  # a side back at 0 has no run to anchor: out of the record
+            self.sh_a_up = self.sh_a_up if self.sh_up > 0 else 0.0
+            self.sh_a_down = self.sh_a_down if self.sh_down > 0 else 0.0
         fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
@@ -515,6 +538,21 @@ class DriftDetector:
         if cfg.share_return_nats > 0:
             self._track_runs(z)
         return fires
+
+    def _anchored_z(self, share: float) -> tuple[float, float]:
+        """``share_anchor_posts``: the share standardised for the first CUSUM's up and down side, each
+        against the reference mean when that side's run began (a side at 0 anchors at the reference now:
+        its run would begin with this post). A young reference (fewer than ``share_anchor_posts`` posts)
+        is still off by much of its own error, which an anchor would hold for a whole run: both sides read
+        it as it moves."""
+        if self.sh_up <= 0:
+            self.sh_a_up = self.sh_mean
+        if self.sh_down <= 0:
+            self.sh_a_down = self.sh_mean
+        if self.sh_w < self.config.share_anchor_posts:
+            z = self._share_z(share)
+            return z, z
+        return self._share_z(share, self.sh_a_up), self._share_z(share, self.sh_a_down)
 
     def _serial_rho(self) -> float:
         """The user's lag-1 autocorrelation of the share (``share_serial``; else 0), from
@@ -526,9 +564,10 @@ class DriftDetector:
             return 0.0
         return min(max(1.0 - self.sh_d2 / (2.0 * self.sh_var), 0.0), SERIAL_RHO_MAX)
 
-    def _share_z(self, share: float) -> float:
-        """The share standardised against the user's reference, capped: one post far off is a dip, not a change."""
-        z = (share - self.sh_mean) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
+    def _share_z(self, share: float, level: float | None = None) -> float:
+        """The share standardised against the user's reference (its mean, or ``level`` in its sd), capped:
+        one post far off is a dip, not a change."""
+        z = (share - (self.sh_mean if level is None else level)) / (math.sqrt(self.sh_var) + SHARE_SD_FLOOR)
         return min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)
 
     def _dating_cusum(self) -> tuple[float, float]:

@@ -235,3 +235,45 @@ def test_the_serial_state_round_trips_and_outlives_a_new_baseline() -> None:
     state = detector.to_dict()
     assert {"sh_last", "sh_d2"} <= set(state)
     assert DriftDetector.from_dict(SERIAL, state) == detector
+
+
+# --- share_anchor_posts: each side of the first CUSUM anchored at its run's start -------------------
+ANCHOR = replace(SHARE, share_anchor_posts=100)
+
+
+def first_alarm(negative: list[float], cfg: DetectorConfig, after: int = 0) -> int | None:
+    return next((i for i, e, _ in run(negative, cfg) if e == "drift.started" and i >= after), None)
+
+
+def test_a_change_is_read_against_the_level_before_it_not_the_one_the_reference_learnt_since() -> None:
+    # a settled user (300 posts at 0.3) whose share rises by 0.05 (0.5 sd): the moving reference learns the
+    # rise as it goes, the anchored side measures it against 0.3 throughout its run
+    found = {"plain": 0, "anchored": 0}
+    for seed in range(20):
+        negative = noisy(seed, (0.3, 300), (0.35, 300))
+        plain, anchored = first_alarm(negative, SHARE, 300), first_alarm(negative, ANCHOR, 300)
+        found["plain"] += plain is not None
+        found["anchored"] += anchored is not None
+        assert plain is None or anchored is not None and anchored <= plain  # never later
+    assert found["anchored"] >= found["plain"] + 3  # and more often (measured: 19 against 15)
+
+
+def test_a_young_reference_is_not_anchored() -> None:
+    # a change at post 40 found before the reference has 100 posts: read exactly as without the anchor
+    for seed in range(10):
+        negative = noisy(seed, (0.3, 40), (0.55, 40))
+        assert run(negative, ANCHOR) == run(negative, SHARE)
+
+
+def test_the_anchor_is_kept_only_while_its_side_runs() -> None:
+    detector = DriftDetector(replace(ANCHOR, share_threshold=1e9))  # learns, never fires
+    for x in noisy(3, (0.3, 150)):
+        detector.update(0.05, x)
+    detector.update(0.05, 0.6)  # a high post: the up side runs from the reference as it was
+    assert detector.sh_up > 0 and detector.sh_a_up > 0 and "sh_a_up" in detector.to_dict()
+    assert DriftDetector.from_dict(detector.config, detector.to_dict()) == detector
+    for _ in range(10):
+        detector.update(0.05, 0.0)  # low posts bring the up side back to 0: its anchor goes
+    assert detector.sh_up == 0 and "sh_a_up" not in detector.to_dict()
+    with pytest.raises(ValueError):
+        replace(SHARE, share_anchor_posts=-1)
