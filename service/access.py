@@ -63,10 +63,10 @@ def configured(settings: Settings) -> bool:
 
 
 def kind_of(settings: Settings, given: str) -> Kind | None:
-    """The kind of key ``given`` is (the most capable, should one key be configured twice), or None."""
+    """The kind of key ``given`` is, or None (Settings refuses a key configured for two kinds)."""
     found: Kind | None = None
     for kind in KINDS:  # every kind is compared, whichever matches
-        if matches(given, _keys(settings, kind)) and (found is None or len(KINDS[kind]) > len(KINDS[found])):
+        if matches(given, _keys(settings, kind)):
             found = kind
     return found
 

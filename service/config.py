@@ -10,14 +10,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EMODRIFT_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refused setting's message never echoes what was given (API keys, secrets)
+    model_config = SettingsConfigDict(env_prefix="EMODRIFT_", env_file=None, extra="ignore",
+                                      hide_input_in_errors=True)
 
     # --- Redis -----------------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -128,7 +130,8 @@ class Settings(BaseSettings):
         "`review` scopes (users and alerts, verdicts, the /ui page), no posting, erasure, webhooks or model")
     admin_api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated keys of the operators: the `ingest`, `read`, `review` and `admin` scopes "
-        "(everything, webhooks, erasure and the model too)")
+        "(everything, webhooks, erasure and the model too). A key is of one kind: one listed in two of the three key "
+        "settings stops the service at start-up")
     allow_unauthenticated: bool = Field(
         False, description="serve without API keys on a non-loopback address (refused otherwise)")
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas; 0 = off")
@@ -185,6 +188,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _one_kind_per_key(self) -> "Settings":
+        """A key listed for two kinds would silently get the more capable one: an operator who meant to
+        demote a key (admin -> ingest) and forgot to remove it would keep an admin key. Refused, naming
+        the settings (never the key: the message reaches logs)."""
+        prefix = self.model_config.get("env_prefix", "")
+        settings = ("api_keys", "reviewer_api_keys", "admin_api_keys")
+        for i, first in enumerate(settings):
+            for second in settings[i + 1:]:
+                if set(getattr(self, first)) & set(getattr(self, second)):
+                    raise ValueError(f"{prefix}{first.upper()} and {prefix}{second.upper()} share a key: a key has "
+                                     "one kind (docs/access.md); remove it from one of them")
+        return self
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

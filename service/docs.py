@@ -238,7 +238,8 @@ def access_markdown() -> str:
            "(`Authorization: Bearer <key>` or `X-API-Key`): 401 `unauthorized` without a valid key, 403 "
            "`forbidden` with a key of another kind. With no key configured at all the API is open, and "
            "`emodrift serve` refuses any address but loopback unless `EMODRIFT_ALLOW_UNAUTHENTICATED=true`. "
-           "The `/ui` page opens a session with a key that holds `review` ([ui.md](ui.md)).\n\n",
+           "The `/ui` page opens a session with a key that holds `review` ([ui.md](ui.md)). A key is of one kind: "
+           "a key listed in two of the settings below stops the service at start-up, naming the two settings.\n\n",
            "| kind | keys in | scopes |\n|---|---|---|\n"]
     for kind, scopes in access.KINDS.items():
         out.append(f"| {kind} | `{access.env_name(kind)}` | {', '.join(f'`{s}`' for s in scopes)} |\n")

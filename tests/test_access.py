@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import redis
+from pydantic import ValidationError
 
 from service import access, cli, keys, logs, rate_limit, timeline_codec
 from service.config import Settings
@@ -145,6 +146,25 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path) -> None:  # type:
     done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--host", "0.0.0.0"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "refusing" in done.stderr
+    assert not (tmp_path / "redis.log").exists()  # refused before starting anything
+
+
+def test_a_key_listed_for_two_kinds_stops_the_start_naming_the_settings_not_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """It used to be silently admin: demoting a key (admin -> ingest) without removing it kept it admin."""
+    for pair in (("api_keys", "admin_api_keys"), ("api_keys", "reviewer_api_keys"),
+                 ("reviewer_api_keys", "admin_api_keys")):
+        with pytest.raises(ValidationError) as refused:
+            Settings(**{pair[0]: "ops-key-7f3a,other", pair[1]: "x, ops-key-7f3a"})
+        assert all(f"EMODRIFT_{name.upper()}" in str(refused.value) for name in pair), refused.value
+        assert "ops-key-7f3a" not in str(refused.value)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env.update(EMODRIFT_DATA_DIR=str(tmp_path), EMODRIFT_API_KEYS="ops-key-7f3a",
+               EMODRIFT_ADMIN_API_KEYS="ops-key-7f3a")
+    done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "EMODRIFT_API_KEYS and EMODRIFT_ADMIN_API_KEYS share a key" in done.stderr, done.stderr
+    assert "ops-key-7f3a" not in done.stderr + done.stdout
     assert not (tmp_path / "redis.log").exists()  # refused before starting anything
 
 
