@@ -151,11 +151,18 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     with api(ui) as client:
         assert client.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open"
 
+    # the status line comes from the alert, not the link: a crafted ?done= on an open alert says nothing
+    for claim in ("acknowledged", "resolved"):
+        crafted = http.get(f"/ui/alerts/{alert['id']}?done={claim}")
+        assert crafted.status_code == 200 and 'id="alert-status">open<' in crafted.text
+        assert "The alert is" not in crafted.text, claim
+
     seen = http.post(f"/ui/alerts/{alert['id']}/acknowledge", data={"csrf_token": token})
     assert seen.status_code == 303 and seen.headers["location"] == f"/ui/alerts/{alert['id']}?done=acknowledged"
     page = http.get(seen.headers["location"])
     assert "The alert is acknowledged." in page.text and 'id="alert-status">acknowledged<' in page.text
     assert "/acknowledge" not in page.text, "no Acknowledge button once acknowledged"
+    assert "The alert is resolved." not in http.get(f"/ui/alerts/{alert['id']}?done=resolved").text
     no_verdict = http.post(f"/ui/alerts/{alert['id']}/resolve", data={"note": "x", "csrf_token": token})
     assert no_verdict.status_code == 422 and "Choose a verdict" in no_verdict.text
 

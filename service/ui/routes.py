@@ -149,7 +149,10 @@ async def alert_page(alert_id: str, request: Request, session: SessionDep, alert
         alert = await _load(alerts, alert_id)
     except NotFound as exc:
         return _missing(request, session, exc)
-    return _alert(request, session, alert, done=done if done in ("acknowledged", "resolved") else None)
+    # ?done= only says which form just answered; anyone can write it into a link, so the status line
+    # is shown only when the alert really is in that state (never "resolved" beside Status "open")
+    return _alert(request, session, alert, done=done if done in ("acknowledged", "resolved") and done == alert["status"]
+                  else None)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
