@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
@@ -75,12 +75,24 @@ def context(request: Request, session: Session) -> dict[str, Any]:
 
 
 def safe_next(request: Request, target: str | None) -> str:
-    """Only a page of this UI: never another site (an open redirect would lend it our name)."""
+    """Only a page of this UI: never another site (an open redirect would lend it our name), nor another
+    path of this one (``/ui/../v1/alerts`` is /v1/alerts to the browser); anything else goes home.
+
+    The path must be plain: no scheme or host, no backslash (browsers read it as ``/``), no control
+    character or space (browsers drop tabs and newlines, which can join ``.`` and ``.``), no empty,
+    ``.`` or ``..`` segment, spelt out or percent-encoded (browsers decode ``%2e``)."""
     home = pages.base(request)
-    if (target and target.startswith(home) and target[len(home):len(home) + 1] in ("", "/", "?")
-            and "//" not in target and "\\" not in target):
-        return target
-    return home
+    if not target or "\\" in target or any(ch <= " " or ch == "\x7f" for ch in target):
+        return home
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return home
+    segments = unquote(parts.path).split("/")
+    if (parts.scheme or parts.netloc or not (parts.path == home or parts.path.startswith(home + "/"))
+            or any(segment in ("", ".", "..") for segment in segments[1:-1]) or segments[-1] in (".", "..")):
+        return home
+    return target
 
 
 # --- sign-in and sign-out --------------------------------------------------------------------
