@@ -100,10 +100,24 @@ def test_a_subscription_disabled_by_410_is_enabled_again(
     refused = api.post(f"/v1/webhooks/{sub['id']}/test")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "webhook_disabled"
 
+    # an alert raised while it is disabled is not sent, nor lost: its delivery is logged as cancelled
+    # and the outbox entry acknowledged; once enabled, a replay sends it (at least once)
+    missed = publish(r, alert(user="while-disabled"))
+    newest = settled(api, sub["id"], r, count=2)[0]
+    assert (newest["webhook_id"], newest["status"]) == (missed["id"], "cancelled")
+    assert "subscription disabled" in newest["reason"] and newest["attempts"] == []
+    assert missed["id"] not in {got.webhook_id for got in receiver.attempts()}
+    too_early = api.post(f"/v1/webhooks/{sub['id']}/deliveries/{newest['id']}/retry")
+    assert too_early.status_code == 409 and too_early.json()["error"]["code"] == "delivery_not_replayable"
+
     receiver.set(default=200)
     enabled = api.post(f"/v1/webhooks/{sub['id']}/enable")
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["status"] == "enabled" and enabled.json()["disabled_reason"] is None
+    assert api.post(f"/v1/webhooks/{sub['id']}/deliveries/{newest['id']}/retry").status_code == 202
+    wait_for(lambda: receiver.successes()[missed["id"]], "the missed alert, replayed after enabling")
+    (got,) = [c for c in receiver.attempts() if c.webhook_id == missed["id"]]
+    assert got.verified and got.json()["data"]["user_id"] == "while-disabled"
     event = publish(r, alert())
     wait_for(lambda: receiver.successes()[event["id"]], "a delivery after enabling")
     assert api.post("/v1/webhooks/wh_nope/enable").status_code == 404

@@ -218,7 +218,7 @@ class Dispatcher:
         rec = claimed.record
         sub = await self.subscriptions.get(rec["subscription_id"])
         if sub is None or not sub.enabled:
-            why = "subscription deleted" if sub is None else "subscription disabled"
+            why = "subscription deleted" if sub is None else "subscription disabled: enable it, then replay this delivery"
             await self._finish(claimed, None, "cancelled", why)
             return
         started, clock = time.time(), time.perf_counter()

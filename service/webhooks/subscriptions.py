@@ -41,8 +41,10 @@ class Subscription:
         return self.status == "enabled"
 
     def matches(self, event_type: str) -> bool:
-        """Whether an event of this type is delivered to this subscription now."""
-        return self.enabled and event_type in self.events
+        """Whether an event of this type gets a delivery of this subscription, disabled or not: while it
+        is disabled the delivery is cancelled when claimed ("subscription disabled"), so the alert is in
+        its log and can be replayed once it is enabled again, instead of being acknowledged unseen."""
+        return event_type in self.events
 
     def signing_secrets(self, now: float) -> list[str]:
         """The secrets a delivery sent at ``now`` is signed with: the current one, and the previous one
