@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,36 @@ def test_spent_schedule_and_4xx_are_dead_lettered_then_replayed(
     assert {c.webhook_id for c in down.attempts()} == {event["id"]}
     missing = api.post(f"/v1/webhooks/{sub_down['id']}/deliveries/dlv_nope/retry")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "delivery_not_found"
+
+
+def test_a_replay_sent_twice_sends_once_and_a_delivered_one_only_when_forced(
+        api: httpx.Client, wh_service: RunningService, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
+    """A double click or a client retrying its replay: the receiver gets the event once more, not twice.
+    The first replay was delivered before the second came (a receiver on 127.0.0.1 answers in a
+    millisecond), so 'pending' alone cannot catch it: a delivered delivery is not replayed unforced."""
+    receiver = receivers(default=400)
+    sub = subscribe(api, receiver)
+    event = publish(r, alert())
+    (dead,) = settled(api, sub["id"], r)
+    assert dead["status"] == "dead_lettered"
+    receiver.set(default=200)
+    retry = f"/v1/webhooks/{sub['id']}/deliveries/{dead['id']}/retry"
+
+    def replay(_: int) -> int:
+        with wh_service.client() as client:
+            return client.post(retry).status_code
+    with ThreadPoolExecutor(8) as pool:  # eight at once: one is sent
+        assert sorted(pool.map(replay, range(8))) == [202] + [409] * 7
+    wait_for(lambda: receiver.successes()[event["id"]] == 1, "the replay")
+    wait_for(lambda: deliveries(api, sub["id"])[0]["status"] == "delivered", "the replay recorded")
+    again = api.post(retry)  # one after another
+    assert again.status_code == 409 and again.json()["error"]["code"] == "delivery_not_replayable"
+    assert "force=true" in again.json()["error"]["message"]
+    forced = api.post(retry, params={"force": "true"})
+    assert forced.status_code == 202 and forced.json()["replays"] == 2
+    wait_for(lambda: receiver.successes()[event["id"]] == 2, "the forced replay")
+    time.sleep(0.3)  # a duplicate would have arrived by now
+    assert receiver.successes()[event["id"]] == 2 and len(receiver.attempts(event["id"])) == 3
 
 
 def drive_into_drift(http: httpx.Client, user: str) -> dict[str, Any]:

@@ -170,8 +170,8 @@ DELIVERY_RECORD = declare(
 DELIVERY_RELEASE = declare("delivery_release", keys=("delivery", "due"), args=("delivery_id", "token", "now"),
                            statuses=("ok", "stale"))
 DELIVERY_REPLAY = declare(
-    "delivery_replay", keys=("delivery", "attempts", "due", "subscription"), args=("delivery_id", "now"),
-    statuses=("ok", "missing", "pending", "disabled"))
+    "delivery_replay", keys=("delivery", "attempts", "due", "subscription"), args=("delivery_id", "now", "force"),
+    statuses=("ok", "missing", "pending", "delivered", "disabled"))
 DELIVERY_FORGET = declare(
     "delivery_forget", keys=("erased", "due", "open"), key_tail="delivery_keys",
     args=("event_id", "now", "tombstone_cutoff"), arg_tail="delivery_ids", statuses=("ok", "busy"))

@@ -72,17 +72,25 @@ async def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, subscript
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryView,
-             summary="Replay a finished delivery now: a new attempt, the same webhook-id, a fresh schedule")
+             summary="Replay a finished delivery now: a new attempt, the same webhook-id, a fresh schedule",
+             description="A delivery that did not arrive (dead_lettered, cancelled, disabled). A delivered one "
+                         "answers 409 delivery_not_replayable unless `force=true`, so a replay sent twice (a "
+                         "double click, a client's retry) sends once.")
 async def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, request: Request, subscriptions: SubscriptionsDep,
-                         deliveries: DeliveriesDep) -> dict[str, Any]:
+                         deliveries: DeliveriesDep,
+                         force: Annotated[bool, Query(description="send it again even though the receiver "
+                                                      "answered 2xx")] = False) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
     if not await deliveries.log(webhook_id, 1, only=delivery_id):
         raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
-    outcome = await deliveries.replay(webhook_id, delivery_id)
+    outcome = await deliveries.replay(webhook_id, delivery_id, force=force)
     if outcome == "missing":
         raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
     if outcome == "pending":
         raise DeliveryNotReplayable("the delivery is still pending: its next attempt is scheduled")
+    if outcome == "delivered":
+        raise DeliveryNotReplayable("the delivery was delivered (the receiver answered 2xx); "
+                                    "add ?force=true to send it again")
     if outcome == "disabled":
         raise DeliveryNotReplayable("the webhook is disabled")
     request.app.state.dispatcher.wake()

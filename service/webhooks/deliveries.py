@@ -147,13 +147,14 @@ class Deliveries:
             arg_tail=dids))
         return int(reply.values[0]) if reply.status == "busy" else 0
 
-    async def replay(self, sub_id: str, did: str) -> str:
+    async def replay(self, sub_id: str, did: str, *, force: bool = False) -> str:
         """Send a finished delivery again: 'ok', or 'missing', 'pending' (its next attempt is scheduled),
-        'disabled' (the subscription is)."""
+        'delivered' (the receiver answered 2xx already, and not ``force``), 'disabled' (the subscription is).
+        One script: a replay sent twice (a double click, a client's retry) sends once."""
         reply = await guarded(self._replay(
             keys={"delivery": keys.delivery(did), "attempts": keys.delivery_attempts(did), "due": keys.deliveries_due(),
                   "subscription": keys.webhook(sub_id)},
-            args={"delivery_id": did, "now": repr(time.time())}))
+            args={"delivery_id": did, "now": repr(time.time()), "force": "1" if force else "0"}))
         return reply.status
 
     async def log(self, sub_id: str, limit: int, only: str | None = None) -> list[dict[str, Any]]:
