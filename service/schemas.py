@@ -351,9 +351,17 @@ class Attempt(BaseModel):
 
 
 class DeliveryView(BaseModel):
-    id: str
-    webhook_id: str = Field(description="the webhook-id header: the same on every attempt")
-    event_id: str
+    """One delivery: one event for one subscription. Mind the two ids named "webhook": ``webhook_id`` here
+    is Standard Webhooks' ``webhook-id`` header, the *event's* id (``evt_…``), while DeliveryLog's
+    ``webhook_id`` and the path's ``{webhook_id}`` name the *subscription* (``wh_…``). ``event_id`` and
+    ``subscription_id`` say the same without the ambiguity."""
+
+    id: str = Field(description="dlv_…: this delivery (one event for one subscription)")
+    webhook_id: str = Field(description="the event's id (evt_…), sent as the Standard Webhooks `webhook-id` "
+                            "header: the same on every attempt and replay, to deduplicate on. Not the "
+                            "subscription: that is `subscription_id`. Equal to `event_id`")
+    event_id: str = Field(description="the event's id (evt_…): the alert's `id`; equal to `webhook_id`")
+    subscription_id: str = Field(description="the subscription (wh_…) this delivery is for: the path's {webhook_id}")
     type: str
     status: Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
     reason: str | None
@@ -365,8 +373,10 @@ class DeliveryView(BaseModel):
 
 
 class DeliveryLog(BaseModel):
-    webhook_id: str
-    deliveries: list[DeliveryView]
+    webhook_id: str = Field(description="the subscription (wh_…), as in the path; not the `webhook-id` header, "
+                            "which is each delivery's `webhook_id` (the event's id). Equal to `subscription_id`")
+    subscription_id: str = Field(description="the subscription (wh_…): the same as `webhook_id` here")
+    deliveries: list[DeliveryView] = Field(description="newest first")
 
 
 class ErrorDetail(BaseModel):

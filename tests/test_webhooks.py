@@ -208,6 +208,27 @@ def test_a_delivery_is_signed_and_verifies_with_the_stdlib_code(
         assert family in metrics, family
 
 
+def test_the_delivery_log_names_the_subscription_and_the_event_unambiguously(
+        api: httpx.Client, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
+    """`webhook_id` means the subscription at the log's top and the event (the webhook-id header) in each
+    delivery: kept as it was, with `subscription_id` and `event_id` beside it, and described."""
+    receiver = receivers()
+    sub = subscribe(api, receiver)
+    event = publish(r, alert())
+    settled(api, sub["id"], r)
+    log = api.get(f"/v1/webhooks/{sub['id']}/deliveries").json()
+    assert log["webhook_id"] == log["subscription_id"] == sub["id"]
+    (delivery,) = log["deliveries"]
+    assert delivery["subscription_id"] == sub["id"]
+    assert delivery["webhook_id"] == delivery["event_id"] == event["id"] == receiver.attempts()[0].webhook_id
+    one = api.get(f"/v1/webhooks/{sub['id']}/deliveries/{delivery['id']}").json()
+    assert one["subscription_id"] == sub["id"] and one["event_id"] == event["id"]
+    schemas = api.get("/openapi.json").json()["components"]["schemas"]
+    view, top = schemas["DeliveryView"]["properties"], schemas["DeliveryLog"]["properties"]
+    assert "webhook-id" in view["webhook_id"]["description"] and "subscription_id" in view["webhook_id"]["description"]
+    assert "subscription" in top["webhook_id"]["description"] and "event" in top["webhook_id"]["description"]
+
+
 def test_transient_failures_then_exactly_one_success_with_one_webhook_id(
         api: httpx.Client, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
     receiver = receivers(script=[500, (429, {"Retry-After": "1"})])

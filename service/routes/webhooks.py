@@ -58,7 +58,7 @@ async def delete_webhook(webhook_id: WebhookId, subscriptions: SubscriptionsDep)
 async def list_deliveries(webhook_id: WebhookId, subscriptions: SubscriptionsDep, deliveries: DeliveriesDep,
                           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
-    return {"webhook_id": webhook_id, "deliveries": await deliveries.log(webhook_id, limit)}
+    return {"webhook_id": webhook_id, "subscription_id": webhook_id, "deliveries": await deliveries.log(webhook_id, limit)}
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryView, summary="One delivery")

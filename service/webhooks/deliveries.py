@@ -180,7 +180,9 @@ def _view(rec: dict[str, str], attempts: list[bytes]) -> dict[str, Any]:
     def stamp(name: str) -> str | None:
         return iso_time(float(rec[name])) if rec.get(name) else None
 
-    return {"id": rec["id"], "webhook_id": rec["event_id"], "event_id": rec["event_id"], "type": rec["type"],
+    # webhook_id is Standard Webhooks' name for the event's id (the header); subscription_id is ours
+    return {"id": rec["id"], "webhook_id": rec["event_id"], "event_id": rec["event_id"],
+            "subscription_id": rec["subscription_id"], "type": rec["type"],
             "status": rec["status"], "reason": rec.get("reason") or None, "created_at": stamp("created_at"),
             "next_attempt_at": stamp("next_attempt_at") if rec["status"] == "pending" else None,
             "finished_at": stamp("finished_at"), "replays": int(rec.get("replays", "0")),
