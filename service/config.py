@@ -180,7 +180,8 @@ class Settings(BaseSettings):
     webhook_delivery_retention_seconds: int = Field(30 * 24 * 3600, ge=60, description="finished delivery records")
     webhook_secret_grace_seconds: int = Field(
         24 * 3600, ge=0, le=7 * 24 * 3600,
-        description="after POST /v1/webhooks/{id}/rotate-secret, how long deliveries are signed with the old secret too")
+        description="after POST /v1/webhooks/{id}/rotate-secret, how long deliveries are signed with the replaced secret "
+        "too (a rotation inside that time keeps it as well, up to four previous secrets)")
 
     @field_validator("api_keys", "reviewer_api_keys", "admin_api_keys", mode="before")
     @classmethod

@@ -313,7 +313,8 @@ class WebhookView(BaseModel):
     created_at: str
     disabled_reason: str | None = None
     previous_secret_expires_at: str | None = Field(
-        None, description="after a rotation: until then deliveries carry a signature with the previous secret too")
+        None, description="after a rotation: until then deliveries carry a signature with previous secrets too "
+        "(each replaced secret signs until its own grace period ends; this is when the last one does)")
 
 
 class WebhookCreated(WebhookView):
@@ -324,7 +325,8 @@ class SecretRotation(BaseModel):
     secret: str | None = Field(None, description="the new secret (whsec_ + base64 of 24-64 bytes); generated when absent")
     grace_seconds: int | None = Field(
         None, ge=0, le=7 * 24 * 3600,
-        description="how long deliveries are signed with the previous secret too; default EMODRIFT_WEBHOOK_SECRET_GRACE_SECONDS")
+        description="how long deliveries are signed with the replaced secret too (and, at most as long, with secrets "
+        "replaced before it whose grace has not ended; 0 stops them all now); default EMODRIFT_WEBHOOK_SECRET_GRACE_SECONDS")
 
     @field_validator("secret")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ import redis
 import standardwebhooks
 import svix.webhooks
 
+from service import keys
 from service.webhooks.events import WebhookTestEvent
 from tests.test_webhooks import (  # noqa: F401 - fixtures
     OUTBOX, alert, api, publish, r, receivers, settled, subscribe, wait_for, wh_redis, wh_service,
@@ -88,6 +90,52 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_the_grace_period_ends(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "webhook_not_found"
     default_grace = api.post(f"/v1/webhooks/{sub['id']}/rotate-secret")  # no body: a generated secret, default grace
     assert default_grace.status_code == 200 and default_grace.json()["previous_secret_expires_at"]
+
+
+def test_a_second_rotation_keeps_every_secret_inside_its_grace_period(
+        api: httpx.Client, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
+    """A rotation retried after a timeout rotates twice: the receiver may still hold the original secret,
+    whose grace period has not ended, so it must keep signing beside both new ones."""
+    receiver = receivers()
+    sub = subscribe(api, receiver)
+    original = receiver.secret
+    first = api.post(f"/v1/webhooks/{sub['id']}/rotate-secret").json()["secret"]
+    second = api.post(f"/v1/webhooks/{sub['id']}/rotate-secret").json()  # the retry
+    receiver.secret = original  # the receiver never saw either answer
+    event = publish(r, alert())
+    wait_for(lambda: receiver.successes()[event["id"]], "a delivery the original secret verifies")
+    (got,) = receiver.attempts(event["id"])
+    assert len(got.signature.split()) == 3
+    assert all(verifies(secret, got) for secret in (original, first, second["secret"]))
+    assert second["previous_secret_expires_at"]
+
+    # the same explicit secret twice is one rotation's worth of signatures, never a duplicate
+    chosen = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    for _ in range(2):
+        assert api.post(f"/v1/webhooks/{sub['id']}/rotate-secret", json={"secret": chosen}).status_code == 200
+    # bounded: the newest four previous secrets sign beside the current one, the oldest goes
+    for _ in range(2):
+        api.post(f"/v1/webhooks/{sub['id']}/rotate-secret")
+    receiver.secret = chosen
+    later = publish(r, alert("drift.ended"))
+    wait_for(lambda: receiver.successes()[later["id"]], "a delivery after six rotations")
+    (signed,) = receiver.attempts(later["id"])
+    signatures = signed.signature.split()
+    assert len(signatures) == len(set(signatures)) == 5
+    assert all(verifies(secret, signed) for secret in (first, second["secret"], chosen))
+    assert not verifies(original, signed)
+    # a rotation without grace stops every previous secret at once (a leaked one)
+    api.post(f"/v1/webhooks/{sub['id']}/rotate-secret", json={"grace_seconds": 0})
+    assert api.get(f"/v1/webhooks/{sub['id']}").json()["previous_secret_expires_at"] is None
+
+    # a subscription rotated by the previous release kept one previous secret in two fields: still honoured
+    r.hset(keys.webhook(sub["id"]), mapping={"previous_secret": original, "previous_secret_until": repr(time.time() + 60)})
+    assert api.get(f"/v1/webhooks/{sub['id']}").json()["previous_secret_expires_at"]
+    api.post(f"/v1/webhooks/{sub['id']}/rotate-secret")
+    receiver.secret = original
+    third = publish(r, alert())
+    wait_for(lambda: receiver.successes()[third["id"]], "a delivery the legacy previous secret verifies")
+    assert len(receiver.attempts(third["id"])[0].signature.split()) == 3
 
 
 def test_a_subscription_disabled_by_410_is_enabled_again(

@@ -175,8 +175,8 @@ DELIVERY_REPLAY = declare(
 DELIVERY_FORGET = declare(
     "delivery_forget", keys=("erased", "due", "open"), key_tail="delivery_keys",
     args=("event_id", "now", "tombstone_cutoff"), arg_tail="delivery_ids", statuses=("ok", "busy"))
-WEBHOOK_ROTATE_SECRET = declare("webhook_rotate_secret", keys=("subscription",), args=("secret", "previous_until"),
-                                statuses=("ok", "missing"))
+WEBHOOK_ROTATE_SECRET = declare("webhook_rotate_secret", keys=("subscription",),
+                                args=("secret", "previous_until", "now", "keep"), statuses=("ok", "missing"))
 WEBHOOK_ENABLE = declare("webhook_enable", keys=("subscription",), statuses=("ok", "missing"))
 
 # --- alerts (service/alerts/) -------------------------------------------------------------------------------

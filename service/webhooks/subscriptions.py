@@ -1,9 +1,12 @@
 """Webhook subscriptions: one hash per subscription plus an index sorted by creation time.
 
 The secret is stored (the dispatcher signs with it) but only the create and rotate responses ever
-show it. After a rotation the previous secret is kept until its grace period ends, and every delivery
-until then carries a signature with each (Standard Webhooks: space-separated ``v1,`` signatures), so a
-receiver can switch secrets whenever it likes within that window.
+show it. After a rotation the replaced secret is kept until its grace period ends, and every delivery
+until then carries a signature with each secret in use (Standard Webhooks: space-separated ``v1,``
+signatures), so a receiver can switch secrets whenever it likes within that window. A second rotation
+inside the window (a client retrying a rotation that timed out) keeps the first secret too: every
+secret signs until its own grace ends, up to ``MAX_PREVIOUS_SECRETS`` of them; a rotation's grace also
+bounds the earlier ones, so ``grace_seconds=0`` stops every previous secret at once (a leaked one).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from service.timestamps import iso_time
 from service.webhooks.urls import redacted
 from service.state_store import guarded
 
+MAX_PREVIOUS_SECRETS = 4  # signatures per delivery: at most this + 1 (each costs the receiver one HMAC)
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,8 @@ class Subscription:
     status: str  # enabled | disabled (the receiver answered 410 Gone)
     created_at: float
     disabled_reason: str | None = None
-    previous_secret: str | None = None
-    previous_secret_until: float | None = None  # Unix time the previous secret stops signing
+    # (secret, Unix time it stops signing), newest first: the secrets replaced by rotations, while in grace
+    previous_secrets: tuple[tuple[str, float], ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -47,15 +51,20 @@ class Subscription:
         return event_type in self.events
 
     def signing_secrets(self, now: float) -> list[str]:
-        """The secrets a delivery sent at ``now`` is signed with: the current one, and the previous one
-        during the grace period after a rotation."""
-        if self.previous_secret and self.previous_secret_until is not None and now < self.previous_secret_until:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+        """The secrets a delivery sent at ``now`` is signed with: the current one, then every previous one
+        still in its grace period after a rotation.
+
+        >>> sub = Subscription("wh_1", "https://r.example/", ("drift.started",), "whsec_c", "enabled", 0.0,
+        ...                    previous_secrets=(("whsec_b", 200.0), ("whsec_a", 100.0)))
+        >>> sub.signing_secrets(50.0), sub.signing_secrets(150.0), sub.signing_secrets(250.0)
+        (['whsec_c', 'whsec_b', 'whsec_a'], ['whsec_c', 'whsec_b'], ['whsec_c'])
+        """
+        return [self.secret, *(secret for secret, until in self.previous_secrets if now < until)]
 
     def public(self) -> dict[str, Any]:
         """What GET shows: everything but the secrets."""
-        grace = self.previous_secret_until if self.previous_secret_until and time.time() < self.previous_secret_until else None
+        now = time.time()
+        grace = max((until for _, until in self.previous_secrets if now < until), default=None)
         return {"id": self.id, "url": redacted(self.url), "events": list(self.events), "status": self.status,
                 "created_at": iso_time(self.created_at), "disabled_reason": self.disabled_reason,
                 "previous_secret_expires_at": iso_time(grace) if grace else None}
@@ -63,11 +72,16 @@ class Subscription:
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes]) -> "Subscription":
         text = {k.decode(): v.decode() for k, v in raw.items()}
-        until = text.get("previous_secret_until")
+        if "previous_secrets" in text:  # [[secret, until], ...] as webhook_rotate_secret.lua keeps them
+            previous = tuple((secret, float(until)) for secret, until in json.loads(text["previous_secrets"]))
+        elif text.get("previous_secret") and text.get("previous_secret_until"):  # rotated by an earlier release
+            previous = ((text["previous_secret"], float(text["previous_secret_until"])),)
+        else:
+            previous = ()
         return cls(id=text["id"], url=text["url"], events=tuple(json.loads(text["events"])),
                    secret=text["secret"], status=text.get("status", "enabled"),
                    created_at=float(text["created_at"]), disabled_reason=text.get("disabled_reason"),
-                   previous_secret=text.get("previous_secret"), previous_secret_until=float(until) if until else None)
+                   previous_secrets=previous)
 
 
 # What create makes: "wh_" and 24 hex digits (service/routes/deps.py refuses any other path id)
@@ -97,11 +111,13 @@ class Subscriptions:
         return Subscription.from_redis(raw) if raw else None
 
     async def rotate(self, sub_id: str, secret: str, grace_seconds: float) -> Subscription | None:
-        """Sign with ``secret`` from now on, and with the old secret too for ``grace_seconds``; one
-        script, so two rotations at once cannot lose the secret in between."""
-        until = repr(round(time.time() + grace_seconds, 6))
-        reply = await guarded(self._rotate(keys={"subscription": keys.webhook(sub_id)},
-                                           args={"secret": secret, "previous_until": until}))
+        """Sign with ``secret`` from now on, and with the secret it replaces too for ``grace_seconds``
+        (earlier ones until their own grace ends, but no later); one script, so two rotations at once
+        cannot lose a secret in between."""
+        now = time.time()
+        reply = await guarded(self._rotate(keys={"subscription": keys.webhook(sub_id)}, args={
+            "secret": secret, "previous_until": repr(round(now + grace_seconds, 6)), "now": repr(now),
+            "keep": MAX_PREVIOUS_SECRETS}))
         if reply.status == "missing":
             return None
         return await self.get(sub_id)
