@@ -6,7 +6,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 
     EmodriftError (500 internal)                     a bug; the message says what failed
     ├── BadRequest (400 bad_request)                 the body is not JSON
-    │   └── InvalidId (400 invalid_id)               a user or post id that is not 1-128 of [A-Za-z0-9._:@-]
+    │   └── InvalidId (400 invalid_id)               a user id in the path or the query that is not 1-128 of [A-Za-z0-9._:@-] (an id in the body is a field: validation_error)
     ├── Unauthorized (401 unauthorized)              keys are configured and the request has none, or a wrong one
     ├── Forbidden (403 forbidden)                    the key lacks the route's scope
     ├── NotFound (404 not_found)                     no such route
@@ -22,7 +22,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
-    ├── Unprocessable (422 unprocessable)            a field missing, malformed or unknown
+    ├── Unprocessable (422 validation_error)         a field missing, malformed or unknown, on every route alike (a post id too): `details.problems` lists each, `{"loc", "msg"}`
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
     │   ├── ImageTooComplex (422 image_too_complex)  decoding costs out of proportion (JPEG scans, PNG chunks, budget)
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
@@ -126,7 +126,27 @@ class UnsupportedMediaType(EmodriftError):
 
 
 class Unprocessable(EmodriftError):
-    code, status = "unprocessable", 422
+    """Fields that do not validate. The same code and shape whoever finds the problem: FastAPI's request
+    validation, a route that parses its own body (multipart, a batch), or the domain."""
+
+    code, status = "validation_error", 422
+
+    @classmethod
+    def of(cls, problems: Sequence[Any]) -> Unprocessable:
+        """From pydantic's errors (or dicts like them): ``loc`` the field's path, ``msg`` what is wrong.
+
+        >>> err = Unprocessable.of([{"loc": ("body", "items", 0, "post_id"), "msg": "bad", "type": "x"}])
+        >>> err.message, err.details
+        ('body.items.0.post_id: bad', {'problems': [{'loc': ['body', 'items', '0', 'post_id'], 'msg': 'bad'}]})
+        """
+        listed = [{"loc": [str(p) for p in problem.get("loc", ())], "msg": problem.get("msg", "")}
+                  for problem in problems]
+        return cls(describe_problem(listed), problems=listed)
+
+    @classmethod
+    def at(cls, loc: Sequence[str | int], msg: str) -> Unprocessable:
+        """One field's problem."""
+        return cls.of([{"loc": loc, "msg": msg}])
 
 
 class CorruptImage(Unprocessable):
@@ -185,14 +205,9 @@ def describe_problem(errors: Sequence[Any]) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")}
-        for err in exc.errors()
-    ]
-    return JSONResponse(error_body("validation_error", describe_problem(exc.errors()), problems=problems),
-                        status_code=422)
+    return await _emodrift_error(request, Unprocessable.of(exc.errors()))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -100,10 +100,10 @@ def test_bad_input_gets_a_precise_error_and_changes_nothing(client: httpx.Client
     _assert_error(post_image(client, "gina", "x2", img.not_an_image()), 415, "unsupported_image")
     _assert_error(post_image(client, "gina", "x3", img.huge_dimensions_png()), 413, "image_too_large")
     _assert_error(client.post("/v1/users/gina/posts", files={"image": ("a.jpg", img.face_jpeg(), "image/jpeg")}),
-                  422, "unprocessable")  # post_id missing
-    _assert_error(client.post("/v1/users/gina/posts", data={"post_id": "x4"}), 422, "unprocessable")  # no image
+                  422, "validation_error")  # post_id missing
+    _assert_error(client.post("/v1/users/gina/posts", data={"post_id": "x4"}), 422, "validation_error")  # no image
     _assert_error(post_image(client, "bad id!", "x5", img.face_jpeg()), 400, "invalid_id")
-    _assert_error(post_image(client, "gina", "bad/id", img.face_jpeg()), 422, "unprocessable")
+    _assert_error(post_image(client, "gina", "bad/id", img.face_jpeg()), 422, "validation_error")
     _assert_error(client.post("/v1/users/gina/posts", content=b"hello", headers={"content-type": "text/plain"}),
                   415, "unsupported_image")
     _assert_error(client.post("/v1/users/gina/posts", content=b"{not json", headers={"content-type": "application/json"}),

@@ -7,6 +7,7 @@ advance an existing user nor create a new one. Image formats that are fine are a
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import struct
@@ -87,7 +88,7 @@ def test_empty_bodies(http: httpx.Client) -> None:
     expect(http.post("/v1/users/victim/posts", content=b"", headers={"content-type": "application/json"}),
            400, "bad_request")
     expect(http.post("/v1/users/victim/posts", content=b"",
-                     headers={"content-type": "multipart/form-data; boundary=x"}), 422, "unprocessable")
+                     headers={"content-type": "multipart/form-data; boundary=x"}), 422, "validation_error")
     expect(http.post("/v1/users/victim/posts", content=b""), 415, "unsupported_image")  # no content type
     expect(http.post("/v1/users/victim/observations", content=b"", headers={"content-type": "application/json"}),
            422, "validation_error")
@@ -199,12 +200,46 @@ def test_bad_user_ids_in_the_path(http: httpx.Client, user: str) -> None:
 def test_bad_post_ids(http: httpx.Client, post_id: str) -> None:
     error = expect(observation(http, post_id=post_id), 422, "validation_error")
     assert "post_id" in error["message"]
-    expect(multipart(http, img.face_jpeg(), post_id=post_id), 422, "unprocessable")
-    expect(http.post("/v1/users/victim/posts", json={"post_id": post_id, "image_base64": ""}), 422, "unprocessable")
+    expect(multipart(http, img.face_jpeg(), post_id=post_id), 422, "validation_error")
+    expect(http.post("/v1/users/victim/posts", json={"post_id": post_id, "image_base64": ""}), 422, "validation_error")
     batch = http.post("/v1/posts/batch", json={"items": [{"user_id": "victim", "post_id": post_id,
                                                           "probabilities": HAPPY}]})
     assert batch.status_code == 200
     assert batch.json()["results"][0]["error"]["code"] == "validation_error"
+
+
+def test_the_same_mistake_answers_the_same_code_and_shape_on_every_route(http: httpx.Client) -> None:
+    """A bad post id, or a field no route takes, is one mistake: 422 validation_error with
+    details.problems naming the field, whether FastAPI validated the body (observations) or the route
+    parsed it itself (multipart, base64, a batch, a batch's item)."""
+    face = img.face_jpeg()
+    b64 = base64.b64encode(face).decode()
+    item = {"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}
+
+    def problems(response: httpx.Response) -> list[dict[str, object]]:
+        error = response.json()["error"] if response.status_code != 200 else response.json()["results"][0]["error"]
+        assert error["code"] == "validation_error", (response.request.url, error)
+        assert response.status_code in (200, 422)  # a batch answers each item in its results
+        return error["details"]["problems"]
+
+    bad_id = [observation(http, post_id="pé"), multipart(http, face, post_id="pé"),
+              http.post("/v1/users/victim/posts/base64", json={"post_id": "pé", "image_base64": b64}),
+              http.post("/v1/users/victim/posts", json={"post_id": "pé", "image_base64": b64}),
+              http.post("/v1/posts/batch", json={"items": [{**item, "post_id": "pé"}]})]
+    for response in bad_id:
+        (problem,) = problems(response)
+        assert problem["loc"][0] == "body" and problem["loc"][-1] == "post_id" and problem["msg"], problem
+    unknown = [observation(http, mood="great"), multipart(http, face, mood="great"),
+               http.post("/v1/users/victim/posts/base64", json={"post_id": "new-post", "image_base64": b64, "mood": 1}),
+               http.post("/v1/posts/batch", json={"items": [item], "mood": 1}),
+               http.post("/v1/posts/batch", json={"items": [{**item, "mood": 1}]})]
+    for response in unknown:
+        (problem,) = problems(response)
+        assert problem["loc"][-1] == "mood" and "Extra inputs" in problem["msg"], problem
+    (nested,) = problems(http.post("/v1/posts/batch", json={"items": [{**item, "post_id": "pé"}]}))
+    assert nested["loc"] == ["body", "items", "0", "post_id"]  # where in the batch, as FastAPI would say
+    (no_image,) = problems(http.post("/v1/users/victim/posts", data={"post_id": "new-post"}))
+    assert no_image["loc"] == ["body", "image"]
 
 
 @pytest.mark.parametrize("created_at", [
@@ -214,7 +249,7 @@ def test_bad_created_at(http: httpx.Client, created_at: object) -> None:
     error = expect(observation(http, created_at=created_at), 422, "validation_error")
     assert "created_at" in error["message"]
     if isinstance(created_at, str):
-        expect(multipart(http, img.face_jpeg(), created_at=created_at), 422, "unprocessable")
+        expect(multipart(http, img.face_jpeg(), created_at=created_at), 422, "validation_error")
 
 
 def test_naive_created_at_is_utc(http: httpx.Client, redis_client: redis.Redis) -> None:
@@ -250,17 +285,17 @@ def test_json_bodies_that_are_not_objects(http: httpx.Client, body: object) -> N
     raw = json.dumps(body)
     headers = {"content-type": "application/json"}
     expect(http.post("/v1/users/victim/observations", content=raw, headers=headers), 422, "validation_error")
-    expect(http.post("/v1/users/victim/posts", content=raw, headers=headers), 422, "unprocessable")
-    expect(http.post("/v1/posts/batch", content=raw, headers=headers), 422, "unprocessable")
+    expect(http.post("/v1/users/victim/posts", content=raw, headers=headers), 422, "validation_error")
+    expect(http.post("/v1/posts/batch", content=raw, headers=headers), 422, "validation_error")
 
 
 def test_unknown_fields(http: httpx.Client) -> None:
     expect(observation(http, mood="great"), 422, "validation_error")
-    expect(multipart(http, img.face_jpeg(), mood="great"), 422, "unprocessable")
+    expect(multipart(http, img.face_jpeg(), mood="great"), 422, "validation_error")
     expect(http.post("/v1/users/victim/posts", json={"post_id": "new-post", "image_base64": "", "mood": 1}),
-           422, "unprocessable")
+           422, "validation_error")
     item = {"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}
-    expect(http.post("/v1/posts/batch", json={"items": [item], "mood": 1}), 422, "unprocessable")
+    expect(http.post("/v1/posts/batch", json={"items": [item], "mood": 1}), 422, "validation_error")
     refused = http.post("/v1/posts/batch", json={"items": [{**item, "mood": 1}]})
     assert refused.status_code == 200 and refused.json()["results"][0]["error"]["code"] == "validation_error"
 
@@ -271,4 +306,4 @@ def test_malformed_multipart(http: httpx.Client) -> None:
     two = [("image", ("a", img.face_jpeg(), "image/jpeg")), ("image", ("b", img.face_jpeg(), "image/jpeg"))]
     expect(http.post("/v1/users/victim/posts", files=two, data={"post_id": "new-post"}), 400, "http_error")
     expect(http.post("/v1/users/victim/posts", data={"post_id": "new-post", "image": "not a file"}),
-           422, "unprocessable")
+           422, "validation_error")

@@ -54,9 +54,9 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
     note is a retry and changes nothing; another judgment of a resolved alert is a conflict."""
     if verdict not in VERDICTS:
-        raise Unprocessable(f"verdict: must be one of {', '.join(VERDICTS)}")
+        raise Unprocessable.at(("verdict",), f"must be one of {', '.join(VERDICTS)}")
     if note is not None and len(note) > NOTE_MAX_CHARS:
-        raise Unprocessable(f"note: at most {NOTE_MAX_CHARS} characters")
+        raise Unprocessable.at(("note",), f"at most {NOTE_MAX_CHARS} characters")
     if alert["status"] == "resolved":
         if alert["verdict"] == verdict and alert["note"] == note:
             return alert

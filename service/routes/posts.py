@@ -16,8 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from service import json_codec, openapi
 from service.config import Settings
 from service.errors import (
-    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, describe_problem,
-    error_body,
+    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, error_body,
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
@@ -99,11 +98,13 @@ async def read_form(request: Request, limit: int) -> FormData:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def _parse(model: type[ModelT], data: Any) -> ModelT:
+def _parse(model: type[ModelT], data: Any, at: tuple[str | int, ...] = ("body",)) -> ModelT:
+    """``data`` as ``model``, or 422 validation_error with each problem's place under ``at`` (as FastAPI
+    answers the routes it validates itself: one shape whichever route a client got wrong)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Unprocessable(describe_problem(exc.errors())) from exc
+        raise Unprocessable.of([{**e, "loc": (*at, *e["loc"])} for e in exc.errors()]) from exc
 
 
 def _loads(body: bytes) -> Any:
@@ -147,7 +148,7 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
         form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
-            raise Unprocessable("image: a file field named 'image' is required")
+            raise Unprocessable.at(("body", "image"), "a file field named 'image' is required")
         fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
         post = _parse(PostFields, fields)
         data = await upload.read()
@@ -201,13 +202,13 @@ def _decode_images(items: list[BatchItem]) -> list[bytes | ValueError | None]:
     return decoded
 
 
-async def _score_item(pipeline: Pipeline, item: BatchItem, data: bytes | ValueError | None) -> Scored:
+async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: bytes | ValueError | None) -> Scored:
     if (item.image_base64 is None) == (item.probabilities is None):
-        raise Unprocessable("each item needs exactly one of image_base64 or probabilities")
+        raise Unprocessable.at(("body", "items", index), "each item needs exactly one of image_base64 or probabilities")
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
     if not isinstance(data, bytes):
-        raise Unprocessable(f"image_base64: {data}")
+        raise Unprocessable.at(("body", "items", index, "image_base64"), str(data))
     return await pipeline.score_image(data)
 
 
@@ -225,24 +226,24 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
         raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
-        raise Unprocessable("items: a non-empty list is required")
+        raise Unprocessable.at(("body", "items"), "a non-empty list is required")
     if unknown := sorted(set(raw) - {"items", "backfill"}):
-        raise Unprocessable(f"{unknown[0]}: Extra inputs are not permitted")
+        raise Unprocessable.of([{"loc": ("body", name), "msg": "Extra inputs are not permitted"} for name in unknown])
     backfill = raw.get("backfill", False)
     if not isinstance(backfill, bool):
-        raise Unprocessable("backfill: Input should be a valid boolean")
+        raise Unprocessable.at(("body", "backfill"), "Input should be a valid boolean")
     results: list[dict[str, Any]] = [{} for _ in raw["items"]]
     items: list[tuple[int, BatchItem]] = []
     for index, entry in enumerate(raw["items"]):
         try:
-            items.append((index, BatchItem.model_validate(entry)))
-        except ValidationError as exc:
-            results[index] = {"index": index, **error_body("validation_error", describe_problem(exc.errors()))}
+            items.append((index, _parse(BatchItem, entry, ("body", "items", index))))
+        except Unprocessable as exc:  # that item's answer; the others go on
+            results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
     images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
-    scored = await asyncio.gather(*(_score_item(pipeline, item, data) for (_, item), data in zip(items, images)),
-                                  return_exceptions=True)
+    scored = await asyncio.gather(*(_score_item(pipeline, index, item, data)
+                                    for (index, item), data in zip(items, images)), return_exceptions=True)
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
         per_user[item.user_id].append((index, item, score))
@@ -255,7 +256,7 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
                 results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score,
                                                                           backfill=backfill)}
             except EmodriftError as exc:
-                results[index] = {"index": index, **error_body(exc.code, exc.message)}
+                results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
 
     batched = BATCHED.set(True)  # the users' tasks (they copy this context) pipeline their Redis commands
     try:
