@@ -124,7 +124,8 @@ def errors_markdown() -> str:
            "# Errors\n\n",
            'Every error is `{"error": {"code": "...", "message": "..."}}` with the status below; `code` is stable, '
            "`message` is for people. Request bodies or parameters that do not validate answer 422 "
-           "`validation_error` (with `details.problems`).\n\n",
+           "`validation_error` (with `details.problems`). A refusal of the HTTP layer whose status no code below has "
+           "would answer `http_error`; no route of the service raises one.\n\n",
            "| status | code | raised as | when |\n|---|---|---|---|\n"]
     for cls in sorted(_error_classes(), key=lambda c: (c.status, c.code)):
         doc = (cls.__doc__ or "").strip().splitlines()

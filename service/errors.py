@@ -5,7 +5,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 ``{"error": {"code": ..., "message": ...}}`` in one place.
 
     EmodriftError (500 internal)                     a bug; the message says what failed
-    ├── BadRequest (400 bad_request)                 the body is not JSON
+    ├── BadRequest (400 bad_request)                 the body cannot be parsed: not JSON, or broken multipart
     │   └── InvalidId (400 invalid_id)               a user id in the path or the query that is not 1-128 of [A-Za-z0-9._:@-] (an id in the body is a field: validation_error)
     ├── Unauthorized (401 unauthorized)              keys are configured and the request has none, or a wrong one
     ├── Forbidden (403 forbidden)                    the key lacks the route's scope
@@ -19,9 +19,11 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, delivered already (without force=true), or its webhook is disabled
     │   ├── AlertResolved (409 alert_resolved)     already judged (with another verdict)
     │   └── WebhookDisabled (409 webhook_disabled)  a test event to a disabled subscription
+    ├── MethodNotAllowed (405 method_not_allowed)   the path exists, not with this method; `Allow` lists those it takes
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
+    ├── BatchTooLarge (413 batch_too_large)        a batch of more items (EMODRIFT_MAX_BATCH_ITEMS) or bytes (EMODRIFT_MAX_BATCH_BYTES) than allowed
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
-    ├── UnsupportedMediaType (415 unsupported_media_type)  a JSON route sent something else
+    ├── UnsupportedMediaType (415 unsupported_media_type)  the request's Content-Type is not one the route takes (the message says which)
     ├── Unprocessable (422 validation_error)         a field missing, malformed or unknown, on every route alike (a post id too): `details.problems` lists each, `{"loc", "msg"}`
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
     │   ├── ImageTooComplex (422 image_too_complex)  decoding costs out of proportion (JPEG scans, PNG chunks, budget)
@@ -42,6 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 
 class EmodriftError(Exception):
@@ -113,8 +116,16 @@ class WebhookDisabled(Conflict):
     code = "webhook_disabled"
 
 
+class MethodNotAllowed(EmodriftError):
+    code, status = "method_not_allowed", 405
+
+
 class ImageTooLarge(EmodriftError):
     code, status = "image_too_large", 413
+
+
+class BatchTooLarge(EmodriftError):
+    code, status = "batch_too_large", 413
 
 
 class UnsupportedImage(EmodriftError):
@@ -210,12 +221,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return await _emodrift_error(request, Unprocessable.of(exc.errors()))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+# What Starlette itself refuses (routing; its form parser), as the error of the tree with that status.
+HTTP_ERRORS: dict[int, type[EmodriftError]] = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path. Starlette's 405 names only the methods of the first
+    route that matched the path (GET /v1/users/{id}, not DELETE, another route of the same path). Each
+    method is asked of the routes as the router would (a route's own ``matches``, included routers too)."""
+    routes: list[BaseRoute] = request.app.router.routes
+    return [method for method in METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+        message = f"{request.method} is not allowed here; this path takes {headers['Allow']}"
+    else:
+        message = str(exc.detail)
+    kind = HTTP_ERRORS.get(exc.status_code)
+    # a status no class of the tree has (none of our routes raises one): errors.md's opening names it
+    code = kind.code if kind is not None else "http_error"
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -105,7 +105,7 @@ def test_bad_input_gets_a_precise_error_and_changes_nothing(client: httpx.Client
     _assert_error(post_image(client, "bad id!", "x5", img.face_jpeg()), 400, "invalid_id")
     _assert_error(post_image(client, "gina", "bad/id", img.face_jpeg()), 422, "validation_error")
     _assert_error(client.post("/v1/users/gina/posts", content=b"hello", headers={"content-type": "text/plain"}),
-                  415, "unsupported_image")
+                  415, "unsupported_media_type")
     _assert_error(client.post("/v1/users/gina/posts", content=b"{not json", headers={"content-type": "application/json"}),
                   400, "bad_request")
     _assert_error(client.post("/v1/users/gina/observations", json={"post_id": "o", "probabilities": {"happy": 1}}),

@@ -13,6 +13,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -89,7 +90,7 @@ def test_empty_bodies(http: httpx.Client) -> None:
            400, "bad_request")
     expect(http.post("/v1/users/victim/posts", content=b"",
                      headers={"content-type": "multipart/form-data; boundary=x"}), 422, "validation_error")
-    expect(http.post("/v1/users/victim/posts", content=b""), 415, "unsupported_image")  # no content type
+    expect(http.post("/v1/users/victim/posts", content=b""), 415, "unsupported_media_type")  # no content type
     expect(http.post("/v1/users/victim/observations", content=b"", headers={"content-type": "application/json"}),
            422, "validation_error")
     expect(http.post("/v1/posts/batch", content=b"", headers={"content-type": "application/json"}),
@@ -120,8 +121,11 @@ def test_every_allowed_format_is_accepted(fmt: str, hostile_service: RunningServ
 
 
 def test_wrong_content_types(http: httpx.Client) -> None:
-    expect(http.post("/v1/users/victim/posts", content=img.face_jpeg(), headers={"content-type": "image/jpeg"}),
-           415, "unsupported_image")
+    # a fine image sent as the body: the request's media type is wrong, not the image; say what to send
+    error = expect(http.post("/v1/users/victim/posts", content=img.face_jpeg(), headers={"content-type": "image/jpeg"}),
+                   415, "unsupported_media_type")
+    assert "multipart/form-data" in error["message"] and "'image'" in error["message"]
+    assert "/v1/users/victim/posts/base64" in error["message"] and "image/jpeg" in error["message"]
     body = json.dumps({"post_id": "new-post", "probabilities": HAPPY})
     expect(http.post("/v1/users/victim/observations", content=body, headers={"content-type": "text/plain"}),
            415, "unsupported_media_type")
@@ -130,6 +134,24 @@ def test_wrong_content_types(http: httpx.Client) -> None:
     batch = json.dumps({"items": [{"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}]})
     expect(http.post("/v1/posts/batch", content=batch, headers={"content-type": "text/plain"}),
            415, "unsupported_media_type")
+
+
+def test_a_batch_over_its_item_limit_says_so(http: httpx.Client) -> None:
+    item = {"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}
+    error = expect(http.post("/v1/posts/batch", json={"items": [item] * 257}), 413, "batch_too_large")
+    assert "257 items" in error["message"] and "256" in error["message"]
+
+
+def test_405_lists_every_method_of_the_path_and_its_code_is_documented(http: httpx.Client) -> None:
+    for method, path, allowed in (("PUT", "/v1/users/victim", "GET, DELETE"), ("PATCH", "/v1/alerts", "GET"),
+                                  ("DELETE", "/v1/webhooks", "GET, POST"), ("GET", "/v1/users/victim/posts", "POST")):
+        error = expect(http.request(method, path), 405, "method_not_allowed")
+        response = http.request(method, path)
+        assert response.headers["allow"] == allowed, (method, path, response.headers["allow"])
+        assert allowed in error["message"]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    for code in ("method_not_allowed", "batch_too_large", "unsupported_media_type"):
+        assert f"| `{code}` |" in page, code
 
 
 # --- size limits: refused before the body is read ------------------------------------------------
@@ -166,7 +188,8 @@ def test_declared_oversize_upload_is_refused_without_reading_it(hostile_service:
         head = (f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {10**12}\r\n\r\n")
         status, body, elapsed = _raw_exchange(hostile_service.url, head, b"{")
-        assert status == 413 and body["error"]["code"] == "image_too_large", (path, body)
+        code = "batch_too_large" if path == "/v1/posts/batch" else "image_too_large"
+        assert status == 413 and body["error"]["code"] == code, (path, body)
 
 
 def test_chunked_upload_is_cut_off_at_the_limit(hostile_service: RunningService, http: httpx.Client) -> None:
@@ -302,8 +325,8 @@ def test_unknown_fields(http: httpx.Client) -> None:
 
 def test_malformed_multipart(http: httpx.Client) -> None:
     expect(http.post("/v1/users/victim/posts", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}),
-           400, "http_error")  # no boundary
+           400, "bad_request")  # no boundary
     two = [("image", ("a", img.face_jpeg(), "image/jpeg")), ("image", ("b", img.face_jpeg(), "image/jpeg"))]
-    expect(http.post("/v1/users/victim/posts", files=two, data={"post_id": "new-post"}), 400, "http_error")
+    expect(http.post("/v1/users/victim/posts", files=two, data={"post_id": "new-post"}), 400, "bad_request")
     expect(http.post("/v1/users/victim/posts", data={"post_id": "new-post", "image": "not a file"}),
            422, "validation_error")

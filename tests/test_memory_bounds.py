@@ -43,14 +43,14 @@ def test_a_batch_body_over_its_limit_is_refused_before_it_is_read(limited: Runni
     head = ("POST /v1/posts/batch HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
             f"Content-Length: {100 * 1024 * 1024}\r\n\r\n")
     status, body, elapsed = _raw_exchange(limited.url, head, b"{")
-    assert status == 413 and body["error"]["code"] == "image_too_large", body
+    assert status == 413 and body["error"]["code"] == "batch_too_large", body
     # streamed without a length: cut off at the limit, though the last chunk never comes
     head = ("POST /v1/posts/batch HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
             "Transfer-Encoding: chunked\r\n\r\n")
     chunk = b"x" * 65536
     stream = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(BATCH_LIMIT // len(chunk) + 2))
     status, body, elapsed = _raw_exchange(limited.url, head, stream)
-    assert status == 413 and body["error"]["code"] == "image_too_large", body
+    assert status == 413 and body["error"]["code"] == "batch_too_large", body
 
 
 def test_sliced_base64_decodes_and_refuses_exactly_like_the_whole_string() -> None:

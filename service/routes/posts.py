@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
 from service.config import Settings
 from service.errors import (
-    BadRequest, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedImage, UnsupportedMediaType, error_body,
+    BadRequest, BatchTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
@@ -58,16 +57,18 @@ async def require_json(request: Request) -> None:
 JsonBody = Depends(require_json)
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) past ``limit`` bytes without reading the rest."""
+async def read_limited(request: Request, limit: int,
+                       too_large: type[ImageTooLarge | BatchTooLarge] = ImageTooLarge) -> bytes:
+    """The request body, refusing (413 ``too_large``: an image post's, or a batch's) past ``limit`` bytes
+    without reading the rest."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+        raise too_large(f"request body is {declared} bytes; the limit is {limit}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ImageTooLarge(f"request body exceeds {limit} bytes")
+            raise too_large(f"request body exceeds {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
     request._body = body  # let request.form()/json() reuse what we read
@@ -91,8 +92,8 @@ async def read_form(request: Request, limit: int) -> FormData:
         return await request.form(max_files=1, max_fields=8)
     try:
         return await _InMemoryMultiPart(request, limit).parse()
-    except MultiPartException as exc:  # as Starlette's own form parsing answers it
-        raise HTTPException(status_code=400, detail=exc.message) from exc
+    except MultiPartException as exc:  # 400, as Starlette's own form parsing answers it
+        raise BadRequest(f"multipart body: {exc.message}") from exc
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -120,7 +121,7 @@ OFF_LOOP_BYTES = 256 * 1024
 
 
 async def _json_body(request: Request, limit: int) -> Any:
-    body = await read_limited(request, limit)
+    body = await read_limited(request, limit, BatchTooLarge)
     return await asyncio.to_thread(_loads, body) if len(body) > OFF_LOOP_BYTES else _loads(body)
 
 
@@ -155,9 +156,10 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
     elif content_type == "application/json":  # the one operation of earlier versions took both
         post = await _image_json(request, settings)
         data = post.image_bytes()
-    else:
-        raise UnsupportedImage("send multipart/form-data (image, post_id, created_at), or JSON to "
-                               f"{request.url.path}/base64")
+    else:  # the request's media type, not the image, is wrong: the image was never looked at
+        raise UnsupportedMediaType(f"send multipart/form-data with the image in a file field named 'image' (and "
+                                   f"post_id, created_at), or JSON with image_base64 to {request.url.path}/base64; "
+                                   f"not {content_type or 'a body without a Content-Type'}")
     scored = await pipeline.score_image(data)
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
@@ -224,7 +226,8 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
     # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.
     raw = await _json_body(request, settings.max_batch_bytes)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
-        raise ImageTooLarge(f"at most {settings.max_batch_items} items per batch")
+        raise BatchTooLarge(f"{len(raw['items'])} items; at most {settings.max_batch_items} per batch "
+                            "(EMODRIFT_MAX_BATCH_ITEMS): split it")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
         raise Unprocessable.at(("body", "items"), "a non-empty list is required")
     if unknown := sorted(set(raw) - {"items", "backfill"}):
