@@ -217,16 +217,11 @@ async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: byt
 BATCH_BODY = openapi.request_body("application/json", BatchRequest)
 
 
-@router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
-             summary="Backfill: many posts of many users; each user's items applied in the order given",
-             description="With `\"backfill\": true` the posts are history: states advance and alerts are "
-             "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
-async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
-    # One limit on the whole body, refused (413) from Content-Length or as soon as the stream passes it:
-    # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.
-    raw = await _json_body(request, settings.max_batch_bytes)
-    if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > settings.max_batch_items:
-        raise BatchTooLarge(f"{len(raw['items'])} items; at most {settings.max_batch_items} per batch "
+def _batch_envelope(raw: Any, max_items: int) -> bool:
+    """The batch body's envelope checked before any item is parsed (its ``items`` a non-empty list of at
+    most ``max_items``, nothing else but ``backfill``); its ``backfill`` flag."""
+    if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > max_items:
+        raise BatchTooLarge(f"{len(raw['items'])} items; at most {max_items} per batch "
                             "(EMODRIFT_MAX_BATCH_ITEMS): split it")
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
         raise Unprocessable.at(("body", "items"), "a non-empty list is required")
@@ -235,6 +230,18 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
     backfill = raw.get("backfill", False)
     if not isinstance(backfill, bool):
         raise Unprocessable.at(("body", "backfill"), "Input should be a valid boolean")
+    return backfill
+
+
+@router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
+             summary="Backfill: many posts of many users; each user's items applied in the order given",
+             description="With `\"backfill\": true` the posts are history: states advance and alerts are "
+             "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
+async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
+    # One limit on the whole body, refused (413) from Content-Length or as soon as the stream passes it:
+    # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.
+    raw = await _json_body(request, settings.max_batch_bytes)
+    backfill = _batch_envelope(raw, settings.max_batch_items)
     results: list[dict[str, Any]] = [{} for _ in raw["items"]]
     items: list[tuple[int, BatchItem]] = []
     for index, entry in enumerate(raw["items"]):
