@@ -114,7 +114,7 @@ class Subscriptions:
         """Sign with ``secret`` from now on, and with the secret it replaces too for ``grace_seconds``
         (earlier ones until their own grace ends, but no later); one script, so two rotations at once
         cannot lose a secret in between."""
-        now = time.time()
+        now = round(time.time(), 6)  # as previous_until is: with no grace the two are equal, and nothing is kept
         reply = await guarded(self._rotate(keys={"subscription": keys.webhook(sub_id)}, args={
             "secret": secret, "previous_until": repr(round(now + grace_seconds, 6)), "now": repr(now),
             "keep": MAX_PREVIOUS_SECRETS}))
