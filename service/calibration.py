@@ -471,6 +471,23 @@ def export_state(client: Any, model: str) -> dict[str, Any]:
             "scales": json.loads(raw) if raw else None, "counts": counts}
 
 
+def stored_names(client: Any) -> list[str]:
+    """The calibrations this Redis holds state for (a sync ``redis.Redis``), sorted: the ``<calibration>``
+    of every ``ed:{cal}:<calibration>:...`` key."""
+    prefix = f"{keys.CALIBRATION}:"
+    names = set()
+    for raw in client.scan_iter(match=f"{prefix}*", count=1000):
+        rest = raw.decode()[len(prefix):]
+        # a name holds colons itself (temporal:4@...): cut the known suffixes off its right end
+        for suffix in (":meta", ":scales"):
+            if rest.endswith(suffix):
+                names.add(rest[: -len(suffix)])
+        head, sep, generation = rest.rpartition(":gen:")
+        if sep and generation.isdigit():
+            names.add(head)
+    return sorted(names)
+
+
 class CalibrationImportError(ValueError):
     """An export that does not fit: another format or another temporal model."""
 

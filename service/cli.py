@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from service import access, logs
 from service.config import Settings, get_settings
@@ -190,17 +191,40 @@ def _version(_: argparse.Namespace) -> int:
 
 def _calibration(args: argparse.Namespace) -> int:
     """Export or import the live calibration of the served temporal model (EMODRIFT_REDIS_URL's Redis)."""
-    import json
-
     import redis
 
-    from service import calibration, model_repository
-    from service.drift import ScoreProfile
+    from service import calibration
 
     settings = get_settings()
     if not settings.redis_url:
         print("emodrift: set EMODRIFT_REDIS_URL to the service's Redis", file=sys.stderr)
         return 2
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        # every failure an operator can cause is one line saying what to do, never a traceback
+        try:
+            return _calibration_action(args, settings, client)
+        except redis.RedisError as error:
+            print(f"emodrift: the Redis at EMODRIFT_REDIS_URL did not answer ({error}): check the URL and "
+                  "that Redis is running", file=sys.stderr)
+        except calibration.CalibrationImportError as error:
+            print(f"emodrift: {error}", file=sys.stderr)
+        except OSError as error:
+            print(f"emodrift: cannot {'write' if args.action == 'export' else 'read'} {args.file}: "
+                  f"{error.strerror or error} (check the path, and that its directory exists)", file=sys.stderr)
+        except ValueError as error:  # json.JSONDecodeError among them
+            print(f"emodrift: {args.file} is not an `emodrift calibration export` file ({error})", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+
+
+def _calibration_action(args: argparse.Namespace, settings: Settings, client: Any) -> int:
+    import json
+
+    from service import calibration, model_repository
+    from service.drift import ScoreProfile
+
     model = args.model
     if model is None:  # the served model's, under its calibration and this environment's overrides
         artifact = model_repository.load(settings.model_repository, settings.temporal_model,
@@ -208,26 +232,33 @@ def _calibration(args: argparse.Namespace) -> int:
         config = calibration.detector_config(artifact.manifest, calibration.overrides(settings),
                                              ScoreProfile.of(artifact.manifest))
         model = calibration.learned_under(artifact.tag, config)
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        if args.action == "export":
-            text = json.dumps(calibration.export_state(client, model), indent=1)
-            if args.file == "-":
-                print(text)
-            else:
-                Path(args.file).write_text(text + "\n")
-            return 0
-        data = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
-        try:
-            written = calibration.import_state(client, data, model)
-        except calibration.CalibrationImportError as error:
-            print(f"emodrift: {error}", file=sys.stderr)
+    elif args.action == "export":
+        # a mistyped name would export nothing and look like a calibration that has learned nothing
+        stored = calibration.stored_names(client)
+        if model not in stored:
+            print(f"emodrift: no live calibration named {model} in this Redis; it holds "
+                  f"{', '.join(stored) or 'none'} (the served one: GET /v1/model's live_calibration.name, "
+                  "or leave out --model)", file=sys.stderr)
             return 2
+    if args.action == "export":
+        text = json.dumps(calibration.export_state(client, model), indent=1)
+        if args.file == "-":
+            print(text)
+        else:
+            Path(args.file).write_text(text + "\n")
+        return 0
+    data = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    written = calibration.import_state(client, data, model)
+    if data.get("scales") is None:
+        # nothing replaced the stored scales: say so, rather than claim scales that were not there
+        print(f"imported {written} counters of {model}; the export holds no scales, so the scales stored "
+              "before (if any) stay in force and the service solves new ones from the counts")
+    else:
         print(f"imported {written} counters and the scales of {model}; set EMODRIFT_CALIBRATION_FROZEN=true "
               "to serve these scales as they are")
-        return 0
-    finally:
-        client.close()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,11 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     tex.add_argument("--checkpoint", type=Path, default=None, help="resume file (default: OUT.checkpoint.json)")
     tex.set_defaults(func=_timelines_export)
     cal = sub.add_parser("calibration", help="export or import the live calibration (EMODRIFT_REDIS_URL's Redis)")
-    cal.add_argument("action", choices=("export", "import"))
-    cal.add_argument("file", nargs="?", default="-", help="JSON file (default: stdout / stdin)")
-    cal.add_argument("--model", default=None,
-                     help="the calibration's name, GET /v1/model's live_calibration.name (default: the served one's)")
-    cal.set_defaults(func=_calibration)
+    model_help = "the calibration's name, GET /v1/model's live_calibration.name (default: the served one's)"
+    cal.add_argument("--model", default=None, help=model_help)
+    csub = cal.add_subparsers(dest="action", required=True)
+    for action, file_help in (("export", "JSON file to write (default: stdout)"),
+                              ("import", "JSON file to read (default: stdin)")):
+        act = csub.add_parser(action, help=f"{action} the scales and counts as JSON (docs/live_calibration.md)")
+        act.add_argument("file", nargs="?", default="-", help=file_help)
+        # accepted after the action too; SUPPRESS keeps a --model given before it
+        act.add_argument("--model", default=argparse.SUPPRESS, help=model_help)
+        act.set_defaults(func=_calibration)
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=_version)
     return parser
