@@ -116,6 +116,8 @@ def _timelines_export(args: argparse.Namespace) -> int:
     """Every user's timeline, pseudonymised, to --out (service/timelines_export.py, docs/timelines.md)."""
     import asyncio
 
+    import redis
+
     from service import timelines_export as tx
     from service.app import connect_redis
     from service.state_store import StateStore
@@ -145,6 +147,13 @@ def _timelines_export(args: argparse.Namespace) -> int:
         summary = asyncio.run(run())
     except tx.ExportError as error:
         print(f"emodrift: {error}", file=sys.stderr)
+        return 2
+    except redis.RedisError as error:
+        print(f"emodrift: the Redis at EMODRIFT_REDIS_URL did not answer ({error}): check the URL and that "
+              f"Redis is running, then rerun the same command", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"emodrift: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nemodrift: interrupted; the same command continues from {args.checkpoint or str(args.out) + '.checkpoint.json'}",

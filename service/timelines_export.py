@@ -202,10 +202,18 @@ async def export(
                   "timeline_length": timeline_length, **(header_extra or {})}
         cp = _begin(out, checkpoint_path, pseudonym, header)
     batches = _Batches(store, out, checkpoint_path, pseudonym, timeline_length, progress or Progress(), after_batch)
-    nodes = await scan_nodes(redis)
-    for name, node in sorted(nodes.items()):
-        if name not in cp.finished:
-            await batches.scan(node, name, cp, scan_count)
+    try:
+        nodes = await scan_nodes(redis)
+        for name, node in sorted(nodes.items()):
+            if name not in cp.finished:
+                await batches.scan(node, name, cp, scan_count)
+    except BaseException:
+        if not resumed and cp.users == 0:
+            # Nothing worth resuming (a header at most): left behind, the file and checkpoint would
+            # tie the next run to this one's key, or refuse a corrected command (another key) for it.
+            out.unlink(missing_ok=True)
+            checkpoint_path.unlink(missing_ok=True)
+        raise
     for name, node in nodes.items():
         if node is not redis:
             await node.aclose()
@@ -218,8 +226,9 @@ def _resume(out: Path, checkpoint_path: Path, pseudonym: Pseudonymizer) -> Check
     """The checkpoint of an interrupted export, its file cut back to what the checkpoint vouches for."""
     cp = Checkpoint.load(checkpoint_path)
     if (cp.key_id, cp.keep_ids) != (pseudonym.key_id, pseudonym.key is None):
-        raise ExportError(f"{checkpoint_path} was written with another pseudonym key (or --keep-ids): "
-                          "rerun with the same key, or delete the checkpoint and the file to start over")
+        raise ExportError(f"an earlier export to {out} stopped before it finished, and its checkpoint "
+                          f"{checkpoint_path} was written with another pseudonym key (or --keep-ids): rerun "
+                          "with that key to continue it, or delete the checkpoint and the file to start over")
     if not out.exists() or out.stat().st_size < cp.bytes:
         raise ExportError(f"{out} is shorter than its checkpoint says ({cp.bytes} bytes): delete "
                           f"{checkpoint_path} and {out} to start over")

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from model.standin import population
 from service import keys
+from service.embedded_redis import free_port
 from service.state_store import StateStore
 from service.timelines_export import (Checkpoint, ExportError, Progress, Pseudonymizer, export)
 from tests.conftest import RunningService
@@ -180,6 +181,24 @@ def test_the_command_line(seeded, service: RunningService, tmp_path: Path) -> No
     header, lines = read(tmp_path / "t.jsonl.gz")
     assert header["served_models"]["temporal"].startswith("temporal:") and len(lines) == N_USERS
     assert header["key_id"] == Pseudonymizer(KEY).key_id
+
+
+def test_a_run_that_fails_before_any_user_leaves_nothing_behind(seeded, service: RunningService,
+                                                                 tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    out = tmp_path / "t.jsonl.gz"
+    command = [sys.executable, "-m", "service.cli", "timelines", "export", "--out", str(out)]
+    away = env | {"EMODRIFT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    failed = subprocess.run(command + ["--keep-ids"], env=away, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "did not answer" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert list(tmp_path.iterdir()) == []  # no header-only file, no checkpoint
+    (tmp_path / "k.key").write_bytes(KEY)
+    done = subprocess.run(command + ["--key-file", str(tmp_path / "k.key")],
+                          env=env | {"EMODRIFT_REDIS_URL": service.settings.redis_url},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert read(out)[0]["key_id"] == Pseudonymizer(KEY).key_id and len(read(out)[1]) == N_USERS
 
 
 @pytest.mark.slow
