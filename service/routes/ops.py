@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from service import calibration, metrics
 from service.drift import DetectorConfig
+from service.embedded_redis import exited
 from service.errors import EmodriftError, error_body
 from service.state_store import guarded
 from service.routes.deps import AdminKey, PipelineDep
@@ -17,9 +18,17 @@ from service.routes.deps import AdminKey, PipelineDep
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz", summary="The process is alive")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="The process is alive (and the embedded Redis it relies on, when there is one)")
+async def healthz(request: Request) -> JSONResponse:
+    # Only the embedded redis-server's *process* counts: nothing restarts it, so a liveness failure is
+    # the way back. An external Redis that is slow or away is /readyz's business: restarting every
+    # replica for it would bring it back no sooner.
+    pid = request.app.state.settings.embedded_redis_pid
+    if pid is not None and exited(pid):
+        body = error_body("embedded_redis_exited", f"the embedded redis-server (pid {pid}) has exited: "
+                          "restart `emodrift serve`")
+        return JSONResponse(body, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", summary="Models loaded and Redis reachable")
