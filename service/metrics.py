@@ -75,6 +75,11 @@ SHADOW_RESETS = Counter("emodrift_shadow_state_resets_total", "shadow states sta
 STATE_PROMOTIONS = Counter(
     "emodrift_state_promotions_total", "served states taken over from the shadow slot: a promotion without a cold start "
     "(counted per step computed: one recomputed after a compare-and-set conflict counts again)")
+# Set at every /readyz probe and every scrape. When Redis is down every pod fails /readyz, the Service
+# drops them all and no request reaches one: no 5xx is counted and `up` stays 1, so only this says so.
+# The scraped worker has just checked, hence the most recent value across workers.
+READY = Gauge("emodrift_ready", "1 when this replica is ready (models loaded and Redis reachable, as /readyz), "
+              "else 0", multiprocess_mode="livemostrecent")
 USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
 # live calibration (service/calibration.py): `age` is one of a fixed handful of user-age buckets
 CALIBRATION_SCALE = Gauge(

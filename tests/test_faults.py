@@ -65,6 +65,12 @@ def timed(call: Any) -> tuple[httpx.Response, float]:
 
 # --- Redis stops and comes back -----------------------------------------------------------------
 
+def exported_ready(http: httpx.Client) -> float:
+    """``emodrift_ready`` as a scrape reads it."""
+    (value,) = re.findall(r"^emodrift_ready (\S+)$", http.get("/metrics").text, re.M)
+    return float(value)
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path / "redis", port=free_port()).start()
@@ -108,9 +114,12 @@ def test_redis_down_fails_fast_writes_nothing_and_recovers(
     assert ready.status_code == 503 and ready.json()["error"]["details"]["checks"]["redis"] is False
     assert "retry-after" in ready.headers
     assert http.get("/healthz").status_code == 200  # an external Redis away is no reason to restart the pod
+    # no pod is ready, so no request is counted: the gauge is what pages (EmodriftNotReady)
+    assert exported_ready(http) == 0.0
 
     own_redis.start()  # same port, same data dir: the AOF is replayed
     wait_for(lambda: http.get("/readyz").status_code == 200, 10, "readiness after Redis came back")
+    assert exported_ready(http) == 1.0
     r = redis.Redis.from_url(own_redis.url)
     assert contents(r, "ed:{u}:*") == before, "partial state from the failed requests"
     response = http.post("/v1/users/u/observations", json={"post_id": "down-1", "probabilities": HAPPY})

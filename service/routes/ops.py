@@ -31,11 +31,19 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", summary="Models loaded and Redis reachable")
-async def readyz(request: Request) -> JSONResponse:
+async def readiness(request: Request) -> dict[str, bool]:
+    """What /readyz checks, also exported as ``emodrift_ready``: an unready pod gets no traffic, so
+    nothing else it exports would show a Redis outage."""
     pipeline = getattr(request.app.state, "pipeline", None)
     store = getattr(request.app.state, "store", None)
     checks = {"model": pipeline is not None, "redis": bool(store is not None and await store.ping())}
+    metrics.READY.set(1 if all(checks.values()) else 0)
+    return checks
+
+
+@router.get("/readyz", summary="Models loaded and Redis reachable")
+async def readyz(request: Request) -> JSONResponse:
+    checks = await readiness(request)
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     failing = ", ".join(name for name, ok in checks.items() if not ok)
@@ -46,7 +54,8 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response, name="get_metrics")
 async def prometheus(request: Request) -> Response:
     store = getattr(request.app.state, "store", None)
-    if store is not None:
+    # checked at every scrape: the probes may all land on another worker
+    if (await readiness(request))["redis"] and store is not None:
         try:  # a cluster-wide figure, read at scrape time; the scrape still answers without Redis
             metrics.USERS_DRIFTING.set(await guarded(store.relay.drifting()))
         except EmodriftError:
