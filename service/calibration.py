@@ -417,8 +417,8 @@ class LiveCalibration:
         metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source in LEARNED for b in self.buckets))
         metrics.CALIBRATION_AT_BOUND.set(sum(b.source == "live" and b.scale in (MIN_SCALE, MAX_SCALE)
                                              for b in self.buckets))
-        if self.recent_ratio is not None:
-            metrics.CALIBRATION_ALARM_RATE.set(self.recent_ratio)
+        # not enough traffic yet: NaN, as /v1/model's null (0 would read as "no alarms")
+        metrics.CALIBRATION_ALARM_RATE.set(float("nan") if self.recent_ratio is None else self.recent_ratio)
 
     def _apply_stored(self, raw: bytes | str | None) -> None:
         if not raw:

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from model import families
-from service import calibration, keys, model_repository
+from service import calibration, keys, metrics, model_repository
 from service.calibration import LEVELS, Bucket, LiveCalibration, feedback, level_index, solve_scale
 from service.cli import main as cli_main
 from service.config import Settings
@@ -246,3 +246,30 @@ def test_a_recalibrated_model_or_an_overridden_setting_is_another_calibration() 
               calibration.learned_under("temporal:4", replace(base, rebaseline_posts=60)),
               calibration.learned_under("temporal:3", base)}
     assert name not in others and len(others) == 4
+
+
+def _exported_ratio() -> float:
+    (value,) = [v for name, _, v in metrics.samples("emodrift_calibration_recent_alarm_rate_ratio")]
+    return value
+
+
+def test_the_recent_alarm_rate_is_nan_not_zero_until_a_window_was_seen(redis_server) -> None:
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    async def scenario() -> list[tuple[float | None, float]]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        live = LiveCalibration(client, _served_name(), _settings())
+        seen = []
+        for posts in (100, calibration.RECENT_POSTS):
+            for i in range(posts):
+                live.record(500, (0.0, 0.1), i % 1000 == 0)
+            await live.sync()
+            seen.append((live.describe()["recent_alarm_rate_ratio"], _exported_ratio()))
+        await client.aclose()
+        return seen
+
+    (before, exported_before), (after, exported_after) = asyncio.run(scenario())
+    assert before is None and math.isnan(exported_before)  # too little traffic: unknown, not "no alarms"
+    assert after is not None and after > 0 and exported_after == after
