@@ -521,36 +521,38 @@ class DriftDetector:
         young = self._young_slack()
         rho = self._serial_rho()
         inflation = math.sqrt((1.0 + rho) / (1.0 - rho)) if rho else 1.0  # x / 1.0 is x, exactly
-        evidence = z / inflation
-        up_z, down_z = self._anchored_z(share) if cfg.share_anchor_posts else (z, z)
+        evidence = weight * (z / inflation)
+        if cfg.share_anchor_posts:
+            up_z, down_z = self._anchored_z(share, z)
+            up, down = weight * (up_z / inflation), weight * (down_z / inflation)
+        else:
+            up = down = evidence
         self.sh_up, self.sh_down, self.sh_run = _cusum_step(
-            (self.sh_up, self.sh_down, self.sh_run), weight * (up_z / inflation), weight * (cfg.share_slack + young),
-            weight * (down_z / inflation))
+            (self.sh_up, self.sh_down, self.sh_run), up, weight * (cfg.share_slack + young), down)
         if cfg.share_anchor_posts:  # a side back at 0 has no run to anchor: out of the record
             self.sh_a_up = self.sh_a_up if self.sh_up > 0 else 0.0
             self.sh_a_down = self.sh_a_down if self.sh_down > 0 else 0.0
         fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
-                (self.sh_up2, self.sh_down2, self.sh_run2), weight * evidence, weight * (cfg.share2_slack + young))
+                (self.sh_up2, self.sh_down2, self.sh_run2), evidence, weight * (cfg.share2_slack + young))
             fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
                               and self.sh_run2 >= SHARE_MIN_RUN)
         if cfg.share_return_nats > 0:
             self._track_runs(z)
         return fires
 
-    def _anchored_z(self, share: float) -> tuple[float, float]:
+    def _anchored_z(self, share: float, z: float) -> tuple[float, float]:
         """``share_anchor_posts``: the share standardised for the first CUSUM's up and down side, each
         against the reference mean when that side's run began (a side at 0 anchors at the reference now:
         its run would begin with this post). A young reference (fewer than ``share_anchor_posts`` posts)
         is still off by much of its own error, which an anchor would hold for a whole run: both sides read
-        it as it moves."""
+        it as it moves, ``z`` (the share against the reference now)."""
         if self.sh_up <= 0:
             self.sh_a_up = self.sh_mean
         if self.sh_down <= 0:
             self.sh_a_down = self.sh_mean
         if self.sh_w < self.config.share_anchor_posts:
-            z = self._share_z(share)
             return z, z
         return self._share_z(share, self.sh_a_up), self._share_z(share, self.sh_a_down)
 
