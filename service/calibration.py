@@ -77,6 +77,12 @@ def detector_config(manifest: dict[str, Any], operator: dict[str, Any],
     return DetectorConfig(**{**calibrated, **operator, "profile": profile})
 
 
+def served_config(manifest: dict[str, Any], settings: Any) -> DetectorConfig:
+    """The detector a temporal model is served with: its manifest's calibration and score profile under
+    the operator's overrides in ``settings`` (the service, its shadow and the CLI's calibration name)."""
+    return detector_config(manifest, overrides(settings), ScoreProfile.of(manifest))
+
+
 def describe(manifest: dict[str, Any], operator: dict[str, Any]) -> dict[str, Any]:
     """Where the served calibration comes from, for ``GET /v1/model``."""
     section = manifest.get("detector", {})
@@ -472,20 +478,9 @@ def export_state(client: Any, model: str) -> dict[str, Any]:
 
 
 def stored_names(client: Any) -> list[str]:
-    """The calibrations this Redis holds state for (a sync ``redis.Redis``), sorted: the ``<calibration>``
-    of every ``ed:{cal}:<calibration>:...`` key."""
-    prefix = f"{keys.CALIBRATION}:"
-    names = set()
-    for raw in client.scan_iter(match=f"{prefix}*", count=1000):
-        rest = raw.decode()[len(prefix):]
-        # a name holds colons itself (temporal:4@...): cut the known suffixes off its right end
-        for suffix in (":meta", ":scales"):
-            if rest.endswith(suffix):
-                names.add(rest[: -len(suffix)])
-        head, sep, generation = rest.rpartition(":gen:")
-        if sep and generation.isdigit():
-            names.add(head)
-    return sorted(names)
+    """The calibrations this Redis holds state for (a sync ``redis.Redis``), sorted."""
+    found = (keys.calibration_of(raw.decode()) for raw in client.scan_iter(match=f"{keys.CALIBRATION}:*", count=1000))
+    return sorted({name for name in found if name is not None})
 
 
 class CalibrationImportError(ValueError):

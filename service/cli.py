@@ -235,15 +235,12 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
     import json
 
     from service import calibration, model_repository
-    from service.drift import ScoreProfile
 
     model = args.model
     if model is None:  # the served model's, under its calibration and this environment's overrides
         artifact = model_repository.load(settings.model_repository, settings.temporal_model,
                                          settings.temporal_model_version)
-        config = calibration.detector_config(artifact.manifest, calibration.overrides(settings),
-                                             ScoreProfile.of(artifact.manifest))
-        model = calibration.learned_under(artifact.tag, config)
+        model = calibration.learned_under(artifact.tag, calibration.served_config(artifact.manifest, settings))
     elif args.action == "export":
         # a mistyped name would export nothing and look like a calibration that has learned nothing
         stored = calibration.stored_names(client)

@@ -220,3 +220,22 @@ def calibration_counts(model: str, generation: int) -> str:
 def calibration_scales(model: str) -> str:
     """String (JSON): the scales in force by age bucket, as last learned or imported."""
     return f"{CALIBRATION}:{model}:scales"
+
+
+def calibration_of(key: str) -> str | None:
+    """The calibration a key of the three above belongs to, None for any other key. A name holds colons
+    itself (``temporal:4@...``), so the known tails are cut off its right end.
+
+    >>> [calibration_of(k) for k in (calibration_meta("t:4@a"), calibration_counts("t:4@a", 3),
+    ...                              calibration_scales("t:4@a"), "ed:user:x", f"{CALIBRATION}:t:4@a:gen:x")]
+    ['t:4@a', 't:4@a', 't:4@a', None, None]
+    """
+    head = f"{CALIBRATION}:"
+    if not key.startswith(head):
+        return None
+    rest = key[len(head):]
+    for tail in (":meta", ":scales"):
+        if rest.endswith(tail):
+            return rest[: -len(tail)]
+    name, sep, generation = rest.rpartition(":gen:")
+    return name if sep and generation.isdigit() else None

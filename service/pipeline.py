@@ -80,10 +80,9 @@ class Pipeline:
         self.model_versions = {"emotion_cnn": emotion_tag, "temporal": temporal.artifact.tag}
         # the served model's calibration (its manifest) under the operator's overrides: CalibrationMissing
         # at start-up when the model has none and the operator gave none
-        self.detector_config = calibration.detector_config(
-            temporal.artifact.manifest, calibration.overrides(settings), temporal.score_profile)
-        self.shadow = None if shadow is None else shadows.Shadow(shadow, calibration.detector_config(
-            shadow.artifact.manifest, calibration.overrides(settings), shadow.score_profile), temporal.artifact.tag)
+        self.detector_config = calibration.served_config(temporal.artifact.manifest, settings)
+        self.shadow = None if shadow is None else shadows.Shadow(
+            shadow, calibration.served_config(shadow.artifact.manifest, settings), temporal.artifact.tag)
         self.rules = transition.Rules(temporal, self.detector_config, settings.recent_alpha, settings.baseline_alpha,
                                       self.shadow)
         self.event_context = transition.EventContext(temporal, self.model_versions, settings.evidence_posts,
