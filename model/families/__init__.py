@@ -64,13 +64,17 @@ def available() -> tuple[str, ...]:
     return TRAINING + tuple(name for name in HELD_OUT if blind_adapter.available(name))
 
 
-def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None) -> list[Stream]:
-    """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length
-    (families that allow it; the held-out ones keep their own)."""
+def make_streams(family: str, seed: int, kind: str, n: int, length: int | None = None,
+                 pre: tuple[int, int] | None = None) -> list[Stream]:
+    """``n`` seeded streams of ``kind`` from ``family``; ``length`` sets a no-change stream's length and
+    ``pre`` the range of a change's first post (training families only: the held-out ones keep their own)."""
     if family in WRITTEN_BLIND:
+        if pre is not None:
+            raise ValueError(f"{family} is held out: its changes start where its author put them")
         return blind_adapter.make_streams(seed, kind, n, family)
     module = _TRAINING[family]
-    return module.make_streams(seed, kind, n, length) if length else module.make_streams(seed, kind, n)
+    options = {"length": length or module.NO_CHANGE_LENGTH} | ({"pre": pre} if pre else {})
+    return module.make_streams(seed, kind, n, **options)
 
 
 __all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "RESERVED", "WRITTEN_BLIND", "available", "make_streams", "base"]

@@ -26,7 +26,7 @@ from model.families.base import KINDS, Stream, seeded
 
 NAME = "days"
 NO_CHANGE_LENGTH = 2000
-PRE = (40, 110)
+PRE = (40, 110)  # a change's first post: the published streams' range (benchmarks.late_changes asks later)
 POST = 150
 AFTER_END = 40
 SECOND_AFTER = (120, 200)
@@ -35,17 +35,19 @@ DAY = 86400.0
 TILT = np.array([-1.0, -1.0, -1.0, 1.0, -1.0, 0.5, 0.0])
 
 
-def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LENGTH) -> Stream:
+def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LENGTH,
+                pre: tuple[int, int] = PRE) -> Stream:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    dist, start, end, start2 = base.mood_regimes(kind, rng, length, PRE, POST, AFTER_END, SECOND_AFTER, dip=(2, 3),
+    dist, start, end, start2 = base.mood_regimes(kind, rng, length, pre, POST, AFTER_END, SECOND_AFTER, dip=(2, 3),
                                                  episode=(15, 45), ramp=(15, 50), spread=20.0)
     return observe(rng, kind, dist, start, end, start2)
 
 
-def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH) -> list[Stream]:
+def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH,
+                 pre: tuple[int, int] = PRE) -> list[Stream]:
     rng = seeded(NAME, seed, kind)
-    return [make_stream(rng, kind, length) for _ in range(n)]
+    return [make_stream(rng, kind, length, pre) for _ in range(n)]
 
 
 def observe(rng: np.random.Generator, kind: str, dist: np.ndarray, start=None, end=None, start2=None) -> Stream:

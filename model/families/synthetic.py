@@ -16,20 +16,21 @@ from model.families.base import KINDS, Stream, seeded, shifted
 
 NAME = "synthetic"
 NO_CHANGE_LENGTH = 2000
-PRE = (32, 96)
+PRE = (32, 96)  # a change's first post: the published streams' range (benchmarks.late_changes asks later)
 POST = 150
 AFTER_END = 40
 SECOND_AFTER = (120, 200)  # posts between the two changes of a two_changes stream
 
 
-def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LENGTH) -> Stream:
+def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LENGTH,
+                pre: tuple[int, int] = PRE) -> Stream:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if kind == "none":
         _, baseline, _, _ = synthetic.draw_regimes(rng)
         return _stream(rng, kind, np.repeat(baseline[None], length, axis=0))
     _, baseline, _, contrast = synthetic.draw_regimes(rng, negative_baseline=kind == "abrupt_neg_pos")
-    start = int(rng.integers(PRE[0], PRE[1] + 1))
+    start = int(rng.integers(pre[0], pre[1] + 1))
     mix = np.zeros(start + POST)
     end = start2 = None
     third = None
@@ -61,9 +62,10 @@ def make_stream(rng: np.random.Generator, kind: str, length: int = NO_CHANGE_LEN
     return _stream(rng, kind, dist, start, end, start2)
 
 
-def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH) -> list[Stream]:
+def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH,
+                 pre: tuple[int, int] = PRE) -> list[Stream]:
     rng = seeded(NAME, seed, kind)
-    return [make_stream(rng, kind, length) for _ in range(n)]
+    return [make_stream(rng, kind, length, pre) for _ in range(n)]
 
 
 def _stream(rng, kind, dist, start=None, end=None, start2=None) -> Stream:
