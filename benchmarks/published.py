@@ -39,12 +39,18 @@ def published_runs() -> dict[str, dict]:
     return out
 
 
-def cli(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
-    """The options every rerun of the published streams takes, and the published run itself."""
+def page_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The options of every benchmark that writes a page: ``--quick`` (``write_page``'s) and ``--out``."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
-    parser.add_argument("--family", action="append", default=[], help="only these families (repeatable)")
     parser.add_argument("--out", type=Path, default=DOCS)
+    return parser
+
+
+def cli(prog: str, doc: str, argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
+    """The options every rerun of the published streams takes, and the published run itself."""
+    parser = page_parser(prog, doc)
+    parser.add_argument("--family", action="append", default=[], help="only these families (repeatable)")
     parser.add_argument("--workers", type=int, default=2)
     return parser.parse_args(argv), json.loads(PUBLISHED.read_text())
 

@@ -17,17 +17,15 @@ changes found, the share ending ``recovered`` at each threshold (for persistent 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.families import served_config
-from benchmarks.published import DOCS, served_temporal, write_page
+from benchmarks.published import page_parser, served_temporal, write_page
 from service.drift import DetectorConfig, DriftDetector
 
 SEED = 60_000
@@ -109,10 +107,7 @@ def markdown(rows: list[dict], plan: Plan, config: DetectorConfig, seconds: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.return_test", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published page")
-    parser.add_argument("--out", type=Path, default=DOCS)
-    args = parser.parse_args(argv)
+    args = page_parser("python -m benchmarks.return_test", __doc__ or "").parse_args(argv)
     plan = QUICK if args.quick else Plan()
     config = served_config(served_temporal())
     started = time.perf_counter()

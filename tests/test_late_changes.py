@@ -1,0 +1,64 @@
+"""The late-change screen (benchmarks/late_changes.py): the training families draw a change's first post where
+they are asked to and nowhere else, every variant is read at the shipped design's false-alarm rate, and the
+page has a row per family and detector."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import late_changes
+from benchmarks.late_changes import PUBLISHED_END, QUICK, SHIPPED, markdown, pooled, run
+from model import families
+from model.families import days, sessions, synthetic
+
+
+@pytest.mark.parametrize("module", [synthetic, sessions, days])
+def test_the_published_streams_are_unchanged_and_a_late_range_is_honoured(module) -> None:
+    default = families.make_streams(module.NAME, 7, "abrupt_pos_neg", 5)
+    explicit = families.make_streams(module.NAME, 7, "abrupt_pos_neg", 5, pre=module.PRE)
+    assert [s.start for s in default] == [s.start for s in explicit]
+    assert all(np.array_equal(a.probs, b.probs) for a, b in zip(default, explicit))
+    late = families.make_streams(module.NAME, 7, "two_changes", 20, pre=(200, 250))
+    assert all(200 <= s.start <= 250 and s.start2 > s.start for s in late)
+    assert all(module.PRE[0] <= s.start <= module.PRE[1] <= PUBLISHED_END for s in default)
+
+
+def test_a_held_out_family_keeps_its_authors_change_points() -> None:
+    with pytest.raises(ValueError, match="held out"):
+        families.make_streams("blind", 7, "abrupt_pos_neg", 2, pre=(30, 250))
+
+
+def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None:
+    variants = {"same as shipped": {}, "anchored at 100 posts": {"share_anchor_posts": 100}}
+    result = run(QUICK, variants, log=lambda *_: None)
+    shipped = result["detectors"][SHIPPED]
+    assert max(r["false_alarms_per_1000"] for r in shipped.values()) == result["target"]
+    assert all(r["scale"] == 1.0 for r in shipped.values())
+    for name in variants:
+        rows = result["detectors"][name]
+        assert max(r["false_alarms_per_1000"] for r in rows.values()) <= result["target"]
+    # the shipped design itself needs no larger scale than its own (the smallest that meets its rate)
+    assert result["detectors"]["same as shipped"]["sessions"]["scale"] <= 1.0 + 1e-9
+    for rows in result["detectors"].values():
+        for r in rows.values():
+            assert r["streams"] == QUICK.per_kind * 6 and 0 < r["late_streams"] < r["streams"]
+            assert 0.0 <= r["early_late"] <= 1.0 and 0.0 <= r["found_within"] <= r["recall"]
+    page = markdown(result, QUICK, 1.0)
+    for family in QUICK.families + ("pooled",):
+        for name in (SHIPPED, *variants):
+            assert f"| {family} | {name} |" in page
+    assert late_changes.__doc__ and "late_changes.md" in late_changes.__doc__
+
+
+def test_pooling_weights_by_streams_and_takes_the_worst_familys_false_alarms() -> None:
+    rows = {"a": {"streams": 10, "late_streams": 5, "recall": 0.5, "found_within": 0.2, "early": 0.1,
+                  "early_late": 0.2, "false_alarms_per_1000": 0.3, "delay_median": 40.0, "scale": 1.2},
+            "b": {"streams": 30, "late_streams": 15, "recall": 0.9, "found_within": 0.6, "early": 0.0,
+                  "early_late": 0.0, "false_alarms_per_1000": 0.5, "delay_median": 20.0, "scale": 1.2}}
+    p = pooled(rows)
+    assert math.isclose(p["recall"], 0.8) and math.isclose(p["found_within"], 0.5)
+    assert math.isclose(p["early"], 0.025) and math.isclose(p["early_late"], 0.05)
+    assert p["false_alarms_per_1000"] == 0.5 and p["delay_median"] == 30.0 and p["scale"] == 1.2
