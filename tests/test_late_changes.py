@@ -5,14 +5,17 @@ page has a row per family and detector."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from benchmarks import late_changes
-from benchmarks.late_changes import PUBLISHED_END, QUICK, SHIPPED, markdown, pooled, run
+from benchmarks.late_changes import PUBLISHED_END, QUICK, SHIPPED, markdown, pooled, run, variant_config
 from model import families
 from model.families import days, sessions, synthetic
+from service import drift
+from service.drift import DetectorConfig
 
 
 @pytest.mark.parametrize("module", [synthetic, sessions, days])
@@ -32,7 +35,8 @@ def test_a_held_out_family_keeps_its_authors_change_points() -> None:
 
 
 def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None:
-    variants = {"same as shipped": {}, "anchored at 100 posts": {"share_anchor_posts": 100}}
+    variants = {"same as shipped": ({}, {}), "anchored at 100 posts": ({"share_anchor_posts": 100}, {}),
+                "sd floor 0.001": ({}, {"SHARE_SD_FLOOR": 0.001})}
     result = run(QUICK, variants, log=lambda *_: None)
     shipped = result["detectors"][SHIPPED]
     assert max(r["false_alarms_per_1000"] for r in shipped.values()) == result["target"]
@@ -46,19 +50,30 @@ def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None
         for r in rows.values():
             assert r["streams"] == QUICK.per_kind * 6 and 0 < r["late_streams"] < r["streams"]
             assert 0.0 <= r["early_late"] <= 1.0 and 0.0 <= r["found_within"] <= r["recall"]
+            assert 0.0 <= r["early_published"] <= 1.0
     page = markdown(result, QUICK, 1.0)
     for family in QUICK.families + ("pooled",):
         for name in (SHIPPED, *variants):
             assert f"| {family} | {name} |" in page
     assert late_changes.__doc__ and "late_changes.md" in late_changes.__doc__
+    assert drift.SHARE_SD_FLOOR == 0.02  # a variant's constants are the served design's again after it
+
+
+def test_a_ratio_sets_the_banks_second_threshold_from_the_first() -> None:
+    shipped = DetectorConfig(share_threshold=10.0, share2_threshold=17.0)
+    assert variant_config(shipped, {"ratio": 2.2}).share2_threshold == 22.0
+    assert variant_config(shipped, {"share_anchor_posts": 100}) == replace(shipped, share_anchor_posts=100)
 
 
 def test_pooling_weights_by_streams_and_takes_the_worst_familys_false_alarms() -> None:
     rows = {"a": {"streams": 10, "late_streams": 5, "recall": 0.5, "found_within": 0.2, "early": 0.1,
-                  "early_late": 0.2, "false_alarms_per_1000": 0.3, "delay_median": 40.0, "scale": 1.2},
+                  "early_late": 0.2, "early_published": 0.0, "false_alarms_per_1000": 0.3, "delay_median": 40.0,
+                  "scale": 1.2},
             "b": {"streams": 30, "late_streams": 15, "recall": 0.9, "found_within": 0.6, "early": 0.0,
-                  "early_late": 0.0, "false_alarms_per_1000": 0.5, "delay_median": 20.0, "scale": 1.2}}
+                  "early_late": 0.0, "early_published": 0.1, "false_alarms_per_1000": 0.5, "delay_median": 20.0,
+                  "scale": 1.2}}
     p = pooled(rows)
     assert math.isclose(p["recall"], 0.8) and math.isclose(p["found_within"], 0.5)
     assert math.isclose(p["early"], 0.025) and math.isclose(p["early_late"], 0.05)
+    assert math.isclose(p["early_published"], 0.075)
     assert p["false_alarms_per_1000"] == 0.5 and p["delay_median"] == 30.0 and p["scale"] == 1.2
