@@ -81,6 +81,7 @@ class CalibrationPlan:
     iterations: int = 8
     seed: int = SEED
     target: float = TARGET
+    pre: tuple[int, int] | None = None  # a change's first post: each family's own range, or this (late_changes.md)
 
 
 QUICK = CalibrationPlan(no_change=3, no_change_length=500, per_kind=6, iterations=3, target=3.0)
@@ -94,7 +95,7 @@ class Calibrator:
         for family in families.TRAINING:
             self.groups[family] = {kind: families.make_streams(
                 family, plan.seed, kind, plan.no_change if kind == "none" else plan.per_kind,
-                plan.no_change_length if kind == "none" else None) for kind in families.KINDS}
+                plan.no_change_length if kind == "none" else None, plan.pre) for kind in families.KINDS}
             self.scores[family] = {kind: temporal.replay(streams) for kind, streams in self.groups[family].items()}
 
     def false_alarms(self, config: DetectorConfig) -> dict[str, float]:
@@ -157,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", type=int, default=None, help="temporal version (default: the highest)")
     parser.add_argument("--target", type=float, default=None,
                         help=f"false alarms per 1000 posts on the worst training family (default {TARGET})")
+    parser.add_argument("--pre", type=_posts_range, default=None, metavar="LO,HI",
+                        help="draw each change's first post from LO-HI (default: each training family's own range)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else CalibrationPlan()
     plan = replace(plan, target=args.target) if args.target else plan
+    plan = replace(plan, pre=args.pre) if args.pre else plan
     started = time.perf_counter()
     artifact = model_repository.load(REPOSITORY, "temporal", args.version)
     temporal = TemporalModel(artifact, ProviderChoice("cpu", "calibration"))
@@ -178,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _posts_range(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition(",")
+    try:
+        posts = int(lo), int(hi)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two post numbers), got {text!r}") from None
+    if not 0 < posts[0] <= posts[1]:
+        raise argparse.ArgumentTypeError(f"need 0 < LO <= HI, got {text!r}")
+    return posts
+
+
 def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan) -> None:
     manifest = json.loads(path.read_text())
     section = {k: getattr(base, k) for k in ("warmup_posts", "recovery_threshold", "confirm_posts", "recovery_posts",
@@ -189,7 +204,8 @@ def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan)
     section["calibrated_with"] = {
         "command": "python -m benchmarks.calibrate --write", "seed": plan.seed, "families": list(families.TRAINING),
         "target_false_alarms_per_1000": plan.target, "on": "the worst family's no-change users",
-        "users": {"no_change": plan.no_change, "no_change_length": plan.no_change_length, "per_kind": plan.per_kind},
+        "users": {"no_change": plan.no_change, "no_change_length": plan.no_change_length, "per_kind": plan.per_kind,
+                  **({"change_first_post": list(plan.pre)} if plan.pre else {})},
         "figures": {"false_alarms_per_1000": chosen["false_alarms_per_1000"], "recall": chosen["recall"]},
         "note": f"rebaseline_posts, recovery_posts and the share rule's refinements ({', '.join(SHARE_RULE)}) chosen, not "
                 f"calibrated; share2_threshold = {SHARE2_RATIO} x share_threshold (docs/detection_rules.md)"}

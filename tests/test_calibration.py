@@ -106,3 +106,22 @@ def test_the_calibration_is_chosen_on_the_training_families_under_the_target(tmp
     config = calibration.detector_config(json.loads(path.read_text()), {})
     assert (config.threshold, config.cusum_threshold, config.share_threshold, config.rebaseline_posts) == (
         chosen["threshold"], chosen["cusum_threshold"], chosen["share_threshold"], calibrate.REBASELINE_POSTS)
+
+
+def test_the_calibration_can_draw_its_changes_later_in_a_users_life() -> None:
+    import argparse
+    from dataclasses import replace
+
+    from benchmarks import calibrate
+    from service.inference import ProviderChoice
+    from service.temporal import TemporalModel
+
+    temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal"), ProviderChoice("cpu", "test"))
+    plan = replace(calibrate.QUICK, per_kind=3, pre=(200, 250))
+    groups = calibrate.Calibrator(plan, temporal).groups
+    starts = [s.start for family in groups.values() for kind, streams in family.items() if kind != "none" for s in streams]
+    assert starts and all(200 <= s <= 250 for s in starts)
+    assert calibrate._posts_range("30,250") == (30, 250)
+    for bad in ("30", "250,30", "a,b", "0,5"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            calibrate._posts_range(bad)
