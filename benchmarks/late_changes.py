@@ -9,8 +9,8 @@ is where the held-out families' early alarms come from; the anchored share CUSUM
 raised no early alarm on the training families and more on every held-out one. Here the same
 generators draw each change's first post from ``PRE`` (30-250 by default), and the early alarms are read
 among all change streams and among those whose change comes after post 110. The variants are earlier
-rounds' candidates whose early alarms rose out of family but not on the published training streams:
-the page says whether this screen would have seen it coming.
+rounds' candidates whose early alarms rose out of family but not on the published training streams
+(the page says whether this screen would have seen it coming), and the anchor at 200 posts.
 
 The comparison is at one false-alarm rate, as calibration would set it: every threshold of a variant is
 scaled by one factor, the smallest (by bisection) at which its worst family's false alarms per 1000 posts
@@ -33,13 +33,15 @@ from benchmarks.families import change_case, served_config, service_events
 from benchmarks.published import page_parser, served_temporal, write_page
 from benchmarks.share_rule_alone import constants
 from model import families
+from model.families import days, sessions, synthetic
 from model.families.base import CHANGE_KINDS, Stream
 from service.drift import DetectorConfig
 from service.temporal import TemporalModel
 
 SEED = 70_000
 PRE = (30, 250)       # a change's first post: the held-out families' range, which the published streams stop short of
-PUBLISHED_END = 110   # the last first post of a change on the training families' published streams
+# the last first post of a change on the training families' published streams
+PUBLISHED_END = max(module.PRE[1] for module in (days, sessions, synthetic))
 WITHIN = 60           # posts: the "found within" column (about the best classic's pooled median delay)
 SHIPPED = "shipped"
 # name -> (DetectorConfig fields, service.drift constants) on top of the served design: the candidates of
