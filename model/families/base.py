@@ -2,8 +2,8 @@
 user's simulation that several families draw (regimes, a per-user classifier, posting times).
 
 A family is a module with ``NAME``, ``KINDS`` (a subset of :data:`KINDS`, in that order),
-``make_stream(rng, kind) -> Stream`` and ``make_streams(seed, kind, n) -> list[Stream]``. The
-benchmark (``benchmarks/detection.py``) reads only ``probs``, ``gaps``, ``face`` and the change
+``make_stream(rng, kind) -> Stream`` and ``make_streams(seed, kind, n) -> list[Stream]`` (the training
+families also take ``length`` and ``pre``, the range of a change's first post). The benchmark (``benchmarks/detection.py``) reads only ``probs``, ``gaps``, ``face`` and the change
 positions, so a family written by someone else needs nothing but a thin adapter
 (:mod:`model.families.blind_adapter`).
 
