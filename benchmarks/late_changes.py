@@ -6,7 +6,7 @@ Why (twenty-first round, docs/detection_rules.md): the training families' change
 (``PRE`` in each family), the held-out families' anywhere in 40-250. So a variant screened on the
 training families was never shown a user whose pattern holds for 110-250 posts before it changes, which
 is where the held-out families' early alarms come from; the anchored share CUSUM of the twentieth round
-raised no early alarm on the training families and more on every held-out one. Here the same
+raised no more early alarms on the training families and more on every held-out one. Here the same
 generators draw each change's first post from ``PRE`` (30-250 by default), and the early alarms are read
 among all change streams and among those whose change comes after post 110. The variants are earlier
 rounds' candidates whose early alarms rose out of family but not on the published training streams
