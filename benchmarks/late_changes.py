@@ -14,7 +14,9 @@ rounds' candidates whose early alarms rose out of family but not on the publishe
 
 The comparison is at one false-alarm rate, as calibration would set it: every threshold of a variant is
 scaled by one factor, the smallest (by bisection) at which its worst family's false alarms per 1000 posts
-on the no-change users are at most the shipped design's (at its manifest thresholds). Training families
+on the no-change users are at most the shipped design's (at its manifest thresholds). A second table
+reads the shipped design against the classic CUSUM calibrated to its rate on each family, as the bar
+does, on both ranges: whether its delay gap and recall margin depend on when changes come. Training families
 only, seed ``SEED`` (neither the benchmark's, the calibration's nor any other page's); no held-out family
 is read.
 """
@@ -29,7 +31,8 @@ from dataclasses import replace
 import numpy as np
 
 from benchmarks import metrics
-from benchmarks.families import change_case, served_config, service_events
+from benchmarks.baselines import BASELINES
+from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import page_parser, served_temporal, write_page
 from benchmarks.share_rule_alone import constants
 from model import families
@@ -44,6 +47,7 @@ PRE = (30, 250)       # a change's first post: the held-out families' range, whi
 PUBLISHED_END = max(module.PRE[1] for module in (days, sessions, synthetic))
 WITHIN = 60           # posts: the "found within" column (about the best classic's pooled median delay)
 SHIPPED = "shipped"
+CLASSIC = "cusum"  # the bar's best classic on every training family (docs/detection.md)
 # name -> (DetectorConfig fields, service.drift constants) on top of the served design: the candidates of
 # earlier rounds whose early alarms rose out of family and not on the published training streams, so the
 # page also says whether this screen would have seen them; "ratio": the bank's second CUSUM's threshold
@@ -63,12 +67,14 @@ class Plan:
     no_change_length: int = 2000
     per_kind: int = 60
     iterations: int = 8
+    classic_iterations: int = 14
     scale_range: tuple[float, float] = (0.7, 2.0)
     pre: tuple[int, int] = PRE
     families: tuple[str, ...] = families.TRAINING
 
 
-QUICK = Plan(no_change=4, no_change_length=600, per_kind=6, iterations=4, families=("sessions", "days"))
+QUICK = Plan(no_change=4, no_change_length=600, per_kind=6, iterations=4, classic_iterations=6,
+             families=("sessions", "days"))
 
 
 @dataclasses.dataclass
@@ -108,20 +114,48 @@ def matched_scale(temporal: TemporalModel, data: dict[str, FamilyData], config: 
     return round(best, 3)
 
 
+def _metrics(streams: list[Stream], alarms: list[list[int]], ends: list | None = None) -> dict:
+    return metrics.change_metrics([change_case(s, a, [t for t, _ in ends[i]] if ends else None)
+                                   for i, (s, a) in enumerate(zip(streams, alarms))])
+
+
 def row(temporal: TemporalModel, data: FamilyData, config: DetectorConfig, scale: float) -> dict:
     """One detector's figures on one family at ``scale``."""
-    alarms, ends = service_events(temporal, data.changes, config, data.change_scores, scale=scale)
-    m = metrics.change_metrics([change_case(s, a, [t for t, _ in e]) for s, a, e in zip(data.changes, alarms, ends)])
+    m = _metrics(data.changes, *service_events(temporal, data.changes, config, data.change_scores, scale=scale))
     late = [e for s, e in zip(data.changes, m["early"]) if s.start > PUBLISHED_END]
-    published, ends_p = service_events(temporal, data.published, config, data.published_scores, scale=scale)
-    early_published = metrics.change_metrics([change_case(s, a, [t for t, _ in e])
-                                              for s, a, e in zip(data.published, published, ends_p)])
+    p = _metrics(data.published, *service_events(temporal, data.published, config, data.published_scores, scale=scale))
     return {"scale": scale, "false_alarms_per_1000": false_alarms(temporal, data, config, scale),
-            "recall": m["recall"], "delay_median": m["delay_median"],
+            "recall": m["recall"], "delay_median": m["delay_median"], "delays": m["delays"],
             "found_within": metrics.found_within(m["delays"], len(data.changes), WITHIN),
             "early": m["pre_change_alarm_rate"], "early_late": round(float(np.mean(late)), 4) if late else float("nan"),
-            "early_published": early_published["pre_change_alarm_rate"],
-            "streams": len(data.changes), "late_streams": len(late)}
+            "early_published": p["pre_change_alarm_rate"], "published_recall": p["recall"],
+            "published_delays": p["delays"], "streams": len(data.changes), "late_streams": len(late)}
+
+
+def _shares(streams: list[Stream]) -> list[list[float]]:
+    return [s.negative_share.astype(float).tolist() for s in streams]
+
+
+def classic_row(data: FamilyData, target: float, plan: Plan) -> dict:
+    """The classic CUSUM on the negative share (the bar's best classic on the training families), its
+    threshold bisected to the smallest with at most ``target`` false alarms per 1000 posts on the family's
+    no-change users (the shipped design's rate there, as the bar calibrates each classic), on both ranges."""
+    baseline = next(b for b in BASELINES if b.name == CLASSIC)
+    none, lengths = _shares(data.none), [s.length for s in data.none]
+    lo, hi = (math.log(v) for v in baseline.knob_range)
+    knob = baseline.knob_range[1]
+    for _ in range(plan.classic_iterations):
+        mid = 0.5 * (lo + hi)
+        if metrics.arl0(classic_alarms(CLASSIC, math.exp(mid), none), lengths)["false_alarms_per_1000"] <= target:
+            knob, hi = math.exp(mid), mid
+        else:
+            lo = mid
+    m = _metrics(data.changes, classic_alarms(CLASSIC, knob, _shares(data.changes)))
+    p = _metrics(data.published, classic_alarms(CLASSIC, knob, _shares(data.published)))
+    return {"knob": round(knob, 3), "false_alarms_per_1000": metrics.arl0(classic_alarms(CLASSIC, knob, none), lengths)[
+                "false_alarms_per_1000"],
+            "recall": m["recall"], "delays": m["delays"], "published_recall": p["recall"], "published_delays": p["delays"],
+            "streams": len(data.changes)}
 
 
 def variant_config(shipped: DetectorConfig, fields: dict) -> DetectorConfig:
@@ -144,6 +178,8 @@ def run(plan: Plan, variants: dict[str, tuple[dict, dict]], log=print) -> dict:
             scale = 1.0 if name == SHIPPED else matched_scale(temporal, data, config, target, plan)
             out["detectors"][name] = {f: row(temporal, d, config, scale) for f, d in data.items()}
         log(f"{name}: scale {scale}")
+    shipped_rates = {f: r["false_alarms_per_1000"] for f, r in out["detectors"][SHIPPED].items()}
+    out["classic"] = {f: classic_row(d, shipped_rates[f], plan) for f, d in data.items()}
     return out
 
 
@@ -189,7 +225,54 @@ def markdown(result: dict, plan: Plan, seconds: float) -> str:
         lines += [_line("pooled", name, pooled(rows)) for name, rows in result["detectors"].items()]
         lines += ["", "Pooled: recall, found within and the early alarms weighted by streams; the false alarms "
                       "the worst family's; the delay the mean of the families' medians."]
-    return "\n".join(lines + [""])
+    return "\n".join(lines + classic_section(result, plan) + [""])
+
+
+def _versus(family: str, label: str, ours: dict, classic: dict, key: str) -> str:
+    """One row of the classic table: the shipped design against the classic on one range (``key``: "" for
+    the late range, "published_" for the published one)."""
+    ours_delay, classic_delay = (float(np.median(r[f"{key}delays"])) if r[f"{key}delays"] else float("nan")
+                                 for r in (ours, classic))
+    return (f"| {family} | {label} | {ours[f'{key}recall']:.3f} | {classic[f'{key}recall']:.3f} | "
+            f"{ours[f'{key}recall'] - classic[f'{key}recall']:+.3f} | {ours_delay:.1f} | {classic_delay:.1f} | "
+            f"{ours_delay - classic_delay:+.1f} |")
+
+
+def _pool(rows: list[dict]) -> dict:
+    n = sum(r["streams"] for r in rows)
+    return {key: (sum(r[key] * r["streams"] for r in rows) / n if key.endswith("recall")
+                  else [d for r in rows for d in r[key]])
+            for key in ("recall", "delays", "published_recall", "published_delays")}
+
+
+def classic_section(result: dict, plan: Plan) -> list[str]:
+    lines = ["",
+             f"## The shipped design against the classic {CLASSIC.upper()}",
+             "",
+             f"The classic {CLASSIC.upper()} on the negative share (the bar's best classic on every training family), "
+             "its threshold bisected to the smallest at which its false alarms on the family's no-change users are at "
+             "most the shipped design's there, as the bar calibrates each classic; both read on the late range and on "
+             "the published one. *Margin*: the shipped design's recall minus the classic's (the bar asks +0.05); "
+             "*gap*: its median delay minus the classic's, each over its own finds (the bar asks <= 0).",
+             "",
+             "| family | classic's threshold, false alarms / 1000 (shipped's) |",
+             "|---|---|"]
+    shipped = result["detectors"][SHIPPED]
+    for family in plan.families:
+        c = result["classic"][family]
+        lines.append(f"| {family} | {c['knob']:.2f}, {c['false_alarms_per_1000']:.3f} "
+                     f"({shipped[family]['false_alarms_per_1000']:.3f}) |")
+    lines += ["",
+              "| family | changes | shipped recall | classic recall | margin | shipped median delay "
+              "| classic median delay | gap |",
+              "|---|---|---|---|---|---|---|---|"]
+    rows = [(f, shipped[f], result["classic"][f]) for f in plan.families]
+    if len(rows) > 1:
+        rows.append(("pooled", _pool([r for _, r, _ in rows]), _pool([c for _, _, c in rows])))
+    for family, ours, classic in rows:
+        lines.append(_versus(family, f"from post {plan.pre[0]}-{plan.pre[1]}", ours, classic, ""))
+        lines.append(_versus(family, "published range", ours, classic, "published_"))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

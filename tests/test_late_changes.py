@@ -51,7 +51,13 @@ def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None
             assert r["streams"] == QUICK.per_kind * 6 and 0 < r["late_streams"] < r["streams"]
             assert 0.0 <= r["early_late"] <= 1.0 and 0.0 <= r["found_within"] <= r["recall"]
             assert 0.0 <= r["early_published"] <= 1.0
+    for family, classic in result["classic"].items():  # the classic at the shipped design's rate, as the bar has it
+        assert classic["false_alarms_per_1000"] <= shipped[family]["false_alarms_per_1000"]
+        assert classic["streams"] == shipped[family]["streams"] and 0.0 <= classic["recall"] <= 1.0
     page = markdown(result, QUICK, 1.0)
+    assert "## The shipped design against the classic CUSUM" in page
+    for family in QUICK.families + ("pooled",):
+        assert f"| {family} | from post 30-250 |" in page and f"| {family} | published range |" in page
     for family in QUICK.families + ("pooled",):
         for name in (SHIPPED, *variants):
             assert f"| {family} | {name} |" in page
@@ -77,3 +83,16 @@ def test_pooling_weights_by_streams_and_takes_the_worst_familys_false_alarms() -
     assert math.isclose(p["early"], 0.025) and math.isclose(p["early_late"], 0.05)
     assert math.isclose(p["early_published"], 0.075)
     assert p["false_alarms_per_1000"] == 0.5 and p["delay_median"] == 30.0 and p["scale"] == 1.2
+
+
+def test_the_classic_table_pools_every_familys_delays_not_their_medians() -> None:
+    from benchmarks.late_changes import _pool, _versus
+
+    a = {"streams": 10, "recall": 0.5, "delays": [10, 20], "published_recall": 0.4, "published_delays": [5]}
+    b = {"streams": 30, "recall": 0.9, "delays": [30, 40, 50], "published_recall": 0.8, "published_delays": [7, 9]}
+    pooled_ = _pool([a, b])
+    assert math.isclose(pooled_["recall"], 0.8) and math.isclose(pooled_["published_recall"], 0.7)
+    assert sorted(pooled_["delays"]) == [10, 20, 30, 40, 50] and sorted(pooled_["published_delays"]) == [5, 7, 9]
+    # the shipped design 0.1 ahead in recall and 10 posts behind in median delay (30 against 20)
+    classic = {"recall": 0.7, "delays": [20], "published_recall": 0.7, "published_delays": [7]}
+    assert _versus("pooled", "late", pooled_, classic, "") == "| pooled | late | 0.800 | 0.700 | +0.100 | 30.0 | 20.0 | +10.0 |"
