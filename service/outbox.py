@@ -38,6 +38,7 @@ from service import keys, lua, replies
 from service.alerts.index import AlertIndex
 
 log = logging.getLogger("emodrift.outbox")
+GRACE_SECONDS = 30.0  # a user marked this long ago has no request in flight: the sweeper relays for it
 
 LEASE_POLL_SECONDS = 0.005
 CLOCK_SKEW_MS = 60_000  # the in-flight mark is set this much early: stream ids come from Redis' clock
@@ -45,7 +46,7 @@ CLOCK_SKEW_MS = 60_000  # the in-flight mark is set this much early: stream ids 
 
 class Outbox:
     def __init__(self, redis: aioredis.Redis, *, stream: str, maxlen: int, retention_seconds: int,
-                 grace_seconds: float = 30.0, lease_seconds: float = 5.0, lease_wait_seconds: float = 0.25) -> None:
+                 grace_seconds: float = GRACE_SECONDS, lease_seconds: float = 5.0, lease_wait_seconds: float = 0.25) -> None:
         self.redis = redis
         self.stream = stream
         self.maxlen = maxlen
