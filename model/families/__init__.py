@@ -73,8 +73,7 @@ def make_streams(family: str, seed: int, kind: str, n: int, length: int | None =
             raise ValueError(f"{family} is held out: its changes start where its author put them")
         return blind_adapter.make_streams(seed, kind, n, family)
     module = _TRAINING[family]
-    options = {"length": length or module.NO_CHANGE_LENGTH} | ({"pre": pre} if pre else {})
-    return module.make_streams(seed, kind, n, **options)
+    return module.make_streams(seed, kind, n, length or module.NO_CHANGE_LENGTH, pre or module.PRE)
 
 
 __all__ = ["KINDS", "CHANGE_KINDS", "Stream", "TRAINING", "HELD_OUT", "RESERVED", "WRITTEN_BLIND", "available", "make_streams", "base"]
