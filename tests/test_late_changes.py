@@ -44,7 +44,8 @@ def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None
     for name in variants:
         rows = result["detectors"][name]
         assert max(r["false_alarms_per_1000"] for r in rows.values()) <= result["target"]
-    # the shipped design itself needs no larger scale than its own (the smallest that meets its rate)
+    # the shipped design matched to its own rate: the bisection tests midpoints, not 1.0 itself, so this
+    # holds because one of them at or below 1 meets the rate (QUICK's few users give coarse rates)
     assert result["detectors"]["same as shipped"]["sessions"]["scale"] <= 1.0 + 1e-9
     for rows in result["detectors"].values():
         for r in rows.values():
