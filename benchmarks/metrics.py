@@ -153,12 +153,17 @@ def bootstrap_interval(statistic: Callable[[np.ndarray], float], n: int, level: 
     if n <= 0:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    values = np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)], float)
-    values = values[~np.isnan(values)]
-    if not len(values):
+    return percentile_interval([statistic(rng.integers(0, n, n)) for _ in range(draws)], level)
+
+
+def percentile_interval(values: list[float], level: float) -> tuple[float, float]:
+    """The central ``level`` of the resampled ``values`` (nan ones left out), rounded as the pages show it."""
+    kept = np.array(values, float)
+    kept = kept[~np.isnan(kept)]
+    if not len(kept):
         return (float("nan"), float("nan"))
     tail = 50.0 * (1.0 - level)
-    return (round(float(np.percentile(values, tail)), 4), round(float(np.percentile(values, 100.0 - tail)), 4))
+    return (round(float(np.percentile(kept, tail)), 4), round(float(np.percentile(kept, 100.0 - tail)), 4))
 
 
 def paired_delays(ours: list[int | None], rival: list[int | None]) -> dict:

@@ -220,6 +220,12 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
         for key, classics in (("bar", det), ("bar_live", at_live)):  # how sure each verdict is
             judged = family[key]
             assert set(judged["noise"]["checks"]) == set(judged["checks"])
+            # the classic calibrated again on every resample of the no-change users (rate_noise), from a
+            # grid around the service's rate: one knob when the service raised no false alarm
+            calibration = judged["noise"]["classic_calibration"]
+            raised = det["service" if key == "bar" else "service_live"]["no_change"]["false_alarms"]
+            assert calibration["recalibrated"] and 1 <= calibration["knobs"][0] <= (5 if raised else 1)
+            assert all("rate_grid" not in row for row in classics.values())  # not in the JSON
             for band in judged["noise"]["checks"].values():
                 assert band["interval"][0] <= band["interval"][1] or math.isnan(band["interval"][0])
             both = judged["paired_delays"]["both_found"]

@@ -1,0 +1,114 @@
+"""The bar's bootstrap with each classic calibrated again on every resample of the no-change users
+(``benchmarks/rate_noise.py``): a classic whose reach depends on the rate it is given, judged against a
+service whose rate was measured on a few users, is a comparison less sure than one that holds the
+classic's knob fixed."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+
+from benchmarks import metrics, rate_noise
+from benchmarks.families import MARGIN, bar, pool_families
+from benchmarks.rate_noise import RateGrid, intervals, pick
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(rate_noise).failed == 0
+
+
+def test_the_randomised_calibration_hits_the_services_rate_on_average() -> None:
+    rates = np.array([0.1, 0.2, 0.4, 0.8])
+    rng = np.random.default_rng(1)
+    for target in (0.1, 0.13, 0.3, 0.75):
+        chosen = [rates[pick(rates, target, float(rng.random()))[0]] for _ in range(20_000)]
+        assert abs(float(np.mean(chosen)) - target) < 0.01 * max(target, 0.1) + 0.003
+        # never a knob further than the two that bracket it
+        assert set(chosen) <= {r for r in rates if r <= target} | {min(r for r in rates if r >= target)}
+
+
+def _world(seed: int, users: int = 40, streams: int = 600) -> tuple[RateGrid, dict, dict]:
+    """A service that finds 50% of the changes and raises a few false alarms on its users, against a
+    classic whose knobs trade rate for reach: at the knob calibrated to the service's measured rate it
+    finds 42%, and each doubling of its rate finds 6 points more."""
+    rng = np.random.default_rng(seed)
+    posts = [2000] * users
+    wander = rng.gamma(2.0, 0.5, users)  # some users wander more: every detector's false alarms follow them
+    ours_fa = rng.poisson(0.15 * wander)  # ~6 false alarms in all: a rate measured on little
+    rates = [2.0 ** o for o in (-1.5, -0.75, 0.0, 0.75, 1.5)]
+    # each knob's alarms are those of the next less strict one, thinned: a stricter knob raises a subset
+    knobs_fa = [rng.poisson(0.15 * rates[-1] * wander)]
+    for lower, upper in zip(rates[-2::-1], rates[:0:-1]):
+        knobs_fa.insert(0, rng.binomial(knobs_fa[0], lower / upper))
+    while knobs_fa[2].sum() > ours_fa.sum():  # the calibrated knob: at or under the service's rate
+        knobs_fa[2][int(np.argmax(knobs_fa[2]))] -= 1
+    ease = rng.random(streams)
+    ours = [int(rng.integers(10, 60)) if e < 0.5 else None for e in ease]
+    delays = [[int(rng.integers(10, 60)) if e < 0.42 + 0.06 * np.log2(r) else None for e in ease] for r in rates]
+    grid = RateGrid("cusum", ours, ours_fa.tolist(), posts, [1.0, *rates[:2], *rates[3:]],
+                    [fa.tolist() for fa in [knobs_fa[2], *knobs_fa[:2], *knobs_fa[3:]]],
+                    [delays[2], *delays[:2], *delays[3:]])
+
+    def row(d: list[int | None], fa: list[int]) -> dict:
+        found = [x for x in d if x is not None]
+        n = len(d)
+        return {"no_change": metrics.alarm_rate(sum(posts), int(sum(fa))), "dip_alarm_rate": 0.0,
+                "second_change": {"recall": 0.5, "first_recall": 0.5, "ratio": 1.0},
+                "all_changes": {"streams": n, "recall": len(found) / n, "pre_change_alarm_rate": 0.0,
+                                "delay_median": float(np.median(found)), "delays": sorted(found)},
+                "per_stream": {"delay": d, "early": [0] * n, "dips": [0] * 10, "first": [1] * 10,
+                               "second": [1] * 10, "false_alarms": fa, "posts": posts}}
+
+    return grid, row(ours, ours_fa.tolist()), row(delays[2], knobs_fa[2].tolist())
+
+
+def test_recalibrating_the_classic_widens_the_margins_interval_and_can_unclear_a_verdict() -> None:
+    grid, service, classic = _world(3)
+    fixed = bar({"service": service, "cusum": classic})
+    recal = bar({"service": service, "cusum": {**classic, "rate_grid": [grid]}})
+    assert fixed["noise"]["classic_calibration"] == {"recalibrated": False}
+    assert recal["noise"]["classic_calibration"]["recalibrated"] and recal["noise"]["classic_calibration"]["knobs"] == [5]
+    check = "recall_beats_best_classic_by_0.05"
+    lo_f, hi_f = fixed["noise"]["checks"][check]["interval"]
+    lo_r, hi_r = recal["noise"]["checks"][check]["interval"]
+    assert fixed["checks"][check] == recal["checks"][check]  # the verdict itself is the point estimate's
+    assert (hi_r - lo_r) > 1.5 * (hi_f - lo_f)  # the rate's noise is the larger part here
+    assert lo_r < lo_f and lo_f > MARGIN and not recal["noise"]["checks"][check]["clear"]
+    # the other checks read the service alone and do not move
+    for other in ("pre_change_alarms_at_most_5pct", "false_alarms_at_most_1_per_1000"):
+        assert fixed["noise"]["checks"][other] == recal["noise"]["checks"][other]
+
+
+def test_a_grid_of_one_knob_gives_back_the_fixed_calibrations_interval() -> None:
+    grid, service, classic = _world(4)
+    one = RateGrid(grid.classic, grid.service_delay, grid.service_false_alarms, grid.posts, grid.knobs[:1],
+                   grid.false_alarms[:1], grid.delay[:1])
+    fixed = bar({"service": service, "cusum": classic})["noise"]["checks"]["recall_beats_best_classic_by_0.05"]
+    recal = intervals([one], 0.9, 1000)
+    assert recal["outside"] > 0  # the service's resampled rate is often above the one knob's
+    assert np.allclose(recal["recall"], fixed["interval"], atol=0.01)  # the same resampling of the streams
+
+
+def test_families_pooled_are_resampled_and_recalibrated_each_on_its_own() -> None:
+    a, _, _ = _world(5)
+    b, _, _ = _world(6, users=30, streams=300)
+    pooled = intervals([a, b], 0.9, 400)
+    assert pooled["knobs"] == [5, 5] and 0 <= pooled["outside"] <= 1
+    lo, hi = pooled["recall"]
+    alone = intervals([a], 0.9, 400)["recall"]
+    assert lo < hi and (hi - lo) < (alone[1] - alone[0])  # more streams and users: a narrower interval
+    assert lo < 0.08 < hi  # around the designed margin: 0.50 against 0.42
+
+
+def test_the_pooled_bar_recalibrates_each_familys_classic_on_that_familys_users() -> None:
+    fams = {}
+    for name, seed in (("a", 7), ("b", 8)):
+        grid, service, classic = _world(seed)
+        fams[name] = {"detectors": {"service": service, "cusum": {**classic, "rate_grid": [grid]}}}
+    pooled = pool_families(fams)
+    assert pooled["bar"]["noise"]["classic_calibration"]["knobs"] == [5, 5]
+    assert all("rate_grid" not in row for row in pooled["detectors"].values())
+    # a family whose rival has no grid: the pooled bar holds every classic's calibration fixed
+    del fams["b"]["detectors"]["cusum"]["rate_grid"]
+    assert pool_families(fams)["bar"]["noise"]["classic_calibration"] == {"recalibrated": False}
