@@ -11,10 +11,10 @@ among a grid of knobs computed once (:class:`RateGrid`, built by ``families.rate
 rate on the resampled users is read from its per-user false alarms.
 
 A finite grid cannot hit a rate exactly, and always taking the knob just under the service's rate would
-favour the service. So the knob is drawn between the two whose rates bracket the service's, the higher
-with the probability that makes the expected rate the service's (a randomised calibration). A service
-rate outside the grid's rates takes the nearest end; how often that happened is reported (``outside``),
-since there the interval understates the noise.
+favour the service. So the classic's figures are interpolated between the two knobs whose rates bracket
+the service's, in proportion to where the service's rate lies between theirs. A service rate outside the
+grid's rates takes the nearest end; how often that happened is reported (``outside``), since there the
+interval understates the noise.
 """
 
 from __future__ import annotations
@@ -47,60 +47,81 @@ def _found(delays: list[int | None]) -> np.ndarray:
     return np.array([np.nan if d is None else d for d in delays], float)
 
 
-def pick(rates: np.ndarray, rate: float, draw: float) -> tuple[int, bool]:
-    """The index (into ``rates``, ascending) of the knob calibrated to ``rate``: the last at or under it,
-    or the next one up with probability proportional to how far ``rate`` is towards it (``draw``: a
-    uniform number); and whether ``rate`` lay outside the grid's rates.
+def bracket(rates: np.ndarray, rate: float) -> tuple[int, int, float, bool]:
+    """The knobs (indices into ``rates``, ascending) calibrated to ``rate``: the last at or under it and
+    the next one up, the weight of the upper one (how far ``rate`` lies towards it), and whether
+    ``rate`` lay outside the grid's rates (then both are the nearest end).
 
-    >>> pick(np.array([0.0, 0.0, 0.2, 0.4]), 0.0, 0.99)  # no alarm: the least strict knob that raises none
-    (1, False)
-    >>> pick(np.array([0.1, 0.2, 0.4]), 0.35, 0.5), pick(np.array([0.1, 0.2, 0.4]), 0.35, 0.8)
-    ((2, False), (1, False))
-    >>> pick(np.array([0.1, 0.2]), 0.05, 0.0), pick(np.array([0.1, 0.2]), 0.3, 0.0)
-    ((0, True), (1, True))
+    >>> bracket(np.array([0.0, 0.0, 0.2, 0.4]), 0.0)  # no alarm: the least strict knob that raises none
+    (1, 2, 0.0, False)
+    >>> bracket(np.array([0.25, 0.5, 1.0]), 0.75)
+    (1, 2, 0.5, False)
+    >>> bracket(np.array([0.1, 0.2]), 0.05), bracket(np.array([0.1, 0.2]), 0.3)
+    ((0, 0, 0.0, True), (1, 1, 0.0, True))
     """
     if rate < rates[0]:
-        return 0, True
+        return 0, 0, 0.0, True
     upper = int(np.searchsorted(rates, rate, side="right"))
     if upper == len(rates):
-        return len(rates) - 1, bool(rate > rates[-1])
+        return len(rates) - 1, len(rates) - 1, 0.0, bool(rate > rates[-1])
     lower = upper - 1
-    towards = (rate - rates[lower]) / (rates[upper] - rates[lower])
-    return (upper if draw < towards else lower), False
+    return lower, upper, float((rate - rates[lower]) / (rates[upper] - rates[lower])), False
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The median of ``values`` each counted ``weights`` times (``np.median`` when the weights are equal).
+
+    >>> weighted_median(np.array([1.0, 2.0, 3.0, 4.0]), np.ones(4)), weighted_median(np.array([1.0, 9.0]), np.array([0.75, 0.25]))
+    (2.5, 1.0)
+    """
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    if not len(values):
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weights[order])
+    half = cum[-1] / 2.0
+    low = values[int(np.searchsorted(cum, half - 1e-12 * cum[-1], side="left"))]
+    high = values[min(int(np.searchsorted(cum, half + 1e-12 * cum[-1], side="right")), len(values) - 1)]
+    return float((low + high) / 2.0)
 
 
 def intervals(grids: list[RateGrid], level: float, draws: int, seed: int = 0) -> dict:
     """Bootstrap intervals (``level``) of the recall margin and of the median-delay gap (service minus
-    classic), each family's users and streams resampled on their own and the classic recalibrated there;
-    several grids are several families pooled as one population."""
+    classic), each family's users and streams resampled on their own and the classic calibrated again
+    there; several grids are several families pooled as one population. Between the two knobs that
+    bracket the service's rate the classic's figures are interpolated: each of its streams counts for
+    both knobs, weighted by how near the service's rate lies to each knob's."""
     rng = np.random.default_rng(seed)
     fams = []
     for g in grids:
         full = np.array(g.false_alarms, float)
-        posts = np.array(g.posts, float)
         fams.append({"ours": _found(g.service_delay), "ours_fa": np.array(g.service_false_alarms, float),
-                     "posts": posts, "fa": full, "order_key": full.sum(axis=1),
+                     "posts": np.array(g.posts, float), "fa": full, "order_key": full.sum(axis=1),
                      "theirs": np.array([_found(d) for d in g.delay])})
     margins, gaps, outside, picked = [], [], 0, 0
     for _ in range(draws):
-        ours_all, theirs_all = [], []
+        ours_all, theirs_all, weights_all, streams_in = [], [], [], 0
         for f in fams:
             users = rng.integers(0, len(f["posts"]), len(f["posts"]))
             streams = rng.integers(0, len(f["ours"]), len(f["ours"]))
             posts = f["posts"][users].sum()
-            rate = f["ours_fa"][users].sum() / posts
             rates = f["fa"][:, users].sum(axis=1) / posts
             order = np.lexsort((f["order_key"], rates))  # ties: the knob less strict on the whole sample last
-            at, out = pick(rates[order], rate, float(rng.random()))
+            lower, upper, towards, out = bracket(rates[order], f["ours_fa"][users].sum() / posts)
             outside += out
             picked += 1
+            streams_in += len(streams)
             ours_all.append(f["ours"][streams])
-            theirs_all.append(f["theirs"][order[at]][streams])
-        ours, theirs = np.concatenate(ours_all), np.concatenate(theirs_all)
-        margins.append(float((~np.isnan(ours)).mean() - (~np.isnan(theirs)).mean()))
-        a, b = ours[~np.isnan(ours)], theirs[~np.isnan(theirs)]
-        gaps.append(float(np.median(a) - np.median(b)) if len(a) and len(b) else float("nan"))
+            for at, weight in ((lower, 1.0 - towards), (upper, towards)):
+                theirs_all.append(f["theirs"][order[at]][streams])
+                weights_all.append(np.full(len(streams), weight))
+        ours, theirs, weights = np.concatenate(ours_all), np.concatenate(theirs_all), np.concatenate(weights_all)
+        found = ~np.isnan(theirs)
+        margins.append(float((~np.isnan(ours)).mean() - weights[found].sum() / streams_in))
+        a = ours[~np.isnan(ours)]
+        gaps.append(float(np.median(a) - weighted_median(theirs[found], weights[found]))
+                    if len(a) and found.any() else float("nan"))
     return {"recall": metrics.percentile_interval(margins, level), "median_gap": metrics.percentile_interval(gaps, level),
             "outside": round(outside / picked, 4) if picked else 0.0,
             "knobs": [len(g.knobs) for g in grids]}
-
