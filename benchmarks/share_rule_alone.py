@@ -15,14 +15,12 @@ Training families only, seed ``SEED`` (neither the benchmark's nor the calibrati
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import functools
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +28,7 @@ from benchmarks import metrics
 from benchmarks.baselines import Cusum, alarm_posts
 from benchmarks.detection import REPOSITORY
 from benchmarks.families import SHAPES, change_case, served_config
+from benchmarks.published import page_parser
 from model import families
 from model.families.base import Stream
 from service import drift, model_repository
@@ -39,7 +38,6 @@ from service.temporal import TemporalModel
 
 SEED = 50_000
 TARGET = 0.4  # false alarms per 1000 posts: between the manifest's calibration (0.35) and the default 0.5
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,9 +210,7 @@ def markdown(rows: list[dict], plan: Plan, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.share_rule_alone", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run (tests); never the published figures")
-    parser.add_argument("--out", type=Path, default=DOCS)
+    parser = page_parser("python -m benchmarks.share_rule_alone", __doc__)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     plan = dataclasses.replace(QUICK if args.quick else Plan(), workers=args.workers)
