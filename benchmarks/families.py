@@ -153,11 +153,15 @@ class FamilyRunner:
         knob = self.knob_for(baseline, family, none, target_arl0)
         return knob, metrics.arl0(self.alarms(baseline.name, knob, f"{family}/none", len(none)), [s.length for s in none])
 
+    def calibration_users(self, baseline: Baseline, users: int) -> int:
+        """How many of a family's no-change users (the first ones) a classic is calibrated on: a share of
+        them for the slow ones (``SLOW``)."""
+        return max(1, int(round(users * (self.plan.slow_share if baseline.name in SLOW else 1.0))))
+
     def knob_for(self, baseline: Baseline, family: str, none: list[Stream], target_arl0: float,
                  iterations: int | None = None) -> float:
         """:meth:`calibrate`'s bisection (``iterations`` steps, the plan's by default)."""
-        share = self.plan.slow_share if baseline.name in SLOW else 1.0
-        n = max(1, int(round(len(none) * share)))
+        n = self.calibration_users(baseline, len(none))
         lengths = [s.length for s in none]
         lo, hi = (math.log(v) for v in baseline.knob_range)
         best = None
@@ -356,8 +360,9 @@ def rate_grid(runner: FamilyRunner, family: str, groups: dict[str, list[Stream]]
         alarms = {kind: runner.alarms(name, knob, f"{family}/{kind}", len(groups[kind]))
                   for kind in families.KINDS if kind != "none"}
         delays.append(figures(groups, alarms, None)["per_stream"]["delay"])
-    false_alarms = [metrics.false_alarms_per_user(runner.alarms(name, knob, f"{family}/none", len(none)),
-                                                  lengths)["false_alarms"] for knob in knobs]
+    n = runner.calibration_users(baseline, len(none))  # the users the bar calibrates this classic on
+    false_alarms = [metrics.false_alarms_per_user(runner.alarms(name, knob, f"{family}/none", n),
+                                                  lengths[:n])["false_alarms"] for knob in knobs]
     return rate_noise.RateGrid(name, ours["per_stream"]["delay"], ours["per_stream"]["false_alarms"],
                                ours["per_stream"]["posts"], knobs, false_alarms, delays)
 

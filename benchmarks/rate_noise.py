@@ -33,7 +33,8 @@ GRID_ITERATIONS = 8                 # bisection steps per grid knob: each resamp
 class RateGrid:
     """One family's service and one classic, as the resamples need them: per change stream the service's
     delay (None: not found); per no-change user its false alarms and posts monitored; per knob of the
-    classic (its calibrated one first) each user's false alarms and each change stream's delay."""
+    classic (its calibrated one first) each change stream's delay and the false alarms of each user it is
+    calibrated on: the first ones, all of them but for a slow classic (``families.SLOW``)."""
     classic: str
     service_delay: list[int | None]
     service_false_alarms: list[int]
@@ -105,10 +106,12 @@ def intervals(grids: list[RateGrid], level: float, draws: int, seed: int = 0) ->
         for f in fams:
             users = rng.integers(0, len(f["posts"]), len(f["posts"]))
             streams = rng.integers(0, len(f["ours"]), len(f["ours"]))
-            posts = f["posts"][users].sum()
-            rates = f["fa"][:, users].sum(axis=1) / posts
+            own = users[users < f["fa"].shape[1]]  # the drawn users the classic is calibrated on
+            if not len(own):  # none drawn among a slow classic's few: calibrated on all of them
+                own = np.arange(f["fa"].shape[1])
+            rates = f["fa"][:, own].sum(axis=1) / f["posts"][own].sum()
             order = np.lexsort((f["order_key"], rates))  # ties: the knob less strict on the whole sample last
-            lower, upper, towards, out = bracket(rates[order], f["ours_fa"][users].sum() / posts)
+            lower, upper, towards, out = bracket(rates[order], f["ours_fa"][users].sum() / f["posts"][users].sum())
             outside += out
             picked += 1
             streams_in += len(streams)

@@ -110,3 +110,14 @@ def test_the_pooled_bar_recalibrates_each_familys_classic_on_that_familys_users(
     # a family whose rival has no grid: the pooled bar holds every classic's calibration fixed
     del fams["b"]["detectors"]["cusum"]["rate_grid"]
     assert pool_families(fams)["bar"]["noise"]["classic_calibration"] == {"recalibrated": False}
+
+
+def test_a_slow_classic_is_calibrated_again_on_the_drawn_users_of_its_own_few() -> None:
+    # The bar calibrates a slow classic (KSWIN) on the first of a family's no-change users only: here 2
+    # of 4, whose rate under the service's (1 per 1000 posts on every user) brackets it halfway between
+    # a knob that raises none and finds nothing and one that raises 2 per user and finds every change.
+    grid = RateGrid("kswin", [5] * 10, [1, 1, 1, 1], [1000] * 4, [1.0, 2.0], [[0, 0], [2, 2]],
+                    [[None] * 10, [7] * 10])
+    judged = intervals([grid], 0.9, 200)
+    assert judged["recall"] == (0.5, 0.5) and judged["outside"] == 0.0
+    assert judged["median_gap"] == (-2.0, -2.0)
