@@ -150,7 +150,7 @@ class FamilyRunner:
     def calibrate(self, baseline: Baseline, family: str, none: list[Stream], target_arl0: float) -> tuple[float, dict]:
         """The knob whose ARL0 on the family's no-change users is closest to ``target_arl0`` from above,
         and its false alarms on all of them."""
-        knob = self.knob_for(baseline, family, none, target_arl0)
+        knob, _ = self.knob_for(baseline, family, none, target_arl0)
         return knob, metrics.arl0(self.alarms(baseline.name, knob, f"{family}/none", len(none)), [s.length for s in none])
 
     def calibration_users(self, baseline: Baseline, users: int) -> int:
@@ -159,25 +159,28 @@ class FamilyRunner:
         return max(1, int(round(users * (self.plan.slow_share if baseline.name in SLOW else 1.0))))
 
     def knob_for(self, baseline: Baseline, family: str, none: list[Stream], target_arl0: float,
-                 iterations: int | None = None) -> float:
-        """:meth:`calibrate`'s bisection (``iterations`` steps, the plan's by default)."""
+                 iterations: int | None = None) -> tuple[float, list[list[int]] | None]:
+        """:meth:`calibrate`'s bisection (``iterations`` steps, the plan's by default): the knob, and its
+        alarms on the :meth:`calibration_users` it was bisected on (None: no step met the target, and the
+        knob is the range's edge)."""
         n = self.calibration_users(baseline, len(none))
         lengths = [s.length for s in none]
         lo, hi = (math.log(v) for v in baseline.knob_range)
         best = None
         for _ in range(iterations or self.plan.iterations):
             mid = 0.5 * (lo + hi)
-            figures = metrics.arl0(self.alarms(baseline.name, math.exp(mid), f"{family}/none", n), lengths[:n])
+            alarms = self.alarms(baseline.name, math.exp(mid), f"{family}/none", n)
+            figures = metrics.arl0(alarms, lengths[:n])
             if figures["arl0"] >= target_arl0:
                 if best is None or figures["arl0"] < best[1]["arl0"]:
-                    best = (math.exp(mid), figures)
+                    best = (math.exp(mid), figures, alarms)
                 lo, hi = (lo, mid) if baseline.arl_grows_with_knob else (mid, hi)
             else:
                 lo, hi = (mid, hi) if baseline.arl_grows_with_knob else (lo, mid)
         if best is None:
             edge = baseline.knob_range[1] if baseline.arl_grows_with_knob else baseline.knob_range[0]
-            best = (edge, None)
-        return best[0]
+            best = (edge, None, None)
+        return best[0], best[2]
 
 
 def change_case(s: Stream, alarms: list[int], closed: list[int] | None = None) -> metrics.Case:
@@ -348,22 +351,23 @@ def rate_grid(runner: FamilyRunner, family: str, groups: dict[str, list[Stream]]
     baseline = next(b for b in BASELINES if b.name == name)
     none = groups["none"]
     lengths = [s.length for s in none]
-    knobs = [classic["value"]]
+    n = runner.calibration_users(baseline, len(none))  # the users the bar calibrates this classic on
+    bisected: dict[float, list[list[int]] | None] = {classic["value"]: None}  # knob: its alarms on them
     if ours["no_change"]["false_alarms"]:
         for octave in rate_noise.OCTAVES:
-            knob = runner.knob_for(baseline, family, none, ours["no_change"]["arl0"] / 2.0 ** octave,
-                                   rate_noise.GRID_ITERATIONS)
-            if knob not in knobs:
-                knobs.append(knob)
+            knob, alarms_on_them = runner.knob_for(baseline, family, none, ours["no_change"]["arl0"] / 2.0 ** octave,
+                                                   rate_noise.GRID_ITERATIONS)
+            bisected.setdefault(knob, alarms_on_them)
+    knobs = list(bisected)
     delays = [classic["per_stream"]["delay"]]
     for knob in knobs[1:]:
         alarms = {kind: runner.alarms(name, knob, f"{family}/{kind}", len(groups[kind]))
                   for kind in families.KINDS if kind != "none"}
         delays.append(figures(groups, alarms, None)["per_stream"]["delay"])
-    n = runner.calibration_users(baseline, len(none))  # the users the bar calibrates this classic on
-    false_alarms = [metrics.false_alarms_per_user(runner.alarms(name, knob, f"{family}/none", n),
-                                                  lengths[:n])["false_alarms"] for knob in knobs]
-    return rate_noise.RateGrid(name, ours["per_stream"]["delay"], ours["per_stream"]["false_alarms"],
+    false_alarms = [metrics.false_alarms_per_user(
+        known if known is not None else runner.alarms(name, knob, f"{family}/none", n), lengths[:n])["false_alarms"]
+        for knob, known in bisected.items()]
+    return rate_noise.RateGrid(ours["per_stream"]["delay"], ours["per_stream"]["false_alarms"],
                                ours["per_stream"]["posts"], knobs, false_alarms, delays)
 
 

@@ -35,7 +35,6 @@ class RateGrid:
     delay (None: not found); per no-change user its false alarms and posts monitored; per knob of the
     classic (its calibrated one first) each change stream's delay and the false alarms of each user it is
     calibrated on: the first ones, all of them but for a slow classic (``families.SLOW``)."""
-    classic: str
     service_delay: list[int | None]
     service_false_alarms: list[int]
     posts: list[int]

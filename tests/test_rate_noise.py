@@ -44,7 +44,7 @@ def _world(seed: int, users: int = 40, streams: int = 600) -> tuple[RateGrid, di
     ease = rng.random(streams)
     ours = [int(rng.integers(10, 60)) if e < 0.5 else None for e in ease]
     delays = [[int(rng.integers(10, 60)) if e < 0.42 + 0.06 * np.log2(r) else None for e in ease] for r in rates]
-    grid = RateGrid("cusum", ours, ours_fa.tolist(), posts, [1.0, *rates[:2], *rates[3:]],
+    grid = RateGrid(ours, ours_fa.tolist(), posts, [1.0, *rates[:2], *rates[3:]],
                     [fa.tolist() for fa in [knobs_fa[2], *knobs_fa[:2], *knobs_fa[3:]]],
                     [delays[2], *delays[:2], *delays[3:]])
 
@@ -80,7 +80,7 @@ def test_recalibrating_the_classic_widens_the_margins_interval_and_can_unclear_a
 
 def test_a_grid_of_one_knob_gives_back_the_fixed_calibrations_interval() -> None:
     grid, service, classic = _world(4)
-    one = RateGrid(grid.classic, grid.service_delay, grid.service_false_alarms, grid.posts, grid.knobs[:1],
+    one = RateGrid(grid.service_delay, grid.service_false_alarms, grid.posts, grid.knobs[:1],
                    grid.false_alarms[:1], grid.delay[:1])
     fixed = bar({"service": service, "cusum": classic})["noise"]["checks"]["recall_beats_best_classic_by_0.05"]
     recal = intervals([one], 0.9, 1000)
@@ -116,7 +116,7 @@ def test_a_slow_classic_is_calibrated_again_on_the_drawn_users_of_its_own_few() 
     # The bar calibrates a slow classic (KSWIN) on the first of a family's no-change users only: here 2
     # of 4, whose rate under the service's (1 per 1000 posts on every user) brackets it halfway between
     # a knob that raises none and finds nothing and one that raises 2 per user and finds every change.
-    grid = RateGrid("kswin", [5] * 10, [1, 1, 1, 1], [1000] * 4, [1.0, 2.0], [[0, 0], [2, 2]],
+    grid = RateGrid([5] * 10, [1, 1, 1, 1], [1000] * 4, [1.0, 2.0], [[0, 0], [2, 2]],
                     [[None] * 10, [7] * 10])
     judged = intervals([grid], 0.9, 200)
     assert judged["recall"] == (0.5, 0.5) and judged["outside"] == 0.0
