@@ -450,7 +450,7 @@ def test_a_replica_killed_mid_attempt_leaves_a_lease_that_another_replica_takes_
             wait_for(lambda: _ready(http), "the doomed replica", 30)
             subscribe(http, receiver)
         event = publish(redis.Redis.from_url(lone_redis.url), alert())
-        wait_for(lambda: receiver.attempts(), "the first attempt to be in flight")
+        wait_for(lambda: receiver.attempts(event["id"]), "the first attempt to be in flight")
         leases = redis.Redis.from_url(lone_redis.url).zrange(keys.deliveries_due(), 0, -1, withscores=True)
     finally:
         doomed.kill()

@@ -47,14 +47,16 @@ class Received:
 @dataclass
 class Receiver:
     """``script`` is consumed one answer per request: an int status or (status, headers); after it runs
-    out, every request gets ``default``. A request whose signature does not verify gets 400."""
+    out, every request gets ``default``. A request whose signature does not verify gets 400 and is kept
+    apart in ``strays``: it neither takes a scripted answer nor counts as an attempt."""
 
     secret: str = ""
     script: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     default: int = 200
     fail_first_per_id: int = 0  # answer 500 to the first N deliveries of each webhook-id
     hold_seconds: float = 0.0  # answer slowly (to have an attempt in flight)
-    received: list[Received] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)  # signed with ``secret``
+    strays: list[Received] = field(default_factory=list)  # anything else (answered 400)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -77,17 +79,18 @@ class Receiver:
                     verified = False
                 with receiver._lock:
                     seen = sum(1 for r in receiver.received if r.webhook_id == headers.get("webhook-id"))
-                    if seen < receiver.fail_first_per_id:
-                        answer: int | tuple[int, dict[str, str]] = 500
+                    if not verified:
+                        # not signed with our secret: another test's dispatcher still retrying to a port the
+                        # OS has since handed to us; it must not take a scripted answer or count as an attempt
+                        answer: int | tuple[int, dict[str, str]] = 400
+                    elif seen < receiver.fail_first_per_id:
+                        answer = 500
                     else:
                         answer = receiver.script.pop(0) if receiver.script else receiver.default
                     status, extra = answer if isinstance(answer, tuple) else (answer, {})
-                    if not verified:
-                        status = 400
-                    receiver.received.append(Received(headers.get("webhook-id", ""),
-                                                      int(headers.get("webhook-timestamp", "0")), body,
-                                                      headers.get("webhook-signature", ""), status, verified,
-                                                      time.monotonic()))
+                    (receiver.received if verified else receiver.strays).append(
+                        Received(headers.get("webhook-id", ""), int(headers.get("webhook-timestamp", "0")), body,
+                                 headers.get("webhook-signature", ""), status, verified, time.monotonic()))
                 if receiver.hold_seconds:
                     time.sleep(receiver.hold_seconds)
                 self.send_response(status)
