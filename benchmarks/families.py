@@ -309,12 +309,11 @@ def run(plan: FamilyPlan, temporal: TemporalModel, log=print) -> dict:
         results["held_out"] = held_out
         if len(held_out) > 1:
             held = {name: results["families"][name] for name in held_out}
-            pooled = pool_families(held)
             # The pooled bar's rival may be another classic than a family's own: it needs its grid there too.
-            for ours, key, bar_key in ((SERVICE, "detectors", "bar"), (SERVICE_LIVE, "classics_at_live_rate", "bar_live")):
+            for ours, key in ((SERVICE, "detectors"), (SERVICE_LIVE, "classics_at_live_rate")):
+                rival = pooled_rival(held, key)
                 for name, fam in held.items():
-                    with_rate_grid(runner, name, groups_by_family[name], fam["detectors"][ours], fam[key],
-                                   pooled[bar_key]["best_classic"])
+                    with_rate_grid(runner, name, groups_by_family[name], fam["detectors"][ours], fam[key], rival)
             results["held_out_pooled"] = pool_families(held)
     finally:
         if pool is not None:
@@ -396,6 +395,13 @@ def pool_families(fams: dict[str, dict]) -> dict:
         row.pop("per_stream", None)  # each family keeps its own: the pooled copy would only double the JSON
         row.pop("rate_grid", None)
     return out
+
+
+def pooled_rival(fams: dict[str, dict], key: str = "detectors") -> str:
+    """The classic :func:`pool_families`'s bar will compare with, from the families' rows under ``key``
+    (``classics_at_live_rate`` for the live bar's): known before the bar, so that its grids can be built."""
+    names = [n for n in next(iter(fams.values()))[key] if n not in (SERVICE, SERVICE_LIVE)]
+    return best_classic({n: _pool_rows([fam[key][n] for fam in fams.values()]) for n in names})
 
 
 def _pool_rows(rows: list[dict]) -> dict:
@@ -560,4 +566,5 @@ def _nan_inf(x: float, fill: float = math.inf) -> float:
     return fill if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-__all__ = ["FamilyPlan", "QUICK_FAMILIES", "run", "service_events", "figures", "bar", "live_row", "pool_families"]
+__all__ = ["FamilyPlan", "QUICK_FAMILIES", "run", "service_events", "figures", "bar", "live_row", "pool_families",
+           "pooled_rival"]

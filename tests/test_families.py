@@ -239,8 +239,11 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
     assert "## How sure the verdicts are" in text and "### With live calibration" in text
     assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
     # two families as one population (how the held-out ones are pooled for the headline)
-    from benchmarks.families import pool_families
+    from benchmarks.families import pool_families, pooled_rival
     pooled = pool_families(results["families"])
+    # the rival whose grids run() builds before the pooled bar exists is the one that bar then picks
+    assert pooled_rival(results["families"]) == pooled["bar"]["best_classic"]
+    assert pooled_rival(results["families"], "classics_at_live_rate") == pooled["bar_live"]["best_classic"]
     assert pooled["families"] == ["synthetic", "days"] and set(pooled["bar"]["checks"]) == set(family["bar"]["checks"])
     assert set(pooled["classics_at_live_rate"]) == set(at_live) and "bar_live" in pooled
     best = pooled["bar"]["best_classic"]  # judged with intervals when every family kept its streams
