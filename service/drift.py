@@ -138,8 +138,6 @@ SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
 SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst posted at once still counts a little)
 SERIAL_RHO_MAX = 0.8       # share_serial: the most serial correlation a user's share is read with
-SHARE_LAG_FRACTION = 0.25  # share_lag_posts: at most this share of a user's posts wait to be learnt
-SHARE_LAG_FROM = 0         # ... and none before the user has this many posts with a share
 # The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
 # many episode posts apart, and at least RETURN_MIN_BACK posts must follow one (a few good posts are no return).
 RETURN_STEP = 5
@@ -249,10 +247,6 @@ class DetectorConfig:
     # From this many reference posts on, each side of the first share CUSUM reads the share against the
     # reference as it was when that side's run began (see the module docstring); 0: off.
     share_anchor_posts: int = 0
-    # The share reference learns each post this many posts late (fewer while the user is young: see
-    # SHARE_LAG_FRACTION), so the first posts of a change are read against a level that has not yet
-    # learnt them (see the module docstring); 0: off. Posts wait unweighed: it needs share_tau == 0.
-    share_lag_posts: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -265,8 +259,6 @@ class DetectorConfig:
             raise ValueError("need share_tau >= 0, share_back_sd > 0, share_uncertainty >= 0 and share_return_nats >= 0")
         if self.share_anchor_posts < 0:
             raise ValueError("need share_anchor_posts >= 0")
-        if self.share_lag_posts < 0 or (self.share_lag_posts and self.share_tau):
-            raise ValueError("need share_lag_posts >= 0, and share_tau == 0 when it is on")
         if min(self.cusum_threshold, self.cusum_slack, self.share_threshold, self.share_slack,
                self.share2_threshold, self.share2_slack) < 0:
             raise ValueError("cusum_threshold, cusum_slack and the share rule's thresholds and slacks must be >= 0")
@@ -313,7 +305,6 @@ class DriftDetector:
     sh_a_down: float = 0.0  # last left 0 (kept only while that side is above 0)
     sh_last: float = 0.0  # share_serial: the previous post's share, and the running mean of squared
     sh_d2: float = 0.0    # differences of consecutive shares (kept through a new baseline: a trait, not a level)
-    sh_lag: list[float] = field(default_factory=list)  # share_lag_posts: shares not yet learnt, oldest first
     sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
     sh_ep_var: float = 0.0
@@ -450,7 +441,6 @@ class DriftDetector:
         self.status, self.streak, self.cusum = "drifting", 0, 0.0
         self._reset_share_cusums()
         self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0.0, [], 0, 0.0, 0.0
-        self.sh_lag = []  # share_lag_posts: the posts that raised the alarm never become the old level
         self.episode_started_at = self.posts_seen
         self.episodes += 1
 
@@ -653,25 +643,12 @@ class DriftDetector:
     def _learn_share(self, share: float, weight: float = 1.0) -> None:
         """The reference negative share: a running mean and variance, forgetting slowly (SHARE_ALPHA), each
         post counted with its weight (all 1: the plain running mean). With ``share_serial``, the squared
-        difference from the previous post's share too, forgetting as the mean does. With
-        ``share_lag_posts`` the post waits in ``sh_lag`` and the one it pushes out is learnt instead."""
-        cfg = self.config
-        if cfg.share_serial:  # a trait of consecutive posts: read as they come, lag or not
-            seen = self.sh_n + len(self.sh_lag)
-            if seen:
+        difference from the previous post's share too, forgetting as the mean does."""
+        if self.config.share_serial:
+            if self.sh_n:
                 step = share - self.sh_last
-                self.sh_d2 = round(self.sh_d2 + max(1.0 / seen, SHARE_ALPHA) * (step * step - self.sh_d2), 6)
+                self.sh_d2 = round(self.sh_d2 + max(1.0 / self.sh_n, SHARE_ALPHA) * (step * step - self.sh_d2), 6)
             self.sh_last = round(share, 6)
-        if cfg.share_lag_posts:
-            self.sh_lag.append(round(share, 4))
-            seen = self.sh_n + len(self.sh_lag)
-            room = min(cfg.share_lag_posts, int(SHARE_LAG_FRACTION * seen)) if seen >= SHARE_LAG_FROM else 0
-            while len(self.sh_lag) > room:
-                self._learn_level(self.sh_lag.pop(0), weight)
-            return
-        self._learn_level(share, weight)
-
-    def _learn_level(self, share: float, weight: float) -> None:
         self.sh_n += 1
         self.sh_w = round(self.sh_w + weight, 4)
         alpha = max(weight / self.sh_w, SHARE_ALPHA * weight)
@@ -719,4 +696,3 @@ _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
              if f.name in ("resolution", "ended_by", "baseline_since", "cal_peak", "streak", "cooldown_left",
                            "episode_started_at", "episodes", "cusum") or f.name.startswith("sh_")}
 _OPTIONAL["fast_ys"] = []
-_OPTIONAL["sh_lag"] = []
