@@ -549,7 +549,8 @@ def noise(ours: dict, rival: dict, draws: int = 1000, grids: list[rate_noise.Rat
         clear = (lo >= limit or hi < limit) if sense == ">=" else (hi <= limit or lo > limit)
         judged[check] = {"interval": [lo, hi], "bar": limit, "clear": bool(clear)}
     paired = metrics.paired_delays(ours["delay"], rival["delay"])
-    calibration = ({"recalibrated": True, "knobs": recalibrated["knobs"], "outside": recalibrated["outside"]}
+    calibration = ({"recalibrated": True, "knobs": recalibrated["knobs"], "outside": recalibrated["outside"],
+                    "at_service_rate": rate_noise.at_sample(grids or [])}
                    if recalibrated else {"recalibrated": False})
     return {"noise": {"level": LEVEL, "draws": draws, "checks": judged, "classic_calibration": calibration},
             "paired_delays": paired}

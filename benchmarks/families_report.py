@@ -56,8 +56,8 @@ def noise_section(rows: dict[str, dict], ours_name: str, bar_key: str, title: st
     lines = ["", f"### {title}", "",
              "| family | false alarms / 1000 | recall minus the best classic's | median delay minus its | "
              "pre-change alarms | 2nd change / 1st | changes both found | service sooner / classic sooner / same | "
-             "median of the paired differences |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "median of the paired differences | the classic at the service's rate: margin, gap (its rate at the knob / the service's) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, fam in judged_rows.items():
         judged = fam[bar_key]
         ours = fam["detectors"][ours_name]
@@ -73,9 +73,21 @@ def noise_section(rows: dict[str, dict], ours_name: str, bar_key: str, title: st
             f"{_interval(judged, 'pre_change_alarms_at_most_5pct', ours['all_changes']['pre_change_alarm_rate'])} | "
             f"{_interval(judged, 'second_change_at_least_0.9_of_first', ours['second_change']['ratio'])} | "
             f"{paired['both_found']} ({judged['best_classic']}) | {paired['ours_sooner']} / {paired['rival_sooner']} / "
-            f"{paired['same']} | {_f(paired['median_difference'])} |")
+            f"{paired['same']} | {_f(paired['median_difference'])} | {_at_service_rate(judged['noise'])} |")
     return lines + ["", f"Intervals: {round(100 * level)}% bootstrap; ? marks one that straddles the bar. "
                     + _calibration_note({name: fam[bar_key]["noise"] for name, fam in judged_rows.items()})]
+
+
+def _at_service_rate(noise: dict) -> str:
+    """The recall margin and delay gap with the classic interpolated to the service's measured rate
+    (``rate_noise.at_sample``), and for one family the two rates on the classic's calibration users."""
+    at = noise.get("classic_calibration", {}).get("at_service_rate")
+    if at is None:
+        return "-"
+    text = f"{at['recall_margin']:+.3f}, {_f(at['median_gap'])}"
+    if len(at["rates"]) == 1:
+        text += f" ({_f(at['rates'][0]['classic_at_knob'])} / {_f(at['rates'][0]['service'])})"
+    return text
 
 
 def _calibration_note(noises: dict[str, dict]) -> str:
@@ -89,7 +101,11 @@ def _calibration_note(noises: dict[str, dict]) -> str:
         note = ("The recall margin and the median delay gap resample the no-change users as well as the change "
                 "streams, and calibrate the classic again on the resampled users as the bar does "
                 "(`benchmarks/rate_noise.py`); the service's resampled rate fell outside the classic's grid of "
-                f"knobs in at most {100 * outside:.1f}% of a row's resamples (the grid's end knob is taken there).")
+                f"knobs in at most {100 * outside:.1f}% of a row's resamples (the grid's end knob is taken there). "
+                "The last column reads the sample itself the same way: the classic interpolated between the two "
+                "knobs whose rates on its calibration users bracket the service's, where the bar holds it at the "
+                "one knob its bisection settled on, the least strict at or under the service's rate; the two part "
+                "where the classic's false alarms come in clumps (`rate_noise.at_sample`).")
     if fixed:
         note += (" " if note else "") + ("With the classic's calibration held fixed: " + ", ".join(fixed) + ".")
     return note

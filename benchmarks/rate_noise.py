@@ -86,6 +86,44 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float((low + high) / 2.0)
 
 
+def _prepare(grids: list[RateGrid]) -> list[dict]:
+    fams = []
+    for g in grids:
+        full = np.array(g.false_alarms, float)
+        fams.append({"ours": _found(g.service_delay), "ours_fa": np.array(g.service_false_alarms, float),
+                     "posts": np.array(g.posts, float), "fa": full, "order_key": full.sum(axis=1),
+                     "theirs": np.array([_found(d) for d in g.delay])})
+    return fams
+
+
+def _compare(fams: list[dict], draw) -> tuple[float, float, int]:
+    """The recall margin and the median-delay gap (service minus classic) on one draw of each family's
+    users and streams (``draw(f)`` -> their indices), the classic calibrated on the drawn users and its
+    figures interpolated between the knobs that bracket the service's rate there; and how many families'
+    rates fell outside their grid."""
+    ours_all, theirs_all, weights_all, streams_in, outside = [], [], [], 0, 0
+    for f in fams:
+        users, streams = draw(f)
+        own = users[users < f["fa"].shape[1]]  # the drawn users the classic is calibrated on
+        if not len(own):  # none drawn among a slow classic's few: calibrated on all of them
+            own = np.arange(f["fa"].shape[1])
+        rates = f["fa"][:, own].sum(axis=1) / f["posts"][own].sum()
+        order = np.lexsort((f["order_key"], rates))  # ties: the knob less strict on the whole sample last
+        lower, upper, towards, out = bracket(rates[order], f["ours_fa"][users].sum() / f["posts"][users].sum())
+        outside += out
+        streams_in += len(streams)
+        ours_all.append(f["ours"][streams])
+        for at, weight in ((lower, 1.0 - towards), (upper, towards)):
+            theirs_all.append(f["theirs"][order[at]][streams])
+            weights_all.append(np.full(len(streams), weight))
+    ours, theirs, weights = np.concatenate(ours_all), np.concatenate(theirs_all), np.concatenate(weights_all)
+    found = ~np.isnan(theirs)
+    margin = float((~np.isnan(ours)).mean() - weights[found].sum() / streams_in)
+    a = ours[~np.isnan(ours)]
+    gap = float(np.median(a) - weighted_median(theirs[found], weights[found])) if len(a) and found.any() else float("nan")
+    return margin, gap, outside
+
+
 def intervals(grids: list[RateGrid], level: float, draws: int, seed: int = 0) -> dict:
     """Bootstrap intervals (``level``) of the recall margin and of the median-delay gap (service minus
     classic), each family's users and streams resampled on their own and the classic calibrated again
@@ -93,37 +131,36 @@ def intervals(grids: list[RateGrid], level: float, draws: int, seed: int = 0) ->
     bracket the service's rate the classic's figures are interpolated: each of its streams counts for
     both knobs, weighted by how near the service's rate lies to each knob's."""
     rng = np.random.default_rng(seed)
-    fams = []
-    for g in grids:
-        full = np.array(g.false_alarms, float)
-        fams.append({"ours": _found(g.service_delay), "ours_fa": np.array(g.service_false_alarms, float),
-                     "posts": np.array(g.posts, float), "fa": full, "order_key": full.sum(axis=1),
-                     "theirs": np.array([_found(d) for d in g.delay])})
-    margins, gaps, outside, picked = [], [], 0, 0
+    fams = _prepare(grids)
+
+    def draw(f: dict) -> tuple[np.ndarray, np.ndarray]:
+        return rng.integers(0, len(f["posts"]), len(f["posts"])), rng.integers(0, len(f["ours"]), len(f["ours"]))
+
+    margins, gaps, outside = [], [], 0
     for _ in range(draws):
-        ours_all, theirs_all, weights_all, streams_in = [], [], [], 0
-        for f in fams:
-            users = rng.integers(0, len(f["posts"]), len(f["posts"]))
-            streams = rng.integers(0, len(f["ours"]), len(f["ours"]))
-            own = users[users < f["fa"].shape[1]]  # the drawn users the classic is calibrated on
-            if not len(own):  # none drawn among a slow classic's few: calibrated on all of them
-                own = np.arange(f["fa"].shape[1])
-            rates = f["fa"][:, own].sum(axis=1) / f["posts"][own].sum()
-            order = np.lexsort((f["order_key"], rates))  # ties: the knob less strict on the whole sample last
-            lower, upper, towards, out = bracket(rates[order], f["ours_fa"][users].sum() / f["posts"][users].sum())
-            outside += out
-            picked += 1
-            streams_in += len(streams)
-            ours_all.append(f["ours"][streams])
-            for at, weight in ((lower, 1.0 - towards), (upper, towards)):
-                theirs_all.append(f["theirs"][order[at]][streams])
-                weights_all.append(np.full(len(streams), weight))
-        ours, theirs, weights = np.concatenate(ours_all), np.concatenate(theirs_all), np.concatenate(weights_all)
-        found = ~np.isnan(theirs)
-        margins.append(float((~np.isnan(ours)).mean() - weights[found].sum() / streams_in))
-        a = ours[~np.isnan(ours)]
-        gaps.append(float(np.median(a) - weighted_median(theirs[found], weights[found]))
-                    if len(a) and found.any() else float("nan"))
+        margin, gap, out = _compare(fams, draw)
+        margins.append(margin)
+        gaps.append(gap)
+        outside += out
+    picked = draws * len(fams)
     return {"recall": metrics.percentile_interval(margins, level), "median_gap": metrics.percentile_interval(gaps, level),
             "outside": round(outside / picked, 4) if picked else 0.0,
             "knobs": [len(g.knobs) for g in grids]}
+
+
+def at_sample(grids: list[RateGrid]) -> dict:
+    """The recall margin and median-delay gap on the sample itself (no resampling), the classic read at
+    the service's measured rate as every resample reads it: interpolated between the knobs that bracket
+    it. The bar's own figures hold the classic at the one knob its bisection settled on, the least strict
+    whose rate is at most the service's; where the classic's false alarms come in clumps (a slow classic
+    on a quarter of the users) that knob's rate can lie far under the service's, and the bar's margin
+    flatters the service. ``rates``: per family the classic's rate at that knob and the service's, on the
+    users the classic is calibrated on and on all of them, per 1000 posts."""
+    fams = _prepare(grids)
+    margin, gap, outside = _compare(fams, lambda f: (np.arange(len(f["posts"])), np.arange(len(f["ours"]))))
+    rates = []
+    for g, f in zip(grids, fams):
+        n = f["fa"].shape[1]
+        rates.append({"classic_at_knob": round(1000.0 * f["fa"][0].sum() / f["posts"][:n].sum(), 3),
+                      "service": round(1000.0 * f["ours_fa"].sum() / f["posts"].sum(), 3)})
+    return {"recall_margin": round(margin, 4), "median_gap": gap, "outside": outside, "rates": rates}

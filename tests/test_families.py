@@ -225,6 +225,9 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
             calibration = judged["noise"]["classic_calibration"]
             raised = det["service" if key == "bar" else "service_live"]["no_change"]["false_alarms"]
             assert calibration["recalibrated"] and 1 <= calibration["knobs"][0] <= (5 if raised else 1)
+            at = calibration["at_service_rate"]  # the sample read at the service's rate: the page's last column
+            assert -1 <= at["recall_margin"] <= 1 and len(at["rates"]) == 1
+            assert at["rates"][0]["service"] == det["service" if key == "bar" else "service_live"]["no_change"]["false_alarms_per_1000"]
             assert all("rate_grid" not in row for row in classics.values())  # not in the JSON
             for band in judged["noise"]["checks"].values():
                 assert band["interval"][0] <= band["interval"][1] or math.isnan(band["interval"][0])
@@ -237,6 +240,7 @@ def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
                        if name not in ("service", "service_live", judged["best_classic"]))
     assert "## days (headline)" in text and "| **days** (headline) |" in text
     assert "## How sure the verdicts are" in text and "### With live calibration" in text
+    assert "| the classic at the service's rate: margin, gap" in text and "`rate_noise.at_sample`" in text
     assert "## Live calibration (`service_live`)" in text and "| days | " in text.split("## Live calibration")[1]
     # two families as one population (how the held-out ones are pooled for the headline)
     from benchmarks.families import pool_families, pooled_rival

@@ -121,3 +121,24 @@ def test_a_slow_classic_is_calibrated_again_on_the_drawn_users_of_its_own_few() 
     judged = intervals([grid], 0.9, 200)
     assert judged["recall"] == (0.5, 0.5) and judged["outside"] == 0.0
     assert judged["median_gap"] == (-2.0, -2.0)
+
+
+def test_the_sample_is_read_at_the_services_rate_not_at_the_knob_under_it() -> None:
+    # A classic whose false alarms come in clumps: its calibrated knob (the first) raises 1 false alarm
+    # on its 2 users, the next one 6; the service raised 4 on them. Held at the first knob it finds 3 of
+    # 10 changes, so the bar's margin reads +0.5; read at the service's rate (3/5 of the way to the next
+    # knob, which finds 8) it finds 6 and the margin is +0.2.
+    service_found = [5] * 8 + [None] * 2
+    grid = RateGrid(service_found, [2, 2], [1000, 1000], [1.0, 2.0], [[1, 0], [3, 3]],
+                    [[9] * 3 + [None] * 7, [9] * 8 + [None] * 2])
+    at = rate_noise.at_sample([grid])
+    assert abs(at["recall_margin"] - 0.2) < 1e-9 and at["outside"] == 0
+    assert at["median_gap"] == -4.0
+    assert at["rates"] == [{"classic_at_knob": 0.5, "service": 2.0}]
+    # at the knob whose rate is the service's, the sample reads as the bar does
+    exact = RateGrid(service_found, [2, 2], [1000, 1000], [1.0, 2.0], [[2, 2], [3, 3]],
+                     [[9] * 3 + [None] * 7, [9] * 8 + [None] * 2])
+    assert abs(rate_noise.at_sample([exact])["recall_margin"] - 0.5) < 1e-9
+    # the bootstrap is centred on the sample's reading, not on the bar's knob
+    lo, hi = intervals([grid], 0.9, 400)["recall"]
+    assert lo <= 0.2 <= hi < 0.5
