@@ -102,10 +102,11 @@ def _calibration_note(noises: dict[str, dict]) -> str:
                 "streams, and calibrate the classic again on the resampled users as the bar does "
                 "(`benchmarks/rate_noise.py`); the service's resampled rate fell outside the classic's grid of "
                 f"knobs in at most {100 * outside:.1f}% of a row's resamples (the grid's end knob is taken there). "
-                "The last column reads the sample itself the same way: the classic interpolated between the two "
-                "knobs whose rates on its calibration users bracket the service's, where the bar holds it at the "
-                "one knob its bisection settled on, the least strict at or under the service's rate; the two part "
-                "where the classic's false alarms come in clumps (`rate_noise.at_sample`).")
+                "The last column reads the sample itself the same way, the classic interpolated between the two "
+                "knobs whose rates on its calibration users bracket the service's (`rate_noise.at_sample`), and "
+                "the bar's recall and delay verdicts are read from it; the two columns before it hold the classic "
+                "at the one knob its bisection settled on, the least strict at or under the service's rate, and "
+                "part from it where the classic's false alarms come in clumps.")
     if fixed:
         note += (" " if note else "") + ("With the classic's calibration held fixed: " + ", ".join(fixed) + ".")
     return note

@@ -70,7 +70,7 @@ def test_recalibrating_the_classic_widens_the_margins_interval_and_can_unclear_a
     check = "recall_beats_best_classic_by_0.05"
     lo_f, hi_f = fixed["noise"]["checks"][check]["interval"]
     lo_r, hi_r = recal["noise"]["checks"][check]["interval"]
-    assert fixed["checks"][check] == recal["checks"][check]  # the verdict itself is the point estimate's
+    assert fixed["checks"][check] == recal["checks"][check]  # here the knob is at the service's rate, near enough
     assert (hi_r - lo_r) > 1.5 * (hi_f - lo_f)  # the rate's noise is the larger part here
     assert lo_r < lo_f and lo_f > MARGIN and not recal["noise"]["checks"][check]["clear"]
     # the other checks read the service alone and do not move
@@ -142,3 +142,31 @@ def test_the_sample_is_read_at_the_services_rate_not_at_the_knob_under_it() -> N
     # the bootstrap is centred on the sample's reading, not on the bar's knob
     lo, hi = intervals([grid], 0.9, 400)["recall"]
     assert lo <= 0.2 <= hi < 0.5
+
+
+def test_the_bar_judges_the_classic_at_the_services_rate_when_it_has_its_grid() -> None:
+    # The service finds 5 of 10 changes, the classic 4 at its calibrated knob (1 false alarm on its 2
+    # users against the service's 4), 6 at the next knob (6 false alarms): held at the knob the margin
+    # is +0.1, read at the service's rate (3/5 of the way) the classic finds 5.2 and the margin is -0.02.
+    posts = [1000, 1000]
+    service_delays = [5] * 5 + [None] * 5
+    knob, loose = [20] * 4 + [None] * 6, [20] * 6 + [None] * 4
+
+    def row(delays: list[int | None], fa: list[int]) -> dict:
+        found = [d for d in delays if d is not None]
+        return {"no_change": metrics.alarm_rate(sum(posts), sum(fa)), "dip_alarm_rate": 0.0,
+                "second_change": {"recall": 0.5, "first_recall": 0.5, "ratio": 1.0},
+                "all_changes": {"streams": 10, "recall": len(found) / 10, "pre_change_alarm_rate": 0.0,
+                                "delay_median": float(np.median(found)), "delays": found},
+                "per_stream": {"delay": delays, "early": [0] * 10, "dips": [0] * 10, "first": [1] * 10,
+                               "second": [1] * 10, "false_alarms": fa, "posts": posts}}
+
+    grid = RateGrid(service_delays, [2, 2], posts, [1.0, 2.0], [[1, 0], [3, 3]], [knob, loose])
+    service, classic = row(service_delays, [2, 2]), row(knob, [1, 0])
+    held = bar({"service": service, "kswin": classic})
+    judged = bar({"service": service, "kswin": {**classic, "rate_grid": [grid]}})
+    check = "recall_beats_best_classic_by_0.05"
+    assert held["checks"][check] and not judged["checks"][check] and not judged["met"]
+    at = judged["noise"]["classic_calibration"]["at_service_rate"]
+    assert abs(at["recall_margin"] + 0.02) < 1e-9 and judged["best_classic_recall"] == 0.4  # its knob's, shown
+    assert judged["checks"]["median_delay_at_most_that_classics"]  # 5 posts against 20 either way
