@@ -50,14 +50,16 @@ SHIPPED = "shipped"
 CLASSIC = "cusum"  # the bar's best classic on every training family in the published run (docs/detection.md)
 # name -> (DetectorConfig fields, service.drift constants) on top of the served design: the candidates of
 # earlier rounds whose early alarms rose out of family and not on the published training streams, so the
-# page also says whether this screen would have seen them; "ratio": the bank's second CUSUM's threshold
-# as that multiple of the first one's (the manifest's: 1.7)
+# page also says whether this screen would have seen them, and the twenty-third round's lead (the round
+# 10 bank with the young slack raised); "ratio": the bank's second CUSUM's threshold as that multiple of
+# the first one's (the manifest's: 1.7)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "no young slack, sd floor 0.001 (round 7)": ({"share_uncertainty": 0.0}, {"SHARE_SD_FLOOR": 0.001}),
     "bank ratio 2.2 (round 10)": ({"ratio": 2.2}, {}),
     "sd floor 0.001 (round 17)": ({}, {"SHARE_SD_FLOOR": 0.001}),
     "anchored at 100 posts (round 20)": ({"share_anchor_posts": 100}, {}),
     "anchored at 200 posts": ({"share_anchor_posts": 200}, {}),
+    "bank ratio 2.2, young slack 1.5 (round 23)": ({"ratio": 2.2, "share_uncertainty": 1.5}, {}),
 }
 
 
