@@ -198,7 +198,7 @@ def pooled(rows: dict[str, dict]) -> dict:
     n = sum(r["streams"] for r in rows.values())
     late = sum(r["late_streams"] for r in rows.values())
     mean = {k: sum(r[k] * r["streams"] for r in rows.values()) / n
-            for k in ("recall", "found_within", "early", "early_published")}
+            for k in ("recall", "found_within", "early", "early_published", "published_recall")}
     return {**mean, "false_alarms_per_1000": max(r["false_alarms_per_1000"] for r in rows.values()),
             "delay_median": float(np.nanmean([r["delay_median"] for r in rows.values()])),
             "early_late": sum(r["early_late"] * r["late_streams"] for r in rows.values()) / late if late else float("nan"),
@@ -208,7 +208,7 @@ def pooled(rows: dict[str, dict]) -> dict:
 def _line(family: str, name: str, r: dict) -> str:
     return (f"| {family} | {name} | {r['scale']:.3f} | {r['false_alarms_per_1000']:.3f} | {r['recall']:.3f} | "
             f"{r['delay_median']:.1f} | {r['found_within']:.3f} | {r['early']:.1%} | {r['early_late']:.1%} | "
-            f"{r['early_published']:.1%} |")
+            f"{r['early_published']:.1%} | {r['published_recall']:.3f} |")
 
 
 def markdown(result: dict, plan: Plan, seconds: float) -> str:
@@ -224,11 +224,14 @@ def markdown(result: dict, plan: Plan, seconds: float) -> str:
              "share of all changes found at most that many posts after they began. *Before the change*: change "
              f"streams with an alarm before the change; *... of those after post {PUBLISHED_END}*: the same among "
              "the streams whose change comes later than any on the published streams; *... on the published range*: "
-             "the same kinds and numbers of change streams with each family's own range, at the same scale.",
+             "the same kinds and numbers of change streams with each family's own range, at the same scale; *recall "
+             "on the published range*: on those streams (the changes the calibration sees, and what it then "
+             "trades).",
              "",
              f"| family | detector | scale | false alarms / 1000 | recall | median delay | found within {WITHIN} "
-             f"| before the change | ... of those after post {PUBLISHED_END} | ... on the published range |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| before the change | ... of those after post {PUBLISHED_END} | ... on the published range "
+             "| recall on the published range |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for family in plan.families:
         lines += [_line(family, name, rows[family]) for name, rows in result["detectors"].items()]
     if len(plan.families) > 1:

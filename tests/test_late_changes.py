@@ -51,7 +51,7 @@ def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None
         for r in rows.values():
             assert r["streams"] == QUICK.per_kind * 6 and 0 < r["late_streams"] < r["streams"]
             assert 0.0 <= r["early_late"] <= 1.0 and 0.0 <= r["found_within"] <= r["recall"]
-            assert 0.0 <= r["early_published"] <= 1.0
+            assert 0.0 <= r["early_published"] <= 1.0 and 0.0 <= r["published_recall"] <= 1.0
     for family, classic in result["classic"].items():  # the classic at the shipped design's rate, as the bar has it
         assert classic["false_alarms_per_1000"] <= shipped[family]["false_alarms_per_1000"]
         assert classic["streams"] == shipped[family]["streams"] and 0.0 <= classic["recall"] <= 1.0
@@ -62,6 +62,8 @@ def test_every_variant_is_read_at_the_shipped_designs_false_alarm_rate() -> None
     for family in QUICK.families + ("pooled",):
         for name in (SHIPPED, *variants):
             assert f"| {family} | {name} |" in page
+    row = page.split(f"| sessions | {SHIPPED} |")[1].split("\n")[0]  # the last column: recall on the published range
+    assert row.rstrip(" |").rsplit("| ", 1)[1] == f"{result['detectors'][SHIPPED]['sessions']['published_recall']:.3f}"
     assert late_changes.__doc__ and "late_changes.md" in late_changes.__doc__
     assert drift.SHARE_SD_FLOOR == 0.02  # a variant's constants are the served design's again after it
 
@@ -75,14 +77,14 @@ def test_a_ratio_sets_the_banks_second_threshold_from_the_first() -> None:
 def test_pooling_weights_by_streams_and_takes_the_worst_familys_false_alarms() -> None:
     rows = {"a": {"streams": 10, "late_streams": 5, "recall": 0.5, "found_within": 0.2, "early": 0.1,
                   "early_late": 0.2, "early_published": 0.0, "false_alarms_per_1000": 0.3, "delay_median": 40.0,
-                  "scale": 1.2},
+                  "published_recall": 0.7, "scale": 1.2},
             "b": {"streams": 30, "late_streams": 15, "recall": 0.9, "found_within": 0.6, "early": 0.0,
                   "early_late": 0.0, "early_published": 0.1, "false_alarms_per_1000": 0.5, "delay_median": 20.0,
-                  "scale": 1.2}}
+                  "published_recall": 0.3, "scale": 1.2}}
     p = pooled(rows)
     assert math.isclose(p["recall"], 0.8) and math.isclose(p["found_within"], 0.5)
     assert math.isclose(p["early"], 0.025) and math.isclose(p["early_late"], 0.05)
-    assert math.isclose(p["early_published"], 0.075)
+    assert math.isclose(p["early_published"], 0.075) and math.isclose(p["published_recall"], 0.4)
     assert p["false_alarms_per_1000"] == 0.5 and p["delay_median"] == 30.0 and p["scale"] == 1.2
 
 
