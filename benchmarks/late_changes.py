@@ -51,7 +51,7 @@ CLASSIC = "cusum"  # the bar's best classic on every training family in the publ
 # name -> (DetectorConfig fields, service.drift constants) on top of the served design: the candidates of
 # earlier rounds whose early alarms rose out of family and not on the published training streams, so the
 # page also says whether this screen would have seen them, and the twenty-third round's lead (the round
-# 10 bank with the young slack raised); "ratio": the bank's second CUSUM's threshold as that multiple of
+# 10 bank with the young slack raised; dropped by the twenty-fourth round's validation rule); "ratio": the bank's second CUSUM's threshold as that multiple of
 # the first one's (the manifest's: 1.7)
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "no young slack, sd floor 0.001 (round 7)": ({"share_uncertainty": 0.0}, {"SHARE_SD_FLOOR": 0.001}),
