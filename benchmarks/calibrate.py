@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import metrics
+from benchmarks.bisection import bisect
 from benchmarks.families import figures, served_config, service_events
 from model import families
 from service import model_repository
@@ -123,14 +123,8 @@ class Calibrator:
                 if max(self.false_alarms(config).values()) > self.plan.target:  # the other rules alone are too many
                     log(f"fast {fast} share {share}: over the target without the evidence rule")
                     continue
-                lo, hi, best = math.log(5.0), math.log(2000.0), None
-                for _ in range(self.plan.iterations):
-                    mid = 0.5 * (lo + hi)
-                    rates = self.false_alarms(replace(config, cusum_threshold=math.exp(mid)))
-                    if max(rates.values()) <= self.plan.target:
-                        best, hi = (math.exp(mid), rates), mid
-                    else:
-                        lo = mid
+                best = bisect(lambda cusum: self.false_alarms(replace(config, cusum_threshold=cusum)),
+                              lambda rates: max(rates.values()) <= self.plan.target, 5.0, 2000.0, self.plan.iterations)
                 cusum, rates = best if best else (0.0, self.false_alarms(config))
                 chosen = replace(config, cusum_threshold=round(cusum, 1))
                 figs = self.evaluate(chosen)

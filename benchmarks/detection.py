@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import pickle
 import re
@@ -32,6 +31,7 @@ import numpy as np
 
 from benchmarks import metrics, oracle, report
 from benchmarks.baselines import BASELINES, Baseline
+from benchmarks.bisection import bisect
 from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
 from service import model_repository
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
@@ -174,29 +174,24 @@ class Runner:
         """The knob whose ARL0 is closest to ``target`` from above (log-scale bisection); ``known``
         (knob, ARL0) pairs from an earlier calibration narrow the search."""
         share = self.plan.slow_share if detector.name in SLOW else 1.0
-        lo, hi = (math.log(v) for v in detector.knob_range)
+        lo, hi = detector.knob_range
         iterations = self.plan.iterations
+        grows = detector.arl_grows_with_knob
         if known:
-            grows = detector.arl_grows_with_knob
             below = [k for k, a in known if a < target]
             above = [k for k, a in known if a >= target]
             if below and above:
-                edge_below = max(below) if grows else min(below)
-                edge_above = min(above) if grows else max(above)
-                lo, hi = sorted((math.log(edge_below), math.log(edge_above)))
+                lo, hi = sorted((max(below) if grows else min(below), min(above) if grows else max(above)))
                 iterations = max(4, iterations // 2)
-        best = None
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            figures = self.arl0(detector.name, math.exp(mid), shape, share)
+
+        def measure(knob: float) -> dict:
+            figures = self.arl0(detector.name, knob, shape, share)
             if history is not None:
-                history.append((math.exp(mid), figures["arl0"]))
-            if figures["arl0"] >= target:
-                if best is None or figures["arl0"] < best[1]["arl0"]:
-                    best = (math.exp(mid), figures)
-                lo, hi = (lo, mid) if detector.arl_grows_with_knob else (mid, hi)
-            else:
-                lo, hi = (mid, hi) if detector.arl_grows_with_knob else (lo, mid)
+                history.append((knob, figures["arl0"]))
+            return figures
+
+        best = bisect(measure, lambda figures: figures["arl0"] >= target, lo, hi, iterations,
+                      passing_goes_down=grows, key=lambda figures: figures["arl0"])
         if best is None:  # the range never reached the target: the most conservative end
             edge = detector.knob_range[1] if detector.arl_grows_with_knob else detector.knob_range[0]
             best = (edge, self.arl0(detector.name, edge, shape, share))

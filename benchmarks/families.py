@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks import metrics, rate_noise
 from benchmarks.baselines import BASELINES, Baseline
+from benchmarks.bisection import bisect
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 from service import calibration
@@ -164,23 +165,18 @@ class FamilyRunner:
         alarms on the :meth:`calibration_users` it was bisected on (None: no step met the target, and the
         knob is the range's edge)."""
         n = self.calibration_users(baseline, len(none))
-        lengths = [s.length for s in none]
-        lo, hi = (math.log(v) for v in baseline.knob_range)
-        best = None
-        for _ in range(iterations or self.plan.iterations):
-            mid = 0.5 * (lo + hi)
-            alarms = self.alarms(baseline.name, math.exp(mid), f"{family}/none", n)
-            figures = metrics.arl0(alarms, lengths[:n])
-            if figures["arl0"] >= target_arl0:
-                if best is None or figures["arl0"] < best[1]["arl0"]:
-                    best = (math.exp(mid), figures, alarms)
-                lo, hi = (lo, mid) if baseline.arl_grows_with_knob else (mid, hi)
-            else:
-                lo, hi = (mid, hi) if baseline.arl_grows_with_knob else (lo, mid)
+        lengths = [s.length for s in none][:n]
+
+        def measure(knob: float) -> tuple[dict, list[list[int]]]:
+            alarms = self.alarms(baseline.name, knob, f"{family}/none", n)
+            return metrics.arl0(alarms, lengths), alarms
+
+        best = bisect(measure, lambda tried: tried[0]["arl0"] >= target_arl0, *baseline.knob_range,
+                      iterations or self.plan.iterations, passing_goes_down=baseline.arl_grows_with_knob,
+                      key=lambda tried: tried[0]["arl0"])
         if best is None:
-            edge = baseline.knob_range[1] if baseline.arl_grows_with_knob else baseline.knob_range[0]
-            best = (edge, None, None)
-        return best[0], best[2]
+            return (baseline.knob_range[1] if baseline.arl_grows_with_knob else baseline.knob_range[0]), None
+        return best[0], best[1][1]
 
 
 def change_case(s: Stream, alarms: list[int], closed: list[int] | None = None) -> metrics.Case:

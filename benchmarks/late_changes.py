@@ -24,7 +24,6 @@ is read.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import replace
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
+from benchmarks.bisection import bisect
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import page_parser, served_temporal, write_page
 from benchmarks.share_rule_alone import constants
@@ -110,15 +110,9 @@ def matched_scale(temporal: TemporalModel, data: dict[str, FamilyData], config: 
                   plan: Plan) -> tuple[float, dict[str, float]]:
     """The smallest scale (by bisection on ``plan.scale_range``) at which the worst family's false alarms are
     at most ``target`` (the top of the range if none is), with each family's false alarms there."""
-    lo, hi = (math.log(x) for x in plan.scale_range)
-    best = plan.scale_range[1]
-    for _ in range(plan.iterations):
-        mid = 0.5 * (lo + hi)
-        if max(false_alarms(temporal, data, config, math.exp(mid)).values()) <= target:
-            best, hi = math.exp(mid), mid
-        else:
-            lo = mid
-    scale = round(best, 3)  # the scale the page shows is the one its rows are read at
+    found = bisect(lambda scale: max(false_alarms(temporal, data, config, scale).values()),
+                   lambda worst: worst <= target, *plan.scale_range, plan.iterations)
+    scale = round(found[0] if found else plan.scale_range[1], 3)  # the scale the page shows is the one its rows are read at
     return scale, false_alarms(temporal, data, config, scale)
 
 
@@ -153,14 +147,8 @@ def classic_row(data: FamilyData, target: float, plan: Plan) -> dict:
     def rate(knob: float) -> float:
         return metrics.arl0(classic_alarms(CLASSIC, knob, none), lengths)["false_alarms_per_1000"]
 
-    lo, hi = (math.log(v) for v in baseline.knob_range)
-    knob, knob_rate = baseline.knob_range[1], None
-    for _ in range(plan.classic_iterations):
-        mid = 0.5 * (lo + hi)
-        if (tried := rate(math.exp(mid))) <= target:
-            knob, knob_rate, hi = math.exp(mid), tried, mid
-        else:
-            lo = mid
+    found = bisect(rate, lambda tried: tried <= target, *baseline.knob_range, plan.classic_iterations)
+    knob, knob_rate = found if found else (baseline.knob_range[1], None)
     m = _metrics(data.changes, classic_alarms(CLASSIC, knob, _shares(data.changes)))
     p = _metrics(data.published, classic_alarms(CLASSIC, knob, _shares(data.published)))
     return {"knob": round(knob, 3), "false_alarms_per_1000": rate(knob) if knob_rate is None else knob_rate,

@@ -27,11 +27,11 @@ the placebo control).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from benchmarks import metrics
+from benchmarks.bisection import bisect
 from benchmarks.streams import CHANGE_KINDS, NO_CHANGE_LENGTH, Stream
 from model.synthetic import categorical, observed_distribution
 
@@ -97,17 +97,8 @@ def calibrate(streams: list[Stream], view: str, target: float, seed: int,
     """The threshold whose ARL0 on no-change continuations of these streams' baselines is the smallest
     at or above ``target`` (log-scale bisection)."""
     calm = _no_change_llr(streams, view, np.random.default_rng(seed), length)
-    lo, hi = (math.log(v) for v in H_RANGE)
-    best = None
-    for _ in range(ITERATIONS):
-        mid = 0.5 * (lo + hi)
-        figures = metrics.arl0(cusum_alarms(calm, math.exp(mid)), [length] * len(streams))
-        if figures["arl0"] >= target:
-            if best is None or figures["arl0"] < best[1]["arl0"]:
-                best = (math.exp(mid), figures)
-            hi = mid
-        else:
-            lo = mid
+    best = bisect(lambda h: metrics.arl0(cusum_alarms(calm, h), [length] * len(streams)),
+                  lambda figures: figures["arl0"] >= target, *H_RANGE, ITERATIONS, key=lambda figures: figures["arl0"])
     if best is None:
         best = (H_RANGE[1], metrics.arl0(cusum_alarms(calm, H_RANGE[1]), [length] * len(streams)))
     return best

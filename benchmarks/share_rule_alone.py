@@ -26,6 +26,7 @@ import numpy as np
 
 from benchmarks import metrics
 from benchmarks.baselines import Cusum, alarm_posts
+from benchmarks.bisection import bisect
 from benchmarks.detection import REPOSITORY
 from benchmarks.families import SHAPES, change_case, served_config
 from benchmarks.published import page_parser
@@ -111,12 +112,10 @@ def _rate(alarms: list[list[int]], streams: list[Stream]) -> float:
     return metrics.arl0(alarms, [s.length for s in streams])["false_alarms_per_1000"]
 
 
-def bisect(alarms_at, none: list[Stream], lo: float, hi: float, iterations: int) -> float:
-    """The lowest threshold (geometric bisection) whose false-alarm rate is at most TARGET."""
-    for _ in range(iterations):
-        mid = (lo * hi) ** 0.5
-        lo, hi = (mid, hi) if _rate(alarms_at(mid), none) > TARGET else (lo, mid)
-    return hi
+def lowest_threshold(alarms_at, none: list[Stream], lo: float, hi: float, iterations: int) -> float:
+    """The lowest threshold tried (log-scale bisection) whose false-alarm rate is at most TARGET; ``hi`` if none is."""
+    found = bisect(lambda h: _rate(alarms_at(h), none), lambda rate: rate <= TARGET, lo, hi, iterations)
+    return found[0] if found else hi
 
 
 def outcome(alarms: list[list[int]], streams: list[Stream]) -> dict:
@@ -136,7 +135,7 @@ def _streams(plan: Plan, family: str) -> tuple[list[Stream], list[Stream]]:
 def _classic(plan: Plan, family: str) -> tuple[float, dict]:
     """The classic CUSUM calibrated on the family and its outcome: once per family and worker, not per variant."""
     none, changes = _streams(plan, family)
-    h = bisect(lambda x: classic_alarms(x, none), none, 1.0, 200.0, plan.iterations)
+    h = lowest_threshold(lambda x: classic_alarms(x, none), none, 1.0, 200.0, plan.iterations)
     return h, outcome(classic_alarms(h, changes), changes)
 
 
@@ -155,7 +154,7 @@ def run_one(job: tuple[Plan, DetectorConfig, str, str]) -> dict:
         return dataclasses.replace(variant, share_threshold=threshold, share2_threshold=threshold * ratio)
 
     with constants(consts):
-        threshold = bisect(lambda x: share_alarms(config(x), none), none, 2.0, 80.0, plan.iterations)
+        threshold = lowest_threshold(lambda x: share_alarms(config(x), none), none, 2.0, 80.0, plan.iterations)
         rate = _rate(share_alarms(config(threshold), none), none)
         ours = outcome(share_alarms(config(threshold), changes), changes)
     return {"family": family, "variant": name, "threshold": round(threshold, 2), "false_alarms_per_1000": rate,

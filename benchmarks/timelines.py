@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.bisection import bisect
 from model.adapt import ADAPTED, BASE, AdaptConfig, Spliced, Timelines, is_held_out, load_timelines, splice
 from model.features import timeline_features
 from model.temporal import TemporalNet, load_checkpoint
@@ -94,14 +95,9 @@ def volume(rows: list[np.ndarray], threshold: float) -> float:
 
 def calibrate(rows: list[np.ndarray], target: float, iterations: int = 18) -> float:
     """The lowest threshold whose volume on ``rows`` is at most ``target`` (bisection on the logit)."""
-    lo, hi = math.log(0.02 / 0.98), math.log(0.9995 / 0.0005)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        if volume(rows, 1.0 / (1.0 + math.exp(-mid))) <= target:
-            hi = mid
-        else:
-            lo = mid
-    return 1.0 / (1.0 + math.exp(-hi))
+    found = bisect(lambda threshold: volume(rows, threshold), lambda v: v <= target, 0.02, 0.9995, iterations,
+                   to=lambda p: math.log(p / (1.0 - p)), back=lambda x: 1.0 / (1.0 + math.exp(-x)))
+    return found[0] if found else 0.9995
 
 
 def figures(net: TemporalNet, real: list, spliced: list[Spliced], target: float) -> dict:
