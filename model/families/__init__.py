@@ -35,9 +35,9 @@ blind11      an eleventh, by an eleventh author (twelfth round), reserved the   
 blind12      a twelfth, by a twelfth author (thirteenth round), reserved the       reserved
              same way; the exam of the nineteenth round's serial correction        (held out)
 blind13      a thirteenth, by a thirteenth author (eighteenth round), reserved     reserved
-             the same way; never run yet: the exam after blind14's                 (held out)
-blind14      a fourteenth, by a fourteenth author (twentieth round), reserved      reserved
              the same way; never run yet: the exam of the next change              (held out)
+blind14      a fourteenth, by a fourteenth author (twentieth round), reserved      reserved
+             the same way; the exam of the twenty-fifth round's anchor (dropped)   (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

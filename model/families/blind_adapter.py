@@ -7,10 +7,10 @@ never trained, tuned or calibrated on; this adapter only copies their streams in
 ``RESERVED`` families are written and tested the same way but not run by the published benchmark: each
 waits to be the exam of a change to the detector, and is run only when named (docs/detection_method.md
 counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was not shipped, ``blind10`` the
-return test, which was, and ``blind12`` the serial-correlation correction, which was too (the nineteenth
-round); with ``blind11`` they measure the shipped design on a page of their own
-(docs/detection_unseen.md). ``blind13``, written in the eighteenth round, and ``blind14``, written in the
-twentieth, have never been run.
+return test, which was, ``blind12`` the serial-correlation correction, which was too (the nineteenth
+round), and ``blind14`` the twenty-fifth round's anchored share CUSUM, which was not; with ``blind11``
+they measure the shipped design on a page of their own (docs/detection_unseen.md). ``blind13``, written
+in the eighteenth round, has never been run.
 
 >>> NAMES, RESERVED
 (('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14'))
