@@ -541,6 +541,9 @@ def test_alert_rules_name_exported_metrics_and_have_runbooks_and_tests() -> None
     anchors = {re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
                for heading in re.findall(r"^#+ (.+)$", runbook, re.M)}
     unit_tests = yaml.safe_load((PROM / "alerts.test.yml").read_text())["tests"]
+    for config in ("prometheus.yml", "prometheus-kubernetes.yml"):
+        labels = yaml.safe_load((PROM / config).read_text())["global"]["external_labels"]
+        assert labels["runbook_base"].startswith("https://"), config
     tested = {case["alertname"] for test in unit_tests for case in test["alert_rule_test"] if case["exp_alerts"]}
     alerts = _alert_rules()
     assert {"EmodriftHighErrorRate", "EmodriftPostLatencyP99High", "EmodriftOutboxBacklogStale",
@@ -550,7 +553,9 @@ def test_alert_rules_name_exported_metrics_and_have_runbooks_and_tests() -> None
         name = rule["alert"]
         assert rule["labels"]["severity"] in {"page", "ticket"}, name
         assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), name
-        anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
+        # an absolute link: the base is the external label every shipped Prometheus config sets
+        base, anchor = rule["annotations"]["runbook_url"].split("#", 1)
+        assert base == "{{ $externalLabels.runbook_base }}/deploy/README.md", name
         assert anchor == name.lower() and anchor in anchors, f"{name}: no runbook section in deploy/README.md"
         assert name in tested, f"{name} has no promtool unit test that makes it fire"
 
