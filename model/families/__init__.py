@@ -38,6 +38,8 @@ blind13      a thirteenth, by a thirteenth author (eighteenth round), reserved  
              the same way; never run yet: the exam of the next change              (held out)
 blind14      a fourteenth, by a fourteenth author (twentieth round), reserved      reserved
              the same way; the exam of the twenty-fifth round's anchor (dropped)   (held out)
+blind15      a fifteenth, by a fifteenth author (twenty-fifth round), reserved     reserved
+             the same way; never run yet: the exam after blind13's                 (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT
