@@ -35,11 +35,11 @@ blind11      an eleventh, by an eleventh author (twelfth round), reserved the   
 blind12      a twelfth, by a twelfth author (thirteenth round), reserved the       reserved
              same way; the exam of the nineteenth round's serial correction        (held out)
 blind13      a thirteenth, by a thirteenth author (eighteenth round), reserved     reserved
-             the same way; never run yet: the exam of the next change              (held out)
+             the same way; the exam of the twenty-sixth round's anchor (dropped)   (held out)
 blind14      a fourteenth, by a fourteenth author (twentieth round), reserved      reserved
              the same way; the exam of the twenty-fifth round's anchor (dropped)   (held out)
 blind15      a fifteenth, by a fifteenth author (twenty-fifth round), reserved     reserved
-             the same way; never run yet: the exam after blind13's                 (held out)
+             the same way; never run yet: the exam of the next change              (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

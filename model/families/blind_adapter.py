@@ -8,9 +8,9 @@ never trained, tuned or calibrated on; this adapter only copies their streams in
 waits to be the exam of a change to the detector, and is run only when named (docs/detection_method.md
 counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was not shipped, ``blind10`` the
 return test, which was, ``blind12`` the serial-correlation correction, which was too (the nineteenth
-round), and ``blind14`` the twenty-fifth round's anchored share CUSUM, which was not; with ``blind11``
-they measure the shipped design on a page of their own (docs/detection_unseen.md). ``blind13``, written
-in the eighteenth round, and ``blind15``, written in the twenty-fifth, have never been run.
+round), and ``blind14`` and ``blind13`` the twenty-fifth and twenty-sixth rounds' anchored share CUSUMs,
+which were not; with ``blind11`` they measure the shipped design on a page of their own
+(docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, has never been run.
 
 >>> NAMES, RESERVED
 (('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15'))
