@@ -22,9 +22,10 @@ fifth):
 4. the recall margin over the best classic not shown under the shipped design's - ``MARGIN_ALLOWANCE``;
 5. the median delay gap to that classic not shown longer than the shipped design's.
 
-The margin and the gap read each design against the best classic at that design's own rate, stream by
-stream where the run keeps the classic's outcomes per stream (with the manifest's thresholds, at the
-knob the classic's bisection settled on), and at the classic's published figure otherwise (live).
+The margin and the gap read each design against its own best classic at that design's own rate (the
+manifest's or live calibration's), stream by stream, at the knob the classic's bisection settled on (the
+bar interpolates between the two knobs that bracket the rate); a run that kept no per-stream outcomes
+for that classic is read at the classic's published figures.
 """
 
 from __future__ import annotations
