@@ -402,8 +402,9 @@ def _families_main(args: argparse.Namespace) -> int:
     name = f"{args.name}-quick" if args.quick else args.name
     (args.out / f"{name.replace('detection', 'detection_families', 1)}.json").write_text(dump(results))
     (args.out / f"{name}.md").write_text(families_report.markdown(results, quick=args.quick))
-    print(f"wrote {args.out / (name + '.md')} in {results['seconds']}s; headline {results['headline']}: "
-          f"bar met {results['families'][results['headline']]['bar']['met']}")
+    pooled = results.get("held_out_pooled")  # the headline of a run of several held-out families
+    headline, row = ("held-out pool", pooled) if pooled else (results["headline"], results["families"][results["headline"]])
+    print(f"wrote {args.out / (name + '.md')} in {results['seconds']}s; headline {headline}: bar met {row['bar']['met']}")
     return 0
 
 

@@ -180,12 +180,13 @@ def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_cha
     assert sum(any(t >= s.start2 - 1 for t in a) for s, a in zip(streams, frozen)) <= seconds // 3
 
 
-def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path) -> None:
+def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path, capsys) -> None:
     from benchmarks import detection
 
     # a page of its own (as for reserved families): the published detection.md is not overwritten
     assert detection.main(["--quick", "--out", str(tmp_path), "--family", "synthetic", "--family", "days",
                            "--name", "detection_check"]) == 0
+    assert "; headline days: bar met" in capsys.readouterr().out  # no held-out pool: the last family
     text = (tmp_path / "detection_check-quick.md").read_text()
     import json
     results = json.loads((tmp_path / "detection_families_check-quick.json").read_text())
