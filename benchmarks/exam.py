@@ -24,15 +24,14 @@ fifth):
 
 The margin and the gap read each design against its own best classic at that design's own rate (the
 manifest's or live calibration's), stream by stream, at the knob the classic's bisection settled on (the
-bar interpolates between the two knobs that bracket the rate); a run that kept no per-stream outcomes
-for that classic is read at the classic's published figures.
+bar interpolates between the two knobs that bracket the rate).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ import numpy as np
 
 from benchmarks.families import CHECK_SENSE, LEVEL
 from benchmarks.metrics import bootstrap_interval
+from benchmarks.outcomes import STATISTICS, Outcomes, rows
 
 FA_CAP = 1.0             # false alarms per 1000 posts: the bar's own check
 FA_RATIO = 1.25          # the candidate's false alarms against the shipped design's
@@ -50,71 +50,12 @@ DRAWS = 1000
 VIEWS = {"manifest": ("service", "bar", "detectors"), "live": ("service_live", "bar_live", "classics_at_live_rate")}
 
 
-@dataclass(frozen=True)
-class Outcomes:
-    """One design's outcomes on the exam family, stream by stream, and its best classic's at its rate."""
-
-    delay: np.ndarray          # per change stream: posts to the alarm, nan where missed
-    early: np.ndarray          # per change stream: 1 where it alarmed before the change
-    dips: np.ndarray           # per transient stream: 1 where it alarmed on the dip
-    first: np.ndarray          # per two-change stream: 1 where the first change was found
-    second: np.ndarray         # ... and the second
-    false_alarms: np.ndarray   # per no-change user
-    posts: np.ndarray          # per no-change user
-    rival_delay: np.ndarray | None  # the best classic's delays per change stream (None: not kept)
-    rival_recall: float        # the best classic's figures, for when they are not kept per stream
-    rival_median: float
-
-    def recall(self, rows: np.ndarray) -> float:
-        return float((~np.isnan(self.delay[rows])).mean())
-
-    def margin(self, rows: np.ndarray) -> float:
-        rival = self.rival_recall if self.rival_delay is None else float((~np.isnan(self.rival_delay[rows])).mean())
-        return self.recall(rows) - rival
-
-    def gap(self, rows: np.ndarray) -> float:
-        ours = self.delay[rows][~np.isnan(self.delay[rows])]
-        if self.rival_delay is None:
-            rival_median = self.rival_median
-        else:
-            rival = self.rival_delay[rows][~np.isnan(self.rival_delay[rows])]
-            rival_median = float(np.median(rival)) if len(rival) else float("nan")
-        return float(np.median(ours)) - rival_median if len(ours) else float("nan")
-
-    def rate(self, rows: np.ndarray) -> float:
-        posts = self.posts[rows].sum()
-        return float(1000.0 * self.false_alarms[rows].sum() / posts) if posts else float("nan")
-
-    def ratio(self, rows: np.ndarray) -> float:
-        found = self.first[rows].sum()
-        return float(self.second[rows].sum() / found) if found else float("nan")
-
-
-def _array(values: Sequence[float | None]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], float)
-
-
 def outcomes(row: dict[str, Any], view: str) -> Outcomes:
-    """A family's row of ``detection_families.json``, read for one design's thresholds."""
+    """A family's row of ``detection_families.json``, read for one design's thresholds: the service's
+    outcomes per stream beside those of its best classic at its rate (every run keeps both)."""
     detector, bar_key, classics_key = VIEWS[view]
-    ours = row["detectors"][detector]["per_stream"]
     best = row[bar_key]["best_classic"]
-    rival = row.get(classics_key, {}).get(best, {})
-    return Outcomes(_array(ours["delay"]), _array(ours["early"]), _array(ours["dips"]), _array(ours["first"]),
-                    _array(ours["second"]), _array(ours["false_alarms"]), _array(ours["posts"]),
-                    _array(rival["per_stream"]["delay"]) if "per_stream" in rival else None,
-                    float(row[bar_key]["best_classic_recall"]), float(row[bar_key]["best_classic_delay"]))
-
-
-# Each check of the bar: the statistic it compares, and the rows it is read on.
-STATISTICS: dict[str, tuple[Callable[[Outcomes, np.ndarray], float], str]] = {
-    "false_alarms_at_most_1_per_1000": (Outcomes.rate, "false_alarms"),
-    "recall_beats_best_classic_by_0.05": (Outcomes.margin, "delay"),
-    "median_delay_at_most_that_classics": (Outcomes.gap, "delay"),
-    "pre_change_alarms_at_most_5pct": (lambda o, rows: float(o.early[rows].mean()), "early"),
-    "dip_alarms_at_most_5pct": (lambda o, rows: float(o.dips[rows].mean()), "dips"),
-    "second_change_at_least_0.9_of_first": (Outcomes.ratio, "first"),
-}
+    return Outcomes.of(row["detectors"][detector]["per_stream"], row[classics_key][best]["per_stream"])
 
 
 @dataclass(frozen=True)
@@ -129,13 +70,13 @@ class Difference:
 
 def difference(shipped: Outcomes, candidate: Outcomes, check: str, scale: float = 1.0) -> Difference:
     """The paired bootstrap interval of the candidate's figure minus ``scale`` x the shipped design's."""
-    statistic, rows_of = STATISTICS[check]
-    n = len(getattr(shipped, rows_of))
-    if len(getattr(candidate, rows_of)) != n:
+    statistic = STATISTICS[check][0]
+    n = rows(shipped, check)
+    if rows(candidate, check) != n:
         raise ValueError(f"{check}: the two runs read different streams ({n} against "
-                         f"{len(getattr(candidate, rows_of))}); run both at the same seed")
+                         f"{rows(candidate, check)}); run both at the same seed")
     everything = np.arange(n)
-    span = bootstrap_interval(lambda rows: statistic(candidate, rows) - scale * statistic(shipped, rows), n,
+    span = bootstrap_interval(lambda drawn: statistic(candidate, drawn) - scale * statistic(shipped, drawn), n,
                               LEVEL, DRAWS)
     return Difference(statistic(shipped, everything), statistic(candidate, everything), span)
 

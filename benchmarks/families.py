@@ -31,6 +31,8 @@ import numpy as np
 from benchmarks import metrics, rate_noise
 from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.bisection import bisect
+from benchmarks.outcomes import STATISTICS, Outcomes
+from benchmarks.outcomes import rows as outcome_rows
 from model import families
 from model.families.base import CHANGE_KINDS, Stream
 from service import calibration
@@ -520,36 +522,15 @@ def noise(ours: dict, rival: dict, draws: int = 1000, grids: list[rate_noise.Rat
     found. With the classic's ``grids`` (one per family: :func:`rate_grid`), the recall margin and the
     delay gap resample the no-change users too and calibrate the classic again on them
     (``rate_noise``); without, its calibration is held fixed and its noise is not in those two."""
-    ours_d = np.array([np.nan if d is None else d for d in ours["delay"]], float)
-    rival_d = np.array([np.nan if d is None else d for d in rival["delay"]], float)
-    early, dips = np.array(ours["early"], float), np.array(ours["dips"], float)
-    first, second = np.array(ours["first"], float), np.array(ours["second"], float)
-
-    def median_gap(rows: np.ndarray) -> float:
-        a, b = ours_d[rows], rival_d[rows]
-        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-        return float(np.median(a) - np.median(b)) if len(a) and len(b) else float("nan")
-
-    def ratio(rows: np.ndarray) -> float:
-        found = first[rows].sum()
-        return float(second[rows].sum() / found) if found else float("nan")
-
-    n = len(ours_d)
-    intervals = {
-        "recall_beats_best_classic_by_0.05": (metrics.bootstrap_interval(
-            lambda rows: float((~np.isnan(ours_d[rows])).mean() - (~np.isnan(rival_d[rows])).mean()), n, LEVEL, draws), MARGIN),
-        "median_delay_at_most_that_classics": (metrics.bootstrap_interval(median_gap, n, LEVEL, draws), 0.0),
-        "pre_change_alarms_at_most_5pct": (metrics.bootstrap_interval(
-            lambda rows: float(early[rows].mean()), n, LEVEL, draws), 0.05),
-        "dip_alarms_at_most_5pct": (metrics.bootstrap_interval(
-            lambda rows: float(dips[rows].mean()), len(dips), LEVEL, draws), 0.05),
-        "second_change_at_least_0.9_of_first": (metrics.bootstrap_interval(ratio, len(first), LEVEL, draws), 0.9),
-    }
-    if "false_alarms" in ours:
-        fa, posts = np.array(ours["false_alarms"], float), np.array(ours["posts"], float)
-        intervals["false_alarms_at_most_1_per_1000"] = (metrics.bootstrap_interval(
-            lambda rows: float(1000.0 * fa[rows].sum() / posts[rows].sum()) if posts[rows].sum() else float("nan"),
-            len(fa), LEVEL, draws), 1.0)
+    found = Outcomes.of(ours, rival)
+    limits = {"recall_beats_best_classic_by_0.05": MARGIN, "median_delay_at_most_that_classics": 0.0,
+              "pre_change_alarms_at_most_5pct": 0.05, "dip_alarms_at_most_5pct": 0.05,
+              "second_change_at_least_0.9_of_first": 0.9, "false_alarms_at_most_1_per_1000": 1.0}
+    if "false_alarms" not in ours:  # a run that kept no per-user false alarms: no interval for them
+        del limits["false_alarms_at_most_1_per_1000"]
+    intervals = {check: (metrics.bootstrap_interval(lambda rows, statistic=STATISTICS[check][0]: statistic(found, rows),
+                                                    outcome_rows(found, check), LEVEL, draws), limit)
+                 for check, limit in limits.items()}
     recalibrated = None
     if grids:
         recalibrated = rate_noise.intervals(grids, LEVEL, draws)
