@@ -27,7 +27,6 @@ the placebo control).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from benchmarks import metrics
