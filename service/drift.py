@@ -140,7 +140,6 @@ SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst po
 SERIAL_RHO_MAX = 0.8       # share_serial: the most serial correlation a user's share is read with
 # The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
 # many episode posts apart, and at least RETURN_MIN_BACK posts must follow one (a few good posts are no return).
-GLR_REFERENCE_ERROR = 1.0  # scratch: x the reference's own error in the GLR's variance
 RETURN_STEP = 5
 RETURN_MIN_BACK = 10
 # Live calibration (service/calibration.py) reads each judged post's *level*: how far the three rules are
@@ -248,12 +247,6 @@ class DetectorConfig:
     # From this many reference posts on, each side of the first share CUSUM reads the share against the
     # reference as it was when that side's run began (see the module docstring); 0: off.
     share_anchor_posts: int = 0
-    # A windowed generalised likelihood ratio test of the share in the first CUSUM's place (0: off): over
-    # the user's last ``share_glr_window`` reference posts, every post k is a candidate change start, and
-    # the mean since k is compared with the reference as it was just before k, counting that reference's
-    # own error (a two-sample test: see the module docstring). It fires at ``share_glr_threshold`` nats.
-    share_glr_window: int = 0
-    share_glr_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
@@ -266,10 +259,6 @@ class DetectorConfig:
             raise ValueError("need share_tau >= 0, share_back_sd > 0, share_uncertainty >= 0 and share_return_nats >= 0")
         if self.share_anchor_posts < 0:
             raise ValueError("need share_anchor_posts >= 0")
-        if self.share_glr_window < 0 or self.share_glr_threshold < 0:
-            raise ValueError("need share_glr_window >= 0 and share_glr_threshold >= 0")
-        if self.share_glr_window and (self.share_tau > 0 or self.share_anchor_posts):
-            raise ValueError("share_glr_window needs share_tau 0 (posts weigh 1) and share_anchor_posts 0")
         if min(self.cusum_threshold, self.cusum_slack, self.share_threshold, self.share_slack,
                self.share2_threshold, self.share2_slack) < 0:
             raise ValueError("cusum_threshold, cusum_slack and the share rule's thresholds and slacks must be >= 0")
@@ -316,8 +305,6 @@ class DriftDetector:
     sh_a_down: float = 0.0  # last left 0 (kept only while that side is above 0)
     sh_last: float = 0.0  # share_serial: the previous post's share, and the running mean of squared
     sh_d2: float = 0.0    # differences of consecutive shares (kept through a new baseline: a trait, not a level)
-    sh_win: list[float] = field(default_factory=list)  # share_glr_window: the last reference posts' shares
-    sh_glr: float = 0.0  # ... and the test's statistic at the last judged post (nats)
     sh_ep_n: int = 0  # the episode's posts with a share, their mean (share_back_nearer) and variance
     sh_ep_mean: float = 0.0
     sh_ep_var: float = 0.0
@@ -456,7 +443,6 @@ class DriftDetector:
         self.cal_peak, self.fast_ys, self.sh_ep_n, self.sh_ep_mean, self.sh_ep_var = 0.0, [], 0, 0.0, 0.0
         self.episode_started_at = self.posts_seen
         self.episodes += 1
-        self.sh_win = []  # the reference is frozen: candidates start again after the episode
 
     def _measure(self, y: float, share_on: bool) -> None:
         """This judged post's level (the largest of the rules' statistics over their thresholds at scale 1)
@@ -470,8 +456,6 @@ class DriftDetector:
         # share_on: this post has a share for the rule, so share_threshold > 0
         if share_on and self.sh_run >= SHARE_MIN_RUN:
             level = max(level, max(self.sh_up, self.sh_down) / cfg.share_threshold)
-        if share_on and cfg.share_glr_window:
-            level = max(level, self.sh_glr / cfg.share_glr_threshold)
         if share_on and cfg.share2_threshold > 0 and self.sh_run2 >= SHARE_MIN_RUN:
             level = max(level, max(self.sh_up2, self.sh_down2) / cfg.share2_threshold)
         self.level = level
@@ -497,7 +481,6 @@ class DriftDetector:
         self.cusum, self.ref_n, self.ref_mean, self.ref_var = 0.0, 0, 0.0, 0.0
         self.cal_peak, self.fast_ys = 0.0, []
         self._reset_share_cusums()
-        self.sh_win = []
         if cfg.share_rebaseline_seed and self.sh_ep_n:
             # the posts since the alarm are the new pattern: the reference starts from them, not from nothing
             self.sh_n, self.sh_w, self.sh_mean, self.sh_var = self.sh_ep_n, float(self.sh_ep_n), self.sh_ep_mean, self.sh_ep_var
@@ -516,7 +499,6 @@ class DriftDetector:
 
     def _reset_share_cusums(self) -> None:
         self.sh_up, self.sh_down, self.sh_run, self.sh_up2, self.sh_down2, self.sh_run2 = 0.0, 0.0, 0, 0.0, 0.0, 0
-        self.sh_glr = 0.0
         self.sh_rs_up, self.sh_rn_up, self.sh_rs_down, self.sh_rn_down = 0.0, 0, 0.0, 0
 
     def _young_slack(self) -> float:
@@ -545,16 +527,12 @@ class DriftDetector:
             up, down = weight * (up_z / inflation), weight * (down_z / inflation)
         else:
             up = down = evidence
-        if cfg.share_glr_window:
-            self.sh_glr = self._glr(share, inflation)
-            fires = self.sh_glr >= cfg.share_glr_threshold * scale
-        else:
-            self.sh_up, self.sh_down, self.sh_run = _cusum_step(
-                (self.sh_up, self.sh_down, self.sh_run), up, weight * (cfg.share_slack + young), down)
-            if cfg.share_anchor_posts:  # a side back at 0 has no run to anchor: out of the record
-                self.sh_a_up = self.sh_a_up if self.sh_up > 0 else 0.0
-                self.sh_a_down = self.sh_a_down if self.sh_down > 0 else 0.0
-            fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
+        self.sh_up, self.sh_down, self.sh_run = _cusum_step(
+            (self.sh_up, self.sh_down, self.sh_run), up, weight * (cfg.share_slack + young), down)
+        if cfg.share_anchor_posts:  # a side back at 0 has no run to anchor: out of the record
+            self.sh_a_up = self.sh_a_up if self.sh_up > 0 else 0.0
+            self.sh_a_down = self.sh_a_down if self.sh_down > 0 else 0.0
+        fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
                 (self.sh_up2, self.sh_down2, self.sh_run2), evidence, weight * (cfg.share2_slack + young))
@@ -563,36 +541,6 @@ class DriftDetector:
         if cfg.share_return_nats > 0:
             self._track_runs(z)
         return fires
-
-    def _glr(self, share: float, inflation: float) -> float:
-        """``share_glr_window``: the largest, over candidate starts k in the window, of
-        ``d^2 / (2 var)``: d the mean share since k (this post included) less the reference mean just
-        before k, var the sd^2 x inflation^2 x (1 / posts since k + 1 / the reference's posts then). The
-        reference before each k is the current one with the later posts' updates undone (the window holds
-        the posts it learnt, each with weight 1, so each update ``m += a (x - m)`` inverts exactly). A
-        candidate needs SHARE_MIN_POSTS reference posts before it and SHARE_MIN_RUN posts since it."""
-        sd = math.sqrt(self.sh_var) + SHARE_SD_FLOOR
-        var = sd * sd * inflation * inflation
-        settled = (2.0 - SHARE_ALPHA) / SHARE_ALPHA  # an exponential mean's posts, in a plain mean's
-        mean, total, best = self.sh_mean, share, 0.0
-        n_ref = self.sh_n  # the reference's posts before the candidate ("this post" first: the reference now)
-        run = 1
-        for k in range(len(self.sh_win), -1, -1):
-            if k < len(self.sh_win):
-                x = self.sh_win[k]
-                alpha = max(1.0 / n_ref, SHARE_ALPHA)  # the update that learnt x, undone
-                if alpha >= 1.0:
-                    break
-                mean = (mean - alpha * x) / (1.0 - alpha)
-                n_ref -= 1
-                total += x
-                run += 1
-            if n_ref < SHARE_MIN_POSTS:
-                break
-            if run >= SHARE_MIN_RUN:
-                d = total / run - mean
-                best = max(best, d * d / (2.0 * var * (1.0 / run + GLR_REFERENCE_ERROR / min(n_ref, settled))))
-        return round(best, 4)
 
     def _anchored_z(self, share: float, z: float) -> tuple[float, float]:
         """``share_anchor_posts``: the share standardised for the first CUSUM's up and down side, each
@@ -701,8 +649,6 @@ class DriftDetector:
                 step = share - self.sh_last
                 self.sh_d2 = round(self.sh_d2 + max(1.0 / self.sh_n, SHARE_ALPHA) * (step * step - self.sh_d2), 6)
             self.sh_last = round(share, 6)
-        if self.config.share_glr_window:
-            self.sh_win = [*self.sh_win, round(share, 3)][-self.config.share_glr_window:]
         self.sh_n += 1
         self.sh_w = round(self.sh_w + weight, 4)
         alpha = max(weight / self.sh_w, SHARE_ALPHA * weight)
@@ -750,4 +696,3 @@ _OPTIONAL = {f.name: f.default for f in fields(DriftDetector)
              if f.name in ("resolution", "ended_by", "baseline_since", "cal_peak", "streak", "cooldown_left",
                            "episode_started_at", "episodes", "cusum") or f.name.startswith("sh_")}
 _OPTIONAL["fast_ys"] = []
-_OPTIONAL["sh_win"] = []
