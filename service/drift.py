@@ -140,7 +140,6 @@ SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst po
 SERIAL_RHO_MAX = 0.8       # share_serial: the most serial correlation a user's share is read with
 # The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
 # many episode posts apart, and at least RETURN_MIN_BACK posts must follow one (a few good posts are no return).
-SELF_STARTING = False  # scratch: the share read through a self-starting t-to-normal transform
 RETURN_STEP = 5
 RETURN_MIN_BACK = 10
 # Live calibration (service/calibration.py) reads each judged post's *level*: how far the three rules are
@@ -520,8 +519,6 @@ class DriftDetector:
         cfg = self.config
         z = self._share_z(share)
         young = self._young_slack()
-        if SELF_STARTING:
-            z = self._self_started(share)
         rho = self._serial_rho()
         inflation = math.sqrt((1.0 + rho) / (1.0 - rho)) if rho else 1.0  # x / 1.0 is x, exactly
         evidence = weight * (z / inflation)
@@ -568,16 +565,6 @@ class DriftDetector:
         if not self.config.share_serial or self.sh_n < 2 or self.sh_var <= 0:
             return 0.0
         return min(max(1.0 - self.sh_d2 / (2.0 * self.sh_var), 0.0), SERIAL_RHO_MAX)
-
-    def _self_started(self, share: float) -> float:
-        """Scratch: Hawkins' self-starting CUSUM input, the t of the post against the reference's mean and
-        sample sd (its posts, up to a settled reference's), put on the normal scale."""
-        n = min(self.sh_n, (2.0 - SHARE_ALPHA) / SHARE_ALPHA)
-        sd = math.sqrt(self.sh_var * n / (n - 1.0)) + SHARE_SD_FLOOR
-        t = (share - self.sh_mean) / (sd * math.sqrt(1.0 + 1.0 / n))
-        nu = n - 1.0
-        z = t * (1.0 - 1.0 / (4.0 * nu)) / math.sqrt(1.0 + t * t / (2.0 * nu))
-        return min(max(z, -SHARE_Z_CAP), SHARE_Z_CAP)
 
     def _share_z(self, share: float, level: float | None = None) -> float:
         """The share standardised against the user's reference (its mean, or ``level`` in its sd), capped:
