@@ -275,25 +275,6 @@ def borrow(buckets: list[Bucket]) -> None:
             bucket.scale, bucket.source = 1.0, "manifest"
 
 
-def hold_young(buckets: list[Bucket]) -> list[int]:
-    """A learned bucket's scale is raised to the highest of the older learned buckets' when it is below it;
-    the buckets raised. The manifest holds young users to stricter thresholds than settled ones on purpose
-    (the share rule's young slack: an early false episode hides a real change, issue 12), so their
-    statistics climb less and a bucket solved to the target on its own lowered the young buckets' thresholds
-    the most (docs/live_calibration.md): live calibration undid that caution. Held, a younger user is never
-    judged more sensitively, relative to the manifest, than an older one."""
-    raised, floor = [], 0.0
-    for i in range(len(buckets) - 1, -1, -1):
-        bucket = buckets[i]
-        if bucket.source not in LEARNED:
-            continue
-        if bucket.scale < floor:
-            bucket.scale = floor
-            raised.append(i)
-        floor = bucket.scale
-    return raised
-
-
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
     """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
     summed, by bucket."""
@@ -422,8 +403,6 @@ class LiveCalibration:
                 continue
             moved = moved or solved != new.scale or new.source != "live"
             new.scale, new.source, new.at_posts, new.at_alarms = solved, "live", new.posts, new.alarms
-        for i in hold_young(buckets):  # its alarms are measured afresh at the scale now in force
-            moved, buckets[i].at_posts, buckets[i].at_alarms = True, buckets[i].posts, buckets[i].alarms
         borrow(buckets)
         self.buckets = buckets
         self.scales = [b.scale for b in buckets]
@@ -458,7 +437,6 @@ class LiveCalibration:
             else:
                 bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
                 bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
-        hold_young(self.buckets)  # an import written before the hold, or by hand, is served held too
         borrow(self.buckets)
         self.scales = [b.scale for b in self.buckets]
         self._publish()

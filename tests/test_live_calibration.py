@@ -165,38 +165,6 @@ def test_a_young_bucket_borrows_an_older_learned_scale_and_only_upwards() -> Non
     assert all(b.scale == 1.0 and b.source == "manifest" for i, b in enumerate(buckets) if i != old)
 
 
-def test_a_younger_bucket_is_never_served_below_an_older_learned_ones_scale() -> None:
-    from benchmarks.live_calibration import OfflineLiveCalibration
-
-    live = OfflineLiveCalibration("temporal:4", 0.5, 1000, sync_posts=10**9)
-    rng = np.random.default_rng(1)
-    for age in (40, 500):  # both quiet: each alone would lower its thresholds
-        for _ in range(20_000):
-            live.record(age, (0.0, float(rng.exponential(0.1 if age == 500 else 0.06))), False)
-    live.merge()
-    young, old = calibration.age_bucket(40), calibration.age_bucket(500)
-    assert live.buckets[young].source == live.buckets[old].source == "live"
-    assert live.scales[old] < 1.0 and live.scales[young] == live.scales[old]  # held at the older one's
-    alone = Bucket(posts=live.buckets[young].posts, up=live.buckets[young].up, down=live.buckets[young].down)
-    assert solve_scale(alone.posts, alone.up, alone.down, 0.5e-3 * calibration.DOWN_SHARE, 1.0) < live.scales[old]
-    assert live.buckets[young].at_posts == live.buckets[young].posts  # its alarms are measured from the hold on
-
-    buckets = [Bucket() for _ in range(calibration.BUCKETS)]
-    buckets[2] = Bucket(posts=50_000, scale=0.7, source="live")
-    buckets[4] = Bucket(posts=50_000, scale=0.9, source="imported")
-    buckets[5] = Bucket(posts=50_000, scale=0.8, source="live")
-    buckets[6] = Bucket(posts=10, scale=1.0, source="manifest")  # not learned: it holds no one up
-    assert calibration.hold_young(buckets) == [2]
-    assert [b.scale for b in buckets[2:7]] == [0.9, 1.0, 0.9, 0.8, 1.0]
-    assert calibration.hold_young(buckets) == []  # held once, it stays held
-    # scales stored before the hold (or by hand) are served held too
-    served = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True))
-    served._apply_stored(json.dumps({"buckets": {calibration.bucket_label(2): {"scale": 0.6, "source": "live"},
-                                                 calibration.bucket_label(5): {"scale": 0.85, "source": "imported"}}}))
-    assert served.scales[2] == 0.85 and served.scales[5] == 0.85
-    assert served.scales[0] == served.scales[1] == 1.0 and served.buckets[0].source == "manifest"  # lent upwards only
-
-
 def _served_name() -> str:
     """The served model's live calibration, as GET /v1/model names it (no operator overrides)."""
     artifact = model_repository.load(Path("model_repository"), "temporal")
