@@ -1,5 +1,5 @@
 """The held-out families, seen through a thin adapter: ``model/families/blind.py`` and ``blind2.py`` to
-``blind15.py`` were each written from a plain description, by fifteen authors none of whom had read
+``blind16.py`` were each written from a plain description, by sixteen authors none of whom had read
 :mod:`model.synthetic`, the detector or another's family. They are the benchmark's headline and are
 never trained, tuned or calibrated on; this adapter only copies their streams into
 :class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
@@ -10,10 +10,11 @@ counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was 
 return test, which was, ``blind12`` the serial-correlation correction, which was too (the nineteenth
 round), and ``blind14`` and ``blind13`` the twenty-fifth and twenty-sixth rounds' anchored share CUSUMs,
 which were not; with ``blind11`` they measure the shipped design on a page of their own
-(docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, has never been run.
+(docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, and ``blind16``, written in the
+twenty-seventh, have never been run.
 
 >>> NAMES, RESERVED
-(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15'))
+(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15', 'blind16'))
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from model.families.base import Stream
 
 NAMES: tuple[str, ...] = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
-RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15")
+RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16")
 NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
