@@ -275,6 +275,26 @@ def borrow(buckets: list[Bucket]) -> None:
             bucket.scale, bucket.source = 1.0, "manifest"
 
 
+def hold_young(buckets: list[Bucket]) -> list[int]:
+    """``calibration_hold_young``: a learned bucket's scale is raised to the highest of the older learned
+    buckets' when it is below it; the buckets raised. The manifest holds young users to stricter thresholds
+    than settled ones on purpose (the share rule's young slack: an early false episode hides a real
+    change), their statistics climb less, and a bucket solved to the target on its own gets the lowest
+    scale of all at ages 32-63 on most populations: live calibration undoes that caution where changes
+    begin. Held, a younger user is never judged more sensitively, relative to the manifest, than an older
+    one; what that trades is in docs/live_calibration.md."""
+    raised, floor = [], 0.0
+    for i in range(len(buckets) - 1, -1, -1):
+        bucket = buckets[i]
+        if bucket.source not in LEARNED:
+            continue
+        if bucket.scale < floor:
+            bucket.scale = floor
+            raised.append(i)
+        floor = bucket.scale
+    return raised
+
+
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
     """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
     summed, by bucket."""
@@ -308,6 +328,7 @@ class LiveCalibration:
     def __init__(self, redis: Any, model: str, settings: Any) -> None:
         self.redis, self.model = redis, model
         self.enabled, self.frozen = bool(settings.live_calibration), bool(settings.calibration_frozen)
+        self.hold = bool(settings.calibration_hold_young)
         self.target = float(settings.target_false_alarms_per_1000)
         self.min_posts = int(settings.calibration_min_posts)
         self.generation_posts = int(settings.calibration_generation_posts)
@@ -403,6 +424,8 @@ class LiveCalibration:
                 continue
             moved = moved or solved != new.scale or new.source != "live"
             new.scale, new.source, new.at_posts, new.at_alarms = solved, "live", new.posts, new.alarms
+        for i in hold_young(buckets) if self.hold else []:  # its alarms are measured afresh at the scale now served
+            moved, buckets[i].at_posts, buckets[i].at_alarms = True, buckets[i].posts, buckets[i].alarms
         borrow(buckets)
         self.buckets = buckets
         self.scales = [b.scale for b in buckets]
@@ -437,6 +460,8 @@ class LiveCalibration:
             else:
                 bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
                 bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
+        if self.hold:  # scales stored or imported without the hold are served held too
+            hold_young(self.buckets)
         borrow(self.buckets)
         self.scales = [b.scale for b in self.buckets]
         self._publish()
@@ -449,7 +474,7 @@ class LiveCalibration:
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
-        return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen,
+        return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen, "hold_young": self.hold,
                 "target_false_alarms_per_1000": self.target,
                 "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
                 "bounds": [MIN_SCALE, MAX_SCALE],

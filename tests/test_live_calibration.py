@@ -165,6 +165,47 @@ def test_a_young_bucket_borrows_an_older_learned_scale_and_only_upwards() -> Non
     assert all(b.scale == 1.0 and b.source == "manifest" for i, b in enumerate(buckets) if i != old)
 
 
+def test_with_hold_young_a_younger_bucket_is_never_served_below_an_older_learned_ones_scale() -> None:
+    from benchmarks.live_calibration import OfflineLiveCalibration
+
+    def warmed(hold: bool) -> OfflineLiveCalibration:
+        live = OfflineLiveCalibration("temporal:4", 0.5, 1000, sync_posts=10**9, hold_young=hold)
+        rng = np.random.default_rng(1)
+        for age in (40, 500):  # both quiet, the young bucket the quieter: each alone lowers its thresholds
+            for _ in range(20_000):
+                live.record(age, (0.0, float(rng.exponential(0.1 if age == 500 else 0.06))), False)
+        live.merge()
+        return live
+
+    young, old = calibration.age_bucket(40), calibration.age_bucket(500)
+    free, held = warmed(False), warmed(True)
+    assert free.scales[old] == held.scales[old] < 1.0
+    assert free.scales[young] < free.scales[old]  # off (the default): each bucket solved on its own
+    assert held.scales[young] == held.scales[old] and held.buckets[young].source == "live"
+    assert held.buckets[young].at_posts == held.buckets[young].posts  # its alarms are measured from the hold on
+    assert held.describe()["hold_young"] and not free.describe()["hold_young"]  # visible in GET /v1/model
+    assert Settings.model_fields["calibration_hold_young"].default is False
+
+    buckets = [Bucket() for _ in range(calibration.BUCKETS)]
+    buckets[2] = Bucket(posts=50_000, scale=0.7, source="live")
+    buckets[4] = Bucket(posts=50_000, scale=0.9, source="imported")
+    buckets[5] = Bucket(posts=50_000, scale=0.8, source="live")
+    buckets[6] = Bucket(posts=10, scale=1.0, source="manifest")  # not learned: it holds no one up
+    assert calibration.hold_young(buckets) == [2]
+    assert [b.scale for b in buckets[2:7]] == [0.9, 1.0, 0.9, 0.8, 1.0]
+    assert calibration.hold_young(buckets) == []  # held once, it stays held
+    # scales stored without the hold (or by hand) are served held too, by a replica that holds
+    stored = json.dumps({"buckets": {calibration.bucket_label(2): {"scale": 0.6, "source": "live"},
+                                     calibration.bucket_label(5): {"scale": 0.85, "source": "imported"}}})
+    served = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True, calibration_hold_young=True))
+    served._apply_stored(stored)
+    assert served.scales[2] == 0.85 and served.scales[5] == 0.85
+    assert served.scales[0] == served.scales[1] == 1.0 and served.buckets[0].source == "manifest"  # lent upwards only
+    plain = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True))
+    plain._apply_stored(stored)
+    assert plain.scales[2] == 0.6
+
+
 def _served_name() -> str:
     """The served model's live calibration, as GET /v1/model names it (no operator overrides)."""
     artifact = model_repository.load(Path("model_repository"), "temporal")
