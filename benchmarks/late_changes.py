@@ -19,11 +19,19 @@ reads the shipped design against the classic CUSUM calibrated to its rate on eac
 does, on both ranges: whether its delay gap and recall margin depend on when changes come. Training families
 only, seed ``SEED`` (neither the benchmark's, the calibration's nor any other page's); no held-out family
 is read.
+
+This is the screen a round's lead passes before any held-out family is run (docs/detection_rules.md).
+``--variant NAME=JSON`` (repeatable) screens one's own variants instead of the page's, DetectorConfig
+fields and ``service.drift`` constants, on a scratch page (``late_changes-screen.md`` in ``--out``), e.g.
+``--variant 'young slack 1.0={"share_uncertainty": 1.0}' --out /tmp/screen``; a variant that needs new
+code is run through :func:`run` from a scratch script.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import time
 from dataclasses import replace
 
@@ -33,11 +41,12 @@ from benchmarks import metrics
 from benchmarks.baselines import BASELINES
 from benchmarks.bisection import bisect
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
-from benchmarks.published import page_parser, served_temporal, write_page
+from benchmarks.published import DOCS, page_parser, served_temporal, write_page
 from benchmarks.share_rule_alone import constants
 from model import families
 from model.families import days, sessions, synthetic
 from model.families.base import CHANGE_KINDS, Stream
+from service import drift
 from service.drift import DetectorConfig
 from service.temporal import TemporalModel
 
@@ -277,12 +286,44 @@ def classic_section(result: dict, plan: Plan) -> list[str]:
     return lines
 
 
+SCREEN = "late_changes-screen"  # the page of a screen of one's own variants (--variant), never the published one
+
+
+def parse_variant(text: str) -> tuple[str, tuple[dict, dict]]:
+    """``NAME=JSON``: a variant to screen, JSON an object of DetectorConfig fields (``ratio`` as in
+    ``VARIANTS``) with, under ``constants``, service.drift module constants.
+
+    >>> parse_variant('young slack 1.0={"share_uncertainty": 1.0, "constants": {"SHARE_ALPHA": 0.0025}}')
+    ('young slack 1.0', ({'share_uncertainty': 1.0}, {'SHARE_ALPHA': 0.0025}))
+    """
+    name, sep, spec = text.partition("=")
+    try:
+        fields = json.loads(spec) if sep and name.strip() else None
+    except json.JSONDecodeError:
+        fields = None
+    if not isinstance(fields, dict) or not isinstance(fields.get("constants", {}), dict):
+        raise argparse.ArgumentTypeError(f"expected NAME={{DetectorConfig fields as JSON}}, got {text!r}")
+    known = {f.name for f in dataclasses.fields(DetectorConfig)} | {"ratio"}
+    constants = fields.pop("constants", {})
+    unknown = sorted(set(fields) - known) + sorted(c for c in constants if not hasattr(drift, c))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown in {name!r}: {', '.join(unknown)}")
+    return name.strip(), (fields, constants)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = page_parser("python -m benchmarks.late_changes", __doc__ or "").parse_args(argv)
+    parser = page_parser("python -m benchmarks.late_changes", __doc__ or "")
+    parser.add_argument("--variant", type=parse_variant, action="append", default=[], metavar="NAME=JSON",
+                        help="screen this variant against the shipped design instead of the page's (repeatable); "
+                             f"writes {SCREEN}.md, so give --out a scratch folder")
+    args = parser.parse_args(argv)
+    if args.variant and args.out.resolve() == DOCS.resolve():
+        parser.error("a screen of one's own variants is scratch: give --out a folder other than docs/")
     plan = QUICK if args.quick else Plan()
     started = time.perf_counter()
-    result = run(plan, VARIANTS)
-    write_page(args.out, "late_changes", args.quick, markdown(result, plan, time.perf_counter() - started))
+    result = run(plan, dict(args.variant) if args.variant else VARIANTS)
+    write_page(args.out, SCREEN if args.variant else "late_changes", args.quick,
+               markdown(result, plan, time.perf_counter() - started))
     return 0
 
 

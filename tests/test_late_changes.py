@@ -4,6 +4,7 @@ page has a row per family and detector."""
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import replace
 
@@ -99,3 +100,20 @@ def test_the_classic_table_pools_every_familys_delays_not_their_medians() -> Non
     # the shipped design 0.1 ahead in recall and 10 posts behind in median delay (30 against 20)
     classic = {"recall": 0.7, "delays": [20], "published_recall": 0.7, "published_delays": [7]}
     assert _versus("pooled", "late", pooled_, classic, "") == "| pooled | late | 0.800 | 0.700 | +0.100 | 30.0 | 20.0 | +10.0 |"
+
+
+def test_a_screen_of_ones_own_variants_is_a_scratch_page(tmp_path) -> None:
+    from benchmarks.late_changes import SCREEN, main, parse_variant
+
+    assert parse_variant('lag={"ratio": 2.2, "constants": {"SHARE_ALPHA": 0.0025}}') == (
+        "lag", ({"ratio": 2.2}, {"SHARE_ALPHA": 0.0025}))
+    for bad in ("no json", 'x={"share_nonsense": 1}', 'x={"constants": {"NOT_A_CONSTANT": 1}}', '={"ratio": 2}',
+                'x=[1, 2]', 'x={"constants": 3}'):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_variant(bad)
+    with pytest.raises(SystemExit):  # a screen never writes into docs/
+        main(["--quick", "--variant", 'slack={"share_uncertainty": 1.0}'])
+    assert main(["--quick", "--out", str(tmp_path), "--variant", 'slack={"share_uncertainty": 1.0}']) == 0
+    page = (tmp_path / f"{SCREEN}-quick.md").read_text()
+    assert "| pooled | slack |" in page and f"| pooled | {SHIPPED} |" in page
+    assert "anchored at 100 posts" not in page  # the page's own variants are not run
