@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     calibration_frozen: bool = Field(
         False, description="stop learning: use the scales last learned or imported (Redis), record nothing")
     calibration_hold_young: bool = Field(
-        False, description="a younger user-age bucket is never served a lower scale than an older learned one: about "
-                           "half the alarms before a change on young users, changes found a few posts later "
+        False, description="a younger user-age bucket is never served a lower scale than an older learned one: out of "
+                           "family, about half the alarms before a change, changes found a few posts later "
                            "(docs/live_calibration.md)")
     calibration_min_posts: int = Field(
         20_000, ge=100, description="posts an age bucket must have seen before it leaves the manifest's thresholds")
