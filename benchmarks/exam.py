@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.families import CHECK_SENSE, LEVEL
+from benchmarks.families import CHECK_LIMIT, CHECK_SENSE, LEVEL
 from benchmarks.metrics import bootstrap_interval
 from benchmarks.outcomes import STATISTICS, Outcomes, rows
 
-FA_CAP = 1.0             # false alarms per 1000 posts: the bar's own check
+FA_CAP = CHECK_LIMIT["false_alarms_at_most_1_per_1000"]  # per 1000 posts: the bar's own check
 FA_RATIO = 1.25          # the candidate's false alarms against the shipped design's
 EARLY_POINTS = 0.01      # alarms before the change: one point more is allowed outright
 MARGIN_ALLOWANCE = 0.02  # recall margin: this much less is allowed outright

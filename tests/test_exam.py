@@ -102,3 +102,14 @@ def test_the_command_reads_two_runs_and_exits_nonzero_on_a_failed_exam(shipped: 
         exam.main([str(tmp_path / "shipped"), str(tmp_path / "candidate"), "--family", "blind99"])
     with pytest.raises(ValueError, match="different streams"):
         exam.main([str(tmp_path / "shipped"), str(tmp_path / "other"), "--family", FAMILY])
+
+
+def test_the_bars_limits_and_senses_name_its_checks_and_give_its_published_verdicts() -> None:
+    from benchmarks.families import CHECK_LIMIT, CHECK_SENSE, bar
+
+    row = json.loads(UNSEEN.read_text())["families"]["blind8"]
+    verdict = bar(row["detectors"])
+    assert set(CHECK_LIMIT) == set(CHECK_SENSE) == set(verdict["checks"]) == set(verdict["noise"]["checks"])
+    assert verdict["checks"] == row["bar"]["checks"]
+    assert {check: found["bar"] for check, found in verdict["noise"]["checks"].items()} == CHECK_LIMIT
+    assert exam.FA_CAP == CHECK_LIMIT["false_alarms_at_most_1_per_1000"] == 1.0
