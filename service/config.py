@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         False, description="stop learning: use the scales last learned or imported (Redis), record nothing")
     calibration_hold_young: bool = Field(
         False, description="a younger user-age bucket is never served a lower scale than an older learned one: out of "
-                           "family, about half the alarms before a change, changes found a few posts later "
+                           "family, two fifths fewer alarms before a change, changes found a few posts later "
                            "(docs/live_calibration.md)")
     calibration_min_posts: int = Field(
         20_000, ge=100, description="posts an age bucket must have seen before it leaves the manifest's thresholds")
