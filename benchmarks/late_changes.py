@@ -305,7 +305,7 @@ def parse_variant(text: str) -> tuple[str, tuple[dict, dict]]:
         raise argparse.ArgumentTypeError(f"expected NAME={{DetectorConfig fields as JSON}}, got {text!r}")
     known = {f.name for f in dataclasses.fields(DetectorConfig)} | {"ratio"}
     constants = fields.pop("constants", {})
-    unknown = sorted(set(fields) - known) + sorted(c for c in constants if not hasattr(drift, c))
+    unknown = sorted(set(fields) - known) + sorted(c for c in constants if not (c.isupper() and hasattr(drift, c)))
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown in {name!r}: {', '.join(unknown)}")
     return name.strip(), (fields, constants)

@@ -108,7 +108,7 @@ def test_a_screen_of_ones_own_variants_is_a_scratch_page(tmp_path) -> None:
     assert parse_variant('lag={"ratio": 2.2, "constants": {"SHARE_ALPHA": 0.0025}}') == (
         "lag", ({"ratio": 2.2}, {"SHARE_ALPHA": 0.0025}))
     for bad in ("no json", 'x={"share_nonsense": 1}', 'x={"constants": {"NOT_A_CONSTANT": 1}}', '={"ratio": 2}',
-                'x=[1, 2]', 'x={"constants": 3}'):
+                'x=[1, 2]', 'x={"constants": 3}', 'x={"constants": {"DriftDetector": 1}}'):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_variant(bad)
     with pytest.raises(SystemExit):  # a screen never writes into docs/
