@@ -98,7 +98,9 @@ def per_family(run_family: Callable[[Any], Any], jobs: list, workers: int) -> li
 
 
 def write_page(out: Path, stem: str, quick: bool, text: str) -> None:
-    """The page ``stem``.md in ``out`` (``stem``-quick.md for a ``--quick`` run, never the published one)."""
+    """The page ``stem``.md in ``out`` (``stem``-quick.md for a ``--quick`` run, never the published one); ``out``
+    is made if missing (a scratch ``--out`` given at the end of a long run must not lose it)."""
     path = out / (f"{stem}-quick.md" if quick else f"{stem}.md")
+    out.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"wrote {path}")
