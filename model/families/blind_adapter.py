@@ -10,8 +10,8 @@ counts the looks). ``blind8`` and ``blind9`` each examined a candidate that was 
 return test, which was, ``blind12`` the serial-correlation correction, which was too (the nineteenth
 round), and ``blind14`` and ``blind13`` the twenty-fifth and twenty-sixth rounds' anchored share CUSUMs,
 which were not; with ``blind11`` they measure the shipped design on a page of their own
-(docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, and ``blind16``, written in the
-twenty-seventh, have never been run.
+(docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, examined the twenty-eighth
+round's candidate, which passed; ``blind16``, written in the twenty-seventh, has never been run.
 
 >>> NAMES, RESERVED
 (('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15', 'blind16'))
