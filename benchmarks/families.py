@@ -61,6 +61,7 @@ class FamilyPlan:
     families: tuple[str, ...] = ()  # empty: every family this checkout has
     live_warm: int = 600          # no-change users (of no_change_length posts) live calibration is warmed on
     live_hold_young: bool = False  # live calibration with EMODRIFT_CALIBRATION_HOLD_YOUNG (off: the default's)
+    live_one_scale: bool = False   # ... with EMODRIFT_CALIBRATION_ONE_SCALE (off: the default's)
 
 
 QUICK_FAMILIES = FamilyPlan(no_change=4, no_change_length=600, per_kind=8, iterations=6, slow_share=0.5, live_warm=20)
@@ -448,7 +449,8 @@ def live_row(plan: FamilyPlan, temporal: TemporalModel, family: str, groups: dic
 
     defaults = Settings.model_fields
     live = OfflineLiveCalibration(temporal.artifact.tag, defaults["target_false_alarms_per_1000"].default,
-                                  defaults["calibration_min_posts"].default, hold_young=plan.live_hold_young)
+                                  defaults["calibration_min_posts"].default, hold_young=plan.live_hold_young,
+                                  one_scale=plan.live_one_scale)
     warm = families.make_streams(family, LIVE_SEED + plan.seed, "none", plan.live_warm, plan.no_change_length)
     service_events(temporal, warm, config, live=live)
     live.freeze()

@@ -20,8 +20,9 @@ class OfflineLiveCalibration(LiveCalibration):
     """LiveCalibration whose ``sync`` is a local merge, triggered by the posts it counts."""
 
     def __init__(self, model: str, target_per_1000: float, min_posts: int, sync_posts: int = SYNC_POSTS,
-                 hold_young: bool = False) -> None:
+                 hold_young: bool = False, one_scale: bool = False) -> None:
         settings = SimpleNamespace(live_calibration=True, calibration_frozen=False, calibration_hold_young=hold_young,
+                                   calibration_one_scale=one_scale,
                                    target_false_alarms_per_1000=target_per_1000, calibration_min_posts=min_posts,
                                    calibration_generation_posts=10**12)
         super().__init__(None, model, settings)

@@ -295,6 +295,19 @@ def hold_young(buckets: list[Bucket]) -> list[int]:
     return raised
 
 
+def population(buckets: list[Bucket]) -> list[Bucket]:
+    """``calibration_one_scale``: every bucket given the whole population's counts (every age's summed), so
+    that each solves and feeds back the same scale: the population's level is learned, and the manifest's
+    balance between ages (the share rule's caution for young users) is kept. Solved per age, the bucket of
+    ages 32-63 gets the lowest scale on most populations (``hold_young``); with the twenty-eighth round's
+    wide share bank, one scale kept out of family the speed that per-age scales took away
+    (docs/live_calibration.md)."""
+    total = Bucket(posts=sum(b.posts for b in buckets), alarms=sum(b.alarms for b in buckets),
+                   up=[sum(b.up[k] for b in buckets) for k in range(len(LEVELS))],
+                   down=[sum(b.down[k] for b in buckets) for k in range(len(LEVELS))])
+    return [Bucket(posts=total.posts, alarms=total.alarms, up=list(total.up), down=list(total.down)) for _ in buckets]
+
+
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
     """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
     summed, by bucket."""
@@ -329,6 +342,8 @@ class LiveCalibration:
         self.redis, self.model = redis, model
         self.enabled, self.frozen = bool(settings.live_calibration), bool(settings.calibration_frozen)
         self.hold = bool(settings.calibration_hold_young)
+        self.one_scale = bool(settings.calibration_one_scale)
+        self.by_age: list[tuple[int, int]] | None = None  # one_scale: each age's own (posts, alarms), for describe()
         self.target = float(settings.target_false_alarms_per_1000)
         self.min_posts = int(settings.calibration_min_posts)
         self.generation_posts = int(settings.calibration_generation_posts)
@@ -405,6 +420,9 @@ class LiveCalibration:
         per_post = self.target / 1000.0
         window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
         moved = False
+        if self.one_scale:
+            self.by_age = [(b.posts, b.alarms) for b in buckets]
+            buckets = population(buckets)
         for old, new in zip(self.buckets, buckets):
             new.scale, new.source, new.at_posts, new.at_alarms = old.scale, old.source, old.at_posts, old.at_alarms
             if new.posts < new.at_posts:  # a generation was dropped: measure afresh from here
@@ -474,12 +492,13 @@ class LiveCalibration:
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
+        counts = self.by_age or [(x.posts, x.alarms) for x in self.buckets]
         return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen, "hold_young": self.hold,
-                "target_false_alarms_per_1000": self.target,
+                "one_scale": self.one_scale, "target_false_alarms_per_1000": self.target,
                 "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
                 "bounds": [MIN_SCALE, MAX_SCALE],
-                "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": x.posts,
-                             "alarms": x.alarms} for b, x in enumerate(self.buckets)]}
+                "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": posts,
+                             "alarms": alarms} for b, (x, (posts, alarms)) in enumerate(zip(self.buckets, counts))]}
 
     async def run(self, every: float) -> None:
         """The background task: sync every ``every`` seconds; Redis away only delays learning."""

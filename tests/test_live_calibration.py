@@ -206,6 +206,36 @@ def test_with_hold_young_a_younger_bucket_is_never_served_below_an_older_learned
     assert plain.scales[2] == 0.6
 
 
+def test_with_one_scale_every_age_serves_the_scale_the_whole_populations_counts_solve() -> None:
+    from benchmarks.live_calibration import OfflineLiveCalibration
+
+    def warmed(one: bool) -> OfflineLiveCalibration:
+        live = OfflineLiveCalibration("temporal:4", 0.5, 1000, sync_posts=10**9, one_scale=one)
+        rng = np.random.default_rng(2)
+        for age, posts, spread in ((40, 20_000, 0.06), (500, 40_000, 0.1), (5000, 30_000, 0.14)):
+            for _ in range(posts):
+                live.record(age, (0.0, float(rng.exponential(spread))), False)
+        live.merge()
+        return live
+
+    per_age, one = warmed(False), warmed(True)
+    young, old = calibration.age_bucket(40), calibration.age_bucket(5000)
+    assert per_age.scales[young] < per_age.scales[old]  # off (the default): each age solved on its own
+    assert len(set(one.scales)) == 1 and all(b.source == "live" for b in one.buckets)
+    # the one scale is what a single bucket holding every age's counts solves
+    whole = calibration.population(calibration.parse_counts([per_age.totals]))[0]
+    expected = solve_scale(whole.posts, whole.up, whole.down, 0.5 / 1000, 1.0)
+    assert expected is not None and expected < 1.0
+    lower = solve_scale(whole.posts, whole.up, whole.down, 0.5 / 1000 * calibration.DOWN_SHARE, 1.0)
+    assert one.scales[0] == min(lower or 1.0, 1.0)  # a first move down aims at DOWN_SHARE of the target, as per age
+    assert per_age.scales[young] < one.scales[0] < per_age.scales[old]
+    # GET /v1/model says so, and still shows each age's own traffic
+    described = one.describe()
+    assert described["one_scale"] and not per_age.describe()["one_scale"]
+    assert [b["posts"] for b in described["buckets"]] == [b["posts"] for b in per_age.describe()["buckets"]]
+    assert Settings.model_fields["calibration_one_scale"].default is False
+
+
 def _served_name() -> str:
     """The served model's live calibration, as GET /v1/model names it (no operator overrides)."""
     artifact = model_repository.load(Path("model_repository"), "temporal")
