@@ -302,10 +302,10 @@ def population(buckets: list[Bucket]) -> list[Bucket]:
     ages 32-63 gets the lowest scale on most populations (``hold_young``); with the twenty-eighth round's
     wide share bank, one scale kept out of family the speed that per-age scales took away
     (docs/live_calibration.md)."""
-    total = Bucket(posts=sum(b.posts for b in buckets), alarms=sum(b.alarms for b in buckets),
-                   up=[sum(b.up[k] for b in buckets) for k in range(len(LEVELS))],
-                   down=[sum(b.down[k] for b in buckets) for k in range(len(LEVELS))])
-    return [Bucket(posts=total.posts, alarms=total.alarms, up=list(total.up), down=list(total.down)) for _ in buckets]
+    posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
+    up = [sum(counts) for counts in zip(*(b.up for b in buckets))]
+    down = [sum(counts) for counts in zip(*(b.down for b in buckets))]
+    return [Bucket(posts=posts, alarms=alarms, up=list(up), down=list(down)) for _ in buckets]
 
 
 def parse_counts(hashes: list[Any]) -> list[Bucket]:

@@ -209,16 +209,18 @@ def test_with_hold_young_a_younger_bucket_is_never_served_below_an_older_learned
 def test_with_one_scale_every_age_serves_the_scale_the_whole_populations_counts_solve() -> None:
     from benchmarks.live_calibration import OfflineLiveCalibration
 
-    def warmed(one: bool) -> OfflineLiveCalibration:
+    def warmed(one: bool, at_age: int | None = None) -> OfflineLiveCalibration:
         live = OfflineLiveCalibration("temporal:4", 0.5, 1000, sync_posts=10**9, one_scale=one)
         rng = np.random.default_rng(2)
         for age, posts, spread in ((40, 20_000, 0.06), (500, 40_000, 0.1), (5000, 30_000, 0.14)):
             for _ in range(posts):
-                live.record(age, (0.0, float(rng.exponential(spread))), False)
+                live.record(at_age or age, (0.0, float(rng.exponential(spread))), False)
         live.merge()
         return live
 
     per_age, one = warmed(False), warmed(True)
+    # the same posts all counted at one age, solved per age: that one bucket holds what one scale reads
+    assert one.scales[0] == warmed(False, at_age=500).scales[calibration.age_bucket(500)]
     young, old = calibration.age_bucket(40), calibration.age_bucket(5000)
     assert per_age.scales[young] < per_age.scales[old]  # off (the default): each age solved on its own
     assert len(set(one.scales)) == 1 and all(b.source == "live" for b in one.buckets)
