@@ -349,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                              "evidence rule is calibrated with it in place".format(*SERVICE_FAST_RULE))
     parser.add_argument("--calibration-hold-young", action="store_true",
                         help="live calibration as with EMODRIFT_CALIBRATION_HOLD_YOUNG=true (default: off, the service's)")
-    parser.add_argument("--calibration-one-scale", action="store_true",
-                        help="live calibration as with EMODRIFT_CALIBRATION_ONE_SCALE=true (default: off, the service's)")
+    parser.add_argument("--calibration-per-age", action="store_true",
+                        help="live calibration as with EMODRIFT_CALIBRATION_ONE_SCALE=false, a scale per age bucket "
+                             "(default: one scale, the service's)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.in_family:
@@ -396,7 +397,7 @@ def _families_main(args: argparse.Namespace) -> int:
     plan = families.QUICK_FAMILIES if args.quick else families.FamilyPlan()
     plan = replace(plan, workers=args.workers, seed=args.seed or families.SEED,
                    families=tuple(args.family or ()), live_hold_young=args.calibration_hold_young,
-                   live_one_scale=args.calibration_one_scale)
+                   live_one_scale=not args.calibration_per_age)
     started = time.perf_counter()
     temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal", args.version), ProviderChoice("cpu", "benchmark"))
     results = families.run(plan, temporal)
@@ -405,7 +406,7 @@ def _families_main(args: argparse.Namespace) -> int:
         results["command"] = " ".join(["python -m benchmarks.detection", *(f"--family {f}" for f in args.family),
                                        *([f"--name {args.name}"] if args.name != "detection" else []),
                                        *(["--calibration-hold-young"] if args.calibration_hold_young else []),
-                                       *(["--calibration-one-scale"] if args.calibration_one_scale else [])])
+                                       *(["--calibration-per-age"] if args.calibration_per_age else [])])
     name = f"{args.name}-quick" if args.quick else args.name
     (args.out / f"{name.replace('detection', 'detection_families', 1)}.json").write_text(dump(results))
     (args.out / f"{name}.md").write_text(families_report.markdown(results, quick=args.quick))

@@ -61,7 +61,7 @@ class FamilyPlan:
     families: tuple[str, ...] = ()  # empty: every family this checkout has
     live_warm: int = 600          # no-change users (of no_change_length posts) live calibration is warmed on
     live_hold_young: bool = False  # live calibration with EMODRIFT_CALIBRATION_HOLD_YOUNG (off: the default's)
-    live_one_scale: bool = False   # ... with EMODRIFT_CALIBRATION_ONE_SCALE (off: the default's)
+    live_one_scale: bool = True    # ... with EMODRIFT_CALIBRATION_ONE_SCALE (on: the default's)
 
 
 QUICK_FAMILIES = FamilyPlan(no_change=4, no_change_length=600, per_kind=8, iterations=6, slow_share=0.5, live_warm=20)

@@ -8,8 +8,8 @@ signal. Here the fast and evidence rules are off (the LSTM plays no part) and ev
 threshold is bisected to the same rate on a family's no-change users as the classic's, so what is left
 is the rule's own speed and reach. The variants switch one ingredient at a time: the bank's second
 CUSUM, the young reference's extra slack (``share_uncertainty``), the serial-correlation correction
-(``share_serial``), the sd floor, the z cap, the run of posts; "classic-like" switches them all, and must
-match the classic (the harness's own check).
+(``share_serial``), the sd floor, the z cap, the run of posts; "classic-like" switches them all and takes
+the classic's slack, and must match the classic (the harness's own check).
 Training families only, seed ``SEED`` (neither the benchmark's nor the calibration's).
 """
 
@@ -68,7 +68,8 @@ _CHANGES: dict[str, tuple[dict, dict]] = {
     "run of 1": ({}, {"SHARE_MIN_RUN": 1}),
     "no young slack, floor 0.001": ({"share_uncertainty": 0.0}, {"SHARE_SD_FLOOR": 0.001}),
     "no young slack, floor 0.001, ratio 2.2": ({"share_uncertainty": 0.0, "ratio": 2.2}, {"SHARE_SD_FLOOR": 0.001}),
-    "classic-like": ({"share2_threshold": 0.0, "share_uncertainty": 0.0, "share_serial": False},
+    "classic-like": ({"share2_threshold": 0.0, "share_uncertainty": 0.0, "share_serial": False,
+                      "share_slack": SHAPES["cusum"]},
                      {"SHARE_SD_FLOOR": 0.001, "SHARE_Z_CAP": 1e9, "SHARE_MIN_RUN": 1}),
 }
 VARIANTS: dict[str, tuple[dict, dict]] = {name: ({**SHIPPED[0], **fields}, {**SHIPPED[1], **consts})

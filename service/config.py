@@ -111,9 +111,9 @@ class Settings(BaseSettings):
                            "family, two fifths fewer alarms before a change, changes found a few posts later "
                            "(docs/live_calibration.md)")
     calibration_one_scale: bool = Field(
-        False, description="one scale for every user age, learned from the whole population's counts (off: one per "
-                           "age bucket); keeps the manifest's balance between young and settled users "
-                           "(docs/live_calibration.md)")
+        True, description="one scale for every user age, learned from the whole population's counts (off: one per "
+                          "age bucket); keeps the manifest's balance between young and settled users "
+                          "(docs/live_calibration.md)")
     calibration_min_posts: int = Field(
         20_000, ge=100, description="posts an age bucket must have seen before it leaves the manifest's thresholds")
     calibration_generation_posts: int = Field(

@@ -222,7 +222,7 @@ def test_with_one_scale_every_age_serves_the_scale_the_whole_populations_counts_
     # the same posts all counted at one age, solved per age: that one bucket holds what one scale reads
     assert one.scales[0] == warmed(False, at_age=500).scales[calibration.age_bucket(500)]
     young, old = calibration.age_bucket(40), calibration.age_bucket(5000)
-    assert per_age.scales[young] < per_age.scales[old]  # off (the default): each age solved on its own
+    assert per_age.scales[young] < per_age.scales[old]  # off: each age solved on its own
     assert len(set(one.scales)) == 1 and all(b.source == "live" for b in one.buckets)
     # the one scale is what a single bucket holding every age's counts solves
     whole = calibration.population(calibration.parse_counts([per_age.totals]))[0]
@@ -235,7 +235,7 @@ def test_with_one_scale_every_age_serves_the_scale_the_whole_populations_counts_
     described = one.describe()
     assert described["one_scale"] and not per_age.describe()["one_scale"]
     assert [b["posts"] for b in described["buckets"]] == [b["posts"] for b in per_age.describe()["buckets"]]
-    assert Settings.model_fields["calibration_one_scale"].default is False
+    assert Settings.model_fields["calibration_one_scale"].default is True
 
 
 def _served_name() -> str:
