@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,13 @@ SLOW = {"kswin"}
 SEED = 30_000  # the in-family benchmark uses 20_000, training 0.., the exporter 10_000..
 
 
+def service_default(setting: str) -> Any:
+    """A setting's default in ``service.config.Settings``: the benchmark runs the service as it ships."""
+    from service.config import Settings
+
+    return Settings.model_fields[setting].default
+
+
 @dataclass(frozen=True)
 class FamilyPlan:
     no_change: int = 40           # no-change users per family ...
@@ -60,8 +68,9 @@ class FamilyPlan:
     workers: int = 2
     families: tuple[str, ...] = ()  # empty: every family this checkout has
     live_warm: int = 600          # no-change users (of no_change_length posts) live calibration is warmed on
-    live_hold_young: bool = False  # live calibration with EMODRIFT_CALIBRATION_HOLD_YOUNG (off: the default's)
-    live_one_scale: bool = True    # ... with EMODRIFT_CALIBRATION_ONE_SCALE (on: the default's)
+    # live calibration with EMODRIFT_CALIBRATION_HOLD_YOUNG / _ONE_SCALE as set here (default: the service's)
+    live_hold_young: bool = field(default_factory=lambda: service_default("calibration_hold_young"))
+    live_one_scale: bool = field(default_factory=lambda: service_default("calibration_one_scale"))
 
 
 QUICK_FAMILIES = FamilyPlan(no_change=4, no_change_length=600, per_kind=8, iterations=6, slow_share=0.5, live_warm=20)
@@ -445,11 +454,9 @@ def live_row(plan: FamilyPlan, temporal: TemporalModel, family: str, groups: dic
     platform's own traffic gives it; nobody tunes anything on them), then frozen and measured on the
     same users as every other row."""
     from benchmarks.live_calibration import OfflineLiveCalibration
-    from service.config import Settings
 
-    defaults = Settings.model_fields
-    live = OfflineLiveCalibration(temporal.artifact.tag, defaults["target_false_alarms_per_1000"].default,
-                                  defaults["calibration_min_posts"].default, hold_young=plan.live_hold_young,
+    live = OfflineLiveCalibration(temporal.artifact.tag, service_default("target_false_alarms_per_1000"),
+                                  service_default("calibration_min_posts"), hold_young=plan.live_hold_young,
                                   one_scale=plan.live_one_scale)
     warm = families.make_streams(family, LIVE_SEED + plan.seed, "none", plan.live_warm, plan.no_change_length)
     service_events(temporal, warm, config, live=live)
