@@ -40,8 +40,10 @@ blind14      a fourteenth, by a fourteenth author (twentieth round), reserved   
              the same way; the exam of the twenty-fifth round's anchor (dropped)   (held out)
 blind15      a fifteenth, by a fifteenth author (twenty-fifth round), reserved     reserved
              the same way; the exam of the twenty-eighth round's bank (shipped)    (held out)
-blind16      a sixteenth, by a sixteenth author (twenty-seventh round), reserved    reserved
+blind16      a sixteenth, by a sixteenth author (twenty-seventh round), reserved   reserved
              the same way; never run yet: the exam of the next change              (held out)
+blind17      a seventeenth, by a seventeenth author (thirtieth round), reserved    reserved
+             the same way; never run yet: the exam after blind16's                 (held out)
 ============ ===================================================================== ===============
 
 >>> sorted(TRAINING), HELD_OUT

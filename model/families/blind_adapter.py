@@ -1,5 +1,5 @@
 """The held-out families, seen through a thin adapter: ``model/families/blind.py`` and ``blind2.py`` to
-``blind16.py`` were each written from a plain description, by sixteen authors none of whom had read
+``blind17.py`` were each written from a plain description, by seventeen authors none of whom had read
 :mod:`model.synthetic`, the detector or another's family. They are the benchmark's headline and are
 never trained, tuned or calibrated on; this adapter only copies their streams into
 :class:`model.families.base.Stream` (the fields the benchmark reads) and does not look inside.
@@ -11,10 +11,11 @@ return test, which was, ``blind12`` the serial-correlation correction, which was
 round), and ``blind14`` and ``blind13`` the twenty-fifth and twenty-sixth rounds' anchored share CUSUMs,
 which were not; with ``blind11`` they measure the shipped design on a page of their own
 (docs/detection_unseen.md). ``blind15``, written in the twenty-fifth round, examined the twenty-eighth
-round's candidate, which passed; ``blind16``, written in the twenty-seventh, has never been run.
+round's candidate, which passed; ``blind16``, written in the twenty-seventh, and ``blind17``, written in the
+thirtieth, have never been run.
 
 >>> NAMES, RESERVED
-(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15', 'blind16'))
+(('blind', 'blind2', 'blind3', 'blind4', 'blind5', 'blind6', 'blind7'), ('blind8', 'blind9', 'blind10', 'blind11', 'blind12', 'blind13', 'blind14', 'blind15', 'blind16', 'blind17'))
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 from model.families.base import Stream
 
 NAMES: tuple[str, ...] = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
-RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16")
+RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16",
+                           "blind17")
 NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
