@@ -22,6 +22,11 @@ fifth):
 4. the recall margin over the best classic not shown under the shipped design's - ``MARGIN_ALLOWANCE``;
 5. the median delay gap to that classic not shown longer than the shipped design's.
 
+A validation run reads the same conditions on each of its families (``--family`` left out: every family
+both runs read), and each family is then an exam of its own: the thirtieth round's validation rule read
+whether any family's bar check turned unmet without these intervals, as the twenty-fifth and twenty-sixth
+rounds' exams had read their conditions, so a rule written before a run can name this command instead.
+
 The margin and the gap read each design against its own best classic at that design's own rate (the
 manifest's or live calibration's), stream by stream, at the knob the classic's bisection settled on (the
 bar interpolates between the two knobs that bracket the rate).
@@ -140,24 +145,37 @@ def markdown(family: str, found: Sequence[Condition]) -> str:
     return "\n".join(lines + [""])
 
 
-def _row(path: Path, family: str) -> dict[str, Any]:
+def _families(path: Path) -> dict[str, Any]:
     path = path / "detection_families.json" if path.is_dir() else path
-    families = json.loads(path.read_text())["families"]
-    if family not in families:
-        raise SystemExit(f"{path}: no run of {family!r} (has {', '.join(families)})")
-    row: dict[str, Any] = families[family]
-    return row
+    families: dict[str, Any] = json.loads(path.read_text())["families"]
+    return families
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.exam", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("shipped", type=Path)
     parser.add_argument("candidate", type=Path)
-    parser.add_argument("--family", required=True)
+    parser.add_argument("--family", action="append", default=None,
+                        help="the family to judge (repeatable; default: every family both runs read, as a "
+                             "validation rule reads its families)")
     args = parser.parse_args(argv)
-    found = conditions(_row(args.shipped, args.family), _row(args.candidate, args.family))
-    print(markdown(args.family, found))
-    return 0 if passed(found) else 1
+    shipped, candidate = _families(args.shipped), _families(args.candidate)
+    names = args.family or [name for name in shipped if name in candidate]
+    for name in names:
+        for path, runs in ((args.shipped, shipped), (args.candidate, candidate)):
+            if name not in runs:
+                raise SystemExit(f"{path}: no run of {name!r} (has {', '.join(runs)})")
+    if not names:
+        raise SystemExit("the two runs share no family")
+    verdicts = {}
+    for name in names:
+        found = conditions(shipped[name], candidate[name])
+        verdicts[name] = passed(found)
+        print(markdown(name, found))
+    if len(names) > 1:
+        print(f"Passed on {sum(verdicts.values())} of {len(names)} families; failed on: "
+              f"{', '.join(n for n, ok in verdicts.items() if not ok) or 'none'}")
+    return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":

@@ -104,6 +104,26 @@ def test_the_command_reads_two_runs_and_exits_nonzero_on_a_failed_exam(shipped: 
         exam.main([str(tmp_path / "shipped"), str(tmp_path / "other"), "--family", FAMILY])
 
 
+def test_without_a_family_every_family_both_runs_read_is_judged(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = json.loads(UNSEEN.read_text())["families"]
+    shipped = {name: runs[name] for name in ("blind13", FAMILY)}
+    worse = copy.deepcopy(shipped)
+    _streams(worse[FAMILY])["early"] = [1] * len(_streams(worse[FAMILY])["early"])
+    worse["blind99"] = shipped[FAMILY]  # read by one run only: not judged
+    for name, families in (("shipped", shipped), ("candidate", worse)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "detection_families.json").write_text(json.dumps({"families": families}))
+    assert exam.main([str(tmp_path / "shipped"), str(tmp_path / "shipped")]) == 0
+    assert "Passed on 2 of 2 families; failed on: none" in capsys.readouterr().out
+    assert exam.main([str(tmp_path / "shipped"), str(tmp_path / "candidate")]) == 1
+    out = capsys.readouterr().out
+    assert "Exam on `blind13`: **passed**" in out and f"Exam on `{FAMILY}`: **failed**" in out
+    assert f"Passed on 1 of 2 families; failed on: {FAMILY}" in out and "blind99" not in out
+    assert exam.main([str(tmp_path / "shipped"), str(tmp_path / "candidate"), "--family", "blind13"]) == 0
+    with pytest.raises(SystemExit, match="no run of 'blind99'"):
+        exam.main([str(tmp_path / "shipped"), str(tmp_path / "candidate"), "--family", "blind99"])
+
+
 def test_the_bars_limits_and_senses_name_its_checks_and_give_its_published_verdicts() -> None:
     from benchmarks.families import CHECK_LIMIT, CHECK_SENSE, bar
 
