@@ -391,13 +391,22 @@ def dump(results: dict) -> str:
     return _FLAT_LIST.sub(_one_line, json.dumps(results, indent=1, default=str))
 
 
+def families_plan(args: argparse.Namespace):
+    """The per-family run's plan from the command line: a live-calibration flag given overrides the plan's
+    default, which is the service's own setting (``benchmarks.families.service_default``)."""
+    from benchmarks import families
+
+    plan = families.QUICK_FAMILIES if args.quick else families.FamilyPlan()
+    live = {**({"live_hold_young": True} if args.calibration_hold_young else {}),
+            **({"live_one_scale": False} if args.calibration_per_age else {})}
+    return replace(plan, workers=args.workers, seed=args.seed or families.SEED,
+                   families=tuple(args.family or ()), **live)
+
+
 def _families_main(args: argparse.Namespace) -> int:
     from benchmarks import families, families_report
 
-    plan = families.QUICK_FAMILIES if args.quick else families.FamilyPlan()
-    plan = replace(plan, workers=args.workers, seed=args.seed or families.SEED,
-                   families=tuple(args.family or ()), live_hold_young=args.calibration_hold_young,
-                   live_one_scale=not args.calibration_per_age)
+    plan = families_plan(args)
     started = time.perf_counter()
     temporal = TemporalModel(model_repository.load(REPOSITORY, "temporal", args.version), ProviderChoice("cpu", "benchmark"))
     results = families.run(plan, temporal)

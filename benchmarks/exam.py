@@ -161,13 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shipped, candidate = _families(args.shipped), _families(args.candidate)
     names = args.family or [name for name in shipped if name in candidate]
-    for name in names:
-        for path, runs in ((args.shipped, shipped), (args.candidate, candidate)):
-            if name not in runs:
-                raise SystemExit(f"{path}: no run of {name!r} (has {', '.join(runs)})")
     if not names:
         raise SystemExit("the two runs share no family")
-    verdicts = {}
+    for path, runs in ((args.shipped, shipped), (args.candidate, candidate)):
+        missing = [name for name in names if name not in runs]
+        if missing:
+            raise SystemExit(f"{path}: no run of {missing[0]!r} (has {', '.join(runs)})")
+    verdicts: dict[str, bool] = {}
     for name in names:
         found = conditions(shipped[name], candidate[name])
         verdicts[name] = passed(found)

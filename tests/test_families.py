@@ -180,6 +180,22 @@ def test_the_service_restarts_its_model_at_a_new_baseline_and_finds_a_second_cha
     assert sum(any(t >= s.start2 - 1 for t in a) for s, a in zip(streams, frozen)) <= seconds // 3
 
 
+def test_the_benchmark_runs_live_calibration_as_the_service_does_unless_a_flag_says_otherwise() -> None:
+    import argparse
+
+    from benchmarks.detection import families_plan
+    from benchmarks.families import service_default
+
+    def plan(**flags: bool):
+        return families_plan(argparse.Namespace(quick=True, workers=1, seed=None, family=None,
+                                                **{"calibration_hold_young": False, "calibration_per_age": False, **flags}))
+    default = plan()
+    assert (default.live_hold_young, default.live_one_scale) == (service_default("calibration_hold_young"),
+                                                                 service_default("calibration_one_scale"))
+    assert plan(calibration_hold_young=True).live_hold_young is True
+    assert plan(calibration_per_age=True).live_one_scale is False
+
+
 def test_quick_benchmark_reports_every_family_and_judges_each(tmp_path, capsys) -> None:
     from benchmarks import detection
 

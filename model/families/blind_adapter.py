@@ -29,8 +29,8 @@ import numpy as np
 from model.families.base import Stream
 
 NAMES: tuple[str, ...] = ("blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7")
-RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15", "blind16",
-                           "blind17")
+RESERVED: tuple[str, ...] = ("blind8", "blind9", "blind10", "blind11", "blind12", "blind13", "blind14", "blind15",
+                             "blind16", "blind17")
 NAME = NAMES[0]  # the first held-out family (kept for callers that know only one)
 
 
