@@ -28,7 +28,9 @@ CHANGE_KINDS = [k for k in b17.KINDS if k != "none"]
 
 @functools.lru_cache(maxsize=None)
 def streams(kind: str, n: int, seed: int = 17) -> tuple:
-    return tuple(b17.make_streams(seed, kind, n))
+    out = tuple(b17.make_streams(seed, kind, n))
+    assert len(out) == n  # loops over the batch are never vacuous
+    return out
 
 
 def true_neg(s) -> np.ndarray:
@@ -75,6 +77,10 @@ def test_contract_shapes_and_types(kind: str) -> None:
         assert np.all(s.probs >= 0.0)
         np.testing.assert_allclose(s.probs.sum(axis=1), 1.0, atol=1e-5)
         assert s.gaps.dtype == np.float64 and s.gaps.shape == (n,)
+        assert (1500 <= n <= 3000) if kind == "none" else (250 <= n <= 800)
+        assert s.true_probs.dtype == np.float32 and s.true_probs.shape == (n, 7)
+        assert np.all(s.true_probs >= 0.0)
+        np.testing.assert_allclose(s.true_probs.sum(axis=1), 1.0, atol=1e-5)
         assert s.gaps[0] == 0.0 and np.all(s.gaps[1:] > 0.0)
         assert s.face.dtype == np.bool_ and s.face.shape == (n,)
         assert np.issubdtype(
@@ -89,6 +95,7 @@ def test_determinism_by_seed() -> None:
     a = b17.make_streams(5, "two_changes", 3)
     b = b17.make_streams(5, "two_changes", 3)
     c = b17.make_streams(6, "two_changes", 3)
+    assert len(a) == len(b) == len(c) == 3
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.probs, y.probs)
         np.testing.assert_array_equal(x.gaps, y.gaps)
@@ -101,7 +108,11 @@ def test_determinism_by_seed() -> None:
     )
     # A longer batch begins with the same streams.
     d = b17.make_streams(5, "two_changes", 4)
+    assert len(d) == 4
     np.testing.assert_array_equal(d[2].probs, a[2].probs)
+    for x, y in zip(a, d[:3]):
+        np.testing.assert_array_equal(x.probs, y.probs)
+        np.testing.assert_array_equal(x.gaps, y.gaps)
 
 
 def test_none_streams_long_without_positions() -> None:
@@ -131,18 +142,25 @@ def test_lasting_kinds_positions() -> None:
 
 
 def test_transient_is_short_and_one_evening() -> None:
-    drift, dips = [], []
+    drift, dips, in_dip, usual_gaps = [], [], [], []
     for s in streams("transient", 12):
         assert s.start2 is None
         assert 1 <= s.end - s.start <= 3
         assert s.end < len(s.gaps)
-        assert np.all(s.gaps[s.start + 1 : s.end] <= 3600.0)
+        inner = s.gaps[s.start + 1 : s.end]
+        assert np.all(inner <= 3600.0)
+        in_dip.extend(inner.tolist())
+        usual_gaps.extend(s.gaps[1 : s.start].tolist())
         dip = true_neg(s)[s.start : s.end].mean()
         usual = true_neg(s)[max(0, s.start - 100) : s.start].mean()
         assert abs(dip - usual) > 0.1  # a clearly different mood that evening
         dips.append(abs(dip - usual))
         drift.append(true_neg(s)[s.end : s.end + 100].mean() - usual)
     assert np.mean(dips) > 0.25
+    # The in-evening gap check above must have covered some gaps, and they are
+    # shorter than the usual spacing of posts.
+    assert len(in_dip) >= 3
+    assert np.median(in_dip) < np.median(usual_gaps)
     assert abs(np.mean(drift)) < 0.05  # back to the usual pattern right after
 
 
