@@ -17,7 +17,9 @@ The conditions, with the manifest's thresholds (and, with live calibration, the 
 fifth):
 
 1. no check of the bar the shipped design meets turns unmet where the candidate is shown worse on it;
-2. false alarms at most 1 per 1000, and not shown over ``FA_RATIO`` times the shipped design's;
+2. false alarms at most 1 per 1000, and not shown over ``FA_RATIO`` times the shipped design's; on a family
+   where the shipped design is over 1 already, not shown over the shipped design's (the bar's cap alone
+   would fail any candidate there, however much it lowered them: the thirtieth round's `blind6`);
 3. alarms before the change not shown over the shipped design's + ``EARLY_POINTS``;
 4. the recall margin over the best classic not shown under the shipped design's - ``MARGIN_ALLOWANCE``;
 5. the median delay gap to that classic not shown longer than the shipped design's.
@@ -121,16 +123,26 @@ def conditions(shipped: dict[str, Any], candidate: dict[str, Any]) -> list[Condi
                              not shown_worse(found, gap)))
         if view != "manifest":
             continue
-        fa = "false_alarms_at_most_1_per_1000"
-        found = difference(s, c, fa, scale=FA_RATIO)
-        out.append(Condition(view, f"false alarms at most {FA_CAP:g} / 1000 and not shown over {FA_RATIO} x the "
-                             f"shipped design's (the interval: candidate - {FA_RATIO} x shipped)", found.text(),
-                             found.candidate <= FA_CAP and not shown_worse(found, fa)))
+        out.append(_false_alarms(s, c))
         early = "pre_change_alarms_at_most_5pct"
         found = difference(s, c, early)
         out.append(Condition(view, f"alarms before the change not shown over the shipped design's + {EARLY_POINTS:g}",
                              found.text(), not shown_worse(found, early, EARLY_POINTS)))
     return out
+
+
+def _false_alarms(shipped: Outcomes, candidate: Outcomes) -> Condition:
+    """Condition 2, with the manifest's thresholds: the bar's cap and the ratio, or, where the shipped design
+    is over the cap already, the shipped design's own rate."""
+    fa = "false_alarms_at_most_1_per_1000"
+    found = difference(shipped, candidate, fa, scale=FA_RATIO)
+    if found.shipped > FA_CAP:
+        found = difference(shipped, candidate, fa)
+        return Condition("manifest", f"false alarms not shown over the shipped design's, over {FA_CAP:g} / 1000 "
+                         "already (the interval: candidate - shipped)", found.text(), not shown_worse(found, fa))
+    return Condition("manifest", f"false alarms at most {FA_CAP:g} / 1000 and not shown over {FA_RATIO} x the "
+                     f"shipped design's (the interval: candidate - {FA_RATIO} x shipped)", found.text(),
+                     found.candidate <= FA_CAP and not shown_worse(found, fa))
 
 
 def passed(found: Sequence[Condition]) -> bool:

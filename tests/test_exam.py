@@ -50,6 +50,20 @@ def test_more_false_alarms_fail_only_when_shown_over_the_ratio(shipped: dict[str
     assert ("manifest", "false") in _failing(shipped, candidate)
 
 
+def test_a_family_over_the_cap_already_is_held_to_the_shipped_designs_rate(shipped: dict[str, Any]) -> None:
+    over = copy.deepcopy(shipped)  # blind14's no-change users with 8x their alarms: over 1 per 1000, as blind6 is
+    _streams(over)["false_alarms"] = [8 * a + 2 for a in _streams(shipped)["false_alarms"]]
+    lower = copy.deepcopy(over)
+    _streams(lower)["false_alarms"] = [max(a - 1, 0) for a in _streams(over)["false_alarms"]]
+    rate = exam.difference(exam.outcomes(over, "manifest"), exam.outcomes(lower, "manifest"),
+                           "false_alarms_at_most_1_per_1000")
+    assert rate.shipped > exam.FA_CAP and exam.FA_CAP < rate.candidate < rate.shipped
+    assert _failing(over, lower) == []  # lower, though still over the cap: not shown worse
+    higher = copy.deepcopy(over)
+    _streams(higher)["false_alarms"] = [2 * a for a in _streams(over)["false_alarms"]]
+    assert ("manifest", "false") in _failing(over, higher)
+
+
 def test_alarms_before_the_change_fail_beyond_one_point(shipped: dict[str, Any]) -> None:
     candidate = copy.deepcopy(shipped)
     early = _streams(candidate)["early"]
