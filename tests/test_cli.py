@@ -169,3 +169,14 @@ def test_the_serve_command_prints_that_warning(tmp_path: Path) -> None:
         assert "EMODRIFT_PUBLIC_URL is unset" in first and '"level": "warning"' in first, first
     finally:
         interrupt(proc, timeout=30)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_export_batch_keys_must_be_a_positive_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["timelines", "export", "--out", "t.jsonl.gz", "--batch-keys", value])
+    assert exited.value.code == 2 and "--batch-keys" in capsys.readouterr().err
+    parsed = build_parser().parse_args(["timelines", "export", "--out", "t.jsonl.gz", "--batch-keys", "7"])
+    assert parsed.batch_keys == 7
