@@ -174,8 +174,7 @@ def _timelines_export(args: argparse.Namespace) -> int:
 class _CtrlC:
     """Ctrl-C during an export: the first stops it at its next checkpoint (the batch in hand is written and
     vouched for), a second at once. ``asyncio.run``'s own handling cancels the running task instead, and
-    that cancellation was lost somewhere in the awaits below it in 4 of 15 tries (the export ran on to its
-    end with the cancel pending; where it is lost was not traced): tests/test_timelines_export.py."""
+    that cancellation could be lost in the awaits below it: the export ran on to its end (docs/timelines.md)."""
 
     def __init__(self) -> None:
         self.pressed = 0

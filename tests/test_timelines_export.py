@@ -233,7 +233,7 @@ def test_ctrl_c_on_the_command_line_leaves_a_resumable_export(client: httpx.Clie
     (--batch-keys) give the export many checkpoints; it is stopped (SIGSTOP) at its first and the SIGINT
     sent while it stands still, so the interrupt comes before the last batch whatever the machine's speed
     (sent while it ran, it sometimes came after, and the test skipped). Before the CLI handled Ctrl-C
-    itself, 4 of 15 runs of this test ran on to the end (asyncio.run's cancellation lost)."""
+    itself, some runs of this test ran on to the end (docs/timelines.md)."""
     import signal
     import time
 
