@@ -117,13 +117,7 @@ def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
 
 def _timelines_export(args: argparse.Namespace) -> int:
     """Every user's timeline, pseudonymised, to --out (service/timelines_export.py, docs/timelines.md)."""
-    import asyncio
-
-    import redis
-
     from service import timelines_export as tx
-    from service.app import connect_redis
-    from service.state_store import StateStore
 
     settings = get_settings()
     if not settings.redis_url:
@@ -134,8 +128,25 @@ def _timelines_export(args: argparse.Namespace) -> int:
     except (tx.ExportError, OSError) as error:
         print(f"emodrift: {error}", file=sys.stderr)
         return 2
-    models = _served_models(settings)
     ctrl_c = _CtrlC()
+    previous = signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        return _export_timelines(args, settings, key, ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _export_timelines(args: argparse.Namespace, settings: Settings, key: bytes | None, ctrl_c: _CtrlC) -> int:
+    """The export itself, its outcome one line and the exit status (2: it could not run, 130: interrupted)."""
+    import asyncio
+
+    import redis
+
+    from service import timelines_export as tx
+    from service.app import connect_redis
+    from service.state_store import StateStore
+
+    models = _served_models(settings)
 
     async def run() -> tx.Summary:
         redis = connect_redis(settings)
@@ -148,7 +159,6 @@ def _timelines_export(args: argparse.Namespace) -> int:
         finally:
             await redis.aclose()
 
-    previous = signal.signal(signal.SIGINT, ctrl_c)
     try:
         summary = asyncio.run(run())
     except tx.ExportError as error:
@@ -165,8 +175,6 @@ def _timelines_export(args: argparse.Namespace) -> int:
         print(f"\nemodrift: interrupted; the same command continues from {args.checkpoint or str(args.out) + '.checkpoint.json'}",
               file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
     print(f"{'continued' if summary.resumed else 'wrote'} {summary.out}: {summary.users} users, {summary.posts} posts")
     return 0
 
