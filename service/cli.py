@@ -182,7 +182,9 @@ def _export_timelines(args: argparse.Namespace, settings: Settings, key: bytes |
 class _CtrlC:
     """Ctrl-C during an export: the first stops it at its next checkpoint (the batch in hand is written and
     vouched for), a second at once. ``asyncio.run``'s own handling cancels the running task instead, and
-    that cancellation could be lost in the awaits below it: the export ran on to its end (docs/timelines.md)."""
+    on Python 3.11 that cancellation is lost when it lands in redis-py's write of a command (its
+    ``asyncio.wait_for``, which then returns the finished write): the export ran on to its end
+    (docs/timelines.md). The service's own loops guard their stops the same way (a flag, a bounded wait)."""
 
     def __init__(self) -> None:
         self.pressed = 0
