@@ -397,10 +397,12 @@ def families_plan(args: argparse.Namespace):
     from benchmarks import families
 
     plan = families.QUICK_FAMILIES if args.quick else families.FamilyPlan()
-    live = {**({"live_hold_young": True} if args.calibration_hold_young else {}),
-            **({"live_one_scale": False} if args.calibration_per_age else {})}
-    return replace(plan, workers=args.workers, seed=args.seed or families.SEED,
-                   families=tuple(args.family or ()), **live)
+    plan = replace(plan, workers=args.workers, seed=args.seed or families.SEED, families=tuple(args.family or ()))
+    if args.calibration_hold_young:
+        plan = replace(plan, live_hold_young=True)
+    if args.calibration_per_age:
+        plan = replace(plan, live_one_scale=False)
+    return plan
 
 
 def _families_main(args: argparse.Namespace) -> int:

@@ -131,12 +131,12 @@ def _timelines_export(args: argparse.Namespace) -> int:
     ctrl_c = _CtrlC()
     previous = signal.signal(signal.SIGINT, ctrl_c)
     try:
-        return _export_timelines(args, settings, key, ctrl_c)
+        return _run_export(args, settings, key, ctrl_c)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _export_timelines(args: argparse.Namespace, settings: Settings, key: bytes | None, ctrl_c: _CtrlC) -> int:
+def _run_export(args: argparse.Namespace, settings: Settings, key: bytes | None, ctrl_c: _CtrlC) -> int:
     """The export itself, its outcome one line and the exit status (2: it could not run, 130: interrupted)."""
     import asyncio
 
