@@ -118,3 +118,20 @@ def test_a_screen_of_ones_own_variants_is_a_scratch_page(tmp_path) -> None:
     page = (out / f"{SCREEN}-quick.md").read_text()
     assert "| pooled | slack |" in page and f"| pooled | {SHIPPED} |" in page
     assert "anchored at 100 posts" not in page  # the page's own variants are not run
+    assert f"(seed {late_changes.SEED})" in page
+
+
+def test_a_screen_can_be_read_at_a_second_seed(tmp_path) -> None:
+    from benchmarks.late_changes import SCREEN, main
+
+    with pytest.raises(SystemExit):  # the published page keeps its seed
+        main(["--quick", "--seed", "71000", "--out", str(tmp_path)])
+    variant = 'slack={"share_uncertainty": 1.0}'
+    pages = {}
+    for seed in (late_changes.SEED, 71_000):
+        out = tmp_path / str(seed)
+        assert main(["--quick", "--seed", str(seed), "--out", str(out), "--variant", variant]) == 0
+        pages[seed] = (out / f"{SCREEN}-quick.md").read_text()
+    assert f"(seed {late_changes.SEED})" in pages[late_changes.SEED] and "(seed 71000)" in pages[71_000]
+    shipped = [page.split(f"| sessions | {SHIPPED} |")[1].split("\n")[0] for page in pages.values()]
+    assert shipped[0] != shipped[1]  # other streams, so other figures for the same design
