@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from service import model_repository
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
+
+if TYPE_CHECKING:  # imported where used: only the per-family run loads the families
+    from benchmarks.families import FamilyPlan
 
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 LSTM = "cnn_lstm"
@@ -391,7 +395,7 @@ def dump(results: dict) -> str:
     return _FLAT_LIST.sub(_one_line, json.dumps(results, indent=1, default=str))
 
 
-def families_plan(args: argparse.Namespace):
+def families_plan(args: argparse.Namespace) -> "FamilyPlan":
     """The per-family run's plan from the command line: a live-calibration flag given overrides the plan's
     default, which is the service's own setting (``benchmarks.families.service_default``)."""
     from benchmarks import families

@@ -82,10 +82,14 @@ def difference(shipped: Outcomes, candidate: Outcomes, check: str, scale: float 
     if rows(candidate, check) != n:
         raise ValueError(f"{check}: the two runs read different streams ({n} against "
                          f"{rows(candidate, check)}); run both at the same seed")
-    everything = np.arange(n)
     span = bootstrap_interval(lambda drawn: statistic(candidate, drawn) - scale * statistic(shipped, drawn), n,
                               LEVEL, DRAWS)
-    return Difference(statistic(shipped, everything), statistic(candidate, everything), span)
+    return Difference(whole(shipped, check), whole(candidate, check), span)
+
+
+def whole(outcomes: Outcomes, check: str) -> float:
+    """A run's figure for ``check`` on every one of its rows (no resampling)."""
+    return STATISTICS[check][0](outcomes, np.arange(rows(outcomes, check)))
 
 
 def shown_worse(found: Difference, check: str, allowance: float = 0.0) -> bool:
@@ -135,7 +139,7 @@ def _false_alarms(shipped: Outcomes, candidate: Outcomes) -> Condition:
     """Condition 2, with the manifest's thresholds: the bar's cap and the ratio, or, where the shipped design
     is over the cap already, the shipped design's own rate."""
     fa = "false_alarms_at_most_1_per_1000"
-    over_cap = STATISTICS[fa][0](shipped, np.arange(rows(shipped, fa))) > FA_CAP
+    over_cap = whole(shipped, fa) > FA_CAP
     found = difference(shipped, candidate, fa, scale=1.0 if over_cap else FA_RATIO)
     if over_cap:
         return Condition("manifest", f"false alarms not shown over the shipped design's, over {FA_CAP:g} / 1000 "

@@ -17,8 +17,8 @@ scaled by one factor, the smallest (by bisection) at which its worst family's fa
 on the no-change users are at most the shipped design's (at its manifest thresholds). A second table
 reads the shipped design against the classic CUSUM calibrated to its rate on each family, as the bar
 does, on both ranges: whether its delay gap and recall margin depend on when changes come. Training families
-only, seed ``SEED`` (neither the benchmark's, the calibration's nor any other page's); no held-out family
-is read.
+only, seed ``SEED`` unless a screen asks for another (neither the benchmark's, the calibration's nor any
+other page's); no held-out family is read.
 
 This is the screen a round's lead passes before any held-out family is run (docs/detection_rules.md).
 ``--variant NAME=JSON`` (repeatable) screens one's own variants instead of the page's, DetectorConfig

@@ -123,11 +123,12 @@ def test_a_screen_of_ones_own_variants_is_a_scratch_page(tmp_path) -> None:
     assert f"(seed {late_changes.SEED})" in page
 
 
-def test_a_screen_can_be_read_at_a_second_seed(tmp_path) -> None:
+def test_a_screen_can_be_read_at_a_second_seed(tmp_path, capsys) -> None:
     from benchmarks.late_changes import SCREEN, main
 
     with pytest.raises(SystemExit):  # the published page keeps its seed
         main(["--quick", "--seed", "71000", "--out", str(tmp_path)])
+    assert "--seed is for a screen" in capsys.readouterr().err
     variant = 'slack={"share_uncertainty": 1.0}'
     pages = {}
     for seed in (late_changes.SEED, 71_000):
