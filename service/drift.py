@@ -136,8 +136,6 @@ SHARE_MIN_RUN = 3          # posts of evidence the rule needs at least (one or t
 SHARE_Z_CAP = 3.0          # a post's standardised share counts at most this much (a robust, Huber-like CUSUM)
 SHARE_SD_FLOOR = 0.02      # added to the reference sd
 SHARE_RECENT_ALPHA = 0.2   # the recent share that must come back (~5 posts) before an episode recovers
-SHARE2_RUN_CAP = 0  # scratch r34: a side of the second CUSUM whose run passes this many posts restarts (0: off)
-SHARE1_RUN_CAP = 0  # scratch r34: the same for the first CUSUM
 SHARE_MIN_WEIGHT = 0.02    # a post's least weight in the share rule (a burst posted at once still counts a little)
 SERIAL_RHO_MAX = 0.8       # share_serial: the most serial correlation a user's share is read with
 # The return test (``share_return_nats``): the candidate posts at which the user may have come back lie this
@@ -203,16 +201,6 @@ def _cusum_step(state: tuple[float, float, int], z: float, slack: float,
     down_z = z if z_down is None else z_down
     up, down = round(max(0.0, up + z - slack), 4), round(max(0.0, down - down_z - slack), 4)
     return up, down, run + 1 if max(up, down) > 0 else 0
-
-
-def _capped(up: float, down: float, ru: int, rd: int, cap: int) -> tuple[float, float, int, int]:
-    ru = ru + 1 if up > 0 else 0
-    rd = rd + 1 if down > 0 else 0
-    if ru > cap:
-        up, ru = 0.0, 0
-    if rd > cap:
-        down, rd = 0.0, 0
-    return up, down, ru, rd
 
 
 def logit(score: float) -> float:
@@ -312,10 +300,6 @@ class DriftDetector:
     sh_up2: float = 0.0  # the bank's second CUSUM (share2_slack): its two sides and run
     sh_down2: float = 0.0
     sh_run2: int = 0
-    sh_ru1: int = 0  # scratch r34: per-side run lengths
-    sh_rd1: int = 0
-    sh_ru2: int = 0
-    sh_rd2: int = 0
     sh_recent: float = 0.0
     sh_a_up: float = 0.0  # share_anchor_posts: the reference mean when the first CUSUM's up / down side
     sh_a_down: float = 0.0  # last left 0 (kept only while that side is above 0)
@@ -516,7 +500,6 @@ class DriftDetector:
     def _reset_share_cusums(self) -> None:
         self.sh_up, self.sh_down, self.sh_run, self.sh_up2, self.sh_down2, self.sh_run2 = 0.0, 0.0, 0, 0.0, 0.0, 0
         self.sh_rs_up, self.sh_rn_up, self.sh_rs_down, self.sh_rn_down = 0.0, 0, 0.0, 0
-        self.sh_ru1, self.sh_rd1, self.sh_ru2, self.sh_rd2 = 0, 0, 0, 0
 
     def _young_slack(self) -> float:
         """What a young reference adds to every share CUSUM's slack (each CUSUM's own is for a settled
@@ -549,16 +532,10 @@ class DriftDetector:
         if cfg.share_anchor_posts:  # a side back at 0 has no run to anchor: out of the record
             self.sh_a_up = self.sh_a_up if self.sh_up > 0 else 0.0
             self.sh_a_down = self.sh_a_down if self.sh_down > 0 else 0.0
-        if SHARE1_RUN_CAP:
-            self.sh_up, self.sh_down, self.sh_ru1, self.sh_rd1 = _capped(
-                self.sh_up, self.sh_down, self.sh_ru1, self.sh_rd1, SHARE1_RUN_CAP)
         fires = max(self.sh_up, self.sh_down) >= cfg.share_threshold * scale and self.sh_run >= SHARE_MIN_RUN
         if cfg.share2_threshold > 0:
             self.sh_up2, self.sh_down2, self.sh_run2 = _cusum_step(
                 (self.sh_up2, self.sh_down2, self.sh_run2), evidence, weight * (cfg.share2_slack + young))
-            if SHARE2_RUN_CAP:
-                self.sh_up2, self.sh_down2, self.sh_ru2, self.sh_rd2 = _capped(
-                    self.sh_up2, self.sh_down2, self.sh_ru2, self.sh_rd2, SHARE2_RUN_CAP)
             fires = fires or (max(self.sh_up2, self.sh_down2) >= cfg.share2_threshold * scale
                               and self.sh_run2 >= SHARE_MIN_RUN)
         if cfg.share_return_nats > 0:
