@@ -35,9 +35,7 @@ reference, each a gain at one seed only).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 from dataclasses import replace
 
@@ -48,11 +46,10 @@ from benchmarks.baselines import BASELINES
 from benchmarks.bisection import bisect
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import DOCS, page_parser, served_temporal, write_page
-from benchmarks.share_rule_alone import constants
+from benchmarks.variants import constants, parse_variant
 from model import families
 from model.families import days, sessions, synthetic
 from model.families.base import CHANGE_KINDS, Stream
-from service import drift
 from service.drift import DetectorConfig
 from service.temporal import TemporalModel
 
@@ -348,28 +345,6 @@ def classic_section(result: dict, plan: Plan, level: str) -> list[str]:
 
 
 SCREEN = "late_changes-screen"  # the page of a screen of one's own variants (--variant), never the published one
-
-
-def parse_variant(text: str) -> tuple[str, tuple[dict, dict]]:
-    """``NAME=JSON``: a variant to screen, JSON an object of DetectorConfig fields (``ratio`` as in
-    ``VARIANTS``) with, under ``constants``, service.drift module constants.
-
-    >>> parse_variant('young slack 1.0={"share_uncertainty": 1.0, "constants": {"SHARE_ALPHA": 0.0025}}')
-    ('young slack 1.0', ({'share_uncertainty': 1.0}, {'SHARE_ALPHA': 0.0025}))
-    """
-    name, sep, spec = text.partition("=")
-    try:
-        fields = json.loads(spec) if sep and name.strip() else None
-    except json.JSONDecodeError:
-        fields = None
-    if not isinstance(fields, dict) or not isinstance(fields.get("constants", {}), dict):
-        raise argparse.ArgumentTypeError(f"expected NAME={{DetectorConfig fields as JSON}}, got {text!r}")
-    known = {f.name for f in dataclasses.fields(DetectorConfig)} | {"ratio"}
-    constants = fields.pop("constants", {})
-    unknown = sorted(set(fields) - known) + sorted(c for c in constants if not (c.isupper() and hasattr(drift, c)))
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown in {name!r}: {', '.join(unknown)}")
-    return name.strip(), (fields, constants)
 
 
 def main(argv: list[str] | None = None) -> int:

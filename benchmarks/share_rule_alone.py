@@ -15,12 +15,10 @@ Training families only, seed ``SEED`` (neither the benchmark's nor the calibrati
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import multiprocessing as mp
 import time
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -30,9 +28,10 @@ from benchmarks.bisection import bisect
 from benchmarks.detection import REPOSITORY
 from benchmarks.families import SHAPES, change_case, served_config
 from benchmarks.published import page_parser
+from benchmarks.variants import constants
 from model import families
 from model.families.base import Stream
-from service import drift, model_repository
+from service import model_repository
 from service.drift import DetectorConfig, DriftDetector
 from service.inference import ProviderChoice
 from service.temporal import TemporalModel
@@ -74,19 +73,6 @@ _CHANGES: dict[str, tuple[dict, dict]] = {
 }
 VARIANTS: dict[str, tuple[dict, dict]] = {name: ({**SHIPPED[0], **fields}, {**SHIPPED[1], **consts})
                                           for name, (fields, consts) in _CHANGES.items()}
-
-
-@contextlib.contextmanager
-def constants(overrides: dict[str, float]) -> Iterator[None]:
-    """The detector's module constants set for one variant (a what-if: they are not settings)."""
-    saved = {name: getattr(drift, name) for name in overrides}
-    for name, value in overrides.items():
-        setattr(drift, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(drift, name, value)
 
 
 def _shares(s: Stream) -> list[float]:

@@ -3,7 +3,6 @@ classic it compares with, on a small seeded run."""
 
 from __future__ import annotations
 
-from benchmarks import share_rule_alone
 from benchmarks.share_rule_alone import QUICK, TARGET, VARIANTS, markdown, run
 
 
@@ -22,12 +21,3 @@ def test_every_variant_runs_at_the_rate_and_the_classic_like_one_is_the_classic(
     assert by["as shipped"]["threshold"] > by["one CUSUM (no bank)"]["threshold"]
     page = markdown(rows, QUICK, 1.0)
     assert page.count("| classic-like |") == len(QUICK.families)
-
-
-def test_a_variant_leaves_the_detector_constants_as_it_found_them() -> None:
-    from service import drift
-
-    before = drift.SHARE_SD_FLOOR
-    with share_rule_alone.constants({"SHARE_SD_FLOOR": 0.5}):
-        assert drift.SHARE_SD_FLOOR == 0.5
-    assert drift.SHARE_SD_FLOOR == before
