@@ -16,6 +16,12 @@ sessions, days; never the held-out one), seed ``SEED`` (disjoint from the benchm
 
 ``--write`` puts it into ``model_repository/temporal/<v>/manifest.json`` (section ``detector``, with
 ``calibrated_with``: the command, seed, families, target and the figures) and ``docs/calibration.json``.
+
+A round's candidate (docs/detection_method.md, "How a round runs") is calibrated from the screen's own text,
+``--variant NAME=JSON`` (:mod:`benchmarks.variants`: DetectorConfig fields, ``ratio``, and service.drift
+constants), with ``--share-grid`` / ``--fast-grid`` where its thresholds lie outside the manifest's grids.
+Read without ``--write``; written (``--write --version N``, a scratch copy of the served model) only when
+it has no constants, since a manifest cannot hold them, and then into that manifest alone.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks import metrics
 from benchmarks.bisection import bisect
 from benchmarks.families import figures, served_config, service_events
+from benchmarks.variants import RATIO, constants, parse_variant
 from model import families
 from service import model_repository
 from service.drift import DetectorConfig
@@ -86,6 +94,9 @@ class CalibrationPlan:
     seed: int = SEED
     target: float = TARGET
     pre: tuple[int, int] | None = None  # a change's first post: each family's own range, or this (late_changes.md)
+    fast: tuple[float, ...] = FAST      # the grids tried (--fast-grid, --share-grid) and the bank's ratio
+    share: tuple[float, ...] = SHARE    # (a variant's "ratio"): the manifest's design unless a round's
+    ratio: float = SHARE2_RATIO         # candidate asks for others
 
 
 QUICK = CalibrationPlan(no_change=3, no_change_length=500, per_kind=6, iterations=3, target=3.0)
@@ -120,10 +131,10 @@ class Calibrator:
 
     def fit(self, base: DetectorConfig, log=print) -> dict:
         tried = []
-        for fast in FAST:
-            for share in SHARE:
+        for fast in self.plan.fast:
+            for share in self.plan.share:
                 config = replace(base, threshold=fast, share_threshold=share, cusum_threshold=0.0,
-                                 share2_threshold=share2_threshold(share))
+                                 share2_threshold=share2_threshold(share, self.plan.ratio))
                 if max(self.false_alarms(config).values()) > self.plan.target:  # the other rules alone are too many
                     log(f"fast {fast} share {share}: over the target without the evidence rule")
                     continue
@@ -144,9 +155,9 @@ class Calibrator:
         return {"chosen": best, "tried": tried}
 
 
-def share2_threshold(share: float) -> float:
-    """The bank's second CUSUM's threshold for the first one's ``share`` (SHARE2_RATIO 0: the bank is off)."""
-    return round(SHARE2_RATIO * share, 2) if SHARE2_RATIO > 0 else 0.0
+def share2_threshold(share: float, ratio: float = SHARE2_RATIO) -> float:
+    """The bank's second CUSUM's threshold for the first one's ``share`` (ratio 0: the bank is off)."""
+    return round(ratio * share, 2) if ratio > 0 else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +169,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"false alarms per 1000 posts on the worst training family (default {TARGET})")
     parser.add_argument("--pre", type=_posts_range, default=None, metavar="LO,HI",
                         help="draw each change's first post from LO-HI (default: each training family's own range)")
+    parser.add_argument("--variant", type=parse_variant, default=None, metavar="NAME=JSON",
+                        help="calibrate this variant of the design (benchmarks.late_changes --variant's text); "
+                             "--write then writes only its manifest, and never with constants")
+    parser.add_argument("--fast-grid", type=_grid, default=None, metavar="T,T,...",
+                        help=f"fast-rule thresholds to try (default {','.join(map(str, FAST))})")
+    parser.add_argument("--share-grid", type=_grid, default=None, metavar="T,T,...",
+                        help=f"share-rule thresholds to try (default {','.join(map(str, SHARE))})")
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else CalibrationPlan()
-    plan = replace(plan, target=args.target) if args.target else plan
-    plan = replace(plan, pre=args.pre) if args.pre else plan
+    variant: tuple[str, tuple[dict[str, Any], dict[str, float]]] = args.variant or ("", ({}, {}))
+    name, (fields, overrides) = variant
+    if args.write and overrides:
+        parser.error(f"{name!r} sets service.drift constants, which no manifest holds: calibrate it without --write")
+    plan = _plan(args, fields.pop(RATIO, None))
     started = time.perf_counter()
     artifact = model_repository.load(REPOSITORY, "temporal", args.version)
     temporal = TemporalModel(artifact, ProviderChoice("cpu", "calibration"))
@@ -169,15 +189,37 @@ def main(argv: list[str] | None = None) -> int:
     uncalibrated = "detector" not in artifact.manifest
     base = DetectorConfig(profile=temporal.score_profile) if uncalibrated else served_config(temporal)
     base = replace(base, rebaseline_posts=REBASELINE_POSTS, recovery_posts=RECOVERY_POSTS, **SHARE_RULE)
-    result = Calibrator(plan, temporal).fit(base)
+    base = replace(base, **fields)
+    with constants(overrides):
+        result = Calibrator(plan, temporal).fit(base)
     result["seconds"] = round(time.perf_counter() - started, 1)
     chosen = result["chosen"]
-    print(f"chosen: fast {chosen['threshold']} share {chosen['share_threshold']} cusum {chosen['cusum_threshold']} "
-          f"recall {chosen['recall']} ({result['seconds']} s)")
+    print(f"chosen: fast {chosen['threshold']} share {chosen['share_threshold']} (second {chosen['share2_threshold']}) "
+          f"cusum {chosen['cusum_threshold']} recall {chosen['recall']} delay {chosen['delay_median']} ({result['seconds']} s)")
     if args.write and not args.quick:
-        write(artifact.model_path.parent / "manifest.json", base, chosen, plan)
-        (DOCS / "calibration.json").write_text(json.dumps({"model": artifact.tag, **result}, indent=1) + "\n")
+        write(artifact.model_path.parent / "manifest.json", base, chosen, plan, tuple(fields))
+        if args.variant:  # a round's candidate, in a scratch version: docs/ holds the served model's calibration
+            print(f"wrote {artifact.tag}'s manifest; docs/calibration.json left as it was")
+        else:
+            (DOCS / "calibration.json").write_text(json.dumps({"model": artifact.tag, **result}, indent=1) + "\n")
     return 0
+
+
+def _plan(args: argparse.Namespace, ratio: float | None) -> CalibrationPlan:
+    """The plan the command line asks for: the quick or full one, with its options and a variant's ratio."""
+    plan = QUICK if args.quick else CalibrationPlan()
+    return replace(plan, target=args.target or plan.target, pre=args.pre or plan.pre, fast=args.fast_grid or plan.fast,
+                   share=args.share_grid or plan.share, ratio=plan.ratio if ratio is None else ratio)
+
+
+def _grid(text: str) -> tuple[float, ...]:
+    try:
+        grid = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thresholds separated by commas, got {text!r}") from None
+    if not all(t > 0 for t in grid):
+        raise argparse.ArgumentTypeError(f"thresholds must be > 0, got {text!r}")
+    return grid
 
 
 def _posts_range(text: str) -> tuple[int, int]:
@@ -191,11 +233,13 @@ def _posts_range(text: str) -> tuple[int, int]:
     return posts
 
 
-def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan) -> None:
+def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan, fields: tuple[str, ...] = ()) -> None:
+    """The chosen thresholds into the manifest's ``detector`` section, with the knobs chosen, not
+    calibrated, that they were calibrated with (and a variant's ``fields``)."""
     manifest = json.loads(path.read_text())
     section = {k: getattr(base, k) for k in ("warmup_posts", "recovery_threshold", "confirm_posts", "recovery_posts",
                                              "cooldown_posts", "cusum_slack", "reference_alpha",
-                                             *SHARE_RULE)}
+                                             *SHARE_RULE, *fields)}
     section.update(threshold=chosen["threshold"], cusum_threshold=chosen["cusum_threshold"],
                    share_threshold=chosen["share_threshold"], rebaseline_posts=REBASELINE_POSTS,
                    share2_threshold=chosen.get("share2_threshold", 0.0))
@@ -206,7 +250,7 @@ def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan)
                   **({"change_first_post": list(plan.pre)} if plan.pre else {})},
         "figures": {"false_alarms_per_1000": chosen["false_alarms_per_1000"], "recall": chosen["recall"]},
         "note": f"rebaseline_posts, recovery_posts and the share rule's refinements ({', '.join(SHARE_RULE)}) chosen, not "
-                f"calibrated; share2_threshold = {SHARE2_RATIO} x share_threshold (docs/detection_rules.md)"}
+                f"calibrated; share2_threshold = {plan.ratio} x share_threshold (docs/detection_rules.md)"}
     manifest["detector"] = section
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 

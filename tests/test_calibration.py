@@ -125,3 +125,46 @@ def test_the_calibration_can_draw_its_changes_later_in_a_users_life() -> None:
     for bad in ("30", "250,30", "a,b", "0,5"):
         with pytest.raises(argparse.ArgumentTypeError):
             calibrate._posts_range(bad)
+
+
+def test_a_rounds_candidate_is_calibrated_from_the_screens_text(capsys) -> None:
+    from benchmarks import calibrate
+
+    grids = ["--quick", "--share-grid", "9.5", "--fast-grid", "0.97"]
+    assert calibrate.main(grids) == 0
+    served = capsys.readouterr().out
+    assert "chosen: fast 0.97 share 9.5 (second 16.15)" in served
+    assert calibrate.main([*grids, "--variant", 'fast off={"confirm_posts": 100000}']) == 0
+    variant = capsys.readouterr().out
+    recall = [float(line.split(" recall ")[1].split()[0]) for line in (served, variant)]
+    assert recall[1] < recall[0]  # the variant's fields: without the fast rule the quick run finds less
+    assert calibrate.main([*grids, "--variant", 'wider bank={"ratio": 2.0}']) == 0
+    assert "chosen: fast 0.97 share 9.5 (second 19.0)" in capsys.readouterr().out  # and its ratio
+    with pytest.raises(SystemExit):  # a manifest cannot hold a module constant
+        calibrate.main(["--write", "--variant", 'x={"constants": {"SHARE_ALPHA": 0.01}}'])
+    for bad in ("9,x", "9,-1", ""):
+        with pytest.raises(SystemExit):
+            calibrate.main(["--quick", "--share-grid", bad])
+
+
+def test_a_variants_fields_are_written_with_its_calibration(tmp_path) -> None:
+    from dataclasses import replace
+
+    from benchmarks import calibrate
+    from benchmarks.families import served_config
+    from service.inference import ProviderChoice
+    from service.temporal import TemporalModel
+
+    artifact = model_repository.load(REPOSITORY, "temporal")
+    base = replace(served_config(TemporalModel(artifact, ProviderChoice("cpu", "test"))), share_anchor_posts=100)
+    chosen = {"threshold": 0.97, "cusum_threshold": 300.0, "share_threshold": 9.0, "share2_threshold": 18.0,
+              "false_alarms_per_1000": {}, "recall": 0.5}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(artifact.manifest))
+    calibrate.write(path, base, chosen, replace(calibrate.QUICK, ratio=2.0), ("share_anchor_posts",))
+    written = json.loads(path.read_text())["detector"]
+    assert "2.0 x share_threshold" in written["calibrated_with"]["note"]
+    config = calibration.detector_config(json.loads(path.read_text()), {})
+    assert (config.share_anchor_posts, config.share_threshold, config.share2_threshold) == (100, 9.0, 18.0)
+    calibrate.write(path, base, chosen, calibrate.QUICK)  # not a field of the manifest's design unless named
+    assert "share_anchor_posts" not in json.loads(path.read_text())["detector"]
