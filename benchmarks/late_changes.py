@@ -14,7 +14,9 @@ rounds' candidates whose early alarms rose out of family but not on the publishe
 
 The comparison is at one false-alarm rate, as calibration would set it: every threshold of a variant is
 scaled by one factor, the smallest (by bisection) at which its worst family's false alarms per 1000 posts
-on the no-change users are at most the shipped design's (at its manifest thresholds). A second table
+on the no-change users are at most the shipped design's (at its manifest thresholds), searched in
+``Plan.scale_range``; a variant whose match lies at an end of it (none passes, or every scale tried does)
+is marked "(range end)" on the page, and ``--scale-range`` widens it for a screen. A second table
 reads the shipped design against the classic CUSUM calibrated to its rate on each family, as the bar
 does, on both ranges: whether its delay gap and recall margin depend on when changes come. Training families
 only, the published page at seed ``SEED`` and a screen at ``SCREEN_SEEDS`` unless it asks for others (none
@@ -35,7 +37,9 @@ reference, each a gain at one seed only).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import time
 from dataclasses import replace
 
@@ -130,6 +134,14 @@ def matched_scale(temporal: TemporalModel, data: dict[str, FamilyData], config: 
     return scale, false_alarms(temporal, data, config, scale)
 
 
+def at_range_end(scale: float, plan: Plan) -> bool:
+    """Whether a matched scale is an end of ``plan.scale_range`` (within the last bisection step of it):
+    the variant's matched scale may then lie beyond it, and its row is not read at the shipped rate."""
+    lo, hi = plan.scale_range
+    step = math.log(hi / lo) / 2 ** plan.iterations
+    return math.log(scale / lo) <= 1.5 * step or math.log(hi / scale) <= 1.5 * step
+
+
 def _metrics(streams: list[Stream], alarms: list[list[int]], ends: list | None = None) -> dict:
     return metrics.change_metrics([change_case(s, a, [t for t, _ in ends[i]] if ends else None)
                                    for i, (s, a) in enumerate(zip(streams, alarms))])
@@ -189,8 +201,10 @@ def run(plan: Plan, variants: dict[str, tuple[dict, dict]], log=print) -> dict:
         config = variant_config(shipped, fields)
         with constants(consts):
             scale, rates = (1.0, shipped_rates) if name == SHIPPED else matched_scale(temporal, data, config, target, plan)
-            out["detectors"][name] = {f: row(temporal, d, config, scale, rates[f]) for f, d in data.items()}
-        log(f"{name}: scale {scale}")
+            end = name != SHIPPED and at_range_end(scale, plan)
+            out["detectors"][name] = {f: {**row(temporal, d, config, scale, rates[f]), "range_end": end}
+                                      for f, d in data.items()}
+        log(f"{name}: scale {scale}" + (f" (an end of the scale range {plan.scale_range}: widen it)" if end else ""))
     out["classic"] = {f: classic_row(d, shipped_rates[f], plan) for f, d in data.items()}
     return out
 
@@ -207,14 +221,19 @@ def pooled(rows: dict[str, dict]) -> dict:
     return {**mean, "false_alarms_per_1000": max(rates), "false_alarms_mean": float(np.mean(rates)),
             "delay_median": float(np.nanmean([r["delay_median"] for r in rows.values()])),
             "early_late": sum(r["early_late"] * r["late_streams"] for r in rows.values()) / late if late else float("nan"),
-            "scale": next(iter(rows.values()))["scale"]}
+            "scale": next(iter(rows.values()))["scale"], "range_end": next(iter(rows.values())).get("range_end", False)}
+
+
+def _scale(r: dict) -> str:
+    """A row's scale, marked where it is an end of the scale range (its match not found within it)."""
+    return f"{r['scale']:.3f}" + (" (range end)" if r.get("range_end") else "")
 
 
 def _line(family: str, name: str, r: dict) -> str:
     rate = f"{r['false_alarms_per_1000']:.3f}"
     if "false_alarms_mean" in r:
         rate += f" (mean {r['false_alarms_mean']:.3f})"
-    return (f"| {family} | {name} | {r['scale']:.3f} | {rate} | {r['recall']:.3f} | "
+    return (f"| {family} | {name} | {_scale(r)} | {rate} | {r['recall']:.3f} | "
             f"{r['delay_median']:.1f} | {r['found_within']:.3f} | {r['early']:.1%} | {r['early_late']:.1%} | "
             f"{r['early_published']:.1%} | {r['published_recall']:.3f} |")
 
@@ -245,7 +264,7 @@ def screen_markdown(results: dict[int, dict], plan: Plan, seconds: float) -> str
         for seed, result in results.items():
             ours, base = (pooled(result["detectors"][n]) for n in (name, SHIPPED))
             fa_mean = ours["false_alarms_mean"]
-            lines.append(f"| {name} | {seed} | {ours['scale']:.3f} | {ours['false_alarms_per_1000']:.3f} "
+            lines.append(f"| {name} | {seed} | {_scale(ours)} | {ours['false_alarms_per_1000']:.3f} "
                          f"({fa_mean:.3f}, {fa_mean - base['false_alarms_mean']:+.3f}) "
                          f"| {_changed(ours, base, 'recall')} | {_changed(ours, base, 'found_within')} "
                          f"| {ours['early']:.1%} ({100 * (ours['early'] - base['early']):+.1f} pt) |")
@@ -347,6 +366,17 @@ def classic_section(result: dict, plan: Plan, level: str) -> list[str]:
 SCREEN = "late_changes-screen"  # the page of a screen of one's own variants (--variant), never the published one
 
 
+def _scale_range(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition(",")
+    try:
+        scales = float(lo), float(hi)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI (two scales), got {text!r}") from None
+    if not 0 < scales[0] < 1 < scales[1]:
+        raise argparse.ArgumentTypeError(f"need 0 < LO < 1 < HI (the shipped design is at 1), got {text!r}")
+    return scales
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = page_parser("python -m benchmarks.late_changes", __doc__ or "")
     parser.add_argument("--variant", type=parse_variant, action="append", default=[], metavar="NAME=JSON",
@@ -355,12 +385,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, action="append", default=[],
                         help=f"the streams' seed (repeatable; a screen's default: {', '.join(map(str, SCREEN_SEEDS))}); "
                              f"the published page is read at {SEED} alone, so another is for a screen (--variant)")
+    parser.add_argument("--scale-range", type=_scale_range, default=None, metavar="LO,HI",
+                        help=f"the range each variant's scale is matched in (default {Plan.scale_range}); for a "
+                             "screen whose variant lands at an end of it, which its page marks")
     args = parser.parse_args(argv)
     if args.variant and args.out.resolve() == DOCS.resolve():
         parser.error("a screen of one's own variants is scratch: give --out a folder other than docs/")
     if args.seed not in ([], [SEED]) and not args.variant:
         parser.error("the published page is read at its own seed: --seed is for a screen (--variant)")
+    if args.scale_range and not args.variant:
+        parser.error("the published page is matched in its own scale range: --scale-range is for a screen (--variant)")
     plan = QUICK if args.quick else Plan()
+    plan = replace(plan, scale_range=args.scale_range) if args.scale_range else plan
     started = time.perf_counter()
     if not args.variant:
         result = run(plan, VARIANTS)

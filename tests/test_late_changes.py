@@ -144,3 +144,22 @@ def test_a_screen_reads_the_seeds_it_is_given(tmp_path, capsys) -> None:
     page = (tmp_path / f"{SCREEN}-quick.md").read_text()
     assert "(seed 71000)" in page and "## Seed" not in page and "at every seed" not in page
     assert "| pooled | slack |" in page and "## The shipped design against the classic" in page
+
+
+def test_a_variant_matched_at_an_end_of_the_scale_range_is_marked(tmp_path) -> None:
+    from benchmarks.late_changes import Plan, at_range_end, main
+
+    plan = Plan()
+    assert at_range_end(0.7, plan) and at_range_end(0.703, plan) and at_range_end(2.0, plan)
+    assert not at_range_end(0.75, plan) and not at_range_end(1.0, plan) and not at_range_end(1.95, plan)
+    # a variant loud at every scale of the range: no scale passes, the row is read at the top and says so
+    assert main(["--quick", "--out", str(tmp_path), "--seed", "70000", "--scale-range", "0.8,1.25",
+                 "--variant", 'loud={"share_threshold": 0.5, "share2_threshold": 0.85}']) == 0
+    page = next(tmp_path.glob("*.md")).read_text()
+    assert "| pooled | loud | 1.250 (range end) |" in page
+    assert "| pooled | shipped | 1.000 |" in page  # the shipped design is read at 1, never matched
+    for bad in ("0.8", "1.2,2", "0.5,0.9", "a,b"):
+        with pytest.raises(SystemExit):
+            main(["--quick", "--out", str(tmp_path), "--scale-range", bad, "--variant", 'x={"share_uncertainty": 1.0}'])
+    with pytest.raises(SystemExit):  # the published page keeps its own range
+        main(["--quick", "--out", str(tmp_path), "--scale-range", "0.5,2"])
