@@ -50,7 +50,7 @@ from benchmarks.baselines import BASELINES
 from benchmarks.bisection import bisect
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import DOCS, page_parser, served_temporal, write_page
-from benchmarks.variants import constants, parse_variant
+from benchmarks.variants import RATIO, constants, parse_variant
 from model import families
 from model.families import days, sessions, synthetic
 from model.families.base import CHANGE_KINDS, Stream
@@ -185,8 +185,8 @@ def classic_row(data: FamilyData, target: float, plan: Plan) -> dict:
 def variant_config(shipped: DetectorConfig, fields: dict) -> DetectorConfig:
     """The served design with a variant's ``fields`` (``ratio``: see ``VARIANTS``)."""
     fields = dict(fields)
-    if "ratio" in fields:
-        fields["share2_threshold"] = round(fields.pop("ratio") * shipped.share_threshold, 2)
+    if RATIO in fields:
+        fields["share2_threshold"] = round(fields.pop(RATIO) * shipped.share_threshold, 2)
     return replace(shipped, **fields)
 
 

@@ -28,7 +28,7 @@ from benchmarks.bisection import bisect
 from benchmarks.detection import REPOSITORY
 from benchmarks.families import SHAPES, change_case, served_config
 from benchmarks.published import page_parser
-from benchmarks.variants import constants
+from benchmarks.variants import RATIO, constants
 from model import families
 from model.families.base import Stream
 from service import model_repository
@@ -132,7 +132,7 @@ def run_one(job: tuple[Plan, DetectorConfig, str, str]) -> dict:
     h, classic = _classic(plan, family)
     fields, consts = VARIANTS[name]
     fields = dict(fields)
-    ratio = fields.pop("ratio", base.share2_threshold / base.share_threshold if base.share_threshold else 0.0)
+    ratio = fields.pop(RATIO, base.share2_threshold / base.share_threshold if base.share_threshold else 0.0)
     if fields.get("share2_threshold") == 0.0:
         ratio = 0.0
     variant = dataclasses.replace(base, **fields)
