@@ -38,7 +38,7 @@ import numpy as np
 from benchmarks import metrics
 from benchmarks.bisection import bisect
 from benchmarks.families import figures, served_config, service_events
-from benchmarks.variants import RATIO, constants, parse_variant
+from benchmarks.variants import RATIO, constants, numbers, parse_variant
 from model import families
 from service import model_repository
 from service.drift import DetectorConfig
@@ -213,24 +213,17 @@ def _plan(args: argparse.Namespace, ratio: float | None) -> CalibrationPlan:
 
 
 def _grid(text: str) -> tuple[float, ...]:
-    try:
-        grid = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected thresholds separated by commas, got {text!r}") from None
+    grid = numbers(text, float, "thresholds separated by commas")
     if not all(t > 0 for t in grid):
         raise argparse.ArgumentTypeError(f"thresholds must be > 0, got {text!r}")
     return grid
 
 
 def _posts_range(text: str) -> tuple[int, int]:
-    lo, _, hi = text.partition(",")
-    try:
-        posts = int(lo), int(hi)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two post numbers), got {text!r}") from None
-    if not 0 < posts[0] <= posts[1]:
+    lo, hi = numbers(text, int, "LO,HI (two post numbers)", 2)
+    if not 0 < lo <= hi:
         raise argparse.ArgumentTypeError(f"need 0 < LO <= HI, got {text!r}")
-    return posts
+    return lo, hi
 
 
 def write(path: Path, base: DetectorConfig, chosen: dict, plan: CalibrationPlan, fields: tuple[str, ...] = ()) -> None:

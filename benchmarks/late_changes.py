@@ -50,7 +50,7 @@ from benchmarks.baselines import BASELINES
 from benchmarks.bisection import bisect
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import DOCS, page_parser, served_temporal, write_page
-from benchmarks.variants import RATIO, constants, parse_variant
+from benchmarks.variants import RATIO, constants, numbers, parse_variant
 from model import families
 from model.families import days, sessions, synthetic
 from model.families.base import CHANGE_KINDS, Stream
@@ -201,10 +201,9 @@ def run(plan: Plan, variants: dict[str, tuple[dict, dict]], log=print) -> dict:
         config = variant_config(shipped, fields)
         with constants(consts):
             scale, rates = (1.0, shipped_rates) if name == SHIPPED else matched_scale(temporal, data, config, target, plan)
-            end = name != SHIPPED and at_range_end(scale, plan)
-            out["detectors"][name] = {f: {**row(temporal, d, config, scale, rates[f]), "range_end": end}
-                                      for f, d in data.items()}
-        log(f"{name}: scale {scale}" + (f" (an end of the scale range {plan.scale_range}: widen it)" if end else ""))
+            out["detectors"][name] = {f: row(temporal, d, config, scale, rates[f]) for f, d in data.items()}
+        log(f"{name}: scale {scale}" + (f" (an end of the scale range {plan.scale_range}: widen it)"
+                                        if at_range_end(scale, plan) else ""))
     out["classic"] = {f: classic_row(d, shipped_rates[f], plan) for f, d in data.items()}
     return out
 
@@ -221,19 +220,20 @@ def pooled(rows: dict[str, dict]) -> dict:
     return {**mean, "false_alarms_per_1000": max(rates), "false_alarms_mean": float(np.mean(rates)),
             "delay_median": float(np.nanmean([r["delay_median"] for r in rows.values()])),
             "early_late": sum(r["early_late"] * r["late_streams"] for r in rows.values()) / late if late else float("nan"),
-            "scale": next(iter(rows.values()))["scale"], "range_end": next(iter(rows.values())).get("range_end", False)}
+            "scale": next(iter(rows.values()))["scale"]}
 
 
-def _scale(r: dict) -> str:
-    """A row's scale, marked where it is an end of the scale range (its match not found within it)."""
-    return f"{r['scale']:.3f}" + (" (range end)" if r.get("range_end") else "")
+def _scale(r: dict, plan: Plan) -> str:
+    """A row's scale, marked where it is an end of the scale range (its match not found within it; the
+    shipped design, read at 1, never is)."""
+    return f"{r['scale']:.3f}" + (" (range end)" if at_range_end(r["scale"], plan) else "")
 
 
-def _line(family: str, name: str, r: dict) -> str:
+def _line(family: str, name: str, r: dict, plan: Plan) -> str:
     rate = f"{r['false_alarms_per_1000']:.3f}"
     if "false_alarms_mean" in r:
         rate += f" (mean {r['false_alarms_mean']:.3f})"
-    return (f"| {family} | {name} | {_scale(r)} | {rate} | {r['recall']:.3f} | "
+    return (f"| {family} | {name} | {_scale(r, plan)} | {rate} | {r['recall']:.3f} | "
             f"{r['delay_median']:.1f} | {r['found_within']:.3f} | {r['early']:.1%} | {r['early_late']:.1%} | "
             f"{r['early_published']:.1%} | {r['published_recall']:.3f} |")
 
@@ -264,7 +264,7 @@ def screen_markdown(results: dict[int, dict], plan: Plan, seconds: float) -> str
         for seed, result in results.items():
             ours, base = (pooled(result["detectors"][n]) for n in (name, SHIPPED))
             fa_mean = ours["false_alarms_mean"]
-            lines.append(f"| {name} | {seed} | {_scale(ours)} | {ours['false_alarms_per_1000']:.3f} "
+            lines.append(f"| {name} | {seed} | {_scale(ours, plan)} | {ours['false_alarms_per_1000']:.3f} "
                          f"({fa_mean:.3f}, {fa_mean - base['false_alarms_mean']:+.3f}) "
                          f"| {_changed(ours, base, 'recall')} | {_changed(ours, base, 'found_within')} "
                          f"| {ours['early']:.1%} ({100 * (ours['early'] - base['early']):+.1f} pt) |")
@@ -306,9 +306,9 @@ def _body(result: dict, plan: Plan, level: str) -> list[str]:
              "| recall on the published range |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for family in plan.families:
-        lines += [_line(family, name, rows[family]) for name, rows in result["detectors"].items()]
+        lines += [_line(family, name, rows[family], plan) for name, rows in result["detectors"].items()]
     if len(plan.families) > 1:
-        lines += [_line("pooled", name, pooled(rows)) for name, rows in result["detectors"].items()]
+        lines += [_line("pooled", name, pooled(rows), plan) for name, rows in result["detectors"].items()]
         lines += ["", "Pooled: recall, found within and the early alarms weighted by streams; the false alarms "
                       "the worst family's (the one the scale matches), with the families' mean beside it; the delay the mean "
                       "of the families' medians."]
@@ -367,14 +367,10 @@ SCREEN = "late_changes-screen"  # the page of a screen of one's own variants (--
 
 
 def _scale_range(text: str) -> tuple[float, float]:
-    lo, _, hi = text.partition(",")
-    try:
-        scales = float(lo), float(hi)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO,HI (two scales), got {text!r}") from None
-    if not 0 < scales[0] < 1 < scales[1]:
+    lo, hi = numbers(text, float, "LO,HI (two scales)", 2)
+    if not 0 < lo < 1 < hi:
         raise argparse.ArgumentTypeError(f"need 0 < LO < 1 < HI (the shipped design is at 1), got {text!r}")
-    return scales
+    return lo, hi
 
 
 def main(argv: list[str] | None = None) -> int:

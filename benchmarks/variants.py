@@ -1,5 +1,6 @@
 """A variant of the shipped detector, as a screen or a calibration reads it: DetectorConfig fields on top
-of the served design and, for what-ifs that are not settings, ``service.drift`` module constants.
+of the served design and, for what-ifs that are not settings, ``service.drift`` module constants; and the
+comma-separated numbers their other options take (:func:`numbers`).
 
 ``python -m benchmarks.late_changes --variant`` screens variants on the training families and
 ``python -m benchmarks.calibrate --variant`` calibrates one, both from the same ``NAME=JSON`` text, so a
@@ -13,8 +14,8 @@ import argparse
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from service import drift
 from service.drift import DetectorConfig
@@ -22,6 +23,7 @@ from service.drift import DetectorConfig
 # Not a DetectorConfig field: the bank's second CUSUM's threshold as this multiple of the first one's
 # (benchmarks.calibrate's SHARE2_RATIO in the manifest's design).
 RATIO = "ratio"
+N = TypeVar("N", int, float)
 
 
 @contextlib.contextmanager
@@ -57,3 +59,19 @@ def parse_variant(text: str) -> tuple[str, tuple[dict[str, Any], dict[str, float
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown in {name!r}: {', '.join(unknown)}")
     return name.strip(), (fields, overrides)
+
+
+def numbers(text: str, convert: Callable[[str], N], what: str, count: int | None = None) -> tuple[N, ...]:
+    """``text``'s comma-separated numbers (``count`` of them, if given), or the command line's error
+    naming ``what`` they were meant to be; each caller checks their range.
+
+    >>> numbers("30,250", int, "LO,HI (two post numbers)", 2)
+    (30, 250)
+    """
+    try:
+        values = tuple(convert(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return values

@@ -87,7 +87,7 @@ def test_pooling_weights_by_streams_and_takes_the_worst_familys_false_alarms() -
     assert math.isclose(p["early_published"], 0.075) and math.isclose(p["published_recall"], 0.4)
     assert p["false_alarms_per_1000"] == 0.5 and p["delay_median"] == 30.0 and p["scale"] == 1.2
     assert math.isclose(p["false_alarms_mean"], 0.4)  # what the scale does not charge shows beside the worst
-    assert "| pooled | x | 1.200 | 0.500 (mean 0.400) |" in late_changes._line("pooled", "x", p)
+    assert "| pooled | x | 1.200 | 0.500 (mean 0.400) |" in late_changes._line("pooled", "x", p, late_changes.Plan())
 
 
 def test_the_classic_table_pools_every_familys_delays_not_their_medians() -> None:
