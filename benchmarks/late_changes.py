@@ -135,11 +135,13 @@ def matched_scale(temporal: TemporalModel, data: dict[str, FamilyData], config: 
 
 
 def at_range_end(scale: float, plan: Plan) -> bool:
-    """Whether a matched scale is an end of ``plan.scale_range`` (within the last bisection step of it):
-    the variant's matched scale may then lie beyond it, and its row is not read at the shipped rate."""
+    """Whether a matched scale is an end of ``plan.scale_range``: its bottom, within the last bisection step
+    (every scale tried passed), or its top (none passed, :func:`matched_scale`'s fallback). The variant's
+    match may then lie beyond it, and its row is not read at the shipped rate. The last scale tried below
+    the top passed and its neighbour failed: a match, not an end."""
     lo, hi = plan.scale_range
     step = math.log(hi / lo) / 2 ** plan.iterations
-    return math.log(scale / lo) <= 1.5 * step or math.log(hi / scale) <= 1.5 * step
+    return math.log(scale / lo) <= 1.5 * step or scale >= round(hi, 3)
 
 
 def _metrics(streams: list[Stream], alarms: list[list[int]], ends: list | None = None) -> dict:

@@ -152,6 +152,7 @@ def test_a_variant_matched_at_an_end_of_the_scale_range_is_marked(tmp_path) -> N
     plan = Plan()
     assert at_range_end(0.7, plan) and at_range_end(0.703, plan) and at_range_end(2.0, plan)
     assert not at_range_end(0.75, plan) and not at_range_end(1.0, plan) and not at_range_end(1.95, plan)
+    assert not at_range_end(1.992, plan)  # the last scale tried below the top (2 e^-step) passed: a match
     # a variant loud at every scale of the range: no scale passes, the row is read at the top and says so
     assert main(["--quick", "--out", str(tmp_path), "--seed", "70000", "--scale-range", "0.8,1.25",
                  "--variant", 'loud={"share_threshold": 0.5, "share2_threshold": 0.85}']) == 0
