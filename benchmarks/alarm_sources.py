@@ -69,7 +69,7 @@ def rule_counts(sources: list[list[tuple[str, ...]]], alarms: list[list[int]]) -
 def finds_by_rules(streams: list[Stream], alarms: list[list[int]],
                    sources: list[list[tuple[str, ...]]]) -> dict[str, int]:
     """The changes found (the first alarm in the bar's window), by the rule, or "several", that raised it."""
-    out = Counter()
+    out: Counter[str] = Counter()
     for s, at, row in zip(streams, alarms, sources):
         hits = metrics.in_window(change_case(s, at))
         if hits:

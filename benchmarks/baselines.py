@@ -176,7 +176,7 @@ class FastKSWIN(river_drift.KSWIN):
         rnd = [self.window[r] for r in self._rng.sample(range(self.window_size - self.stat_size), self.stat_size)]
         recent = list(itertools.islice(self.window, self.window_size - self.stat_size, self.window_size))
         k = _ks_count(rnd, recent)
-        st, self.p_value = k / self.stat_size, self._table()[k]
+        st, self.p_value = k / self.stat_size, self._table()[k]  # type: ignore[assignment]  # river inits it to 0: int
         if self.p_value <= self.alpha and st > 0.1:
             self._drift_detected = True
             self.window = collections.deque(recent, maxlen=self.window_size)

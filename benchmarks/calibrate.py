@@ -73,7 +73,7 @@ RECOVERY_POSTS = 10
 # user's serial correlation (moods that carry from post to post; chosen by blind12's exam, the nineteenth
 # round). Weighing posts by their gap (share_tau) lost recall: left off. The bank's slacks are the wide pair
 # (0.5 and 0.15: quicker, and passed blind15's exam in the twenty-eighth round).
-SHARE_RULE = {"share_faceless": True, "share_uncertainty": 0.5, "share_back_nearer": True,
+SHARE_RULE: dict[str, Any] = {"share_faceless": True, "share_uncertainty": 0.5, "share_back_nearer": True,
               "share_back_sd": 1.0, "share_tau": 0.0, "share_slack": 0.5, "share2_slack": 0.15,
               "share_rebaseline_seed": True, "share_return_nats": 5.0, "share_serial": True}
 # The share bank (docs/detection_rules.md, "A bank of share CUSUMs"): a second CUSUM with slack 0.1 (tuned to a
@@ -130,7 +130,8 @@ class Calibrator:
         return out
 
     def fit(self, base: DetectorConfig, log=print) -> dict:
-        tried = []
+        tried: list[dict[str, Any]] = []
+        best: Any  # bisect's (cusum, rates) in the loop, then the chosen row of tried
         for fast in self.plan.fast:
             for share in self.plan.share:
                 config = replace(base, threshold=fast, share_threshold=share, cusum_threshold=0.0,

@@ -26,14 +26,15 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from benchmarks import metrics, oracle, report
 from benchmarks.baselines import BASELINES, Baseline
 from benchmarks.bisection import bisect
-from benchmarks.streams import CHANGE_KINDS, SEED, Stream, make_streams
+# `SEED as SEED`: re-exported, for the type checker (benchmarks.fast_rules reads detection.SEED)
+from benchmarks.streams import CHANGE_KINDS, SEED as SEED, Stream, make_streams
 from service import model_repository
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.inference import ProviderChoice
@@ -205,10 +206,11 @@ class Runner:
 
     def evaluate(self, name: str, knob: float, shape: float, share: float = 1.0) -> dict:
         """Change metrics per kind, the dip alarm rate and CLPsych window P/R."""
-        out, pooled = {}, []
+        out: dict = {}
+        pooled: list[metrics.Case] = []
         for kind in (*CHANGE_KINDS, "transient"):
             alarms, ends = self.alarms(name, knob, shape, kind, share)
-            cases = [metrics.Case(s.start, s.end, s.length, a, e)
+            cases = [metrics.Case(cast(int, s.start), s.end, s.length, a, e)
                      for s, a, e in zip(self.groups[kind], alarms, ends)]
             if kind == "transient":
                 out["transient"] = {"dip_alarm_rate": metrics.dip_alarm_rate(cases),
@@ -219,7 +221,7 @@ class Runner:
             pooled += cases
         # the control: the same windows on streams where nothing changes (chance "recall" and delays)
         alarms, ends = self.alarms(name, knob, shape, "placebo", share)
-        out["placebo"] = metrics.change_metrics([metrics.Case(s.start, s.end, s.length, a, e)
+        out["placebo"] = metrics.change_metrics([metrics.Case(cast(int, s.start), s.end, s.length, a, e)
                                                  for s, a, e in zip(self.groups["placebo"], alarms, ends)])
         out["all_changes"] = metrics.change_metrics(pooled)
         precision = metrics.change_metrics(pooled_all)["precision"]  # dips' alarms count as false
@@ -272,7 +274,7 @@ def cost(name: str, knob: float, shape: float, stream: Stream, temporal: Tempora
         size = h.nbytes + c.nbytes + len(json.dumps(d.to_dict()))
     else:
         baseline = next(b for b in BASELINES if b.name == name)
-        d = baseline.build(knob, shape)
+        d = cast(Any, baseline.build(knob, shape))  # a classic's detector (build says object): update, drift_detected
         for x in signal(stream, temporal, baseline.signal):
             started = time.perf_counter_ns()
             d.update(x)

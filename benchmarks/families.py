@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -195,6 +196,7 @@ class FamilyRunner:
 def change_case(s: Stream, alarms: list[int], closed: list[int] | None = None) -> metrics.Case:
     """A change stream as the bar judges it: a two_changes stream's first change runs up to the second
     one; ``closed``: the service's drift.ended posts."""
+    assert s.start is not None  # a change stream's (and a placebo's)
     if s.kind == "two_changes" and s.start2 is not None:
         return metrics.Case(s.start, None, s.start2 - 1, [a for a in alarms if a < s.start2 - 1])
     return metrics.Case(s.start, s.end, s.length, alarms, closed or [])
@@ -223,14 +225,15 @@ def figures(groups: dict[str, list[Stream]], alarms: dict[str, list[list[int]]],
             first_found = [int(d is not None) for d in m["outcomes"]]
     every = metrics.change_metrics(pooled)
     out["all_changes"] = _summary(every, delays=True)  # delays: to pool families
-    dips = metrics.dip_hits([metrics.Case(s.start, s.end, s.length, alarms["transient"][i])
+    dips = metrics.dip_hits([metrics.Case(cast(int, s.start), s.end, s.length, alarms["transient"][i])
                              for i, s in enumerate(groups["transient"])])
     out["dip_alarm_rate"] = round(sum(dips) / len(dips), 4) if dips else 0.0
     out["placebo_recall"] = metrics.change_metrics(
-        [metrics.Case(s.start, None, s.length, alarms["placebo"][i]) for i, s in enumerate(groups["placebo"])])["recall"]
+        [metrics.Case(cast(int, s.start), None, s.length, alarms["placebo"][i])
+         for i, s in enumerate(groups["placebo"])])["recall"]
     two = groups["two_changes"]
-    second = metrics.change_metrics([metrics.Case(s.start2, None, s.length, [a for a in alarms["two_changes"][i]
-                                                                               if a >= s.start2 - 1])
+    second = metrics.change_metrics([metrics.Case(cast(int, s.start2), None, s.length, [a for a in alarms["two_changes"][i]
+                                                                                          if a >= cast(int, s.start2) - 1])
                                      for i, s in enumerate(two)])
     first = out["two_changes"]["recall"]
     out["second_change"] = {"recall": second["recall"], "first_recall": first,
@@ -394,7 +397,7 @@ def pool_families(fams: dict[str, dict]) -> dict:
         rows = [fam["detectors"][name] for fam in fams.values() if name in fam["detectors"]]
         if len(rows) == len(fams):
             detectors[name] = _pool_rows(rows)
-    out = {"families": list(fams), "detectors": detectors, "bar": bar(detectors)}
+    out: dict = {"families": list(fams), "detectors": detectors, "bar": bar(detectors)}
     if SERVICE_LIVE in detectors and all("classics_at_live_rate" in fam for fam in fams.values()):
         names = next(iter(fams.values()))["classics_at_live_rate"]
         at_live = {name: _pool_rows([fam["classics_at_live_rate"][name] for fam in fams.values()]) for name in names}
@@ -551,7 +554,9 @@ def noise(ours: dict, rival: dict, draws: int = 1000, grids: list[rate_noise.Rat
     limits = dict(CHECK_LIMIT)
     if "false_alarms" not in ours:  # a run that kept no per-user false alarms: no interval for them
         del limits["false_alarms_at_most_1_per_1000"]
-    intervals = {check: (metrics.bootstrap_interval(lambda rows, statistic=STATISTICS[check][0]: statistic(found, rows),
+    # the cast: mypy infers no type for a lambda that binds a default argument
+    intervals = {check: (metrics.bootstrap_interval(cast(Callable[[np.ndarray], float],
+                                                         lambda rows, statistic=STATISTICS[check][0]: statistic(found, rows)),
                                                     outcome_rows(found, check), LEVEL, draws), limit)
                  for check, limit in limits.items()}
     recalibrated = None

@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -266,6 +267,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                assert self.process.stderr is not None  # stderr=PIPE
                 raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
             try:
                 if httpx.get(self.base + self.ready, timeout=1).status_code < 500:
@@ -304,7 +306,7 @@ def post_outcomes(base: str) -> dict[str, float]:
     return out
 
 
-def round_trips(db: redis.Redis, run: callable) -> tuple[float, int]:
+def round_trips(db: redis.Redis, run: Callable[[], int]) -> tuple[float, int]:
     """Commands from clients (not from inside scripts) per post answered by ``run()``, via MONITOR."""
     counts = {"client": 0}
     stop = threading.Event()
@@ -391,7 +393,7 @@ def aof_rewrites(db: redis.Redis) -> int:
     return int(info.get("total_forks", 0)) + int(info.get("aof_rewrite_in_progress", 0))
 
 
-async def measure(name: str, base: str, work_for: callable, pids: list[int], args: argparse.Namespace,
+async def measure(name: str, base: str, work_for: Callable[[], Workload], pids: list[int], args: argparse.Namespace,
                   db: redis.Redis, levels: bool = True, connections: tuple[int, ...] = ()) -> dict[str, PhaseResult]:
     """Saturation (the best over ``connections``, default ``--connections``), then the open-loop levels."""
     async def counted(phase):  # noqa: ANN001, ANN202 - a coroutine giving a PhaseResult
@@ -418,6 +420,7 @@ def run(args: argparse.Namespace) -> dict:
     uvloop.install()
     tmp = Path(tempfile.mkdtemp(prefix="emodrift-bench-"))
     red = EmbeddedRedis(tmp / "redis", port=free_port()).start()
+    assert red.process is not None  # started
     db = redis.Redis.from_url(red.url)
     n = 200_000
     users = zipf_users(args.users, n)
@@ -501,6 +504,7 @@ def shadow_overhead(args: argparse.Namespace, rounds: int = 4) -> dict:
     uvloop.install()
     tmp = Path(tempfile.mkdtemp(prefix="emodrift-bench-"))
     red = EmbeddedRedis(tmp / "redis", port=free_port()).start()
+    assert red.process is not None  # started
     db = redis.Redis.from_url(red.url)
     users = zipf_users(args.users, 400_000)
     servers: dict[str, Server] = {}
@@ -610,7 +614,7 @@ def report(results: dict, args: argparse.Namespace) -> str:
             p = phases.get(level)
             cells.append((f"{p.pct(50):.1f} / {p.pct(99):.1f}" + (" (AOF rewrite)" if p.aof_rewrites else ""))
                          if p else "-")
-        errors = {}
+        errors: dict[int | str, int] = {}
         for p in {id(p): p for p in phases.values()}.values():  # "sat" is also one of the "sat@N"
             for code, count in p.errors.items():
                 errors[code] = errors.get(code, 0) + count

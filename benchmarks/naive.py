@@ -17,7 +17,7 @@ import argparse
 import io
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 import redis
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
                                          temporal.score_profile)
     rules = Rules(temporal, config, settings.recent_alpha, settings.baseline_alpha)
     detector = FaceDetector()
+    assert settings.redis_url is not None  # --redis-url is required
     db = redis.Redis.from_url(settings.redis_url)
     app = FastAPI(title="emodrift naive baseline")
 
@@ -51,7 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
         boxes = detector._classifier().detectMultiScale(np.asarray(small), scaleFactor=1.1, minNeighbors=5,
                                                         minSize=(24, 24))
         if len(boxes):
-            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3]) / scale
+            # a row of the (N, 4) array cv2 returns (its stubs say a Sequence of Sequences)
+            x, y, w, h = cast(np.ndarray, max(boxes, key=lambda b: b[2] * b[3])) / scale
             box = _square_around((x, y, w, h), gray.size, MARGIN)
         else:
             side = min(gray.size)
@@ -68,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         if prior is not None:
             return {**json.loads(prior), "duplicate": True}
         raw = db.get(keys.state(user_id))
-        previous = decode_record(raw) if raw else rules.new_state()
+        previous = decode_record(cast(bytes, raw)) if raw else rules.new_state()  # the client never decodes
         step = advance(previous, Post(user_id, post_id, time.time(), scored), rules)
         state, result = step.state, step.result
         db.set(keys.state(user_id), encode_record(state.version + 1, state.h, state.c, state.meta()))

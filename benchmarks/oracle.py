@@ -27,6 +27,8 @@ the placebo control).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from benchmarks import metrics
@@ -60,6 +62,7 @@ def cusum_alarms(llr: np.ndarray, h: float | np.ndarray, warmup: int = metrics.W
     """Alarm positions of a restarting CUSUM over each row of ``llr`` (n, T), vectorised over rows; ``h``:
     one threshold, or one per row."""
     n, length = llr.shape
+    alarms: list[list[int]]
     s, alarms = np.zeros(n), [[] for _ in range(n)]
     for t in range(length):
         s = np.maximum(0.0, s + llr[:, t])
@@ -85,6 +88,7 @@ def _no_change_llr(streams: list[Stream], view: str, rng: np.random.Generator, l
     the stream's own rate."""
     rows = []
     for s in streams:
+        assert s.baseline is not None  # every benchmark stream has its regimes
         face = rng.random(length) < float(np.mean(s.face))
         dist = np.repeat(s.baseline[None], length, 0) if view == "emotion" else _observed(s.baseline, face)
         rows.append(_llr(s, view, categorical(rng, dist), face))
@@ -111,9 +115,9 @@ def run(groups: dict[str, list[Stream]], target: float, seed: int) -> dict:
         for index, kind in enumerate(CHANGE_KINDS):
             streams = groups[kind]
             h, no_change = calibrate(streams, view, target, seed + 1 + index)
-            seen = [s.emotion if view == "emotion" else s.label for s in streams]
+            seen = [cast(np.ndarray, s.emotion if view == "emotion" else s.label) for s in streams]  # both drawn
             llr = padded([_llr(s, view, v, s.face) for s, v in zip(streams, seen)])
             alarms = cusum_alarms(llr, h)
-            cases = [metrics.Case(s.start, s.end, s.length, a) for s, a in zip(streams, alarms)]
+            cases = [metrics.Case(cast(int, s.start), s.end, s.length, a) for s, a in zip(streams, alarms)]
             out[view][kind] = {"h": round(h, 3), "arl0": no_change["arl0"], **metrics.change_metrics(cases)}
     return out

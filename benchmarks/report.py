@@ -16,7 +16,7 @@ MARGIN = 0.05
 def fastest(others: dict, kind: str) -> str | None:
     """The detector with the shortest median delay on ``kind`` (one that found none has no median)."""
     timed = {n: d[kind]["delay_median"] for n, d in others.items() if not math.isnan(d[kind]["delay_median"])}
-    return min(timed, key=timed.get) if timed else None
+    return min(timed, key=timed.__getitem__) if timed else None
 
 
 def beyond_chance(det: dict) -> dict[str, float] | None:

@@ -57,7 +57,7 @@ def endings(config: DetectorConfig, shares: list[float]) -> dict[float, str] | N
     detector, started = DriftDetector(config), None
     for i, x in enumerate(shares):
         if started is not None and i - started == config.rebaseline_posts:
-            out = {}
+            out: dict[float, str] = {}
             for nats in NATS:
                 probe = copy.deepcopy(detector)
                 probe.config = replace(config, share_return_nats=nats)

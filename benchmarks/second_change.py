@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import cast
 
 import numpy as np
 
@@ -57,13 +58,13 @@ def found_first(streams: list[Stream], alarms: list[list[int]]) -> list[int]:
 
 def found_second(streams: list[Stream], alarms: list[list[int]]) -> list[int]:
     """Per stream, 1 if an alarm came from 1 post before the second change on (the bar's definition)."""
-    return [int(any(a >= s.start2 - 1 for a in row)) for s, row in zip(streams, alarms)]
+    return [int(any(a >= cast(int, s.start2) - 1 for a in row)) for s, row in zip(streams, alarms)]
 
 
 def early(tails: list[Stream], alarms: list[list[int]]) -> list[int]:
     """Per tail, 1 if the new user was alarmed before its (second) change: the first change's posts, read
     as that user's normal, still raised an alarm."""
-    return [int(any(a < t.start2 - 1 for a in row)) for t, row in zip(tails, alarms)]
+    return [int(any(a < cast(int, t.start2) - 1 for a in row)) for t, row in zip(tails, alarms)]
 
 
 def classic_alarms(name: str, knob: float, streams: list[Stream]) -> list[list[int]]:
@@ -113,7 +114,7 @@ def run_family(job: tuple[Plan, str, str, float, float]) -> dict:
     temporal = served_temporal()
     config = served_config(temporal)
     streams = families.make_streams(family, plan.seed, "two_changes", plan.per_kind)
-    tails = [s.tail(s.start) for s in streams]
+    tails = [s.tail(cast(int, s.start)) for s in streams]
     service = readings(streams, tails, service_events(temporal, streams, config)[0],
                        service_events(temporal, tails, config)[0])
     classic = readings(streams, tails, classic_alarms(best, knob, streams), classic_alarms(best, knob, tails))

@@ -49,6 +49,7 @@ import json
 import math
 import re
 import time
+from typing import cast
 
 import numpy as np
 
@@ -180,7 +181,8 @@ def clairvoyant(changes: list[Stream], placebo: list[Stream], none: list[Stream]
     placebo cases."""
     table = thresholds(calm_segments(none, placebo), per_1000)
     found = [change_case(s, a) for s, a in zip(changes, clairvoyant_alarms(changes, table, told))]
-    chance = [metrics.Case(s.start, None, s.length, a) for s, a in zip(placebo, clairvoyant_alarms(placebo, table, told))]
+    chance = [metrics.Case(cast(int, s.start), None, s.length, a)
+              for s, a in zip(placebo, clairvoyant_alarms(placebo, table, told))]
     return found, chance
 
 
@@ -207,7 +209,7 @@ def delay_check_reach(delays: list[int], streams: int, classic: dict) -> dict:
             "median_at_least": float(ordered[k - 1]) if len(ordered) / streams >= least and k else None}
 
 
-def separability(changes: list[float], placebo: list[float]) -> float:
+def separability(changes: list[float] | np.ndarray, placebo: list[float]) -> float:
     """How often a change stream's size exceeds a placebo stream's (ties half): 0.5 where a change cannot
     be told from no change even in hindsight, knowing where it began (the AUC of the size)."""
     a, b = np.nan_to_num(np.asarray(changes)), np.nan_to_num(np.asarray(placebo))

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
+import cv2.data  # the cascade files; cv2's stubs leave the submodule out of the package
 import h5py
 import numpy as np
 import torch
@@ -148,7 +149,7 @@ def keras_reference(x: np.ndarray, path: Path | None = None) -> tuple[np.ndarray
             padded = _pad(inputs[0], k, s, cfg["padding"], value=-np.inf)
             y = _windows(padded, k, s).max(axis=(4, 5))
         elif kind == "Add":
-            y = sum(inputs)
+            y = cast(np.ndarray, sum(inputs))  # an Add has inputs: never sum's 0
         elif kind == "GlobalAveragePooling2D":
             y = inputs[0].mean(axis=(1, 2))
         else:

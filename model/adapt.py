@@ -33,6 +33,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -208,6 +209,7 @@ def batch(rng: np.random.Generator, pool: list[UserTimeline], config: AdaptConfi
     """Half spliced windows, half unspliced windows of the training users (``real`` marks the latter;
     their drift label is 0 and weighs 1 only when the window is quiet)."""
     long_enough = [u for u in pool if u.length >= config.length]
+    rows: list[tuple[np.ndarray, ...]]
     rows, real = [], []
     while len(rows) < config.batch_size // 2:
         a, b = rng.choice(len(long_enough)), rng.choice(len(pool))
@@ -288,7 +290,8 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
             print(f"step {step:4d}/{config.steps}  drift {d:.4f}  next {n:.4f}  {time.perf_counter() - started:6.1f}s",
                   flush=True)
     final = np.mean(recent, axis=0)
-    record = {
+    assert first is not None  # set by the first step on the training users
+    record: dict[str, Any] = {
         "adapted_from": {"checkpoint": Path(config.init or BASE).name, "sha256": _sha256(Path(config.init or BASE))},
         "data": data.record(),
         "seed": config.seed, "steps": config.steps, "time_seconds": round(time.perf_counter() - started, 1),

@@ -18,15 +18,16 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h5py
 import numpy as np
 import torch
 from torch import nn
 
-from model.cnn import MiniXception, MiniXceptionConfig
+from model.cnn import MiniXception, MiniXceptionConfig, ResidualBlock, SeparableConv2d
 
 WEIGHTS_FILE = "emotion_model.hdf5"
 TFLITE_FILE = "emotion_model_quantized.tflite"
@@ -115,7 +116,7 @@ def _load(net: MiniXception, graph: KerasGraph, loader: _Loader) -> None:
         tensor = graph.next(tensor, "Activation")
         _expect(graph, tensor, activation="relu")
 
-    for block in net.blocks:
+    for block in cast(Iterable[ResidualBlock], net.blocks):  # to torch's stubs a ModuleList holds Modules
         # Main branch: sep -> BN -> ReLU -> sep -> BN -> max-pool -> add
         sep1 = graph.next(tensor, "SeparableConv2D")
         loader.separable(block.sep1, sep1, graph)
@@ -176,7 +177,7 @@ class _Loader:
         if conv.bias is not None:
             _copy(conv.bias, self.array(layer, "bias"))
 
-    def separable(self, sep: nn.Module, layer: str, graph: KerasGraph) -> None:
+    def separable(self, sep: SeparableConv2d, layer: str, graph: KerasGraph) -> None:
         _expect(graph, layer, kernel_size=[3, 3], strides=[1, 1], padding="same", use_bias=False,
                 depth_multiplier=1)
         depthwise = self.array(layer, "depthwise_kernel")  # (H, W, in, mult)
@@ -188,6 +189,7 @@ class _Loader:
         _expect(graph, layer, axis=-1, center=True, scale=True, epsilon=bn.eps)
         _copy(bn.weight, self.array(layer, "gamma"))
         _copy(bn.bias, self.array(layer, "beta"))
+        assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats, the default
         _copy(bn.running_mean, self.array(layer, "moving_mean"))
         _copy(bn.running_var, self.array(layer, "moving_variance"))
 

@@ -235,7 +235,7 @@ def observe(rng: np.random.Generator, true_dist: np.ndarray, with_labels: bool =
     emotions (T,), the CNN probabilities (T, 7), bursty gaps (T,) and face flags (T,); with
     ``with_labels`` also the class each post's probabilities were built around (T,), which the
     benchmark's oracle reads (the same draws either way)."""
-    length = true_dist.shape[0]
+    length: int = true_dist.shape[0]  # an int: numpy's stubs would pick rng.random's scalar overload
     emotion = categorical(rng, true_dist)
     face = rng.random(length) < rng.beta(17.0, 3.0)
     probs, predicted = _cnn_probabilities(rng, emotion, face)
@@ -297,7 +297,7 @@ def categorical(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
 def _cnn_probabilities(rng: np.random.Generator, emotion: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Noisy softmax-like CNN outputs (T, 7) for the true emotions (T,), and the class each was built
     around (T,): given that class and the face flag, the outputs no longer depend on the emotion."""
-    t = emotion.shape[0]
+    t: int = emotion.shape[0]  # an int: numpy's stubs would pick rng.beta's scalar overload
     predicted = categorical(rng, CONFUSION[emotion])  # (T,)
     random_class = rng.integers(0, N_CLASSES, t)
     predicted = np.where(~face & (rng.random(t) < 0.5), random_class, predicted)

@@ -52,7 +52,7 @@ class TemporalNet(nn.Module):
         return zeros, zeros.clone()
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.input_mean) / self.input_std
+        return (x - self.input_mean) / self.input_std  # type: ignore[operator]  # buffers: Tensor | Module to torch
 
     def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """h (..., H) -> drift logit (...), next-emotion logits (..., 7), drift prob (...)."""
@@ -75,8 +75,9 @@ class TemporalNet(nn.Module):
     def step(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """One post per user: x (N, 10), h and c (N, H) -> drift_prob (N,), next_dist (N, 7), h_out, c_out."""
         z = self._normalise(x)  # (N, F)
-        gates = (z @ self.lstm.weight_ih_l0.T + self.lstm.bias_ih_l0
-                 + h @ self.lstm.weight_hh_l0.T + self.lstm.bias_hh_l0)  # (N, 4H)
+        # the LSTM's weights are Tensor | Module to torch's stubs (nn.Module.__getattr__)
+        gates = (z @ self.lstm.weight_ih_l0.T + self.lstm.bias_ih_l0  # type: ignore[operator]
+                 + h @ self.lstm.weight_hh_l0.T + self.lstm.bias_hh_l0)  # type: ignore[operator]  # (N, 4H)
         i, f, g, o = gates.chunk(4, dim=1)  # each (N, H)
         c_out = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_out = torch.sigmoid(o) * torch.tanh(c_out)

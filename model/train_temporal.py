@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -188,6 +189,7 @@ def train(config: TrainConfig, out: Path, log_every: int = 100) -> dict:
                   f"lr {schedule.get_last_lr()[0]:.2e}  {time.perf_counter() - started:6.1f}s", flush=True)
     elapsed = time.perf_counter() - started
     final = np.mean(recent, axis=0)
+    assert first is not None  # set at step 1
     record = {
         "seed": config.seed, "steps": config.steps, "time_seconds": round(elapsed, 1),
         "threads": torch.get_num_threads(),
@@ -296,7 +298,7 @@ def trajectories(timelines: list[Timeline], drift: np.ndarray) -> dict:
         return out
 
     stable = np.concatenate([drift[i, 16:] for i, t in enumerate(timelines) if t.kind is Kind.STABLE])
-    dips = [drift[i, c.start:c.end + 4].max() for i, t in enumerate(timelines) if t.kind is Kind.TRANSIENT
+    dips = [drift[i, c.start:cast(int, c.end) + 4].max() for i, t in enumerate(timelines) if t.kind is Kind.TRANSIENT
             for c in t.changes]
     offsets = (-1, 0, 2, 3, 4, 6, 10, 20)
     return {

@@ -51,7 +51,7 @@ def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH,
 
 
 def observe(rng: np.random.Generator, kind: str, dist: np.ndarray, start=None, end=None, start2=None) -> Stream:
-    t = dist.shape[0]
+    t: int = dist.shape[0]  # an int: numpy's stubs would pick rng.random's scalar overload (face a bool)
     times, day = _times(rng, t)
     rho, strength = rng.uniform(0.3, 0.9), rng.uniform(0.5, 2.0)
     valence = np.zeros(int(day[-1]) + 1)
@@ -69,6 +69,7 @@ def observe(rng: np.random.Generator, kind: str, dist: np.ndarray, start=None, e
 def _times(rng: np.random.Generator, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Post times in seconds (T,), sorted, and the day of each post (T,)."""
     mu, excite = rng.uniform(0.5, 4.0), rng.uniform(0.2, 0.7)
+    times: list[float]
     times, days, d, yesterday = [], [], 0, 0
     while len(times) < t:
         n = int(rng.poisson(mu + excite * yesterday))

@@ -50,7 +50,7 @@ def make_streams(seed: int, kind: str, n: int, length: int = NO_CHANGE_LENGTH,
 
 
 def observe(rng: np.random.Generator, kind: str, dist: np.ndarray, start=None, end=None, start2=None) -> Stream:
-    t = dist.shape[0]
+    t: int = dist.shape[0]  # an int: numpy's stubs would pick rng.random's scalar overload (face a bool)
     session_mean = rng.uniform(1.5, 5.0)
     first = np.zeros(t, dtype=bool)  # first post of a session
     i = 0
