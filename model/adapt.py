@@ -204,6 +204,13 @@ class AdaptConfig:
     next_loss_weight: float = 1.0
     drift_loss_weight: float = 1.0
 
+    def __post_init__(self) -> None:
+        # every step synthetic (1) would never read the platform's users, and leave no loss to report
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.synthetic_every == 1 or self.synthetic_every < 0:
+            raise ValueError(f"synthetic_every must be 0 (never) or at least 2, got {self.synthetic_every}")
+
 
 def batch(rng: np.random.Generator, pool: list[UserTimeline], config: AdaptConfig) -> dict[str, torch.Tensor]:
     """Half spliced windows, half unspliced windows of the training users (``real`` marks the latter;
@@ -327,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    config = AdaptConfig(timelines=str(args.timelines), init=str(args.init), seed=args.seed, steps=args.steps,
-                         lr=args.lr, length=args.length, synthetic_every=args.synthetic_every, warmup=min(AdaptConfig.warmup, max(1, args.steps // 10)))
+    try:
+        config = AdaptConfig(timelines=str(args.timelines), init=str(args.init), seed=args.seed, steps=args.steps,
+                             lr=args.lr, length=args.length, synthetic_every=args.synthetic_every,
+                             warmup=min(AdaptConfig.warmup, max(1, args.steps // 10)))
+    except ValueError as e:
+        parser.error(str(e))
     adapt(config, args.out)
     return 0
 

@@ -105,3 +105,18 @@ def test_family_users_are_windows_that_hold_their_change() -> None:
     assert all(u.gaps[0] == 0 and u.probs.shape[1] == 7 and len(u.face) == len(u.probs) for u in users)
     changed = [u for u in users if u.kind not in ("none",)]
     assert changed and all(u.start is not None and 0 < u.start < len(u.probs) for u in changed)
+
+
+@pytest.mark.parametrize("flags, fields, says", [
+    (["--synthetic-every", "1"], {"synthetic_every": 1}, "synthetic_every must be 0"),
+    (["--synthetic-every", "-2"], {"synthetic_every": -2}, "synthetic_every must be 0"),
+    (["--steps", "0"], {"steps": 0}, "steps must be at least 1")])
+def test_settings_that_could_not_fine_tune_are_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], fields: dict, says: str) -> None:
+    # every step synthetic, or none at all, leaves no step on the platform's users: it crashed at the
+    # first log line; now a usage error before the export is read (this one does not even exist)
+    with pytest.raises(SystemExit) as exit_:
+        adapt.main(["--timelines", str(tmp_path / "missing.jsonl.gz"), *flags])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    with pytest.raises(ValueError, match=says):
+        adapt.AdaptConfig(**fields)
