@@ -332,14 +332,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="every Nth step a model.synthetic batch, so the base's training is not forgotten (0: never)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)
     try:
         config = AdaptConfig(timelines=str(args.timelines), init=str(args.init), seed=args.seed, steps=args.steps,
                              lr=args.lr, length=args.length, synthetic_every=args.synthetic_every,
                              warmup=min(AdaptConfig.warmup, max(1, args.steps // 10)))
     except ValueError as e:
         parser.error(str(e))
+    # process-wide settings, made only once the run will go ahead (flushing denormals changes every float
+    # operation in the process after it)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     adapt(config, args.out)
     return 0
 

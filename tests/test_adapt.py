@@ -118,5 +118,7 @@ def test_settings_that_could_not_fine_tune_are_refused_before_any_work(
     with pytest.raises(SystemExit) as exit_:
         adapt.main(["--timelines", str(tmp_path / "missing.jsonl.gz"), *flags])
     assert exit_.value.code == 2 and says in capsys.readouterr().err
+    tiny = 5e-324  # the least subnormal double: flushed to 0 once denormals are (process-wide) flushed
+    assert tiny * 1.0 > 0  # refused before the process-wide settings were touched
     with pytest.raises(ValueError, match=says):
         adapt.AdaptConfig(**fields)
