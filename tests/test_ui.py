@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import redis
 from PIL import Image
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from service import timeline_svg
 from service.embedded_redis import EmbeddedRedis
@@ -316,7 +316,10 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
     try:
         page.goto(f"{ui.url}/ui")
         assert page.url.startswith(f"{ui.url}/ui/sign-in")
-        # with the keyboard: the key field has the focus, Enter submits
+        # with the keyboard: the key field has the focus, Enter submits. Chromium moves the focus to an
+        # autofocus field at a rendering update, which can come after `load` (goto's return) on a busy
+        # machine: wait for it, within a bound, rather than read it once
+        expect(page.locator("#api_key")).to_be_focused(timeout=5000)
         assert page.evaluate("document.activeElement.id") == "api_key"
         page.keyboard.type(REVIEWER)  # a reviewer's key: judging needs no admin key (service/access.py)
         page.keyboard.press("Enter")
