@@ -131,7 +131,6 @@ class Calibrator:
 
     def fit(self, base: DetectorConfig, log=print) -> dict:
         tried: list[dict[str, Any]] = []
-        best: Any  # bisect's (cusum, rates) in the loop, then the chosen row of tried
         for fast in self.plan.fast:
             for share in self.plan.share:
                 config = replace(base, threshold=fast, share_threshold=share, cusum_threshold=0.0,
@@ -139,9 +138,9 @@ class Calibrator:
                 if max(self.false_alarms(config).values()) > self.plan.target:  # the other rules alone are too many
                     log(f"fast {fast} share {share}: over the target without the evidence rule")
                     continue
-                best = bisect(lambda cusum: self.false_alarms(replace(config, cusum_threshold=cusum)),
-                              lambda rates: max(rates.values()) <= self.plan.target, 5.0, 2000.0, self.plan.iterations)
-                cusum, rates = best if best else (0.0, self.false_alarms(config))
+                found = bisect(lambda cusum: self.false_alarms(replace(config, cusum_threshold=cusum)),
+                               lambda rates: max(rates.values()) <= self.plan.target, 5.0, 2000.0, self.plan.iterations)
+                cusum, rates = found if found else (0.0, self.false_alarms(config))
                 chosen = replace(config, cusum_threshold=round(cusum, 1))
                 figs = self.evaluate(chosen)
                 recall = float(np.mean([f["all_changes"]["recall"] for f in figs.values()]))
@@ -152,8 +151,7 @@ class Calibrator:
                               "by_family": {f: {"recall": v["all_changes"]["recall"], "delay_median": v["all_changes"]["delay_median"],
                                                 "second_change": v["second_change"]["ratio"]} for f, v in figs.items()}})
                 log(f"fast {fast} share {share}: cusum {cusum:.1f} FA {rates} recall {recall:.4f} delay {delay:.1f}")
-        best = max(tried, key=lambda t: (t["recall"], -t["delay_median"]))
-        return {"chosen": best, "tried": tried}
+        return {"chosen": max(tried, key=lambda t: (t["recall"], -t["delay_median"])), "tried": tried}
 
 
 def share2_threshold(share: float, ratio: float = SHARE2_RATIO) -> float:

@@ -48,6 +48,7 @@ import numpy as np
 from benchmarks import metrics
 from benchmarks.baselines import BASELINES
 from benchmarks.bisection import bisect
+from benchmarks.calibrate import share2_threshold
 from benchmarks.families import change_case, classic_alarms, served_config, service_events
 from benchmarks.published import DOCS, page_parser, served_temporal, write_page
 from benchmarks.variants import RATIO, constants, numbers, parse_variant
@@ -188,7 +189,7 @@ def variant_config(shipped: DetectorConfig, fields: dict) -> DetectorConfig:
     """The served design with a variant's ``fields`` (``ratio``: see ``VARIANTS``)."""
     fields = dict(fields)
     if RATIO in fields:
-        fields["share2_threshold"] = round(fields.pop(RATIO) * shipped.share_threshold, 2)
+        fields["share2_threshold"] = share2_threshold(shipped.share_threshold, fields.pop(RATIO))
     return replace(shipped, **fields)
 
 
