@@ -16,7 +16,7 @@ import redis
 import redis.asyncio as aioredis
 
 from service import keys
-from service.alerts.store import AlertStore
+from service.alerts.store import CHUNK, AlertStore
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.schemas import Alert, WebhookPayload
 from service.state_store import StateStore
@@ -329,3 +329,55 @@ def test_the_openapi_schema_types_alerts_and_documents_the_webhooks(client: http
     listed = schema["paths"]["/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["components"]["schemas"][listed["$ref"].rsplit("/", 1)[-1]]["properties"]["alerts"]["items"] == {
         "$ref": alert_ref}
+
+
+
+def test_every_listed_alert_is_reached_by_its_cursors_whatever_the_listing_unlists(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    """A listing unlists entries whose record is gone (erased, expired, trimmed past alerts_per_user) and
+    moves stale status hints as it reads them: the next page, and the check for one, must not step over
+    what that left. The newest entries are the unlisted ones, so that a page's first chunk from Redis
+    (``CHUNK``) holds them; pairs of alerts share a created_at, so pages also end inside ties."""
+    async def walk(alerts: AlertStore, status: str | None) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            found, cursor = await alerts.list(status=status, limit=CHUNK // 2, cursor=cursor)
+            seen += [a["id"] for a in found]
+            if cursor is None:
+                return seen
+
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=1000, timeline_length=10,
+                           idempotency_ttl=3600, alerts_per_user=5)
+        alerts = AlertStore(client, store.relay.alerts)
+
+        async def raise_alerts(numbers: range) -> list[str]:
+            for n in numbers:
+                created = f"2026-11-30T10:{n // 120:02d}:{n // 2 % 60:02d}.000000Z"  # newer as n grows
+                assert (await store.advance(f"u{n}", "p1", 0, _state(), {"n": n}, _event(n, created), 1.0)).outcome == "ok"
+            return [f"evt_{n}" for n in reversed(numbers)]
+
+        try:
+            # records gone: a first chunk of half gone, half live fills a page exactly at its end
+            live = await raise_alerts(range(0, CHUNK - CHUNK // 2 + 20))
+            gone = await raise_alerts(range(CHUNK - CHUNK // 2 + 20, CHUNK + 20))
+            for alert_id in gone:
+                redis_client.hdel(keys.alerts(f"u{alert_id[4:]}"), alert_id)
+            assert await walk(alerts, None) == live
+            redis_client.flushdb()
+            # stale hints: resolved alerts still listed as open fill most of the first chunk
+            older = await raise_alerts(range(0, CHUNK + 20))
+            stale = await raise_alerts(range(CHUNK + 20, 2 * CHUNK))
+            newest = await raise_alerts(range(2 * CHUNK, 2 * CHUNK + 20))
+            for alert_id in stale:  # resolved, but a replica died before moving its status hint
+                await alerts.resolve(alert_id, "not_actionable", None)
+                score = redis_client.zscore(keys.alerts_by_status("resolved"), alert_id)
+                redis_client.zadd(keys.alerts_by_status("open"), {alert_id: score})
+            assert await walk(alerts, "open") == newest + older
+            assert await walk(alerts, "resolved") == stale
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())

@@ -58,25 +58,40 @@ def after(position: Position, cursor: Position | None) -> bool:
 
 
 class _Source:
-    """Positions newest first, after a cursor: from a sorted set, fetched a chunk at a time."""
+    """Positions newest first, after a cursor: from a sorted set, fetched a chunk at a time.
+
+    Each fetch starts from the last position fetched, not from an offset: a listing unlists entries as
+    it reads them (records gone, stale status hints), and an offset counted before that would step over
+    as many entries as were unlisted behind it.
+    """
 
     def __init__(self, redis: aioredis.Redis, key: str, cursor: Position | None) -> None:
-        self.redis, self.key, self.cursor = redis, key, cursor
-        self.offset = 0
-        self.buffer: list[Position] = []  # taken from Redis, not yet handed out
+        self.redis, self.key = redis, key
+        self.frontier = cursor  # the last position fetched from Redis
+        self.buffer: list[Position] = []  # fetched, not yet handed out
 
     async def take(self, n: int) -> list[Position]:
         out, self.buffer = self.buffer[:n], self.buffer[n:]
-        top = "+inf" if self.cursor is None else repr(self.cursor[0])  # inclusive: ties come after it
-        while len(out) < n:
-            raw = replies.scored(await guarded(self.redis.zrevrangebyscore(
-                self.key, top, "-inf", start=self.offset, num=n - len(out), withscores=True)))
-            if not raw:
-                break
-            self.offset += len(raw)
-            out += [(score, member.decode()) for member, score in raw
-                    if after((score, member.decode()), self.cursor)]
+        if len(out) < n:
+            out += await self._fetch(n - len(out))
         return out
+
+    async def _fetch(self, n: int) -> list[Position]:
+        """Up to ``n`` positions after the frontier. The fetch is inclusive of the frontier's score,
+        whose ties (not after it) it reads again and drops: it asks for more while ties fill a reply."""
+        top = "+inf" if self.frontier is None else repr(self.frontier[0])
+        ask = n
+        while True:
+            raw = replies.scored(await guarded(self.redis.zrevrangebyscore(
+                self.key, top, "-inf", start=0, num=ask, withscores=True)))
+            fresh = [p for p in ((score, member.decode()) for member, score in raw) if after(p, self.frontier)]
+            if len(fresh) >= n or len(raw) < ask:
+                break
+            ask *= 2
+        fresh = fresh[:n]
+        if fresh:
+            self.frontier = fresh[-1]
+        return fresh
 
     def put_back(self, positions: list[Position]) -> None:
         self.buffer = positions + self.buffer
