@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -189,6 +190,7 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     assert "emodrift_inference_batch_size_bucket" in text
     assert '"mo"' not in text  # the user id is no label value anywhere
     assert 'user_id="' not in text
+    assert not re.search(r"^\w+_created[{ ]", text, re.M)  # as with several workers: docs/metrics.md's names
     assert client.get("/openapi.json").json()["paths"]["/v1/users/{user_id}/posts"]["post"]["requestBody"]
 
 

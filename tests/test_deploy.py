@@ -101,7 +101,7 @@ def exported_series() -> dict[str, set[str]]:
     """Every series name /metrics can expose -> its label names, derived from service.metrics' collectors.
 
     Counters expose ``<name>_total``, histograms ``_bucket`` (with ``le``), ``_sum`` and ``_count``,
-    gauges their name. ``_created`` samples exist too but are not meant to be queried.
+    gauges their name (no ``_created`` samples: service.metrics turns them off).
     """
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",),
                 "summary": ("", "_sum", "_count"), "info": ("_info",)}
