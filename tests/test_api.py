@@ -102,7 +102,8 @@ def test_bad_input_gets_a_precise_error_and_changes_nothing(client: httpx.Client
     _assert_error(post_image(client, "gina", "x3", img.huge_dimensions_png()), 413, "image_too_large")
     _assert_error(client.post("/v1/users/gina/posts", files={"image": ("a.jpg", img.face_jpeg(), "image/jpeg")}),
                   422, "validation_error")  # post_id missing
-    _assert_error(client.post("/v1/users/gina/posts", data={"post_id": "x4"}), 422, "validation_error")  # no image
+    _assert_error(client.post("/v1/users/gina/posts", files={"post_id": (None, "x4")}),
+                  422, "validation_error")  # multipart without an image
     _assert_error(post_image(client, "bad id!", "x5", img.face_jpeg()), 400, "invalid_id")
     _assert_error(post_image(client, "gina", "bad/id", img.face_jpeg()), 422, "validation_error")
     _assert_error(client.post("/v1/users/gina/posts", content=b"hello", headers={"content-type": "text/plain"}),

@@ -126,6 +126,12 @@ def test_wrong_content_types(http: httpx.Client) -> None:
                    415, "unsupported_media_type")
     assert "multipart/form-data" in error["message"] and "'image'" in error["message"]
     assert "/v1/users/victim/posts/base64" in error["message"] and "image/jpeg" in error["message"]
+    # curl --data-binary @face.jpg sends it as application/x-www-form-urlencoded: no form, the same advice
+    # (it was parsed as a form: 400 "Too many fields")
+    error = expect(http.post("/v1/users/victim/posts", content=img.face_jpeg(),
+                             headers={"content-type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type")
+    assert "multipart/form-data" in error["message"] and "application/x-www-form-urlencoded" in error["message"]
+    expect(http.post("/v1/users/victim/posts", data={"post_id": "new-post"}), 415, "unsupported_media_type")
     body = json.dumps({"post_id": "new-post", "probabilities": HAPPY})
     expect(http.post("/v1/users/victim/observations", content=body, headers={"content-type": "text/plain"}),
            415, "unsupported_media_type")
@@ -261,7 +267,7 @@ def test_the_same_mistake_answers_the_same_code_and_shape_on_every_route(http: h
         assert problem["loc"][-1] == "mood" and "Extra inputs" in problem["msg"], problem
     (nested,) = problems(http.post("/v1/posts/batch", json={"items": [{**item, "post_id": "pé"}]}))
     assert nested["loc"] == ["body", "items", "0", "post_id"]  # where in the batch, as FastAPI would say
-    (no_image,) = problems(http.post("/v1/users/victim/posts", data={"post_id": "new-post"}))
+    (no_image,) = problems(http.post("/v1/users/victim/posts", files={"post_id": (None, "new-post")}))
     assert no_image["loc"] == ["body", "image"]
 
 
@@ -328,5 +334,5 @@ def test_malformed_multipart(http: httpx.Client) -> None:
            400, "bad_request")  # no boundary
     two = [("image", ("a", img.face_jpeg(), "image/jpeg")), ("image", ("b", img.face_jpeg(), "image/jpeg"))]
     expect(http.post("/v1/users/victim/posts", files=two, data={"post_id": "new-post"}), 400, "bad_request")
-    expect(http.post("/v1/users/victim/posts", data={"post_id": "new-post", "image": "not a file"}),
+    expect(http.post("/v1/users/victim/posts", files={"post_id": (None, "new-post"), "image": (None, "not a file")}),
            422, "validation_error")

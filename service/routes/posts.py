@@ -86,10 +86,8 @@ class _InMemoryMultiPart(MultiPartParser):
 
 
 async def read_form(request: Request, limit: int) -> FormData:
-    """The form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
+    """The multipart form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
     await read_limited(request, limit)
-    if media_type(request) != "multipart/form-data":
-        return await request.form(max_files=1, max_fields=8)
     try:
         return await _InMemoryMultiPart(request, limit).parse()
     except MultiPartException as exc:  # 400, as Starlette's own form parsing answers it
@@ -145,7 +143,9 @@ async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
 async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     content_type = media_type(request)
     post: PostFields
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    # Only multipart can carry a file. A urlencoded body is what curl --data-binary sends raw image bytes
+    # as by default: parsed as a form, an image was "Too many fields" (400) instead of the advice below.
+    if content_type == "multipart/form-data":
         form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
