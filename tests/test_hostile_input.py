@@ -92,7 +92,7 @@ def test_empty_bodies(http: httpx.Client) -> None:
                      headers={"content-type": "multipart/form-data; boundary=x"}), 422, "validation_error")
     expect(http.post("/v1/users/victim/posts", content=b""), 415, "unsupported_media_type")  # no content type
     expect(http.post("/v1/users/victim/observations", content=b"", headers={"content-type": "application/json"}),
-           422, "validation_error")
+           400, "bad_request")
     expect(http.post("/v1/posts/batch", content=b"", headers={"content-type": "application/json"}),
            400, "bad_request")
 
@@ -307,6 +307,19 @@ def test_non_finite_probabilities(http: httpx.Client, literal: str) -> None:
     body = json.dumps({"post_id": "new-post", "probabilities": {**HAPPY, "happy": 0.5}}).replace("0.5", literal)
     response = http.post("/v1/users/victim/observations", content=body, headers={"content-type": "application/json"})
     expect(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("body", [b'{"post_id": "new-post", ', b"{not json}",
+                                  b"\xef\xbb\xbf" + json.dumps({"post_id": "new-post", "probabilities": HAPPY}).encode()])
+def test_a_body_that_is_not_json_is_400_on_every_json_route(http: httpx.Client, body: bytes) -> None:
+    """docs/errors.md: not JSON is 400 bad_request. Observations (pydantic parses their bytes itself)
+    answered 422 validation_error "Invalid JSON" where the other JSON routes answered 400."""
+    headers = {"content-type": "application/json"}
+    messages = [expect(http.post(path, content=body, headers=headers), 400, "bad_request")["message"]
+                for path in ("/v1/users/victim/observations", "/v1/users/victim/posts/base64", "/v1/posts/batch")]
+    assert all(m.startswith("body is not valid JSON") for m in messages), messages
+    if body.startswith(b"\xef\xbb\xbf"):
+        assert all("byte order mark" in m for m in messages), messages
 
 
 @pytest.mark.parametrize("body", [[], ["post_id"], "post", 42, None])

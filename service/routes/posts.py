@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections import defaultdict
 from typing import Any, TypeVar
 
@@ -106,11 +107,18 @@ def _parse(model: type[ModelT], data: Any, at: tuple[str | int, ...] = ("body",)
         raise Unprocessable.of([{**e, "loc": (*at, *e["loc"])} for e in exc.errors()]) from exc
 
 
+def _not_json(body: bytes, reason: object) -> BadRequest:
+    """400 for a body that does not parse as JSON, the same on every JSON route (docs/errors.md)."""
+    if body.startswith(codecs.BOM_UTF8):  # Windows tools write one; the parsers' own words do not say so
+        reason = "it starts with a UTF-8 byte order mark (BOM): send UTF-8 without one"
+    return BadRequest(f"body is not valid JSON: {reason}")
+
+
 def _loads(body: bytes) -> Any:
     try:
         return json_codec.loads(body)
     except ValueError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+        raise _not_json(body, exc) from exc
 
 
 # Bodies past this are parsed (and their base64 decoded) in a worker thread: a huge batch once held
@@ -186,7 +194,12 @@ async def post_observation(user_id: UserId, request: Request, pipeline: Pipeline
     try:
         post = ObservationJSON.model_validate_json(body)
     except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from exc
+        problems = exc.errors(include_url=False)
+        # Not JSON at all is pydantic's one error of this type: 400 as on the other JSON routes, found from
+        # the error rather than by parsing the body a second time
+        if problems[0]["type"] == "json_invalid":
+            raise _not_json(body, problems[0]["ctx"]["error"]) from exc
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in problems]) from exc
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at,
                                                  Pipeline.observed(post.probabilities, post.face_detected)))
 
