@@ -210,6 +210,16 @@ def test_chunked_upload_is_cut_off_at_the_limit(hostile_service: RunningService,
     assert elapsed < 2.0
 
 
+def test_an_oversize_observation_is_413_body_too_large(http: httpx.Client) -> None:
+    # no image is involved: it was 413 image_too_large, and the limit was in no document
+    error = expect(observation(http, post_id="p" * 200_000), 413, "body_too_large")
+    from service.routes.posts import OBSERVATION_BODY_BYTES
+
+    assert f"the limit is {OBSERVATION_BODY_BYTES}" in error["message"], error
+    limits = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text()
+    assert f"| an observation's body | {OBSERVATION_BODY_BYTES // 1024} KiB" in limits
+
+
 def test_oversize_image_inside_limits_of_the_form(http: httpx.Client) -> None:
     # over the image limit but under the multipart allowance: refused by the image check itself
     expect(multipart(http, b"\xff\xd8\xff" + b"\0" * (MAX_IMAGE_BYTES + 10)), 413, "image_too_large")

@@ -16,7 +16,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from service import json_codec, openapi
 from service.config import Settings
 from service.errors import (
-    BadRequest, BatchTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
+    BadRequest, BatchTooLarge, BodyTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
@@ -31,6 +31,8 @@ from service.schemas import (
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
 
 MULTIPART_OVERHEAD = 64 * 1024
+# An observation is a post id, a time and seven numbers: a few hundred bytes (docs/limits.md)
+OBSERVATION_BODY_BYTES = 64 * 1024
 
 # Multipart and JSON image posts are two operations (postImage, postImageBase64): one operation with
 # two request media types makes client generators produce code that does not import.
@@ -59,9 +61,9 @@ JsonBody = Depends(require_json)
 
 
 async def read_limited(request: Request, limit: int,
-                       too_large: type[ImageTooLarge | BatchTooLarge] = ImageTooLarge) -> bytes:
-    """The request body, refusing (413 ``too_large``: an image post's, or a batch's) past ``limit`` bytes
-    without reading the rest."""
+                       too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = ImageTooLarge) -> bytes:
+    """The request body, refusing (413 ``too_large``: an image post's, a batch's, or another body's) past
+    ``limit`` bytes without reading the rest."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(f"request body is {declared} bytes; the limit is {limit}")
@@ -190,7 +192,7 @@ OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
 async def post_observation(user_id: UserId, request: Request, pipeline: PipelineDep) -> FastJSONResponse:
     # pydantic reads the bytes straight into the model (JSON parsed in Rust), not FastAPI's json.loads
     # and then validation, a share of an observation's CPU (docs/performance.md). Errors keep FastAPI's 422 shape.
-    body = await read_limited(request, MULTIPART_OVERHEAD)
+    body = await read_limited(request, OBSERVATION_BODY_BYTES, BodyTooLarge)
     try:
         post = ObservationJSON.model_validate_json(body)
     except ValidationError as exc:
