@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import struct
 import time
@@ -140,6 +141,24 @@ def test_wrong_content_types(http: httpx.Client) -> None:
     batch = json.dumps({"items": [{"user_id": "victim", "post_id": "new-post", "probabilities": HAPPY}]})
     expect(http.post("/v1/posts/batch", content=batch, headers={"content-type": "text/plain"}),
            415, "unsupported_media_type")
+
+
+def test_every_json_body_route_refuses_another_media_type(hostile_service: RunningService, http: httpx.Client) -> None:
+    """docs/errors.md: a Content-Type the route does not take is 415 unsupported_media_type. The webhook
+    and alert commands answered 422 "Input should be a valid dictionary" to text/plain. Every operation
+    the schema lists with a JSON body is asked, so a route added later cannot go without the check."""
+    ids = {"user_id": "victim", "alert_id": "evt_1", "webhook_id": "wh_" + "0" * 24}
+    asked = []
+    for path, operations in http.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                url = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
+                error = expect(http.request(method, url, content=b'{"verdict": "confirmed"}',
+                                            headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+                assert "application/json" in error["message"], (path, error)
+                asked.append(path)
+    assert {"/v1/webhooks", "/v1/webhooks/{webhook_id}/rotate-secret", "/v1/alerts/{alert_id}/resolve",
+            "/v1/users/{user_id}/observations"} <= set(asked), asked
 
 
 def test_a_batch_over_its_item_limit_says_so(http: httpx.Client) -> None:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from service.alerts.lifecycle import EventType, Status
 from service.errors import InvalidId
 from service.json_codec import FastJSONResponse
-from service.routes.deps import AlertsDep, ReadKey, ReviewKey
+from service.routes.deps import AlertsDep, JsonBody, ReadKey, ReviewKey
 from service.schemas import ID_PATTERN, ID_RULE, Alert, AlertList, ResolveRequest
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[ReadKey])
@@ -59,7 +59,7 @@ async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: 
     return FastJSONResponse(await alerts.acknowledge(_checked(alert_id, "alert_id")))
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey],
+@router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey, JsonBody],
              summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
                         alerts: AlertsDep) -> FastJSONResponse:

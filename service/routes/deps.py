@@ -16,7 +16,9 @@ from service import access
 from service.access import Scope
 from service.alerts.store import AlertStore
 from service.config import Settings
-from service.errors import DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, WebhookNotFound
+from service.errors import (
+    DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, UnsupportedMediaType, WebhookNotFound,
+)
 from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
 from service.schemas import ID_PATTERN, ID_RULE
@@ -58,6 +60,19 @@ async def get_subscriptions(request: Request) -> Subscriptions:
 async def get_deliveries(request: Request) -> Deliveries:
     deliveries: Deliveries = request.app.state.deliveries
     return deliveries
+
+
+def media_type(request: Request) -> str:
+    """The request's content type without parameters, lower case ("" when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def require_json(request: Request) -> None:
+    """JSON routes refuse another declared media type (415) instead of failing to validate it. Every route
+    with a JSON body takes it (tests/test_hostile_input.py checks the OpenAPI schema for one without)."""
+    content_type = media_type(request)
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"send application/json, not {content_type}")
 
 
 # A path id that Subscriptions.create or delivery_id() cannot have made is not found, before it reaches
@@ -142,6 +157,7 @@ ApiKey = Depends(require_scope("ingest"))
 ReadKey = Depends(require_scope("read"))
 ReviewKey = Depends(require_scope("review"))
 AdminKey = Depends(require_scope("admin"))
+JsonBody = Depends(require_json)
 WebhookId = Annotated[str, Depends(webhook_id_param)]
 DeliveryId = Annotated[str, Depends(delivery_id_param)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]

@@ -7,7 +7,7 @@ import codecs
 from collections import defaultdict
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -22,7 +22,7 @@ from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
 from service.transition import Scored
 from service.redis_pipelining import BATCHED
-from service.routes.deps import ApiKey, PipelineDep, SettingsDep, UserId
+from service.routes.deps import ApiKey, JsonBody, PipelineDep, SettingsDep, UserId, media_type
 from service.schemas import (
     ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
     decode_base64,
@@ -43,21 +43,6 @@ MULTIPART_IMAGE_BODY = openapi.request_body("multipart/form-data", name="ImageUp
                    "created_at": {"type": "string", "format": "date-time",
                                   "description": "RFC 3339 (no offset: UTC); default: when it was received"}}})
 JSON_IMAGE_BODY = openapi.request_body("application/json", ImagePostJSON)
-
-
-def media_type(request: Request) -> str:
-    """The request's content type without parameters, lower case ("" when absent)."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def require_json(request: Request) -> None:
-    """JSON routes refuse another declared media type (415) instead of failing to validate it."""
-    content_type = media_type(request)
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaType(f"send application/json, not {content_type}")
-
-
-JsonBody = Depends(require_json)
 
 
 async def read_limited(request: Request, limit: int,

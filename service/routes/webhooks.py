@@ -10,7 +10,9 @@ from fastapi import APIRouter, Query, Request
 from service.errors import (
     DeliveryNotFound, DeliveryNotReplayable, InvalidWebhookUrl, WebhookDisabled, WebhookNotFound,
 )
-from service.routes.deps import AdminKey, DeliveriesDep, DeliveryId, SettingsDep, SubscriptionsDep, WebhookId
+from service.routes.deps import (
+    AdminKey, DeliveriesDep, DeliveryId, JsonBody, SettingsDep, SubscriptionsDep, WebhookId,
+)
 from service.schemas import DeliveryLog, DeliveryView, SecretRotation, WebhookCreate, WebhookCreated, WebhookList, WebhookView
 from service.webhooks import signing
 from service.webhooks.deliveries import delivery_id
@@ -28,7 +30,7 @@ async def _existing(subscriptions: Subscriptions, webhook_id: str) -> Subscripti
     return sub
 
 
-@router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a receiver")
+@router.post("", status_code=201, response_model=WebhookCreated, dependencies=[JsonBody], summary="Subscribe a receiver")
 async def create_webhook(body: WebhookCreate, subscriptions: SubscriptionsDep, settings: SettingsDep) -> dict[str, Any]:
     if has_credentials(body.url):
         # stored in clear and shown by GET: the signature authenticates us to the receiver
@@ -98,6 +100,7 @@ async def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, request
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookCreated, name="rotate_webhook_secret",
+             dependencies=[JsonBody],
              summary="A new signing secret, shown once; the old one keeps signing during a grace period")
 async def rotate_webhook_secret(webhook_id: str, subscriptions: SubscriptionsDep, settings: SettingsDep,
                                 body: SecretRotation | None = None) -> dict[str, Any]:
