@@ -288,6 +288,18 @@ def test_spent_schedule_and_4xx_are_dead_lettered_then_replayed(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "delivery_not_found"
 
 
+def test_the_receivers_documentation_says_a_4xx_is_dead_lettered_at_once(api: httpx.Client) -> None:
+    # as the test above sees a 400 (and docs/webhooks.md says); the OpenAPI descriptions said "anything else
+    # is retried, then dead-lettered"
+    from service.webhooks.retry import classify
+
+    assert [classify(status) for status in (400, 404, 301)] == ["failed"] * 3
+    for event_type, described in api.get("/openapi.json").json()["webhooks"].items():
+        text = described["post"]["description"]
+        assert "every other 4xx) is dead-lettered at once" in text and "429 or 5xx is retried" in text, event_type
+        assert "anything else is retried" not in text, event_type
+
+
 def test_a_replay_sent_twice_sends_once_and_a_delivered_one_only_when_forced(
         api: httpx.Client, wh_service: RunningService, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
     """A double click or a client retrying its replay: the receiver gets the event once more, not twice.

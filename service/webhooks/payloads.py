@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from service.schemas import WebhookPayload
+from service.webhooks import retry
 from service.webhooks.events import TEST_EVENT, WebhookTestEvent
 
 router = APIRouter()
 
 SIGNED = ("Signed as Standard Webhooks 1.0 prescribes: verify `webhook-signature` (HMAC-SHA256 of "
           "`{webhook-id}.{webhook-timestamp}.{body}` with the subscription's secret) before trusting the body. "
-          "`webhook-id` is the alert's id: the same on every retry, so drop repeats by it. Answer 2xx to "
-          "acknowledge; 410 disables the subscription; anything else is retried, then dead-lettered.")
+          "`webhook-id` is the alert's id: the same on every retry, so drop repeats by it. " + retry.ANSWERS)
 
 
 WebhookId = Annotated[str, Header(alias="webhook-id", description="the alert's id (data.id)")]

@@ -16,15 +16,22 @@ from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 
 MAX_RETRY_AFTER = 24 * 3600.0  # a receiver cannot park a delivery for longer than a day per attempt
+GONE = 410  # the subscription is disabled until POST /v1/webhooks/{id}/enable
+TOO_MANY_REQUESTS = 429  # the one 4xx that is retried: the receiver asks to be called later
+
+# classify() in words, for receivers: the OpenAPI webhook descriptions (payloads.py) carry it
+ANSWERS = (f"Answer 2xx to acknowledge; {GONE} disables the subscription; a timeout, a connection error, "
+           f"{TOO_MANY_REQUESTS} or 5xx is retried on the schedule, then dead-lettered; any other answer (3xx: "
+           f"redirects are not followed, every other 4xx) is dead-lettered at once.")
 
 
 def classify(status: int | None) -> str:
     """delivered | retry | gone | failed, for an HTTP status (None: timeout or connection error)."""
-    if status is None or status == 429 or status >= 500:
+    if status is None or status == TOO_MANY_REQUESTS or status >= 500:
         return "retry"
     if 200 <= status < 300:
         return "delivered"
-    return "gone" if status == 410 else "failed"  # 3xx too: redirects are not followed (SSRF)
+    return "gone" if status == GONE else "failed"  # 3xx too: redirects are not followed (SSRF)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
