@@ -33,7 +33,9 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     │   └── RateLimited (429 rate_limited)           too many requests for this API key
     └── Unavailable (503 unavailable)                a dependency is not available; retry
         ├── StoreUnavailable (503 store_unavailable) Redis unreachable
-        └── ModelUnavailable (503 model_unavailable) the models are not loaded yet (starting up)
+        ├── ModelUnavailable (503 model_unavailable) the models are not loaded yet (starting up)
+        ├── NotReady (503 not_ready)                 /readyz: a check failed (`details.checks` says which)
+        └── EmbeddedRedisExited (503 embedded_redis_exited)  /healthz: the embedded redis-server has exited; restart `emodrift serve`
 """
 
 from __future__ import annotations
@@ -197,6 +199,15 @@ class StoreUnavailable(Unavailable):
 
 class ModelUnavailable(Unavailable):
     code = "model_unavailable"
+
+
+class NotReady(Unavailable):
+    code = "not_ready"
+
+
+class EmbeddedRedisExited(Unavailable):
+    code = "embedded_redis_exited"
+    headers: dict[str, str] = {}  # no Retry-After: nothing brings it back, retrying does not help; a restart does
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:

@@ -36,6 +36,18 @@ def test_every_error_code_is_explained() -> None:
     assert {cls.code for cls in docs._error_classes()} >= {errors.WebhookDisabled.code, errors.InvalidId.code}
 
 
+def test_no_route_answers_a_code_outside_the_tree() -> None:
+    """Every code is raised as a class of service/errors.py, so errors.md lists it: /readyz's not_ready
+    and /healthz's embedded_redis_exited were written as literals into error bodies, and were missing."""
+    import re
+
+    codes = {cls.code for cls in docs._error_classes()}
+    for path in sorted((ROOT / "service").rglob("*.py")):
+        for literal in re.findall(r"error_body\(\s*[\"'](\w+)[\"']", path.read_text()):
+            assert literal in codes, f"{path.relative_to(ROOT)} answers {literal}: raise an EmodriftError subclass"
+    assert {"not_ready", "embedded_redis_exited"} <= codes
+
+
 def test_the_readme_links_the_generated_pages_instead_of_copying_them() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "docs/settings.md" in readme and "docs/errors.md" in readme

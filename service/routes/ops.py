@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from service import calibration, metrics
 from service.drift import DetectorConfig
 from service.embedded_redis import exited
-from service.errors import EmodriftError, error_body
+from service.errors import EmbeddedRedisExited, EmodriftError, NotReady
 from service.state_store import guarded
 from service.routes.deps import AdminKey, PipelineDep
 
@@ -25,9 +25,7 @@ async def healthz(request: Request) -> JSONResponse:
     # replica for it would bring it back no sooner.
     pid = request.app.state.settings.embedded_redis_pid
     if pid is not None and exited(pid):
-        body = error_body("embedded_redis_exited", f"the embedded redis-server (pid {pid}) has exited: "
-                          "restart `emodrift serve`")
-        return JSONResponse(body, status_code=503)
+        raise EmbeddedRedisExited(f"the embedded redis-server (pid {pid}) has exited: restart `emodrift serve`")
     return JSONResponse({"status": "ok"})
 
 
@@ -47,8 +45,7 @@ async def readyz(request: Request) -> JSONResponse:
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     failing = ", ".join(name for name, ok in checks.items() if not ok)
-    body = error_body("not_ready", f"not ready: {failing}", checks=checks)
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+    raise NotReady(f"not ready: {failing}", checks=checks)
 
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response, name="get_metrics")
