@@ -28,6 +28,7 @@ from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service import shadow as shadows
 from service.state_store import StateStore, UserState
+from service.timestamps import iso_datetime, unix_seconds
 from service.emotions import LABELS
 from service.temporal import TemporalModel
 from service.transition import Post, Scored, Transition
@@ -160,7 +161,8 @@ class Pipeline:
     async def _apply(self, user_id: str, post_id: str, created_at: datetime | None, scored: Scored,
                      backfill: bool) -> dict[str, Any]:
         received = time.time()
-        post = Post(user_id, post_id, created_at.timestamp() if created_at is not None else received, scored)
+        post = (Post(user_id, post_id, received, scored) if created_at is None
+                else Post(user_id, post_id, unix_seconds(created_at), scored, iso_datetime(created_at)))
         started = time.perf_counter()
         current = await self.store.load(user_id, cached=True)
         for _ in range(self.settings.cas_retries):

@@ -128,7 +128,9 @@ class UserState:
         meta = {
             "model": self.model,
             "posts_seen": self.posts_seen,
-            "last_ts": None if self.last_ts is None else round(self.last_ts, 3),
+            # microseconds, as every time the API writes: milliseconds rounded last_post_at up to a time
+            # later than the post (records written so are read as they are)
+            "last_ts": None if self.last_ts is None else round(self.last_ts, 6),
             "score": round(self.score, 6),
             "baseline": [round(p, 6) for p in self.baseline],
             "recent": [round(p, 6) for p in self.recent],

@@ -12,9 +12,41 @@ milliseconds, so one field could come in two shapes and two fields in different 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import math
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# Unix seconds as a float hold every microsecond until 2^33 s: past that a double's step is over a
+# microsecond (2 µs in 2300, 30 µs by 9999), so a time from then is written from its datetime (iso_datetime)
+EXACT_UNTIL = 2 ** 33  # 2242-03-16T12:56:32Z
 
 
 def iso_time(ts: float) -> str:
-    """Unix seconds → ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    """Unix seconds → ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (to the microsecond while ``ts < EXACT_UNTIL``)."""
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def unix_seconds(value: datetime) -> float:
+    """``value.timestamp()``, never later than ``value``: past EXACT_UNTIL the nearest float can be
+    microseconds after it, and a user's last_post_at, written from the float, would follow its post.
+
+    >>> at = datetime(5000, 6, 15, 12, 34, 56, 938012, timezone.utc)
+    >>> iso_time(at.timestamp()), iso_time(unix_seconds(at))
+    ('5000-06-15T12:34:56.938019Z', '5000-06-15T12:34:56.938004Z')
+    """
+    ts = value.timestamp()
+    if ts >= EXACT_UNTIL and Fraction(ts) > Fraction((value - EPOCH) // timedelta(microseconds=1), 10 ** 6):
+        ts = math.nextafter(ts, 0.0)
+    return ts
+
+
+def iso_datetime(value: datetime) -> str:
+    """An aware datetime in the same shape, exact whatever its year.
+
+    >>> iso_datetime(datetime(5000, 6, 15, 12, 34, 56, 938012, timezone.utc))
+    '5000-06-15T12:34:56.938012Z'
+    """
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")

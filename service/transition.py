@@ -46,6 +46,7 @@ class Post:
     post_id: str
     ts: float  # unix seconds: its created_at, else when it was received
     scored: Scored
+    at: str | None = None  # its created_at as the API writes it, when given (exact; ts is not past 2242)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def post_result(post: Post, state: UserState, status: str) -> dict[str, Any]:
     return {
         "user_id": post.user_id,
         "post_id": post.post_id,
-        "created_at": iso_time(post.ts),
+        "created_at": post.at or iso_time(post.ts),
         "duplicate": False,
         "emotion": {
             "label": LABELS[int(np.argmax(probs))],

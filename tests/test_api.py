@@ -90,6 +90,26 @@ def test_observations_share_the_state_and_detector(client: httpx.Client) -> None
     assert user["last_post_at"] == "2026-11-01T19:00:00.000000Z"
 
 
+def test_last_post_at_is_the_post_time_to_the_microsecond(client: httpx.Client, redis_client: redis.Redis) -> None:
+    # it was kept in milliseconds, rounded: .155622 became .156000, later than any post of the user
+    created = "2026-01-01T11:11:27.155622Z"
+    post = client.post("/v1/users/tim/observations", json={"post_id": "p1", "probabilities": HAPPY, "created_at": created})
+    assert post.json()["created_at"] == created
+    assert client.get("/v1/users/tim").json()["last_post_at"] == created
+    # a record written in milliseconds (before) is read as it is
+    state = read_state(redis_client, "tim")
+    redis_client.set(keys.state("tim"), encode_record(state.version, state.h, state.c,
+                                                       {**state.meta(), "last_ts": 1767265887.156}))
+    assert client.get("/v1/users/tim").json()["last_post_at"] == "2026-01-01T11:11:27.156000Z"
+    # past 2242 a float cannot hold every microsecond: created_at is still exact (it came back .938019),
+    # and last_post_at is never later than the post
+    far = "5000-06-15T12:34:56.938012Z"
+    post = client.post("/v1/users/tim-far/observations", json={"post_id": "p1", "probabilities": HAPPY, "created_at": far})
+    assert post.json()["created_at"] == far
+    assert client.get("/v1/users/tim-far/timeline").json()["posts"][0]["created_at"] == far
+    assert client.get("/v1/users/tim-far").json()["last_post_at"] <= far
+
+
 def _assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
