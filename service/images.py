@@ -32,7 +32,7 @@ from typing import Protocol
 import cv2
 import cv2.data  # the cascade files; cv2's stubs leave the submodule out of the package
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 
@@ -63,6 +63,10 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
 # What decoders raise on broken data: OSError (truncated, decoder error; UnidentifiedImageError
 # is a subclass), SyntaxError (PNG/GIF chunk parsers), ValueError, EOFError, struct/zlib errors.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
+# Pillow refuses a header past this inside Image.open (its DecompressionBombError), before ours is asked
+_PILLOW_BOMB_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 0) or 2 ** 63
+# "<_io.BytesIO object at 0x7f...>" in a decoder's message: an address, nothing a client can act on
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 @dataclass(frozen=True)
@@ -300,10 +304,16 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
         if orientation != 1:  # exif_transpose copies the image even when there is nothing to do
             img = ImageOps.exif_transpose(img)
         gray = _to_gray(img)
-    except Image.DecompressionBombError as exc:  # Pillow's own limit, hit inside open()
-        raise ImageTooLarge(str(exc)) from exc
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard, hit inside open() before the size can be read; its words name its limit
+        raise ImageTooLarge(f"image's header claims over {min(max_pixels, _PILLOW_BOMB_PIXELS)} pixels; "
+                            f"the limit is {max_pixels}") from exc
+    except UnidentifiedImageError as exc:
+        # the sniffed format's plugin refused the header; Pillow's message names the BytesIO object
+        raise CorruptImage(f"cannot decode {fmt} image: its header is not valid (a width or height of 0, "
+                           "or a broken header)") from exc
     except _DECODE_ERRORS as exc:
-        raise CorruptImage(f"cannot decode {fmt} image: {exc}") from exc
+        raise CorruptImage(f"cannot decode {fmt} image: {_OBJECT_REPR.sub('the image', str(exc))}") from exc
     # Orientations 5-8 turn the picture a quarter: the upright original has its sides swapped.
     source_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return gray, source_size

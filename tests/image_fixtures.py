@@ -137,6 +137,16 @@ def not_an_image() -> bytes:
     return b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
 
 
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """``face_jpeg()`` with its frame header (SOF) rewritten to claim ``width`` x ``height`` pixels."""
+    data = bytearray(face_jpeg())
+    at = 2
+    while data[at + 1] not in (0xC0, 0xC1, 0xC2):  # walk the marker segments to the frame header
+        at += 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+    data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def huge_dimensions_png(width: int = 30000, height: int = 30000) -> bytes:
     """A decompression bomb: a valid PNG header claiming ``width x height`` grey pixels in ~100 B.
 

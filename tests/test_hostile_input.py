@@ -112,6 +112,20 @@ def test_not_an_image_truncated_and_bombs(http: httpx.Client) -> None:
     assert time.monotonic() - started < 2.0, "a bomb was decoded instead of refused from its header"
 
 
+def test_image_errors_name_the_problem_and_our_limit_not_pillows(hostile_service: RunningService, http: httpx.Client) -> None:
+    # a 0x0 PNG and a JPEG of height 0 answered "cannot identify image file <_io.BytesIO object at 0x7f...>";
+    # a 65535x65535 header Pillow's "exceeds limit of 178956970 pixels, could be decompression bomb DOS attack"
+    for data in (img.huge_dimensions_png(0, 0), img.jpeg_claiming(512, 0)):
+        error = expect(multipart(http, data), 422, "corrupt_image")
+        assert " at 0x" not in error["message"] and "BytesIO" not in error["message"], error
+        assert "width or height of 0" in error["message"], error
+    limit = hostile_service.settings.max_image_pixels
+    for data in (img.jpeg_claiming(65535, 65535), img.huge_dimensions_png(), gif_bomb()):
+        error = expect(multipart(http, data), 413, "image_too_large")
+        assert f"the limit is {limit}" in error["message"] and "decompression bomb" not in error["message"], error
+        assert "178956970" not in error["message"], error
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "BMP", "JPEG"])
 def test_every_allowed_format_is_accepted(fmt: str, hostile_service: RunningService, redis_client: redis.Redis) -> None:
     with hostile_service.client() as client:
