@@ -6,7 +6,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 
     EmodriftError (500 internal)                     a bug; the message says what failed
     ├── BadRequest (400 bad_request)                 the body cannot be parsed: not JSON, or broken multipart
-    │   └── InvalidId (400 invalid_id)               a user id in the path or the query that is not 1-128 of [A-Za-z0-9._:@-] (an id in the body is a field: validation_error)
+    │   └── InvalidId (400 invalid_id)               a user id in the path or the query that is not 1-128 of [A-Za-z0-9._:@-], or only dots where a post writes it (an id in the body is a field: validation_error)
     ├── Unauthorized (401 unauthorized)              keys are configured and the request has none, or a wrong one
     ├── Forbidden (403 forbidden)                    the key lacks the route's scope
     ├── NotFound (404 not_found)                     no such route

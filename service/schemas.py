@@ -23,13 +23,28 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : @ -"
 
 
+# A user id is a path segment (/v1/users/{user_id}): "." and ".." are resolved away by clients (curl and
+# httpx send /v1/users/.. as /v1/), so such a user could not be read or erased with them. Refused where a
+# user is written; reads and DELETE still take them, so what was stored before stays erasable.
+DOTS_RULE = "not only dots ('.', '..': clients resolve them out of the URL, so the user could not be read or erased)"
+
+
 def _check_id(value: str) -> str:
     if not ID_PATTERN.fullmatch(value):
         raise ValueError(f"must be {ID_RULE}")
     return value
 
 
-Id = Annotated[str, AfterValidator(_check_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 128})]
+def check_new_user_id(value: str) -> str:
+    """A user id a post may write: the id rule, and ``DOTS_RULE``."""
+    if not value.strip("."):
+        raise ValueError(f"must be {DOTS_RULE}")
+    return value
+
+
+_ID_SCHEMA = WithJsonSchema({"type": "string", "pattern": ID_PATTERN.pattern, "maxLength": 128})
+Id = Annotated[str, AfterValidator(_check_id), _ID_SCHEMA]
+NewUserId = Annotated[str, AfterValidator(_check_id), AfterValidator(check_new_user_id), _ID_SCHEMA]
 Probabilities = dict[str, float]
 
 
@@ -147,7 +162,7 @@ class ObservationJSON(BaseModel):
 
 class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_id: Id
+    user_id: NewUserId
     post_id: Id
     created_at: Timestamp | None = None
     image_base64: str | None = None

@@ -268,6 +268,23 @@ def test_bad_user_ids_in_the_path(http: httpx.Client, user: str) -> None:
     expect(http.delete(f"/v1/users/{user}"), 400, "invalid_id")
 
 
+@pytest.mark.parametrize("user", ["%2E", "%2E%2E", "...", ".%2E."])
+def test_user_ids_of_dots_only_are_refused_where_a_post_writes_them(http: httpx.Client, user: str) -> None:
+    """"." and ".." were taken by posts, but curl and httpx resolve /v1/users/../ to /v1/: the user could not be
+    read or erased with them (an erasure request). Refused on every write; reads and DELETE still take them."""
+    b64 = base64.b64encode(img.face_jpeg()).decode()
+    for response in (observation(http, user=user), multipart(http, img.face_jpeg(), user=user),
+                     http.post(f"/v1/users/{user}/posts/base64", json={"post_id": "new-post", "image_base64": b64})):
+        assert "only dots" in expect(response, 400, "invalid_id")["message"]
+    plain = user.replace("%2E", ".")
+    batch = http.post("/v1/posts/batch", json={"items": [{"user_id": plain, "post_id": "new-post", "probabilities": HAPPY}]})
+    error = batch.json()["results"][0]["error"]
+    assert error["code"] == "validation_error" and error["details"]["problems"][0]["loc"] == ["body", "items", "0", "user_id"]
+    assert "only dots" in error["message"], error
+    expect(http.get(f"/v1/users/{user}"), 404, "user_not_found")  # read and erased as any id: not refused
+    expect(http.delete(f"/v1/users/{user}"), 404, "user_not_found")
+
+
 @pytest.mark.parametrize("post_id", ["p" * 129, "", "a b", "a/b", "é", "line\nbreak", "{victim}"])
 def test_bad_post_ids(http: httpx.Client, post_id: str) -> None:
     error = expect(observation(http, post_id=post_id), 422, "validation_error")

@@ -21,7 +21,7 @@ from service.errors import (
 )
 from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
-from service.schemas import ID_PATTERN, ID_RULE
+from service.schemas import ID_PATTERN, ID_RULE, check_new_user_id
 from service.state_store import StateStore
 from service.webhooks.deliveries import ID_PATTERN as DELIVERY_ID
 from service.webhooks.deliveries import Deliveries
@@ -148,11 +148,20 @@ async def user_id_param(user_id: Annotated[str, Path(description=ID_RULE, json_s
     return user_id
 
 
+async def new_user_id_param(user_id: Annotated[str, Depends(user_id_param)]) -> str:
+    """The path's user id where a post writes the user: not only dots (schemas.DOTS_RULE)."""
+    try:
+        return check_new_user_id(user_id)
+    except ValueError as exc:
+        raise InvalidId(f"user_id {exc}") from exc
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 StoreDep = Annotated[StateStore, Depends(get_store)]
 AlertsDep = Annotated[AlertStore, Depends(get_alerts)]
 UserId = Annotated[str, Depends(user_id_param)]
+NewUserId = Annotated[str, Depends(new_user_id_param)]
 ApiKey = Depends(require_scope("ingest"))
 ReadKey = Depends(require_scope("read"))
 ReviewKey = Depends(require_scope("review"))

@@ -22,7 +22,7 @@ from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
 from service.transition import Scored
 from service.redis_pipelining import BATCHED
-from service.routes.deps import ApiKey, JsonBody, PipelineDep, SettingsDep, UserId, media_type
+from service.routes.deps import ApiKey, JsonBody, NewUserId, PipelineDep, SettingsDep, media_type
 from service.schemas import (
     ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
     decode_base64,
@@ -135,7 +135,7 @@ async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
              summary="Score one image post (multipart upload) and advance the user's state",
              description="Clients that send JSON with a base64 image to this path keep being served; the "
                          "documented way to send JSON is `POST /v1/users/{user_id}/posts/base64`.")
-async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
+async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     content_type = media_type(request)
     post: PostFields
     # Only multipart can carry a file. A urlencoded body is what curl --data-binary sends raw image bytes
@@ -161,7 +161,7 @@ async def post_image(user_id: UserId, request: Request, pipeline: PipelineDep, s
 
 @router.post("/users/{user_id}/posts/base64", response_model=PostResult, dependencies=[JsonBody],
              openapi_extra=JSON_IMAGE_BODY, summary="Score one image post (JSON, base64 image) and advance the user's state")
-async def post_image_base64(user_id: UserId, request: Request, pipeline: PipelineDep,
+async def post_image_base64(user_id: NewUserId, request: Request, pipeline: PipelineDep,
                             settings: SettingsDep) -> FastJSONResponse:
     post = await _image_json(request, settings)
     scored = await pipeline.score_image(post.image_bytes())
@@ -174,7 +174,7 @@ OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
 @router.post("/users/{user_id}/observations", response_model=PostResult, dependencies=[JsonBody],
              openapi_extra=OBSERVATION_BODY,
              summary="Advance the user's state with emotion probabilities scored elsewhere")
-async def post_observation(user_id: UserId, request: Request, pipeline: PipelineDep) -> FastJSONResponse:
+async def post_observation(user_id: NewUserId, request: Request, pipeline: PipelineDep) -> FastJSONResponse:
     # pydantic reads the bytes straight into the model (JSON parsed in Rust), not FastAPI's json.loads
     # and then validation, a share of an observation's CPU (docs/performance.md). Errors keep FastAPI's 422 shape.
     body = await read_limited(request, OBSERVATION_BODY_BYTES, BodyTooLarge)
