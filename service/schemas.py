@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema, field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
+from service.base64_images import decode_base64
 from service.drift import Event, Rule
 from service.emotions import LABELS
 from service.webhooks import signing
@@ -108,48 +104,27 @@ class PostFields(BaseModel):
     created_at: Timestamp | None = Field(None, description="RFC 3339 (no offset: UTC); default: when it was received")
 
 
-BASE64_SLICE = 256 * 1024  # characters (a multiple of 4) decoded per call; see decode_base64
-
-
-def decode_base64(value: str) -> bytes:
-    """Strict base64 (no stray characters), or ValueError("not valid base64").
-
-    Decoded a slice at a time: one call holds the interpreter lock throughout (docs/limits.md), so a
-    thread decoding a large image in one call would still stall the event loop; between slices it
-    can run. Slices of whole quanta decode to exactly what the whole string would, and refuse what
-    it would refuse (padding is only valid in the last one).
-
-    >>> decode_base64("aGVsbG8=")
-    b'hello'
-    """
+def _decoded_image(value: object) -> object:
+    """``image_base64`` decoded, once, as the field is validated: the route needs the bytes, and an image
+    can be megabytes. A refusal is the field's (``body.image_base64``), as a batch item's is."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "Input should be a valid string")
     try:
-        if len(value) <= BASE64_SLICE:
-            return base64.b64decode(value, validate=True)
-        padding = value.find("=")
-        if padding != -1 and padding < len(value) - 2:  # padding inside: whole-string decoding refuses it
-            raise ValueError("padding before the end")
-        return b"".join(base64.b64decode(value[i:i + BASE64_SLICE], validate=True)
-                        for i in range(0, len(value), BASE64_SLICE))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not valid base64") from exc
+        return decode_base64(value)
+    except ValueError as exc:
+        raise PydanticCustomError("base64", str(exc)) from exc
+
+
+# The bytes, to the model; a string of base64, to clients (the OpenAPI schema)
+Base64Image = Annotated[bytes, BeforeValidator(_decoded_image), WithJsonSchema({"type": "string"})]
 
 
 class ImagePostJSON(PostFields):
     model_config = ConfigDict(extra="forbid")
-    image_base64: str = Field(..., description="the image bytes, base64")
-    _image: bytes = PrivateAttr(b"")
-
-    @model_validator(mode="after")
-    def _decode_once(self) -> "ImagePostJSON":
-        # decoded here, once: the route needs the bytes, and an image can be megabytes
-        try:
-            self._image = decode_base64(self.image_base64)
-        except ValueError as exc:
-            raise PydanticCustomError("base64", "image_base64: not valid base64") from exc
-        return self
+    image_base64: Base64Image = Field(..., description="the image bytes, base64 (docs/api.md: what is taken)")
 
     def image_bytes(self) -> bytes:
-        return self._image
+        return self.image_base64
 
 
 class ObservationJSON(BaseModel):

@@ -135,6 +135,37 @@ def test_every_allowed_format_is_accepted(fmt: str, hostile_service: RunningServ
     assert read_state(redis_client, f"fmt-{fmt}").version == 1
 
 
+@pytest.mark.parametrize("form", ["wrapped", "data_url"])
+def test_base64_wrapped_in_lines_or_in_a_data_url_is_taken(form: str, hostile_service: RunningService,
+                                                         redis_client: redis.Redis) -> None:
+    # `base64 face.jpg` wraps at 76 columns; FileReader.readAsDataURL prefixes data:image/jpeg;base64,
+    face = img.face_jpeg(size=128)
+    text = base64.encodebytes(face).decode() if form == "wrapped" else "data:image/jpeg;base64," + base64.b64encode(face).decode()
+    with hostile_service.client() as client:
+        single = client.post(f"/v1/users/b64-{form}/posts/base64", json={"post_id": "p1", "image_base64": text})
+        batch = client.post("/v1/posts/batch", json={"items": [{"user_id": f"b64-{form}", "post_id": "p2", "image_base64": text}]})
+    assert single.status_code == 200, single.text
+    assert "error" not in batch.json()["results"][0], batch.text
+    assert read_state(redis_client, f"b64-{form}").version == 2
+
+
+@pytest.mark.parametrize("text,why", [
+    (base64.urlsafe_b64encode(b"\xfb\xff" * 30).decode(), "URL-safe alphabet"),
+    (base64.b64encode(b"abcd").decode().rstrip("="), "padding missing"),
+    ("data:image/jpeg," + base64.b64encode(b"abc").decode(), "without ';base64,'"),
+    ("QUJD*REVG", "'*' at character 4"),
+])
+def test_base64_that_is_not_taken_says_what_is_wrong_at_the_field(http: httpx.Client, text: str, why: str) -> None:
+    # each answered "not valid base64", no hint; the single post's problem was at ["body"], not the field
+    single = expect(http.post("/v1/users/victim/posts/base64", json={"post_id": "new-post", "image_base64": text}),
+                    422, "validation_error")
+    (problem,) = single["details"]["problems"]
+    assert problem["loc"] == ["body", "image_base64"] and why in problem["msg"], problem
+    batch = http.post("/v1/posts/batch", json={"items": [{"user_id": "victim", "post_id": "new-post", "image_base64": text}]})
+    (item,) = batch.json()["results"][0]["error"]["details"]["problems"]
+    assert item == {"loc": ["body", "items", "0", "image_base64"], "msg": problem["msg"]}, item
+
+
 def test_wrong_content_types(http: httpx.Client) -> None:
     # a fine image sent as the body: the request's media type is wrong, not the image; say what to send
     error = expect(http.post("/v1/users/victim/posts", content=img.face_jpeg(), headers={"content-type": "image/jpeg"}),

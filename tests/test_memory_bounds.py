@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import json_codec, schemas
+from service import base64_images, json_codec
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import RunningService, start_service
@@ -55,14 +55,14 @@ def test_a_batch_body_over_its_limit_is_refused_before_it_is_read(limited: Runni
 
 def test_sliced_base64_decodes_and_refuses_exactly_like_the_whole_string() -> None:
     rng = random.Random(3)
-    raw = rng.randbytes(3 * schemas.BASE64_SLICE + 7)
+    raw = rng.randbytes(3 * base64_images.BASE64_SLICE + 7)
     text = base64.b64encode(raw).decode()
-    assert schemas.decode_base64(text) == raw
-    for bad in (text[:-1], text[:schemas.BASE64_SLICE] + "QQ==" + text[schemas.BASE64_SLICE:], text + "!"):
+    assert base64_images.decode_base64(text) == raw
+    for bad in (text[:-1], text[:base64_images.BASE64_SLICE] + "QQ==" + text[base64_images.BASE64_SLICE:], text + "!"):
         with pytest.raises(ValueError):
             base64.b64decode(bad, validate=True)
         with pytest.raises(ValueError):
-            schemas.decode_base64(bad)
+            base64_images.decode_base64(bad)
 
 
 @pytest.fixture(scope="module")

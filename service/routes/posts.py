@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
+from service.base64_images import decode_base64
 from service.config import Settings
 from service.errors import (
     BadRequest, BatchTooLarge, BodyTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
@@ -25,7 +26,6 @@ from service.redis_pipelining import BATCHED
 from service.routes.deps import ApiKey, JsonBody, NewUserId, PipelineDep, SettingsDep, media_type
 from service.schemas import (
     ID_PATTERN, BatchItem, BatchRequest, BatchResponse, ImagePostJSON, ObservationJSON, PostFields, PostResult,
-    decode_base64,
 )
 
 router = APIRouter(prefix="/v1", tags=["posts"], dependencies=[ApiKey])
