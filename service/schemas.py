@@ -6,7 +6,9 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
@@ -62,7 +64,10 @@ PROBABILITIES_SCHEMA = {
     "properties": {label: {"type": "number", "minimum": 0, "maximum": 1} for label in LABELS},
     "required": list(LABELS), "additionalProperties": False,
 }
-ProbabilityInput = Annotated[Probabilities, AfterValidator(_check_probabilities), WithJsonSchema(PROBABILITIES_SCHEMA)]
+# A number, as the schema says: pydantic's lax float took "0.85" too. Strict still takes an integer.
+Probability = Annotated[float, Strict()]
+ProbabilityInput = Annotated[dict[str, Probability], AfterValidator(_check_probabilities),
+                             WithJsonSchema(PROBABILITIES_SCHEMA)]
 
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
 

@@ -110,6 +110,13 @@ def test_last_post_at_is_the_post_time_to_the_microsecond(client: httpx.Client, 
     assert client.get("/v1/users/tim-far").json()["last_post_at"] <= far
 
 
+def test_integer_probabilities_are_numbers(client: httpx.Client) -> None:
+    ones = {label: int(label == "happy") for label in LABELS}
+    assert client.post("/v1/users/ina/observations", json={"post_id": "p1", "probabilities": ones}).status_code == 200
+    batch = client.post("/v1/posts/batch", json={"items": [{"user_id": "ina", "post_id": "p2", "probabilities": ones}]})
+    assert batch.json()["results"][0]["drift"]["posts_seen"] == 2, batch.text
+
+
 def _assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]

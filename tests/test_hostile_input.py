@@ -393,6 +393,18 @@ def test_bad_probabilities(http: httpx.Client, probabilities: object, why: str) 
     assert "probabilities" in error["message"], why
 
 
+@pytest.mark.parametrize("value", ["0.85", True, None])
+def test_a_probability_is_a_number_not_a_string(http: httpx.Client, value: object) -> None:
+    # {"happy": "1"} was taken, though the schema says number
+    probabilities = {**HAPPY, "happy": value}
+    error = expect(observation(http, probabilities=probabilities), 422, "validation_error")
+    assert error["details"]["problems"][0]["loc"] == ["body", "probabilities", "happy"], error
+    batch = http.post("/v1/posts/batch", json={"items": [{"user_id": "victim", "post_id": "new-post",
+                                                          "probabilities": probabilities}]})
+    error = batch.json()["results"][0]["error"]
+    assert error["code"] == "validation_error" and error["details"]["problems"][0]["loc"][-1] == "happy", error
+
+
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_probabilities(http: httpx.Client, literal: str) -> None:
     body = json.dumps({"post_id": "new-post", "probabilities": {**HAPPY, "happy": 0.5}}).replace("0.5", literal)
