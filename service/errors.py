@@ -17,7 +17,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── Conflict (409 conflict)                      the request clashes with the current state
     │   ├── StateConflict (409 state_conflict)    compare-and-set kept losing
     │   ├── DeliveryNotReplayable (409 delivery_not_replayable)  still pending, delivered already (without force=true), or its webhook is disabled
-    │   ├── AlertResolved (409 alert_resolved)     already judged (with another verdict)
+    │   ├── AlertResolved (409 alert_resolved)     already judged (with another verdict, or note)
     │   └── WebhookDisabled (409 webhook_disabled)  a test event to a disabled subscription
     ├── MethodNotAllowed (405 method_not_allowed)   the path exists, not with this method; `Allow` lists those it takes
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit

@@ -86,6 +86,11 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
     for path, payload in (("resolve", {"verdict": "confirmed"}), ("acknowledge", None)):
         refused = client.post(f"/v1/alerts/{started['id']}/{path}", json=payload)
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "alert_resolved"
+    # the same verdict with another note, or none: the message named the verdict that was sent as the conflict
+    for payload in ({"verdict": "false_alarm", "note": "a birthday"}, {"verdict": "false_alarm"}):
+        refused = client.post(f"/v1/alerts/{started['id']}/resolve", json=payload)
+        message = refused.json()["error"]["message"]
+        assert refused.status_code == 409 and "another note" in message and "'a costume party'" in message, message
     after = verdicts(client)
     assert after.get("false_alarm", 0) - before.get("false_alarm", 0) == 1  # counted once, not per retry
     # and once for each rule that raised it: which rule's alarms people find false

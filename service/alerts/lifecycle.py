@@ -60,6 +60,14 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     if alert["status"] == "resolved":
         if alert["verdict"] == verdict and alert["note"] == note:
             return alert
-        raise AlertResolved(f"alert {alert['id']} is already resolved ({alert['verdict']})")
+        raise AlertResolved(_judged_otherwise(alert, verdict))
     return {**alert, "status": "resolved", "resolved_at": iso_time(now), "verdict": verdict, "note": note}
+
+
+def _judged_otherwise(alert: dict[str, Any], verdict: str) -> str:
+    """What differs from the judgment recorded: the verdict, or (the same verdict) the note."""
+    if alert["verdict"] != verdict:
+        return f"alert {alert['id']} is already resolved ({alert['verdict']})"
+    recorded = "no note" if alert["note"] is None else f"the note {alert['note'][:200]!r}"
+    return f"alert {alert['id']} is already resolved ({verdict}) with {recorded}; this request has another note"
 
