@@ -40,6 +40,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -217,11 +218,25 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"error": error}
 
 
-async def _emodrift_error(_: Request, exc: Exception) -> JSONResponse:
+async def _emodrift_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EmodriftError)
+    if exc.status >= 500:
+        _log_server_error(request, exc)
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=exc.status, headers=exc.headers
     )
+
+
+log = logging.getLogger("emodrift.errors")
+
+
+def _log_server_error(request: Request, exc: EmodriftError) -> None:
+    """One warning line per 5xx answer: the runbook (deploy/README.md, EmodriftHighErrorRate) reads which
+    code a failing route answers. The route's template, never the path (it holds user ids); a 4xx is the
+    client's mistake and would be noise at every replica."""
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log.warning("%d %s on %s %s: %s", exc.status, exc.code, request.method, route, exc.message,
+                extra={"status": exc.status, "code": exc.code, "route": route})
 
 
 def describe_problem(errors: Sequence[Any]) -> str:

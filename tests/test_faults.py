@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import signal
@@ -85,6 +86,22 @@ def service_on_own_redis(own_redis: EmbeddedRedis) -> Iterator[RunningService]:
     running = start_service(redis_url=own_redis.url, redis_timeout_seconds=0.5)
     yield running
     running.stop()
+
+
+def test_each_5xx_is_logged_with_its_code_and_route_and_a_4xx_is_not(
+        own_redis: EmbeddedRedis, service_on_own_redis: RunningService, caplog: pytest.LogCaptureFixture) -> None:
+    # the runbook (EmodriftHighErrorRate) says to read "the error codes in the logs": none was logged
+    caplog.set_level(logging.WARNING, logger="emodrift.errors")
+    http = service_on_own_redis.client()
+    assert http.get("/v1/users/nobody").status_code == 404
+    own_redis.stop()
+    assert http.post("/v1/users/someone/observations", json={"post_id": "p", "probabilities": HAPPY}).status_code == 503
+    assert http.get("/readyz").status_code == 503
+    lines = [r for r in caplog.records if r.name == "emodrift.errors"]
+    assert [(r.levelname, r.status, r.code, r.route) for r in lines] == [  # type: ignore[attr-defined]
+        ("WARNING", 503, "store_unavailable", "/v1/users/{user_id}/observations"),
+        ("WARNING", 503, "not_ready", "/readyz")], [r.getMessage() for r in lines]
+    assert "someone" not in lines[0].getMessage() and "Redis unreachable" in lines[0].getMessage()
 
 
 def test_redis_down_fails_fast_writes_nothing_and_recovers(
