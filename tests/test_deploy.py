@@ -36,6 +36,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from service import metrics
 from service.cli import build_parser
+from tests.conftest import RunningService
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -529,6 +530,21 @@ def test_promtool_accepts_the_scrape_configs(tmp_path: Path) -> None:
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     shutil.copy(PROM / "alerts.yml", tmp_path / "alerts.yml")
     _run(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
+
+
+def test_the_runbooks_commands_in_a_pod_run_with_what_the_image_has(service: RunningService) -> None:
+    """`kubectl exec <pod> -- curl ...` failed: the images have no curl. What a runbook runs in a pod is
+    the image's Python (the HEALTHCHECK's too), and it is run here against a service to see it answer."""
+    runbook = (DEPLOY / "README.md").read_text()
+    commands = re.findall(r"`kubectl -n emodrift exec <pod> -- ([^`]+)`", runbook)
+    assert commands, "no command run in a pod"
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "python", f"the images have python (a virtualenv on PATH), not {argv[0]}"
+        port = service.url.rsplit(":", 1)[1]
+        out = subprocess.run([sys.executable, *(a.replace("8000", port) for a in argv[1:])],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        assert out.startswith("200 ") and '"status":"ready"' in out, out
 
 
 def test_alert_rules_name_exported_metrics_and_have_runbooks_and_tests() -> None:
