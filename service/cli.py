@@ -18,8 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from service import access, logs
-from service.config import Settings, get_settings
+from service.config import Settings, get_settings, invalid_settings, unknown_variables
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -29,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     refusal, warnings = preflight(settings, args.host)
-    for warning in warnings:
+    for warning in [*unknown_variables(), *warnings]:
         logging.getLogger("emodrift").warning(warning)
     if refusal:
         print(f"emodrift: {refusal}", file=sys.stderr)
@@ -366,7 +368,11 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:  # one line naming the variable, not pydantic's traceback naming the field
+        print(f"emodrift: {invalid_settings(error)}", file=sys.stderr)
+        return 2
     logging.config.dictConfig(logs.log_config(settings.log_format, getattr(args, "log_level", "info")))
     return int(args.func(args))
 

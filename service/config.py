@@ -6,11 +6,15 @@ app uses; tests build ``Settings(...)`` directly.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +245,36 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# EMODRIFT_ variables that are not settings, so not misspellings: the opt-in of the timed tests
+# (tests/test_memory_bounds.py), and what Kubernetes sets in every pod for a Service named emodrift or
+# emodrift-* (EMODRIFT_SERVICE_HOST, EMODRIFT_API_PORT_8000_TCP_ADDR, ...)
+NOT_SETTINGS = re.compile(r"EMODRIFT_(TIMING_TESTS|(\w+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)\w*)?))")
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``EMODRIFT_`` variable that is no setting, naming the nearest setting: pydantic
+    ignores them (other tools may set some), so a misspelt one was silently without effect."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    known = [f"{prefix}{name.upper()}" for name in Settings.model_fields]
+    warnings = []
+    for variable in sorted(os.environ if environ is None else environ):
+        name = variable.upper()  # settings are read whatever the case
+        if name.startswith(prefix) and name not in known and not NOT_SETTINGS.fullmatch(name):
+            # compared without the prefix, which every name shares and which would make anything look near
+            nearest = difflib.get_close_matches(name[len(prefix):], [k[len(prefix):] for k in known], n=1, cutoff=0.6)
+            hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else " (docs/settings.md lists every setting)"
+            warnings.append(f"{variable} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def invalid_settings(error: ValidationError) -> str:
+    """A refused setting in one line, naming its environment variable (pydantic names the field)."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    problems = []
+    for problem in error.errors(include_url=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        where = f"{prefix}{str(problem['loc'][0]).upper()}: " if problem["loc"] else ""
+        problems.append(where + message)
+    return "invalid settings: " + "; ".join(problems)

@@ -85,7 +85,9 @@ def settings_markdown() -> str:
            "# Settings\n\n",
            f"Every setting is an environment variable with the `{prefix}` prefix, read in one place "
            "(`service/config.py`); lists are comma-separated. Invalid values stop the service at start-up "
-           "with the reason.\n"]
+           "with the reason (`emodrift` prints one line naming the variable and exits with status 2). An "
+           f"`{prefix}` variable that is no setting (a misspelling) is ignored, and `emodrift serve` logs a warning "
+           "naming it and the nearest setting.\n"]
     current: str | None = None
     for name, field in Settings.model_fields.items():
         if sections[name] != current:  # every field has one ("general" above the first heading)

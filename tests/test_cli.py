@@ -171,6 +171,38 @@ def test_the_serve_command_prints_that_warning(tmp_path: Path) -> None:
         interrupt(proc, timeout=30)
 
 
+def test_an_unknown_emodrift_variable_is_named_with_the_nearest_setting() -> None:
+    from service.config import unknown_variables
+
+    # not settings, set by others: the timed tests' opt-in, Kubernetes' service links
+    others = {"EMODRIFT_TIMING_TESTS": "1", "EMODRIFT_SERVICE_HOST": "10.0.0.1", "EMODRIFT_API_PORT_8000_TCP_ADDR": "10.0.0.1",
+              "EMODRIFT_PORT": "tcp://10.0.0.1:8000", "EMODRIFT_REDIS_URL": "redis://r", "PATH": "/bin"}
+    assert unknown_variables(others) == []
+    assert unknown_variables({**others, "EMODRIFT_REDIS_TIMOUT_SECONDS": "5"}) == [
+        "EMODRIFT_REDIS_TIMOUT_SECONDS is not a setting and is ignored; did you mean EMODRIFT_REDIS_TIMEOUT_SECONDS?"]
+
+
+def test_serve_warns_once_of_a_misspelt_setting_and_refuses_an_invalid_one_in_a_line(tmp_path: Path) -> None:
+    # the misspelling was silently ignored; a bad value was pydantic's 19-line traceback naming the field
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env.update({"EMODRIFT_REDIS_URL": "redis://127.0.0.1:1/0", "EMODRIFT_DATA_DIR": str(tmp_path),
+                "EMODRIFT_REDIS_TIMOUT_SECONDS": "5"})
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline().decode()
+        assert "EMODRIFT_REDIS_TIMOUT_SECONDS is not a setting" in first and "EMODRIFT_REDIS_TIMEOUT_SECONDS?" in first, first
+        assert '"level": "warning"' in first, first
+    finally:
+        interrupt(proc, timeout=30)
+    env["EMODRIFT_REDIS_TIMEOUT_SECONDS"] = "0"
+    refused = subprocess.run([sys.executable, "-m", "service.cli", "serve"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be greater than 0" in refused.stderr, refused.stderr
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
 def test_export_batch_keys_must_be_a_positive_number(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     from service.cli import build_parser
