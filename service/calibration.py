@@ -420,6 +420,9 @@ class LiveCalibration:
         per_post = self.target / 1000.0
         window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
         moved = False
+        # the recent alarm rate's totals, taken before population() gives every bucket the whole
+        # population's counts: summed after it, each post was counted once per bucket (8x)
+        posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
         if self.one_scale:
             self.by_age = [(b.posts, b.alarms) for b in buckets]
             buckets = population(buckets)
@@ -447,7 +450,6 @@ class LiveCalibration:
         borrow(buckets)
         self.buckets = buckets
         self.scales = [b.scale for b in buckets]
-        posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
         if self._history and posts < self._history[-1][0]:
             self._history.clear()  # a generation was dropped: the window restarts
         self._history.append((posts, alarms))

@@ -346,3 +346,28 @@ def test_the_recent_alarm_rate_is_nan_not_zero_until_a_window_was_seen(redis_ser
     (before, exported_before), (after, exported_after) = asyncio.run(scenario())
     assert before is None and math.isnan(exported_before)  # too little traffic: unknown, not "no alarms"
     assert after is not None and after > 0 and exported_after == after
+
+
+def test_the_recent_alarm_rate_reads_each_post_once_with_one_scale(redis_server, redis_client) -> None:
+    """With one scale (the default) every bucket is given the whole population's counts; the window's
+    posts must still be counted once, not once per bucket (it was ~2 500 posts, not RECENT_POSTS)."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    async def scenario() -> list[float | None]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        live = LiveCalibration(client, _served_name(), _settings())
+        assert live.one_scale
+        seen = []
+        for posts in (100, 3000, calibration.RECENT_POSTS):  # one alarm per 1000 posts
+            for i in range(posts):
+                live.record(500, (0.0, 0.1), i % 1000 == 0)
+            await live.sync()
+            seen.append(live.describe()["recent_alarm_rate_ratio"])
+        await client.aclose()
+        return seen
+
+    first, short, window = asyncio.run(scenario())
+    assert first is None and short is None  # 3 100 posts are not the window's 20 000
+    assert window == 2.0  # the last 20 000 posts, 20 alarms: 1 per 1000 against the target's 0.5
