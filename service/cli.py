@@ -250,7 +250,7 @@ def _calibration(args: argparse.Namespace) -> int:
     """Export or import the live calibration of the served temporal model (EMODRIFT_REDIS_URL's Redis)."""
     import redis
 
-    from service import calibration
+    from service import calibration_file
 
     settings = get_settings()
     if not settings.redis_url:
@@ -264,7 +264,7 @@ def _calibration(args: argparse.Namespace) -> int:
         except redis.RedisError as error:
             print(f"emodrift: the Redis at EMODRIFT_REDIS_URL did not answer ({error}): check the URL and "
                   "that Redis is running", file=sys.stderr)
-        except calibration.CalibrationImportError as error:
+        except calibration_file.CalibrationImportError as error:
             print(f"emodrift: {error}", file=sys.stderr)
         except OSError as error:
             print(f"emodrift: cannot {'write' if args.action == 'export' else 'read'} {args.file}: "
@@ -279,7 +279,7 @@ def _calibration(args: argparse.Namespace) -> int:
 def _calibration_action(args: argparse.Namespace, settings: Settings, client: Any) -> int:
     import json
 
-    from service import calibration, model_repository
+    from service import calibration, calibration_file, model_repository
 
     model = args.model
     if model is None:  # the served model's, under its calibration and this environment's overrides
@@ -288,14 +288,14 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
         model = calibration.learned_under(artifact.tag, calibration.served_config(artifact.manifest, settings))
     elif args.action == "export":
         # a mistyped name would export nothing and look like a calibration that has learned nothing
-        stored = calibration.stored_names(client)
+        stored = calibration_file.stored_names(client)
         if model not in stored:
             print(f"emodrift: no live calibration named {model} in this Redis; it holds "
                   f"{', '.join(stored) or 'none'} (the served one: GET /v1/model's live_calibration.name, "
                   "or leave out --model)", file=sys.stderr)
             return 2
     if args.action == "export":
-        text = json.dumps(calibration.export_state(client, model), indent=1)
+        text = json.dumps(calibration_file.export_state(client, model), indent=1)
         if args.file == "-":
             print(text)
         else:
@@ -304,7 +304,7 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
     data = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    written = calibration.import_state(client, data, model)
+    written = calibration_file.import_state(client, data, model)
     if data.get("scales") is None:
         # nothing replaced the stored scales: say so, rather than claim scales that were not there
         print(f"imported {written} counters of {model}; the export holds no scales, so the scales stored "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from service import calibration, keys
+from service import calibration_file, keys
 from service.embedded_redis import EmbeddedRedis, free_port
 
 MODEL = "temporal:4@0123456789"
@@ -45,7 +45,7 @@ def test_model_after_the_action_and_unknown_names(redis_server: EmbeddedRedis, r
                                                    tmp_path: Path) -> None:
     redis_client.hset(keys.calibration_counts(MODEL, 0), mapping={"n:0": 7})
     redis_client.hset(keys.calibration_meta(MODEL), "gen", 0)
-    assert calibration.stored_names(redis_client) == [MODEL]
+    assert calibration_file.stored_names(redis_client) == [MODEL]
     out = tmp_path / "out.json"
     result = _cli(redis_server.url, "export", "--model", MODEL, str(out))
     assert result.returncode == 0, result.stderr

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from model import families
-from service import calibration, keys, metrics, model_repository
+from service import calibration, calibration_file, keys, metrics, model_repository
 from service.calibration import LEVELS, Bucket, LiveCalibration, feedback, level_index, solve_scale
 from service.cli import main as cli_main
 from service.config import Settings
@@ -294,7 +294,7 @@ def test_replicas_share_one_calibration_and_an_operator_can_freeze_export_and_im
         assert exported["scales"]["buckets"][calibration.bucket_label(bucket)]["scale"] == a[bucket]
         redis_client.flushall()
         assert cli_main(["calibration", "import", str(path), "--model", model]) == 0
-        assert calibration.export_state(redis_client, model)["counts"] == exported["counts"]
+        assert calibration_file.export_state(redis_client, model)["counts"] == exported["counts"]
         assert cli_main(["calibration", "import", str(path), "--model", "temporal:3"]) == 2
         assert "another model's scores" in capsys.readouterr().err
         recalibrated = model.split("@")[0] + "@0123456789"  # the same model, recalibrated in place
