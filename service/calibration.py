@@ -28,9 +28,10 @@ import logging
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from service import keys, lua, metrics
 from service.drift import PEAK_RESET, DetectorConfig, ScoreProfile
@@ -253,6 +254,40 @@ class Bucket:
 
 
 LEARNED = ("live", "imported")
+LABELS = tuple(bucket_label(b) for b in range(BUCKETS))
+Count = Annotated[StrictInt, Field(ge=0)]
+
+
+class ScaleEntry(BaseModel):
+    """One age bucket's learned scale as stored (and exported): the scale, learned here or imported, and
+    the bucket's posts and alarms when it was set (feedback measures the alarms since)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    scale: Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE, allow_inf_nan=False)]
+    source: Literal["live", "imported"]
+    # exports from before the feedback window carried no marks: measured from the start
+    at_posts: Count = 0
+    at_alarms: Count = 0
+
+
+class StoredScales(BaseModel):
+    """The scales in force (``keys.calibration_scales``, JSON), as the replicas write them and an import
+    does. Every replica's sync reads them with this schema too, so an import refuses exactly what a sync
+    could not read (a scale of ``true`` or an ``at_posts`` of ``"abc"`` once stopped every replica's
+    learning), and a value that does not fit changes nothing before it is refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model: StrictStr
+    target_false_alarms_per_1000: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    buckets: dict[str, ScaleEntry]  # by age bucket label; buckets absent serve the manifest's (or borrow)
+
+    @field_validator("buckets")
+    @classmethod
+    def _known_ages(cls, buckets: dict[str, ScaleEntry]) -> dict[str, ScaleEntry]:
+        unknown = [label for label in buckets if label not in LABELS]
+        if unknown:
+            raise ValueError(f"unknown age bucket {unknown[0]!r} (the buckets: {', '.join(LABELS)})")
+        return buckets
 
 
 def borrow(buckets: list[Bucket]) -> None:
@@ -472,14 +507,14 @@ class LiveCalibration:
     def _apply_stored(self, raw: bytes | str | None) -> None:
         if not raw:
             return
-        stored = json.loads(raw)
+        stored = StoredScales.model_validate_json(raw)  # whole, before any bucket changes
         for b, bucket in enumerate(self.buckets):
-            entry = stored.get("buckets", {}).get(bucket_label(b))
+            entry = stored.buckets.get(bucket_label(b))
             if entry is None:
                 bucket.scale, bucket.source, bucket.at_posts, bucket.at_alarms = 1.0, "manifest", 0, 0
             else:
-                bucket.scale, bucket.source = float(entry["scale"]), "imported" if entry["source"] == "imported" else "live"
-                bucket.at_posts, bucket.at_alarms = int(entry.get("at_posts", 0)), int(entry.get("at_alarms", 0))
+                bucket.scale, bucket.source = entry.scale, entry.source
+                bucket.at_posts, bucket.at_alarms = entry.at_posts, entry.at_alarms
         if self.hold:  # scales stored or imported without the hold are served held too
             hold_young(self.buckets)
         borrow(self.buckets)
@@ -487,10 +522,12 @@ class LiveCalibration:
         self._publish()
 
     def export_scales(self) -> dict[str, Any]:
-        return {"model": self.model, "target_false_alarms_per_1000": self.target,
-                "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source, "at_posts": x.at_posts,
-                                              "at_alarms": x.at_alarms}
-                            for b, x in enumerate(self.buckets) if x.source in LEARNED}}
+        """The learned scales as stored in Redis (``StoredScales``; borrowed ones are derived, never stored)."""
+        return StoredScales.model_validate({
+            "model": self.model, "target_false_alarms_per_1000": self.target,
+            "buckets": {bucket_label(b): {"scale": x.scale, "source": x.source, "at_posts": x.at_posts,
+                                          "at_alarms": x.at_alarms}
+                        for b, x in enumerate(self.buckets) if x.source in LEARNED}}).model_dump()
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""

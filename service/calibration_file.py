@@ -1,13 +1,96 @@
 """The live calibration's export file (``emodrift calibration export`` / ``import``): what it holds, how it
-is written from Redis and read back into it (docs/live_calibration.md, "Seeing it, exporting and importing it")."""
+is written from Redis and read back into it (docs/live_calibration.md, "Seeing it, exporting and importing it").
+
+``ExportFile`` is its one schema: an import validates the whole file against it before anything is
+written to Redis, and answers a file that does not fit with one line naming the first field that does not
+(``CalibrationImportError``; the CLI prints it and exits 2).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, model_validator
 
 from service import keys
-from service.calibration import MAX_SCALE, MIN_SCALE
+from service.calibration import BUCKETS, LEVELS, Count, StoredScales
+
+FORMAT = "emodrift-live-calibration/1"
+# the counters of a generation (keys.calibration_counts), numbers as the service writes them (no leading 0)
+_NUMBER = r"(0|[1-9][0-9]*)"
+_COUNTER = re.compile(rf"[na]:{_NUMBER}|[ud]:{_NUMBER}:{_NUMBER}")
+
+
+class CalibrationImportError(ValueError):
+    """An export that does not fit: not the format, another temporal model or calibration, or a field of
+    the wrong shape or out of range."""
+
+
+class ExportFile(BaseModel):
+    """An ``emodrift calibration export`` file (``export_state`` writes it)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    format: Literal["emodrift-live-calibration/1"]
+    model: StrictStr  # the calibration's name (calibration.learned_under)
+    generation: Count  # the generation in use when it was taken
+    scales: StoredScales | None  # None: taken before anything was learned
+    counts: dict[str, dict[str, Count]]  # generation (that one and the one before) -> counter -> count
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExportFile:
+        kept = [str(g) for g in (self.generation - 1, self.generation) if g >= 0]
+        for generation, counters in self.counts.items():
+            if generation not in kept:
+                raise ValueError(f"counts.{generation}: an export holds the counts of its generation "
+                                 f"({self.generation}) and the one before, not of {generation!r}")
+            for name in counters:
+                if not _is_counter(name):
+                    raise ValueError(f"counts.{generation}.{name}: not a counter (n:<bucket>, a:<bucket>, "
+                                     f"u:<bucket>:<level> or d:<bucket>:<level>; buckets 0-{BUCKETS - 1}, "
+                                     f"levels 0-{len(LEVELS) - 1})")
+        if self.scales is not None and self.scales.model != self.model:
+            raise ValueError(f"scales.model: {self.scales.model!r} is not the export's model {self.model!r}")
+        return self
+
+
+def _is_counter(name: str) -> bool:
+    match = _COUNTER.fullmatch(name)
+    if match is None:
+        return False
+    bucket, level = int(match[1] or match[2]), int(match[3] or 0)
+    return bucket < BUCKETS and level < len(LEVELS)
+
+
+def read_export(text: str | bytes, model: str) -> ExportFile:
+    """The export in ``text``, validated whole, for an import into ``model``; CalibrationImportError (one
+    line) when it does not fit."""
+    try:
+        export = ExportFile.model_validate_json(text)
+    except ValidationError as error:
+        raise CalibrationImportError(_first_problem(error)) from None
+    if export.model != model:
+        raise CalibrationImportError(f"the export is of {export.model}, the served calibration is {model}: "
+                                     "another model's scores, or another calibration's thresholds, are another scale")
+    return export
+
+
+def _first_problem(error: ValidationError) -> str:
+    """One line: the first field that does not fit and why (and how many more problems there are)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    loc = first["loc"]
+    if first["type"] == "json_invalid" or not loc and first["type"] == "model_type" or loc[:1] == ("format",):
+        return f"not an `emodrift calibration export` file (format {FORMAT}): {first['msg']}"
+    if first["type"] == "value_error":  # ours: the message names the field (a model-level check has no loc)
+        where, what = ".".join(map(str, loc)), str(first["ctx"]["error"])
+    else:
+        where, what = ".".join(map(str, loc)), first["msg"]
+        if first["type"] != "missing":
+            what += f", got {first['input']!r:.60}"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"the export does not fit its format, nothing was imported: {where + ': ' if where else ''}{what}{more}"
 
 
 def export_state(client: Any, model: str) -> dict[str, Any]:
@@ -17,7 +100,7 @@ def export_state(client: Any, model: str) -> dict[str, Any]:
     counts = {str(g): {k.decode(): int(v) for k, v in client.hgetall(keys.calibration_counts(model, g)).items()}
               for g in (generation - 1, generation) if g >= 0}
     raw = client.get(keys.calibration_scales(model))
-    return {"format": "emodrift-live-calibration/1", "model": model, "generation": generation,
+    return {"format": FORMAT, "model": model, "generation": generation,
             "scales": json.loads(raw) if raw else None, "counts": counts}
 
 
@@ -27,26 +110,11 @@ def stored_names(client: Any) -> list[str]:
     return sorted({name for name in found if name is not None})
 
 
-class CalibrationImportError(ValueError):
-    """An export that does not fit: another format or another temporal model."""
-
-
-def import_state(client: Any, data: dict[str, Any], model: str) -> int:
-    """Replace ``model``'s live calibration with an export of it (``emodrift calibration import``), in one
+def import_state(client: Any, export: ExportFile) -> int:
+    """Replace the live calibration ``export`` is of with it (``emodrift calibration import``), in one
     transaction; the scales are marked ``imported``. Returns the counters written."""
-    if data.get("format") != "emodrift-live-calibration/1":
-        raise CalibrationImportError("not an `emodrift calibration export` file (format emodrift-live-calibration/1)")
-    if data.get("model") != model:
-        raise CalibrationImportError(f"the export is of {data.get('model')}, the served calibration is {model}: "
-                                     "another model's scores, or another calibration's thresholds, are another scale")
-    counts = {int(g): {str(k): int(v) for k, v in fields_.items()} for g, fields_ in data.get("counts", {}).items()}
-    generation = int(data.get("generation", max(counts, default=0)))
-    scales = data.get("scales")
-    if scales is not None:
-        for entry in scales.get("buckets", {}).values():
-            if not MIN_SCALE <= float(entry["scale"]) <= MAX_SCALE:
-                raise CalibrationImportError(f"a scale outside [{MIN_SCALE}, {MAX_SCALE}]: {entry['scale']}")
-            entry["source"] = "imported"
+    model, generation = export.model, export.generation
+    counts = {int(g): counters for g, counters in export.counts.items()}
     pipe = client.pipeline(transaction=True)
     for g in (generation - 1, generation):
         pipe.delete(keys.calibration_counts(model, g))
@@ -54,7 +122,8 @@ def import_state(client: Any, data: dict[str, Any], model: str) -> int:
         if values:
             pipe.hset(keys.calibration_counts(model, g), mapping=values)
     pipe.hset(keys.calibration_meta(model), "gen", generation)
-    if scales is not None:
-        pipe.set(keys.calibration_scales(model), json.dumps(scales))
+    if export.scales is not None:
+        imported = {label: entry.model_copy(update={"source": "imported"}) for label, entry in export.scales.buckets.items()}
+        pipe.set(keys.calibration_scales(model), export.scales.model_copy(update={"buckets": imported}).model_dump_json())
     pipe.execute()
     return sum(len(v) for v in counts.values())

@@ -269,7 +269,7 @@ def _calibration(args: argparse.Namespace) -> int:
         except OSError as error:
             print(f"emodrift: cannot {'write' if args.action == 'export' else 'read'} {args.file}: "
                   f"{error.strerror or error} (check the path, and that its directory exists)", file=sys.stderr)
-        except ValueError as error:  # json.JSONDecodeError among them
+        except ValueError as error:  # a file that is not text (UnicodeDecodeError)
             print(f"emodrift: {args.file} is not an `emodrift calibration export` file ({error})", file=sys.stderr)
         return 2
     finally:
@@ -301,11 +301,10 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
         else:
             Path(args.file).write_text(text + "\n")
         return 0
-    data = json.loads(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    written = calibration_file.import_state(client, data, model)
-    if data.get("scales") is None:
+    # validated whole before anything is written: a field of the wrong shape once stopped every replica's sync
+    export = calibration_file.read_export(sys.stdin.read() if args.file == "-" else Path(args.file).read_text(), model)
+    written = calibration_file.import_state(client, export)
+    if export.scales is None:
         # nothing replaced the stored scales: say so, rather than claim scales that were not there
         print(f"imported {written} counters of {model}; the export holds no scales, so the scales stored "
               "before (if any) stay in force and the service solves new ones from the counts")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from service import calibration_file, keys
+from service import calibration, calibration_file, keys
 from service.embedded_redis import EmbeddedRedis, free_port
 
 MODEL = "temporal:4@0123456789"
@@ -65,3 +65,55 @@ def test_an_import_without_scales_says_what_it_imported(redis_server: EmbeddedRe
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"imported 2 counters of {MODEL}; the export holds no scales")
     assert "the scales of" not in result.stdout
+
+
+def _export(**changes: object) -> dict[str, object]:
+    """A valid export of MODEL (as `export` writes it), with ``changes`` on top."""
+    scales = {"model": MODEL, "target_false_alarms_per_1000": 0.5,
+              "buckets": {"64-127": {"scale": 1.2, "source": "live", "at_posts": 30_000, "at_alarms": 12}}}
+    return {"format": "emodrift-live-calibration/1", "model": MODEL, "generation": 1, "scales": scales,
+            "counts": {"0": {"n:3": 20_000, "a:3": 9, "u:3:12": 40}, "1": {"n:3": 10_000, "d:3:4": 2}}, **changes}
+
+
+def _bucket(**entry: object) -> dict[str, object]:
+    return {"model": MODEL, "target_false_alarms_per_1000": 0.5, "buckets": {"64-127": entry}}
+
+
+MALFORMED = {  # the field each is refused for, and the file
+    "scales.buckets.64-127.at_posts": _export(scales=_bucket(scale=1.2, source="live", at_posts="abc")),
+    "scales.buckets.64-127.scale": _export(scales=_bucket(scale=True, source="live")),
+    "counts.1.n:3": _export(counts={"1": {"n:3": -5}}),
+    "generation": _export(generation=-7),
+    "unknown age bucket '64-128'": _export(scales={**_bucket(), "buckets": {"64-128": {"scale": 1.2, "source": "live"}}}),
+    "scales: Input should be an object, got [1.2]": _export(scales=[1.2]),
+    "scales: Input should be an object, got '1.2'": _export(scales="1.2"),
+    "scales.buckets.64-127.scale: Field required": _export(scales=_bucket(source="live")),
+    "scales.buckets.64-127: Input should be an object": _export(scales={**_bucket(), "buckets": {"64-127": 3}}),
+    "counts: Input should be an object": _export(counts=[{"n:3": 1}]),
+    "counts.1.x:3": _export(counts={"1": {"x:3": 1}}),
+    "counts.1.u:3:41": _export(counts={"1": {"u:3:41": 1}}),
+    "counts.5": _export(counts={"5": {"n:3": 1}}),
+    "scales.buckets.64-127.scale: Input should be less than or equal to 3": _export(scales=_bucket(scale=3.5, source="live")),
+    "scales.buckets.64-127.source": _export(scales=_bucket(scale=1.2, source="borrowed")),
+    "scales.model": _export(scales={**_bucket(scale=1.2, source="live"), "model": "temporal:3@0123456789"}),
+}
+
+
+def test_an_import_that_does_not_fit_its_format_is_one_line_naming_the_field_and_writes_nothing(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis, tmp_path: Path) -> None:
+    """Every one of these was imported (exit 0) and then failed every replica's sync, or ended in a
+    traceback: validated whole first, each is refused before anything reaches Redis."""
+    redis_client.hset(keys.calibration_counts(MODEL, 0), mapping={"n:0": 7})
+    redis_client.hset(keys.calibration_meta(MODEL), "gen", 0)
+    before = {key: redis_client.dump(key) for key in redis_client.keys("*")}
+    path = tmp_path / "export.json"
+    for field_named, export in MALFORMED.items():
+        path.write_text(json.dumps(export))
+        result = _cli(redis_server.url, "--model", MODEL, "import", str(path))
+        _one_line_error(result, "nothing was imported", field_named)
+        assert {key: redis_client.dump(key) for key in redis_client.keys("*")} == before, field_named
+    path.write_text(json.dumps(_export()))  # the same file, well formed, is imported and served
+    result = _cli(redis_server.url, "--model", MODEL, "import", str(path))
+    assert result.returncode == 0, result.stderr
+    stored = calibration.StoredScales.model_validate_json(redis_client.get(keys.calibration_scales(MODEL)))
+    assert stored.buckets["64-127"] == calibration.ScaleEntry(scale=1.2, source="imported", at_posts=30_000, at_alarms=12)

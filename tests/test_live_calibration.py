@@ -195,7 +195,8 @@ def test_with_hold_young_a_younger_bucket_is_never_served_below_an_older_learned
     assert [b.scale for b in buckets[2:7]] == [0.9, 1.0, 0.9, 0.8, 1.0]
     assert calibration.hold_young(buckets) == []  # held once, it stays held
     # scales stored without the hold (or by hand) are served held too, by a replica that holds
-    stored = json.dumps({"buckets": {calibration.bucket_label(2): {"scale": 0.6, "source": "live"},
+    stored = json.dumps({"model": "temporal:4", "target_false_alarms_per_1000": 0.5,
+                         "buckets": {calibration.bucket_label(2): {"scale": 0.6, "source": "live"},
                                      calibration.bucket_label(5): {"scale": 0.85, "source": "imported"}}})
     served = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True, calibration_hold_young=True))
     served._apply_stored(stored)
@@ -371,3 +372,18 @@ def test_the_recent_alarm_rate_reads_each_post_once_with_one_scale(redis_server,
     first, short, window = asyncio.run(scenario())
     assert first is None and short is None  # 3 100 posts are not the window's 20 000
     assert window == 2.0  # the last 20 000 posts, 20 alarms: 1 per 1000 against the target's 0.5
+
+
+def test_stored_scales_that_do_not_fit_change_nothing_on_a_replica() -> None:
+    """A replica reads the stored scales with the import's schema, whole, before it changes a bucket: one
+    bucket's bad ``at_posts`` once left another's scale shown in GET /v1/model but not served."""
+    from pydantic import ValidationError
+
+    served = LiveCalibration(None, "temporal:4", _settings(calibration_frozen=True))
+    stored = {"model": "temporal:4", "target_false_alarms_per_1000": 0.5,
+              "buckets": {"0-15": {"scale": 2.0, "source": "imported"},
+                          "64-127": {"scale": 1.5, "source": "imported", "at_posts": "abc"}}}
+    with pytest.raises(ValidationError, match="at_posts"):
+        served._apply_stored(json.dumps(stored))
+    assert served.scales == [1.0] * calibration.BUCKETS
+    assert [b["scale"] for b in served.describe()["buckets"]] == served.scales
