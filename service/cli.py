@@ -286,13 +286,17 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
         artifact = model_repository.load(settings.model_repository, settings.temporal_model,
                                          settings.temporal_model_version)
         model = calibration.learned_under(artifact.tag, calibration.served_config(artifact.manifest, settings))
-    elif args.action == "export":
-        # a mistyped name would export nothing and look like a calibration that has learned nothing
+    if args.action == "export":
+        # A name this Redis does not hold would export nothing and look like a calibration that has learned
+        # nothing: a mistyped --model, or a default computed from a shell whose EMODRIFT_* settings (model
+        # version, detector overrides) are not the service's; the runbook's backup must not be that.
         stored = calibration_file.stored_names(client)
         if model not in stored:
-            print(f"emodrift: no live calibration named {model} in this Redis; it holds "
-                  f"{', '.join(stored) or 'none'} (the served one: GET /v1/model's live_calibration.name, "
-                  "or leave out --model)", file=sys.stderr)
+            why = ("" if args.model is not None else " (the served model's under this shell's EMODRIFT_* "
+                   "settings; the service's may differ: pass --model)")
+            print(f"emodrift: no live calibration named {model}{why} in this Redis; it holds "
+                  f"{', '.join(stored) or 'none'} (the served one: GET /v1/model's live_calibration.name)",
+                  file=sys.stderr)
             return 2
     if args.action == "export":
         text = json.dumps(calibration_file.export_state(client, model), indent=1)

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import redis
 
-from service import calibration, calibration_file, keys
+from service import calibration, calibration_file, keys, model_repository
+from service.config import Settings
 from service.embedded_redis import EmbeddedRedis, free_port
 
 MODEL = "temporal:4@0123456789"
 
 
-def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EMODRIFT_REDIS_URL": redis_url}
+def _cli(redis_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EMODRIFT_REDIS_URL": redis_url, **(env or {})}
     return subprocess.run([sys.executable, "-m", "service.cli", "calibration", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -33,7 +34,9 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> No
 def test_missing_files_and_an_unreachable_redis_are_one_line(redis_server: EmbeddedRedis,
                                                                redis_client: redis.Redis, tmp_path: Path) -> None:
     _one_line_error(_cli(redis_server.url, "import", str(tmp_path / "missing.json")), "cannot read", "missing.json")
-    _one_line_error(_cli(redis_server.url, "export", str(tmp_path / "no-dir" / "out.json")), "cannot write", "directory")
+    redis_client.hset(keys.calibration_counts(MODEL, 0), mapping={"n:0": 7})
+    _one_line_error(_cli(redis_server.url, "export", "--model", MODEL, str(tmp_path / "no-dir" / "out.json")),
+                    "cannot write", "directory")
     (tmp_path / "bad.json").write_text("not json")
     _one_line_error(_cli(redis_server.url, "import", str(tmp_path / "bad.json")), "not an `emodrift calibration export`")
     away = f"redis://127.0.0.1:{free_port()}/0"
@@ -117,3 +120,21 @@ def test_an_import_that_does_not_fit_its_format_is_one_line_naming_the_field_and
     assert result.returncode == 0, result.stderr
     stored = calibration.StoredScales.model_validate_json(redis_client.get(keys.calibration_scales(MODEL)))
     assert stored.buckets["64-127"] == calibration.ScaleEntry(scale=1.2, source="imported", at_posts=30_000, at_alarms=12)
+
+
+def test_an_export_without_model_is_refused_when_this_shells_default_is_not_in_redis(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis, tmp_path: Path) -> None:
+    """The default name is computed from this shell's settings; with an override the service does not have
+    (here EMODRIFT_COOLDOWN_POSTS) it named a calibration Redis does not hold, and the export wrote an
+    empty backup, exit 0, where the AlarmRateJump runbook takes it before freezing."""
+    artifact = model_repository.load(Path("model_repository"), "temporal")
+    served = calibration.learned_under(artifact.tag, calibration.served_config(artifact.manifest, Settings()))
+    redis_client.hset(keys.calibration_counts(served, 0), mapping={"n:0": 7})
+    redis_client.hset(keys.calibration_meta(served), "gen", 0)
+    out = tmp_path / "backup.json"
+    result = _cli(redis_server.url, "export", str(out), env={"EMODRIFT_COOLDOWN_POSTS": "7"})
+    _one_line_error(result, "no live calibration named temporal:", "this shell's", served, "--model")
+    assert not out.exists()
+    result = _cli(redis_server.url, "export", str(out))  # the service's settings: its calibration
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["counts"] == {"0": {"n:0": 7}}
