@@ -131,6 +131,7 @@ async def start(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None
     app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
     app.state.alerts = AlertStore(redis, store.relay.alerts)
     background(stack, store.relay.run_sweeper(settings.outbox_sweep_seconds), "outbox-sweeper")
+    await pipeline.live.sync_at_start(settings.redis_timeout_seconds)  # the stored scales from the first post
     background(stack, pipeline.live.run(settings.calibration_sync_seconds), "live-calibration")
     app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
     await start_webhooks(app, settings, redis, store, stack)

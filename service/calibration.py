@@ -539,6 +539,16 @@ class LiveCalibration:
                 "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": posts,
                              "alarms": alarms} for b, (x, (posts, alarms)) in enumerate(zip(self.buckets, counts))]}
 
+    async def sync_at_start(self, timeout: float) -> None:
+        """One sync before the service serves (``service/app.py``): without it a replica, a frozen one too,
+        served the manifest's thresholds until the background task's first sync, a sync interval after
+        every start. Bounded by ``timeout`` (the Redis timeout): a Redis away or slow delays the stored
+        scales, never the start; the background task syncs again."""
+        try:
+            await asyncio.wait_for(self.sync(), timeout)
+        except Exception:  # noqa: BLE001 - timed out or Redis away: serve the manifest's until the next sync
+            log.warning("live calibration: no sync before serving; the next one is due in the background", exc_info=True)
+
     async def run(self, every: float) -> None:
         """The background task: sync every ``every`` seconds; Redis away only delays learning."""
         while True:

@@ -387,3 +387,47 @@ def test_stored_scales_that_do_not_fit_change_nothing_on_a_replica() -> None:
         served._apply_stored(json.dumps(stored))
     assert served.scales == [1.0] * calibration.BUCKETS
     assert [b["scale"] for b in served.describe()["buckets"]] == served.scales
+
+
+def test_a_frozen_replica_serves_the_stored_scales_from_its_start(redis_server, redis_client) -> None:
+    """The first sync ran a sync interval after the start: until then every replica, frozen ones too,
+    served the manifest's thresholds."""
+    name = _served_name()
+    stored = {"model": name, "target_false_alarms_per_1000": 0.5,
+              "buckets": {label: {"scale": 1.7, "source": "imported"} for label in calibration.LABELS}}
+    redis_client.set(keys.calibration_scales(name), json.dumps(stored))
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), calibration_frozen=True,
+                            calibration_sync_seconds=3600)  # no background sync during the test
+    try:
+        with running.client() as http:
+            live = http.get("/v1/model").json()["live_calibration"]
+    finally:
+        running.stop()
+    assert [(b["scale"], b["source"]) for b in live["buckets"]] == [(1.7, "imported")] * calibration.BUCKETS
+    served = {labels["age"]: value for _, labels, value in metrics.samples("emodrift_calibration_scale")}
+    assert served == {label: 1.7 for label in calibration.LABELS}
+
+
+def test_the_sync_before_serving_is_bounded_when_redis_does_not_answer() -> None:
+    """A Redis that accepts connections and never answers: the client's own timeouts and retries take
+    seconds; the start waits at most its bound, and serves the manifest's thresholds meanwhile."""
+    import asyncio
+    import socket
+
+    import redis.asyncio as aioredis
+
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nothing ever reads or answers
+    try:
+        async def scenario() -> float:
+            client = aioredis.Redis(port=silent.getsockname()[1], socket_timeout=1.0, socket_connect_timeout=1.0)
+            live = LiveCalibration(client, _served_name(), _settings(calibration_frozen=True))
+            began = time.monotonic()
+            await live.sync_at_start(0.3)
+            took = time.monotonic() - began
+            assert live.scales == [1.0] * calibration.BUCKETS
+            await client.aclose()
+            return took
+
+        assert asyncio.run(scenario()) < 1.0
+    finally:
+        silent.close()
