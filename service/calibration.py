@@ -367,8 +367,9 @@ class LiveCalibration:
     """The scale on the manifest's thresholds by user age, learned from the population (shared in Redis).
 
     The hot path only reads ``scale(age)`` and adds to local counters (``record``); ``sync`` (every
-    ``calibration_sync_seconds``, a background task) sends the counters in one pipelined round trip of
-    HINCRBYs, reads the two generations kept, and recomputes every bucket's scale. Every replica reads
+    ``calibration_sync_seconds``, a background task) sends the counters in one round trip (the
+    ``calibration_add`` script: to the generation they were counted in, while it is kept), reads the two
+    generations kept, and recomputes every bucket's scale. Every replica reads
     the same counts, so they agree; ``calibration_frozen`` stops learning and serves the scales stored
     last (learned, or imported by an operator).
     """
@@ -388,6 +389,7 @@ class LiveCalibration:
         self.recent_ratio: float | None = None
         self._history: deque[tuple[int, int]] = deque(maxlen=512)  # (posts, alarms) at each sync
         self._pending: Counter[str] = Counter()
+        self._add = lua.CALIBRATION_ADD.bind(redis) if redis is not None else None
         self._rotate = lua.CALIBRATION_ROTATE.bind(redis) if redis is not None else None
         self._store = lua.CALIBRATION_STORE.bind(redis) if redis is not None else None
 
@@ -418,17 +420,17 @@ class LiveCalibration:
         if self.frozen:
             self._apply_stored(await self.redis.get(keys.calibration_scales(self.model)))
             return
-        if self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
+        if self._add is None or self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
             raise RuntimeError("live calibration has no Redis client to sync with")
         pending, self._pending = self._pending, Counter()
         meta = keys.calibration_meta(self.model)
-        pipe = self.redis.pipeline(transaction=False)
-        current = keys.calibration_counts(self.model, self.generation)
-        for field_name, value in pending.items():
-            pipe.hincrby(current, field_name, value)
-        pipe.hget(meta, "gen")
-        replies = await pipe.execute()
-        generation = int(replies[-1] or 0)
+        added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation)},
+                                args={"generation": self.generation},
+                                arg_tail=[x for counter, value in pending.items() for x in (counter, value)])
+        generation = int(added.values[0])
+        if added.status == "stale":  # an import replaced the counts (or two rotations passed): these were of before
+            log.info("live calibration: generation %d is gone (an import, or rotations), %d counters dropped; "
+                     "now on generation %d", self.generation, len(pending), generation)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.calibration_counts(self.model, generation))
         pipe.hgetall(keys.calibration_counts(self.model, generation - 1))

@@ -112,18 +112,36 @@ def stored_names(client: Any) -> list[str]:
 
 def import_state(client: Any, export: ExportFile) -> int:
     """Replace the live calibration ``export`` is of with it (``emodrift calibration import``), in one
-    transaction; the scales are marked ``imported``. Returns the counters written."""
-    model, generation = export.model, export.generation
-    counts = {int(g): counters for g, counters in export.counts.items()}
-    pipe = client.pipeline(transaction=True)
-    for g in (generation - 1, generation):
-        pipe.delete(keys.calibration_counts(model, g))
-    for g, values in counts.items():
-        if values:
-            pipe.hset(keys.calibration_counts(model, g), mapping=values)
-    pipe.hset(keys.calibration_meta(model), "gen", generation)
-    if export.scales is not None:
-        imported = {label: entry.model_copy(update={"source": "imported"}) for label, entry in export.scales.buckets.items()}
-        pipe.set(keys.calibration_scales(model), export.scales.model_copy(update={"buckets": imported}).model_dump_json())
-    pipe.execute()
+    transaction; the scales are marked ``imported``. Returns the counters written.
+
+    Every generation's counts go, not only those numbered as the export's: the replicas go on adding to
+    the generation they last saw, so an import that set the export's own (lower) numbers left the
+    generations in use standing, and their counts came back when the numbers reached them again. The
+    export's two generations are written as the two after the one in use: a replica still on an older
+    one finds it stale (``calibration_add`` drops its counts from before the import) and moves to the
+    imported one at its next sync."""
+    model, meta = export.model, keys.calibration_meta(export.model)
+    counts: dict[int, dict[str, int]] = {}
+
+    def replace(pipe: Any) -> None:
+        # WATCHed meta: a rotation (or another import) before EXEC retries this with what it wrote
+        in_use = int(pipe.hget(meta, "gen") or 0)
+        generation = in_use + 2
+        old = {keys.calibration_counts(model, g) for g in (in_use - 1, in_use)}  # the replicas may add to these
+        old |= {key for raw in client.scan_iter(match=keys.calibration_counts_match(model), count=1000)
+                if keys.calibration_of(key := raw.decode()) == model}
+        counts.clear()
+        counts.update({int(g) + generation - export.generation: counters for g, counters in export.counts.items()})
+        pipe.multi()
+        pipe.delete(*old)
+        for g, values in counts.items():
+            if values:
+                pipe.hset(keys.calibration_counts(model, g), mapping=values)
+        pipe.hset(meta, "gen", generation)
+        if export.scales is not None:
+            imported = {label: entry.model_copy(update={"source": "imported"})
+                        for label, entry in export.scales.buckets.items()}
+            pipe.set(keys.calibration_scales(model), export.scales.model_copy(update={"buckets": imported}).model_dump_json())
+
+    client.transaction(replace, meta)
     return sum(len(v) for v in counts.values())

@@ -4,6 +4,8 @@ A user's keys share the hash tag ``{<user_id>}`` so they land on one Redis Clust
 script can touch them atomically.
 """
 
+import re
+
 PREFIX = "ed"
 
 
@@ -215,6 +217,16 @@ def calibration_counts(model: str, generation: int) -> str:
     """Hash of counters of one generation (HINCRBY): ``n:<bucket>`` posts judged, ``a:<bucket>`` alarms,
     ``u:<bucket>:<level>`` / ``d:<bucket>:<level>`` excursion peaks after / before a rise."""
     return f"{CALIBRATION}:{model}:gen:{generation}"
+
+
+def calibration_counts_match(model: str) -> str:
+    r"""A SCAN pattern for every generation's counts of ``model``.
+
+    >>> calibration_counts_match("t:4@a[1]*")
+    'ed:{cal}:t:4@a\\[1\\]\\*:gen:*'
+    """
+    escaped = re.sub(r"([][*?\\])", r"\\\1", model)  # a name's glob characters match only themselves
+    return f"{CALIBRATION}:{escaped}:gen:*"
 
 
 def calibration_scales(model: str) -> str:

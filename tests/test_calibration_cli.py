@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -138,3 +139,69 @@ def test_an_export_without_model_is_refused_when_this_shells_default_is_not_in_r
     result = _cli(redis_server.url, "export", str(out))  # the service's settings: its calibration
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["counts"] == {"0": {"n:0": 7}}
+
+
+def test_an_import_replaces_every_generation_and_the_replicas_move_to_it(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis, tmp_path: Path) -> None:
+    """Exported at generation 1, traffic on to generation 6, imported: the import deleted only generations
+    0 and 1 and set the generation back to 1; generations 5 and 6 stayed (no TTL), replicas went on adding
+    to their generation 6, and both came back once the numbers reached them."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    settings = Settings(calibration_generation_posts=1000, calibration_min_posts=1000)
+    bucket = calibration.age_bucket(500)
+    path = tmp_path / "export.json"
+
+    def gen_keys() -> set[bytes]:
+        return set(redis_client.keys(f"{keys.CALIBRATION}:{MODEL}:gen:*"))
+
+    async def traffic(live: calibration.LiveCalibration, posts: int, sync: bool = True) -> None:
+        for i in range(posts):
+            live.record(500, None, i % 250 == 0)
+        if sync:
+            await live.sync()
+
+    async def scenario() -> tuple[int, dict[str, Any]]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            live = calibration.LiveCalibration(client, MODEL, settings)
+            await traffic(live, 1000)  # generation 0 full: on to 1
+            await traffic(live, 300)
+            assert live.generation == 1
+            assert _cli(redis_server.url, "--model", MODEL, "export", str(path)).returncode == 0
+            for _ in range(5):
+                await traffic(live, 1000)
+            assert live.generation == 6
+            await traffic(live, 40, sync=False)  # counted before the import, sent after it
+            result = _cli(redis_server.url, "--model", MODEL, "import", str(path))
+            assert result.returncode == 0, result.stderr
+            await live.sync()  # its 40 posts were of the generations the import replaced: dropped
+            return live.generation, calibration_file.export_state(redis_client, MODEL)
+        finally:
+            await client.aclose()
+
+    generation, restored = asyncio.run(scenario())
+    exported = json.loads(path.read_text())
+    assert gen_keys() == {keys.calibration_counts(MODEL, g).encode() for g in (7, 8)}  # the export's two, alone
+    assert exported["generation"] == 1 and generation == restored["generation"] == 8  # above the 6 in use
+    assert restored["counts"] == {"7": exported["counts"]["0"], "8": exported["counts"]["1"]}
+    assert int(restored["counts"]["8"][f"n:{bucket}"]) == 300
+
+    async def later() -> None:  # traffic goes on from the imported generation
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            live = calibration.LiveCalibration(client, MODEL, settings)
+            await live.sync()
+            await traffic(live, 1000)
+            assert live.generation == 9
+            await traffic(live, 10)
+        finally:
+            await client.aclose()
+
+    asyncio.run(later())
+    assert gen_keys() == {keys.calibration_counts(MODEL, g).encode() for g in (8, 9)}
+    assert int(redis_client.hget(keys.calibration_counts(MODEL, 8), f"n:{bucket}")) == 1300
+    assert redis_client.hgetall(keys.calibration_counts(MODEL, 9)) == {f"n:{bucket}".encode(): b"10",
+                                                                     f"a:{bucket}".encode(): b"1"}

@@ -190,6 +190,8 @@ ALERT_SWAP = declare("alert_swap", keys=("alerts",), args=("alert_id", "expected
                      statuses=("ok", "missing", "conflict"))
 
 # --- live calibration (service/calibration.py) and rate limiting (service/rate_limit.py) --------------------
+CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts"), args=("generation",), arg_tail="counters",
+                          statuses=("ok", "stale"))
 CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts"), args=("generation",),
                              statuses=("ok", "conflict"))
 CALIBRATION_STORE = declare("calibration_store", keys=("scales",), args=("expected", "scales"),
