@@ -31,6 +31,10 @@ class OfflineLiveCalibration(LiveCalibration):
         self._since = 0
 
     def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
+        if self.frozen:
+            # measuring the warmed calibration: a frozen service still counts posts and alarms for its
+            # recent alarm rate, which no benchmark reads, and merged here they would feed learning
+            return
         super().record(age, crossed, alarmed)
         self._since += 1
         if self._since >= self.sync_posts:

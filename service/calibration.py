@@ -398,15 +398,16 @@ class LiveCalibration:
 
     def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
         """One judged post of a user ``age`` posts into their baseline: the excursion rise it made, if
-        any, and whether it raised an alarm. Local counters only; ``sync`` sends them."""
-        if not self.enabled or self.frozen:
+        any, and whether it raised an alarm. Local counters only; ``sync`` sends them. Frozen, only the
+        post and its alarm: freezing stops learning, not the recent alarm rate (``observe``)."""
+        if not self.enabled:
             return
         b = age_bucket(age)
         pending = self._pending
         pending[f"n:{b}"] += 1
         if alarmed:
             pending[f"a:{b}"] += 1
-        if crossed is not None:
+        if crossed is not None and not self.frozen:
             lo, hi = level_index(crossed[0]), level_index(crossed[1])
             if hi > lo:  # a rise within one grid step crosses no level
                 pending[f"u:{b}:{hi}"] += 1
@@ -414,15 +415,25 @@ class LiveCalibration:
                     pending[f"d:{b}:{lo}"] += 1
 
     async def sync(self) -> None:
-        """Counters out, counts in, scales recomputed (one pipelined round trip, plus a rare rotation)."""
+        """Counters out, counts in, scales recomputed (two round trips, plus a rare rotation and store).
+        Frozen: the posts and alarms out, the stored scales in (one round trip)."""
         if not self.enabled:
             return
+        pending, self._pending = self._pending, Counter()
+        observed = keys.calibration_observed(self.model)
+        posts = sum(v for k, v in pending.items() if k.startswith("n:"))
+        alarms = sum(v for k, v in pending.items() if k.startswith("a:"))
         if self.frozen:
-            self._apply_stored(await self.redis.get(keys.calibration_scales(self.model)))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(observed, "n", posts)
+            pipe.hincrby(observed, "a", alarms)
+            pipe.get(keys.calibration_scales(self.model))
+            total_posts, total_alarms, stored = await pipe.execute()
+            self.observe(total_posts, total_alarms)
+            self._apply_stored(stored)
             return
         if self._add is None or self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
             raise RuntimeError("live calibration has no Redis client to sync with")
-        pending, self._pending = self._pending, Counter()
         meta = keys.calibration_meta(self.model)
         added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation)},
                                 args={"generation": self.generation},
@@ -435,7 +446,10 @@ class LiveCalibration:
         pipe.hgetall(keys.calibration_counts(self.model, generation))
         pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
         pipe.get(keys.calibration_scales(self.model))
-        latest, previous, stored = await pipe.execute()
+        pipe.hincrby(observed, "n", posts)
+        pipe.hincrby(observed, "a", alarms)
+        latest, previous, stored, total_posts, total_alarms = await pipe.execute()
+        self.observe(total_posts, total_alarms)
         self._apply_stored(stored)  # the scales every replica serves start from the shared ones
         self.generation = generation
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
@@ -457,9 +471,6 @@ class LiveCalibration:
         per_post = self.target / 1000.0
         window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
         moved = False
-        # the recent alarm rate's totals, taken before population() gives every bucket the whole
-        # population's counts: summed after it, each post was counted once per bucket (8x)
-        posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
         if self.one_scale:
             self.by_age = [(b.posts, b.alarms) for b in buckets]
             buckets = population(buckets)
@@ -487,15 +498,26 @@ class LiveCalibration:
         borrow(buckets)
         self.buckets = buckets
         self.scales = [b.scale for b in buckets]
+        self._publish()
+        return moved
+
+    def observe(self, posts: int, alarms: int) -> None:
+        """The recent alarm rate (the global-event signal) from the population's judged posts and alarms so
+        far (``keys.calibration_observed``): the last RECENT_POSTS posts' alarms over the target's. Those
+        totals are kept apart from the generations' counts, which learning reads: frozen replicas add to
+        them too (freezing stops learning, not observing: the ratio went NaN and the alert cleared though
+        nothing had improved), and neither a rotation nor an import moves them. Each post counts once
+        (summed over the age buckets after ``population`` gave each the whole population's, the window
+        was an eighth of its size)."""
         if self._history and posts < self._history[-1][0]:
-            self._history.clear()  # a generation was dropped: the window restarts
+            self._history.clear()  # the totals were reset (Redis flushed): the window restarts
         self._history.append((posts, alarms))
         recent = [(p, a) for p, a in self._history if posts - p >= RECENT_POSTS]
         if recent:
             p0, a0 = recent[-1]
-            self.recent_ratio = round((alarms - a0) / (posts - p0) / per_post, 3)
-        self._publish()
-        return moved
+            self.recent_ratio = round((alarms - a0) / (posts - p0) / (self.target / 1000.0), 3)
+        # not enough traffic yet: NaN, as /v1/model's null (0 would read as "no alarms")
+        metrics.CALIBRATION_ALARM_RATE.set(float("nan") if self.recent_ratio is None else self.recent_ratio)
 
     def _publish(self) -> None:
         for b, bucket in enumerate(self.buckets):
@@ -503,8 +525,6 @@ class LiveCalibration:
         metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source in LEARNED for b in self.buckets))
         metrics.CALIBRATION_AT_BOUND.set(sum(b.source == "live" and b.scale in (MIN_SCALE, MAX_SCALE)
                                              for b in self.buckets))
-        # not enough traffic yet: NaN, as /v1/model's null (0 would read as "no alarms")
-        metrics.CALIBRATION_ALARM_RATE.set(float("nan") if self.recent_ratio is None else self.recent_ratio)
 
     def _apply_stored(self, raw: bytes | str | None) -> None:
         if not raw:

@@ -234,19 +234,26 @@ def calibration_scales(model: str) -> str:
     return f"{CALIBRATION}:{model}:scales"
 
 
+def calibration_observed(model: str) -> str:
+    """Hash: ``n`` judged posts and ``a`` alarms of every replica, frozen or not, since the calibration
+    began (HINCRBY): the recent alarm rate's counts, never rotated, exported or imported."""
+    return f"{CALIBRATION}:{model}:observed"
+
+
 def calibration_of(key: str) -> str | None:
-    """The calibration a key of the three above belongs to, None for any other key. A name holds colons
+    """The calibration a key of the four above belongs to, None for any other key. A name holds colons
     itself (``temporal:4@...``), so the known tails are cut off its right end.
 
     >>> [calibration_of(k) for k in (calibration_meta("t:4@a"), calibration_counts("t:4@a", 3),
-    ...                              calibration_scales("t:4@a"), "ed:user:x", f"{CALIBRATION}:t:4@a:gen:x")]
-    ['t:4@a', 't:4@a', 't:4@a', None, None]
+    ...                              calibration_scales("t:4@a"), calibration_observed("t:4@a"), "ed:user:x",
+    ...                              f"{CALIBRATION}:t:4@a:gen:x")]
+    ['t:4@a', 't:4@a', 't:4@a', 't:4@a', None, None]
     """
     head = f"{CALIBRATION}:"
     if not key.startswith(head):
         return None
     rest = key[len(head):]
-    for tail in (":meta", ":scales"):
+    for tail in (":meta", ":scales", ":observed"):
         if rest.endswith(tail):
             return rest[: -len(tail)]
     name, sep, generation = rest.rpartition(":gen:")

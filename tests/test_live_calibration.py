@@ -432,3 +432,54 @@ def test_the_sync_before_serving_is_bounded_when_redis_does_not_answer() -> None
         assert asyncio.run(scenario()) < 1.0
     finally:
         silent.close()
+
+
+def test_a_frozen_replica_goes_on_measuring_the_recent_alarm_rate(redis_server, redis_client) -> None:
+    """Freezing is the runbook's remedy for EmodriftCalibrationAlarmRateJump; it stops learning, not
+    observing. The ratio went NaN on frozen replicas, so the alert cleared and the panel went blank
+    though the population alarmed as much as before."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    name = _served_name()
+
+    async def scenario() -> tuple[float | None, float | None]:
+        clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
+        learning = LiveCalibration(clients[0], name, _settings())
+        frozen = LiveCalibration(clients[1], name, _settings(calibration_frozen=True))
+        for replica in (learning, frozen):
+            for i in range(100):
+                replica.record(500, (0.0, 0.1), i == 0)
+            await replica.sync()
+        for i in range(calibration.RECENT_POSTS):  # the event: one alarm per 500 posts, 4x the target
+            frozen.record(500, (0.0, 0.1), i % 500 == 0)
+        await frozen.sync()
+        await learning.sync()
+        for c in clients:
+            await c.aclose()
+        return frozen.recent_ratio, learning.recent_ratio
+
+    at_frozen, at_learning = asyncio.run(scenario())
+    assert at_frozen == 4.0 and _exported_ratio() == at_learning  # the last sync's, this process's one gauge
+    assert at_learning is not None and at_learning > 3  # the frozen replica's posts count for every replica
+    bucket = calibration.age_bucket(500)
+    assert int(redis_client.hget(keys.calibration_counts(name, 0), f"n:{bucket}")) == 100  # nothing learned from them
+
+
+def test_the_offline_calibration_learns_nothing_once_frozen() -> None:
+    """The detection benchmark warms the calibration, freezes it and measures on other users: what it
+    records then must not reach the counts (the service's frozen replicas count posts and alarms for the
+    recent alarm rate; merged offline, they would move the scales being measured)."""
+    from benchmarks.live_calibration import OfflineLiveCalibration
+
+    live = OfflineLiveCalibration("temporal:4", 0.5, 1000, one_scale=True)
+    rng = np.random.default_rng(3)
+    for _ in range(20_000):
+        live.record(500, (0.0, float(rng.exponential(0.2))), False)
+    live.freeze()
+    scales, totals = list(live.scales), dict(live.totals)
+    for i in range(60_000):  # many alarms: learning would move the scale up
+        live.record(500, (0.0, 1.2), i % 100 == 0)
+    live.merge()
+    assert live.scales == scales and dict(live.totals) == totals
