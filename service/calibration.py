@@ -523,8 +523,9 @@ class LiveCalibration:
         for b, bucket in enumerate(self.buckets):
             metrics.CALIBRATION_SCALE.labels(bucket_label(b)).set(bucket.scale)
         metrics.CALIBRATION_LIVE_BUCKETS.set(sum(b.source in LEARNED for b in self.buckets))
-        metrics.CALIBRATION_AT_BOUND.set(sum(b.source == "live" and b.scale in (MIN_SCALE, MAX_SCALE)
-                                             for b in self.buckets))
+        # whatever the scale's source: thresholds an operator imported at a bound (or a young bucket
+        # borrows) are pinned there as much as learned ones; counting only "live" showed 0 for them
+        metrics.CALIBRATION_AT_BOUND.set(sum(b.scale in (MIN_SCALE, MAX_SCALE) for b in self.buckets))
 
     def _apply_stored(self, raw: bytes | str | None) -> None:
         if not raw:

@@ -95,8 +95,8 @@ CALIBRATION_LIVE_BUCKETS = Gauge(
     "emodrift_calibration_live_buckets", "age buckets whose thresholds are learned from traffic (not the manifest's)",
     multiprocess_mode="livemax")
 CALIBRATION_AT_BOUND = Gauge(
-    "emodrift_calibration_buckets_at_bound", "age buckets whose learned scale is held at its bound (a global event, "
-    "or traffic unlike the calibration)", multiprocess_mode="livemax")
+    "emodrift_calibration_buckets_at_bound", "age buckets whose scale in force sits at a bound, learned, imported or "
+    "borrowed (a global event, or traffic unlike the calibration)", multiprocess_mode="livemax")
 # NaN, not 0, until a full window was seen (GET /v1/model: null): 0 would read as "no alarms". One series
 # per worker (pid): a worker that has just started has no window yet, and PromQL's max skips NaN while
 # the client's multi-process max would keep whichever value it read first.

@@ -483,3 +483,29 @@ def test_the_offline_calibration_learns_nothing_once_frozen() -> None:
         live.record(500, (0.0, 1.2), i % 100 == 0)
     live.merge()
     assert live.scales == scales and dict(live.totals) == totals
+
+
+def test_imported_scales_at_a_bound_count_as_buckets_at_bound(redis_server, redis_client) -> None:
+    """emodrift_calibration_buckets_at_bound counted only buckets whose source was "live": an operator's
+    imported scales pinned at the bounds showed 0."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    name = _served_name()
+    stored = {"model": name, "target_false_alarms_per_1000": 0.5,
+              "buckets": {"0-15": {"scale": calibration.MAX_SCALE, "source": "imported"},
+                          "16-31": {"scale": calibration.MIN_SCALE, "source": "imported"},
+                          "32-63": {"scale": 1.3, "source": "imported"}}}
+    redis_client.set(keys.calibration_scales(name), json.dumps(stored))
+
+    async def scenario() -> list[str]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        frozen = LiveCalibration(client, name, _settings(calibration_frozen=True))
+        await frozen.sync()
+        await client.aclose()
+        return [b.source for b in frozen.buckets]
+
+    assert asyncio.run(scenario())[:3] == ["imported"] * 3
+    (at_bound,) = [v for _, _, v in metrics.samples("emodrift_calibration_buckets_at_bound")]
+    assert at_bound == 2
