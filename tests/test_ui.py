@@ -9,6 +9,7 @@ screenshot there (how docs/ui.png is made).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -22,12 +23,16 @@ import httpx
 import numpy as np
 import pytest
 import redis
+import redis.asyncio as aioredis
 from PIL import Image
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from service import timeline_svg
+from service import keys, timeline_svg
+from service.alerts.store import SCAN_LIMIT
 from service.embedded_redis import EmbeddedRedis
+from service.state_store import StateStore
 from tests.conftest import RunningService, start_service
+from tests.test_state_store import _state
 
 ADMIN, INGEST, REVIEWER = "admin-key-for-the-ui-test", "ingest-key-for-the-ui-test", "reviewer-key-for-the-ui-test"
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
@@ -189,6 +194,40 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     assert http.get("/ui?cursor=not-a-cursor").status_code == 400
     assert http.get("/ui/alerts/evt_nope").status_code == 404
     assert http.get("/ui/alerts/not%20an%20id").status_code == 404
+
+
+def test_a_page_without_matches_still_leads_to_older_alerts(ui: RunningService, http: httpx.Client,
+                                                             redis_server: EmbeddedRedis,
+                                                             redis_client: redis.Redis) -> None:
+    """A page looks through at most SCAN_LIMIT alerts (docs/alerts.md). When that many newer alerts
+    expired with their users (the listing forgets them as it reads), the first page holds none, yet
+    an older alert remains: the page must lead on to it."""
+    kept = drift(ui, "kept")
+
+    async def raise_alerts(count: int) -> None:  # newer than ``kept``, recorded as the pipeline would
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=10, timeline_length=10,
+                           idempotency_ttl=3600, alerts_per_user=5)
+        try:
+            for n in range(count):
+                event = {**kept, "id": f"evt_gone_{n}", "user_id": f"gone{n}",
+                         "created_at": f"2100-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}.000000Z"}
+                assert (await store.advance(f"gone{n}", "p1", 0, _state(), {}, event, 1.0)).outcome == "ok"
+        finally:
+            await client.aclose()
+
+    asyncio.run(raise_alerts(SCAN_LIMIT))
+    for n in range(SCAN_LIMIT):  # their users' keys expired (retention)
+        redis_client.delete(keys.alerts(f"gone{n}"))
+    sign_in(http)
+    page = http.get("/ui?status=open")
+    assert page.status_code == 200 and "<table" not in page.text
+    assert f"No open alerts among the {SCAN_LIMIT} newest ones" in page.text
+    older = re.search(r'<a href="(/ui\?status=open&amp;cursor=[^"]+)">([^<]+)</a>', page.text)
+    assert older, "an empty page with a next cursor must still lead on"
+    assert older[2] == "Look further back"
+    last = http.get(older[1].replace("&amp;", "&"))
+    assert last.status_code == 200 and kept["id"] in last.text and "cursor=" not in last.text
 
 
 def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from service import access, keys, timeline_svg
 from service.errors import BadRequest, EmodriftError, NotFound
 from service.alerts import lifecycle
-from service.alerts.store import AlertStore
+from service.alerts.store import SCAN_LIMIT, AlertStore
 from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
@@ -151,7 +151,8 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
         return pages.render(request, "error.html", status_code=400, **context(request, session),
                             title="Bad link", message=exc.message)
     return pages.render(request, "alerts.html", **context(request, session), alerts=found, status=status,
-                        statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None)
+                        statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None,
+                        scan_limit=SCAN_LIMIT)
 
 
 @router.get("/alerts/{alert_id}")
