@@ -37,6 +37,9 @@ from tests.test_state_store import _state
 ADMIN, INGEST, REVIEWER = "admin-key-for-the-ui-test", "ingest-key-for-the-ui-test", "reviewer-key-for-the-ui-test"
 HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
 SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.01, "neutral": 0.07}
+# no emotion near half: the evidence calls these "mixed, happy leading" and "mixed, angry leading"
+MIXED_HAPPY = {"angry": 0.05, "disgust": 0.05, "fear": 0.08, "happy": 0.32, "sad": 0.1, "surprise": 0.18, "neutral": 0.22}
+MIXED_ANGRY = {"angry": 0.3, "disgust": 0.12, "fear": 0.15, "happy": 0.03, "sad": 0.15, "surprise": 0.05, "neutral": 0.2}
 START = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
 CHROMIUM = "/usr/bin/chromium"
 # what the brief of this project asks of a chromium run in a sandbox without network
@@ -63,13 +66,13 @@ def api(ui: RunningService) -> httpx.Client:
     return ui.client(headers={"authorization": f"Bearer {ADMIN}"})
 
 
-def drift(ui: RunningService, user: str) -> dict:
+def drift(ui: RunningService, user: str, before: dict[str, float] = HAPPY, after: dict[str, float] = SAD) -> dict:
     """Observations of a happy user, a post every 6 hours, then sad ones, until the detector raises
     drift.started."""
     with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
         for i in range(90):
             body = client.post(f"/v1/users/{user}/observations", json={
-                "post_id": f"{user}-{i}", "probabilities": HAPPY if i < 40 else SAD,
+                "post_id": f"{user}-{i}", "probabilities": before if i < 40 else after,
                 "created_at": (START + timedelta(hours=6 * i)).isoformat()})
             assert body.status_code == 200, body.text
             if body.json()["alert"]:
@@ -258,6 +261,18 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
     rows = {row[0]: row[1] for row in re.findall(r'/alerts/(evt_\w+)"(.*?)</td>', listed, re.S)}
     assert f'<span class="muted raised-by">by {", ".join(started["raised_by"])}</span>' in rows[started["id"]]
     assert "raised-by" not in rows[ended["id"]]
+
+
+def test_the_emotion_table_describes_a_mix_as_the_reason_does(ui: RunningService, http: httpx.Client) -> None:
+    alert = drift(ui, "mia", before=MIXED_HAPPY, after=MIXED_ANGRY)
+    assert alert["evidence"]["reason"].startswith("mixed, happy leading over ")
+    assert " → mixed, angry leading " in alert["evidence"]["reason"]
+    sign_in(http)
+    caption = re.search(r"<caption>(.*?)</caption>", http.get(f"/ui/alerts/{alert['id']}").text, re.S)
+    assert caption
+    words = " ".join(caption[1].split())
+    assert words.startswith("Before: mixed, happy leading (valence ") and "After: mixed, angry leading (" in words
+    assert "mostly" not in words
 
 
 def test_sign_out_ends_the_session_on_every_replica(ui: RunningService, http: httpx.Client,

@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
-from service import access, keys, timeline_svg
+from service import access, evidence, keys, timeline_svg
 from service.errors import BadRequest, EmodriftError, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
@@ -218,8 +218,10 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
+    # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
+    moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
     return pages.render(request, "alert.html", status_code=status_code, **context(request, session),
-                        alert=alert, rows=rows, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
+                        alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, error=error)
 
 
