@@ -11,7 +11,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict
+from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict, plain_breaks
 from service.base64_images import decode_base64
 from service.drift import Event, Rule
 from service.emotions import LABELS
@@ -246,6 +246,12 @@ class ResolveRequest(BaseModel):
         ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
         "not_actionable: it changed, but nothing is to be done")
     note: str | None = Field(None, max_length=NOTE_MAX_CHARS)
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _plain_breaks(cls, value: Any) -> Any:
+        # before max_length: the length is counted with LF breaks, as the page's field counts it
+        return plain_breaks(value) if isinstance(value, str) else value
 
 
 class WebhookPayload(BaseModel):

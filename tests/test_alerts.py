@@ -16,6 +16,7 @@ import redis
 import redis.asyncio as aioredis
 
 from service import keys
+from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import CHUNK, AlertStore
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.schemas import Alert, WebhookPayload
@@ -155,6 +156,23 @@ def test_bad_requests_get_clear_errors(client: httpx.Client) -> None:
     for response, status, code in cases:
         assert response.status_code == status and response.json()["error"]["code"] == code, response.text
     assert client.get(f"/v1/alerts/{alert['id']}").json() == alert  # nothing refused changed it
+
+
+def test_a_notes_line_breaks_are_stored_as_lf_and_counted_as_one(client: httpx.Client) -> None:
+    """A browser sends a textarea's line breaks as CRLF, and its maxlength counts each as one character:
+    a note that filled the field is NOTE_MAX_CHARS long once its breaks are LF, as it is stored."""
+    first, second = observe(client, "lin", EPISODE)
+    lines = ("x" * 99 + "\r\n") * 19 + "x" * 100  # 2000 characters with LF breaks, 2019 with CRLF
+    judged = client.post(f"/v1/alerts/{first['id']}/resolve", json={"verdict": "confirmed", "note": lines})
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["note"] == lines.replace("\r\n", "\n") and len(judged.json()["note"]) == NOTE_MAX_CHARS
+    # the same judgment with LF breaks is the same note: a retry, not a conflict
+    again = client.post(f"/v1/alerts/{first['id']}/resolve",
+                        json={"verdict": "confirmed", "note": lines.replace("\r\n", "\n")})
+    assert again.status_code == 200 and again.json() == judged.json()
+    lone = client.post(f"/v1/alerts/{second['id']}/resolve", json={"verdict": "confirmed", "note": "a\rb\r\nc"})
+    assert lone.status_code == 200 and lone.json()["note"] == "a\nb\nc"
+    assert client.get(f"/v1/alerts/{second['id']}").json()["note"] == "a\nb\nc"
 
 
 def test_erasing_a_user_erases_their_alerts(client: httpx.Client, redis_client: redis.Redis) -> None:

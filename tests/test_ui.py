@@ -28,6 +28,7 @@ from PIL import Image
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from service import keys, timeline_svg
+from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
 from service.embedded_redis import EmbeddedRedis
 from service.state_store import StateStore
@@ -231,6 +232,21 @@ def test_a_page_without_matches_still_leads_to_older_alerts(ui: RunningService, 
     assert older[2] == "Look further back"
     last = http.get(older[1].replace("&amp;", "&"))
     assert last.status_code == 200 and kept["id"] in last.text and "cursor=" not in last.text
+
+
+def test_a_note_that_fills_the_field_with_line_breaks_is_taken(ui: RunningService, http: httpx.Client) -> None:
+    """The textarea takes NOTE_MAX_CHARS characters, counting a line break as one; the browser sends
+    each as CRLF. The page takes such a note, and it is stored with LF breaks."""
+    alert = drift(ui, "lou")
+    sign_in(http)
+    token = csrf_token(http.get(f"/ui/alerts/{alert['id']}"))
+    typed = ("x" * 99 + "\n") * 19 + "x" * 100
+    assert len(typed) == NOTE_MAX_CHARS
+    sent = http.post(f"/ui/alerts/{alert['id']}/resolve",
+                     data={"verdict": "confirmed", "note": typed.replace("\n", "\r\n"), "csrf_token": token})
+    assert sent.status_code == 303, sent.text
+    with api(ui) as client:
+        assert client.get(f"/v1/alerts/{alert['id']}").json()["note"] == typed
 
 
 def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:

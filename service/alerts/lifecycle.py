@@ -35,6 +35,18 @@ VERDICTS: tuple[str, ...] = get_args(Verdict)
 NOTE_MAX_CHARS = 2000
 
 
+def plain_breaks(note: str) -> str:
+    r"""A note's line breaks as LF, as it is stored and counted. A browser sends a textarea's breaks as
+    CRLF (the form encoding says so) while its ``maxlength`` counts each as one character: counted as
+    sent, a note that filled the page's field would be refused, and the API would store what the page
+    could not.
+
+    >>> plain_breaks("seen\r\nby me\rtoday\n")
+    'seen\nby me\ntoday\n'
+    """
+    return note.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def opened(event: dict[str, Any], *, created_at: float, backfill: bool) -> dict[str, Any]:
     """The alert a drift event becomes when its step is written at ``created_at`` (unix seconds)."""
     return {**event, "status": "open", "created_at": iso_time(created_at), "backfill": backfill,
@@ -55,6 +67,7 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     note is a retry and changes nothing; another judgment of a resolved alert is a conflict."""
     if verdict not in VERDICTS:
         raise Unprocessable.at(("verdict",), f"must be one of {', '.join(VERDICTS)}")
+    note = None if note is None else plain_breaks(note)
     if note is not None and len(note) > NOTE_MAX_CHARS:
         raise Unprocessable.at(("note",), f"at most {NOTE_MAX_CHARS} characters")
     if alert["status"] == "resolved":
