@@ -200,6 +200,12 @@ def ui_signed_out(nonce: str) -> str:
     return f"{PREFIX}:ui:signed-out:{nonce}"
 
 
+def ui_draft(nonce: str, alert_id: str) -> str:
+    """String: what a refused form of this session held for this alert (JSON: action, message, verdict,
+    note), with a TTL of minutes, until the alert's page shows it once (service/ui/drafts.py)."""
+    return f"{PREFIX}:ui:draft:{nonce}:{alert_id}"
+
+
 # --- live calibration ---------------------------------------------------------------------------
 # The population's statistics by user age (service/calibration.py), shared by every replica: one slot
 # of their own, so the rotation script touches them together. Per calibration (``model`` below is

@@ -10,6 +10,7 @@ screenshot there (how docs/ui.png is made).
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import os
 import re
@@ -177,7 +178,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     assert "/acknowledge" not in page.text, "no Acknowledge button once acknowledged"
     assert "The alert is resolved." not in http.get(f"/ui/alerts/{alert['id']}?done=resolved").text
     no_verdict = http.post(f"/ui/alerts/{alert['id']}/resolve", data={"note": "x", "csrf_token": token})
-    assert no_verdict.status_code == 422 and "Choose a verdict" in no_verdict.text
+    assert no_verdict.status_code == 303 and "Choose a verdict" in http.get(no_verdict.headers["location"]).text
 
     note = 'seen <script>alert("x")</script>'
     done = http.post(f"/ui/alerts/{alert['id']}/resolve",
@@ -190,7 +191,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, h
     assert "seen &lt;script&gt;" in shown and "<script>" not in shown, "a note is text, never markup"
     # a resolved alert cannot be acknowledged again: the page says why, the API's 409
     late = http.post(f"/ui/alerts/{alert['id']}/acknowledge", data={"csrf_token": token})
-    assert late.status_code == 409 and "already resolved" in late.text
+    assert late.status_code == 303 and "already resolved" in http.get(late.headers["location"]).text
     # the list's filter
     assert alert["id"] in http.get("/ui?status=resolved").text
     assert alert["id"] not in http.get("/ui?status=open").text
@@ -247,6 +248,49 @@ def test_a_note_that_fills_the_field_with_line_breaks_is_taken(ui: RunningServic
     assert sent.status_code == 303, sent.text
     with api(ui) as client:
         assert client.get(f"/v1/alerts/{alert['id']}").json()["note"] == typed
+
+
+def form_state(page: httpx.Response) -> tuple[str | None, str, str | None]:
+    """What the alert page's resolve form holds and says: the checked verdict, the note, the error line."""
+    checked = re.findall(r'<input type="radio" id="verdict-(\w+)" [^>]*\bchecked\b', page.text)
+    note = re.search(r'<textarea id="note"[^>]*>\n?(.*?)</textarea>', page.text, re.S)
+    error = re.search(r'<p class="error" role="alert">(.*?)</p>', page.text, re.S)
+    return (checked[0] if checked else None, html.unescape(note[1]) if note else "",
+            html.unescape(error[1]) if error else None)
+
+
+def test_a_refused_form_comes_back_on_the_alerts_page_as_it_was_filled(ui: RunningService,
+                                                                       http: httpx.Client) -> None:
+    """A refused action redirects to the alert's page (its address, not the form's; reloading posts
+    nothing), which says why and holds what the analyst chose and typed, once."""
+    alert = drift(ui, "rex")
+    here = f"/ui/alerts/{alert['id']}"
+    sign_in(http)
+    token = csrf_token(http.get(here))
+    typed = 'first line\nsecond <b>line</b> & "quotes"'
+    refused = http.post(f"{here}/resolve", data={"note": typed.replace("\n", "\r\n"), "csrf_token": token})
+    assert refused.status_code == 303 and refused.headers["location"] == here
+    assert form_state(http.get(here)) == (None, typed, "Choose a verdict to resolve the alert.")
+    assert form_state(http.get(here)) == (None, "", None), "shown once: a reload shows the alert as it is"
+
+    too_long = "y" * (NOTE_MAX_CHARS + 1)
+    refused = http.post(f"{here}/resolve", data={"verdict": "confirmed", "note": too_long, "csrf_token": token})
+    assert refused.status_code == 303 and refused.headers["location"] == here
+    assert form_state(http.get(here)) == ("confirmed", too_long, f"note: at most {NOTE_MAX_CHARS} characters")
+
+    with api(ui) as client:  # judged meanwhile, elsewhere: the page says so and shows the note it did not take
+        client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "false_alarm"})
+    refused = http.post(f"{here}/resolve", data={"verdict": "confirmed", "note": "mine", "csrf_token": token})
+    assert refused.status_code == 303 and refused.headers["location"] == here
+    page = http.get(here)
+    assert "already resolved (false_alarm)" in page.text and 'id="unrecorded-note">mine<' in page.text
+    refused = http.post(f"{here}/acknowledge", data={"csrf_token": token})
+    assert refused.status_code == 303 and "already resolved" in http.get(refused.headers["location"]).text
+    # the form's address, copied or reloaded, is the alert's page
+    for action in ("resolve", "acknowledge"):
+        assert http.get(f"{here}/{action}").headers["location"] == here
+    with api(ui) as client:
+        assert client.get(f"/v1/alerts/{alert['id']}").json()["verdict"] == "false_alarm"
 
 
 def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:

@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
 from service import access, evidence, keys, timeline_svg
-from service.errors import BadRequest, EmodriftError, NotFound
+from service.errors import BadRequest, Conflict, NotFound, Unprocessable
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
 from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.emotions import LABELS, VALENCE
-from service.ui import pages
+from service.ui import drafts, pages
 from service.ui.sessions import COOKIE, Session, SessionCodec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -162,10 +162,18 @@ async def alert_page(alert_id: str, request: Request, session: SessionDep, alert
         alert = await _load(alerts, alert_id)
     except NotFound as exc:
         return _missing(request, session, exc)
+    draft = await drafts.take(request.app.state.store.redis, session.nonce, alert_id)
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
-    return _alert(request, session, alert, done=done if done in ("acknowledged", "resolved") and done == alert["status"]
-                  else None)
+    return _alert(request, session, alert, draft=draft,
+                  done=done if done in ("acknowledged", "resolved") and done == alert["status"] else None)
+
+
+@router.get("/alerts/{alert_id}/acknowledge")
+@router.get("/alerts/{alert_id}/resolve")
+async def form_address(alert_id: str, request: Request) -> Response:
+    """A form's address, reloaded or copied from the address bar: the alert's page (a GET does nothing)."""
+    return pages.redirect(_page_of(request, alert_id))
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
@@ -176,9 +184,9 @@ async def acknowledge(alert_id: str, request: Request, session: SessionDep, aler
         await alerts.acknowledge(_valid(alert_id))
     except NotFound as exc:
         return _missing(request, session, exc)
-    except EmodriftError as exc:  # a resolved alert: say why, on its page
-        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
-    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=acknowledged")
+    except Conflict as exc:  # a resolved alert: say why, on its page
+        return await _refused(request, session, alert_id, drafts.Draft("acknowledge", exc.message))
+    return pages.redirect(f"{_page_of(request, alert_id)}?done=acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -187,15 +195,27 @@ async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: 
                   note: Annotated[str, Form()] = "") -> Response:
     check_form(request, session, csrf_token)
     try:
-        alert = await _load(alerts, alert_id)
+        await _load(alerts, alert_id)
         if verdict not in VERDICTS:
-            return _alert(request, session, alert, error="Choose a verdict to resolve the alert.", status_code=422)
+            return await _refused(request, session, alert_id,
+                                  drafts.Draft("resolve", "Choose a verdict to resolve the alert.", None, note))
         await alerts.resolve(alert_id, verdict, note.strip() or None)
     except NotFound as exc:
         return _missing(request, session, exc)
-    except EmodriftError as exc:  # judged meanwhile with another verdict, a note too long: say why
-        return _alert(request, session, await alerts.get(alert_id), error=exc.message, status_code=exc.status)
-    return pages.redirect(f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}?done=resolved")
+    except (Conflict, Unprocessable) as exc:  # judged meanwhile with another verdict, a note too long
+        return await _refused(request, session, alert_id, drafts.Draft("resolve", exc.message, verdict, note))
+    return pages.redirect(f"{_page_of(request, alert_id)}?done=resolved")
+
+
+async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:
+    """Back to the alert's page, which says why and holds the form as it was filled (drafts.py): at its
+    own address, where a reload posts nothing again."""
+    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, draft)
+    return pages.redirect(_page_of(request, alert_id))
+
+
+def _page_of(request: Request, alert_id: str) -> str:
+    return f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}"
 
 
 def _valid(alert_id: str) -> str:
@@ -214,15 +234,15 @@ def _missing(request: Request, session: Session, exc: NotFound) -> Response:
 
 
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
-           error: str | None = None, status_code: int = 200) -> Response:
+           draft: drafts.Draft | None = None) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
     # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
-    return pages.render(request, "alert.html", status_code=status_code, **context(request, session),
+    return pages.render(request, "alert.html", **context(request, session),
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
-                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, error=error)
+                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, draft=draft)
 
 
 @router.get("/users/{user_id}/timeline.svg")
