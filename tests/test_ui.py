@@ -104,8 +104,11 @@ def test_without_a_session_every_page_sends_the_browser_to_sign_in(http: httpx.C
     # a forged or damaged cookie is no session
     http.cookies.set("emodrift_session", "eyJrIjoib3BlbiIsIm4iOiJ4IiwiZSI6OTk5OTk5OTk5OX0.AAAA", path="/ui")
     assert http.get("/ui").status_code == 303
-    # a POST without a session goes to sign-in too, and changes nothing
-    assert http.post("/ui/alerts/evt_0/resolve", data={"verdict": "confirmed"}).status_code == 303
+    # a POST without a session asks to sign in too (and changes nothing: see the test of a verdict
+    # sent after the session ended)
+    assert http.post("/ui/sign-out", data={}).headers["location"] == "/ui/sign-in?next=%2Fui"
+    lost = http.post("/ui/alerts/evt_0/resolve", data={"verdict": "confirmed"})
+    assert lost.status_code == 401 and 'type="password"' in lost.text
     page = http.get("/ui/sign-in?next=/ui")
     assert page.status_code == 200 and 'type="password"' in page.text
     assert "EMODRIFT_REVIEWER_API_KEYS" in page.text, "the page says which keys open it"
@@ -291,6 +294,61 @@ def test_a_refused_form_comes_back_on_the_alerts_page_as_it_was_filled(ui: Runni
         assert http.get(f"{here}/{action}").headers["location"] == here
     with api(ui) as client:
         assert client.get(f"/v1/alerts/{alert['id']}").json()["verdict"] == "false_alarm"
+
+
+def hidden_fields(page: httpx.Response) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in
+            re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text)}
+
+
+def test_a_verdict_sent_after_the_session_ended_comes_back_after_sign_in(ui: RunningService,
+                                                                         http: httpx.Client) -> None:
+    """The session ended (signed out in another tab, expired) while the analyst typed: the POST changes
+    nothing, asks them to sign in, and then shows the alert's page with the verdict and note to send
+    again. Only a form sealed for the key that signs in gets its content back (not a forged POST)."""
+    alert = drift(ui, "sam")
+    here = f"/ui/alerts/{alert['id']}"
+    sign_in(http, REVIEWER)
+    form = hidden_fields(http.get(here))
+    assert http.post("/ui/sign-out", data={"csrf_token": form["csrf_token"]}).status_code == 303
+    assert "emodrift_session" not in http.cookies
+
+    sent = http.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "seen it\r\ntwice"})
+    assert sent.status_code == 401 and 'type="password"' in sent.text
+    assert "your verdict was not recorded" in sent.text
+    assert "seen it" not in urlparse(str(sent.url)).query
+    with api(ui) as client:
+        assert client.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open", "nothing changed"
+    again = http.post("/ui/sign-in", data={**hidden_fields(sent), "api_key": REVIEWER})
+    assert again.status_code == 303 and again.headers["location"] == here
+    assert form_state(http.get(here)) == (
+        "confirmed", "seen it\ntwice", "Your verdict was not recorded: your session had ended. Send it again.")
+    assert form_state(http.get(here)) == (None, "", None)
+
+    # a page older than the current sign-in (another tab signed out and in again): its token is not
+    # this session's, but its seal is this key's: the form comes back, nothing is recorded
+    stale = http.post(f"{here}/resolve", data={**form, "verdict": "false_alarm", "note": "old tab"})
+    assert stale.status_code == 303 and stale.headers["location"] == here
+    assert form_state(http.get(here)) == (
+        "false_alarm", "old tab", "Your verdict was not recorded: the page was older than your sign-in. Send it again.")
+    unsealed = http.post(f"{here}/resolve", data={**form, "seal": "", "verdict": "false_alarm"})
+    assert unsealed.status_code == 403 and "Form refused" in unsealed.text
+
+    # forged: another site posts a verdict and a note to a signed-out browser (no cookie: SameSite=Lax),
+    # or a seal of another key's session: after sign-in the page says nothing was recorded, and holds
+    # nothing it did not type
+    with ui.client(follow_redirects=False) as admin:
+        sign_in(admin, ADMIN)
+        admins_seal = hidden_fields(admin.get(here))["seal"]
+    for seal in ("", "x.1.y", admins_seal):
+        http.cookies.clear()
+        forged = http.post(f"{here}/resolve", data={"verdict": "false_alarm", "note": "nothing here", "seal": seal})
+        assert forged.status_code == 401
+        assert http.post("/ui/sign-in", data={**hidden_fields(forged), "api_key": REVIEWER}).status_code == 303
+        assert form_state(http.get(here)) == (
+            None, "", "Your verdict was not recorded: your session had ended. Send it again."), seal
+    with api(ui) as client:
+        assert client.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open"
 
 
 def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:

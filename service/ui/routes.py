@@ -53,9 +53,19 @@ def codec(request: Request) -> SessionCodec:
     return sessions
 
 
-async def page_session(request: Request) -> Session:
+async def current_session(request: Request) -> Session | None:
+    """The request's session; None without one, or once it expired, its key is gone or it signed out."""
     session = codec(request).read(request.cookies.get(COOKIE), time.time())
     if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
+        return None
+    return session
+
+
+MaybeSessionDep = Annotated[Session | None, Depends(current_session)]
+
+
+async def page_session(request: Request, session: MaybeSessionDep) -> Session:
+    if session is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(here if request.method == "GET" else pages.base(request))
     return session
@@ -63,6 +73,7 @@ async def page_session(request: Request) -> Session:
 
 SessionDep = Annotated[Session, Depends(page_session)]
 CsrfToken = Annotated[str, Form()]
+FormField = Annotated[str, Form()]
 
 
 def check_form(request: Request, session: Session, token: str) -> None:
@@ -71,7 +82,8 @@ def check_form(request: Request, session: Session, token: str) -> None:
 
 
 def context(request: Request, session: Session) -> dict[str, Any]:
-    return {"session": session, "csrf_token": codec(request).csrf_token(session)}
+    return {"session": session, "csrf_token": codec(request).csrf_token(session),
+            "form_seal": codec(request).seal(session)}
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -100,21 +112,25 @@ def safe_next(request: Request, target: str | None) -> str:
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request, next: str | None = None) -> Response:
-    return pages.render(request, "sign_in.html", next=safe_next(request, next), error=None,
-                        open_mode=codec(request).open_mode)
+    return _sign_in_page(request, next=safe_next(request, next))
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, settings: SettingsDep, api_key: Annotated[str, Form()] = "",
-                  next: Annotated[str, Form()] = "") -> Response:
+async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = "", next: FormField = "",
+                  draft_alert: FormField = "", draft_action: FormField = "", draft_verdict: FormField = "",
+                  draft_note: FormField = "", draft_seal: FormField = "") -> Response:
+    unsent = {"alert": draft_alert, "action": draft_action, "verdict": draft_verdict, "note": draft_note,
+              "seal": draft_seal} if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None
     issued = codec(request).issue(api_key.strip() or None, time.time())
     if issued is None:
         is_ingest = bool(api_key.strip()) and access.kind_of(settings, api_key.strip()) == "ingest"
         error = ("This is an ingest key (the platform's); the page needs a reviewer or admin key." if is_ingest
                  else "That is not a reviewer or admin API key of this service.")
-        return pages.render(request, "sign_in.html", status_code=403 if is_ingest else 401,
-                            next=safe_next(request, next), error=error, open_mode=False)
-    cookie, _ = issued
+        return _sign_in_page(request, status_code=403 if is_ingest else 401, next=safe_next(request, next),
+                             error=error, unsent=unsent)
+    cookie, session = issued
+    if unsent is not None:  # a form sent after the session ended: its alert's page will hold it
+        await _keep_unsent(request, session, unsent, "your session had ended")
     response = pages.redirect(safe_next(request, next))
     # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
     # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
@@ -123,6 +139,16 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: Annotated[st
     response.set_cookie(COOKIE, cookie, max_age=codec(request).lifetime, path=pages.base(request),
                         httponly=True, samesite="lax", secure=secure)
     return response
+
+
+def _sign_in_page(request: Request, *, next: str, status_code: int = 200, error: str | None = None,
+                  unsent: dict[str, str] | None = None) -> Response:
+    """``unsent``: a form of an alert's page sent after its session ended, carried through the sign-in
+    form (never a URL) to the alert's page (_keep_unsent)."""
+    notice = None if unsent is None else (f"Your session had ended, so {NOT_RECORDED[unsent['action']]}. "
+                                          "Sign in again, then send it from the alert's page.")
+    return pages.render(request, "sign_in.html", status_code=status_code, next=next, error=error, notice=notice,
+                        unsent=unsent, open_mode=codec(request).open_mode)
 
 
 @router.post("/sign-out")
@@ -177,9 +203,11 @@ async def form_address(alert_id: str, request: Request) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
-                      csrf_token: CsrfToken = "") -> Response:
-    check_form(request, session, csrf_token)
+async def acknowledge(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
+                      csrf_token: CsrfToken = "", seal: FormField = "") -> Response:
+    unsent = {"alert": alert_id, "action": "acknowledge", "verdict": "", "note": "", "seal": seal}
+    if session is None or not codec(request).csrf_ok(session, csrf_token):
+        return await _not_taken(request, session, unsent)
     try:
         await alerts.acknowledge(_valid(alert_id))
     except NotFound as exc:
@@ -190,10 +218,12 @@ async def acknowledge(alert_id: str, request: Request, session: SessionDep, aler
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
-                  csrf_token: CsrfToken = "", verdict: Annotated[str, Form()] = "",
-                  note: Annotated[str, Form()] = "") -> Response:
-    check_form(request, session, csrf_token)
+async def resolve(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
+                  csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
+                  seal: FormField = "") -> Response:
+    unsent = {"alert": alert_id, "action": "resolve", "verdict": verdict, "note": note, "seal": seal}
+    if session is None or not codec(request).csrf_ok(session, csrf_token):
+        return await _not_taken(request, session, unsent)
     try:
         await _load(alerts, alert_id)
         if verdict not in VERDICTS:
@@ -205,6 +235,37 @@ async def resolve(alert_id: str, request: Request, session: SessionDep, alerts: 
     except (Conflict, Unprocessable) as exc:  # judged meanwhile with another verdict, a note too long
         return await _refused(request, session, alert_id, drafts.Draft("resolve", exc.message, verdict, note))
     return pages.redirect(f"{_page_of(request, alert_id)}?done=resolved")
+
+
+# what a form that was not taken did not do, in the words of the page
+NOT_RECORDED = {"acknowledge": "the alert was not acknowledged", "resolve": "your verdict was not recorded"}
+
+
+async def _not_taken(request: Request, session: Session | None, unsent: dict[str, str]) -> Response:
+    """A form of an alert's page without a valid session or without its CSRF token. It changes nothing.
+    Sent after its session ended (expired, signed out in another tab): sign in again, and the alert's
+    page holds it. From a page older than this session (signed out and in again elsewhere), sealed for
+    this key: back to the alert's page, which holds it. Anything else: refused (another site's forgery)."""
+    if not ID_PATTERN.fullmatch(unsent["alert"]):
+        raise NotFound(f"no alert {unsent['alert']}")
+    if session is None:
+        return _sign_in_page(request, status_code=401, next=_page_of(request, unsent["alert"]), unsent=unsent)
+    if not codec(request).sealed(unsent["seal"], session, time.time()):
+        raise FormRefused()
+    await _keep_unsent(request, session, unsent, "the page was older than your sign-in")
+    return pages.redirect(_page_of(request, unsent["alert"]))
+
+
+async def _keep_unsent(request: Request, session: Session, unsent: dict[str, str], why: str) -> None:
+    """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
+    the note) only when its seal shows it was rendered for this key (sessions.py): a forged form's
+    content is never put before the analyst as if they had typed it."""
+    sealed = codec(request).sealed(unsent["seal"], session, time.time())
+    said = NOT_RECORDED[unsent["action"]]
+    draft = drafts.Draft(unsent["action"], f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
+                         unsent["verdict"] if sealed and unsent["verdict"] in VERDICTS else None,
+                         unsent["note"] if sealed else "")
+    await drafts.keep(request.app.state.store.redis, session.nonce, unsent["alert"], draft)
 
 
 async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:

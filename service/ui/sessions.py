@@ -17,6 +17,14 @@ the CSRF token that stops another site from posting to the page.
 The CSRF token of a session is ``HMAC(secret, "csrf:" + nonce)``: the same in every form of the session,
 unknown to another site (which can read neither the HttpOnly cookie nor the page), checked on every POST.
 
+A form that outlived its session (it expired, or was signed out in another tab) carries no valid token,
+and what it held is lost unless the person can send it again after signing in. Its *seal*,
+``nonce "." expiry "." base64url(HMAC(secret, "form:" + key id + ":" + nonce + ":" + expiry))``, lets
+the page keep it for them: a session opened with the same key, within one session lifetime of the
+sealing session's end, recognises the seal, and only then is the form's content shown again (as a draft
+to check and send, never acted on: acting still takes a valid session and its CSRF token). Another site
+cannot read the page, and a seal of another key's session is not recognised.
+
 >>> codec = SessionCodec(b"s" * 32, keys=["k1"], open_mode=False, lifetime=60)
 >>> cookie, session = codec.issue("k1", now=1000)
 >>> codec.read(cookie, now=1001) == session, codec.read(cookie, now=1061)
@@ -27,6 +35,14 @@ unknown to another site (which can read neither the HttpOnly cookie nor the page
 True
 >>> codec.csrf_ok(session, codec.csrf_token(session)), codec.csrf_ok(session, ""), codec.csrf_ok(session, None)
 (True, False, False)
+>>> _, again = codec.issue("k1", now=1070)  # the first session expired at 1060
+>>> codec.sealed(codec.seal(session), again, now=1070), codec.sealed(codec.seal(session), again, now=1121)
+(True, False)
+>>> two = SessionCodec(b"s" * 32, keys=["k1", "k2"], open_mode=False, lifetime=60)
+>>> two.sealed(two.seal(session), two.issue("k2", now=1070)[1], now=1070), two.sealed("x.1.y", again, now=1070)
+(False, False)
+>>> codec.sealed("x.\u00b2.y", again, now=1070), codec.sealed(None, again, now=1070)  # '²' is a digit, not ASCII
+(False, False)
 """
 
 from __future__ import annotations
@@ -129,3 +145,20 @@ class SessionCodec:
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(str(token).encode(), self.csrf_token(session).encode())
+
+    def _form_mac(self, key_id: str, nonce: str, expires: int) -> str:
+        return _b64(self._mac(b"form", f"{key_id}:{nonce}:{expires}".encode()))
+
+    def seal(self, session: Session) -> str:
+        """The seal of this session's forms (the module docstring says what it is for)."""
+        return f"{session.nonce}.{session.expires}.{self._form_mac(session.key_id, session.nonce, session.expires)}"
+
+    def sealed(self, seal: str | None, session: Session, now: float) -> bool:
+        """Was ``seal`` given to a form of a session opened with ``session``'s key, one that ended no
+        longer than a session lifetime ago?"""
+        parts = (seal or "").split(".")
+        if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()) or len(parts[1]) > 12:
+            return False
+        nonce, expires, mac = parts[0], int(parts[1]), parts[2]
+        return expires + self.lifetime > now and hmac.compare_digest(
+            mac.encode(), self._form_mac(session.key_id, nonce, expires).encode())
