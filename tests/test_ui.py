@@ -29,6 +29,7 @@ from PIL import Image
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from service import keys, timeline_svg
+from service.ui import pages
 from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
 from service.embedded_redis import EmbeddedRedis
@@ -349,6 +350,37 @@ def test_a_verdict_sent_after_the_session_ended_comes_back_after_sign_in(ui: Run
             None, "", "Your verdict was not recorded: your session had ended. Send it again."), seal
     with api(ui) as client:
         assert client.get(f"/v1/alerts/{alert['id']}").json()["status"] == "open"
+
+
+def test_every_ui_response_is_a_page_with_the_headers(ui: RunningService, http: httpx.Client) -> None:
+    """Errors under /ui are pages for a person, with the headers of every /ui response (docs/ui.md):
+    whoever finds the problem (the router, the request's validation, a route). The API keeps its JSON."""
+    cases = [("GET", "/ui/nonexistent", 404), ("GET", "/ui/alerts/%3Cb%3Ex%3C%2Fb%3E", 404),
+             ("GET", "/ui/alerts/evt_nope", 404), ("GET", f"/ui?cursor={'x' * 201}", 422),
+             ("GET", "/ui?cursor=not-a-cursor", 400), ("GET", "/ui?status=nonsense", 400),
+             ("GET", "/ui/sign-out", 405), ("PUT", "/ui/alerts/evt_1/resolve", 405),
+             ("GET", "/ui/users/no%20spaces/timeline.svg", 400), ("GET", "/ui/users/nobody/timeline.svg", 404)]
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(http)
+        for method, path, status in cases:
+            response = http.request(method, path)
+            if not signed_in and response.status_code == 303:  # a page that needs a session
+                assert response.headers["location"].startswith("/ui/sign-in?next=")
+            else:
+                assert response.status_code == status, (method, path, response.status_code)
+                assert response.headers["content-type"].startswith("text/html"), (path, response.text)
+                assert "<h1>" in response.text and '{"error"' not in response.text, path
+            assert {name: response.headers.get(name) for name in pages.HEADERS} == pages.HEADERS, path
+        assert http.get("/ui/sign-out").headers["allow"] == "POST"
+        assert "<b>x</b>" not in http.get("/ui/alerts/%3Cb%3Ex%3C%2Fb%3E").text
+    with api(ui) as client:
+        for method, path, status in (("GET", "/v1/nonexistent", 404), ("GET", "/v1/alerts/evt_1/resolve", 405),
+                                     ("GET", f"/v1/alerts?cursor={'x' * 513}", 422),
+                                     ("GET", "/v1/alerts/evt_nope", 404), ("GET", "/v1/users/a%20b/timeline.svg", 400)):
+            response = client.request(method, path)
+            assert response.status_code == status and "error" in response.json(), path
+            assert "content-security-policy" not in response.headers
 
 
 def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Client) -> None:

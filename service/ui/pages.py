@@ -52,6 +52,12 @@ def base(request: Request) -> str:
     return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
 
 
+def under_ui(request: Request) -> bool:
+    """Is this a request for the page (a person's), not for the API?"""
+    home = base(request)
+    return request.url.path == home or request.url.path.startswith(home + "/")
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("session", None)
     context.setdefault("csrf_token", "")

@@ -22,7 +22,7 @@ from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, U
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.emotions import LABELS, VALENCE
-from service.ui import drafts, pages
+from service.ui import drafts, error_pages, pages
 from service.ui.sessions import COOKIE, Session, SessionCodec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -340,4 +340,5 @@ def install(app: FastAPI) -> None:
     app.state.ui_sessions = SessionCodec.from_settings(app.state.settings)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(FormRefused, _form_refused)
+    error_pages.install(app)  # errors under /ui as pages, with the headers
     app.include_router(router)
