@@ -17,8 +17,11 @@ COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy":
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}
 WIDTH, LEFT, RIGHT = 900, 70, 110
 PLOT_W = WIDTH - LEFT - RIGHT  # the posts' columns span this
-BAND, VAL, SCORE, GAP, TOP = 120, 110, 110, 34, 40
+BAND, VAL, SCORE, GAP, TOP = 120, 110, 110, 34, 52  # above TOP: the title, then the subtitle
 HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
+# The longest id the title shows whole: that many of the widest glyphs (W, @ at 15px bold) and ": last 200
+# posts" still fit from LEFT to WIDTH. Ids may have 128 characters; longer ones lose their middle.
+TITLE_ID_CHARS = 44
 
 
 def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
@@ -30,7 +33,8 @@ def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
            f'<title>emodrift timeline of {escape(user_id)}</title>',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(user_id)}: last {n} posts</text>',
+           f'<text x="{LEFT}" y="18" font-size="15" font-weight="bold">{escape(_shown(user_id))}: last {n} posts</text>',
+           f'<text x="{LEFT}" y="38" fill="#555">emotion mix (top), valence, drift score</text>',
            *_emotion_mix(posts, grid),
            *_valence_panel(posts, grid, y_valence),
            *_score_panel(posts, grid, y_score, threshold),
@@ -41,6 +45,19 @@ def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
                    f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _shown(user_id: str) -> str:
+    """The id as the title shows it: whole up to TITLE_ID_CHARS, else its start and its end (where ids
+    tend to differ) around an ellipsis. The picture's <title> and the alert's page carry it whole.
+
+    >>> _shown("ann"), _shown("user-" + "0123456789" * 12 + "end")
+    ('ann', 'user-0123456789012345…1234567890123456789end')
+    """
+    if len(user_id) <= TITLE_ID_CHARS:
+        return user_id
+    head = (TITLE_ID_CHARS - 1) // 2
+    return f"{user_id[:head]}…{user_id[head - TITLE_ID_CHARS + 1:]}"
 
 
 class _Grid:
@@ -56,7 +73,7 @@ class _Grid:
 def _emotion_mix(posts: list[dict[str, Any]], grid: _Grid) -> list[str]:
     """Panel 1: the emotion mix, one stacked column per post, and the legend."""
     step, y0 = grid.step, TOP
-    out = [f'<g id="emotion-mix"><text x="{LEFT + 260}" y="22">emotion mix (top), valence, drift score</text>']
+    out = ['<g id="emotion-mix">']
     for i, post in enumerate(posts):
         probs = post.get("emotion", {}).get("probabilities", {})
         top = float(y0)

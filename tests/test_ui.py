@@ -75,7 +75,7 @@ def drift(ui: RunningService, user: str, before: dict[str, float] = HAPPY, after
     with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
         for i in range(90):
             body = client.post(f"/v1/users/{user}/observations", json={
-                "post_id": f"{user}-{i}", "probabilities": before if i < 40 else after,
+                "post_id": f"{user[:40]}-{i}", "probabilities": before if i < 40 else after,
                 "created_at": (START + timedelta(hours=6 * i)).isoformat()})
             assert body.status_code == 200, body.text
             if body.json()["alert"]:
@@ -580,6 +580,41 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "false_alarm", "a holiday, not a mood")
     assert judged["resolved_at"] is not None
+
+
+def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningService, http: httpx.Client,
+                                                                   browser: Browser) -> None:
+    """An id may have 128 characters (docs/api.md): the page stays as wide as the window, and the
+    picture's title neither runs into its subtitle nor off the picture."""
+    user = "user." + "0123456789abcdef" * 7 + "W" * 11  # 128 characters, ending in wide ones
+    assert len(user) == 128
+    alert = drift(ui, user)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{ui.url}/ui/sign-in?next=/ui")
+        page.fill("#api_key", REVIEWER)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{ui.url}/ui")
+        for path in ("/ui", f"/ui/alerts/{alert['id']}"):
+            page.goto(f"{ui.url}{path}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280, path
+        assert user in page.locator("h1").inner_text()
+        for shown in (user, "W" * 128):
+            if shown != user:  # the widest glyphs: a title of them must still fit
+                drift(ui, shown)
+            page.goto(f"{ui.url}/ui/users/{shown}/timeline.svg")
+            title, subtitle, width, text = page.evaluate("""() => {
+                const texts = [...document.querySelectorAll("text")];
+                const title = texts.find((t) => t.textContent.includes(": last "));
+                const box = (t) => { const b = t.getBBox(); return [b.x, b.y, b.x + b.width, b.y + b.height]; };
+                return [box(title), box(texts.find((t) => t.textContent.startsWith("emotion mix"))),
+                        document.documentElement.width.baseVal.value, title.textContent]; }""")
+            assert title[2] <= width and subtitle[2] <= width, (title, subtitle, width)
+            apart = title[3] <= subtitle[1] or title[1] >= subtitle[3] or title[2] <= subtitle[0]
+            assert apart, f"the title {title} runs into the subtitle {subtitle}"
+            assert re.search(r": last \d+ posts$", text), text
+    finally:
+        page.close()
 
 
 def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, browser: Browser) -> None:
