@@ -26,7 +26,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from PIL import Image
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service import keys, timeline_svg
 from service.ui import pages
@@ -481,6 +481,9 @@ def test_the_stylesheet_colours_emotions_like_the_timeline_picture(http: httpx.C
     css = http.get("/ui/static/ui.css").text
     for label, colour in timeline_svg.COLOURS.items():
         assert f".swatch.{label} {{ background: {colour}; }}" in css
+    icon = http.get("/ui/static/favicon.svg")  # what every page names as its icon (no /favicon.ico 404)
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.headers["content-security-policy"] == pages.HEADERS["Content-Security-Policy"]
 
 
 # --- a real browser ------------------------------------------------------------------------------
@@ -517,6 +520,7 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    troubles = watch_troubles(page)
     try:
         page.goto(f"{ui.url}/ui")
         assert page.url.startswith(f"{ui.url}/ui/sign-in")
@@ -573,6 +577,9 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
             page.click("#link")
         assert page.url == link, "sent to sign-in: the cookie did not travel with a link from elsewhere"
         assert page.locator("h1").inner_text() == "drift.started for user lena"
+        page.reload()  # one more load; the favicon is fetched after the load event, once
+        page.wait_for_load_state("networkidle")
+        assert not troubles, f"the console is not clean: {troubles}"
     finally:
         page.close()
 
@@ -580,6 +587,17 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "false_alarm", "a holiday, not a mood")
     assert judged["resolved_at"] is not None
+
+
+def watch_troubles(page: Page) -> list[str]:
+    """What a clean page never shows: console errors and warnings (a CSP violation is one), requests
+    that failed or were answered 4xx/5xx (a missing /favicon.ico, say)."""
+    troubles: list[str] = []
+    page.on("console", lambda m: troubles.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
+            else None)
+    page.on("response", lambda r: troubles.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: troubles.append(f"failed {r.url}"))
+    return troubles
 
 
 def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningService, http: httpx.Client,

@@ -13,6 +13,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 HERE = Path(__file__).resolve().parent
 STYLESHEET = (HERE / "static" / "ui.css").read_bytes()
+# named by every page: without one, browsers ask for /favicon.ico, a 404 in every console
+FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
 
 # No script anywhere, styles and images only from this origin, forms only to it, never framed (the
 # resolve buttons must not be clickjacked). Pages show who drifted: never cached, no referrer abroad.
@@ -72,3 +74,7 @@ def redirect(location: str) -> RedirectResponse:
 
 def stylesheet() -> Response:
     return Response(STYLESHEET, media_type="text/css", headers={**HEADERS, "Cache-Control": "max-age=3600"})
+
+
+def favicon() -> Response:
+    return Response(FAVICON, media_type="image/svg+xml", headers={**HEADERS, "Cache-Control": "max-age=86400"})

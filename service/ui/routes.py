@@ -322,6 +322,11 @@ async def stylesheet() -> Response:
     return pages.stylesheet()
 
 
+@router.get("/static/favicon.svg")
+async def favicon() -> Response:
+    return pages.favicon()
+
+
 # --- wiring ----------------------------------------------------------------------------------
 
 
