@@ -635,6 +635,42 @@ def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningSe
         page.close()
 
 
+def test_in_a_browser_a_verdict_typed_while_signed_out_in_another_tab_is_kept(ui: RunningService,
+                                                                               http: httpx.Client,
+                                                                               browser: Browser) -> None:
+    alert = drift(ui, "tia")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page, other = context.new_page(), context.new_page()
+    try:
+        page.goto(f"{ui.url}/ui/sign-in?next=/ui/alerts/{alert['id']}")
+        page.fill("#api_key", REVIEWER)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}")
+        other.goto(f"{ui.url}/ui")
+        other.get_by_role("button", name="Sign out").click()
+        other.wait_for_url(f"{ui.url}/ui/sign-in")
+
+        typed = "first line\n\nafter a blank line"
+        page.check("#verdict-not_actionable")
+        page.fill("#note", typed)
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.locator("#sign-in-notice")).to_contain_text("your verdict was not recorded")
+        assert "first" not in page.url
+        page.fill("#api_key", REVIEWER)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}")
+        assert page.get_by_role("alert").inner_text() == \
+            "Your verdict was not recorded: your session had ended. Send it again."
+        assert page.is_checked("#verdict-not_actionable") and page.input_value("#note") == typed
+        page.get_by_role("button", name="Resolve").click()
+        page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}?done=resolved")
+    finally:
+        context.close()
+    with api(ui) as client:
+        judged = client.get(f"/v1/alerts/{alert['id']}").json()
+    assert (judged["verdict"], judged["note"]) == ("not_actionable", typed)
+
+
 def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, browser: Browser) -> None:
     for user in ("ana", "ben", "cleo"):
         alert = drift(ui, user)
