@@ -51,7 +51,8 @@ def _default(field: FieldInfo) -> str:
     if value is PydanticUndefined or value is None:
         return "unset"
     if isinstance(value, Path):
-        return f"`./{value.relative_to(ROOT)}`" if value.is_relative_to(ROOT) else f"`{value}`"
+        # defaults sit next to the package, not in the working directory: say so (see the page's intro)
+        return f"`<checkout>/{value.relative_to(ROOT)}`" if value.is_relative_to(ROOT) else f"`{value}`"
     if isinstance(value, list):
         return f"`{','.join(f'{v:g}' if isinstance(v, float) else str(v) for v in value)}`" if value else "empty"
     if isinstance(value, bool):
@@ -87,7 +88,9 @@ def settings_markdown() -> str:
            "(`service/config.py`); lists are comma-separated. Invalid values stop the service at start-up "
            "with the reason (`emodrift` prints one line naming the variable and exits with status 2). An "
            f"`{prefix}` variable that is no setting (a misspelling) is ignored, and `emodrift serve` logs a warning "
-           "naming it and the nearest setting.\n"]
+           "naming it and the nearest setting. A default path under `<checkout>` is in the folder that holds the "
+           "`service` package (the cloned repository; the container images set both paths under `/app`), whatever the "
+           "directory `emodrift` is started in; a relative path that you set is read from that directory.\n"]
     current: str | None = None
     for name, field in Settings.model_fields.items():
         if sections[name] != current:  # every field has one ("general" above the first heading)
