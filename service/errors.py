@@ -221,7 +221,7 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
 async def _emodrift_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EmodriftError)
     if exc.status >= 500:
-        _log_server_error(request, exc)
+        log_server_error(request, exc)
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=exc.status, headers=exc.headers
     )
@@ -230,7 +230,7 @@ async def _emodrift_error(request: Request, exc: Exception) -> JSONResponse:
 log = logging.getLogger("emodrift.errors")
 
 
-def _log_server_error(request: Request, exc: EmodriftError) -> None:
+def log_server_error(request: Request, exc: EmodriftError) -> None:
     """One warning line per 5xx answer: the runbook (deploy/README.md, EmodriftHighErrorRate) reads which
     code a failing route answers. The route's template, never the path (it holds user ids); a 4xx is the
     client's mistake and would be noise at every replica."""

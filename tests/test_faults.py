@@ -81,6 +81,9 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
+REVIEWER = "reviewer-key-for-the-faults-test"
+
+
 @pytest.fixture
 def service_on_own_redis(own_redis: EmbeddedRedis) -> Iterator[RunningService]:
     running = start_service(redis_url=own_redis.url, redis_timeout_seconds=0.5)
@@ -94,13 +97,23 @@ def test_each_5xx_is_logged_with_its_code_and_route_and_a_4xx_is_not(
     caplog.set_level(logging.WARNING, logger="emodrift.errors")
     http = service_on_own_redis.client()
     assert http.get("/v1/users/nobody").status_code == 404
+    with_pages = start_service(redis_url=own_redis.url, redis_timeout_seconds=0.5, reviewer_api_keys=[REVIEWER])
+    person = with_pages.client()
+    assert person.post("/ui/sign-in", data={"api_key": REVIEWER, "next": "/ui"}).status_code == 303
     own_redis.stop()
     assert http.post("/v1/users/someone/observations", json={"post_id": "p", "probabilities": HAPPY}).status_code == 503
     assert http.get("/readyz").status_code == 503
+    # a person's page answers the same 5xx as a page (service/ui/error_pages.py), logged all the same
+    try:
+        listing = person.get("/ui")
+    finally:
+        with_pages.stop()
+    assert listing.status_code == 503 and listing.headers["content-type"].startswith("text/html")
     lines = [r for r in caplog.records if r.name == "emodrift.errors"]
     assert [(r.levelname, r.status, r.code, r.route) for r in lines] == [  # type: ignore[attr-defined]
         ("WARNING", 503, "store_unavailable", "/v1/users/{user_id}/observations"),
-        ("WARNING", 503, "not_ready", "/readyz")], [r.getMessage() for r in lines]
+        ("WARNING", 503, "not_ready", "/readyz"),
+        ("WARNING", 503, "store_unavailable", "/ui")], [r.getMessage() for r in lines]
     assert "someone" not in lines[0].getMessage() and "Redis unreachable" in lines[0].getMessage()
 
 

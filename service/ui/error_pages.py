@@ -46,6 +46,8 @@ def page(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, errors.EmodriftError):
         status, message, headers = exc.status, exc.message, dict(exc.headers or {})
+        if status >= 500:  # logged as the API's are: the runbook reads the codes of every 5xx
+            errors.log_server_error(request, exc)
     elif isinstance(exc, RequestValidationError):
         status, message = 422, errors.Unprocessable.of(exc.errors()).message
     else:
