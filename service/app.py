@@ -25,6 +25,7 @@ from service.embedded_redis import die_with_parent
 from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, ProviderChoice, choose_provider
+from service.body_limit import BodyLimit
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.state.pipeline = None
     errors.install(app)
+    app.add_middleware(BodyLimit, own_limits=posts.router)  # inside RequestMetrics: its 413s are counted
     app.add_middleware(RequestMetrics)
     for router in (posts.router, users.router, alerts.router, webhooks.router, ops.router):
         app.include_router(router)

@@ -22,7 +22,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── MethodNotAllowed (405 method_not_allowed)   the path exists, not with this method; `Allow` lists those it takes
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── BatchTooLarge (413 batch_too_large)        a batch of more items (EMODRIFT_MAX_BATCH_ITEMS) or bytes (EMODRIFT_MAX_BATCH_BYTES) than allowed
-    ├── BodyTooLarge (413 body_too_large)          another request body over its route's limit (an observation's: docs/limits.md)
+    ├── BodyTooLarge (413 body_too_large)          a body that is no image post's or batch's over its limit (an observation's; a command's, 64 KiB: docs/limits.md)
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  the request's Content-Type is not one the route takes (the message says which)
     ├── Unprocessable (422 validation_error)         a field missing, malformed or unknown, on every route alike (a post id too): `details.problems` lists each, `{"loc", "msg"}`

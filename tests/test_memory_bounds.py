@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from service import base64_images, json_codec
+from service.body_limit import COMMAND_BODY_BYTES
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
 from tests.conftest import RunningService, start_service
@@ -168,3 +169,48 @@ def test_a_large_multipart_upload_never_touches_a_temporary_file(service: Runnin
             watching.clear()
     assert answer.status_code == 200, answer.text
     assert opened == [], f"files opened in {tmp} during the upload: {opened}"
+
+
+ADMIN = "admin-key-for-the-body-limit-test"
+
+
+@pytest.fixture(scope="module")
+def keyed(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
+    running = start_service(redis_url=redis_server.url, api_keys=["ingest-key"], admin_api_keys=[ADMIN])
+    yield running
+    running.stop()
+
+
+def test_a_command_body_is_bounded_before_anything_reads_it(keyed: RunningService) -> None:
+    """FastAPI reads a route's body whole before its dependencies run, the key check included: a client
+    without a key once made a worker buffer 200 MiB sent to /v1/webhooks (then answered 422)."""
+    head = ("POST /v1/webhooks HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {100 * 1024 * 1024}\r\n\r\n")
+    status, body, _ = _raw_exchange(keyed.url, head, b"{")  # no key, and only a byte of the body
+    assert status == 413 and body["error"]["code"] == "body_too_large", body
+    assert str(COMMAND_BODY_BYTES) in body["error"]["message"]
+    # streamed without a length, with a valid key: cut off as the stream passes the bound
+    head = (f"POST /v1/alerts/evt_x/resolve HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {ADMIN}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b" " * 16384
+    stream = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(COMMAND_BODY_BYTES // len(chunk) + 2))
+    status, body, _ = _raw_exchange(keyed.url, head, stream)
+    assert status == 413 and body["error"]["code"] == "body_too_large", body
+    # a person's form gets a page, with the /ui headers
+    with httpx.Client(base_url=keyed.url) as http:
+        page = http.post("/ui/sign-in", content=b"api_key=" + b"k" * COMMAND_BODY_BYTES,
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html"), page.text
+        assert "Content-Security-Policy" in page.headers
+        # under the bound the body reaches the route whole: padded to the limit, it parses and is judged
+        verdict = json.dumps({"verdict": "confirmed"}).encode()
+        padded = verdict + b" " * (COMMAND_BODY_BYTES - len(verdict))
+        answer = http.post("/v1/alerts/evt_x/resolve", content=padded, headers={
+            "authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "alert_not_found", answer.text
+        # and the ingestion routes keep their own, larger limits: an image post of 100 KiB is no command
+        image = img.face_jpeg()
+        assert len(image) > COMMAND_BODY_BYTES
+        posted = http.post("/v1/users/u1/posts", files={"image": ("f.jpg", image, "image/jpeg")},
+                           data={"post_id": "p1"}, headers={"authorization": "Bearer ingest-key"})
+        assert posted.status_code == 200, posted.text

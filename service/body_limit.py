@@ -1,0 +1,74 @@
+"""A bound on every request body that no route bounds itself, enforced before the app reads it.
+
+The ingestion routes (routes/posts.py) stream their bodies against limits of their own, up to the
+image and batch limits. Every other route (webhook and alert commands, the /ui forms) took whatever
+it was sent: FastAPI reads a body whole before the route's dependencies run, the API key check
+included, so a client without a key could make a worker buffer hundreds of MiB (docs/limits.md).
+Such a body is now refused from its ``Content-Length``, or as its stream passes the bound, with
+413 ``body_too_large``, answered by the app's own error handler (JSON under /v1, a page under /ui).
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import BodyTooLarge, EmodriftError
+
+# A command's body is a few hundred bytes; the largest, a /ui verdict form with a 2000-character note
+# and its hidden fields, is under 10 KiB.
+COMMAND_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """Bounds the body of a request to any path but those of ``own_limits``' routes."""
+
+    def __init__(self, app: ASGIApp, own_limits: APIRouter) -> None:
+        self.app = app
+        self.own: list[re.Pattern[str]] = [route.path_regex for route in own_limits.routes
+                                           if hasattr(route, "path_regex")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(regex.match(scope["path"]) for regex in self.own):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read(scope, receive)
+        except BodyTooLarge as exc:
+            handler = scope["app"].exception_handlers[EmodriftError]  # errors.install's, wrapped for /ui
+            response = await handler(Request(scope), exc)
+            await response(scope, receive, send)
+            return
+        if body is None:  # the client went away before its body ended: nobody to answer
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:  # after the body: what the client does next (a disconnect)
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _read(scope: Scope, receive: Receive) -> bytes | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > COMMAND_BODY_BYTES:
+                raise BodyTooLarge(f"request body is {int(value)} bytes; the limit is {COMMAND_BODY_BYTES}")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > COMMAND_BODY_BYTES:
+                raise BodyTooLarge(f"request body exceeds {COMMAND_BODY_BYTES} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
