@@ -420,17 +420,13 @@ class LiveCalibration:
         if not self.enabled:
             return
         pending, self._pending = self._pending, Counter()
-        observed = keys.calibration_observed(self.model)
-        posts = sum(v for k, v in pending.items() if k.startswith("n:"))
-        alarms = sum(v for k, v in pending.items() if k.startswith("a:"))
         if self.frozen:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(observed, "n", posts)
-            pipe.hincrby(observed, "a", alarms)
             pipe.get(keys.calibration_scales(self.model))
-            total_posts, total_alarms, stored = await pipe.execute()
-            self.observe(total_posts, total_alarms)
-            self._apply_stored(stored)
+            self._queue_observed(pipe, pending)
+            replies = await pipe.execute()
+            self._observed(replies[-1])
+            self._apply_stored(replies[0])
             return
         if self._add is None or self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
             raise RuntimeError("live calibration has no Redis client to sync with")
@@ -446,10 +442,10 @@ class LiveCalibration:
         pipe.hgetall(keys.calibration_counts(self.model, generation))
         pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
         pipe.get(keys.calibration_scales(self.model))
-        pipe.hincrby(observed, "n", posts)
-        pipe.hincrby(observed, "a", alarms)
-        latest, previous, stored, total_posts, total_alarms = await pipe.execute()
-        self.observe(total_posts, total_alarms)
+        self._queue_observed(pipe, pending)
+        replies = await pipe.execute()
+        latest, previous, stored = replies[:3]
+        self._observed(replies[-1])
         self._apply_stored(stored)  # the scales every replica serves start from the shared ones
         self.generation = generation
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
@@ -500,6 +496,19 @@ class LiveCalibration:
         self.scales = [b.scale for b in buckets]
         self._publish()
         return moved
+
+    def _queue_observed(self, pipe: Any, pending: Counter[str]) -> None:
+        """Queue on ``pipe`` this sync's posts and alarms for the recent alarm rate, then a read of the
+        totals (its last reply, for ``_observed``). Nothing is written when there is nothing to add: a
+        replica without traffic leaves Redis as it found it."""
+        observed = keys.calibration_observed(self.model)
+        for field_name, prefix in (("n", "n:"), ("a", "a:")):
+            if added := sum(v for k, v in pending.items() if k.startswith(prefix)):
+                pipe.hincrby(observed, field_name, added)
+        pipe.hmget(observed, ["n", "a"])
+
+    def _observed(self, totals: list[bytes | None]) -> None:
+        self.observe(int(totals[0] or 0), int(totals[1] or 0))
 
     def observe(self, posts: int, alarms: int) -> None:
         """The recent alarm rate (the global-event signal) from the population's judged posts and alarms so

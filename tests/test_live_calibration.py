@@ -467,6 +467,27 @@ def test_a_frozen_replica_goes_on_measuring_the_recent_alarm_rate(redis_server, 
     assert int(redis_client.hget(keys.calibration_counts(name, 0), f"n:{bucket}")) == 100  # nothing learned from them
 
 
+
+def test_a_sync_without_traffic_writes_nothing(redis_server, redis_client) -> None:
+    """A replica's sync runs every few seconds whether or not it judged a post; it wrote the recent alarm
+    rate's totals (adding 0) at every one, so an idle service changed Redis on its own."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    name = _served_name()
+    redis_client.flushdb()
+
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        for frozen in (False, True):
+            await LiveCalibration(client, name, _settings(calibration_frozen=frozen)).sync()
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert redis_client.exists(keys.calibration_observed(name)) == 0
+
+
 def test_the_offline_calibration_learns_nothing_once_frozen() -> None:
     """The detection benchmark warms the calibration, freezes it and measures on other users: what it
     records then must not reach the counts (the service's frozen replicas count posts and alarms for the
