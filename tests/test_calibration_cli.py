@@ -109,8 +109,8 @@ def test_an_import_that_does_not_fit_its_format_is_one_line_naming_the_field_and
     traceback: validated whole first, each is refused before anything reaches Redis."""
     redis_client.hset(keys.calibration_counts(MODEL, 0), mapping={"n:0": 7})
     redis_client.hset(keys.calibration_meta(MODEL), "gen", 0)
-    def calibration_keys() -> dict[bytes, bytes | None]:  # the session's service shares this Redis (its outbox)
-        return {key: redis_client.dump(key) for key in redis_client.keys("*") if keys.calibration_of(key.decode())}
+    def calibration_keys() -> dict[bytes, bytes | None]:  # the session's service shares this Redis, its own model's keys
+        return {key: redis_client.dump(key) for key in redis_client.keys("*") if keys.calibration_of(key.decode()) == MODEL}
 
     before = calibration_keys()
     assert len(before) == 2

@@ -41,9 +41,11 @@ def hostile_service(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
 def snapshot(r: redis.Redis) -> dict[bytes, object]:
     """Every user key, byte for byte, and the number of alert events (the webhook dispatchers of
     running services re-create the outbox stream and its consumer group on their own, and their
-    outbox sweepers take the relay's lock every few seconds: neither is a request's doing)."""
+    outbox sweepers take the relay's lock every few seconds, and their live calibration syncs the posts
+    judged before: none is a request's doing)."""
     own = (b"ed:{wh}", keys.relay_lock().encode())
-    users = {key: r.dump(key) for key in sorted(r.keys("ed:{*")) if not key.startswith(own)}
+    users = {key: r.dump(key) for key in sorted(r.keys("ed:{*"))
+             if not key.startswith(own) and keys.calibration_of(key.decode()) is None}
     return {**users, b"outbox events": r.xlen("ed:outbox")}
 
 
