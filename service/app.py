@@ -86,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=schemas.ERROR_RESPONSES,  # every error is an ErrorBody, not FastAPI's default 422 shape
         generate_unique_id_function=openapi.operation_id,
         docs_url=None, redoc_url=None,  # served from local files below, not a CDN
+        # Starlette answered a path with a trailing slash with a 307 to an absolute http:// URL built from
+        # the Host header, without the /ui headers; a browser re-sends a POST's body there, an API key
+        # from the sign-in form included, in the clear behind a TLS proxy. Such a path is a 404 instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings or get_settings()
     app.state.pipeline = None

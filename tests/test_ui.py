@@ -706,3 +706,15 @@ def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, brows
         assert empty.inner_text() == "No resolved alerts."
     finally:
         context.close()
+
+
+def test_a_trailing_slash_is_no_redirect_that_re_sends_a_form(http: httpx.Client) -> None:
+    """Starlette redirected /ui/sign-in/ with a 307 to an absolute http:// URL, without the page's headers:
+    the browser re-sent the form, its API key included, there."""
+    refused = http.post("/ui/sign-in/", data={"api_key": ADMIN, "next": "/ui"})
+    assert refused.status_code == 404 and "location" not in refused.headers
+    assert refused.headers["content-type"].startswith("text/html") and "Content-Security-Policy" in refused.headers
+    typed = http.get("/ui/?status=resolved")  # the list, as people type it
+    assert typed.status_code == 303 and typed.headers["location"] == "/ui?status=resolved"
+    assert "Content-Security-Policy" in typed.headers
+    assert http.get("/v1/alerts/").json()["error"]["code"] == "not_found"  # the API: its JSON 404

@@ -164,6 +164,13 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
 # --- alerts ----------------------------------------------------------------------------------
 
 
+@router.get("/")
+async def list_with_a_slash(request: Request) -> Response:
+    """/ui/ as people type it: the list (the app redirects no other trailing slash: service/app.py)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return pages.redirect(f"{pages.base(request)}{query}")
+
+
 @router.get("")
 async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "open",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
