@@ -237,6 +237,9 @@ def test_a_page_without_matches_still_leads_to_older_alerts(ui: RunningService, 
     assert older[2] == "Look further back"
     last = http.get(older[1].replace("&amp;", "&"))
     assert last.status_code == 200 and kept["id"] in last.text and "cursor=" not in last.text
+    # an older page that holds none and leads nowhere says so: not "No acknowledged alerts", as if none were
+    further = http.get(older[1].replace("&amp;", "&").replace("status=open", "status=acknowledged"))
+    assert "No older acknowledged alerts." in further.text and "cursor=" not in further.text
 
 
 def test_a_note_that_fills_the_field_with_line_breaks_is_taken(ui: RunningService, http: httpx.Client) -> None:
