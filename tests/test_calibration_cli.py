@@ -120,7 +120,7 @@ def test_an_import_that_does_not_fit_its_format_is_one_line_naming_the_field_and
         result = _cli(redis_server.url, "--model", MODEL, "import", str(path))
         _one_line_error(result, "nothing was imported", field_named)
         assert calibration_keys() == before, field_named
-    path.write_text(json.dumps(_export()))  # the same file, well formed, is imported and served
+    path.write_text("\ufeff" + json.dumps(_export()), encoding="utf-8")  # well formed (a BOM aside), imported and served
     result = _cli(redis_server.url, "--model", MODEL, "import", str(path))
     assert result.returncode == 0, result.stderr
     stored = calibration.StoredScales.model_validate_json(redis_client.get(keys.calibration_scales(MODEL)))
