@@ -103,6 +103,10 @@ def test_each_5xx_is_logged_with_its_code_and_route_and_a_4xx_is_not(
     own_redis.stop()
     assert http.post("/v1/users/someone/observations", json={"post_id": "p", "probabilities": HAPPY}).status_code == 503
     assert http.get("/readyz").status_code == 503
+    # a batch answers 200 with each item's error: its 5xx are logged too, once per code, not per item
+    items = [{"user_id": f"b{i}", "post_id": "p", "probabilities": HAPPY} for i in range(3)]
+    batch = http.post("/v1/posts/batch", json={"items": items})
+    assert batch.status_code == 200 and {r["error"]["code"] for r in batch.json()["results"]} == {"store_unavailable"}
     # a person's page answers the same 5xx as a page (service/ui/error_pages.py), logged all the same
     try:
         listing = person.get("/ui")
@@ -113,6 +117,7 @@ def test_each_5xx_is_logged_with_its_code_and_route_and_a_4xx_is_not(
     assert [(r.levelname, r.status, r.code, r.route) for r in lines] == [  # type: ignore[attr-defined]
         ("WARNING", 503, "store_unavailable", "/v1/users/{user_id}/observations"),
         ("WARNING", 503, "not_ready", "/readyz"),
+        ("WARNING", 503, "store_unavailable", "/v1/posts/batch"),
         ("WARNING", 503, "store_unavailable", "/ui")], [r.getMessage() for r in lines]
     assert "someone" not in lines[0].getMessage() and "Redis unreachable" in lines[0].getMessage()
 

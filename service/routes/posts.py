@@ -18,6 +18,7 @@ from service.base64_images import decode_base64
 from service.config import Settings
 from service.errors import (
     BadRequest, BatchTooLarge, BodyTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
+    log_server_error,
 )
 from service.json_codec import FastJSONResponse
 from service.pipeline import Pipeline
@@ -267,7 +268,11 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
                                                                           backfill=backfill)}
             except EmodriftError as exc:
                 results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
+                if exc.status >= 500 and exc.code not in logged:  # the batch answers 200: once per code
+                    logged.add(exc.code)
+                    log_server_error(request, exc)
 
+    logged: set[str] = set()
     batched = BATCHED.set(True)  # the users' tasks (they copy this context) pipeline their Redis commands
     try:
         await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
