@@ -582,6 +582,8 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         assert page.locator("h1").inner_text() == "drift.started for user lena"
         page.reload()  # one more load; the favicon is fetched after the load event, once
         page.wait_for_load_state("networkidle")
+        page.goto(f"{ui.url}/ui/users/lena/timeline.svg")  # the picture on its own: it names no icon
+        page.wait_for_load_state("networkidle")
         assert not troubles, f"the console is not clean: {troubles}"
     finally:
         page.close()

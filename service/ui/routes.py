@@ -354,3 +354,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FormRefused, _form_refused)
     error_pages.install(app)  # errors under /ui as pages, with the headers
     app.include_router(router)
+    # the timeline picture opened on its own (a new tab) names no icon: the browser asks the site's root
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
