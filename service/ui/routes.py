@@ -82,8 +82,7 @@ def check_form(request: Request, session: Session, token: str) -> None:
 
 
 def context(request: Request, session: Session) -> dict[str, Any]:
-    return {"session": session, "csrf_token": codec(request).csrf_token(session),
-            "form_seal": codec(request).seal(session)}
+    return {"session": session, "csrf_token": codec(request).csrf_token(session)}
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -130,7 +129,8 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = 
                              error=error, unsent=unsent)
     cookie, session = issued
     if unsent is not None:  # a form sent after the session ended: its alert's page will hold it
-        await _keep_unsent(request, session, unsent, "your session had ended")
+        await _keep_unsent(request, session, unsent, "your session had ended",
+                           sealed=codec(request).sealed(unsent["seal"], session, time.time()))
     response = pages.redirect(safe_next(request, next))
     # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
     # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
@@ -232,11 +232,11 @@ async def resolve(alert_id: str, request: Request, session: MaybeSessionDep, ale
     if session is None or not codec(request).csrf_ok(session, csrf_token):
         return await _not_taken(request, session, unsent)
     try:
-        await _load(alerts, alert_id)
         if verdict not in VERDICTS:
+            await _load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
             return await _refused(request, session, alert_id,
                                   drafts.Draft("resolve", "Choose a verdict to resolve the alert.", None, note))
-        await alerts.resolve(alert_id, verdict, note.strip() or None)
+        await alerts.resolve(_valid(alert_id), verdict, note.strip() or None)
     except NotFound as exc:
         return _missing(request, session, exc)
     except (Conflict, Unprocessable) as exc:  # judged meanwhile with another verdict, a note too long
@@ -253,21 +253,20 @@ async def _not_taken(request: Request, session: Session | None, unsent: dict[str
     Sent after its session ended (expired, signed out in another tab): sign in again, and the alert's
     page holds it. From a page older than this session (signed out and in again elsewhere), sealed for
     this key: back to the alert's page, which holds it. Anything else: refused (another site's forgery)."""
-    if not ID_PATTERN.fullmatch(unsent["alert"]):
-        raise NotFound(f"no alert {unsent['alert']}")
+    _valid(unsent["alert"])
     if session is None:
         return _sign_in_page(request, status_code=401, next=_page_of(request, unsent["alert"]), unsent=unsent)
     if not codec(request).sealed(unsent["seal"], session, time.time()):
         raise FormRefused()
-    await _keep_unsent(request, session, unsent, "the page was older than your sign-in")
+    await _keep_unsent(request, session, unsent, "the page was older than your sign-in", sealed=True)
     return pages.redirect(_page_of(request, unsent["alert"]))
 
 
-async def _keep_unsent(request: Request, session: Session, unsent: dict[str, str], why: str) -> None:
+async def _keep_unsent(request: Request, session: Session, unsent: dict[str, str], why: str, *,
+                       sealed: bool) -> None:
     """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
-    the note) only when its seal shows it was rendered for this key (sessions.py): a forged form's
-    content is never put before the analyst as if they had typed it."""
-    sealed = codec(request).sealed(unsent["seal"], session, time.time())
+    the note) only when ``sealed``: its seal shows it was rendered for this key (sessions.py; the caller
+    checked it once): a forged form's content is never put before the analyst as if they had typed it."""
     said = NOT_RECORDED[unsent["action"]]
     draft = drafts.Draft(unsent["action"], f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
                          unsent["verdict"] if sealed and unsent["verdict"] in VERDICTS else None,
@@ -308,7 +307,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
              "after": after.get(label, 0.0)} for label in LABELS]
     # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
-    return pages.render(request, "alert.html", **context(request, session),
+    return pages.render(request, "alert.html", **context(request, session), form_seal=codec(request).seal(session),
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, draft=draft)
 
