@@ -421,12 +421,7 @@ class LiveCalibration:
             return
         pending, self._pending = self._pending, Counter()
         if self.frozen:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.get(keys.calibration_scales(self.model))
-            self._queue_observed(pipe, pending)
-            replies = await pipe.execute()
-            self._observed(replies[-1])
-            self._apply_stored(replies[0])
+            await self._read_shared(pending)
             return
         if self._add is None or self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
             raise RuntimeError("live calibration has no Redis client to sync with")
@@ -438,15 +433,7 @@ class LiveCalibration:
         if added.status == "stale":  # an import replaced the counts (or two rotations passed): these were of before
             log.info("live calibration: generation %d is gone (an import, or rotations), %d counters dropped; "
                      "now on generation %d", self.generation, len(pending), generation)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.calibration_counts(self.model, generation))
-        pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
-        pipe.get(keys.calibration_scales(self.model))
-        self._queue_observed(pipe, pending)
-        replies = await pipe.execute()
-        latest, previous, stored = replies[:3]
-        self._observed(replies[-1])
-        self._apply_stored(stored)  # the scales every replica serves start from the shared ones
+        latest, previous, stored = await self._read_shared(pending, generation)
         self.generation = generation
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
             # 'ok': this replica moved on; 'conflict': another did first. Either way, the generation in use now
@@ -497,18 +484,28 @@ class LiveCalibration:
         self._publish()
         return moved
 
-    def _queue_observed(self, pipe: Any, pending: Counter[str]) -> None:
-        """Queue on ``pipe`` this sync's posts and alarms for the recent alarm rate, then a read of the
-        totals (its last reply, for ``_observed``). Nothing is written when there is nothing to add: a
-        replica without traffic leaves Redis as it found it."""
+    async def _read_shared(self, pending: Counter[str], generation: int | None = None) -> tuple[Any, Any, Any]:
+        """One round trip: this sync's posts and alarms added to the recent alarm rate's totals (nothing
+        written when there is nothing to add: a replica without traffic leaves Redis as it found it), the
+        totals read back (``observe``), the stored scales applied; and, learning (``generation``), the
+        counts of that generation and the one before. Returns (latest, previous, stored scales)."""
+        pipe = self.redis.pipeline(transaction=False)
+        if generation is not None:
+            pipe.hgetall(keys.calibration_counts(self.model, generation))
+            pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
+        pipe.get(keys.calibration_scales(self.model))
         observed = keys.calibration_observed(self.model)
         for field_name, prefix in (("n", "n:"), ("a", "a:")):
             if added := sum(v for k, v in pending.items() if k.startswith(prefix)):
                 pipe.hincrby(observed, field_name, added)
         pipe.hmget(observed, ["n", "a"])
-
-    def _observed(self, totals: list[bytes | None]) -> None:
+        replies = await pipe.execute()
+        latest, previous = replies[:2] if generation is not None else ({}, {})
+        stored = replies[2 if generation is not None else 0]
+        totals = replies[-1]
         self.observe(int(totals[0] or 0), int(totals[1] or 0))
+        self._apply_stored(stored)  # the scales every replica serves start from the shared ones
+        return latest, previous, stored
 
     def observe(self, posts: int, alarms: int) -> None:
         """The recent alarm rate (the global-event signal) from the population's judged posts and alarms so

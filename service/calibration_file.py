@@ -8,8 +8,6 @@ written to Redis, and answers a file that does not fit with one line naming the 
 
 from __future__ import annotations
 
-import codecs
-
 import json
 import re
 from typing import Any, Literal
@@ -65,11 +63,11 @@ def _is_counter(name: str) -> bool:
     return bucket < BUCKETS and level < len(LEVELS)
 
 
-def read_export(text: str | bytes, model: str) -> ExportFile:
+def read_export(text: str, model: str) -> ExportFile:
     """The export in ``text``, validated whole, for an import into ``model``; CalibrationImportError (one
     line) when it does not fit."""
     # an editor on Windows saves a backup with a byte order mark; it says nothing about the calibration
-    text = text.removeprefix("\ufeff") if isinstance(text, str) else text.removeprefix(codecs.BOM_UTF8)
+    text = text.removeprefix("\ufeff")
     try:
         export = ExportFile.model_validate_json(text)
     except ValidationError as error:

@@ -298,7 +298,6 @@ def _calibration_action(args: argparse.Namespace, settings: Settings, client: An
                   f"{', '.join(stored) or 'none'} (the served one: GET /v1/model's live_calibration.name)",
                   file=sys.stderr)
             return 2
-    if args.action == "export":
         text = json.dumps(calibration_file.export_state(client, model), indent=1)
         if args.file == "-":
             print(text)
