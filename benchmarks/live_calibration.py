@@ -31,16 +31,18 @@ class OfflineLiveCalibration(LiveCalibration):
         self._since = 0
 
     def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
-        if self.frozen:
-            # measuring the warmed calibration: a frozen service still counts posts and alarms for its
-            # recent alarm rate, which no benchmark reads, and merged here they would feed learning
-            return
         super().record(age, crossed, alarmed)
         self._since += 1
         if self._since >= self.sync_posts:
             self.merge()
 
     def merge(self) -> None:
+        if self.frozen:
+            # as a frozen service's sync learns nothing: what a frozen replica still counts (posts and
+            # alarms, for the recent alarm rate, which no benchmark reads) must not reach the totals
+            self._pending.clear()
+            self._since = 0
+            return
         self.totals.update(self._pending)
         self._pending.clear()
         self._since = 0
