@@ -210,12 +210,11 @@ class Settings(BaseSettings):
         """A key listed for two kinds would silently get the more capable one: an operator who meant to
         demote a key (admin -> ingest) and forgot to remove it would keep an admin key. Refused, naming
         the settings (never the key: the message reaches logs)."""
-        prefix = self.model_config.get("env_prefix", "")
         settings = ("api_keys", "reviewer_api_keys", "admin_api_keys")
         for i, first in enumerate(settings):
             for second in settings[i + 1:]:
                 if set(getattr(self, first)) & set(getattr(self, second)):
-                    raise ValueError(f"{prefix}{first.upper()} and {prefix}{second.upper()} share a key: a key has "
+                    raise ValueError(f"{env_name(first)} and {env_name(second)} share a key: a key has "
                                      "one kind (docs/access.md); remove it from one of them")
         return self
 
@@ -253,28 +252,32 @@ def get_settings() -> Settings:
 NOT_SETTINGS = re.compile(r"EMODRIFT_(TIMING_TESTS|(\w+_)?(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)\w*)?))")
 
 
+def env_name(field: str) -> str:
+    """The environment variable of a setting: ``redis_url`` → ``EMODRIFT_REDIS_URL``."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field.upper()}"
+
+
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """A warning for each ``EMODRIFT_`` variable that is no setting, naming the nearest setting: pydantic
     ignores them (other tools may set some), so a misspelt one was silently without effect."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    known = [f"{prefix}{name.upper()}" for name in Settings.model_fields]
+    prefix = env_name("")
+    # compared without the prefix, which every name shares and which would make anything look near
+    known = [name.upper() for name in Settings.model_fields]
     warnings = []
     for variable in sorted(os.environ if environ is None else environ):
         name = variable.upper()  # settings are read whatever the case
-        if name.startswith(prefix) and name not in known and not NOT_SETTINGS.fullmatch(name):
-            # compared without the prefix, which every name shares and which would make anything look near
-            nearest = difflib.get_close_matches(name[len(prefix):], [k[len(prefix):] for k in known], n=1, cutoff=0.6)
-            hint = f"; did you mean {prefix}{nearest[0]}?" if nearest else " (docs/settings.md lists every setting)"
+        if name.startswith(prefix) and name[len(prefix):] not in known and not NOT_SETTINGS.fullmatch(name):
+            nearest = difflib.get_close_matches(name[len(prefix):], known, n=1, cutoff=0.6)
+            hint = f"; did you mean {env_name(nearest[0])}?" if nearest else " (docs/settings.md lists every setting)"
             warnings.append(f"{variable} is not a setting and is ignored{hint}")
     return warnings
 
 
 def invalid_settings(error: ValidationError) -> str:
     """A refused setting in one line, naming its environment variable (pydantic names the field)."""
-    prefix = Settings.model_config.get("env_prefix", "")
     problems = []
     for problem in error.errors(include_url=False):
         message = problem["msg"].removeprefix("Value error, ")
-        where = f"{prefix}{str(problem['loc'][0]).upper()}: " if problem["loc"] else ""
+        where = f"{env_name(str(problem['loc'][0]))}: " if problem["loc"] else ""
         problems.append(where + message)
     return "invalid settings: " + "; ".join(problems)

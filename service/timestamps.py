@@ -26,7 +26,7 @@ EXACT_UNTIL = 2 ** 33  # 2242-03-16T12:56:32Z
 
 def iso_time(ts: float) -> str:
     """Unix seconds → ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (to the microsecond while ``ts < EXACT_UNTIL``)."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso_datetime(datetime.fromtimestamp(ts, timezone.utc))
 
 
 def unix_seconds(value: datetime) -> float:
