@@ -119,6 +119,10 @@ MIN_SCALE, MAX_SCALE = 0.5, 3.0
 MIN_COUNT = 5          # crossings a level needs before its rate is trusted
 FIT_LEVELS = 8         # the highest trusted levels the tail is extrapolated from
 RECENT_POSTS = 20_000  # the window of the recent alarm rate (the global-event signal)
+# Its history keeps a point every RECENT_STEP posts, not one per sync: HISTORY points then span twice the
+# window whatever the traffic (one per sync never filled it below ~8 posts/s, and idle syncs pushed it out).
+RECENT_STEP = RECENT_POSTS // 256
+HISTORY = 512
 # Below the scale in force the counts under-read the alarms a lower scale would raise (an alarm restarts a
 # statistic that, unreset, stays up and crosses once), so a move down aims at this share of the target.
 DOWN_SHARE = 0.6
@@ -387,7 +391,7 @@ class LiveCalibration:
         self.scales = [1.0] * BUCKETS  # what the hot path reads
         self.generation = 0
         self.recent_ratio: float | None = None
-        self._history: deque[tuple[int, int]] = deque(maxlen=512)  # (posts, alarms) at each sync
+        self._history: deque[tuple[int, int]] = deque(maxlen=HISTORY)  # (posts, alarms) every RECENT_STEP posts
         self._pending: Counter[str] = Counter()
         self._add = lua.CALIBRATION_ADD.bind(redis) if redis is not None else None
         self._rotate = lua.CALIBRATION_ROTATE.bind(redis) if redis is not None else None
@@ -517,7 +521,8 @@ class LiveCalibration:
         was an eighth of its size)."""
         if self._history and posts < self._history[-1][0]:
             self._history.clear()  # the totals were reset (Redis flushed): the window restarts
-        self._history.append((posts, alarms))
+        if not self._history or posts - self._history[-1][0] >= RECENT_STEP:
+            self._history.append((posts, alarms))
         recent = [(p, a) for p, a in self._history if posts - p >= RECENT_POSTS]
         if recent:
             p0, a0 = recent[-1]

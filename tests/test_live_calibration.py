@@ -377,6 +377,32 @@ def test_the_recent_alarm_rate_reads_each_post_once_with_one_scale(redis_server,
     assert window == 2.0  # the last 20 000 posts, 20 alarms: 1 per 1000 against the target's 0.5
 
 
+def test_the_recent_alarm_rate_is_read_on_a_platform_with_little_traffic(redis_server) -> None:
+    """The history kept one point per sync, 512 of them: a platform judging under ~8 posts a second between
+    syncs never filled the window and the ratio (and its alert) stayed null. Idle syncs between posts must
+    not push the window out either."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    per_sync = 30  # 512 syncs of 30 posts span 15 360 posts, short of the window
+
+    async def scenario() -> float | None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        live = LiveCalibration(client, _served_name(), _settings())
+        for s in range(calibration.RECENT_POSTS // per_sync + 2):
+            for i in range(per_sync):
+                live.record(500, (0.0, 0.1), (s * per_sync + i) % 1000 == 0)
+            await live.sync()
+            if s % 50 == 0:
+                for _ in range(20):  # a quiet spell: syncs with nothing judged
+                    await live.sync()
+        await client.aclose()
+        return live.recent_ratio
+
+    assert asyncio.run(scenario()) == pytest.approx(2.0, abs=0.01)  # 1 alarm per 1000 posts; the target 0.5
+
+
 def test_stored_scales_that_do_not_fit_change_nothing_on_a_replica() -> None:
     """A replica reads the stored scales with the import's schema, whole, before it changes a bucket: one
     bucket's bad ``at_posts`` once left another's scale shown in GET /v1/model but not served."""
