@@ -47,6 +47,7 @@ import uuid
 from service.alerts.store import AlertStore
 from service.errors import StoreUnavailable
 from service.state_store import StateStore, guarded
+from service.ui import drafts
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.subscriptions import Subscriptions
 
@@ -74,6 +75,7 @@ class Eraser:
             alert_ids = await self.alerts.ids_of(user_id)
             erased = await self.store.erase(user_id)
             await self.alerts.unlist(alert_ids)
+            await drafts.forget(self.store.redis, alert_ids)  # a /ui form's note about the user
         finally:
             await guarded(relay.drop_lease(user_id, token))
         if refs:

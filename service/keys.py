@@ -200,10 +200,11 @@ def ui_signed_out(nonce: str) -> str:
     return f"{PREFIX}:ui:signed-out:{nonce}"
 
 
-def ui_draft(nonce: str, alert_id: str) -> str:
-    """String: what a refused form of this session held for this alert (JSON: action, message, verdict,
-    note), with a TTL of minutes, until the alert's page shows it once (service/ui/drafts.py)."""
-    return f"{PREFIX}:ui:draft:{nonce}:{alert_id}"
+def ui_drafts(alert_id: str) -> str:
+    """Hash: field ``<session nonce>`` = what a refused form of that session held for this alert (JSON:
+    action, message, verdict, note), with a TTL of minutes, until the alert's page shows it once
+    (service/ui/drafts.py). Keyed by the alert so that erasing its user deletes it (service/erasure.py)."""
+    return f"{PREFIX}:ui:drafts:{alert_id}"
 
 
 # --- live calibration ---------------------------------------------------------------------------

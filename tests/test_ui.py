@@ -300,6 +300,23 @@ def test_a_refused_form_comes_back_on_the_alerts_page_as_it_was_filled(ui: Runni
         assert client.get(f"/v1/alerts/{alert['id']}").json()["verdict"] == "false_alarm"
 
 
+def test_erasing_the_user_deletes_the_forms_kept_about_their_alerts(ui: RunningService, http: httpx.Client,
+                                                                   redis_client: redis.Redis) -> None:
+    """A refused form's note is about the alert's user: it was kept five minutes after the user's erasure,
+    under a key that only the session's nonce led to."""
+    alert = drift(ui, "ned")
+    here = f"/ui/alerts/{alert['id']}"
+    sign_in(http)
+    refused = http.post(f"{here}/resolve", data={"note": "ned seems low", "csrf_token": csrf_token(http.get(here))})
+    assert refused.status_code == 303
+    assert [k for k in redis_client.scan_iter(f"{keys.PREFIX}:ui:*") if b"ned seems low" in redis_client.dump(k)]
+    with api(ui) as client:
+        assert client.delete("/v1/users/ned").status_code == 204
+    left = [k for k in redis_client.scan_iter("*") if redis_client.type(k) != b"none"
+            and (b"ned" in k or alert["id"].encode() in k or b"ned seems low" in (redis_client.dump(k) or b""))]
+    assert left == []
+
+
 def hidden_fields(page: httpx.Response) -> dict[str, str]:
     return {name: html.unescape(value) for name, value in
             re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text)}

@@ -3,9 +3,9 @@ typed, and why it was not recorded.
 
 A refused action answers with a redirect to the alert's page (reloading it posts nothing again, and
 its address is the alert's), so what the form held must outlive the request: it is kept in Redis
-under the session's nonce and the alert's id, never in a URL (which lands in logs and history), for
+under the alert's id and the session's nonce, never in a URL (which lands in logs and history), for
 ``SECONDS``, and the next showing of that page takes it. Only the session that kept a draft can
-read it. Who may keep one (the session's own forms; a form of an ended session only when its seal
+read it; erasing the alert's user deletes it (``forget``: a note is about that user). Who may keep one (the session's own forms; a form of an ended session only when its seal
 proves it was rendered for the key that signs in again) is decided in routes.py.
 """
 
@@ -34,17 +34,31 @@ class Draft:
 
 async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft) -> None:
     fields = {**asdict(draft), "note": plain_breaks(draft.note)}  # as the browser sent it: CRLF
-    await guarded(redis.set(keys.ui_draft(nonce, alert_id), json.dumps(fields), ex=SECONDS))
+    key = keys.ui_drafts(alert_id)
+    async with redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
+        pipe.hset(key, nonce, json.dumps(fields))
+        pipe.expire(key, SECONDS)  # another session's draft for the alert lives as long: minutes either way
+        await guarded(pipe.execute())
 
 
 async def take(redis: aioredis.Redis, nonce: str, alert_id: str) -> Draft | None:
     """The draft kept for this session and alert, once: a reload shows the page as it is."""
-    key = keys.ui_draft(nonce, alert_id)
-    async with redis.pipeline(transaction=False) as pipe:  # GET and DEL in one round trip (any Redis)
-        pipe.get(key)
-        pipe.delete(key)
+    key = keys.ui_drafts(alert_id)
+    async with redis.pipeline(transaction=False) as pipe:  # read and delete in one round trip (any Redis)
+        pipe.hget(key, nonce)
+        pipe.hdel(key, nonce)
         raw, _ = await guarded(pipe.execute())
     if raw is None:
         return None
     fields = json.loads(raw)
     return Draft(str(fields["action"]), str(fields["message"]), fields.get("verdict"), str(fields.get("note", "")))
+
+
+async def forget(redis: aioredis.Redis, alert_ids: list[str]) -> None:
+    """Erasure: every session's drafts for these alerts (one key each, in slots of their own)."""
+    if not alert_ids:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for alert_id in alert_ids:
+            pipe.delete(keys.ui_drafts(alert_id))
+        await guarded(pipe.execute())
