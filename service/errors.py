@@ -282,8 +282,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
 
+def unexpected(exc: Exception) -> EmodriftError:
+    """A bug (no handler knew the exception) as the tree's root: the client reads the error envelope,
+    never Starlette's plain text; the traceback goes to the log, never to the client."""
+    return EmodriftError(f"unexpected {type(exc).__name__}; the service logged its traceback")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette calls this from its outermost middleware, then re-raises: the server logs the traceback
+    return await _emodrift_error(request, unexpected(exc))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: one per exception family, looked up through the MRO by Starlette."""
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(EmodriftError, _emodrift_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

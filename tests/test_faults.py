@@ -122,6 +122,36 @@ def test_each_5xx_is_logged_with_its_code_and_route_and_a_4xx_is_not(
     assert "someone" not in lines[0].getMessage() and "Redis unreachable" in lines[0].getMessage()
 
 
+def test_a_bug_answers_the_error_envelope_or_a_page_and_is_logged(
+        own_redis: EmbeddedRedis, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception no handler knows (a bug) was answered by Starlette in plain text: outside the error
+    contract (docs/errors.md's root, 500 ``internal``) and, under /ui, without the page's headers. No real
+    request raises one, so this is a fake fault: a route that does, added to the running app."""
+    caplog.set_level(logging.WARNING)
+    running = start_service(redis_url=own_redis.url, reviewer_api_keys=[REVIEWER])
+
+    async def bug() -> None:
+        raise RuntimeError("secret detail")
+
+    try:
+        for path in ("/v1/test-bug", "/ui/test-bug"):
+            running.server.config.app.add_api_route(path, bug)
+        answers = []
+        for path in ("/v1/test-bug", "/ui/test-bug"):  # a client each: uvicorn closes a raising request's connection
+            with running.client() as http:
+                answers.append(http.get(path))
+        api, page = answers
+    finally:
+        running.stop()
+    assert api.status_code == 500 and api.json()["error"]["code"] == "internal", api.text
+    assert "secret detail" not in api.text and "RuntimeError" in api.json()["error"]["message"]
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-frame-options"] == "DENY" and "Something went wrong" in page.text
+    logged = [(r.status, r.code, r.route) for r in caplog.records if r.name == "emodrift.errors"]  # type: ignore[attr-defined]
+    assert logged == [(500, "internal", "/v1/test-bug"), (500, "internal", "/ui/test-bug")]
+    assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)  # the traceback
+
+
 def test_redis_down_fails_fast_writes_nothing_and_recovers(
         own_redis: EmbeddedRedis, service_on_own_redis: RunningService) -> None:
     r = redis.Redis.from_url(own_redis.url)

@@ -2,7 +2,7 @@
 
 The app's error handlers (service/errors.py) answer JSON, the API's contract. Whoever finds the
 problem under /ui (the router: no such page, not this method; the request's validation: a query too
-long; a route: an alert or user id that is not one) raises the same exceptions, so this wraps those
+long; a route: an alert or user id that is not one; a bug: any other exception) raises the same exceptions, so this wraps those
 handlers: a request under /ui gets error.html with its status (and ``Allow``, ``Retry-After``), any
 other the API's JSON as before.
 """
@@ -24,12 +24,12 @@ from service.ui import pages
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]  # as Starlette keeps them
 
 TITLES = {400: "Bad link", 404: "Not found", 405: "Not here", 422: "Bad link", 429: "Too many requests",
-          503: "Unavailable"}
+          500: "Something went wrong", 503: "Unavailable"}
 
 
 def install(app: FastAPI) -> None:
     """After errors.install: wraps its handler of each exception family."""
-    for family in (errors.EmodriftError, RequestValidationError, StarletteHTTPException):
+    for family in (Exception, errors.EmodriftError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(family, _for_people(app.exception_handlers[family]))
 
 
@@ -44,6 +44,8 @@ def _for_people(api: Handler) -> Handler:
 
 def page(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
+    if not isinstance(exc, (errors.EmodriftError, RequestValidationError, StarletteHTTPException)):
+        exc = errors.unexpected(exc)  # a bug: the page says so, the log has the traceback
     if isinstance(exc, errors.EmodriftError):
         status, message, headers = exc.status, exc.message, dict(exc.headers or {})
         if status >= 500:  # logged as the API's are: the runbook reads the codes of every 5xx
