@@ -381,6 +381,8 @@ def test_every_ui_response_is_a_page_with_the_headers(ui: RunningService, http: 
              ("GET", "/ui?cursor=not-a-cursor", 400), ("GET", "/ui?status=nonsense", 400),
              ("GET", "/ui/sign-out", 405), ("PUT", "/ui/alerts/evt_1/resolve", 405),
              ("GET", "/ui/users/no%20spaces/timeline.svg", 400), ("GET", "/ui/users/nobody/timeline.svg", 404)]
+    read_the_session = {"/ui/alerts/evt_nope", f"/ui?cursor={'x' * 201}", "/ui?cursor=not-a-cursor",
+                        "/ui?status=nonsense", "/ui/users/nobody/timeline.svg"}
     for signed_in in (False, True):
         if signed_in:
             sign_in(http)
@@ -392,6 +394,9 @@ def test_every_ui_response_is_a_page_with_the_headers(ui: RunningService, http: 
                 assert response.status_code == status, (method, path, response.status_code)
                 assert response.headers["content-type"].startswith("text/html"), (path, response.text)
                 assert "<h1>" in response.text and '{"error"' not in response.text, path
+                # signed in, a page that read the session says so, its sign-out form with the CSRF token
+                # signed in, a route that read the session renders its error signed in: the sign-out form
+                assert ("Sign out" in response.text) == (signed_in and path in read_the_session), path
             assert {name: response.headers.get(name) for name in pages.HEADERS} == pages.HEADERS, path
         assert http.get("/ui/sign-out").headers["allow"] == "POST"
         assert "<b>x</b>" not in http.get("/ui/alerts/%3Cb%3Ex%3C%2Fb%3E").text

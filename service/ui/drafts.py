@@ -25,8 +25,22 @@ ACTIONS = ("acknowledge", "resolve")
 
 
 @dataclass(frozen=True)
-class Draft:
+class Unsent:
+    """A form of an alert's page that was not taken (no valid session, or a token of an older one), as
+    it was sent. The sign-in form carries it (hidden ``draft_<field>`` inputs, never a URL); routes.py
+    decides whether what it held is shown again (a Draft) or only why it was not recorded."""
+    alert: str
     action: str  # one of ACTIONS
+    verdict: str = ""
+    note: str = ""
+    seal: str = ""  # sessions.py: proves the form was rendered for the key that signs in again
+
+    def fields(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Draft:
     message: str  # why it was not recorded, in the words the page shows
     verdict: str | None = None  # the verdict chosen, when it may be shown again
     note: str = ""  # the note typed, likewise
@@ -51,7 +65,7 @@ async def take(redis: aioredis.Redis, nonce: str, alert_id: str) -> Draft | None
     if raw is None:
         return None
     fields = json.loads(raw)
-    return Draft(str(fields["action"]), str(fields["message"]), fields.get("verdict"), str(fields.get("note", "")))
+    return Draft(str(fields["message"]), fields.get("verdict"), str(fields.get("note", "")))
 
 
 async def forget(redis: aioredis.Redis, alert_ids: list[str]) -> None:

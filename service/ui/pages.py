@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -60,9 +60,32 @@ def under_ui(request: Request) -> bool:
     return request.url.path == home or request.url.path.startswith(home + "/")
 
 
+def safe_next(request: Request, target: str | None) -> str:
+    """Only a page of this UI: never another site (an open redirect would lend it our name), nor another
+    path of this one (``/ui/../v1/alerts`` is /v1/alerts to the browser); anything else goes home.
+
+    The path must be plain: no scheme or host, no backslash (browsers read it as ``/``), no control
+    character or space (browsers drop tabs and newlines, which can join ``.`` and ``.``), no empty,
+    ``.`` or ``..`` segment, spelt out or percent-encoded (browsers decode ``%2e``)."""
+    home = base(request)
+    if not target or "\\" in target or any(ch <= " " or ch == "\x7f" for ch in target):
+        return home
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return home
+    segments = unquote(parts.path).split("/")
+    if (parts.scheme or parts.netloc or not (parts.path == home or parts.path.startswith(home + "/"))
+            or any(segment in ("", ".", "..") for segment in segments[1:-1]) or segments[-1] in (".", "..")):
+        return home
+    return target
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("session", None)
-    context.setdefault("csrf_token", "")
+    """A page; signed in (routes.current_session found the request's session), with the header's
+    sign-out form and its CSRF token, error pages included."""
+    session = context.setdefault("session", getattr(request.state, "ui_session", None))
+    context.setdefault("csrf_token", "" if session is None else request.app.state.ui_sessions.csrf_token(session))
     html = ENV.get_template(template).render(base=base(request), **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 

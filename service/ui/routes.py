@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
@@ -58,6 +58,7 @@ async def current_session(request: Request) -> Session | None:
     session = codec(request).read(request.cookies.get(COOKIE), time.time())
     if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
         return None
+    request.state.ui_session = session  # every page rendered for this request is signed in (pages.render)
     return session
 
 
@@ -81,57 +82,32 @@ def check_form(request: Request, session: Session, token: str) -> None:
         raise FormRefused()
 
 
-def context(request: Request, session: Session) -> dict[str, Any]:
-    return {"session": session, "csrf_token": codec(request).csrf_token(session)}
-
-
-def safe_next(request: Request, target: str | None) -> str:
-    """Only a page of this UI: never another site (an open redirect would lend it our name), nor another
-    path of this one (``/ui/../v1/alerts`` is /v1/alerts to the browser); anything else goes home.
-
-    The path must be plain: no scheme or host, no backslash (browsers read it as ``/``), no control
-    character or space (browsers drop tabs and newlines, which can join ``.`` and ``.``), no empty,
-    ``.`` or ``..`` segment, spelt out or percent-encoded (browsers decode ``%2e``)."""
-    home = pages.base(request)
-    if not target or "\\" in target or any(ch <= " " or ch == "\x7f" for ch in target):
-        return home
-    try:
-        parts = urlsplit(target)
-    except ValueError:
-        return home
-    segments = unquote(parts.path).split("/")
-    if (parts.scheme or parts.netloc or not (parts.path == home or parts.path.startswith(home + "/"))
-            or any(segment in ("", ".", "..") for segment in segments[1:-1]) or segments[-1] in (".", "..")):
-        return home
-    return target
-
-
 # --- sign-in and sign-out --------------------------------------------------------------------
 
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request, next: str | None = None) -> Response:
-    return _sign_in_page(request, next=safe_next(request, next))
+    return _sign_in_page(request, next=pages.safe_next(request, next))
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = "", next: FormField = "",
                   draft_alert: FormField = "", draft_action: FormField = "", draft_verdict: FormField = "",
                   draft_note: FormField = "", draft_seal: FormField = "") -> Response:
-    unsent = {"alert": draft_alert, "action": draft_action, "verdict": draft_verdict, "note": draft_note,
-              "seal": draft_seal} if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None
+    unsent = (drafts.Unsent(draft_alert, draft_action, draft_verdict, draft_note, draft_seal)
+              if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None)
     issued = codec(request).issue(api_key.strip() or None, time.time())
     if issued is None:
         is_ingest = bool(api_key.strip()) and access.kind_of(settings, api_key.strip()) == "ingest"
         error = ("This is an ingest key (the platform's); the page needs a reviewer or admin key." if is_ingest
                  else "That is not a reviewer or admin API key of this service.")
-        return _sign_in_page(request, status_code=403 if is_ingest else 401, next=safe_next(request, next),
+        return _sign_in_page(request, status_code=403 if is_ingest else 401, next=pages.safe_next(request, next),
                              error=error, unsent=unsent)
     cookie, session = issued
     if unsent is not None:  # a form sent after the session ended: its alert's page will hold it
         await _keep_unsent(request, session, unsent, "your session had ended",
-                           sealed=codec(request).sealed(unsent["seal"], session, time.time()))
-    response = pages.redirect(safe_next(request, next))
+                           sealed=codec(request).sealed(unsent.seal, session, time.time()))
+    response = pages.redirect(pages.safe_next(request, next))
     # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
     # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
     # POST also needs the CSRF token.
@@ -142,13 +118,13 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = 
 
 
 def _sign_in_page(request: Request, *, next: str, status_code: int = 200, error: str | None = None,
-                  unsent: dict[str, str] | None = None) -> Response:
+                  unsent: drafts.Unsent | None = None) -> Response:
     """``unsent``: a form of an alert's page sent after its session ended, carried through the sign-in
     form (never a URL) to the alert's page (_keep_unsent)."""
-    notice = None if unsent is None else (f"Your session had ended, so {NOT_RECORDED[unsent['action']]}. "
+    notice = None if unsent is None else (f"Your session had ended, so {NOT_RECORDED[unsent.action]}. "
                                           "Sign in again, then send it from the alert's page.")
     return pages.render(request, "sign_in.html", status_code=status_code, next=next, error=error, notice=notice,
-                        unsent=unsent, open_mode=codec(request).open_mode)
+                        unsent=None if unsent is None else unsent.fields(), open_mode=codec(request).open_mode)
 
 
 @router.post("/sign-out")
@@ -175,15 +151,10 @@ async def list_with_a_slash(request: Request) -> Response:
 async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "open",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     if status not in STATUSES:
-        return pages.render(request, "error.html", status_code=400, **context(request, session),
-                            title="Unknown status", message=f"status must be one of {', '.join(STATUSES)}")
-    try:
-        found, next_cursor = await alerts.list(status=None if status == "all" else status, limit=PAGE_SIZE,
-                                               cursor=cursor)
-    except BadRequest as exc:  # a cursor that is not one of ours
-        return pages.render(request, "error.html", status_code=400, **context(request, session),
-                            title="Bad link", message=exc.message)
-    return pages.render(request, "alerts.html", **context(request, session), alerts=found, status=status,
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    # a cursor that is not one of ours: BadRequest, a page as every /ui error (error_pages.py)
+    found, next_cursor = await alerts.list(status=None if status == "all" else status, limit=PAGE_SIZE, cursor=cursor)
+    return pages.render(request, "alerts.html", alerts=found, status=status,
                         statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None,
                         scan_limit=SCAN_LIMIT)
 
@@ -191,10 +162,7 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
 @router.get("/alerts/{alert_id}")
 async def alert_page(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
                      done: str | None = None) -> Response:
-    try:
-        alert = await _load(alerts, alert_id)
-    except NotFound as exc:
-        return _missing(request, session, exc)
+    alert = await _load(alerts, alert_id)
     draft = await drafts.take(request.app.state.store.redis, session.nonce, alert_id)
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
@@ -212,15 +180,12 @@ async def form_address(alert_id: str, request: Request) -> Response:
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
                       csrf_token: CsrfToken = "", seal: FormField = "") -> Response:
-    unsent = {"alert": alert_id, "action": "acknowledge", "verdict": "", "note": "", "seal": seal}
     if session is None or not codec(request).csrf_ok(session, csrf_token):
-        return await _not_taken(request, session, unsent)
+        return await _not_taken(request, session, drafts.Unsent(alert_id, "acknowledge", seal=seal))
     try:
         await alerts.acknowledge(_valid(alert_id))
-    except NotFound as exc:
-        return _missing(request, session, exc)
     except Conflict as exc:  # a resolved alert: say why, on its page
-        return await _refused(request, session, alert_id, drafts.Draft("acknowledge", exc.message))
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message))
     return pages.redirect(f"{_page_of(request, alert_id)}?done=acknowledged")
 
 
@@ -228,19 +193,16 @@ async def acknowledge(alert_id: str, request: Request, session: MaybeSessionDep,
 async def resolve(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
                   csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
                   seal: FormField = "") -> Response:
-    unsent = {"alert": alert_id, "action": "resolve", "verdict": verdict, "note": note, "seal": seal}
     if session is None or not codec(request).csrf_ok(session, csrf_token):
-        return await _not_taken(request, session, unsent)
+        return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal))
+    if verdict not in VERDICTS:
+        await _load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
+        return await _refused(request, session, alert_id,
+                              drafts.Draft("Choose a verdict to resolve the alert.", None, note))
     try:
-        if verdict not in VERDICTS:
-            await _load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
-            return await _refused(request, session, alert_id,
-                                  drafts.Draft("resolve", "Choose a verdict to resolve the alert.", None, note))
         await alerts.resolve(_valid(alert_id), verdict, note.strip() or None)
-    except NotFound as exc:
-        return _missing(request, session, exc)
     except (Conflict, Unprocessable) as exc:  # judged meanwhile with another verdict, a note too long
-        return await _refused(request, session, alert_id, drafts.Draft("resolve", exc.message, verdict, note))
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note))
     return pages.redirect(f"{_page_of(request, alert_id)}?done=resolved")
 
 
@@ -248,30 +210,30 @@ async def resolve(alert_id: str, request: Request, session: MaybeSessionDep, ale
 NOT_RECORDED = {"acknowledge": "the alert was not acknowledged", "resolve": "your verdict was not recorded"}
 
 
-async def _not_taken(request: Request, session: Session | None, unsent: dict[str, str]) -> Response:
+async def _not_taken(request: Request, session: Session | None, unsent: drafts.Unsent) -> Response:
     """A form of an alert's page without a valid session or without its CSRF token. It changes nothing.
     Sent after its session ended (expired, signed out in another tab): sign in again, and the alert's
     page holds it. From a page older than this session (signed out and in again elsewhere), sealed for
     this key: back to the alert's page, which holds it. Anything else: refused (another site's forgery)."""
-    _valid(unsent["alert"])
+    _valid(unsent.alert)
     if session is None:
-        return _sign_in_page(request, status_code=401, next=_page_of(request, unsent["alert"]), unsent=unsent)
-    if not codec(request).sealed(unsent["seal"], session, time.time()):
+        return _sign_in_page(request, status_code=401, next=_page_of(request, unsent.alert), unsent=unsent)
+    if not codec(request).sealed(unsent.seal, session, time.time()):
         raise FormRefused()
     await _keep_unsent(request, session, unsent, "the page was older than your sign-in", sealed=True)
-    return pages.redirect(_page_of(request, unsent["alert"]))
+    return pages.redirect(_page_of(request, unsent.alert))
 
 
-async def _keep_unsent(request: Request, session: Session, unsent: dict[str, str], why: str, *,
+async def _keep_unsent(request: Request, session: Session, unsent: drafts.Unsent, why: str, *,
                        sealed: bool) -> None:
     """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
     the note) only when ``sealed``: its seal shows it was rendered for this key (sessions.py; the caller
     checked it once): a forged form's content is never put before the analyst as if they had typed it."""
-    said = NOT_RECORDED[unsent["action"]]
-    draft = drafts.Draft(unsent["action"], f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
-                         unsent["verdict"] if sealed and unsent["verdict"] in VERDICTS else None,
-                         unsent["note"] if sealed else "")
-    await drafts.keep(request.app.state.store.redis, session.nonce, unsent["alert"], draft)
+    said = NOT_RECORDED[unsent.action]
+    draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
+                         unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
+                         unsent.note if sealed else "")
+    await drafts.keep(request.app.state.store.redis, session.nonce, unsent.alert, draft)
 
 
 async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:
@@ -295,11 +257,6 @@ async def _load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
     return await alerts.get(_valid(alert_id))
 
 
-def _missing(request: Request, session: Session, exc: NotFound) -> Response:
-    return pages.render(request, "error.html", status_code=404, **context(request, session),
-                        title="No such alert", message=exc.message)
-
-
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
            draft: drafts.Draft | None = None) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
@@ -307,7 +264,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
              "after": after.get(label, 0.0)} for label in LABELS]
     # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
-    return pages.render(request, "alert.html", **context(request, session), form_seal=codec(request).seal(session),
+    return pages.render(request, "alert.html", form_seal=codec(request).seal(session),
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, draft=draft)
 
