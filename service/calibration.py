@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
@@ -347,23 +348,43 @@ def population(buckets: list[Bucket]) -> list[Bucket]:
     return [Bucket(posts=posts, alarms=alarms, up=list(up), down=list(down)) for _ in buckets]
 
 
+# A generation's counter (``keys.calibration_counts``' fields, written by ``record``): posts ``n:<bucket>``,
+# alarms ``a:<bucket>``, up- and down-crossings ``u:<bucket>:<level>``, ``d:<bucket>:<level>``; numbers as
+# ``record`` writes them, without a leading 0. One reading for the sync and an import's validation.
+_NUMBER = r"(0|[1-9][0-9]*)"
+COUNTER = re.compile(rf"(?P<kind>[na]):(?P<b>{_NUMBER})|(?P<crossing>[ud]):(?P<cb>{_NUMBER}):(?P<level>{_NUMBER})")
+
+
+def parse_counter(name: str | bytes) -> tuple[str, int, int] | None:
+    """``(kind, bucket, level)`` of a counter's name (level 0 for ``n`` and ``a``); None for anything else,
+    a bucket or level out of range included.
+
+    >>> parse_counter("u:3:12"), parse_counter(b"n:0"), parse_counter("a:8"), parse_counter("n:01")
+    (('u', 3, 12), ('n', 0, 0), None, None)
+    """
+    match = COUNTER.fullmatch(name.decode() if isinstance(name, bytes) else name)
+    if match is None:
+        return None
+    kind, bucket, level = match["kind"] or match["crossing"], int(match["b"] or match["cb"]), int(match["level"] or 0)
+    return (kind, bucket, level) if bucket < BUCKETS and level < len(LEVELS) else None
+
+
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
     """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
-    summed, by bucket."""
+    summed, by bucket; fields that are no counter are skipped."""
     buckets = [Bucket() for _ in range(BUCKETS)]
     for counts in hashes:
         for raw, value in counts.items():
-            kind, _, rest = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
-            b, _, k = rest.partition(":")
-            if not b.isdigit() or int(b) >= BUCKETS:
+            if (counter := parse_counter(raw)) is None:
                 continue
-            bucket, v = buckets[int(b)], int(value)
+            (kind, b, k), v = counter, int(value)
+            bucket = buckets[b]
             if kind == "n":
                 bucket.posts += v
             elif kind == "a":
                 bucket.alarms += v
-            elif kind in ("u", "d") and k.isdigit() and int(k) < len(LEVELS):
-                (bucket.up if kind == "u" else bucket.down)[int(k)] += v
+            else:
+                (bucket.up if kind == "u" else bucket.down)[k] += v
     return buckets
 
 

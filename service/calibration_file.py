@@ -9,18 +9,14 @@ written to Redis, and answers a file that does not fit with one line naming the 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, model_validator
 
 from service import keys
-from service.calibration import BUCKETS, LEVELS, Count, StoredScales
+from service.calibration import BUCKETS, LEVELS, Count, StoredScales, parse_counter
 
 FORMAT = "emodrift-live-calibration/1"
-# the counters of a generation (keys.calibration_counts), numbers as the service writes them (no leading 0)
-_NUMBER = r"(0|[1-9][0-9]*)"
-_COUNTER = re.compile(rf"[na]:{_NUMBER}|[ud]:{_NUMBER}:{_NUMBER}")
 
 
 class CalibrationImportError(ValueError):
@@ -46,21 +42,13 @@ class ExportFile(BaseModel):
                 raise ValueError(f"counts.{generation}: an export holds the counts of its generation "
                                  f"({self.generation}) and the one before, not of {generation!r}")
             for name in counters:
-                if not _is_counter(name):
+                if parse_counter(name) is None:
                     raise ValueError(f"counts.{generation}.{name}: not a counter (n:<bucket>, a:<bucket>, "
                                      f"u:<bucket>:<level> or d:<bucket>:<level>; buckets 0-{BUCKETS - 1}, "
                                      f"levels 0-{len(LEVELS) - 1})")
         if self.scales is not None and self.scales.model != self.model:
             raise ValueError(f"scales.model: {self.scales.model!r} is not the export's model {self.model!r}")
         return self
-
-
-def _is_counter(name: str) -> bool:
-    match = _COUNTER.fullmatch(name)
-    if match is None:
-        return False
-    bucket, level = int(match[1] or match[2]), int(match[3] or 0)
-    return bucket < BUCKETS and level < len(LEVELS)
 
 
 def read_export(text: str, model: str) -> ExportFile:
