@@ -54,10 +54,13 @@ def base(request: Request) -> str:
     return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
 
 
+def _in(path: str, home: str) -> bool:
+    return path == home or path.startswith(home + "/")
+
+
 def under_ui(request: Request) -> bool:
     """Is this a request for the page (a person's), not for the API?"""
-    home = base(request)
-    return request.url.path == home or request.url.path.startswith(home + "/")
+    return _in(request.url.path, base(request))
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -75,7 +78,7 @@ def safe_next(request: Request, target: str | None) -> str:
     except ValueError:
         return home
     segments = unquote(parts.path).split("/")
-    if (parts.scheme or parts.netloc or not (parts.path == home or parts.path.startswith(home + "/"))
+    if (parts.scheme or parts.netloc or not _in(parts.path, home)
             or any(segment in ("", ".", "..") for segment in segments[1:-1]) or segments[-1] in (".", "..")):
         return home
     return target
