@@ -50,16 +50,18 @@ def _serve(args: argparse.Namespace) -> int:
     # After a graceful shutdown uvicorn re-raises the signal that asked for it; SIGTERM's default
     # action would then kill this process before `finally` could stop the embedded Redis.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # access logs are off by default: request paths carry user ids
+    config = dict(app="service.app:create_app", factory=True, host=args.host, port=args.port,
+                  workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+                  # asyncio.wait_for's timeout (annotated int by uvicorn): fractions of a second hold
+                  timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+                  # nothing reads the client's address (rate limits are per API key, logs carry no
+                  # IPs), so X-Forwarded-* need not be parsed on every request
+                  proxy_headers=False, log_config=logs.log_config(settings.log_format, args.log_level))
     try:
-        # access logs are off by default: request paths carry user ids
-        uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                    # annotated int, but it is asyncio.wait_for's timeout: fractions of a second hold
-                    timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]
-                    # nothing reads the client's address (rate limits are per API key, logs carry no
-                    # IPs), so X-Forwarded-* need not be parsed on every request
-                    proxy_headers=False,
-                    log_config=logs.log_config(settings.log_format, args.log_level))
+        if args.workers > 1:
+            return _supervise(uvicorn.Config(**config))
+        uvicorn.run(**config)  # exits 3 itself when the start fails
     except KeyboardInterrupt:  # that re-raised SIGINT / SIGTERM: the shutdown itself was clean
         pass
     finally:
@@ -68,6 +70,19 @@ def _serve(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _supervise(config: Any) -> int:
+    """uvicorn's supervisor of several workers, as ``uvicorn.run`` starts it, with the exit status it
+    drops: when a worker fails to start (a model missing, a provider absent), the supervisor stops and
+    returns, and ``uvicorn.run`` exited 0, so a Deployment saw "Completed" and restart-on-failure never
+    restarted it. Exit 3 then (uvicorn's STARTUP_FAILURE, as one worker exits)."""
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return STARTUP_FAILURE if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes) else 0
 
 
 def _share_among_workers(workers: int) -> str | None:

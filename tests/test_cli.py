@@ -66,6 +66,20 @@ def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "redis.sock").exists(), "the embedded redis-server is still running"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_exits_non_zero_when_its_workers_cannot_start(tmp_path: Path, workers: str) -> None:
+    """With several workers, uvicorn's supervisor stopped after a worker failed to start and the command
+    exited 0: a Deployment showed "Completed" and a restart-on-failure policy never restarted it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env.update(EMODRIFT_DATA_DIR=str(tmp_path / "data"), EMODRIFT_EMOTION_MODEL_VERSION="99")  # no such model
+    done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", str(free_port()),
+                           "--workers", workers], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 3, done.stderr.decode()[-2000:]
+    assert b"emotion_cnn" in done.stderr  # the worker said what it could not load
+    assert not (tmp_path / "data" / "redis.sock").exists(), "the embedded redis-server is still running"
+
+
 def test_a_killed_parent_takes_its_embedded_redis_with_it(tmp_path: Path) -> None:
     code = ("import sys, time; from service.embedded_redis import EmbeddedRedis; "
             f"r = EmbeddedRedis({str(tmp_path)!r}).start(); print(r.process.pid, flush=True); time.sleep(120)")
