@@ -94,9 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     app.state.pipeline = None
     errors.install(app)
-    app.add_middleware(BodyLimit, own_limits=posts.router)  # inside RequestMetrics: its 413s are counted
+    routers = (posts.router, users.router, alerts.router, webhooks.router, ops.router)
+    # inside RequestMetrics: its 413s and 499s are counted, labelled with the route they were for
+    app.add_middleware(BodyLimit, own_limits=posts.router, routers=(*routers, ui.router))
     app.add_middleware(RequestMetrics)
-    for router in (posts.router, users.router, alerts.router, webhooks.router, ops.router):
+    for router in routers:
         app.include_router(router)
     ui.install(app)  # the page for people at /ui (its own sign-in, cookie and CSRF handling)
     app.webhooks.include_router(payloads.router)  # documented in the OpenAPI `webhooks` section, never served

@@ -11,12 +11,14 @@ Such a body is now refused from its ``Content-Length``, or as its stream passes 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from fastapi import APIRouter
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BodyTooLarge, EmodriftError
+from service.errors import BodyTooLarge, ClientClosedRequest, EmodriftError
 
 # A command's body is a few hundred bytes; the largest, a /ui verdict form with a 2000-character note
 # and its hidden fields, is under 10 KiB.
@@ -26,10 +28,11 @@ COMMAND_BODY_BYTES = 64 * 1024
 class BodyLimit:
     """Bounds the body of a request to any path but those of ``own_limits``' routes."""
 
-    def __init__(self, app: ASGIApp, own_limits: APIRouter) -> None:
+    def __init__(self, app: ASGIApp, own_limits: APIRouter, routers: Sequence[APIRouter]) -> None:
         self.app = app
         self.own: list[re.Pattern[str]] = [route.path_regex for route in own_limits.routes
                                            if hasattr(route, "path_regex")]
+        self.routes = [route for router in routers for route in router.routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or any(regex.match(scope["path"]) for regex in self.own):
@@ -37,12 +40,13 @@ class BodyLimit:
             return
         try:
             body = await self._read(scope, receive)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, ClientClosedRequest) as exc:  # a hang-up's answer reaches nobody; it is counted
+            # answered before routing: the route it was for labels its metrics (RequestMetrics), not "unmatched"
+            scope.setdefault("route", next((route for route in self.routes if route.matches(scope)[0] == Match.FULL),
+                                           None))
             handler = scope["app"].exception_handlers[EmodriftError]  # errors.install's, wrapped for /ui
             response = await handler(Request(scope), exc)
             await response(scope, receive, send)
-            return
-        if body is None:  # the client went away before its body ended: nobody to answer
             return
         replayed = False
 
@@ -56,7 +60,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _read(scope: Scope, receive: Receive) -> bytes | None:
+    async def _read(scope: Scope, receive: Receive) -> bytes:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > COMMAND_BODY_BYTES:
                 raise BodyTooLarge(f"request body is {int(value)} bytes; the limit is {COMMAND_BODY_BYTES}")
@@ -64,7 +68,7 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # http.disconnect
-                return None
+                raise ClientClosedRequest()
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > COMMAND_BODY_BYTES:

@@ -23,6 +23,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── BatchTooLarge (413 batch_too_large)        a batch of more items (EMODRIFT_MAX_BATCH_ITEMS) or bytes (EMODRIFT_MAX_BATCH_BYTES) than allowed
     ├── BodyTooLarge (413 body_too_large)          a body that is no image post's or batch's over its limit (an observation's; a command's, 64 KiB: docs/limits.md)
+    ├── ClientClosedRequest (499 client_closed_request)  the client hung up before its body arrived: nobody reads the answer; counted 4xx, not logged (nginx's 499)
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  the request's Content-Type is not one the route takes (the message says which)
     ├── Unprocessable (422 validation_error)         a field missing, malformed or unknown, on every route alike (a post id too): `details.problems` lists each, `{"loc", "msg"}`
@@ -48,6 +49,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 
 
@@ -134,6 +136,11 @@ class BatchTooLarge(EmodriftError):
 
 class BodyTooLarge(EmodriftError):
     code, status = "body_too_large", 413
+
+
+class ClientClosedRequest(EmodriftError):
+    # a client's doing, not a server error: a mobile upload cut off must not page anyone
+    code, status = "client_closed_request", 499
 
 
 class UnsupportedImage(EmodriftError):
@@ -293,9 +300,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return await _emodrift_error(request, unexpected(exc))
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    return await _emodrift_error(request, ClientClosedRequest())
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: one per exception family, looked up through the MRO by Starlette."""
     app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(EmodriftError, _emodrift_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
