@@ -157,8 +157,9 @@ def load_models(settings: Settings, choice: ProviderChoice) -> tuple[EmotionMode
     shadow = None if settings.shadow_temporal_model_version is None else TemporalModel(
         model_repository.load(settings.model_repository, settings.temporal_model,
                               settings.shadow_temporal_model_version), choice)
-    for artifact, provider in ((emotion.artifact, choice.provider), (temporal.artifact, "cpu")):
-        metrics.MODEL_INFO.labels(artifact.name, str(artifact.version), provider).set(1)
+    loaded = [("emotion", emotion.artifact, choice.provider), ("temporal", temporal.artifact, "cpu")]
+    for role, artifact, provider in loaded + ([] if shadow is None else [("shadow", shadow.artifact, "cpu")]):
+        metrics.MODEL_INFO.labels(role, artifact.name, str(artifact.version), provider).set(1)
     return emotion, temporal, shadow
 
 

@@ -113,7 +113,8 @@ ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by v
 ALERT_VERDICTS_BY_RULE = Counter("emodrift_alert_verdicts_by_rule_total",
                                  "drift.started alerts resolved, by a rule that raised them and verdict", ["rule", "verdict"])
 MODEL_INFO = Gauge(
-    "emodrift_model_info", "loaded models", ["name", "version", "provider"], multiprocess_mode="livemax"
+    "emodrift_model_info", "loaded models; role: emotion, temporal (served) or shadow, whatever the models' names",
+    ["role", "name", "version", "provider"], multiprocess_mode="livemax"
 )
 
 

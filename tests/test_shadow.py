@@ -192,12 +192,19 @@ def test_the_shadow_is_reported_as_its_model_and_detector_would_score_the_user(
     assert after["shadow"]["alarms"] - before["shadow"]["alarms"] == alarms
     assert after["shadow"]["score"]["at_most"]["+Inf"] == after["posts"]
     low = sum(s <= 0.05 for s in scores)
-    assert after["shadow"]["score"]["at_most"]["0.05"] - before["shadow"]["score"]["at_most"]["0.05"] == low
+    # run first, the shadow had scored nothing before: no buckets yet
+    assert after["shadow"]["score"]["at_most"]["0.05"] - before["shadow"]["score"]["at_most"].get("0.05", 0) == low
     # both drifted on the same change: one episode of agreement
     assert after["episodes"]["both"] - before["episodes"]["both"] == 1
     assert re.search(r'emodrift_temporal_alarms_total\{model="shadow"\} [1-9]', exposition)
     assert 'emodrift_shadow_info{served="temporal:4",shadow="temporal:3"} 1.0' in exposition
     assert 'emodrift_temporal_score_count{model="served"}' in exposition
+    # each loaded model by its role, which the rules select on (EmodriftModelNotLoaded), not by its name
+    loaded = {tuple(sorted(re.findall(r'(\w+)="([^"]*)"', labels))) for labels in
+              re.findall(r"^emodrift_model_info\{([^}]*)\} 1\.0$", exposition, re.M)}
+    for role, name, version in (("emotion", "emotion_cnn", "1"), ("temporal", "temporal", "4"),
+                                ("shadow", "temporal", "3")):
+        assert (("name", name), ("provider", "cpu"), ("role", role), ("version", version)) in loaded, loaded
 
 
 def test_promotion_keeps_the_users_state_and_rollback_is_one_setting(
