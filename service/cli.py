@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     refusal, warnings = preflight(settings, args.host)
+    refusal = refusal or models_refusal(settings)
     for warning in [*unknown_variables(), *warnings]:
         logging.getLogger("emodrift").warning(warning)
     if refusal:
@@ -115,6 +116,28 @@ def preflight(settings: Settings, host: str) -> tuple[str | None, list[str]]:
         warnings.append(f"EMODRIFT_PUBLIC_URL is unset: links in alerts (timeline_url) will point at "
                         f"{settings.public_url}, which receivers cannot open; set it to the address clients use")
     return None, warnings
+
+
+def models_refusal(settings: Settings) -> str | None:
+    """Why these settings cannot serve their models (None: they can), read before any worker starts: a
+    model version that is not there, or detector settings that do not fit the manifest's calibration,
+    failed in every worker's start-up with a traceback (exit 3). The sessions themselves are the workers'."""
+    from service import calibration, model_repository
+
+    temporal = [settings.temporal_model_version]  # None: the latest
+    if settings.shadow_temporal_model_version is not None:
+        temporal.append(settings.shadow_temporal_model_version)
+    try:
+        model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version)
+        for version in temporal:
+            artifact = model_repository.load(settings.model_repository, settings.temporal_model, version)
+            try:
+                calibration.served_config(artifact.manifest, settings)
+            except ValueError as error:
+                return f"{artifact.tag}'s detector does not fit these settings: {error} (docs/settings.md)"
+    except (model_repository.ArtifactError, OSError, ValueError) as error:
+        return f"cannot load the models: {error}"
+    return None
 
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -223,6 +246,13 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is at most 65535, got {value}")
     return value
 
 
@@ -337,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service (embedded Redis unless EMODRIFT_REDIS_URL is set)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--workers", type=_positive, default=1, help="uvicorn worker processes")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
     serve.set_defaults(func=_serve)

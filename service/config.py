@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a refused setting's message never echoes what was given (API keys, secrets)
+    # inf and nan pass gt=0: EMODRIFT_REDIS_TIMEOUT_SECONDS=inf crashed the start with an OverflowError
     model_config = SettingsConfigDict(env_prefix="EMODRIFT_", env_file=None, extra="ignore",
-                                      hide_input_in_errors=True)
+                                      hide_input_in_errors=True, allow_inf_nan=False)
 
     # --- Redis -----------------------------------------------------------------------------
     redis_url: str | None = Field(

@@ -86,7 +86,9 @@ def settings_markdown() -> str:
            "# Settings\n\n",
            f"Every setting is an environment variable with the `{prefix}` prefix, read in one place "
            "(`service/config.py`); lists are comma-separated. Invalid values stop the service at start-up "
-           "with the reason (`emodrift` prints one line naming the variable and exits with status 2). An "
+           "with the reason (`emodrift` prints one line naming the variable and exits with status 2), and so "
+           "do model versions that are not in the repository and detector settings that do not fit the "
+           "model's calibration (`emodrift serve` checks them before any worker starts). An "
            f"`{prefix}` variable that is no setting (a misspelling) is ignored, and `emodrift serve` logs a warning "
            "naming it and the nearest setting. A default path under `<checkout>` is in the folder that holds the "
            "`service` package (the cloned repository; the container images set both paths under `/app`), whatever the "

@@ -250,7 +250,7 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.recovery_threshold < self.threshold < 1:
-            raise ValueError("need 0 < recovery_threshold < threshold < 1")
+            raise ValueError(f"need 0 < recovery_threshold ({self.recovery_threshold}) < threshold ({self.threshold}) < 1")
         if self.warmup_posts < 1 or self.confirm_posts < 1 or self.recovery_posts < 1:
             raise ValueError("warmup_posts, confirm_posts and recovery_posts must be >= 1")
         if self.cooldown_posts < 0 or self.rebaseline_posts < 0:

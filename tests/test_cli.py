@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.cli import available_cpus
+from service.cli import available_cpus, build_parser
 from service.embedded_redis import free_port
 from tests.conftest import interrupt
 from tests.constants import HAPPY
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -70,14 +75,48 @@ def test_serve_starts_and_stops_an_embedded_redis(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_exits_non_zero_when_its_workers_cannot_start(tmp_path: Path, workers: str) -> None:
     """With several workers, uvicorn's supervisor stopped after a worker failed to start and the command
-    exited 0: a Deployment showed "Completed" and a restart-on-failure policy never restarted it."""
+    exited 0: a Deployment showed "Completed" and a restart-on-failure policy never restarted it. The
+    fault: a model file that is no ONNX graph, its manifest's digest matching (only a worker's session
+    reads the graph)."""
+    repository = tmp_path / "models"
+    shutil.copytree(ROOT / "model_repository", repository)
+    served = repository / "temporal" / str(max(int(p.name) for p in (repository / "temporal").iterdir() if p.name.isdigit()))
+    (served / "model.onnx").write_bytes(b"not an onnx graph")
+    manifest = json.loads((served / "manifest.json").read_text())
+    manifest["sha256"] = hashlib.sha256(b"not an onnx graph").hexdigest()
+    (served / "manifest.json").write_text(json.dumps(manifest))
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
-    env.update(EMODRIFT_DATA_DIR=str(tmp_path / "data"), EMODRIFT_EMOTION_MODEL_VERSION="99")  # no such model
+    env.update(EMODRIFT_DATA_DIR=str(tmp_path / "data"), EMODRIFT_MODEL_REPOSITORY=str(repository))
     done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", str(free_port()),
                            "--workers", workers], env=env, capture_output=True, timeout=120)
     assert done.returncode == 3, done.stderr.decode()[-2000:]
-    assert b"emotion_cnn" in done.stderr  # the worker said what it could not load
     assert not (tmp_path / "data" / "redis.sock").exists(), "the embedded redis-server is still running"
+
+
+@pytest.mark.parametrize(("variable", "value", "said"), [
+    ("EMODRIFT_EMOTION_MODEL_VERSION", "99", "cannot load the models: 'emotion_cnn' has versions"),
+    ("EMODRIFT_RECOVERY_THRESHOLD", "0.99", "detector does not fit these settings: need 0 < recovery_threshold (0.99)"),
+    ("EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION", "1", "temporal:1's detector does not fit these settings: the "
+                                                   "temporal model's manifest has no detector calibration"),
+    ("EMODRIFT_REDIS_TIMEOUT_SECONDS", "inf", "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be a finite number")])
+def test_serve_refuses_models_and_settings_that_cannot_serve_in_one_line(
+        tmp_path: Path, variable: str, value: str, said: str) -> None:
+    """Each failed in every worker's start-up with a traceback (exit 3; inf: an OverflowError), though
+    it is known before any worker starts: one line and exit 2, as for any invalid setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMODRIFT_")}
+    env.update({"EMODRIFT_DATA_DIR": str(tmp_path / "data"), variable: value})
+    done = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+                          env=env, capture_output=True, timeout=60, text=True)
+    assert done.returncode == 2 and said in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()  # nothing started
+
+
+@pytest.mark.parametrize(("flag", "said"), [("--port=99999", "a TCP port is at most 65535"),
+                                            ("--workers=0", "must be at least 1")])
+def test_serve_refuses_a_port_or_workers_out_of_range(flag: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", flag])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_a_killed_parent_takes_its_embedded_redis_with_it(tmp_path: Path) -> None:
