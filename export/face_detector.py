@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.manifest import REPOSITORY, version_dir, write_manifest
+from export.manifest import REPOSITORY, VersionExists, version_dir, write_manifest
 
 NAME = "face_detector"
 SOURCE_FILE = "face_detection_short_range.tflite"
@@ -59,13 +59,18 @@ def parity(tflite: Path, onnx_path: Path, n: int = 8, seed: int = 0) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export face-detector", description=__doc__.splitlines()[0])
     parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--replace", action="store_true", help="rewrite an existing version (make export's regeneration)")
     parser.add_argument("--repository", type=Path, default=REPOSITORY)
     args = parser.parse_args(argv)
+    try:
+        out = version_dir(NAME, args.version, args.repository, replace=args.replace)
+    except VersionExists as error:
+        print(f"export face-detector: {error}", file=sys.stderr)
+        return 2
 
     import tflite2onnx
 
     source = tflite_path()
-    out = version_dir(NAME, args.version, args.repository)
     with tempfile.TemporaryDirectory() as tmp:
         converted = Path(tmp) / "model.onnx"
         tflite2onnx.convert(str(source), str(converted))

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from export import score_profile
-from export.manifest import REPOSITORY, sha256_of, version_dir, write_manifest
+from export.manifest import REPOSITORY, VersionExists, next_version, sha256_of, version_dir, write_manifest
 from model import features
 from model.synthetic import generate_dataset, stack
 from model.temporal import TemporalNet, load_checkpoint
@@ -104,14 +104,20 @@ def tensor_spec(name: str, hidden: int) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m export temporal", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
-    parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--version", type=int, default=None, help="numeric version (default: the next free one)")
+    parser.add_argument("--replace", action="store_true", help="rewrite an existing version (make export's regeneration)")
     parser.add_argument("--out", type=Path, default=REPOSITORY, help="model repository root (default %(default)s)")
     parser.add_argument("--eval-users", type=int, default=1000)
     args = parser.parse_args(argv)
+    args.version = next_version(NAME, args.out) if args.version is None else args.version
+    try:
+        out_dir = version_dir(NAME, args.version, args.out, replace=args.replace)
+    except VersionExists as error:
+        print(f"export temporal: {error}", file=sys.stderr)
+        return 2
     torch.set_num_threads(2)
     torch.set_flush_denormal(True)
     net, checkpoint = load_checkpoint(args.checkpoint)
-    out_dir = version_dir(NAME, args.version, args.out)
     path = out_dir / "model.onnx"
     export_onnx(net, path)
     figures = parity(net, path)

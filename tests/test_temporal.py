@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,22 @@ def test_auc_on_known_rankings():
     assert auc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
     assert auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([0, 1, 0, 1])) == 0.5
     assert auc(np.array([0.9, 0.1]), np.array([0, 1])) == 0.0
+
+
+@pytest.mark.slow
+def test_an_export_never_rewrites_a_version_unless_asked(tmp_path, capsys):
+    """`python -m export temporal` wrote temporal:1 by default, over whatever was there, and any --version
+    over an existing one: users' stored states were then continued by other weights under the same tag."""
+    from export.temporal import main as export_main
+
+    checkpoint = str(Path(__file__).resolve().parent.parent / "model" / "checkpoints" / "temporal-4.pt")
+    quick = ["--checkpoint", checkpoint, "--out", str(tmp_path), "--eval-users", "20"]
+    assert export_main(quick) == 0 and export_main(quick) == 0  # the first free version, then the next
+    first = (tmp_path / "temporal" / "1" / "manifest.json").read_bytes()
+    assert (tmp_path / "temporal" / "2" / "manifest.json").exists()
+    capsys.readouterr()
+    assert export_main([*quick, "--version", "1"]) == 2
+    said = capsys.readouterr().err
+    assert "temporal:1 exists" in said and "--replace" in said
+    assert (tmp_path / "temporal" / "1" / "manifest.json").read_bytes() == first
+    assert export_main([*quick, "--version", "1", "--replace"]) == 0
