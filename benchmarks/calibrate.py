@@ -197,8 +197,11 @@ def main(argv: list[str] | None = None) -> int:
           f"cusum {chosen['cusum_threshold']} recall {chosen['recall']} delay {chosen['delay_median']} ({result['seconds']} s)")
     if args.write and not args.quick:
         write(artifact.model_path.parent / "manifest.json", base, chosen, plan, tuple(fields))
-        if args.variant:  # a round's candidate, in a scratch version: docs/ holds the served model's calibration
-            print(f"wrote {artifact.tag}'s manifest; docs/calibration.json left as it was")
+        published = json.loads((DOCS / "calibration.json").read_text())["model"]
+        # docs/ holds the shipped model's calibration: a round's candidate, or a platform's adapted
+        # model (docs/adaptation.md), is written into its own manifest only
+        if args.variant or artifact.tag != published:
+            print(f"wrote {artifact.tag}'s manifest; docs/calibration.json ({published}'s) left as it was")
         else:
             (DOCS / "calibration.json").write_text(json.dumps({"model": artifact.tag, **result}, indent=1) + "\n")
     return 0

@@ -129,10 +129,16 @@ def models_refusal(settings: Settings) -> str | None:
         temporal.append(settings.shadow_temporal_model_version)
     try:
         model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version)
-        for version in temporal:
+        for role, version in zip(("served", "shadow"), temporal):
             artifact = model_repository.load(settings.model_repository, settings.temporal_model, version)
             try:
                 calibration.served_config(artifact.manifest, settings)
+            except calibration.CalibrationMissing:
+                if role == "shadow":  # the operator's EMODRIFT_DRIFT_* values would move the served thresholds too
+                    return (f"the shadow {artifact.tag} has no detector calibration in its manifest: calibrate it "
+                            f"with `python -m benchmarks.calibrate --write --version {artifact.version}` "
+                            "(docs/adaptation.md)")
+                raise
             except ValueError as error:
                 return f"{artifact.tag}'s detector does not fit these settings: {error} (docs/settings.md)"
     except (model_repository.ArtifactError, OSError, ValueError) as error:

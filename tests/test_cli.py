@@ -96,8 +96,10 @@ def test_serve_exits_non_zero_when_its_workers_cannot_start(tmp_path: Path, work
 @pytest.mark.parametrize(("variable", "value", "said"), [
     ("EMODRIFT_EMOTION_MODEL_VERSION", "99", "cannot load the models: 'emotion_cnn' has versions"),
     ("EMODRIFT_RECOVERY_THRESHOLD", "0.99", "detector does not fit these settings: need 0 < recovery_threshold (0.99)"),
-    ("EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION", "1", "temporal:1's detector does not fit these settings: the "
-                                                   "temporal model's manifest has no detector calibration"),
+    ("EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION", "1", "the shadow temporal:1 has no detector calibration in its "
+                                                   "manifest: calibrate it with `python -m benchmarks.calibrate "
+                                                   "--write --version 1`"),
+    ("EMODRIFT_TEMPORAL_MODEL_VERSION", "1", "cannot load the models: the temporal model's manifest has no detector"),
     ("EMODRIFT_REDIS_TIMEOUT_SECONDS", "inf", "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be a finite number")])
 def test_serve_refuses_models_and_settings_that_cannot_serve_in_one_line(
         tmp_path: Path, variable: str, value: str, said: str) -> None:
