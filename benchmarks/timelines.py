@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +30,8 @@ import numpy as np
 import torch
 
 from benchmarks.bisection import bisect
-from model.adapt import ADAPTED, BASE, AdaptConfig, Spliced, Timelines, is_held_out, load_timelines, splice
+from model.adapt import (ADAPTED, BASE, AdaptConfig, Spliced, Timelines, TimelinesError, is_held_out,
+                         load_timelines, splice)
 from model.features import timeline_features
 from model.temporal import TemporalNet, load_checkpoint
 from service.drift import DetectorConfig, DriftDetector
@@ -125,8 +127,16 @@ def run(timelines: Path, candidate: Path, base: Path = BASE, target: float = 2.0
     base_net, _ = load_checkpoint(base)
     candidate_net, candidate_checkpoint = load_checkpoint(candidate)
     seen = candidate_checkpoint.get("training", {}).get("data", {})
+    if seen and seen.get("key_id") != data.header.get("key_id"):
+        # users are held out by their name's digest: under another key (or real ids) other users are
+        # held out, some of them ones the candidate trained on, and its figures would flatter it
+        raise TimelinesError(f"{candidate} was fine-tuned on an export whose users are named with another pseudonym "
+                             f"key ({seen.get('key_id') or 'real ids'}, this one {data.header.get('key_id') or 'real ids'}): "
+                             "its held-out users would include users it trained on; benchmark it on an export "
+                             "made with the same key")
     if seen and seen.get("sha256") != data.sha256:
-        print(f"note: {candidate} was fine-tuned on another file ({seen.get('file')}); its held-out users may differ")
+        print(f"note: {candidate} was fine-tuned on another export ({seen.get('file')}) with the same pseudonym key: "
+              "the users held out are the same, their posts since are new")
     return {
         "data": data.record(), "target_alarms_per_1000": target, "window": WINDOW, "length": length,
         "held_out_real": {"users": len(real), "posts": sum(u.length for u in real)},
@@ -166,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    result = run(args.timelines, args.candidate, args.base, args.alarms_per_1000, args.spliced, args.length)
+    try:
+        result = run(args.timelines, args.candidate, args.base, args.alarms_per_1000, args.spliced, args.length)
+    except TimelinesError as error:
+        print(f"python -m benchmarks.detection: {error}", file=sys.stderr)
+        return 2
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -30,6 +30,7 @@ import gzip
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,21 +100,33 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class TimelinesError(ValueError):
+    """An export that cannot be used as asked: not one, unreadable, or named with another pseudonym key
+    than the model it judges. The commands print it as one line and exit 2."""
+
+
 def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
     """An export's users with at least ``min_posts``, sorted by pseudonym (a user exported twice by SCAN:
     the last line wins)."""
     users: dict[str, UserTimeline] = {}
-    with gzip.open(path, "rt") as handle:
-        header = json.loads(handle.readline())
-        if header.get("format") != "emodrift.timelines":
-            raise ValueError(f"{path}: not an emodrift timelines export (header {header.get('format')!r})")
-        for line in handle:
-            row = json.loads(line)
-            if row["n"] < min_posts:
-                continue
-            users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
-                                              np.asarray(row["gap_seconds"], np.float64),
-                                              np.asarray(row["face"], bool), row["created_at"])
+    try:
+        with gzip.open(path, "rt") as handle:
+            header = json.loads(handle.readline())
+            if not isinstance(header, dict) or header.get("format") != "emodrift.timelines":
+                raise TimelinesError(f"{path}: not an emodrift timelines export (its first line is no such header)")
+            for line in handle:
+                row = json.loads(line)
+                if row["n"] < min_posts:
+                    continue
+                users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
+                                                  np.asarray(row["gap_seconds"], np.float64),
+                                                  np.asarray(row["face"], bool), row["created_at"])
+    except OSError as error:  # missing, unreadable, not gzip (gzip.BadGzipFile), truncated (EOFError is not one)
+        raise TimelinesError(f"{path}: cannot read it as a gzip-compressed export: {error}") from None
+    except (EOFError, ValueError, KeyError, TypeError) as error:
+        if isinstance(error, TimelinesError):
+            raise
+        raise TimelinesError(f"{path}: not an emodrift timelines export ({type(error).__name__}: {error})") from None
     # by pseudonym, not in SCAN's order: the same users give the same fine-tune and the same splices
     return Timelines(header, [users[name] for name in sorted(users)], _sha256(path), str(path))
 
@@ -257,8 +270,8 @@ def adapt_losses(net: TemporalNet, data: dict[str, torch.Tensor]) -> tuple[torch
     return drift_loss, next_loss
 
 
-def adapt(config: AdaptConfig, out: Path, log_every: int = 50) -> dict:
-    data = load_timelines(Path(config.timelines))
+def adapt(config: AdaptConfig, out: Path, log_every: int = 50, data: Timelines | None = None) -> dict:
+    data = data or load_timelines(Path(config.timelines))
     train_users = [u for u in data.users if not is_held_out(u.user)]
     if sum(u.length >= config.length for u in train_users) < 4:
         raise ValueError(f"{config.timelines}: fewer than 4 training users with {config.length}+ posts; "
@@ -338,10 +351,15 @@ def main(argv: list[str] | None = None) -> int:
                              warmup=min(AdaptConfig.warmup, max(1, args.steps // 10)))
     except ValueError as e:
         parser.error(str(e))
+    try:
+        data = load_timelines(args.timelines)
+    except TimelinesError as error:
+        print(f"python -m model.train_temporal: {error}", file=sys.stderr)
+        return 2
     # process-wide settings, made only once the run will go ahead (flushing denormals changes every float
     # operation in the process after it)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    adapt(config, args.out)
+    adapt(config, args.out, data=data)
     return 0
 
