@@ -123,6 +123,8 @@ EndedBy = Literal["", "recovery", "return_test", "rebaseline"]
 # the evidence rule (the CUSUM of the score) and the share rule (the CUSUMs of the negative share).
 Rule = Literal["fast", "evidence", "share"]
 RULES: tuple[Rule, ...] = ("fast", "evidence", "share")
+# what an alert's raised_by may name: a rule, or a promoted model that sees the user drifting (transition.py)
+RaisedBy = Rule | Literal["promotion"]
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict, plain_breaks
 from service.base64_images import decode_base64
-from service.drift import Event, Rule
+from service.drift import Event, RaisedBy
 from service.emotions import LABELS
 from service.webhooks import signing
 
@@ -212,18 +212,22 @@ class Alert(BaseModel):
     evidence: Evidence
     model_versions: dict[str, str]
     timeline_url: str = Field(..., description="the user's timeline picture (EMODRIFT_PUBLIC_URL + path)")
-    resolution: Literal["recovered", "new_baseline"] | None = Field(
+    resolution: Literal["recovered", "new_baseline", "model_changed"] | None = Field(
         None, description="drift.ended only: back to the old baseline, or the new pattern persisted and is the "
-        "user's baseline now (then a later change is reported like the first); null on drift.started")
-    ended_by: Literal["recovery", "return_test", "rebaseline"] | None = Field(
+        "user's baseline now (then a later change is reported like the first), or a newly served temporal model "
+        "does not see the user drifting (model_changed: docs/shadow.md); null on drift.started")
+    ended_by: Literal["recovery", "return_test", "rebaseline", "promotion"] | None = Field(
         None, description="drift.ended only: which rule ended the episode. recovery: the drift score low and the "
         "negative share back for recovery_posts posts; return_test: at the re-baseline post, the negative share's "
-        "evidence of a return (recovered); rebaseline: still away at the re-baseline post (new_baseline). Null on "
-        "drift.started and on alerts raised before it existed")
-    raised_by: list[Rule] | None = Field(
+        "evidence of a return (recovered); rebaseline: still away at the re-baseline post (new_baseline); "
+        "promotion: the first post under a newly served model, which does not see the episode (model_changed). "
+        "Null on drift.started and on alerts raised before it existed")
+    raised_by: list[RaisedBy] | None = Field(
         None, description="drift.started only: the rules that fired on the post. fast: the drift score over its "
         "threshold for confirm_posts posts in a row; evidence: the CUSUM of the drift score; share: the CUSUMs of "
-        "the user's negative share. Null on drift.ended and on alerts raised before it existed")
+        "the user's negative share; promotion: the first post under a newly served model, which sees the user "
+        "drifting where the old one did not (docs/shadow.md). Null on drift.ended and on alerts raised before it "
+        "existed")
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with a reviewer or admin key); absent on alerts raised before it existed")
     status: Status

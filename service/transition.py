@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from service import shadow as shadows
-from service.drift import DetectorConfig, DriftDetector, Rule
+from service.drift import DetectorConfig, DriftDetector, RaisedBy
 from service.emotions import LABELS
 from service.evidence import explain
 from service.state_store import UserState
@@ -77,7 +77,10 @@ class Transition:
     judged: tuple[int, tuple[float, float] | None] | None  # what live calibration counts (None while warming up)
     model_reset: bool           # the state was another temporal model's: its LSTM memory started afresh
     promoted: bool              # the shadow slot held the served model's state and became the served state
-    raised_by: tuple[Rule, ...] = ()  # drift.started: the detector's rules that fired on the post
+    raised_by: tuple[RaisedBy, ...] = ()  # drift.started: the detector's rules that fired on the post
+    # the event reports a promotion's change of status, not a rule's (``handover``): drift.started
+    # raised_by ["promotion"], drift.ended resolution "model_changed", ended_by "promotion"
+    handover: bool = False
 
 
 def no_scaling(age: int) -> float:
@@ -89,6 +92,7 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     """The state after ``post``: one temporal step, one detector update, the emotion averages moved.
     ``scale(age)`` multiplies the detector's thresholds for a user of that age (live calibration)."""
     state = copy.copy(previous)  # every field below is reassigned, never changed in place
+    was_drifting = previous.detector.get("status") == "drifting"  # as receivers know the user
     promoted = shadows.promote(state, rules.temporal.artifact.tag)
     detector, model_reset = _detector_for(state, rules)
     probs = post.scored.probabilities
@@ -116,8 +120,30 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     compared = None if rules.shadow is None else rules.shadow.advance(state, x, probs, event_type, since,
                                                                       post.scored.face_detected)
     replay = detector.replay_posts if detector.restart_model else 0
-    return Transition(state, result, event_type, replay, compared, judged, model_reset, promoted,
-                      detector.raised_by)
+    reported, handover = (handover_event(was_drifting, detector.drift_detected, event_type) if promoted
+                          else (event_type, False))
+    return Transition(state, result, reported, replay, compared, judged, model_reset, promoted,
+                      ("promotion",) if handover and reported == "drift.started" else detector.raised_by, handover)
+
+
+def handover_event(was_drifting: bool, drifting: bool, event_type: str | None) -> tuple[str | None, bool]:
+    """The event of a promotion's first post, and whether it reports the handover rather than a rule.
+
+    The promoted model's detector brings its own status: a user drifting under the old model may be
+    stable under the new one, or the reverse. Receivers hold the old model's episodes, so the event
+    follows the status they knew: an open episode ends (``model_changed``), or one starts; the promoted
+    detector's own events on this post are reported only where they agree with that (an episode of its
+    that receivers never saw starting does not end, one it starts while theirs is open is the same one).
+
+    >>> handover_event(True, False, None), handover_event(False, True, None), handover_event(True, True, None)
+    (('drift.ended', True), ('drift.started', True), (None, False))
+    >>> handover_event(False, True, "drift.started"), handover_event(False, False, "drift.ended")
+    (('drift.started', False), (None, False))
+    """
+    if was_drifting == drifting:
+        return None, False
+    reported = "drift.started" if drifting else "drift.ended"
+    return reported, reported != event_type
 
 
 def _detector_for(state: UserState, rules: Rules) -> tuple[DriftDetector, bool]:
@@ -231,9 +257,12 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "before": _regime(before, valence),
         "after": _regime(after, valence),
         "valence_change": round(valence(after) - valence(before), 4),
-        # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py)
-        "resolution": state_resolution(event_type, state.detector),
-        "ended_by": state_ended_by(event_type, state.detector),
+        # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py), or
+        # "model_changed" when a promoted model does not see it (handover_event)
+        "resolution": "model_changed" if step.handover and event_type == "drift.ended"
+        else state_resolution(event_type, state.detector),
+        "ended_by": "promotion" if step.handover and event_type == "drift.ended"
+        else state_ended_by(event_type, state.detector),
         "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import redis
 
-from service import model_repository
+from service import keys, model_repository
 from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector
 from service.embedded_redis import EmbeddedRedis
@@ -252,6 +252,45 @@ def test_promotion_keeps_the_users_state_and_rollback_is_one_setting(
     assert again.model == "temporal:3" and again.model_resets == 0 and again.shadow["model"] == "temporal:4"
     x = temporal(3).features(vector(posts[31]), GAP.total_seconds(), True)
     np.testing.assert_array_equal(again.h, temporal(3).step(x, old.h, old.c).h)
+
+
+def test_a_promotion_that_changes_a_users_status_says_so(redis_server: EmbeddedRedis,
+                                                         redis_client: redis.Redis) -> None:
+    """temporal:3 alarms a few posts sooner than temporal:4 on this stream. Promoted while the old model
+    had the user drifting and the new one did not, the user turned stable with no event: the drift.started
+    alert stayed open for good, the user stayed in the drifting set; promoted the other way, a user turned
+    drifting with no drift.started, and its first alert was a drift.ended."""
+    posts, at = stream(40, change_at=30, seed=0), 36  # by post 36: drifting under 3, not yet under 4
+
+    def post_all(service: RunningService, user: str, chosen: list[dict[str, object]]) -> list[dict]:
+        with service.client() as http:
+            return [http.post(f"/v1/users/{user}/observations", json=post).json() for post in chosen]
+
+    first = running(redis_server, temporal_model_version=3, shadow_temporal_model_version=4)
+    try:
+        (opened,) = [a["alert"] for a in post_all(first, "ho-end", posts[:at]) if a["alert"]]
+    finally:
+        first.stop()
+    second = running(redis_server, temporal_model_version=4, shadow_temporal_model_version=3)
+    try:
+        assert not [a for a in post_all(second, "ho-start", posts[:at]) if a["alert"]]  # 4 sees nothing yet
+        (ended,) = post_all(second, "ho-end", posts[at:at + 1])  # promoted to 4, which sees no episode
+    finally:
+        second.stop()
+    third = running(redis_server, temporal_model_version=3, shadow_temporal_model_version=4)
+    try:
+        (started,) = post_all(third, "ho-start", posts[at:at + 1])  # promoted to 3, which sees one
+    finally:
+        third.stop()
+    assert opened["type"] == "drift.started" and ended["drift"]["status"] == "stable"
+    assert ended["alert"] is not None, "the open episode ended without an event"
+    assert (ended["alert"]["type"], ended["alert"]["resolution"], ended["alert"]["ended_by"]) == (
+        "drift.ended", "model_changed", "promotion")
+    assert ended["alert"]["model_versions"]["temporal"] == "temporal:4"
+    assert started["drift"]["status"] == "drifting" and started["alert"] is not None
+    assert (started["alert"]["type"], started["alert"]["raised_by"]) == ("drift.started", ["promotion"])
+    assert redis_client.zscore(keys.drifting_users(), "ho-end") is None  # the gauge counts drifting users
+    assert redis_client.zscore(keys.drifting_users(), "ho-start") is not None
 
 
 def episodes(model: TemporalModel, settings: Settings, posts: list[dict[str, object]]) -> list[tuple[int, float]]:
