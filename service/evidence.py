@@ -17,7 +17,18 @@ the state record keeps it small.
 [('e', 0.3, 'sad', True), ('c', 0.2, 'sad', False), ('d', 0.15, 'sad', True)]
 >>> explain("drift.started", [0, 0, 0, .7, .1, .1, .1], [.1, 0, .1, .1, .6, 0, .1], ["a", "b", "c"],
 ...         [0.1, 0.2, 0.3], "444", 45, faces=[False, False, True])["reason"]
-'mostly happy over 42 posts → mostly sad over the last 3; a face in only 1 of these 3 posts'
+'mostly happy before → mostly sad over at least the last 3; a face in only 1 of these 3 posts'
+
+Every post read shows the new pattern: it may have begun before them, so no count is claimed for either
+side. The same emotion leading on both sides (the share rule's alerts), the negative share says what moved;
+and an episode that ends away from the old pattern (a new baseline) is no return "again":
+
+>>> explain("drift.started", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .5, .2, 0, .1], ["a", "b", "c", "d"],
+...         [0, 0.1, 0.1, 0.2], "3433", 45, faces=[True] * 4)["reason"]
+'mostly happy before → mostly happy over at least the last 4, negative emotions 15% → 40%'
+>>> explain("drift.ended", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .1, .6, 0, .1], ["a", "b", "c", "d"],
+...         [0, -0.1, -0.1, -0.2], "3444", 90, faces=[True] * 4)["reason"]
+'mostly happy over 87 posts → mostly sad over the last 3'
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.emotions import LABELS
+from service.emotions import LABELS, NEGATIVE
 
 TOP_POSTS = 3
 
@@ -38,6 +49,15 @@ def describe(distribution: Sequence[float]) -> str:
     """
     top = max(range(len(LABELS)), key=lambda i: distribution[i])
     return f"mostly {LABELS[top]}" if distribution[top] >= 0.4 else f"mixed, {LABELS[top]} leading"
+
+
+def negative_share(distribution: Sequence[float]) -> float:
+    """The share of the emotions of negative valence (emotions.NEGATIVE).
+
+    >>> round(negative_share([.1, 0, .1, .5, .2, 0, .1]), 2)
+    0.4
+    """
+    return float(sum(distribution[i] for i in NEGATIVE))
 
 
 def run_length(labels: str, target: int) -> int:
@@ -68,11 +88,20 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
     face = list(faces[-n:]) if n else []
     rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else "", face))
     moved = sorted((r for r in rows if sign * r[1] > 0), key=lambda r: -sign * r[1])[:TOP_POSTS]
-    when = "over the last" if event_type == "drift.started" else "again over the last"
+    was, now = describe(before), describe(after)
+    # "again" only where the pattern is the old one: an episode that ends as a new baseline is not a return
+    again = "again " if event_type == "drift.ended" and now == was else ""
+    # the whole window in the new regime: it may have begun before it, so neither count is known exactly
+    if tail == n and n < posts_seen:
+        reason = f"{was} before → {now} {again}over at least the last {tail}"
+    else:
+        reason = f"{was} over {earlier} posts → {now} {again}over the last {tail}"
+    if now == was:  # the same emotion leads (the share rule's alerts): say what moved, the negative share
+        reason += f", negative emotions {negative_share(before):.0%} → {negative_share(after):.0%}"
     with_face = sum(map(bool, face))
     few = f"; a face in only {with_face} of these {n} posts" if 2 * with_face < n else ""
     return {
-        "reason": f"{describe(before)} over {earlier} posts → {describe(after)} {when} {tail}{few}",
+        "reason": f"{reason}{few}",
         "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)],
                        "face": bool(f)} for pid, d, ch, f in moved],
         "posts_with_face": with_face,

@@ -23,6 +23,7 @@ from benchmarks.baselines import BASELINES, Cusum, EmaJensenShannon, FastKSWIN
 from benchmarks.metrics import Case
 from benchmarks.streams import CHANGE_KINDS, NEGATIVE, POST, PRE, make_streams
 from model.synthetic import shifted
+from service.emotions import LABELS
 
 
 def test_docstring_examples():
@@ -264,6 +265,41 @@ def test_an_alert_resting_on_faceless_posts_says_so(client: httpx.Client) -> Non
     assert evidence["top_posts"] and all(p["face"] is (int(p["post_id"][1:]) < 40) for p in evidence["top_posts"])
     # the alert as listed and read back carries the same
     assert client.get(f"/v1/alerts/{alert['id']}").json()["evidence"] == evidence
+
+
+def _first_alert(client: httpx.Client, user: str, before: dict[str, float], after: dict[str, float],
+                 change: int = 40, seed: int = 0) -> tuple[dict | None, int]:
+    rng = np.random.default_rng(seed)
+    for i in range(200):
+        mood = before if i < change else after
+        probs = rng.dirichlet(np.array([mood[label] for label in LABELS]) * 50)
+        body = client.post(f"/v1/users/{user}/observations", json={
+            "post_id": f"{user}-{i}", "probabilities": dict(zip(LABELS, map(float, probs)))}).json()
+        if body["alert"]:
+            return body["alert"], i
+    return None, 200
+
+
+def test_a_late_or_same_emotion_alert_claims_no_count_it_cannot_know(client: httpx.Client) -> None:
+    """The reason counted every post before the last few as the old pattern: an alarm 21 posts into a
+    change read "mostly neutral over 71 posts" over 60 neutral and 11 sad. And an alert of the share rule,
+    the same emotion leading on both sides, read "mostly happy ... → mostly happy", saying nothing."""
+    neutral = {"angry": 0.04, "disgust": 0.01, "fear": 0.04, "happy": 0.12, "sad": 0.07, "surprise": 0.04, "neutral": 0.68}
+    low = {"angry": 0.06, "disgust": 0.02, "fear": 0.08, "happy": 0.08, "sad": 0.36, "surprise": 0.02, "neutral": 0.38}
+    alert, at = _first_alert(client, "slow-sad", neutral, low)
+    assert alert is not None and at >= 40
+    window = len(alert["evidence_post_ids"])
+    assert at - 40 >= window  # every post of the evidence is of the new pattern (seeded: the alarm at post 58)
+    assert alert["evidence"]["reason"].startswith("mostly neutral before → "), alert["evidence"]["reason"]
+    assert f"over at least the last {window}" in alert["evidence"]["reason"]
+    happy = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.03, "surprise": 0.04, "neutral": 0.03}
+    dimmer = {"angry": 0.05, "disgust": 0.02, "fear": 0.06, "happy": 0.55, "sad": 0.24, "surprise": 0.03, "neutral": 0.05}
+    alert, at = _first_alert(client, "dimmer", happy, dimmer)
+    assert alert is not None and at >= 40 and alert["before"]["dominant"] == alert["after"]["dominant"] == "happy"
+    reason = alert["evidence"]["reason"]
+    shares = re.search(r", negative emotions (\d+)% → (\d+)%$", reason)
+    assert shares and int(shares[1]) < int(shares[2]), reason
+    assert int(shares[2]) == round(100 * sum(alert["after"]["distribution"][k] for k in ("angry", "disgust", "fear", "sad")))
 
 
 def test_the_service_ships_the_committed_benchmarks_calibration():
