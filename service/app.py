@@ -143,7 +143,8 @@ async def start(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None
     background(stack, pipeline.live.run(settings.calibration_sync_seconds), "live-calibration")
     app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
     await start_webhooks(app, settings, redis, store, stack)
-    log.info("emodrift ready: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
+    # started, not ready: whether Redis answers is /readyz's (emodrift_ready), now and later
+    log.info("emodrift started: %s on %s (%s)", emotion.artifact.tag, choice.provider, choice.reason)
 
 
 def load_models(settings: Settings, choice: ProviderChoice) -> tuple[EmotionModel, TemporalModel, TemporalModel | None]:

@@ -478,6 +478,9 @@ def test_kubernetes_objects_refer_to_each_other(variant: str) -> None:
             "uvicorn workers need a writable /tmp for PROMETHEUS_MULTIPROC_DIR")
 
     config_map = _by_kind(resources, "ConfigMap")
+    # generated, its name a hash of its settings: a changed setting is a new pod template, so apply -k rolls
+    # the pods (a plain ConfigMap changed under running pods reached none of them)
+    assert re.fullmatch(r"emodrift-[a-z0-9]{10}", config_map["metadata"]["name"]), config_map["metadata"]["name"]
     (secret,) = _yaml_docs(K8S / "base" / "secret.example.yaml")
     sources = {(ref, source[ref]["name"]) for source in container["envFrom"] for ref in source}
     assert sources == {("configMapRef", config_map["metadata"]["name"]), ("secretRef", secret["metadata"]["name"])}
