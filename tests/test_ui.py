@@ -379,9 +379,11 @@ def test_every_ui_response_is_a_page_with_the_headers(ui: RunningService, http: 
     cases = [("GET", "/ui/nonexistent", 404), ("GET", "/ui/alerts/%3Cb%3Ex%3C%2Fb%3E", 404),
              ("GET", "/ui/alerts/evt_nope", 404), ("GET", f"/ui?cursor={'x' * 201}", 422),
              ("GET", "/ui?cursor=not-a-cursor", 400), ("GET", "/ui?status=nonsense", 400),
+             ("GET", "/ui?status=all&cursor=bmFuIHg", 400),  # "nan x": a NaN bound reached Redis, a 500
              ("GET", "/ui/sign-out", 405), ("PUT", "/ui/alerts/evt_1/resolve", 405),
              ("GET", "/ui/users/no%20spaces/timeline.svg", 400), ("GET", "/ui/users/nobody/timeline.svg", 404)]
     read_the_session = {"/ui/alerts/evt_nope", f"/ui?cursor={'x' * 201}", "/ui?cursor=not-a-cursor",
+                        "/ui?status=all&cursor=bmFuIHg",
                         "/ui?status=nonsense", "/ui/users/nobody/timeline.svg"}
     for signed_in in (False, True):
         if signed_in:

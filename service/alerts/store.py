@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import builtins
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from service import json_codec, keys, lua, metrics, replies
+from service.schemas import ID_PATTERN
 from service.alerts import lifecycle
 from service.alerts.index import AlertIndex, created_seconds
 from service.errors import AlertNotFound, BadRequest, StateConflict
@@ -38,8 +40,19 @@ def encode_cursor(position: Position) -> str:
 
 
 def decode_cursor(cursor: str) -> Position:
+    """The position a ``next_cursor`` holds; 400 for anything else (a NaN or infinite time reached Redis
+    as a range bound it refused: a 500).
+
+    >>> decode_cursor(encode_cursor((1.5, "evt_1")))
+    (1.5, 'evt_1')
+    >>> decode_cursor(base64.urlsafe_b64encode(b"nan x").decode())
+    Traceback (most recent call last):
+    service.errors.BadRequest: cursor: not a next_cursor this API returned
+    """
     try:
         score, alert_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(" ", 1)
+        if not math.isfinite(float(score)) or not ID_PATTERN.fullmatch(alert_id):
+            raise ValueError("not a position")
         return float(score), alert_id
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("cursor: not a next_cursor this API returned") from exc
