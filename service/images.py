@@ -32,7 +32,7 @@ from typing import Protocol
 import cv2
 import cv2.data  # the cascade files; cv2's stubs leave the submodule out of the package
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 
@@ -296,14 +296,23 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
         width, height = img.size  # from the header: nothing decoded yet
         if width * height > max_pixels:
             raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels}")
+        if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
+            raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
+                                f"for WebP, which decodes through two full-size buffers")
         if fmt == "JPEG":
             # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
             img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+        if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
+            # Pillow decodes RLE bitmaps in Python, a loop per pixel: a 1 KB file claiming 39 Mpx took
+            # 4.7 s of CPU holding the interpreter lock (docs/limits.md). Cameras and phones write none.
+            raise UnsupportedImage("BMP with RLE compression is not taken; send it as PNG or JPEG")
         img.load()  # GIF / APNG: Pillow opens on the first frame, which is what we use
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-        if orientation != 1:  # exif_transpose copies the image even when there is nothing to do
-            img = ImageOps.exif_transpose(img)
-        gray = _to_gray(img)
+        # grey first, then reduced, then turned: every copy after the decode is one byte a pixel, and
+        # the later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)
+        gray = _reduced(_to_gray(img))
+        if orientation in _TRANSPOSE:
+            gray = gray.transpose(_TRANSPOSE[orientation])
     except Image.DecompressionBombError as exc:
         # Pillow's own guard, hit inside open() before the size can be read; its words name its limit
         raise ImageTooLarge(f"image's header claims over {min(max_pixels, _PILLOW_BOMB_PIXELS)} pixels; "
@@ -319,23 +328,55 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
     return gray, source_size
 
 
+# EXIF orientation -> the transposition that makes the picture upright (as ImageOps.exif_transpose)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+# A WebP decodes through libwebp's buffer and Pillow's copy: ~15 bytes a pixel at its peak against ~6 for
+# the other formats (docs/limits.md), so its pixels count this many times against the pixel limit.
+WEBP_COST = 2.5
+_BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
+_ROWS = 256  # a 16-bit image is rescaled this many rows at a time: the wide temporaries stay small
+
+
 def _to_gray(img: Image.Image) -> Image.Image:
     """One conversion to 'L'; transparent pixels are composited over white, not read as black."""
     if img.mode == "L":
         return img
     if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
-        wide = np.asarray(img, dtype=np.float64)
-        grey = np.clip(wide / 257.0, 0, 255).round().astype(np.uint8)  # 65535 → 255
-        level = img.info.get("transparency")
-        if isinstance(level, int):  # a tRNS grey level: those pixels are transparent, over white
-            # (the RGBA path below would first clip every level past 255 to white: all white, no face)
-            grey[wide == level] = 255
-        return Image.fromarray(grey)
+        return _sixteen_bit_gray(img)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("L")
+        rgba = _reduced(img if img.mode in ("RGBA", "LA") else img.convert("RGBA"))  # composited small
+        white = Image.new("L", rgba.size, 255)
+        return Image.composite(rgba.convert("L"), white, rgba.getchannel("A"))
     return img.convert("L")  # RGB, CMYK, YCbCr, P without transparency, 1
+
+
+def _sixteen_bit_gray(img: Image.Image) -> Image.Image:
+    """65535 → 255, rounded (round(x / 257) is floor((2x + 257) / 514)); a tRNS grey level's pixels are
+    transparent, so white (the RGBA path would first clip every level past 255 to white: all white, no
+    face). Row blocks: float64 temporaries of the whole image took ~1 GB at 40 Mpx.
+
+    >>> _sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16))).getdata()[:]
+    (0, 0, 1, 255)
+    """
+    width, height = img.size
+    level = img.info.get("transparency")
+    grey = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, _ROWS):
+        wide = np.asarray(img.crop((0, top, width, min(height, top + _ROWS))), dtype=np.int64)
+        block = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
+        if isinstance(level, int):
+            block[wide == level] = 255
+        grey[top:top + _ROWS] = block
+    return Image.fromarray(grey)
+
+
+def _reduced(gray: Image.Image) -> Image.Image:
+    """Box-reduced by a whole factor while the shorter side stays >= DRAFT_SIDE: what libjpeg's draft
+    does for a JPEG, for every other format (a face a fifth of the shorter side keeps >= 64 px)."""
+    factor = min(gray.size) // DRAFT_SIDE
+    return gray.reduce(factor) if factor >= 2 else gray
 
 
 def _square_around(

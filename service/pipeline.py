@@ -125,12 +125,22 @@ class Pipeline:
         checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows)."""
         cfg = self.settings
         async with self._decode_slots:
-            job = asyncio.get_running_loop().run_in_executor(self._decoders, lambda: images.prepare(
-                data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels, detector=self.face_detector,
-                max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks))
+            # Checked again with the slot in hand, not only at the door: while images past their budget
+            # fill every spare thread, a job submitted now would wait in the executor's queue, time out
+            # there without starting (an innocent image answered 422 "too complex"), and still run in
+            # full later: 12 posts of a hostile image then held every image post for a minute.
+            if self._overrunning >= cfg.max_overrunning_images:
+                raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
+                                 "retry shortly")
+            work = self._decoders.submit(
+                images.prepare, data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels,
+                detector=self.face_detector, max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks)
+            job = asyncio.wrap_future(work)
             try:
                 return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
             except asyncio.TimeoutError:
+                if work.cancel():  # never started (the check above keeps a thread free): not its fault
+                    raise Overloaded("no decoding thread was free in time; retry shortly") from None
                 self._overrunning += 1
                 job.add_done_callback(self._overrun_done)
                 metrics.IMAGES_OVER_BUDGET.inc()

@@ -204,3 +204,67 @@ def test_detector_is_safe_to_share_between_threads(detector):
 def test_detector_refuses_a_missing_cascade():
     with pytest.raises(RuntimeError):
         FaceDetector("/nonexistent/cascade.xml")
+
+
+def _rle_bmp(width: int, height: int) -> bytes:
+    """An RLE8 bitmap whose every row is one pixel and an end of line (an outside reviewer's file):
+    Pillow's RLE decoder, written in Python, pads each row a byte per loop turn."""
+    import struct
+
+    palette, data = bytes(4 * 256), b"\x01\x00\x00\x00" * height + b"\x00\x01"
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(data), 2835, 2835, 256, 0)
+    offset = 14 + len(info) + len(palette)
+    return b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette + data
+
+
+def test_an_rle_bitmap_is_refused_before_decoding() -> None:
+    """1,084 bytes claiming 39 Mpx in one row took 4.7 s of CPU holding the interpreter lock."""
+    data = _rle_bmp(39_000_000, 1)
+    assert len(data) < 1200
+    started = time.process_time()
+    with pytest.raises(UnsupportedImage, match="RLE"):
+        decode_gray(data, max_pixels=40_000_000)
+    assert time.process_time() - started < 0.05
+    assert decode_gray(fx.encode(fx.astronaut(), "BMP"), max_pixels=40_000_000)[0].mode == "L"  # plain BMP still
+
+
+def _png_16bit_grey(width: int, height: int, level: int = 0) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\x00" + level.to_bytes(2, "big") * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height, 9)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_grey_png_decodes_without_wide_copies_of_itself() -> None:
+    """77 KB of 16-bit grey PNG at 6000x6600 made float64 temporaries of the whole image: ~1 GB a decode
+    (an outside review measured +982 MB). numpy's allocations are traced; Pillow's own 2 bytes a pixel
+    (its decode) and the 1-byte grey copy are not numpy's and stay."""
+    import tracemalloc
+
+    data = _png_16bit_grey(6000, 6600, level=32768)
+    tracemalloc.start()
+    try:
+        gray, size = decode_gray(data, max_pixels=40_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size == (6000, 6600) and gray.mode == "L" and gray.getpixel((5, 5)) == round(32768 / 257)
+    assert min(gray.size) >= DRAFT_SIDE and max(gray.size) < 1000  # reduced like a JPEG's draft
+    assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced"  # the grey copy (40 MB) and one row block
+
+
+def test_a_webp_counts_its_decoding_buffers_against_the_pixel_limit() -> None:
+    """A 676-byte RGBA WebP of 16 Mpx took +384 MB to decode (libwebp's buffer and Pillow's copy)."""
+    if not features.check("webp"):
+        pytest.skip("Pillow built without WebP")
+    big = fx.encode(Image.new("RGBA", (4000, 4000), (0, 0, 0, 0)), "WEBP", lossless=True)
+    with pytest.raises(ImageTooLarge, match="for WebP"):
+        decode_gray(big, max_pixels=16_000_000)
+    small = fx.encode(Image.new("RGBA", (2000, 2000), (0, 0, 0, 0)), "WEBP", lossless=True)
+    gray, _ = decode_gray(small, max_pixels=16_000_000)
+    assert gray.getpixel((5, 5)) == 255  # transparent: white

@@ -124,8 +124,16 @@ def test_a_png_or_gif_of_a_huge_number_of_chunks_is_refused_before_decoding(boun
             assert took < 10 * normal, f"{name}: {took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
 
 
+def slow_jpeg() -> bytes:
+    """Under the scan limit (100), still past the budget: 95 scans of a 3072 px square. It was 101 scans
+    for a while (the base image's 6 and 95 repeats), refused by the scan count: the budget went untested."""
+    data = repeated_scan_jpeg(89, side=3072)
+    assert images.count_jpeg_scans(data, 1000) == 95
+    return data
+
+
 def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: RunningService) -> None:
-    slow = repeated_scan_jpeg(95, side=3072)  # under the scan limit, still seconds of libjpeg
+    slow = slow_jpeg()
     with bounded.client() as client:
         normal = _normal_latency(client, "budget")
         hostile: list[tuple[httpx.Response, float]] = []
@@ -148,6 +156,7 @@ def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: Run
             sender.join()
     for answer, took in hostile:
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "image_too_complex", answer.text
+        assert "to decode" in answer.json()["error"]["message"], answer.text  # the budget's, not the scans
         assert took < BUDGET + 20 * normal  # cut at the budget, not left to run its course
     # the hostile image finishes on its spare thread; let it, so later tests do not share the CPU with it
     pipeline = bounded.server.config.app.state.pipeline
@@ -158,3 +167,34 @@ def test_the_budget_cuts_a_slow_image_and_others_do_not_wait_for_it(bounded: Run
     # small multiple of a normal post (before, it waited seconds)
     assert statistics.median(during) < 4 * normal, (
         f"bystander median {statistics.median(during) * 1000:.1f} ms against {normal * 1000:.1f} ms")
+
+
+def test_images_past_their_budget_never_queue_others_behind_them(redis_server: EmbeddedRedis) -> None:
+    """With every spare thread held by an image past its budget, an admitted post that got a decoding
+    slot was submitted anyway: it waited in the executor's queue, timed out there without starting
+    (answered 422 image_too_complex, though it may be an innocent photo), then ran in full. Twelve posts
+    of a 1 KB hostile file held every image post for a minute. Such a post is now a 429 to retry."""
+    slow = slow_jpeg()
+    running = start_service(redis_url=redis_server.url, image_budget_seconds=BUDGET, decode_threads=1,
+                            max_overrunning_images=1)
+    answers: list[httpx.Response] = []
+
+    def send(i: int) -> None:
+        with running.client() as own:
+            answers.append(_post(own, f"queued-{i}", "slow", slow)[0])
+
+    try:
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+        for sender in senders:  # all four admitted at the door before any is past its budget
+            sender.start()
+        for sender in senders:
+            sender.join()
+        pipeline = running.server.config.app.state.pipeline
+        deadline = time.monotonic() + 60
+        while pipeline._overrunning and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        running.stop()
+    codes = sorted((a.status_code, a.json()["error"]["code"]) for a in answers)
+    # one decoded past its budget (a spare thread's), the others told to retry; none decoded unseen
+    assert codes == [(422, "image_too_complex")] + [(429, "overloaded")] * 3, codes
