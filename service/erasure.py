@@ -28,6 +28,10 @@ would have to check; the tombstones close the gap between the stream and the web
 dispatchers of every replica read entries at any time and could not take a per-user lock cheaply.
 Tombstones hold digests of event ids, never the user id nor the event id itself.
 
+The user's own keys go last, so a DELETE answered 503 part-way leaves them for its retry to find,
+and the retry does every step again (they are idempotent): deleted first, a failure after them left the
+alerts in webhook deliveries, replayable, and the retry answered 404.
+
 What it costs: a DELETE waits at most ``EMODRIFT_RELAY_LEASE_SECONDS`` for a relay and the webhook
 timeout plus its lease margin for an attempt on the wire (both rare; usually it does not wait). What it
 does not cover: a relay that stalls past its lease between its ``XADD`` and its commit while an erasure
@@ -63,27 +67,33 @@ class Eraser:
         self.tombstone_seconds = tombstone_seconds
 
     async def erase(self, user_id: str) -> bool:
-        """Erase every trace of ``user_id``; False when there was nothing to erase."""
+        """Erase every trace of ``user_id``; False when there was nothing to erase.
+
+        The user's own keys go last: whatever fails before them (a 503 that asks for a retry) leaves
+        them, so the retry finds the user and does it all again. Deleted first, a failure in a later
+        step left the alerts in webhook deliveries, replayable, and the retry found no user (404)."""
         relay = self.store.relay
         token = uuid.uuid4().hex
-        # A relay holds the lease at most `lease` seconds: waiting a little longer always gets it.
-        if not await guarded(relay.take_lease(user_id, token, relay.lease + 1.0)):
+        # A relay holds the lease at most `lease` seconds: waiting a little longer always gets it. Held
+        # long enough for attempts on the wire to end (_forget): no relay may add events meanwhile.
+        hold = relay.lease + self.attempt_lease + 2.0
+        if not await guarded(relay.take_lease(user_id, token, relay.lease + 1.0, hold=hold)):
             raise StoreUnavailable("the user's events are being relayed; retry the erasure")
         try:
             # what relays recorded, and what one that died added without recording it
             refs = await guarded(relay.event_refs(user_id)) + await guarded(relay.left_in_flight(user_id))
             alert_ids = await self.alerts.ids_of(user_id)
-            erased = await self.store.erase(user_id)
+            if refs:
+                await guarded(self.store.redis.xack(relay.stream, self.group, *[stream_id for stream_id, _ in refs]))
+                # deleted subscriptions too: the deliveries they made keep their payloads until retention ends
+                subscriptions = await self.subscriptions.ids_ever()
+                for stream_id, event_id in refs:
+                    await self._forget(stream_id, event_id, subscriptions)
             await self.alerts.unlist(alert_ids)
             await drafts.forget(self.store.redis, alert_ids)  # a /ui form's note about the user
+            erased = await self.store.erase(user_id)
         finally:
             await guarded(relay.drop_lease(user_id, token))
-        if refs:
-            await guarded(self.store.redis.xack(self.store.relay.stream, self.group, *[stream_id for stream_id, _ in refs]))
-            # deleted subscriptions too: the deliveries they made keep their payloads until retention ends
-            subscriptions = await self.subscriptions.ids_ever()
-            for stream_id, event_id in refs:
-                await self._forget(stream_id, event_id, subscriptions)
         return erased > 0
 
     async def _forget(self, stream_id: str, event_id: str, subscriptions: list[str]) -> None:

@@ -62,10 +62,12 @@ class Outbox:
     async def mark(self, user_id: str) -> None:
         await self.redis.zadd(keys.relay_marks(), {user_id: time.time()})
 
-    async def take_lease(self, user_id: str, token: str, wait: float) -> bool:
-        """Hold the user's relay lease (relays and erasures take turns on it); False after ``wait`` s."""
+    async def take_lease(self, user_id: str, token: str, wait: float, hold: float | None = None) -> bool:
+        """Hold the user's relay lease (relays and erasures take turns on it) for ``hold`` seconds (default
+        ``lease``); False after ``wait`` s."""
         deadline = time.monotonic() + wait
-        while not await self.redis.set(keys.relay_lease(user_id), token, nx=True, px=int(self.lease * 1000)):
+        ttl_ms = int((self.lease if hold is None else hold) * 1000)
+        while not await self.redis.set(keys.relay_lease(user_id), token, nx=True, px=ttl_ms):
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(LEASE_POLL_SECONDS)

@@ -327,6 +327,9 @@ class StateStore:
                   "alerts": keys.alerts(user_id), "relay_inflight": keys.relay_inflight(user_id),
                   "seen": keys.seen(user_id)},
             args={"post_prefix": prefix}), self._slot_retry)
+        # a post's write that landed between forget() and the script had marked the user (a mark precedes
+        # each write with an event): its events went with the keys, its mark must too (it kept the id ~30 s)
+        await guarded(self.redis.zrem(keys.relay_marks(), user_id))
         return removed + int(reply.values[0])
 
     async def outbox_events(self, count: int = 100) -> list[tuple[str, dict[str, Any]]]:

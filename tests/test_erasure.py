@@ -13,6 +13,7 @@ import redis
 import redis.asyncio as aioredis
 
 from service import keys
+from service.errors import StoreUnavailable
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.outbox import Outbox
 from tests.conftest import start_service
@@ -41,8 +42,10 @@ def _everything(client: redis.Redis) -> bytes:
     return b"\n".join(blob)
 
 
-@pytest.mark.parametrize("subscription_deleted_first", [False, True])
-def test_erasure_leaves_no_trace_of_the_user(tmp_path, subscription_deleted_first: bool) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("subscription_deleted_first", "fails_part_way"), [(False, False), (True, False),
+                                                                          (False, True)])
+def test_erasure_leaves_no_trace_of_the_user(tmp_path, subscription_deleted_first: bool,  # type: ignore[no-untyped-def]
+                                             fails_part_way: bool) -> None:
     # A Redis of its own: the session's service would otherwise also consume this outbox.
     own = EmbeddedRedis(tmp_path, port=free_port()).start()
     redis_client = redis.Redis.from_url(own.url)
@@ -69,6 +72,19 @@ def test_erasure_leaves_no_trace_of_the_user(tmp_path, subscription_deleted_firs
             if subscription_deleted_first:  # its deliveries, payloads included, outlive it
                 assert client.delete(f"/v1/webhooks/{created.json()['id']}").status_code == 204
 
+            if fails_part_way:
+                # Redis stalled past its timeout in a step after the first (an outside review, through a
+                # proxy that held one command): a fake fault, once. The user's keys were deleted first, so
+                # the retry the 503 asks for answered 404, and deliveries kept the alert, replayable.
+                eraser = svc.server.config.app.state.eraser
+                unlist = eraser.alerts.unlist
+
+                async def stalled(alert_ids: list[str]) -> None:
+                    eraser.alerts.unlist = unlist
+                    raise StoreUnavailable("Redis timed out")
+
+                eraser.alerts.unlist = stalled
+                assert client.delete("/v1/users/erase-me@example.org").status_code == 503
             assert client.delete("/v1/users/erase-me@example.org").status_code == 204
             blob = _everything(redis_client)
             assert b"erase-me@example.org" not in blob
