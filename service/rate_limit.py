@@ -22,10 +22,17 @@ class RateLimiter:
         self._window = lua.RATE_WINDOW.bind(redis)
 
     async def check(self, api_key: str) -> None:
+        await self._count(hashlib.sha256(api_key.encode()).hexdigest()[:16])
+
+    async def check_session(self, key_id: str) -> None:
+        """A /ui request, counted under the key its session was opened with (the session holds an HMAC
+        of the key, not the key: its own window, of the same size). The page went unlimited."""
+        await self._count(f"ui-{key_id[:16]}")
+
+    async def _count(self, digest: str) -> None:
         if self.per_second <= 0:
             return
         second = int(time.time())
-        digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
         reply = await guarded(self._window(keys={"window": keys.rate_window(digest, second)}, args={"ttl_seconds": 2}))
         if int(reply.values[0]) > self.per_second:
             raise RateLimited(f"more than {self.per_second} requests per second for this API key")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import json
 import os
 import re
 import shutil
@@ -29,12 +30,13 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service import keys, timeline_svg
-from service.ui import pages
+from service.ui import drafts as drafts_module, pages
 from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
 from service.embedded_redis import EmbeddedRedis
 from service.state_store import StateStore
 from tests.conftest import RunningService, start_service
+from tests.test_erasure import _everything
 from tests.test_state_store import _state
 
 ADMIN, INGEST, REVIEWER = "admin-key-for-the-ui-test", "ingest-key-for-the-ui-test", "reviewer-key-for-the-ui-test"
@@ -309,12 +311,58 @@ def test_erasing_the_user_deletes_the_forms_kept_about_their_alerts(ui: RunningS
     sign_in(http)
     refused = http.post(f"{here}/resolve", data={"note": "ned seems low", "csrf_token": csrf_token(http.get(here))})
     assert refused.status_code == 303
-    assert [k for k in redis_client.scan_iter(f"{keys.PREFIX}:ui:*") if b"ned seems low" in redis_client.dump(k)]
+    assert b"ned seems low" in _everything(redis_client)
     with api(ui) as client:
         assert client.delete("/v1/users/ned").status_code == 204
-    left = [k for k in redis_client.scan_iter("*") if redis_client.type(k) != b"none"
-            and (b"ned" in k or alert["id"].encode() in k or b"ned seems low" in (redis_client.dump(k) or b""))]
-    assert left == []
+    blob = _everything(redis_client)  # every key and value, read by type (DUMP's bytes may be compressed)
+    assert b"ned seems low" not in blob and alert["id"].encode() not in blob and b"{ned}" not in blob
+
+
+def test_a_form_sent_after_its_users_erasure_keeps_nothing_about_them(ui: RunningService,
+                                                                       http: httpx.Client,
+                                                                       redis_client: redis.Redis) -> None:
+    """A verdict typed while signed out, its user erased meanwhile (204), then sent through sign-in: the
+    note was kept five minutes under the erased alert's id (an outside review)."""
+    alert = drift(ui, "gil")
+    here = f"/ui/alerts/{alert['id']}"
+    sign_in(http, REVIEWER)
+    form = hidden_fields(http.get(here))
+    assert http.post("/ui/sign-out", data={"csrf_token": form["csrf_token"]}).status_code == 303
+    sent = http.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "gil again"})
+    with api(ui) as client:
+        assert client.delete("/v1/users/gil").status_code == 204
+    assert http.post("/ui/sign-in", data={**hidden_fields(sent), "api_key": REVIEWER}).status_code == 303
+    assert b"gil again" not in _everything(redis_client)
+    assert http.get(here).status_code == 404
+
+
+def test_drafts_and_pages_are_bounded_per_key(ui: RunningService, redis_server: EmbeddedRedis,
+                                             redis_client: redis.Redis) -> None:
+    """With the same reviewer key, /v1/alerts was rate limited and /ui was not (40 pages in 0.11 s); and
+    500 sign-ins, each refused a 60,000-character note, grew one alert's drafts to 30 MB."""
+    alert = drift(ui, "kit")  # raised through the unlimited service, on the same Redis
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), rate_limit_per_second=3,
+                            reviewer_api_keys=[REVIEWER], api_keys=[INGEST])
+    here = f"/ui/alerts/{alert['id']}"
+    try:
+        with running.client(follow_redirects=False) as person:
+            sign_in(person, REVIEWER)
+            pages = [person.get("/ui?status=all").status_code for _ in range(12)]
+            assert 429 in pages and pages.count(200) <= 6, pages  # 3 a second, whichever second they fall in
+    finally:
+        running.stop()
+    try:
+        for _ in range(drafts_module.MAX_SESSIONS + 4):  # the unlimited service: only the drafts' bound
+            with ui.client(follow_redirects=False) as person:
+                sign_in(person, REVIEWER)
+                form = hidden_fields(person.get(here))
+                refused = person.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "n" * 60_000})
+                assert refused.status_code in (303, 413), refused.text  # 413: over the command body limit
+        kept = redis_client.hgetall(keys.ui_drafts(alert["id"]))
+        assert 0 < len(kept) <= drafts_module.MAX_SESSIONS
+        assert all(len(json.loads(v)["note"]) <= drafts_module.MAX_NOTE_CHARS for v in kept.values())
+    finally:
+        redis_client.delete(keys.ui_drafts(alert["id"]))
 
 
 def hidden_fields(page: httpx.Response) -> dict[str, str]:

@@ -17,11 +17,17 @@ from dataclasses import asdict, dataclass
 import redis.asyncio as aioredis
 
 from service import keys
-from service.alerts.lifecycle import plain_breaks
+from service.alerts.lifecycle import NOTE_MAX_CHARS, plain_breaks
 from service.state_store import guarded
 
 SECONDS = 300  # from the refusal to the page it redirects to: one redirect, or a sign-in and one
 ACTIONS = ("acknowledge", "resolve")
+# Bounds on what a signed-in person can make Redis hold (an outside review: 500 sign-ins, each refused a
+# 60,000-character note, grew one alert's drafts to 30 MB, each write renewing the TTL): sessions with a
+# draft per alert, and the characters of a note kept (a refused note is over the limit; it is kept to be
+# cut down, and twice the limit shows what was typed)
+MAX_SESSIONS = 16
+MAX_NOTE_CHARS = 2 * NOTE_MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,12 @@ class Draft:
 
 
 async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft) -> None:
-    fields = {**asdict(draft), "note": plain_breaks(draft.note)}  # as the browser sent it: CRLF
+    """Kept for this session's next showing of the alert's page. Past MAX_SESSIONS sessions' drafts for
+    one alert, another session's is not kept: its page shows the alert as it is."""
+    fields = {**asdict(draft), "note": plain_breaks(draft.note)[:MAX_NOTE_CHARS]}  # as the browser sent it: CRLF
     key = keys.ui_drafts(alert_id)
+    if await guarded(redis.hlen(key)) >= MAX_SESSIONS and not await guarded(redis.hexists(key, nonce)):
+        return
     async with redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
         pipe.hset(key, nonce, json.dumps(fields))
         pipe.expire(key, SECONDS)  # another session's draft for the alert lives as long: minutes either way

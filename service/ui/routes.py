@@ -59,6 +59,10 @@ async def current_session(request: Request) -> Session | None:
     if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
         return None
     request.state.ui_session = session  # every page rendered for this request is signed in (pages.render)
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and not getattr(request.state, "rate_counted", False):  # the key's limit, per request
+        request.state.rate_counted = True
+        await limiter.check_session(session.key_id)
     return session
 
 
@@ -229,6 +233,10 @@ async def _keep_unsent(request: Request, session: Session, unsent: drafts.Unsent
     """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
     the note) only when ``sealed``: its seal shows it was rendered for this key (sessions.py; the caller
     checked it once): a forged form's content is never put before the analyst as if they had typed it."""
+    try:  # its user erased meanwhile: nothing about them is kept (drafts.forget ran already)
+        await request.app.state.alerts.get(unsent.alert)
+    except NotFound:
+        return
     said = NOT_RECORDED[unsent.action]
     draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
                          unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
