@@ -26,7 +26,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.exceptions import AskError, ClusterDownError, ClusterError, MovedError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import (AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException,
+                              SlotNotCoveredError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
@@ -39,6 +40,11 @@ from service.outbox import Outbox
 from service.redis_pipelining import BATCHED, AutoPipeline
 
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: sockets, the builtin ConnectionError
+# EMODRIFT_REDIS_CLUSTER=true against a Redis that is no Cluster: every command raised this, a 500 on
+# /readyz, /metrics and every post; it is a 503 that says which setting to look at
+NOT_A_CLUSTER = "the Redis at EMODRIFT_REDIS_URL is not a Redis Cluster, and EMODRIFT_REDIS_CLUSTER is true"
+# the other way round: a plain client gets MOVED from a Cluster node, which read as a slot on the move
+MOVED_HINT = " (a MOVED reply: if the Redis is a Cluster, set EMODRIFT_REDIS_CLUSTER=true)"
 T = TypeVar("T")
 
 
@@ -67,10 +73,13 @@ async def guarded(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except STORE_ERRORS as exc:
         raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+    except RedisClusterException as exc:
+        raise StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}") from exc
     except Exception as exc:
         if not slot_moving(exc):
             raise
-        raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}") from exc
+        hint = MOVED_HINT if isinstance(exc, MovedError) else ""
+        raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}{hint}") from exc
 
 
 async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
@@ -84,11 +93,14 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
             return await call()
         except STORE_ERRORS as exc:
             raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
+        except RedisClusterException as exc:
+            raise StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}") from exc
         except Exception as exc:
             if not slot_moving(exc):
                 raise
             if time.monotonic() + delay > deadline:
-                raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}") from exc
+                hint = MOVED_HINT if isinstance(exc, MovedError) else ""
+                raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}{hint}") from exc
         metrics.SLOT_MOVED_RETRIES.inc()
         await asyncio.sleep(delay)
         delay = min(2 * delay, 0.2)
@@ -218,7 +230,7 @@ class StateStore:
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except STORE_ERRORS:
+        except (*STORE_ERRORS, RedisClusterException):
             return False
 
     async def load(self, user_id: str, *, cached: bool = False) -> UserState | None:

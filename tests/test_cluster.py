@@ -149,3 +149,17 @@ def test_same_results_as_on_a_single_redis(cluster: RedisCluster, two_replicas: 
         nodes.close()
     assert cluster_state.h.tobytes() == single_state.h.tobytes() and cluster_state.c.tobytes() == single_state.c.tobytes()
     assert cluster_state.version == single_state.version == 60
+
+
+def test_a_cluster_without_the_cluster_setting_says_which_setting(cluster: RedisCluster) -> None:
+    """A plain client against a Cluster node gets MOVED for most users: it read as "the Redis Cluster
+    slot is still moving", pointing on-call at a resharding rather than at EMODRIFT_REDIS_CLUSTER."""
+    running = start_service(redis_url=cluster.url)  # each refusal retried for the 3 s a slot move may take
+    try:
+        with running.client() as http:
+            answers = [http.post(f"/v1/users/u{i}/observations", json={"post_id": "p", "probabilities": HAPPY})
+                       for i in range(4)]
+    finally:
+        running.stop()
+    refused = [a.json()["error"]["message"] for a in answers if a.status_code == 503]
+    assert refused and all("set EMODRIFT_REDIS_CLUSTER=true" in message for message in refused), refused

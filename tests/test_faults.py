@@ -152,6 +152,21 @@ def test_a_bug_answers_the_error_envelope_or_a_page_and_is_logged(
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)  # the traceback
 
 
+def test_the_cluster_setting_against_a_plain_redis_says_so(own_redis: EmbeddedRedis) -> None:
+    """EMODRIFT_REDIS_CLUSTER=true against a Redis that is no Cluster: /readyz, /metrics and every post
+    answered 500 internal, so emodrift_ready was never exported and EmodriftNotReady could not fire."""
+    running = start_service(redis_url=own_redis.url, redis_cluster=True)
+    try:
+        with running.client() as http:
+            ready, scrape = http.get("/readyz"), http.get("/metrics")
+            posted = http.post("/v1/users/u/observations", json={"post_id": "p", "probabilities": HAPPY})
+    finally:
+        running.stop()
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready", ready.text
+    assert scrape.status_code == 200 and "emodrift_ready 0.0" in scrape.text
+    assert posted.status_code == 503 and "EMODRIFT_REDIS_CLUSTER" in posted.json()["error"]["message"], posted.text
+
+
 def test_redis_down_fails_fast_writes_nothing_and_recovers(
         own_redis: EmbeddedRedis, service_on_own_redis: RunningService) -> None:
     r = redis.Redis.from_url(own_redis.url)
