@@ -32,7 +32,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +57,16 @@ class UserTimeline:
     gaps: np.ndarray      # (T,) seconds
     face: np.ndarray      # (T,) bool
     created_at: list[str]
+    # per post, the verdict people gave the alert it raised (the export's ``verdict`` column; None: none,
+    # or an export from before the column)
+    verdicts: list[str | None] = field(default_factory=list)
 
     @property
     def length(self) -> int:
         return int(self.probs.shape[0])
+
+    def judged(self, window: slice, verdict: str) -> bool:
+        return verdict in self.verdicts[window]
 
 
 @dataclass
@@ -73,12 +79,16 @@ class Timelines:
     def record(self) -> dict:
         """What a model trained on this file saw: counts, dates, the file's hash and the export's key id."""
         held = [u for u in self.users if is_held_out(u.user)]
+        trained = [u for u in self.users if not is_held_out(u.user)]
+        verdicts = [v for u in trained for v in u.verdicts if v]
         dates = sorted(d for u in self.users for d in (u.created_at[0], u.created_at[-1]))
         return {"file": Path(self.path).name, "sha256": self.sha256, "format_version": self.header.get("format_version"),
                 "exported_at": self.header.get("exported_at"), "pseudonymised": self.header.get("pseudonymised"),
                 "key_id": self.header.get("key_id"), "served_models": self.header.get("served_models"),
                 "users": len(self.users), "posts": sum(u.length for u in self.users),
-                "train_users": len(self.users) - len(held), "held_out_users": len(held),
+                "train_users": len(trained), "held_out_users": len(held),
+                "train_posts": sum(u.length for u in trained), "held_out_posts": sum(u.length for u in held),
+                "train_verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
                 "held_out_rule": f"sha256(user)[:8] as an integer % 100 < {HELD_OUT_PERCENT}",
                 "date_range": [dates[0], dates[-1]] if dates else None}
 
@@ -120,7 +130,8 @@ def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
                     continue
                 users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
                                                   np.asarray(row["gap_seconds"], np.float64),
-                                                  np.asarray(row["face"], bool), row["created_at"])
+                                                  np.asarray(row["face"], bool), row["created_at"],
+                                                  list(row.get("verdict") or [None] * row["n"]))
     except OSError as error:  # missing, unreadable, not gzip (gzip.BadGzipFile), truncated (EOFError is not one)
         raise TimelinesError(f"{path}: cannot read it as a gzip-compressed export: {error}") from None
     except (EOFError, ValueError, KeyError, TypeError) as error:
@@ -225,6 +236,29 @@ class AdaptConfig:
             raise ValueError(f"synthetic_every must be 0 (never) or at least 2, got {self.synthetic_every}")
 
 
+def real_weight(user: UserTimeline, window: slice, quiet_tv: float) -> float:
+    """How much an unspliced window's "no change" label counts: people's verdicts first, then the quiet
+    test. A window holding an alert confirmed as a real change (or one "not actionable": a change
+    too) is no negative (it was used as one, a
+    label against the people who judged it); one holding an alert judged a false alarm is, quiet or not
+    (the pattern the model mistook for a change is what it should learn to leave alone).
+
+    >>> probs = np.tile(np.eye(7, dtype=np.float32)[3], (10, 1)); probs[5:] = np.eye(7)[4]  # a change
+    >>> u = UserTimeline("u", probs, np.zeros(10), np.ones(10, bool), [], [None] * 10)
+    >>> real_weight(u, slice(0, 10), 0.2)
+    0.0
+    >>> u.verdicts[6] = "false_alarm"; real_weight(u, slice(0, 10), 0.2), real_weight(u, slice(0, 5), 0.2)
+    (1.0, 1.0)
+    >>> u.verdicts[6] = "confirmed"; real_weight(u, slice(0, 10), 0.2), real_weight(u, slice(0, 5), 0.2)
+    (0.0, 1.0)
+    """
+    if user.judged(window, "confirmed") or user.judged(window, "not_actionable"):  # both: it did change
+        return 0.0
+    if user.judged(window, "false_alarm"):
+        return 1.0
+    return 1.0 if quiet(user.probs[window], quiet_tv) else 0.0
+
+
 def batch(rng: np.random.Generator, pool: list[UserTimeline], config: AdaptConfig) -> dict[str, torch.Tensor]:
     """Half spliced windows, half unspliced windows of the training users (``real`` marks the latter;
     their drift label is 0 and weighs 1 only when the window is quiet)."""
@@ -246,7 +280,7 @@ def batch(rng: np.random.Generator, pool: list[UserTimeline], config: AdaptConfi
         w = slice(a0, a0 + config.length)
         gaps = user.gaps[w].copy()
         gaps[0] = 0.0
-        label_weight = 1.0 if quiet(user.probs[w], config.quiet_tv) else 0.0
+        label_weight = real_weight(user, w, config.quiet_tv)
         rows.append((user.probs[w], gaps, user.face[w], np.zeros(config.length, np.float32),
                      np.full(config.length, label_weight, np.float32)))
         real.append(1.0)
@@ -326,8 +360,10 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50, data: Timelines |
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": net.state_dict(), "config": net.config.to_dict(), "train_config": asdict(config),
                 "training": record}, out)
-    print(f"saved {out} ({out.stat().st_size} bytes): {record['data']['train_users']} users, "
-          f"{record['data']['posts']} posts, {record['data']['date_range']}", flush=True)
+    seen = record["data"]
+    print(f"saved {out} ({out.stat().st_size} bytes): trained on {seen['train_users']} users' "
+          f"{seen['train_posts']} posts (verdicts {seen['train_verdicts'] or 'none'}), "
+          f"{seen['held_out_users']} users held out, {seen['date_range']}", flush=True)
     return record
 
 

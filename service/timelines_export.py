@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from service import json_codec, keys
 from service.emotions import LABELS
-from service.state_store import StateStore
+from service.state_store import StateStore, guarded
 from service.timestamps import iso_time
 
 FORMAT = "emodrift.timelines"
@@ -110,9 +110,11 @@ class Checkpoint:
         return cls(**json.loads(path.read_text()))
 
 
-def user_line(pseudonym: str, state_model: str | None, posts_seen: int, timeline: list[dict[str, Any]]) -> dict[str, Any] | None:
+def user_line(pseudonym: str, state_model: str | None, posts_seen: int, timeline: list[dict[str, Any]],
+              verdicts: dict[str, str] | None = None) -> dict[str, Any] | None:
     """One user's line (columns, one entry per post, oldest first), from the timeline's post results.
-    The first kept post's gap is 0: the post before it may have left the capped timeline.
+    The first kept post's gap is 0: the post before it may have left the capped timeline. ``verdicts``:
+    alert id -> the verdict people gave it, written at the post that raised it (never the note).
 
     >>> line = user_line("u_x", "temporal:4", 3, [
     ...     {"created_at": "2026-01-01T00:00:00.000000Z", "post_id": "p1", "emotion": {"probabilities":
@@ -122,10 +124,13 @@ def user_line(pseudonym: str, state_model: str | None, posts_seen: int, timeline
     ...      "alert": {"type": "drift.started", "user_id": "alice"}}])
     >>> line["gap_seconds"], line["face"], line["alert"], "p1" in str(line), "alice" in str(line)
     ([0.0, 7200.0], [True, False], [None, 'drift.started'], False, False)
+    >>> line["verdict"]
+    [None, None]
     """
     if not timeline:
         return None
-    created, gaps, probs, face, score, status, alert = [], [], [], [], [], [], []
+    verdicts = verdicts or {}
+    created, gaps, probs, face, score, status, alert, verdict = [], [], [], [], [], [], [], []
     latest: float | None = None
     for post in timeline:
         ts = _unix(post["created_at"])
@@ -138,9 +143,20 @@ def user_line(pseudonym: str, state_model: str | None, posts_seen: int, timeline
         score.append(post.get("drift", {}).get("score"))
         status.append(post.get("drift", {}).get("status"))
         alert.append((post.get("alert") or {}).get("type"))
+        verdict.append(verdicts.get((post.get("alert") or {}).get("id", "")))
     return {"user": pseudonym, "temporal_model": state_model, "posts_seen": posts_seen, "n": len(timeline),
             "created_at": created, "gap_seconds": gaps, "probs": probs, "face": face, "score": score,
-            "status": status, "alert": alert}
+            "status": status, "alert": alert, "verdict": verdict}
+
+
+def judged(alerts: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    """alert id -> verdict, of a user's alerts hash (``keys.alerts``: the ``index`` field aside)."""
+    found = {}
+    for raw_id, raw in alerts.items():
+        alert_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        if alert_id != "index" and (verdict := json_codec.loads(raw).get("verdict")):
+            found[alert_id] = str(verdict)
+    return found
 
 
 def _unix(text: str) -> float:
@@ -282,9 +298,10 @@ class _Batches:
         async with self.limit:
             state = await self.store.load(user_id)
             timeline = await self.store.timeline(user_id, self.timeline_length)
+            alerts = await guarded(self.store.redis.hgetall(keys.alerts(user_id))) if state is not None else {}
         if state is None:  # erased or expired between SCAN and the read
             return None
-        line = user_line(self.pseudonym(user_id), state.model, state.posts_seen, timeline)
+        line = user_line(self.pseudonym(user_id), state.model, state.posts_seen, timeline, judged(alerts))
         return None if line is None else (json_codec.dumps(line) + b"\n", line["n"])
 
     def append(self, written: list[tuple[bytes, int]]) -> None:

@@ -46,6 +46,8 @@ def test_loading_keeps_a_users_last_line_and_records_what_it_read(tmp_path: Path
     assert record["users"] == 6 and record["posts"] == sum(len(u.probs) for u in users[1:]) + len(users[1].probs)
     assert record["key_id"] == "k1" and record["date_range"][0] == iso_time(START)
     assert record["train_users"] + record["held_out_users"] == 6
+    assert record["train_posts"] + record["held_out_posts"] == record["posts"] and record["train_verdicts"] == {}
+    assert all(u.verdicts == [None] * u.length for u in data.users)  # the column, read (none judged here)
     with gzip.open(tmp_path / "other.jsonl.gz", "wt") as handle:
         handle.write(json.dumps({"format": "something else"}) + "\n")
     with pytest.raises(ValueError, match="not an emodrift timelines export"):

@@ -81,6 +81,35 @@ def test_export_is_pseudonymised_and_carries_the_posts(seeded, service: RunningS
         assert all(0.0 <= s <= 1.0 for s in line["score"]) and line["status"][0] == "warming_up"
 
 
+def test_people_s_verdicts_go_out_at_the_post_that_raised_the_alert(client: httpx.Client, redis_client: redis.Redis,
+                                                                     service: RunningService, tmp_path: Path) -> None:
+    """Verdicts were used nowhere downstream: the export said drift.started for alerts people had judged
+    false alarms, and the fine-tune took windows of confirmed changes as its "no change" examples."""
+    from tests.constants import HAPPY, SAD
+
+    raised = {}
+    for user in ("judged-false", "judged-real", "unjudged"):
+        for i in range(80):
+            body = client.post(f"/v1/users/{user}/observations", json={
+                "post_id": f"{user}-{i}", "probabilities": HAPPY if i < 40 else SAD}).json()
+            if body["alert"] and body["alert"]["type"] == "drift.started":
+                raised[user] = (body["alert"]["id"], i)
+                break
+    for user, verdict in (("judged-false", "false_alarm"), ("judged-real", "confirmed")):
+        answer = client.post(f"/v1/alerts/{raised[user][0]}/resolve", json={"verdict": verdict, "note": "secret note"})
+        assert answer.status_code == 200, answer.text
+    out = tmp_path / "t.jsonl.gz"
+    run_export(service.settings.redis_url, out, Pseudonymizer(KEY))
+    _, lines = read(out)
+    by_user = {line["user"]: line for line in lines}
+    for user, verdict in (("judged-false", "false_alarm"), ("judged-real", "confirmed"), ("unjudged", None)):
+        line = by_user["u_" + hmac.new(KEY, user.encode(), hashlib.sha256).hexdigest()[:32]]
+        at = raised[user][1]
+        assert line["alert"][at] == "drift.started" and line["verdict"][at] == verdict, user
+        assert [v for i, v in enumerate(line["verdict"]) if i != at] == [None] * (line["n"] - 1)
+    assert b"secret note" not in gzip.decompress(out.read_bytes())  # a verdict, never its note
+
+
 def test_keep_ids_writes_the_real_ids(seeded, service: RunningService, tmp_path: Path) -> None:
     ids, _ = seeded
     out = tmp_path / "ids.jsonl.gz"
