@@ -283,13 +283,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
     PNG chunks, GIF blocks) or ``CorruptImage``.
     """
     fmt = sniff_format(data)
-    if fmt == "JPEG" and count_jpeg_scans(data, max_jpeg_scans) > max_jpeg_scans:
-        raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
-    # 20 MiB of PNG in libpng's 8 KiB data chunks is ~2600 chunks
-    if fmt == "PNG" and count_png_chunks(data, max_image_chunks) > max_image_chunks:
-        raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
-    if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
-        raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
+    _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
@@ -337,6 +331,18 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 WEBP_COST = 2.5
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
 _ROWS = 256  # a 16-bit image is rescaled this many rows at a time: the wide temporaries stay small
+
+
+def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> None:
+    """ImageTooComplex when the bytes' structure, walked without decoding, holds more passes or chunks
+    than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop)."""
+    if fmt == "JPEG" and count_jpeg_scans(data, max_jpeg_scans) > max_jpeg_scans:
+        raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+    # 20 MiB of PNG in libpng's 8 KiB data chunks is ~2600 chunks
+    if fmt == "PNG" and count_png_chunks(data, max_image_chunks) > max_image_chunks:
+        raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
+    if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
+        raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
 
 
 def _to_gray(img: Image.Image) -> Image.Image:
