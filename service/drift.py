@@ -210,6 +210,18 @@ def logit(score: float) -> float:
     return math.log((score + 0.01) / (1.01 - score))
 
 
+def fast_bar(config: "DetectorConfig", age: int, scale: float = 1.0) -> float:
+    """The score the fast rule needs at this age (posts since the baseline) and live-calibration scale:
+    ``threshold`` raised by the score profile's excess and the scale, as ``_judge`` compares them.
+
+    >>> round(fast_bar(DetectorConfig(threshold=0.9), 0), 6), fast_bar(DetectorConfig(threshold=0.9), 0, 3.0) > 0.9
+    (0.9, True)
+    """
+    lifted = logit(config.threshold) + math.log(scale) + (config.profile.excess(age) if config.profile else 0.0)
+    odds = math.exp(lifted)
+    return min(1.0, max(0.0, (1.01 * odds - 0.01) / (1.0 + odds)))  # logit's inverse
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     warmup_posts: int = 8

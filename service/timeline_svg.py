@@ -2,7 +2,9 @@
 
 Three aligned panels over the user's recent posts (x = post, oldest left):
 the emotion mix as a stacked band, the valence of each post (−1..+1), and the drift score (0..1)
-with the alarm threshold; vertical markers where alerts started (red) and ended (green).
+with the fast rule's bar at each post (``transition.alarm_bars``: the threshold raised by the score
+profile at the user's age and by live calibration; the other two rules can alarm below it); vertical
+markers where alerts started (red) and ended (green).
 Plain SVG text, no plotting library: the service stays small, the output is deterministic.
 """
 
@@ -24,7 +26,7 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 TITLE_ID_CHARS = 44
 
 
-def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
+def render(user_id: str, posts: list[dict[str, Any]], bars: list[float]) -> str:
     n = len(posts)
     grid = _Grid(PLOT_W / max(n, 1))
     y_valence = TOP + BAND + GAP
@@ -37,7 +39,7 @@ def render(user_id: str, posts: list[dict[str, Any]], threshold: float) -> str:
            f'<text x="{LEFT}" y="38" fill="#555">emotion mix (top), valence, drift score</text>',
            *_emotion_mix(posts, grid),
            *_valence_panel(posts, grid, y_valence),
-           *_score_panel(posts, grid, y_score, threshold),
+           *_score_panel(posts, grid, y_score, bars),
            *_alert_markers(posts, grid, y_score + SCORE)]
     if n:
         first, last = escape(str(posts[0].get("created_at", ""))), escape(str(posts[-1].get("created_at", "")))
@@ -98,14 +100,14 @@ def _valence_panel(posts: list[dict[str, Any]], grid: _Grid, y1: float) -> list[
             _polyline("valence", [(grid.x(i), y1 + VAL * (1 - v) / 2) for i, v in enumerate(valences)], "#444")]
 
 
-def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, threshold: float) -> list[str]:
-    """Panel 3: the drift score with the alarm threshold."""
+def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, bars: list[float]) -> list[str]:
+    """Panel 3: the drift score, and the fast rule's bar at each post (dashed, red)."""
     scores = [float(post.get("drift", {}).get("score", 0.0)) for post in posts]
-    ty = y2 + SCORE * (1 - threshold)
+    bar = [(grid.x(i), y2 + SCORE * (1 - b)) for i, b in enumerate(bars)]
+    last = bar[-1][1] if bar else y2
     return [_axis(y2, SCORE, "drift score", "1", "0"),
-            f'<line id="threshold" x1="{LEFT}" x2="{LEFT + PLOT_W}" y1="{ty:.2f}" y2="{ty:.2f}" '
-            f'stroke="#d62728" stroke-dasharray="4 3"/><text x="{LEFT + PLOT_W + 4}" y="{ty + 4:.2f}" '
-            f'fill="#d62728">threshold {threshold:g}</text>',
+            _polyline("bar", bar, "#d62728", dashed=True),
+            f'<text x="{LEFT + PLOT_W + 4}" y="{last + 4:.2f}" fill="#d62728">fast-rule bar</text>',
             _polyline("score", [(grid.x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4")]
 
 
@@ -141,6 +143,7 @@ def _axis(y: float, height: float, name: str, top: str, bottom: str, mid: str | 
     return "".join(parts)
 
 
-def _polyline(name: str, points: list[tuple[float, float]], colour: str) -> str:
+def _polyline(name: str, points: list[tuple[float, float]], colour: str, dashed: bool = False) -> str:
     coords = " ".join(f"{px:.2f},{py:.2f}" for px, py in points)
-    return f'<polyline id="{name}" points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+    dash = ' stroke-dasharray="4 3"' if dashed else ""
+    return f'<polyline id="{name}" points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>'

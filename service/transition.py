@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from service import shadow as shadows
-from service.drift import DetectorConfig, DriftDetector, RaisedBy
+from service.drift import DetectorConfig, DriftDetector, RaisedBy, fast_bar
 from service.emotions import LABELS
 from service.evidence import explain
 from service.state_store import UserState
@@ -271,6 +271,31 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "timeline_url": f"{public}/v1/users/{result['user_id']}/timeline.svg",
         "ui_url": f"{public}/ui/alerts/{event_id}",
     }
+
+
+def alarm_bars(posts: list[dict[str, Any]], config: DetectorConfig,
+               scale: Callable[[int], float] = no_scaling) -> list[float]:
+    """For the timeline picture, per post (oldest first): the score the fast rule needed there, at that
+    post's age since the baseline (restarted where an episode ended as a new baseline, counted from its
+    alarm, as the detector does) and today's live scale for that age. A line at ``threshold`` showed
+    posts above it with no alert: the profile and the live calibration raise the bar for most users.
+
+    >>> cfg = DetectorConfig(threshold=0.9)
+    >>> [round(b, 3) for b in alarm_bars([{"drift": {"posts_seen": 1}}, {"drift": {"posts_seen": 2}}], cfg,
+    ...                                  lambda age: 1.0 + age)]
+    [0.9, 0.952]
+    """
+    bars, since, started = [], 0, 0
+    for post in posts:
+        seen = int(post.get("drift", {}).get("posts_seen", 1))
+        age = max(0, seen - 1 - since)
+        bars.append(fast_bar(config, age, scale(age)))
+        alert = post.get("alert") or {}
+        if alert.get("type") == "drift.started":
+            started = seen
+        elif alert.get("type") == "drift.ended" and alert.get("resolution") == "new_baseline":
+            since = started
+    return bars
 
 
 def _regime(distribution: np.ndarray, valence: Callable[[np.ndarray], float]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import httpx
+
+from service import timeline_svg
 from tests.constants import HAPPY, SAD
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -32,6 +34,13 @@ def test_timeline_svg_shows_every_post_and_the_alert(client: httpx.Client) -> No
     # the valence line goes down during the sad posts: y grows downwards in SVG
     ys = [float(p.split(",")[1]) for p in root.find(".//svg:polyline[@id='valence']", NS).attrib["points"].split()]
     assert min(ys[30:55]) > max(ys[:30])
+    # the fast rule's bar at each post: the model's threshold, raised where its score profile runs high
+    # (a line at the threshold showed posts above it and no alert: an analyst read a missed alarm)
+    top = timeline_svg.TOP + timeline_svg.BAND + timeline_svg.GAP + timeline_svg.VAL + timeline_svg.GAP
+    bar = [1 - (float(p.split(",")[1]) - top) / timeline_svg.SCORE
+           for p in root.find(".//svg:polyline[@id='bar']", NS).attrib["points"].split()]
+    threshold = client.get("/v1/model").json()["detector"]["threshold"]
+    assert len(bar) == 70 and min(bar) >= threshold - 0.01 and max(bar) > threshold + 0.005, (threshold, bar)
     assert client.get("/v1/users/nobody/timeline.svg").status_code == 404
     last10 = ET.fromstring(client.get("/v1/users/pic/timeline.svg", params={"limit": 10}).content)
     for name in ("valence", "score"):

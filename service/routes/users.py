@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service import timeline_svg
+from service import timeline_svg, transition
 from service.errors import UserNotFound
 from service.transition import as_distribution
 from service.timestamps import iso_time
@@ -49,7 +49,8 @@ async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineD
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")
-    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml")
+    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale)
+    return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml")
 
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",

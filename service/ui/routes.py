@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
-from service import access, evidence, keys, timeline_svg
+from service import access, evidence, keys, timeline_svg, transition
 from service.errors import BadRequest, Conflict, NotFound, Unprocessable
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
@@ -283,9 +283,8 @@ async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeli
     posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
-    # the served model's threshold (its manifest's calibration, or the operator's override)
-    return Response(timeline_svg.render(user_id, posts, pipeline.detector_config.threshold), media_type="image/svg+xml",
-                    headers=pages.HEADERS)
+    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale)
+    return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml", headers=pages.HEADERS)
 
 
 @router.get("/static/ui.css")
