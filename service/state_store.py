@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.cluster import PRIMARY
 from redis.exceptions import (AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException,
                               SlotNotCoveredError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -45,6 +47,11 @@ STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: so
 NOT_A_CLUSTER = "the Redis at EMODRIFT_REDIS_URL is not a Redis Cluster, and EMODRIFT_REDIS_CLUSTER is true"
 # the other way round: a plain client gets MOVED from a Cluster node, which read as a slot on the move
 MOVED_HINT = " (a MOVED reply: if the Redis is a Cluster, set EMODRIFT_REDIS_CLUSTER=true)"
+# a write of a user's keys (one script over several keys) cannot run while their slot is open between two
+# nodes and the keys are not all on one of them (Redis answers TRYAGAIN): a slot left half moved by a
+# stopped rebalance refuses them until it is closed
+OPEN_SLOT_HINT = (" (a slot left half moved by a stopped reshard or rebalance refuses writes until "
+                  "`redis-cli --cluster fix` closes it)")
 T = TypeVar("T")
 
 
@@ -67,6 +74,22 @@ def slot_moving(exc: BaseException) -> bool:
             and tb.tb_frame.f_code.co_filename.endswith(os.path.join("redis", "asyncio", "cluster.py")))
 
 
+async def learn_masters(cluster: RedisCluster) -> None:
+    """Add to the client every master ``CLUSTER NODES`` lists that it does not know. redis-py learns
+    nodes from ``CLUSTER SLOTS``, where a master that owns no slot yet (one just added, its slots still
+    moving to it) does not appear, and follows an ASK to such a node into an AttributeError."""
+    nodes = cluster.nodes_manager
+    listed = await cluster.cluster_nodes()  # "host:port" -> {"flags": "master,...", ...}
+    for address, info in listed.items():
+        if "master" not in str(info.get("flags", "")) or "fail" in str(info.get("flags", "")):
+            continue
+        listed_host, listed_port = address.rsplit(":", 1)
+        host, port = nodes.remap_host_port(listed_host, int(listed_port))
+        if nodes.get_node(host=host, port=port) is None:
+            node = ClusterNode(host, port, PRIMARY, **nodes.connection_kwargs)
+            nodes.set_nodes(nodes.nodes_cache, {node.name: node})
+
+
 async def guarded(awaitable: Awaitable[T]) -> T:
     """Every Redis call that serves a request goes through here: Redis away is a 503, not a 500."""
     try:
@@ -82,11 +105,15 @@ async def guarded(awaitable: Awaitable[T]) -> T:
         raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}{hint}") from exc
 
 
-async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
+async def retried(call: Callable[[], Awaitable[T]], seconds: float,
+                  relearn: Callable[[], Awaitable[None]] | None = None) -> T:
     """``guarded(call())``, run again with backoff for up to ``seconds`` while its Cluster slot moves.
     A migration of one slot takes milliseconds per key, so this rides it out; past it, a 503 with
     Retry-After. Only refusals are retried (the call did not run); a lost reply is the caller's
-    retry, which idempotency makes safe."""
+    retry, which idempotency makes safe. ``relearn``: read the Cluster's nodes again before the next
+    try when the client was sent to a node it does not know (``slot_moving``'s AttributeError): without
+    it, a slot left half moved to a master added since the start refused every write for as long as
+    it stayed so."""
     deadline, delay = time.monotonic() + seconds, 0.01
     while True:
         try:
@@ -99,11 +126,14 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
             if not slot_moving(exc):
                 raise
             if time.monotonic() + delay > deadline:
-                hint = MOVED_HINT if isinstance(exc, MovedError) else ""
+                hint = MOVED_HINT if isinstance(exc, MovedError) else OPEN_SLOT_HINT
                 raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}{hint}") from exc
+            unknown_node = isinstance(exc, AttributeError)
         metrics.SLOT_MOVED_RETRIES.inc()
         await asyncio.sleep(delay)
         delay = min(2 * delay, 0.2)
+        if unknown_node and relearn is not None:
+            await guarded(relearn())
 
 
 # The timeline is also the idempotency record (issue 17): each entry (timeline_codec.py, a few dozen bytes)
@@ -210,6 +240,9 @@ class StateStore:
         relay_lease_seconds: float = 5.0, slot_retry_seconds: float = 3.0,
     ) -> None:
         self._slot_retry = slot_retry_seconds
+        # a Cluster client learns the masters it does not know when sent to one (retried)
+        self._relearn: Callable[[], Awaitable[None]] | None = (
+            (lambda: learn_masters(redis)) if isinstance(redis, RedisCluster) else None)
         self._retention = retention_seconds
         self._alerts_per_user = alerts_per_user
         self.redis = redis
@@ -238,7 +271,7 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        reply = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry)
+        reply = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry, self._relearn)
         if not reply:
             self._cache.pop(user_id, None)
             return None
@@ -275,7 +308,7 @@ class StateStore:
         record = encode_record(expected + 1, state.h, state.c, state.meta())
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
-            await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
+            await retried(lambda: self.relay.mark(user_id), self._slot_retry, self._relearn)  # before the write: a crash after it is swept up
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
             reply = await retried(lambda: self._run_advance(
@@ -287,10 +320,10 @@ class StateStore:
                       "event": json_codec.dumps(event) if event else "", "post_id": post_id,
                       "retention_seconds": self._retention, "index_entry": index_entry(event, now) if event else "",
                       "alerts_per_user": self._alerts_per_user, "fingerprint": timeline_codec.fingerprint(post_id)},
-            ), self._slot_retry)
+            ), self._slot_retry, self._relearn)
             if reply.status != "migrate":
                 break
-            await retried(lambda: self.legacy.convert(user_id), self._slot_retry)  # then write again, converted
+            await retried(lambda: self.legacy.convert(user_id), self._slot_retry, self._relearn)  # then write again, converted
         else:
             raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
         if reply.status == "duplicate":
@@ -326,7 +359,7 @@ class StateStore:
         """The user's last ``limit`` results (at most ``timeline_length``), oldest first. The list holds
         more while their post ids are inside the idempotency window: those answer retries only."""
         raw = await retried(lambda: self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1),
-                            self._slot_retry)
+                            self._slot_retry, self._relearn)
         return [timeline_codec.decode(item, user_id) for item in replies.members(raw)]
 
     async def erase(self, user_id: str) -> int:
@@ -338,7 +371,7 @@ class StateStore:
                   "pending": keys.pending_events(user_id), "user_events": keys.user_events(user_id),
                   "alerts": keys.alerts(user_id), "relay_inflight": keys.relay_inflight(user_id),
                   "seen": keys.seen(user_id)},
-            args={"post_prefix": prefix}), self._slot_retry)
+            args={"post_prefix": prefix}), self._slot_retry, self._relearn)
         # a post's write that landed between forget() and the script had marked the user (a mark precedes
         # each write with an event): its events went with the keys, its mark must too (it kept the id ~30 s)
         await guarded(self.redis.zrem(keys.relay_marks(), user_id))

@@ -124,6 +124,15 @@ class RedisCluster:
                 return sum(int(r[-1]) - int(r[0]) + 1 for r in ranges)
         raise RuntimeError(f"no node on {port}")
 
+    def slot_owner(self, slot: int) -> int:
+        """The port of the master that owns ``slot`` (``CLUSTER NODES`` as the first node sees it)."""
+        for line in self.cli("-p", str(self.ports[0]), "cluster", "nodes").splitlines():
+            fields = line.split()
+            for taken in (f.split("-") for f in fields[8:] if not f.startswith("[")):
+                if int(taken[0]) <= slot <= int(taken[-1]):
+                    return int(fields[1].split("@")[0].rsplit(":", 1)[1])
+        raise RuntimeError(f"no master owns slot {slot}")
+
     def flush(self) -> None:
         for port in self.ports:
             with redis.Redis(host="127.0.0.1", port=port) as client:

@@ -163,3 +163,40 @@ def test_a_cluster_without_the_cluster_setting_says_which_setting(cluster: Redis
         running.stop()
     refused = [a.json()["error"]["message"] for a in answers if a.status_code == 503]
     assert refused and all("set EMODRIFT_REDIS_CLUSTER=true" in message for message in refused), refused
+
+
+def test_a_slot_left_half_moved_to_a_new_master(tmp_path: Path) -> None:
+    """A rebalance that stopped part-way (an SRE audit: "CLUSTERDOWN" three seconds after add-node) left a
+    slot MIGRATING to a master added after the replica started. The node of its keys answers ASK to a node
+    the client never met (it learns nodes from CLUSTER SLOTS, where a master without slots is absent):
+    redis-py fell into an AttributeError, and even reads got 503 for as long as the slot stayed open.
+    Reads now follow the ASK; a user's write (one script over its keys) cannot run until the slot is
+    closed, which Redis says with TRYAGAIN: the 503 names the command that closes it, and then it runs."""
+    from redis.crc import key_slot
+
+    own = RedisCluster(tmp_path / "cluster").start()
+    running = start_service(redis_url=own.url, redis_cluster=True)
+    try:
+        with running.client() as http:
+            assert http.post("/v1/users/warm/observations", json={"post_id": "p", "probabilities": HAPPY}).status_code == 200
+            added = own.add_master()
+            slot = key_slot(b"asked")
+            source = own.slot_owner(slot)
+            ids = {}
+            for port in (source, added):
+                with redis.Redis(host="127.0.0.1", port=port) as node:
+                    ids[port] = node.execute_command("CLUSTER MYID")
+            with redis.Redis(host="127.0.0.1", port=added) as target:  # what a reshard does first
+                target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[source])
+            with redis.Redis(host="127.0.0.1", port=source) as node:
+                node.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[added])
+            read = http.get("/v1/users/asked")
+            assert read.status_code == 404 and read.json()["error"]["code"] == "user_not_found", read.text
+            write = http.post("/v1/users/asked/observations", json={"post_id": "p", "probabilities": HAPPY})
+            assert write.status_code == 503 and "redis-cli --cluster fix" in write.json()["error"]["message"], write.text
+            own.cli("--cluster", "fix", f"127.0.0.1:{own.ports[0]}", "--cluster-yes")
+            write = http.post("/v1/users/asked/observations", json={"post_id": "p", "probabilities": HAPPY})
+            assert write.status_code == 200, write.text
+    finally:
+        running.stop()
+        own.stop()
