@@ -363,8 +363,8 @@ def _sixteen_bit_gray(img: Image.Image) -> Image.Image:
     transparent, so white (the RGBA path would first clip every level past 255 to white: all white, no
     face). Row blocks: float64 temporaries of the whole image took ~1 GB at 40 Mpx.
 
-    >>> list(_sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16))).getdata())
-    [0, 0, 1, 255]
+    >>> np.asarray(_sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16)))).tolist()
+    [[0, 0, 1, 255]]
     """
     width, height = img.size
     level = img.info.get("transparency")

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
+import pytest
+import redis
 
 from service import timeline_svg
+from service.embedded_redis import EmbeddedRedis
+from tests.conftest import start_service
 from tests.constants import HAPPY, SAD
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+@pytest.fixture
+def client(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> Iterator[httpx.Client]:
+    """A service of its own with live calibration off: the bar it draws is the manifest's threshold under
+    the score profile alone (on the shared service, earlier tests' traffic had moved the live scale)."""
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), live_calibration=False)
+    try:
+        with running.client() as http:
+            yield http
+    finally:
+        running.stop()
 
 
 def test_timeline_svg_shows_every_post_and_the_alert(client: httpx.Client) -> None:
