@@ -85,7 +85,8 @@ def settings_markdown() -> str:
     out = [HEADER.format(what="settings", source="service/config.py"),
            "# Settings\n\n",
            f"Every setting is an environment variable with the `{prefix}` prefix, read in one place "
-           "(`service/config.py`); lists are comma-separated. Invalid values stop the service at start-up "
+           "(`service/config.py`); lists are comma-separated, and a setting of `true` or `false` also reads `1`/`0`, "
+           "`yes`/`no` and `on`/`off`. Invalid values stop the service at start-up "
            "with the reason (`emodrift` prints one line naming the variable and exits with status 2), and so "
            "do model versions that are not in the repository and detector settings that do not fit the "
            "model's calibration (`emodrift serve` checks them before any worker starts). An "
