@@ -280,8 +280,15 @@ def test_a_promotion_that_changes_a_users_status_says_so(redis_server: EmbeddedR
     third = running(redis_server, temporal_model_version=3, shadow_temporal_model_version=4)
     try:
         (started,) = post_all(third, "ho-start", posts[at:at + 1])  # promoted to 3, which sees one
+        with third.client(follow_redirects=False) as person:  # no keys: the page opens with one click
+            assert person.post("/ui/sign-in", data={"next": "/ui"}).status_code == 303
+            # the page named every rule from a table without "promotion": a 500 for these alerts
+            pages = {kind: person.get(f"/ui/alerts/{answer['alert']['id']}") for kind, answer in
+                     (("started", started), ("ended", ended)) if answer["alert"]}
     finally:
         third.stop()
+    assert set(pages) == {"started", "ended"} and all(p.status_code == 200 for p in pages.values()), pages
+    assert all("newly served temporal model" in p.text for p in pages.values())
     assert opened["type"] == "drift.started" and ended["drift"]["status"] == "stable"
     assert ended["alert"] is not None, "the open episode ended without an event"
     assert (ended["alert"]["type"], ended["alert"]["resolution"], ended["alert"]["ended_by"]) == (

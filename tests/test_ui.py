@@ -796,3 +796,21 @@ def test_a_trailing_slash_is_no_redirect_that_re_sends_a_form(http: httpx.Client
     assert typed.status_code == 303 and typed.headers["location"] == "/ui?status=resolved"
     assert "Content-Security-Policy" in typed.headers
     assert http.get("/v1/alerts/").json()["error"]["code"] == "not_found"  # the API: its JSON 404
+
+
+def _literals(annotation: object) -> set[str]:
+    from typing import Literal, get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return {str(value) for value in get_args(annotation)}
+    return set().union(*(_literals(arg) for arg in get_args(annotation))) if get_args(annotation) else set()
+
+
+def test_the_alert_page_has_words_for_every_cause_and_ending_an_alert_may_carry() -> None:
+    """The page named raised_by from a table without "promotion": every alert a promotion raised was a
+    500 under /ui (a re-audit). Each value the Alert schema allows now has its words."""
+    from service.schemas import Alert
+    from service.ui import routes
+
+    assert _literals(Alert.model_fields["raised_by"].annotation) == set(routes.RAISED_BY)
+    assert _literals(Alert.model_fields["ended_by"].annotation) == set(routes.ENDED_BY)

@@ -35,6 +35,20 @@ VERDICTS = {
     "not_actionable": "Not actionable: it changed, but there is nothing to do",
 }
 assert tuple(VERDICTS) == lifecycle.VERDICTS
+# what raised an episode, and what ended one, in the words of the alert's page (one for every value the
+# Alert schema allows: a value without one, as "promotion" was, made the page a 500)
+RAISED_BY = {
+    "fast": "the drift score high for several posts in a row (fast rule)",
+    "evidence": "the drift score's evidence added up over posts (evidence rule)",
+    "share": "a lasting change in the share of negative emotions (share rule)",
+    "promotion": "a newly served temporal model that sees this user drifting where the one before did not",
+}
+ENDED_BY = {
+    "recovery": "the drift score and the negative share were back",
+    "return_test": "the negative share was back by the re-baseline post (the return test)",
+    "rebaseline": "still changed at the re-baseline post; this is the user's normal now",
+    "promotion": "a newly served temporal model does not see this episode (docs/shadow.md)",
+}
 PAGE_SIZE = 50
 
 
@@ -272,7 +286,8 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
              "after": after.get(label, 0.0)} for label in LABELS]
     # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
-    return pages.render(request, "alert.html", form_seal=codec(request).seal(session),
+    return pages.render(request, "alert.html", form_seal=codec(request).seal(session), raised_by_text=RAISED_BY,
+                        ended_by_text=ENDED_BY,
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, draft=draft)
 
