@@ -34,18 +34,19 @@ class VersionExists(FileExistsError):
 def version_dir(name: str, version: int, repository: Path = REPOSITORY, *, replace: bool = False) -> Path:
     out = repository / name / str(version)
     if (out / "manifest.json").exists() and not replace:
-        taken = sorted(int(p.name) for p in out.parent.iterdir() if p.name.isdigit())
         raise VersionExists(f"{name}:{version} exists ({out}); a version's weights never change under its tag, "
-                            f"since users' stored states are continued by them: export as {max(taken) + 1} "
-                            "(the default), or pass --replace to regenerate this one")
+                            f"since users' stored states are continued by them: export as "
+                            f"--version {next_version(name, repository)}, or pass --replace to regenerate this one")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 def next_version(name: str, repository: Path = REPOSITORY) -> int:
-    """The version after the highest exported one (1 for the first)."""
-    folder = repository / name
-    return 1 + max((int(p.name) for p in folder.iterdir() if p.name.isdigit()), default=0) if folder.is_dir() else 1
+    """The version after the highest exported one (1 for the first); a folder an export left without its
+    manifest is no version (model_repository.versions), so the next export takes it again."""
+    from service.model_repository import versions
+
+    return 1 + max(versions(repository, name), default=0)
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:

@@ -115,9 +115,13 @@ def main(argv: list[str]) -> int:
     except VersionExists as error:
         print(f"export temporal: {error}", file=sys.stderr)
         return 2
+    try:
+        net, checkpoint = load_checkpoint(args.checkpoint)
+    except (OSError, RuntimeError, KeyError, ValueError) as error:  # missing, a directory, not a checkpoint
+        print(f"export temporal: cannot read {args.checkpoint} as a temporal checkpoint: {error}", file=sys.stderr)
+        return 2
     torch.set_num_threads(2)
     torch.set_flush_denormal(True)
-    net, checkpoint = load_checkpoint(args.checkpoint)
     path = out_dir / "model.onnx"
     export_onnx(net, path)
     figures = parity(net, path)

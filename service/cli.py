@@ -129,8 +129,15 @@ def models_refusal(settings: Settings) -> str | None:
         temporal.append(settings.shadow_temporal_model_version)
     try:
         model_repository.load(settings.model_repository, settings.emotion_model, settings.emotion_model_version)
+        served: int | None = None
         for role, version in zip(("served", "shadow"), temporal):
             artifact = model_repository.load(settings.model_repository, settings.temporal_model, version)
+            if role == "served":
+                served = artifact.version
+            elif artifact.version == served:  # unpinned, the served one is the highest: the new version itself
+                return (f"the shadow {artifact.tag} is the served version: with EMODRIFT_TEMPORAL_MODEL_VERSION "
+                        "unset the highest is served; pin the served one (EMODRIFT_TEMPORAL_MODEL_VERSION) "
+                        "before exporting a new version (docs/shadow.md)")
             try:
                 calibration.served_config(artifact.manifest, settings)
             except calibration.CalibrationMissing:

@@ -30,10 +30,13 @@ class Artifact:
 
 
 def versions(repository: Path, name: str) -> list[int]:
+    """The exported versions: numeric folders with a manifest. An export that failed part-way leaves its
+    folder without one (written last); counted, it became "the highest version" and stopped the start."""
     folder = repository / name
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(int(p.name) for p in folder.iterdir()
+                  if p.is_dir() and p.name.isdigit() and (p / "manifest.json").is_file())
 
 
 def load(repository: Path, name: str, version: int | None = None) -> Artifact:

@@ -179,3 +179,10 @@ def test_an_export_never_rewrites_a_version_unless_asked(tmp_path, capsys):
     assert "temporal:1 exists" in said and "--replace" in said
     assert (tmp_path / "temporal" / "1" / "manifest.json").read_bytes() == first
     assert export_main([*quick, "--version", "1", "--replace"]) == 0
+    # a failed export leaves no version behind: its folder had counted as "the highest", and the service,
+    # serving the highest unless pinned, refused to start
+    assert export_main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2
+    from service import model_repository
+
+    assert model_repository.versions(tmp_path, "temporal") == [1, 2]
+    assert model_repository.load(tmp_path, "temporal").version == 2
