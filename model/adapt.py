@@ -110,6 +110,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _verdicts(row: dict) -> list[str | None]:
+    """A row's ``verdict`` column, one per post; an export from before it (or a column that does not
+    fit the row: another length, not strings) reads as no verdicts, never letters of one."""
+    column = row.get("verdict")
+    if (not isinstance(column, list) or len(column) != row["n"]
+            or not all(v is None or isinstance(v, str) for v in column)):
+        return [None] * row["n"]
+    return column
+
+
 class TimelinesError(ValueError):
     """An export that cannot be used as asked: not one, unreadable, or named with another pseudonym key
     than the model it judges. The commands print it as one line and exit 2."""
@@ -131,7 +141,7 @@ def load_timelines(path: Path, min_posts: int = 2) -> Timelines:
                 users[row["user"]] = UserTimeline(row["user"], np.asarray(row["probs"], np.float32),
                                                   np.asarray(row["gap_seconds"], np.float64),
                                                   np.asarray(row["face"], bool), row["created_at"],
-                                                  list(row.get("verdict") or [None] * row["n"]))
+                                                  _verdicts(row))
     except OSError as error:  # missing, unreadable, not gzip (gzip.BadGzipFile), truncated (EOFError is not one)
         raise TimelinesError(f"{path}: cannot read it as a gzip-compressed export: {error}") from None
     except (EOFError, ValueError, KeyError, TypeError) as error:
@@ -177,7 +187,8 @@ def splice(rng: np.random.Generator, background: UserTimeline, donor: UserTimeli
     for _ in range(attempts):
         a0 = int(rng.integers(0, background.length - length + 1))
         window = slice(a0, a0 + length)
-        if not quiet(background.probs[window], quiet_tv):
+        # a background is "no change" before the join: never a window people judged a real change
+        if not quiet(background.probs[window], quiet_tv) or changed(background, window):
             continue
         start = int(rng.integers(16, length - (12 if kind == "abrupt" else 18)))  # 12+ posts after the join
         n = length - start if kind == "abrupt" else int(rng.integers(10, min(31, length - start - 4)))
@@ -236,6 +247,12 @@ class AdaptConfig:
             raise ValueError(f"synthetic_every must be 0 (never) or at least 2, got {self.synthetic_every}")
 
 
+def changed(user: UserTimeline, window: slice) -> bool:
+    """Does the window hold an alert people judged a real change (``confirmed``, or ``not_actionable``:
+    it changed, with nothing to do)?"""
+    return user.judged(window, "confirmed") or user.judged(window, "not_actionable")
+
+
 def real_weight(user: UserTimeline, window: slice, quiet_tv: float) -> float:
     """How much an unspliced window's "no change" label counts: people's verdicts first, then the quiet
     test. A window holding an alert confirmed as a real change (or one "not actionable": a change
@@ -252,7 +269,7 @@ def real_weight(user: UserTimeline, window: slice, quiet_tv: float) -> float:
     >>> u.verdicts[6] = "confirmed"; real_weight(u, slice(0, 10), 0.2), real_weight(u, slice(0, 5), 0.2)
     (0.0, 1.0)
     """
-    if user.judged(window, "confirmed") or user.judged(window, "not_actionable"):  # both: it did change
+    if changed(user, window):
         return 0.0
     if user.judged(window, "false_alarm"):
         return 1.0

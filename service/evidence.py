@@ -21,7 +21,8 @@ the state record keeps it small.
 
 Every post read shows the new pattern: it may have begun before them, so no count is claimed for either
 side. The same emotion leading on both sides (the share rule's alerts), the negative share says what moved;
-and an episode that ends away from the old pattern (a new baseline) is no return "again":
+and only an episode that ended ``recovered`` is a return, "again" (a new baseline, or a promoted model that
+does not see the episode, is not, whatever the emotions read):
 
 >>> explain("drift.started", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .5, .2, 0, .1], ["a", "b", "c", "d"],
 ...         [0, 0.1, 0.1, 0.2], "3433", 45, faces=[True] * 4)["reason"]
@@ -29,6 +30,9 @@ and an episode that ends away from the old pattern (a new baseline) is no return
 >>> explain("drift.ended", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .1, .6, 0, .1], ["a", "b", "c", "d"],
 ...         [0, -0.1, -0.1, -0.2], "3444", 90, faces=[True] * 4)["reason"]
 'mostly happy over 87 posts → mostly sad over the last 3'
+>>> explain("drift.ended", [.1, 0, .1, .1, .6, 0, .1], [0, 0, .1, .8, .05, 0, .05], ["a", "b", "c", "d"],
+...         [0, -0.1, -0.1, -0.2], "4333", 90, faces=[True] * 4, returned=True)["reason"]
+'mostly sad over 87 posts → mostly happy again over the last 3'
 """
 
 from __future__ import annotations
@@ -76,9 +80,11 @@ def run_length(labels: str, target: int) -> int:
 
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
-            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool]) -> dict[str, Any]:
+            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool],
+            returned: bool = False) -> dict[str, Any]:
     """The ``evidence`` block of an alert (see the module docstring); ``faces``: per evidence post,
-    whether a face was found. The reason says so when fewer than half of the posts showed one."""
+    whether a face was found. The reason says so when fewer than half of the posts showed one.
+    ``returned``: a drift.ended whose episode ended ``recovered``."""
     after_top = max(range(len(LABELS)), key=lambda i: after[i])
     n = len(post_ids)
     tail = min(n, max(1, run_length(labels[-n:], after_top))) if n else 0
@@ -89,8 +95,7 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
     rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else "", face))
     moved = sorted((r for r in rows if sign * r[1] > 0), key=lambda r: -sign * r[1])[:TOP_POSTS]
     was, now = describe(before), describe(after)
-    # "again" only where the pattern is the old one: an episode that ends as a new baseline is not a return
-    again = "again " if event_type == "drift.ended" and now == was else ""
+    again = "again " if event_type == "drift.ended" and returned else ""
     # the whole window in the new regime: it may have begun before it, so neither count is known exactly
     if tail == n and n < posts_seen:
         reason = f"{was} before → {now} {again}over at least the last {tail}"

@@ -246,6 +246,8 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
     labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
     faces = [bool(p["emotion"].get("face_detected", True)) for p in posts]
     public, valence = context.public_url.rstrip("/"), context.temporal.valence_of
+    resolution = "model_changed" if step.handover and event_type == "drift.ended" else state_resolution(
+        event_type, state.detector)
     return {
         "id": event_id,
         "type": event_type,
@@ -259,14 +261,13 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "valence_change": round(valence(after) - valence(before), 4),
         # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py), or
         # "model_changed" when a promoted model does not see it (handover_event)
-        "resolution": "model_changed" if step.handover and event_type == "drift.ended"
-        else state_resolution(event_type, state.detector),
+        "resolution": resolution,
         "ended_by": "promotion" if step.handover and event_type == "drift.ended"
         else state_ended_by(event_type, state.detector),
         "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,
-                            faces),
+                            faces, returned=resolution == "recovered"),
         "model_versions": dict(context.model_versions),
         "timeline_url": f"{public}/v1/users/{result['user_id']}/timeline.svg",
         "ui_url": f"{public}/ui/alerts/{event_id}",
