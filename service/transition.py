@@ -275,19 +275,29 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
 
 
 def alarm_bars(posts: list[dict[str, Any]], config: DetectorConfig,
-               scale: Callable[[int], float] = no_scaling) -> list[float]:
+               scale: Callable[[int], float] = no_scaling, baseline_since: int = 0) -> list[float]:
     """For the timeline picture, per post (oldest first): the score the fast rule needed there, at that
-    post's age since the baseline (restarted where an episode ended as a new baseline, counted from its
-    alarm, as the detector does) and today's live scale for that age. A line at ``threshold`` showed
+    post's age since the baseline and today's live scale for that age. A line at ``threshold`` showed
     posts above it with no alert: the profile and the live calibration raise the bar for most users.
+    The age: after the last new baseline the posts show, or throughout when they show none, from the
+    user's state (``baseline_since``: its alarm may have left the timeline); before it, from the alarm
+    the posts show. The bar is the served model's: posts scored before a promotion had another's.
 
     >>> cfg = DetectorConfig(threshold=0.9)
     >>> [round(b, 3) for b in alarm_bars([{"drift": {"posts_seen": 1}}, {"drift": {"posts_seen": 2}}], cfg,
     ...                                  lambda age: 1.0 + age)]
     [0.9, 0.952]
+    >>> [round(alarm_bars([{"drift": {"posts_seen": 101}}], cfg, lambda a: 1.0 + a / 10, since)[0], 4)
+    ...  for since in (0, 90)]  # a new baseline at post 90, its alarm out of sight: age 10, not 100
+    [0.9989, 0.9519]
     """
+    ends = [i for i, post in enumerate(posts) if (post.get("alert") or {}).get("type") == "drift.ended"
+            and (post.get("alert") or {}).get("resolution") == "new_baseline"]
+    last = ends[-1] if ends else -1
     bars, since, started = [], 0, 0
-    for post in posts:
+    for i, post in enumerate(posts):
+        if i > last:  # the state's baseline, whatever the posts show of the alarm that began it
+            since = baseline_since
         seen = int(post.get("drift", {}).get("posts_seen", 1))
         age = max(0, seen - 1 - since)
         bars.append(fast_bar(config, age, scale(age)))

@@ -49,7 +49,9 @@ async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineD
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")
-    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale)
+    state = await store.load(user_id)
+    since = int(state.detector.get("baseline_since", 0)) if state is not None else 0
+    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale, since)
     return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml")
 
 

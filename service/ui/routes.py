@@ -298,7 +298,9 @@ async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeli
     posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
-    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale)
+    state = await store.load(user_id)
+    since = int(state.detector.get("baseline_since", 0)) if state is not None else 0
+    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale, since)
     return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml", headers=pages.HEADERS)
 
 
