@@ -321,12 +321,18 @@ def adapt_losses(net: TemporalNet, data: dict[str, torch.Tensor]) -> tuple[torch
     return drift_loss, next_loss
 
 
-def adapt(config: AdaptConfig, out: Path, log_every: int = 50, data: Timelines | None = None) -> dict:
-    data = data or load_timelines(Path(config.timelines))
+def trainable(data: Timelines, config: AdaptConfig) -> list[UserTimeline]:
+    """The users the fine-tune reads (not held out); TimelinesError when fewer than 4 have a window."""
     train_users = [u for u in data.users if not is_held_out(u.user)]
     if sum(u.length >= config.length for u in train_users) < 4:
-        raise ValueError(f"{config.timelines}: fewer than 4 training users with {config.length}+ posts; "
-                         "export more users or pass a smaller --length")
+        raise TimelinesError(f"{config.timelines}: fewer than 4 training users with {config.length}+ posts; "
+                             "export more users or pass a smaller --length")
+    return train_users
+
+
+def adapt(config: AdaptConfig, out: Path, log_every: int = 50, data: Timelines | None = None) -> dict:
+    data = data or load_timelines(Path(config.timelines))
+    train_users = trainable(data, config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net, base = load_checkpoint(config.init or BASE)
@@ -406,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     try:
         data = load_timelines(args.timelines)
+        trainable(data, config)  # before the process-wide settings below
     except TimelinesError as error:
         print(f"python -m model.train_temporal: {error}", file=sys.stderr)
         return 2

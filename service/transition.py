@@ -120,8 +120,11 @@ def advance(previous: UserState, post: Post, rules: Rules, scale: Callable[[int]
     compared = None if rules.shadow is None else rules.shadow.advance(state, x, probs, event_type, since,
                                                                       post.scored.face_detected)
     replay = detector.replay_posts if detector.restart_model else 0
-    reported, handover = (handover_event(was_drifting, detector.drift_detected, event_type) if promoted
-                          else (event_type, False))
+    # another model now judges the user, with its own detector: a promoted shadow's, or a fresh one (a
+    # version switched to without a shadow, or a user who did not post while it ran: warming up, so an
+    # open episode ends; it was left open for good, the user counted drifting)
+    reported, handover = (handover_event(was_drifting, detector.drift_detected, event_type)
+                          if promoted or model_reset else (event_type, False))
     return Transition(state, result, reported, replay, compared, judged, model_reset, promoted,
                       ("promotion",) if handover and reported == "drift.started" else detector.raised_by, handover)
 

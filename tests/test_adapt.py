@@ -112,6 +112,9 @@ def test_an_unreadable_export_is_one_line_and_exit_2(tmp_path: Path, capsys: pyt
         handle.write("[1, 2]\n")
     with gzip.open(tmp_path / "cut.jsonl.gz", "wt") as handle:
         handle.write(json.dumps({"format": "emodrift.timelines"}) + "\n" + '{"user": "u", "n": 3')
+    write_export(tmp_path / "few.jsonl.gz", population(9, 2, (100, 130)))  # two users: nothing to train on
+    assert adapt.main(["--timelines", str(tmp_path / "few.jsonl.gz")]) == 2
+    assert "fewer than 4 training users" in capsys.readouterr().err
     for name, says in (("missing.jsonl.gz", "cannot read it"), ("plain.jsonl", "cannot read it"),
                        ("other.jsonl.gz", "not an emodrift timelines export"),
                        ("cut.jsonl.gz", "not an emodrift timelines export")):

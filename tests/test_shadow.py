@@ -300,6 +300,31 @@ def test_a_promotion_that_changes_a_users_status_says_so(redis_server: EmbeddedR
     assert redis_client.zscore(keys.drifting_users(), "ho-start") is not None
 
 
+def test_a_version_switched_to_without_a_shadow_ends_the_open_episode(redis_server: EmbeddedRedis,
+                                                                       redis_client: redis.Redis) -> None:
+    """A user drifting under the old model who had no state of the new one (no shadow ran, or they did
+    not post while it did) restarted warming up with no event: their drift.started stayed open for good
+    and the drifting gauge kept them (a re-audit: 11 counted drifting against 8)."""
+    posts, at = stream(40, change_at=30, seed=0), 36
+    first = running(redis_server, temporal_model_version=3)
+    try:
+        with first.client() as http:
+            raised = [http.post("/v1/users/cold/observations", json=post).json()["alert"] for post in posts[:at]]
+    finally:
+        first.stop()
+    assert any(a and a["type"] == "drift.started" for a in raised)
+    second = running(redis_server, temporal_model_version=4)
+    try:
+        with second.client() as http:
+            answer = http.post("/v1/users/cold/observations", json=posts[at]).json()
+    finally:
+        second.stop()
+    assert answer["drift"]["status"] == "warming_up" and answer["alert"] is not None
+    assert (answer["alert"]["type"], answer["alert"]["resolution"], answer["alert"]["ended_by"]) == (
+        "drift.ended", "model_changed", "promotion")
+    assert redis_client.zscore(keys.drifting_users(), "cold") is None
+
+
 def episodes(model: TemporalModel, settings: Settings, posts: list[dict[str, object]]) -> list[tuple[int, float]]:
     """The model's drift episodes on one user's posts as [start, end) post indices (end: inf while open)."""
     found: list[tuple[int, float]] = []
