@@ -127,11 +127,11 @@ def run(timelines: Path, candidate: Path, base: Path = BASE, target: float = 2.0
     base_net, _ = load_checkpoint(base)
     candidate_net, candidate_checkpoint = load_checkpoint(candidate)
     seen = candidate_checkpoint.get("training", {}).get("data", {})
-    if seen and seen.get("key_id") != data.header.get("key_id"):
+    if seen and any(name != data.header.get("key_id") for name in seen.get("key_ids", [seen.get("key_id")])):
         # users are held out by their name's digest: under another key (or real ids) other users are
         # held out, some of them ones the candidate trained on, and its figures would flatter it
-        raise TimelinesError(f"{candidate} was fine-tuned on an export whose users are named with another pseudonym "
-                             f"key ({seen.get('key_id') or 'real ids'}, this one {data.header.get('key_id') or 'real ids'}): "
+        raise TimelinesError(f"{candidate} (or a fine-tune it started from) trained on an export whose users are named "
+                             f"with another pseudonym key (this one: {data.header.get('key_id') or 'real ids'}): "
                              "its held-out users would include users it trained on; benchmark it on an export "
                              "made with the same key")
     if seen and seen.get("sha256") != data.sha256:

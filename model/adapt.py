@@ -321,6 +321,15 @@ def adapt_losses(net: TemporalNet, data: dict[str, torch.Tensor]) -> tuple[torch
     return drift_loss, next_loss
 
 
+def names_trained_on(data: Timelines, base: dict) -> list[str | None]:
+    """The pseudonym keys (their ids; None: real ids) of every export this model and the fine-tunes it
+    started from trained on: the benchmark holds users out by their names, so each must be the
+    benchmark's (a chain of fine-tunes under two keys held out users the first had trained on)."""
+    before = base.get("training", {}).get("data", {})
+    inherited = before.get("key_ids", [before.get("key_id")]) if before else []
+    return list(dict.fromkeys([data.header.get("key_id"), *inherited]))
+
+
 def trainable(data: Timelines, config: AdaptConfig) -> list[UserTimeline]:
     """The users the fine-tune reads (not held out); TimelinesError when fewer than 4 have a window."""
     train_users = [u for u in data.users if not is_held_out(u.user)]
@@ -370,7 +379,7 @@ def adapt(config: AdaptConfig, out: Path, log_every: int = 50, data: Timelines |
     assert first is not None  # set by the first step on the training users
     record: dict[str, Any] = {
         "adapted_from": {"checkpoint": Path(config.init or BASE).name, "sha256": _sha256(Path(config.init or BASE))},
-        "data": data.record(),
+        "data": {**data.record(), "key_ids": names_trained_on(data, base)},
         "seed": config.seed, "steps": config.steps, "time_seconds": round(time.perf_counter() - started, 1),
         "first_losses": {"drift_bce": round(first[0], 4), "next_ce": round(first[1], 4)},
         "final_losses": {"drift_bce": round(float(final[0]), 4), "next_ce": round(float(final[1]), 4),

@@ -103,6 +103,14 @@ def test_a_short_fine_tune_and_the_benchmark_run(tmp_path: Path) -> None:
         write_export(tmp_path / "other.jsonl.gz", population(9, 60, (100, 130)), key_id=other)
         with pytest.raises(adapt.TimelinesError, match="another pseudonym key"):
             bench.run(tmp_path / "other.jsonl.gz", out, n_spliced=20, length=90)
+    # a fine-tune of that fine-tune on the k2 export: its own export matches, the one it started from not
+    chained = tmp_path / "chained.pt"
+    write_export(tmp_path / "k2.jsonl.gz", population(9, 60, (100, 130)), key_id="k2")
+    adapt.adapt(adapt.AdaptConfig(timelines=str(tmp_path / "k2.jsonl.gz"), init=str(out), steps=2, batch_size=8,
+                                  warmup=1, synthetic_every=2), chained)
+    assert torch.load(chained, map_location="cpu", weights_only=True)["training"]["data"]["key_ids"] == ["k2", "k1"]
+    with pytest.raises(adapt.TimelinesError, match="another pseudonym key"):
+        bench.run(tmp_path / "k2.jsonl.gz", chained, n_spliced=20, length=90)
 
 
 def test_an_unreadable_export_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
