@@ -31,7 +31,9 @@ class Settings(BaseSettings):
         None, description="Redis to keep state in; unset means `emodrift serve` starts its own."
     )
     redis_cluster: bool = Field(False, description="EMODRIFT_REDIS_URL names a node of a Redis Cluster")
-    redis_timeout_seconds: float = Field(1.0, gt=0, description="socket timeout: fail fast, 503")
+    # at most an hour: a huge finite value (1e300) passed, and the webhook reader's blocking read then
+    # failed every second ("timeout is not an integer or out of range"): no delivery was ever made
+    redis_timeout_seconds: float = Field(1.0, gt=0, le=3600, description="socket timeout: fail fast, 503")
     redis_max_connections: int = Field(
         256, ge=1, description="Redis connections per process (per node of a Cluster); past them a request waits "
         "up to redis_timeout_seconds for one (a batch applies its users' posts at once)")

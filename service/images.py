@@ -330,7 +330,7 @@ _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
 # the other formats (docs/limits.md), so its pixels count this many times against the pixel limit.
 WEBP_COST = 2.5
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
-_ROWS = 256  # a 16-bit image is rescaled this many rows at a time: the wide temporaries stay small
+_CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
 
 
 def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> None:
@@ -361,20 +361,25 @@ def _to_gray(img: Image.Image) -> Image.Image:
 def _sixteen_bit_gray(img: Image.Image) -> Image.Image:
     """65535 → 255, rounded (round(x / 257) is floor((2x + 257) / 514)); a tRNS grey level's pixels are
     transparent, so white (the RGBA path would first clip every level past 255 to white: all white, no
-    face). Row blocks: float64 temporaries of the whole image took ~1 GB at 40 Mpx.
+    face). In tiles of at most _CHUNK pixels, whatever the shape: float64 temporaries of the whole image
+    took ~1 GB at 40 Mpx, and blocks of rows did nothing for an image one row high.
 
     >>> np.asarray(_sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16)))).tolist()
     [[0, 0, 1, 255]]
     """
-    width, height = img.size
     level = img.info.get("transparency")
+    width, height = img.size
+    cols = min(width, _CHUNK)
+    rows = max(1, _CHUNK // cols)
     grey = np.empty((height, width), dtype=np.uint8)
-    for top in range(0, height, _ROWS):
-        wide = np.asarray(img.crop((0, top, width, min(height, top + _ROWS))), dtype=np.int64)
-        block = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
-        if isinstance(level, int):
-            block[wide == level] = 255
-        grey[top:top + _ROWS] = block
+    for top in range(0, height, rows):  # tiles of at most _CHUNK pixels, cut from the image itself
+        for left in range(0, width, cols):
+            box = (left, top, min(width, left + cols), min(height, top + rows))
+            wide = np.asarray(img.crop(box), dtype=np.int64)
+            out = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
+            if isinstance(level, int):
+                out[wide == level] = 255
+            grey[box[1]:box[3], box[0]:box[2]] = out
     return Image.fromarray(grey)
 
 

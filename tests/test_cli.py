@@ -101,7 +101,8 @@ def test_serve_exits_non_zero_when_its_workers_cannot_start(tmp_path: Path, work
                                                    "--write --version 1`"),
     ("EMODRIFT_TEMPORAL_MODEL_VERSION", "1", "cannot load the models: the temporal model's manifest has no detector"),
     ("EMODRIFT_SHADOW_TEMPORAL_MODEL_VERSION", "4", "the shadow temporal:4 is the served version"),  # unpinned: 4
-    ("EMODRIFT_REDIS_TIMEOUT_SECONDS", "inf", "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be a finite number")])
+    ("EMODRIFT_REDIS_TIMEOUT_SECONDS", "inf", "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be a finite number"),
+    ("EMODRIFT_REDIS_TIMEOUT_SECONDS", "1e300", "EMODRIFT_REDIS_TIMEOUT_SECONDS: Input should be less than or equal")])
 def test_serve_refuses_models_and_settings_that_cannot_serve_in_one_line(
         tmp_path: Path, variable: str, value: str, said: str) -> None:
     """Each failed in every worker's start-up with a traceback (exit 3; inf: an OverflowError), though

@@ -255,7 +255,16 @@ def test_a_16_bit_grey_png_decodes_without_wide_copies_of_itself() -> None:
         tracemalloc.stop()
     assert size == (6000, 6600) and gray.mode == "L" and gray.getpixel((5, 5)) == round(32768 / 257)
     assert min(gray.size) >= DRAFT_SIDE and max(gray.size) < 1000  # reduced like a JPEG's draft
-    assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced"  # the grey copy (40 MB) and one row block
+    assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced"  # the grey copy (40 MB) and one tile
+    # blocks of rows did nothing for one row 39 million pixels wide: +968 MB (a re-audit)
+    row = _png_16bit_grey(39_000_000, 1, level=32768)
+    tracemalloc.start()
+    try:
+        decode_gray(row, max_pixels=40_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced for one row"
 
 
 def test_a_webp_counts_its_decoding_buffers_against_the_pixel_limit() -> None:
