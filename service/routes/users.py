@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service import timeline_svg, transition
 from service.errors import UserNotFound
 from service.transition import as_distribution
 from service.timestamps import iso_time
@@ -49,10 +48,7 @@ async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineD
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")
-    state = await store.load(user_id)
-    since = int(state.detector.get("baseline_since", 0)) if state is not None else 0
-    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale, since)
-    return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml")
+    return Response(await pipeline.picture(user_id, posts), media_type="image/svg+xml")
 
 
 @router.delete("/{user_id}", status_code=204, summary="Erase every key of this user (admin)",

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
-from service import access, evidence, keys, timeline_svg, transition
+from service import access, evidence, keys, timeline_svg
 from service.errors import BadRequest, Conflict, NotFound, Unprocessable
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
@@ -301,10 +301,7 @@ async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeli
     posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
-    state = await store.load(user_id)
-    since = int(state.detector.get("baseline_since", 0)) if state is not None else 0
-    bars = transition.alarm_bars(posts, pipeline.detector_config, pipeline.live.scale, since)
-    return Response(timeline_svg.render(user_id, posts, bars), media_type="image/svg+xml", headers=pages.HEADERS)
+    return Response(await pipeline.picture(user_id, posts), media_type="image/svg+xml", headers=pages.HEADERS)
 
 
 @router.get("/static/ui.css")
