@@ -90,19 +90,28 @@ async def learn_masters(cluster: RedisCluster) -> None:
             nodes.set_nodes(nodes.nodes_cache, {node.name: node})
 
 
+def unavailable(exc: Exception, *, retried: bool = False) -> StoreUnavailable | None:
+    """The 503 a Redis failure answers (None: the exception is no Redis failure, a bug to re-raise).
+    ``retried``: a slot move outlasted ``retried``'s backoff, so the message says it is still moving."""
+    if isinstance(exc, STORE_ERRORS):
+        return StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}")
+    if isinstance(exc, RedisClusterException):
+        return StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}")
+    if not slot_moving(exc):
+        return None
+    hint = MOVED_HINT if isinstance(exc, MovedError) else OPEN_SLOT_HINT if retried else ""
+    still = "still " if retried else ""
+    return StoreUnavailable(f"the Redis Cluster slot is {still}moving: {exc.__class__.__name__}{hint}")
+
+
 async def guarded(awaitable: Awaitable[T]) -> T:
     """Every Redis call that serves a request goes through here: Redis away is a 503, not a 500."""
     try:
         return await awaitable
-    except STORE_ERRORS as exc:
-        raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
-    except RedisClusterException as exc:
-        raise StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}") from exc
     except Exception as exc:
-        if not slot_moving(exc):
+        if (error := unavailable(exc)) is None:
             raise
-        hint = MOVED_HINT if isinstance(exc, MovedError) else ""
-        raise StoreUnavailable(f"the Redis Cluster slot is moving: {exc.__class__.__name__}{hint}") from exc
+        raise error from exc
 
 
 async def retried(call: Callable[[], Awaitable[T]], seconds: float,
@@ -118,16 +127,11 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float,
     while True:
         try:
             return await call()
-        except STORE_ERRORS as exc:
-            raise StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}") from exc
-        except RedisClusterException as exc:
-            raise StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}") from exc
         except Exception as exc:
-            if not slot_moving(exc):
+            if (error := unavailable(exc, retried=True)) is None:
                 raise
-            if time.monotonic() + delay > deadline:
-                hint = MOVED_HINT if isinstance(exc, MovedError) else OPEN_SLOT_HINT
-                raise StoreUnavailable(f"the Redis Cluster slot is still moving: {exc.__class__.__name__}{hint}") from exc
+            if not slot_moving(exc) or time.monotonic() + delay > deadline:
+                raise error from exc
             unknown_node = isinstance(exc, AttributeError)
         metrics.SLOT_MOVED_RETRIES.inc()
         await asyncio.sleep(delay)
