@@ -25,7 +25,7 @@ and only an episode that ended ``recovered`` is a return, "again" (a new baselin
 does not see the episode, is not, whatever the emotions read):
 
 >>> explain("drift.started", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .5, .2, 0, .1], ["a", "b", "c", "d"],
-...         [0, 0.1, 0.1, 0.2], "3433", 45, faces=[True] * 4)["reason"]
+...         [0, 0.1, 0.1, 0.2], "3433", 45, faces=[True] * 4, shares=(0.15, 0.4))["reason"]
 'mostly happy before → mostly happy over at least the last 4, negative emotions 15% → 40%'
 >>> explain("drift.ended", [0, 0, .1, .8, .05, 0, .05], [.1, 0, .1, .1, .6, 0, .1], ["a", "b", "c", "d"],
 ...         [0, -0.1, -0.1, -0.2], "3444", 90, faces=[True] * 4)["reason"]
@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.emotions import LABELS, NEGATIVE
+from service.emotions import LABELS
 
 TOP_POSTS = 3
 
@@ -53,15 +53,6 @@ def describe(distribution: Sequence[float]) -> str:
     """
     top = max(range(len(LABELS)), key=lambda i: distribution[i])
     return f"mostly {LABELS[top]}" if distribution[top] >= 0.4 else f"mixed, {LABELS[top]} leading"
-
-
-def negative_share(distribution: Sequence[float]) -> float:
-    """The share of the emotions of negative valence (emotions.NEGATIVE).
-
-    >>> round(negative_share([.1, 0, .1, .5, .2, 0, .1]), 2)
-    0.4
-    """
-    return float(sum(distribution[i] for i in NEGATIVE))
 
 
 def run_length(labels: str, target: int) -> int:
@@ -81,9 +72,10 @@ def run_length(labels: str, target: int) -> int:
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
             deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool],
-            returned: bool = False) -> dict[str, Any]:
+            shares: tuple[float, float] | None = None, returned: bool = False) -> dict[str, Any]:
     """The ``evidence`` block of an alert (see the module docstring); ``faces``: per evidence post,
     whether a face was found. The reason says so when fewer than half of the posts showed one.
+    ``shares``: the negative share before and after (the temporal model's, ``TemporalModel.negative_share``);
     ``returned``: a drift.ended whose episode ended ``recovered``."""
     after_top = max(range(len(LABELS)), key=lambda i: after[i])
     n = len(post_ids)
@@ -101,8 +93,8 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
         reason = f"{was} before → {now} {again}over at least the last {tail}"
     else:
         reason = f"{was} over {earlier} posts → {now} {again}over the last {tail}"
-    if now == was:  # the same emotion leads (the share rule's alerts): say what moved, the negative share
-        reason += f", negative emotions {negative_share(before):.0%} → {negative_share(after):.0%}"
+    if now == was and shares is not None:  # the same emotion leads (the share rule's alerts): what moved
+        reason += f", negative emotions {shares[0]:.0%} → {shares[1]:.0%}"
     with_face = sum(map(bool, face))
     few = f"; a face in only {with_face} of these {n} posts" if 2 * with_face < n else ""
     return {
