@@ -67,17 +67,21 @@ def codec(request: Request) -> SessionCodec:
     return sessions
 
 
-async def current_session(request: Request) -> Session | None:
+async def signed_in(request: Request) -> Session | None:
     """The request's session; None without one, or once it expired, its key is gone or it signed out."""
     session = codec(request).read(request.cookies.get(COOKIE), time.time())
     if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
         return None
     request.state.ui_session = session  # every page rendered for this request is signed in (pages.render)
+    return session
+
+
+async def current_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session | None:
+    """``signed_in``, the request counted against its key's rate limit (the alert page's picture is
+    not: it is part of the page, and counted, each verdict at 2 a second was a POST, a page and a 429
+    picture: a re-audit)."""
     limiter = getattr(request.app.state, "rate_limiter", None)
-    # the key's limit, once a request; the alert page's picture is part of the page it counts (counted, a
-    # person's every verdict at 2 a second was a POST, a page and a 429 picture: a re-audit)
-    picture = request.url.path.endswith("/timeline.svg")
-    if limiter is not None and not picture and not getattr(request.state, "rate_counted", False):
+    if session is not None and limiter is not None and not getattr(request.state, "rate_counted", False):
         request.state.rate_counted = True
         await limiter.check_session(session.key_id)
     return session
@@ -86,13 +90,22 @@ async def current_session(request: Request) -> Session | None:
 MaybeSessionDep = Annotated[Session | None, Depends(current_session)]
 
 
-async def page_session(request: Request, session: MaybeSessionDep) -> Session:
+def _required(request: Request, session: Session | None) -> Session:
     if session is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(here if request.method == "GET" else pages.base(request))
     return session
 
 
+async def page_session(request: Request, session: MaybeSessionDep) -> Session:
+    return _required(request, session)
+
+
+async def picture_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session:
+    return _required(request, session)
+
+
+PictureSessionDep = Annotated[Session, Depends(picture_session)]
 SessionDep = Annotated[Session, Depends(page_session)]
 CsrfToken = Annotated[str, Form()]
 FormField = Annotated[str, Form()]
@@ -296,7 +309,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
 
 
 @router.get("/users/{user_id}/timeline.svg")
-async def timeline(user_id: UserId, session: SessionDep, store: StoreDep, pipeline: PipelineDep) -> Response:
+async def timeline(user_id: UserId, session: PictureSessionDep, store: StoreDep, pipeline: PipelineDep) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session."""
     posts = await store.timeline(user_id, 200)  # the API picture's default length
     if not posts:
