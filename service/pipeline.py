@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -102,7 +102,13 @@ class Pipeline:
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
-    async def score_image(self, data: bytes) -> Scored:
+    def decode_share(self) -> asyncio.Semaphore:
+        """One request's share of the decoding slots, for a request of many images (a batch): it queues
+        at most ``decode_threads`` of them for a slot at a time, so a post arriving meanwhile waits behind
+        those few, not behind the whole batch (the slots' queue is first come, first served)."""
+        return asyncio.Semaphore(self.settings.decode_threads)
+
+    async def score_image(self, data: bytes, share: asyncio.Semaphore | None = None) -> Scored:
         # Backpressure at the door, before any work: the batcher's permit (max_queue images from
         # decode to CNN result; service/batching.py), then the spare threads for overrunning images.
         try:
@@ -111,7 +117,8 @@ class Pipeline:
                     raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
                                      "retry shortly")
                 started = time.perf_counter()
-                crop = await self._prepare(data)
+                async with share or nullcontext():
+                    crop = await self._prepare(data)
                 metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
                 metrics.FACES.labels(str(crop.face_detected).lower()).inc()
                 probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)

@@ -5,6 +5,7 @@ asserted against a normal post measured in the same run, never as an absolute ti
 
 from __future__ import annotations
 
+import base64
 import io
 import statistics
 import threading
@@ -198,3 +199,45 @@ def test_images_past_their_budget_never_queue_others_behind_them(redis_server: E
     codes = sorted((a.status_code, a.json()["error"]["code"]) for a in answers)
     # one decoded past its budget (a spare thread's), the others told to retry; none decoded unseen
     assert codes == [(422, "image_too_complex")] + [(429, "overloaded")] * 3, codes
+
+
+def big_plain_png(side: int = 5000) -> bytes:
+    """Legal and slow: under every limit (25 Mpx, ~85 KB), a few hundred ms to decode and search."""
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), (128, 128, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_batch_of_slow_images_does_not_hold_up_other_posts(redis_server: EmbeddedRedis) -> None:
+    """A batch's images all queued for the decoding slots at once, so a post arriving meanwhile waited
+    behind the whole batch: 256 legal slow images held every other image post for two minutes. A
+    request now queues at most as many images as there are slots, and others take turns with it."""
+    running = start_service(redis_url=redis_server.url, decode_threads=1)
+    slow = base64.b64encode(big_plain_png()).decode()
+    items = [{"user_id": "backfiller", "post_id": f"s{i}", "image_base64": slow} for i in range(12)]
+    batch: dict[str, float] = {}
+
+    def send_batch() -> None:
+        with running.client() as own:
+            started = time.perf_counter()
+            answer = own.post("/v1/posts/batch", json={"items": items, "backfill": True}, timeout=300)
+            assert answer.status_code == 200, answer.text
+            assert all("error" not in r for r in answer.json()["results"]), answer.text
+            batch["took"], batch["ended"] = time.perf_counter() - started, time.perf_counter()
+
+    try:
+        sender = threading.Thread(target=send_batch)
+        sender.start()
+        pipeline = running.server.config.app.state.pipeline
+        deadline = time.monotonic() + 30
+        while pipeline.batcher.admitted < 2 and time.monotonic() < deadline:  # the batch is decoding
+            time.sleep(0.01)
+        with running.client() as client:
+            answer, took = _post(client, "bystander", "b0", img.face_jpeg("happy"))
+        answered = time.perf_counter()
+        sender.join()
+    finally:
+        running.stop()
+    assert answer.status_code == 200, answer.text
+    # before: the bystander was answered with the batch, after all 12 slow decodes
+    assert answered < batch["ended"] and took < batch["took"] / 3, (took, batch)

@@ -205,14 +205,15 @@ def _decode_images(items: list[BatchItem]) -> list[bytes | ValueError | None]:
     return decoded
 
 
-async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: bytes | ValueError | None) -> Scored:
+async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: bytes | ValueError | None,
+                      share: asyncio.Semaphore) -> Scored:
     if (item.image_base64 is None) == (item.probabilities is None):
         raise Unprocessable.at(("body", "items", index), "each item needs exactly one of image_base64 or probabilities")
     if item.probabilities is not None:
         return Pipeline.observed(item.probabilities, item.face_detected)
     if not isinstance(data, bytes):
         raise Unprocessable.at(("body", "items", index, "image_base64"), str(data))
-    return await pipeline.score_image(data)
+    return await pipeline.score_image(data, share)
 
 
 BATCH_BODY = openapi.request_body("application/json", BatchRequest)
@@ -253,7 +254,8 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
 
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
     images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
-    scored = await asyncio.gather(*(_score_item(pipeline, index, item, data)
+    share = pipeline.decode_share()  # others' posts take turns with the batch's images, not wait for them all
+    scored = await asyncio.gather(*(_score_item(pipeline, index, item, data, share)
                                     for (index, item), data in zip(items, images)), return_exceptions=True)
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
