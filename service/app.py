@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 from fastapi import FastAPI
 
 from service import errors, images, metrics, model_repository, openapi, schemas
@@ -26,6 +25,7 @@ from service.erasure import Eraser
 from service.faces import BlazeFaceDetector
 from service.inference import EmotionModel, ProviderChoice, choose_provider
 from service.body_limit import BodyLimit
+from service.cluster_client import ClusterClient
 from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
@@ -56,8 +56,8 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
         # reinitialize_steps=0: on MOVED, patch the one slot's owner; redis-py's default closes every
         # connection each 5th MOVED, under the requests writing on them (500s while slots move)
         # ignore: RedisCluster serves the same commands without subclassing Redis
-        return RedisCluster.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
-                                     reinitialize_steps=0, **timeouts)  # type: ignore[return-value]
+        return ClusterClient.from_url(settings.redis_url, max_connections=settings.redis_max_connections,
+                                      reinitialize_steps=0, **timeouts)  # type: ignore[return-value]
     # a blocking pool: past max_connections a command waits for a free one instead of failing at once
     # (redis-py's default pool refuses past 100: a batch of 256 users' posts got 503s)
     return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(

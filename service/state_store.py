@@ -17,7 +17,6 @@ exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the stri
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.cluster import PRIMARY
 from redis.exceptions import (AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException,
                               SlotNotCoveredError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -62,32 +59,8 @@ SLOT_MOVING = (TryAgainError, AskError, MovedError, ClusterDownError, SlotNotCov
 
 
 def slot_moving(exc: BaseException) -> bool:
-    """A refusal while a Cluster slot moves. Besides SLOT_MOVING: redis-py's asyncio cluster client
-    follows an ASK to a node it does not know yet (a master added while slots move to it) into an
-    AttributeError on None, before sending the command (seen in tests/test_resharding.py as a 500)."""
-    if isinstance(exc, SLOT_MOVING):
-        return True
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return (isinstance(exc, AttributeError) and tb is not None
-            and tb.tb_frame.f_code.co_filename.endswith(os.path.join("redis", "asyncio", "cluster.py")))
-
-
-async def learn_masters(cluster: RedisCluster) -> None:
-    """Add to the client every master ``CLUSTER NODES`` lists that it does not know. redis-py learns
-    nodes from ``CLUSTER SLOTS``, where a master that owns no slot yet (one just added, its slots still
-    moving to it) does not appear, and follows an ASK to such a node into an AttributeError."""
-    nodes = cluster.nodes_manager
-    listed = await cluster.cluster_nodes()  # "host:port" -> {"flags": "master,...", ...}
-    for address, info in listed.items():
-        if "master" not in str(info.get("flags", "")) or "fail" in str(info.get("flags", "")):
-            continue
-        listed_host, listed_port = address.rsplit(":", 1)
-        host, port = nodes.remap_host_port(listed_host, int(listed_port))
-        if nodes.get_node(host=host, port=port) is None:
-            node = ClusterNode(host, port, PRIMARY, **nodes.connection_kwargs)
-            nodes.set_nodes(nodes.nodes_cache, {node.name: node})
+    """A refusal while a Cluster slot moves (the command did not run)."""
+    return isinstance(exc, SLOT_MOVING)
 
 
 def unavailable(exc: Exception, *, retried: bool = False) -> StoreUnavailable | None:
@@ -114,15 +87,11 @@ async def guarded(awaitable: Awaitable[T]) -> T:
         raise error from exc
 
 
-async def retried(call: Callable[[], Awaitable[T]], seconds: float,
-                  relearn: Callable[[], Awaitable[None]] | None = None) -> T:
+async def retried(call: Callable[[], Awaitable[T]], seconds: float) -> T:
     """``guarded(call())``, run again with backoff for up to ``seconds`` while its Cluster slot moves.
     A migration of one slot takes milliseconds per key, so this rides it out; past it, a 503 with
     Retry-After. Only refusals are retried (the call did not run); a lost reply is the caller's
-    retry, which idempotency makes safe. ``relearn``: read the Cluster's nodes again before the next
-    try when the client was sent to a node it does not know (``slot_moving``'s AttributeError): without
-    it, a slot left half moved to a master added since the start refused every write for as long as
-    it stayed so."""
+    retry, which idempotency makes safe."""
     deadline, delay = time.monotonic() + seconds, 0.01
     while True:
         try:
@@ -132,12 +101,9 @@ async def retried(call: Callable[[], Awaitable[T]], seconds: float,
                 raise
             if not slot_moving(exc) or time.monotonic() + delay > deadline:
                 raise error from exc
-            unknown_node = isinstance(exc, AttributeError)
         metrics.SLOT_MOVED_RETRIES.inc()
         await asyncio.sleep(delay)
         delay = min(2 * delay, 0.2)
-        if unknown_node and relearn is not None:
-            await guarded(relearn())
 
 
 # The timeline is also the idempotency record (issue 17): each entry (timeline_codec.py, a few dozen bytes)
@@ -244,9 +210,6 @@ class StateStore:
         relay_lease_seconds: float = 5.0, slot_retry_seconds: float = 3.0,
     ) -> None:
         self._slot_retry = slot_retry_seconds
-        # a Cluster client learns the masters it does not know when sent to one (retried)
-        self._relearn: Callable[[], Awaitable[None]] | None = (
-            (lambda: learn_masters(redis)) if isinstance(redis, RedisCluster) else None)
         self._retention = retention_seconds
         self._alerts_per_user = alerts_per_user
         self.redis = redis
@@ -275,7 +238,7 @@ class StateStore:
         if cached and (hit := self._cache.get(user_id)) is not None:
             self._cache.move_to_end(user_id)
             return UserState.from_record(hit)
-        reply = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry, self._relearn)
+        reply = await retried(lambda: self._get(keys.state(user_id)), self._slot_retry)
         if not reply:
             self._cache.pop(user_id, None)
             return None
@@ -312,7 +275,7 @@ class StateStore:
         record = encode_record(expected + 1, state.h, state.c, state.meta())
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
-            await retried(lambda: self.relay.mark(user_id), self._slot_retry, self._relearn)  # before the write: a crash after it is swept up
+            await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
         entry = timeline_codec.encode(result, now, post_id)
         for _ in range(MIGRATE_ATTEMPTS):
             reply = await retried(lambda: self._run_advance(
@@ -324,10 +287,10 @@ class StateStore:
                       "event": json_codec.dumps(event) if event else "", "post_id": post_id,
                       "retention_seconds": self._retention, "index_entry": index_entry(event, now) if event else "",
                       "alerts_per_user": self._alerts_per_user, "fingerprint": timeline_codec.fingerprint(post_id)},
-            ), self._slot_retry, self._relearn)
+            ), self._slot_retry)
             if reply.status != "migrate":
                 break
-            await retried(lambda: self.legacy.convert(user_id), self._slot_retry, self._relearn)  # then write again, converted
+            await retried(lambda: self.legacy.convert(user_id), self._slot_retry)  # then write again, converted
         else:
             raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
         if reply.status == "duplicate":
@@ -363,7 +326,7 @@ class StateStore:
         """The user's last ``limit`` results (at most ``timeline_length``), oldest first. The list holds
         more while their post ids are inside the idempotency window: those answer retries only."""
         raw = await retried(lambda: self.redis.lrange(keys.timeline(user_id), -min(limit, self._timeline_length), -1),
-                            self._slot_retry, self._relearn)
+                            self._slot_retry)
         return [timeline_codec.decode(item, user_id) for item in replies.members(raw)]
 
     async def erase(self, user_id: str) -> int:
@@ -375,7 +338,7 @@ class StateStore:
                   "pending": keys.pending_events(user_id), "user_events": keys.user_events(user_id),
                   "alerts": keys.alerts(user_id), "relay_inflight": keys.relay_inflight(user_id),
                   "seen": keys.seen(user_id)},
-            args={"post_prefix": prefix}), self._slot_retry, self._relearn)
+            args={"post_prefix": prefix}), self._slot_retry)
         # a post's write that landed between forget() and the script had marked the user (a mark precedes
         # each write with an event): its events went with the keys, its mark must too (it kept the id ~30 s)
         await guarded(self.redis.zrem(keys.relay_marks(), user_id))

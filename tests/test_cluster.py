@@ -190,6 +190,8 @@ def test_a_slot_left_half_moved_to_a_new_master(tmp_path: Path) -> None:
                 target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", ids[source])
             with redis.Redis(host="127.0.0.1", port=source) as node:
                 node.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", ids[added])
+            listed = http.get("/v1/alerts", params={"user_id": "asked"})  # a read outside the retried path, first
+            assert listed.status_code == 200 and listed.json()["alerts"] == [], listed.text
             read = http.get("/v1/users/asked")
             assert read.status_code == 404 and read.json()["error"]["code"] == "user_not_found", read.text
             write = http.post("/v1/users/asked/observations", json={"post_id": "p", "probabilities": HAPPY})
