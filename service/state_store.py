@@ -29,6 +29,7 @@ from redis.exceptions import (AskError, ClusterDownError, ClusterError, MovedErr
                               SlotNotCoveredError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.cluster import RedisCluster
 from redis.typing import EncodableT, KeyT
 
 from service import json_codec, keys, lua, metrics, replies, timeline_codec
@@ -43,6 +44,7 @@ STORE_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError: so
 # /readyz, /metrics and every post; it is a 503 that says which setting to look at
 NOT_A_CLUSTER = "the Redis at EMODRIFT_REDIS_URL is not a Redis Cluster, and EMODRIFT_REDIS_CLUSTER is true"
 # the other way round: a plain client gets MOVED from a Cluster node, which read as a slot on the move
+IS_A_CLUSTER = "the Redis at EMODRIFT_REDIS_URL is a Redis Cluster node"
 MOVED_HINT = " (a MOVED reply: if the Redis is a Cluster, set EMODRIFT_REDIS_CLUSTER=true)"
 # a write of a user's keys (one script over several keys) cannot run while their slot is open between two
 # nodes and the keys are not all on one of them (Redis answers TRYAGAIN): a slot left half moved by a
@@ -227,11 +229,18 @@ class StateStore:
         self._erase = lua.STATE_ERASE.bind(redis)
         self.legacy = LegacyRecords(redis, idempotency_ttl=idempotency_ttl, retention_seconds=retention_seconds)
 
-    async def ping(self) -> bool:
+    async def unready(self) -> str | None:
+        """Why this Redis cannot serve the store (None: it can): away, or not the kind the Cluster
+        setting says. A plain client on a Cluster node answers PING, so the node is asked."""
         try:
-            return bool(await self.redis.ping())
-        except (*STORE_ERRORS, RedisClusterException):
-            return False
+            if isinstance(self.redis, RedisCluster):
+                return None if await self.redis.ping() else "Redis did not answer PING"
+            cluster = await self.redis.info("cluster")
+        except RedisClusterException as exc:
+            return f"{NOT_A_CLUSTER}: {exc}"
+        except STORE_ERRORS as exc:
+            return f"Redis unreachable: {exc.__class__.__name__}"
+        return f"{IS_A_CLUSTER}: set EMODRIFT_REDIS_CLUSTER=true" if cluster.get("cluster_enabled") else None
 
     async def load(self, user_id: str, *, cached: bool = False) -> UserState | None:
         """The user's state; ``cached=True`` may answer from memory (only for a compare-and-set write)."""

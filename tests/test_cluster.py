@@ -159,10 +159,13 @@ def test_a_cluster_without_the_cluster_setting_says_which_setting(cluster: Redis
         with running.client() as http:
             answers = [http.post(f"/v1/users/u{i}/observations", json={"post_id": "p", "probabilities": HAPPY})
                        for i in range(4)]
+            ready = http.get("/readyz")
     finally:
         running.stop()
     refused = [a.json()["error"]["message"] for a in answers if a.status_code == 503]
     assert refused and all("set EMODRIFT_REDIS_CLUSTER=true" in message for message in refused), refused
+    # and the replica is not ready (it was: PING answers on a Cluster node), saying why
+    assert ready.status_code == 503 and "set EMODRIFT_REDIS_CLUSTER=true" in ready.json()["error"]["message"], ready.text
 
 
 def test_a_slot_left_half_moved_to_a_new_master(tmp_path: Path) -> None:

@@ -163,6 +163,7 @@ def test_the_cluster_setting_against_a_plain_redis_says_so(own_redis: EmbeddedRe
     finally:
         running.stop()
     assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready", ready.text
+    assert "EMODRIFT_REDIS_CLUSTER is true" in ready.json()["error"]["message"], ready.text
     assert scrape.status_code == 200 and "emodrift_ready 0.0" in scrape.text
     assert posted.status_code == 503 and "EMODRIFT_REDIS_CLUSTER" in posted.json()["error"]["message"], posted.text
 

@@ -29,30 +29,31 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readiness(request: Request) -> dict[str, bool]:
+async def readiness(request: Request) -> tuple[dict[str, bool], list[str]]:
     """What /readyz checks, also exported as ``emodrift_ready``: an unready pod gets no traffic, so
-    nothing else it exports would show a Redis outage."""
+    nothing else it exports would show a Redis outage. The checks, and why each failing one fails."""
     pipeline = getattr(request.app.state, "pipeline", None)
     store = getattr(request.app.state, "store", None)
-    checks = {"model": pipeline is not None, "redis": bool(store is not None and await store.ping())}
+    why = {"model": None if pipeline is not None else "models not loaded",
+           "redis": "starting" if store is None else await store.unready()}
+    checks = {name: reason is None for name, reason in why.items()}
     metrics.READY.set(1 if all(checks.values()) else 0)
-    return checks
+    return checks, [f"{name} ({reason})" for name, reason in why.items() if reason is not None]
 
 
 @router.get("/readyz", summary="Models loaded and Redis reachable")
 async def readyz(request: Request) -> JSONResponse:
-    checks = await readiness(request)
-    if all(checks.values()):
+    checks, failing = await readiness(request)
+    if not failing:
         return JSONResponse({"status": "ready", "checks": checks})
-    failing = ", ".join(name for name, ok in checks.items() if not ok)
-    raise NotReady(f"not ready: {failing}", checks=checks)
+    raise NotReady(f"not ready: {', '.join(failing)}", checks=checks)
 
 
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response, name="get_metrics")
 async def prometheus(request: Request) -> Response:
     store = getattr(request.app.state, "store", None)
     # checked at every scrape: the probes may all land on another worker
-    if (await readiness(request))["redis"] and store is not None:
+    if (await readiness(request))[0]["redis"] and store is not None:
         try:  # a cluster-wide figure, read at scrape time; the scrape still answers without Redis
             metrics.USERS_DRIFTING.set(await guarded(store.relay.drifting()))
         except EmodriftError:
