@@ -2,7 +2,8 @@
 #   CPU (default, the last stage):  docker build -t emodrift:0.1.0 .
 #   GPU (CUDA execution provider):  docker build --target gpu -t emodrift:0.1.0-gpu .
 # Runtime images hold a virtualenv with the service's runtime dependencies only (`pip install .`:
-# onnxruntime, no torch) and the committed model repository; they run as an unprivileged user.
+# onnxruntime, no torch; at the versions constraints.txt pins) and the committed model repository; they
+# run as an unprivileged user.
 # tests/test_deploy.py lints this file with hadolint and checks every COPY source exists.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -16,10 +17,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 # only the service package: model/ and export/ (torch, training) are not part of the runtime
 COPY service ./service
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir -c constraints.txt .
 
 # ---- gpu-build: the same virtualenv on the CUDA base's own Python, with onnxruntime-gpu ----------------
 FROM ${CUDA_IMAGE} AS gpu-build
@@ -32,11 +33,11 @@ RUN apt-get update \
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service ./service
 # Both wheels install the same `onnxruntime` module: removing the CPU wheel after the GPU one would
 # delete shared files, so the GPU wheel is reinstalled over what is left.
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
  && pip uninstall -y onnxruntime \
  && pip install --no-cache-dir --force-reinstall --no-deps "onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}"
 

