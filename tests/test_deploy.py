@@ -346,6 +346,10 @@ def test_compose_takes_both_key_kinds_and_the_public_url_from_the_documented_env
         assert re.fullmatch(rf"\$\{{{name}[:?\-].*\}}", str(api[name])), f"{name} does not come from .env"
     for name in ("EMODRIFT_API_KEYS", "EMODRIFT_ADMIN_API_KEYS"):  # missing keys stop `docker compose up` with a reason
         assert str(api[name]).startswith(f"${{{name}:?"), name
+    # so does a missing Grafana password: it defaulted to admin, an admin login for anyone on the host
+    grafana_password = _compose()["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert str(grafana_password).startswith("${GRAFANA_ADMIN_PASSWORD:?"), grafana_password
+    assert example["GRAFANA_ADMIN_PASSWORD"].startswith("replace-me")
     settings_fields = {f"EMODRIFT_{name.upper()}" for name in _module("service.config").Settings.model_fields}
     assert {k for k in example if k.startswith("EMODRIFT_")} <= settings_fields
     # with the example's values, the API's command starts (keys present) and does not warn (public URL set)
