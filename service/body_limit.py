@@ -14,15 +14,35 @@ import re
 from collections.abc import Sequence
 
 from fastapi import APIRouter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BodyTooLarge, ClientClosedRequest, EmodriftError
+from service.errors import BatchTooLarge, BodyTooLarge, ClientClosedRequest, EmodriftError, ImageTooLarge
 
 # A command's body is a few hundred bytes; the largest, a /ui verdict form with a 2000-character note
 # and its hidden fields, is under 10 KiB.
 COMMAND_BODY_BYTES = 64 * 1024
+
+
+async def read_bounded(request: Request, limit: int,
+                       too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = BodyTooLarge) -> bytes:
+    """The request body, refusing (413: ``too_large``, an image post's, a batch's, or another body's)
+    past ``limit`` bytes from its ``Content-Length``, or as its stream passes it, without reading the
+    rest; ``ClientDisconnect`` when the client hangs up first. Every body the service reads is read here:
+    the ingestion routes with their own limits, every other route through ``BodyLimit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"request body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # let request.form()/json() reuse what was read
+    return body
 
 
 class BodyLimit:
@@ -39,8 +59,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         try:
-            body = await self._read(scope, receive)
-        except (BodyTooLarge, ClientClosedRequest) as exc:  # a hang-up's answer reaches nobody; it is counted
+            body = await read_bounded(Request(scope, receive), COMMAND_BODY_BYTES)
+        except (BodyTooLarge, ClientDisconnect) as raised:  # a hang-up's answer reaches nobody; it is counted
+            exc = ClientClosedRequest() if isinstance(raised, ClientDisconnect) else raised
             # answered before routing: the route it was for labels its metrics (RequestMetrics), not "unmatched"
             scope.setdefault("route", next((route for route in self.routes if route.matches(scope)[0] == Match.FULL),
                                            None))
@@ -59,20 +80,3 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    @staticmethod
-    async def _read(scope: Scope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > COMMAND_BODY_BYTES:
-                raise BodyTooLarge(f"request body is {int(value)} bytes; the limit is {COMMAND_BODY_BYTES}")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # http.disconnect
-                raise ClientClosedRequest()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > COMMAND_BODY_BYTES:
-                raise BodyTooLarge(f"request body exceeds {COMMAND_BODY_BYTES} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)

@@ -15,9 +15,10 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service import json_codec, openapi
 from service.base64_images import decode_base64
+from service.body_limit import read_bounded
 from service.config import Settings
 from service.errors import (
-    BadRequest, BatchTooLarge, BodyTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
+    BadRequest, BatchTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
     log_server_error,
 )
 from service.json_codec import FastJSONResponse
@@ -46,24 +47,6 @@ MULTIPART_IMAGE_BODY = openapi.request_body("multipart/form-data", name="ImageUp
 JSON_IMAGE_BODY = openapi.request_body("application/json", ImagePostJSON)
 
 
-async def read_limited(request: Request, limit: int,
-                       too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = ImageTooLarge) -> bytes:
-    """The request body, refusing (413 ``too_large``: an image post's, a batch's, or another body's) past
-    ``limit`` bytes without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large(f"request body is {declared} bytes; the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # let request.form()/json() reuse what we read
-    return body
-
-
 class _InMemoryMultiPart(MultiPartParser):
     """Starlette's multipart parser with file parts kept in memory: its default spools a part past
     1 MiB to a temporary file, and no image may touch the disk. The body is read (and limited) before
@@ -76,7 +59,7 @@ class _InMemoryMultiPart(MultiPartParser):
 
 async def read_form(request: Request, limit: int) -> FormData:
     """The multipart form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
-    await read_limited(request, limit)
+    await read_bounded(request, limit, ImageTooLarge)
     try:
         return await _InMemoryMultiPart(request, limit).parse()
     except MultiPartException as exc:  # 400, as Starlette's own form parsing answers it
@@ -115,7 +98,7 @@ OFF_LOOP_BYTES = 256 * 1024
 
 
 async def _json_body(request: Request, limit: int) -> Any:
-    body = await read_limited(request, limit, BatchTooLarge)
+    body = await read_bounded(request, limit, BatchTooLarge)
     return await asyncio.to_thread(_loads, body) if len(body) > OFF_LOOP_BYTES else _loads(body)
 
 
@@ -125,7 +108,7 @@ def _image_post(body: bytes) -> ImagePostJSON:
 
 async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
     # base64 is 4/3 of the bytes
-    body = await read_limited(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD)
+    body = await read_bounded(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD, ImageTooLarge)
     return await asyncio.to_thread(_image_post, body) if len(body) > OFF_LOOP_BYTES else _image_post(body)
 
 
@@ -178,7 +161,7 @@ OBSERVATION_BODY = openapi.request_body("application/json", ObservationJSON)
 async def post_observation(user_id: NewUserId, request: Request, pipeline: PipelineDep) -> FastJSONResponse:
     # pydantic reads the bytes straight into the model (JSON parsed in Rust), not FastAPI's json.loads
     # and then validation, a share of an observation's CPU (docs/performance.md). Errors keep FastAPI's 422 shape.
-    body = await read_limited(request, OBSERVATION_BODY_BYTES, BodyTooLarge)
+    body = await read_bounded(request, OBSERVATION_BODY_BYTES)
     try:
         post = ObservationJSON.model_validate_json(body)
     except ValidationError as exc:
