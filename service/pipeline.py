@@ -158,13 +158,13 @@ class Pipeline:
         if not job.cancelled():
             job.exception()  # retrieved: the answer was given already
 
-    async def picture(self, user_id: str, posts: list[dict[str, Any]]) -> str:
+    async def picture(self, user_id: str, posts: list[dict[str, Any]], highlight: str | None = None) -> str:
         """The user's timeline picture (API and /ui alike): the posts, with the fast rule's bar as this
         replica serves it (its calibration, its live scales, the user's baseline from their state)."""
         state = await self.store.load(user_id)
         since = int(state.detector.get("baseline_since", 0)) if state is not None else 0
         bars = transition.alarm_bars(posts, self.detector_config, self.live.scale, since)
-        return timeline_svg.render(user_id, posts, bars)
+        return timeline_svg.render(user_id, posts, bars, highlight)
 
     @staticmethod
     def observed(probabilities: dict[str, float], face_detected: bool = True) -> Scored:

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from service.emotions import LABELS, VALENCE
+from service.timestamps import for_people
 
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2c80f",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}
@@ -26,7 +27,9 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 TITLE_ID_CHARS = 44
 
 
-def render(user_id: str, posts: list[dict[str, Any]], bars: list[float]) -> str:
+def render(user_id: str, posts: list[dict[str, Any]], bars: list[float], highlight: str | None = None) -> str:
+    """``highlight``: an alert id whose marker is drawn thicker and labelled "this alert" (the alert's
+    page: several markers may be in the picture)."""
     n = len(posts)
     grid = _Grid(PLOT_W / max(n, 1))
     y_valence = TOP + BAND + GAP
@@ -40,9 +43,9 @@ def render(user_id: str, posts: list[dict[str, Any]], bars: list[float]) -> str:
            *_emotion_mix(posts, grid),
            *_valence_panel(posts, grid, y_valence),
            *_score_panel(posts, grid, y_score, bars),
-           *_alert_markers(posts, grid, y_score + SCORE)]
+           *_alert_markers(posts, grid, y_score + SCORE, highlight)]
     if n:
-        first, last = escape(str(posts[0].get("created_at", ""))), escape(str(posts[-1].get("created_at", "")))
+        first, last = (escape(for_people(posts[i].get("created_at"))) for i in (0, -1))
         out.append(f'<text x="{LEFT}" y="{HEIGHT - 8}">{first}</text>'
                    f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{last}</text>')
     out.append("</svg>")
@@ -111,17 +114,19 @@ def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, bars: list
             _polyline("score", [(grid.x(i), y2 + SCORE * (1 - s)) for i, s in enumerate(scores)], "#1f77b4")]
 
 
-def _alert_markers(posts: list[dict[str, Any]], grid: _Grid, bottom: float) -> list[str]:
+def _alert_markers(posts: list[dict[str, Any]], grid: _Grid, bottom: float, highlight: str | None) -> list[str]:
     """Where alerts started (red) and ended (green), across all panels."""
     out = ['<g id="alerts">']
     for i, post in enumerate(posts):
         alert = post.get("alert")
         if alert:
             colour = "#d62728" if alert["type"] == "drift.started" else "#2ca02c"
-            x = grid.x(i)
-            out.append(f'<line class="alert {escape(alert["type"])}" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" '
-                       f'y2="{bottom}" stroke="{colour}" stroke-width="2"/>'
-                       f'<text x="{x + 3:.2f}" y="{bottom + 16}" fill="{colour}">{escape(alert["type"])}</text>')
+            x, this = grid.x(i), alert.get("id") == highlight
+            label, extra = (f"this alert ({alert['type']})", " this") if this else (alert["type"], "")
+            weight = ' font-weight="bold"' if this else ""
+            out.append(f'<line class="alert {escape(alert["type"])}{extra}" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" '
+                       f'y2="{bottom}" stroke="{colour}" stroke-width="{4 if this else 2}"/>'
+                       f'<text x="{x + 3:.2f}" y="{bottom + 16}" fill="{colour}"{weight}>{escape(label)}</text>')
     out.append("</g>")
     return out
 

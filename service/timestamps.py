@@ -50,3 +50,18 @@ def iso_datetime(value: datetime) -> str:
     '5000-06-15T12:34:56.938012Z'
     """
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def for_people(value: str | None) -> str:
+    """RFC 3339 as a person reads it: '2026-11-01 09:00:00 UTC' (the /ui pages, the timeline picture);
+    anything else is shown as it came.
+
+    >>> for_people("2026-11-10T03:00:00.000000Z"), for_people(None)
+    ('2026-11-10 03:00:00 UTC', '—')
+    """
+    if not value:
+        return "—"
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value

@@ -817,3 +817,32 @@ def test_the_alert_page_has_words_for_every_cause_and_ending_an_alert_may_carry(
 
     assert _literals(Alert.model_fields["raised_by"].annotation) == set(routes.RAISED_BY)
     assert _literals(Alert.model_fields["ended_by"].annotation) == set(routes.ENDED_BY)
+
+
+def test_the_alert_page_says_whether_its_picture_holds_the_alerts_post(ui: RunningService,
+                                                                        http: httpx.Client) -> None:
+    """The picture draws the user's last 200 posts. 300 posts after an alert about a change to sad it
+    showed only happy posts beside it, and nothing said so (an outside review): evidence for "false
+    alarm" that is not evidence. The page now says so, and marks the alert's post when it is there."""
+    alert = drift(ui, "pictured")
+    sign_in(http)
+    page = http.get(f"/ui/alerts/{alert['id']}")
+    assert 'id="picture-without-alert"' not in page.text
+    position = int(re.search(r"number (\d+) of (\d+)\)", page.text).group(1))  # type: ignore[union-attr]
+    assert position == alert["posts_seen"]  # the user's first 200 posts: its post is the picture's n-th
+    alt = html.unescape(re.search(r'<img class="timeline"[^>]*alt="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+    assert f"This alert's post is number {position}" in alt and "mostly happy" in alt and "mostly sad" in alt, alt
+    src = html.unescape(re.search(r'<img class="timeline" src="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+    picture = http.get(src)
+    assert picture.status_code == 200 and f"this alert ({alert['type']})" in picture.text
+    with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
+        for i in range(300):  # happy again, long enough for the alert's post to leave the 200 kept
+            body = client.post("/v1/users/pictured/observations", json={
+                "post_id": f"later-{i}", "probabilities": HAPPY,
+                "created_at": (START + timedelta(days=60, hours=6 * i)).isoformat()})
+            assert body.status_code == 200, body.text
+    page = http.get(f"/ui/alerts/{alert['id']}")
+    assert 'id="picture-without-alert"' in page.text, page.text
+    alt = html.unescape(re.search(r'<img class="timeline"[^>]*alt="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+    assert "all after this alert's post: mostly happy" in alt, alt
+    assert "this alert" not in http.get(src).text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -10,6 +9,8 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from service.timestamps import for_people
 
 HERE = Path(__file__).resolve().parent
 STYLESHEET = (HERE / "static" / "ui.css").read_bytes()
@@ -32,20 +33,10 @@ def _percent(value: float) -> str:
     return f"{100 * float(value):.0f}%"
 
 
-def _when(value: str | None) -> str:
-    """RFC 3339 → '2026-11-01 09:00 UTC' (what a person reads); anything else is shown as it came."""
-    if not value:
-        return "—"
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except ValueError:
-        return value
-
-
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 ENV.filters["percent"] = _percent
-ENV.filters["when"] = _when
+ENV.filters["when"] = for_people
 ENV.filters["urlpart"] = lambda value: quote(str(value), safe="")
 
 

@@ -22,7 +22,7 @@ from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, U
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.emotions import LABELS, VALENCE
-from service.ui import drafts, error_pages, pages
+from service.ui import drafts, error_pages, pages, timeline_view
 from service.ui.sessions import COOKIE, Session, SessionCodec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -50,6 +50,7 @@ ENDED_BY = {
     "promotion": "a newly served temporal model does not see this episode (docs/shadow.md)",
 }
 PAGE_SIZE = 50
+PICTURE_POSTS = 200  # the API picture's default length
 
 
 class SignInRequired(Exception):
@@ -198,9 +199,11 @@ async def alert_page(alert_id: str, request: Request, session: SessionDep, alert
                      done: str | None = None) -> Response:
     alert = await _load(alerts, alert_id)
     draft = await drafts.take(request.app.state.store.redis, session.nonce, alert_id)
+    # the posts the picture beside it draws: is the alert's own post among them? (timeline_view.py)
+    picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], PICTURE_POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
-    return _alert(request, session, alert, draft=draft,
+    return _alert(request, session, alert, draft=draft, picture=picture,
                   done=done if done in ("acknowledged", "resolved") and done == alert["status"] else None)
 
 
@@ -295,8 +298,8 @@ async def _load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
     return await alerts.get(_valid(alert_id))
 
 
-def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: str | None = None,
-           draft: drafts.Draft | None = None) -> Response:
+def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture: timeline_view.TimelineView,
+           done: str | None = None, draft: drafts.Draft | None = None) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
@@ -305,16 +308,19 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, done: s
     return pages.render(request, "alert.html", form_seal=codec(request).seal(session), raised_by_text=RAISED_BY,
                         ended_by_text=ENDED_BY,
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
-                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, done=done, draft=draft)
+                        svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, picture=picture, done=done,
+                        draft=draft)
 
 
 @router.get("/users/{user_id}/timeline.svg")
-async def timeline(user_id: UserId, session: PictureSessionDep, store: StoreDep, pipeline: PipelineDep) -> Response:
-    """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session."""
-    posts = await store.timeline(user_id, 200)  # the API picture's default length
+async def timeline(user_id: UserId, session: PictureSessionDep, store: StoreDep, pipeline: PipelineDep,
+                   alert: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+    """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session;
+    ``alert``: the page's alert, whose marker it labels."""
+    posts = await store.timeline(user_id, PICTURE_POSTS)
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
-    return Response(await pipeline.picture(user_id, posts), media_type="image/svg+xml", headers=pages.HEADERS)
+    return Response(await pipeline.picture(user_id, posts, alert), media_type="image/svg+xml", headers=pages.HEADERS)
 
 
 @router.get("/static/ui.css")
