@@ -212,7 +212,7 @@ def test_a_batch_of_slow_images_does_not_hold_up_other_posts(redis_server: Embed
     """A batch's images all queued for the decoding slots at once, so a post arriving meanwhile waited
     behind the whole batch: 256 legal slow images held every other image post for two minutes. A
     request now queues at most as many images as there are slots, and others take turns with it."""
-    running = start_service(redis_url=redis_server.url, decode_threads=1)
+    running = start_service(redis_url=redis_server.url, decode_threads=1, live_calibration=False)
     slow = base64.b64encode(big_plain_png()).decode()
     items = [{"user_id": "backfiller", "post_id": f"s{i}", "image_base64": slow} for i in range(12)]
     batch: dict[str, float] = {}

@@ -200,6 +200,39 @@ async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: byt
 
 
 BATCH_BODY = openapi.request_body("application/json", BatchRequest)
+RETRIABLE = (429, 503)  # refusals a client sends again: what follows them must wait for the resend
+
+
+class _InOrder:
+    """A batch's items applied user by user, each user's in the order given. An item refused for a
+    reason to retry (overloaded, Redis away) holds back its user's later items: applied, they would
+    come before its resend (an audit: under load a user's timeline read p1, p3, p5...)."""
+
+    def __init__(self, pipeline: Pipeline, request: Request, results: list[dict[str, Any]], backfill: bool) -> None:
+        self.pipeline, self.request, self.results, self.backfill = pipeline, request, results, backfill
+        self.applied = 0
+        self.retry: EmodriftError | None = None  # the first refusal to retry
+        self.logged: set[str] = set()
+
+    async def user(self, entries: list[tuple[int, BatchItem, Scored | BaseException]]) -> None:
+        held: tuple[int, EmodriftError] | None = None
+        for index, item, score in entries:
+            try:
+                if held is not None:
+                    raise type(held[1])(f"not applied: item {held[0]} of user {item.user_id} was refused "
+                                        f"({held[1].code}); send it and the items after it again, in order")
+                if isinstance(score, BaseException):
+                    raise score
+                self.results[index] = {"index": index, **await self.pipeline.apply(
+                    item.user_id, item.post_id, item.created_at, score, backfill=self.backfill)}
+                self.applied += 1
+            except EmodriftError as exc:
+                self.results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
+                if exc.status in RETRIABLE and held is None:
+                    held, self.retry = (index, exc), self.retry or exc
+                if exc.status >= 500 and exc.code not in self.logged:  # the batch answers 200: once per code
+                    self.logged.add(exc.code)
+                    log_server_error(self.request, exc)
 
 
 def _batch_envelope(raw: Any, max_items: int) -> bool:
@@ -243,24 +276,12 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
     per_user: dict[str, list[tuple[int, BatchItem, Scored | BaseException]]] = defaultdict(list)
     for (index, item), score in zip(items, scored):
         per_user[item.user_id].append((index, item, score))
-
-    async def apply_user(entries: list[tuple[int, BatchItem, Scored | BaseException]]) -> None:
-        for index, item, score in entries:
-            try:
-                if isinstance(score, BaseException):
-                    raise score
-                results[index] = {"index": index, **await pipeline.apply(item.user_id, item.post_id, item.created_at, score,
-                                                                          backfill=backfill)}
-            except EmodriftError as exc:
-                results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
-                if exc.status >= 500 and exc.code not in logged:  # the batch answers 200: once per code
-                    logged.add(exc.code)
-                    log_server_error(request, exc)
-
-    logged: set[str] = set()
+    applying = _InOrder(pipeline, request, results, backfill)
     batched = BATCHED.set(True)  # the users' tasks (they copy this context) pipeline their Redis commands
     try:
-        await asyncio.gather(*(apply_user(entries) for entries in per_user.values()))
+        await asyncio.gather(*(applying.user(entries) for entries in per_user.values()))
     finally:
         BATCHED.reset(batched)
+    if applying.retry is not None and not applying.applied:  # nothing done, and worth sending again: say so
+        raise applying.retry
     return FastJSONResponse({"results": results})

@@ -1,0 +1,81 @@
+"""A user's batch items are applied in the order given, even when some are refused to be retried.
+
+An outside audit: under load, a batch's image items were answered ``overloaded`` (retry shortly)
+while the same user's later observation items were applied. The user's timeline read p1, p3, p5...:
+resending the refused items could only add them after later posts. Now an item refused with an error
+to retry (429, 503) holds back its user's later items, and a batch of which nothing was applied for
+such a reason is refused whole, with Retry-After."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from service.embedded_redis import EmbeddedRedis
+from tests import image_fixtures as img
+from tests.conftest import RunningService, start_service
+from tests.test_work_bounds import big_plain_png
+
+HAPPY = {"angry": 0.02, "disgust": 0.01, "fear": 0.02, "happy": 0.85, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
+
+
+@pytest.fixture(scope="module")
+def crowded(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
+    # 2 images in flight per process; no live calibration: its population figures would reach the session service
+    running = start_service(redis_url=redis_server.url, max_queue=2, live_calibration=False)
+    yield running
+    running.stop()
+
+
+def _mixed(user: str, n: int) -> list[dict]:
+    face = base64.b64encode(img.face_jpeg("happy", size=256)).decode()
+    return [{"user_id": user, "post_id": f"p{i}", **({"image_base64": face} if i % 2 == 0 else {"probabilities": HAPPY})}
+            for i in range(n)]
+
+
+def test_items_after_a_refused_one_are_held_back_not_applied_out_of_order(crowded: RunningService) -> None:
+    with crowded.client() as http:
+        answer = http.post("/v1/posts/batch", json={"items": _mixed("mixb", 16)})
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["results"]
+        timeline = [p["post_id"] for p in http.get("/v1/users/mixb/timeline").json()["posts"]]
+    refused = [r["index"] for r in results if "error" in r]
+    assert refused, "max_queue=2 did not refuse any of 8 concurrent images: the test shows nothing"
+    first = refused[0]
+    assert refused == list(range(first, 16)), refused  # nothing after the first refusal was applied
+    assert timeline == [f"p{i}" for i in range(first)]  # a prefix of the items, in their order
+    held = results[first + 1]["error"]
+    assert held["code"] == results[first]["error"]["code"] == "overloaded"
+    assert f"item {first}" in held["message"], held
+
+
+def test_a_batch_of_which_nothing_was_applied_for_load_is_a_429(crowded: RunningService) -> None:
+    """Every item refused to be retried: the batch as a whole is that refusal (429 with Retry-After), so
+    a client that looks only at the status sends it again, instead of reading 200 as done."""
+    slow = big_plain_png()
+    pipeline = crowded.server.config.app.state.pipeline
+
+    def hold_a_permit(i: int) -> None:
+        with crowded.client() as own:
+            assert own.post(f"/v1/users/holder{i}/posts", files={"image": ("s.png", slow)},
+                            data={"post_id": "slow"}).status_code == 200
+
+    holders = [threading.Thread(target=hold_a_permit, args=(i,)) for i in range(2)]
+    for holder in holders:
+        holder.start()
+    deadline = time.monotonic() + 10
+    while pipeline.batcher.admitted < 2 and time.monotonic() < deadline:  # both permits held now
+        time.sleep(0.005)
+    face = base64.b64encode(img.face_jpeg("happy", size=256)).decode()
+    with crowded.client() as http:
+        answer = http.post("/v1/posts/batch", json={"items": [
+            {"user_id": f"crowd{i}", "post_id": "p0", "image_base64": face} for i in range(3)]})
+        for holder in holders:
+            holder.join()
+        assert answer.status_code == 429 and answer.headers["Retry-After"] == "1", answer.text
+        assert answer.json()["error"]["code"] == "overloaded"
+        assert http.get("/v1/users/crowd0").status_code == 404  # nothing applied
