@@ -30,6 +30,7 @@ from service.middleware import RequestMetrics
 from service.pipeline import Pipeline
 from service.rate_limit import RateLimiter
 from service.routes import docs, ops, posts, users, webhooks
+from service.routes.deps import KnownQuery
 from service.state_store import StateStore
 from service.temporal import TemporalModel
 from service.ui import routes as ui
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the Host header, without the /ui headers; a browser re-sends a POST's body there, an API key
         # from the sign-in form included, in the clear behind a TLS proxy. Such a path is a 404 instead.
         redirect_slashes=False,
+        dependencies=[KnownQuery],  # an unknown query parameter is a 422, not ignored (deps.known_query)
     )
     app.state.settings = settings or get_settings()
     app.state.pipeline = None

@@ -322,6 +322,14 @@ def test_a_backfill_records_alerts_and_sends_no_webhook(tmp_path: Path) -> None:
                 payload = WebhookPayload.model_validate(delivery.json())
                 assert payload.data.id == delivery.webhook_id
                 assert delivery.json()["data"] == api.get(f"/v1/alerts/{delivery.webhook_id}").json()
+            # reviewers can tell history from live alerts (an audit: 130 backfilled alerts, all open, sat on
+            # top of the queue with no filter), and a misspelt filter is a 422, not an unfiltered 200
+            listed = {flag: {a["id"] for a in api.get("/v1/alerts", params={"backfill": flag}).json()["alerts"]}
+                      for flag in ("true", "false")}
+            assert listed == {"true": {a["id"] for a in history}, "false": {a["id"] for a in live}}, listed
+            typo = api.get("/v1/alerts", params={"backfil": "false"})
+            assert typo.status_code == 422 and typo.json()["error"]["code"] == "validation_error", typo.text
+            assert "backfil" in typo.json()["error"]["message"]
             refused = api.post("/v1/posts/batch", json={"items": [], "backfill": "yes"})
             assert refused.status_code == 422
             refused = api.post("/v1/posts/batch", json={"items": [{"user_id": "x", "post_id": "x", "probabilities": HAPPY}],

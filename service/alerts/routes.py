@@ -37,6 +37,7 @@ async def list_alerts(
     status: Annotated[Status | None, Query()] = None,
     user_id: Annotated[str | None, Query(description=ID_RULE)] = None,
     type: Annotated[EventType | None, Query()] = None,
+    backfill: Annotated[bool | None, Query(description="true: only alerts a backfill recorded; false: only live ones")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="the next_cursor of the previous page")] = None,
 ) -> FastJSONResponse:
@@ -44,7 +45,8 @@ async def list_alerts(
     until it is null."""
     if user_id is not None:
         _checked(user_id, "user_id")
-    found, next_cursor = await alerts.list(status=status, user_id=user_id, type=type, limit=limit, cursor=cursor)
+    found, next_cursor = await alerts.list(status=status, user_id=user_id, type=type, backfill=backfill, limit=limit,
+                                           cursor=cursor)
     return FastJSONResponse({"alerts": found, "next_cursor": next_cursor})
 
 

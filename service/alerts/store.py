@@ -134,15 +134,20 @@ class AlertStore:
         self._swap = lua.ALERT_SWAP.bind(redis)  # a compare-and-set of the record
 
     # --- reading ------------------------------------------------------------------------------
-    async def list(self, *, status: str | None = None, user_id: str | None = None, type: str | None = None,
-                   limit: int = 50, cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+    async def list(self, *, status: str | tuple[str, ...] | None = None, user_id: str | None = None,
+                   type: str | None = None, backfill: bool | None = None, limit: int = 50,
+                   cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """Alerts newest first (by ``created_at``), filtered; and the cursor of the next page (None: no more).
+        ``status``: one, or several (the /ui's "unresolved": open or acknowledged); ``backfill``: only
+        alerts a backfill recorded (True) or only live ones (False).
 
         A page examines at most ``SCAN_LIMIT`` alerts, so one with rare matches may hold fewer than
         ``limit``: follow ``next_cursor`` until it is None.
         """
         limit = max(1, min(limit, MAX_LIMIT))
         position = decode_cursor(cursor) if cursor else None
+        wanted = (status,) if isinstance(status, str) else status
+        status = wanted[0] if wanted is not None and len(wanted) == 1 else None  # one status: its own index
         if user_id is not None:
             source: _Source = _UserSource(user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index"))),
                                           position)
@@ -165,7 +170,8 @@ class AlertStore:
                     continue
                 if status and record["status"] != status and user_id is None:
                     await guarded(self.index.move(record["id"], pos[0], record["status"]))  # a stale hint
-                if (status and record["status"] != status) or (type and record["type"] != type):
+                if ((wanted and record["status"] not in wanted) or (type and record["type"] != type)
+                        or (backfill is not None and bool(record.get("backfill")) != backfill)):
                     continue
                 found.append(record)
                 if len(found) == limit:

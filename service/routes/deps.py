@@ -7,9 +7,11 @@ thread hop per dependency per request (its cost: docs/performance.md, "Figures b
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 
 from service import access
@@ -17,7 +19,8 @@ from service.access import Scope
 from service.alerts.store import AlertStore
 from service.config import Settings
 from service.errors import (
-    DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, UnsupportedMediaType, WebhookNotFound,
+    DeliveryNotFound, Forbidden, InvalidId, ModelUnavailable, Unauthorized, Unprocessable, UnsupportedMediaType,
+    WebhookNotFound,
 )
 from service.openapi import API_KEY_HEADER, BEARER
 from service.pipeline import Pipeline
@@ -27,6 +30,9 @@ from service.webhooks.deliveries import ID_PATTERN as DELIVERY_ID
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.subscriptions import ID_PATTERN as WEBHOOK_ID
 from service.webhooks.subscriptions import Subscriptions
+
+
+T = TypeVar("T")
 
 
 # app.state's attributes are Any to the type checker: each getter names the type the lifespan built.
@@ -92,6 +98,35 @@ async def delivery_id_param(webhook_id: Annotated[str, Depends(webhook_id_param)
     if not DELIVERY_ID.fullmatch(delivery_id):
         raise DeliveryNotFound(f"no delivery {delivery_id[:64]} for webhook {webhook_id}")
     return delivery_id
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' included (only asked of a request that has
+    a query string: a post has none)."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+FORWARDS_QUERY = "emodrift_forwards_query"
+
+
+def forwards_query(endpoint: T) -> T:
+    """Marks a route that hands its query on unread (a redirect to the page that reads it)."""
+    setattr(endpoint, FORWARDS_QUERY, True)
+    return endpoint
+
+
+async def known_query(request: Request) -> None:
+    """An unknown query parameter of an API or /ui route is a 422, like an unknown body field: ignored, a
+    typo (``?statuss=open``, ``?backfil=false``) ran the listing unfiltered and answered 200 (an audit)."""
+    route = request.scope.get("route")
+    if (not request.scope.get("query_string") or not isinstance(route, APIRoute)
+            or not route.path.startswith(("/v1", "/ui")) or getattr(route.endpoint, FORWARDS_QUERY, False)):
+        return
+    if unknown := sorted(set(request.query_params) - _query_names(route.dependant)):
+        raise Unprocessable.of([{"loc": ("query", name), "msg": "Extra inputs are not permitted"} for name in unknown])
 
 
 def _presented_key(request: Request) -> str | None:
@@ -167,6 +202,7 @@ ReadKey = Depends(require_scope("read"))
 ReviewKey = Depends(require_scope("review"))
 AdminKey = Depends(require_scope("admin"))
 JsonBody = Depends(require_json)
+KnownQuery = Depends(known_query)
 WebhookId = Annotated[str, Depends(webhook_id_param)]
 DeliveryId = Annotated[str, Depends(delivery_id_param)]
 SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]

@@ -18,7 +18,7 @@ from service import access, evidence, keys, timeline_svg
 from service.errors import BadRequest, Conflict, NotFound, Unprocessable
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
-from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId
+from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId, forwards_query
 from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.emotions import LABELS, VALENCE
@@ -176,6 +176,7 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
 
 
 @router.get("/")
+@forwards_query
 async def list_with_a_slash(request: Request) -> Response:
     """/ui/ as people type it: the list (the app redirects no other trailing slash: service/app.py)."""
     query = f"?{request.url.query}" if request.url.query else ""
