@@ -233,15 +233,15 @@ def test_a_page_without_matches_still_leads_to_older_alerts(ui: RunningService, 
     sign_in(http)
     page = http.get("/ui?status=open")
     assert page.status_code == 200 and "<table" not in page.text
-    assert f"No open alerts among the {SCAN_LIMIT} newest ones" in page.text
-    older = re.search(r'<a href="(/ui\?status=open&amp;cursor=[^"]+)">([^<]+)</a>', page.text)
+    assert f"No open alerts match among the {SCAN_LIMIT} newest ones" in page.text
+    older = re.search(r'<a href="(/ui\?status=open&amp;source=live&amp;type=any&amp;cursor=[^"]+)">([^<]+)</a>', page.text)
     assert older, "an empty page with a next cursor must still lead on"
     assert older[2] == "Look further back"
     last = http.get(older[1].replace("&amp;", "&"))
     assert last.status_code == 200 and kept["id"] in last.text and "cursor=" not in last.text
     # an older page that holds none and leads nowhere says so: not "No acknowledged alerts", as if none were
     further = http.get(older[1].replace("&amp;", "&").replace("status=open", "status=acknowledged"))
-    assert "No older acknowledged alerts." in further.text and "cursor=" not in further.text
+    assert "No older acknowledged alerts match." in further.text and "cursor=" not in further.text
 
 
 def test_a_note_that_fills_the_field_with_line_breaks_is_taken(ui: RunningService, http: httpx.Client) -> None:
@@ -784,7 +784,7 @@ def test_screenshots_are_not_blank(ui: RunningService, http: httpx.Client, brows
 
         page.goto(f"{ui.url}/ui?status=resolved")
         empty = page.locator("#alert-list")
-        assert empty.inner_text() == "No resolved alerts."
+        assert empty.inner_text() == "No resolved alerts match. Alerts a backfill recorded are under Source: backfill."
     finally:
         context.close()
 
@@ -846,3 +846,37 @@ def test_the_alert_page_says_whether_its_picture_holds_the_alerts_post(ui: Runni
     alt = html.unescape(re.search(r'<img class="timeline"[^>]*alt="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
     assert "all after this alert's post: mostly happy" in alt, alt
     assert "this alert" not in http.get(src).text
+
+
+def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_user(ui: RunningService,
+                                                                                    http: httpx.Client) -> None:
+    """An outside review: an acknowledged alert left the default view (an abandoned acknowledgement hid
+    it from the next shift); a backfill's 50 history alerts pushed the one live alert to page 2; the
+    page had no filter by user or type, and /ui?user_id= was silently ignored."""
+    live, looked_at = drift(ui, "queue-live"), drift(ui, "queue-acked")
+    with api(ui) as client:
+        assert client.post(f"/v1/alerts/{looked_at['id']}/acknowledge").status_code == 200
+        history = [{"user_id": "queue-old", "post_id": f"h{i}", "probabilities": HAPPY if i < 40 else SAD,
+                    "created_at": (START - timedelta(days=90) + timedelta(hours=6 * i)).isoformat()} for i in range(90)]
+        answer = client.post("/v1/posts/batch", json={"items": history, "backfill": True})
+        assert answer.status_code == 200
+        old = next(r["alert"] for r in answer.json()["results"] if r.get("alert"))
+    sign_in(http)
+
+    def shown(query: str = "") -> set[str]:
+        page = http.get(f"/ui{query}")
+        assert page.status_code == 200, page.text
+        return set(re.findall(r'href="/ui/alerts/(evt_[0-9a-f]+)"', page.text))
+
+    assert shown() == {live["id"], looked_at["id"]}  # unresolved and live: open or acknowledged
+    assert shown("?source=backfill") == {old["id"]}
+    assert shown("?status=open") == {live["id"]}
+    assert shown("?user_id=queue-acked&status=all&source=all") == {looked_at["id"]}
+    assert shown("?type=drift.ended&source=all&status=all") == set()
+    page = http.get("/ui")
+    assert f"post of" not in page.text  # a live alert's post time is its recording's
+    assert "for queue-live</span>" in page.text  # the link's name says whose alert it is
+    backfilled = http.get("/ui?source=backfill").text
+    assert "post of 2026-07-" in backfilled  # history shows when its post was made
+    for bad in ("?source=old", "?type=drift", "?user_id=a%20b", "?unknown=1"):
+        assert http.get(f"/ui{bad}").status_code in (400, 422), bad

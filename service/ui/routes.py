@@ -8,8 +8,8 @@ sign-in and back afterwards. Every POST but sign-in needs the session's CSRF tok
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, get_args
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
@@ -27,7 +27,11 @@ from service.ui.sessions import COOKIE, Session, SessionCodec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-STATUSES = (*lifecycle.STATUSES, "all")
+# the list's filters: each one's choices, the first its default
+LIST_STATUSES: dict[str, tuple[str, ...] | None] = {"unresolved": ("open", "acknowledged"),
+                                                    **{status: (status,) for status in lifecycle.STATUSES}, "all": None}
+LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": ("live", "backfill", "all"),
+                "type": ("any", *get_args(lifecycle.EventType))}
 # what each verdict means to the person choosing it (the API's ResolveRequest says the same)
 VERDICTS = {
     "confirmed": "Confirmed: the user's pattern did change",
@@ -184,15 +188,25 @@ async def list_with_a_slash(request: Request) -> Response:
 
 
 @router.get("")
-async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "open",
+async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "unresolved",
+                     source: str = "live", type: str = "any", user_id: Annotated[str, Query(max_length=128)] = "",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    if status not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    """The reviewers' queue: by default the alerts nobody has resolved (open or acknowledged: an
+    acknowledged one left the default view, and an abandoned acknowledgement hid it from the next
+    shift), live ones (a backfill's history buried them: an outside review)."""
+    filters = {"status": status, "source": source, "type": type, "user_id": user_id}
+    for name, value in filters.items():
+        if name != "user_id" and value not in LIST_FILTERS[name]:
+            raise BadRequest(f"{name} must be one of {', '.join(LIST_FILTERS[name])}")
+    if user_id and not ID_PATTERN.fullmatch(user_id):
+        raise BadRequest("user_id: 1-128 characters of A-Z a-z 0-9 . _ : @ -")
     # a cursor that is not one of ours: BadRequest, a page as every /ui error (error_pages.py)
-    found, next_cursor = await alerts.list(status=None if status == "all" else status, limit=PAGE_SIZE, cursor=cursor)
-    return pages.render(request, "alerts.html", alerts=found, status=status,
-                        statuses=STATUSES, next_cursor=next_cursor, first_page=cursor is None,
-                        scan_limit=SCAN_LIMIT)
+    found, next_cursor = await alerts.list(
+        status=LIST_STATUSES[status], user_id=user_id or None, type=None if type == "any" else type,
+        backfill={"live": False, "backfill": True, "all": None}[source], limit=PAGE_SIZE, cursor=cursor)
+    return pages.render(request, "alerts.html", alerts=found, filters=filters, choices=LIST_FILTERS,
+                        query=urlencode({k: v for k, v in filters.items() if v}), next_cursor=next_cursor,
+                        first_page=cursor is None, scan_limit=SCAN_LIMIT)
 
 
 @router.get("/alerts/{alert_id}")
