@@ -82,7 +82,7 @@ def test_each_image_post_operation_takes_one_media_type() -> None:
 @pytest.fixture(scope="module")
 def keyed_service(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
     running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"),
-                            api_keys=[INGEST_KEY], admin_api_keys=[ADMIN_KEY])
+                            api_keys=[INGEST_KEY], admin_api_keys=[ADMIN_KEY], webhook_allow_private_urls=True)
     yield running
     running.stop()
 
@@ -152,6 +152,15 @@ def test_a_generated_client_posts_an_image_and_observations_and_reads_the_user_a
         alert = modules["emodrift_client.api.alerts.get_alert"].sync(client=client, alert_id=raised.id)
         assert isinstance(alert, models.Alert), alert
         assert (alert.type_, alert.status, alert.user_id) == ("drift.started", "open", "gen")
+
+        # rotating a secret with the optional body left out, as webhooks.md allows: the generated code
+        # sent json=UNSET and crashed in httpx (the body was declared anyOf[SecretRotation, null])
+        admin = client_pkg.AuthenticatedClient(base_url=keyed_service.url, token=ADMIN_KEY)
+        created = modules["emodrift_client.api.webhooks.create_webhook"].sync(
+            client=admin, body=models.WebhookCreate.from_dict({"url": "http://127.0.0.1:9/hook", "events": ["drift.started"]}))
+        assert isinstance(created, models.WebhookCreated), created
+        rotated = modules["emodrift_client.api.webhooks.rotate_webhook_secret"].sync_detailed(created.id, client=admin)
+        assert rotated.status_code == 200 and rotated.parsed.secret != created.secret, rotated.content
     finally:
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m == "emodrift_client" or m.startswith("emodrift_client.")]:

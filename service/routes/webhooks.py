@@ -99,12 +99,16 @@ async def retry_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, request
     return (await deliveries.log(webhook_id, 1, only=delivery_id))[0]
 
 
+# The body is optional. Declared ``SecretRotation | None``, the schema was anyOf[SecretRotation, null],
+# and openapi-python-client's code then sent the unset body as JSON and crashed (an integration audit).
+NO_ROTATION_BODY = SecretRotation()
+
+
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookCreated, name="rotate_webhook_secret",
              dependencies=[JsonBody],
              summary="A new signing secret, shown once; the old one keeps signing during a grace period")
 async def rotate_webhook_secret(webhook_id: str, subscriptions: SubscriptionsDep, settings: SettingsDep,
-                                body: SecretRotation | None = None) -> dict[str, Any]:
-    body = body or SecretRotation()
+                                body: SecretRotation = NO_ROTATION_BODY) -> dict[str, Any]:
     grace = settings.webhook_secret_grace_seconds if body.grace_seconds is None else body.grace_seconds
     sub = await subscriptions.rotate(webhook_id, body.secret or signing.generate_secret(), grace)
     if sub is None:
