@@ -874,7 +874,7 @@ def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_u
     assert shown("?user_id=queue-acked&status=all&source=all") == {looked_at["id"]}
     assert shown("?type=drift.ended&source=all&status=all") == set()
     page = http.get("/ui")
-    assert f"post of" not in page.text  # a live alert's post time is its recording's
+    assert "post of" not in page.text  # a live alert's post time is its recording's
     assert "for queue-live</span>" in page.text  # the link's name says whose alert it is
     backfilled = http.get("/ui?source=backfill").text
     assert "post of 2026-07-" in backfilled  # history shows when its post was made
