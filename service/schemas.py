@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -70,6 +70,9 @@ ProbabilityInput = Annotated[dict[str, Probability], AfterValidator(_check_proba
                              WithJsonSchema(PROBABILITIES_SCHEMA)]
 
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, tzinfo=timezone.utc)
+# A post's created_at may be ahead of this server's clock by clock skew, not more: one at 9999-12-30 held
+# the user's last_post_at there for good (later posts never moved it, their gaps read as 0; an audit)
+MAX_AHEAD = timedelta(days=1)
 
 
 def _check_time(value: datetime) -> datetime:
@@ -83,6 +86,9 @@ def _check_time(value: datetime) -> datetime:
         utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
         raise ValueError("must be between 1970-01-01 and 9999-12-30 (UTC)")
+    if (ahead := utc - datetime.now(timezone.utc)) > MAX_AHEAD:
+        raise ValueError(f"is {ahead.days} days ahead of this server's clock (at most {MAX_AHEAD.days} is "
+                         "taken): check the sending clock")
     return utc
 
 
@@ -92,8 +98,10 @@ RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|
 def _rfc3339_text(value: object) -> object:
     """Only RFC 3339 text: pydantic also takes numbers and digit strings as Unix times, guessing
     seconds or milliseconds by size (253402214399 became 1978), which a client never means."""
-    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+    if not isinstance(value, str) or not (match := RFC3339.fullmatch(value)):
         raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-25T10:00:00Z")
+    if value[17:19] == "60":  # a leap second (RFC 3339 allows it; Python's datetime does not): its minute's last µs
+        return f"{value[:17]}59.999999{value[match.end(1) if match.group(1) else 19:]}"
     return value
 
 
@@ -114,6 +122,8 @@ def _decoded_image(value: object) -> object:
     can be megabytes. A refusal is the field's (``body.image_base64``), as a batch item's is."""
     if not isinstance(value, str):
         raise PydanticCustomError("string_type", "Input should be a valid string")
+    if not value.strip():  # not an image of an unknown type (415): no image at all
+        raise PydanticCustomError("string_too_short", "is empty: the image's bytes, base64, are required")
     try:
         return decode_base64(value)
     except ValueError as exc:

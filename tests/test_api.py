@@ -101,13 +101,11 @@ def test_last_post_at_is_the_post_time_to_the_microsecond(client: httpx.Client, 
     redis_client.set(keys.state("tim"), encode_record(state.version, state.h, state.c,
                                                        {**state.meta(), "last_ts": 1767265887.156}))
     assert client.get("/v1/users/tim").json()["last_post_at"] == "2026-01-01T11:11:27.156000Z"
-    # past 2242 a float cannot hold every microsecond: created_at is still exact (it came back .938019),
-    # and last_post_at is never later than the post
+    # a time past the server's clock (beyond skew) is refused: one at 9999 held last_post_at there for good
     far = "5000-06-15T12:34:56.938012Z"
     post = client.post("/v1/users/tim-far/observations", json={"post_id": "p1", "probabilities": HAPPY, "created_at": far})
-    assert post.json()["created_at"] == far
-    assert client.get("/v1/users/tim-far/timeline").json()["posts"][0]["created_at"] == far
-    assert client.get("/v1/users/tim-far").json()["last_post_at"] <= far
+    assert post.status_code == 422 and "ahead of this server's clock" in post.json()["error"]["message"], post.text
+    assert client.get("/v1/users/tim-far").status_code == 404
 
 
 def test_integer_probabilities_are_numbers(client: httpx.Client) -> None:

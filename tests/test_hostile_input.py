@@ -13,6 +13,7 @@ import re
 import socket
 import struct
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -362,11 +363,20 @@ def test_the_same_mistake_answers_the_same_code_and_shape_on_every_route(http: h
     assert nested["loc"] == ["body", "items", "0", "post_id"]  # where in the batch, as FastAPI would say
     (no_image,) = problems(http.post("/v1/users/victim/posts", files={"post_id": (None, "new-post")}))
     assert no_image["loc"] == ["body", "image"]
+    # a field given twice: the last one won, so an ambiguous post id (the idempotency key) was guessed
+    (twice,) = problems(http.post("/v1/users/victim/posts", files=[
+        ("image", ("p", img.face_jpeg(), "image/jpeg")), ("post_id", (None, "new-post")), ("post_id", (None, "other"))]))
+    assert twice["loc"] == ["body", "post_id"] and "more than once" in twice["msg"], twice
+    # an empty image_base64 is no image at all (a 422), not an image of an unknown type (415)
+    (empty,) = problems(http.post("/v1/users/victim/posts/base64", json={"post_id": "new-post", "image_base64": ""}))
+    assert empty["loc"] == ["body", "image_base64"] and "empty" in empty["msg"], empty
 
 
 @pytest.mark.parametrize("created_at", [
     "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T10:00:00Z", "9999-12-31T23:59:59-12:00",
-    "0001-01-01T00:00:00+12:00", "1969-12-31T23:59:59Z", 1e20, True, {"at": 1}])
+    "0001-01-01T00:00:00+12:00", "1969-12-31T23:59:59Z", 1e20, True, {"at": 1},
+    # past clock skew: 9999-12-30 held the user's last_post_at there for good (an audit)
+    "9999-12-30T23:59:59.999999Z", (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()])
 def test_bad_created_at(http: httpx.Client, created_at: object) -> None:
     error = expect(observation(http, created_at=created_at), 422, "validation_error")
     assert "created_at" in error["message"]
@@ -377,6 +387,11 @@ def test_bad_created_at(http: httpx.Client, created_at: object) -> None:
 def test_naive_created_at_is_utc(http: httpx.Client, redis_client: redis.Redis) -> None:
     response = observation(http, user="naive", created_at="2026-11-01T10:00:00")
     assert response.status_code == 200 and response.json()["created_at"] == "2026-11-01T10:00:00.000000Z"
+    # a leap second (RFC 3339 allows it; it was refused as "unexpected extra characters"): its minute's last µs
+    response = observation(http, user="naive", created_at="2016-12-31T23:59:60Z", post_id="leap")
+    assert response.status_code == 200 and response.json()["created_at"] == "2016-12-31T23:59:59.999999Z", response.text
+    response = observation(http, user="naive", created_at="2016-12-31T23:59:60.5+00:00", post_id="leap2")
+    assert response.status_code == 200 and response.json()["created_at"] == "2016-12-31T23:59:59.999999Z", response.text
     redis_client.delete(*redis_client.keys("ed:{naive}:*"))  # keep the teardown check about "victim"
 
 

@@ -839,7 +839,7 @@ def test_the_alert_page_says_whether_its_picture_holds_the_alerts_post(ui: Runni
         for i in range(300):  # happy again, long enough for the alert's post to leave the 200 kept
             body = client.post("/v1/users/pictured/observations", json={
                 "post_id": f"later-{i}", "probabilities": HAPPY,
-                "created_at": (START + timedelta(days=60, hours=6 * i)).isoformat()})
+                "created_at": (START + timedelta(days=30, hours=i)).isoformat()})
             assert body.status_code == 200, body.text
     page = http.get(f"/ui/alerts/{alert['id']}")
     assert 'id="picture-without-alert"' in page.text, page.text

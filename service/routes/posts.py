@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -129,6 +129,9 @@ async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Unprocessable.at(("body", "image"), "a file field named 'image' is required")
+        if repeated := sorted(k for k, n in Counter(k for k, _ in form.multi_items()).items() if n > 1):
+            # the last value won: an ambiguous post id (the idempotency key) must not be guessed (an audit)
+            raise Unprocessable.of([{"loc": ("body", name), "msg": "given more than once"} for name in repeated])
         fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
         post = _parse(PostFields, fields)
         data = await upload.read()
