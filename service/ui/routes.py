@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
 
 from service import access, evidence, keys, timeline_svg
-from service.errors import BadRequest, Conflict, NotFound, Unprocessable
+from service.errors import AlertNotFound, BadRequest, Conflict, NotFound, RateLimited, Unprocessable
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT, AlertStore
 from service.routes.deps import AlertsDep, PipelineDep, SettingsDep, StoreDep, UserId, forwards_query
@@ -32,13 +32,22 @@ LIST_STATUSES: dict[str, tuple[str, ...] | None] = {"unresolved": ("open", "ackn
                                                     **{status: (status,) for status in lifecycle.STATUSES}, "all": None}
 LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": ("live", "backfill", "all"),
                 "type": ("any", *get_args(lifecycle.EventType))}
-# what each verdict means to the person choosing it (the API's ResolveRequest says the same)
-VERDICTS = {
-    "confirmed": "Confirmed: the user's pattern did change",
-    "false_alarm": "False alarm: it did not",
-    "not_actionable": "Not actionable: it changed, but there is nothing to do",
+# what each verdict means to the person choosing it, for each type of alert (the API's ResolveRequest
+# says the same): "the pattern did change" read oddly on an episode's end (an outside review)
+VERDICT_WORDS = {
+    "drift.started": {
+        "confirmed": "Confirmed: the user's pattern did change",
+        "false_alarm": "False alarm: it did not",
+        "not_actionable": "Not actionable: it changed, but there is nothing to do",
+    },
+    "drift.ended": {
+        "confirmed": "Confirmed: the episode did end (the user is back, or settled in a new pattern)",
+        "false_alarm": "False alarm: it did not end",
+        "not_actionable": "Not actionable: it ended, but there is nothing to do",
+    },
 }
-assert tuple(VERDICTS) == lifecycle.VERDICTS
+VERDICTS = VERDICT_WORDS["drift.started"]
+assert all(tuple(words) == lifecycle.VERDICTS for words in VERDICT_WORDS.values())
 # what raised an episode, and what ended one, in the words of the alert's page (one for every value the
 # Alert schema allows: a value without one, as "promotion" was, made the page a 500)
 RAISED_BY = {
@@ -50,7 +59,8 @@ RAISED_BY = {
 ENDED_BY = {
     "recovery": "the drift score and the negative share were back",
     "return_test": "the negative share was back by the re-baseline post (the return test)",
-    "rebaseline": "still changed at the re-baseline post; this is the user's normal now",
+    "rebaseline": "still changed at the re-baseline post: the detector now watches for changes from this new "
+                  "pattern; the user did not return to the earlier one",
     "promotion": "a newly served temporal model does not see this episode (docs/shadow.md)",
 }
 PAGE_SIZE = 50
@@ -81,18 +91,25 @@ async def signed_in(request: Request) -> Session | None:
     return session
 
 
+async def count(request: Request, session: Session) -> None:
+    """The request counted against its session key's rate limit (RateLimited past it), once."""
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and not getattr(request.state, "rate_counted", False):
+        request.state.rate_counted = True
+        await limiter.check_session(session.key_id)
+
+
 async def current_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session | None:
     """``signed_in``, the request counted against its key's rate limit (the alert page's picture is
     not: it is part of the page, and counted, each verdict at 2 a second was a POST, a page and a 429
-    picture: a re-audit)."""
-    limiter = getattr(request.app.state, "rate_limiter", None)
-    if session is not None and limiter is not None and not getattr(request.state, "rate_counted", False):
-        request.state.rate_counted = True
-        await limiter.check_session(session.key_id)
+    picture: a re-audit; a form counts itself, to keep what it held when refused)."""
+    if session is not None:
+        await count(request, session)
     return session
 
 
 MaybeSessionDep = Annotated[Session | None, Depends(current_session)]
+FormSessionDep = Annotated[Session | None, Depends(signed_in)]  # counted by the form (_counted)
 
 
 def _required(request: Request, session: Session | None) -> Session:
@@ -230,32 +247,63 @@ async def form_address(alert_id: str, request: Request) -> Response:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
+async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
                       csrf_token: CsrfToken = "", seal: FormField = "") -> Response:
     if session is None or not codec(request).csrf_ok(session, csrf_token):
         return await _not_taken(request, session, drafts.Unsent(alert_id, "acknowledge", seal=seal))
+    if (refused := await _counted(request, session, alert_id, "acknowledge")) is not None:
+        return refused
     try:
         await alerts.acknowledge(_valid(alert_id))
+    except AlertNotFound:
+        raise _gone(alert_id, "acknowledge") from None
     except Conflict as exc:  # a resolved alert: say why, on its page
         return await _refused(request, session, alert_id, drafts.Draft(exc.message))
     return pages.redirect(f"{_page_of(request, alert_id)}?done=acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: str, request: Request, session: MaybeSessionDep, alerts: AlertsDep,
+async def resolve(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
                   csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
                   seal: FormField = "") -> Response:
     if session is None or not codec(request).csrf_ok(session, csrf_token):
         return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal))
-    if verdict not in VERDICTS:
-        await _load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
-        return await _refused(request, session, alert_id,
-                              drafts.Draft("Choose a verdict to resolve the alert.", None, note))
+    if (refused := await _counted(request, session, alert_id, "resolve", verdict, note)) is not None:
+        return refused
     try:
+        if verdict not in VERDICTS:
+            await _load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
+            return await _refused(request, session, alert_id,
+                                  drafts.Draft("Choose a verdict to resolve the alert.", None, note))
         await alerts.resolve(_valid(alert_id), verdict, note.strip() or None)
-    except (Conflict, Unprocessable) as exc:  # judged meanwhile with another verdict, a note too long
+    except AlertNotFound:
+        raise _gone(alert_id, "resolve") from None
+    except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
+        return await _refused(request, session, alert_id, drafts.Draft(
+            f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note))
+    except Unprocessable as exc:  # a note too long
         return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note))
     return pages.redirect(f"{_page_of(request, alert_id)}?done=resolved")
+
+
+async def _counted(request: Request, session: Session, alert_id: str, action: str, verdict: str = "",
+                   note: str = "") -> Response | None:
+    """A form counted against its key's rate limit; past it, back to the alert's page with the form as
+    it was filled (a rate-limited verdict was a bare "Too many requests" page that lost the note)."""
+    try:
+        await count(request, session)
+    except RateLimited as exc:
+        said = NOT_RECORDED[action]
+        return await _refused(request, session, _valid(alert_id), drafts.Draft(
+            f"{said[0].upper()}{said[1:]}: {exc.message}. Send it again in a moment.",
+            verdict if verdict in VERDICTS else None, note))
+    return None
+
+
+def _gone(alert_id: str, action: str) -> NotFound:
+    """A form for an alert that is gone: its user was erased (or expired) while the page was open."""
+    return NotFound(f"No alert {alert_id} exists any more: its user was erased, or their data expired. "
+                    f"Nothing was recorded ({NOT_RECORDED[action]}).")
 
 
 # what a form that was not taken did not do, in the words of the page
@@ -310,7 +358,11 @@ def _valid(alert_id: str) -> str:
 
 
 async def _load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
-    return await alerts.get(_valid(alert_id))
+    try:
+        return await alerts.get(_valid(alert_id))
+    except AlertNotFound:
+        raise NotFound(f"No alert {alert_id}: there never was one, or its user was erased or their data "
+                       "expired.") from None
 
 
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture: timeline_view.TimelineView,
@@ -322,7 +374,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
     return pages.render(request, "alert.html", form_seal=codec(request).seal(session), raised_by_text=RAISED_BY,
                         ended_by_text=ENDED_BY,
-                        alert=alert, rows=rows, moods=moods, verdicts=VERDICTS, note_max=lifecycle.NOTE_MAX_CHARS,
+                        alert=alert, rows=rows, moods=moods, verdicts=VERDICT_WORDS[alert["type"]], note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, picture=picture, done=done,
                         draft=draft)
 
