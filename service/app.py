@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     routers = (posts.router, users.router, alerts.router, webhooks.router, ops.router)
     # inside RequestMetrics: its 413s and 499s are counted, labelled with the route they were for
-    app.add_middleware(BodyLimit, own_limits=posts.router, routers=(*routers, ui.router))
+    app.add_middleware(BodyLimit, own_limits=posts.router, routers=(*routers, *ui.ROUTERS))
     app.add_middleware(RequestMetrics)
     for router in routers:
         app.include_router(router)

@@ -866,10 +866,10 @@ def test_the_alert_page_has_words_for_every_cause_and_ending_an_alert_may_carry(
     """The page named raised_by from a table without "promotion": every alert a promotion raised was a
     500 under /ui (a re-audit). Each value the Alert schema allows now has its words."""
     from service.schemas import Alert
-    from service.ui import routes
+    from service.ui import words
 
-    assert _literals(Alert.model_fields["raised_by"].annotation) == set(routes.RAISED_BY)
-    assert _literals(Alert.model_fields["ended_by"].annotation) == set(routes.ENDED_BY)
+    assert _literals(Alert.model_fields["raised_by"].annotation) == set(words.RAISED_BY)
+    assert _literals(Alert.model_fields["ended_by"].annotation) == set(words.ENDED_BY)
 
 
 def test_the_alert_page_says_whether_its_picture_holds_the_alerts_post(ui: RunningService,

@@ -1,0 +1,148 @@
+"""The alert page's two forms, acknowledge and resolve, and what happens to a form that is not taken.
+
+Each POST needs the session's CSRF token and answers with a 303 to the page to show next: the alert's
+page, which says why a form was refused and holds it as it was filled (drafts.py). GETs change nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from service.alerts.store import AlertStore
+from service.errors import AlertNotFound, Conflict, NotFound, RateLimited, Unprocessable
+from service.routes.deps import AlertsDep
+from service.schemas import ID_PATTERN
+from service.ui import drafts, pages
+from service.ui.sessions import Session
+from service.ui.signed_in import CsrfToken, FormField, FormRefused, FormSessionDep, codec, count, sign_in_page
+from service.ui.words import NOT_RECORDED, VERDICTS
+
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/alerts/{alert_id}/acknowledge")
+@router.get("/alerts/{alert_id}/resolve")
+async def form_address(alert_id: str, request: Request) -> Response:
+    """A form's address, reloaded or copied from the address bar: the alert's page (a GET does nothing)."""
+    return pages.redirect(page_of(request, alert_id))
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
+                      csrf_token: CsrfToken = "", seal: FormField = "") -> Response:
+    if session is None or not codec(request).csrf_ok(session, csrf_token):
+        return await _not_taken(request, session, drafts.Unsent(alert_id, "acknowledge", seal=seal))
+    if (refused := await _counted(request, session, alert_id, "acknowledge")) is not None:
+        return refused
+    try:
+        await alerts.acknowledge(valid(alert_id))
+    except AlertNotFound:
+        raise _gone(alert_id, "acknowledge") from None
+    except Conflict as exc:  # a resolved alert: say why, on its page
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message))
+    return pages.redirect(f"{page_of(request, alert_id)}?done=acknowledged")
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
+                  csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
+                  seal: FormField = "") -> Response:
+    if session is None or not codec(request).csrf_ok(session, csrf_token):
+        return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal))
+    if (refused := await _counted(request, session, alert_id, "resolve", verdict, note)) is not None:
+        return refused
+    try:
+        if verdict not in VERDICTS:
+            await load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
+            return await _refused(request, session, alert_id,
+                                  drafts.Draft("Choose a verdict to resolve the alert.", None, note))
+        await alerts.resolve(valid(alert_id), verdict, note.strip() or None)
+    except AlertNotFound:
+        raise _gone(alert_id, "resolve") from None
+    except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
+        return await _refused(request, session, alert_id, drafts.Draft(
+            f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note))
+    except Unprocessable as exc:  # a note too long
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note))
+    return pages.redirect(f"{page_of(request, alert_id)}?done=resolved")
+
+
+async def _counted(request: Request, session: Session, alert_id: str, action: str, verdict: str = "",
+                   note: str = "") -> Response | None:
+    """A form counted against its key's rate limit; past it, back to the alert's page with the form as
+    it was filled (a rate-limited verdict was a bare "Too many requests" page that lost the note)."""
+    try:
+        await count(request, session)
+    except RateLimited as exc:
+        said = NOT_RECORDED[action]
+        return await _refused(request, session, valid(alert_id), drafts.Draft(
+            f"{said[0].upper()}{said[1:]}: {exc.message}. Send it again in a moment.",
+            verdict if verdict in VERDICTS else None, note))
+    return None
+
+
+def _gone(alert_id: str, action: str) -> NotFound:
+    """A form for an alert that is gone: its user was erased (or expired) while the page was open."""
+    return NotFound(f"No alert {alert_id} exists any more: its user was erased, or their data expired. "
+                    f"Nothing was recorded ({NOT_RECORDED[action]}).")
+
+
+async def _not_taken(request: Request, session: Session | None, unsent: drafts.Unsent) -> Response:
+    """A form of an alert's page without a valid session or without its CSRF token. It changes nothing.
+    Sent after its session ended (expired, signed out in another tab): sign in again, and the alert's
+    page holds it. From a page older than this session (signed out and in again elsewhere), sealed for
+    this key: back to the alert's page, which holds it. Anything else: refused (another site's forgery)."""
+    valid(unsent.alert)
+    if session is None:
+        return sign_in_page(request, status_code=401, next=page_of(request, unsent.alert), unsent=unsent)
+    if not codec(request).sealed(unsent.seal, session, time.time()):
+        raise FormRefused()
+    await keep_unsent(request, session, unsent, "the page was older than your sign-in", sealed=True)
+    return pages.redirect(page_of(request, unsent.alert))
+
+
+async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent, why: str, *,
+                       sealed: bool) -> None:
+    """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
+    the note) only when ``sealed``: its seal shows it was rendered for this key (sessions.py; the caller
+    checked it once): a forged form's content is never put before the analyst as if they had typed it."""
+    try:  # its user erased meanwhile: nothing about them is kept (drafts.forget ran already)
+        await request.app.state.alerts.get(unsent.alert)
+    except NotFound:
+        return
+    said = NOT_RECORDED[unsent.action]
+    draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
+                         unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
+                         unsent.note if sealed else "")
+    await drafts.keep(request.app.state.store.redis, session.nonce, unsent.alert, draft)
+
+
+async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:
+    """Back to the alert's page, which says why and holds the form as it was filled (drafts.py): at its
+    own address, where a reload posts nothing again."""
+    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, draft)
+    return pages.redirect(page_of(request, alert_id))
+
+
+def page_of(request: Request, alert_id: str) -> str:
+    return f"{pages.base(request)}/alerts/{quote(alert_id, safe='')}"
+
+
+def valid(alert_id: str) -> str:
+    if not ID_PATTERN.fullmatch(alert_id):
+        raise NotFound(f"no alert {alert_id}")
+    return alert_id
+
+
+async def load(alerts: AlertStore, alert_id: str) -> dict[str, Any]:
+    try:
+        return await alerts.get(valid(alert_id))
+    except AlertNotFound:
+        raise NotFound(f"No alert {alert_id}: there never was one, or its user was erased or their data "
+                       "expired.") from None

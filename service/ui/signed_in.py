@@ -1,0 +1,100 @@
+"""Who is signed in to /ui, the dependencies that ask it, and the sign-in page.
+
+Every page but sign-in needs a session (sessions.py); without one the browser is sent to sign-in and
+back afterwards (SignInRequired). Every POST but sign-in needs the session's CSRF token (FormRefused).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import Response
+
+from service import keys
+from service.state_store import guarded
+from service.ui import drafts, pages
+from service.ui.sessions import COOKIE, Session, SessionCodec
+from service.ui.words import NOT_RECORDED
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class FormRefused(Exception):
+    """A POST without this session's CSRF token: from another site, or a page older than the session."""
+
+
+def codec(request: Request) -> SessionCodec:
+    sessions: SessionCodec = request.app.state.ui_sessions  # app.state's attributes are Any
+    return sessions
+
+
+async def signed_in(request: Request) -> Session | None:
+    """The request's session; None without one, or once it expired, its key is gone or it signed out."""
+    session = codec(request).read(request.cookies.get(COOKIE), time.time())
+    if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
+        return None
+    request.state.ui_session = session  # every page rendered for this request is signed in (pages.render)
+    return session
+
+
+async def count(request: Request, session: Session) -> None:
+    """The request counted against its session key's rate limit (RateLimited past it), once."""
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None and not getattr(request.state, "rate_counted", False):
+        request.state.rate_counted = True
+        await limiter.check_session(session.key_id)
+
+
+async def current_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session | None:
+    """``signed_in``, the request counted against its key's rate limit (the alert page's picture is
+    not: it is part of the page, and counted, each verdict at 2 a second was a POST, a page and a 429
+    picture: a re-audit; a form counts itself, to keep what it held when refused)."""
+    if session is not None:
+        await count(request, session)
+    return session
+
+
+MaybeSessionDep = Annotated[Session | None, Depends(current_session)]
+FormSessionDep = Annotated[Session | None, Depends(signed_in)]  # counted by the form (_counted)
+
+
+def _required(request: Request, session: Session | None) -> Session:
+    if session is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(here if request.method == "GET" else pages.base(request))
+    return session
+
+
+async def page_session(request: Request, session: MaybeSessionDep) -> Session:
+    return _required(request, session)
+
+
+async def picture_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session:
+    return _required(request, session)
+
+
+PictureSessionDep = Annotated[Session, Depends(picture_session)]
+SessionDep = Annotated[Session, Depends(page_session)]
+CsrfToken = Annotated[str, Form()]
+FormField = Annotated[str, Form()]
+
+
+def check_form(request: Request, session: Session, token: str) -> None:
+    if not codec(request).csrf_ok(session, token):
+        raise FormRefused()
+
+
+def sign_in_page(request: Request, *, next: str, status_code: int = 200, error: str | None = None,
+                  unsent: drafts.Unsent | None = None) -> Response:
+    """``unsent``: a form of an alert's page sent after its session ended, carried through the sign-in
+    form (never a URL) to the alert's page (_keep_unsent)."""
+    notice = None if unsent is None else (f"Your session had ended, so {NOT_RECORDED[unsent.action]}. "
+                                          "Sign in again, then send it from the alert's page.")
+    return pages.render(request, "sign_in.html", status_code=status_code, next=next, error=error, notice=notice,
+                        unsent=None if unsent is None else unsent.fields(), open_mode=codec(request).open_mode)
