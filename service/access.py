@@ -16,6 +16,7 @@ while no key of any kind is configured (``service/cli.py``): all three read the 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Literal
 
@@ -37,6 +38,17 @@ KINDS: dict[Kind, tuple[Scope, ...]] = {
 }
 # the setting that holds each kind's keys (its environment variable: EMODRIFT_ + upper case)
 SETTING: dict[Kind, str] = {"ingest": "api_keys", "reviewer": "reviewer_api_keys", "admin": "admin_api_keys"}
+
+
+def key_label(key: str) -> str:
+    """Which key acted, as an alert records it (``acknowledged_by``, ``resolved_by``): the first 8 hex
+    digits of the key's SHA-256, never the key. An operator finds a key's label with
+    ``printf %s "$KEY" | sha256sum | cut -c1-8``.
+
+    >>> key_label("reviewer-key-of-ann")
+    'key:c1c446a3'
+    """
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
 def env_name(kind: Kind) -> str:

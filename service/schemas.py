@@ -244,7 +244,10 @@ class Alert(BaseModel):
     created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
     backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
     acknowledged_at: str | None = None
+    acknowledged_by: str | None = Field(None, description="the key that acknowledged it: key: and the first 8 hex "
+                                        "digits of its SHA-256 (docs/alerts.md); null without keys")
     resolved_at: str | None = None
+    resolved_by: str | None = Field(None, description="the key that resolved it, likewise")
     verdict: Verdict | None = None
     note: str | None = None
 

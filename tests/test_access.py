@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import hashlib
 import json
 import logging
 import os
@@ -83,6 +84,11 @@ def test_a_reviewer_key_reads_and_judges_alerts_and_nothing_else(redis_server: E
             assert client.post(f"/v1/alerts/{alert['id']}/acknowledge", headers=reviewer).json()["status"] == "acknowledged"
             judged = client.post(f"/v1/alerts/{alert['id']}/resolve", headers=reviewer, json={"verdict": "confirmed"})
             assert judged.status_code == 200 and judged.json()["verdict"] == "confirmed"
+            # who judged a person is on record: the key's label, never the key (an outside review: "no
+            # audit trail of who judged a person")
+            label = "key:" + hashlib.sha256(b"reviewer-key").hexdigest()[:8]
+            assert judged.json()["acknowledged_by"] == judged.json()["resolved_by"] == label
+            assert b"reviewer-key" not in json.dumps(judged.json()).encode()
             # nothing else: no posts, no erasure, no webhooks, no model
             for method, path, body in (("POST", "/v1/users/u1/observations", {"post_id": "x", "probabilities": HAPPY}),
                                        ("POST", "/v1/posts/batch", {"items": []}),

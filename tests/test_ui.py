@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from service import keys, timeline_svg
+from service import access, keys, timeline_svg
 from service.ui import drafts as drafts_module, pages
 from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
@@ -684,6 +684,7 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
         page.wait_for_url(f"{ui.url}/ui/alerts/{alert['id']}?done=resolved")
         assert page.get_by_role("status").inner_text() == "The alert is resolved."
         assert page.locator("#alert-verdict").inner_text() == "false alarm"
+        assert page.locator("#alert-resolved").inner_text().endswith(f"by {access.key_label(REVIEWER)} (your key)")
         elsewhere = [url for url in requested if not url.startswith(f"{ui.url}/ui")]
         assert not elsewhere, f"the page loaded something from elsewhere: {elsewhere}"
         assert f"{ui.url}/ui/static/ui.css" in requested
@@ -708,7 +709,7 @@ def test_in_a_browser_sign_in_open_an_alert_and_resolve_it(ui: RunningService, h
     with api(ui) as client:
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert (judged["status"], judged["verdict"], judged["note"]) == ("resolved", "false_alarm", "a holiday, not a mood")
-    assert judged["resolved_at"] is not None
+    assert judged["resolved_at"] is not None and judged["resolved_by"] == access.key_label(REVIEWER)
 
 
 def watch_troubles(page: Page) -> list[str]:

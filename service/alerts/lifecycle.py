@@ -50,19 +50,22 @@ def plain_breaks(note: str) -> str:
 def opened(event: dict[str, Any], *, created_at: float, backfill: bool) -> dict[str, Any]:
     """The alert a drift event becomes when its step is written at ``created_at`` (unix seconds)."""
     return {**event, "status": "open", "created_at": iso_time(created_at), "backfill": backfill,
-            "acknowledged_at": None, "resolved_at": None, "verdict": None, "note": None}
+            "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None, "resolved_by": None,
+            "verdict": None, "note": None}
 
 
-def acknowledged(alert: dict[str, Any], *, now: float) -> dict[str, Any]:
-    """Someone is looking at it. Acknowledging twice changes nothing; a resolved alert stays resolved."""
+def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) -> dict[str, Any]:
+    """Someone is looking at it. Acknowledging twice changes nothing; a resolved alert stays resolved.
+    ``by``: the label of the key that acted (access.key_label; None without keys)."""
     if alert["status"] == "resolved":
         raise AlertResolved(f"alert {alert['id']} is already resolved ({alert['verdict']})")
     if alert["status"] == "acknowledged":
         return alert
-    return {**alert, "status": "acknowledged", "acknowledged_at": iso_time(now)}
+    return {**alert, "status": "acknowledged", "acknowledged_at": iso_time(now), "acknowledged_by": by}
 
 
-def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float) -> dict[str, Any]:
+def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float,
+             by: str | None = None) -> dict[str, Any]:
     """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
     note is a retry and changes nothing; another judgment of a resolved alert is a conflict."""
     if verdict not in VERDICTS:
@@ -74,7 +77,8 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
         if alert["verdict"] == verdict and alert["note"] == note:
             return alert
         raise AlertResolved(_judged_otherwise(alert, verdict))
-    return {**alert, "status": "resolved", "resolved_at": iso_time(now), "verdict": verdict, "note": note}
+    return {**alert, "status": "resolved", "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict,
+            "note": note}
 
 
 def _judged_otherwise(alert: dict[str, Any], verdict: str) -> str:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from service.alerts.lifecycle import EventType, Status
 from service.errors import InvalidId
 from service.json_codec import FastJSONResponse
-from service.routes.deps import AlertsDep, JsonBody, ReadKey, ReviewKey
+from service.routes.deps import ActingKey, AlertsDep, JsonBody, ReadKey, ReviewKey
 from service.schemas import ID_PATTERN, ID_RULE, Alert, AlertList, ResolveRequest
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[ReadKey])
@@ -57,12 +57,13 @@ async def get_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDe
 
 @router.post("/{alert_id}/acknowledge", response_model=Alert, dependencies=[ReviewKey],
              summary="Someone is looking at it (review scope); again: unchanged")
-async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDep) -> FastJSONResponse:
-    return FastJSONResponse(await alerts.acknowledge(_checked(alert_id, "alert_id")))
+async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: AlertsDep,
+                            by: ActingKey) -> FastJSONResponse:
+    return FastJSONResponse(await alerts.acknowledge(_checked(alert_id, "alert_id"), by))
 
 
 @router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey, JsonBody],
              summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
-                        alerts: AlertsDep) -> FastJSONResponse:
-    return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note))
+                        alerts: AlertsDep, by: ActingKey) -> FastJSONResponse:
+    return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note, by))

@@ -213,14 +213,15 @@ class AlertStore:
         return alert
 
     # --- judging ------------------------------------------------------------------------------
-    async def acknowledge(self, alert_id: str) -> dict[str, Any]:
-        """open -> acknowledged; again on an acknowledged alert: unchanged; a resolved one: AlertResolved."""
-        return await self._transition(alert_id, lambda alert: lifecycle.acknowledged(alert, now=self.clock()))
+    async def acknowledge(self, alert_id: str, by: str | None = None) -> dict[str, Any]:
+        """open -> acknowledged; again on an acknowledged alert: unchanged; a resolved one: AlertResolved.
+        ``by``: the label of the key that acted (recorded as ``acknowledged_by``)."""
+        return await self._transition(alert_id, lambda alert: lifecycle.acknowledged(alert, now=self.clock(), by=by))
 
-    async def resolve(self, alert_id: str, verdict: str, note: str | None) -> dict[str, Any]:
+    async def resolve(self, alert_id: str, verdict: str, note: str | None, by: str | None = None) -> dict[str, Any]:
         """open|acknowledged -> resolved with ``verdict``; the same verdict and note again: unchanged."""
         return await self._transition(
-            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock()))
+            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock(), by=by))
 
     async def _transition(self, alert_id: str, step: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for _ in range(SWAP_ATTEMPTS):

@@ -136,6 +136,14 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+async def acting_key(request: Request) -> str | None:
+    """The label of the key this request presented (access.key_label), recorded on what it changes: who
+    judged an alert. None without keys configured (nobody is told apart then)."""
+    key = _presented_key(request)
+    settings: Settings = request.app.state.settings
+    return access.key_label(key) if key is not None and access.configured(settings) else None
+
+
 def require_scope(scope: Scope) -> Callable[..., Awaitable[None]]:
     """A dependency: once keys are configured, the route needs a key whose kind holds ``scope``
     (service/access.py: ingest keys hold ``ingest`` and ``read``, reviewer keys ``read`` and ``review``,
@@ -202,6 +210,7 @@ ReadKey = Depends(require_scope("read"))
 ReviewKey = Depends(require_scope("review"))
 AdminKey = Depends(require_scope("admin"))
 JsonBody = Depends(require_json)
+ActingKey = Annotated[str | None, Depends(acting_key)]
 KnownQuery = Depends(known_query)
 WebhookId = Annotated[str, Depends(webhook_id_param)]
 DeliveryId = Annotated[str, Depends(delivery_id_param)]

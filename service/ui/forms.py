@@ -41,7 +41,7 @@ async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, 
     if (refused := await _counted(request, session, alert_id, "acknowledge")) is not None:
         return refused
     try:
-        await alerts.acknowledge(valid(alert_id))
+        await alerts.acknowledge(valid(alert_id), session.label)
     except AlertNotFound:
         raise _gone(alert_id, "acknowledge") from None
     except Conflict as exc:  # a resolved alert: say why, on its page
@@ -62,7 +62,7 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
             await load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
             return await _refused(request, session, alert_id,
                                   drafts.Draft("Choose a verdict to resolve the alert.", None, note))
-        await alerts.resolve(valid(alert_id), verdict, note.strip() or None)
+        await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label)
     except AlertNotFound:
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded

@@ -67,6 +67,7 @@ class Session:
     key_id: str
     nonce: str
     expires: int
+    label: str | None = None  # access.key_label of its key: who acted, on what it changes (None: dev mode)
 
 
 def _b64(data: bytes) -> str:
@@ -115,8 +116,9 @@ class SessionCodec:
             key_id = self.key_id(key)
         else:
             return None
-        session = Session(key_id, secrets.token_urlsafe(18), int(now) + self.lifetime)
-        payload = json.dumps({"k": session.key_id, "n": session.nonce, "e": session.expires},
+        label = access.key_label(key) if key and not self.open_mode else None
+        session = Session(key_id, secrets.token_urlsafe(18), int(now) + self.lifetime, label)
+        payload = json.dumps({"k": session.key_id, "n": session.nonce, "e": session.expires, "l": label},
                              separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._mac(b'session', payload))}", session
 
@@ -133,7 +135,8 @@ class SessionCodec:
             return None
         try:
             fields = json.loads(payload)
-            session = Session(str(fields["k"]), str(fields["n"]), int(fields["e"]))
+            label = fields.get("l")  # absent from cookies issued before it was recorded
+            session = Session(str(fields["k"]), str(fields["n"]), int(fields["e"]), None if label is None else str(label))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires <= now or session.key_id not in self._valid_ids:
