@@ -71,12 +71,15 @@ def run_length(labels: str, target: int) -> int:
 
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
-            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool],
-            shares: tuple[float, float] | None = None, returned: bool = False) -> dict[str, Any]:
+            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool | None],
+            shares: tuple[float, float] | None = None, returned: bool = False,
+            sources: Sequence[str | None] | None = None) -> dict[str, Any]:
     """The ``evidence`` block of an alert (see the module docstring); ``faces``: per evidence post,
-    whether a face was found. The reason says so when fewer than half of the posts showed one.
+    whether a face was found (None: not an image post, an observation). The reason says so when fewer
+    than half of the image posts showed one.
     ``shares``: the negative share before and after (the temporal model's, ``TemporalModel.negative_share``);
-    ``returned``: a drift.ended whose episode ended ``recovered``."""
+    ``returned``: a drift.ended whose episode ended ``recovered``; ``sources``: per evidence post, how it
+    was scored ("image", "observation": the face is the platform's word; None: not recorded)."""
     after_top = max(range(len(LABELS)), key=lambda i: after[i])
     n = len(post_ids)
     tail = min(n, max(1, run_length(labels[-n:], after_top))) if n else 0
@@ -84,7 +87,8 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
     # drift.started: the posts that pushed the score up; drift.ended: the ones that brought it down
     sign = 1.0 if event_type == "drift.started" else -1.0
     face = list(faces[-n:]) if n else []
-    rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else "", face))
+    source = list(sources[-n:]) if n and sources is not None else [None] * len(face)
+    rows = list(zip(post_ids, deltas[-n:] if n else [], labels[-n:] if n else "", face, source))
     moved = sorted((r for r in rows if sign * r[1] > 0), key=lambda r: -sign * r[1])[:TOP_POSTS]
     was, now = describe(before), describe(after)
     again = "again " if event_type == "drift.ended" and returned else ""
@@ -95,11 +99,13 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
         reason = f"{was} over {earlier} posts → {now} {again}over the last {tail}"
     if now == was and shares is not None:  # the same emotion leads (the share rule's alerts): what moved
         reason += f", negative emotions {shares[0]:.0%} → {shares[1]:.0%}"
-    with_face = sum(map(bool, face))
-    few = f"; a face in only {with_face} of these {n} posts" if 2 * with_face < n else ""
+    images = [f for f in face if f is not None]
+    with_face = sum(map(bool, images))
+    few = f"; a face in only {with_face} of these {len(images)} posts" if 2 * with_face < len(images) else ""
     return {
         "reason": f"{reason}{few}",
         "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)],
-                       "face": bool(f)} for pid, d, ch, f in moved],
-        "posts_with_face": with_face,
+                       "face": None if f is None else bool(f), **({"source": src} if src else {})}
+                      for pid, d, ch, f, src in moved],
+        "posts_with_face": with_face if images else None,
     }

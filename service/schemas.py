@@ -170,6 +170,9 @@ class Emotion(BaseModel):
     label: str
     probabilities: Probabilities
     face_detected: bool
+    source: Literal["image", "observation"] | None = Field(
+        None, description="image: scored here (the face detector and the CNN); observation: the platform's own "
+        "model's probabilities, face_detected as it said. Absent on posts recorded before it was kept")
 
 
 class DriftSummary(BaseModel):
@@ -191,7 +194,11 @@ class EvidencePost(BaseModel):
     score_change: float = Field(..., description="how much this post moved the drift score")
     emotion: str
     face: bool | None = Field(None, description="whether a face was found in the post (without one the "
-                              "emotion is read from the whole picture); null on alerts raised before it was recorded")
+                              "emotion is read from the whole picture); for an observation, what the platform said "
+                              "(source); null on alerts raised before it was recorded")
+    source: Literal["image", "observation"] | None = Field(
+        None, description="image: the face detector's finding; observation: the platform's own model scored it and "
+        "face is its face_detected. Absent on alerts raised before it was recorded")
 
 
 class Evidence(BaseModel):
@@ -200,7 +207,8 @@ class Evidence(BaseModel):
                         "'a face in only k of these n posts' when fewer than half of the evidence posts showed one")
     top_posts: list[EvidencePost]
     posts_with_face: int | None = Field(None, description="how many of the posts in `evidence_post_ids` showed a "
-                                        "face; null on alerts raised before it was recorded")
+                                        "face (for observations: were said to); null on alerts raised before it "
+                                        "was recorded")
 
 
 class Alert(BaseModel):

@@ -13,6 +13,8 @@ Layout (big-endian)::
     tag 1: flags u8 (face_detected, alert, label index, status index) | created_at µs i64 |
            posts_seen u32 | 7 probabilities + score, 20 bits each (20 bytes) | alert JSON if flagged
     tag 2: the result as JSON
+    tag 3: tag 1 with the post's source (emotion.source): flags bit 7 set for an observation. Tag 1 is
+           a result written before the source was kept (no ``source`` key), decoded as it was written.
 
 ``received`` (when the post was written, not its ``created_at``) dates the idempotency window; the
 advance script reads it and the post id at these fixed offsets (keep them in step with ADVANCE).
@@ -37,7 +39,9 @@ from typing import Any, cast
 from service import json_codec
 from service.emotions import LABELS
 
-COMPACT, AS_JSON = 1, 2
+COMPACT, AS_JSON, COMPACT_SOURCED = 1, 2, 3
+SOURCES = ("image", "observation")  # flags bit 7 of a tag 3 entry
+EMOTION_KEYS = (["label", "probabilities", "face_detected"], ["label", "probabilities", "face_detected", "source"])
 STATUSES = ("warming_up", "stable", "drifting")  # drift.Status, in a fixed order: indexes are stored
 SCALE = 1_000_000  # the answers' 6 decimals
 BITS = 20  # SCALE < 2**20
@@ -85,29 +89,34 @@ def _unpack(raw: bytes) -> list[float]:
     return [(acc >> shift & MASK) / SCALE for shift in SHIFTS]
 
 
-def _compact(result: dict[str, Any]) -> bytes | None:
+def _compact(result: dict[str, Any]) -> tuple[int, bytes] | None:
+    """(tag, body) of the compact form, or None when the result does not fit it exactly."""
     try:
         emotion, drift = result["emotion"], result["drift"]
-        if list(result) != RESULT_KEYS or tuple(emotion["probabilities"]) != LABELS or result["duplicate"] is not False:
+        if (list(result) != RESULT_KEYS or list(emotion) not in EMOTION_KEYS or tuple(emotion["probabilities"]) != LABELS
+                or result["duplicate"] is not False):
             return None
         packed = _pack([*emotion["probabilities"].values(), drift["score"]])
         label, status = LABELS.index(emotion["label"]), STATUSES.index(drift["status"])
-        flags = bool(emotion["face_detected"]) | (result["alert"] is not None) << 1 | label << 2 | status << 5
+        sourced = "source" in emotion
+        flags = (bool(emotion["face_detected"]) | (result["alert"] is not None) << 1 | label << 2 | status << 5
+                 | (sourced and SOURCES.index(emotion["source"])) << 7)
         if packed is None or not 0 <= drift["posts_seen"] < 1 << 32:
             return None
         body = FIXED.pack(flags, _micros(result["created_at"]), drift["posts_seen"]) + packed
     except (KeyError, TypeError, ValueError, AttributeError, struct.error):
         return None
-    return body + (json_codec.dumps(result["alert"]) if result["alert"] is not None else b"")
+    return (COMPACT_SOURCED if sourced else COMPACT,
+            body + (json_codec.dumps(result["alert"]) if result["alert"] is not None else b""))
 
 
 def encode(result: dict[str, Any], received_at: float, post_id: str) -> bytes:
     """The timeline entry of ``result`` for ``post_id``, written at ``received_at`` (unix seconds)."""
     pid = post_id.encode()
-    body = _compact(result)
-    head = HEADER.pack(COMPACT if body is not None else AS_JSON, int(received_at), len(pid)) + pid
-    if body is not None:
-        entry = head + body
+    compact = _compact(result)
+    head = HEADER.pack(compact[0] if compact is not None else AS_JSON, int(received_at), len(pid)) + pid
+    if compact is not None:
+        entry = head + compact[1]
         # the answer a retry gets must be the first one byte for byte: checked, not assumed
         if result["post_id"] == post_id and json_codec.dumps(decode(entry, result["user_id"])) == json_codec.dumps(result):
             return entry
@@ -144,7 +153,8 @@ def decode(entry: bytes, user_id: str) -> dict[str, Any]:
         "created_at": _iso(micros),
         "duplicate": False,
         "emotion": {"label": LABELS[flags >> 2 & 7], "probabilities": dict(zip(LABELS, values[:-1])),
-                    "face_detected": bool(flags & 1)},
-        "drift": {"score": values[-1], "status": STATUSES[flags >> 5 & 7], "posts_seen": posts_seen},
+                    "face_detected": bool(flags & 1),
+                    **({"source": SOURCES[flags >> 7]} if tag == COMPACT_SOURCED else {})},
+        "drift": {"score": values[-1], "status": STATUSES[flags >> 5 & 3], "posts_seen": posts_seen},
         "alert": json_codec.loads(rest) if flags & 2 else None,
     }

@@ -185,6 +185,7 @@ def post_result(post: Post, state: UserState, status: str) -> dict[str, Any]:
             "label": LABELS[int(np.argmax(probs))],
             "probabilities": as_distribution(probs),
             "face_detected": post.scored.face_detected,
+            "source": post.scored.source,
         },
         "drift": {"score": round(state.score, 6), "status": status, "posts_seen": state.posts_seen},
         "alert": None,
@@ -248,6 +249,9 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
     post_ids = [p["post_id"] for p in posts]
     labels = "".join(str(LABELS.index(p["emotion"]["label"])) for p in posts)
     faces = [bool(p["emotion"].get("face_detected", True)) for p in posts]
+    # an observation's face_detected is the platform's word (True unless it said otherwise), not our
+    # face detector's finding: the page says which (an outside review read "yes" as found)
+    sources = [p["emotion"].get("source") for p in posts]
     public, valence = context.public_url.rstrip("/"), context.temporal.valence_of
     resolution = "model_changed" if step.handover and event_type == "drift.ended" else state_resolution(
         event_type, state.detector)
@@ -271,7 +275,7 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,
                             faces, (context.temporal.negative_share(before), context.temporal.negative_share(after)),
-                            returned=resolution == "recovered"),
+                            returned=resolution == "recovered", sources=sources),
         "model_versions": dict(context.model_versions),
         "timeline_url": f"{public}/v1/users/{result['user_id']}/timeline.svg",
         "ui_url": f"{public}/ui/alerts/{event_id}",

@@ -65,7 +65,7 @@ def test_answers_and_timeline_are_the_first_answers_byte_for_byte(client: httpx.
     # compact: the header, the post id, 33 bytes of result; JSON only behind the one that carries an alert
     for entry, first in zip(redis_client.lrange(keys.timeline("bea"), 0, -1), firsts):
         size = 6 + len(first.json()["post_id"]) + 33
-        assert entry[0] == timeline_codec.COMPACT
+        assert entry[0] == timeline_codec.COMPACT_SOURCED  # with the post's source (an observation)
         assert len(entry) == size if not first.json()["alert"] else len(entry) > size
     assert len(redis_client.get(keys.seen("bea"))) == 4 * len(firsts)
 

@@ -47,6 +47,10 @@ def test_happy_then_negative_photos_drive_a_user_into_drift(client: httpx.Client
     assert alert["after"]["dominant"] in {"angry", "fear", "sad", "disgust"}
     assert alert["valence_change"] < -0.5
     assert f"post-{alert_at}" in alert["evidence_post_ids"]
+    # image posts: the face detector's findings are the evidence's (observations claim none)
+    assert result["emotion"]["source"] == "image"
+    assert alert["evidence"]["posts_with_face"] == len(alert["evidence_post_ids"])
+    assert all(p["face"] is True and p["source"] == "image" for p in alert["evidence"]["top_posts"])
     (_, fields), = redis_client.xrange("ed:outbox")
     assert json.loads(fields[b"event"]) == alert
 
