@@ -298,8 +298,21 @@ class PostResult(BaseModel):
     alert: Alert | None = Field(..., description="the alert this post raised, if any")
 
 
+class BatchItemResult(PostResult):
+    index: int = Field(..., description="the item's place in the request's items")
+
+
+class BatchItemError(BaseModel):
+    """An item that was not applied, and why (the batch itself answers 200)."""
+
+    index: int = Field(..., description="the item's place in the request's items")
+    error: ErrorDetail
+
+
 class BatchResponse(BaseModel):
-    results: list[dict[str, Any]]
+    # typed, not free objects: a generated client had no model for a result, and an item's error was easy
+    # to miss (an integration audit)
+    results: list[BatchItemResult | BatchItemError] = Field(..., description="one per item, in the request's order")
 
 
 class UserView(BaseModel):
@@ -314,7 +327,7 @@ class UserView(BaseModel):
 
 class TimelineView(BaseModel):
     user_id: str
-    posts: list[dict[str, Any]]
+    posts: list[PostResult] = Field(..., description="each post's first answer, oldest first")
 
 
 # --- webhook subscriptions and their delivery log (/v1/webhooks) ---------------------------------

@@ -153,6 +153,20 @@ def test_a_generated_client_posts_an_image_and_observations_and_reads_the_user_a
         assert isinstance(alert, models.Alert), alert
         assert (alert.type_, alert.status, alert.user_id) == ("drift.started", "open", "gen")
 
+        # a batch's results and a timeline's posts are typed (they were free objects: no model for a result,
+        # an item's error easy to miss: an integration audit)
+        batch = modules["emodrift_client.api.posts.post_batch"].sync(client=client, body=models.BatchRequest.from_dict(
+            {"items": [{"user_id": "gen-b", "post_id": "b1", "probabilities": HAPPY},
+                       {"user_id": "gen-b", "post_id": "b2", "image_base64": "not base64!"}]}))
+        assert isinstance(batch, models.BatchResponse), batch
+        applied, refused = batch.results
+        assert isinstance(applied, models.BatchItemResult) and applied.index == 0 and applied.drift.posts_seen == 1
+        assert isinstance(refused, models.BatchItemError) and refused.index == 1
+        assert refused.error.code == "validation_error"
+        timeline = modules["emodrift_client.api.users.get_timeline"].sync(client=client, user_id="gen")
+        assert isinstance(timeline, models.TimelineView) and all(isinstance(p, models.PostResult) for p in timeline.posts)
+        assert timeline.posts[-1].alert is not None and timeline.posts[-1].alert.id == raised.id
+
         # rotating a secret with the optional body left out, as webhooks.md allows: the generated code
         # sent json=UNSET and crashed in httpx (the body was declared anyOf[SecretRotation, null])
         admin = client_pkg.AuthenticatedClient(base_url=keyed_service.url, token=ADMIN_KEY)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from service.errors import UserNotFound
+from service.json_codec import FastJSONResponse
 from service.transition import as_distribution
 from service.timestamps import iso_time
 from service.routes.deps import AdminKey, PipelineDep, ReadKey, StoreDep, UserId
@@ -34,11 +35,12 @@ async def get_user(user_id: UserId, store: StoreDep, pipeline: PipelineDep) -> d
 
 @router.get("/{user_id}/timeline", response_model=TimelineView, summary="Recent post results, oldest first")
 async def get_timeline(user_id: UserId, store: StoreDep,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> FastJSONResponse:
     posts = await store.timeline(user_id, limit)
     if not posts and await store.load(user_id) is None:
         raise UserNotFound(f"no posts for user {user_id}")
-    return {"user_id": user_id, "posts": posts}
+    # as stored, not validated again (the schema documents it): entries written by earlier versions answer too
+    return FastJSONResponse({"user_id": user_id, "posts": posts})
 
 
 @router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
