@@ -112,6 +112,14 @@ ALERT_VERDICTS = Counter("emodrift_alert_verdicts_total", "alerts resolved, by v
 # each): which rule's alarms people find false on this platform
 ALERT_VERDICTS_BY_RULE = Counter("emodrift_alert_verdicts_by_rule_total",
                                  "drift.started alerts resolved, by a rule that raised them and verdict", ["rule", "verdict"])
+# A verdict changed (amend): from the old to the new; the verdicts above keep counting first verdicts, and
+# the dashboard nets these out of them
+ALERT_VERDICT_AMENDMENTS = Counter("emodrift_alert_verdict_amendments_total",
+                                   "resolved alerts whose verdict was changed, from the old verdict to the new",
+                                   ["from_verdict", "to_verdict"])
+ALERT_VERDICT_AMENDMENTS_BY_RULE = Counter(
+    "emodrift_alert_verdict_amendments_by_rule_total",
+    "drift.started alerts whose verdict was changed, by a rule that raised them", ["rule", "from_verdict", "to_verdict"])
 MODEL_INFO = Gauge(
     "emodrift_model_info", "loaded models; role: emotion, temporal (served) or shadow, whatever the models' names",
     ["role", "name", "version", "provider"], multiprocess_mode="livemax"

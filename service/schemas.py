@@ -211,6 +211,15 @@ class Evidence(BaseModel):
                                         "was recorded")
 
 
+class Judgment(BaseModel):
+    """A verdict an amend replaced, as it was."""
+
+    verdict: Verdict
+    note: str | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+
+
 class Alert(BaseModel):
     """A drift event and its life: what the webhook carries (``data``), what a post's answer carries
     (``alert``), and what /v1/alerts lists. ``id`` is the webhook's ``webhook-id``."""
@@ -258,6 +267,8 @@ class Alert(BaseModel):
     resolved_by: str | None = Field(None, description="the key that resolved it, likewise")
     verdict: Verdict | None = None
     note: str | None = None
+    amended: list[Judgment] | None = Field(None, description="judgments replaced by an amend, oldest first (at most "
+                                           "10); null until one is (absent on alerts recorded before it was kept)")
 
 
 class AlertList(BaseModel):
@@ -271,6 +282,8 @@ class ResolveRequest(BaseModel):
         ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
         "not_actionable: it changed, but nothing is to be done")
     note: str | None = Field(None, max_length=NOTE_MAX_CHARS)
+    amend: bool = Field(False, description="true: replace the verdict (and note) of an alert already resolved; the "
+                        "judgment replaced is kept in the alert's `amended`. Without it, another verdict is a 409")
 
     @field_validator("note", mode="before")
     @classmethod

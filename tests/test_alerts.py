@@ -100,6 +100,23 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
         == {(rule, "false_alarm"): 1 for rule in started["raised_by"]}
     assert client.get(f"/v1/alerts/{started['id']}").json() == body
 
+    # a misclicked verdict is mended with amend (it could not be: an outside review); the judgment it
+    # replaces stays on record, and the metrics count the change, not a second verdict
+    amended = client.post(f"/v1/alerts/{started['id']}/resolve",
+                          json={"verdict": "confirmed", "note": "misclicked", "amend": True})
+    assert amended.status_code == 200, amended.text
+    mended = amended.json()
+    assert (mended["verdict"], mended["note"]) == ("confirmed", "misclicked")
+    assert [(j["verdict"], j["note"], j["resolved_at"]) for j in mended["amended"]] == \
+        [("false_alarm", "a costume party", body["resolved_at"])]
+    assert verdicts(client) == after
+    changes = re.findall(r'^emodrift_alert_verdict_amendments_total\{from_verdict="(\w+)",to_verdict="(\w+)"\} (\S+)$',
+                         client.get("/metrics").text, re.M)
+    assert ("false_alarm", "confirmed", "1.0") in changes, changes
+    refused = client.post(f"/v1/alerts/{started['id']}/resolve", json={"verdict": "not_actionable"})
+    assert refused.status_code == 409 and "send it with amend" in refused.json()["error"]["message"]
+    by_rule = verdicts_by_rule(client)
+
     # the ended alert is resolved straight from open, without being acknowledged
     direct = client.post(f"/v1/alerts/{ended['id']}/resolve", json={"verdict": "confirmed"}).json()
     assert direct["status"] == "resolved" and direct["acknowledged_at"] is None and direct["note"] is None

@@ -936,3 +936,26 @@ def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_u
     assert "post of 2026-07-" in backfilled  # history shows when its post was made
     for bad in ("?source=old", "?type=drift", "?user_id=a%20b", "?unknown=1"):
         assert http.get(f"/ui{bad}").status_code in (400, 422), bad
+
+
+def test_a_mistaken_verdict_is_changed_and_the_first_stays_on_record(ui: RunningService,
+                                                                     http: httpx.Client) -> None:
+    """A misclicked verdict could not be mended, from the page or the API, even with the admin key (an
+    outside review). The resolved alert's page now has "Change the verdict"; the first one stays shown."""
+    alert = drift(ui, "mend")
+    here = f"/ui/alerts/{alert['id']}"
+    sign_in(http, REVIEWER)
+    form = hidden_fields(http.get(here))
+    assert http.post(f"{here}/resolve", data={**form, "verdict": "false_alarm"}).status_code == 303
+    page = http.get(here)
+    assert 'id="amend"' in page.text and 'id="amend-false_alarm"' not in page.text  # the other verdicts only
+    form = hidden_fields(page)
+    assert form["amend"] == "1"
+    changed = http.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "misclicked"})
+    assert changed.status_code == 303 and changed.headers["location"].endswith("?done=resolved")
+    page = http.get(here).text
+    assert re.search(r'id="alert-verdict">confirmed<', page)
+    assert re.search(r'id="alert-amended">Changed from false alarm\s+\(', page), page
+    with api(ui) as client:
+        judged = client.get(f"/v1/alerts/{alert['id']}").json()
+    assert judged["verdict"] == "confirmed" and judged["amended"][0]["resolved_by"] == access.key_label(REVIEWER)

@@ -17,7 +17,10 @@ True
 >>> resolved(c, "confirmed", None, now=100.0)
 Traceback (most recent call last):
 ...
-service.errors.AlertResolved: alert evt_1 is already resolved (false_alarm)
+service.errors.AlertResolved: alert evt_1 is already resolved (false_alarm); to change the verdict, send it with amend
+>>> d = resolved(c, "confirmed", "it was not a party", now=200.0, by="key:0000abcd", amend=True)  # a misclick mended
+>>> d["verdict"], d["resolved_by"], [(a["verdict"], a["note"]) for a in d["amended"]]
+('confirmed', 'key:0000abcd', [('false_alarm', 'a costume party')])
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ EventType = Literal["drift.started", "drift.ended"]
 STATUSES: tuple[str, ...] = get_args(Status)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 NOTE_MAX_CHARS = 2000
+# judgments an alert keeps after it was amended (the audit trail of who judged a person, and how):
+# bounded, as a note is, so a record stays small
+MAX_AMENDMENTS = 10
 
 
 def plain_breaks(note: str) -> str:
@@ -51,7 +57,7 @@ def opened(event: dict[str, Any], *, created_at: float, backfill: bool) -> dict[
     """The alert a drift event becomes when its step is written at ``created_at`` (unix seconds)."""
     return {**event, "status": "open", "created_at": iso_time(created_at), "backfill": backfill,
             "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None, "resolved_by": None,
-            "verdict": None, "note": None}
+            "verdict": None, "note": None, "amended": None}
 
 
 def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) -> dict[str, Any]:
@@ -65,9 +71,11 @@ def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) ->
 
 
 def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float,
-             by: str | None = None) -> dict[str, Any]:
+             by: str | None = None, amend: bool = False) -> dict[str, Any]:
     """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
-    note is a retry and changes nothing; another judgment of a resolved alert is a conflict."""
+    note is a retry and changes nothing; another judgment of a resolved alert is a conflict, unless
+    ``amend``: then it replaces the judgment, which is kept in ``amended`` (oldest first; a misclicked
+    verdict could not be mended: an outside review)."""
     if verdict not in VERDICTS:
         raise Unprocessable.at(("verdict",), f"must be one of {', '.join(VERDICTS)}")
     note = None if note is None else plain_breaks(note)
@@ -76,7 +84,11 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     if alert["status"] == "resolved":
         if alert["verdict"] == verdict and alert["note"] == note:
             return alert
-        raise AlertResolved(_judged_otherwise(alert, verdict))
+        if not amend:
+            raise AlertResolved(f"{_judged_otherwise(alert, verdict)}; to change the verdict, send it with amend")
+        was = {name: alert.get(name) for name in ("verdict", "note", "resolved_at", "resolved_by")}
+        return {**alert, "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict, "note": note,
+                "amended": [*(alert.get("amended") or []), was][-MAX_AMENDMENTS:]}
     return {**alert, "status": "resolved", "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict,
             "note": note}
 

@@ -63,7 +63,9 @@ async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: 
 
 
 @router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey, JsonBody],
-             summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged")
+             summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged; "
+             "amend: another verdict replaces it")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
                         alerts: AlertsDep, by: ActingKey) -> FastJSONResponse:
-    return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note, by))
+    return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note, by,
+                                                 amend=body.amend))

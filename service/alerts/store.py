@@ -126,6 +126,22 @@ class _UserSource(_Source):
         return out
 
 
+def _count_judgment(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A verdict counts once, when first given; an amendment counts as one from the old verdict to the new
+    (the dashboard's false-alarm share nets them out: a mended misclick is not counted twice)."""
+    if after["status"] != "resolved":
+        return
+    rules = after.get("raised_by") or []
+    if before["status"] != "resolved":
+        metrics.ALERT_VERDICTS.labels(after["verdict"]).inc()
+        for rule in rules:
+            metrics.ALERT_VERDICTS_BY_RULE.labels(rule, after["verdict"]).inc()
+    elif before["verdict"] != after["verdict"]:
+        metrics.ALERT_VERDICT_AMENDMENTS.labels(before["verdict"], after["verdict"]).inc()
+        for rule in rules:
+            metrics.ALERT_VERDICT_AMENDMENTS_BY_RULE.labels(rule, before["verdict"], after["verdict"]).inc()
+
+
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
@@ -218,10 +234,12 @@ class AlertStore:
         ``by``: the label of the key that acted (recorded as ``acknowledged_by``)."""
         return await self._transition(alert_id, lambda alert: lifecycle.acknowledged(alert, now=self.clock(), by=by))
 
-    async def resolve(self, alert_id: str, verdict: str, note: str | None, by: str | None = None) -> dict[str, Any]:
-        """open|acknowledged -> resolved with ``verdict``; the same verdict and note again: unchanged."""
+    async def resolve(self, alert_id: str, verdict: str, note: str | None, by: str | None = None,
+                      amend: bool = False) -> dict[str, Any]:
+        """open|acknowledged -> resolved with ``verdict``; the same verdict and note again: unchanged;
+        ``amend``: a resolved alert's judgment replaced (lifecycle.resolved)."""
         return await self._transition(
-            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock(), by=by))
+            alert_id, lambda alert: lifecycle.resolved(alert, verdict, note, now=self.clock(), by=by, amend=amend))
 
     async def _transition(self, alert_id: str, step: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         for _ in range(SWAP_ATTEMPTS):
@@ -237,10 +255,7 @@ class AlertStore:
                 raise AlertNotFound(f"no alert {alert_id}")
             if reply.status == "ok":  # else 'conflict': changed since read, try again
                 await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
-                if updated["status"] == "resolved":
-                    metrics.ALERT_VERDICTS.labels(updated["verdict"]).inc()
-                    for rule in updated.get("raised_by") or []:
-                        metrics.ALERT_VERDICTS_BY_RULE.labels(rule, updated["verdict"]).inc()
+                _count_judgment(current, updated)
                 return updated
         raise StateConflict(f"alert {alert_id} is being changed concurrently; retry")
 

@@ -52,7 +52,7 @@ async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
                   csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
-                  seal: FormField = "") -> Response:
+                  seal: FormField = "", amend: FormField = "") -> Response:
     if session is None or not codec(request).csrf_ok(session, csrf_token):
         return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal))
     if (refused := await _counted(request, session, alert_id, "resolve", verdict, note)) is not None:
@@ -62,7 +62,7 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
             await load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
             return await _refused(request, session, alert_id,
                                   drafts.Draft("Choose a verdict to resolve the alert.", None, note))
-        await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label)
+        await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label, amend=amend == "1")
     except AlertNotFound:
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
