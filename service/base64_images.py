@@ -43,9 +43,12 @@ def decode_base64(value: str) -> bytes:
             raise ValueError("not valid base64: a data: URL without ';base64,' before the data")
         value = value[prefix.end():]
     try:
-        return _decode_slices(value)
+        decoded = _decode_slices(value)
     except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError among them
         raise ValueError(f"not valid base64: {_what_is_wrong(value)}") from exc
+    if not decoded:  # no image at all (a 422), not an image of an unknown type (415)
+        raise ValueError("is empty: the image's bytes, base64, are required")
+    return decoded
 
 
 def _decode_slices(value: str) -> bytes:

@@ -87,8 +87,8 @@ def _check_time(value: datetime) -> datetime:
     if utc is None or not EARLIEST <= utc < LATEST:
         raise ValueError("must be between 1970-01-01 and 9999-12-30 (UTC)")
     if (ahead := utc - datetime.now(timezone.utc)) > MAX_AHEAD:
-        raise ValueError(f"is {ahead.days} days ahead of this server's clock (at most {MAX_AHEAD.days} is "
-                         "taken): check the sending clock")
+        raise ValueError(f"is {ahead.total_seconds() / 3600:.0f} hours ahead of this server's clock (at most "
+                         f"{MAX_AHEAD.total_seconds() / 3600:.0f} are taken): check the sending clock")
     return utc
 
 
@@ -122,8 +122,6 @@ def _decoded_image(value: object) -> object:
     can be megabytes. A refusal is the field's (``body.image_base64``), as a batch item's is."""
     if not isinstance(value, str):
         raise PydanticCustomError("string_type", "Input should be a valid string")
-    if not value.strip():  # not an image of an unknown type (415): no image at all
-        raise PydanticCustomError("string_too_short", "is empty: the image's bytes, base64, are required")
     try:
         return decode_base64(value)
     except ValueError as exc:

@@ -66,6 +66,9 @@ def test_a_reviewer_key_reads_and_judges_alerts_and_nothing_else(redis_server: E
         with svc.client() as client:
             ingest = {"authorization": "Bearer ingest-key"}
             reviewer = {"x-api-key": "reviewer-key"}
+            # without a key, a 401 comes first, whatever the query (a 422 for ?bogus= described the API)
+            assert client.get("/v1/alerts", params={"bogus": "1"}).status_code == 401
+            assert client.get("/v1/alerts", params={"bogus": "1"}, headers=reviewer).status_code == 422
             alert = None
             for i in range(90):  # a happy user turns sad: the platform's key posts, the detector alarms
                 answer = client.post("/v1/users/u1/observations", headers=ingest,

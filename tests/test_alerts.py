@@ -347,6 +347,8 @@ def test_a_backfill_records_alerts_and_sends_no_webhook(tmp_path: Path) -> None:
             typo = api.get("/v1/alerts", params={"backfil": "false"})
             assert typo.status_code == 422 and typo.json()["error"]["code"] == "validation_error", typo.text
             assert "backfil" in typo.json()["error"]["message"]
+            twice = api.get("/v1/alerts?backfill=true&backfill=false")  # the last one won
+            assert twice.status_code == 422 and "given more than once" in twice.json()["error"]["message"], twice.text
             refused = api.post("/v1/posts/batch", json={"items": [], "backfill": "yes"})
             assert refused.status_code == 422
             refused = api.post("/v1/posts/batch", json={"items": [{"user_id": "x", "post_id": "x", "probabilities": HAPPY}],

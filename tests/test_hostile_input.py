@@ -368,8 +368,12 @@ def test_the_same_mistake_answers_the_same_code_and_shape_on_every_route(http: h
         ("image", ("p", img.face_jpeg(), "image/jpeg")), ("post_id", (None, "new-post")), ("post_id", (None, "other"))]))
     assert twice["loc"] == ["body", "post_id"] and "more than once" in twice["msg"], twice
     # an empty image_base64 is no image at all (a 422), not an image of an unknown type (415)
-    (empty,) = problems(http.post("/v1/users/victim/posts/base64", json={"post_id": "new-post", "image_base64": ""}))
-    assert empty["loc"] == ["body", "image_base64"] and "empty" in empty["msg"], empty
+    for value in ("", "\n", "data:image/jpeg;base64,"):  # a data: URL of nothing too (a re-audit)
+        (empty,) = problems(http.post("/v1/users/victim/posts/base64", json={"post_id": "new-post", "image_base64": value}))
+        assert empty["loc"] == ["body", "image_base64"] and "empty" in empty["msg"], (value, empty)
+        item = http.post("/v1/posts/batch", json={"items": [{"user_id": "victim", "post_id": "new-post",
+                                                              "image_base64": value}]}).json()["results"][0]
+        assert item["error"]["code"] == "validation_error" and "empty" in item["error"]["message"], (value, item)
 
 
 @pytest.mark.parametrize("created_at", [

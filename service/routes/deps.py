@@ -7,7 +7,7 @@ thread hop per dependency per request (its cost: docs/performance.md, "Figures b
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.dependencies.models import Dependant
@@ -30,9 +30,6 @@ from service.webhooks.deliveries import ID_PATTERN as DELIVERY_ID
 from service.webhooks.deliveries import Deliveries
 from service.webhooks.subscriptions import ID_PATTERN as WEBHOOK_ID
 from service.webhooks.subscriptions import Subscriptions
-
-
-T = TypeVar("T")
 
 
 # app.state's attributes are Any to the type checker: each getter names the type the lifespan built.
@@ -109,24 +106,25 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-FORWARDS_QUERY = "emodrift_forwards_query"
-
-
-def forwards_query(endpoint: T) -> T:
-    """Marks a route that hands its query on unread (a redirect to the page that reads it)."""
-    setattr(endpoint, FORWARDS_QUERY, True)
-    return endpoint
-
-
 async def known_query(request: Request) -> None:
-    """An unknown query parameter of an API or /ui route is a 422, like an unknown body field: ignored, a
-    typo (``?statuss=open``, ``?backfil=false``) ran the listing unfiltered and answered 200 (an audit)."""
+    """An unknown or repeated query parameter of an API route is a 422, like an unknown body field:
+    ignored, a typo (``?statuss=open``, ``?backfil=false``) ran the listing unfiltered and answered 200,
+    and of ``?status=open&status=resolved`` the last won (audits). Not under /ui: links to its pages get
+    tracking parameters added by mail and chat tools. A request without a valid key is left to the key
+    check, whose 401 comes first (a 422 would describe the API to anyone)."""
     route = request.scope.get("route")
-    if (not request.scope.get("query_string") or not isinstance(route, APIRoute)
-            or not route.path.startswith(("/v1", "/ui")) or getattr(route.endpoint, FORWARDS_QUERY, False)):
+    if not request.scope.get("query_string") or not isinstance(route, APIRoute) or not route.path.startswith("/v1"):
         return
-    if unknown := sorted(set(request.query_params) - _query_names(route.dependant)):
-        raise Unprocessable.of([{"loc": ("query", name), "msg": "Extra inputs are not permitted"} for name in unknown])
+    settings: Settings = request.app.state.settings
+    if access.configured(settings) and access.kind_of(settings, _presented_key(request) or "") is None:
+        return
+    names = [name for name, _ in request.query_params.multi_items()]
+    problems = [{"loc": ("query", name), "msg": "Extra inputs are not permitted"}
+                for name in sorted(set(names) - _query_names(route.dependant))]
+    problems += [{"loc": ("query", name), "msg": "given more than once"}
+                 for name in sorted({name for name in names if names.count(name) > 1})]
+    if problems:
+        raise Unprocessable.of(problems)
 
 
 def _presented_key(request: Request) -> str | None:

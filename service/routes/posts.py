@@ -203,13 +203,13 @@ async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: byt
 
 
 BATCH_BODY = openapi.request_body("application/json", BatchRequest)
-RETRIABLE = (429, 503)  # refusals a client sends again: what follows them must wait for the resend
 
 
 class _InOrder:
     """A batch's items applied user by user, each user's in the order given. An item refused for a
-    reason to retry (overloaded, Redis away) holds back its user's later items: applied, they would
-    come before its resend (an audit: under load a user's timeline read p1, p3, p5...)."""
+    reason to retry (one with Retry-After: overloaded, Redis away, a race with another writer) holds back
+    its user's later items: applied, they would come before its resend (an audit: under load a user's
+    timeline read p1, p3, p5...)."""
 
     def __init__(self, pipeline: Pipeline, request: Request, results: list[dict[str, Any]], backfill: bool) -> None:
         self.pipeline, self.request, self.results, self.backfill = pipeline, request, results, backfill
@@ -231,7 +231,7 @@ class _InOrder:
                 self.applied += 1
             except EmodriftError as exc:
                 self.results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
-                if exc.status in RETRIABLE and held is None:
+                if "Retry-After" in (exc.headers or {}) and held is None:
                     held, self.retry = (index, exc), self.retry or exc
                 if exc.status >= 500 and exc.code not in self.logged:  # the batch answers 200: once per code
                     self.logged.add(exc.code)
