@@ -25,6 +25,7 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 # The longest id the title shows whole: that many of the widest glyphs (W, @ at 15px bold) and ": last 200
 # posts" still fit from LEFT to WIDTH. Ids may have 128 characters; longer ones lose their middle.
 TITLE_ID_CHARS = 44
+LABEL_PX = 7.5  # the widest a character of an alert marker's label (12 px, bold) takes: where it would overflow
 
 
 def render(user_id: str, posts: list[dict[str, Any]], bars: list[float], highlight: str | None = None) -> str:
@@ -124,9 +125,13 @@ def _alert_markers(posts: list[dict[str, Any]], grid: _Grid, bottom: float, high
             x, this = grid.x(i), alert.get("id") == highlight
             label, extra = (f"this alert ({alert['type']})", " this") if this else (alert["type"], "")
             weight = ' font-weight="bold"' if this else ""
+            # near the right edge the label ends at its line instead of starting there (a fresh alert is the
+            # latest post: "this alert (drift.starte" was cut off)
+            at = (f'x="{x - 3:.2f}" text-anchor="end"' if x + LABEL_PX * len(label) > WIDTH
+                  else f'x="{x + 3:.2f}"')
             out.append(f'<line class="alert {escape(alert["type"])}{extra}" x1="{x:.2f}" x2="{x:.2f}" y1="{TOP}" '
                        f'y2="{bottom}" stroke="{colour}" stroke-width="{4 if this else 2}"/>'
-                       f'<text x="{x + 3:.2f}" y="{bottom + 16}" fill="{colour}"{weight}>{escape(label)}</text>')
+                       f'<text {at} y="{bottom + 16}" fill="{colour}"{weight}>{escape(label)}</text>')
     out.append("</g>")
     return out
 

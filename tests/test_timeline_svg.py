@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from collections.abc import Iterator
@@ -64,3 +65,16 @@ def test_timeline_svg_shows_every_post_and_the_alert(client: httpx.Client) -> No
     last10 = ET.fromstring(client.get("/v1/users/pic/timeline.svg", params={"limit": 10}).content)
     for name in ("valence", "score"):
         assert len(last10.find(f".//svg:polyline[@id='{name}']", NS).attrib["points"].split()) == 10
+
+
+def test_the_alerts_label_stays_inside_the_picture_at_its_right_edge() -> None:
+    """A fresh alert is the user's latest post: its label started at its line and ran off the picture
+    ("this alert (drift.starte": a re-audit). Near the right edge it ends at the line instead."""
+    posts = [{"created_at": f"2026-11-01T00:{i:02d}:00Z", "post_id": f"p{i}", "drift": {"score": 0.1},
+              "emotion": {"probabilities": {"happy": 1.0}}, "alert": None} for i in range(48)]
+    posts[-1]["alert"] = {"id": "evt_1", "type": "drift.started"}
+    svg = timeline_svg.render("u", posts, [0.9] * len(posts), highlight="evt_1")
+    label = re.search(r'<text ([^>]*)>this alert \(drift.started\)</text>', svg)
+    assert label and 'text-anchor="end"' in label[1], svg[-600:]
+    x = float(re.search(r'x="([\d.]+)"', label[1])[1])  # type: ignore[index]
+    assert x <= timeline_svg.WIDTH

@@ -46,7 +46,7 @@ async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, 
         raise _gone(alert_id, "acknowledge") from None
     except Conflict as exc:  # a resolved alert: say why, on its page
         return await _refused(request, session, alert_id, drafts.Draft(exc.message))
-    return pages.redirect(f"{page_of(request, alert_id)}?done=acknowledged")
+    return await _answered(request, session, alert_id, "acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -62,7 +62,8 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
             await load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
             return await _refused(request, session, alert_id,
                                   drafts.Draft("Choose a verdict to resolve the alert.", None, note))
-        await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label, amend=amend == "1")
+        judged = await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label,
+                                      amend=amend == "1")
     except AlertNotFound:
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
@@ -70,7 +71,18 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
             f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note))
     except Unprocessable as exc:  # a note too long
         return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note))
-    return pages.redirect(f"{page_of(request, alert_id)}?done=resolved")
+    if judged.get("resolved_by") not in (None, session.label):  # the same judgment, made by another key first
+        return await _refused(request, session, alert_id, drafts.Draft(
+            f"Your verdict was not recorded: {judged['resolved_by']} had resolved the alert with the same one first."))
+    return await _answered(request, session, alert_id, "resolved")
+
+
+async def _answered(request: Request, session: Session, alert_id: str, done: str) -> Response:
+    """To the alert's page, which says the form was taken. A marker (an empty draft) goes with it: the
+    page it redirects to is then not counted against the rate limit again (the form was): counted, it
+    answered "Too many requests" for a verdict just recorded (a re-audit)."""
+    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, drafts.Draft(""))
+    return pages.redirect(f"{page_of(request, alert_id)}?done={done}")
 
 
 async def _counted(request: Request, session: Session, alert_id: str, action: str, verdict: str = "",
@@ -103,24 +115,30 @@ async def _not_taken(request: Request, session: Session | None, unsent: drafts.U
         return sign_in_page(request, status_code=401, next=page_of(request, unsent.alert), unsent=unsent)
     if not codec(request).sealed(unsent.seal, session, time.time()):
         raise FormRefused()
-    await keep_unsent(request, session, unsent, "the page was older than your sign-in", sealed=True)
+    if not await keep_unsent(request, session, unsent, "the page was older than your sign-in", sealed=True):
+        raise _gone(unsent.alert, unsent.action)
     return pages.redirect(page_of(request, unsent.alert))
 
 
 async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent, why: str, *,
-                       sealed: bool) -> None:
-    """Keep a form that was not taken for its alert's page, which says so. What it held (the verdict,
-    the note) only when ``sealed``: its seal shows it was rendered for this key (sessions.py; the caller
-    checked it once): a forged form's content is never put before the analyst as if they had typed it."""
-    try:  # its user erased meanwhile: nothing about them is kept (drafts.forget ran already)
-        await request.app.state.alerts.get(unsent.alert)
+                      sealed: bool) -> bool:
+    """Keep a form that was not taken for its alert's page, which says so; False when the alert is gone
+    (its user erased meanwhile: nothing about them is kept, drafts.forget ran already). What it held
+    (the verdict, the note) only when ``sealed``: its seal shows it was rendered for this key
+    (sessions.py; the caller checked it once): a forged form's content is never put before the analyst
+    as if they had typed it. Resolved meanwhile, there is nothing to send again: the page says by whom."""
+    try:
+        alert = await request.app.state.alerts.get(unsent.alert)
     except NotFound:
-        return
+        return False
     said = NOT_RECORDED[unsent.action]
-    draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}. Send it again.",
+    then = (f"; meanwhile {alert.get('resolved_by') or 'someone'} resolved it as {alert['verdict'].replace('_', ' ')}"
+            if alert["status"] == "resolved" else ". Send it again")
+    draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}{then}.",
                          unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
                          unsent.note if sealed else "")
     await drafts.keep(request.app.state.store.redis, session.nonce, unsent.alert, draft)
+    return True
 
 
 async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:

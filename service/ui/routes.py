@@ -16,14 +16,14 @@ from service import evidence, timeline_svg
 from service.errors import BadRequest, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT
-from service.routes.deps import AlertsDep, PipelineDep, StoreDep, UserId, forwards_query
+from service.routes.deps import AlertsDep, PipelineDep, StoreDep, UserId
 from service.schemas import ID_PATTERN
 from service.emotions import LABELS, VALENCE
 from service.ui import drafts, error_pages, pages, timeline_view
 from service.ui import forms, sign_in
 from service.ui.forms import load
 from service.ui.sessions import Session, SessionCodec
-from service.ui.signed_in import FormRefused, PictureSessionDep, SessionDep, SignInRequired, codec
+from service.ui.signed_in import FormRefused, SessionDep, SignInRequired, UncountedSessionDep, codec, count
 from service.ui.words import ENDED_BY, RAISED_BY, VERDICT_WORDS
 
 
@@ -42,7 +42,6 @@ PICTURE_POSTS = 200  # the API picture's default length
 
 
 @router.get("/")
-@forwards_query
 async def list_with_a_slash(request: Request) -> Response:
     """/ui/ as people type it: the list (the app redirects no other trailing slash: service/app.py)."""
     query = f"?{request.url.query}" if request.url.query else ""
@@ -72,10 +71,16 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
 
 
 @router.get("/alerts/{alert_id}")
-async def alert_page(alert_id: str, request: Request, session: SessionDep, alerts: AlertsDep,
+async def alert_page(alert_id: str, request: Request, session: UncountedSessionDep, alerts: AlertsDep,
                      done: str | None = None) -> Response:
-    alert = await load(alerts, alert_id)
+    # the page a form redirected to holds that form's draft (or its empty marker): the form was counted
+    # against the rate limit, this showing of its answer is not (a 429 hid a verdict just recorded)
     draft = await drafts.take(request.app.state.store.redis, session.nonce, alert_id)
+    if draft is None:
+        await count(request, session)
+    elif not draft.message:
+        draft = None
+    alert = await load(alerts, alert_id)
     # the posts the picture beside it draws: is the alert's own post among them? (timeline_view.py)
     picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], PICTURE_POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
@@ -99,7 +104,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture
 
 
 @router.get("/users/{user_id}/timeline.svg")
-async def timeline(user_id: UserId, session: PictureSessionDep, store: StoreDep, pipeline: PipelineDep,
+async def timeline(user_id: UserId, session: UncountedSessionDep, store: StoreDep, pipeline: PipelineDep,
                    alert: Annotated[str | None, Query(max_length=128)] = None) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session;
     ``alert``: the page's alert, whose marker it labels."""

@@ -75,11 +75,12 @@ async def page_session(request: Request, session: MaybeSessionDep) -> Session:
     return _required(request, session)
 
 
-async def picture_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session:
+async def uncounted_session(request: Request, session: Annotated[Session | None, Depends(signed_in)]) -> Session:
     return _required(request, session)
 
 
-PictureSessionDep = Annotated[Session, Depends(picture_session)]
+# required, not counted: the picture (part of its page) and the alert's page, which counts itself (routes.py)
+UncountedSessionDep = Annotated[Session, Depends(uncounted_session)]
 SessionDep = Annotated[Session, Depends(page_session)]
 CsrfToken = Annotated[str, Form()]
 FormField = Annotated[str, Form()]

@@ -38,7 +38,7 @@ def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
     span = f"{len(posts)} posts of {alert['user_id']}, {when(posts[0]['created_at'])} to {when(posts[-1]['created_at'])}"
     now = f"the drift score is {float(posts[-1]['drift']['score']):.2f} at the last one"
     if position is None:
-        return TimelineView(len(posts), None, f"{span}, all after this alert's post: {_mood(posts)}; {now}.")
+        return TimelineView(len(posts), None, f"{span}, all received after this alert's post: {_mood(posts)}; {now}.")
     before, since = posts[:position], posts[position:]
     said_before = f"the {len(before)} before it {_mood(before)}; " if before else ""
     return TimelineView(len(posts), position + 1, (
