@@ -5,7 +5,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 ``{"error": {"code": ..., "message": ...}}`` in one place.
 
     EmodriftError (500 internal)                     a bug; the message says what failed
-    ├── BadRequest (400 bad_request)                 the body cannot be parsed: not JSON, or broken multipart
+    ├── BadRequest (400 bad_request)                 the body cannot be parsed (not JSON, broken multipart), or a cursor is not one this API returned
     │   └── InvalidId (400 invalid_id)               a user id in the path or the query that is not 1-128 of [A-Za-z0-9._:@-], or only dots where a post writes it (an id in the body is a field: validation_error)
     ├── Unauthorized (401 unauthorized)              keys are configured and the request has none, or a wrong one
     ├── Forbidden (403 forbidden)                    the key lacks the route's scope
