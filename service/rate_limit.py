@@ -1,7 +1,10 @@
 """Per-API-key request rate limiting, shared by every replica through Redis.
 
-A fixed one-second window per key (``INCR`` + ``EXPIRE`` in one script): cheap, one round trip,
-and exact enough for "at most N requests per second per client". Keys are stored hashed.
+A sliding one-second window per key, estimated from two fixed ones (``INCR`` of this second's counter
+and a read of the one before, in one script): this second's requests plus the previous second's,
+weighted by how much of it is still within the last second. Cheap, one round trip, and close to "at
+most N requests in any one second": fixed windows let 2N through across a window's edge (an audit:
+10 of 40 requests at 5 a second went through in 0.69 s). Keys are stored hashed.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ class RateLimiter:
     async def _count(self, digest: str) -> None:
         if self.per_second <= 0:
             return
-        second = int(time.time())
-        reply = await guarded(self._window(keys={"window": keys.rate_window(digest, second)}, args={"ttl_seconds": 2}))
-        if int(reply.values[0]) > self.per_second:
+        now = time.time()
+        second = int(now)
+        reply = await guarded(self._window(keys={"window": keys.rate_window(digest, second),
+                                                 "previous": keys.rate_window(digest, second - 1)},
+                                           args={"ttl_seconds": 3}))
+        current, previous = int(reply.values[0]), int(reply.values[1])
+        if current + previous * (1.0 - (now - second)) > self.per_second:
             raise RateLimited(f"more than {self.per_second} requests per second for this API key")

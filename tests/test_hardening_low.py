@@ -56,6 +56,25 @@ def test_delete_user_is_counted_once_by_the_rate_limit(redis_server: EmbeddedRed
         svc.stop()
 
 
+def test_the_rate_limit_holds_across_a_seconds_edge(redis_server: EmbeddedRedis, redis_client: redis.Redis,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed one-second windows let twice the limit through across their edge (an audit: 10 of 40 requests at
+    5 a second in 0.69 s). The window now slides: the second before counts for what is left of it."""
+    clock = {"now": 1_700_000_100.9}
+    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock["now"]))
+    svc = start_service(redis_url=redis_server.url, admin_api_keys=["edge"], rate_limit_per_second=5)
+    try:
+        with svc.client(headers={"authorization": "Bearer edge"}) as http:
+            assert [http.delete(f"/v1/users/nobody-{i}").status_code for i in range(5)] == [404] * 5
+            clock["now"] = 1_700_000_101.1  # 0.2 s later, in the next window: 90% of the last one still counts
+            assert http.delete("/v1/users/nobody-6").status_code == 429
+            clock["now"] = 1_700_000_101.95  # most of that second gone: room again
+            assert http.delete("/v1/users/nobody-7").status_code == 404
+    finally:
+        svc.stop()
+        redis_client.delete(*redis_client.keys("ed:{rl:*"))
+
+
 def test_webhook_ids_that_are_not_ids_are_not_found(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
     svc = start_service(redis_url=redis_server.url, webhook_allow_private_urls=True)
     try:

@@ -175,8 +175,9 @@ def test_statuses_and_values_come_back_by_name(redis_server: EmbeddedRedis, redi
             assert await client.get("ed:lock") is None
 
             window = lua.RATE_WINDOW.bind(client)
-            counts = [await window(keys={"window": "ed:w"}, args={"ttl_seconds": 5}) for _ in range(3)]
-            assert [(r.status, r.values) for r in counts] == [("ok", (1,)), ("ok", (2,)), ("ok", (3,))]
+            await client.set("ed:w0", 4)
+            counts = [await window(keys={"window": "ed:w", "previous": "ed:w0"}, args={"ttl_seconds": 5}) for _ in range(3)]
+            assert [(r.status, r.values) for r in counts] == [("ok", (1, 4)), ("ok", (2, 4)), ("ok", (3, 4))]
 
             store = lua.CALIBRATION_STORE.bind(client)
             assert (await store(keys={"scales": "ed:s"}, args={"expected": "", "scales": "v1"})).status == "ok"

@@ -196,4 +196,4 @@ CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_count
                              statuses=("ok", "conflict"))
 CALIBRATION_STORE = declare("calibration_store", keys=("scales",), args=("expected", "scales"),
                             statuses=("ok", "conflict"))
-RATE_WINDOW = declare("rate_window", keys=("window",), args=("ttl_seconds",), statuses=("ok",))
+RATE_WINDOW = declare("rate_window", keys=("window", "previous"), args=("ttl_seconds",), statuses=("ok",))
