@@ -12,7 +12,10 @@ import numpy as np
 from service.temporal import LABELS
 from service.timestamps import iso_time
 
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z: every user's first post
+# every user's first post: far enough back that the longest history ends before today (a created_at more
+# than a day ahead of the clock is refused; the stand-in families' users span up to 4.4 years: from
+# 2026-01-01 they ran past December 2026)
+START = 1_420_070_400.0  # 2015-01-01T00:00:00Z
 
 
 def seed(client: httpx.Client, users: Sequence[Any], prefix: str = "user", batch: int = 256, together: int = 16) -> list[str]:

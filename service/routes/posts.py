@@ -215,7 +215,7 @@ class _InOrder:
         self.pipeline, self.request, self.results, self.backfill = pipeline, request, results, backfill
         self.applied = 0
         self.retry: EmodriftError | None = None  # the first refusal to retry
-        self.logged: set[str] = set()
+        self.failures: dict[str, EmodriftError] = {}  # the 5xx among the items, one per code
 
     async def user(self, entries: list[tuple[int, BatchItem, Scored | BaseException]]) -> None:
         held: tuple[int, EmodriftError] | None = None
@@ -233,9 +233,8 @@ class _InOrder:
                 self.results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
                 if "Retry-After" in (exc.headers or {}) and held is None:
                     held, self.retry = (index, exc), self.retry or exc
-                if exc.status >= 500 and exc.code not in self.logged:  # the batch answers 200: once per code
-                    self.logged.add(exc.code)
-                    log_server_error(self.request, exc)
+                if exc.status >= 500:
+                    self.failures.setdefault(exc.code, exc)
 
 
 def _batch_envelope(raw: Any, max_items: int) -> bool:
@@ -286,5 +285,7 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
     finally:
         BATCHED.reset(batched)
     if applying.retry is not None and not applying.applied:  # nothing done, and worth sending again: say so
-        raise applying.retry
+        raise applying.retry  # logged by the error handler, as any 5xx answer
+    for failure in applying.failures.values():  # the batch answers 200: its items' 5xx, once per code
+        log_server_error(request, failure)
     return FastJSONResponse({"results": results})
