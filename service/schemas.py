@@ -280,8 +280,10 @@ class ResolveRequest(BaseModel):
         ..., description="confirmed: the person's pattern did change; false_alarm: it did not; "
         "not_actionable: it changed, but nothing is to be done")
     note: str | None = Field(None, max_length=NOTE_MAX_CHARS)
-    amend: bool = Field(False, description="true: replace the verdict (and note) of an alert already resolved; the "
-                        "judgment replaced is kept in the alert's `amended`. Without it, another verdict is a 409")
+    replaces: str | None = Field(None, description="to change the verdict (and note) of an alert already resolved: "
+                                 "the resolved_at of the judgment it replaces, as read. The judgment replaced is kept in "
+                                 "the alert's `amended`. Without it another verdict is a 409; with a resolved_at that "
+                                 "is no longer the alert's (judged again since), a 409 too")
 
     @field_validator("note", mode="before")
     @classmethod

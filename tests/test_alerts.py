@@ -100,10 +100,12 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
         == {(rule, "false_alarm"): 1 for rule in started["raised_by"]}
     assert client.get(f"/v1/alerts/{started['id']}").json() == body
 
-    # a misclicked verdict is mended with amend (it could not be: an outside review); the judgment it
-    # replaces stays on record, and the metrics count the change, not a second verdict
+    # a misclicked verdict is mended by naming the judgment it replaces (it could not be: an outside
+    # review); that one stays on record, and the metrics count the change, not a second verdict
+    primed = client.get("/metrics").text  # every change's series exists from 0 (increase() misses a first 1)
+    assert 'emodrift_alert_verdict_amendments_total{from_verdict="false_alarm",to_verdict="confirmed"} 0.0' in primed
     amended = client.post(f"/v1/alerts/{started['id']}/resolve",
-                          json={"verdict": "confirmed", "note": "misclicked", "amend": True})
+                          json={"verdict": "confirmed", "note": "misclicked", "replaces": body["resolved_at"]})
     assert amended.status_code == 200, amended.text
     mended = amended.json()
     assert (mended["verdict"], mended["note"]) == ("confirmed", "misclicked")
@@ -114,7 +116,21 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
                          client.get("/metrics").text, re.M)
     assert ("false_alarm", "confirmed", "1.0") in changes, changes
     refused = client.post(f"/v1/alerts/{started['id']}/resolve", json={"verdict": "not_actionable"})
-    assert refused.status_code == 409 and "send it with amend" in refused.json()["error"]["message"]
+    assert refused.status_code == 409 and mended["resolved_at"] in refused.json()["error"]["details"]["to_change"]
+    # a change from a page shown before this one (another reviewer's, or a retry) is refused, not applied unseen
+    stale = client.post(f"/v1/alerts/{started['id']}/resolve",
+                        json={"verdict": "not_actionable", "replaces": body["resolved_at"]})
+    assert stale.status_code == 409 and "judged again since: now confirmed" in stale.json()["error"]["message"]
+    again = client.post(f"/v1/alerts/{started['id']}/resolve",  # the same change again: a retry, unchanged
+                        json={"verdict": "confirmed", "note": "misclicked", "replaces": body["resolved_at"]})
+    assert again.status_code == 200 and again.json() == mended
+    # past the bound on the history, the first judgment stays: who judged first is never pushed out
+    current = mended
+    for n in range(12):
+        current = client.post(f"/v1/alerts/{started['id']}/resolve", json={
+            "verdict": "confirmed", "note": f"change {n}", "replaces": current["resolved_at"]}).json()
+    assert len(current["amended"]) == 10 and current["amended"][0]["verdict"] == "false_alarm"
+    assert current["amended"][-1]["note"] == "change 10"
     by_rule = verdicts_by_rule(client)
 
     # the ended alert is resolved straight from open, without being acknowledged

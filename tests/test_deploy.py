@@ -666,3 +666,33 @@ def test_webhook_attempt_results_named_in_rules_and_dashboard_are_ones_the_servi
             named |= set(re.findall(r'result\s*!?=~?\s*"([^"]*)"', selector))
     assert named, "no rule or test selects webhook attempts by result"
     assert named <= emitted, f"{sorted(named - emitted)} are not results the dispatcher counts ({sorted(emitted)})"
+
+
+def test_the_false_alarm_share_nets_out_changed_verdicts(tmp_path: Path) -> None:
+    """The dashboard's false-alarm share, evaluated by promtool on a scripted history: 3 false alarms and 2
+    confirmed, then one false alarm changed to confirmed: 2 of 5, not 3 of 5 (nor 0.665, as increase()
+    read series that first appeared at 1; the service now exports every verdict's series from 0); and
+    2 confirmed, one changed to false alarm: 1 of 2 (it was no data: no first false alarm)."""
+    promtool = _tool("promtool")
+    (share,) = [expr for title, expr in _dashboard_queries()
+                if "verdict_amendments_total" in expr and "sum by (rule)" not in expr and "[1d]" not in expr]
+    share = share.replace("$instance", ".*")
+    series = {
+        "first": [("false_alarm", "0 3 3 3 3"), ("confirmed", "0 2 2 2 2"), ("not_actionable", "0 0 0 0 0")],
+        "second": [("confirmed", "0 2 2 2 2")],  # a Prometheus that never scraped a false alarm: no such series
+    }
+    changes = {"first": ("false_alarm", "confirmed"), "second": ("confirmed", "false_alarm")}
+    expected = {"first": 0.4, "second": 0.5}
+    tests = []
+    for case, verdicts in series.items():
+        amended = [{"series": f'emodrift_alert_verdict_amendments_total{{instance="{case}",from_verdict="{a}",to_verdict="{b}"}}',
+                    "values": "0 0 1 1 1" if (a, b) == changes[case] else "0 0 0 0 0"}
+                   for a in ("false_alarm", "confirmed", "not_actionable") for b in ("false_alarm", "confirmed", "not_actionable")
+                   if a != b]
+        tests.append({"interval": "1m", "input_series": [
+            {"series": f'emodrift_alert_verdicts_total{{instance="{case}",verdict="{v}"}}', "values": values}
+            for v, values in verdicts] + amended,
+            "promql_expr_test": [{"expr": share.replace('instance=~".*"', f'instance="{case}"'), "eval_time": "4m",
+                                  "exp_samples": [{"labels": "{}", "value": expected[case]}]}]})
+    (tmp_path / "share.test.yml").write_text(yaml.safe_dump({"tests": tests}))
+    _run(promtool, "test", "rules", "share.test.yml", cwd=tmp_path)

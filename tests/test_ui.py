@@ -956,7 +956,8 @@ def test_a_mistaken_verdict_is_changed_and_the_first_stays_on_record(ui: Running
     page = http.get(here)
     assert 'id="amend"' in page.text and 'id="amend-false_alarm"' not in page.text  # the other verdicts only
     form = hidden_fields(page)
-    assert form["amend"] == "1"
+    with api(ui) as client:
+        assert form["replaces"] == client.get(f"/v1/alerts/{alert['id']}").json()["resolved_at"]
     changed = http.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "misclicked"})
     assert changed.status_code == 303 and changed.headers["location"].endswith("?done=resolved")
     page = http.get(here).text
@@ -965,6 +966,15 @@ def test_a_mistaken_verdict_is_changed_and_the_first_stays_on_record(ui: Running
     with api(ui) as client:
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert judged["verdict"] == "confirmed" and judged["amended"][0]["resolved_by"] == access.key_label(REVIEWER)
+    # the same form again, from the page shown before the change: refused, the change it would undo named,
+    # and what it held kept in the form (a stale page overwrote another reviewer's change unseen: a re-audit)
+    stale = http.post(f"{here}/resolve", data={**form, "verdict": "not_actionable", "note": "from an old tab"})
+    assert stale.status_code == 303 and "done=" not in stale.headers["location"]
+    page = html.unescape(http.get(here).text)
+    assert "Your verdict was not recorded" in page and "judged again since: now confirmed" in page
+    assert re.search(r'<textarea id="amend-note"[^>]*>\nfrom an old tab</textarea>', page), page
+    with api(ui) as client:
+        assert client.get(f"/v1/alerts/{alert['id']}").json()["verdict"] == "confirmed"
 
 
 def test_a_recorded_verdicts_page_answers_whatever_the_rate_limit(ui: RunningService,
@@ -999,10 +1009,12 @@ def test_a_stale_form_says_what_happened_meanwhile(ui: RunningService, http: htt
     """A form from a page older than the sign-in (signed out and in again in another tab): when another
     reviewer resolved the alert meanwhile, "Send it again" had nothing to send; when its user was
     erased meanwhile, a generic 404 did not say that nothing was recorded (a re-audit)."""
-    resolved_meanwhile, erased_meanwhile = drift(ui, "stale-a"), drift(ui, "stale-b")
+    resolved_meanwhile, erased_meanwhile, resolved_before = drift(ui, "stale-a"), drift(ui, "stale-b"), drift(ui, "stale-c")
+    with api(ui) as client:  # resolved before its page was shown: a change from it has nothing "meanwhile"
+        assert client.post(f"/v1/alerts/{resolved_before['id']}/resolve", json={"verdict": "false_alarm"}).status_code == 200
     sign_in(http, REVIEWER)
     old = {alert["id"]: hidden_fields(http.get(f"/ui/alerts/{alert['id']}"))
-           for alert in (resolved_meanwhile, erased_meanwhile)}
+           for alert in (resolved_meanwhile, erased_meanwhile, resolved_before)}
     assert http.post("/ui/sign-out", data={"csrf_token": next(iter(old.values()))["csrf_token"]}).status_code == 303
     sign_in(http, REVIEWER)  # a new session: the old pages' tokens are not its own, their seals are
     with api(ui) as client:
@@ -1013,6 +1025,10 @@ def test_a_stale_form_says_what_happened_meanwhile(ui: RunningService, http: htt
     assert sent.status_code == 303 and sent.headers["location"] == here
     page = html.unescape(http.get(here).text)
     assert f"meanwhile {access.key_label(ADMIN)} resolved it as false alarm." in page and "Send it again" not in page
+    before = f"/ui/alerts/{resolved_before['id']}"
+    http.post(f"{before}/resolve", data={**old[resolved_before["id"]], "verdict": "confirmed", "note": "m"})
+    page = html.unescape(http.get(before).text)
+    assert "the page was older than your sign-in. Send it again." in page and "meanwhile" not in page, page
     gone = http.post(f"/ui/alerts/{erased_meanwhile['id']}/resolve",
                      data={**old[erased_meanwhile["id"]], "verdict": "confirmed"})
     assert gone.status_code == 404 and "Nothing was recorded" in gone.text

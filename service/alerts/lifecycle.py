@@ -17,10 +17,15 @@ True
 >>> resolved(c, "confirmed", None, now=100.0)
 Traceback (most recent call last):
 ...
-service.errors.AlertResolved: alert evt_1 is already resolved (false_alarm); to change the verdict, send it with amend
->>> d = resolved(c, "confirmed", "it was not a party", now=200.0, by="key:0000abcd", amend=True)  # a misclick mended
+service.errors.AlertResolved: alert evt_1 is already resolved (false_alarm)
+>>> d = resolved(c, "confirmed", "it was not a party", now=200.0, by="key:0000abcd",
+...              replaces=c["resolved_at"])  # a misclick mended: the judgment it replaces is named
 >>> d["verdict"], d["resolved_by"], [(a["verdict"], a["note"]) for a in d["amended"]]
 ('confirmed', 'key:0000abcd', [('false_alarm', 'a costume party')])
+>>> resolved(d, "not_actionable", None, now=300.0, replaces=c["resolved_at"])  # a stale page, or a retry
+Traceback (most recent call last):
+...
+service.errors.AlertResolved: alert evt_1 was judged again since: now confirmed (key:0000abcd, 1970-01-01T00:03:20.000000Z)
 """
 
 from __future__ import annotations
@@ -71,11 +76,14 @@ def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) ->
 
 
 def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float,
-             by: str | None = None, amend: bool = False) -> dict[str, Any]:
+             by: str | None = None, replaces: str | None = None) -> dict[str, Any]:
     """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
-    note is a retry and changes nothing; another judgment of a resolved alert is a conflict, unless
-    ``amend``: then it replaces the judgment, which is kept in ``amended`` (oldest first; a misclicked
-    verdict could not be mended: an outside review)."""
+    note is a retry and changes nothing; another judgment of a resolved alert is a conflict, unless it
+    ``replaces`` the one recorded (its ``resolved_at``: the one the person saw; a misclicked verdict
+    could not be mended: an outside review). The judgment replaced is kept in ``amended``, oldest
+    first; past MAX_AMENDMENTS the first judgment stays and the ones between go. A change made since
+    the page was shown is a conflict, never overwritten unseen (a re-audit: two reviewers' stale
+    pages, or one's retry, reverted each other's amends)."""
     if verdict not in VERDICTS:
         raise Unprocessable.at(("verdict",), f"must be one of {', '.join(VERDICTS)}")
     note = None if note is None else plain_breaks(note)
@@ -84,11 +92,18 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     if alert["status"] == "resolved":
         if alert["verdict"] == verdict and alert["note"] == note:
             return alert
-        if not amend:
-            raise AlertResolved(f"{_judged_otherwise(alert, verdict)}; to change the verdict, send it with amend")
+        if replaces is None:
+            raise AlertResolved(_judged_otherwise(alert, verdict),
+                                to_change=f"send the verdict with \"replaces\": \"{alert['resolved_at']}\" (its resolved_at)")
+        if replaces != alert["resolved_at"]:
+            raise AlertResolved(f"alert {alert['id']} was judged again since: now {alert['verdict']} "
+                                f"({alert.get('resolved_by') or 'no key'}, {alert['resolved_at']})")
         was = {name: alert.get(name) for name in ("verdict", "note", "resolved_at", "resolved_by")}
+        history = [*(alert.get("amended") or []), was]
+        if len(history) > MAX_AMENDMENTS:  # the first judgment is who judged first: it stays
+            history = [history[0], *history[-(MAX_AMENDMENTS - 1):]]
         return {**alert, "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict, "note": note,
-                "amended": [*(alert.get("amended") or []), was][-MAX_AMENDMENTS:]}
+                "amended": history}
     return {**alert, "status": "resolved", "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict,
             "note": note}
 

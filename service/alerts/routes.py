@@ -64,8 +64,8 @@ async def acknowledge_alert(alert_id: Annotated[str, Path(**ALERT_ID)], alerts: 
 
 @router.post("/{alert_id}/resolve", response_model=Alert, dependencies=[ReviewKey, JsonBody],
              summary="Judge it with a verdict (review scope); the same verdict and note again: unchanged; "
-             "amend: another verdict replaces it")
+             "with replaces: another verdict replaces the one recorded")
 async def resolve_alert(alert_id: Annotated[str, Path(**ALERT_ID)], body: ResolveRequest,
                         alerts: AlertsDep, by: ActingKey) -> FastJSONResponse:
     return FastJSONResponse(await alerts.resolve(_checked(alert_id, "alert_id"), body.verdict, body.note, by,
-                                                 amend=body.amend))
+                                                 replaces=body.replaces))

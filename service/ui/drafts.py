@@ -40,6 +40,7 @@ class Unsent:
     verdict: str = ""
     note: str = ""
     seal: str = ""  # sessions.py: proves the form was rendered for the key that signs in again
+    replaces: str = ""  # a "Change the verdict" form: the resolved_at of the judgment it was shown
 
     def fields(self) -> dict[str, str]:
         return asdict(self)

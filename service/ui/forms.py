@@ -52,9 +52,9 @@ async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, 
 @router.post("/alerts/{alert_id}/resolve")
 async def resolve(alert_id: str, request: Request, session: FormSessionDep, alerts: AlertsDep,
                   csrf_token: CsrfToken = "", verdict: FormField = "", note: FormField = "",
-                  seal: FormField = "", amend: FormField = "") -> Response:
+                  seal: FormField = "", replaces: FormField = "") -> Response:
     if session is None or not codec(request).csrf_ok(session, csrf_token):
-        return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal))
+        return await _not_taken(request, session, drafts.Unsent(alert_id, "resolve", verdict, note, seal, replaces))
     if (refused := await _counted(request, session, alert_id, "resolve", verdict, note)) is not None:
         return refused
     try:
@@ -63,7 +63,7 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
             return await _refused(request, session, alert_id,
                                   drafts.Draft("Choose a verdict to resolve the alert.", None, note))
         judged = await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label,
-                                      amend=amend == "1")
+                                      replaces=replaces or None)
     except AlertNotFound:
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
@@ -132,8 +132,11 @@ async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent,
     except NotFound:
         return False
     said = NOT_RECORDED[unsent.action]
+    # judged since the page was shown (a first verdict's page showed it unresolved; a change's, the judgment
+    # it replaces): nothing to send again as it was. Judged before, as the page showed it: send it again
+    judged_since = alert["status"] == "resolved" and unsent.replaces != alert["resolved_at"]
     then = (f"; meanwhile {alert.get('resolved_by') or 'someone'} resolved it as {alert['verdict'].replace('_', ' ')}"
-            if alert["status"] == "resolved" else ". Send it again")
+            if judged_since else ". Send it again")
     draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}{then}.",
                          unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
                          unsent.note if sealed else "")

@@ -28,8 +28,8 @@ async def sign_in_form(request: Request, next: str | None = None) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = "", next: FormField = "",
                   draft_alert: FormField = "", draft_action: FormField = "", draft_verdict: FormField = "",
-                  draft_note: FormField = "", draft_seal: FormField = "") -> Response:
-    unsent = (drafts.Unsent(draft_alert, draft_action, draft_verdict, draft_note, draft_seal)
+                  draft_note: FormField = "", draft_seal: FormField = "", draft_replaces: FormField = "") -> Response:
+    unsent = (drafts.Unsent(draft_alert, draft_action, draft_verdict, draft_note, draft_seal, draft_replaces)
               if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None)
     issued = codec(request).issue(api_key.strip() or None, time.time())
     if issued is None:
