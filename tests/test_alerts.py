@@ -121,6 +121,9 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
     stale = client.post(f"/v1/alerts/{started['id']}/resolve",
                         json={"verdict": "not_actionable", "replaces": body["resolved_at"]})
     assert stale.status_code == 409 and "judged again since: now confirmed" in stale.json()["error"]["message"]
+    assert stale.json()["error"]["details"]["resolved_at"] == mended["resolved_at"]  # what to name, to a program
+    garbage = client.post(f"/v1/alerts/{started['id']}/resolve", json={"verdict": "not_actionable", "replaces": "x"})
+    assert garbage.status_code == 409 and "has no judgment of that resolved_at" in garbage.json()["error"]["message"]
     again = client.post(f"/v1/alerts/{started['id']}/resolve",  # the same change again: a retry, unchanged
                         json={"verdict": "confirmed", "note": "misclicked", "replaces": body["resolved_at"]})
     assert again.status_code == 200 and again.json() == mended

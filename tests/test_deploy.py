@@ -680,9 +680,12 @@ def test_the_false_alarm_share_nets_out_changed_verdicts(tmp_path: Path) -> None
     series = {
         "first": [("false_alarm", "0 3 3 3 3"), ("confirmed", "0 2 2 2 2"), ("not_actionable", "0 0 0 0 0")],
         "second": [("confirmed", "0 2 2 2 2")],  # a Prometheus that never scraped a false alarm: no such series
+        # a false alarm judged before the window, changed within it: the share went negative (a re-audit)
+        "edge": [("false_alarm", "1 1 1 1 1"), ("confirmed", "0 2 2 2 2"), ("not_actionable", "0 0 0 0 0")],
     }
-    changes = {"first": ("false_alarm", "confirmed"), "second": ("confirmed", "false_alarm")}
-    expected = {"first": 0.4, "second": 0.5}
+    changes = {"first": ("false_alarm", "confirmed"), "second": ("confirmed", "false_alarm"),
+               "edge": ("false_alarm", "confirmed")}
+    expected = {"first": 0.4, "second": 0.5, "edge": 0.0}
     tests = []
     for case, verdicts in series.items():
         amended = [{"series": f'emodrift_alert_verdict_amendments_total{{instance="{case}",from_verdict="{a}",to_verdict="{b}"}}',

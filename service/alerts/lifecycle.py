@@ -96,8 +96,11 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
             raise AlertResolved(_judged_otherwise(alert, verdict),
                                 to_change=f"send the verdict with \"replaces\": \"{alert['resolved_at']}\" (its resolved_at)")
         if replaces != alert["resolved_at"]:
-            raise AlertResolved(f"alert {alert['id']} was judged again since: now {alert['verdict']} "
-                                f"({alert.get('resolved_by') or 'no key'}, {alert['resolved_at']})")
+            earlier = {j.get("resolved_at") for j in alert.get("amended") or []}
+            said = "was judged again since" if replaces in earlier else "has no judgment of that resolved_at"
+            raise AlertResolved(f"alert {alert['id']} {said}: now {alert['verdict']} "
+                                f"({alert.get('resolved_by') or 'no key'}, {alert['resolved_at']})",
+                                resolved_at=alert["resolved_at"])
         was = {name: alert.get(name) for name in ("verdict", "note", "resolved_at", "resolved_by")}
         history = [*(alert.get("amended") or []), was]
         if len(history) > MAX_AMENDMENTS:  # the first judgment is who judged first: it stays
