@@ -1032,3 +1032,21 @@ def test_a_stale_form_says_what_happened_meanwhile(ui: RunningService, http: htt
     gone = http.post(f"/ui/alerts/{erased_meanwhile['id']}/resolve",
                      data={**old[erased_meanwhile["id"]], "verdict": "confirmed"})
     assert gone.status_code == 404 and "Nothing was recorded" in gone.text
+
+
+def test_two_tabs_of_one_session_each_get_their_own_answer(ui: RunningService, http: httpx.Client) -> None:
+    """A session's refused form is kept per alert: one tab's change was recorded while another's, from an
+    older page, was refused, and the first tab showed both answers, the second none (a re-audit)."""
+    alert = drift(ui, "two-tabs")
+    here = f"/ui/alerts/{alert['id']}"
+    with api(ui) as client:
+        assert client.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "false_alarm"}).status_code == 200
+    sign_in(http, REVIEWER)
+    form = hidden_fields(http.get(here))  # both tabs show the same page
+    first = http.post(f"{here}/resolve", data={**form, "verdict": "confirmed", "note": "tab one"})
+    second = http.post(f"{here}/resolve", data={**form, "verdict": "not_actionable", "note": "tab two"})
+    assert first.headers["location"].endswith("?done=resolved") and "done=" not in second.headers["location"]
+    shown_first = html.unescape(http.get(first.headers["location"]).text)  # its answer arrives first
+    assert "The alert is resolved." in shown_first and "not recorded" not in shown_first
+    shown_second = html.unescape(http.get(second.headers["location"]).text)
+    assert "Your verdict was not recorded" in shown_second and "tab two" in shown_second

@@ -53,15 +53,19 @@ class Draft:
     note: str = ""  # the note typed, likewise
 
 
-async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft) -> None:
+async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft, *, unless_kept: bool = False) -> None:
     """Kept for this session's next showing of the alert's page. Past MAX_SESSIONS sessions' drafts for
-    one alert, another session's is not kept: its page shows the alert as it is."""
+    one alert, another session's is not kept: its page shows the alert as it is. ``unless_kept``: not
+    over one kept already (a form's empty marker never replaces another tab's refused form)."""
     fields = {**asdict(draft), "note": plain_breaks(draft.note)[:MAX_NOTE_CHARS]}  # as the browser sent it: CRLF
     key = keys.ui_drafts(alert_id)
     if await guarded(redis.hlen(key)) >= MAX_SESSIONS and not await guarded(redis.hexists(key, nonce)):
         return
     async with redis.pipeline(transaction=False) as pipe:  # one key: one slot, one round trip
-        pipe.hset(key, nonce, json.dumps(fields))
+        if unless_kept:
+            pipe.hsetnx(key, nonce, json.dumps(fields))
+        else:
+            pipe.hset(key, nonce, json.dumps(fields))
         pipe.expire(key, SECONDS)  # another session's draft for the alert lives as long: minutes either way
         await guarded(pipe.execute())
 

@@ -81,7 +81,7 @@ async def _answered(request: Request, session: Session, alert_id: str, done: str
     """To the alert's page, which says the form was taken. A marker (an empty draft) goes with it: the
     page it redirects to is then not counted against the rate limit again (the form was): counted, it
     answered "Too many requests" for a verdict just recorded (a re-audit)."""
-    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, drafts.Draft(""))
+    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, drafts.Draft(""), unless_kept=True)
     return pages.redirect(f"{page_of(request, alert_id)}?done={done}")
 
 

@@ -75,7 +75,13 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
                      done: str | None = None) -> Response:
     # the page a form redirected to holds that form's draft (or its empty marker): the form was counted
     # against the rate limit, this showing of its answer is not (a 429 hid a verdict just recorded)
-    draft = await drafts.take(request.app.state.store.redis, session.nonce, alert_id)
+    redis = request.app.state.store.redis
+    draft = await drafts.take(redis, session.nonce, alert_id)
+    if draft is not None and draft.message and done is not None:
+        # another tab's refused form (drafts are kept per alert and session): this tab's form was taken
+        # (?done=), that one's page will show it: put it back (a re-audit saw the two tabs' answers swapped)
+        await drafts.keep(redis, session.nonce, alert_id, draft)
+        draft = None
     if draft is None:
         await count(request, session)
     elif not draft.message:
