@@ -71,12 +71,12 @@ def run_length(labels: str, target: int) -> int:
 
 
 def explain(event_type: str, before: Sequence[float], after: Sequence[float], post_ids: Sequence[str],
-            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool | None],
+            deltas: Sequence[float], labels: str, posts_seen: int, faces: Sequence[bool],
             shares: tuple[float, float] | None = None, returned: bool = False,
             sources: Sequence[str | None] | None = None) -> dict[str, Any]:
     """The ``evidence`` block of an alert (see the module docstring); ``faces``: per evidence post,
-    whether a face was found (None: not an image post, an observation). The reason says so when fewer
-    than half of the image posts showed one.
+    whether a face was found (for an observation: what the platform said). The reason says so when fewer
+    than half of the posts showed one.
     ``shares``: the negative share before and after (the temporal model's, ``TemporalModel.negative_share``);
     ``returned``: a drift.ended whose episode ended ``recovered``; ``sources``: per evidence post, how it
     was scored ("image", "observation": the face is the platform's word; None: not recorded)."""
@@ -99,13 +99,11 @@ def explain(event_type: str, before: Sequence[float], after: Sequence[float], po
         reason = f"{was} over {earlier} posts → {now} {again}over the last {tail}"
     if now == was and shares is not None:  # the same emotion leads (the share rule's alerts): what moved
         reason += f", negative emotions {shares[0]:.0%} → {shares[1]:.0%}"
-    images = [f for f in face if f is not None]
-    with_face = sum(map(bool, images))
-    few = f"; a face in only {with_face} of these {len(images)} posts" if 2 * with_face < len(images) else ""
+    with_face = sum(map(bool, face))
+    few = f"; a face in only {with_face} of these {n} posts" if 2 * with_face < n else ""
     return {
         "reason": f"{reason}{few}",
         "top_posts": [{"post_id": pid, "score_change": round(float(d), 4), "emotion": LABELS[int(ch)],
-                       "face": None if f is None else bool(f), **({"source": src} if src else {})}
-                      for pid, d, ch, f, src in moved],
-        "posts_with_face": with_face if images else None,
+                       "face": bool(f), **({"source": src} if src else {})} for pid, d, ch, f, src in moved],
+        "posts_with_face": with_face,
     }
