@@ -18,6 +18,7 @@ from service.timestamps import for_people
 
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#f2c80f",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#b0b0b0"}
+POSTS = 200  # posts a picture draws unless asked for another number (the API's default; /ui's picture)
 WIDTH, LEFT, RIGHT = 900, 70, 110
 PLOT_W = WIDTH - LEFT - RIGHT  # the posts' columns span this
 BAND, VAL, SCORE, GAP, TOP = 120, 110, 110, 34, 52  # above TOP: the title, then the subtitle

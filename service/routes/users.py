@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from service import timeline_svg
 from service.errors import UserNotFound
 from service.json_codec import FastJSONResponse
 from service.transition import as_distribution
@@ -46,7 +47,7 @@ async def get_timeline(user_id: UserId, store: StoreDep,
 @router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
             responses={200: {"content": {"image/svg+xml": {}}}})
 async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineDep,
-                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
+                           limit: Annotated[int, Query(ge=1, le=1000)] = timeline_svg.POSTS) -> Response:
     posts = await store.timeline(user_id, limit)
     if not posts:
         raise UserNotFound(f"no posts for user {user_id}")

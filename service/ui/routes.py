@@ -17,7 +17,7 @@ from service.errors import BadRequest, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT
 from service.routes.deps import AlertsDep, PipelineDep, StoreDep, UserId
-from service.schemas import ID_PATTERN
+from service.schemas import ID_PATTERN, ID_RULE
 from service.emotions import LABELS, VALENCE
 from service.ui import drafts, error_pages, pages, timeline_view
 from service.ui import forms, sign_in
@@ -32,10 +32,10 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 # the list's filters: each one's choices, the first its default
 LIST_STATUSES: dict[str, tuple[str, ...] | None] = {"unresolved": ("open", "acknowledged"),
                                                     **{status: (status,) for status in lifecycle.STATUSES}, "all": None}
-LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": ("live", "backfill", "all"),
+LIST_SOURCES = {"live": False, "backfill": True, "all": None}  # the choice -> the listing's backfill filter
+LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": tuple(LIST_SOURCES),
                 "type": ("any", *get_args(lifecycle.EventType))}
 PAGE_SIZE = 50
-PICTURE_POSTS = 200  # the API picture's default length
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -60,11 +60,11 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
         if name != "user_id" and value not in LIST_FILTERS[name]:
             raise BadRequest(f"{name} must be one of {', '.join(LIST_FILTERS[name])}")
     if user_id and not ID_PATTERN.fullmatch(user_id):
-        raise BadRequest("user_id: 1-128 characters of A-Z a-z 0-9 . _ : @ -")
+        raise BadRequest(f"user_id must be {ID_RULE}")
     # a cursor that is not one of ours: BadRequest, a page as every /ui error (error_pages.py)
     found, next_cursor = await alerts.list(
         status=LIST_STATUSES[status], user_id=user_id or None, type=None if type == "any" else type,
-        backfill={"live": False, "backfill": True, "all": None}[source], limit=PAGE_SIZE, cursor=cursor)
+        backfill=LIST_SOURCES[source], limit=PAGE_SIZE, cursor=cursor)
     return pages.render(request, "alerts.html", alerts=found, filters=filters, choices=LIST_FILTERS,
                         query=urlencode({k: v for k, v in filters.items() if v}), next_cursor=next_cursor,
                         first_page=cursor is None, scan_limit=SCAN_LIMIT)
@@ -88,7 +88,7 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
         draft = None
     alert = await load(alerts, alert_id)
     # the posts the picture beside it draws: is the alert's own post among them? (timeline_view.py)
-    picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], PICTURE_POSTS))
+    picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], timeline_svg.POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
     return _alert(request, session, alert, draft=draft, picture=picture,
@@ -114,7 +114,7 @@ async def timeline(user_id: UserId, session: UncountedSessionDep, store: StoreDe
                    alert: Annotated[str | None, Query(max_length=128)] = None) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session;
     ``alert``: the page's alert, whose marker it labels."""
-    posts = await store.timeline(user_id, PICTURE_POSTS)
+    posts = await store.timeline(user_id, timeline_svg.POSTS)
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
     return Response(await pipeline.picture(user_id, posts, alert), media_type="image/svg+xml", headers=pages.HEADERS)
