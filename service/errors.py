@@ -42,6 +42,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -173,6 +174,17 @@ class Unprocessable(EmodriftError):
     def at(cls, loc: Sequence[str | int], msg: str) -> Unprocessable:
         """One field's problem."""
         return cls.of([{"loc": loc, "msg": msg}])
+
+    @staticmethod
+    def given_twice(where: str, names: Sequence[str]) -> list[dict[str, Any]]:
+        """The problems of the names given more than once (a form's fields, a query's parameters): the last
+        one won, so an ambiguous value (a post id, a filter) was guessed (audits).
+
+        >>> Unprocessable.given_twice("query", ["status", "limit", "status"])
+        [{'loc': ('query', 'status'), 'msg': 'given more than once'}]
+        """
+        return [{"loc": (where, name), "msg": "given more than once"}
+                for name, n in sorted(Counter(names).items()) if n > 1]
 
 
 class CorruptImage(Unprocessable):

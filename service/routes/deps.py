@@ -121,8 +121,7 @@ async def known_query(request: Request) -> None:
     names = [name for name, _ in request.query_params.multi_items()]
     problems = [{"loc": ("query", name), "msg": "Extra inputs are not permitted"}
                 for name in sorted(set(names) - _query_names(route.dependant))]
-    problems += [{"loc": ("query", name), "msg": "given more than once"}
-                 for name in sorted({name for name in names if names.count(name) > 1})]
+    problems += Unprocessable.given_twice("query", names)
     if problems:
         raise Unprocessable.of(problems)
 

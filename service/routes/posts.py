@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -129,9 +129,8 @@ async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Unprocessable.at(("body", "image"), "a file field named 'image' is required")
-        if repeated := sorted(k for k, n in Counter(k for k, _ in form.multi_items()).items() if n > 1):
-            # the last value won: an ambiguous post id (the idempotency key) must not be guessed (an audit)
-            raise Unprocessable.of([{"loc": ("body", name), "msg": "given more than once"} for name in repeated])
+        if repeated := Unprocessable.given_twice("body", [name for name, _ in form.multi_items()]):
+            raise Unprocessable.of(repeated)
         fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
         post = _parse(PostFields, fields)
         data = await upload.read()
