@@ -92,11 +92,16 @@ async def _counted(request: Request, session: Session, alert_id: str, action: st
     try:
         await count(request, session)
     except RateLimited as exc:
-        said = NOT_RECORDED[action]
         return await _refused(request, session, valid(alert_id), drafts.Draft(
-            f"{said[0].upper()}{said[1:]}: {exc.message}. Send it again in a moment.",
+            f"{_not_recorded(action)}: {exc.message}. Send it again in a moment.",
             verdict if verdict in VERDICTS else None, note))
     return None
+
+
+def _not_recorded(action: str) -> str:
+    """What a form that was not taken did not do, as a sentence starts: "Your verdict was not recorded"."""
+    said = NOT_RECORDED[action]
+    return f"{said[0].upper()}{said[1:]}"
 
 
 def _gone(alert_id: str, action: str) -> NotFound:
@@ -131,13 +136,12 @@ async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent,
         alert = await request.app.state.alerts.get(unsent.alert)
     except NotFound:
         return False
-    said = NOT_RECORDED[unsent.action]
     # judged since the page was shown (a first verdict's page showed it unresolved; a change's, the judgment
     # it replaces): nothing to send again as it was. Judged before, as the page showed it: send it again
     judged_since = alert["status"] == "resolved" and unsent.replaces != alert["resolved_at"]
     then = (f"; meanwhile {alert.get('resolved_by') or 'someone'} resolved it as {alert['verdict'].replace('_', ' ')}"
             if judged_since else ". Send it again")
-    draft = drafts.Draft(f"{said[0].upper()}{said[1:]}: {why}{then}.",
+    draft = drafts.Draft(f"{_not_recorded(unsent.action)}: {why}{then}.",
                          unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
                          unsent.note if sealed else "")
     await drafts.keep(request.app.state.store.redis, session.nonce, unsent.alert, draft)
