@@ -253,8 +253,10 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
     # face detector's finding: the page says which (an outside review read "yes" as found)
     sources = [p["emotion"].get("source") for p in posts]
     public, valence = context.public_url.rstrip("/"), context.temporal.valence_of
-    resolution = "model_changed" if step.handover and event_type == "drift.ended" else state_resolution(
-        event_type, state.detector)
+    # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py), or
+    # "model_changed" by "promotion" when a promoted model does not see it (handover_event)
+    handed_over = step.handover and event_type == "drift.ended"
+    resolution = "model_changed" if handed_over else state_resolution(event_type, state.detector)
     return {
         "id": event_id,
         "type": event_type,
@@ -266,11 +268,8 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "before": _regime(before, valence),
         "after": _regime(after, valence),
         "valence_change": round(valence(after) - valence(before), 4),
-        # how the episode ended (drift.ended only): "recovered" or "new_baseline" (service/drift.py), or
-        # "model_changed" when a promoted model does not see it (handover_event)
         "resolution": resolution,
-        "ended_by": "promotion" if step.handover and event_type == "drift.ended"
-        else state_ended_by(event_type, state.detector),
+        "ended_by": "promotion" if handed_over else state_ended_by(event_type, state.detector),
         "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,
