@@ -9,6 +9,8 @@
 | deploy/grafana/* | JSON parses, every query is valid PromQL (promtool) naming only exported metrics |
 | every command | parses with ``service.cli.build_parser()`` |
 
+A live Prometheus scraping a running service: tests/test_prometheus_live.py.
+
 A missing tool skips its tests on a developer's machine and fails them in CI (``CI`` set):
 ``make install`` installs all of them.
 """
@@ -19,7 +21,6 @@ import fnmatch
 import importlib
 import importlib.resources
 import json
-import os
 import re
 import shlex
 import shutil
@@ -37,46 +38,29 @@ from prometheus_client.metrics import MetricWrapperBase
 from service import metrics
 from service.cli import build_parser
 from tests.conftest import RunningService
+from tests.dashboard import DASHBOARD, as_promql, panels, queries
+from tests.tools import missing, tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 PROM = DEPLOY / "prometheus"
 GRAFANA = DEPLOY / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "emodrift.json"
 PORT = 8000
 # the oldest Kubernetes we support (autoscaling/v2 and policy/v1 are GA there) and the newest schemas shipped
 OLDEST_KUBERNETES = "1.29.0"
 # labels Prometheus adds to every scraped series
 TARGET_LABELS = {"job", "instance", "namespace"}
-# Grafana variables, replaced by something PromQL accepts before promtool checks a dashboard query
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h", "$instance": ".*"}
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-
-
-def _missing(what: str) -> None:
-    message = f"{what} is not installed (`make install` installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _tool(name: str) -> str:
-    """A command-line tool from the virtualenv (pip-installed) or PATH (apt-installed)."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    path = shutil.which(name, path=search)
-    if path is None:
-        _missing(name)
-    return path  # type: ignore[return-value]
 
 
 def _module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
-        _missing(f"the Python module {name}")
+        missing(f"the Python module {name}")
         raise  # unreachable: _missing skips or fails
 
 
@@ -198,7 +182,7 @@ def _dockerignore_patterns() -> list[str]:
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    hadolint = _tool("hadolint")
+    hadolint = tool("hadolint")
     _run(hadolint, "--no-color", "Dockerfile")
 
 
@@ -400,7 +384,7 @@ def _kustomization(directory: Path) -> dict[str, Any]:
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
     """What ``kubectl apply -k directory`` would send: kustomize's own rendering (patches, images,
     namespace), not a re-implementation of its strategic merge."""
-    out = subprocess.run([_tool("kubectl"), "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([tool("kubectl"), "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
@@ -519,14 +503,14 @@ def _alert_rules() -> list[dict[str, Any]]:
 
 
 def test_promtool_accepts_the_rules_and_their_unit_tests() -> None:
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     _run(promtool, "check", "rules", "alerts.yml", cwd=PROM)
     output = _run(promtool, "test", "rules", "alerts.test.yml", cwd=PROM)
     assert "SUCCESS" in output
 
 
 def test_promtool_accepts_the_scrape_configs(tmp_path: Path) -> None:
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     _run(promtool, "check", "config", "prometheus.yml", cwd=PROM)
     # Debian builds promtool without Kubernetes service discovery: check everything else of the
     # Kubernetes config (relabelling, rule files) with a static target standing in for it.
@@ -594,25 +578,13 @@ def test_latency_alert_thresholds_sit_on_bucket_edges() -> None:
 # --- Grafana ---------------------------------------------------------------------------------------------
 
 
-def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])
-
-
-def _dashboard_queries() -> list[tuple[str, str]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [(panel["title"], target["expr"]) for panel in _panels(dashboard)
-            for target in panel.get("targets", [])]
-
-
 def test_dashboard_is_well_formed() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "emodrift" and dashboard["title"]
-    panels = list(_panels(dashboard))
-    ids = [panel["id"] for panel in panels]
+    every = list(panels(dashboard))
+    ids = [panel["id"] for panel in every]
     assert len(ids) == len(set(ids)), "panel ids are unique"
-    for panel in panels:
+    for panel in every:
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
         if panel["type"] != "row":
@@ -622,11 +594,11 @@ def test_dashboard_is_well_formed() -> None:
 
 def test_dashboard_queries_name_exported_metrics() -> None:
     exported, recorded = exported_series(), recorded_series()
-    queries = _dashboard_queries()
-    for title, expr in queries:
+    dashboard_queries = queries()
+    for title, expr in dashboard_queries:
         problems = promql_problems(expr, exported, recorded)
         assert not problems, f"panel {title!r}: {problems}"
-    used = {name for _, expr in queries for name in NAME.findall(expr)}
+    used = {name for _, expr in dashboard_queries for name in NAME.findall(expr)}
     # what on-call must see: RED, batching by provider, queue, drift, alerts, webhooks and backlog
     for family in ("emodrift_http_requests_total", "emodrift_http_request_duration_seconds_bucket",
                    "emodrift_inference_batch_size_bucket", "emodrift_inference_duration_seconds_bucket",
@@ -642,13 +614,10 @@ def test_dashboard_queries_name_exported_metrics() -> None:
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     rules = []
-    for number, (_, expr) in enumerate(_dashboard_queries()):
-        for variable, value in GRAFANA_VARIABLES.items():
-            expr = expr.replace(variable, value)
-        assert "$" not in expr, f"unknown Grafana variable in {expr}"
-        rules.append({"record": f"dashboard:query_{number}", "expr": expr})
+    for number, (_, expr) in enumerate(queries()):
+        rules.append({"record": f"dashboard:query_{number}", "expr": as_promql(expr)})
     (tmp_path / "dashboard.rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     _run(promtool, "check", "rules", "dashboard.rules.yml", cwd=tmp_path)
 
@@ -673,8 +642,8 @@ def test_the_false_alarm_share_nets_out_changed_verdicts(tmp_path: Path) -> None
     confirmed, then one false alarm changed to confirmed: 2 of 5, not 3 of 5 (nor 0.665, as increase()
     read series that first appeared at 1; the service now exports every verdict's series from 0); and
     2 confirmed, one changed to false alarm: 1 of 2 (it was no data: no first false alarm)."""
-    promtool = _tool("promtool")
-    (share,) = [expr for title, expr in _dashboard_queries()
+    promtool = tool("promtool")
+    (share,) = [expr for title, expr in queries()
                 if "verdict_amendments_total" in expr and "sum by (rule)" not in expr and "[1d]" not in expr]
     share = share.replace("$instance", ".*")
     series = {
