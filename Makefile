@@ -23,17 +23,18 @@ install: $(STAMP) tools
 # The virtualenv alone (no apt tools): what benchmarks/gpu_check.sh needs on a GPU machine
 venv: $(STAMP)
 
-# promtool checks deploy/prometheus/ in tests/test_deploy.py. It comes from Debian's `prometheus`
-# package, of which only the promtool binary is extracted into .venv/bin (no daemon is installed or
-# started). Best effort: without apt the deploy tests skip it (and fail under CI=true).
+# promtool checks deploy/prometheus/ in tests/test_deploy.py; prometheus itself scrapes a running service
+# and evaluates the rules and the dashboard's queries in tests/test_prometheus_live.py. Both come from
+# Debian's `prometheus` package, whose two binaries are extracted into .venv/bin (nothing is installed
+# system-wide or left running). Best effort: without apt those tests skip (and fail under CI=true).
 tools: $(STAMP)
-	@command -v promtool >/dev/null 2>&1 || test -x $(BIN)/promtool || { \
+	@{ test -x $(BIN)/promtool && test -x $(BIN)/prometheus; } || { \
 	  dir=$$(mktemp -d) && chmod 755 $$dir && cd $$dir && \
 	  { [ "$$(id -u)" != 0 ] || apt-get update -qq >/dev/null 2>&1 || true; } && \
 	  apt-get download -qq prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb . && \
-	  install -m 755 usr/bin/promtool $(CURDIR)/$(BIN)/promtool && echo "installed promtool in $(BIN)"; \
+	  install -m 755 usr/bin/promtool usr/bin/prometheus $(CURDIR)/$(BIN)/ && echo "installed promtool and prometheus in $(BIN)"; \
 	  status=$$?; rm -rf $$dir; \
-	  [ $$status = 0 ] || echo "warning: promtool not installed (apt-get download prometheus failed)"; }
+	  [ $$status = 0 ] || echo "warning: promtool and prometheus not installed (apt-get download prometheus failed)"; }
 	@# Debian's chromium (and its chromedriver) for the browser tests of /ui (tests/test_ui.py, driven by
 	@# Playwright, whose own browser download is never used). Best effort too: without it those tests skip
 	@# (and fail under CI=true).

@@ -11,7 +11,9 @@ kept firing on a ghost. Counters and histograms of a dead worker stay: they are 
 from __future__ import annotations
 
 import glob
+import itertools
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -150,6 +152,16 @@ OUTBOX_OLDEST_AGE = Gauge(
 WEBHOOK_RETRIES_DUE = Gauge(
     "emodrift_webhook_deliveries_scheduled", "deliveries waiting for their next attempt", multiprocess_mode="livemax"
 )
+
+
+def from_zero(counter: Counter, *values: Iterable[str]) -> Counter:
+    """Export every combination of a counter's closed set of label values at 0 from the start. A series
+    that first appears at 1 has no sample before its first increment, so rate() and increase() never
+    count that one: a rule on "any in the last hour" stays silent after a single event (a live Prometheus
+    showed it, tests/test_prometheus_live.py). Called where the values are defined."""
+    for combination in itertools.product(*values):
+        counter.labels(*combination)
+    return counter
 
 
 def _alive(pid: int) -> bool:

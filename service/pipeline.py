@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from service import calibration, images, metrics, timeline_svg, transition
 from service.alerts import lifecycle
 from service.batching import MicroBatcher
 from service.config import Settings
+from service.drift import Event
 from service.errors import ImageTooComplex, Overloaded, StateConflict
 from service.logs import user_ref
 from service import shadow as shadows
@@ -32,6 +33,10 @@ from service.timestamps import iso_datetime, unix_seconds
 from service.emotions import LABELS
 from service.temporal import TemporalModel
 from service.transition import Post, Scored, Transition
+
+# exported from 0 (metrics.from_zero): the first drift.started is seen by the alert-spike rule's increase()
+metrics.from_zero(metrics.ALERTS, get_args(Event))
+metrics.from_zero(metrics.FACES, ("true", "false"))
 
 __all__ = ["Pipeline", "UserLocks"]
 

@@ -404,6 +404,10 @@ class Attempt(BaseModel):
     next_attempt_at: str | None = None
 
 
+# a delivery's status: pending until it reaches one final outcome (emodrift_webhook_deliveries_total{outcome})
+DeliveryStatus = Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
+
+
 class DeliveryView(BaseModel):
     """One delivery: one event for one subscription. Mind the two ids named "webhook": ``webhook_id`` here
     is Standard Webhooks' ``webhook-id`` header, the *event's* id (``evt_…``), while DeliveryLog's
@@ -417,7 +421,7 @@ class DeliveryView(BaseModel):
     event_id: str = Field(description="the event's id (evt_…): the alert's `id`; equal to `webhook_id`")
     subscription_id: str = Field(description="the subscription (wh_…) this delivery is for: the path's {webhook_id}")
     type: str
-    status: Literal["pending", "delivered", "dead_lettered", "disabled", "cancelled"]
+    status: DeliveryStatus
     reason: str | None
     created_at: str
     next_attempt_at: str | None

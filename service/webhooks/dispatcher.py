@@ -29,7 +29,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import redis.asyncio as aioredis
@@ -37,10 +37,11 @@ from redis.exceptions import ResponseError
 
 from service import keys, metrics, replies
 from service.config import Settings
+from service.schemas import DeliveryStatus
 from service.errors import InvalidWebhookUrl
 from service.webhooks import events
 from service.webhooks.deliveries import Claimed, Deliveries, from_outbox
-from service.webhooks.retry import classify, next_delay, retry_after_seconds
+from service.webhooks.retry import RESULTS, classify, next_delay, retry_after_seconds
 from service.webhooks.signing import sign
 from service.timestamps import iso_time
 from service.webhooks.subscriptions import Subscription, Subscriptions
@@ -48,6 +49,9 @@ from service.webhooks.urls import HOST_ONLY, check_url, receiver_host
 
 log = logging.getLogger("emodrift.webhooks")
 FORGET_CONSUMER_MS = 10 * 60 * 1000
+# every attempt's result and delivery's final outcome, exported from 0: a single 410 or dead letter alerts
+metrics.from_zero(metrics.WEBHOOK_ATTEMPTS, RESULTS)
+metrics.from_zero(metrics.WEBHOOK_DELIVERIES, [status for status in get_args(DeliveryStatus) if status != "pending"])
 EXCERPT_BYTES = 256
 STOP_TIMEOUT_SECONDS = 5.0  # how long stop() waits for its tasks (they are cancelled first)
 

@@ -2,6 +2,8 @@
 
 >>> [classify(code) for code in (200, 204, 301, 400, 410, 429, 500, 503, None)]
 ['delivered', 'delivered', 'failed', 'failed', 'gone', 'retry', 'retry', 'retry', 'retry']
+>>> {classify(code) for code in (200, 301, 410, 500)} == set(RESULTS)
+True
 >>> next_delay([5, 300], 0.0, 1, None), next_delay([5, 300], 0.0, 2, 600.0), next_delay([5, 300], 0.0, 3, None)
 (5.0, 600.0, None)
 >>> retry_after_seconds("120"), retry_after_seconds("soon"), retry_after_seconds(None)
@@ -23,6 +25,9 @@ TOO_MANY_REQUESTS = 429  # the one 4xx that is retried: the receiver asks to be 
 ANSWERS = (f"Answer 2xx to acknowledge; {GONE} disables the subscription; a timeout, a connection error, "
            f"{TOO_MANY_REQUESTS} or 5xx is retried on the schedule, then dead-lettered; any other answer (3xx: "
            f"redirects are not followed, every other 4xx) is dead-lettered at once.")
+
+
+RESULTS = ("delivered", "retry", "gone", "failed")  # what classify() answers: an attempt's result
 
 
 def classify(status: int | None) -> str:
