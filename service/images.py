@@ -12,8 +12,9 @@ Every failure is a domain error from :mod:`service.errors`:
 - ``ImageTooLarge`` (413): too many bytes, or a header that claims too many pixels.
 - ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
 - ``ImageTooComplex`` (422): the work to decode it is out of proportion to its size, counted from
-  its structure before decoding: a JPEG with more scans than ``max_jpeg_scans`` (each scan makes
-  libjpeg go over every block of the image again), or a PNG with more chunks, or a GIF with more blocks
+  its structure before decoding: a JPEG with more scans than ``max_jpeg_scans``, or more scans times
+  pixels than ``max_jpeg_scan_pixels`` (each scan makes libjpeg go over every block of the image again),
+  or a PNG with more chunks, or a GIF with more blocks
   before its first frame, than ``max_image_chunks`` (Pillow reads each in Python, holding the
   interpreter lock). What small hostile files of each kind cost before these bounds: docs/limits.md.
 """
@@ -242,7 +243,8 @@ def count_gif_blocks(data: bytes, limit: int) -> int:
 
 
 def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
-            max_jpeg_scans: int = 100, max_image_chunks: int = 10_000) -> FaceCrop:
+            max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 480_000_000,
+            max_image_chunks: int = 10_000) -> FaceCrop:
     """Validate and decode ``data``, find the largest face and return its 64x64 crop.
 
     With no face, the centre square of the image is used and ``face_detected`` is False.
@@ -250,7 +252,7 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
     if len(data) > max_bytes:
         raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
     gray, source_size = decode_gray(data, max_pixels=max_pixels, max_jpeg_scans=max_jpeg_scans,
-                                    max_image_chunks=max_image_chunks)
+                                    max_jpeg_scan_pixels=max_jpeg_scan_pixels, max_image_chunks=max_image_chunks)
 
     boxes = detector.detect(np.asarray(gray))  # each detector shrinks to the size it works at
 
@@ -275,15 +277,15 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
     return FaceCrop(pixels=pixels, face_detected=box is not None, box=box, source_size=source_size)
 
 
-def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
+def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 480_000_000,
                 max_image_chunks: int = 10_000) -> tuple[Image.Image, tuple[int, int]]:
     """An upright 'L' image (JPEG: reduced, see DRAFT_SIDE) and the upright original's (w, h).
 
-    Raises ``UnsupportedImage``, ``ImageTooLarge`` (pixel count), ``ImageTooComplex`` (JPEG scans,
-    PNG chunks, GIF blocks) or ``CorruptImage``.
+    Raises ``UnsupportedImage``, ``ImageTooLarge`` (pixel count), ``ImageTooComplex`` (JPEG scans, alone
+    or times pixels, PNG chunks, GIF blocks) or ``CorruptImage``.
     """
     fmt = sniff_format(data)
-    _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
+    scans = _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
@@ -293,6 +295,8 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100,
         if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
             raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                                 f"for WebP, which decodes through two full-size buffers")
+        if fmt == "JPEG":
+            _check_passes(width, height, scans, max_jpeg_scan_pixels)
         if fmt == "JPEG":
             # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
             img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
@@ -333,16 +337,28 @@ _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow
 _CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
 
 
-def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> None:
+def _check_passes(width: int, height: int, scans: int, max_jpeg_scan_pixels: int) -> None:
+    """ImageTooComplex when a JPEG's scans times its pixels pass the bound: libjpeg's reduced decode scales
+    the last step only, every scan is still read over each block of the full image (docs/limits.md)."""
+    if scans * width * height > max_jpeg_scan_pixels:
+        raise ImageTooComplex(f"JPEG of {width}x{height} pixels in {scans} scans: {scans} passes over "
+                              f"{width * height / 1e6:.1f} Mpx; the limit is {max_jpeg_scan_pixels / 1e6:.0f} Mpx "
+                              "in all passes (send it with fewer scans, or smaller)")
+
+
+def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> int:
     """ImageTooComplex when the bytes' structure, walked without decoding, holds more passes or chunks
-    than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop)."""
-    if fmt == "JPEG" and count_jpeg_scans(data, max_jpeg_scans) > max_jpeg_scans:
+    than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop). The passes the
+    decoder will make: a JPEG's scans, 1 for every other format."""
+    scans = count_jpeg_scans(data, max_jpeg_scans) if fmt == "JPEG" else 1
+    if scans > max_jpeg_scans:
         raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
     # 20 MiB of PNG in libpng's 8 KiB data chunks is ~2600 chunks
     if fmt == "PNG" and count_png_chunks(data, max_image_chunks) > max_image_chunks:
         raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
     if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
         raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
+    return scans
 
 
 def _to_gray(img: Image.Image) -> Image.Image:

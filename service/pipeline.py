@@ -146,7 +146,8 @@ class Pipeline:
                                  "retry shortly")
             work = self._decoders.submit(
                 images.prepare, data, max_bytes=cfg.max_image_bytes, max_pixels=cfg.max_image_pixels,
-                detector=self.face_detector, max_jpeg_scans=cfg.max_jpeg_scans, max_image_chunks=cfg.max_image_chunks)
+                detector=self.face_detector, max_jpeg_scans=cfg.max_jpeg_scans,
+                max_jpeg_scan_pixels=cfg.max_jpeg_scan_pixels, max_image_chunks=cfg.max_image_chunks)
             job = asyncio.wrap_future(work)
             try:
                 return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)

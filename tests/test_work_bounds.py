@@ -31,11 +31,11 @@ def strip_png(width: int = 2000, height: int = 1) -> bytes:
     return out.getvalue()
 
 
-def repeated_scan_jpeg(repeats: int, side: int = 2048) -> bytes:
+def repeated_scan_jpeg(repeats: int, side: int = 2048, size: tuple[int, int] | None = None) -> bytes:
     """A flat progressive JPEG whose last scan is repeated: tiny on the wire, one pass over every block
     of the image per scan for libjpeg."""
     out = io.BytesIO()
-    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True, quality=90)
+    Image.new("L", size or (side, side), 128).save(out, "JPEG", progressive=True, quality=90)
     data = out.getvalue()
     last = data.rfind(b"\xff\xda")
     return data[:-2] + data[last:-2] * repeats + b"\xff\xd9"
@@ -61,7 +61,9 @@ def many_comments_gif(comments: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def bounded(redis_server: EmbeddedRedis) -> Iterator[RunningService]:
-    running = start_service(redis_url=redis_server.url, image_budget_seconds=BUDGET)
+    # the budget's tests need a JPEG past the budget and under the structural bounds: scans times pixels
+    # raised here (its own test below runs the default)
+    running = start_service(redis_url=redis_server.url, image_budget_seconds=BUDGET, max_jpeg_scan_pixels=10**10)
     yield running
     running.stop()
 
@@ -110,6 +112,22 @@ def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(bounded: Runn
         assert answer.status_code == 422, answer.text
         assert answer.json()["error"]["code"] == "image_too_complex"
         assert took < 5 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
+
+
+def test_a_jpeg_of_many_scans_over_many_pixels_is_refused_before_decoding(client: httpx.Client) -> None:
+    """Under the scan limit and the pixel limit, 30 passes over a 40 Mpx strip (65000x615: too short a side
+    for libjpeg's reduced decode, 8 KB on the wire) took ~1 s of CPU (an audit sent them by the hundred:
+    other users' posts waited 3 s). A 40 Mpx photo in the 10 scans of a progressive encoder is still taken."""
+    normal = _normal_latency(client, "scan-pixels")
+    answer, took = _post(client, "strip-user", "strip", repeated_scan_jpeg(24, size=(65000, 615)))
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "image_too_complex", answer.text
+    assert "30 scans" in answer.json()["error"]["message"], answer.text
+    assert took < 5 * normal, f"{took * 1000:.0f} ms against {normal * 1000:.1f} ms for a normal post"
+    photo = io.BytesIO()
+    img.astronaut((8000, 5000)).save(photo, "JPEG", progressive=True, quality=90)
+    assert images.count_jpeg_scans(photo.getvalue(), 100) == 10
+    answer, _ = _post(client, "photo-user", "photo", photo.getvalue())
+    assert answer.status_code == 200, answer.text
 
 
 def test_a_png_or_gif_of_a_huge_number_of_chunks_is_refused_before_decoding(bounded: RunningService) -> None:
@@ -177,7 +195,7 @@ def test_images_past_their_budget_never_queue_others_behind_them(redis_server: E
     of a 1 KB hostile file held every image post for a minute. Such a post is now a 429 to retry."""
     slow = slow_jpeg()
     running = start_service(redis_url=redis_server.url, image_budget_seconds=BUDGET, decode_threads=1,
-                            max_overrunning_images=1)
+                            max_overrunning_images=1, max_jpeg_scan_pixels=10**10)  # as `bounded`
     answers: list[httpx.Response] = []
 
     def send(i: int) -> None:
