@@ -200,6 +200,11 @@ def ui_signed_out(nonce: str) -> str:
     return f"{PREFIX}:ui:signed-out:{nonce}"
 
 
+def ui_drafts_kept(nonce: str) -> str:
+    """Counter: drafts a /ui session (its nonce) kept in the last minutes, across alerts (service/ui/drafts.py)."""
+    return f"{PREFIX}:ui:drafts-kept:{nonce}"
+
+
 def ui_drafts(alert_id: str) -> str:
     """Hash: field ``<session nonce>`` = what a refused form of that session held for this alert (JSON:
     action, message, verdict, note), with a TTL of minutes, until the alert's page shows it once

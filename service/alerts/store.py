@@ -237,6 +237,13 @@ class AlertStore:
             raise AlertNotFound(f"no alert {alert_id}")
         return user_id, replies.as_bytes(raw)
 
+    async def exists(self, alert_id: str) -> bool:
+        try:
+            await self._locate(alert_id)
+        except AlertNotFound:
+            return False
+        return True
+
     async def get(self, alert_id: str) -> dict[str, Any]:
         alert: dict[str, Any] = json_codec.loads((await self._locate(alert_id))[1])  # orjson parses to Any
         return alert

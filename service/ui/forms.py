@@ -45,7 +45,7 @@ async def acknowledge(alert_id: str, request: Request, session: FormSessionDep, 
     except AlertNotFound:
         raise _gone(alert_id, "acknowledge") from None
     except Conflict as exc:  # a resolved alert: say why, on its page
-        return await _refused(request, session, alert_id, drafts.Draft(exc.message))
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message), "acknowledge")
     return await _answered(request, session, alert_id, "acknowledged")
 
 
@@ -61,19 +61,21 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
         if verdict not in VERDICTS:
             await load(alerts, alert_id)  # no such alert: not found, before the verdict is asked for
             return await _refused(request, session, alert_id,
-                                  drafts.Draft("Choose a verdict to resolve the alert.", None, note))
+                                  drafts.Draft("Choose a verdict to resolve the alert.", None, note), "resolve")
         judged = await alerts.resolve(valid(alert_id), verdict, note.strip() or None, session.label,
                                       replaces=replaces or None)
     except AlertNotFound:
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
         return await _refused(request, session, alert_id, drafts.Draft(
-            f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note))
+            f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note),
+            "resolve")
     except Unprocessable as exc:  # a note too long
-        return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note))
+        return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note), "resolve")
     if judged.get("resolved_by") not in (None, session.label):  # the same judgment, made by another key first
         return await _refused(request, session, alert_id, drafts.Draft(
-            f"Your verdict was not recorded: {judged['resolved_by']} had resolved the alert with the same one first."))
+            f"Your verdict was not recorded: {judged['resolved_by']} had resolved the alert with the same one first."),
+            "resolve")
     return await _answered(request, session, alert_id, "resolved")
 
 
@@ -81,7 +83,7 @@ async def _answered(request: Request, session: Session, alert_id: str, done: str
     """To the alert's page, which says the form was taken. A marker (an empty draft) goes with it: the
     page it redirects to is then not counted against the rate limit again (the form was): counted, it
     answered "Too many requests" for a verdict just recorded (a re-audit)."""
-    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, drafts.Draft(""), unless_kept=True)
+    await keep_draft(request, session, alert_id, drafts.Draft(""), unless_kept=True)
     return pages.redirect(f"{page_of(request, alert_id)}?done={done}")
 
 
@@ -94,7 +96,7 @@ async def _counted(request: Request, session: Session, alert_id: str, action: st
     except RateLimited as exc:
         return await _refused(request, session, valid(alert_id), drafts.Draft(
             f"{_not_recorded(action)}: {exc.message}. Send it again in a moment.",
-            verdict if verdict in VERDICTS else None, note))
+            verdict if verdict in VERDICTS else None, note), action)
     return None
 
 
@@ -144,15 +146,32 @@ async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent,
     draft = drafts.Draft(f"{_not_recorded(unsent.action)}: {why}{then}.",
                          unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
                          unsent.note if sealed else "")
-    await drafts.keep(request.app.state.store.redis, session.nonce, unsent.alert, draft)
-    return True
+    return await keep_draft(request, session, unsent.alert, draft)
 
 
-async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft) -> Response:
+async def _refused(request: Request, session: Session, alert_id: str, draft: drafts.Draft,
+                   action: str) -> Response:
     """Back to the alert's page, which says why and holds the form as it was filled (drafts.py): at its
-    own address, where a reload posts nothing again."""
-    await drafts.keep(request.app.state.store.redis, session.nonce, alert_id, draft)
+    own address, where a reload posts nothing again. No such alert (never, or its user erased): 404."""
+    if not await keep_draft(request, session, alert_id, draft):
+        raise _gone(alert_id, action)
     return pages.redirect(page_of(request, alert_id))
+
+
+async def keep_draft(request: Request, session: Session, alert_id: str, draft: drafts.Draft, *,
+                unless_kept: bool = False) -> bool:
+    """Keep a draft only of an alert that exists, and still does once it is written; False otherwise.
+    Checked before: a rate-limited form kept one for any id (an audit filled Redis with invented ones) and
+    for an erased user's alert (a note about them written after the erasure's 204). Checked after, and
+    taken back: an erasure between the check and the write has swept drafts before this one landed."""
+    alerts, redis = request.app.state.alerts, request.app.state.store.redis
+    if not await alerts.exists(alert_id):
+        return False
+    await drafts.keep(redis, session.nonce, alert_id, draft, unless_kept=unless_kept)
+    if not await alerts.exists(alert_id):
+        await drafts.drop(redis, session.nonce, alert_id)
+        return False
+    return True
 
 
 def page_of(request: Request, alert_id: str) -> str:

@@ -21,7 +21,7 @@ from service.schemas import ID_PATTERN, ID_RULE
 from service.emotions import LABELS, VALENCE
 from service.ui import drafts, error_pages, pages, timeline_view
 from service.ui import forms, sign_in
-from service.ui.forms import load
+from service.ui.forms import keep_draft, load
 from service.ui.sessions import Session, SessionCodec
 from service.ui.signed_in import FormRefused, SessionDep, SignInRequired, UncountedSessionDep, codec, count
 from service.ui.words import ENDED_BY, RAISED_BY, VERDICT_WORDS
@@ -80,7 +80,7 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
     if draft is not None and draft.message and done is not None:
         # another tab's refused form (drafts are kept per alert and session): this tab's form was taken
         # (?done=), that one's page will show it: put it back (a re-audit saw the two tabs' answers swapped)
-        await drafts.keep(redis, session.nonce, alert_id, draft)
+        await keep_draft(request, session, alert_id, draft)
         draft = None
     if draft is None:
         await count(request, session)
