@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from service import keys
 from service.alerts.lifecycle import NOTE_MAX_CHARS
+from service.alerts.index import AlertIndex
 from service.alerts.store import CHUNK, AlertStore
 from service.embedded_redis import EmbeddedRedis, free_port
 from service.schemas import Alert, WebhookPayload
@@ -280,6 +281,30 @@ def test_an_alert_is_written_with_its_step_or_not_at_all(redis_server: EmbeddedR
             found, cursor = await alerts.list()
             assert [a["id"] for a in found] == ["evt_5", "evt_4"] and cursor is None
             assert (await store.last_alert("u"))["id"] == "evt_5"
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_a_verdict_racing_the_erasure_does_not_list_the_alert_again(redis_server: EmbeddedRedis,
+                                                                   redis_client: redis.Redis) -> None:
+    """A verdict is a compare-and-set on the user's record, then a move between the status sets. An erasure
+    unlisting the alert between the two had the move add it back: an audit saw 1 of 25 races leave the id
+    in the resolved list after the 204. The move lists an alert only while the owners' hash holds it."""
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        index = AlertIndex(client, retention_seconds=3600)
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                AlertIndex.add(pipe, "w", {"id": "evt_1", "created_at": "2026-11-30T10:00:01Z", "status": "open"})
+                await pipe.execute()
+            await index.move("evt_1", 1.0, "acknowledged")
+            assert await client.zscore(keys.alerts_by_status("acknowledged"), "evt_1") == 1.0
+            await index.remove(["evt_1"])  # the erasure, between the verdict's write and its move
+            await index.move("evt_1", 1.0, "resolved")
+            for status in ("open", "acknowledged", "resolved"):
+                assert await client.zscore(keys.alerts_by_status(status), "evt_1") is None, status
         finally:
             await client.aclose()
 

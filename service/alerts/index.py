@@ -58,9 +58,10 @@ class AlertIndex:
         return int(reply.values[0])
 
     async def move(self, alert_id: str, score: float, status: str) -> None:
-        """The alert's status is now ``status``: only that status set lists it."""
+        """The alert's status is now ``status``: only that status set lists it. Unlisted meanwhile (its
+        user erased between a verdict's write and this move): the script answers 'missing', and it stays so."""
         others = [keys.alerts_by_status(other) for other in STATUSES if other != status]
-        await self._move(keys={"target": keys.alerts_by_status(status)}, key_tail=others,
+        await self._move(keys={"target": keys.alerts_by_status(status), "owners": keys.alert_owners()}, key_tail=others,
                          args={"alert_id": alert_id, "score": score})
 
     async def remove(self, alert_ids: list[str]) -> None:

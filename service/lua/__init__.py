@@ -182,8 +182,8 @@ WEBHOOK_ENABLE = declare("webhook_enable", keys=("subscription",), statuses=("ok
 # --- alerts (service/alerts/) -------------------------------------------------------------------------------
 ALERTS_EXPIRE_OLD = declare("alerts_expire_old", keys=("by_time", "owners"), key_tail="status_keys",
                             args=("cutoff", "batch"), statuses=("ok",))
-ALERTS_MOVE = declare("alerts_move", keys=("target",), key_tail="other_keys", args=("alert_id", "score"),
-                      statuses=("ok",))
+ALERTS_MOVE = declare("alerts_move", keys=("target", "owners"), key_tail="other_keys", args=("alert_id", "score"),
+                      statuses=("ok", "missing"))
 ALERTS_REMOVE = declare("alerts_remove", keys=("by_time", "owners"), key_tail="status_keys", arg_tail="alert_ids",
                         statuses=("ok",))
 ALERT_SWAP = declare("alert_swap", keys=("alerts",), args=("alert_id", "expected", "replacement"),
