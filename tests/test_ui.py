@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from service import access, keys, timeline_svg
+from service import access, keys, rate_limit, timeline_svg
 from service.ui import drafts as drafts_module, pages
 from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
@@ -358,6 +358,10 @@ def test_drafts_and_pages_are_bounded_per_key(ui: RunningService, redis_server: 
             # the alert page's picture is part of the page: not counted (each verdict, at a low limit, was a
             # POST, a page and a 429 picture)
             assert all(person.get("/ui/users/kit/timeline.svg").status_code == 200 for _ in range(8))
+            # but not without bound (an audit: one session rendered 150-210 a second, ~5 ms of CPU each):
+            # its own window, rate_limit.PICTURES_PER_PAGE times the limit
+            pictures = [person.get("/ui/users/kit/timeline.svg").status_code for _ in range(40)]
+            assert 429 in pictures and pictures.count(200) <= 2 * 3 * rate_limit.PICTURES_PER_PAGE, pictures
             # a verdict past the limit comes back on the alert's page with its note (it was a bare "Too many
             # requests" page that lost it: an outside review)
             time.sleep(1.1)  # a fresh second: the page is let through

@@ -110,10 +110,12 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture
 
 
 @router.get("/users/{user_id}/timeline.svg")
-async def timeline(user_id: UserId, session: UncountedSessionDep, store: StoreDep, pipeline: PipelineDep,
+async def timeline(request: Request, user_id: UserId, session: UncountedSessionDep, store: StoreDep, pipeline: PipelineDep,
                    alert: Annotated[str | None, Query(max_length=128)] = None) -> Response:
     """The user's picture for the alert page: the API's /v1/users/{id}/timeline.svg, behind the session;
-    ``alert``: the page's alert, whose marker it labels."""
+    ``alert``: the page's alert, whose marker it labels. Counted in a window of its own (rate_limit.py)."""
+    if (limiter := getattr(request.app.state, "rate_limiter", None)) is not None:
+        await limiter.check_picture(session.key_id)
     posts = await store.timeline(user_id, timeline_svg.POSTS)
     if not posts:
         raise NotFound(f"no posts for user {user_id}")
