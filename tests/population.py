@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from service.temporal import LABELS
+from service.emotions import LABELS
 from service.timestamps import iso_time
 
 # every user's first post: far enough back that the longest history ends before today (a created_at more
