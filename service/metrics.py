@@ -60,6 +60,9 @@ BATCH_DROPPED = Counter("emodrift_batch_dropped_total", "queued images dropped b
 STATE_CONFLICTS = Counter("emodrift_state_cas_conflicts_total", "compare-and-set retries on user state")
 SLOT_MOVED_RETRIES = Counter("emodrift_redis_slot_moved_retries_total",
                              "Redis calls run again because their Cluster slot was moving (TRYAGAIN, ASK, MOVED)")
+# Redis up, refusing writes (state_store.REFUSALS: out_of_memory, read_only, cannot_persist): every post fails
+REDIS_REFUSALS = Counter("emodrift_redis_write_refusals_total", "Redis calls refused by a Redis that answers: its "
+                         "memory full, a read-only replica, a failed save (503 store_unavailable)", ["reason"])
 STATE_RESETS = Counter("emodrift_state_model_resets_total", "LSTM states discarded: written by another model")
 STATE_LATENCY = Histogram(
     "emodrift_state_update_duration_seconds", "load + step + atomic write of one user", buckets=FAST_BUCKETS

@@ -37,6 +37,7 @@ from service.transition import Post, Scored, Transition
 # exported from 0 (metrics.from_zero): the first drift.started is seen by the alert-spike rule's increase()
 metrics.from_zero(metrics.ALERTS, get_args(Event))
 metrics.from_zero(metrics.FACES, ("true", "false"))
+metrics.from_zero(metrics.POSTS, ("image", "observation"), ("applied", "duplicate", "conflict", "overloaded"))
 
 __all__ = ["Pipeline", "UserLocks"]
 

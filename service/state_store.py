@@ -17,6 +17,7 @@ exceed 64 B is stored as a hashtable, about 430 B of overhead per user; the stri
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import (AskError, ClusterDownError, ClusterError, MovedError, RedisClusterException,
                               SlotNotCoveredError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.asyncio.cluster import RedisCluster
 from redis.typing import EncodableT, KeyT
@@ -52,6 +54,17 @@ MOVED_HINT = " (a MOVED reply: if the Redis is a Cluster, set EMODRIFT_REDIS_CLU
 OPEN_SLOT_HINT = (" (a slot left half moved by a stopped reshard or rebalance refuses writes until "
                   "`redis-cli --cluster fix` closes it)")
 T = TypeVar("T")
+# Redis up but refusing writes: an error reply (in a script's too), by its first word. They were 500
+# `internal` ("a bug: roll back"), and /readyz said ready: an on-call audit filled Redis's memory.
+REFUSALS = {
+    "OOM": ("out_of_memory", "its memory is full (used_memory reached maxmemory under the noeviction policy)"),
+    "READONLY": ("read_only", "it is a read-only replica (EMODRIFT_REDIS_URL names a replica, or a failover "
+                 "left the client on one)"),
+    "MISCONF": ("cannot_persist", "it cannot persist (MISCONF: its last save failed, and it stops writes)"),
+}
+metrics.from_zero(metrics.REDIS_REFUSALS, [reason for reason, _ in REFUSALS.values()])
+# the word where a reply starts, or where a script's error quotes its command's ("...: -OOM command...")
+_REFUSAL_WORD = re.compile(rf"(?:^|[\s:-])({'|'.join(REFUSALS)})\b")
 
 
 # A Cluster slot being moved to another node (redis-cli --cluster reshard): a command on it is refused
@@ -65,6 +78,26 @@ def slot_moving(exc: BaseException) -> bool:
     return isinstance(exc, SLOT_MOVING)
 
 
+def refused_write(exc: ResponseError) -> tuple[str, str] | None:
+    """(reason, in words) when an error reply is Redis refusing a write: a command's (redis-py raises its
+    own class and strips the first word) or a script's (whose reply quotes it). None for any other error.
+
+    >>> refused_write(OutOfMemoryError("command not allowed when used memory > 'maxmemory'."))[0]
+    'out_of_memory'
+    >>> refused_write(ResponseError("Error running script (call to f_1): @user_script: 9: -OOM command not allowed"))[0]
+    'out_of_memory'
+    >>> refused_write(ResponseError("MISCONF Redis is configured to save RDB snapshots"))[0]
+    'cannot_persist'
+    >>> refused_write(ResponseError("WRONGTYPE Operation against a key")) is None
+    True
+    """
+    word = "OOM" if isinstance(exc, OutOfMemoryError) else "READONLY" if isinstance(exc, ReadOnlyError) else None
+    message = str(exc)
+    if (found := _REFUSAL_WORD.search(message)) is not None:
+        word = found.group(1)
+    return REFUSALS[word] if word else None
+
+
 def unavailable(exc: Exception, *, retried: bool = False) -> StoreUnavailable | None:
     """The 503 a Redis failure answers (None: the exception is no Redis failure, a bug to re-raise).
     ``retried``: a slot move outlasted ``retried``'s backoff, so the message says it is still moving."""
@@ -72,6 +105,9 @@ def unavailable(exc: Exception, *, retried: bool = False) -> StoreUnavailable | 
         return StoreUnavailable(f"Redis unreachable: {exc.__class__.__name__}")
     if isinstance(exc, RedisClusterException):
         return StoreUnavailable(f"{NOT_A_CLUSTER}: {exc}")
+    if isinstance(exc, ResponseError) and (refusal := refused_write(exc)) is not None:
+        metrics.REDIS_REFUSALS.labels(refusal[0]).inc()
+        return StoreUnavailable(f"Redis refuses writes: {refusal[1]}")
     if not slot_moving(exc):
         return None
     hint = MOVED_HINT if isinstance(exc, MovedError) else OPEN_SLOT_HINT if retried else ""

@@ -168,6 +168,32 @@ def test_the_cluster_setting_against_a_plain_redis_says_so(own_redis: EmbeddedRe
     assert posted.status_code == 503 and "EMODRIFT_REDIS_CLUSTER" in posted.json()["error"]["message"], posted.text
 
 
+def test_redis_refusing_writes_is_a_503_that_says_why(own_redis: EmbeddedRedis,
+                                                      service_on_own_redis: RunningService) -> None:
+    """Redis's memory full (maxmemory, noeviction): every post was a 500 `internal`, which the runbook
+    reads as a bug to roll back (an on-call audit). It is a 503 naming the cause, counted by reason."""
+    r = redis.Redis.from_url(own_redis.url)
+    with service_on_own_redis.client() as http:
+        assert http.post("/v1/users/u/observations", json={"post_id": "p0", "probabilities": HAPPY}).status_code == 200
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", "1mb")
+        try:
+            for i in range(10_000):  # fill it: the next write is refused
+                r.set(f"filler:{i}", b"x" * 1000)
+        except redis.exceptions.OutOfMemoryError:
+            pass
+        try:
+            posted, elapsed = timed(lambda: http.post("/v1/users/u/observations",
+                                                      json={"post_id": "p1", "probabilities": HAPPY}))
+            expect_unavailable(posted, elapsed)
+            assert "memory is full" in posted.json()["error"]["message"], posted.text
+            assert 'emodrift_redis_write_refusals_total{reason="out_of_memory"} 1.0' in http.get("/metrics").text
+        finally:
+            r.config_set("maxmemory", "0")
+        assert http.post("/v1/users/u/observations", json={"post_id": "p1", "probabilities": HAPPY}).status_code == 200
+    r.close()
+
+
 def test_redis_down_fails_fast_writes_nothing_and_recovers(
         own_redis: EmbeddedRedis, service_on_own_redis: RunningService) -> None:
     r = redis.Redis.from_url(own_redis.url)

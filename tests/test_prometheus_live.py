@@ -164,6 +164,11 @@ def test_rules_and_dashboard_on_live_series_and_two_real_faults(
             # the 410 disabled its subscription: the next event's delivery to it is cancelled, unsent
             prometheus.wait(lambda: len(gone.received) == 1, "the 410")
             drift(http, "turning-too")
+            # traffic goes on after the scrape that first saw each route's series (born at their count,
+            # their first requests are no increase to rate()): a few more, as a live service has
+            prometheus.settle(2)
+            for i in range(5):
+                assert http.post("/v1/users/later/observations", json={"post_id": f"l{i}", "probabilities": HAPPY}).status_code == 200
         prometheus.wait(lambda: len(failing.received) >= 8, "both events' attempts to the failing receiver")
         prometheus.settle()
 
