@@ -91,7 +91,10 @@ STATE_PROMOTIONS = Counter(
 # The scraped worker has just checked, hence the most recent value across workers.
 READY = Gauge("emodrift_ready", "1 when this replica is ready (models loaded and Redis reachable, as /readyz), "
               "else 0", multiprocess_mode="livemostrecent")
-USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)", multiprocess_mode="livemax")
+# read from Redis at each scrape by the worker that answers it, the others' values older: the most recent
+# (livemax kept another worker's stale figure: Prometheus's one connection always reaches the same worker)
+USERS_DRIFTING = Gauge("emodrift_users_drifting", "users currently drifting (from Redis)",
+                       multiprocess_mode="livemostrecent")
 # live calibration (service/calibration.py): `age` is one of a fixed handful of user-age buckets
 CALIBRATION_SCALE = Gauge(
     "emodrift_calibration_scale", "factor on the manifest's thresholds in force, by user-age bucket (1: the manifest's)",

@@ -62,6 +62,16 @@ def test_a_killed_workers_gauges_leave_metrics(tmp_path: Path) -> None:
             assert _users_drifting(url) == 1.0
         seen = _drifting_seen_by(metrics_dir) & set(workers)
         assert len(seen) == 2, f"both workers should have reported the drifting user: {seen} of {workers}"
+        # Prometheus keeps its connection, so one worker answers every scrape: the other's last value
+        # (1) won the max and the figure stayed stale after the user left Redis (an on-call audit)
+        r.zrem(keys.drifting_users(), "ghost")
+        with httpx.Client() as kept:
+            scraped = [float(next(line for line in kept.get(f"{url}/metrics").text.splitlines()
+                                  if line.startswith("emodrift_users_drifting ")).split()[-1]) for _ in range(5)]
+        assert scraped == [0.0] * 5, scraped
+        r.zadd(keys.drifting_users(), {"ghost": time.time()})
+        while len(_drifting_seen_by(metrics_dir) & set(workers)) < 2 and time.monotonic() < deadline + 30:
+            assert _users_drifting(url) == 1.0
         victim = min(seen)
         os.kill(victim, signal.SIGKILL)
         r.zrem(keys.drifting_users(), "ghost")  # nobody drifts now; the victim last said 1
