@@ -200,9 +200,10 @@ def ui_signed_out(nonce: str) -> str:
     return f"{PREFIX}:ui:signed-out:{nonce}"
 
 
-def ui_drafts_kept(nonce: str) -> str:
-    """Counter: drafts a /ui session (its nonce) kept in the last minutes, across alerts (service/ui/drafts.py)."""
-    return f"{PREFIX}:ui:drafts-kept:{nonce}"
+def ui_drafts_kept(key_id: str) -> str:
+    """Counter: drafts the /ui sessions of one key (the session's key id, an HMAC of the key) kept in the last
+    minutes, across alerts (service/ui/drafts.py)."""
+    return f"{PREFIX}:ui:drafts-kept:{key_id}"
 
 
 def ui_drafts(alert_id: str) -> str:

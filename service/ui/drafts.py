@@ -28,9 +28,10 @@ ACTIONS = ("acknowledge", "resolve")
 # cut down, and twice the limit shows what was typed)
 MAX_SESSIONS = 16
 MAX_NOTE_CHARS = 2 * NOTE_MAX_CHARS
-# drafts one session may keep within SECONDS, over all alerts (an audit's rate-limited reviewer kept 3467
-# in 20 s, 170 MB): a person has a few tabs open, not hundreds
-MAX_PER_SESSION = 32
+# drafts the sessions of one key may keep within SECONDS, over all alerts (an audit's rate-limited reviewer
+# kept 3467 in 20 s, 170 MB; counted per session, signing in again started a new count): people have a few
+# tabs open, not hundreds
+MAX_PER_KEY = 32
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,17 @@ class Draft:
     note: str = ""  # the note typed, likewise
 
 
-async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft, *, unless_kept: bool = False) -> None:
+async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft, *, key_id: str,
+               unless_kept: bool = False) -> None:
     """Kept for this session's next showing of the alert's page. Past MAX_SESSIONS sessions' drafts for
     one alert, another session's is not kept: its page shows the alert as it is. ``unless_kept``: not
-    over one kept already (a form's empty marker never replaces another tab's refused form)."""
+    over one kept already (a form's empty marker never replaces another tab's refused form). ``key_id``:
+    the session's key, whose sessions keep at most MAX_PER_KEY drafts in SECONDS."""
     fields = {**asdict(draft), "note": plain_breaks(draft.note)[:MAX_NOTE_CHARS]}  # as the browser sent it: CRLF
     key = keys.ui_drafts(alert_id)
     if await guarded(redis.hlen(key)) >= MAX_SESSIONS and not await guarded(redis.hexists(key, nonce)):
         return
-    if not await _counted(redis, nonce):
+    if draft.message and not await _counted(redis, key_id):  # a form's empty marker is a few bytes: uncounted
         return
     # UTF-8 as typed: escaped, a character outside the BMP took 12 bytes (\ud83d\ude00), not 4
     value = json.dumps(fields, ensure_ascii=False)
@@ -77,12 +80,12 @@ async def keep(redis: aioredis.Redis, nonce: str, alert_id: str, draft: Draft, *
         await guarded(pipe.execute())
 
 
-async def _counted(redis: aioredis.Redis, nonce: str) -> bool:
-    """One more draft for this session within SECONDS of its first; False past MAX_PER_SESSION."""
-    kept = int(await guarded(redis.incr(keys.ui_drafts_kept(nonce))))
+async def _counted(redis: aioredis.Redis, key_id: str) -> bool:
+    """One more draft for this key's sessions within SECONDS of the first; False past MAX_PER_KEY."""
+    kept = int(await guarded(redis.incr(keys.ui_drafts_kept(key_id))))
     if kept == 1:  # the window starts with the first (EXPIRE NX needs Redis 7)
-        await guarded(redis.expire(keys.ui_drafts_kept(nonce), SECONDS))
-    return kept <= MAX_PER_SESSION
+        await guarded(redis.expire(keys.ui_drafts_kept(key_id), SECONDS))
+    return kept <= MAX_PER_KEY
 
 
 async def drop(redis: aioredis.Redis, nonce: str, alert_id: str) -> None:

@@ -167,7 +167,7 @@ async def keep_draft(request: Request, session: Session, alert_id: str, draft: d
     alerts, redis = request.app.state.alerts, request.app.state.store.redis
     if not await alerts.exists(alert_id):
         return False
-    await drafts.keep(redis, session.nonce, alert_id, draft, unless_kept=unless_kept)
+    await drafts.keep(redis, session.nonce, alert_id, draft, key_id=session.key_id, unless_kept=unless_kept)
     if not await alerts.exists(alert_id):
         await drafts.drop(redis, session.nonce, alert_id)
         return False
