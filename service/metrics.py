@@ -46,8 +46,13 @@ HTTP_LATENCY = Histogram(
 POSTS = Counter("emodrift_posts_total", "posts processed", ["source", "outcome"])
 FACES = Counter("emodrift_faces_total", "images by whether a face was found", ["detected"])
 PREPROCESS_LATENCY = Histogram(
-    "emodrift_preprocess_duration_seconds", "decode + face crop per image", buckets=LATENCY_BUCKETS
+    "emodrift_preprocess_duration_seconds", "decode + face crop per image, from its decoding slot", buckets=LATENCY_BUCKETS
 )
+# apart from the decode itself: with the CPUs saturated the decode's own time stays flat and this grows
+# (an on-call audit saw "Preprocessing" p99 at 4.9 s, all of it waiting, read as "large images")
+DECODE_WAIT = Histogram(
+    "emodrift_decode_wait_seconds", "time an image waits for a decoding slot (its batch's turn included)",
+    buckets=LATENCY_BUCKETS)
 IMAGES_OVER_BUDGET = Counter(
     "emodrift_images_over_budget_total", "images answered 422 because decoding outran image_budget_seconds")
 BATCH_SIZE = Histogram("emodrift_inference_batch_size", "images per CNN call", ["provider"], buckets=BATCH_BUCKETS)

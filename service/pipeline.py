@@ -122,10 +122,9 @@ class Pipeline:
                 if self._overrunning >= self.settings.max_overrunning_images:
                     raise Overloaded(f"{self._overrunning} images past their decoding budget are still running; "
                                      "retry shortly")
-                started = time.perf_counter()
+                queued = time.perf_counter()
                 async with share or nullcontext():
-                    crop = await self._prepare(data)
-                metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+                    crop = await self._prepare(data, queued)
                 metrics.FACES.labels(str(crop.face_detected).lower()).inc()
                 probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)
         except Overloaded:
@@ -133,11 +132,14 @@ class Pipeline:
             raise
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
 
-    async def _prepare(self, data: bytes) -> images.FaceCrop:
+    async def _prepare(self, data: bytes, queued: float) -> images.FaceCrop:
         """Decode and crop in a worker thread, within the per-image budget (the backstop behind the
-        checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows)."""
+        checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows).
+        ``queued``: when the image began to wait for its slot (perf_counter)."""
         cfg = self.settings
         async with self._decode_slots:
+            started = time.perf_counter()
+            metrics.DECODE_WAIT.observe(started - queued)
             # Checked again with the slot in hand, not only at the door: while images past their budget
             # fill every spare thread, a job submitted now would wait in the executor's queue, time out
             # there without starting (an innocent image answered 422 "too complex"), and still run in
@@ -151,7 +153,9 @@ class Pipeline:
                 max_jpeg_scan_pixels=cfg.max_jpeg_scan_pixels, max_image_chunks=cfg.max_image_chunks)
             job = asyncio.wrap_future(work)
             try:
-                return await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
+                crop = await asyncio.wait_for(asyncio.shield(job), cfg.image_budget_seconds)
+                metrics.PREPROCESS_LATENCY.observe(time.perf_counter() - started)
+                return crop
             except asyncio.TimeoutError:
                 if work.cancel():  # never started (the check above keeps a thread free): not its fault
                     raise Overloaded("no decoding thread was free in time; retry shortly") from None
