@@ -163,6 +163,28 @@ def test_users_erased_mid_export_are_skipped(seeded, service: RunningService, cl
     assert len({line["user"] for line in lines}) == len(lines)
 
 
+def test_a_user_erased_between_the_read_and_the_write_is_not_written(seeded, service: RunningService,
+                                                                      client: httpx.Client, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's users are read, then written together: a user erased in between had their line written
+    after their erasure's 204 (a re-audit). The erasure runs here right after the user's read."""
+    from service import timelines_export
+
+    ids, _ = seeded
+    real_line = timelines_export._Batches.line
+
+    async def read_then_erased(self: timelines_export._Batches, user_id: str) -> tuple[bytes, int] | None:
+        line = await real_line(self, user_id)
+        if user_id == ids[0]:
+            await asyncio.to_thread(lambda: client.delete(f"/v1/users/{ids[0]}").raise_for_status())
+        return line
+
+    monkeypatch.setattr(timelines_export._Batches, "line", read_then_erased)
+    run_export(service.settings.redis_url, tmp_path / "t.jsonl.gz", Pseudonymizer(None), scan_count=1000)
+    _, lines = read(tmp_path / "t.jsonl.gz")
+    assert ids[0] not in {line["user"] for line in lines} and len(lines) == N_USERS - 1
+
+
 def _drain(master: int) -> str:
     """All a closed pty's other end wrote: one read may return only the first write (seen in CI); Linux
     answers EIO once the written end is closed and everything was read."""
