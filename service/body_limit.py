@@ -10,6 +10,7 @@ Such a body is now refused from its ``Content-Length``, or as its stream passes 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 
@@ -18,7 +19,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BatchTooLarge, BodyTooLarge, ClientClosedRequest, EmodriftError, ImageTooLarge
+from service.errors import (BatchTooLarge, BodyTimeout, BodyTooLarge, ClientClosedRequest, EmodriftError,
+                            ImageTooLarge)
 
 # A command's body is a few hundred bytes; the largest, a /ui verdict form with a 2000-character note
 # and its hidden fields, is under 10 KiB.
@@ -29,17 +31,24 @@ async def read_bounded(request: Request, limit: int,
                        too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = BodyTooLarge) -> bytes:
     """The request body, refusing (413: ``too_large``, an image post's, a batch's, or another body's)
     past ``limit`` bytes from its ``Content-Length``, or as its stream passes it, without reading the
-    rest; ``ClientDisconnect`` when the client hangs up first. Every body the service reads is read here:
+    rest; 408 ``BodyTimeout`` when the whole of it takes longer than EMODRIFT_BODY_TIMEOUT_SECONDS;
+    ``ClientDisconnect`` when the client hangs up first. Every body the service reads is read here:
     the ingestion routes with their own limits, every other route through ``BodyLimit``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(f"request body is {declared} bytes; the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
+    chunks: list[bytes] = []
+    size, seconds = 0, request.app.state.settings.body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):  # the whole body: a byte a second never trips a per-read timeout
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(f"request body exceeds {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"the request body did not arrive within {seconds:g} s ({size} bytes came); "
+                          "EMODRIFT_BODY_TIMEOUT_SECONDS") from None
     body = b"".join(chunks)
     request._body = body  # let request.form()/json() reuse what was read
     return body
@@ -60,7 +69,7 @@ class BodyLimit:
             return
         try:
             body = await read_bounded(Request(scope, receive), COMMAND_BODY_BYTES)
-        except (BodyTooLarge, ClientDisconnect) as raised:  # a hang-up's answer reaches nobody; it is counted
+        except (BodyTooLarge, BodyTimeout, ClientDisconnect) as raised:  # a hang-up's answer reaches nobody; it is counted
             exc = ClientClosedRequest() if isinstance(raised, ClientDisconnect) else raised
             # answered before routing: the route it was for labels its metrics (RequestMetrics), not "unmatched"
             scope.setdefault("route", next((route for route in self.routes if route.matches(scope)[0] == Match.FULL),

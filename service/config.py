@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8000", description="the address clients reach the service at: the base of links in alerts "
         "(timeline_url, ui_url). `serve` on a non-loopback address warns when it is unset")
+    body_timeout_seconds: float = Field(
+        60.0, gt=0, description="a request's whole body must arrive within this; 408 past it (an audit held 4000 "
+        "connections open trickling a byte a second)")
+    limit_concurrency: int = Field(
+        1000, ge=0, description="connections and requests a worker holds at once (uvicorn's limit_concurrency); "
+        "past it new ones are answered 503 at once; 0: no bound")
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
         "(under the pod's 30 s terminationGracePeriodSeconds)")

@@ -23,6 +23,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── ImageTooLarge (413 image_too_large)        bytes or pixel count over the limit
     ├── BatchTooLarge (413 batch_too_large)        a batch of more items (EMODRIFT_MAX_BATCH_ITEMS) or bytes (EMODRIFT_MAX_BATCH_BYTES) than allowed
     ├── BodyTooLarge (413 body_too_large)          a body that is no image post's or batch's over its limit (an observation's; a command's, 64 KiB: docs/limits.md)
+    ├── BodyTimeout (408 body_timeout)             the whole body did not arrive within EMODRIFT_BODY_TIMEOUT_SECONDS (a client trickling bytes)
     ├── ClientClosedRequest (499 client_closed_request)  the client hung up before its body arrived: nobody reads the answer; counted 4xx, not logged (nginx's 499)
     ├── UnsupportedImage (415 unsupported_image)    not an image, or a format we do not take
     ├── UnsupportedMediaType (415 unsupported_media_type)  the request's Content-Type is not one the route takes (the message says which)
@@ -137,6 +138,11 @@ class BatchTooLarge(EmodriftError):
 
 class BodyTooLarge(EmodriftError):
     code, status = "body_too_large", 413
+
+
+class BodyTimeout(EmodriftError):
+    # a body trickled in a byte at a time holds its connection and memory for as long as the client likes
+    code, status = "body_timeout", 408
 
 
 class ClientClosedRequest(EmodriftError):

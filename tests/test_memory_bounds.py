@@ -249,3 +249,79 @@ def test_a_client_that_hangs_up_mid_body_is_no_server_error(keyed: RunningServic
     assert after.get("4xx", 0) == before.get("4xx", 0) + 1 and after.get("5xx", 0) == before.get("5xx", 0), after
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
 
+
+
+def _trickle(url: str, path: str, content_length: int, seconds: float) -> tuple[bytes, float]:
+    """Headers, then one byte of body every 0.2 s for ``seconds``; what came back, and when."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=seconds + 5) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {content_length}\r\n\r\n".encode())
+        sock.setblocking(False)
+        answer = b""
+        while time.monotonic() - started < seconds and not answer:
+            try:
+                sock.send(b" ")
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.2)
+        sock.settimeout(2.0)
+        try:
+            answer = answer or sock.recv(4096)
+        except TimeoutError:  # still reading the body: no answer
+            pass
+    return answer, time.monotonic() - started
+
+
+def test_a_body_trickled_in_is_cut_at_its_deadline(redis_server: EmbeddedRedis) -> None:
+    """uvicorn reads a body as slowly as it is sent: an audit held 4000 connections open for minutes with a
+    byte a second each. The whole body now has EMODRIFT_BODY_TIMEOUT_SECONDS, then a 408."""
+    running = start_service(redis_url=redis_server.url, body_timeout_seconds=1.0, live_calibration=False)
+    try:
+        for path in ("/v1/users/slow/observations", "/v1/posts/batch", "/v1/webhooks"):  # own limits, and BodyLimit's
+            answer, took = _trickle(running.url, path, 10_000, seconds=6.0)
+            assert answer.startswith(b"HTTP/1.1 408"), (path, answer[:200])
+            assert b"body_timeout" in answer and took < 3.0, (path, took)
+    finally:
+        running.stop()
+
+
+@pytest.mark.slow
+def test_slow_connections_past_the_concurrency_limit_are_turned_away(redis_server: EmbeddedRedis) -> None:
+    """Each slow body has its deadline; their number, EMODRIFT_LIMIT_CONCURRENCY per worker (uvicorn's
+    limit_concurrency): past it a new request is a 503 at once, not another held connection."""
+    port = free_port()
+    env = {**os.environ, "EMODRIFT_REDIS_URL": redis_server.url, "EMODRIFT_LIMIT_CONCURRENCY": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    held: list[socket.socket] = []
+    try:
+        _wait_ready(url, proc)
+        for _ in range(3):  # three bodies that are still arriving
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /v1/users/slow/observations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n{")
+            held.append(sock)
+        time.sleep(0.3)
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 503
+        for sock in held:
+            sock.close()
+        held.clear()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/healthz", timeout=5).status_code != 200:  # their slots freed
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        for sock in held:
+            sock.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
