@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from service import base64_images, json_codec, metrics
 from service.body_limit import COMMAND_BODY_BYTES
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests import image_fixtures as img
-from tests.conftest import RunningService, start_service
+from tests.conftest import RunningService, interrupt, start_service
 from tests.test_cli import _wait_ready
 from tests.test_hostile_input import _raw_exchange
 
@@ -82,12 +81,7 @@ def own_process(redis_server: EmbeddedRedis) -> Iterator[str]:
         _wait_ready(url, proc)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=30)
 
 
 # A timed test, so opt-in (EMODRIFT_TIMING_TESTS=1): on a fresh clone with the machine otherwise idle
@@ -319,9 +313,4 @@ def test_slow_connections_past_the_concurrency_limit_are_turned_away(redis_serve
     finally:
         for sock in held:
             sock.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=30)

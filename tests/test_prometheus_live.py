@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,11 @@ import yaml
 from service.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import RunningService, interrupt, start_service
 from tests.constants import HAPPY, SAD
+from tests.drifting import drift
 from tests.dashboard import as_promql, no_data_texts, queries
 from tests.image_fixtures import face_jpeg
 from tests.tools import tool
+from tests.test_webhooks import wait_for
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow  # a service, its Redis and a Prometheus: ~15 s
@@ -35,7 +36,6 @@ pytestmark = pytest.mark.slow  # a service, its Redis and a Prometheus: ~15 s
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_SECONDS = 1
-START = datetime(2026, 1, 1, tzinfo=UTC)
 # Panels with no data in this scenario: no shadow model is configured here (its series appear only with
 # one, docs/shadow.md). Each must say so on the dashboard (its noValue text), not show a bare "No data".
 WITHOUT_DATA_HERE = {"Shadow vs served: drift.started per 1000 posts", "Shadow vs served: episodes by agreement",
@@ -62,13 +62,7 @@ class Prometheus:
         return {a["labels"]["alertname"]: a["state"] for a in self.get("/api/v1/alerts")["alerts"]}
 
     def wait(self, condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = condition()
-            if value:
-                return value
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_for(condition, what, timeout, every=0.25)  # a query a quarter second
 
     def settle(self, evaluations: int = 3) -> None:
         """Let a few scrapes and rule evaluations see what was just done."""
@@ -131,18 +125,6 @@ def prometheus(scraped: RunningService, tmp_path_factory: pytest.TempPathFactory
         log.close()
 
 
-def drift(http: httpx.Client, user: str) -> dict[str, Any]:
-    """A happy user turning sad, through observations, until drift.started."""
-    for i in range(90):
-        response = http.post(f"/v1/users/{user}/observations", json={
-            "post_id": f"{user}-{i}", "probabilities": HAPPY if i < 40 else SAD,
-            "created_at": (START + timedelta(hours=6 * i)).isoformat()})
-        assert response.status_code == 200, response.text
-        if response.json()["alert"]:
-            return response.json()["alert"]
-    raise AssertionError(f"no alert for {user}")
-
-
 def test_rules_and_dashboard_on_live_series_and_two_real_faults(
         scraped: RunningService, own_redis: EmbeddedRedis, prometheus: Prometheus) -> None:
     # one test, in order: the faults must come after the quiet check, and Redis must be back at the end
@@ -158,12 +140,12 @@ def test_rules_and_dashboard_on_live_series_and_two_real_faults(
                                    data={"post_id": f"img-{index}"})
                 assert posted.status_code == 200, posted.text
             assert http.post("/v1/users/imaged/observations", json={"post_id": "bad"}).status_code == 422
-            alert = drift(http, "turning")
+            alert = drift(http, "turning", HAPPY, SAD)
             judged = http.post(f"/v1/alerts/{alert['id']}/resolve", json={"verdict": "false_alarm"})
             assert judged.status_code == 200, judged.text
             # the 410 disabled its subscription: the next event's delivery to it is cancelled, unsent
             prometheus.wait(lambda: len(gone.received) == 1, "the 410")
-            drift(http, "turning-too")
+            drift(http, "turning-too", HAPPY, SAD)
             # traffic goes on after the scrape that first saw each route's series (born at their count,
             # their first requests are no increase to rate()): a few more, as a live service has
             prometheus.settle(2)

@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -36,6 +36,7 @@ from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.store import SCAN_LIMIT
 from service.embedded_redis import EmbeddedRedis
 from service.state_store import StateStore
+from tests import drifting
 from tests.conftest import RunningService, start_service
 from tests.test_erasure import _everything
 from tests.test_state_store import _state
@@ -46,7 +47,7 @@ SAD = {"angry": 0.08, "disgust": 0.02, "fear": 0.1, "happy": 0.02, "sad": 0.7, "
 # no emotion near half: the evidence calls these "mixed, happy leading" and "mixed, angry leading"
 MIXED_HAPPY = {"angry": 0.05, "disgust": 0.05, "fear": 0.08, "happy": 0.32, "sad": 0.1, "surprise": 0.18, "neutral": 0.22}
 MIXED_ANGRY = {"angry": 0.3, "disgust": 0.12, "fear": 0.15, "happy": 0.03, "sad": 0.15, "surprise": 0.05, "neutral": 0.2}
-START = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)
+START = drifting.START  # the drifting users' first post
 CHROMIUM = "/usr/bin/chromium"
 # what the brief of this project asks of a chromium run in a sandbox without network
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -73,18 +74,9 @@ def api(ui: RunningService) -> httpx.Client:
 
 
 def drift(ui: RunningService, user: str, before: dict[str, float] = HAPPY, after: dict[str, float] = SAD) -> dict:
-    """Observations of a happy user, a post every 6 hours, then sad ones, until the detector raises
-    drift.started."""
+    """A happy user turning sad (tests/drifting.py), through the ingest key."""
     with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
-        for i in range(90):
-            body = client.post(f"/v1/users/{user}/observations", json={
-                "post_id": f"{user[:40]}-{i}", "probabilities": before if i < 40 else after,
-                "created_at": (START + timedelta(hours=6 * i)).isoformat()})
-            assert body.status_code == 200, body.text
-            if body.json()["alert"]:
-                assert i >= 40, "alarm before the change"
-                return body.json()["alert"]
-    raise AssertionError(f"no alert for {user} after 50 sad posts")
+        return drifting.drift(client, user, before, after)
 
 
 def sign_in(http: httpx.Client, key: str = ADMIN, next_url: str = "/ui") -> httpx.Response:

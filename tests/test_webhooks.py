@@ -107,13 +107,13 @@ def publish(r: redis.Redis, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 10.0, every: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 
