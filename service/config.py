@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     max_jpeg_scans: int = Field(
         100, ge=1, description="scans a JPEG may hold (counted from its markers before decoding); 422 past it")
     max_jpeg_scan_pixels: int = Field(
-        480_000_000, ge=4096, description="a JPEG's scans times its pixels (every scan goes over each block "
-        "again; 12 scans of a 40 Mpx photo), counted before decoding; 422 past it")
+        600_000_000, ge=4096, description="a JPEG's passes (its scans' components, summed) times its pixels: "
+        "each pass reads every block of its component again; a 40 Mpx colour progressive JPEG makes 14. "
+        "Counted before decoding; 422 past it")
     max_image_chunks: int = Field(
         10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
     image_budget_seconds: float = Field(

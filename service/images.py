@@ -12,8 +12,9 @@ Every failure is a domain error from :mod:`service.errors`:
 - ``ImageTooLarge`` (413): too many bytes, or a header that claims too many pixels.
 - ``CorruptImage`` (422): the format is right but the data does not decode (truncated, broken).
 - ``ImageTooComplex`` (422): the work to decode it is out of proportion to its size, counted from
-  its structure before decoding: a JPEG with more scans than ``max_jpeg_scans``, or more scans times
-  pixels than ``max_jpeg_scan_pixels`` (each scan makes libjpeg go over every block of the image again),
+  its structure before decoding: a JPEG with more scans than ``max_jpeg_scans``, or more passes (its
+  scans' components) times pixels than ``max_jpeg_scan_pixels`` (each pass makes libjpeg go over every
+  block of its component again),
   or a PNG with more chunks, or a GIF with more blocks
   before its first frame, than ``max_image_chunks`` (Pillow reads each in Python, holding the
   interpreter lock). What small hostile files of each kind cost before these bounds: docs/limits.md.
@@ -174,17 +175,31 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RST0-7, SOI: no leng
 _ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 
 
-def count_jpeg_scans(data: bytes, limit: int) -> int:
-    """How many scans (SOS segments) a JPEG holds, walking its markers without decoding; stops
-    counting past ``limit``. Bytes between segments that are no marker are skipped to the next one, as
-    libjpeg skips them (an audit hid 30 scans behind one such byte: the walk stopped there, 0 scans).
+# The frames libjpeg decodes that cameras, phones and browsers use: Huffman-coded baseline (SOF0), extended
+# (SOF1) and progressive (SOF2). Arithmetic-coded ones pack a whole image's near-certain decisions into a
+# kilobyte that takes seconds to decode (an audit: 1 KB, 13 scans of 6000x6000, 4.2 s of CPU).
+_HUFFMAN_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-15 (not DHT, JPG, DAC)
 
-    >>> count_jpeg_scans(bytes.fromhex("ffd8 ffda0002 0102ff00 ffda0002 03 ffd9"), 10)
-    2
-    >>> count_jpeg_scans(bytes.fromhex("ffd8 00 ffda0002 0102ff00 ffda0002 03 ffd9"), 10)
+
+@dataclass(frozen=True)
+class JpegWalk:
+    scans: int  # SOS segments
+    passes: int  # their components, summed: an interleaved scan goes over each of its components' blocks
+    frame: int | None  # the first SOFn marker: how the image is coded
+
+
+def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
+    """A JPEG's scans, their components and its frame kind, walking its markers without decoding; stops
+    counting past ``limit`` scans. Bytes between segments that are no marker are skipped to the next one,
+    as libjpeg skips them (an audit hid 30 scans behind one such byte: the walk stopped there, 0 scans).
+
+    >>> walk_jpeg(bytes.fromhex("ffd8 ffc00002 ffda0003 03 0102ff00 ffda0003 01 03 ffd9"), 10)
+    JpegWalk(scans=2, passes=4, frame=192)
+    >>> walk_jpeg(bytes.fromhex("ffd8 00 ffda0003 01 0102ff00 ffda0003 01 03 ffd9"), 10).scans
     2
     """
-    pos, scans, end = 2, 0, len(data)
+    pos, scans, passes, frame, end = 2, 0, 0, None, len(data)
     while pos + 4 <= end and scans <= limit:
         if data[pos] != 0xFF:
             found = _ANY_MARKER.search(data, pos)
@@ -201,15 +216,28 @@ def count_jpeg_scans(data: bytes, limit: int) -> int:
         if marker in _STANDALONE:
             pos += 2
             continue
+        if frame is None and marker in _FRAMES:
+            frame = marker
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        pos += 2 + length
-        if marker == 0xDA:  # SOS: its header, then entropy-coded data up to the next marker
+        if marker == 0xDA:  # SOS: its header (the components first), then entropy-coded data to the next marker
             scans += 1
-            found = _NEXT_MARKER.search(data, pos)
+            passes += max(1, data[pos + 4]) if pos + 4 < end else 1
+            found = _NEXT_MARKER.search(data, pos + 2 + length)
             if found is None:
                 break
             pos = found.start()
-    return scans
+            continue
+        pos += 2 + length
+    return JpegWalk(scans, passes, frame)
+
+
+def count_jpeg_scans(data: bytes, limit: int) -> int:
+    """How many scans (SOS segments) a JPEG holds, stopping past ``limit`` (walk_jpeg).
+
+    >>> count_jpeg_scans(bytes.fromhex("ffd8 ffda0002 0102ff00 ffda0002 03 ffd9"), 10)
+    2
+    """
+    return walk_jpeg(data, limit).scans
 
 
 def count_png_chunks(data: bytes, limit: int) -> int:
@@ -251,7 +279,7 @@ def count_gif_blocks(data: bytes, limit: int) -> int:
 
 
 def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
-            max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 480_000_000,
+            max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 600_000_000,
             max_image_chunks: int = 10_000) -> FaceCrop:
     """Validate and decode ``data``, find the largest face and return its 64x64 crop.
 
@@ -285,7 +313,7 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
     return FaceCrop(pixels=pixels, face_detected=box is not None, box=box, source_size=source_size)
 
 
-def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 480_000_000,
+def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_jpeg_scan_pixels: int = 600_000_000,
                 max_image_chunks: int = 10_000) -> tuple[Image.Image, tuple[int, int]]:
     """An upright 'L' image (JPEG: reduced, see DRAFT_SIDE) and the upright original's (w, h).
 
@@ -293,7 +321,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
     or times pixels, PNG chunks, GIF blocks) or ``CorruptImage``.
     """
     fmt = sniff_format(data)
-    scans = _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
+    passes = _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
@@ -304,7 +332,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
             raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                                 f"for WebP, which decodes through two full-size buffers")
         if fmt == "JPEG":
-            _check_passes(width, height, scans, max_jpeg_scan_pixels)
+            _check_passes(width, height, passes, max_jpeg_scan_pixels)
         if fmt == "JPEG":
             # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
             img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
@@ -345,28 +373,36 @@ _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow
 _CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
 
 
-def _check_passes(width: int, height: int, scans: int, max_jpeg_scan_pixels: int) -> None:
-    """ImageTooComplex when a JPEG's scans times its pixels pass the bound: libjpeg's reduced decode scales
-    the last step only, every scan is still read over each block of the full image (docs/limits.md)."""
-    if scans * width * height > max_jpeg_scan_pixels:
-        raise ImageTooComplex(f"JPEG of {width}x{height} pixels in {scans} scans: {scans} passes over "
-                              f"{width * height / 1e6:.1f} Mpx; the limit is {max_jpeg_scan_pixels / 1e6:.0f} Mpx "
-                              "in all passes (send it with fewer scans, or smaller)")
+def _check_passes(width: int, height: int, passes: int, max_jpeg_scan_pixels: int) -> None:
+    """ImageTooComplex when a JPEG's passes (its scans' components) times its pixels pass the bound:
+    libjpeg's reduced decode scales the last step only, each pass still reads every block of its
+    component over the full image (docs/limits.md)."""
+    if passes * width * height > max_jpeg_scan_pixels:
+        raise ImageTooComplex(f"JPEG of {width}x{height} pixels in {passes} passes (its scans' components): "
+                              f"{passes} x {width * height / 1e6:.1f} Mpx; the limit is {max_jpeg_scan_pixels / 1e6:.0f} "
+                              "Mpx in all passes (send it with fewer scans, or smaller)")
 
 
 def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> int:
     """ImageTooComplex when the bytes' structure, walked without decoding, holds more passes or chunks
-    than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop). The passes the
-    decoder will make: a JPEG's scans, 1 for every other format."""
-    scans = count_jpeg_scans(data, max_jpeg_scans) if fmt == "JPEG" else 1
-    if scans > max_jpeg_scans:
-        raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+    than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop); UnsupportedImage
+    for a JPEG coded in a way no camera uses. The passes the decoder will make over the image: a JPEG's
+    scans' components, 1 for every other format."""
+    if fmt != "JPEG":
+        walk = JpegWalk(1, 1, None)
+    else:
+        walk = walk_jpeg(data, max_jpeg_scans)
+        if walk.scans > max_jpeg_scans:
+            raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+        if walk.frame is not None and walk.frame not in _HUFFMAN_FRAMES:
+            raise UnsupportedImage(f"JPEG coded with SOF{walk.frame - 0xC0} (arithmetic, lossless or hierarchical) "
+                                   "is not taken: send a baseline or progressive JPEG, as cameras and phones write")
     # 20 MiB of PNG in libpng's 8 KiB data chunks is ~2600 chunks
     if fmt == "PNG" and count_png_chunks(data, max_image_chunks) > max_image_chunks:
         raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
     if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
         raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
-    return scans
+    return walk.passes
 
 
 def _to_gray(img: Image.Image) -> Image.Image:
