@@ -172,8 +172,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="a request's whole body must arrive within this; 408 past it (an audit held 4000 "
         "connections open trickling a byte a second)")
     limit_concurrency: int = Field(
-        1000, ge=0, description="connections and requests a worker holds at once (uvicorn's limit_concurrency); "
-        "past it new ones are answered 503 at once; 0: no bound")
+        0, ge=0, description="connections and requests a worker holds at once (uvicorn's limit_concurrency); "
+        "past it new ones are answered 503 at once, /healthz too; 0: no bound. uvicorn gives headers no "
+        "deadline, so clients holding this many half-sent headers turn everyone away: bound slow clients "
+        "at a proxy in front (docs/limits.md)")
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, description="on SIGTERM, how long in-flight requests may finish before they are cut "
         "(under the pod's 30 s terminationGracePeriodSeconds)")
