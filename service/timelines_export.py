@@ -289,17 +289,19 @@ class _Batches:
             lines = await asyncio.gather(*(self.line(user) for user in users))
             read = [(user, line) for user, line in zip(users, lines) if line is not None]
             # a user erased after their read and before the batch's write: their erasure answered 204 first,
-            # and the line went out after it (a re-audit: 5 of 276 users erased during an export)
-            still = await asyncio.gather(*(self.exists(user) for user, _ in read))
-            written = [line for (_, line), there in zip(read, still) if there]
+            # and the line went out after it (a re-audit: 5 of 276 users erased during an export). Gone, or
+            # fewer posts seen than were read (erased, then posted again: a new user under the same id)
+            now = await asyncio.gather(*(self.posts_seen(user) for user, _ in read))
+            written = [(data, n) for (_, (data, n, seen)), current in zip(read, now) if current >= seen]
             self.append(written)
             cursor = int(cursor)
             self.checkpoint(cp, name, cursor, written)
             if cursor == 0:
                 break
 
-    async def line(self, user_id: str) -> tuple[bytes, int] | None:
-        """The user's encoded line and its post count (None: no state, or an empty timeline)."""
+    async def line(self, user_id: str) -> tuple[bytes, int, int] | None:
+        """The user's encoded line, its post count and the posts seen by the state read (None: no state, or
+        an empty timeline)."""
         async with self.limit:
             state = await self.store.load(user_id)
             timeline = await self.store.timeline(user_id, self.timeline_length)
@@ -307,11 +309,13 @@ class _Batches:
         if state is None:  # erased or expired between SCAN and the read
             return None
         line = user_line(self.pseudonym(user_id), state.model, state.posts_seen, timeline, judged(alerts))
-        return None if line is None else (json_codec.dumps(line) + b"\n", line["n"])
+        return None if line is None else (json_codec.dumps(line) + b"\n", line["n"], state.posts_seen)
 
-    async def exists(self, user_id: str) -> bool:
+    async def posts_seen(self, user_id: str) -> int:
+        """The posts the user's state has seen now; -1 when there is none."""
         async with self.limit:
-            return bool(await guarded(self.store.redis.exists(keys.state(user_id))))
+            state = await self.store.load(user_id)
+        return -1 if state is None else state.posts_seen
 
     def append(self, written: list[tuple[bytes, int]]) -> None:
         if not written:

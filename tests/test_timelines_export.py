@@ -26,6 +26,7 @@ from service.embedded_redis import free_port
 from service.state_store import StateStore
 from service.timelines_export import (Checkpoint, ExportError, Progress, Pseudonymizer, export)
 from tests.conftest import RunningService
+from tests.constants import HAPPY
 from tests.population import seed
 
 KEY = b"a-test-key-of-32-bytes-0123456789"
@@ -173,16 +174,20 @@ def test_a_user_erased_between_the_read_and_the_write_is_not_written(seeded, ser
     ids, _ = seeded
     real_line = timelines_export._Batches.line
 
-    async def read_then_erased(self: timelines_export._Batches, user_id: str) -> tuple[bytes, int] | None:
+    async def read_then_erased(self: timelines_export._Batches, user_id: str) -> tuple[bytes, int, int] | None:
         line = await real_line(self, user_id)
-        if user_id == ids[0]:
-            await asyncio.to_thread(lambda: client.delete(f"/v1/users/{ids[0]}").raise_for_status())
+        if user_id in ids[:2]:
+            await asyncio.to_thread(lambda: client.delete(f"/v1/users/{user_id}").raise_for_status())
+        if user_id == ids[1]:  # erased, then posted again at once (a platform that goes on sending): a new user
+            await asyncio.to_thread(lambda: client.post(f"/v1/users/{user_id}/observations", json={
+                "post_id": "after", "probabilities": HAPPY}).raise_for_status())
         return line
 
     monkeypatch.setattr(timelines_export._Batches, "line", read_then_erased)
     run_export(service.settings.redis_url, tmp_path / "t.jsonl.gz", Pseudonymizer(None), scan_count=1000)
     _, lines = read(tmp_path / "t.jsonl.gz")
-    assert ids[0] not in {line["user"] for line in lines} and len(lines) == N_USERS - 1
+    exported = {line["user"] for line in lines}
+    assert ids[0] not in exported and ids[1] not in exported and len(lines) == N_USERS - 2
 
 
 def _drain(master: int) -> str:
