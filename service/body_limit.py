@@ -25,13 +25,17 @@ from service.errors import (BatchTooLarge, BodyTimeout, BodyTooLarge, ClientClos
 # A command's body is a few hundred bytes; the largest, a /ui verdict form with a 2000-character note
 # and its hidden fields, is under 10 KiB.
 COMMAND_BODY_BYTES = 64 * 1024
+# A body's deadline grows with its declared size: a 28.6 MiB batch over a 3 Mbit/s uplink took more than
+# the flat deadline (an on-call re-audit). At least this many bytes a second beyond it (1 Mbit/s).
+MIN_BYTES_PER_SECOND = 128 * 1024
 
 
 async def read_bounded(request: Request, limit: int,
                        too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = BodyTooLarge) -> bytes:
     """The request body, refusing (413: ``too_large``, an image post's, a batch's, or another body's)
     past ``limit`` bytes from its ``Content-Length``, or as its stream passes it, without reading the
-    rest; 408 ``BodyTimeout`` when the whole of it takes longer than EMODRIFT_BODY_TIMEOUT_SECONDS;
+    rest; 408 ``BodyTimeout`` when the whole of it takes longer than EMODRIFT_BODY_TIMEOUT_SECONDS and a
+    second per MIN_BYTES_PER_SECOND it declares;
     ``ClientDisconnect`` when the client hangs up first. Every body the service reads is read here:
     the ingestion routes with their own limits, every other route through ``BodyLimit``."""
     declared = request.headers.get("content-length")
@@ -39,6 +43,8 @@ async def read_bounded(request: Request, limit: int,
         raise too_large(f"request body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size, seconds = 0, request.app.state.settings.body_timeout_seconds
+    if declared and declared.isdigit():
+        seconds += int(declared) / MIN_BYTES_PER_SECOND
     try:
         async with asyncio.timeout(seconds):  # the whole body: a byte a second never trips a per-read timeout
             async for chunk in request.stream():
@@ -47,8 +53,9 @@ async def read_bounded(request: Request, limit: int,
                     raise too_large(f"request body exceeds {limit} bytes")
                 chunks.append(chunk)
     except TimeoutError:
-        raise BodyTimeout(f"the request body did not arrive within {seconds:g} s ({size} bytes came); "
-                          "EMODRIFT_BODY_TIMEOUT_SECONDS") from None
+        raise BodyTimeout(f"the request body did not arrive within {seconds:.0f} s ({size} bytes came): "
+                          f"EMODRIFT_BODY_TIMEOUT_SECONDS, and a second per {MIN_BYTES_PER_SECOND // 1024} KiB "
+                          "its Content-Length declares") from None
     body = b"".join(chunks)
     request._body = body  # let request.form()/json() reuse what was read
     return body

@@ -56,9 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
                   workers=args.workers, log_level=args.log_level, access_log=args.access_log,
                   # asyncio.wait_for's timeout (annotated int by uvicorn): fractions of a second hold
                   timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-                  # uvicorn reads no header or body in bounded time: slow clients are bounded by count here
-                  # (and each body by EMODRIFT_BODY_TIMEOUT_SECONDS, body_limit.py)
-                  limit_concurrency=settings.limit_concurrency or None,
+                  limit_concurrency=settings.limit_concurrency or None,  # off by default: docs/limits.md
                   # nothing reads the client's address (rate limits are per API key, logs carry no
                   # IPs), so X-Forwarded-* need not be parsed on every request
                   proxy_headers=False, log_config=logs.log_config(settings.log_format, args.log_level))

@@ -169,7 +169,8 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000", description="the address clients reach the service at: the base of links in alerts "
         "(timeline_url, ui_url). `serve` on a non-loopback address warns when it is unset")
     body_timeout_seconds: float = Field(
-        60.0, gt=0, description="a request's whole body must arrive within this; 408 past it (an audit held 4000 "
+        60.0, gt=0, description="a request's whole body must arrive within this, and a second more per 128 KiB "
+        "its Content-Length declares (body_limit.MIN_BYTES_PER_SECOND); 408 past it (an audit held 4000 "
         "connections open trickling a byte a second)")
     limit_concurrency: int = Field(
         0, ge=0, description="connections and requests a worker holds at once (uvicorn's limit_concurrency); "

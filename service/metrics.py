@@ -48,8 +48,8 @@ FACES = Counter("emodrift_faces_total", "images by whether a face was found", ["
 PREPROCESS_LATENCY = Histogram(
     "emodrift_preprocess_duration_seconds", "decode + face crop per image, from its decoding slot", buckets=LATENCY_BUCKETS
 )
-# apart from the decode itself: with the CPUs saturated the decode's own time stays flat and this grows
-# (an on-call audit saw "Preprocessing" p99 at 4.9 s, all of it waiting, read as "large images")
+# apart from the decode itself (an on-call audit saw "Preprocessing" p99 at 4.9 s, mostly waiting, read as
+# "large images"): saturated CPUs inflate both; the decode rising without the wait points at large images
 DECODE_WAIT = Histogram(
     "emodrift_decode_wait_seconds", "time an image waits for a decoding slot (its batch's turn included)",
     buckets=LATENCY_BUCKETS)

@@ -74,6 +74,9 @@ class Compared:
 
 class Shadow:
     def __init__(self, temporal: TemporalModel, config: DetectorConfig, served_tag: str) -> None:
+        # from 0 while a shadow runs (metrics.from_zero), and absent without one: its panels say so
+        metrics.from_zero(metrics.TEMPORAL_ALARMS, ROLES)
+        metrics.from_zero(metrics.SHADOW_EPISODES, AGREEMENT)
         if temporal.artifact.tag == served_tag:
             raise ValueError(f"the shadow temporal model {served_tag} is the served one: pick another version")
         self.temporal = temporal

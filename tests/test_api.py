@@ -300,3 +300,12 @@ def test_users_drifting_gauge_counts_users_in_drift(client: httpx.Client) -> Non
     assert gauge() == 2
     client.delete("/v1/users/g1")
     assert gauge() == 1
+
+
+def test_every_api_routes_5xx_series_is_exported_from_0(client: httpx.Client) -> None:
+    """A route's 5xx series was born at its first error, and rate() never counts a series' first sample:
+    an outage's first errors were lost to the error-rate alert (an on-call re-audit). Each is there from 0."""
+    text = client.get("/metrics").text
+    for method, route in (("GET", "/v1/model"), ("POST", "/v1/users/{user_id}/observations"),
+                          ("DELETE", "/v1/webhooks/{webhook_id}")):
+        assert f'emodrift_http_requests_total{{method="{method}",route="{route}",status_class="5xx"}}' in text, route
