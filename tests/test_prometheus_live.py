@@ -36,10 +36,11 @@ pytestmark = pytest.mark.slow  # a service, its Redis and a Prometheus: ~15 s
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_SECONDS = 1
-# Panels with no data in this scenario: no shadow model is configured here (its series appear only with
-# one, docs/shadow.md), and live calibration is off (every user here drifts: the population's alarm rate is
-# far over the target, and EmodriftCalibrationAlarmRateJump would rightly go pending once a window is full).
-# Each must say so on the dashboard (its noValue text), not show a bare "No data".
+# Panels that may have no data in this scenario: no shadow model is configured here (its series appear only
+# with one, docs/shadow.md), and live calibration is off (every user here drifts: the population's alarm rate
+# is far over the target, and EmodriftCalibrationAlarmRateJump would rightly go pending once a window is
+# full). May: metrics live in the process, and other tests' services in it (a shadow, live calibration) set
+# them too. Each must say so on the dashboard (its noValue text), not show a bare "No data".
 WITHOUT_DATA_HERE = {"Shadow vs served: drift.started per 1000 posts", "Shadow vs served: episodes by agreement",
                      "Shadow vs served: drift score p50 and p90", "Live calibration: scale by age bucket"}
 
@@ -181,8 +182,8 @@ def _the_target_is_up_and_every_rule_evaluates(prometheus: Prometheus) -> None:
 def _every_dashboard_panel_has_data(prometheus: Prometheus) -> None:
     results = {(title, expr): prometheus.query(as_promql(expr)) for title, expr in queries()}
     empty = {title for (title, _), result in results.items() if not result}
-    assert empty == WITHOUT_DATA_HERE, f"panels without data after real traffic: {sorted(empty - WITHOUT_DATA_HERE)}"
-    assert empty <= set(no_data_texts()), f"say on the dashboard why these have no data: {sorted(empty - set(no_data_texts()))}"
+    assert empty <= WITHOUT_DATA_HERE, f"panels without data after real traffic: {sorted(empty - WITHOUT_DATA_HERE)}"
+    assert WITHOUT_DATA_HERE <= set(no_data_texts()), f"say why: {sorted(WITHOUT_DATA_HERE - set(no_data_texts()))}"
     # no 5xx was answered: the ratio is 0, not "No data" (the series of 5xx does not exist yet)
     (errors,) = [result for (title, _), result in results.items() if title == "5xx ratio"]
     assert [sample["value"][1] for sample in errors] == ["0"]
@@ -202,7 +203,10 @@ def _only_the_receivers_faults_alert(prometheus: Prometheus) -> None:
     # 2-core machine, and their expressions are unit-tested on scripted latencies.
     alerts = prometheus.wait(lambda: RECEIVER_ALERTS <= set(a := prometheus.active_alerts()) and a,
                              f"{sorted(RECEIVER_ALERTS)} (active: {prometheus.active_alerts()})")
-    unexpected = {name: state for name, state in alerts.items() if name not in RECEIVER_ALERTS and "Latency" not in name}
+    # EmodriftCalibrationAlarmRateJump reads a gauge other tests' services in this process set (live
+    # calibration on, on populations of their own): not this scenario's to judge
+    unexpected = {name: state for name, state in alerts.items() if name not in RECEIVER_ALERTS
+                  and "Latency" not in name and name != "EmodriftCalibrationAlarmRateJump"}
     assert not unexpected, unexpected
 
 
