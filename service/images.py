@@ -231,15 +231,6 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
     return JpegWalk(scans, passes, frame)
 
 
-def count_jpeg_scans(data: bytes, limit: int) -> int:
-    """How many scans (SOS segments) a JPEG holds, stopping past ``limit`` (walk_jpeg).
-
-    >>> count_jpeg_scans(bytes.fromhex("ffd8 ffda0002 0102ff00 ffda0002 03 ffd9"), 10)
-    2
-    """
-    return walk_jpeg(data, limit).scans
-
-
 def count_png_chunks(data: bytes, limit: int) -> int:
     """How many chunks a PNG holds, walking their length fields; stops counting past ``limit``.
 

@@ -86,13 +86,13 @@ def _normal_latency(client: httpx.Client, tag: str, n: int = 8) -> float:
     return statistics.median(times)
 
 
-def test_count_jpeg_scans_reads_the_markers() -> None:
+def test_the_jpeg_walk_counts_the_scans_from_the_markers() -> None:
     face = img.face_jpeg("happy")
-    assert images.count_jpeg_scans(face, 100) == 1  # baseline JPEG: one scan
+    assert images.walk_jpeg(face, 100).scans == 1  # baseline JPEG: one scan
     progressive = io.BytesIO()
     Image.open(io.BytesIO(face)).save(progressive, "JPEG", progressive=True)
-    assert 2 <= images.count_jpeg_scans(progressive.getvalue(), 100) <= 12
-    assert images.count_jpeg_scans(repeated_scan_jpeg(5000), 100) == 101  # stops counting past the limit
+    assert 2 <= images.walk_jpeg(progressive.getvalue(), 100).scans <= 12
+    assert images.walk_jpeg(repeated_scan_jpeg(5000), 100).scans == 101  # stops counting past the limit
 
 
 def test_a_strip_image_costs_no_more_than_a_normal_post(bounded: RunningService) -> None:
@@ -130,7 +130,7 @@ def test_a_jpeg_of_many_scans_over_many_pixels_is_refused_before_decoding(client
     assert answer.status_code == 422 and "30 passes" in answer.json()["error"]["message"], answer.text
     photo = io.BytesIO()
     img.astronaut((8000, 5000)).save(photo, "JPEG", progressive=True, quality=90)
-    assert images.count_jpeg_scans(photo.getvalue(), 100) == 10
+    assert images.walk_jpeg(photo.getvalue(), 100).scans == 10
     answer, _ = _post(client, "photo-user", "photo", photo.getvalue())
     assert answer.status_code == 200, answer.text
 
@@ -164,7 +164,7 @@ def slow_jpeg() -> bytes:
     """Under the scan limit (100), still past the budget: 95 scans of a 3072 px square. It was 101 scans
     for a while (the base image's 6 and 95 repeats), refused by the scan count: the budget went untested."""
     data = repeated_scan_jpeg(89, side=3072)
-    assert images.count_jpeg_scans(data, 1000) == 95
+    assert images.walk_jpeg(data, 1000).scans == 95
     return data
 
 
