@@ -42,7 +42,8 @@ SCRAPE_SECONDS = 1
 # full). May: metrics live in the process, and other tests' services in it (a shadow, live calibration) set
 # them too. Each must say so on the dashboard (its noValue text), not show a bare "No data".
 WITHOUT_DATA_HERE = {"Shadow vs served: drift.started per 1000 posts", "Shadow vs served: episodes by agreement",
-                     "Shadow vs served: drift score p50 and p90", "Live calibration: scale by age bucket"}
+                     "Shadow vs served: drift score p50 and p90", "Live calibration: scale by age bucket",
+                     "Live calibration: recent alarm rate / target"}
 
 
 @dataclass
@@ -131,6 +132,7 @@ def prometheus(scraped: RunningService, tmp_path_factory: pytest.TempPathFactory
 def test_rules_and_dashboard_on_live_series_and_two_real_faults(
         scraped: RunningService, own_redis: EmbeddedRedis, prometheus: Prometheus) -> None:
     # one test, in order: the faults must come after the quiet check, and Redis must be back at the end
+    _a_quiet_dashboard_shows_no_nan(prometheus)
     failing, gone = Receiver(default=500).start(), Receiver(default=410).start()
     try:
         with scraped.client() as http:
@@ -154,6 +156,9 @@ def test_rules_and_dashboard_on_live_series_and_two_real_faults(
             prometheus.settle(2)
             for i in range(5):
                 assert http.post("/v1/users/later/observations", json={"post_id": f"l{i}", "probabilities": HAPPY}).status_code == 200
+            posted = http.post("/v1/users/imaged/posts", files={"image": ("p.jpg", face_jpeg("happy"), "image/jpeg")},
+                               data={"post_id": "img-later"})
+            assert posted.status_code == 200, posted.text
         prometheus.wait(lambda: len(failing.received) >= 8, "both events' attempts to the failing receiver")
         prometheus.settle()
 
@@ -177,6 +182,19 @@ def _the_target_is_up_and_every_rule_evaluates(prometheus: Prometheus) -> None:
     # a rule valid on scripted series can still fail on real ones (many-to-many matching, duplicate series)
     broken = {rule["name"]: rule.get("lastError") for rule in loaded if rule["health"] != "ok"}
     assert not broken, broken
+
+
+def _a_quiet_dashboard_shows_no_nan(prometheus: Prometheus) -> None:
+    """Before any traffic: a quantile or a ratio of nothing is NaN, which Grafana draws as "NaN", not as the
+    panel's no-data text. Each such query drops what is not a number, and its panel says why it is empty."""
+    prometheus.settle()  # rate() needs two scrapes in its window
+    results = {(title, expr): prometheus.query(as_promql(expr)) for title, expr in queries()}
+    not_numbers = {title: expr for (title, expr), result in results.items()
+                   if any(sample["value"][1] in ("NaN", "+Inf", "-Inf") for sample in result)}
+    assert not not_numbers, f"panels showing NaN on a quiet service: {not_numbers}"
+    empty = {title for (title, _), result in results.items() if not result}
+    unexplained = empty - set(no_data_texts())
+    assert not unexplained, f"panels empty on a quiet service without a noValue text saying why: {sorted(unexplained)}"
 
 
 def _every_dashboard_panel_has_data(prometheus: Prometheus) -> None:
