@@ -254,6 +254,29 @@ def test_redis_down_fails_fast_writes_nothing_and_recovers(
     http.close()
 
 
+def test_a_scrape_answers_while_redis_hangs_and_the_next_says_not_ready(own_redis: EmbeddedRedis) -> None:
+    """A hung Redis answers nothing until the client's timeout. A scrape that waited for it would fail at a
+    scrape timeout under that timeout (EmodriftDown for what is EmodriftNotReady): it answers at once, and
+    the readings it started land for the next scrape."""
+    running = start_service(redis_url=own_redis.url, redis_timeout_seconds=3.0)
+    http = running.client()
+    try:
+        assert exported_ready(http) == 1.0
+        assert own_redis.process is not None
+        os.kill(own_redis.process.pid, signal.SIGSTOP)
+        try:
+            first, elapsed = timed(lambda: http.get("/metrics"))
+            assert first.status_code == 200 and elapsed < 2.0, f"the scrape waited {elapsed:.2f} s for a hung Redis"
+            # the first scrape's readings time out after 3 s: not ready from then on, while Redis still hangs
+            wait_for(lambda: exported_ready(http) == 0.0, 8, "emodrift_ready 0 while Redis hangs")
+        finally:
+            os.kill(own_redis.process.pid, signal.SIGCONT)
+        wait_for(lambda: exported_ready(http) == 1.0, 10, "emodrift_ready 1 after SIGCONT")
+    finally:
+        http.close()
+        running.stop()
+
+
 # --- SIGKILL under load, clients retry ------------------------------------------------------------
 
 USERS = ["k0", "k1", "k2"]

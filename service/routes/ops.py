@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import fields
 from typing import Any
 
@@ -49,17 +50,32 @@ async def readyz(request: Request) -> JSONResponse:
     raise NotReady(f"not ready: {', '.join(failing)}", checks=checks)
 
 
+# How long a scrape waits for its Redis readings. A hung Redis answers nothing until the client's timeout
+# (EMODRIFT_REDIS_TIMEOUT_SECONDS): a scrape that waited for it would fail at a scrape timeout at or under
+# that, and EmodriftDown would stand for EmodriftNotReady. Readings not back in time land for the next scrape.
+SCRAPE_WAITS_FOR_REDIS_SECONDS = 0.5
+
+
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response, name="get_metrics")
 async def prometheus(request: Request) -> Response:
-    store = getattr(request.app.state, "store", None)
     # checked at every scrape: the probes may all land on another worker
+    state = request.app.state
+    readings: asyncio.Task[None] | None = getattr(state, "scrape_readings", None)
+    if readings is None or readings.done():
+        readings = state.scrape_readings = asyncio.create_task(redis_readings(request), name="scrape-readings")
+    await asyncio.wait({readings}, timeout=SCRAPE_WAITS_FOR_REDIS_SECONDS)
+    payload, content_type = metrics.render()
+    return Response(payload, media_type=content_type)
+
+
+async def redis_readings(request: Request) -> None:
+    """Readiness (``emodrift_ready``) and the users drifting, a cluster-wide figure read at scrape time."""
+    store = getattr(request.app.state, "store", None)
     if (await readiness(request))[0]["redis"] and store is not None:
-        try:  # a cluster-wide figure, read at scrape time; the scrape still answers without Redis
+        try:
             metrics.USERS_DRIFTING.set(await guarded(store.relay.drifting()))
         except EmodriftError:
             pass
-    payload, content_type = metrics.render()
-    return Response(payload, media_type=content_type)
 
 
 @router.get("/v1/model", summary="Loaded models, execution provider, batching and detector settings (admin)",
