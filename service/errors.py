@@ -236,6 +236,11 @@ class EmbeddedRedisExited(Unavailable):
     headers: dict[str, str] = {}  # no Retry-After: nothing brings it back, retrying does not help; a restart does
 
 
+def kinds(root: type[EmodriftError] = EmodriftError) -> list[type[EmodriftError]]:
+    """Every error class, ``root`` first, depth first: the tree above, which OpenAPI's descriptions list."""
+    return [root] + [kind for child in root.__subclasses__() for kind in kinds(child)]
+
+
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details:

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from service.alerts.lifecycle import NOTE_MAX_CHARS, EventType, Status, Verdict, plain_breaks
 from service.base64_images import decode_base64
+from service import errors
 from service.drift import Event, RaisedBy
 from service.emotions import LABELS
 from service.webhooks import signing
@@ -449,7 +450,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+def error_codes(status_class: int) -> str:
+    """The codes a client can get in a status class, from the error tree (service/errors.py), and which of
+    them say when to retry: what a client's retry logic needs, generated so that it cannot drift."""
+    found = sorted({(kind.status, kind.code, bool((kind.headers or {}).get("Retry-After")))
+                    for kind in errors.kinds() if kind.status // 100 == status_class})
+    named = ", ".join(f"`{code}` ({status})" for status, code, _ in found)
+    retry = ", ".join(f"`{code}`" for _, code, retry_after in found if retry_after)
+    return f"`error.code` is one of {named}. Retry after the `Retry-After` header's seconds: {retry}"
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorBody, "description": "The request was refused; `error.code` says why"},
-    "5XX": {"model": ErrorBody, "description": "Unavailable (Redis, model) or overloaded; see Retry-After"},
+    "4XX": {"model": ErrorBody, "description": f"The request was refused. {error_codes(4)}; the others are the "
+            "client's to fix"},
+    "5XX": {"model": ErrorBody, "description": f"The service cannot answer now. {error_codes(5)}; `internal` is a "
+            "bug (its message says what failed), `embedded_redis_exited` needs a restart"},
 }

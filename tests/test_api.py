@@ -220,6 +220,20 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     assert client.get("/openapi.json").json()["paths"]["/v1/users/{user_id}/posts"]["post"]["requestBody"]
 
 
+def test_openapi_names_each_error_code_under_its_status_class_and_which_to_retry(client: httpx.Client) -> None:
+    """A client's retry logic is written from the spec: a 429 `overloaded` described under 5XX is a
+    backoff put in the wrong branch (it was, until the descriptions were generated from the error tree)."""
+    from service import errors
+
+    responses = client.get("/openapi.json").json()["paths"]["/v1/users/{user_id}/posts"]["post"]["responses"]
+    for kind in errors.kinds():
+        described = responses[f"{kind.status // 100}XX"]["description"]
+        assert f"`{kind.code}` ({kind.status})" in described, (kind, described)
+    retry = responses["4XX"]["description"].split("Retry after")[1]
+    assert "`overloaded`" in retry and "`rate_limited`" in retry and "`not_found`" not in retry
+    assert "overloaded" not in responses["5XX"]["description"]
+
+
 def test_api_key_is_required_once_configured(redis_server, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import start_service
 
