@@ -9,7 +9,6 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # onnxruntime-gpu 1.20+ is built against CUDA 12 and cuDNN 9
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
-ARG ONNXRUNTIME_GPU_VERSION=1.22.0
 
 # ---- build: a virtualenv with emodrift and its runtime dependencies ---------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -24,7 +23,6 @@ RUN pip install --no-cache-dir -c constraints.txt .
 
 # ---- gpu-build: the same virtualenv on the CUDA base's own Python, with onnxruntime-gpu ----------------
 FROM ${CUDA_IMAGE} AS gpu-build
-ARG ONNXRUNTIME_GPU_VERSION
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -36,10 +34,10 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY service ./service
 # Both wheels install the same `onnxruntime` module: removing the CPU wheel after the GPU one would
-# delete shared files, so the GPU wheel is reinstalled over what is left.
+# delete shared files, so the GPU wheel is reinstalled over what is left, at constraints.txt's pin.
 RUN pip install --no-cache-dir -c constraints.txt . \
  && pip uninstall -y onnxruntime \
- && pip install --no-cache-dir --force-reinstall --no-deps "onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}"
+ && pip install --no-cache-dir --force-reinstall --no-deps -c constraints.txt onnxruntime-gpu
 
 # ---- gpu: CUDA + cuDNN runtime, onnxruntime-gpu; EMODRIFT_PROVIDER=auto picks CUDA when a GPU is visible
 FROM ${CUDA_IMAGE} AS gpu

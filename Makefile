@@ -52,7 +52,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-# docs/settings.md, docs/errors.md and docs/metrics.md, generated from service/config.py, errors.py and metrics.py
+# docs/settings.md, errors.md, metrics.md, lua_scripts.md and access.md, generated from service/ (service/docs.py)
 docs: $(STAMP)
 	$(BIN)/python -m service.docs all
 
@@ -113,7 +113,7 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
 	.lock-venv/bin/python -m pip install --quiet "torch==2.13.0"
 	.lock-venv/bin/python -m pip install --quiet -e ".[train,dev]"
-	{ grep '^#' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -viE '^(torch|fer)=='; } > constraints.new
+	{ grep -E '^(#|onnxruntime-gpu==)' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable | grep -viE '^(torch|fer)=='; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .lock-venv
 
 clean:

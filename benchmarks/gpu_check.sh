@@ -63,7 +63,8 @@ if [ "$gpu" = 1 ]; then
   if [ -n "${GPU_CHECK_WHEELS:-}" ]; then
     timeout 120 "$py" -m pip install -q --no-index --no-deps --force-reinstall "$GPU_CHECK_WHEELS"/*.whl
   else
-    timeout 120 "$py" -m pip install -q --force-reinstall --no-deps "onnxruntime-gpu>=1.17"
+    # the version the GPU image ships (constraints.txt), not whatever is newest
+    timeout 120 "$py" -m pip install -q --force-reinstall --no-deps -c constraints.txt onnxruntime-gpu
   fi
   provider=cuda
   parity_mode=()

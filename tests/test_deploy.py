@@ -224,16 +224,21 @@ def test_dockerfile_builds_small_non_root_images_with_a_gpu_target() -> None:
     assert gpu_build.index("pip uninstall -y onnxruntime") < gpu_build.index("onnxruntime-gpu")
 
 
-def test_gpu_image_pins_an_onnxruntime_gpu_the_package_accepts() -> None:
+def test_onnxruntime_gpu_is_pinned_once_and_the_image_and_the_gpu_check_install_that_pin() -> None:
+    """constraints.txt is its one home: the GPU image had 1.22.0 while gpu_check.sh took the newest."""
     import tomllib
 
     from packaging.requirements import Requirement
 
-    match = re.search(r"^ARG ONNXRUNTIME_GPU_VERSION=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert match, "the GPU image pins onnxruntime-gpu"
+    (pin,) = re.findall(r"^onnxruntime-gpu==(\S+)$", (ROOT / "constraints.txt").read_text(), re.M)
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     (requirement,) = [Requirement(spec) for spec in extras["gpu"] if spec.startswith("onnxruntime-gpu")]
-    assert requirement.specifier.contains(match.group(1))
+    assert requirement.specifier.contains(pin)
+    for path in ("Dockerfile", "benchmarks/gpu_check.sh"):
+        installs = [line for line in (ROOT / path).read_text().splitlines()
+                    if "pip install" in line and "onnxruntime-gpu" in line and not line.lstrip().startswith("#")]
+        assert installs and all("-c constraints.txt onnxruntime-gpu" in line for line in installs), (path, installs)
+    assert "ONNXRUNTIME_GPU_VERSION" not in (ROOT / "Dockerfile").read_text()
 
 
 # --- the CLI every container runs ------------------------------------------------------------------------
