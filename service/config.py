@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         None, ge=1, description="a candidate temporal version advanced beside the served one on every post, never "
         "alerting, compared on /v1/model and /metrics (docs/shadow.md); unset: no shadow")
     provider: Literal["auto", "cuda", "cpu"] = Field("auto", description="onnxruntime execution provider; auto: CUDA when present")
-    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose")
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 lets it choose (all the cores it sees). `emodrift serve --workers N` sets it, when unset, to the CPUs the process may use (its cgroup quota too) over N")
 
     # --- micro-batching --------------------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1, le=1024, description="images per ONNX call of the emotion CNN, at most")

@@ -125,6 +125,7 @@ Rule = Literal["fast", "evidence", "share"]
 RULES: tuple[Rule, ...] = ("fast", "evidence", "share")
 # what an alert's raised_by may name: a rule, or a promoted model that sees the user drifting (transition.py)
 RaisedBy = Rule | Literal["promotion"]
+RAISERS: tuple[RaisedBy, ...] = (*RULES, "promotion")
 
 SD_FLOOR = 0.05  # added to the reference sd: a user whose scores never move still needs real evidence
 # The profile's sd is 0.02-0.06 at post 8 (temporal:4 and 3: every new user scores ~0): without a floor

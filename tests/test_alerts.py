@@ -20,6 +20,7 @@ from service.alerts.lifecycle import NOTE_MAX_CHARS
 from service.alerts.index import AlertIndex
 from service.alerts.store import CHUNK, AlertStore
 from service.embedded_redis import EmbeddedRedis, free_port
+from service.drift import RAISERS
 from service.schemas import Alert, WebhookPayload
 from service.state_store import StateStore
 from tests.conftest import RunningService, start_service
@@ -72,6 +73,8 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
     assert started["raised_by"] and set(started["raised_by"]) <= {"fast", "evidence", "share"}
     assert ended["raised_by"] is None
     before, before_by_rule = verdicts(client), verdicts_by_rule(client)
+    # every raiser's series from 0, a promoted model's too (it raises drift.started: transition.py)
+    assert {rule for rule, _ in before_by_rule} == set(RAISERS)
     seen = client.post(f"/v1/alerts/{started['id']}/acknowledge")
     assert seen.status_code == 200 and seen.json()["status"] == "acknowledged" and seen.json()["acknowledged_at"]
     assert client.post(f"/v1/alerts/{started['id']}/acknowledge").json() == seen.json()  # idempotent

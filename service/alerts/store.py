@@ -24,7 +24,7 @@ from service import json_codec, keys, lua, metrics, replies
 from service.schemas import ID_PATTERN
 from service.alerts import lifecycle
 from service.alerts.index import AlertIndex, created_seconds
-from service.drift import RULES
+from service.drift import RAISERS
 from service.errors import AlertNotFound, BadRequest, StateConflict
 from service.state_store import guarded
 
@@ -128,14 +128,15 @@ class _UserSource(_Source):
 
 
 # Every verdict's series exists from the start, at 0: increase() over a series that first appears at 1
-# misses that 1, and the dashboard's false-alarm share read 0.665 for 0.4 (a re-audit)
+# misses that 1, and the dashboard's false-alarm share read 0.665 for 0.4 (a re-audit). Every raiser: a
+# promotion raises drift.started too (transition.py)
 metrics.from_zero(metrics.ALERT_VERDICTS, lifecycle.VERDICTS)
-metrics.from_zero(metrics.ALERT_VERDICTS_BY_RULE, RULES, lifecycle.VERDICTS)
+metrics.from_zero(metrics.ALERT_VERDICTS_BY_RULE, RAISERS, lifecycle.VERDICTS)
 for _verdict in lifecycle.VERDICTS:
     for _to in lifecycle.VERDICTS:
         if _to != _verdict:
             metrics.ALERT_VERDICT_AMENDMENTS.labels(_verdict, _to)
-            for _rule in RULES:
+            for _rule in RAISERS:
                 metrics.ALERT_VERDICT_AMENDMENTS_BY_RULE.labels(_rule, _verdict, _to)
 
 
