@@ -16,9 +16,12 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -143,6 +146,21 @@ def test_sign_in_never_redirects_to_another_site(http: httpx.Client) -> None:
         assert response.status_code == 303 and response.headers["location"] == "/ui", target
     for target in ("/ui?status=resolved", "/ui/", "/ui/alerts/evt_1?done=resolved"):
         assert sign_in(http, ADMIN, target).headers["location"] == target
+
+
+def test_a_sign_in_sent_by_another_sites_page_is_refused(ui: RunningService, http: httpx.Client) -> None:
+    """Login CSRF: another site's page signing the browser in with the attacker's own (insider's) key."""
+    mine = sign_in(http, REVIEWER)
+    assert mine.status_code == 303
+    for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"},
+                    {"origin": "http://evil.example"}, {"origin": "http://localhost:1"}):
+        refused = http.post("/ui/sign-in", data={"api_key": ADMIN, "next": "/ui"}, headers=headers)
+        assert refused.status_code == 403 and "another site" in refused.text, headers
+        assert "set-cookie" not in refused.headers, headers
+    assert f"Signed in with {access.key_label(REVIEWER)}" in http.get("/ui").text, "the session there was stays"
+    # this page's own form, a link typed in, and a client that is no browser
+    for headers in ({"sec-fetch-site": "same-origin"}, {"sec-fetch-site": "none"}, {"origin": ui.url}, {}):
+        assert http.post("/ui/sign-in", data={"api_key": ADMIN, "next": "/ui"}, headers=headers).status_code == 303
 
 
 def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, http: httpx.Client) -> None:
@@ -791,6 +809,61 @@ def watch_troubles(page: Page) -> list[str]:
     page.on("response", lambda r: troubles.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("requestfailed", lambda r: troubles.append(f"failed {r.url}"))
     return troubles
+
+
+@contextmanager
+def page_elsewhere(html_text: str) -> Iterator[str]:
+    """Another site's page: served on 127.0.0.1, opened as http://localhost:<port>/ (another site than
+    127.0.0.1 to the browser)."""
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = html_text.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_in_a_browser_another_sites_page_cannot_swap_the_session(ui: RunningService, http: httpx.Client,
+                                                                 browser: Browser) -> None:
+    """An insider's page on another site POSTs a sign-in with their key and a verdict of theirs to fill in
+    (an audit did this: one click then recorded it under the victim's eyes as theirs)."""
+    alert = drift(ui, "swapped")
+    attack = (f'<form id="f" method="post" action="{ui.url}/ui/sign-in">'
+              f'<input name="api_key" value="{ADMIN}"><input name="next" value="/ui/alerts/{alert["id"]}">'
+              '<input name="draft_action" value="resolve"><input name="draft_verdict" value="false_alarm">'
+              f'<input name="draft_alert" value="{alert["id"]}"><input name="draft_note" value="all fine, close it">'
+              '</form><script>document.getElementById("f").submit()</script>')
+    with page_elsewhere(attack) as elsewhere:
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(f"{ui.url}/ui")
+            page.fill("#api_key", REVIEWER)
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{ui.url}/ui")
+            # localhost is another site than 127.0.0.1 to the browser
+            with page.expect_navigation(url=re.compile(r".*/ui/sign-in$")) as navigation:
+                page.goto(elsewhere)
+            assert navigation.value is not None and navigation.value.status == 403
+            page.goto(f"{ui.url}/ui/alerts/{alert['id']}")
+            assert page.locator("#signed-in-as").inner_text() == f"Signed in with {access.key_label(REVIEWER)}"
+            assert page.locator("#note").input_value() == "", "nothing of theirs filled in"
+        finally:
+            context.close()
 
 
 def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningService, http: httpx.Client,

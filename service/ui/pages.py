@@ -45,6 +45,23 @@ def base(request: Request) -> str:
     return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
 
 
+def from_another_site(request: Request, public_url: str) -> bool:
+    """A POST a page of another origin made the browser send (a sign-in has no CSRF token yet to check).
+    ``Sec-Fetch-Site``, which every current browser sends, says it; without it, ``Origin`` against this
+    request's own origin or the public URL. Neither (curl, a script): not a browser's cross-site form."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")  # none: the user's own navigation
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    if public_url:
+        parts = urlsplit(public_url)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    return origin not in own
+
+
 def _in(path: str, home: str) -> bool:
     return path == home or path.startswith(home + "/")
 

@@ -29,6 +29,12 @@ async def sign_in_form(request: Request, next: str | None = None) -> Response:
 async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = "", next: FormField = "",
                   draft_alert: FormField = "", draft_action: FormField = "", draft_verdict: FormField = "",
                   draft_note: FormField = "", draft_seal: FormField = "", draft_replaces: FormField = "") -> Response:
+    if pages.from_another_site(request, settings.public_url):
+        # Login CSRF: another site's page signing the browser in with *its* key (an insider's), over the
+        # session there was, onto an alert's page with a verdict of theirs filled in (an audit)
+        return sign_in_page(request, status_code=403, next=pages.safe_next(request, next), error=(
+            "A sign-in sent by another site's page was refused, and your session (if any) is as it was. "
+            "Sign in here, on this page, if you meant to."))
     unsent = (drafts.Unsent(draft_alert, draft_action, draft_verdict, draft_note, draft_seal, draft_replaces)
               if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None)
     issued = codec(request).issue(api_key.strip() or None, time.time())
