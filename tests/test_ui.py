@@ -588,6 +588,19 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
     assert "the user's pattern did change" not in page
     started_page = http.get(f"/ui/alerts/{started['id']}").text
     assert 'id="alert-resolution"' not in started_page
+    # each end of the episode leads to the other; the start says it is over and how (a reviewer could escalate
+    # a user who recovered weeks ago), and a new baseline reads as the change that stayed, not as good news
+    ended_link = f'href="/ui/alerts/{ended["id"]}"'
+    over = re.search(r'id="episode-ended">(.*?)</p>', started_page, re.S)
+    assert over and ended_link in over[1] and "did not return" in over[1], started_page
+    assert re.search(rf'id="alert-episode"><a {ended_link}>ended at post {ended["posts_seen"]}</a>', started_page)
+    assert re.search(rf'id="alert-episode"><a href="/ui/alerts/{started["id"]}">started at post {started["posts_seen"]}',
+                     page)
+    assert 'id="episode-resolution">Ended as new baseline: the user did not return' in page
+    assert 'class="type ended new_baseline"' in page
+    still = drift(ui, "ned-still")
+    still_page = http.get(f"/ui/alerts/{still['id']}").text
+    assert 'id="alert-episode">open: no drift.ended after it' in still_page and 'id="episode-ended"' not in still_page
     # the page says which rules raised the alarm, in words (and the rules' names)
     said = re.search(r'id="alert-raised-by">([^<]*)</dd>', started_page)
     assert said and [f"({rule} rule)" in said[1] for rule in ("fast", "evidence", "share")] == \
@@ -1090,7 +1103,8 @@ def test_a_mistaken_verdict_is_changed_and_the_first_stays_on_record(ui: Running
     here = f"/ui/alerts/{alert['id']}"
     sign_in(http, REVIEWER)
     form = hidden_fields(http.get(here))
-    assert http.post(f"{here}/resolve", data={**form, "verdict": "false_alarm"}).status_code == 303
+    assert http.post(f"{here}/resolve", data={**form, "verdict": "false_alarm",
+                                              "note": "escalate <b>to</b> wellbeing"}).status_code == 303
     page = http.get(here)
     assert 'id="amend"' in page.text and 'id="amend-false_alarm"' not in page.text  # the other verdicts only
     form = hidden_fields(page)
@@ -1100,7 +1114,9 @@ def test_a_mistaken_verdict_is_changed_and_the_first_stays_on_record(ui: Running
     assert changed.status_code == 303 and changed.headers["location"].endswith("?done=resolved")
     page = http.get(here).text
     assert re.search(r'id="alert-verdict">confirmed<', page)
-    assert re.search(r'id="alert-amended">Changed from false alarm\s+\(', page), page
+    # the replaced judgment with its note, as text (a reviewer's escalation note had vanished from the page)
+    assert re.search(r'id="alert-amended"><p>Changed from:</p>\s*<ul>\s*<li>false alarm \([^)]*\): '
+                     r'<span class="note">escalate &lt;b&gt;to&lt;/b&gt; wellbeing</span></li>', page), page
     with api(ui) as client:
         judged = client.get(f"/v1/alerts/{alert['id']}").json()
     assert judged["verdict"] == "confirmed" and judged["amended"][0]["resolved_by"] == access.key_label(REVIEWER)

@@ -212,6 +212,19 @@ class AlertStore:
         more = last is not None and not await source.exhausted()
         return found, encode_cursor(last) if more and last is not None else None
 
+    async def other_end(self, alert: dict[str, Any]) -> dict[str, Any] | None:
+        """The other end of the alert's episode among the user's newest ``MAX_LIMIT`` alerts: a drift.started's
+        drift.ended, a drift.ended's drift.started (None: still open, or no longer kept). The next alert
+        after a start, or the one before an end, by the user's post count: episodes do not overlap."""
+        kept, _ = await self.list(user_id=alert["user_id"], limit=MAX_LIMIT)
+        started = alert["type"] == "drift.started"
+        around = [a for a in kept if (a["posts_seen"] > alert["posts_seen"] if started
+                                      else a["posts_seen"] < alert["posts_seen"])]
+        if not around:
+            return None
+        nearest = (min if started else max)(around, key=lambda a: (a["posts_seen"], a["created_at"]))
+        return nearest if nearest["type"] != alert["type"] else None
+
     async def _records(self, alert_ids: builtins.list[str],
                        user_id: str | None) -> builtins.list[dict[str, Any] | None]:
         """The records of these alerts, in order (None: gone), in one or two round trips."""

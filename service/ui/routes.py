@@ -24,7 +24,7 @@ from service.ui import forms, sign_in
 from service.ui.forms import keep_draft, load
 from service.ui.sessions import Session, SessionCodec
 from service.ui.signed_in import FormRefused, SessionDep, SignInRequired, UncountedSessionDep, codec, count
-from service.ui.words import ENDED_BY, RAISED_BY, VERDICT_WORDS
+from service.ui.words import ENDED_BY, RAISED_BY, RESOLUTIONS, VERDICT_WORDS
 
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -91,22 +91,23 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
     picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], timeline_svg.POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
-    return _alert(request, session, alert, draft=draft, picture=picture,
+    return _alert(request, session, alert, draft=draft, picture=picture, other_end=await alerts.other_end(alert),
                   done=done if done in ("acknowledged", "resolved") and done == alert["status"] else None)
 
 
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture: timeline_view.TimelineView,
-           done: str | None = None, draft: drafts.Draft | None = None) -> Response:
+           other_end: dict[str, Any] | None = None, done: str | None = None,
+           draft: drafts.Draft | None = None) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
     # in the words of the alert's reason line ("mixed, happy leading"), by the rule that wrote it
     moods = {side: evidence.describe([row[side] for row in rows]) for side in ("before", "after")}
     return pages.render(request, "alert.html", form_seal=codec(request).seal(session), raised_by_text=RAISED_BY,
-                        ended_by_text=ENDED_BY,
+                        ended_by_text=ENDED_BY, resolution_text=RESOLUTIONS,
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICT_WORDS[alert["type"]], note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, picture=picture, done=done,
-                        draft=draft)
+                        draft=draft, other_end=other_end)
 
 
 @router.get("/users/{user_id}/timeline.svg")

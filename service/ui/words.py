@@ -38,5 +38,14 @@ ENDED_BY = {
     "promotion": "a newly served temporal model does not see this episode (docs/shadow.md)",
 }
 
+# how an episode ended, in a sentence a reviewer reads on its drift.started's page and its own: a new
+# baseline read as good news (green, and the score falls after it) while the user stayed changed (an audit)
+RESOLUTIONS = {
+    "recovered": "the user returned to their earlier pattern",
+    "new_baseline": "the user did not return: their changed pattern is now the baseline the detector watches "
+                    "from, so the drift score falls after it while the change stays",
+    "model_changed": "a newly served temporal model does not see this episode (docs/shadow.md)",
+}
+
 # what a form that was not taken did not do, in the words of the page
 NOT_RECORDED = {"acknowledge": "the alert was not acknowledged", "resolve": "your verdict was not recorded"}
