@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -110,3 +111,31 @@ def test_a_race_lost_to_another_writer_holds_back_the_users_later_items_too() ->
     assert applied == ["p0", "refused p1"]  # p2 and p3 wait for p1's resend
     assert [r.get("error", {}).get("code") for r in results] == [None, "state_conflict", "state_conflict", "state_conflict"]
     assert "item 1 of user u was refused" in results[2]["error"]["message"]
+
+
+def test_a_users_items_sent_newest_first_are_refused_before_any_is_scored(client) -> None:  # type: ignore[no-untyped-def]
+    """History sent newest first (ORDER BY created_at DESC) was applied as given: the user's change ran
+    backwards, their alert said "sad → happy" and their baseline was the new mood (an integration audit)."""
+    face = base64.b64encode(img.face_jpeg("happy", size=256)).decode()
+    days = [f"2026-10-{d:02d}T12:00:00Z" for d in (1, 2, 3, 3, 4)]
+    items = [{"user_id": "sorted", "post_id": f"s{i}", "created_at": day, "probabilities": HAPPY}  # ties are in order
+             for i, day in enumerate(days)]
+    items += [{"user_id": "reversed", "post_id": f"r{i}", "created_at": day,
+               **({"image_base64": face} if i == 0 else {"probabilities": HAPPY})}
+              for i, day in enumerate(reversed(days))]
+    items.append({"user_id": "undated", "post_id": "u0", "probabilities": HAPPY})
+    faces_before = _faces_looked_for(client)
+    results = client.post("/v1/posts/batch", json={"items": items, "backfill": True}).json()["results"]
+    assert [r.get("drift", {}).get("posts_seen") for r in results[:5]] == [1, 2, 3, 4, 5]
+    for result in results[5:10]:
+        assert result["error"]["code"] == "validation_error", result
+        assert "the items of user reversed are not oldest first: item 6 was created before item 5" in \
+            result["error"]["message"]
+    assert "error" not in results[10]
+    assert client.get("/v1/users/reversed").status_code == 404, "nothing of theirs was applied"
+    assert _faces_looked_for(client) == faces_before, "the refused user's image was decoded and scored"
+
+
+def _faces_looked_for(client) -> float:  # type: ignore[no-untyped-def]
+    text = client.get("/metrics").text
+    return sum(float(v) for v in re.findall(r'^emodrift_faces_total\{[^}]*\} (\S+)$', text, re.M))

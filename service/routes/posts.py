@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -236,6 +237,28 @@ class _InOrder:
                     self.failures.setdefault(exc.code, exc)
 
 
+def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, Any]]) -> list[tuple[int, BatchItem]]:
+    """The items of users whose items are in time order; each item of a user whose are not is refused, before
+    any is decoded. A user's items are applied in the order given: history sent newest first (``ORDER BY
+    created_at DESC``) was taken silently and reversed the user's change, alert and baseline (an audit)."""
+    last: dict[str, tuple[int, datetime]] = {}
+    backwards: dict[str, str] = {}
+    for index, item in items:
+        if item.created_at is None or item.user_id in backwards:
+            continue
+        before = last.get(item.user_id)
+        if before is not None and item.created_at < before[1]:
+            backwards[item.user_id] = (f"the items of user {item.user_id} are not oldest first: item {index} was "
+                                       f"created before item {before[0]}; none of theirs was applied: send them "
+                                       "again sorted by created_at")
+        last[item.user_id] = (index, item.created_at)
+    for index, item in items:
+        if item.user_id in backwards:
+            refused = Unprocessable.at(("body", "items", index, "created_at"), backwards[item.user_id])
+            results[index] = {"index": index, **error_body(refused.code, refused.message, **refused.details)}
+    return [(index, item) for index, item in items if item.user_id not in backwards]
+
+
 def _batch_envelope(raw: Any, max_items: int) -> bool:
     """The batch body's envelope checked before any item is parsed (its ``items`` a non-empty list of at
     most ``max_items``, nothing else but ``backfill``); its ``backfill`` flag."""
@@ -269,6 +292,7 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
         except Unprocessable as exc:  # that item's answer; the others go on
             results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
 
+    items = _oldest_first(items, results)
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
     images = await asyncio.to_thread(_decode_images, [item for _, item in items])  # megabytes: off the loop
     share = pipeline.decode_share()  # others' posts take turns with the batch's images, not wait for them all
