@@ -584,6 +584,10 @@ class LiveCalibration:
                                           "at_alarms": x.at_alarms}
                         for b, x in enumerate(self.buckets) if x.source in LEARNED}}).model_dump()
 
+    def largest_scale(self) -> float:
+        """The most the thresholds in force are raised over the manifest's, at any user age (1: not at all)."""
+        return max(self.scales) if self.enabled else 1.0
+
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
         counts = self.by_age or [(x.posts, x.alarms) for x in self.buckets]

@@ -106,6 +106,9 @@ def _rfc3339_text(value: object) -> object:
     return value
 
 
+# An RFC 3339 time the service answers with (it writes them: timestamps.py), typed as one in the schema so that
+# generated clients parse it (they had plain strings: an integration audit)
+DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Timestamp = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_check_time),
                       WithJsonSchema({"type": "string", "format": "date-time"})]
 
@@ -215,7 +218,7 @@ class Judgment(BaseModel):
 
     verdict: Verdict
     note: str | None = None
-    resolved_at: str | None = None
+    resolved_at: DateTime | None = None
     resolved_by: str | None = None
 
 
@@ -227,8 +230,8 @@ class Alert(BaseModel):
     id: str = Field(..., description="evt_<32 hex>; the webhook-id of its deliveries")
     type: EventType
     user_id: str
-    at: str = Field(..., description="RFC 3339: the created_at of the post that raised it")
-    emitted_at: str = Field(..., description="RFC 3339: when the service raised it")
+    at: DateTime = Field(..., description="RFC 3339: the created_at of the post that raised it")
+    emitted_at: DateTime = Field(..., description="RFC 3339: when the service raised it")
     score: float = Field(..., description="the drift score (0..1) at that post")
     posts_seen: int
     before: Regime
@@ -257,12 +260,12 @@ class Alert(BaseModel):
     ui_url: str | None = Field(None, description="the alert's page for people: EMODRIFT_PUBLIC_URL + "
                                "/ui/alerts/{id} (sign-in with a reviewer or admin key); absent on alerts raised before it existed")
     status: Status
-    created_at: str = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
+    created_at: DateTime = Field(..., description="RFC 3339: when it was recorded (the listing's order)")
     backfill: bool = Field(..., description="raised by a backfill: recorded, never sent as a webhook")
-    acknowledged_at: str | None = None
+    acknowledged_at: DateTime | None = None
     acknowledged_by: str | None = Field(None, description="the key that acknowledged it: key: and the first 8 hex "
                                         "digits of its SHA-256 (docs/alerts.md); null without keys")
-    resolved_at: str | None = None
+    resolved_at: DateTime | None = None
     resolved_by: str | None = Field(None, description="the key that resolved it, likewise")
     verdict: Verdict | None = None
     note: str | None = None
@@ -305,7 +308,7 @@ class WebhookPayload(BaseModel):
 class PostResult(BaseModel):
     user_id: str
     post_id: str
-    created_at: str
+    created_at: DateTime
     duplicate: bool
     emotion: Emotion
     drift: DriftSummary
@@ -336,7 +339,7 @@ class UserView(BaseModel):
     recent: Probabilities
     last_alert: Alert | None = Field(..., description="the user's latest alert as it stands now")
     model_versions: dict[str, str]
-    last_post_at: str | None
+    last_post_at: DateTime | None
 
 
 class TimelineView(BaseModel):
@@ -363,9 +366,9 @@ class WebhookView(BaseModel):
     url: str
     events: list[str]
     status: Literal["enabled", "disabled"]
-    created_at: str
+    created_at: DateTime
     disabled_reason: str | None = None
-    previous_secret_expires_at: str | None = Field(
+    previous_secret_expires_at: DateTime | None = Field(
         None, description="after a rotation: until then deliveries carry a signature with previous secrets too "
         "(each replaced secret signs until its own grace period ends; this is when the last one does)")
 
@@ -395,14 +398,14 @@ class WebhookList(BaseModel):
 
 class Attempt(BaseModel):
     attempt: int
-    at: str
+    at: DateTime
     status_code: int | None
     error: str | None
     latency_ms: float
     result: Literal["delivered", "retry", "failed", "gone"]
     response: str | None = None
     retry_after_s: float | None = None
-    next_attempt_at: str | None = None
+    next_attempt_at: DateTime | None = None
 
 
 # a delivery's status: pending until it reaches one final outcome (emodrift_webhook_deliveries_total{outcome})
@@ -424,9 +427,9 @@ class DeliveryView(BaseModel):
     type: str
     status: DeliveryStatus
     reason: str | None
-    created_at: str
-    next_attempt_at: str | None
-    finished_at: str | None
+    created_at: DateTime
+    next_attempt_at: DateTime | None
+    finished_at: DateTime | None
     replays: int
     attempts: list[Attempt]
 

@@ -365,7 +365,7 @@ def test_a_backfill_records_alerts_and_sends_no_webhook(tmp_path: Path) -> None:
 
             def batch(user: str, backfill: bool | None) -> list[dict[str, Any]]:
                 items = [{"user_id": user, "post_id": f"{user}-{i}", "probabilities": mood,
-                          "created_at": f"2026-0{1 + i // 40}-{1 + i % 28:02d}T12:00:00Z"} for i, mood in enumerate(EPISODE)]
+                          "created_at": f"2026-0{1 + i // 28}-{1 + i % 28:02d}T12:00:00Z"} for i, mood in enumerate(EPISODE)]
                 body: dict[str, Any] = {"items": items} if backfill is None else {"items": items, "backfill": backfill}
                 response = api.post("/v1/posts/batch", json=body)
                 assert response.status_code == 200, response.text

@@ -11,6 +11,7 @@ needs ~4x the posts. The figures at 0.5 on every family are in docs/live_calibra
 from __future__ import annotations
 
 import json
+import re
 import math
 import time
 from dataclasses import replace
@@ -435,6 +436,30 @@ def test_a_frozen_replica_serves_the_stored_scales_from_its_start(redis_server, 
     assert [(b["scale"], b["source"]) for b in live["buckets"]] == [(1.7, "imported")] * calibration.BUCKETS
     served = {labels["age"]: value for _, labels, value in metrics.samples("emodrift_calibration_scale")}
     assert served == {label: 1.7 for label in calibration.LABELS}
+
+
+def test_the_reviewers_queue_says_when_live_calibration_holds_alerts_back(redis_server, redis_client) -> None:
+    """A population with many real changes raised the scale to 2.94 and a plain happy-to-sad change raised
+    nothing, while the queue said nothing of it (a reviewer's audit)."""
+    name = _served_name()
+    reviewer = "reviewer-key-for-the-calibration-notice"
+    seen = {}
+    for scale in (2.6, 1.2):
+        stored = {"model": name, "target_false_alarms_per_1000": 0.5,
+                  "buckets": {label: {"scale": scale, "source": "imported"} for label in calibration.LABELS}}
+        redis_client.set(keys.calibration_scales(name), json.dumps(stored))
+        running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), calibration_frozen=True,
+                                calibration_sync_seconds=3600, reviewer_api_keys=[reviewer])
+        try:
+            with running.client() as http:
+                assert http.post("/ui/sign-in", data={"api_key": reviewer, "next": "/ui"}).status_code == 303
+                seen[scale] = http.get("/ui").text
+        finally:
+            running.stop()
+    notice = re.search(r'id="calibration-notice">(.*?)</p>', seen[2.6], re.S)
+    assert notice and "raised its thresholds up to 2.6 times" in " ".join(notice[1].split()), seen[2.6]
+    assert "of 0.5 false alarms per 1000 posts" in " ".join(notice[1].split())
+    assert 'id="calibration-notice"' not in seen[1.2]
 
 
 def test_the_sync_before_serving_is_bounded_when_redis_does_not_answer() -> None:

@@ -276,9 +276,11 @@ def _batch_envelope(raw: Any, max_items: int) -> bool:
 
 
 @router.post("/posts/batch", response_model=BatchResponse, dependencies=[JsonBody], openapi_extra=BATCH_BODY,
-             summary="Backfill: many posts of many users; each user's items applied in the order given",
-             description="With `\"backfill\": true` the posts are history: states advance and alerts are "
-             "recorded (listed in /v1/alerts with `backfill: true`), but no webhook is sent.")
+             summary="Many posts of many users, each user's oldest first; a backfill with backfill: true",
+             description="Replaying history? Set `\"backfill\": true`: without it every alert is sent as a webhook, "
+             "as a live post's would be, and each old change reaches receivers now (an integration audit's day-one "
+             "replay sent 300). With it the posts are history: states advance and alerts are recorded (listed in "
+             "/v1/alerts with `backfill: true`), but no webhook is sent.")
 async def post_batch(request: Request, pipeline: PipelineDep, settings: SettingsDep) -> FastJSONResponse:
     # One limit on the whole body, refused (413) from Content-Length or as soon as the stream passes it:
     # items x image limit was ~7 GB, and a 373 MiB body took a worker from 0.27 to 1.32 GiB.

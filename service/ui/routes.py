@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from service import evidence, timeline_svg
+from service import calibration, evidence, timeline_svg
 from service.errors import BadRequest, NotFound
 from service.alerts import lifecycle
 from service.alerts.store import SCAN_LIMIT
@@ -36,6 +36,8 @@ LIST_SOURCES = {"live": False, "backfill": True, "all": None}  # the choice -> t
 LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": tuple(LIST_SOURCES),
                 "type": ("any", *get_args(lifecycle.EventType))}
 PAGE_SIZE = 50
+# from this factor on, the queue says live calibration holds alerts back (docs/live_calibration.md)
+HELD_BACK_NOTICE_SCALE = 1.5
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -67,7 +69,17 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
         backfill=LIST_SOURCES[source], limit=PAGE_SIZE, cursor=cursor)
     return pages.render(request, "alerts.html", alerts=found, filters=filters, choices=LIST_FILTERS,
                         query=urlencode({k: v for k, v in filters.items() if v}), next_cursor=next_cursor,
-                        first_page=cursor is None, scan_limit=SCAN_LIMIT)
+                        first_page=cursor is None, scan_limit=SCAN_LIMIT, held_back=_held_back(request))
+
+
+def _held_back(request: Request) -> dict[str, float] | None:
+    """How far live calibration has raised the thresholds, when that is far enough for reviewers to know that
+    fewer alerts reach them than the model alone would raise (a population with many real changes pushed the
+    scale to 2.94 and a plain happy-to-sad change raised nothing: an audit). None: not that far."""
+    pipeline = getattr(request.app.state, "pipeline", None)
+    if pipeline is None or (scale := pipeline.live.largest_scale()) < HELD_BACK_NOTICE_SCALE:
+        return None
+    return {"scale": scale, "bound": calibration.MAX_SCALE, "target": pipeline.live.target}
 
 
 @router.get("/alerts/{alert_id}")
