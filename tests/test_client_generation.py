@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,9 @@ def test_a_generated_client_posts_an_image_and_observations_and_reads_the_user_a
         alert = modules["emodrift_client.api.alerts.get_alert"].sync(client=client, alert_id=raised.id)
         assert isinstance(alert, models.Alert), alert
         assert (alert.type_, alert.status, alert.user_id) == ("drift.started", "open", "gen")
+        # the times the API answers with are typed: parsed, aware (they were plain strings: an integration audit)
+        for moment in (alert.at, alert.emitted_at, alert.created_at, user.last_post_at):
+            assert isinstance(moment, datetime) and moment.utcoffset() == timedelta(0), moment
 
         # a batch's results and a timeline's posts are typed (they were free objects: no model for a result,
         # an item's error easy to miss: an integration audit)
