@@ -239,6 +239,9 @@ class Pipeline:
         earlier = await self.store.timeline(post.user_id, self.settings.evidence_posts)
         event = transition.drift_event(step, earlier, self.event_context, event_id=f"evt_{uuid.uuid4().hex}",
                                        emitted_at=time.time())
+        if step.event_type == "drift.ended":  # the start it closes, its user's latest alert: receivers pair them
+            started = await self.store.last_alert(post.user_id)
+            event["started_id"] = started["id"] if started and started["type"] == "drift.started" else None
         alert = lifecycle.opened(event, created_at=received, backfill=backfill)
         step.result["alert"] = alert
         return alert

@@ -251,6 +251,10 @@ class Alert(BaseModel):
         "evidence of a return (recovered); rebaseline: still away at the re-baseline post (new_baseline); "
         "promotion: the first post under a newly served model, which does not see the episode (model_changed). "
         "Null on drift.started and on alerts raised before it existed")
+    started_id: str | None = Field(
+        None, description="drift.ended only: the id of the drift.started it ends (a receiver pairs them without a "
+        "lookup); null on drift.started, and when that start was no longer kept (alerts_per_user) or was recorded "
+        "before this field was")
     raised_by: list[RaisedBy] | None = Field(
         None, description="drift.started only: the rules that fired on the post. fast: the drift score over its "
         "threshold for confirm_posts posts in a row; evidence: the CUSUM of the drift score; share: the CUSUMs of "

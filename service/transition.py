@@ -271,6 +271,7 @@ def drift_event(step: Transition, earlier: list[dict[str, Any]], context: EventC
         "resolution": resolution,
         "ended_by": "promotion" if handed_over else state_ended_by(event_type, state.detector),
         "raised_by": list(step.raised_by) if event_type == "drift.started" else None,
+        "started_id": None,  # a drift.ended's start: the pipeline reads it (its user's latest alert)
         "evidence_post_ids": post_ids,
         "evidence": explain(event_type, before.tolist(), after.tolist(), post_ids, deltas, labels, state.posts_seen,
                             faces, (context.temporal.negative_share(before), context.temporal.negative_share(after)),

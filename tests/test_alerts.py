@@ -72,6 +72,8 @@ def test_an_alert_is_recorded_listed_and_judged(client: httpx.Client) -> None:
 
     assert started["raised_by"] and set(started["raised_by"]) <= {"fast", "evidence", "share"}
     assert ended["raised_by"] is None
+    # a receiver pairs an end with its start without a lookup (it had to list the user's alerts: an audit)
+    assert started["started_id"] is None and ended["started_id"] == started["id"]
     before, before_by_rule = verdicts(client), verdicts_by_rule(client)
     # every raiser's series from 0, a promoted model's too (it raises drift.started: transition.py)
     assert {rule for rule, _ in before_by_rule} == set(RAISERS)
