@@ -159,7 +159,8 @@ class BatchItem(BaseModel):
     created_at: Timestamp | None = None
     image_base64: str | None = None
     probabilities: ProbabilityInput | None = None
-    face_detected: bool = True
+    face_detected: bool = Field(True, description="a probabilities item only: false if your model scored something "
+                                "other than a face (the alert's evidence counts posts with a face)")
 
 
 class BatchRequest(BaseModel):
