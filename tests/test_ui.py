@@ -1083,12 +1083,22 @@ def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_u
     assert shown("?status=open") == {live["id"]}
     assert shown("?user_id=queue-acked&status=all&source=all") == {looked_at["id"]}
     assert shown("?type=drift.ended&source=all&status=all") == set()
+    # a wellbeing team's queue: changes for the worse (a reviewer's audit found 92 of 321 among "fear -> happy"s)
+    cheered = drift(ui, "queue-cheered", before=SAD, after=HAPPY)
+    assert cheered["valence_change"] > 0 > live["valence_change"]
+    assert shown("?direction=worse") == {live["id"], looked_at["id"]}
+    assert shown("?direction=better") == {cheered["id"]}
+    assert shown() == {live["id"], looked_at["id"], cheered["id"]}
+    with api(ui) as client:
+        listed = client.get("/v1/alerts", params={"direction": "better"}).json()["alerts"]
+        assert [a["id"] for a in listed] == [cheered["id"]]
+        assert client.get("/v1/alerts", params={"direction": "down"}).status_code == 422
     page = http.get("/ui")
     assert "post of" not in page.text  # a live alert's post time is its recording's
     assert "for queue-live</span>" in page.text  # the link's name says whose alert it is
     backfilled = http.get("/ui?source=backfill").text
     assert "post of 2026-07-" in backfilled  # history shows when its post was made
-    for bad in ("?source=old", "?type=drift", "?user_id=a%20b"):
+    for bad in ("?source=old", "?type=drift", "?user_id=a%20b", "?direction=down"):
         assert http.get(f"/ui{bad}").status_code == 400, bad
     # a tracking parameter that mail and chat tools add to a shared link is no "Bad link" (a re-audit)
     assert http.get("/ui?utm_source=chat").status_code == 200

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.alerts.lifecycle import EventType, Status
+from service.alerts.lifecycle import Direction, EventType, Status
 from service.errors import InvalidId
 from service.json_codec import FastJSONResponse
 from service.routes.deps import ActingKey, AlertsDep, JsonBody, ReadKey, ReviewKey
@@ -38,6 +38,8 @@ async def list_alerts(
     user_id: Annotated[str | None, Query(description=ID_RULE)] = None,
     type: Annotated[EventType | None, Query()] = None,
     backfill: Annotated[bool | None, Query(description="true: only alerts a backfill recorded; false: only live ones")] = None,
+    direction: Annotated[Direction | None, Query(description="worse: only changes whose valence fell (to sadder, "
+                                                 "angrier, more fearful moods); better: only those whose valence rose")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="the next_cursor of the previous page")] = None,
 ) -> FastJSONResponse:
@@ -45,8 +47,8 @@ async def list_alerts(
     until it is null."""
     if user_id is not None:
         _checked(user_id, "user_id")
-    found, next_cursor = await alerts.list(status=status, user_id=user_id, type=type, backfill=backfill, limit=limit,
-                                           cursor=cursor)
+    found, next_cursor = await alerts.list(status=status, user_id=user_id, type=type, backfill=backfill,
+                                           direction=direction, limit=limit, cursor=cursor)
     return FastJSONResponse({"alerts": found, "next_cursor": next_cursor})
 
 

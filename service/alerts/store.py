@@ -165,11 +165,12 @@ class AlertStore:
 
     # --- reading ------------------------------------------------------------------------------
     async def list(self, *, status: str | tuple[str, ...] | None = None, user_id: str | None = None,
-                   type: str | None = None, backfill: bool | None = None, limit: int = 50,
-                   cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+                   type: str | None = None, backfill: bool | None = None, direction: lifecycle.Direction | None = None,
+                   limit: int = 50, cursor: str | None = None) -> tuple[builtins.list[dict[str, Any]], str | None]:
         """Alerts newest first (by ``created_at``), filtered; and the cursor of the next page (None: no more).
         ``status``: one, or several (the /ui's "unresolved": open or acknowledged); ``backfill``: only
-        alerts a backfill recorded (True) or only live ones (False).
+        alerts a backfill recorded (True) or only live ones (False); ``direction``: only changes for the worse
+        or the better (by valence).
 
         A page examines at most ``SCAN_LIMIT`` alerts, so one with rare matches may hold fewer than
         ``limit``: follow ``next_cursor`` until it is None.
@@ -201,7 +202,8 @@ class AlertStore:
                 if status and record["status"] != status and user_id is None:
                     await guarded(self.index.move(record["id"], pos[0], record["status"]))  # a stale hint
                 if ((wanted and record["status"] not in wanted) or (type and record["type"] != type)
-                        or (backfill is not None and bool(record.get("backfill")) != backfill)):
+                        or (backfill is not None and bool(record.get("backfill")) != backfill)
+                        or (direction is not None and not lifecycle.heads(record, direction))):
                     continue
                 found.append(record)
                 if len(found) == limit:

@@ -6,7 +6,7 @@ Every page needs a session (signed_in.py); GETs change nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, cast, get_args
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -34,7 +34,7 @@ LIST_STATUSES: dict[str, tuple[str, ...] | None] = {"unresolved": ("open", "ackn
                                                     **{status: (status,) for status in lifecycle.STATUSES}, "all": None}
 LIST_SOURCES = {"live": False, "backfill": True, "all": None}  # the choice -> the listing's backfill filter
 LIST_FILTERS = {"status": tuple(LIST_STATUSES), "source": tuple(LIST_SOURCES),
-                "type": ("any", *get_args(lifecycle.EventType))}
+                "type": ("any", *get_args(lifecycle.EventType)), "direction": ("any", *get_args(lifecycle.Direction))}
 PAGE_SIZE = 50
 # from this factor on, the queue says live calibration holds alerts back (docs/live_calibration.md)
 HELD_BACK_NOTICE_SCALE = 1.5
@@ -52,12 +52,13 @@ async def list_with_a_slash(request: Request) -> Response:
 
 @router.get("")
 async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "unresolved",
-                     source: str = "live", type: str = "any", user_id: Annotated[str, Query(max_length=128)] = "",
+                     source: str = "live", type: str = "any", direction: str = "any",
+                     user_id: Annotated[str, Query(max_length=128)] = "",
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """The reviewers' queue: by default the alerts nobody has resolved (open or acknowledged: an
     acknowledged one left the default view, and an abandoned acknowledgement hid it from the next
     shift), live ones (a backfill's history buried them: an outside review)."""
-    filters = {"status": status, "source": source, "type": type, "user_id": user_id}
+    filters = {"status": status, "source": source, "type": type, "direction": direction, "user_id": user_id}
     for name, value in filters.items():
         if name != "user_id" and value not in LIST_FILTERS[name]:
             raise BadRequest(f"{name} must be one of {', '.join(LIST_FILTERS[name])}")
@@ -66,7 +67,8 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
     # a cursor that is not one of ours: BadRequest, a page as every /ui error (error_pages.py)
     found, next_cursor = await alerts.list(
         status=LIST_STATUSES[status], user_id=user_id or None, type=None if type == "any" else type,
-        backfill=LIST_SOURCES[source], limit=PAGE_SIZE, cursor=cursor)
+        backfill=LIST_SOURCES[source], direction=None if direction == "any" else cast(lifecycle.Direction, direction),
+        limit=PAGE_SIZE, cursor=cursor)
     return pages.render(request, "alerts.html", alerts=found, filters=filters, choices=LIST_FILTERS,
                         query=urlencode({k: v for k, v in filters.items() if v}), next_cursor=next_cursor,
                         first_page=cursor is None, scan_limit=SCAN_LIMIT, held_back=_held_back(request))
