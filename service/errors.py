@@ -30,6 +30,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     ├── Unprocessable (422 validation_error)         a field missing, malformed or unknown, on every route alike (a post id too): `details.problems` lists each, `{"loc", "msg"}`
     │   ├── CorruptImage (422 corrupt_image)        truncated or undecodable
     │   ├── ImageTooComplex (422 image_too_complex)  decoding costs out of proportion (JPEG scans, PNG chunks, budget)
+    │   ├── OutOfOrder (422 out_of_order)          a batch's post older than one before it: its user's items (not oldest first), or a backfill's older than the user's last post
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
     │   └── RateLimited (429 rate_limited)           too many requests for this API key
@@ -199,6 +200,10 @@ class CorruptImage(Unprocessable):
 
 class ImageTooComplex(Unprocessable):
     code = "image_too_complex"
+
+
+class OutOfOrder(Unprocessable):
+    code = "out_of_order"
 
 
 class InvalidWebhookUrl(Unprocessable):

@@ -25,11 +25,11 @@ from service.alerts import lifecycle
 from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import Event
-from service.errors import ImageTooComplex, Overloaded, StateConflict
+from service.errors import ImageTooComplex, OutOfOrder, Overloaded, StateConflict
 from service.logs import user_ref
 from service import shadow as shadows
 from service.state_store import StateStore, UserState
-from service.timestamps import iso_datetime, unix_seconds
+from service.timestamps import iso_datetime, iso_time, unix_seconds
 from service.emotions import LABELS
 from service.temporal import TemporalModel
 from service.transition import Post, Scored, Transition
@@ -203,10 +203,19 @@ class Pipeline:
         current = await self.store.load(user_id, cached=True)
         for _ in range(self.settings.cas_retries):
             previous = current or self.rules.new_state()
-            step = await self._transition(previous, post)
-            event = await self._alert(step, post, received, backfill)
-            outcome = await self.store.advance(user_id, post_id, previous.version, step.state, step.result, event,
-                                               received)
+            if backfill and previous.last_ts is not None and post.ts < previous.last_ts:
+                outcome = await self.store.probe(user_id, post_id, previous.version, received)
+                if outcome.outcome == "unseen":  # history after what is stored would run the user's change backwards
+                    raise OutOfOrder.at(("created_at",), (
+                        f"post {post_id} was created at {iso_time(post.ts)}, before user {user_id}'s last post "
+                        f"({iso_time(previous.last_ts)}): a backfill is applied after what is stored, so send each "
+                        "user's history oldest first across batches too (older batches first), or erase the user "
+                        "and replay it in order"))
+            else:
+                step = await self._transition(previous, post)
+                event = await self._alert(step, post, received, backfill)
+                outcome = await self.store.advance(user_id, post_id, previous.version, step.state, step.result, event,
+                                                   received)
             if outcome.outcome == "duplicate":
                 assert outcome.prior_result is not None
                 metrics.POSTS.labels(scored.source, "duplicate").inc()

@@ -234,7 +234,7 @@ def decode_record(raw: bytes) -> UserState:
 
 @dataclass(frozen=True)
 class Advance:
-    outcome: Literal["ok", "duplicate", "conflict"]
+    outcome: Literal["ok", "duplicate", "conflict", "unseen"]
     version: int = 0
     prior_result: dict[str, Any] | None = None
     event_id: str | None = None
@@ -313,6 +313,11 @@ class StateStore:
         while len(self._cache) > self._cache_users:
             self._cache.popitem(last=False)
 
+    async def probe(self, user_id: str, post_id: str, expected: int, now: float) -> Advance:
+        """Was the post id seen (``duplicate``, its first answer), or not (``unseen``, the state still at
+        ``expected``; else ``conflict``)? Atomic, as the advance it stands in for; writes nothing."""
+        return await self._advance_or_probe(user_id, post_id, expected, b"", b"", now, None)
+
     async def advance(
         self, user_id: str, post_id: str, expected: int, state: UserState,
         result: dict[str, Any], event: dict[str, Any] | None, now: float,
@@ -321,7 +326,11 @@ class StateStore:
         tail = record[record.index(b"|"):]  # the script prefixes the version it writes
         if event is not None:
             await retried(lambda: self.relay.mark(user_id), self._slot_retry)  # before the write: a crash after it is swept up
-        entry = timeline_codec.encode(result, now, post_id)
+        return await self._advance_or_probe(user_id, post_id, expected, tail, timeline_codec.encode(result, now, post_id),
+                                            now, event)
+
+    async def _advance_or_probe(self, user_id: str, post_id: str, expected: int, tail: bytes, entry: bytes,
+                                now: float, event: dict[str, Any] | None) -> Advance:
         for _ in range(MIGRATE_ATTEMPTS):
             reply = await retried(lambda: self._run_advance(
                 keys={"state": keys.state(user_id), "timeline": keys.timeline(user_id), "seen": keys.seen(user_id),
@@ -340,6 +349,8 @@ class StateStore:
             raise StateConflict(f"user {user_id}'s records are being rewritten by another replica; retry the post")
         if reply.status == "duplicate":
             return Advance("duplicate", prior_result=timeline_codec.decode(reply.values[0], user_id))
+        if reply.status == "unseen":
+            return Advance("unseen", version=expected)
         if reply.status == "conflict":
             version, current = int(reply.values[0]), reply.values[1]
             if version == 0 or not current:

@@ -128,7 +128,7 @@ def test_a_users_items_sent_newest_first_are_refused_before_any_is_scored(client
     results = client.post("/v1/posts/batch", json={"items": items, "backfill": True}).json()["results"]
     assert [r.get("drift", {}).get("posts_seen") for r in results[:5]] == [1, 2, 3, 4, 5]
     for result in results[5:10]:
-        assert result["error"]["code"] == "validation_error", result
+        assert result["error"]["code"] == "out_of_order", result
         assert "the items of user reversed are not oldest first: item 6 was created before item 5" in \
             result["error"]["message"]
     assert "error" not in results[10]
@@ -139,3 +139,32 @@ def test_a_users_items_sent_newest_first_are_refused_before_any_is_scored(client
 def _faces_looked_for(client) -> float:  # type: ignore[no-untyped-def]
     text = client.get("/metrics").text
     return sum(float(v) for v in re.findall(r'^emodrift_faces_total\{[^}]*\} (\S+)$', text, re.M))
+
+
+def test_a_backfill_older_than_the_users_last_post_is_refused_and_its_repeats_answered(client) -> None:  # type: ignore[no-untyped-def]
+    """Each page of a newest-first query sorted oldest first: within a batch all was in order, across
+    batches the history still ran backwards (a re-audit). A backfill goes after what is stored."""
+    def page(first_day: int, user: str = "paged") -> list[dict]:
+        return [{"user_id": user, "post_id": f"d{day}", "created_at": f"2026-10-{day:02d}T12:00:00Z",
+                 "probabilities": HAPPY} for day in range(first_day, first_day + 5)]
+
+    def send(items: list[dict], backfill: bool = True) -> list[dict]:
+        response = client.post("/v1/posts/batch", json={"items": items, "backfill": backfill})
+        assert response.status_code == 200, response.text
+        return response.json()["results"]
+
+    newer = send(page(11))
+    assert [r["drift"]["posts_seen"] for r in newer] == [1, 2, 3, 4, 5]
+    older = send(page(6) + page(11)[:2])  # the older page, then a retry of two items applied before
+    for result in older[:5]:
+        assert result["error"]["code"] == "out_of_order", result
+        assert "before user paged's last post (2026-10-15T12:00:00.000000Z)" in result["error"]["message"]
+    assert [r["duplicate"] for r in older[5:]] == [True, True], "a retry of what was applied is still its duplicate"
+    assert client.get("/v1/users/paged").json()["drift"]["posts_seen"] == 5
+    # live posts are applied as they arrive, late ones too (a phone that uploads a day late)
+    assert all("error" not in r for r in send(page(2, "live"), backfill=False))
+    (late,) = send([{**page(1, "live")[0], "post_id": "late"}], backfill=False)
+    assert "error" not in late and late["drift"]["posts_seen"] == 6
+    # a post id repeated in one batch is its own duplicate, not a step back in time
+    again = send(page(20, "again")[:2] + page(20, "again")[:1])
+    assert [("error" in r, r.get("duplicate")) for r in again] == [(False, False), (False, False), (False, True)]

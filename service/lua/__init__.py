@@ -137,7 +137,7 @@ STATE_ADVANCE = declare(
     keys=("state", "timeline", "seen", "post_index", "pending", "alerts"),
     args=("expected_version", "record_tail", "entry", "timeline_length", "idempotency_ttl", "now", "event",
           "post_id", "retention_seconds", "index_entry", "alerts_per_user", "fingerprint"),
-    statuses=("ok", "duplicate", "conflict", "migrate"))
+    statuses=("ok", "duplicate", "conflict", "migrate", "unseen"))
 STATE_ERASE = declare(
     "state_erase",
     keys=("state", "timeline", "post_index", "pending", "user_events", "alerts", "relay_inflight", "seen"),

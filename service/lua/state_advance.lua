@@ -12,7 +12,7 @@
 --       alerts_key        the user's alerts (hash: id -> record, 'index' -> "<created>:<id> ...")
 -- ARGV  expected_version  the version the step was computed from
 --       record_tail       the record without its version: "|<len(h)>|" h c meta
---       entry             the post's timeline entry
+--       entry             the post's timeline entry; '' to write nothing: a probe of whether the post id was seen
 --       timeline_length   entries shown; older ones stay only while inside the idempotency window
 --       idempotency_ttl   seconds a post id answers retries
 --       now               unix seconds
@@ -25,6 +25,7 @@
 -- Returns {'ok', new version} | {'duplicate', the first entry of this post id}
 --       | {'conflict', current version, current record ('' when none)}
 --       | {'migrate'}: records of the format before issue 17 (or of an older replica), converted first by the caller
+--       | {'unseen'}: a probe (entry ''), the post id not seen and the state at the expected version; nothing written
 local state_key = KEYS[1]
 local timeline_key = KEYS[2]
 local seen_key = KEYS[3]
@@ -71,6 +72,7 @@ if cur then v = tonumber(string.match(cur, '^(%d+)|')) end
 if v ~= expected_version then
   return {'conflict', tostring(v), cur or ''}
 end
+if entry == '' then return {'unseen'} end
 local nv = v + 1
 redis.call('SET', state_key, nv .. record_tail)
 n = redis.call('RPUSH', timeline_key, entry)

@@ -19,7 +19,7 @@ from service.base64_images import decode_base64
 from service.body_limit import read_bounded
 from service.config import Settings
 from service.errors import (
-    BadRequest, BatchTooLarge, EmodriftError, ImageTooLarge, Unprocessable, UnsupportedMediaType, error_body,
+    BadRequest, BatchTooLarge, EmodriftError, ImageTooLarge, OutOfOrder, Unprocessable, UnsupportedMediaType, error_body,
     log_server_error,
 )
 from service.json_codec import FastJSONResponse
@@ -243,8 +243,11 @@ def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, An
     created_at DESC``) was taken silently and reversed the user's change, alert and baseline (an audit)."""
     last: dict[str, tuple[int, datetime]] = {}
     backwards: dict[str, str] = {}
+    sent: set[tuple[str, str]] = set()
     for index, item in items:
-        if item.created_at is None or item.user_id in backwards:
+        repeat = (item.user_id, item.post_id) in sent  # answered as its duplicate: no step back in time
+        sent.add((item.user_id, item.post_id))
+        if item.created_at is None or item.user_id in backwards or repeat:
             continue
         before = last.get(item.user_id)
         if before is not None and item.created_at < before[1]:
@@ -254,7 +257,7 @@ def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, An
         last[item.user_id] = (index, item.created_at)
     for index, item in items:
         if item.user_id in backwards:
-            refused = Unprocessable.at(("body", "items", index, "created_at"), backwards[item.user_id])
+            refused = OutOfOrder.at(("body", "items", index, "created_at"), backwards[item.user_id])
             results[index] = {"index": index, **error_body(refused.code, refused.message, **refused.details)}
     return [(index, item) for index, item in items if item.user_id not in backwards]
 
