@@ -30,6 +30,7 @@ from service.config import Settings
 from service.drift import DetectorConfig, DriftDetector, ScoreProfile
 from service.emotions import LABELS
 
+from service.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import start_service
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -419,9 +420,11 @@ def test_stored_scales_that_do_not_fit_change_nothing_on_a_replica() -> None:
     assert [b["scale"] for b in served.describe()["buckets"]] == served.scales
 
 
-def test_a_frozen_replica_serves_the_stored_scales_from_its_start(redis_server, redis_client) -> None:
+def test_a_frozen_replica_serves_the_stored_scales_from_its_start(tmp_path: Path) -> None:
     """The first sync ran a sync interval after the start: until then every replica, frozen ones too,
-    served the manifest's thresholds."""
+    served the manifest's thresholds. Its own Redis, as the queue's notice test."""
+    redis_server = EmbeddedRedis(tmp_path, port=free_port(), appendonly=False).start()
+    redis_client = redis.Redis.from_url(redis_server.url)
     name = _served_name()
     stored = {"model": name, "target_false_alarms_per_1000": 0.5,
               "buckets": {label: {"scale": 1.7, "source": "imported"} for label in calibration.LABELS}}
@@ -433,14 +436,20 @@ def test_a_frozen_replica_serves_the_stored_scales_from_its_start(redis_server, 
             live = http.get("/v1/model").json()["live_calibration"]
     finally:
         running.stop()
+        redis_client.close()
+        redis_server.stop()
     assert [(b["scale"], b["source"]) for b in live["buckets"]] == [(1.7, "imported")] * calibration.BUCKETS
     served = {labels["age"]: value for _, labels, value in metrics.samples("emodrift_calibration_scale")}
     assert served == {label: 1.7 for label in calibration.LABELS}
 
 
-def test_the_reviewers_queue_says_when_live_calibration_holds_alerts_back(redis_server, redis_client) -> None:
+def test_the_reviewers_queue_says_when_live_calibration_holds_alerts_back(tmp_path: Path) -> None:
     """A population with many real changes raised the scale to 2.94 and a plain happy-to-sad change raised
-    nothing, while the queue said nothing of it (a reviewer's audit)."""
+    nothing, while the queue said nothing of it (a reviewer's audit). Its own Redis: scales stored in the
+    session's would reach the session's service at its next sync, and every later test's thresholds."""
+    own = EmbeddedRedis(tmp_path, port=free_port(), appendonly=False).start()
+    redis_client = redis.Redis.from_url(own.url)
+    redis_server = own
     name = _served_name()
     reviewer = "reviewer-key-for-the-calibration-notice"
     seen = {}
@@ -456,6 +465,8 @@ def test_the_reviewers_queue_says_when_live_calibration_holds_alerts_back(redis_
                 seen[scale] = http.get("/ui").text
         finally:
             running.stop()
+    redis_client.close()
+    own.stop()
     notice = re.search(r'id="calibration-notice">(.*?)</p>', seen[2.6], re.S)
     assert notice and "raised its thresholds up to 2.6 times" in " ".join(notice[1].split()), seen[2.6]
     assert "of 0.5 false alarms per 1000 posts" in " ".join(notice[1].split())
