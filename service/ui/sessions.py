@@ -59,6 +59,10 @@ from service import access
 from service.config import Settings
 
 COOKIE = "emodrift_session"
+# Over HTTPS the cookie is a __Host- one (Secure, host-only, Path=/): no sibling domain's page can set a cookie
+# of that name, nor a plain-HTTP page of this host on another port (an audit planted its own session cookie
+# both ways and swapped a reviewer's session). Over plain HTTP (a developer's machine) no prefix can hold.
+SECURE_COOKIE = "__Host-" + COOKIE
 OPEN = "open"
 
 

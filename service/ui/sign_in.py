@@ -13,8 +13,9 @@ from service.schemas import ID_PATTERN
 from service.state_store import guarded
 from service.ui import drafts, pages
 from service.ui.forms import keep_unsent
-from service.ui.sessions import COOKIE
-from service.ui.signed_in import CsrfToken, FormField, SessionDep, check_form, codec, count, sign_in_page
+from service.ui.signed_in import (
+    CsrfToken, FormField, SessionDep, check_form, codec, cookie_name, count, secure, sign_in_page,
+)
 
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -34,7 +35,9 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = 
         # session there was, onto an alert's page with a verdict of theirs filled in (an audit)
         return sign_in_page(request, status_code=403, next=pages.safe_next(request, next), error=(
             "A sign-in sent by another site's page was refused, and your session (if any) is as it was. "
-            "Sign in here, on this page, if you meant to."))
+            "Sign in here, on this page, if you meant to. If you did, and still see this, the service does not "
+            f"know the address you reach it at ({request.headers.get('origin', 'unknown')}): its operator sets "
+            "EMODRIFT_PUBLIC_URL to it (docs/ui.md)."))
     unsent = (drafts.Unsent(draft_alert, draft_action, draft_verdict, draft_note, draft_seal, draft_replaces)
               if draft_action in drafts.ACTIONS and ID_PATTERN.fullmatch(draft_alert) else None)
     issued = codec(request).issue(api_key.strip() or None, time.time())
@@ -55,9 +58,9 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = 
     # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
     # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
     # POST also needs the CSRF token.
-    secure = request.url.scheme == "https" or settings.public_url.startswith("https://")
-    response.set_cookie(COOKIE, cookie, max_age=codec(request).lifetime, path=pages.base(request),
-                        httponly=True, samesite="lax", secure=secure)
+    over_https = secure(request)
+    response.set_cookie(cookie_name(request), cookie, max_age=codec(request).lifetime,
+                        path="/" if over_https else pages.base(request), httponly=True, samesite="lax", secure=over_https)
     return response
 
 
@@ -67,5 +70,6 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
     remaining = max(1, session.expires - int(time.time()))
     await guarded(request.app.state.store.redis.set(keys.ui_signed_out(session.nonce), 1, ex=remaining))
     response = pages.redirect(f"{pages.base(request)}/sign-in")
-    response.delete_cookie(COOKIE, path=pages.base(request), httponly=True, samesite="lax")
+    response.delete_cookie(cookie_name(request), path="/" if secure(request) else pages.base(request), httponly=True,
+                           samesite="lax", secure=secure(request))
     return response

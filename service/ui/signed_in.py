@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from service import keys
 from service.state_store import guarded
 from service.ui import drafts, pages
-from service.ui.sessions import COOKIE, Session, SessionCodec
+from service.ui.sessions import COOKIE, SECURE_COOKIE, Session, SessionCodec
 from service.ui.words import NOT_RECORDED
 
 
@@ -34,9 +34,28 @@ def codec(request: Request) -> SessionCodec:
     return sessions
 
 
+def secure(request: Request) -> bool:
+    """Is the page served over HTTPS (here, or at the public URL a proxy serves it at)?"""
+    return request.url.scheme == "https" or request.app.state.settings.public_url.startswith("https://")
+
+
+def cookie_name(request: Request) -> str:
+    return SECURE_COOKIE if secure(request) else COOKIE
+
+
+def session_cookies(request: Request) -> list[str]:
+    """Every value the request carries under the session cookie's name. A browser sends two when another page
+    set one for a parent domain, and a plain read takes the last, possibly that one (an audit swapped a
+    reviewer's session so): two are no session."""
+    name = cookie_name(request)
+    pairs = (part.strip().split("=", 1) for part in request.headers.get("cookie", "").split(";"))
+    return [pair[1].strip() for pair in pairs if len(pair) == 2 and pair[0].strip() == name]
+
+
 async def signed_in(request: Request) -> Session | None:
-    """The request's session; None without one, or once it expired, its key is gone or it signed out."""
-    session = codec(request).read(request.cookies.get(COOKIE), time.time())
+    """The request's session; None without one, with two, or once it expired, its key is gone or it signed out."""
+    cookies = session_cookies(request)
+    session = codec(request).read(cookies[0] if len(cookies) == 1 else None, time.time())
     if session is None or await guarded(request.app.state.store.redis.exists(keys.ui_signed_out(session.nonce))):
         return None
     request.state.ui_session = session  # every page rendered for this request is signed in (pages.render)
@@ -97,5 +116,8 @@ def sign_in_page(request: Request, *, next: str, status_code: int = 200, error: 
     form (never a URL) to the alert's page (_keep_unsent)."""
     notice = None if unsent is None else (f"Your session had ended, so {NOT_RECORDED[unsent.action]}. "
                                           "Sign in again, then send it from the alert's page.")
+    if error is None and len(session_cookies(request)) > 1:  # a planted one: signing in again would not help
+        error = ("Your browser holds two session cookies for this page, one set by another site or another port "
+                 "of this host, so neither is used. Clear this site's cookies in your browser, then sign in.")
     return pages.render(request, "sign_in.html", status_code=status_code, next=next, error=error, notice=notice,
                         unsent=None if unsent is None else unsent.fields(), open_mode=codec(request).open_mode)
