@@ -163,6 +163,39 @@ def test_a_sign_in_sent_by_another_sites_page_is_refused(ui: RunningService, htt
         assert http.post("/ui/sign-in", data={"api_key": ADMIN, "next": "/ui"}, headers=headers).status_code == 303
 
 
+def test_two_session_cookies_are_no_session_and_sign_in_says_why(http: httpx.Client) -> None:
+    """A page on another port of this host, or on a sibling domain, planted its own session cookie beside the
+    reviewer's; the last one sent won and the reviewer acted in the planter's session (a re-audit)."""
+    mine = sign_in(http, REVIEWER).headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    theirs = sign_in(http, ADMIN).headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    http.cookies.clear()
+    both = {"cookie": f"emodrift_session={mine}; emodrift_session={theirs}"}
+    page = http.get("/ui", headers=both)
+    assert page.status_code == 303 and "/ui/sign-in" in page.headers["location"]
+    form = http.get("/ui/sign-in", headers=both)
+    assert "two session cookies" in form.text
+    assert http.get("/ui", headers={"cookie": f"emodrift_session={mine}"}).status_code == 200
+
+
+def test_over_https_the_session_cookie_is_a_host_cookie(redis_server: EmbeddedRedis) -> None:
+    """__Host-: Secure, host-only, Path=/, so neither a sibling domain nor a plain-HTTP port of this host
+    can set one of its name."""
+    running = start_service(redis_url=redis_server.url, data_dir=Path("/nonexistent"), reviewer_api_keys=[REVIEWER],
+                            public_url="https://emodrift.example")
+    try:
+        with running.client(follow_redirects=False) as client:
+            cookie = client.post("/ui/sign-in", data={"api_key": REVIEWER, "next": "/ui"}).headers["set-cookie"]
+            name, value = cookie.split(";")[0].split("=", 1)
+            attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+            assert name == "__Host-emodrift_session" and "secure" in attributes and "path=/" in attributes
+            assert not any(a.startswith("domain") for a in attributes)
+            client.cookies.clear()
+            assert client.get("/ui", headers={"cookie": f"__Host-emodrift_session={value}"}).status_code == 200
+            assert client.get("/ui", headers={"cookie": f"emodrift_session={value}"}).status_code == 303
+    finally:
+        running.stop()
+
+
 def test_a_form_without_the_sessions_csrf_token_is_refused(ui: RunningService, http: httpx.Client) -> None:
     alert = drift(ui, "csrf-user")
     sign_in(http)
@@ -245,7 +278,7 @@ def test_a_page_without_matches_still_leads_to_older_alerts(ui: RunningService, 
     page = http.get("/ui?status=open")
     assert page.status_code == 200 and "<table" not in page.text
     assert f"No open alerts match among the {SCAN_LIMIT} newest ones" in page.text
-    older = re.search(r'<a href="(/ui\?status=open&amp;source=live&amp;type=any&amp;cursor=[^"]+)">([^<]+)</a>', page.text)
+    older = re.search(r'<a href="(/ui\?status=open&amp;source=live&amp;type=any&amp;direction=any&amp;cursor=[^"]+)">([^<]+)</a>', page.text)
     assert older, "an empty page with a next cursor must still lead on"
     assert older[2] == "Look further back"
     last = http.get(older[1].replace("&amp;", "&"))
