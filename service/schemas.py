@@ -276,6 +276,8 @@ class Alert(BaseModel):
     note: str | None = None
     amended: list[Judgment] | None = Field(None, description="judgments replaced by an amend, oldest first (at most "
                                            "10); null until one is (absent on alerts recorded before it was kept)")
+    amended_dropped: int | None = Field(None, description="judgments replaced and not kept past those 10 (the "
+                                        "first stays; those without a note go first); null until one is")
 
 
 class AlertList(BaseModel):

@@ -480,3 +480,48 @@ def test_every_listed_alert_is_reached_by_its_cursors_whatever_the_listing_unlis
             await client.aclose()
 
     asyncio.run(body())
+
+
+def test_each_end_of_an_episode_finds_the_other_among_more_alerts_than_a_page(
+        redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
+    """The /ui page links an episode's two alerts. Looking among the user's newest 200 alerts only, a re-audit
+    with 205 kept saw five pages link another episode's end, or say a kept start was gone."""
+    from service.alerts.store import MAX_LIMIT
+
+    episodes = MAX_LIMIT // 2 + 30  # more alerts than a page, and page edges inside episodes
+
+    def event(n: int) -> dict[str, Any]:  # alert n: starts on even n, ends on odd; post 10 n
+        return {**_event(n, f"2026-11-30T{10 + n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000000Z"),
+                "type": "drift.ended" if n % 2 else "drift.started", "posts_seen": 10 * n, "user_id": "many"}
+
+    async def body() -> None:
+        client = aioredis.Redis.from_url(redis_server.url)
+        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=10_000, timeline_length=10,
+                           idempotency_ttl=3600, alerts_per_user=10_000)
+        alerts = AlertStore(client, store.relay.alerts)
+        try:
+            for n in range(2 * episodes + 1):  # the last episode still open
+                assert (await store.advance("many", f"p{n}", n, _state(), {"n": n}, event(n), float(n))).outcome == "ok"
+            for n in (0, 1, 2 * episodes - MAX_LIMIT - 1, 2 * episodes - MAX_LIMIT, 2 * episodes - 1, 2 * episodes):
+                other = await alerts.other_end(await alerts.get(f"evt_{n}"))
+                expected = None if n == 2 * episodes else (f"evt_{n + 1}" if n % 2 == 0 else f"evt_{n - 1}")
+                assert (other or {}).get("id") == expected, n
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_a_note_outlasts_changes_of_verdict_without_one(client: httpx.Client) -> None:
+    """Ten changes of verdict pushed another reviewer's escalation note out of the record, unsaid (a re-audit)."""
+    started, _ = observe(client, "noted", EPISODE)
+    path = f"/v1/alerts/{started['id']}/resolve"
+    judged = client.post(path, json={"verdict": "false_alarm", "note": "first look: fine"}).json()
+    judged = client.post(path, json={"verdict": "confirmed", "note": "ESCALATE", "replaces": judged["resolved_at"]}).json()
+    for i in range(12):
+        verdict = ("false_alarm", "not_actionable")[i % 2]
+        judged = client.post(path, json={"verdict": verdict, "replaces": judged["resolved_at"]}).json()
+        assert judged["verdict"] == verdict, judged
+    notes = [j["note"] for j in judged["amended"]]
+    assert len(notes) == 10 and notes[:2] == ["first look: fine", "ESCALATE"], notes
+    assert judged["amended_dropped"] == 3  # 13 judgments replaced: the first, the note and the newest 8 kept

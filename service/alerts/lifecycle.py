@@ -71,7 +71,7 @@ def opened(event: dict[str, Any], *, created_at: float, backfill: bool) -> dict[
     """The alert a drift event becomes when its step is written at ``created_at`` (unix seconds)."""
     return {**event, "status": "open", "created_at": iso_time(created_at), "backfill": backfill,
             "acknowledged_at": None, "acknowledged_by": None, "resolved_at": None, "resolved_by": None,
-            "verdict": None, "note": None, "amended": None}
+            "verdict": None, "note": None, "amended": None, "amended_dropped": None}
 
 
 def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) -> dict[str, Any]:
@@ -84,13 +84,30 @@ def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) ->
     return {**alert, "status": "acknowledged", "acknowledged_at": iso_time(now), "acknowledged_by": by}
 
 
+def _bounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most MAX_AMENDMENTS judgments: the first stays (who judged first), then the oldest one without a
+    note goes, else the oldest (ten changes of verdict pushed another reviewer's escalation note out: an
+    audit), so that notes are the last to go.
+
+    >>> judged = [{"note": "first"}, {"note": "escalate"}] + [{"note": None}] * (MAX_AMENDMENTS - 1)
+    >>> [j["note"] for j in _bounded(judged)][:3], len(_bounded(judged))
+    (['first', 'escalate', None], 10)
+    """
+    if len(history) <= MAX_AMENDMENTS:
+        return history
+    later = history[1:]
+    gone = next((i for i, judgment in enumerate(later) if not judgment.get("note")), 0)
+    return [history[0], *later[:gone], *later[gone + 1:]]
+
+
 def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: float,
              by: str | None = None, replaces: str | None = None) -> dict[str, Any]:
     """Judged: ``verdict`` says whether the alert was right. Resolving again with the same verdict and
     note is a retry and changes nothing; another judgment of a resolved alert is a conflict, unless it
     ``replaces`` the one recorded (its ``resolved_at``: the one the person saw; a misclicked verdict
     could not be mended: an outside review). The judgment replaced is kept in ``amended``, oldest
-    first; past MAX_AMENDMENTS the first judgment stays and the ones between go. A change made since
+    first; past MAX_AMENDMENTS the first judgment stays and others go, those without a note first (counted in
+    ``amended_dropped``). A change made since
     the page was shown is a conflict, never overwritten unseen (a re-audit: two reviewers' stale
     pages, or one's retry, reverted each other's amends)."""
     if verdict not in VERDICTS:
@@ -111,11 +128,10 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
                                 f"({alert.get('resolved_by') or 'no key'}, {alert['resolved_at']})",
                                 resolved_at=alert["resolved_at"])
         was = {name: alert.get(name) for name in ("verdict", "note", "resolved_at", "resolved_by")}
-        history = [*(alert.get("amended") or []), was]
-        if len(history) > MAX_AMENDMENTS:  # the first judgment is who judged first: it stays
-            history = [history[0], *history[-(MAX_AMENDMENTS - 1):]]
+        history, dropped = _bounded([*(alert.get("amended") or []), was]), int(alert.get("amended_dropped") or 0)
+        dropped += len(alert.get("amended") or []) + 1 - len(history)
         return {**alert, "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict, "note": note,
-                "amended": history}
+                "amended": history, "amended_dropped": dropped or None}
     return {**alert, "status": "resolved", "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict,
             "note": note}
 

@@ -156,6 +156,12 @@ def _count_judgment(before: dict[str, Any], after: dict[str, Any]) -> None:
             metrics.ALERT_VERDICT_AMENDMENTS_BY_RULE.labels(rule, before["verdict"], after["verdict"]).inc()
 
 
+def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
+    """Is ``ended`` the drift.ended of the episode ``started`` opened (its neighbour in the listing)?"""
+    return (started["type"], ended["type"]) == ("drift.started", "drift.ended") and \
+        ended["posts_seen"] > started["posts_seen"]
+
+
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
@@ -215,17 +221,27 @@ class AlertStore:
         return found, encode_cursor(last) if more and last is not None else None
 
     async def other_end(self, alert: dict[str, Any]) -> dict[str, Any] | None:
-        """The other end of the alert's episode among the user's newest ``MAX_LIMIT`` alerts: a drift.started's
-        drift.ended, a drift.ended's drift.started (None: still open, or no longer kept). The next alert
-        after a start, or the one before an end, by the user's post count: episodes do not overlap."""
-        kept, _ = await self.list(user_id=alert["user_id"], limit=MAX_LIMIT)
-        started = alert["type"] == "drift.started"
-        around = [a for a in kept if (a["posts_seen"] > alert["posts_seen"] if started
-                                      else a["posts_seen"] < alert["posts_seen"])]
-        if not around:
-            return None
-        nearest = (min if started else max)(around, key=lambda a: (a["posts_seen"], a["created_at"]))
-        return nearest if nearest["type"] != alert["type"] else None
+        """The other end of the alert's episode among its user's kept alerts: a drift.started's drift.ended,
+        a drift.ended's drift.started (None: still open, or no longer kept). A user's alerts are recorded in
+        the order of their posts and episodes do not overlap, so it is the alert listed next to this one:
+        just newer for a start, just older for an end. The listing is paged up to this alert (with more
+        alerts kept than a page, the nearest in a page's window was another episode's: a re-audit)."""
+        newer: dict[str, Any] | None = None
+        cursor: str | None = None
+        found = False
+        while True:
+            page, cursor = await self.list(user_id=alert["user_id"], limit=MAX_LIMIT, cursor=cursor)
+            for listed in page:
+                if found:  # the one just older than an end
+                    return listed if _ends(listed, alert) else None
+                if listed["id"] != alert["id"]:
+                    newer = listed
+                elif alert["type"] == "drift.started":  # the one just newer than a start
+                    return newer if newer is not None and _ends(alert, newer) else None
+                else:
+                    found = True
+            if cursor is None:
+                return None
 
     async def _records(self, alert_ids: builtins.list[str],
                        user_id: str | None) -> builtins.list[dict[str, Any] | None]:
