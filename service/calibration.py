@@ -588,6 +588,12 @@ class LiveCalibration:
         """The most the thresholds in force are raised over the manifest's, at any user age (1: not at all)."""
         return max(self.scales) if self.enabled else 1.0
 
+    def largest_source(self) -> str:
+        """Where the largest scale in force came from, in a reviewer's words: learned (from this platform's
+        traffic, or borrowed from an older age's) or imported (by an operator)."""
+        bucket = max(self.buckets, key=lambda b: b.scale)
+        return "imported" if bucket.source == "imported" else "learned"
+
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
         counts = self.by_age or [(x.posts, x.alarms) for x in self.buckets]

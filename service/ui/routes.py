@@ -74,14 +74,15 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
                         first_page=cursor is None, scan_limit=SCAN_LIMIT, held_back=_held_back(request))
 
 
-def _held_back(request: Request) -> dict[str, float] | None:
+def _held_back(request: Request) -> dict[str, Any] | None:
     """How far live calibration has raised the thresholds, when that is far enough for reviewers to know that
     fewer alerts reach them than the model alone would raise (a population with many real changes pushed the
     scale to 2.94 and a plain happy-to-sad change raised nothing: an audit). None: not that far."""
     pipeline = getattr(request.app.state, "pipeline", None)
     if pipeline is None or (scale := pipeline.live.largest_scale()) < HELD_BACK_NOTICE_SCALE:
         return None
-    return {"scale": scale, "bound": calibration.MAX_SCALE, "target": pipeline.live.target}
+    return {"scale": scale, "bound": calibration.MAX_SCALE, "target": pipeline.live.target,
+            "source": pipeline.live.largest_source()}
 
 
 @router.get("/alerts/{alert_id}")

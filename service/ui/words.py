@@ -42,8 +42,9 @@ ENDED_BY = {
 # baseline read as good news (green, and the score falls after it) while the user stayed changed (an audit)
 RESOLUTIONS = {
     "recovered": "the user returned to their earlier pattern",
-    "new_baseline": "the user did not return: their changed pattern is now the baseline the detector watches "
-                    "from, so the drift score falls after it while the change stays",
+    "new_baseline": "the user did not return to the pattern before this episode: the changed one lasted and is now "
+                    "the baseline the detector watches from, so the drift score falls after it while the change "
+                    "stays (the pattern before may itself have been an earlier change)",
     "model_changed": "a newly served temporal model does not see this episode (docs/shadow.md)",
 }
 
