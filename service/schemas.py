@@ -308,7 +308,7 @@ class WebhookPayload(BaseModel):
     -signature headers; ``data.id`` equals ``webhook-id``."""
 
     type: EventType
-    timestamp: str = Field(..., description="RFC 3339: when the event was emitted")
+    timestamp: DateTime = Field(..., description="RFC 3339: when the event was emitted")
     data: Alert
 
 
@@ -448,18 +448,6 @@ class DeliveryLog(BaseModel):
     deliveries: list[DeliveryView] = Field(description="newest first")
 
 
-class ErrorDetail(BaseModel):
-    code: str = Field(..., description="stable, machine-readable: e.g. invalid_id, overloaded, store_unavailable")
-    message: str
-    details: dict[str, Any] | None = None
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx and 5xx answer: ``{"error": {"code", "message"}}`` (service/errors.py renders it)."""
-
-    error: ErrorDetail
-
-
 def error_codes(status_class: int) -> str:
     """The codes a client can get in a status class, from the error tree (service/errors.py), and which of
     them say when to retry: what a client's retry logic needs, generated so that it cannot drift."""
@@ -468,6 +456,19 @@ def error_codes(status_class: int) -> str:
     named = ", ".join(f"`{code}` ({status})" for status, code, _ in found)
     retry = ", ".join(f"`{code}`" for _, code, retry_after in found if retry_after)
     return f"`error.code` is one of {named}. Retry after the `Retry-After` header's seconds: {retry}"
+
+
+class ErrorDetail(BaseModel):
+    # the codes here too: a generated client shows a field's description, not a response's (a re-audit)
+    code: str = Field(..., description=f"stable, machine-readable. 4xx: {error_codes(4)}. 5xx: {error_codes(5)}")
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: ``{"error": {"code", "message"}}`` (service/errors.py renders it)."""
+
+    error: ErrorDetail
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from service.timestamps import iso_time
+from service.schemas import DateTime
 
 TEST_EVENT = "webhook.test"
 
@@ -36,12 +37,12 @@ class WebhookTestData(BaseModel):
     id: str = Field(description="the event id, also sent as the webhook-id header")
     type: Literal["webhook.test"]
     subscription_id: str = Field(description="the subscription it was sent to")
-    at: str
-    emitted_at: str
+    at: DateTime
+    emitted_at: DateTime
     message: str
 
 
 class WebhookTestEvent(BaseModel):
     type: Literal["webhook.test"]
-    timestamp: str = Field(description="RFC 3339, when it was sent")
+    timestamp: DateTime = Field(description="RFC 3339, when it was sent")
     data: WebhookTestData
