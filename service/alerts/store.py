@@ -223,25 +223,21 @@ class AlertStore:
     async def other_end(self, alert: dict[str, Any]) -> dict[str, Any] | None:
         """The other end of the alert's episode among its user's kept alerts: a drift.started's drift.ended,
         a drift.ended's drift.started (None: still open, or no longer kept). A user's alerts are recorded in
-        the order of their posts and episodes do not overlap, so it is the alert listed next to this one:
-        just newer for a start, just older for an end. The listing is paged up to this alert (with more
-        alerts kept than a page, the nearest in a page's window was another episode's: a re-audit)."""
-        newer: dict[str, Any] | None = None
-        cursor: str | None = None
-        found = False
-        while True:
-            page, cursor = await self.list(user_id=alert["user_id"], limit=MAX_LIMIT, cursor=cursor)
-            for listed in page:
-                if found:  # the one just older than an end
-                    return listed if _ends(listed, alert) else None
-                if listed["id"] != alert["id"]:
-                    newer = listed
-                elif alert["type"] == "drift.started":  # the one just newer than a start
-                    return newer if newer is not None and _ends(alert, newer) else None
-                else:
-                    found = True
-            if cursor is None:
-                return None
+        the order of their posts and episodes do not overlap, so it is the alert next to this one in the
+        user's index: just newer for a start, just older for an end (the nearest among the newest 200 was
+        another episode's with more alerts kept: a re-audit). One record read, however many are kept."""
+        ids = [alert_id for _, alert_id in user_index(
+            await guarded(self.redis.hget(keys.alerts(alert["user_id"]), "index")))]  # newest first
+        if alert["id"] not in ids:
+            return None
+        at = ids.index(alert["id"]) + (-1 if alert["type"] == "drift.started" else 1)
+        if not 0 <= at < len(ids):
+            return None
+        (neighbour,) = await self._records([ids[at]], alert["user_id"])
+        if neighbour is None:
+            return None
+        started, ended = (alert, neighbour) if alert["type"] == "drift.started" else (neighbour, alert)
+        return neighbour if _ends(started, ended) else None
 
     async def _records(self, alert_ids: builtins.list[str],
                        user_id: str | None) -> builtins.list[dict[str, Any] | None]:
