@@ -254,8 +254,8 @@ class Alert(BaseModel):
         "Null on drift.started and on alerts raised before it existed")
     started_id: str | None = Field(
         None, description="drift.ended only: the id of the drift.started it ends (a receiver pairs them without a "
-        "lookup); null on drift.started, and when that start was no longer kept (alerts_per_user) or was recorded "
-        "before this field was")
+        "lookup); null on drift.started, when that start was no longer kept when the end was raised, or was recorded "
+        "before this field was. A start dropped since (alerts_per_user: with 1, by the end itself) answers 404")
     raised_by: list[RaisedBy] | None = Field(
         None, description="drift.started only: the rules that fired on the post. fast: the drift score over its "
         "threshold for confirm_posts posts in a row; evidence: the CUSUM of the drift score; share: the CUSUMs of "

@@ -168,3 +168,20 @@ def test_a_backfill_older_than_the_users_last_post_is_refused_and_its_repeats_an
     # a post id repeated in one batch is its own duplicate, not a step back in time
     again = send(page(20, "again")[:2] + page(20, "again")[:1])
     assert [("error" in r, r.get("duplicate")) for r in again] == [(False, False), (False, False), (False, True)]
+
+
+def test_an_undated_item_is_dated_on_arrival_and_a_repeat_at_another_time_is_no_retry(client) -> None:  # type: ignore[no-untyped-def]
+    """A re-audit: [dated, undated, dated later] half-applied a backfill (the undated item took the time it
+    arrived) with a message that did not say why; a post id repeated at another time skipped the check."""
+    def item(user: str, post: str, day: int | None) -> dict:
+        return {"user_id": user, "post_id": post, "probabilities": HAPPY,
+                **({} if day is None else {"created_at": f"2026-10-{day:02d}T12:00:00Z"})}
+
+    batch = [item("undated", "d1", 1), item("undated", "u1", None), item("undated", "d2", 2),
+             item("repeat", "p1", 1), item("repeat", "p2", 10), item("repeat", "p1", 5)]
+    results = client.post("/v1/posts/batch", json={"items": batch, "backfill": True}).json()["results"]
+    for result in results:
+        assert result["error"]["code"] == "out_of_order", result
+    assert "created before item 1 (which has no created_at: it is dated when it arrives)" in results[0]["error"]["message"]
+    assert "item 5 was created before item 4" in results[3]["error"]["message"]
+    assert client.get("/v1/users/undated").status_code == 404 and client.get("/v1/users/repeat").status_code == 404

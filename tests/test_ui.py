@@ -175,6 +175,9 @@ def test_two_session_cookies_are_no_session_and_sign_in_says_why(http: httpx.Cli
     form = http.get("/ui/sign-in", headers=both)
     assert "two session cookies" in form.text
     assert http.get("/ui", headers={"cookie": f"emodrift_session={mine}"}).status_code == 200
+    # a name the browser stores as another (a leading no-break space) is not the session cookie (a re-audit)
+    for lead in (b"\xa0", b"\x85"):
+        assert http.get("/ui", headers={"cookie": lead + f"emodrift_session={mine}".encode()}).status_code == 303
 
 
 def test_over_https_the_session_cookie_is_a_host_cookie(redis_server: EmbeddedRedis) -> None:
@@ -1247,3 +1250,19 @@ def test_two_tabs_of_one_session_each_get_their_own_answer(ui: RunningService, h
     assert "The alert is resolved." in shown_first and "not recorded" not in shown_first
     shown_second = html.unescape(http.get(second.headers["location"]).text)
     assert "Your verdict was not recorded" in shown_second and "tab two" in shown_second
+
+
+def test_one_keys_changes_push_out_its_own_judgments_not_anothers_note(ui: RunningService, http: httpx.Client) -> None:
+    """Twelve changes of verdict, each with a note of ".", pushed another reviewer's escalation note out of the
+    ten judgments kept (a re-audit)."""
+    alert = drift(ui, "noted-twice")
+    path = f"/v1/alerts/{alert['id']}/resolve"
+    with api(ui) as admin, ui.client(headers={"authorization": f"Bearer {REVIEWER}"}) as reviewer:
+        judged = reviewer.post(path, json={"verdict": "false_alarm", "note": "first look: fine"}).json()
+        judged = admin.post(path, json={"verdict": "confirmed", "note": "ESCALATE",
+                                        "replaces": judged["resolved_at"]}).json()
+        for i in range(12):
+            judged = reviewer.post(path, json={"verdict": ("false_alarm", "not_actionable")[i % 2], "note": ".",
+                                               "replaces": judged["resolved_at"]}).json()
+    notes = [j["note"] for j in judged["amended"]]
+    assert notes[:2] == ["first look: fine", "ESCALATE"] and len(notes) == 10 and judged["amended_dropped"] == 3, notes

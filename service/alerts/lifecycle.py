@@ -84,19 +84,21 @@ def acknowledged(alert: dict[str, Any], *, now: float, by: str | None = None) ->
     return {**alert, "status": "acknowledged", "acknowledged_at": iso_time(now), "acknowledged_by": by}
 
 
-def _bounded(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At most MAX_AMENDMENTS judgments: the first stays (who judged first), then the oldest one without a
-    note goes, else the oldest (ten changes of verdict pushed another reviewer's escalation note out: an
-    audit), so that notes are the last to go.
+def _bounded(history: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]:
+    """At most MAX_AMENDMENTS judgments: the first stays (who judged first); then the oldest one without a
+    note goes, else the oldest of the key changing it now, else the oldest. Ten changes of verdict pushed
+    another reviewer's escalation note out, and ten with a note of "." did again (audits): one key's changes
+    push out its own judgments, never another's notes while its own remain.
 
-    >>> judged = [{"note": "first"}, {"note": "escalate"}] + [{"note": None}] * (MAX_AMENDMENTS - 1)
-    >>> [j["note"] for j in _bounded(judged)][:3], len(_bounded(judged))
-    (['first', 'escalate', None], 10)
+    >>> judged = [{"note": "first"}, {"note": "escalate", "resolved_by": "b"}] + [{"note": ".", "resolved_by": "a"}] * 9
+    >>> [j["note"] for j in _bounded(judged, "a")][:3], len(_bounded(judged, "a"))
+    (['first', 'escalate', '.'], 10)
     """
     if len(history) <= MAX_AMENDMENTS:
         return history
     later = history[1:]
-    gone = next((i for i, judgment in enumerate(later) if not judgment.get("note")), 0)
+    gone = next((i for i, judgment in enumerate(later) if not judgment.get("note")),
+                next((i for i, judgment in enumerate(later) if by is not None and judgment.get("resolved_by") == by), 0))
     return [history[0], *later[:gone], *later[gone + 1:]]
 
 
@@ -106,8 +108,8 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
     note is a retry and changes nothing; another judgment of a resolved alert is a conflict, unless it
     ``replaces`` the one recorded (its ``resolved_at``: the one the person saw; a misclicked verdict
     could not be mended: an outside review). The judgment replaced is kept in ``amended``, oldest
-    first; past MAX_AMENDMENTS the first judgment stays and others go, those without a note first (counted in
-    ``amended_dropped``). A change made since
+    first; past MAX_AMENDMENTS the first judgment stays and others go, those without a note first, then the
+    acting key's own (counted in ``amended_dropped``). A change made since
     the page was shown is a conflict, never overwritten unseen (a re-audit: two reviewers' stale
     pages, or one's retry, reverted each other's amends)."""
     if verdict not in VERDICTS:
@@ -128,7 +130,7 @@ def resolved(alert: dict[str, Any], verdict: str, note: str | None, *, now: floa
                                 f"({alert.get('resolved_by') or 'no key'}, {alert['resolved_at']})",
                                 resolved_at=alert["resolved_at"])
         was = {name: alert.get(name) for name in ("verdict", "note", "resolved_at", "resolved_by")}
-        history, dropped = _bounded([*(alert.get("amended") or []), was]), int(alert.get("amended_dropped") or 0)
+        history, dropped = _bounded([*(alert.get("amended") or []), was], by), int(alert.get("amended_dropped") or 0)
         dropped += len(alert.get("amended") or []) + 1 - len(history)
         return {**alert, "resolved_at": iso_time(now), "resolved_by": by, "verdict": verdict, "note": note,
                 "amended": history, "amended_dropped": dropped or None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -240,21 +240,28 @@ class _InOrder:
 def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, Any]]) -> list[tuple[int, BatchItem]]:
     """The items of users whose items are in time order; each item of a user whose are not is refused, before
     any is decoded. A user's items are applied in the order given: history sent newest first (``ORDER BY
-    created_at DESC``) was taken silently and reversed the user's change, alert and baseline (an audit)."""
+    created_at DESC``) was taken silently and reversed the user's change, alert and baseline (an audit). An
+    item without ``created_at`` is dated when it arrives, as it is applied; a repeat of a post id at the same
+    time is its retry (answered as a duplicate), not a step back."""
+    now = datetime.now(timezone.utc)
     last: dict[str, tuple[int, datetime]] = {}
     backwards: dict[str, str] = {}
-    sent: set[tuple[str, str]] = set()
+    sent: dict[tuple[str, str], datetime | None] = {}
     for index, item in items:
-        repeat = (item.user_id, item.post_id) in sent  # answered as its duplicate: no step back in time
-        sent.add((item.user_id, item.post_id))
-        if item.created_at is None or item.user_id in backwards or repeat:
+        key = (item.user_id, item.post_id)
+        retry = key in sent and sent[key] == item.created_at
+        sent.setdefault(key, item.created_at)
+        if item.user_id in backwards or retry:
             continue
+        at = item.created_at or now
         before = last.get(item.user_id)
-        if before is not None and item.created_at < before[1]:
-            backwards[item.user_id] = (f"the items of user {item.user_id} are not oldest first: item {index} was "
-                                       f"created before item {before[0]}; none of theirs was applied: send them "
-                                       "again sorted by created_at")
-        last[item.user_id] = (index, item.created_at)
+        if before is not None and at < before[1]:
+            undated = next((i for i, other in items if i == before[0] and other.created_at is None), None)
+            backwards[item.user_id] = (
+                f"the items of user {item.user_id} are not oldest first: item {index} was created before item "
+                f"{before[0]}{' (which has no created_at: it is dated when it arrives)' if undated is not None else ''};"
+                " none of theirs was applied: send them again sorted by created_at")
+        last[item.user_id] = (index, at)
     for index, item in items:
         if item.user_id in backwards:
             refused = OutOfOrder.at(("body", "items", index, "created_at"), backwards[item.user_id])

@@ -48,8 +48,10 @@ def session_cookies(request: Request) -> list[str]:
     set one for a parent domain, and a plain read takes the last, possibly that one (an audit swapped a
     reviewer's session so): two are no session."""
     name = cookie_name(request)
-    pairs = (part.strip().split("=", 1) for part in request.headers.get("cookie", "").split(";"))
-    return [pair[1].strip() for pair in pairs if len(pair) == 2 and pair[0].strip() == name]
+    # only the spaces and tabs of the header's grammar are trimmed: str.strip() also took a no-break space
+    # off a planted "\xa0__Host-..." cookie, which a browser stores as another name (a re-audit)
+    pairs = (part.strip(" \t").split("=", 1) for part in request.headers.get("cookie", "").split(";"))
+    return [pair[1].strip(" \t") for pair in pairs if len(pair) == 2 and pair[0].strip(" \t") == name]
 
 
 async def signed_in(request: Request) -> Session | None:
