@@ -264,12 +264,16 @@ def _event(n: int, created_at: str) -> dict[str, Any]:
     return {"id": f"evt_{n}", "type": "drift.started", "status": "open", "created_at": created_at, "n": n}
 
 
+def _stores(client: aioredis.Redis, alerts_per_user: int, outbox_maxlen: int = 1000) -> tuple[StateStore, AlertStore]:
+    store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=outbox_maxlen, timeline_length=10,
+                       idempotency_ttl=3600, alerts_per_user=alerts_per_user)
+    return store, AlertStore(client, store.relay.alerts)
+
+
 def test_an_alert_is_written_with_its_step_or_not_at_all(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> None:
     async def body() -> None:
         client = aioredis.Redis.from_url(redis_server.url)
-        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=1000, timeline_length=10,
-                           idempotency_ttl=3600, alerts_per_user=2)
-        alerts = AlertStore(client, store.relay.alerts)
+        store, alerts = _stores(client, 2)
         try:
             ok = await store.advance("u", "p1", 0, _state(), {"n": 1}, _event(1, "2026-11-30T10:00:01.000000Z"), 1.0)
             assert ok.outcome == "ok" and (await alerts.get("evt_1"))["n"] == 1
@@ -448,9 +452,7 @@ def test_every_listed_alert_is_reached_by_its_cursors_whatever_the_listing_unlis
 
     async def body() -> None:
         client = aioredis.Redis.from_url(redis_server.url)
-        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=1000, timeline_length=10,
-                           idempotency_ttl=3600, alerts_per_user=5)
-        alerts = AlertStore(client, store.relay.alerts)
+        store, alerts = _stores(client, 5)
 
         async def raise_alerts(numbers: range) -> list[str]:
             for n in numbers:
@@ -496,9 +498,7 @@ def test_each_end_of_an_episode_finds_the_other_among_more_alerts_than_a_page(
 
     async def body() -> None:
         client = aioredis.Redis.from_url(redis_server.url)
-        store = StateStore(client, outbox="ed:test-outbox", outbox_maxlen=10_000, timeline_length=10,
-                           idempotency_ttl=3600, alerts_per_user=10_000)
-        alerts = AlertStore(client, store.relay.alerts)
+        store, alerts = _stores(client, 10_000, outbox_maxlen=10_000)
         try:
             for n in range(2 * episodes + 1):  # the last episode still open
                 assert (await store.advance("many", f"p{n}", n, _state(), {"n": n}, event(n), float(n))).outcome == "ok"
