@@ -471,9 +471,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# declared, so that a client generated from the schema can read it (a re-audit found it nowhere)
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before sending the same request again (on the codes "
+                               "named above)", "schema": {"type": "integer", "minimum": 0}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": f"The request was refused. {error_codes(4)}; the others are the "
-            "client's to fix"},
+            "client's to fix", "headers": RETRY_AFTER},
     "5XX": {"model": ErrorBody, "description": f"The service cannot answer now. {error_codes(5)}; `internal` is a "
-            "bug (its message says what failed), `embedded_redis_exited` needs a restart"},
+            "bug (its message says what failed), `embedded_redis_exited` needs a restart", "headers": RETRY_AFTER},
 }

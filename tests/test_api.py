@@ -232,6 +232,8 @@ def test_openapi_names_each_error_code_under_its_status_class_and_which_to_retry
     retry = responses["4XX"]["description"].split("Retry after")[1]
     assert "`overloaded`" in retry and "`rate_limited`" in retry and "`not_found`" not in retry
     assert "overloaded" not in responses["5XX"]["description"]
+    assert responses["4XX"]["headers"]["Retry-After"]["schema"]["type"] == "integer"  # declared, for generated clients
+    assert responses["5XX"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
 
 
 def test_api_key_is_required_once_configured(redis_server, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]

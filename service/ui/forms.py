@@ -131,21 +131,22 @@ async def keep_unsent(request: Request, session: Session, unsent: drafts.Unsent,
                       sealed: bool) -> bool:
     """Keep a form that was not taken for its alert's page, which says so; False when the alert is gone
     (its user erased meanwhile: nothing about them is kept, drafts.forget ran already). What it held
-    (the verdict, the note) only when ``sealed``: its seal shows it was rendered for this key
-    (sessions.py; the caller checked it once): a forged form's content is never put before the analyst
-    as if they had typed it. Resolved meanwhile, there is nothing to send again: the page says by whom."""
+    (the verdict, the note), and the form at all, only when ``sealed``: its seal shows it was rendered for
+    this key (sessions.py; the caller checked it once): a forged form is never put before the analyst as
+    if they had sent it. Resolved meanwhile, there is nothing to send again: the page says by whom."""
     try:
         alert = await request.app.state.alerts.get(unsent.alert)
     except NotFound:
         return False
+    if not sealed:  # not this key's form: another site's POST put "not recorded" on the page of an alert the
+        return True  # reviewer never touched, nudging them to judge it (a re-audit); nothing is kept of it
     # judged since the page was shown (a first verdict's page showed it unresolved; a change's, the judgment
     # it replaces): nothing to send again as it was. Judged before, as the page showed it: send it again
     judged_since = alert["status"] == "resolved" and unsent.replaces != alert["resolved_at"]
     then = (f"; meanwhile {alert.get('resolved_by') or 'someone'} resolved it as {alert['verdict'].replace('_', ' ')}"
             if judged_since else ". Send it again")
     draft = drafts.Draft(f"{_not_recorded(unsent.action)}: {why}{then}.",
-                         unsent.verdict if sealed and unsent.verdict in VERDICTS else None,
-                         unsent.note if sealed else "")
+                         unsent.verdict if unsent.verdict in VERDICTS else None, unsent.note)
     return await keep_draft(request, session, unsent.alert, draft)
 
 
