@@ -159,6 +159,7 @@ def test_a_backfill_older_than_the_users_last_post_is_refused_and_its_repeats_an
     for result in older[:5]:
         assert result["error"]["code"] == "out_of_order", result
         assert "before user paged's last post (2026-10-15T12:00:00.000000Z)" in result["error"]["message"]
+        assert result["error"]["details"]["problems"][0]["loc"] == ["body", "items", str(result["index"]), "created_at"]
     assert [r["duplicate"] for r in older[5:]] == [True, True], "a retry of what was applied is still its duplicate"
     assert client.get("/v1/users/paged").json()["drift"]["posts_seen"] == 5
     # live posts are applied as they arrive, late ones too (a phone that uploads a day late)

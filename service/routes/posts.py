@@ -229,6 +229,9 @@ class _InOrder:
                 self.results[index] = {"index": index, **await self.pipeline.apply(
                     item.user_id, item.post_id, item.created_at, score, backfill=self.backfill)}
                 self.applied += 1
+            except OutOfOrder as exc:  # the item's own field, as the refusals inside one batch name it
+                refused = OutOfOrder.at(("body", "items", index, "created_at"), exc.details["problems"][0]["msg"])
+                self.results[index] = {"index": index, **error_body(refused.code, refused.message, **refused.details)}
             except EmodriftError as exc:
                 self.results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
                 if "Retry-After" in (exc.headers or {}) and held is None:
