@@ -230,14 +230,23 @@ class _InOrder:
                     item.user_id, item.post_id, item.created_at, score, backfill=self.backfill)}
                 self.applied += 1
             except OutOfOrder as exc:  # the item's own field, as the refusals inside one batch name it
-                refused = OutOfOrder.at(("body", "items", index, "created_at"), exc.details["problems"][0]["msg"])
-                self.results[index] = {"index": index, **error_body(refused.code, refused.message, **refused.details)}
+                self.results[index] = _item_error(index, _out_of_order(index, exc.details["problems"][0]["msg"]))
             except EmodriftError as exc:
-                self.results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
+                self.results[index] = _item_error(index, exc)
                 if "Retry-After" in (exc.headers or {}) and held is None:
                     held, self.retry = (index, exc), self.retry or exc
                 if exc.status >= 500:
                     self.failures.setdefault(exc.code, exc)
+
+
+def _item_error(index: int, exc: EmodriftError) -> dict[str, Any]:
+    """A batch item's refusal, as its result."""
+    return {"index": index, **error_body(exc.code, exc.message, **exc.details)}
+
+
+def _out_of_order(index: int, message: str) -> EmodriftError:
+    """Named at the item's own field, whoever found it: this route, or the pipeline against the stored state."""
+    return OutOfOrder.at(("body", "items", index, "created_at"), message)
 
 
 def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, Any]]) -> list[tuple[int, BatchItem]]:
@@ -247,7 +256,7 @@ def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, An
     item without ``created_at`` is dated when it arrives, as it is applied; a repeat of a post id at the same
     time is its retry (answered as a duplicate), not a step back."""
     now = datetime.now(timezone.utc)
-    last: dict[str, tuple[int, datetime]] = {}
+    last: dict[str, tuple[int, datetime, bool]] = {}  # a user's item before: its index, time, and dated or not
     backwards: dict[str, str] = {}
     sent: dict[tuple[str, str], datetime | None] = {}
     for index, item in items:
@@ -259,16 +268,14 @@ def _oldest_first(items: list[tuple[int, BatchItem]], results: list[dict[str, An
         at = item.created_at or now
         before = last.get(item.user_id)
         if before is not None and at < before[1]:
-            undated = next((i for i, other in items if i == before[0] and other.created_at is None), None)
             backwards[item.user_id] = (
                 f"the items of user {item.user_id} are not oldest first: item {index} was created before item "
-                f"{before[0]}{' (which has no created_at: it is dated when it arrives)' if undated is not None else ''};"
+                f"{before[0]}{'' if before[2] else ' (which has no created_at: it is dated when it arrives)'};"
                 " none of theirs was applied: send them again sorted by created_at")
-        last[item.user_id] = (index, at)
+        last[item.user_id] = (index, at, item.created_at is not None)
     for index, item in items:
         if item.user_id in backwards:
-            refused = OutOfOrder.at(("body", "items", index, "created_at"), backwards[item.user_id])
-            results[index] = {"index": index, **error_body(refused.code, refused.message, **refused.details)}
+            results[index] = _item_error(index, _out_of_order(index, backwards[item.user_id]))
     return [(index, item) for index, item in items if item.user_id not in backwards]
 
 
@@ -305,7 +312,7 @@ async def post_batch(request: Request, pipeline: PipelineDep, settings: Settings
         try:
             items.append((index, _parse(BatchItem, entry, ("body", "items", index))))
         except Unprocessable as exc:  # that item's answer; the others go on
-            results[index] = {"index": index, **error_body(exc.code, exc.message, **exc.details)}
+            results[index] = _item_error(index, exc)
 
     items = _oldest_first(items, results)
     # Score every image concurrently (they share CNN batches), then apply each user's posts in order.
