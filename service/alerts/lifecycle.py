@@ -41,18 +41,18 @@ EventType = Literal["drift.started", "drift.ended"]
 # which way an alert's mood moved, by its valence change: a wellbeing team's queue is the changes for the worse
 # (a reviewer's audit: of 321 alerts, 92 were; the rest, "fear -> happy" among them, were in the way)
 Direction = Literal["worse", "better"]
-
-
-def heads(alert: dict[str, Any], direction: Direction) -> bool:
-    """Does the alert's change go that way? (a valence change of 0 goes neither)"""
-    change = float(alert["valence_change"])
-    return change < 0 if direction == "worse" else change > 0
 STATUSES: tuple[str, ...] = get_args(Status)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
 NOTE_MAX_CHARS = 2000
 # judgments an alert keeps after it was amended (the audit trail of who judged a person, and how):
 # bounded, as a note is, so a record stays small
 MAX_AMENDMENTS = 10
+
+
+def heads(alert: dict[str, Any], direction: Direction) -> bool:
+    """Does the alert's change go that way? (a valence change of 0 goes neither)"""
+    change = float(alert["valence_change"])
+    return change < 0 if direction == "worse" else change > 0
 
 
 def plain_breaks(note: str) -> str:

@@ -14,7 +14,7 @@ from service.state_store import guarded
 from service.ui import drafts, pages
 from service.ui.forms import keep_unsent
 from service.ui.signed_in import (
-    CsrfToken, FormField, SessionDep, check_form, codec, cookie_name, count, secure, sign_in_page,
+    CsrfToken, FormField, SessionDep, check_form, codec, cookie_name, cookie_path, count, secure, sign_in_page,
 )
 
 
@@ -58,9 +58,8 @@ async def sign_in(request: Request, settings: SettingsDep, api_key: FormField = 
     # Lax, not Strict: a link to an alert opened from a chat or a mail (another site) must arrive signed
     # in. Lax sends the cookie only with top-level GETs from elsewhere, and GETs change nothing; every
     # POST also needs the CSRF token.
-    over_https = secure(request)
-    response.set_cookie(cookie_name(request), cookie, max_age=codec(request).lifetime,
-                        path="/" if over_https else pages.base(request), httponly=True, samesite="lax", secure=over_https)
+    response.set_cookie(cookie_name(request), cookie, max_age=codec(request).lifetime, path=cookie_path(request),
+                        httponly=True, samesite="lax", secure=secure(request))
     return response
 
 
@@ -70,6 +69,6 @@ async def sign_out(request: Request, session: SessionDep, csrf_token: CsrfToken 
     remaining = max(1, session.expires - int(time.time()))
     await guarded(request.app.state.store.redis.set(keys.ui_signed_out(session.nonce), 1, ex=remaining))
     response = pages.redirect(f"{pages.base(request)}/sign-in")
-    response.delete_cookie(cookie_name(request), path="/" if secure(request) else pages.base(request), httponly=True,
-                           samesite="lax", secure=secure(request))
+    response.delete_cookie(cookie_name(request), path=cookie_path(request), httponly=True, samesite="lax",
+                           secure=secure(request))
     return response

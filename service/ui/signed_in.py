@@ -43,6 +43,10 @@ def cookie_name(request: Request) -> str:
     return SECURE_COOKIE if secure(request) else COOKIE
 
 
+def cookie_path(request: Request) -> str:
+    return "/" if secure(request) else pages.base(request)  # a __Host- cookie's path is /
+
+
 def session_cookies(request: Request) -> list[str]:
     """Every value the request carries under the session cookie's name. A browser sends two when another page
     set one for a parent domain, and a plain read takes the last, possibly that one (an audit swapped a

@@ -45,7 +45,7 @@ RESOLUTIONS = {
     "new_baseline": "the user did not return to the pattern before this episode: the changed one lasted and is now "
                     "the baseline the detector watches from, so the drift score falls after it while the change "
                     "stays (the pattern before may itself have been an earlier change)",
-    "model_changed": "a newly served temporal model does not see this episode (docs/shadow.md)",
+    "model_changed": ENDED_BY["promotion"],
 }
 
 # what a form that was not taken did not do, in the words of the page
