@@ -312,7 +312,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
     or times pixels, PNG chunks, GIF blocks) or ``CorruptImage``.
     """
     fmt = sniff_format(data)
-    passes = _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
+    walk = _check_structure(data, fmt, max_jpeg_scans, max_image_chunks)
     try:
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
@@ -323,8 +323,9 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
             raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                                 f"for WebP, which decodes through two full-size buffers")
         if fmt == "JPEG":
-            _check_passes(width, height, passes, max_jpeg_scan_pixels)
-        if fmt == "JPEG":
+            _check_passes(width, height, walk.passes, max_jpeg_scan_pixels)
+            if walk.scans > 1:
+                _check_coefficients(img, max_pixels)
             # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
             img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
         if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
@@ -357,9 +358,13 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
               8: Image.Transpose.ROTATE_90}
-# A WebP decodes through libwebp's buffer and Pillow's copy: ~15 bytes a pixel at its peak against ~6 for
-# the other formats (docs/limits.md), so its pixels count this many times against the pixel limit.
+# The bytes a pixel the pixel limit stands for: what a PNG, GIF or BMP decode peaks at (docs/limits.md).
+DECODE_BYTES = 6
+# A WebP decodes through libwebp's buffer and Pillow's copy: ~15 bytes a pixel at its peak, so its pixels
+# count this many times against the pixel limit.
 WEBP_COST = 2.5
+# A progressive JPEG's coefficient buffer: bytes a pixel of each full-resolution component (_check_coefficients).
+COEFFICIENT_BYTES = 2
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
 _CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
 
@@ -374,11 +379,29 @@ def _check_passes(width: int, height: int, passes: int, max_jpeg_scan_pixels: in
                               "Mpx in all passes (send it with fewer scans, or smaller)")
 
 
-def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> int:
+def _check_coefficients(img: Image.Image, max_pixels: int) -> None:
+    """ImageTooLarge when a JPEG of more than one scan (progressive) needs more memory for its coefficients
+    than the pixel limit allows any image: libjpeg keeps every coefficient of the full-size image to
+    decode one (COEFFICIENT_BYTES a pixel of each component, subsampled ones by their share; the reduced
+    draft scales its output only), while the pixel limit counts DECODE_BYTES a pixel. A 313 KB progressive
+    CMYK JPEG of 40 Mpx took 305 MiB (an audit); a colour photo subsampled 4:2:0 costs half the limit's."""
+    width, height = img.size
+    layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
+    h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
+    share = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
+    needed = COEFFICIENT_BYTES * width * height * share
+    if needed > DECODE_BYTES * max_pixels:
+        allowed = int(DECODE_BYTES * max_pixels / (COEFFICIENT_BYTES * share))
+        raise ImageTooLarge(f"progressive JPEG of {width}x{height} pixels and {len(layers)} components decodes "
+                            f"through {needed / 2**20:.0f} MiB of coefficients; the limit for it is {allowed} pixels "
+                            f"(EMODRIFT_MAX_IMAGE_PIXELS x {DECODE_BYTES} bytes): send it as a baseline JPEG, or smaller")
+
+
+def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> JpegWalk:
     """ImageTooComplex when the bytes' structure, walked without decoding, holds more passes or chunks
     than any photo (each costs the decoder a pass, or a turn of Pillow's Python loop); UnsupportedImage
-    for a JPEG coded in a way no camera uses. The passes the decoder will make over the image: a JPEG's
-    scans' components, 1 for every other format."""
+    for a JPEG coded in a way no camera uses. A JPEG's walk (its scans, and the passes the decoder will make
+    over the image: its scans' components); one scan and one pass for every other format."""
     if fmt != "JPEG":
         walk = JpegWalk(1, 1, None)
     else:
@@ -393,7 +416,7 @@ def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunk
         raise ImageTooComplex(f"PNG has more than {max_image_chunks} chunks")
     if fmt == "GIF" and count_gif_blocks(data, max_image_chunks) > max_image_chunks:
         raise ImageTooComplex(f"GIF has more than {max_image_chunks} blocks before its first image")
-    return walk.passes
+    return walk
 
 
 def _to_gray(img: Image.Image) -> Image.Image:

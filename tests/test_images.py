@@ -277,3 +277,48 @@ def test_a_webp_counts_its_decoding_buffers_against_the_pixel_limit() -> None:
     small = fx.encode(Image.new("RGBA", (2000, 2000), (0, 0, 0, 0)), "WEBP", lossless=True)
     gray, _ = decode_gray(small, max_pixels=16_000_000)
     assert gray.getpixel((5, 5)) == 255  # transparent: white
+
+
+def _jpeg(mode: str, size: tuple[int, int], **options) -> bytes:
+    noise = np.random.default_rng(0).integers(100, 140, (size[1], size[0], len(mode)), dtype=np.uint8)
+    buf = io.BytesIO()  # saved as it is (fx.encode makes an RGB of a CMYK)
+    Image.frombytes(mode, size, noise.tobytes()).save(buf, "JPEG", quality=70, **options)
+    return buf.getvalue()
+
+
+def test_a_progressive_jpeg_counts_its_coefficients_against_the_pixel_limit() -> None:
+    """libjpeg decodes a JPEG of more than one scan through every coefficient of the full-size image, 2
+    bytes a pixel of each component whatever the draft: a 313 KB progressive CMYK JPEG of 40 Mpx took
+    +305 MiB (an audit). Its pixels count against the limit as the 6 bytes a pixel of a PNG do: 4
+    components at full resolution, three quarters of the limit; a colour photo subsampled 4:2:0, twice it."""
+    limit = 1_000_000
+    cmyk = _jpeg("CMYK", (1000, 900), progressive=True)
+    with pytest.raises(ImageTooLarge, match=r"progressive JPEG of 1000x900 pixels and 4 components .* 750000 pixels"):
+        decode_gray(cmyk, max_pixels=limit)
+    decode_gray(_jpeg("CMYK", (1000, 900)), max_pixels=limit)  # one scan: decoded a block row at a time
+    decode_gray(_jpeg("CMYK", (860, 860), progressive=True), max_pixels=limit)
+    decode_gray(_jpeg("RGB", (1000, 1000), progressive=True, subsampling=0), max_pixels=limit)  # 4:4:4, at the limit
+    decode_gray(_jpeg("RGB", (1000, 1000), progressive=True, subsampling=2), max_pixels=limit)
+
+
+def test_a_progressive_jpeg_decode_takes_the_memory_its_check_counts(tmp_path: Path) -> None:
+    """What the check above rests on, measured: the peak memory of a process decoding a progressive CMYK
+    JPEG of 16 Mpx is ~2 bytes a pixel of each component (128 MB), the same image in one scan a fraction."""
+    import subprocess
+    import sys
+
+    side = 4000
+    peaks = {}
+    for name, options in (("progressive", {"progressive": True}), ("baseline", {})):
+        path = tmp_path / f"{name}.jpg"
+        path.write_bytes(_jpeg("CMYK", (side, side), **options))
+        # the peak from VmHWM after a reset (clear_refs 5): ru_maxrss keeps the parent's peak across exec
+        script = ("import re, sys; from service.images import decode_gray; data = open(sys.argv[1], 'rb').read(); "
+                  "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read())[1]); "
+                  "before = kb('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); "
+                  "decode_gray(data, max_pixels=10**9); print(kb('VmHWM') - before)")
+        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent.parent)
+        peaks[name] = int(done.stdout) * 1024
+    counted = 2 * 4 * side * side
+    assert peaks["progressive"] > 0.75 * counted and peaks["baseline"] < 0.25 * counted, (peaks, counted)
