@@ -232,7 +232,8 @@ def feedback(bucket: "Bucket", per_post: float) -> float:
     >>> feedback(b, 0.5e-3) > 1.0   # 40 alarms where 20 were the target: up
     True
     """
-    posts, alarms = bucket.posts - bucket.at_posts, bucket.alarms - bucket.at_alarms
+    # an alarm counted before the mark and judged a real change after it takes one off: never below 0
+    posts, alarms = bucket.posts - bucket.at_posts, max(bucket.alarms - bucket.at_alarms, 0)
     ratio = (alarms + 0.5) / (posts * per_post + 0.5)
     step = DAMPING * math.log(ratio) / slope(bucket)
     step = min(max(step, -MAX_STEP * bucket.scale), MAX_STEP * bucket.scale)
@@ -248,7 +249,7 @@ class Bucket:
     """One age bucket's counts (both generations kept) and the scale in force."""
 
     posts: int = 0
-    alarms: int = 0
+    alarms: int = 0  # raised, less those a reviewer judged real changes (``real``): what learning reads
     up: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     down: list[int] = field(default_factory=lambda: [0] * len(LEVELS))
     scale: float = 1.0
@@ -256,6 +257,7 @@ class Bucket:
     # the bucket's posts and alarms when its scale was last set: what came since was judged at this scale
     at_posts: int = 0
     at_alarms: int = 0
+    real: int = 0  # alarms a reviewer's verdict said were real changes (``judge``)
 
 
 LEARNED = ("live", "imported")
@@ -342,25 +344,25 @@ def population(buckets: list[Bucket]) -> list[Bucket]:
     ages 32-63 gets the lowest scale on most populations (``hold_young``); with the twenty-eighth round's
     wide share bank, one scale kept out of family the speed that per-age scales took away
     (docs/live_calibration.md)."""
-    posts, alarms = sum(b.posts for b in buckets), sum(b.alarms for b in buckets)
+    posts, alarms, real = (sum(getattr(b, name) for b in buckets) for name in ("posts", "alarms", "real"))
     up = [sum(counts) for counts in zip(*(b.up for b in buckets))]
     down = [sum(counts) for counts in zip(*(b.down for b in buckets))]
-    return [Bucket(posts=posts, alarms=alarms, up=list(up), down=list(down)) for _ in buckets]
+    return [Bucket(posts=posts, alarms=alarms, up=list(up), down=list(down), real=real) for _ in buckets]
 
 
 # A generation's counter (``keys.calibration_counts``' fields, written by ``record``): posts ``n:<bucket>``,
-# alarms ``a:<bucket>``, up- and down-crossings ``u:<bucket>:<level>``, ``d:<bucket>:<level>``; numbers as
+# alarms ``a:<bucket>``, of them judged real changes ``c:<bucket>`` (``judge``), up- and down-crossings ``u:<bucket>:<level>``, ``d:<bucket>:<level>``; numbers as
 # ``record`` writes them, without a leading 0. One reading for the sync and an import's validation.
 _NUMBER = r"(0|[1-9][0-9]*)"
-COUNTER = re.compile(rf"(?P<kind>[na]):(?P<b>{_NUMBER})|(?P<crossing>[ud]):(?P<cb>{_NUMBER}):(?P<level>{_NUMBER})")
+COUNTER = re.compile(rf"(?P<kind>[nac]):(?P<b>{_NUMBER})|(?P<crossing>[ud]):(?P<cb>{_NUMBER}):(?P<level>{_NUMBER})")
 
 
 def parse_counter(name: str | bytes) -> tuple[str, int, int] | None:
     """``(kind, bucket, level)`` of a counter's name (level 0 for ``n`` and ``a``); None for anything else,
     a bucket or level out of range included.
 
-    >>> parse_counter("u:3:12"), parse_counter(b"n:0"), parse_counter("a:8"), parse_counter("n:01")
-    (('u', 3, 12), ('n', 0, 0), None, None)
+    >>> parse_counter("u:3:12"), parse_counter(b"c:0"), parse_counter("a:8"), parse_counter("n:01")
+    (('u', 3, 12), ('c', 0, 0), None, None)
     """
     match = COUNTER.fullmatch(name.decode() if isinstance(name, bytes) else name)
     if match is None:
@@ -371,7 +373,9 @@ def parse_counter(name: str | bytes) -> tuple[str, int, int] | None:
 
 def parse_counts(hashes: list[Any]) -> list[Bucket]:
     """The counters of the generations kept (``keys.calibration_counts``: field -> count, bytes or str),
-    summed, by bucket; fields that are no counter are skipped."""
+    summed, by bucket; fields that are no counter are skipped. A bucket's ``alarms`` are those raised
+    less those judged real changes (never below 0: a verdict can land on an alarm whose count a replica
+    lost)."""
     buckets = [Bucket() for _ in range(BUCKETS)]
     for counts in hashes:
         for raw, value in counts.items():
@@ -383,8 +387,13 @@ def parse_counts(hashes: list[Any]) -> list[Bucket]:
                 bucket.posts += v
             elif kind == "a":
                 bucket.alarms += v
+            elif kind == "c":
+                bucket.real += v
             else:
                 (bucket.up if kind == "u" else bucket.down)[k] += v
+    for bucket in buckets:
+        bucket.real = min(max(bucket.real, 0), bucket.alarms)
+        bucket.alarms -= bucket.real
     return buckets
 
 
@@ -396,7 +405,8 @@ class LiveCalibration:
     ``calibration_add`` script: to the generation they were counted in, while it is kept), reads the two
     generations kept, and recomputes every bucket's scale. Every replica reads
     the same counts, so they agree; ``calibration_frozen`` stops learning and serves the scales stored
-    last (learned, or imported by an operator).
+    last (learned, or imported by an operator). A reviewer's verdict that an alarm was a real change
+    takes it out of the counts (``judge``): "normal" is learned from false alarms, not from changes.
     """
 
     def __init__(self, redis: Any, model: str, settings: Any) -> None:
@@ -404,7 +414,7 @@ class LiveCalibration:
         self.enabled, self.frozen = bool(settings.live_calibration), bool(settings.calibration_frozen)
         self.hold = bool(settings.calibration_hold_young)
         self.one_scale = bool(settings.calibration_one_scale)
-        self.by_age: list[tuple[int, int]] | None = None  # one_scale: each age's own (posts, alarms), for describe()
+        self.by_age: list[tuple[int, int, int]] | None = None  # one_scale: each age's own (posts, alarms, real)
         self.target = float(settings.target_false_alarms_per_1000)
         self.min_posts = int(settings.calibration_min_posts)
         self.generation_posts = int(settings.calibration_generation_posts)
@@ -414,17 +424,20 @@ class LiveCalibration:
         self.recent_ratio: float | None = None
         self._history: deque[tuple[int, int]] = deque(maxlen=HISTORY)  # (posts, alarms) every RECENT_STEP posts
         self._pending: Counter[str] = Counter()
+        self._alarms: dict[str, str] = {}  # alert id -> its entry (keys.calibration_alarms), sent with the counts
         self._add = lua.CALIBRATION_ADD.bind(redis) if redis is not None else None
         self._rotate = lua.CALIBRATION_ROTATE.bind(redis) if redis is not None else None
         self._store = lua.CALIBRATION_STORE.bind(redis) if redis is not None else None
+        self._judge = lua.CALIBRATION_JUDGE.bind(redis) if redis is not None else None
 
     def scale(self, age: int) -> float:
         return self.scales[age_bucket(age)]
 
-    def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool) -> None:
+    def record(self, age: int, crossed: tuple[float, float] | None, alarmed: bool, alarm_id: str | None = None) -> None:
         """One judged post of a user ``age`` posts into their baseline: the excursion rise it made, if
-        any, and whether it raised an alarm. Local counters only; ``sync`` sends them. Frozen, only the
-        post and its alarm: freezing stops learning, not the recent alarm rate (``observe``)."""
+        any, and whether it raised an alarm (``alarm_id``: the alert's, for a verdict on it: ``judge``).
+        Local counters only; ``sync`` sends them. Frozen, only the post and its alarm: freezing stops
+        learning, not the recent alarm rate (``observe``)."""
         if not self.enabled:
             return
         b = age_bucket(age)
@@ -432,6 +445,9 @@ class LiveCalibration:
         pending[f"n:{b}"] += 1
         if alarmed:
             pending[f"a:{b}"] += 1
+            if alarm_id is not None and not self.frozen:
+                peak = level_index(crossed[1]) if crossed is not None else -1
+                self._alarms[alarm_id] = f"{b}:{peak}:0"
         if crossed is not None and not self.frozen:
             lo, hi = level_index(crossed[0]), level_index(crossed[1])
             if hi > lo:  # a rise within one grid step crosses no level
@@ -445,15 +461,18 @@ class LiveCalibration:
         if not self.enabled:
             return
         pending, self._pending = self._pending, Counter()
+        alarms, self._alarms = self._alarms, {}
         if self.frozen:
             await self._read_shared(pending)
             return
         if self._add is None or self._rotate is None or self._store is None:  # built without Redis (tests of the counting alone)
             raise RuntimeError("live calibration has no Redis client to sync with")
         meta = keys.calibration_meta(self.model)
-        added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation)},
-                                args={"generation": self.generation},
-                                arg_tail=[x for counter, value in pending.items() for x in (counter, value)])
+        counters = [x for counter, value in pending.items() for x in (counter, value)]
+        added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation),
+                                      "alarms": keys.calibration_alarms(self.model, self.generation)},
+                                args={"generation": self.generation, "counter_values": len(counters)},
+                                arg_tail=counters + [x for alarm in alarms.items() for x in alarm])
         generation = int(added.values[0])
         if added.status == "stale":  # an import replaced the counts (or two rotations passed): these were of before
             log.info("live calibration: generation %d is gone (an import, or rotations), %d counters dropped; "
@@ -463,7 +482,8 @@ class LiveCalibration:
         if sum(int(v) for k, v in latest.items() if k.startswith(b"n:")) >= self.generation_posts:
             # 'ok': this replica moved on; 'conflict': another did first. Either way, the generation in use now
             rotated = await self._rotate(keys={"meta": meta,
-                                               "previous_counts": keys.calibration_counts(self.model, generation - 1)},
+                                               "previous_counts": keys.calibration_counts(self.model, generation - 1),
+                                               "previous_alarms": keys.calibration_alarms(self.model, generation - 1)},
                                          args={"generation": generation})
             self.generation = int(rotated.values[0])
         if self.update(parse_counts([latest, previous])):
@@ -480,7 +500,7 @@ class LiveCalibration:
         window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
         moved = False
         if self.one_scale:
-            self.by_age = [(b.posts, b.alarms) for b in buckets]
+            self.by_age = [(b.posts, b.alarms + b.real, b.real) for b in buckets]
             buckets = population(buckets)
         for old, new in zip(self.buckets, buckets):
             new.scale, new.source, new.at_posts, new.at_alarms = old.scale, old.source, old.at_posts, old.at_alarms
@@ -596,13 +616,29 @@ class LiveCalibration:
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
-        counts = self.by_age or [(x.posts, x.alarms) for x in self.buckets]
+        counts = self.by_age or [(x.posts, x.alarms + x.real, x.real) for x in self.buckets]
         return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen, "hold_young": self.hold,
                 "one_scale": self.one_scale, "target_false_alarms_per_1000": self.target,
                 "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
                 "bounds": [MIN_SCALE, MAX_SCALE],
                 "buckets": [{"age": bucket_label(b), "scale": x.scale, "source": x.source, "posts": posts,
-                             "alarms": alarms} for b, (x, (posts, alarms)) in enumerate(zip(self.buckets, counts))]}
+                             "alarms": alarms, "judged_real": real}
+                            for b, (x, (posts, alarms, real)) in enumerate(zip(self.buckets, counts))]}
+
+    async def judge(self, alarm_id: str, real: bool) -> str:
+        """A reviewer's verdict on an alarm (``service/alerts/store.py``, when whether it was a real change
+        changes): a real change is taken out of the counts learning reads (its alarm and its excursion's
+        crossings), a later "not real" puts it back; once only, however often a verdict is retried
+        (``calibration_judge``). Looked up in the generations a replica may have counted it in (this
+        one's, the one before, the one after); the status: ``ok`` or ``missing`` (counted by no replica
+        yet, in a generation gone, or under another calibration: nothing changes). Learning follows at
+        the next sync; frozen, the counts change for when learning resumes."""
+        if not self.enabled or self._judge is None:
+            return "missing"
+        generations = [key for g in (self.generation - 1, self.generation, self.generation + 1) if g >= 0
+                       for key in (keys.calibration_alarms(self.model, g), keys.calibration_counts(self.model, g))]
+        reply = await self._judge(keys={}, key_tail=generations, args={"alarm_id": alarm_id, "real": int(real)})
+        return reply.status
 
     async def sync_at_start(self, timeout: float) -> None:
         """One sync before the service serves (``service/app.py``): without it a replica, a frozen one too,

@@ -228,8 +228,17 @@ def calibration_meta(model: str) -> str:
 
 def calibration_counts(model: str, generation: int) -> str:
     """Hash of counters of one generation (HINCRBY): ``n:<bucket>`` posts judged, ``a:<bucket>`` alarms,
-    ``u:<bucket>:<level>`` / ``d:<bucket>:<level>`` excursion peaks after / before a rise."""
+    ``c:<bucket>`` of them judged real changes by a reviewer, ``u:<bucket>:<level>`` /
+    ``d:<bucket>:<level>`` excursion peaks after / before a rise."""
     return f"{CALIBRATION}:{model}:gen:{generation}"
+
+
+def calibration_alarms(model: str, generation: int) -> str:
+    """Hash: the alarms counted in one generation, by alert id -> ``<bucket>:<level>:<real>`` (its age
+    bucket, the grid level its excursion peaked at, -1 for none, and 1 once a reviewer's verdict said
+    it was a real change): what a verdict takes out of that generation's counts, and puts back. Goes
+    with its generation (rotation, import)."""
+    return f"{calibration_counts(model, generation)}:alarms"
 
 
 def calibration_counts_match(model: str) -> str:
@@ -254,13 +263,13 @@ def calibration_observed(model: str) -> str:
 
 
 def calibration_of(key: str) -> str | None:
-    """The calibration a key of the four above belongs to, None for any other key. A name holds colons
+    """The calibration a key of the five above belongs to, None for any other key. A name holds colons
     itself (``temporal:4@...``), so the known tails are cut off its right end.
 
     >>> [calibration_of(k) for k in (calibration_meta("t:4@a"), calibration_counts("t:4@a", 3),
     ...                              calibration_scales("t:4@a"), calibration_observed("t:4@a"), "ed:user:x",
-    ...                              f"{CALIBRATION}:t:4@a:gen:x")]
-    ['t:4@a', 't:4@a', 't:4@a', 't:4@a', None, None]
+    ...                              f"{CALIBRATION}:t:4@a:gen:x", calibration_alarms("t:4@a", 3))]
+    ['t:4@a', 't:4@a', 't:4@a', 't:4@a', None, None, 't:4@a']
     """
     head = f"{CALIBRATION}:"
     if not key.startswith(head):
@@ -269,5 +278,5 @@ def calibration_of(key: str) -> str | None:
     for tail in (":meta", ":scales", ":observed"):
         if rest.endswith(tail):
             return rest[: -len(tail)]
-    name, sep, generation = rest.rpartition(":gen:")
+    name, sep, generation = rest.removesuffix(":alarms").rpartition(":gen:")
     return name if sep and generation.isdigit() else None

@@ -259,7 +259,8 @@ class Pipeline:
                  started: float) -> None:
         """Counts a step once it is written (never for an attempt that lost the compare-and-set)."""
         if step.judged is not None:
-            self.live.record(*step.judged, step.event_type == "drift.started")
+            alarmed = step.event_type == "drift.started"
+            self.live.record(*step.judged, alarmed, event["id"] if alarmed and event is not None else None)
         if step.model_reset:
             metrics.STATE_RESETS.inc()
         if step.promoted:

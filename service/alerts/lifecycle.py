@@ -43,6 +43,8 @@ EventType = Literal["drift.started", "drift.ended"]
 Direction = Literal["worse", "better"]
 STATUSES: tuple[str, ...] = get_args(Status)
 VERDICTS: tuple[str, ...] = get_args(Verdict)
+# the verdicts that say the person's pattern did change: live calibration learns "normal" without them
+REAL_CHANGE = ("confirmed", "not_actionable")
 NOTE_MAX_CHARS = 2000
 # judgments an alert keeps after it was amended (the audit trail of who judged a person, and how):
 # bounded, as a note is, so a record stays small
@@ -53,6 +55,11 @@ def heads(alert: dict[str, Any], direction: Direction) -> bool:
     """Does the alert's change go that way? (a valence change of 0 goes neither)"""
     change = float(alert["valence_change"])
     return change < 0 if direction == "worse" else change > 0
+
+
+def judged_real(alert: dict[str, Any]) -> bool:
+    """Did a reviewer's verdict say the alert's change was real? (False while unjudged)"""
+    return alert["verdict"] in REAL_CHANGE
 
 
 def plain_breaks(note: str) -> str:

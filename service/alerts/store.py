@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import math
 import builtins
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,6 +28,8 @@ from service.alerts.index import AlertIndex, created_seconds
 from service.drift import RAISERS
 from service.errors import AlertNotFound, BadRequest, StateConflict
 from service.state_store import guarded
+
+log = logging.getLogger("emodrift.alerts")
 
 SWAP_ATTEMPTS = 8
 MAX_LIMIT = 200
@@ -163,10 +166,13 @@ def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
 
 
 class AlertStore:
-    def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time,
+                 judged: Callable[[str, bool], Awaitable[str]] | None = None) -> None:
         self.redis = redis
         self.index = index
         self.clock = clock
+        # live calibration's ``judge``: a drift.started judged a real change leaves its counts, and back
+        self.judged = judged
         self._swap = lua.ALERT_SWAP.bind(redis)  # a compare-and-set of the record
 
     # --- reading ------------------------------------------------------------------------------
@@ -304,8 +310,20 @@ class AlertStore:
             if reply.status == "ok":  # else 'conflict': changed since read, try again
                 await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
                 _count_judgment(current, updated)
+                await self._calibrate(current, updated)
                 return updated
         raise StateConflict(f"alert {alert_id} is being changed concurrently; retry")
+
+    async def _calibrate(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Tells live calibration whether a judged drift.started was a real change (``judge`` changes the
+        counts only when that changes). The verdict is written first and stands: a Redis error here loses
+        the calibration's correction until the alert is judged again, never the verdict."""
+        if self.judged is None or after["type"] != "drift.started" or after["verdict"] is None:
+            return
+        try:
+            await self.judged(after["id"], lifecycle.judged_real(after))
+        except Exception:  # noqa: BLE001 - see above
+            log.warning("live calibration did not take the verdict on %s", after["id"], exc_info=True)
 
     # --- erasure ------------------------------------------------------------------------------
     async def ids_of(self, user_id: str) -> builtins.list[str]:

@@ -190,10 +190,12 @@ ALERT_SWAP = declare("alert_swap", keys=("alerts",), args=("alert_id", "expected
                      statuses=("ok", "missing", "conflict"))
 
 # --- live calibration (service/calibration.py) and rate limiting (service/rate_limit.py) --------------------
-CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts"), args=("generation",), arg_tail="counters",
-                          statuses=("ok", "stale"))
-CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts"), args=("generation",),
-                             statuses=("ok", "conflict"))
+CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts", "alarms"), args=("generation", "counter_values"),
+                          arg_tail="counters", statuses=("ok", "stale"))
+CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts", "previous_alarms"),
+                             args=("generation",), statuses=("ok", "conflict"))
+CALIBRATION_JUDGE = declare("calibration_judge", keys=(), key_tail="generations", args=("alarm_id", "real"),
+                            statuses=("ok", "missing"))
 CALIBRATION_STORE = declare("calibration_store", keys=("scales",), args=("expected", "scales"),
                             statuses=("ok", "conflict"))
 RATE_WINDOW = declare("rate_window", keys=("window", "previous"), args=("ttl_seconds",), statuses=("ok",))

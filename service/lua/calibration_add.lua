@@ -2,23 +2,33 @@
 -- (service/calibration.py) to the generation it counted them in, while that generation is kept: the one
 -- in use or the one before it. Counts of a generation a rotation dropped, or an import replaced (an
 -- import renumbers its counts above every generation in use), are not written: the key would come back
--- without a TTL, and its counts be read again once the generations in use reached its number.
+-- without a TTL, and its counts be read again once the generations in use reached its number. With the
+-- counts go the alarms they hold, by alert id (what a reviewer's verdict takes out again:
+-- calibration_judge); an alarm already recorded keeps its entry (a verdict may have marked it).
 --
--- KEYS  meta_key     the calibration's meta hash ('gen': the generation in use)
---       counts_key   the counts of the caller's generation
--- ARGV  generation   the caller's generation (the one counts_key holds)
---       counters...  from ARGV[counters_at] on: a counter's field, its increment, the next field, ...
+-- KEYS  meta_key        the calibration's meta hash ('gen': the generation in use)
+--       counts_key      the counts of the caller's generation
+--       alarms_key      the alarms of the caller's generation
+-- ARGV  generation      the caller's generation (the one counts_key holds)
+--       counter_values  how many of the values after it are counters (a field, its increment, ...)
+--       counters...     from ARGV[counters_at] on: the counters, then an alarm's id, its entry, the next ...
 -- Returns {'ok', the generation in use} | {'stale', the generation in use} (nothing written)
 local meta_key = KEYS[1]
 local counts_key = KEYS[2]
+local alarms_key = KEYS[3]
 local generation = tonumber(ARGV[1])
-local counters_at = 2
+local counter_values = tonumber(ARGV[2])
+local counters_at = 3
 
 local in_use = tonumber(redis.call('HGET', meta_key, 'gen') or '0')
 if generation ~= in_use and generation ~= in_use - 1 then
   return {'stale', in_use}
 end
-for i = counters_at, #ARGV, 2 do
+local alarms_at = counters_at + counter_values
+for i = counters_at, alarms_at - 1, 2 do
   redis.call('HINCRBY', counts_key, ARGV[i], ARGV[i + 1])
+end
+for i = alarms_at, #ARGV, 2 do
+  redis.call('HSETNX', alarms_key, ARGV[i], ARGV[i + 1])
 end
 return {'ok', in_use}
