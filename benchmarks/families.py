@@ -114,8 +114,9 @@ def service_events(temporal: TemporalModel, streams: list[Stream], config: Detec
                 else:
                     age, warming = d.age, d.status == "warming_up"
                     event = d.update(score, share[k], live.scale(age), gap[k], face[k])
-                    if not warming:
-                        live.record(age, d.crossed, event == "drift.started")
+                    if not warming:  # an alarm's id: the stream's index and the post's
+                        alarmed = event == "drift.started"
+                        live.record(age, d.crossed, alarmed, f"{i}:{k}" if alarmed else None)
                 if event == "drift.started":
                     alarms[i].append(offset + j)
                     if sources is not None:

@@ -27,6 +27,7 @@ class OfflineLiveCalibration(LiveCalibration):
                                    calibration_generation_posts=10**12)
         super().__init__(None, model, settings)
         self.totals: Counter[str] = Counter()
+        self.entries: dict[str, str] = {}  # the alarms merged, by id (keys.calibration_alarms' values)
         self.sync_posts = sync_posts
         self._since = 0
 
@@ -45,7 +46,8 @@ class OfflineLiveCalibration(LiveCalibration):
             return
         self.totals.update(self._pending)
         self._pending.clear()
-        self._alarms.clear()  # no reviewer judges the benchmark's alarms
+        self.entries.update(self._alarms)
+        self._alarms.clear()
         self._since = 0
         self.update(parse_counts([self.totals]))
 
@@ -53,3 +55,19 @@ class OfflineLiveCalibration(LiveCalibration):
         """Stop learning (the benchmark measures the warmed calibration on other users)."""
         self.merge()
         self.frozen = True
+
+    def judge_offline(self, alarm_id: str, real: bool) -> str:
+        """A reviewer's verdict on a merged alarm, applied to the totals as the ``calibration_judge`` script
+        applies it to the shared counts (``tests/test_calibration_verdicts.py`` holds the two to the same
+        counts): ``ok`` or ``missing``."""
+        entry = self.entries.get(alarm_id)
+        if entry is None:
+            return "missing"
+        bucket, level, was = entry.split(":")
+        if (was == "1") != real:
+            delta = 1 if real else -1
+            self.totals[f"c:{bucket}"] += delta
+            if int(level) >= 0:
+                self.totals[f"d:{bucket}:{level}"] += delta
+            self.entries[alarm_id] = f"{bucket}:{level}:{int(real)}"
+        return "ok"

@@ -194,3 +194,29 @@ def _resolve(http, alert_id: str, body: dict) -> dict:
     response = http.post(f"/v1/alerts/{alert_id}/resolve", json=body)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def test_the_benchmarks_offline_verdicts_count_as_the_script_does(redis_server) -> None:
+    """benchmarks/calibration_verdicts.py judges alarms offline (``judge_offline``): the counts it reaches
+    must be those the service's ``calibration_judge`` writes for the same traffic and verdicts."""
+    from benchmarks.live_calibration import OfflineLiveCalibration
+
+    offline = OfflineLiveCalibration("offline", 0.5, min_posts=10**9, sync_posts=10**9)
+    verdicts = [("evt_real_3", True), ("evt_real_5", True), ("evt_real_5", False), ("evt_real_7", True),
+                ("evt_real_7", True), ("evt_unknown", True)]
+
+    async def run() -> tuple[list[calibration.Bucket], list[str]]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        shared = LiveCalibration(client, "verdicts-offline", _settings(calibration_min_posts=10**9))
+        for live in (offline, shared):
+            _traffic(live, 11, 10)
+        await shared.sync()
+        said = [await shared.judge(alarm_id, real) for alarm_id, real in verdicts]
+        counts = parse_counts([await client.hgetall(keys.calibration_counts(shared.model, 0))])
+        await client.aclose()
+        return counts, said
+
+    counts, said = asyncio.run(run())
+    offline.merge()
+    assert [offline.judge_offline(alarm_id, real) for alarm_id, real in verdicts] == said == ["ok"] * 5 + ["missing"]
+    assert counts == parse_counts([offline.totals]) and sum(b.real for b in counts) == 2
