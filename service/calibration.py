@@ -27,7 +27,7 @@ import json
 import logging
 import math
 import re
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
@@ -422,13 +422,13 @@ class LiveCalibration:
         self.scales = [1.0] * BUCKETS  # what the hot path reads
         self.generation = 0
         self.recent_ratio: float | None = None
-        self._history: deque[tuple[int, int]] = deque(maxlen=HISTORY)  # (posts, alarms) every RECENT_STEP posts
         self._pending: Counter[str] = Counter()
         self._alarms: dict[str, str] = {}  # alert id -> its entry (keys.calibration_alarms), sent with the counts
         self._add = lua.CALIBRATION_ADD.bind(redis) if redis is not None else None
         self._rotate = lua.CALIBRATION_ROTATE.bind(redis) if redis is not None else None
         self._store = lua.CALIBRATION_STORE.bind(redis) if redis is not None else None
         self._judge = lua.CALIBRATION_JUDGE.bind(redis) if redis is not None else None
+        self._observe = lua.CALIBRATION_OBSERVE.bind(redis) if redis is not None else None
 
     def scale(self, age: int) -> float:
         return self.scales[age_bucket(age)]
@@ -534,40 +534,38 @@ class LiveCalibration:
         written when there is nothing to add: a replica without traffic leaves Redis as it found it), the
         totals read back (``observe``), the stored scales applied; and, learning (``generation``), the
         counts of that generation and the one before. Returns (latest, previous, stored scales)."""
+        assert self._observe is not None  # sync() is only called with Redis
+        added = {kind: sum(v for k, v in pending.items() if k.startswith(f"{kind}:")) for kind in "na"}
+        observed = await self._observe(
+            keys={"observed": keys.calibration_observed(self.model), "history": keys.calibration_recent(self.model)},
+            args={"posts": added["n"], "alarms": added["a"], "window": RECENT_POSTS, "step": RECENT_STEP, "keep": HISTORY})
         pipe = self.redis.pipeline(transaction=False)
         if generation is not None:
             pipe.hgetall(keys.calibration_counts(self.model, generation))
             pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
         pipe.get(keys.calibration_scales(self.model))
-        observed = keys.calibration_observed(self.model)
-        for field_name, prefix in (("n", "n:"), ("a", "a:")):
-            if added := sum(v for k, v in pending.items() if k.startswith(prefix)):
-                pipe.hincrby(observed, field_name, added)
-        pipe.hmget(observed, ["n", "a"])
         replies = await pipe.execute()
         latest, previous = replies[:2] if generation is not None else ({}, {})
-        stored = replies[2 if generation is not None else 0]
-        totals = replies[-1]
-        self.observe(int(totals[0] or 0), int(totals[1] or 0))
+        stored = replies[-1]
+        posts, alarms, *start = (int(v) for v in observed.values)
+        self.observe(posts, alarms, (start[0], start[1]) if start else None)
         self._apply_stored(stored)  # the scales every replica serves start from the shared ones
         return latest, previous, stored
 
-    def observe(self, posts: int, alarms: int) -> None:
+    def observe(self, posts: int, alarms: int, start: tuple[int, int] | None) -> None:
         """The recent alarm rate (the global-event signal) from the population's judged posts and alarms so
-        far (``keys.calibration_observed``): the last RECENT_POSTS posts' alarms over the target's. Those
-        totals are kept apart from the generations' counts, which learning reads: frozen replicas add to
-        them too (freezing stops learning, not observing: the ratio went NaN and the alert cleared though
-        nothing had improved), and neither a rotation nor an import moves them. Each post counts once
-        (summed over the age buckets after ``population`` gave each the whole population's, the window
-        was an eighth of its size)."""
-        if self._history and posts < self._history[-1][0]:
-            self._history.clear()  # the totals were reset (Redis flushed): the window restarts
-        if not self._history or posts - self._history[-1][0] >= RECENT_STEP:
-            self._history.append((posts, alarms))
-        recent = [(p, a) for p, a in self._history if posts - p >= RECENT_POSTS]
-        if recent:
-            p0, a0 = recent[-1]
-            self.recent_ratio = round((alarms - a0) / (posts - p0) / (self.target / 1000.0), 3)
+        far (``keys.calibration_observed``) and the totals at the start of the window (the newest point of
+        their shared history at least RECENT_POSTS posts back; ``calibration_observe``): the window's alarms
+        over the target's. Those totals are kept apart from the generations' counts, which learning reads:
+        frozen replicas add to them too (freezing stops learning, not observing: the ratio went NaN and the
+        alert cleared though nothing had improved), and neither a rotation nor an import moves them. Each
+        post counts once (summed over the age buckets after ``population`` gave each the whole population's,
+        the window was an eighth of its size). The history is shared, so a replica reads the rate from its
+        first sync: kept in each process, every restart (a deploy, the freeze the runbook asks for) made it
+        unknown for ~20 000 posts a worker, and the alert cleared (an on-call audit)."""
+        self.recent_ratio = None
+        if start is not None and posts > start[0]:
+            self.recent_ratio = round((alarms - start[1]) / (posts - start[0]) / (self.target / 1000.0), 3)
         # not enough traffic yet: NaN, as /v1/model's null (0 would read as "no alarms")
         metrics.CALIBRATION_ALARM_RATE.set(float("nan") if self.recent_ratio is None else self.recent_ratio)
 

@@ -184,14 +184,18 @@ def metrics_markdown() -> str:
            "Every Prometheus metric `GET /metrics` exports, declared in one module (`service/metrics.py`). "
            "Labels are bounded (routes, status classes, providers, outcomes): never a user or post id. "
            "With several uvicorn workers the page aggregates every process; a gauge's multiprocess mode says "
-           "how (`livesum`: the sum over living workers, `livemax`: their maximum). A histogram also exports "
+           "how (`livesum`: the sum over living workers, `livemax`: their maximum, `liveall`: one series per living "
+           "worker, labelled `pid`). A histogram also exports "
            "`_bucket`, `_sum` and `_count` series.\n\n",
            "| metric | type | labels | buckets | what |\n|---|---|---|---|---|\n"]
     for name, collector in _collectors():
         kind = collector._type
         if kind == "gauge":
             kind += f" ({collector._multiprocess_mode})"  # type: ignore[attr-defined]  # Gauge's own attribute
-        labels = ", ".join(f"`{label}`" for label in collector._labelnames) or "-"
+        names = list(collector._labelnames)
+        if kind == "gauge (liveall)":  # the multi-process collector labels each worker's series
+            names.append("pid")
+        labels = ", ".join(f"`{label}`" for label in names) or "-"
         bounds = getattr(collector, "_upper_bounds", None)
         buckets = ", ".join(f"{b:g}" for b in bounds if b != float("inf")) if bounds else "-"
         what = collector._documentation

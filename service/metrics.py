@@ -110,13 +110,14 @@ CALIBRATION_LIVE_BUCKETS = Gauge(
 CALIBRATION_AT_BOUND = Gauge(
     "emodrift_calibration_buckets_at_bound", "age buckets whose scale in force sits at a bound, learned, imported or "
     "borrowed (a global event, or traffic unlike the calibration)", multiprocess_mode="livemax")
-# NaN, not 0, until a full window was seen (GET /v1/model: null): 0 would read as "no alarms". One series
-# per worker (pid): a worker that has just started has no window yet, and PromQL's max skips NaN while
-# the client's multi-process max would keep whichever value it read first.
+# NaN, not 0, until the population has seen a full window (GET /v1/model: null): 0 would read as "no
+# alarms". The window's history is shared in Redis, so every worker reads the same value from its first
+# sync; one series per worker (pid) all the same: a worker that could not sync since it started has NaN, and PromQL's max
+# skips NaN while the client's multi-process max would keep whichever value it read first.
 CALIBRATION_ALARM_RATE = Gauge(
     "emodrift_calibration_recent_alarm_rate_ratio", "alarms per judged post over the last window of traffic, over "
-    "the target rate (~1 when calibrated; a jump: the population moved at once); NaN until a worker has seen a "
-    "full window, one series per worker when multi-process: aggregate with max", multiprocess_mode="liveall")
+    "the target rate (~1 when calibrated; a jump: the population moved at once); NaN until the population has "
+    "seen a full window, one series per worker when multi-process: aggregate with max", multiprocess_mode="liveall")
 CALIBRATION_ALARM_RATE.set(float("nan"))
 ALERTS = Counter("emodrift_alerts_total", "drift events written to the outbox", ["type"])
 # People's judgments of alerts: confirmed, false_alarm, not_actionable (the production precision)

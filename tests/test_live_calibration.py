@@ -249,6 +249,12 @@ def _served_name() -> str:
     return calibration.learned_under(artifact.tag, calibration.detector_config(artifact.manifest, {}, profile))
 
 
+def _own_name(test: str) -> str:
+    """A calibration of its own for a test of the recent alarm rate: its window's history is kept in Redis,
+    shared by every replica of a calibration, so another test's posts under the served name would be read."""
+    return f"{_served_name()}~{test}"
+
+
 def _settings(**kw) -> Settings:
     return Settings(target_false_alarms_per_1000=0.5, calibration_min_posts=1000, **kw)
 
@@ -339,7 +345,7 @@ def test_the_recent_alarm_rate_is_nan_not_zero_until_a_window_was_seen(redis_ser
 
     async def scenario() -> list[tuple[float | None, float]]:
         client = aioredis.Redis.from_url(redis_server.url)
-        live = LiveCalibration(client, _served_name(), _settings())
+        live = LiveCalibration(client, _own_name("nan"), _settings())
         seen = []
         for posts in (100, calibration.RECENT_POSTS):
             for i in range(posts):
@@ -363,7 +369,7 @@ def test_the_recent_alarm_rate_reads_each_post_once_with_one_scale(redis_server,
 
     async def scenario() -> list[float | None]:
         client = aioredis.Redis.from_url(redis_server.url)
-        live = LiveCalibration(client, _served_name(), _settings())
+        live = LiveCalibration(client, _own_name("once"), _settings())
         assert live.one_scale
         seen = []
         for posts in (100, 3000, calibration.RECENT_POSTS):  # one alarm per 1000 posts
@@ -391,7 +397,7 @@ def test_the_recent_alarm_rate_is_read_on_a_platform_with_little_traffic(redis_s
 
     async def scenario() -> float | None:
         client = aioredis.Redis.from_url(redis_server.url)
-        live = LiveCalibration(client, _served_name(), _settings())
+        live = LiveCalibration(client, _own_name("little"), _settings())
         for s in range(calibration.RECENT_POSTS // per_sync + 2):
             for i in range(per_sync):
                 live.record(500, (0.0, 0.1), (s * per_sync + i) % 1000 == 0)
@@ -508,7 +514,7 @@ def test_a_frozen_replica_goes_on_measuring_the_recent_alarm_rate(redis_server, 
 
     import redis.asyncio as aioredis
 
-    name = _served_name()
+    name = _own_name("frozen")
 
     async def scenario() -> tuple[float | None, float | None]:
         clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
@@ -596,3 +602,34 @@ def test_imported_scales_at_a_bound_count_as_buckets_at_bound(redis_server, redi
     assert asyncio.run(scenario())[:3] == ["imported"] * 3
     (at_bound,) = [v for _, _, v in metrics.samples("emodrift_calibration_buckets_at_bound")]
     assert at_bound == 2
+
+
+def test_a_restarted_or_frozen_replica_reads_the_recent_alarm_rate_at_its_first_sync(redis_server) -> None:
+    """The window's history was kept in each process: after every restart (a deploy, or the freeze the
+    runbook prescribes) the ratio was unknown until each worker had seen ~20 000 posts, and
+    EmodriftCalibrationAlarmRateJump cleared while the population alarmed at 8.7x the target (an on-call
+    audit). It is shared in Redis now: a replica started afresh reads it at its first sync."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    name = _own_name("restart")
+
+    async def scenario() -> list[float | None]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        before = LiveCalibration(client, name, _settings())
+        for i in range(calibration.RECENT_POSTS + 1000):  # one alarm per 250 posts: 8x the target
+            before.record(500, (0.0, 0.1), i % 250 == 0)
+            if i % 1000 == 999:
+                await before.sync()
+        await before.sync()
+        seen = [before.recent_ratio]
+        for frozen in (False, True):  # restarted as it was, then frozen
+            restarted = LiveCalibration(client, name, _settings(calibration_frozen=frozen))
+            await restarted.sync_at_start(5.0)
+            seen.append(restarted.recent_ratio)
+        await client.aclose()
+        return seen
+
+    before, restarted, frozen = asyncio.run(scenario())
+    assert before == pytest.approx(8.0, abs=0.05) and restarted == frozen == before

@@ -196,6 +196,8 @@ CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_count
                              args=("generation",), statuses=("ok", "conflict"))
 CALIBRATION_JUDGE = declare("calibration_judge", keys=(), key_tail="generations", args=("alarm_id", "real"),
                             statuses=("ok", "missing"))
+CALIBRATION_OBSERVE = declare("calibration_observe", keys=("observed", "history"),
+                              args=("posts", "alarms", "window", "step", "keep"), statuses=("ok",))
 CALIBRATION_STORE = declare("calibration_store", keys=("scales",), args=("expected", "scales"),
                             statuses=("ok", "conflict"))
 RATE_WINDOW = declare("rate_window", keys=("window", "previous"), args=("ttl_seconds",), statuses=("ok",))
