@@ -288,6 +288,31 @@ def test_spent_schedule_and_4xx_are_dead_lettered_then_replayed(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "delivery_not_found"
 
 
+def test_the_deliveries_to_replay_are_listed_by_status(
+        api: httpx.Client, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
+    """After an outage an on-call replays every dead letter; the listing could not filter (422 on
+    ?status=) and an audit found 852 of them by paging through all deliveries, newest first."""
+    receiver = receivers(default=400)  # not retryable: dead-lettered at once
+    sub = subscribe(api, receiver)
+    dead = [publish(r, alert())["id"] for _ in range(3)]
+    settled(api, sub["id"], r, count=3)
+    receiver.set(default=200)
+    delivered = publish(r, alert())["id"]
+    wait_for(lambda: receiver.successes()[delivered] == 1, "the delivered one")
+    settled(api, sub["id"], r, count=4)
+
+    def listed(**params: Any) -> list[str]:
+        response = api.get(f"/v1/webhooks/{sub['id']}/deliveries", params=params)
+        assert response.status_code == 200, response.text
+        return [d["event_id"] for d in response.json()["deliveries"]]
+
+    assert listed(status="dead_lettered") == dead[::-1] and listed(status="delivered") == [delivered]
+    assert listed(status="dead_lettered", limit=2) == dead[:0:-1] and listed(status="pending") == []
+    assert listed(limit=2) == [delivered, dead[-1]]  # without it, the newest of every status
+    refused = api.get(f"/v1/webhooks/{sub['id']}/deliveries", params={"status": "dead"})
+    assert refused.status_code == 422 and "dead_lettered" in refused.text
+
+
 def test_the_receivers_documentation_says_a_4xx_is_dead_lettered_at_once(api: httpx.Client) -> None:
     # as the test above sees a 400 (and docs/webhooks.md says); the OpenAPI descriptions said "anything else
     # is retried, then dead-lettered"

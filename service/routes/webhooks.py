@@ -13,7 +13,7 @@ from service.errors import (
 from service.routes.deps import (
     AdminKey, DeliveriesDep, DeliveryId, JsonBody, SettingsDep, SubscriptionsDep, WebhookId,
 )
-from service.schemas import DeliveryLog, DeliveryView, SecretRotation, WebhookCreate, WebhookCreated, WebhookList, WebhookView
+from service.schemas import DeliveryLog, DeliveryStatus, DeliveryView, SecretRotation, WebhookCreate, WebhookCreated, WebhookList, WebhookView
 from service.webhooks import signing
 from service.webhooks.deliveries import delivery_id
 from service.webhooks.events import new_test_event
@@ -58,9 +58,13 @@ async def delete_webhook(webhook_id: WebhookId, subscriptions: SubscriptionsDep)
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryLog, summary="Deliveries, newest first, with attempts")
 async def list_deliveries(webhook_id: WebhookId, subscriptions: SubscriptionsDep, deliveries: DeliveriesDep,
-                          limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                          status: Annotated[DeliveryStatus | None, Query(
+                              description="only deliveries in this status, among the subscription's kept log "
+                                          "(e.g. dead_lettered: those to replay after an outage)")] = None) -> dict[str, Any]:
     await _existing(subscriptions, webhook_id)
-    return {"webhook_id": webhook_id, "subscription_id": webhook_id, "deliveries": await deliveries.log(webhook_id, limit)}
+    return {"webhook_id": webhook_id, "subscription_id": webhook_id,
+            "deliveries": await deliveries.log(webhook_id, limit, status=status)}
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryView, summary="One delivery")
