@@ -63,7 +63,7 @@ class OfflineLiveCalibration(LiveCalibration):
         entry = self.entries.get(alarm_id)
         if entry is None:
             return "missing"
-        bucket, level, was = entry.split(":")
+        bucket, level, was = entry.split(":")[:3]  # the service's entries also carry the verdict's time
         if (was == "1") != real:
             delta = 1 if real else -1
             self.totals[f"c:{bucket}"] += delta

@@ -623,10 +623,11 @@ class LiveCalibration:
                              "alarms": alarms, "judged_real": real}
                             for b, (x, (posts, alarms, real)) in enumerate(zip(self.buckets, counts))]}
 
-    async def judge(self, alarm_id: str, real: bool) -> str:
+    async def judge(self, alarm_id: str, real: bool, judged_at: str) -> str:
         """A reviewer's verdict on an alarm (``service/alerts/store.py``, when whether it was a real change
         changes): a real change is taken out of the counts learning reads (its alarm and its excursion's
-        crossings), a later "not real" puts it back; once only, however often a verdict is retried
+        crossings), a later "not real" puts it back; once only, however often a verdict is retried, and
+        the latest verdict (``judged_at``, its resolved_at) stands whatever order they arrive in
         (``calibration_judge``). Looked up in the generations a replica may have counted it in (this
         one's, the one before, the one after); the status: ``ok`` or ``missing`` (counted by no replica
         yet, in a generation gone, or under another calibration: nothing changes). Learning follows at
@@ -635,7 +636,8 @@ class LiveCalibration:
             return "missing"
         generations = [key for g in (self.generation - 1, self.generation, self.generation + 1) if g >= 0
                        for key in (keys.calibration_alarms(self.model, g), keys.calibration_counts(self.model, g))]
-        reply = await self._judge(keys={}, key_tail=generations, args={"alarm_id": alarm_id, "real": int(real)})
+        reply = await self._judge(keys={}, key_tail=generations,
+                                  args={"alarm_id": alarm_id, "real": int(real), "judged_at": judged_at})
         return reply.status
 
     async def sync_at_start(self, timeout: float) -> None:

@@ -24,6 +24,11 @@ AGE = 500  # every user below is this far into their baseline: one bucket
 MIN_POSTS = 20_000
 
 
+def _at(second: int) -> str:
+    """A verdict's resolved_at, as the alert records it."""
+    return f"2026-12-08T10:00:{second:02d}.000000Z"
+
+
 def _settings(**kw) -> Settings:
     return Settings(**{"target_false_alarms_per_1000": 0.5, "calibration_min_posts": MIN_POSTS, **kw})
 
@@ -63,7 +68,7 @@ def _scenario(url: str) -> dict[str, tuple[float, calibration.Bucket]]:
                 real = _traffic(counter, 7, changes)
                 await counter.sync()
                 if judged:
-                    assert [await counter.judge(alarm_id, True) for alarm_id in real] == ["ok"] * changes
+                    assert [await counter.judge(alarm_id, True, _at(1)) for alarm_id in real] == ["ok"] * changes
                 learner = LiveCalibration(client, model, _settings())
                 await learner.sync()
                 counts = parse_counts([await client.hgetall(keys.calibration_counts(model, 0))])
@@ -87,18 +92,21 @@ def test_alarms_judged_real_leave_the_counts_the_scale_is_learned_from(redis_ser
 
 
 def test_a_verdict_counts_once_and_a_changed_verdict_puts_the_alarm_back(redis_server, redis_client) -> None:
+    """Retried, a verdict counts once; changed, the alarm goes back; a verdict older than the one taken
+    last (two reviewers' changes reaching calibration in the other order than they were written) changes
+    nothing."""
     model = "verdicts-once"
 
     async def run() -> list[tuple[str, int, int]]:
         client = aioredis.Redis.from_url(redis_server.url)
         live = LiveCalibration(client, model, _settings())
         live.record(AGE, (0.3, 2.0), True, "evt_a")
-        unsynced = await live.judge("evt_a", True)  # not sent yet: no replica counted it
+        unsynced = await live.judge("evt_a", True, _at(0))  # not sent yet: no replica counted it
         await live.sync()
         steps = [(unsynced, 0, 0)]
         b, peak = calibration.age_bucket(AGE), level_index(2.0)
-        for real in (True, True, False, False, True):
-            status = await live.judge("evt_a", real)
+        for second, real in ((1, True), (1, True), (3, False), (2, True), (4, False), (5, True)):
+            status = await live.judge("evt_a", real, _at(second))
             counts = await client.hgetall(keys.calibration_counts(model, 0))
             steps.append((status, int(counts.get(f"c:{b}".encode(), 0)), int(counts.get(f"d:{b}:{peak}".encode(), 0))))
         await client.aclose()
@@ -108,7 +116,7 @@ def test_a_verdict_counts_once_and_a_changed_verdict_puts_the_alarm_back(redis_s
     below = level_index(0.3)
     assert below >= 0 and steps[0] == ("missing", 0, 0)
     # the rise from 0.3 recorded its own down-crossing at 0.3's level, not at the peak's: the peak's starts at 0
-    assert steps[1:] == [("ok", 1, 1), ("ok", 1, 1), ("ok", 0, 0), ("ok", 0, 0), ("ok", 1, 1)]
+    assert steps[1:] == [("ok", 1, 1), ("ok", 1, 1), ("ok", 0, 0), ("ok", 0, 0), ("ok", 0, 0), ("ok", 1, 1)]
 
 
 def test_an_alarm_goes_with_its_generation(redis_server, redis_client) -> None:
@@ -124,10 +132,10 @@ def test_an_alarm_goes_with_its_generation(redis_server, redis_client) -> None:
             for _ in range(1000):
                 live.record(AGE, None, False)
             await live.sync()
-        late = await live.judge("evt_old", True)
+        late = await live.judge("evt_old", True, _at(1))
         live.record(AGE, (0.0, 2.0), True, "evt_new")
         await live.sync()
-        recent = await live.judge("evt_new", True)
+        recent = await live.judge("evt_new", True, _at(1))
         await client.aclose()
         return late, recent
 
@@ -211,7 +219,7 @@ def test_the_benchmarks_offline_verdicts_count_as_the_script_does(redis_server) 
         for live in (offline, shared):
             _traffic(live, 11, 10)
         await shared.sync()
-        said = [await shared.judge(alarm_id, real) for alarm_id, real in verdicts]
+        said = [await shared.judge(alarm_id, real, _at(second)) for second, (alarm_id, real) in enumerate(verdicts)]
         counts = parse_counts([await client.hgetall(keys.calibration_counts(shared.model, 0))])
         await client.aclose()
         return counts, said

@@ -167,7 +167,7 @@ def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
 
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time,
-                 judged: Callable[[str, bool], Awaitable[str]] | None = None) -> None:
+                 judged: Callable[[str, bool, str], Awaitable[str]] | None = None) -> None:
         self.redis = redis
         self.index = index
         self.clock = clock
@@ -316,12 +316,14 @@ class AlertStore:
 
     async def _calibrate(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Tells live calibration whether a judged drift.started was a real change (``judge`` changes the
-        counts only when that changes). The verdict is written first and stands: a Redis error here loses
-        the calibration's correction until the alert is judged again, never the verdict."""
+        counts only when that changes, and only for a verdict later than the one it last took: two
+        reviewers' changes written in one order may reach it in the other). The verdict is written first
+        and stands: a Redis error here loses the calibration's correction until the alert is judged again,
+        never the verdict."""
         if self.judged is None or after["type"] != "drift.started" or after["verdict"] is None:
             return
         try:
-            await self.judged(after["id"], lifecycle.judged_real(after))
+            await self.judged(after["id"], lifecycle.judged_real(after), after["resolved_at"])
         except Exception:  # noqa: BLE001 - see above
             log.warning("live calibration did not take the verdict on %s", after["id"], exc_info=True)
 

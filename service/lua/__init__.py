@@ -194,7 +194,7 @@ CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts", "alarms"), 
                           arg_tail="counters", statuses=("ok", "stale"))
 CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts", "previous_alarms"),
                              args=("generation",), statuses=("ok", "conflict"))
-CALIBRATION_JUDGE = declare("calibration_judge", keys=(), key_tail="generations", args=("alarm_id", "real"),
+CALIBRATION_JUDGE = declare("calibration_judge", keys=(), key_tail="generations", args=("alarm_id", "real", "judged_at"),
                             statuses=("ok", "missing"))
 CALIBRATION_OBSERVE = declare("calibration_observe", keys=("observed", "history"),
                               args=("posts", "alarms", "window", "step", "keep"), statuses=("ok",))
