@@ -448,6 +448,18 @@ class DeliveryLog(BaseModel):
     deliveries: list[DeliveryView] = Field(description="newest first")
 
 
+ReplayableStatus = Literal["dead_lettered", "cancelled", "disabled"]
+
+
+class BulkReplay(BaseModel):
+    webhook_id: str = Field(description="the subscription (wh_…), as in the path")
+    status: ReplayableStatus = Field(description="the status whose deliveries were replayed")
+    replayed: list[str] = Field(description="the deliveries replayed (dlv_…), oldest first: each now pending, "
+                                "its next attempt due at once, with the same webhook-id")
+    skipped: int = Field(description="deliveries in that status a moment before that another request replayed "
+                         "(or that finished) meanwhile: not replayed twice")
+
+
 def error_codes(status_class: int) -> str:
     """The codes a client can get in a status class, from the error tree (service/errors.py), and which of
     them say when to retry: what a client's retry logic needs, generated so that it cannot drift."""

@@ -288,7 +288,7 @@ def test_spent_schedule_and_4xx_are_dead_lettered_then_replayed(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "delivery_not_found"
 
 
-def test_the_deliveries_to_replay_are_listed_by_status(
+def test_the_deliveries_to_replay_are_listed_by_status_and_replayed_at_once(
         api: httpx.Client, r: redis.Redis, receivers: Callable[..., Receiver]) -> None:
     """After an outage an on-call replays every dead letter; the listing could not filter (422 on
     ?status=) and an audit found 852 of them by paging through all deliveries, newest first."""
@@ -311,6 +311,17 @@ def test_the_deliveries_to_replay_are_listed_by_status(
     assert listed(limit=2) == [delivered, dead[-1]]  # without it, the newest of every status
     refused = api.get(f"/v1/webhooks/{sub['id']}/deliveries", params={"status": "dead"})
     assert refused.status_code == 422 and "dead_lettered" in refused.text
+
+    # and replayed in one request, oldest first; sent again, it finds them pending and replays none twice
+    replay = api.post(f"/v1/webhooks/{sub['id']}/deliveries/retry", params={"status": "dead_lettered"})
+    again = api.post(f"/v1/webhooks/{sub['id']}/deliveries/retry", params={"status": "dead_lettered"})
+    assert replay.status_code == again.status_code == 202, (replay.text, again.text)
+    ids = {d["event_id"]: d["id"] for d in deliveries(api, sub["id"])}
+    assert replay.json()["replayed"] == [ids[event] for event in dead] and again.json()["replayed"] == []
+    wait_for(lambda: all(receiver.successes()[event] == 1 for event in dead), "the three replayed")
+    assert listed(status="dead_lettered") == [] and sorted(listed(status="delivered")) == sorted([*dead, delivered])
+    wrong = api.post(f"/v1/webhooks/{sub['id']}/deliveries/retry", params={"status": "delivered"})
+    assert wrong.status_code == 422, wrong.text  # a delivered one is sent again only one at a time, with force
 
 
 def test_the_receivers_documentation_says_a_4xx_is_dead_lettered_at_once(api: httpx.Client) -> None:

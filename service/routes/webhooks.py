@@ -13,7 +13,10 @@ from service.errors import (
 from service.routes.deps import (
     AdminKey, DeliveriesDep, DeliveryId, JsonBody, SettingsDep, SubscriptionsDep, WebhookId,
 )
-from service.schemas import DeliveryLog, DeliveryStatus, DeliveryView, SecretRotation, WebhookCreate, WebhookCreated, WebhookList, WebhookView
+from service.schemas import (
+    BulkReplay, DeliveryLog, DeliveryStatus, DeliveryView, ReplayableStatus, SecretRotation, WebhookCreate, WebhookCreated,
+    WebhookList, WebhookView,
+)
 from service.webhooks import signing
 from service.webhooks.deliveries import delivery_id
 from service.webhooks.events import new_test_event
@@ -75,6 +78,26 @@ async def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, subscript
     if not found:
         raise DeliveryNotFound(f"no delivery {delivery_id} for webhook {webhook_id}")
     return found[0]
+
+
+@router.post("/{webhook_id}/deliveries/retry", status_code=202, response_model=BulkReplay,
+             summary="Replay every delivery in a status (after an outage: dead_lettered), oldest first",
+             description="Each is replayed as `POST .../deliveries/{delivery_id}/retry` replays one: a new attempt, "
+                         "the same webhook-id, a fresh schedule. Among the subscription's kept log (its newest 1000 "
+                         "deliveries). Sent twice, the second finds them pending and replays none again.")
+async def retry_deliveries(webhook_id: WebhookId, request: Request, subscriptions: SubscriptionsDep,
+                           deliveries: DeliveriesDep, status: Annotated[ReplayableStatus, Query()]) -> dict[str, Any]:
+    if not (await _existing(subscriptions, webhook_id)).enabled:
+        raise WebhookDisabled(f"webhook {webhook_id} is disabled: POST /v1/webhooks/{webhook_id}/enable first")
+    replayed, skipped = [], 0
+    for did in reversed(await deliveries.with_status(webhook_id, status)):  # oldest first: the receiver's order
+        if await deliveries.replay(webhook_id, did) == "ok":
+            replayed.append(did)
+        else:
+            skipped += 1
+    if replayed:
+        request.app.state.dispatcher.wake()
+    return {"webhook_id": webhook_id, "status": status, "replayed": replayed, "skipped": skipped}
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryView,

@@ -157,6 +157,15 @@ class Deliveries:
             args={"delivery_id": did, "now": repr(time.time()), "force": "1" if force else "0"}))
         return reply.status
 
+    async def with_status(self, sub_id: str, status: str) -> list[str]:
+        """The ids of the subscription's kept deliveries (at most LOG_LENGTH) in ``status``, newest first."""
+        ids = [raw.decode() for raw in replies.members(await guarded(self.redis.zrevrange(keys.webhook_deliveries(sub_id), 0, -1)))]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for did in ids:
+                pipe.hget(keys.delivery(did), "status")
+            statuses = await guarded(pipe.execute()) if ids else []
+        return [did for did, found in zip(ids, statuses) if found is not None and found.decode() == status]
+
     async def log(self, sub_id: str, limit: int, only: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Newest first: each delivery with its attempts; ``status``: only those in it, read among the whole
         kept log (at most LOG_LENGTH: an on-call audit replaying 852 dead letters found them only by paging
@@ -164,14 +173,9 @@ class Deliveries:
         if only is not None:
             ids = [only] if await guarded(self.redis.zscore(keys.webhook_deliveries(sub_id), only)) is not None else []
         else:
-            newest = await guarded(self.redis.zrevrange(keys.webhook_deliveries(sub_id), 0, limit - 1 if status is None else -1))
-            ids = [raw.decode() for raw in replies.members(newest)]
-            if status is not None:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for did in ids:
-                        pipe.hget(keys.delivery(did), "status")
-                    statuses = await guarded(pipe.execute()) if ids else []
-                ids = [did for did, found in zip(ids, statuses) if found is not None and found.decode() == status][:limit]
+            ids = (await self.with_status(sub_id, status))[:limit] if status is not None else \
+                [raw.decode() for raw in replies.members(
+                    await guarded(self.redis.zrevrange(keys.webhook_deliveries(sub_id), 0, limit - 1)))]
         async with self.redis.pipeline(transaction=False) as pipe:
             for did in ids:
                 pipe.hgetall(keys.delivery(did))
