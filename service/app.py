@@ -149,7 +149,7 @@ async def start(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None
     pipeline = Pipeline(settings, store, batcher, temporal, face_detector(settings), emotion.artifact.tag, shadow)
     stack.callback(retire, app, pipeline)
     app.state.store, app.state.emotion_model, app.state.pipeline = store, emotion, pipeline
-    app.state.alerts = AlertStore(redis, store.relay.alerts, judged=pipeline.live.judge)
+    app.state.alerts = AlertStore(redis, store.relay.alerts, calibration=pipeline.live)
     background(stack, store.relay.run_sweeper(settings.outbox_sweep_seconds), "outbox-sweeper")
     await pipeline.live.sync_at_start(settings.redis_timeout_seconds)  # the stored scales from the first post
     background(stack, pipeline.live.run(settings.calibration_sync_seconds), "live-calibration")

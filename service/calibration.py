@@ -634,11 +634,27 @@ class LiveCalibration:
         the next sync; frozen, the counts change for when learning resumes."""
         if not self.enabled or self._judge is None:
             return "missing"
-        generations = [key for g in (self.generation - 1, self.generation, self.generation + 1) if g >= 0
+        generations = [key for g in self._generations_kept()
                        for key in (keys.calibration_alarms(self.model, g), keys.calibration_counts(self.model, g))]
         reply = await self._judge(keys={}, key_tail=generations,
                                   args={"alarm_id": alarm_id, "real": int(real), "judged_at": judged_at})
         return reply.status
+
+    async def forget(self, alarm_ids: list[str]) -> None:
+        """Erasure (``service/alerts/store.py`` ``unlist``): the alarms recorded by these alert ids go from
+        the generations a replica may have counted them in; the counts stay (aggregates of no one). An
+        alarm raised within a sync of the erasure may still be sent after it (docs/storage.md)."""
+        if not self.enabled or self.redis is None or not alarm_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for g in self._generations_kept():
+                pipe.hdel(keys.calibration_alarms(self.model, g), *alarm_ids)
+            await pipe.execute()
+
+    def _generations_kept(self) -> list[int]:
+        """The generations an alarm may have been counted in: this replica's, the one before it (kept), and
+        the one after (another replica may have moved on first)."""
+        return [g for g in (self.generation - 1, self.generation, self.generation + 1) if g >= 0]
 
     async def sync_at_start(self, timeout: float) -> None:
         """One sync before the service serves (``service/app.py``): without it a replica, a frozen one too,

@@ -178,11 +178,16 @@ def test_a_reviewers_verdict_reaches_the_calibration(tmp_path: Path) -> None:
             seen.append(judged_real())
             _resolve(http, started["id"], {"verdict": "false_alarm", "replaces": resolved["resolved_at"]})
             seen.append(judged_real())
+            # erased, the user's alarms leave the calibration's records (by alert id); its counts stay
+            counts_before = client.hgetall(keys.calibration_counts(name, 0))
+            assert http.delete("/v1/users/ann").status_code == 204
+            left = client.hexists(alarms, started["id"])
+            assert client.hgetall(keys.calibration_counts(name, 0)) == counts_before
     finally:
         running.stop()
         client.close()
         own.stop()
-    assert (seen, shown) == ([1, 1, 1, 1, 0], 1)
+    assert (seen, shown, left) == ([1, 1, 1, 1, 0], 1, False)
 
 
 def _episode(http) -> tuple[dict, dict]:

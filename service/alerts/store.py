@@ -17,7 +17,7 @@ import math
 import builtins
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -165,14 +165,22 @@ def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
         ended["posts_seen"] > started["posts_seen"]
 
 
+class Verdicts(Protocol):
+    """What live calibration (service/calibration.py) takes from the alerts: verdicts, and erasures."""
+
+    def judge(self, alarm_id: str, real: bool, judged_at: str) -> Awaitable[str]: ...
+
+    def forget(self, alarm_ids: builtins.list[str]) -> Awaitable[None]: ...
+
+
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, index: AlertIndex, *, clock: Callable[[], float] = time.time,
-                 judged: Callable[[str, bool, str], Awaitable[str]] | None = None) -> None:
+                 calibration: Verdicts | None = None) -> None:
         self.redis = redis
         self.index = index
         self.clock = clock
-        # live calibration's ``judge``: a drift.started judged a real change leaves its counts, and back
-        self.judged = judged
+        # live calibration: a drift.started judged a real change leaves its counts, and back
+        self.calibration = calibration
         self._swap = lua.ALERT_SWAP.bind(redis)  # a compare-and-set of the record
 
     # --- reading ------------------------------------------------------------------------------
@@ -320,10 +328,10 @@ class AlertStore:
         reviewers' changes written in one order may reach it in the other). The verdict is written first
         and stands: a Redis error here loses the calibration's correction until the alert is judged again,
         never the verdict."""
-        if self.judged is None or after["type"] != "drift.started" or after["verdict"] is None:
+        if self.calibration is None or after["type"] != "drift.started" or after["verdict"] is None:
             return
         try:
-            await self.judged(after["id"], lifecycle.judged_real(after), after["resolved_at"])
+            await self.calibration.judge(after["id"], lifecycle.judged_real(after), after["resolved_at"])
         except Exception:  # noqa: BLE001 - see above
             log.warning("live calibration did not take the verdict on %s", after["id"], exc_info=True)
 
@@ -333,5 +341,8 @@ class AlertStore:
         return [alert_id for _, alert_id in user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index")))]
 
     async def unlist(self, alert_ids: builtins.list[str]) -> None:
-        """Erasure: the listing forgets these alerts (their records go with the user's keys)."""
+        """Erasure: the listing forgets these alerts (their records go with the user's keys), and live
+        calibration the alarms it recorded by their ids (its counts stay: aggregates of no one)."""
         await guarded(self.index.remove(alert_ids))
+        if self.calibration is not None:
+            await guarded(self.calibration.forget(alert_ids))
