@@ -179,6 +179,7 @@ _ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 # (SOF1) and progressive (SOF2). Arithmetic-coded ones pack a whole image's near-certain decisions into a
 # kilobyte that takes seconds to decode (an audit: 1 KB, 13 scans of 6000x6000, 4.2 s of CPU).
 _HUFFMAN_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
+_PROGRESSIVE = 0xC2
 _FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-15 (not DHT, JPG, DAC)
 
 
@@ -198,6 +199,8 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
     JpegWalk(scans=2, passes=4, frame=192)
     >>> walk_jpeg(bytes.fromhex("ffd8 00 ffda0003 01 0102ff00 ffda0003 01 03 ffd9"), 10).scans
     2
+    >>> walk_jpeg(bytes.fromhex("ffd8 ff00ffff 0000 ffc00002 ffda0003 01 01 ffd9"), 10)
+    JpegWalk(scans=1, passes=1, frame=192)
     """
     pos, scans, passes, frame, end = 2, 0, 0, None, len(data)
     while pos + 4 <= end and scans <= limit:
@@ -210,6 +213,9 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
+            continue
+        if marker == 0x00:  # no marker: libjpeg and Pillow discard it; read as one, it hid every scan (an audit)
+            pos += 2
             continue
         if marker == 0xD9:  # EOI
             break
@@ -322,10 +328,11 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
             raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                                 f"for WebP, which decodes through two full-size buffers")
+        if fmt in ("PNG", "GIF") and _transparent(img) and width * height * TRANSPARENT_COST > max_pixels:
+            raise ImageTooLarge(f"{fmt} image with transparency is {width}x{height} pixels; the limit is "
+                                f"{int(max_pixels / TRANSPARENT_COST)} for it, which decodes through a full-size RGBA copy")
         if fmt == "JPEG":
-            _check_passes(width, height, walk.passes, max_jpeg_scan_pixels)
-            if walk.scans > 1:
-                _check_coefficients(img, max_pixels)
+            _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
             # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
             img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
         if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
@@ -365,6 +372,10 @@ DECODE_BYTES = 6
 WEBP_COST = 2.5
 # A progressive JPEG's coefficient buffer: bytes a pixel of each full-resolution component (_check_coefficients).
 COEFFICIENT_BYTES = 2
+# A PNG or GIF with transparency is composited through a full-size RGBA copy: 8-12 bytes a pixel at its
+# peak (an audit: a 16-bit RGB PNG with tRNS 12, palette or GIF transparency 9, RGBA 8), so its pixels
+# count this many times against the pixel limit.
+TRANSPARENT_COST = 2.0
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
 _CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
 
@@ -379,12 +390,30 @@ def _check_passes(width: int, height: int, passes: int, max_jpeg_scan_pixels: in
                               "Mpx in all passes (send it with fewer scans, or smaller)")
 
 
+def _transparent(img: Image.Image) -> bool:
+    """Does the image carry transparency (an alpha band, or a transparent colour or palette entry)?"""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def _check_jpeg(img: Image.Image, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int) -> None:
+    """The JPEG checks that need its header: its structure read (a walk that found no frame or no scan
+    disagrees with the decoder, which found both: fail closed), its passes over the pixels, and its
+    coefficients when libjpeg buffers them all (a progressive frame, more than one scan, or a first scan
+    without every component)."""
+    if walk.frame is None or walk.scans == 0:
+        raise CorruptImage("cannot decode JPEG image: its frame and scans could not be read before decoding "
+                           "(bytes between its segments that no encoder writes)")
+    _check_passes(*img.size, walk.passes, max_jpeg_scan_pixels)
+    if walk.frame == _PROGRESSIVE or walk.scans > 1 or walk.passes < len(img.getbands()):
+        _check_coefficients(img, max_pixels)
+
+
 def _check_coefficients(img: Image.Image, max_pixels: int) -> None:
-    """ImageTooLarge when a JPEG of more than one scan (progressive) needs more memory for its coefficients
-    than the pixel limit allows any image: libjpeg keeps every coefficient of the full-size image to
-    decode one (COEFFICIENT_BYTES a pixel of each component, subsampled ones by their share; the reduced
-    draft scales its output only), while the pixel limit counts DECODE_BYTES a pixel. A 313 KB progressive
-    CMYK JPEG of 40 Mpx took 305 MiB (an audit); a colour photo subsampled 4:2:0 costs half the limit's."""
+    """ImageTooLarge when a JPEG decoded through a buffer of all its coefficients (``_check_jpeg`` says
+    when) needs more memory for them than the pixel limit allows any image: COEFFICIENT_BYTES a pixel of
+    each component, subsampled ones by their share (the reduced draft scales its output only), against
+    DECODE_BYTES a pixel. A 313 KB progressive CMYK JPEG of 40 Mpx took 305 MiB (an audit); a colour
+    photo subsampled 4:2:0 costs half the limit's."""
     width, height = img.size
     layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
     h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
@@ -392,9 +421,12 @@ def _check_coefficients(img: Image.Image, max_pixels: int) -> None:
     needed = COEFFICIENT_BYTES * width * height * share
     if needed > DECODE_BYTES * max_pixels:
         allowed = int(DECODE_BYTES * max_pixels / (COEFFICIENT_BYTES * share))
-        raise ImageTooLarge(f"progressive JPEG of {width}x{height} pixels and {len(layers)} components decodes "
-                            f"through {needed / 2**20:.0f} MiB of coefficients; the limit for it is {allowed} pixels "
-                            f"(EMODRIFT_MAX_IMAGE_PIXELS x {DECODE_BYTES} bytes): send it as a baseline JPEG, or smaller")
+        budget = DECODE_BYTES * max_pixels
+        raise ImageTooLarge(f"JPEG of {width}x{height} pixels and {len(layers)} components, progressive or in more than "
+                            f"one scan, decodes through {needed / 2**20:.0f} MiB of coefficient buffers; the decode "
+                            f"budget is {budget / 2**20:.0f} MiB (EMODRIFT_MAX_IMAGE_PIXELS x {DECODE_BYTES} bytes), "
+                            f"so at most {allowed} pixels for this kind of JPEG: send a baseline JPEG in one scan, "
+                            "or a smaller one")
 
 
 def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunks: int) -> JpegWalk:

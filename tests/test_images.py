@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from service.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 from service import model_repository
 from service.config import Settings
 from service.faces import BlazeFaceDetector
-from service.images import CROP_SIZE, DRAFT_SIDE, Detector, FaceDetector, decode_gray, prepare
+from service.images import CROP_SIZE, DRAFT_SIDE, Detector, FaceDetector, decode_gray, prepare, walk_jpeg
 from tests import image_fixtures as fx
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
@@ -293,7 +293,7 @@ def test_a_progressive_jpeg_counts_its_coefficients_against_the_pixel_limit() ->
     components at full resolution, three quarters of the limit; a colour photo subsampled 4:2:0, twice it."""
     limit = 1_000_000
     cmyk = _jpeg("CMYK", (1000, 900), progressive=True)
-    with pytest.raises(ImageTooLarge, match=r"progressive JPEG of 1000x900 pixels and 4 components .* 750000 pixels"):
+    with pytest.raises(ImageTooLarge, match=r"JPEG of 1000x900 pixels and 4 components, progressive .* 750000 pixels"):
         decode_gray(cmyk, max_pixels=limit)
     decode_gray(_jpeg("CMYK", (1000, 900)), max_pixels=limit)  # one scan: decoded a block row at a time
     decode_gray(_jpeg("CMYK", (860, 860), progressive=True), max_pixels=limit)
@@ -322,3 +322,60 @@ def test_a_progressive_jpeg_decode_takes_the_memory_its_check_counts(tmp_path: P
         peaks[name] = int(done.stdout) * 1024
     counted = 2 * 4 * side * side
     assert peaks["progressive"] > 0.75 * counted and peaks["baseline"] < 0.25 * counted, (peaks, counted)
+
+
+def test_bytes_between_segments_hide_no_scan_from_the_checks() -> None:
+    """``FF 00`` between segments is no marker: libjpeg and Pillow discard it, while the walk read it as one
+    with a length and jumped over the frame and every scan (an audit: 0 scans found, so no scan limit, no
+    passes x pixels and no coding check; 3000 hidden scans took 8.5 s of CPU). A walk that finds no frame
+    or no scan where the decoder does is refused, not trusted."""
+    progressive = _jpeg("RGB", (320, 240), progressive=True)
+    assert len(progressive) < 65_000
+    # read as a marker, FF 00 FF FF has a length of 65535: the jump lands past the whole image, in padding
+    hidden = progressive[:2] + b"\xff\x00\xff\xff" + progressive[2:] + b"\x00" * 70_000
+    assert Image.open(io.BytesIO(hidden)).size == (320, 240)  # the decoder reads it as the original
+    assert walk_jpeg(hidden, 100) == walk_jpeg(progressive, 100)
+    for data in (progressive, hidden):
+        with pytest.raises(ImageTooComplex, match="passes"):
+            decode_gray(data, max_pixels=10**8, max_jpeg_scan_pixels=320 * 240 * 4)
+
+
+
+def test_a_walk_that_finds_no_frame_or_scan_where_the_decoder_does_is_refused(monkeypatch) -> None:
+    """Fail closed: no known input makes the walk miss what the decoder reads now, so the walk is made to
+    (a fault that cannot be caused for real any more: the one above could)."""
+    from service import images
+
+    monkeypatch.setattr(images, "walk_jpeg", lambda data, limit: images.JpegWalk(0, 0, None))
+    with pytest.raises(CorruptImage, match="frame and scans could not be read"):
+        decode_gray(_jpeg("RGB", (320, 240), progressive=True), max_pixels=10**8)
+
+
+def test_a_jpeg_buffers_every_coefficient_in_one_progressive_scan_too() -> None:
+    """libjpeg buffers every coefficient for a progressive frame whatever its scans, and for a first scan
+    without every component: a progressive CMYK JPEG cut after its first scan (one DC scan of all four
+    components) took +307 MiB at 40 Mpx, unchecked when only walks of more than one scan were (an audit)."""
+    full = _jpeg("CMYK", (1000, 900), progressive=True)
+    second = full.index(b"\xff\xda", full.index(b"\xff\xda") + 2)
+    one_scan = full[:second] + b"\xff\xd9"
+    assert walk_jpeg(one_scan, 100).scans == 1
+    with pytest.raises(ImageTooLarge, match="progressive or in more than one scan"):
+        decode_gray(one_scan, max_pixels=1_000_000)
+    decode_gray(_jpeg("CMYK", (1000, 900)), max_pixels=1_000_000)  # baseline, one scan of every component
+
+
+@pytest.mark.parametrize("make", ["rgba_png", "palette_png", "trns_png", "gif"])
+def test_transparency_counts_its_rgba_copy_against_the_pixel_limit(make: str) -> None:
+    """A PNG or GIF with transparency is composited through a full-size RGBA copy: 8-12 bytes a pixel at
+    its peak (an audit: a 16-bit RGB PNG with tRNS +459 MiB at 40 Mpx), against the 6 the limit stands
+    for; its pixels count twice. The same picture without transparency keeps the whole limit."""
+    size, limit = (1000, 900), 1_000_000
+    rgb = Image.new("RGB", size, (120, 80, 40))
+    image = {"rgba_png": lambda: fx.encode(rgb.convert("RGBA"), "PNG"),
+             "palette_png": lambda: fx.encode(rgb.convert("P"), "PNG", transparency=0),
+             "trns_png": lambda: fx.encode(rgb, "PNG", transparency=(1, 2, 3)),
+             "gif": lambda: fx.encode(rgb.convert("P"), "GIF", transparency=0)}[make]()
+    with pytest.raises(ImageTooLarge, match="with transparency .* the limit is 500000"):
+        decode_gray(image, max_pixels=limit)
+    plain = fx.encode(rgb, "GIF" if make == "gif" else "PNG")
+    decode_gray(plain, max_pixels=limit)
