@@ -152,6 +152,8 @@ async def start(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None
     app.state.alerts = AlertStore(redis, store.relay.alerts, calibration=pipeline.live)
     background(stack, store.relay.run_sweeper(settings.outbox_sweep_seconds), "outbox-sweeper")
     await pipeline.live.sync_at_start(settings.redis_timeout_seconds)  # the stored scales from the first post
+    # LIFO: the background task is cancelled first, then the last counts are sent
+    stack.push_async_callback(pipeline.live.sync_at_stop, settings.redis_timeout_seconds)
     background(stack, pipeline.live.run(settings.calibration_sync_seconds), "live-calibration")
     app.state.rate_limiter = RateLimiter(redis, settings.rate_limit_per_second) if settings.rate_limit_per_second else None
     await start_webhooks(app, settings, redis, store, stack)

@@ -124,6 +124,7 @@ RECENT_POSTS = 20_000  # the window of the recent alarm rate (the global-event s
 # window whatever the traffic (one per sync never filled it below ~8 posts/s, and idle syncs pushed it out).
 RECENT_STEP = RECENT_POSTS // 256
 HISTORY = 512
+AHEAD_SECONDS = 3600  # a verdict on an alarm no replica has sent yet waits this long for it (calibration_judge)
 # Below the scale in force the counts under-read the alarms a lower scale would raise (an alarm restarts a
 # statistic that, unreset, stays up and crosses once), so a move down aims at this share of the target.
 DOWN_SHARE = 0.6
@@ -470,7 +471,8 @@ class LiveCalibration:
         meta = keys.calibration_meta(self.model)
         counters = [x for counter, value in pending.items() for x in (counter, value)]
         added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation),
-                                      "alarms": keys.calibration_alarms(self.model, self.generation)},
+                                      "alarms": keys.calibration_alarms(self.model, self.generation),
+                                      "ahead": keys.calibration_ahead(self.model)},
                                 args={"generation": self.generation, "counter_values": len(counters)},
                                 arg_tail=counters + [x for alarm in alarms.items() for x in alarm])
         generation = int(added.values[0])
@@ -483,7 +485,8 @@ class LiveCalibration:
             # 'ok': this replica moved on; 'conflict': another did first. Either way, the generation in use now
             rotated = await self._rotate(keys={"meta": meta,
                                                "previous_counts": keys.calibration_counts(self.model, generation - 1),
-                                               "previous_alarms": keys.calibration_alarms(self.model, generation - 1)},
+                                               "previous_alarms": keys.calibration_alarms(self.model, generation - 1),
+                                               "ahead": keys.calibration_ahead(self.model)},
                                          args={"generation": generation})
             self.generation = int(rotated.values[0])
         if self.update(parse_counts([latest, previous])):
@@ -533,7 +536,9 @@ class LiveCalibration:
         """One round trip: this sync's posts and alarms added to the recent alarm rate's totals (nothing
         written when there is nothing to add: a replica without traffic leaves Redis as it found it), the
         totals read back (``observe``), the stored scales applied; and, learning (``generation``), the
-        counts of that generation and the one before. Returns (latest, previous, stored scales)."""
+        counts of that generation and the one before; frozen (no ``generation``), the generation in use,
+        which verdicts look alarms up by (a frozen replica stayed on 0 while the counts moved on, and its
+        verdicts found nothing: an audit). Returns (latest, previous, stored scales)."""
         assert self._observe is not None  # sync() is only called with Redis
         added = {kind: sum(v for k, v in pending.items() if k.startswith(f"{kind}:")) for kind in "na"}
         observed = await self._observe(
@@ -543,9 +548,13 @@ class LiveCalibration:
         if generation is not None:
             pipe.hgetall(keys.calibration_counts(self.model, generation))
             pipe.hgetall(keys.calibration_counts(self.model, generation - 1))
+        else:
+            pipe.hget(keys.calibration_meta(self.model), "gen")
         pipe.get(keys.calibration_scales(self.model))
         replies = await pipe.execute()
         latest, previous = replies[:2] if generation is not None else ({}, {})
+        if generation is None:
+            self.generation = int(replies[0] or 0)
         stored = replies[-1]
         posts, alarms, *start = (int(v) for v in observed.values)
         self.observe(posts, alarms, (start[0], start[1]) if start else None)
@@ -623,21 +632,23 @@ class LiveCalibration:
                              "alarms": alarms, "judged_real": real}
                             for b, (x, (posts, alarms, real)) in enumerate(zip(self.buckets, counts))]}
 
-    async def judge(self, alarm_id: str, real: bool, judged_at: str) -> str:
+    async def judge(self, alarm_id: str, real: bool, judgment: int) -> str:
         """A reviewer's verdict on an alarm (``service/alerts/store.py``, when whether it was a real change
         changes): a real change is taken out of the counts learning reads (its alarm and its excursion's
         crossings), a later "not real" puts it back; once only, however often a verdict is retried, and
-        the latest verdict (``judged_at``, its resolved_at) stands whatever order they arrive in
+        the latest verdict (``judgment``, its number on the alert) stands whatever order they arrive in
         (``calibration_judge``). Looked up in the generations a replica may have counted it in (this
-        one's, the one before, the one after); the status: ``ok`` or ``missing`` (counted by no replica
-        yet, in a generation gone, or under another calibration: nothing changes). Learning follows at
-        the next sync; frozen, the counts change for when learning resumes."""
+        one's, the one before, the one after); the status: ``ok``, or ``missing``: not counted yet (the
+        verdict waits for the alarm's sync, ``calibration_add`` applies it), or in a generation gone, or
+        under another calibration (nothing changes). Learning follows at the next sync; frozen, the
+        counts change for when learning resumes."""
         if not self.enabled or self._judge is None:
             return "missing"
         generations = [key for g in self._generations_kept()
                        for key in (keys.calibration_alarms(self.model, g), keys.calibration_counts(self.model, g))]
-        reply = await self._judge(keys={}, key_tail=generations,
-                                  args={"alarm_id": alarm_id, "real": int(real), "judged_at": judged_at})
+        reply = await self._judge(keys={"ahead": keys.calibration_ahead(self.model)}, key_tail=generations,
+                                  args={"alarm_id": alarm_id, "real": int(real), "judgment": judgment,
+                                        "ahead_seconds": AHEAD_SECONDS})
         return reply.status
 
     async def forget(self, alarm_ids: list[str]) -> None:
@@ -649,6 +660,7 @@ class LiveCalibration:
         async with self.redis.pipeline(transaction=False) as pipe:
             for g in self._generations_kept():
                 pipe.hdel(keys.calibration_alarms(self.model, g), *alarm_ids)
+            pipe.hdel(keys.calibration_ahead(self.model), *alarm_ids)
             await pipe.execute()
 
     def _generations_kept(self) -> list[int]:
@@ -665,6 +677,15 @@ class LiveCalibration:
             await asyncio.wait_for(self.sync(), timeout)
         except Exception:  # noqa: BLE001 - timed out or Redis away: serve the manifest's until the next sync
             log.warning("live calibration: no sync before serving; the next one is due in the background", exc_info=True)
+
+    async def sync_at_stop(self, timeout: float) -> None:
+        """One last sync once the service stops serving (``service/app.py``): a stop cancelled the
+        background task and dropped up to a sync interval of counts and alarms (a restart's audit: 26 of
+        30 alarms never recorded, so verdicts on them did nothing). Bounded by ``timeout``."""
+        try:
+            await asyncio.wait_for(self.sync(), timeout)
+        except Exception:  # noqa: BLE001 - timed out or Redis away: those counts are lost, as a crash's
+            log.warning("live calibration: the last counts were not sent before stopping", exc_info=True)
 
     async def run(self, every: float) -> None:
         """The background task: sync every ``every`` seconds; Redis away only delays learning."""

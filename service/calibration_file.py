@@ -44,7 +44,7 @@ class ExportFile(BaseModel):
             for name in counters:
                 if parse_counter(name) is None:
                     raise ValueError(f"counts.{generation}.{name}: not a counter (n:<bucket>, a:<bucket>, "
-                                     f"u:<bucket>:<level> or d:<bucket>:<level>; buckets 0-{BUCKETS - 1}, "
+                                     f"c:<bucket>, u:<bucket>:<level> or d:<bucket>:<level>; buckets 0-{BUCKETS - 1}, "
                                      f"levels 0-{len(LEVELS) - 1})")
         if self.scales is not None and self.scales.model != self.model:
             raise ValueError(f"scales.model: {self.scales.model!r} is not the export's model {self.model!r}")

@@ -62,6 +62,16 @@ def judged_real(alert: dict[str, Any]) -> bool:
     return alert["verdict"] in REAL_CHANGE
 
 
+def judgment_number(alert: dict[str, Any]) -> int:
+    """Which judgment of the alert its verdict is: 1 for the first, one more for each change (those kept
+    in ``amended`` and those dropped from it). It orders verdicts where clocks may not (replicas').
+
+    >>> judgment_number({"verdict": "confirmed", "amended": [{}, {}], "amended_dropped": 3})
+    6
+    """
+    return len(alert.get("amended") or []) + int(alert.get("amended_dropped") or 0) + 1
+
+
 def plain_breaks(note: str) -> str:
     r"""A note's line breaks as LF, as it is stored and counted. A browser sends a textarea's breaks as
     CRLF (the form encoding says so) while its ``maxlength`` counts each as one character: counted as

@@ -168,7 +168,7 @@ def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
 class Verdicts(Protocol):
     """What live calibration (service/calibration.py) takes from the alerts: verdicts, and erasures."""
 
-    def judge(self, alarm_id: str, real: bool, judged_at: str) -> Awaitable[str]: ...
+    def judge(self, alarm_id: str, real: bool, judgment: int) -> Awaitable[str]: ...
 
     def forget(self, alarm_ids: builtins.list[str]) -> Awaitable[None]: ...
 
@@ -324,14 +324,14 @@ class AlertStore:
 
     async def _calibrate(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """Tells live calibration whether a judged drift.started was a real change (``judge`` changes the
-        counts only when that changes, and only for a verdict later than the one it last took: two
+        counts only when that changes, and only for a later judgment than the one it last took: two
         reviewers' changes written in one order may reach it in the other). The verdict is written first
         and stands: a Redis error here loses the calibration's correction until the alert is judged again,
         never the verdict."""
         if self.calibration is None or after["type"] != "drift.started" or after["verdict"] is None:
             return
         try:
-            await self.calibration.judge(after["id"], lifecycle.judged_real(after), after["resolved_at"])
+            await self.calibration.judge(after["id"], lifecycle.judged_real(after), lifecycle.judgment_number(after))
         except Exception:  # noqa: BLE001 - see above
             log.warning("live calibration did not take the verdict on %s", after["id"], exc_info=True)
 

@@ -3,32 +3,37 @@
 -- ('c:<bucket>', which learning takes off the bucket's alarms) and its excursion's crossings are taken
 -- off the levels it rose through (one more 'd:<bucket>:<level>' at its peak); a later verdict that it
 -- was not real puts both back. The alarm is looked up in the generations given; one a rotation or an
--- import dropped is gone with its counts, and nothing changes. Setting what the alarm already is
--- changes nothing, so a retried verdict never counts twice; a verdict older than the one the alarm
--- was last set by changes nothing either (two reviewers' verdicts, written in one order, may reach
--- this script in the other).
+-- import dropped is gone with its counts, and nothing changes. Verdicts are ordered by the alert's
+-- judgment number (1 for its first verdict, one more for each change): one not later than the verdict
+-- the alarm was last set by changes nothing, so a retried verdict never counts twice, and two reviewers'
+-- changes reaching this script in the other order than they were written leave the later one standing.
+-- An alarm not sent yet (raised within a replica's sync) gets the verdict ahead: calibration_add applies
+-- it when the alarm arrives (an automated reviewer's verdict, seconds after the webhook, was lost).
 --
--- KEYS  generations...  from KEYS[generations_at]: a generation's alarms key, its counts key, the next ...
+-- KEYS  ahead_key       verdicts on alarms not sent yet (hash: alert id -> '<real>:<judgment>')
+--       generations...  from KEYS[generations_at]: a generation's alarms key, its counts key, the next ...
 -- ARGV  alarm_id        the alert id the alarm was raised with
 --       real            '1': a real change; '0': not
---       judged_at       the verdict's resolved_at (ISO 8601, UTC, fixed width: ordered as strings)
+--       judgment        the verdict's judgment number on its alert
+--       ahead_seconds   how long verdicts ahead are kept for an alarm that never arrives
 -- Returns {'ok', 1 when the counts changed, 0 when the alarm already was so or was set by a later verdict}
---       | 'missing' (no generation given holds it)
-local generations_at = 1
+--       | 'missing' (no generation given holds it: kept ahead)
+local ahead_key = KEYS[1]
+local generations_at = 2
 local alarm_id = ARGV[1]
 local real = ARGV[2]
-local judged_at = ARGV[3]
+local judgment = tonumber(ARGV[3])
+local ahead_seconds = tonumber(ARGV[4])
 
 for i = generations_at, #KEYS, 2 do
   local entry = redis.call('HGET', KEYS[i], alarm_id)
   if entry then
-    local bucket, level, was, set_at = string.match(entry, '^(%d+):(%-?%d+):([01]):?(.*)$')
-    if judged_at <= set_at then
+    local bucket, level, was, set_by = string.match(entry, '^(%d+):(%-?%d+):([01]):?(%d*)$')
+    if judgment <= (tonumber(set_by) or 0) then
       return {'ok', 0}
     end
-    local judged = bucket .. ':' .. level .. ':' .. real .. ':' .. judged_at
+    redis.call('HSET', KEYS[i], alarm_id, bucket .. ':' .. level .. ':' .. real .. ':' .. judgment)
     if was == real then
-      redis.call('HSET', KEYS[i], alarm_id, judged)
       return {'ok', 0}
     end
     local delta = 1
@@ -37,8 +42,12 @@ for i = generations_at, #KEYS, 2 do
     if tonumber(level) >= 0 then
       redis.call('HINCRBY', KEYS[i + 1], 'd:' .. bucket .. ':' .. level, delta)
     end
-    redis.call('HSET', KEYS[i], alarm_id, judged)
     return {'ok', 1}
   end
+end
+local ahead = redis.call('HGET', ahead_key, alarm_id)
+if not ahead or judgment > tonumber(string.match(ahead, ':(%d+)$')) then
+  redis.call('HSET', ahead_key, alarm_id, real .. ':' .. judgment)
+  redis.call('EXPIRE', ahead_key, ahead_seconds)
 end
 return 'missing'
