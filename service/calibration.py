@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
@@ -472,7 +473,8 @@ class LiveCalibration:
         counters = [x for counter, value in pending.items() for x in (counter, value)]
         added = await self._add(keys={"meta": meta, "counts": keys.calibration_counts(self.model, self.generation),
                                       "alarms": keys.calibration_alarms(self.model, self.generation),
-                                      "ahead": keys.calibration_ahead(self.model)},
+                                      "ahead": keys.calibration_ahead(self.model),
+                                      "ahead_times": keys.calibration_ahead_times(self.model)},
                                 args={"generation": self.generation, "counter_values": len(counters)},
                                 arg_tail=counters + [x for alarm in alarms.items() for x in alarm])
         generation = int(added.values[0])
@@ -485,8 +487,7 @@ class LiveCalibration:
             # 'ok': this replica moved on; 'conflict': another did first. Either way, the generation in use now
             rotated = await self._rotate(keys={"meta": meta,
                                                "previous_counts": keys.calibration_counts(self.model, generation - 1),
-                                               "previous_alarms": keys.calibration_alarms(self.model, generation - 1),
-                                               "ahead": keys.calibration_ahead(self.model)},
+                                               "previous_alarms": keys.calibration_alarms(self.model, generation - 1)},
                                          args={"generation": generation})
             self.generation = int(rotated.values[0])
         if self.update(parse_counts([latest, previous])):
@@ -646,9 +647,10 @@ class LiveCalibration:
             return "missing"
         generations = [key for g in self._generations_kept()
                        for key in (keys.calibration_alarms(self.model, g), keys.calibration_counts(self.model, g))]
-        reply = await self._judge(keys={"ahead": keys.calibration_ahead(self.model)}, key_tail=generations,
+        reply = await self._judge(keys={"ahead": keys.calibration_ahead(self.model),
+                                        "ahead_times": keys.calibration_ahead_times(self.model)}, key_tail=generations,
                                   args={"alarm_id": alarm_id, "real": int(real), "judgment": judgment,
-                                        "ahead_seconds": AHEAD_SECONDS})
+                                        "now": repr(time.time()), "ahead_seconds": AHEAD_SECONDS})
         return reply.status
 
     async def forget(self, alarm_ids: list[str]) -> None:
@@ -661,6 +663,7 @@ class LiveCalibration:
             for g in self._generations_kept():
                 pipe.hdel(keys.calibration_alarms(self.model, g), *alarm_ids)
             pipe.hdel(keys.calibration_ahead(self.model), *alarm_ids)
+            pipe.zrem(keys.calibration_ahead_times(self.model), *alarm_ids)
             await pipe.execute()
 
     def _generations_kept(self) -> list[int]:

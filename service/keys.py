@@ -264,8 +264,14 @@ def calibration_observed(model: str) -> str:
 
 def calibration_ahead(model: str) -> str:
     """Hash: reviewers' verdicts on alarms no replica has sent yet (alert id -> ``<real>:<judgment>``),
-    applied when the alarm arrives (``calibration_add``); gone with a rotation, or an hour after the last."""
+    applied when the alarm arrives (``calibration_add``), each kept an hour (``calibration_ahead_times``)."""
     return f"{CALIBRATION}:{model}:ahead"
+
+
+def calibration_ahead_times(model: str) -> str:
+    """Sorted set: when each verdict of ``calibration_ahead`` was put there (unix seconds), to drop it after
+    an hour on its own."""
+    return f"{CALIBRATION}:{model}:ahead-times"
 
 
 def calibration_recent(model: str) -> str:
@@ -276,20 +282,21 @@ def calibration_recent(model: str) -> str:
 
 
 def calibration_of(key: str) -> str | None:
-    """The calibration a key of the seven above belongs to, None for any other key. A name holds colons
+    """The calibration a key of the eight above belongs to, None for any other key. A name holds colons
     itself (``temporal:4@...``), so the known tails are cut off its right end.
 
     >>> [calibration_of(k) for k in (calibration_meta("t:4@a"), calibration_counts("t:4@a", 3),
     ...                              calibration_scales("t:4@a"), calibration_observed("t:4@a"), "ed:user:x",
     ...                              f"{CALIBRATION}:t:4@a:gen:x", calibration_alarms("t:4@a", 3),
-    ...                              calibration_recent("t:4@a"), calibration_ahead("t:4@a"))]
-    ['t:4@a', 't:4@a', 't:4@a', 't:4@a', None, None, 't:4@a', 't:4@a', 't:4@a']
+    ...                              calibration_recent("t:4@a"), calibration_ahead("t:4@a"),
+    ...                              calibration_ahead_times("t:4@a"))]
+    ['t:4@a', 't:4@a', 't:4@a', 't:4@a', None, None, 't:4@a', 't:4@a', 't:4@a', 't:4@a']
     """
     head = f"{CALIBRATION}:"
     if not key.startswith(head):
         return None
     rest = key[len(head):]
-    for tail in (":meta", ":scales", ":observed", ":recent", ":ahead"):
+    for tail in (":meta", ":scales", ":observed", ":recent", ":ahead", ":ahead-times"):
         if rest.endswith(tail):
             return rest[: -len(tail)]
     name, sep, generation = rest.removesuffix(":alarms").rpartition(":gen:")

@@ -279,3 +279,36 @@ def test_a_stopping_service_sends_its_last_counts(tmp_path: Path) -> None:
     client.close()
     own.stop()
     assert (before, after) == (False, True)
+
+
+def test_a_verdict_waiting_for_its_alarm_outlasts_a_rotation_and_each_one_expires_alone(redis_server) -> None:
+    """A rotation deleted every verdict waiting ahead, those whose alarm another replica was about to send
+    too (a re-audit: 6 of 504 automated verdicts lost at a rotation every 20 000 posts); and one TTL on the
+    whole hash, renewed at every write, let verdicts on alarms that never come pile up for as long as
+    reviewers worked. Each now waits an hour on its own, and rotations leave them."""
+    from service import lua
+
+    model = "verdicts-ahead"
+
+    async def run() -> tuple[int, list[bytes]]:
+        client = aioredis.Redis.from_url(redis_server.url)
+        slow = LiveCalibration(client, model, _settings(calibration_generation_posts=1000))
+        busy = LiveCalibration(client, model, _settings(calibration_generation_posts=1000))
+        slow.record(AGE, (0.0, 2.0), True, "evt_unsent")
+        assert await busy.judge("evt_unsent", True, 1) == "missing"  # waits ahead
+        for _ in range(1000):
+            busy.record(AGE, None, False)
+        await busy.sync()
+        assert busy.generation == 1  # rotated
+        await slow.sync()  # the alarm arrives in generation 0, still kept
+        counts = await client.hgetall(keys.calibration_counts(model, 0))
+        judge = lua.CALIBRATION_JUDGE.bind(client)
+        ahead = {"ahead": keys.calibration_ahead(model), "ahead_times": keys.calibration_ahead_times(model)}
+        for alarm_id, now in (("evt_never_a", 1000.0), ("evt_never_b", 1000.0 + calibration.AHEAD_SECONDS + 1)):
+            await judge(keys=ahead, key_tail=[], args={"alarm_id": alarm_id, "real": 1, "judgment": 1, "now": now,
+                                                         "ahead_seconds": calibration.AHEAD_SECONDS})
+        waiting = sorted(await client.hkeys(keys.calibration_ahead(model)))
+        await client.aclose()
+        return int(counts.get(f"c:{calibration.age_bucket(AGE)}".encode(), 0)), waiting
+
+    assert asyncio.run(run()) == (1, [b"evt_never_b"])

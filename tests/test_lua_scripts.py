@@ -238,7 +238,7 @@ def test_a_full_generation_of_calibration_counts_rotates_once(redis_server: Embe
     settings = Settings(target_false_alarms_per_1000=0.5, calibration_min_posts=1000, calibration_generation_posts=1000)
     redis_client.hset(keys.calibration_counts(model, -1), "n:0", 5)  # the generation before: dropped by the rotation
     rotate_keys = {"meta": keys.calibration_meta(model), "previous_counts": keys.calibration_counts(model, -1),
-                   "previous_alarms": keys.calibration_alarms(model, -1), "ahead": keys.calibration_ahead(model)}
+                   "previous_alarms": keys.calibration_alarms(model, -1)}
 
     async def body() -> tuple[int, lua.Reply]:
         client = aioredis.Redis.from_url(redis_server.url)

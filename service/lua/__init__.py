@@ -190,12 +190,13 @@ ALERT_SWAP = declare("alert_swap", keys=("alerts",), args=("alert_id", "expected
                      statuses=("ok", "missing", "conflict"))
 
 # --- live calibration (service/calibration.py) and rate limiting (service/rate_limit.py) --------------------
-CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts", "alarms", "ahead"), args=("generation", "counter_values"),
+CALIBRATION_ADD = declare("calibration_add", keys=("meta", "counts", "alarms", "ahead", "ahead_times"),
+                          args=("generation", "counter_values"),
                           arg_tail="counters", statuses=("ok", "stale"))
-CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts", "previous_alarms", "ahead"),
+CALIBRATION_ROTATE = declare("calibration_rotate", keys=("meta", "previous_counts", "previous_alarms"),
                              args=("generation",), statuses=("ok", "conflict"))
-CALIBRATION_JUDGE = declare("calibration_judge", keys=("ahead",), key_tail="generations",
-                            args=("alarm_id", "real", "judgment", "ahead_seconds"),
+CALIBRATION_JUDGE = declare("calibration_judge", keys=("ahead", "ahead_times"), key_tail="generations",
+                            args=("alarm_id", "real", "judgment", "now", "ahead_seconds"),
                             statuses=("ok", "missing"))
 CALIBRATION_OBSERVE = declare("calibration_observe", keys=("observed", "history"),
                               args=("posts", "alarms", "window", "step", "keep"), statuses=("ok",))

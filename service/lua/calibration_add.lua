@@ -11,6 +11,7 @@
 --       counts_key      the counts of the caller's generation
 --       alarms_key      the alarms of the caller's generation
 --       ahead_key       verdicts on alarms not sent yet (hash: alert id -> '<real>:<judgment>')
+--       ahead_times_key when each was put ahead (sorted set)
 -- ARGV  generation      the caller's generation (the one counts_key holds)
 --       counter_values  how many of the values after it are counters (a field, its increment, ...)
 --       counters...     from ARGV[counters_at] on: the counters, then an alarm's id, its entry, the next ...
@@ -19,6 +20,7 @@ local meta_key = KEYS[1]
 local counts_key = KEYS[2]
 local alarms_key = KEYS[3]
 local ahead_key = KEYS[4]
+local ahead_times_key = KEYS[5]
 local generation = tonumber(ARGV[1])
 local counter_values = tonumber(ARGV[2])
 local counters_at = 3
@@ -37,6 +39,7 @@ for i = alarms_at, #ARGV, 2 do
   local ahead = redis.call('HGET', ahead_key, alarm_id)
   if ahead then
     redis.call('HDEL', ahead_key, alarm_id)
+    redis.call('ZREM', ahead_times_key, alarm_id)
     if added == 1 then
       local real, judgment = string.match(ahead, '^([01]):(%d+)$')
       local bucket, level = string.match(entry, '^(%d+):(%-?%d+)')

@@ -8,22 +8,29 @@
 -- the alarm was last set by changes nothing, so a retried verdict never counts twice, and two reviewers'
 -- changes reaching this script in the other order than they were written leave the later one standing.
 -- An alarm not sent yet (raised within a replica's sync) gets the verdict ahead: calibration_add applies
--- it when the alarm arrives (an automated reviewer's verdict, seconds after the webhook, was lost).
+-- it when the alarm arrives (an automated reviewer's verdict, seconds after the webhook, was lost). A
+-- verdict ahead is kept `ahead_seconds`, each on its own (its time in ahead_times_key): those older go
+-- at every verdict put ahead, so the hash holds at most that long's verdicts on alarms that never come
+-- (one TTL on the whole hash, renewed at every write, let it grow for as long as reviewers worked).
 --
 -- KEYS  ahead_key       verdicts on alarms not sent yet (hash: alert id -> '<real>:<judgment>')
+--       ahead_times_key when each was put ahead (sorted set: alert id, scored by unix seconds)
 --       generations...  from KEYS[generations_at]: a generation's alarms key, its counts key, the next ...
 -- ARGV  alarm_id        the alert id the alarm was raised with
 --       real            '1': a real change; '0': not
 --       judgment        the verdict's judgment number on its alert
+--       now             unix seconds
 --       ahead_seconds   how long verdicts ahead are kept for an alarm that never arrives
 -- Returns {'ok', 1 when the counts changed, 0 when the alarm already was so or was set by a later verdict}
 --       | 'missing' (no generation given holds it: kept ahead)
 local ahead_key = KEYS[1]
-local generations_at = 2
+local ahead_times_key = KEYS[2]
+local generations_at = 3
 local alarm_id = ARGV[1]
 local real = ARGV[2]
 local judgment = tonumber(ARGV[3])
-local ahead_seconds = tonumber(ARGV[4])
+local now = tonumber(ARGV[4])
+local ahead_seconds = tonumber(ARGV[5])
 
 for i = generations_at, #KEYS, 2 do
   local entry = redis.call('HGET', KEYS[i], alarm_id)
@@ -45,9 +52,14 @@ for i = generations_at, #KEYS, 2 do
     return {'ok', 1}
   end
 end
+local expired = redis.call('ZRANGEBYSCORE', ahead_times_key, '-inf', now - ahead_seconds, 'LIMIT', 0, 1000)
+if #expired > 0 then
+  redis.call('HDEL', ahead_key, unpack(expired))
+  redis.call('ZREM', ahead_times_key, unpack(expired))
+end
 local ahead = redis.call('HGET', ahead_key, alarm_id)
 if not ahead or judgment > tonumber(string.match(ahead, ':(%d+)$')) then
   redis.call('HSET', ahead_key, alarm_id, real .. ':' .. judgment)
-  redis.call('EXPIRE', ahead_key, ahead_seconds)
+  redis.call('ZADD', ahead_times_key, now, alarm_id)
 end
 return 'missing'
