@@ -181,6 +181,10 @@ _ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 _HUFFMAN_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
 _PROGRESSIVE = 0xC2
 _FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-15 (not DHT, JPG, DAC)
+# every marker libjpeg reads between segments: frames, DHT, DAC, DQT, DNL, DRI, APPn, COM, and the standalone
+# ones. Reserved markers, JPG and JPGn it refuses there and takes inside a scan only to resync at a restart;
+# read with a length, one hid the scans after it, which that resync decodes (docs/limits.md)
+_SEGMENTS = _FRAMES | {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xD9, 0xFE, *range(0xE0, 0xF0)} | {0x01, *range(0xD0, 0xD9)}
 
 
 @dataclass(frozen=True)
@@ -188,19 +192,23 @@ class JpegWalk:
     scans: int  # SOS segments
     passes: int  # their components, summed: an interleaved scan goes over each of its components' blocks
     frame: int | None  # the first SOFn marker: how the image is coded
+    reserved: int | None = None  # the first marker libjpeg takes nowhere between segments (refused)
 
 
 def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
     """A JPEG's scans, their components and its frame kind, walking its markers without decoding; stops
     counting past ``limit`` scans. Bytes between segments that are no marker are skipped to the next one,
-    as libjpeg skips them (an audit hid 30 scans behind one such byte: the walk stopped there, 0 scans).
+    as libjpeg skips them (an audit hid 30 scans behind one such byte: the walk stopped there, 0 scans);
+    a marker libjpeg reads nowhere between segments stops the walk and is named (``reserved``).
 
     >>> walk_jpeg(bytes.fromhex("ffd8 ffc00002 ffda0003 03 0102ff00 ffda0003 01 03 ffd9"), 10)
-    JpegWalk(scans=2, passes=4, frame=192)
+    JpegWalk(scans=2, passes=4, frame=192, reserved=None)
+    >>> walk_jpeg(bytes.fromhex("ffd8 ffc00002 ffda0003 01 01 ff02ffff ffda0003 01 01 ffd9"), 10).reserved
+    2
     >>> walk_jpeg(bytes.fromhex("ffd8 00 ffda0003 01 0102ff00 ffda0003 01 03 ffd9"), 10).scans
     2
     >>> walk_jpeg(bytes.fromhex("ffd8 ff00ffff 0000 ffc00002 ffda0003 01 01 ffd9"), 10)
-    JpegWalk(scans=1, passes=1, frame=192)
+    JpegWalk(scans=1, passes=1, frame=192, reserved=None)
     """
     pos, scans, passes, frame, end = 2, 0, 0, None, len(data)
     while pos + 4 <= end and scans <= limit:
@@ -217,6 +225,8 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
         if marker == 0x00:  # no marker: libjpeg and Pillow discard it; read as one, it hid every scan (an audit)
             pos += 2
             continue
+        if marker not in _SEGMENTS:  # hid the scans after it, which libjpeg's restart recovery decodes
+            return JpegWalk(scans, passes, frame, marker)
         if marker == 0xD9:  # EOI
             break
         if marker in _STANDALONE:
@@ -323,23 +333,11 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = img.size  # from the header: nothing decoded yet
-        if width * height > max_pixels:
-            raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels}")
-        if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
-            raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
-                                f"for WebP, which decodes through two full-size buffers")
-        if fmt in ("PNG", "GIF") and _transparent(img) and width * height * TRANSPARENT_COST > max_pixels:
-            raise ImageTooLarge(f"{fmt} image with transparency is {width}x{height} pixels; the limit is "
-                                f"{int(max_pixels / TRANSPARENT_COST)} for it, which decodes through a full-size RGBA copy")
-        if fmt == "JPEG":
-            _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
-            # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
-            img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
-        if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
-            # Pillow decodes RLE bitmaps in Python, a loop per pixel: a 1 KB file claiming 39 Mpx took
-            # 4.7 s of CPU holding the interpreter lock (docs/limits.md). Cameras and phones write none.
-            raise UnsupportedImage("BMP with RLE compression is not taken; send it as PNG or JPEG")
+        _check_header(img, fmt, walk, max_pixels, max_jpeg_scan_pixels)
+        declared = _transparent(img)
         img.load()  # GIF / APNG: Pillow opens on the first frame, which is what we use
+        if not declared:  # a tRNS after the image data (the spec puts it before) was never counted: ignored
+            img.info.pop("transparency", None)
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
         # grey first, then reduced, then turned: every copy after the decode is one byte a pixel, and
         # the later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)
@@ -359,6 +357,31 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
     # Orientations 5-8 turn the picture a quarter: the upright original has its sides swapped.
     source_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return gray, source_size
+
+
+def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int) -> None:
+    """The checks of what the header says, before anything is decoded: pixels (a WebP's and a transparent
+    PNG's or GIF's counted more: their decode peaks higher), a JPEG's structure (then its draft), an RLE BMP."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} (EMODRIFT_MAX_IMAGE_PIXELS): "
+                            "send it smaller")
+    if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
+        raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
+                            f"for WebP, which decodes through two full-size buffers")
+    if fmt in ("PNG", "GIF") and _transparent(img) and width * height * TRANSPARENT_COST > max_pixels:
+        raise ImageTooLarge(f"{fmt} image with transparency is {width}x{height} pixels; the limit is "
+                            f"{int(max_pixels / TRANSPARENT_COST)} for it (EMODRIFT_MAX_IMAGE_PIXELS / "
+                            f"{TRANSPARENT_COST:g}: it decodes through a full-size RGBA copy): send it without "
+                            "transparency, as a JPEG, or smaller")
+    if fmt == "JPEG":
+        _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
+        # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
+        img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+    if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
+        # Pillow decodes RLE bitmaps in Python, a loop per pixel: a 1 KB file claiming 39 Mpx took
+        # 4.7 s of CPU holding the interpreter lock (docs/limits.md). Cameras and phones write none.
+        raise UnsupportedImage("BMP with RLE compression is not taken; send it as PNG or JPEG")
 
 
 # EXIF orientation -> the transposition that makes the picture upright (as ImageOps.exif_transpose)
@@ -440,6 +463,9 @@ def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunk
         walk = walk_jpeg(data, max_jpeg_scans)
         if walk.scans > max_jpeg_scans:
             raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+        if walk.reserved is not None:
+            raise CorruptImage(f"cannot decode JPEG image: it holds marker FF{walk.reserved:02X}, which no encoder "
+                               "writes and libjpeg takes only to recover from damage: re-encode it")
         if walk.frame is not None and walk.frame not in _HUFFMAN_FRAMES:
             raise UnsupportedImage(f"JPEG coded with SOF{walk.frame - 0xC0} (arithmetic, lossless or hierarchical) "
                                    "is not taken: send a baseline or progressive JPEG, as cameras and phones write")
