@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from service import calibration, keys
 from service.calibration import LiveCalibration, level_index, parse_counts
 from service.config import Settings
 from service.embedded_redis import EmbeddedRedis, free_port
-from tests.conftest import start_service
+from tests.conftest import RunningService, start_service
 from tests.constants import HAPPY, SAD
 
 AGE = 500  # every user below is this far into their baseline: one bucket
@@ -150,45 +152,52 @@ def test_a_reviewers_verdict_reaches_the_calibration(tmp_path: Path) -> None:
     leaves the counts once, however often the verdict is sent; judged a false alarm again, it is back.
     An end of an episode raised no alarm and changes nothing. Its own Redis: nothing here reaches the
     session's service."""
+    with _own_service(tmp_path, sync_seconds=0.1) as (running, client), running.client() as http:
+        started, ended = _episode(http)
+        name = http.get("/v1/model").json()["live_calibration"]["name"]
+        alarms = keys.calibration_alarms(name, 0)
+        deadline = time.monotonic() + 10
+        while not client.hexists(alarms, started["id"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        bucket = client.hget(alarms, started["id"]).decode().split(":")[0]
+
+        def judged_real() -> int:
+            return int(client.hget(keys.calibration_counts(name, 0), f"c:{bucket}") or 0)
+
+        seen = []
+        resolved = _resolve(http, started["id"], {"verdict": "confirmed"})
+        seen.append(judged_real())
+        _resolve(http, started["id"], {"verdict": "confirmed"})  # a retry
+        seen.append(judged_real())
+        resolved = _resolve(http, started["id"], {"verdict": "not_actionable", "replaces": resolved["resolved_at"]})
+        seen.append(judged_real())
+        time.sleep(0.3)  # a sync: GET /v1/model shows it
+        shown = sum(b["judged_real"] for b in http.get("/v1/model").json()["live_calibration"]["buckets"])
+        _resolve(http, ended["id"], {"verdict": "confirmed"})
+        seen.append(judged_real())
+        _resolve(http, started["id"], {"verdict": "false_alarm", "replaces": resolved["resolved_at"]})
+        seen.append(judged_real())
+        # erased, the user's alarms leave the calibration's records (by alert id); its counts stay
+        counts_before = client.hgetall(keys.calibration_counts(name, 0))
+        assert http.delete("/v1/users/ann").status_code == 204
+        left = client.hexists(alarms, started["id"])
+        assert client.hgetall(keys.calibration_counts(name, 0)) == counts_before
+    assert (seen, shown, left) == ([1, 1, 1, 1, 0], 1, False)
+
+
+@contextmanager
+def _own_service(tmp_path: Path, sync_seconds: float) -> Iterator[tuple[RunningService, redis.Redis]]:
+    """The service on a Redis of its own (nothing here reaches the session's service), syncing live
+    calibration every ``sync_seconds``; and a client of that Redis."""
     own = EmbeddedRedis(tmp_path, port=free_port(), appendonly=False).start()
     client = redis.Redis.from_url(own.url)
-    running = start_service(redis_url=own.url, data_dir=Path("/nonexistent"), calibration_sync_seconds=0.1)
+    running = start_service(redis_url=own.url, data_dir=Path("/nonexistent"), calibration_sync_seconds=sync_seconds)
     try:
-        with running.client() as http:
-            started, ended = _episode(http)
-            name = http.get("/v1/model").json()["live_calibration"]["name"]
-            alarms = keys.calibration_alarms(name, 0)
-            deadline = time.monotonic() + 10
-            while not client.hexists(alarms, started["id"]) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            bucket = client.hget(alarms, started["id"]).decode().split(":")[0]
-
-            def judged_real() -> int:
-                return int(client.hget(keys.calibration_counts(name, 0), f"c:{bucket}") or 0)
-
-            seen = []
-            resolved = _resolve(http, started["id"], {"verdict": "confirmed"})
-            seen.append(judged_real())
-            _resolve(http, started["id"], {"verdict": "confirmed"})  # a retry
-            seen.append(judged_real())
-            resolved = _resolve(http, started["id"], {"verdict": "not_actionable", "replaces": resolved["resolved_at"]})
-            seen.append(judged_real())
-            time.sleep(0.3)  # a sync: GET /v1/model shows it
-            shown = sum(b["judged_real"] for b in http.get("/v1/model").json()["live_calibration"]["buckets"])
-            _resolve(http, ended["id"], {"verdict": "confirmed"})
-            seen.append(judged_real())
-            _resolve(http, started["id"], {"verdict": "false_alarm", "replaces": resolved["resolved_at"]})
-            seen.append(judged_real())
-            # erased, the user's alarms leave the calibration's records (by alert id); its counts stay
-            counts_before = client.hgetall(keys.calibration_counts(name, 0))
-            assert http.delete("/v1/users/ann").status_code == 204
-            left = client.hexists(alarms, started["id"])
-            assert client.hgetall(keys.calibration_counts(name, 0)) == counts_before
+        yield running, client
     finally:
         running.stop()
         client.close()
         own.stop()
-    assert (seen, shown, left) == ([1, 1, 1, 1, 0], 1, False)
 
 
 def _episode(http) -> tuple[dict, dict]:
@@ -265,19 +274,13 @@ def test_a_stopping_service_sends_its_last_counts(tmp_path: Path) -> None:
     """A stop cancelled the background sync and dropped up to a sync interval of counts and alarms (an
     audit: 26 of 30 alarms raised just before a restart were never recorded, and verdicts on them did
     nothing). Here the background never syncs (an hour apart): only the last sync, at stop, sends them."""
-    own = EmbeddedRedis(tmp_path, port=free_port(), appendonly=False).start()
-    client = redis.Redis.from_url(own.url)
-    running = start_service(redis_url=own.url, data_dir=Path("/nonexistent"), calibration_sync_seconds=3600)
-    try:
+    with _own_service(tmp_path, sync_seconds=3600) as (running, client):
         with running.client() as http:
             started, _ = _episode(http)
             name = http.get("/v1/model").json()["live_calibration"]["name"]
         before = client.hexists(keys.calibration_alarms(name, 0), started["id"])
-    finally:
         running.stop()
-    after = client.hexists(keys.calibration_alarms(name, 0), started["id"])
-    client.close()
-    own.stop()
+        after = client.hexists(keys.calibration_alarms(name, 0), started["id"])
     assert (before, after) == (False, True)
 
 
