@@ -80,7 +80,8 @@ class Settings(BaseSettings):
         "each pass reads every block of its component again; a 40 Mpx colour progressive JPEG makes 14. "
         "Counted before decoding; 422 past it")
     max_image_chunks: int = Field(
-        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image (counted before decoding); 422 past it")
+        10_000, ge=16, description="chunks of a PNG, blocks of a GIF before its image, segments and fill or junk bytes "
+        "of a JPEG (counted before decoding); 422 past it")
     image_budget_seconds: float = Field(
         2.0, gt=0, description="decode + face crop of one image; past it 422 (the thread finishes aside)")
     max_overrunning_images: int = Field(

@@ -15,8 +15,8 @@ Every failure is a domain error from :mod:`service.errors`:
   its structure before decoding: a JPEG with more scans than ``max_jpeg_scans``, or more passes (its
   scans' components) times pixels than ``max_jpeg_scan_pixels`` (each pass makes libjpeg go over every
   block of its component again),
-  or a PNG with more chunks, or a GIF with more blocks
-  before its first frame, than ``max_image_chunks`` (Pillow reads each in Python, holding the
+  or a PNG with more chunks, a GIF with more blocks before its first frame, or a JPEG with more
+  segments and fill or junk bytes, than ``max_image_chunks`` (Pillow reads each in Python, holding the
   interpreter lock). What small hostile files of each kind cost before these bounds: docs/limits.md.
 """
 
@@ -28,7 +28,7 @@ import re
 import struct
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -193,13 +193,16 @@ class JpegWalk:
     passes: int  # their components, summed: an interleaved scan goes over each of its components' blocks
     frame: int | None  # the first SOFn marker: how the image is coded
     reserved: int | None = None  # the first marker libjpeg takes nowhere between segments (refused)
+    # segments, fill bytes and junk bytes walked (Pillow parses each in Python until the first scan)
+    steps: int = field(default=0, compare=False, repr=False)
 
 
-def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
+def walk_jpeg(data: bytes, limit: int, max_steps: int = 10_000) -> JpegWalk:
     """A JPEG's scans, their components and its frame kind, walking its markers without decoding; stops
-    counting past ``limit`` scans. Bytes between segments that are no marker are skipped to the next one,
-    as libjpeg skips them (an audit hid 30 scans behind one such byte: the walk stopped there, 0 scans);
-    a marker libjpeg reads nowhere between segments stops the walk and is named (``reserved``).
+    counting past ``limit`` scans or ``max_steps`` steps (a segment, a fill or junk byte: Pillow's parser
+    takes each in a turn of Python, 19 MiB of them 6-12 s of CPU: an audit). Junk between segments is
+    skipped to the next marker, as libjpeg does (30 scans were hidden behind one byte: an audit); a marker
+    libjpeg reads nowhere between segments stops the walk and is named (``reserved``).
 
     >>> walk_jpeg(bytes.fromhex("ffd8 ffc00002 ffda0003 03 0102ff00 ffda0003 01 03 ffd9"), 10)
     JpegWalk(scans=2, passes=4, frame=192, reserved=None)
@@ -210,23 +213,21 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
     >>> walk_jpeg(bytes.fromhex("ffd8 ff00ffff 0000 ffc00002 ffda0003 01 01 ffd9"), 10)
     JpegWalk(scans=1, passes=1, frame=192, reserved=None)
     """
-    pos, scans, passes, frame, end = 2, 0, 0, None, len(data)
-    while pos + 4 <= end and scans <= limit:
+    pos, scans, passes, frame, end, steps = 2, 0, 0, None, len(data), 0
+    while pos + 4 <= end and scans <= limit and steps <= max_steps:
+        steps += 1
         if data[pos] != 0xFF:
             found = _ANY_MARKER.search(data, pos)
             if found is None:
                 break
-            pos = found.start()
+            steps, pos = steps + found.start() - pos, found.start()
             continue
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        if marker == 0x00:  # no marker: libjpeg and Pillow discard it; read as one, it hid every scan (an audit)
-            pos += 2
+        if marker in (0xFF, 0x00):  # a fill byte; FF 00 is no marker (libjpeg and Pillow discard it: read
+            pos += 1 if marker == 0xFF else 2  # as one, with a length, it hid every scan: an audit)
             continue
         if marker not in _SEGMENTS:  # hid the scans after it, which libjpeg's restart recovery decodes
-            return JpegWalk(scans, passes, frame, marker)
+            return JpegWalk(scans, passes, frame, marker, steps)
         if marker == 0xD9:  # EOI
             break
         if marker in _STANDALONE:
@@ -244,7 +245,7 @@ def walk_jpeg(data: bytes, limit: int) -> JpegWalk:
             pos = found.start()
             continue
         pos += 2 + length
-    return JpegWalk(scans, passes, frame)
+    return JpegWalk(scans, passes, frame, None, steps)
 
 
 def count_png_chunks(data: bytes, limit: int) -> int:
@@ -460,9 +461,12 @@ def _check_structure(data: bytes, fmt: str, max_jpeg_scans: int, max_image_chunk
     if fmt != "JPEG":
         walk = JpegWalk(1, 1, None)
     else:
-        walk = walk_jpeg(data, max_jpeg_scans)
+        walk = walk_jpeg(data, max_jpeg_scans, max_image_chunks)
         if walk.scans > max_jpeg_scans:
             raise ImageTooComplex(f"JPEG has more than {max_jpeg_scans} scans; a photo has at most a dozen")
+        if walk.steps > max_image_chunks:
+            raise ImageTooComplex(f"JPEG has more than {max_image_chunks} segments, fill and junk bytes between its "
+                                  "segments; a photo has a few dozen segments")
         if walk.reserved is not None:
             raise CorruptImage(f"cannot decode JPEG image: it holds marker FF{walk.reserved:02X}, which no encoder "
                                "writes and libjpeg takes only to recover from damage: re-encode it")

@@ -346,7 +346,7 @@ def test_a_walk_that_finds_no_frame_or_scan_where_the_decoder_does_is_refused(mo
     (a fault that cannot be caused for real any more: the one above could)."""
     from service import images
 
-    monkeypatch.setattr(images, "walk_jpeg", lambda data, limit: images.JpegWalk(0, 0, None))
+    monkeypatch.setattr(images, "walk_jpeg", lambda data, limit, max_steps: images.JpegWalk(0, 0, None))
     with pytest.raises(CorruptImage, match="frame and scans could not be read"):
         decode_gray(_jpeg("RGB", (320, 240), progressive=True), max_pixels=10**8)
 
@@ -418,3 +418,22 @@ def test_a_transparency_after_the_image_data_is_not_composited() -> None:
     assert gray.getpixel((5, 5)) == Image.new("RGB", (1, 1), (1, 2, 3)).convert("L").getpixel((0, 0))  # not white
     transparent, _ = decode_gray(declared, max_pixels=10**6)
     assert transparent.getpixel((5, 5)) == 255  # declared in time: transparent, composited over white
+
+
+@pytest.mark.parametrize("padding", [b"\xff", b"\xff\xfe\x00\x02", b"\xff\x00", b"\x00"])
+def test_padding_between_a_jpegs_segments_is_bounded_before_pillow_parses_it(padding: bytes) -> None:
+    """Pillow parses a JPEG's header in Python, a turn per fill or junk byte and per segment, keeping every
+    COM: 19 MiB of fill bytes, empty COMs, FF 00 or zeros before the frame took 1-12 s of CPU (empty COMs
+    +345 MiB) for a 64x64 image, and the walk itself 1-2 s (an audit). Past the chunk limit they are refused
+    before Pillow reads them; a few thousand, fewer than the limit, decode as before."""
+    small = _jpeg("RGB", (64, 64))
+    after = 4 + int.from_bytes(small[4:6], "big")  # after SOI and the first segment (APP0): before the frame
+    for count, refused in ((2_000 // len(padding), False), (2_000_000 // len(padding), True)):
+        padded = small[:after] + padding * count + small[after:]
+        started = time.process_time()
+        if refused:
+            with pytest.raises(ImageTooComplex, match="segments, fill and junk bytes"):
+                decode_gray(padded, max_pixels=10**6)
+            assert time.process_time() - started < 0.5, "the walk stops at the limit"
+        else:
+            decode_gray(padded, max_pixels=10**6)
