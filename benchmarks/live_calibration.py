@@ -59,11 +59,11 @@ class OfflineLiveCalibration(LiveCalibration):
     def judge_offline(self, alarm_id: str, real: bool) -> str:
         """A reviewer's verdict on a merged alarm, applied to the totals as the ``calibration_judge`` script
         applies it to the shared counts (``tests/test_calibration_verdicts.py`` holds the two to the same
-        counts): ``ok`` or ``missing``."""
+        counts), verdicts taken in the order given: ``ok`` or ``missing``."""
         entry = self.entries.get(alarm_id)
         if entry is None:
             return "missing"
-        bucket, level, was = entry.split(":")[:3]  # the service's entries also carry the verdict's time
+        bucket, level, was = entry.split(":")[:3]  # offline, verdicts come in order: no judgment number
         if (was == "1") != real:
             delta = 1 if real else -1
             self.totals[f"c:{bucket}"] += delta

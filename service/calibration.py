@@ -261,6 +261,11 @@ class Bucket:
     at_alarms: int = 0
     real: int = 0  # alarms a reviewer's verdict said were real changes (``judge``)
 
+    @property
+    def raised(self) -> int:
+        """Every alarm raised, real changes included (``alarms`` leaves those out)."""
+        return self.alarms + self.real
+
 
 LEARNED = ("live", "imported")
 LABELS = tuple(bucket_label(b) for b in range(BUCKETS))
@@ -458,8 +463,8 @@ class LiveCalibration:
                     pending[f"d:{b}:{lo}"] += 1
 
     async def sync(self) -> None:
-        """Counters out, counts in, scales recomputed (two round trips, plus a rare rotation and store).
-        Frozen: the posts and alarms out, the stored scales in (one round trip)."""
+        """Counters out, counts in, scales recomputed (three round trips, plus a rare rotation and store).
+        Frozen: the posts and alarms out, the stored scales in (two round trips)."""
         if not self.enabled:
             return
         pending, self._pending = self._pending, Counter()
@@ -504,7 +509,7 @@ class LiveCalibration:
         window = max(self.min_posts, int(WINDOW_ALARMS / per_post))
         moved = False
         if self.one_scale:
-            self.by_age = [(b.posts, b.alarms + b.real, b.real) for b in buckets]
+            self.by_age = [(b.posts, b.raised, b.real) for b in buckets]
             buckets = population(buckets)
         for old, new in zip(self.buckets, buckets):
             new.scale, new.source, new.at_posts, new.at_alarms = old.scale, old.source, old.at_posts, old.at_alarms
@@ -534,7 +539,7 @@ class LiveCalibration:
         return moved
 
     async def _read_shared(self, pending: Counter[str], generation: int | None = None) -> tuple[Any, Any, Any]:
-        """One round trip: this sync's posts and alarms added to the recent alarm rate's totals (nothing
+        """Two round trips: this sync's posts and alarms added to the recent alarm rate's totals (nothing
         written when there is nothing to add: a replica without traffic leaves Redis as it found it), the
         totals read back (``observe``), the stored scales applied; and, learning (``generation``), the
         counts of that generation and the one before; frozen (no ``generation``), the generation in use,
@@ -624,7 +629,7 @@ class LiveCalibration:
 
     def describe(self) -> dict[str, Any]:
         """For ``GET /v1/model``."""
-        counts = self.by_age or [(x.posts, x.alarms + x.real, x.real) for x in self.buckets]
+        counts = self.by_age or [(x.posts, x.raised, x.real) for x in self.buckets]
         return {"name": self.model, "enabled": self.enabled, "frozen": self.frozen, "hold_young": self.hold,
                 "one_scale": self.one_scale, "target_false_alarms_per_1000": self.target,
                 "min_posts": self.min_posts, "generation": self.generation, "recent_alarm_rate_ratio": self.recent_ratio,
@@ -676,19 +681,21 @@ class LiveCalibration:
         served the manifest's thresholds until the background task's first sync, a sync interval after
         every start. Bounded by ``timeout`` (the Redis timeout): a Redis away or slow delays the stored
         scales, never the start; the background task syncs again."""
-        try:
-            await asyncio.wait_for(self.sync(), timeout)
-        except Exception:  # noqa: BLE001 - timed out or Redis away: serve the manifest's until the next sync
-            log.warning("live calibration: no sync before serving; the next one is due in the background", exc_info=True)
+        await self._sync_within(timeout, "no sync before serving; the next one is due in the background")
 
     async def sync_at_stop(self, timeout: float) -> None:
         """One last sync once the service stops serving (``service/app.py``): a stop cancelled the
         background task and dropped up to a sync interval of counts and alarms (a restart's audit: 26 of
-        30 alarms never recorded, so verdicts on them did nothing). Bounded by ``timeout``."""
+        30 alarms never recorded, so verdicts on them did nothing). Bounded by ``timeout``: what it could
+        not send is lost, as a crash's is."""
+        await self._sync_within(timeout, "the last counts were not sent before stopping")
+
+    async def _sync_within(self, timeout: float, failed: str) -> None:
+        """A sync that waits at most ``timeout``; timed out or Redis away, ``failed`` is logged."""
         try:
             await asyncio.wait_for(self.sync(), timeout)
-        except Exception:  # noqa: BLE001 - timed out or Redis away: those counts are lost, as a crash's
-            log.warning("live calibration: the last counts were not sent before stopping", exc_info=True)
+        except Exception:  # noqa: BLE001 - a start or a stop goes on either way
+            log.warning("live calibration: %s", failed, exc_info=True)
 
     async def run(self, every: float) -> None:
         """The background task: sync every ``every`` seconds; Redis away only delays learning."""

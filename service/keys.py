@@ -234,10 +234,10 @@ def calibration_counts(model: str, generation: int) -> str:
 
 
 def calibration_alarms(model: str, generation: int) -> str:
-    """Hash: the alarms counted in one generation, by alert id -> ``<bucket>:<level>:<real>`` (its age
-    bucket, the grid level its excursion peaked at, -1 for none, and 1 once a reviewer's verdict said
-    it was a real change): what a verdict takes out of that generation's counts, and puts back. Goes
-    with its generation (rotation, import)."""
+    """Hash: the alarms counted in one generation, by alert id -> ``<bucket>:<level>:<real>[:<judgment>]``
+    (its age bucket, the grid level its excursion peaked at, -1 for none, 1 once a reviewer's verdict said
+    it was a real change, and that verdict's judgment number on its alert): what a verdict takes out of
+    that generation's counts, and puts back. Goes with its generation (rotation, import)."""
     return f"{calibration_counts(model, generation)}:alarms"
 
 

@@ -318,11 +318,11 @@ class AlertStore:
             if reply.status == "ok":  # else 'conflict': changed since read, try again
                 await guarded(self.index.move(alert_id, created_seconds(updated), updated["status"]))
                 _count_judgment(current, updated)
-                await self._calibrate(current, updated)
+                await self._calibrate(updated)
                 return updated
         raise StateConflict(f"alert {alert_id} is being changed concurrently; retry")
 
-    async def _calibrate(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+    async def _calibrate(self, after: dict[str, Any]) -> None:
         """Tells live calibration whether a judged drift.started was a real change (``judge`` changes the
         counts only when that changes, and only for a later judgment than the one it last took: two
         reviewers' changes written in one order may reach it in the other). The verdict is written first
