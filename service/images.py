@@ -442,10 +442,9 @@ def _check_coefficients(img: Image.Image, max_pixels: int) -> None:
     layers = getattr(img, "layer", None) or [(0, 1, 1, 0)] * len(img.getbands())
     h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
     share = sum(layer[1] * layer[2] for layer in layers) / (h_max * v_max)
-    needed = COEFFICIENT_BYTES * width * height * share
-    if needed > DECODE_BYTES * max_pixels:
-        allowed = int(DECODE_BYTES * max_pixels / (COEFFICIENT_BYTES * share))
-        budget = DECODE_BYTES * max_pixels
+    needed, budget = COEFFICIENT_BYTES * width * height * share, DECODE_BYTES * max_pixels
+    if needed > budget:
+        allowed = int(budget / (COEFFICIENT_BYTES * share))
         raise ImageTooLarge(f"JPEG of {width}x{height} pixels and {len(layers)} components, progressive or in more than "
                             f"one scan, decodes through {needed / 2**20:.0f} MiB of coefficient buffers; the decode "
                             f"budget is {budget / 2**20:.0f} MiB (EMODRIFT_MAX_IMAGE_PIXELS x {DECODE_BYTES} bytes), "

@@ -33,6 +33,14 @@ async def _existing(subscriptions: Subscriptions, webhook_id: str) -> Subscripti
     return sub
 
 
+async def _enabled(subscriptions: Subscriptions, webhook_id: str) -> Subscription:
+    """The subscription, to send to: a disabled one is refused, saying how to enable it."""
+    sub = await _existing(subscriptions, webhook_id)
+    if not sub.enabled:
+        raise WebhookDisabled(f"webhook {webhook_id} is disabled: POST /v1/webhooks/{webhook_id}/enable first")
+    return sub
+
+
 @router.post("", status_code=201, response_model=WebhookCreated, dependencies=[JsonBody], summary="Subscribe a receiver")
 async def create_webhook(body: WebhookCreate, subscriptions: SubscriptionsDep, settings: SettingsDep) -> dict[str, Any]:
     if has_credentials(body.url):
@@ -87,8 +95,7 @@ async def get_delivery(webhook_id: WebhookId, delivery_id: DeliveryId, subscript
                          "deliveries). Sent twice, the second finds them pending and replays none again.")
 async def retry_deliveries(webhook_id: WebhookId, request: Request, subscriptions: SubscriptionsDep,
                            deliveries: DeliveriesDep, status: Annotated[ReplayableStatus, Query()]) -> dict[str, Any]:
-    if not (await _existing(subscriptions, webhook_id)).enabled:
-        raise WebhookDisabled(f"webhook {webhook_id} is disabled: POST /v1/webhooks/{webhook_id}/enable first")
+    await _enabled(subscriptions, webhook_id)
     replayed, skipped = [], 0
     for did in reversed(await deliveries.with_status(webhook_id, status)):  # oldest first: the receiver's order
         if await deliveries.replay(webhook_id, did) == "ok":
@@ -156,9 +163,7 @@ async def enable_webhook(webhook_id: str, subscriptions: SubscriptionsDep) -> di
              summary="Send a signed `webhook.test` event to this subscription now; follow it in its delivery log")
 async def send_webhook_test(webhook_id: str, request: Request, subscriptions: SubscriptionsDep,
                             deliveries: DeliveriesDep) -> dict[str, Any]:
-    sub = await _existing(subscriptions, webhook_id)
-    if not sub.enabled:
-        raise WebhookDisabled(f"webhook {webhook_id} is disabled: POST /v1/webhooks/{webhook_id}/enable first")
+    sub = await _enabled(subscriptions, webhook_id)
     event = new_test_event(sub.id)
     await deliveries.enqueue_direct(event, [sub])
     request.app.state.dispatcher.wake()
