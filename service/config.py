@@ -69,7 +69,9 @@ class Settings(BaseSettings):
 
     # --- input limits ------------------------------------------------------------------------
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="an image (or request body) larger than this: 413")
-    max_image_pixels: int = Field(40_000_000, ge=4096, description="decompression-bomb guard")
+    max_image_pixels: int = Field(
+        40_000_000, ge=4096, description="decompression-bomb guard: pixels from the header (a JPEG's as its reduced decode "
+        "holds them, 1/8 a side for a photo); 413 past it (docs/limits.md)")
     max_batch_items: int = Field(256, ge=1, description="items per POST /v1/posts/batch")
     max_batch_bytes: int = Field(
         32 * 1024 * 1024, ge=65536, description="the whole body of POST /v1/posts/batch; 413 past it, unread")

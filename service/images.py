@@ -2,7 +2,8 @@
 
 Untrusted bytes go through, in order: a byte limit, a magic-byte format sniff (JPEG, PNG, WebP,
 GIF, BMP only), a pixel-count limit read from the header *before* any pixel is decoded
-(decompression bombs), a reduced-size decode (JPEG DCT scaling), EXIF orientation, one grayscale
+(decompression bombs; a JPEG's counts the pixels its reduced decode holds, and libjpeg's own buffers are
+bounded by ``bound_jpeg_memory``), a reduced-size decode (JPEG DCT scaling), EXIF orientation, one grayscale
 conversion, face detection (``service.faces.BlazeFaceDetector`` in the service; the Haar cascade
 here is the slow reference it was measured against), and a square crop with a margin resized to 64x64.
 
@@ -27,6 +28,7 @@ import os
 import re
 import struct
 import threading
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -67,6 +69,9 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)
 # Pillow refuses a header past this inside Image.open (its DecompressionBombError), before ours is asked
 _PILLOW_BOMB_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 0) or 2 ** 63
+# ... and warns past half of it: our own checks follow open() at once, so the warning says nothing (a JPEG
+# camera photo may have up to the guard's pixels: _check_reduced)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # "<_io.BytesIO object at 0x7f...>" in a decoder's message: an address, nothing a client can act on
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
@@ -346,7 +351,12 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         if orientation in _TRANSPOSE:
             gray = gray.transpose(_TRANSPOSE[orientation])
     except Image.DecompressionBombError as exc:
-        # Pillow's own guard, hit inside open() before the size can be read; its words name its limit
+        # Pillow's own guard, hit inside open() before the size can be read; its words name its limit. It is
+        # the only bound of a JPEG's header (_check_reduced counts what its decode holds)
+        if fmt == "JPEG":
+            raise ImageTooLarge(f"JPEG's header claims over {_PILLOW_BOMB_PIXELS} pixels; the limit is "
+                                f"{_PILLOW_BOMB_PIXELS} for a JPEG (its reduced decode counts against "
+                                f"EMODRIFT_MAX_IMAGE_PIXELS, {max_pixels})") from exc
         raise ImageTooLarge(f"image's header claims over {min(max_pixels, _PILLOW_BOMB_PIXELS)} pixels; "
                             f"the limit is {max_pixels}") from exc
     except UnidentifiedImageError as exc:
@@ -362,9 +372,10 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
 
 def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int) -> None:
     """The checks of what the header says, before anything is decoded: pixels (a WebP's and a transparent
-    PNG's or GIF's counted more: their decode peaks higher), a JPEG's structure (then its draft), an RLE BMP."""
+    PNG's or GIF's counted more: their decode peaks higher; a JPEG's as its reduced decode holds them), a
+    JPEG's structure and coefficients (then its draft), an RLE BMP."""
     width, height = img.size
-    if width * height > max_pixels:
+    if fmt != "JPEG" and width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} (EMODRIFT_MAX_IMAGE_PIXELS): "
                             "send it smaller")
     if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
@@ -379,6 +390,7 @@ def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, m
         _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
         # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
         img.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
+        _check_reduced(img, (width, height), max_pixels)
     if fmt == "BMP" and img.info.get("compression") in _BMP_RLE:
         # Pillow decodes RLE bitmaps in Python, a loop per pixel: a 1 KB file claiming 39 Mpx took
         # 4.7 s of CPU holding the interpreter lock (docs/limits.md). Cameras and phones write none.
@@ -396,6 +408,8 @@ DECODE_BYTES = 6
 WEBP_COST = 2.5
 # A progressive JPEG's coefficient buffer: bytes a pixel of each full-resolution component (_check_coefficients).
 COEFFICIENT_BYTES = 2
+# libjpeg's tables and row buffers past its coefficient buffers, allowed by bound_jpeg_memory (docs/limits.md)
+JPEG_WORKING_BYTES = 16 * 2**20
 # A PNG or GIF with transparency is composited through a full-size RGBA copy: 8-12 bytes a pixel at its
 # peak (an audit: a 16-bit RGB PNG with tRNS 12, palette or GIF transparency 9, RGBA 8), so its pixels
 # count this many times against the pixel limit.
@@ -430,6 +444,27 @@ def _check_jpeg(img: Image.Image, walk: JpegWalk, max_pixels: int, max_jpeg_scan
     _check_passes(*img.size, walk.passes, max_jpeg_scan_pixels)
     if walk.frame == _PROGRESSIVE or walk.scans > 1 or walk.passes < len(img.getbands()):
         _check_coefficients(img, max_pixels)
+
+
+def _check_reduced(img: Image.Image, size: tuple[int, int], max_pixels: int) -> None:
+    """ImageTooLarge when a JPEG, drafted, still decodes to more pixels than the pixel limit. libjpeg's
+    reduced decode holds only its output and a row of blocks (its coefficient buffers, when it keeps
+    them all, are ``_check_coefficients``'s): a 40 Mpx camera photo decodes at 1/8 a side, 0.6 Mpx, so
+    the limit counts those pixels, not the header's. A strip too narrow to reduce decodes at full size."""
+    if img.width * img.height > max_pixels:
+        raise ImageTooLarge(f"JPEG of {size[0]}x{size[1]} pixels decodes at {img.width}x{img.height} even reduced; the "
+                            f"limit is {max_pixels} pixels decoded (EMODRIFT_MAX_IMAGE_PIXELS): send it smaller")
+
+
+def bound_jpeg_memory(max_pixels: int) -> None:
+    """libjpeg's own bound on the coefficient buffers it allocates (``JPEGMEM``, read by libjpeg-turbo at
+    each decode), set to the decode budget ``_check_coefficients`` counts against, with room for its row
+    buffers: a JPEG whose structure hid from the walk what it buffers (each image audit found such a
+    file) fails to decode instead of taking memory past the budget. Process-wide, read by decoder threads
+    without the interpreter lock: call it before any decode thread runs (``Pipeline`` does)."""
+    kilobytes = str((DECODE_BYTES * max_pixels + JPEG_WORKING_BYTES) // 1000)  # libjpeg reads thousands of bytes
+    if os.environ.get("JPEGMEM") != kilobytes:
+        os.environ["JPEGMEM"] = kilobytes
 
 
 def _check_coefficients(img: Image.Image, max_pixels: int) -> None:

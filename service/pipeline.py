@@ -97,6 +97,7 @@ class Pipeline:
         # the thresholds by user age, learned from the population's traffic (lifespan runs its sync task)
         self.live = calibration.LiveCalibration(
             store.redis, calibration.learned_under(temporal.artifact.tag, self.detector_config), settings)
+        images.bound_jpeg_memory(settings.max_image_pixels)  # before any decode thread exists
         # decode_threads images are decoded at once; an image past its budget is answered 422 and
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import socket
 import struct
@@ -23,6 +24,7 @@ import pytest
 import redis
 
 from service import keys
+from service.images import DECODE_BYTES
 from service.embedded_redis import EmbeddedRedis
 from tests import image_fixtures as img
 from tests.conftest import RunningService, read_state, start_service
@@ -123,10 +125,20 @@ def test_image_errors_name_the_problem_and_our_limit_not_pillows(hostile_service
         assert " at 0x" not in error["message"] and "BytesIO" not in error["message"], error
         assert "width or height of 0" in error["message"], error
     limit = hostile_service.settings.max_image_pixels
-    for data in (img.jpeg_claiming(65535, 65535), img.huge_dimensions_png(), gif_bomb()):
+    for data in (img.huge_dimensions_png(), gif_bomb()):
         error = expect(multipart(http, data), 413, "image_too_large")
         assert f"the limit is {limit}" in error["message"] and "decompression bomb" not in error["message"], error
         assert "178956970" not in error["message"], error
+    # a JPEG's header is bounded by Pillow's guard alone (its reduced decode is counted against our limit)
+    error = expect(multipart(http, img.jpeg_claiming(65535, 65535)), 413, "image_too_large")
+    assert "the limit is 178956970 for a JPEG" in error["message"] and "decompression bomb" not in error["message"]
+    assert f"EMODRIFT_MAX_IMAGE_PIXELS, {limit}" in error["message"], error
+
+
+def test_the_service_bounds_libjpegs_memory_by_its_pixel_limit(hostile_service: RunningService) -> None:
+    """JPEGMEM, read by libjpeg at each decode, is set from the pixel limit when the service starts: the
+    backstop behind the JPEG walk (tests/test_images.py shows what it holds)."""
+    assert int(os.environ["JPEGMEM"]) * 1000 >= DECODE_BYTES * hostile_service.settings.max_image_pixels
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "BMP", "JPEG"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image, features
 
 from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 from service import model_repository
+from service import images
 from service.config import Settings
 from service.faces import BlazeFaceDetector
 from service.images import CROP_SIZE, DRAFT_SIDE, Detector, FaceDetector, decode_gray, prepare, walk_jpeg
@@ -301,27 +303,82 @@ def test_a_progressive_jpeg_counts_its_coefficients_against_the_pixel_limit() ->
     decode_gray(_jpeg("RGB", (1000, 1000), progressive=True, subsampling=2), max_pixels=limit)
 
 
-def test_a_progressive_jpeg_decode_takes_the_memory_its_check_counts(tmp_path: Path) -> None:
-    """What the check above rests on, measured: the peak memory of a process decoding a progressive CMYK
-    JPEG of 16 Mpx is ~2 bytes a pixel of each component (128 MB), the same image in one scan a fraction."""
+def _decode_peak(path: Path, max_pixels: int = 10**9, setup: str = "pass") -> tuple[int, str]:
+    """The peak memory (bytes over its resident set before) of a fresh process decoding the JPEG at ``path``
+    (``setup``: Python run first), and what the decode said: "ok" or its error's name."""
     import subprocess
     import sys
 
+    # the peak from VmHWM after a reset (clear_refs 5): ru_maxrss keeps the parent's peak across exec
+    script = (f"import re, sys; from service import images; {setup}; data = open(sys.argv[1], 'rb').read(); "
+              "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read())[1]); "
+              "before = kb('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); said = 'ok'\n"
+              f"try: images.decode_gray(data, max_pixels={max_pixels})\n"
+              "except Exception as exc: said = type(exc).__name__\n"
+              "print(kb('VmHWM') - before, said)")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parent.parent, env={k: v for k, v in os.environ.items() if k != "JPEGMEM"})
+    peak, said = done.stdout.split()
+    return int(peak) * 1024, said
+
+
+def test_a_progressive_jpeg_decode_takes_the_memory_its_check_counts(tmp_path: Path) -> None:
+    """What the check above rests on, measured: the peak memory of a process decoding a progressive CMYK
+    JPEG of 16 Mpx is ~2 bytes a pixel of each component (128 MB), the same image in one scan a fraction."""
     side = 4000
     peaks = {}
     for name, options in (("progressive", {"progressive": True}), ("baseline", {})):
         path = tmp_path / f"{name}.jpg"
         path.write_bytes(_jpeg("CMYK", (side, side), **options))
-        # the peak from VmHWM after a reset (clear_refs 5): ru_maxrss keeps the parent's peak across exec
-        script = ("import re, sys; from service.images import decode_gray; data = open(sys.argv[1], 'rb').read(); "
-                  "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read())[1]); "
-                  "before = kb('VmRSS'); open('/proc/self/clear_refs', 'w').write('5'); "
-                  "decode_gray(data, max_pixels=10**9); print(kb('VmHWM') - before)")
-        done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent.parent)
-        peaks[name] = int(done.stdout) * 1024
+        peaks[name], said = _decode_peak(path)
+        assert said == "ok"
     counted = 2 * 4 * side * side
     assert peaks["progressive"] > 0.75 * counted and peaks["baseline"] < 0.25 * counted, (peaks, counted)
+
+
+def _photo(size: tuple[int, int], **options) -> bytes:
+    """A smooth colour JPEG of ``size`` (a camera photo's size without its noise: quick to make)."""
+    grey = Image.radial_gradient("L").resize(size)
+    buf = io.BytesIO()
+    Image.merge("RGB", (grey, grey.transpose(Image.Transpose.ROTATE_180), Image.linear_gradient("L").resize(size))).save(
+        buf, "JPEG", quality=85, **options)
+    return buf.getvalue()
+
+
+def test_a_camera_jpeg_past_the_pixel_limit_is_decoded_reduced(tmp_path: Path) -> None:
+    """A JPEG counts against the pixel limit by what its decode holds, not its header: baseline in one scan,
+    libjpeg decodes a row of blocks at a time at 1/8 a side, so a 40 Mpx camera photo holds 0.6 Mpx, and a
+    limit of 16 Mpx (deploy/k8s) refused every 24-40 Mpx photo before. A strip too narrow to reduce
+    still counts at full size; a progressive photo counts its coefficient buffers (the test above)."""
+    limit = 16_000_000
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(_photo((8000, 5000)))
+    gray, source_size = decode_gray(path.read_bytes(), max_pixels=limit)
+    assert gray.size == (1000, 625) and source_size == (8000, 5000)
+    peak, said = _decode_peak(path, limit)
+    assert said == "ok" and peak < 0.1 * 6 * limit, peak  # the decode budget the limit stands for: 6 bytes a pixel
+    with pytest.raises(ImageTooLarge, match=r"JPEG of 40000x401 pixels decodes at 40000x401 even reduced"):
+        decode_gray(_photo((40000, 401)), max_pixels=limit)
+    decode_gray(_photo((40000, 399)), max_pixels=limit)
+    # progressive 4:2:0, 2 x 1.5 bytes a pixel of coefficients: up to twice the limit's pixels
+    decode_gray(_jpeg("RGB", (1400, 1400), progressive=True, subsampling=2), max_pixels=1_000_000)
+    with pytest.raises(ImageTooLarge, match="coefficient buffers"):
+        decode_gray(_jpeg("RGB", (1450, 1450), progressive=True, subsampling=2), max_pixels=1_000_000)
+
+
+def test_libjpeg_refuses_to_buffer_coefficients_past_the_decode_budget(tmp_path: Path) -> None:
+    """The backstop behind the walk: a JPEG that hid from it what libjpeg buffers (every image audit found a
+    new way; none is known now, so the walk is made to miss a progressive frame) fails in libjpeg, held by
+    ``bound_jpeg_memory``'s JPEGMEM, instead of taking its buffers past the budget."""
+    limit = 1_000_000
+    path = tmp_path / "progressive.jpg"
+    path.write_bytes(_jpeg("CMYK", (2000, 2000), progressive=True))  # 32 MB of coefficients; the budget is 6
+    missed = "images.walk_jpeg = lambda data, scans, steps: images.JpegWalk(1, 4, 0xC0)"  # baseline, one scan
+    unbounded, said = _decode_peak(path, limit, missed)
+    assert said == "ok" and unbounded > 30_000_000, unbounded  # what the miss costs without the backstop
+    bounded, said = _decode_peak(path, limit, f"{missed}; images.bound_jpeg_memory({limit})")
+    assert said == "CorruptImage" and bounded < 6 * limit + images.JPEG_WORKING_BYTES, bounded
+    assert _decode_peak(path, limit, f"images.bound_jpeg_memory({limit})")[1] == "ImageTooLarge"  # the walk's check
 
 
 def test_bytes_between_segments_hide_no_scan_from_the_checks() -> None:
