@@ -381,11 +381,6 @@ def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, m
     if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
         raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                             f"for WebP, which decodes through two full-size buffers")
-    if fmt in ("PNG", "GIF") and _transparent(img) and width * height * TRANSPARENT_COST > max_pixels:
-        raise ImageTooLarge(f"{fmt} image with transparency is {width}x{height} pixels; the limit is "
-                            f"{int(max_pixels / TRANSPARENT_COST)} for it (EMODRIFT_MAX_IMAGE_PIXELS / "
-                            f"{TRANSPARENT_COST:g}: it decodes through a full-size RGBA copy): send it without "
-                            "transparency, as a JPEG, or smaller")
     if fmt == "JPEG":
         _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
         # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
@@ -410,12 +405,8 @@ WEBP_COST = 2.5
 COEFFICIENT_BYTES = 2
 # libjpeg's tables and row buffers past its coefficient buffers, allowed by bound_jpeg_memory (docs/limits.md)
 JPEG_WORKING_BYTES = 16 * 2**20
-# A PNG or GIF with transparency is composited through a full-size RGBA copy: 8-12 bytes a pixel at its
-# peak (an audit: a 16-bit RGB PNG with tRNS 12, palette or GIF transparency 9, RGBA 8), so its pixels
-# count this many times against the pixel limit.
-TRANSPARENT_COST = 2.0
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
-_CHUNK = 1 << 20  # a 16-bit image is rescaled this many pixels at a time: the wide temporaries stay small
+_CHUNK = 1 << 18  # pixels a tile of a 16-bit or transparent image: the temporaries of each stay a few MB
 
 
 def _check_passes(width: int, height: int, passes: int, max_jpeg_scan_pixels: int) -> None:
@@ -521,35 +512,53 @@ def _to_gray(img: Image.Image) -> Image.Image:
         return img
     if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
         return _sixteen_bit_gray(img)
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = _reduced(img if img.mode in ("RGBA", "LA") else img.convert("RGBA"))  # composited small
-        white = Image.new("L", rgba.size, 255)
-        return Image.composite(rgba.convert("L"), white, rgba.getchannel("A"))
+    if _transparent(img):
+        return _over_white(img)
     return img.convert("L")  # RGB, CMYK, YCbCr, P without transparency, 1
+
+
+def _over_white(img: Image.Image) -> Image.Image:
+    """Grey, composited over white, a tile of at most _CHUNK pixels at a time into one full-size 'L': a
+    whole-image RGBA copy (and the premultiplied one Pillow's reduce makes of it) took 8-12 bytes a pixel
+    at the peak, so transparency was charged twice against the pixel limit (docs/limits.md)."""
+    grey = Image.new("L", img.size)
+    for box in _tiles(*img.size):
+        tile = img.crop(box)
+        rgba = tile if tile.mode in ("RGBA", "LA") else tile.convert("RGBA")  # a palette's or colour key's alpha
+        white = Image.new("L", rgba.size, 255)
+        grey.paste(Image.composite(rgba.convert("L"), white, rgba.getchannel("A")), box[:2])
+    return grey
+
+
+def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Boxes of at most _CHUNK pixels covering the image, whatever its shape (blocks of rows did nothing for
+    an image one row high).
+
+    >>> _tiles(3, 2) == [(0, 0, 3, 2)]
+    True
+    """
+    cols = min(width, _CHUNK)
+    rows = max(1, _CHUNK // cols)
+    return [(left, top, min(width, left + cols), min(height, top + rows))
+            for top in range(0, height, rows) for left in range(0, width, cols)]
 
 
 def _sixteen_bit_gray(img: Image.Image) -> Image.Image:
     """65535 → 255, rounded (round(x / 257) is floor((2x + 257) / 514)); a tRNS grey level's pixels are
     transparent, so white (the RGBA path would first clip every level past 255 to white: all white, no
-    face). In tiles of at most _CHUNK pixels, whatever the shape: float64 temporaries of the whole image
-    took ~1 GB at 40 Mpx, and blocks of rows did nothing for an image one row high.
+    face). In tiles (``_tiles``): float64 temporaries of the whole image took ~1 GB at 40 Mpx.
 
     >>> np.asarray(_sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16)))).tolist()
     [[0, 0, 1, 255]]
     """
     level = img.info.get("transparency")
-    width, height = img.size
-    cols = min(width, _CHUNK)
-    rows = max(1, _CHUNK // cols)
-    grey = np.empty((height, width), dtype=np.uint8)
-    for top in range(0, height, rows):  # tiles of at most _CHUNK pixels, cut from the image itself
-        for left in range(0, width, cols):
-            box = (left, top, min(width, left + cols), min(height, top + rows))
-            wide = np.asarray(img.crop(box), dtype=np.int64)
-            out = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
-            if isinstance(level, int):
-                out[wide == level] = 255
-            grey[box[1]:box[3], box[0]:box[2]] = out
+    grey = np.empty((img.height, img.width), dtype=np.uint8)
+    for box in _tiles(*img.size):  # cut from the image itself
+        wide = np.asarray(img.crop(box), dtype=np.int64)
+        out = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
+        if isinstance(level, int):
+            out[wide == level] = 255
+        grey[box[1]:box[3], box[0]:box[2]] = out
     return Image.fromarray(grey)
 
 
