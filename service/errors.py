@@ -33,7 +33,7 @@ Every error a client can see is an ``EmodriftError`` subclass with a stable ``co
     │   ├── OutOfOrder (422 out_of_order)          a batch's post older than one before it: its user's items (not oldest first), or a backfill's older than the user's last post
     │   └── InvalidWebhookUrl (422 invalid_webhook_url)  not http(s), or resolves to a private address
     ├── Overloaded (429 overloaded)                  the inference queue is full
-    │   └── RateLimited (429 rate_limited)           too many requests for this API key
+    │   └── RateLimited (429 rate_limited)           too many requests for this API key; Retry-After: when one is next admitted
     └── Unavailable (503 unavailable)                a dependency is not available; retry
         ├── StoreUnavailable (503 store_unavailable) Redis unreachable
         ├── ModelUnavailable (503 model_unavailable) the models are not loaded yet (starting up)
@@ -217,6 +217,11 @@ class Overloaded(EmodriftError):
 
 class RateLimited(Overloaded):
     code = "rate_limited"
+    headers = {"Retry-After": "1 or 2"}  # what docs/errors.md says: each refusal sets its own, below
+
+    def __init__(self, message: str = "", *, retry_after: int = 1, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.headers = {"Retry-After": str(retry_after)}  # when the window next admits one (rate_limit.py)
 
 
 class Unavailable(EmodriftError):

@@ -12,6 +12,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import httpx
 import pytest
 import redis
 from pydantic import ValidationError
@@ -136,6 +137,28 @@ def test_rate_limit_per_key_is_shared_through_redis(redis_server: EmbeddedRedis,
     finally:
         a.stop()
         b.stop()
+
+
+def test_refused_requests_do_not_count_and_retry_after_says_when_one_is_admitted(
+        redis_server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused requests were counted too: a client that waited Retry-After (1 s) was refused again, and 10
+    workers sharing a key limited to 5 a second got 0.6 a second (an audit)."""
+    clock = [1_700_000_000.5]
+    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock[0]))
+    svc = start_service(redis_url=redis_server.url, api_keys=["k-retry"], rate_limit_per_second=5)
+    try:
+        with svc.client() as client:
+            def get() -> httpx.Response:
+                return client.get("/v1/users/nobody", headers={"authorization": "Bearer k-retry"})
+            assert [get().status_code for _ in range(30)] == [404] * 5 + [429] * 25
+            refused = get()
+            assert refused.headers["retry-after"] == "1", refused.headers  # at 0.7 s: 5 x (1 - 0.2) + 1 <= 5
+            clock[0] += 1.0  # the 5 admitted weigh 2.5 now, the 26 refused nothing
+            assert [get().status_code for _ in range(3)] == [404, 404, 429]  # 2 + 2.5 <= 5 < 3 + 2.5
+            clock[0] += 0.45  # the second before weighs 0.25: two more
+            assert [get().status_code for _ in range(3)] == [404, 404, 429]
+    finally:
+        svc.stop()
 
 
 def test_inactive_users_expire_after_the_retention_period(client, redis_client: redis.Redis, service) -> None:  # type: ignore[no-untyped-def]
