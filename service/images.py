@@ -31,6 +31,7 @@ import threading
 import warnings
 import zlib
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 import cv2
@@ -513,21 +514,29 @@ def _to_gray(img: Image.Image) -> Image.Image:
     if img.mode.startswith("I"):  # 16-bit PNG: Pillow's I→L clips at 255, so rescale instead
         return _sixteen_bit_gray(img)
     if _transparent(img):
-        return _over_white(img)
-    return img.convert("L")  # RGB, CMYK, YCbCr, P without transparency, 1
+        return _in_tiles(img, _over_white)
+    if img.mode in ("RGB", "P", "1"):
+        return img.convert("L")  # straight to grey, no wider copy
+    # CMYK (a JPEG the draft leaves in it), YCbCr, LAB: Pillow converts them through a full-size RGB copy,
+    # ~9 bytes a decoded pixel with the decode (an audit: a CMYK strip too narrow to reduce, +343 MiB at 40 Mpx)
+    return _in_tiles(img, lambda tile: tile.convert("L"))
 
 
-def _over_white(img: Image.Image) -> Image.Image:
-    """Grey, composited over white, a tile of at most _CHUNK pixels at a time into one full-size 'L': a
-    whole-image RGBA copy (and the premultiplied one Pillow's reduce makes of it) took 8-12 bytes a pixel
-    at the peak, so transparency was charged twice against the pixel limit (docs/limits.md)."""
+def _in_tiles(img: Image.Image, grey_of: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """One full-size 'L' image made a tile of at most _CHUNK pixels at a time (``grey_of`` each), so the
+    conversion's wider copies are of a tile, not of the image (docs/limits.md)."""
     grey = Image.new("L", img.size)
     for box in _tiles(*img.size):
-        tile = img.crop(box)
-        rgba = tile if tile.mode in ("RGBA", "LA") else tile.convert("RGBA")  # a palette's or colour key's alpha
-        white = Image.new("L", rgba.size, 255)
-        grey.paste(Image.composite(rgba.convert("L"), white, rgba.getchannel("A")), box[:2])
+        grey.paste(grey_of(img.crop(box)), box[:2])
     return grey
+
+
+def _over_white(tile: Image.Image) -> Image.Image:
+    """A transparent tile's grey, composited over white: whole-image RGBA copies (and the premultiplied one
+    Pillow's reduce makes) took 8-12 bytes a pixel, so transparency was charged twice against the limit."""
+    rgba = tile if tile.mode in ("RGBA", "LA") else tile.convert("RGBA")  # a palette's or colour key's alpha
+    white = Image.new("L", rgba.size, 255)
+    return Image.composite(rgba.convert("L"), white, rgba.getchannel("A"))
 
 
 def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:

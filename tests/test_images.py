@@ -366,6 +366,25 @@ def test_a_camera_jpeg_past_the_pixel_limit_is_decoded_reduced(tmp_path: Path) -
         decode_gray(_jpeg("RGB", (1450, 1450), progressive=True, subsampling=2), max_pixels=1_000_000)
 
 
+def test_a_cmyk_jpeg_too_narrow_to_reduce_is_made_grey_within_the_budget(tmp_path: Path) -> None:
+    """The draft decodes a CMYK JPEG as CMYK (4 bytes a pixel) and Pillow made it grey through a full-size
+    RGB copy: ~9 bytes a decoded pixel (an audit: a 171-byte CMYK strip of 40 Mpx, +343 MiB). Made grey
+    a tile at a time, it stays within the 6 bytes a pixel the limit stands for."""
+    size = (20000, 300)
+    path = tmp_path / "strip.jpg"
+    path.write_bytes(_solid_cmyk(size))
+    gray, _ = decode_gray(path.read_bytes(), max_pixels=size[0] * size[1])
+    assert gray.size == size and np.asarray(gray).std() < 1
+    peak, said = _decode_peak(path, size[0] * size[1])
+    assert said == "ok" and peak < 6 * size[0] * size[1], peak
+
+
+def _solid_cmyk(size: tuple[int, int]) -> bytes:
+    buf = io.BytesIO()  # saved as it is (fx.encode makes an RGB of a CMYK)
+    Image.new("CMYK", size, (10, 200, 30, 5)).save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
 def test_libjpeg_refuses_to_buffer_coefficients_past_the_decode_budget(tmp_path: Path) -> None:
     """The backstop behind the walk: a JPEG that hid from it what libjpeg buffers (every image audit found a
     new way; none is known now, so the walk is made to miss a progressive frame) fails in libjpeg, held by
