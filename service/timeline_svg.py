@@ -4,7 +4,8 @@ Three aligned panels over the user's recent posts (x = post, oldest left):
 the emotion mix as a stacked band, the valence of each post (−1..+1), and the drift score (0..1)
 with the fast rule's bar at each post (``transition.alarm_bars``: the threshold raised by the score
 profile at the user's age and by live calibration; the other two rules can alarm below it); vertical
-markers where alerts started (red) and ended (green).
+markers where alerts started (red) and ended (green: back to the pattern before; orange: the changed
+pattern lasted and is the new baseline).
 Plain SVG text, no plotting library: the service stays small, the output is deterministic.
 """
 
@@ -26,6 +27,9 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 # The longest id the title shows whole: that many of the widest glyphs (W, @ at 15px bold) and ": last 200
 # posts" still fit from LEFT to WIDTH. Ids may have 128 characters; longer ones lose their middle.
 TITLE_ID_CHARS = 44
+# an alert marker's colour: where an episode started, ended back, or ended in a new baseline (drawn green,
+# as a recovery, it read as good news while the user stayed changed: a reviewer's audit)
+_MARKER_COLOURS = {"drift.started": "#d62728", "recovered": "#2ca02c", "new_baseline": "#ff7f0e"}
 LABEL_PX = 7.5  # the widest a character of an alert marker's label (12 px, bold) takes: where it would overflow
 
 
@@ -117,12 +121,12 @@ def _score_panel(posts: list[dict[str, Any]], grid: _Grid, y2: float, bars: list
 
 
 def _alert_markers(posts: list[dict[str, Any]], grid: _Grid, bottom: float, highlight: str | None) -> list[str]:
-    """Where alerts started (red) and ended (green), across all panels."""
+    """Where alerts started (red) and ended (green: back; orange: a new baseline), across all panels."""
     out = ['<g id="alerts">']
     for i, post in enumerate(posts):
         alert = post.get("alert")
         if alert:
-            colour = "#d62728" if alert["type"] == "drift.started" else "#2ca02c"
+            colour = _MARKER_COLOURS.get(alert.get("resolution") or alert["type"], "#2ca02c")
             x, this = grid.x(i), alert.get("id") == highlight
             label, extra = (f"this alert ({alert['type']})", " this") if this else (alert["type"], "")
             weight = ' font-weight="bold"' if this else ""

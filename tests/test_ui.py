@@ -633,6 +633,7 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
                      page)
     assert 'id="episode-resolution">Ended as new baseline: the user did not return' in page
     assert 'class="type ended new_baseline"' in page
+    assert 'id="rebaseline-evidence"' in page and "moved the drift score most" not in page  # nothing moved it
     still = drift(ui, "ned-still")
     still_page = http.get(f"/ui/alerts/{still['id']}").text
     assert 'id="alert-episode">open: no drift.ended after it' in still_page and 'id="episode-ended"' not in still_page
@@ -645,6 +646,31 @@ def test_an_ended_episode_says_how_it_ended(ui: RunningService, http: httpx.Clie
     rows = {row[0]: row[1] for row in re.findall(r'/alerts/(evt_\w+)"(.*?)</td>', listed, re.S)}
     assert f'<span class="muted raised-by">by {", ".join(started["raised_by"])}</span>' in rows[started["id"]]
     assert "raised-by" not in rows[ended["id"]]
+    # the queue says how an episode ended, and whether a start's episode is over: an ended one read as live,
+    # and a new baseline in the green of a recovery (a reviewer's audit); so does the picture's marker
+    assert f'episode ended at post {ended["posts_seen"]}, new baseline' in rows[started["id"]], rows[started["id"]]
+    assert 'class="type ended new_baseline"' in rows[ended["id"]]
+    assert 'class="resolution new_baseline">new baseline' in rows[ended["id"]]
+    assert "episode still going on" in rows[still["id"]] and "episode ended" not in rows[still["id"]]
+    picture = http.get("/ui/users/ned/timeline.svg").text
+    assert re.search(r'<line class="alert drift.ended"[^>]*stroke="#ff7f0e"', picture), picture
+    # ned changes again, from the new baseline: the first episode's pages say so (confirming "the episode
+    # ended" of a user who had drifted again since, nothing said it: a reviewer's audit)
+    assert 'id="later-alert"' not in page
+    again = None
+    with ui.client(headers={"authorization": f"Bearer {INGEST}"}) as client:
+        for i in range(100):
+            again = client.post("/v1/users/ned/observations", json={
+                "post_id": f"ned-again-{i}", "probabilities": HAPPY,
+                "created_at": (START + timedelta(days=60, hours=6 * i)).isoformat()}).json()["alert"]
+            if again:
+                break
+    assert again is not None and again["type"] == "drift.started"
+    for first in (started, ended):
+        later = re.search(r'id="later-alert">(.*?)</p>', http.get(f"/ui/alerts/{first['id']}").text, re.S)
+        assert later and f"a new episode started at post {again['posts_seen']}" in later[1], first
+        assert f'href="/ui/alerts/{again["id"]}"' in later[1] and "user_id=ned" in later[1]
+    assert 'id="later-alert"' not in http.get(f"/ui/alerts/{again['id']}").text
 
 
 def test_the_emotion_table_describes_a_mix_as_the_reason_does(ui: RunningService, http: httpx.Client) -> None:
@@ -1265,3 +1291,26 @@ def test_one_keys_changes_push_out_its_own_judgments_not_anothers_note(ui: Runni
                                                "replaces": judged["resolved_at"]}).json()
     notes = [j["note"] for j in judged["amended"]]
     assert notes[:2] == ["first look: fine", "ESCALATE"] and len(notes) == 10 and judged["amended_dropped"] == 3, notes
+
+
+def test_the_pictures_words_follow_the_episodes_after_the_alert() -> None:
+    """One mood over every post from the alert on said "mostly happy" of a user who changed at post 38,
+    recovered at 57 and changed again at 87 (a reviewer's audit: a screen reader heard the alert's own
+    evidence call her happy). The words now go stretch by stretch, naming each later alert."""
+    from service.ui.timeline_view import view
+
+    def post(i: int, mood: dict[str, float], alert: dict[str, str] | None = None) -> dict[str, object]:
+        return {"created_at": (START + timedelta(hours=i)).isoformat(), "emotion": {"probabilities": mood},
+                "drift": {"score": 0.5}, "alert": alert}
+
+    started = {"id": "alt_1", "type": "drift.started"}
+    posts = ([post(i, HAPPY) for i in range(37)] + [post(37, SAD, started)] + [post(i, SAD) for i in range(38, 56)]
+             + [post(56, HAPPY, {"id": "alt_2", "type": "drift.ended", "resolution": "recovered"})]
+             + [post(i, HAPPY) for i in range(57, 86)] + [post(86, SAD, {"id": "alt_3", "type": "drift.started"})]
+             + [post(i, SAD) for i in range(87, 100)])
+    alt = view({**started, "user_id": "maria", "at": posts[37]["created_at"]}, posts).alt
+    assert "the 37 before it mostly happy; posts 38 to 56 mostly sad; at post 57 " in alt, alt
+    assert "drift.ended (recovered); posts 57 to 86 mostly happy; at post 87 " in alt, alt
+    assert "a new drift.started; posts 87 to 100 mostly sad;" in alt, alt
+    quiet = view({**started, "user_id": "maria", "at": posts[37]["created_at"]}, posts[:56]).alt
+    assert "the 37 before it mostly happy; from it on mostly sad;" in quiet, quiet

@@ -253,6 +253,36 @@ class AlertStore:
         started, ended = (alert, neighbour) if alert["type"] == "drift.started" else (neighbour, alert)
         return neighbour if _ends(started, ended) else None
 
+    async def latest(self, user_id: str) -> dict[str, Any] | None:
+        """The user's newest kept alert (None: none kept): the alert page says when the user drifted again
+        after its episode (a reviewer confirming "the user is back" was not told she no longer was)."""
+        ids = [alert_id for _, alert_id in user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index")))]
+        return (await self._records(ids[:1], user_id))[0] if ids else None
+
+    async def ends_of(self, alerts: builtins.list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The drift.ended of each drift.started among ``alerts`` whose episode has ended, by the started
+        alert's id: what ``other_end`` finds for one, for a page of the queue in three round trips (each
+        user's index, the owners, the records). The queue showed an ended episode's start as open, like a
+        live one (a reviewer's audit)."""
+        started = [alert for alert in alerts if alert["type"] == "drift.started"]
+        users = sorted({alert["user_id"] for alert in started})
+        if not users:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip, every user's slot
+            for user_id in users:
+                pipe.hget(keys.alerts(user_id), "index")
+            indexes = dict(zip(users, await guarded(pipe.execute())))
+        newer: dict[str, str] = {}
+        for alert in started:
+            ids = [alert_id for _, alert_id in user_index(indexes[alert["user_id"]])]  # newest first
+            if alert["id"] in ids and (at := ids.index(alert["id"])) > 0:
+                newer[alert["id"]] = ids[at - 1]
+        if not newer:
+            return {}
+        neighbours = dict(zip(newer.values(), await self._records(builtins.list(newer.values()), None)))
+        return {alert["id"]: ended for alert in started
+                if (ended := neighbours.get(newer.get(alert["id"], ""))) is not None and _ends(alert, ended)}
+
     async def _records(self, alert_ids: builtins.list[str],
                        user_id: str | None) -> builtins.list[dict[str, Any] | None]:
         """The records of these alerts, in order (None: gone), in one or two round trips."""

@@ -69,7 +69,8 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
         status=LIST_STATUSES[status], user_id=user_id or None, type=None if type == "any" else type,
         backfill=LIST_SOURCES[source], direction=None if direction == "any" else cast(lifecycle.Direction, direction),
         limit=PAGE_SIZE, cursor=cursor)
-    return pages.render(request, "alerts.html", alerts=found, filters=filters, choices=LIST_FILTERS,
+    return pages.render(request, "alerts.html", alerts=found, ended=await alerts.ends_of(found), filters=filters,
+                        choices=LIST_FILTERS,
                         query=urlencode({k: v for k, v in filters.items() if v}), next_cursor=next_cursor,
                         first_page=cursor is None, scan_limit=SCAN_LIMIT, held_back=_held_back(request))
 
@@ -106,13 +107,15 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
     picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], timeline_svg.POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
-    return _alert(request, session, alert, draft=draft, picture=picture, other_end=await alerts.other_end(alert),
+    other_end, latest = await alerts.other_end(alert), await alerts.latest(alert["user_id"])
+    later = latest if latest and latest["posts_seen"] > max(alert["posts_seen"], (other_end or alert)["posts_seen"]) else None
+    return _alert(request, session, alert, draft=draft, picture=picture, other_end=other_end, later=later,
                   done=done if done in ("acknowledged", "resolved") and done == alert["status"] else None)
 
 
 def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture: timeline_view.TimelineView,
            other_end: dict[str, Any] | None = None, done: str | None = None,
-           draft: drafts.Draft | None = None) -> Response:
+           draft: drafts.Draft | None = None, later: dict[str, Any] | None = None) -> Response:
     before, after = alert["before"]["distribution"], alert["after"]["distribution"]
     rows = [{"label": label, "valence": VALENCE[label], "before": before.get(label, 0.0),
              "after": after.get(label, 0.0)} for label in LABELS]
@@ -122,7 +125,7 @@ def _alert(request: Request, session: Session, alert: dict[str, Any], *, picture
                         ended_by_text=ENDED_BY, resolution_text=RESOLUTIONS,
                         alert=alert, rows=rows, moods=moods, verdicts=VERDICT_WORDS[alert["type"]], note_max=lifecycle.NOTE_MAX_CHARS,
                         svg_width=timeline_svg.WIDTH, svg_height=timeline_svg.HEIGHT, picture=picture, done=done,
-                        draft=draft, other_end=other_end)
+                        draft=draft, other_end=other_end, later=later)
 
 
 @router.get("/users/{user_id}/timeline.svg")

@@ -30,6 +30,24 @@ def _mood(posts: list[dict[str, Any]]) -> str:
     return describe(mean)
 
 
+def _stretches(posts: list[dict[str, Any]], first: int, own_id: str, lead: str = "") -> str:
+    """``posts`` (the picture's from number ``first``) in words, a stretch between later alerts at a time:
+    one mood over all of them said "mostly happy" of a user who changed, recovered and changed again
+    (a reviewer's audit: the picture's own markers were never named). ``lead``: words before a single stretch."""
+    said, start = [], 0
+    for i, post in enumerate(posts):
+        alert = post.get("alert") or {}
+        if i == 0 or not alert or alert.get("id") == own_id:
+            continue
+        said.append(f"posts {first + start} to {first + i - 1} {_mood(posts[start:i])}")
+        what = (f"drift.ended ({str(alert.get('resolution') or 'recovered').replace('_', ' ')})"
+                if alert.get("type") == "drift.ended" else "a new drift.started")
+        said.append(f"at post {first + i} ({when(post['created_at'])}) {what}")
+        start = i
+    last = f"posts {first + start} to {first + len(posts) - 1} " if said else lead
+    return "; ".join([*said, f"{last}{_mood(posts[start:])}"])
+
+
 def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
     """``posts``: what the picture draws, oldest first."""
     if not posts:
@@ -38,9 +56,10 @@ def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
     span = f"{len(posts)} posts of {alert['user_id']}, {when(posts[0]['created_at'])} to {when(posts[-1]['created_at'])}"
     now = f"the drift score is {float(posts[-1]['drift']['score']):.2f} at the last one"
     if position is None:
-        return TimelineView(len(posts), None, f"{span}, all received after this alert's post: {_mood(posts)}; {now}.")
+        return TimelineView(len(posts), None, f"{span}, all received after this alert's post: "
+                                              f"{_stretches(posts, 1, alert['id'])}; {now}.")
     before, since = posts[:position], posts[position:]
     said_before = f"the {len(before)} before it {_mood(before)}; " if before else ""
     return TimelineView(len(posts), position + 1, (
         f"{span}. This alert's post is number {position + 1} ({when(alert['at'])}), drift score "
-        f"{float(since[0]['drift']['score']):.2f}: {said_before}from it on {_mood(since)}; {now}."))
+        f"{float(since[0]['drift']['score']):.2f}: {said_before}{_stretches(since, position + 1, alert['id'], 'from it on ')}; {now}."))
