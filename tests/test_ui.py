@@ -962,6 +962,13 @@ def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningSe
         for path in ("/ui", f"/ui/alerts/{alert['id']}"):
             page.goto(f"{ui.url}{path}")
             assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+            # and the emotions table and the queue fit their cards: the emotions table's After column was off-screen and its Before
+            # figures cut to their first digit, the queue's Score and Status a swipe away (a reviewer's audit)
+            wider = page.evaluate("""() => [...document.querySelectorAll("table.dist, table.alerts td")].map((t) => [t.className || t.textContent,
+                t.getBoundingClientRect().right, ((box) => box.getBoundingClientRect().right
+                - parseFloat(getComputedStyle(box).paddingRight))(t.closest(".card, main"))])
+                .filter(([, right, card]) => right > card + 0.5)""")
+            assert wider == [], (path, wider)
         # the evidence list's numbers never overprint the ids of the column before them
         overlaps = page.evaluate("""() => {
             const items = [...document.querySelectorAll("ol.posts li code")].map((c) => c.getBoundingClientRect());
@@ -1143,6 +1150,7 @@ def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_u
     assert shown("?source=backfill") == {old["id"]}
     assert shown("?status=open") == {live["id"]}
     assert shown("?user_id=queue-acked&status=all&source=all") == {looked_at["id"]}
+    assert shown("?user_id=queue-acked%20&status=all&source=all") == {looked_at["id"]}  # pasted with a space
     assert shown("?type=drift.ended&source=all&status=all") == set()
     # a wellbeing team's queue: changes for the worse (a reviewer's audit found 92 of 321 among "fear -> happy"s)
     cheered = drift(ui, "queue-cheered", before=SAD, after=HAPPY)

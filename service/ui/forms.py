@@ -68,7 +68,8 @@ async def resolve(alert_id: str, request: Request, session: FormSessionDep, aler
         raise _gone(alert_id, "resolve") from None
     except Conflict as exc:  # judged meanwhile: whose verdict stands, and that this one was not recorded
         return await _refused(request, session, alert_id, drafts.Draft(
-            f"Your verdict was not recorded: {exc.message}. Reload to see the verdict that stands.", verdict, note),
+            f"Your verdict was not recorded: {exc.message}. The verdict that stands is on this page; yours and your "
+            "note are kept in the form below.", verdict, note),
             "resolve")
     except Unprocessable as exc:  # a note too long
         return await _refused(request, session, alert_id, drafts.Draft(exc.message, verdict, note), "resolve")

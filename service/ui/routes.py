@@ -58,6 +58,7 @@ async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, s
     """The reviewers' queue: by default the alerts nobody has resolved (open or acknowledged: an
     acknowledged one left the default view, and an abandoned acknowledgement hid it from the next
     shift), live ones (a backfill's history buried them: an outside review)."""
+    user_id = user_id.strip()  # typed or pasted with a space: "Bad link", and the filter form gone (an audit)
     filters = {"status": status, "source": source, "type": type, "direction": direction, "user_id": user_id}
     for name, value in filters.items():
         if name != "user_id" and value not in LIST_FILTERS[name]:
