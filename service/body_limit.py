@@ -31,16 +31,18 @@ MIN_BYTES_PER_SECOND = 128 * 1024
 
 
 async def read_bounded(request: Request, limit: int,
-                       too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = BodyTooLarge) -> bytes:
+                       too_large: type[ImageTooLarge | BatchTooLarge | BodyTooLarge] = BodyTooLarge,
+                       setting: str = "") -> bytes:
     """The request body, refusing (413: ``too_large``, an image post's, a batch's, or another body's)
     past ``limit`` bytes from its ``Content-Length``, or as its stream passes it, without reading the
     rest; 408 ``BodyTimeout`` when the whole of it takes longer than EMODRIFT_BODY_TIMEOUT_SECONDS and a
     second per MIN_BYTES_PER_SECOND it declares;
     ``ClientDisconnect`` when the client hangs up first. Every body the service reads is read here:
-    the ingestion routes with their own limits, every other route through ``BodyLimit``."""
+    the ingestion routes with their own limits, every other route through ``BodyLimit``. ``setting``: what
+    the limit comes from, in the refusal's words (a derived limit alone named no setting: an audit)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large(f"request body is {declared} bytes; the limit is {limit}")
+        raise too_large(f"request body is {declared} bytes; the limit is {limit}{setting}")
     chunks: list[bytes] = []
     size, seconds = 0, request.app.state.settings.body_timeout_seconds
     if declared and declared.isdigit():
@@ -50,7 +52,7 @@ async def read_bounded(request: Request, limit: int,
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise too_large(f"request body exceeds {limit} bytes")
+                    raise too_large(f"request body exceeds {limit} bytes{setting}")
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(f"the request body did not arrive within {seconds:.0f} s ({size} bytes came): "

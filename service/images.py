@@ -300,7 +300,7 @@ def prepare(data: bytes, *, max_bytes: int, max_pixels: int, detector: Detector,
     With no face, the centre square of the image is used and ``face_detected`` is False.
     """
     if len(data) > max_bytes:
-        raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes}")
+        raise ImageTooLarge(f"image is {len(data)} bytes; the limit is {max_bytes} (EMODRIFT_MAX_IMAGE_BYTES)")
     gray, source_size = decode_gray(data, max_pixels=max_pixels, max_jpeg_scans=max_jpeg_scans,
                                     max_jpeg_scan_pixels=max_jpeg_scan_pixels, max_image_chunks=max_image_chunks)
 

@@ -170,6 +170,9 @@ def test_a_generated_client_posts_an_image_and_observations_and_reads_the_user_a
         timeline = modules["emodrift_client.api.users.get_timeline"].sync(client=client, user_id="gen")
         assert isinstance(timeline, models.TimelineView) and all(isinstance(p, models.PostResult) for p in timeline.posts)
         assert timeline.posts[-1].alert is not None and timeline.posts[-1].alert.id == raised.id
+        # the picture comes back as bytes (parsed was None: the response declared no schema, an integrator's audit)
+        picture = modules["emodrift_client.api.users.get_timeline_svg"].sync(client=client, user_id="gen")
+        assert isinstance(picture, types.File) and picture.payload.read().startswith(b"<svg"), picture
 
         # rotating a secret with the optional body left out, as webhooks.md allows: the generated code
         # sent json=UNSET and crashed in httpx (the body was declared anyOf[SecretRotation, null])

@@ -54,6 +54,7 @@ def test_a_batch_body_over_its_limit_is_refused_before_it_is_read(limited: Runni
     stream = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(BATCH_LIMIT // len(chunk) + 2))
     status, body, elapsed = _raw_exchange(limited.url, head, stream)
     assert status == 413 and body["error"]["code"] == "batch_too_large", body
+    assert "EMODRIFT_MAX_BATCH_BYTES" in body["error"]["message"], body  # the setting to raise, named
 
 
 def test_sliced_base64_decodes_and_refuses_exactly_like_the_whole_string() -> None:

@@ -58,9 +58,9 @@ class _InMemoryMultiPart(MultiPartParser):
         self.spool_max_size = limit + 1
 
 
-async def read_form(request: Request, limit: int) -> FormData:
+async def read_form(request: Request, limit: int, setting: str = "") -> FormData:
     """The multipart form of a body of at most ``limit`` bytes (413 past it), parsed in memory."""
-    await read_bounded(request, limit, ImageTooLarge)
+    await read_bounded(request, limit, ImageTooLarge, setting)
     try:
         return await _InMemoryMultiPart(request, limit).parse()
     except MultiPartException as exc:  # 400, as Starlette's own form parsing answers it
@@ -114,7 +114,7 @@ def _batch_loads(body: bytes, max_items: int) -> Any:
 
 
 async def _batch_body(request: Request, limit: int, max_items: int) -> Any:
-    body = await read_bounded(request, limit, BatchTooLarge)
+    body = await read_bounded(request, limit, BatchTooLarge, " (EMODRIFT_MAX_BATCH_BYTES): send fewer items a batch")
     if len(body) > OFF_LOOP_BYTES:
         return await asyncio.to_thread(_batch_loads, body, max_items)
     return _batch_loads(body, max_items)
@@ -124,9 +124,16 @@ def _image_post(body: bytes) -> ImagePostJSON:
     return _parse(ImagePostJSON, _loads(body))  # the model's validator decodes the base64
 
 
+def _image_limit(settings: Settings, sent: str) -> str:
+    """What an image post's body limit comes from, in its refusal's words."""
+    return (f": an image of at most {settings.max_image_bytes} bytes (EMODRIFT_MAX_IMAGE_BYTES), {sent}, with "
+            f"{MULTIPART_OVERHEAD // 1024} KiB for the rest of the body")
+
+
 async def _image_json(request: Request, settings: Settings) -> ImagePostJSON:
     # base64 is 4/3 of the bytes
-    body = await read_bounded(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD, ImageTooLarge)
+    body = await read_bounded(request, settings.max_image_bytes * 4 // 3 + MULTIPART_OVERHEAD, ImageTooLarge,
+                              _image_limit(settings, "as base64, 4/3 of it"))
     return await asyncio.to_thread(_image_post, body) if len(body) > OFF_LOOP_BYTES else _image_post(body)
 
 
@@ -143,7 +150,7 @@ async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep
     # Only multipart can carry a file. A urlencoded body is what curl --data-binary sends raw image bytes
     # as by default: parsed as a form, an image was "Too many fields" (400) instead of the advice below.
     if content_type == "multipart/form-data":
-        form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD)
+        form = await read_form(request, settings.max_image_bytes + MULTIPART_OVERHEAD, _image_limit(settings, "in a form"))
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise Unprocessable.at(("body", "image"), "a file field named 'image' is required")

@@ -45,7 +45,9 @@ async def get_timeline(user_id: UserId, store: StoreDep,
 
 
 @router.get("/{user_id}/timeline.svg", response_class=Response, summary="A picture of the user's recent posts",
-            responses={200: {"content": {"image/svg+xml": {}}}})
+            # a schema, or a generated client answers parsed=None (an integrator's audit): bytes, for one told
+            # to read SVG as octet-stream (docs/api.md)
+            responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string", "format": "binary"}}}}})
 async def get_timeline_svg(user_id: UserId, store: StoreDep, pipeline: PipelineDep,
                            limit: Annotated[int, Query(ge=1, le=1000)] = timeline_svg.POSTS) -> Response:
     posts = await store.timeline(user_id, limit)
