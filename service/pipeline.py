@@ -26,6 +26,7 @@ from service.batching import MicroBatcher
 from service.config import Settings
 from service.drift import Event
 from service.errors import ImageTooComplex, OutOfOrder, Overloaded, StateConflict
+from service.fair_slots import FairSlots
 from service.logs import user_ref
 from service import shadow as shadows
 from service.state_store import StateStore, UserState
@@ -102,7 +103,7 @@ class Pipeline:
         # finishes on a spare thread (a thread cannot be stopped), so it holds no slot from the others
         self._decoders = ThreadPoolExecutor(settings.decode_threads + settings.max_overrunning_images,
                                             thread_name_prefix="decode")
-        self._decode_slots = asyncio.Semaphore(settings.decode_threads)
+        self._decode_slots = FairSlots(settings.decode_threads)  # taken by users in turn (fair_slots.py)
         self._overrunning = 0  # images past their budget, still decoding on a spare thread
         self._user_locks = UserLocks()
 
@@ -115,9 +116,10 @@ class Pipeline:
         those few, not behind the whole batch (the slots' queue is first come, first served)."""
         return asyncio.Semaphore(self.settings.decode_threads)
 
-    async def score_image(self, data: bytes, share: asyncio.Semaphore | None = None) -> Scored:
+    async def score_image(self, data: bytes, share: asyncio.Semaphore | None = None, user_id: str = "") -> Scored:
         # Backpressure at the door, before any work: the batcher's permit (max_queue images from
         # decode to CNN result; service/batching.py), then the spare threads for overrunning images.
+        # ``user_id``: whose turn the image takes for a decoding slot (fair_slots.py)
         try:
             with self.batcher.permit():
                 if self._overrunning >= self.settings.max_overrunning_images:
@@ -125,7 +127,7 @@ class Pipeline:
                                      "retry shortly")
                 queued = time.perf_counter()
                 async with share or nullcontext():
-                    crop = await self._prepare(data, queued)
+                    crop = await self._prepare(data, queued, user_id)
                 metrics.FACES.labels(str(crop.face_detected).lower()).inc()
                 probabilities, _embedding = await self.batcher.submit(crop.pixels, admitted=True)
         except Overloaded:
@@ -133,12 +135,12 @@ class Pipeline:
             raise
         return Scored(probabilities.astype(np.float32), crop.face_detected, "image")
 
-    async def _prepare(self, data: bytes, queued: float) -> images.FaceCrop:
+    async def _prepare(self, data: bytes, queued: float, user_id: str) -> images.FaceCrop:
         """Decode and crop in a worker thread, within the per-image budget (the backstop behind the
         checks that bound the work before decoding: bytes, pixels, JPEG scans, detector windows).
-        ``queued``: when the image began to wait for its slot (perf_counter)."""
+        ``queued``: when the image began to wait for its slot (perf_counter), in its user's turn."""
         cfg = self.settings
-        async with self._decode_slots:
+        async with self._decode_slots.hold(user_id):
             started = time.perf_counter()
             metrics.DECODE_WAIT.observe(started - queued)
             # Checked again with the slot in hand, not only at the door: while images past their budget

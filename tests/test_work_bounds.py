@@ -278,6 +278,42 @@ def test_a_batch_of_slow_images_does_not_hold_up_other_posts(redis_server: Embed
     assert answered < batch["ended"] and took < batch["took"] / 3, (took, batch)
 
 
+def test_one_users_flood_of_slow_images_does_not_hold_up_another_users_post(redis_server: EmbeddedRedis) -> None:
+    """The decoding slots were first come, first served: one user's flood of costly but allowed images held
+    every other user's post behind all of it (an audit: 40 CMYK strips, and a plain photo waited 14.9 s).
+    Users now take the slots in turn (service/fair_slots.py): counted in the flood's posts answered before
+    the bystander's, not timed."""
+    running = start_service(redis_url=redis_server.url, decode_threads=1, live_calibration=False)
+    slow = big_plain_png()
+    answered: list[float] = []
+
+    def send(i: int) -> None:
+        with running.client() as own:
+            response, _ = _post(own, "flooder", f"f{i}", slow)
+            assert response.status_code == 200, response.text
+            answered.append(time.perf_counter())
+
+    try:
+        senders = [threading.Thread(target=send, args=(i,)) for i in range(10)]
+        for sender in senders:
+            sender.start()
+        slots = running.server.config.app.state.pipeline._decode_slots
+        deadline = time.monotonic() + 30
+        while slots.waiting() < 8 and time.monotonic() < deadline:  # the flood is queued for the one slot
+            time.sleep(0.01)
+        assert slots.waiting() >= 8
+        with running.client() as client:
+            answer, _ = _post(client, "bystander", "b0", img.face_jpeg("happy"))
+        at = time.perf_counter()
+        for sender in senders:
+            sender.join()
+    finally:
+        running.stop()
+    assert answer.status_code == 200, answer.text
+    before = sum(1 for t in answered if t < at)
+    assert before <= 3, f"{before} of the flood's 10 posts were answered before the bystander's"  # FIFO: 9 or 10
+
+
 def test_the_wait_for_a_decoding_slot_is_measured_apart(redis_server: EmbeddedRedis) -> None:
     """The preprocessing histogram timed the wait for a decoding slot with the decode: with the CPUs
     saturated its p99 read 4.9 s, all of it waiting, and the runbook said "large images" (an on-call

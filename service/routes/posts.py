@@ -166,7 +166,7 @@ async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep
         raise UnsupportedMediaType(f"send multipart/form-data with the image in a file field named 'image' (and "
                                    f"post_id, created_at), or JSON with image_base64 to {request.url.path}/base64; "
                                    f"not {content_type or 'a body without a Content-Type'}")
-    scored = await pipeline.score_image(data)
+    scored = await pipeline.score_image(data, user_id=user_id)
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
@@ -175,7 +175,7 @@ async def post_image(user_id: NewUserId, request: Request, pipeline: PipelineDep
 async def post_image_base64(user_id: NewUserId, request: Request, pipeline: PipelineDep,
                             settings: SettingsDep) -> FastJSONResponse:
     post = await _image_json(request, settings)
-    scored = await pipeline.score_image(post.image_bytes())
+    scored = await pipeline.score_image(post.image_bytes(), user_id=user_id)
     return FastJSONResponse(await pipeline.apply(user_id, post.post_id, post.created_at, scored))
 
 
@@ -223,7 +223,7 @@ async def _score_item(pipeline: Pipeline, index: int, item: BatchItem, data: byt
         return Pipeline.observed(item.probabilities, item.face_detected)
     if not isinstance(data, bytes):
         raise Unprocessable.at(("body", "items", index, "image_base64"), str(data))
-    return await pipeline.score_image(data, share)
+    return await pipeline.score_image(data, share, item.user_id)
 
 
 BATCH_BODY = openapi.request_body("application/json", BatchRequest)
