@@ -176,8 +176,11 @@ def test_statuses_and_values_come_back_by_name(redis_server: EmbeddedRedis, redi
 
             window = lua.RATE_WINDOW.bind(client)
             await client.set("ed:w0", 4)
-            counts = [await window(keys={"window": "ed:w", "previous": "ed:w0"}, args={"ttl_seconds": 5}) for _ in range(3)]
-            assert [(r.status, r.values) for r in counts] == [("ok", (1, 4)), ("ok", (2, 4)), ("ok", (3, 4))]
+            # limit 5, the second before (4 requests) weighing half: 3 admitted, then refused and not counted
+            counts = [await window(keys={"window": "ed:w", "previous": "ed:w0"},
+                                   args={"limit": 5, "previous_weight": 0.5, "ttl_seconds": 5}) for _ in range(4)]
+            assert [(r.status, r.values) for r in counts] == [("ok", (1, 4)), ("ok", (2, 4)), ("ok", (3, 4)),
+                                                              ("refused", (3, 4))]
 
             store = lua.CALIBRATION_STORE.bind(client)
             assert (await store(keys={"scales": "ed:s"}, args={"expected": "", "scales": "v1"})).status == "ok"
