@@ -364,6 +364,11 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         # the sniffed format's plugin refused the header; Pillow's message names the BytesIO object
         raise CorruptImage(f"cannot decode {fmt} image: its header is not valid (a width or height of 0, "
                            "or a broken header)") from exc
+    except MemoryError as exc:
+        # Pillow refuses to set up a decoder whose row is past what its C code can index (a 16-bit RGBA PNG of 40
+        # Mpx x 1): a 500 and a traceback a post, before this answer (a re-audit)
+        raise ImageTooLarge(f"cannot decode {fmt} image: its rows are too long for the decoder (send it smaller, or as "
+                            "a JPEG)") from exc
     except _DECODE_ERRORS as exc:
         raise CorruptImage(f"cannot decode {fmt} image: {_OBJECT_REPR.sub('the image', str(exc))}") from exc
     # Orientations 5-8 turn the picture a quarter: the upright original has its sides swapped.
@@ -379,6 +384,10 @@ def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, m
     if fmt != "JPEG" and width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} (EMODRIFT_MAX_IMAGE_PIXELS): "
                             "send it smaller")
+    if fmt != "JPEG" and min(width, height) < THIN_SIDE and width * height + LINE_COST * (width + height) > max_pixels:
+        raise ImageTooLarge(f"image is {width}x{height} pixels: so long and thin that its rows and columns cost more "
+                            f"than its pixels (each counts {LINE_COST} pixels more against the limit of {max_pixels}, "
+                            "EMODRIFT_MAX_IMAGE_PIXELS): send it cropped or smaller")
     if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
         raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                             f"for WebP, which decodes through two full-size buffers")
@@ -402,6 +411,14 @@ DECODE_BYTES = 6
 # A WebP decodes through libwebp's buffer and Pillow's copy: ~15 bytes a pixel at its peak, so its pixels
 # count this many times against the pixel limit.
 WEBP_COST = 2.5
+# What a row and a column cost beyond their pixels, in pixels of the limit: Pillow keeps a pointer a row of each
+# full-size copy (8 bytes), and the PNG decoder two buffers of a raw row (up to 8 bytes a pixel each). A 1 x 40
+# Mpx RGBA PNG took 21 bytes a pixel and a 40 Mpx x 1 16-bit one 16 (a re-audit); counted 5 pixels each, at 6
+# bytes a pixel, they stay within what the limit stands for (at 3, a 1 x 4 Mpx one took all of it at 16 Mpx:
+# the tiles' own buffers). Counted only below THIN_SIDE: past it they add under 0.5 bytes a pixel, within the
+# slack of the 6, and an image at the limit stays taken whatever its shape.
+LINE_COST = 4
+THIN_SIDE = 64
 # A progressive JPEG's coefficient buffer: bytes a pixel of each full-resolution component (_check_coefficients).
 COEFFICIENT_BYTES = 2
 # libjpeg's tables and row buffers past its coefficient buffers, allowed by bound_jpeg_memory (docs/limits.md)

@@ -220,8 +220,9 @@ def _rle_bmp(width: int, height: int) -> bytes:
 
 
 def test_an_rle_bitmap_is_refused_before_decoding() -> None:
-    """1,084 bytes claiming 39 Mpx in one row took 4.7 s of CPU holding the interpreter lock."""
-    data = _rle_bmp(39_000_000, 1)
+    """1,084 bytes claiming 39 Mpx in one row took 4.7 s of CPU holding the interpreter lock. (Such a row is
+    refused by its shape now too: the longest row the limit takes, 8 Mpx, would still take ~1 s.)"""
+    data = _rle_bmp(7_999_000, 1)
     assert len(data) < 1200
     started = time.process_time()
     with pytest.raises(UnsupportedImage, match="RLE"):
@@ -258,15 +259,16 @@ def test_a_16_bit_grey_png_decodes_without_wide_copies_of_itself() -> None:
     assert size == (6000, 6600) and gray.mode == "L" and gray.getpixel((5, 5)) == round(32768 / 257)
     assert min(gray.size) >= DRAFT_SIDE and max(gray.size) < 1000  # reduced like a JPEG's draft
     assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced"  # the grey copy (40 MB) and one tile
-    # blocks of rows did nothing for one row 39 million pixels wide: +968 MB (a re-audit)
-    row = _png_16bit_grey(39_000_000, 1, level=32768)
+    # blocks of rows did nothing for one row 39 million pixels wide: +968 MB (a re-audit); the longest row the
+    # limit takes now (its columns count too: test_a_long_thin_image_counts_its_rows_and_columns), in tiles
+    row = _png_16bit_grey(7_999_000, 1, level=32768)
     tracemalloc.start()
     try:
         decode_gray(row, max_pixels=40_000_000)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 80 * 2**20, f"{peak / 2**20:.0f} MiB traced for one row"
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MiB traced for one row"
 
 
 def test_a_webp_counts_its_decoding_buffers_against_the_pixel_limit() -> None:
@@ -377,6 +379,38 @@ def test_a_cmyk_jpeg_too_narrow_to_reduce_is_made_grey_within_the_budget(tmp_pat
     assert gray.size == size and np.asarray(gray).std() < 1
     peak, said = _decode_peak(path, size[0] * size[1])
     assert said == "ok" and peak < 6 * size[0] * size[1], peak
+
+
+def test_a_long_thin_image_counts_its_rows_and_columns(tmp_path: Path) -> None:
+    """Pillow keeps a pointer a row of each full-size copy and the PNG decoder two buffers a row wide: a 1 x 40
+    Mpx RGBA PNG (243 KB) took +813 MiB, 21 bytes a pixel, and 3.1 s; a 16-bit RGBA one of 40 Mpx x 1 made
+    Pillow raise MemoryError, a 500 with a traceback a post (a re-audit). Rows and columns now count against
+    the limit too, and such a decode peaks within the 6 bytes a pixel of the limit; a decoder that cannot be
+    set up is a 413."""
+    limit = 16_000_000
+    with pytest.raises(ImageTooLarge, match="long and thin"):
+        decode_gray(fx.huge_dimensions_png(1, limit // 4), max_pixels=limit)
+    with pytest.raises(ImageTooLarge, match="long and thin"):
+        decode_gray(fx.huge_dimensions_png(limit // 4, 1), max_pixels=limit)
+    column = np.arange(limit // 5 - 1, dtype=np.uint32).astype(np.uint8).reshape(-1, 1)
+    path = tmp_path / "column.png"
+    path.write_bytes(fx.encode(Image.fromarray(column).convert("RGBA"), "PNG"))
+    peak, said = _decode_peak(path, limit)
+    assert said == "ok" and peak < 6 * limit, peak
+    wide = zlib_png(40_000_000, 1, depth=16, colour=6)  # 16-bit RGBA: Pillow cannot index its row
+    with pytest.raises(ImageTooLarge, match="rows are too long for the decoder"):
+        decode_gray(wide, max_pixels=10**9)
+
+
+def zlib_png(width: int, height: int, depth: int, colour: int) -> bytes:
+    """A PNG header of ``width`` x ``height`` (``depth`` bits, ``colour`` type) and a few bytes of data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(16))) + chunk(b"IEND", b""))
 
 
 def _solid_cmyk(size: tuple[int, int]) -> bytes:
