@@ -5,7 +5,7 @@ the emotion mix as a stacked band, the valence of each post (−1..+1), and the 
 with the fast rule's bar at each post (``transition.alarm_bars``: the threshold raised by the score
 profile at the user's age and by live calibration; the other two rules can alarm below it); vertical
 markers where alerts started (red) and ended (green: back to the pattern before; orange: the changed
-pattern lasted and is the new baseline).
+pattern lasted and is the new baseline; grey: a newly served model ended it).
 Plain SVG text, no plotting library: the service stays small, the output is deterministic.
 """
 
@@ -29,7 +29,8 @@ HEIGHT = TOP + BAND + GAP + VAL + GAP + SCORE + 40
 TITLE_ID_CHARS = 44
 # an alert marker's colour: where an episode started, ended back, or ended in a new baseline (drawn green,
 # as a recovery, it read as good news while the user stayed changed: a reviewer's audit)
-_MARKER_COLOURS = {"drift.started": "#d62728", "recovered": "#2ca02c", "new_baseline": "#ff7f0e"}
+_MARKER_COLOURS = {"drift.started": "#d62728", "recovered": "#2ca02c", "new_baseline": "#ff7f0e",
+                   "model_changed": "#7f7f7f"}  # grey: the model changed, not the user (green said "back": a re-audit)
 LABEL_PX = 7.5  # the widest a character of an alert marker's label (12 px, bold) takes: where it would overflow
 
 

@@ -78,3 +78,16 @@ def test_the_alerts_label_stays_inside_the_picture_at_its_right_edge() -> None:
     assert label and 'text-anchor="end"' in label[1], svg[-600:]
     x = float(re.search(r'x="([\d.]+)"', label[1])[1])  # type: ignore[index]
     assert x <= timeline_svg.WIDTH
+
+
+def test_each_way_an_episode_ends_has_its_own_marker_colour() -> None:
+    """A new baseline and a newly served model's end were drawn in the green of a recovery, read as "back"
+    while the user stayed changed (a reviewer's audit and its re-audit)."""
+    posts = [{"created_at": f"2026-11-01T00:{i:02d}:00Z", "post_id": f"p{i}", "drift": {"score": 0.1},
+              "emotion": {"probabilities": {"happy": 1.0}}, "alert": None} for i in range(8)]
+    ends = {2: "recovered", 4: "new_baseline", 6: "model_changed"}
+    posts[1]["alert"] = {"id": "evt_s", "type": "drift.started"}
+    for i, resolution in ends.items():
+        posts[i]["alert"] = {"id": f"evt_{i}", "type": "drift.ended", "resolution": resolution}
+    colours = re.findall(r'<line class="alert [^"]*"[^>]*stroke="(#\w+)"', timeline_svg.render("u", posts, [0.9] * 8))
+    assert len(colours) == 4 and len(set(colours)) == 4, colours  # started, back, new baseline, model: one each

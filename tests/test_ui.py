@@ -1301,24 +1301,33 @@ def test_one_keys_changes_push_out_its_own_judgments_not_anothers_note(ui: Runni
     assert notes[:2] == ["first look: fine", "ESCALATE"] and len(notes) == 10 and judged["amended_dropped"] == 3, notes
 
 
-def test_the_pictures_words_follow_the_episodes_after_the_alert() -> None:
+def test_the_pictures_words_follow_its_runs_of_mood_and_name_every_marker() -> None:
     """One mood over every post from the alert on said "mostly happy" of a user who changed at post 38,
     recovered at 57 and changed again at 87 (a reviewer's audit: a screen reader heard the alert's own
-    evidence call her happy). The words now go stretch by stretch, naming each later alert."""
+    evidence call her happy); a mood per stretch between markers still averaged 7 angry and 12 happy posts
+    into "mostly happy", and markers before the alert went unnamed (its re-audit). The words now follow
+    the runs of one mood and name every marker where it stands."""
     from service.ui.timeline_view import view
 
     def post(i: int, mood: dict[str, float], alert: dict[str, str] | None = None) -> dict[str, object]:
         return {"created_at": (START + timedelta(hours=i)).isoformat(), "emotion": {"probabilities": mood},
                 "drift": {"score": 0.5}, "alert": alert}
 
-    started = {"id": "alt_1", "type": "drift.started"}
-    posts = ([post(i, HAPPY) for i in range(37)] + [post(37, SAD, started)] + [post(i, SAD) for i in range(38, 56)]
-             + [post(56, HAPPY, {"id": "alt_2", "type": "drift.ended", "resolution": "recovered"})]
-             + [post(i, HAPPY) for i in range(57, 86)] + [post(86, SAD, {"id": "alt_3", "type": "drift.started"})]
-             + [post(i, SAD) for i in range(87, 100)])
-    alt = view({**started, "user_id": "maria", "at": posts[37]["created_at"]}, posts).alt
-    assert "the 37 before it mostly happy; posts 38 to 56 mostly sad; at post 57 " in alt, alt
-    assert "drift.ended (recovered); posts 57 to 86 mostly happy; at post 87 " in alt, alt
-    assert "a new drift.started; posts 87 to 100 mostly sad;" in alt, alt
-    quiet = view({**started, "user_id": "maria", "at": posts[37]["created_at"]}, posts[:56]).alt
-    assert "the 37 before it mostly happy; from it on mostly sad;" in quiet, quiet
+    def moods(*runs: tuple[int, dict[str, float]]) -> list[dict[str, object]]:
+        return [post(0, mood) for n, mood in runs for _ in range(n)]
+
+    posts = moods((37, HAPPY), (7, SAD), (12, HAPPY), (30, HAPPY), (14, SAD))
+    marks = {37: {"id": "alt_1", "type": "drift.started"}, 56: {"id": "alt_2", "type": "drift.ended", "resolution":
+             "recovered"}, 86: {"id": "alt_3", "type": "drift.started"}}
+    for i, p in enumerate(posts):
+        p["created_at"], p["alert"] = (START + timedelta(hours=i)).isoformat(), marks.get(i)
+    first = view({**marks[37], "user_id": "maria", "at": posts[37]["created_at"]}, posts).alt
+    assert "posts 1 to 37 mostly happy; at post 38 " in first and "this alert, drift.started; posts 38 to 44 mostly sad; " \
+        "posts 45 to 56 mostly happy; at post 57 " in first, first
+    assert "drift.ended (recovered); posts 57 to 86 mostly happy; at post 87 " in first, first
+    assert "drift.started; posts 87 to 100 mostly sad;" in first, first
+    second = view({**marks[86], "user_id": "maria", "at": posts[86]["created_at"]}, posts).alt  # the earlier ones named
+    assert "at post 38 " in second and "at post 57 " in second and "this alert, drift.started; posts 87" in second
+    # a short run is told with its neighbours; one mood throughout is said once
+    quiet = view({"id": "gone", "user_id": "q", "at": ""}, moods((20, HAPPY), (2, SAD), (20, HAPPY))).alt
+    assert "all received after this alert's post: mostly happy;" in quiet, quiet

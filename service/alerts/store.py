@@ -261,8 +261,8 @@ class AlertStore:
 
     async def ends_of(self, alerts: builtins.list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The drift.ended of each drift.started among ``alerts`` whose episode has ended, by the started
-        alert's id: what ``other_end`` finds for one, for a page of the queue in three round trips (each
-        user's index, the owners, the records). The queue showed an ended episode's start as open, like a
+        alert's id: what ``other_end`` finds for one, for a page of the queue in two round trips (each
+        user's index, then the records, from each user's own). The queue showed an ended episode's start as open, like a
         live one (a reviewer's audit)."""
         started = [alert for alert in alerts if alert["type"] == "drift.started"]
         users = sorted({alert["user_id"] for alert in started})
@@ -279,7 +279,12 @@ class AlertStore:
                 newer[alert["id"]] = ids[at - 1]
         if not newer:
             return {}
-        neighbours = dict(zip(newer.values(), await self._records(builtins.list(newer.values()), None)))
+        owner = {alert["id"]: alert["user_id"] for alert in started}
+        async with self.redis.pipeline(transaction=False) as pipe:  # each user's own record: the cross-user owners
+            for started_id, ended_id in newer.items():  # drop alerts past retention the user still keeps (a re-audit)
+                pipe.hget(keys.alerts(owner[started_id]), ended_id)
+            raw = await guarded(pipe.execute())
+        neighbours = {ended_id: json_codec.loads(item) for ended_id, item in zip(newer.values(), raw) if item}
         return {alert["id"]: ended for alert in started
                 if (ended := neighbours.get(newer.get(alert["id"], ""))) is not None and _ends(alert, ended)}
 

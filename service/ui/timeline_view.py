@@ -25,27 +25,82 @@ class TimelineView:
     alt: str  # the picture's content in words (the page's text alternative)
 
 
+# a run of one dominant emotion shorter than this is told with the run before it (or after it, at a segment's
+# start): the words follow the picture's blocks of colour, not each post
+MIN_RUN = 5
+
+
 def _mood(posts: list[dict[str, Any]]) -> str:
     mean = [sum(float(p["emotion"]["probabilities"].get(label, 0.0)) for p in posts) / len(posts) for label in LABELS]
     return describe(mean)
 
 
-def _stretches(posts: list[dict[str, Any]], first: int, own_id: str, lead: str = "") -> str:
-    """``posts`` (the picture's from number ``first``) in words, a stretch between later alerts at a time:
-    one mood over all of them said "mostly happy" of a user who changed, recovered and changed again
-    (a reviewer's audit: the picture's own markers were never named). ``lead``: words before a single stretch."""
-    said, start = [], 0
+def _dominant(post: dict[str, Any]) -> str:
+    probabilities = post["emotion"]["probabilities"]
+    return max(LABELS, key=lambda label: float(probabilities.get(label, 0.0)))
+
+
+def _runs(posts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``posts`` cut where the dominant emotion changes for at least MIN_RUN posts."""
+    runs: list[list[dict[str, Any]]] = []
+    for post in posts:
+        if runs and _dominant(runs[-1][-1]) == _dominant(post):
+            runs[-1].append(post)
+        else:
+            runs.append([post])
+    merged: list[list[dict[str, Any]]] = []
+    carried: list[dict[str, Any]] = []
+    for run in runs:
+        if len(run) < MIN_RUN and merged:
+            merged[-1].extend(run)
+        elif len(run) < MIN_RUN:
+            carried.extend(run)  # a short run at the start goes with the next
+        else:
+            merged.append(carried + run)
+            carried = []
+    if carried:
+        merged.append(carried)
+    return merged
+
+
+def _segment(posts: list[dict[str, Any]], first: int) -> list[str]:
+    """A stretch between alert markers in words, a run of one mood at a time ("posts 38 to 44 mostly angry")."""
+    said: list[tuple[int, int, str]] = []
+    at = first
+    for run in _runs(posts):
+        mood = _mood(run)
+        if said and said[-1][2] == mood:
+            said[-1] = (said[-1][0], at + len(run) - 1, mood)
+        else:
+            said.append((at, at + len(run) - 1, mood))
+        at += len(run)
+    return [f"post {a} {mood}" if a == b else f"posts {a} to {b} {mood}" for a, b, mood in said]
+
+
+def _marker(post: dict[str, Any], number: int, own_id: str) -> str:
+    alert = post.get("alert") or {}
+    what = (f"drift.ended ({str(alert.get('resolution') or 'recovered').replace('_', ' ')})"
+            if alert.get("type") == "drift.ended" else "drift.started")
+    own = "this alert, " if alert.get("id") == own_id else ""
+    return f"at post {number} ({when(post['created_at'])}) {own}{what}"
+
+
+def _words(posts: list[dict[str, Any]], own_id: str) -> str:
+    """The picture in words: its runs of one mood, and every alert marker where it stands. One mood over
+    whole stretches said "mostly happy" of a user whose posts went angry, happy and angry again, and no
+    marker was named (a reviewer's audit and its re-audit)."""
+    said: list[str] = []
+    start = 0
     for i, post in enumerate(posts):
-        alert = post.get("alert") or {}
-        if i == 0 or not alert or alert.get("id") == own_id:
-            continue
-        said.append(f"posts {first + start} to {first + i - 1} {_mood(posts[start:i])}")
-        what = (f"drift.ended ({str(alert.get('resolution') or 'recovered').replace('_', ' ')})"
-                if alert.get("type") == "drift.ended" else "a new drift.started")
-        said.append(f"at post {first + i} ({when(post['created_at'])}) {what}")
-        start = i
-    last = f"posts {first + start} to {first + len(posts) - 1} " if said else lead
-    return "; ".join([*said, f"{last}{_mood(posts[start:])}"])
+        if post.get("alert") and i > start:
+            said += _segment(posts[start:i], start + 1)
+            start = i
+        if post.get("alert"):
+            said.append(_marker(post, i + 1, own_id))
+    said += _segment(posts[start:], start + 1)
+    if len(said) == 1 and " to " in said[0]:  # one mood throughout, no marker
+        return said[0].split(" ", 4)[-1]
+    return "; ".join(said)
 
 
 def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
@@ -57,9 +112,7 @@ def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
     now = f"the drift score is {float(posts[-1]['drift']['score']):.2f} at the last one"
     if position is None:
         return TimelineView(len(posts), None, f"{span}, all received after this alert's post: "
-                                              f"{_stretches(posts, 1, alert['id'])}; {now}.")
-    before, since = posts[:position], posts[position:]
-    said_before = f"the {len(before)} before it {_mood(before)}; " if before else ""
+                                              f"{_words(posts, alert['id'])}; {now}.")
     return TimelineView(len(posts), position + 1, (
         f"{span}. This alert's post is number {position + 1} ({when(alert['at'])}), drift score "
-        f"{float(since[0]['drift']['score']):.2f}: {said_before}{_stretches(since, position + 1, alert['id'], 'from it on ')}; {now}."))
+        f"{float(posts[position]['drift']['score']):.2f}. {_words(posts, alert['id'])}; {now}."))
