@@ -217,11 +217,11 @@ class Overloaded(EmodriftError):
 
 class RateLimited(Overloaded):
     code = "rate_limited"
-    headers = {"Retry-After": "1 or 2"}  # what docs/errors.md says: each refusal sets its own, below
+    headers = {"Retry-After": "1"}  # what docs/errors.md says: each refusal sets its own, below
 
     def __init__(self, message: str = "", *, retry_after: int = 1, **details: Any) -> None:
         super().__init__(message, **details)
-        self.headers = {"Retry-After": str(retry_after)}  # when the window next admits one (rate_limit.py)
+        self.headers = {"Retry-After": str(retry_after)}  # when the oldest request leaves the window (rate_limit.py)
 
 
 class Unavailable(EmodriftError):

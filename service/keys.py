@@ -105,9 +105,9 @@ def relay_lock() -> str:
     return f"{RELAY}:lock"
 
 
-def rate_window(key_digest: str, second: int) -> str:
-    """Counter of one API key's requests in one wall-clock second (a slot of its own per key)."""
-    return f"{PREFIX}:{{rl:{key_digest}}}:{second}"
+def rate_log(key_digest: str) -> str:
+    """One API key's admitted requests in the last second, by time (a sorted set, in a slot of its own per key)."""
+    return f"{PREFIX}:{{rl:{key_digest}}}"
 
 
 # --- alerts, across users --------------------------------------------------------------------

@@ -1,17 +1,19 @@
 """Per-API-key request rate limiting, shared by every replica through Redis.
 
-A sliding one-second window per key, estimated from two fixed ones (this second's counter and the one
-before, in one script that admits or refuses): this second's admitted requests plus the previous
-second's, weighted by how much of it is still within the last second. Cheap, one round trip, and close
-to "at most N requests in any one second": fixed windows let 2N through across a window's edge (an
-audit: 10 of 40 requests at 5 a second went through in 0.69 s). Refused requests are not counted, and
-a refusal's Retry-After is when the estimate next admits one (``retry_after``). Keys are stored hashed.
+A sliding one-second window per key, kept exactly: a log of the times of the requests admitted in the
+last second (a sorted set of at most the limit's entries), read and written by one script that admits or
+refuses. At most N requests in any one second, and N each second to a client that keeps to it. Fixed
+windows let 2N through across a window's edge (an audit: 10 of 40 requests at 5 a second in 0.69 s); two
+counters, one weighted, still let 9 of 5 through in under a second and held a paced client to 4 (a
+re-audit). Refused requests are not counted, and a refusal's Retry-After is when the oldest admitted
+request leaves the window. The time is the replica's clock. Keys are stored hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 import time
 
 import redis.asyncio as aioredis
@@ -48,30 +50,11 @@ class RateLimiter:
         if self.per_second <= 0:
             return
         now = time.time()
-        second = int(now)
         limit = self.per_second * allowance
-        reply = await guarded(self._window(keys={"window": keys.rate_window(digest, second),
-                                                 "previous": keys.rate_window(digest, second - 1)},
-                                           args={"limit": limit, "previous_weight": 1.0 - (now - second),
-                                                 "ttl_seconds": 3}))
+        reply = await guarded(self._window(keys={"log": keys.rate_log(digest)}, args={
+            "limit": limit, "now": repr(now), "window_start": repr(now - 1.0), "member": secrets.token_hex(8),
+            "ttl_milliseconds": 2000}))
         if reply.status == "refused":
-            admitted, previous = int(reply.values[0]), int(reply.values[1])
+            oldest = float(reply.values[1])
             raise RateLimited(f"more than {limit} requests per second for this API key",
-                              retry_after=retry_after(admitted, previous, limit, now - second))
-
-
-def retry_after(admitted: int, previous: int, limit: int, into: float) -> int:
-    """Whole seconds (at least 1) until the sliding estimate admits a request, if none comes meanwhile:
-    later in this second, as the previous second's weight falls, or else in the next, where this second's
-    ``admitted`` are the previous ones. ``into``: how far into this second it is, 0 to 1.
-
-    >>> retry_after(5, 0, 5, 0.5)  # next second at 0.5 s, where 5 x (1 - f) + 1 <= 5 from f = 0.2
-    1
-    >>> retry_after(5, 0, 5, 0.01)  # 0.99 s, then 0.2 s more
-    2
-    """
-    if previous and (limit - admitted - 1) >= 0:
-        at = 1.0 - (limit - admitted - 1) / previous  # n + 1 + previous x (1 - at) <= limit from here
-        return max(1, math.ceil(at - into))
-    at_next = max(0.0, 1.0 - (limit - 1) / admitted) if admitted else 0.0
-    return max(1, math.ceil(1.0 - into + at_next))
+                              retry_after=max(1, math.ceil(oldest + 1.0 - now)))

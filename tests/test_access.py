@@ -152,11 +152,39 @@ def test_refused_requests_do_not_count_and_retry_after_says_when_one_is_admitted
                 return client.get("/v1/users/nobody", headers={"authorization": "Bearer k-retry"})
             assert [get().status_code for _ in range(30)] == [404] * 5 + [429] * 25
             refused = get()
-            assert refused.headers["retry-after"] == "1", refused.headers  # at 0.7 s: 5 x (1 - 0.2) + 1 <= 5
-            clock[0] += 1.0  # the 5 admitted weigh 2.5 now, the 26 refused nothing
-            assert [get().status_code for _ in range(3)] == [404, 404, 429]  # 2 + 2.5 <= 5 < 3 + 2.5
-            clock[0] += 0.45  # the second before weighs 0.25: two more
-            assert [get().status_code for _ in range(3)] == [404, 404, 429]
+            assert refused.headers["retry-after"] == "1", refused.headers  # the oldest leaves the window in 1 s
+            clock[0] += 0.6
+            assert get().status_code == 429  # the 5 admitted are still within the last second
+            clock[0] += 0.4  # a second after them: the limit again, whatever the 27 refused did
+            assert [get().status_code for _ in range(6)] == [404] * 5 + [429]
+    finally:
+        svc.stop()
+
+
+def test_the_limit_is_exact_for_a_paced_client_and_a_burst_at_a_seconds_edge(
+        redis_server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two counters of whole seconds, one weighted, held a client pacing itself at 5 a second to 4, and let
+    9 through in under a second to a burst at a second's edge (a re-audit). The log of admitted times is
+    exact: the limit each second, never more in any one second."""
+    clock = [1_700_000_300.0]
+    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock[0]))
+    svc = start_service(redis_url=redis_server.url, api_keys=["k-paced", "k-burst"], rate_limit_per_second=5)
+    try:
+        with svc.client() as client:
+            def get(key: str) -> int:
+                return client.get("/v1/users/nobody", headers={"authorization": f"Bearer {key}"}).status_code
+            paced = []
+            for k in range(25):  # 5 a second, evenly
+                clock[0] = 1_700_000_300.0 + k * 0.2
+                paced.append(get("k-paced"))
+            assert paced == [404] * 25, paced
+            admitted = []
+            clock[0] = 1_700_000_400.93
+            admitted += [clock[0] for _ in range(6) if get("k-burst") == 404]  # 5 of them, at .93
+            while clock[0] < 1_700_000_401.92:  # then asked every 10 ms to the end of that second
+                clock[0] += 0.01
+                admitted += [clock[0]] if get("k-burst") == 404 else []
+            assert len(admitted) == 5, admitted
     finally:
         svc.stop()
 

@@ -175,12 +175,15 @@ def test_statuses_and_values_come_back_by_name(redis_server: EmbeddedRedis, redi
             assert await client.get("ed:lock") is None
 
             window = lua.RATE_WINDOW.bind(client)
-            await client.set("ed:w0", 4)
-            # limit 5, the second before (4 requests) weighing half: 3 admitted, then refused and not counted
-            counts = [await window(keys={"window": "ed:w", "previous": "ed:w0"},
-                                   args={"limit": 5, "previous_weight": 0.5, "ttl_seconds": 5}) for _ in range(4)]
-            assert [(r.status, r.values) for r in counts] == [("ok", (1, 4)), ("ok", (2, 4)), ("ok", (3, 4)),
-                                                              ("refused", (3, 4))]
+            await client.zadd("ed:w", {"old": 99.0, "a": 100.2, "b": 100.4})  # one out of the last second
+
+            def at(now: float, member: str) -> dict[str, object]:
+                return {"limit": 3, "now": repr(now), "window_start": repr(now - 1), "member": member,
+                        "ttl_milliseconds": 2000}
+            counts = [await window(keys={"log": "ed:w"}, args=at(101.0, name)) for name in ("c", "d")]
+            assert [(r.status, r.values) for r in counts] == [("ok", (3,)), ("refused", (3, b"100.2"))]
+            assert await client.zcard("ed:w") == 3  # the refused one is not logged
+            assert (await window(keys={"log": "ed:w"}, args=at(101.25, "e"))).status == "ok"  # 100.2 left the second
 
             store = lua.CALIBRATION_STORE.bind(client)
             assert (await store(keys={"scales": "ed:s"}, args={"expected": "", "scales": "v1"})).status == "ok"

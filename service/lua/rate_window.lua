@@ -1,26 +1,31 @@
--- rate_window: admit one request to an API key's one-second window when the sliding estimate allows it
--- (service/rate_limit.py): this window's admitted requests, this one included, plus the window before's
--- weighted by the share of it still within the last second. Only admitted requests are counted: counting
--- refused ones too starved clients that retried as Retry-After said (an audit: 10 workers sharing a key
--- limited to 5 a second got 0.6 a second).
+-- rate_window: admit one request to an API key's last second when fewer than the limit were admitted in it
+-- (service/rate_limit.py): a log of the admitted requests' times, those a second old and more dropped first.
+-- Exact: at most the limit in any one second, and the limit each second to a client that keeps to it. Two
+-- counters of whole seconds, one weighted (the estimate before), let 9 of 5 through in under a second and
+-- held a paced client to 4 (a re-audit); counting refused requests too starved clients that retried as
+-- Retry-After said (an audit).
 --
--- KEYS  window_key       this second's counter
---       previous_key     the second before's (the same slot: keys.rate_window)
--- ARGV  limit            requests allowed in any one second
---       previous_weight  the share of the second before still within the last second, 0 to 1
---       ttl_seconds      the counter's TTL, set by the window's first request
--- Returns {'ok' or 'refused', requests admitted in this window (this one included when admitted), in the one before}
-local window_key = KEYS[1]
-local previous_key = KEYS[2]
+-- KEYS  log_key           the admitted requests of one API key, scored by their time (keys.rate_log)
+-- ARGV  limit             requests allowed in any one second
+--       now               this request's time, seconds
+--       window_start      now - 1: a request at it or before is out of the window
+--       member            a unique name for this request in the log
+--       ttl_milliseconds  the log's TTL, renewed by every admitted request
+-- Returns {'ok', requests admitted in the last second, this one included}
+--      or {'refused', requests admitted in the last second, the time of the oldest of them}
+local log_key = KEYS[1]
 local limit = tonumber(ARGV[1])
-local previous_weight = tonumber(ARGV[2])
-local ttl_seconds = ARGV[3]
+local now = ARGV[2]
+local window_start = ARGV[3]
+local member = ARGV[4]
+local ttl_milliseconds = ARGV[5]
 
-local n = tonumber(redis.call('GET', window_key) or '0')
-local previous = tonumber(redis.call('GET', previous_key) or '0')
-if n + 1 + previous * previous_weight > limit then
-  return {'refused', n, previous}
+redis.call('ZREMRANGEBYSCORE', log_key, '-inf', window_start)
+local n = redis.call('ZCARD', log_key)
+if n >= limit then
+  local oldest = redis.call('ZRANGE', log_key, 0, 0, 'WITHSCORES')
+  return {'refused', n, oldest[2]}
 end
-n = redis.call('INCR', window_key)
-if n == 1 then redis.call('EXPIRE', window_key, ttl_seconds) end
-return {'ok', n, previous}
+redis.call('ZADD', log_key, now, member)
+redis.call('PEXPIRE', log_key, ttl_milliseconds)
+return {'ok', n + 1}
