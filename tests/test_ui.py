@@ -969,6 +969,8 @@ def test_in_a_browser_a_long_user_id_fits_the_page_and_the_picture(ui: RunningSe
                 - parseFloat(getComputedStyle(box).paddingRight))(t.closest(".card, main"))])
                 .filter(([, right, card]) => right > card + 0.5)""")
             assert wider == [], (path, wider)
+            if path == "/ui":  # the queue's column headers, hidden from sight, still announced (display: none was not)
+                assert page.get_by_role("columnheader", name="Score").count() == 1
         # the evidence list's numbers never overprint the ids of the column before them
         overlaps = page.evaluate("""() => {
             const items = [...document.querySelectorAll("ol.posts li code")].map((c) => c.getBoundingClientRect());
@@ -1151,6 +1153,7 @@ def test_the_queue_holds_unresolved_live_alerts_and_filters_by_source_type_and_u
     assert shown("?status=open") == {live["id"]}
     assert shown("?user_id=queue-acked&status=all&source=all") == {looked_at["id"]}
     assert shown("?user_id=queue-acked%20&status=all&source=all") == {looked_at["id"]}  # pasted with a space
+    assert http.get(f"/ui?user_id={'u' * 128}%20").status_code == 200  # 128 characters once trimmed
     assert shown("?type=drift.ended&source=all&status=all") == set()
     # a wellbeing team's queue: changes for the worse (a reviewer's audit found 92 of 321 among "fear -> happy"s)
     cheered = drift(ui, "queue-cheered", before=SAD, after=HAPPY)

@@ -53,7 +53,7 @@ async def list_with_a_slash(request: Request) -> Response:
 @router.get("")
 async def alert_list(request: Request, session: SessionDep, alerts: AlertsDep, status: str = "unresolved",
                      source: str = "live", type: str = "any", direction: str = "any",
-                     user_id: Annotated[str, Query(max_length=128)] = "",
+                     user_id: Annotated[str, Query(max_length=256)] = "",  # 128 once trimmed (ID_PATTERN)
                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """The reviewers' queue: by default the alerts nobody has resolved (open or acknowledged: an
     acknowledged one left the default view, and an abandoned acknowledgement hid it from the next
