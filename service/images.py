@@ -345,6 +345,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         img.load()  # GIF / APNG: Pillow opens on the first frame, which is what we use
         if not declared:  # a tRNS after the image data (the spec puts it before) was never counted: ignored
             img.info.pop("transparency", None)
+        _eight_bit_key(img)
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
         # grey first, then reduced, then turned: every copy after the decode is one byte a pixel, and
         # the later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)
@@ -537,6 +538,15 @@ def _to_gray(img: Image.Image) -> Image.Image:
     # CMYK (a JPEG the draft leaves in it), YCbCr, LAB: Pillow converts them through a full-size RGB copy,
     # ~9 bytes a decoded pixel with the decode (an audit: a CMYK strip too narrow to reduce, +343 MiB at 40 Mpx)
     return _in_tiles(img, lambda tile: tile.convert("L"))
+
+
+def _eight_bit_key(img: Image.Image) -> None:
+    """A 16-bit colour PNG's transparent colour, as the 8 bits a channel Pillow decoded it to (the high byte):
+    kept at 16 bits it matched no pixel, and the transparent background came out black, not white (a
+    re-audit). Colours that differ in their low byte only are taken as transparent too."""
+    key = img.info.get("transparency")
+    if img.mode == "RGB" and isinstance(key, tuple) and max(key) > 255:
+        img.info["transparency"] = tuple(value >> 8 for value in key)
 
 
 def _in_tiles(img: Image.Image, grey_of: Callable[[Image.Image], Image.Image]) -> Image.Image:

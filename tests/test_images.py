@@ -402,6 +402,24 @@ def test_a_long_thin_image_counts_its_rows_and_columns(tmp_path: Path) -> None:
         decode_gray(wide, max_pixels=10**9)
 
 
+def test_a_16_bit_colour_pngs_transparent_colour_is_white() -> None:
+    """Pillow decodes a 16-bit RGB PNG to 8 bits a channel but kept its 16-bit tRNS colour, which then matched
+    no pixel: the transparent background came out black (a re-audit; the same before this round)."""
+    import struct
+    import zlib
+
+    key, face = (1000, 2000, 3000), (30000, 20000, 10000)
+    rows = b"".join(b"\x00" + b"".join(struct.pack(">HHH", *(key if x < 32 else face)) for x in range(64))
+                    for _ in range(64))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 16, 2, 0, 0, 0))
+            + chunk(b"tRNS", struct.pack(">HHH", *key)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    gray = np.asarray(decode_gray(data, max_pixels=10**6)[0])
+    assert (gray[:, :31] == 255).all() and (gray[:, 33:] < 128).all(), (gray[0, :4], gray[0, -4:])
+
+
 def zlib_png(width: int, height: int, depth: int, colour: int) -> bytes:
     """A PNG header of ``width`` x ``height`` (``depth`` bits, ``colour`` type) and a few bytes of data."""
     import struct
