@@ -340,7 +340,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         # formats=[fmt]: only the sniffed plugin may parse these bytes.
         img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = img.size  # from the header: nothing decoded yet
-        _check_header(img, fmt, walk, max_pixels, max_jpeg_scan_pixels)
+        _check_header(img, fmt, walk, max_pixels, max_jpeg_scan_pixels, data)
         declared = _transparent(img)
         img.load()  # GIF / APNG: Pillow opens on the first frame, which is what we use
         if not declared:  # a tRNS after the image data (the spec puts it before) was never counted: ignored
@@ -377,7 +377,8 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
     return gray, source_size
 
 
-def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int) -> None:
+def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int,
+                  data: bytes) -> None:
     """The checks of what the header says, before anything is decoded: pixels (a WebP's and a transparent
     PNG's or GIF's counted more: their decode peaks higher; a JPEG's as its reduced decode holds them), a
     JPEG's structure and coefficients (then its draft), an RLE BMP."""
@@ -392,6 +393,8 @@ def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, m
     if fmt == "WEBP" and width * height * WEBP_COST > max_pixels:
         raise ImageTooLarge(f"WebP image is {width}x{height} pixels; the limit is {int(max_pixels / WEBP_COST)} "
                             f"for WebP, which decodes through two full-size buffers")
+    if fmt == "WEBP" and (coded := webp_lossless_bytes(data)):
+        _check_webp_tables(width, height, coded, max_pixels)
     if fmt == "JPEG":
         _check_jpeg(img, walk, max_pixels, max_jpeg_scan_pixels)
         # Must precede load(): libjpeg decodes straight to grayscale at 1/2..1/8 scale.
@@ -420,12 +423,50 @@ WEBP_COST = 2.5
 # slack of the 6, and an image at the limit stays taken whatever its shape.
 LINE_COST = 4
 THIN_SIDE = 64
+# A lossless-coded WebP (VP8L; a lossy one's alpha, ALPH, is coded so too) names up to a prefix-code group per
+# 4x4 block, each at least 20 bits of the file (five one-symbol codes), and libwebp builds its tables for each:
+# a re-audit's 352 KB file of 1 Mpx, 65 536 groups, took +366 MiB. Bytes a group may cost (measured: 5.9 KB).
+WEBP_GROUP_BYTES = 6000
+WEBP_GROUPS_PER_BYTE = 8 / 20
+_WEBP_LOSSLESS_CHUNKS = frozenset({b"VP8L", b"ALPH", b"ANMF"})  # an animation's frames may be either: counted so
 # A progressive JPEG's coefficient buffer: bytes a pixel of each full-resolution component (_check_coefficients).
 COEFFICIENT_BYTES = 2
 # libjpeg's tables and row buffers past its coefficient buffers, allowed by bound_jpeg_memory (docs/limits.md)
 JPEG_WORKING_BYTES = 16 * 2**20
 _BMP_RLE = (1, 2)  # BI_RLE8, BI_RLE4 (the header's compression field, as Pillow's BMP plugin reads it)
 _CHUNK = 1 << 18  # pixels a tile of a 16-bit or transparent image: the temporaries of each stay a few MB
+
+
+def _check_webp_tables(width: int, height: int, size: int, max_pixels: int) -> None:
+    """ImageTooLarge when a lossless-coded WebP's decoder tables, at the most groups its blocks and its ``size``
+    lossless-coded bytes allow, and its buffers (WEBP_COST) may need more than the decode budget (docs/limits.md)."""
+    groups = min(-(-width // 4) * -(-height // 4), int(size * WEBP_GROUPS_PER_BYTE))
+    needed, budget = groups * WEBP_GROUP_BYTES + width * height * WEBP_COST * DECODE_BYTES, DECODE_BYTES * max_pixels
+    if needed > budget:
+        raise ImageTooLarge(f"lossless or transparent WebP image of {width}x{height} pixels ({size} bytes lossless-coded) may need "
+                            f"{needed / 2**20:.0f} MiB to decode (its decoder builds tables for up to a code group per "
+                            f"4x4 block, as many as its bytes can name); the decode budget is {budget / 2**20:.0f} MiB "
+                            f"(EMODRIFT_MAX_IMAGE_PIXELS x {DECODE_BYTES} bytes): send it as PNG, or smaller")
+
+
+def webp_lossless_bytes(data: bytes) -> int:
+    """The bytes of a WebP's lossless-coded data (VP8L, an alpha plane, animation frames), 0 for none: its
+    top-level chunks, walked by their sizes (a real file has a handful; past 64, the rest of the file counts).
+
+    >>> webp_lossless_bytes(b"RIFF\\x16\\x00\\x00\\x00WEBPVP8L\\x02\\x00\\x00\\x00\\x2f\\x00")
+    2
+    >>> webp_lossless_bytes(b"RIFF\\x16\\x00\\x00\\x00WEBPVP8 \\x02\\x00\\x00\\x00\\x00\\x00")
+    0
+    """
+    pos, chunks, coded = 12, 0, 0
+    while pos + 8 <= len(data):
+        if chunks == 64:
+            return coded + len(data) - pos
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind in _WEBP_LOSSLESS_CHUNKS:
+            coded += min(size, len(data) - pos - 8)
+        pos, chunks = pos + 8 + size + (size & 1), chunks + 1
+    return coded
 
 
 def _check_passes(width: int, height: int, passes: int, max_jpeg_scan_pixels: int) -> None:

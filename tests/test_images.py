@@ -420,6 +420,34 @@ def test_a_16_bit_colour_pngs_transparent_colour_is_white() -> None:
     assert (gray[:, :31] == 255).all() and (gray[:, 33:] < 128).all(), (gray[0, :4], gray[0, -4:])
 
 
+def test_a_lossless_webp_counts_its_decoders_tables_at_their_worst(tmp_path: Path) -> None:
+    """A lossless WebP may name a prefix-code group per 4x4 block, and libwebp builds ~5.7 KB of tables per
+    group: a re-audit's 352 KB file of 1 Mpx took +366 MiB, 1.6 times the budget of a 40 Mpx limit, 16 times a
+    4 Mpx one's. A lossless-coded WebP (or one with an alpha plane) now counts those tables at the most groups
+    its blocks and its bytes allow, and the worst such file the limit takes decodes within the budget; a
+    sticker-sized one, or a large one of few bytes, is taken."""
+    from tests.webp_groups import lossless_webp
+
+    limit = 16_000_000
+    with pytest.raises(ImageTooLarge, match="lossless or transparent WebP image of 1024x1024 pixels .* may need 390 MiB"):
+        decode_gray(lossless_webp(1024, 1024, 65536), max_pixels=limit)
+    with pytest.raises(ImageTooLarge, match="lossless or transparent WebP"):
+        decode_gray(lossless_webp(500, 500, 125 * 125), max_pixels=limit)
+    path = tmp_path / "groups.webp"
+    path.write_bytes(lossless_webp(480, 480, 120 * 120))  # the most pixels, and groups, the limit takes
+    decode_gray(path.read_bytes(), max_pixels=limit)
+    peak, said = _decode_peak(path, limit)
+    assert said == "ok" and peak < 6 * limit, peak
+    sticker = fx.astronaut(512).convert("RGBA")  # a photo cut out in a disc, as chat stickers are
+    disc = Image.new("L", (512, 512), 0)
+    disc.paste(255, (0, 0, 512, 512), Image.radial_gradient("L").resize((512, 512)).point(lambda v: 255 if v < 128 else 0))
+    sticker.putalpha(disc)
+    for image, lossless in ((sticker, False), (Image.new("RGBA", (2000, 2000), (90, 60, 30, 128)), True)):
+        buf = io.BytesIO()  # lossy with its alpha plane lossless-coded (ALPH); a large lossless one of few bytes
+        image.save(buf, "WEBP", lossless=lossless, quality=80)
+        decode_gray(buf.getvalue(), max_pixels=limit)
+
+
 def zlib_png(width: int, height: int, depth: int, colour: int) -> bytes:
     """A PNG header of ``width`` x ``height`` (``depth`` bits, ``colour`` type) and a few bytes of data."""
     import struct
