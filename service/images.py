@@ -351,7 +351,9 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
         # the later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)
         gray = _reduced(_to_gray(img))
         if orientation in _TRANSPOSE:
-            gray = gray.transpose(_TRANSPOSE[orientation])
+            if gray is not img:
+                img.close()  # the decode freed before its grey is turned: a strip too narrow to reduce held three
+            gray = gray.transpose(_TRANSPOSE[orientation])  # full-size copies at once (6.4 B/px: a re-audit)
     except Image.DecompressionBombError as exc:
         # Pillow's own guard, hit inside open() before the size can be read; its words name its limit. It is
         # the only bound of a JPEG's header (_check_reduced counts what its decode holds)

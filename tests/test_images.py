@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, features
+from PIL import ExifTags, Image, features
 
 from service.errors import CorruptImage, ImageTooComplex, ImageTooLarge, UnsupportedImage
 from service import model_repository
@@ -446,6 +446,19 @@ def test_a_lossless_webp_counts_its_decoders_tables_at_their_worst(tmp_path: Pat
         buf = io.BytesIO()  # lossy with its alpha plane lossless-coded (ALPH); a large lossless one of few bytes
         image.save(buf, "WEBP", lossless=lossless, quality=80)
         decode_gray(buf.getvalue(), max_pixels=limit)
+
+
+def test_an_upright_turned_strip_frees_its_decode_first(tmp_path: Path) -> None:
+    """A strip too narrow to reduce, turned by its EXIF orientation, held its decode, its grey and the turned
+    grey at once: 6.4 bytes a pixel (a re-audit). The decode is freed before the grey is turned."""
+    size = (64, 150_000)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 3
+    strip = Image.fromarray((np.arange(size[0] * size[1]) % 251).astype(np.uint8).reshape(size[1], size[0]))
+    path = tmp_path / "strip.png"
+    strip.convert("RGBA").save(path, "PNG", exif=exif.tobytes())
+    peak, said = _decode_peak(path, size[0] * size[1])
+    assert said == "ok" and peak < 6 * size[0] * size[1], peak
 
 
 def zlib_png(width: int, height: int, depth: int, colour: int) -> bytes:
