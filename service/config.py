@@ -161,7 +161,8 @@ class Settings(BaseSettings):
         False, description="serve without API keys on a non-loopback address (refused otherwise)")
     rate_limit_per_second: int = Field(0, ge=0, description="requests per second per API key, shared by replicas (a /ui session's pages count under "
         "the key it was opened with, in a window of their own; the alert page's timeline pictures in another, at "
-        "rate_limit.PICTURES_PER_PAGE times the limit); 0 = off")
+        "rate_limit.PICTURES_PER_PAGE times the limit); at most that many in any one second by Redis's clock, so a "
+        "client pacing itself at exactly the limit is refused now and then by jitter: pace at 0.98 of it; 0 = off")
     user_retention_seconds: int = Field(
         90 * 24 * 3600, ge=3600, description="a user's state, timeline and index expire after this long without posts")
     alerts_per_user: int = Field(

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -123,7 +122,7 @@ def test_reviewer_keys_alone_close_the_api(redis_server: EmbeddedRedis, redis_cl
 def test_rate_limit_per_key_is_shared_through_redis(redis_server: EmbeddedRedis, redis_client: redis.Redis,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # both replicas run in this process: freeze the limiter's clock so all requests share one window
-    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: 1_700_000_000.5))
+    monkeypatch.setattr(rate_limit, "clock", lambda: 1_700_000_000.5)
     a = start_service(redis_url=redis_server.url, api_keys=["k1", "k2"], rate_limit_per_second=5)
     b = start_service(redis_url=redis_server.url, api_keys=["k1", "k2"], rate_limit_per_second=5)  # another replica
     try:
@@ -144,7 +143,7 @@ def test_refused_requests_do_not_count_and_retry_after_says_when_one_is_admitted
     """Refused requests were counted too: a client that waited Retry-After (1 s) was refused again, and 10
     workers sharing a key limited to 5 a second got 0.6 a second (an audit)."""
     clock = [1_700_000_000.5]
-    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock[0]))
+    monkeypatch.setattr(rate_limit, "clock", lambda: clock[0])
     svc = start_service(redis_url=redis_server.url, api_keys=["k-retry"], rate_limit_per_second=5)
     try:
         with svc.client() as client:
@@ -167,7 +166,7 @@ def test_the_limit_is_exact_for_a_paced_client_and_a_burst_at_a_seconds_edge(
     9 through in under a second to a burst at a second's edge (a re-audit). The log of admitted times is
     exact: the limit each second, never more in any one second."""
     clock = [1_700_000_300.0]
-    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock[0]))
+    monkeypatch.setattr(rate_limit, "clock", lambda: clock[0])
     svc = start_service(redis_url=redis_server.url, api_keys=["k-paced", "k-burst"], rate_limit_per_second=5)
     try:
         with svc.client() as client:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import threading
 import time
-from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -43,7 +42,7 @@ def test_a_16_bit_grey_png_with_a_transparent_level_keeps_its_picture(client: ht
 
 def test_delete_user_is_counted_once_by_the_rate_limit(redis_server: EmbeddedRedis, redis_client: redis.Redis,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: 1_700_000_000.5))
+    monkeypatch.setattr(rate_limit, "clock", lambda: 1_700_000_000.5)
     svc = start_service(redis_url=redis_server.url, admin_api_keys=["root"], rate_limit_per_second=3)
     try:
         with svc.client(headers={"authorization": "Bearer root"}) as http:
@@ -62,7 +61,7 @@ def test_the_rate_limit_holds_across_a_seconds_edge(redis_server: EmbeddedRedis,
     """Fixed one-second windows let twice the limit through across their edge (an audit: 10 of 40 requests at
     5 a second in 0.69 s). The window now slides: the second before counts for what is left of it."""
     clock = {"now": 1_700_000_100.9}
-    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: clock["now"]))
+    monkeypatch.setattr(rate_limit, "clock", lambda: clock["now"])
     svc = start_service(redis_url=redis_server.url, admin_api_keys=["edge"], rate_limit_per_second=5)
     try:
         with svc.client(headers={"authorization": "Bearer edge"}) as http:

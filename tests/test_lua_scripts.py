@@ -175,15 +175,18 @@ def test_statuses_and_values_come_back_by_name(redis_server: EmbeddedRedis, redi
             assert await client.get("ed:lock") is None
 
             window = lua.RATE_WINDOW.bind(client)
-            await client.zadd("ed:w", {"old": 99.0, "a": 100.2, "b": 100.4})  # one out of the last second
+            await client.zadd("ed:w", {"old": 99_000_000, "a": 100_200_000, "b": 100_400_000})  # µs: one out of the second
 
-            def at(now: float, member: str) -> dict[str, object]:
-                return {"limit": 3, "now": repr(now), "window_start": repr(now - 1), "member": member,
-                        "ttl_milliseconds": 2000}
-            counts = [await window(keys={"log": "ed:w"}, args=at(101.0, name)) for name in ("c", "d")]
-            assert [(r.status, r.values) for r in counts] == [("ok", (3,)), ("refused", (3, b"100.2"))]
+            def at(now: str, member: str) -> dict[str, object]:
+                return {"limit": 3, "now": now, "member": member, "ttl_milliseconds": 2000}
+            counts = [await window(keys={"log": "ed:w"}, args=at("101.0", name)) for name in ("c", "d")]
+            assert [(r.status, r.values) for r in counts] == [("ok", (3,)), ("refused", (3, b"100200000", b"101000000"))]
             assert await client.zcard("ed:w") == 3  # the refused one is not logged
-            assert (await window(keys={"log": "ed:w"}, args=at(101.25, "e"))).status == "ok"  # 100.2 left the second
+            assert (await window(keys={"log": "ed:w"}, args=at("101.25", "e"))).status == "ok"  # 100.2 left the second
+            # Redis's own clock when no time is given: scored in microseconds of TIME
+            seconds, micros = await client.time()
+            assert (await window(keys={"log": "ed:t"}, args=at("", "f"))).status == "ok"
+            assert abs(await client.zscore("ed:t", "f") - (seconds * 1_000_000 + micros)) < 1_000_000
 
             store = lua.CALIBRATION_STORE.bind(client)
             assert (await store(keys={"scales": "ed:s"}, args={"expected": "", "scales": "v1"})).status == "ok"

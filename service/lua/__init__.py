@@ -202,5 +202,5 @@ CALIBRATION_OBSERVE = declare("calibration_observe", keys=("observed", "history"
                               args=("posts", "alarms", "window", "step", "keep"), statuses=("ok",))
 CALIBRATION_STORE = declare("calibration_store", keys=("scales",), args=("expected", "scales"),
                             statuses=("ok", "conflict"))
-RATE_WINDOW = declare("rate_window", keys=("log",), args=("limit", "now", "window_start", "member", "ttl_milliseconds"),
+RATE_WINDOW = declare("rate_window", keys=("log",), args=("limit", "now", "member", "ttl_milliseconds"),
                       statuses=("ok", "refused"))
