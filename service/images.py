@@ -347,13 +347,7 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
             img.info.pop("transparency", None)
         _eight_bit_key(img)
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-        # grey first, then reduced, then turned: every copy after the decode is one byte a pixel, and
-        # the later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)
-        gray = _reduced(_to_gray(img))
-        if orientation in _TRANSPOSE:
-            if gray is not img:
-                img.close()  # the decode freed before its grey is turned: a strip too narrow to reduce held three
-            gray = gray.transpose(_TRANSPOSE[orientation])  # full-size copies at once (6.4 B/px: a re-audit)
+        gray = _upright_grey(img, orientation)
     except Image.DecompressionBombError as exc:
         # Pillow's own guard, hit inside open() before the size can be read; its words name its limit. It is
         # the only bound of a JPEG's header (_check_reduced counts what its decode holds)
@@ -377,6 +371,17 @@ def decode_gray(data: bytes, *, max_pixels: int, max_jpeg_scans: int = 100, max_
     # Orientations 5-8 turn the picture a quarter: the upright original has its sides swapped.
     source_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
     return gray, source_size
+
+
+def _upright_grey(img: Image.Image, orientation: int) -> Image.Image:
+    """Grey first, then reduced, then turned upright: every copy after the decode is one byte a pixel, and the
+    later ones a fraction of it (RGBA and 16-bit grey took 16-25 bytes a pixel, ~1 GB at 40 Mpx)."""
+    gray = _reduced(_to_gray(img))
+    if orientation in _TRANSPOSE:
+        if gray is not img:
+            img.close()  # the decode freed before its grey is turned: a strip too narrow to reduce held three
+        gray = gray.transpose(_TRANSPOSE[orientation])  # full-size copies at once (6.4 B/px: a re-audit)
+    return gray
 
 
 def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int,
