@@ -165,6 +165,23 @@ def _ends(started: dict[str, Any], ended: dict[str, Any]) -> bool:
         ended["posts_seen"] > started["posts_seen"]
 
 
+def _neighbour_id(ids: list[str], alert: dict[str, Any]) -> str | None:
+    """The alert next to ``alert`` in its user's index (``ids``, newest first), where its episode's other end
+    would be: just newer for a start, just older for an end (None: not kept, or none there)."""
+    if alert["id"] not in ids:
+        return None
+    at = ids.index(alert["id"]) + (-1 if alert["type"] == "drift.started" else 1)
+    return ids[at] if 0 <= at < len(ids) else None
+
+
+def _paired(alert: dict[str, Any], neighbour: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``neighbour`` when it is the other end of ``alert``'s episode, else None."""
+    if neighbour is None:
+        return None
+    started, ended = (alert, neighbour) if alert["type"] == "drift.started" else (neighbour, alert)
+    return neighbour if _ends(started, ended) else None
+
+
 class Verdicts(Protocol):
     """What live calibration (service/calibration.py) takes from the alerts: verdicts, and erasures."""
 
@@ -240,24 +257,24 @@ class AlertStore:
         the order of their posts and episodes do not overlap, so it is the alert next to this one in the
         user's index: just newer for a start, just older for an end (the nearest among the newest 200 was
         another episode's with more alerts kept: a re-audit). One record read, however many are kept."""
-        ids = [alert_id for _, alert_id in user_index(
-            await guarded(self.redis.hget(keys.alerts(alert["user_id"]), "index")))]  # newest first
-        if alert["id"] not in ids:
+        neighbour_id = _neighbour_id(await self.ids_of(alert["user_id"]), alert)
+        if neighbour_id is None:
             return None
-        at = ids.index(alert["id"]) + (-1 if alert["type"] == "drift.started" else 1)
-        if not 0 <= at < len(ids):
-            return None
-        (neighbour,) = await self._records([ids[at]], alert["user_id"])
-        if neighbour is None:
-            return None
-        started, ended = (alert, neighbour) if alert["type"] == "drift.started" else (neighbour, alert)
-        return neighbour if _ends(started, ended) else None
+        (neighbour,) = await self._records([neighbour_id], alert["user_id"])
+        return _paired(alert, neighbour)
 
-    async def latest(self, user_id: str) -> dict[str, Any] | None:
-        """The user's newest kept alert (None: none kept): the alert page says when the user drifted again
-        after its episode (a reviewer confirming "the user is back" was not told she no longer was)."""
-        ids = [alert_id for _, alert_id in user_index(await guarded(self.redis.hget(keys.alerts(user_id), "index")))]
-        return (await self._records(ids[:1], user_id))[0] if ids else None
+    async def episode(self, alert: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The alert page's: the other end of the alert's episode (``other_end``), and the user's newest kept
+        alert when it came after both (None otherwise: a reviewer confirming "the user is back" was not told
+        she had drifted again since). One read of the user's index, one of the two records."""
+        ids = await self.ids_of(alert["user_id"])
+        neighbour_id, newest_id = _neighbour_id(ids, alert), ids[0] if ids else None
+        wanted = [alert_id for alert_id in (neighbour_id, newest_id) if alert_id]
+        records = dict(zip(wanted, await self._records(wanted, alert["user_id"]))) if wanted else {}
+        other_end = _paired(alert, records.get(neighbour_id or ""))
+        latest = records.get(newest_id or "")
+        after = max(alert["posts_seen"], (other_end or alert)["posts_seen"])
+        return other_end, latest if latest and latest["posts_seen"] > after else None
 
     async def ends_of(self, alerts: builtins.list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The drift.ended of each drift.started among ``alerts`` whose episode has ended, by the started
@@ -275,8 +292,8 @@ class AlertStore:
         newer: dict[str, str] = {}
         for alert in started:
             ids = [alert_id for _, alert_id in user_index(indexes[alert["user_id"]])]  # newest first
-            if alert["id"] in ids and (at := ids.index(alert["id"])) > 0:
-                newer[alert["id"]] = ids[at - 1]
+            if (neighbour_id := _neighbour_id(ids, alert)) is not None:
+                newer[alert["id"]] = neighbour_id
         if not newer:
             return {}
         owner = {alert["id"]: alert["user_id"] for alert in started}
@@ -286,7 +303,7 @@ class AlertStore:
             raw = await guarded(pipe.execute())
         neighbours = {ended_id: json_codec.loads(item) for ended_id, item in zip(newer.values(), raw) if item}
         return {alert["id"]: ended for alert in started
-                if (ended := neighbours.get(newer.get(alert["id"], ""))) is not None and _ends(alert, ended)}
+                if (ended := _paired(alert, neighbours.get(newer.get(alert["id"], "")))) is not None}
 
     async def _records(self, alert_ids: builtins.list[str],
                        user_id: str | None) -> builtins.list[dict[str, Any] | None]:

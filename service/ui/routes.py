@@ -108,8 +108,7 @@ async def alert_page(alert_id: str, request: Request, session: UncountedSessionD
     picture = timeline_view.view(alert, await request.app.state.store.timeline(alert["user_id"], timeline_svg.POSTS))
     # ?done= only says which form just answered; anyone can write it into a link, so the status line
     # is shown only when the alert really is in that state (never "resolved" beside Status "open")
-    other_end, latest = await alerts.other_end(alert), await alerts.latest(alert["user_id"])
-    later = latest if latest and latest["posts_seen"] > max(alert["posts_seen"], (other_end or alert)["posts_seen"]) else None
+    other_end, later = await alerts.episode(alert)
     return _alert(request, session, alert, draft=draft, picture=picture, other_end=other_end, later=later,
                   done=done if done in ("acknowledged", "resolved") and done == alert["status"] else None)
 
