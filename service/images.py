@@ -386,9 +386,9 @@ def _upright_grey(img: Image.Image, orientation: int) -> Image.Image:
 
 def _check_header(img: Image.Image, fmt: str, walk: JpegWalk, max_pixels: int, max_jpeg_scan_pixels: int,
                   data: bytes) -> None:
-    """The checks of what the header says, before anything is decoded: pixels (a WebP's and a transparent
-    PNG's or GIF's counted more: their decode peaks higher; a JPEG's as its reduced decode holds them), a
-    JPEG's structure and coefficients (then its draft), an RLE BMP."""
+    """The checks of what the header says, before anything is decoded: pixels (a long thin image's rows and
+    columns too; a WebP's counted more, and a lossless-coded one's decoder tables: their decode peaks higher;
+    a JPEG's as its reduced decode holds them), a JPEG's structure and coefficients (then its draft), an RLE BMP."""
     width, height = img.size
     if fmt != "JPEG" and width * height > max_pixels:
         raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} (EMODRIFT_MAX_IMAGE_PIXELS): "
@@ -630,20 +630,20 @@ def _tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
 def _sixteen_bit_gray(img: Image.Image) -> Image.Image:
     """65535 → 255, rounded (round(x / 257) is floor((2x + 257) / 514)); a tRNS grey level's pixels are
     transparent, so white (the RGBA path would first clip every level past 255 to white: all white, no
-    face). In tiles (``_tiles``): float64 temporaries of the whole image took ~1 GB at 40 Mpx.
+    face). In tiles (``_in_tiles``): float64 temporaries of the whole image took ~1 GB at 40 Mpx.
 
     >>> np.asarray(_sixteen_bit_gray(Image.fromarray(np.array([[0, 128, 129, 65535]], dtype=np.uint16)))).tolist()
     [[0, 0, 1, 255]]
     """
     level = img.info.get("transparency")
-    grey = np.empty((img.height, img.width), dtype=np.uint8)
-    for box in _tiles(*img.size):  # cut from the image itself
-        wide = np.asarray(img.crop(box), dtype=np.int64)
+
+    def grey_of(tile: Image.Image) -> Image.Image:
+        wide = np.asarray(tile, dtype=np.int64)
         out = np.clip((2 * wide + 257) // 514, 0, 255).astype(np.uint8)
         if isinstance(level, int):
             out[wide == level] = 255
-        grey[box[1]:box[3], box[0]:box[2]] = out
-    return Image.fromarray(grey)
+        return Image.fromarray(out)
+    return _in_tiles(img, grey_of)
 
 
 def _reduced(gray: Image.Image) -> Image.Image:
