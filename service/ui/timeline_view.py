@@ -63,8 +63,8 @@ def _runs(posts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return merged
 
 
-def _segment(posts: list[dict[str, Any]], first: int) -> list[str]:
-    """A stretch between alert markers in words, a run of one mood at a time ("posts 38 to 44 mostly angry")."""
+def _segment(posts: list[dict[str, Any]], first: int) -> list[tuple[int, int, str]]:
+    """A stretch between alert markers, a run of one mood at a time: (first post, last post, mood)."""
     said: list[tuple[int, int, str]] = []
     at = first
     for run in _runs(posts):
@@ -74,7 +74,11 @@ def _segment(posts: list[dict[str, Any]], first: int) -> list[str]:
         else:
             said.append((at, at + len(run) - 1, mood))
         at += len(run)
-    return [f"post {a} {mood}" if a == b else f"posts {a} to {b} {mood}" for a, b, mood in said]
+    return said
+
+
+def _stretch(first: int, last: int, mood: str) -> str:
+    return f"post {first} {mood}" if first == last else f"posts {first} to {last} {mood}"
 
 
 def _marker(post: dict[str, Any], number: int, own_id: str) -> str:
@@ -93,14 +97,14 @@ def _words(posts: list[dict[str, Any]], own_id: str) -> str:
     start = 0
     for i, post in enumerate(posts):
         if post.get("alert") and i > start:
-            said += _segment(posts[start:i], start + 1)
+            said += [_stretch(*run) for run in _segment(posts[start:i], start + 1)]
             start = i
         if post.get("alert"):
             said.append(_marker(post, i + 1, own_id))
-    said += _segment(posts[start:], start + 1)
-    if len(said) == 1 and " to " in said[0]:  # one mood throughout, no marker
-        return said[0].split(" ", 4)[-1]
-    return "; ".join(said)
+    last = _segment(posts[start:], start + 1)
+    if not said and len(last) == 1 and len(posts) > 1:  # one mood throughout, no marker: said once
+        return last[0][2]
+    return "; ".join(said + [_stretch(*run) for run in last])
 
 
 def view(alert: dict[str, Any], posts: list[dict[str, Any]]) -> TimelineView:
